@@ -1,0 +1,60 @@
+// Sparse physical memory that holds only translation tables. Data pages are
+// never stored: the model tracks descriptors, not the bytes they map.
+
+import { PAGE_SIZE, PTRS_PER_TABLE } from './hwdef.ts';
+
+/** First PA handed out for tables; any page-aligned PA would do. */
+export const TABLE_POOL_BASE = 0x4000_0000n;
+
+const PAGE_OFFSET_MASK = PAGE_SIZE - 1n;
+const U64_MAX = (1n << 64n) - 1n;
+
+/** 512-entry tables keyed by PA, so memory grows with the tables allocated. */
+export class PageTableMemory {
+  private readonly tables = new Map<bigint, BigUint64Array>();
+  private nextFrame = TABLE_POOL_BASE;
+
+  /** A fresh zero-filled table from a bump allocator; returns its PA. */
+  allocTable(): bigint {
+    const pa = this.nextFrame;
+    this.nextFrame += PAGE_SIZE;
+    this.tables.set(pa, new BigUint64Array(PTRS_PER_TABLE));
+    return pa;
+  }
+
+  read(descPa: bigint): bigint {
+    const { table, index } = this.locate(descPa);
+    return table[index]!; // locate() keeps index within 0..511
+  }
+
+  write(descPa: bigint, val: bigint): void {
+    const { table, index } = this.locate(descPa);
+    table[index] = checkU64(val);
+  }
+
+  /** Compare-and-swap of one descriptor, as the walker's atomic update and Linux's cmpxchg loops do. */
+  cmpxchg(descPa: bigint, expected: bigint, next: bigint): boolean {
+    const { table, index } = this.locate(descPa);
+    if (table[index] !== expected) return false;
+    table[index] = checkU64(next);
+    return true;
+  }
+
+  tableCount(): number {
+    return this.tables.size;
+  }
+
+  // A descriptor address outside any table is a bug in the model, not a fault.
+  private locate(descPa: bigint): { table: BigUint64Array; index: number } {
+    if ((descPa & 7n) !== 0n) throw new Error(`descriptor PA 0x${descPa.toString(16)} is not 8-byte aligned`);
+    const table = this.tables.get(descPa & ~PAGE_OFFSET_MASK);
+    if (table === undefined) throw new Error(`PA 0x${descPa.toString(16)} is not inside an allocated table`);
+    return { table, index: Number((descPa & PAGE_OFFSET_MASK) >> 3n) };
+  }
+}
+
+// BigUint64Array would silently wrap; a descriptor outside u64 is a model bug.
+function checkU64(val: bigint): bigint {
+  if (val < 0n || val > U64_MAX) throw new Error(`descriptor 0x${val.toString(16)} does not fit in 64 bits`);
+  return val;
+}

@@ -1,0 +1,217 @@
+// The hardware side: a stage-1 walk of TTBR0_EL1 (T0SZ=16, 4K granule, start
+// level 0) and the EL0 access checks that follow it, in the order QEMU's
+// get_phys_addr_lpae() applies them. Pure functions over PageTableMemory.
+
+import {
+  PMD_ADDR_MASK,
+  PMD_TYPE_TABLE,
+  PTE_ADDR_MASK,
+  PTE_AF,
+  PTE_DBM,
+  PTE_RDONLY,
+  PTE_TABLE_BIT,
+  PTE_TYPE_MASK,
+  PTE_USER,
+  PTE_UXN,
+  PTE_VALID,
+  PTRS_PER_TABLE,
+  PUD_ADDR_MASK,
+  TABLE_AP_NO_EL0,
+  TABLE_AP_RDONLY,
+  TABLE_PXN,
+  TABLE_UXN,
+  VA_BITS,
+  genmask,
+  levelShift,
+} from './hwdef.ts';
+import type { PageTableMemory } from './tables.ts';
+
+/** EL0 accesses only: the model is about user memory. */
+export type Access = 'read' | 'write' | 'exec';
+
+/** FEAT_HAFDBS: hwAF is TCR_EL1.HA, hwDBM is TCR_EL1.HD. */
+export interface HwFeatures {
+  hwAF: boolean;
+  hwDBM: boolean;
+}
+
+export type FaultType = 'translation' | 'access-flag' | 'permission' | 'address-size';
+
+/** A stage-1 abort as ESR_EL1 reports it: fsc is DFSC/IFSC, whose low two bits are the level. */
+export interface Fault {
+  type: FaultType;
+  level: number;
+  fsc: number;
+  access: Access;
+}
+
+/** A walk has no access type yet; access() adds it. */
+export type WalkFault = Omit<Fault, 'access'>;
+
+/** Hierarchical attributes ORed down the table descriptors of one walk. */
+export interface TableAttrs {
+  /** UXNTable */
+  uxn: boolean;
+  /** PXNTable: Linux sets it on user tables; it never affects EL0. */
+  pxn: boolean;
+  /** APTable[0] */
+  noEl0: boolean;
+  /** APTable[1] */
+  rdonly: boolean;
+}
+
+export type TranslateResult =
+  | { ok: true; level: number; descPa: bigint; desc: bigint; pa: bigint; table: TableAttrs }
+  | { ok: false; fault: WalkFault };
+
+/** before/after: the leaf descriptor before and after the hardware AF/DBM update. */
+export type AccessResult =
+  | { ok: true; pa: bigint; level: number; descPa: bigint; before: bigint; after: bigint }
+  | { ok: false; fault: Fault };
+
+// ESR_ELx DFSC/IFSC: 0b0000LL address size, 0b0001LL translation,
+// 0b0010LL access flag, 0b0011LL permission.
+const FSC_BASE: Readonly<Record<FaultType, number>> = {
+  'address-size': 0x00,
+  translation: 0x04,
+  'access-flag': 0x08,
+  permission: 0x0c,
+};
+
+const INDEX_MASK = BigInt(PTRS_PER_TABLE - 1);
+/** TBI0 is set for EL0, so VA[63:56] is a tag; VA[55:48] must then select TTBR0, i.e. be 0. */
+const TTBR0_SELECT_MASK = genmask(55, Number(VA_BITS));
+/** A walk restarts when its atomic update loses a race; this bounds the model, not the hardware. */
+const MAX_WALK_RESTARTS = 8;
+
+function walkFault(type: FaultType, level: number): WalkFault {
+  return { type, level, fsc: FSC_BASE[type] + level };
+}
+
+// Descriptor address at `level`: table base | VA index * 8.
+function slotAt(table: bigint, va: bigint, level: number): bigint {
+  return table | (((va >> levelShift(level)) & INDEX_MASK) << 3n);
+}
+
+// TTBR0_EL1.BADDR; ASID (63:48) and CnP (bit 0) are not addresses.
+function rootTable(ttbr: bigint): bigint {
+  return ttbr & PTE_ADDR_MASK;
+}
+
+// OA field of a leaf: a 1 GiB block at L1, a 2 MiB block at L2, a page at L3.
+function leafAddrMask(level: number): bigint {
+  if (level === 1) return PUD_ADDR_MASK;
+  if (level === 2) return PMD_ADDR_MASK;
+  return PTE_ADDR_MASK;
+}
+
+// get_phys_addr_lpae(): the walk up to the leaf, before the AF, DBM and permission checks.
+export function translate(mem: PageTableMemory, ttbr: bigint, va: bigint): TranslateResult {
+  if ((va & TTBR0_SELECT_MASK) !== 0n) return { ok: false, fault: walkFault('translation', 0) };
+  const table: TableAttrs = { uxn: false, pxn: false, noEl0: false, rdonly: false };
+  let base = rootTable(ttbr);
+  for (let level = 0; ; level++) {
+    const descPa = slotAt(base, va, level);
+    const desc = mem.read(descPa);
+    // Invalid, or 0b01 at L3, which is reserved.
+    if ((desc & PTE_VALID) === 0n || ((desc & PTE_TABLE_BIT) === 0n && level === 3)) {
+      return { ok: false, fault: walkFault('translation', level) };
+    }
+    if ((desc & PTE_TABLE_BIT) !== 0n && level < 3) {
+      table.uxn ||= (desc & TABLE_UXN) !== 0n;
+      table.pxn ||= (desc & TABLE_PXN) !== 0n;
+      table.noEl0 ||= (desc & TABLE_AP_NO_EL0) !== 0n;
+      table.rdonly ||= (desc & TABLE_AP_RDONLY) !== 0n;
+      base = desc & PTE_ADDR_MASK;
+      continue;
+    }
+    // AArch64.BlockDescSupported(): no L0 blocks with a 4K granule unless LPA2.
+    if (level === 0) return { ok: false, fault: walkFault('translation', 0) };
+    const pageOffset = va & ((1n << levelShift(level)) - 1n);
+    return { ok: true, level, descPa, desc, pa: (desc & leafAddrMask(level)) | pageOffset, table };
+  }
+}
+
+// get_S1prot() for EL0 (simple_ap_to_rw_prot_is_user(ap, true)), table
+// attributes applied as QEMU does; SCTLR_EL1.WXN is off for Linux user memory.
+function el0Permits(desc: bigint, table: TableAttrs, acc: Access): boolean {
+  const user = (desc & PTE_USER) !== 0n && !table.noEl0;
+  switch (acc) {
+    case 'read':
+      return user;
+    case 'write':
+      return user && (desc & PTE_RDONLY) === 0n && !table.rdonly;
+    case 'exec': // needs no read permission: AP=0b10 with UXN=0 is execute-only
+      return (desc & PTE_UXN) === 0n && !table.uxn;
+  }
+}
+
+// get_phys_addr_lpae() leaf checks: AF, then DBM, then permission, then the atomic update (arm_casq_ptw()).
+export function access(mem: PageTableMemory, ttbr: bigint, va: bigint, acc: Access, hw: HwFeatures): AccessResult {
+  if (hw.hwDBM && !hw.hwAF) throw new Error('TCR_EL1.HD without TCR_EL1.HA is not a Linux configuration');
+  for (let attempt = 0; attempt < MAX_WALK_RESTARTS; attempt++) {
+    const t = translate(mem, ttbr, va);
+    if (!t.ok) return { ok: false, fault: { ...t.fault, access: acc } };
+    let after = t.desc;
+    // The access flag is checked before permissions: an old read-only page written reports access-flag.
+    if ((after & PTE_AF) === 0n) {
+      if (!hw.hwAF) return { ok: false, fault: { ...walkFault('access-flag', t.level), access: acc } };
+      after |= PTE_AF;
+    }
+    // DBM turns writable-clean into writable-dirty before the permission check sees AP[2].
+    if (hw.hwDBM && acc === 'write' && (t.desc & PTE_DBM) !== 0n) after &= ~PTE_RDONLY;
+    // On a permission fault nothing is written back, not even AF.
+    if (!el0Permits(after, t.table, acc)) {
+      return { ok: false, fault: { ...walkFault('permission', t.level), access: acc } };
+    }
+    // A lost CAS means software changed the descriptor after the walk read it: walk again.
+    if (after !== t.desc && !mem.cmpxchg(t.descPa, t.desc, after)) continue;
+    return { ok: true, pa: t.pa, level: t.level, descPa: t.descPa, before: t.desc, after };
+  }
+  throw new Error(`walk of VA 0x${va.toString(16)} lost ${MAX_WALK_RESTARTS} descriptor updates in a row`);
+}
+
+// Software side, not hardware: the slots and tables Linux's helpers assume.
+function checkSlotArgs(va: bigint, level: number): void {
+  if (va < 0n || va >> VA_BITS !== 0n) throw new Error(`VA 0x${va.toString(16)} is not an untagged user VA`);
+  if (!Number.isInteger(level) || level < 0 || level > 3) throw new Error(`no translation level ${level}`);
+}
+
+// pgd_alloc(): a zeroed PGD whose PA goes in TTBR0_EL1.
+export function createRoot(mem: PageTableMemory): bigint {
+  return mem.allocTable();
+}
+
+// pgd_offset()/pud_offset()/pmd_offset()/pte_offset_map(): the slot for VA at
+// `level`, or null when an intermediate entry is not a table.
+export function leafSlot(mem: PageTableMemory, ttbr: bigint, va: bigint, level: number): bigint | null {
+  checkSlotArgs(va, level);
+  let base = rootTable(ttbr);
+  for (let l = 0; l < level; l++) {
+    const desc = mem.read(slotAt(base, va, l));
+    if ((desc & PTE_TYPE_MASK) !== PMD_TYPE_TABLE) return null;
+    base = desc & PTE_ADDR_MASK;
+  }
+  return slotAt(base, va, level);
+}
+
+// __pte_alloc()/pmd_alloc() then set_pte_at()/set_pmd_at(): fill missing tables,
+// write leafDesc as given (valid or not) at `level`; returns the slot PA.
+export function mapPage(mem: PageTableMemory, ttbr: bigint, va: bigint, leafDesc: bigint, level = 3): bigint {
+  checkSlotArgs(va, level);
+  let base = rootTable(ttbr);
+  for (let l = 0; l < level; l++) {
+    const slot = slotAt(base, va, l);
+    let desc = mem.read(slot);
+    if (desc === 0n) {
+      desc = mem.allocTable() | PMD_TYPE_TABLE;
+      mem.write(slot, desc);
+    } else if ((desc & PTE_TYPE_MASK) !== PMD_TYPE_TABLE) {
+      throw new Error(`level ${l} entry 0x${desc.toString(16)} for VA 0x${va.toString(16)} is not a table`);
+    }
+    base = desc & PTE_ADDR_MASK;
+  }
+  const slot = slotAt(base, va, level);
+  mem.write(slot, leafDesc);
+  return slot;
+}
