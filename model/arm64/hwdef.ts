@@ -52,7 +52,8 @@ export const PTE_PO_IDX_MASK = genmask(62, 60);
 /** Bits the architecture leaves to software in page and block descriptors. */
 export const PTE_SWBITS_MASK = bit(63) | genmask(58, 55);
 
-// Table descriptor attributes (hierarchical; Linux user tables never set them).
+// Table descriptor attributes (hierarchical). Linux sets PXNTable (and with
+// FEAT_HAFT, AF) on user tables in pmd/pud/p4d_populate; neither limits EL0.
 export const TABLE_PXN = bit(59);
 export const TABLE_UXN = bit(60);
 export const TABLE_AP_NO_EL0 = bit(61); // APTable[0]
