@@ -78,6 +78,9 @@ export interface Pgtable {
   __swpType(p: Pte): number;
   __swpOffset(p: Pte): bigint;
   __swpEntry(type: number, offset: bigint): Pte;
+  /** the arch swap entry of a pte: on arm64 the pte value itself */
+  __pteToSwpEntry(p: Pte): bigint;
+  __swpEntryToPte(arch: bigint): Pte;
   isSwapPte(p: Pte): boolean;
   pteSwpExclusive(p: Pte): boolean;
   pteSwpMkexclusive(p: Pte): Pte;
@@ -101,6 +104,16 @@ export interface Pgtable {
   makeMigrationEntryDirty(e: swp.SwpEntry): swp.SwpEntry;
   isMigrationEntryYoung(e: swp.SwpEntry): boolean;
   isMigrationEntryDirty(e: swp.SwpEntry): boolean;
+  // Generic swapops, layout-independent, here so a plugged-in model can supply its own.
+  swpEntry(type: number, offset: bigint): swp.SwpEntry;
+  swpType(e: swp.SwpEntry): number;
+  swpOffset(e: swp.SwpEntry): bigint;
+  isSwapEntry(e: swp.SwpEntry): boolean;
+  isMigrationEntry(e: swp.SwpEntry): boolean;
+  isWritableMigrationEntry(e: swp.SwpEntry): boolean;
+  makeReadableMigrationEntry(offset: bigint): swp.SwpEntry;
+  makeReadableExclusiveMigrationEntry(offset: bigint): swp.SwpEntry;
+  makeWritableMigrationEntry(offset: bigint): swp.SwpEntry;
 
   // PMD-only helpers (the rest are the pte helpers on pmd_pte()).
   pmdPresent(p: Pmd): boolean;
@@ -301,6 +314,8 @@ export function pgtable(layout: Layout, opts: PgtableOptions = {}): Pgtable {
     __swpType,
     __swpOffset,
     __swpEntry,
+    __pteToSwpEntry: (p) => p,
+    __swpEntryToPte: (arch) => arch,
     isSwapPte,
     pteSwpExclusive: (p) => (p & PTE_SWP_EXCLUSIVE) !== 0n,
     pteSwpMkexclusive: (p) => p | PTE_SWP_EXCLUSIVE,
@@ -321,6 +336,15 @@ export function pgtable(layout: Layout, opts: PgtableOptions = {}): Pgtable {
     pteSwpUffdWpAny: (p) => hasUffdWp && isSwapPte(p) && (pteSwpUffdWp(p) || pteMarkerUffdWp(p)),
     pteNoneMostly: (p) => pteNone(p) || isPteMarker(p),
     ...ad,
+    swpEntry: swp.swpEntry,
+    swpType: swp.swpType,
+    swpOffset: swp.swpOffset,
+    isSwapEntry: swp.isSwapEntry,
+    isMigrationEntry: swp.isMigrationEntry,
+    isWritableMigrationEntry: swp.isWritableMigrationEntry,
+    makeReadableMigrationEntry: swp.makeReadableMigrationEntry,
+    makeReadableExclusiveMigrationEntry: swp.makeReadableExclusiveMigrationEntry,
+    makeWritableMigrationEntry: swp.makeWritableMigrationEntry,
 
     pmdPresent,
     pmdProtnone: inv.style === 'present-invalid' ? pteProtnone : (p) => pteProtnone(p) && !pmdPresentInvalid(p),

@@ -55,8 +55,8 @@ export const isMigrationEntry = (e: SwpEntry): boolean => {
 };
 // softleaf_is_migration_write() (is_writable_migration_entry())
 export const isWritableMigrationEntry = (e: SwpEntry): boolean => swpType(e) === SWP_MIGRATION_WRITE;
-// softleaf_is_swap(): a real swap device, not one of the special types
-export const isSwapEntry = (e: SwpEntry): boolean => swpType(e) < MAX_SWAPFILES;
+// softleaf_is_swap(): a real swap device, not a special type, and not the none entry
+export const isSwapEntry = (e: SwpEntry): boolean => e !== 0n && swpType(e) < MAX_SWAPFILES;
 
 /**
  * Young/dirty ride in a migration entry only when the arch swap offset can
