@@ -1,13 +1,10 @@
-// One fast-check seed per test run, printed so a failure can be replayed:
-// MMCONFORM_SEED=<seed> npm test
+// Configures fast-check with the run's seed (chosen in vitest.config.ts) and
+// the number of runs per property (MMCONFORM_RUNS, default 200).
 import fc from 'fast-check';
 
-const fromEnv = process.env['MMCONFORM_SEED'];
-const seed = fromEnv !== undefined && fromEnv !== '' ? Number(fromEnv) : Date.now() ^ (Math.random() * 0x100000000);
-if (!Number.isSafeInteger(seed)) throw new Error(`MMCONFORM_SEED must be an integer, got "${fromEnv}"`);
+const raw = process.env['MMCONFORM_SEED'];
+const seed = Number(raw);
+if (raw === undefined || raw === '' || !Number.isSafeInteger(seed)) throw new Error(`MMCONFORM_SEED must be an integer, got "${raw}"`);
 const numRuns = Number(process.env['MMCONFORM_RUNS'] ?? 200);
+if (!Number.isSafeInteger(numRuns) || numRuns < 1) throw new Error(`MMCONFORM_RUNS must be a positive integer, got "${process.env['MMCONFORM_RUNS']}"`);
 fc.configureGlobal({ seed, numRuns });
-if (!(globalThis as { __mmconformSeedShown?: boolean }).__mmconformSeedShown) {
-  (globalThis as { __mmconformSeedShown?: boolean }).__mmconformSeedShown = true;
-  process.stderr.write(`fast-check seed ${seed} (replay: MMCONFORM_SEED=${seed} npm test)\n`);
-}
