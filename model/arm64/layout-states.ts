@@ -142,12 +142,14 @@ function markerClaims(l: Layout): Claims {
 
 /**
  * Free bits: in present states, the architecture's software bits that no
- * meaning holds (the hardware fields are never free); in swap-format states,
- * every bit no meaning holds.
+ * meaning holds (the hardware fields are never free). Swap, migration and
+ * marker entries share one encoding, and a flag must sit in the same bit in
+ * all of them, so their free bits are those no swap-format state claims.
  */
-function freeBits(state: EntryState, m: Claims): number[] {
-  const candidates = state === 'present' || state === 'present_invalid' ? SOFTWARE_BITS : [...Array(64).keys()];
-  return candidates.filter((b) => !m.has(b));
+function freeBits(state: EntryState, claims: Record<EntryState, Claims>): number[] {
+  if (state === 'present' || state === 'present_invalid') return SOFTWARE_BITS.filter((b) => !claims[state].has(b));
+  const swapFormat = [claims.swap, claims.migration, claims.marker];
+  return [...Array(64).keys()].filter((b) => swapFormat.every((m) => !m.has(b)));
 }
 
 export function layoutReport(l: Layout): LayoutReport {
@@ -163,7 +165,7 @@ export function layoutReport(l: Layout): LayoutReport {
     for (const [bit, meanings] of [...claims[state]].sort((a, b) => a[0] - b[0]))
       if (meanings.length > 1) collisions.push({ state, bit, meanings });
   }
-  const free = Object.fromEntries(STATES.map((s) => [s, freeBits(s, claims[s])])) as Record<EntryState, number[]>;
+  const free = Object.fromEntries(STATES.map((s) => [s, freeBits(s, claims)])) as Record<EntryState, number[]>;
   return { layout: l.name, states: claims, free, collisions };
 }
 

@@ -124,16 +124,21 @@ export function parseLayout(input: unknown, origin: string): Layout {
   let start: JsonObject = {};
   if (base !== undefined) {
     if (typeof base !== 'string') throw new LayoutError(`${origin}: "base" must be a layout name`);
+    // a derived layout must not pass for its base in any report
+    if (typeof rest['name'] !== 'string') throw new LayoutError(`${origin}: a layout with a "base" needs its own "name"`);
     start = structuredClone(builtinLayout(base)) as unknown as JsonObject;
+    start['description'] = rest['description'] ?? `${base} with changes`;
   }
-  const merged = mergeInto(start, rest, origin, '');
-  return checkLayout(merged, origin);
+  return checkLayout(mergeInto(start, rest, origin, ''), origin);
 }
+
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 function mergeInto(target: JsonObject, patch: JsonObject, origin: string, path: string): JsonObject {
   const out: JsonObject = { ...target };
   for (const [k, v] of Object.entries(patch)) {
-    const t = out[k];
+    if (FORBIDDEN_KEYS.has(k)) throw new LayoutError(`${origin}: unknown key ${path}${k}`);
+    const t = Object.hasOwn(out, k) ? out[k] : undefined;
     out[k] = isObject(v) && isObject(t) ? mergeInto(t, v, origin, `${path}${k}.`) : v;
   }
   return out;

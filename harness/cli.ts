@@ -1,0 +1,45 @@
+// The `mmconform` command: a table of subcommands, each in its own module
+// under commands/. Bad input of any kind ends as one line on stderr and exit
+// status 2; this is the only place that catches.
+
+import { LayoutError } from '../model/arm64/layout.ts';
+import { UsageError, oneLineMessage, type Command, type Io } from './command.ts';
+import { layoutCommand } from './commands/layout.ts';
+
+const COMMANDS: readonly Command[] = [layoutCommand];
+
+const processIo: Io = {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+};
+
+function usage(): string {
+  const entries: [string, string][] = [...COMMANDS.map((c): [string, string] => [c.name, c.summary]), ['help', 'show this text']];
+  const width = Math.max(...entries.map(([name]) => name.length)) + 2;
+  return [
+    'usage: mmconform <command> [options]',
+    '',
+    'commands:',
+    ...entries.map(([name, summary]) => `  ${name.padEnd(width)}${summary}`),
+    ...COMMANDS.map((c) => `\n${c.usage}`),
+  ].join('\n');
+}
+
+export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === 'help' || name === '--help' || name === '-h') {
+    io.stdout(`${usage()}\n`);
+    return 0;
+  }
+  try {
+    if (name === undefined) throw new UsageError('no command given (see mmconform --help)');
+    const command = COMMANDS.find((c) => c.name === name);
+    if (!command) throw new UsageError(`unknown command "${name}" (see mmconform --help)`);
+    return await command.run(rest, io);
+  } catch (e) {
+    // Expected errors carry a message meant for the user; anything else is our bug.
+    const expected = e instanceof UsageError || e instanceof LayoutError;
+    io.stderr(`mmconform: ${expected ? '' : 'internal error: '}${oneLineMessage(e)}\n`);
+    return 2;
+  }
+}

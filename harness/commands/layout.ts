@@ -1,0 +1,69 @@
+// `mmconform layout`: what each descriptor bit means in each entry state
+// under one or more layouts, which bits are free, and what collides.
+// Exit status 0 when clean, 1 when any layout has a collision.
+
+import { writeFile } from 'node:fs/promises';
+import { BUILTIN_LAYOUTS, DEFAULT_LAYOUT } from '../../model/arm64/layout.ts';
+import { layoutReport } from '../../model/arm64/layout-states.ts';
+import type { LayoutView } from '../../reports/layout-groups.ts';
+import { layoutsHtml } from '../../reports/layout-html.ts';
+import { layoutsJson } from '../../reports/layout-json.ts';
+import { layoutsText } from '../../reports/layout-text.ts';
+import { UsageError, oneLineMessage, parseCommandArgs, type Command } from '../command.ts';
+import { resolveLayout } from '../layout-file.ts';
+
+const FORMATS: ReadonlyMap<string, (views: readonly LayoutView[]) => string> = new Map([
+  ['text', layoutsText],
+  ['json', layoutsJson],
+  ['html', layoutsHtml],
+]);
+
+export const layoutCommand: Command = {
+  name: 'layout',
+  summary: 'show the PTE bits of a layout per entry state, its free bits and collisions',
+  usage: [
+    'mmconform layout [--layout NAME|FILE]... [--format text|json|html] [--output FILE]',
+    `  --layout   a built-in layout (${[...BUILTIN_LAYOUTS.keys()].join(', ')}; default ${DEFAULT_LAYOUT.name}) or a .json/.ts/.js/.mjs`,
+    '             layout file; repeat to show several',
+    '  --format   text (default), json or html',
+    '  --output   write the report to FILE instead of stdout',
+    '  exit status: 0 no collision, 1 a collision, 2 bad input',
+  ].join('\n'),
+
+  async run(argv, io) {
+    const { values } = parseCommandArgs('layout', argv, {
+      options: {
+        layout: { type: 'string', multiple: true },
+        format: { type: 'string', default: 'text' },
+        output: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    });
+    if (values.help) {
+      io.stdout(`usage: ${layoutCommand.usage}\n`);
+      return 0;
+    }
+    const render = FORMATS.get(values.format);
+    if (!render) throw new UsageError(`layout: --format must be ${[...FORMATS.keys()].join('|')}, got "${values.format}"`);
+    const specs = values.layout ?? [DEFAULT_LAYOUT.name];
+    const views: LayoutView[] = [];
+    for (const spec of specs) {
+      const layout = await resolveLayout(spec);
+      views.push({ layout, report: layoutReport(layout) });
+    }
+    const text = render(views);
+    if (values.output === undefined) io.stdout(text);
+    else await writeOutput(values.output, text);
+    return views.some((v) => v.report.collisions.length > 0) ? 1 : 0;
+  },
+};
+
+async function writeOutput(file: string, text: string): Promise<void> {
+  try {
+    await writeFile(file, text);
+  } catch (e) {
+    throw new UsageError(`layout: cannot write ${file}: ${oneLineMessage(e)}`);
+  }
+}
