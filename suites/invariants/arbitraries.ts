@@ -90,7 +90,7 @@ const arbOp: fc.Arbitrary<PteOp> = fc.oneof(
   { weight: 2, arbitrary: arbProtIdx.map((idx): PteOp => ({ name: 'pte_modify', idx })) },
 );
 
-function opExpr(op: PteOp, inner: string): string {
+export function opExpr(op: PteOp, inner: string): string {
   return op.name === 'pte_modify' ? `pte_modify(${inner}, vm_get_page_prot(${hex(op.idx ?? 0)}))` : `${op.name}(${inner})`;
 }
 

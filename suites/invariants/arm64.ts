@@ -17,9 +17,9 @@ import {
   arbUffdWpKeepingOp,
   built,
   hex,
+  opExpr,
   withSwpFlags,
   type Built,
-  type PteOp,
   type SwpFlags,
 } from './arbitraries.ts';
 import { check, needsUffdWp, withHelpers } from './define.ts';
@@ -43,14 +43,10 @@ function arbUffdWpPte(ctx: InvariantCtx): fc.Arbitrary<Built<Pte>> {
     let expr = `pte_mkuffd_wp(${b.expr})`;
     for (const op of ops) {
       v = applyOp(ctx.pg, ctx, op, v);
-      expr = describeOp(op, expr);
+      expr = opExpr(op, expr);
     }
     return built(v, expr);
   });
-}
-
-function describeOp(op: PteOp, inner: string): string {
-  return op.name === 'pte_modify' ? `pte_modify(${inner}, vm_get_page_prot(${hex(op.idx ?? 0)}))` : `${op.name}(${inner})`;
 }
 
 /** The observable fields of a present entry, as the kernel's predicates read them. */
