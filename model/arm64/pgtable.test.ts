@@ -120,3 +120,30 @@ describe('access flags', () => {
     expect(v610.pteUffdWp(v610.ptepSetAccessFlags(old, entry))).toBe(true);
   });
 });
+
+// Descriptors read from a real Debian 6.12 arm64 guest (shared/reference/
+// raw-descriptors.md), output address masked, rebuilt through the helpers
+// the kernel's paths use.
+describe('real arm64 6.12 descriptors', () => {
+  const pg = v610;
+  const p = userProts(builtinLayout('v6.10'));
+  const written = pg.pteMkwrite(pg.pteMkdirty(pg.pfnPte(0n, p.PAGE_READONLY))); // do_anonymous_page(), write
+  test('anonymous page written: 00e8...f43', () => expect(written).toBe(0x00e8000000000f43n));
+  test('after UFFDIO_WRITEPROTECT: 04e0...fc3', () => expect(pg.pteMkuffdWp(written)).toBe(0x04e0000000000fc3n));
+  test('wp page after mprotect(PROT_NONE): 04e0...f82', () =>
+    expect(pg.pteModify(pg.pteMkuffdWp(written), p.PAGE_NONE)).toBe(0x04e0000000000f82n));
+  test('THP written / after wp / after PROT_NONE: 00e8...f41 / 04e0...fc1 / 04e0...f80', () => {
+    const pmd = pg.pmdMkhuge(written);
+    expect([pmd, pg.pteMkuffdWp(pmd), pg.pteModify(pg.pteMkuffdWp(pmd), p.PAGE_NONE)]).toEqual([
+      0x00e8000000000f41n,
+      0x04e0000000000fc1n,
+      0x04e0000000000f80n,
+    ]);
+  });
+  test('MADV_PAGEOUT: 0x200004, with uffd-wp 0x20100c', () => {
+    expect(pg.pteSwpMkexclusive(pg.swpEntryToPte(swp.swpEntry(0, 0x200n)))).toBe(0x200004n);
+    expect(pg.pteSwpMkuffdWp(pg.pteSwpMkexclusive(pg.swpEntryToPte(swp.swpEntry(0, 0x201n))))).toBe(0x20100cn);
+  });
+  test('swapped back in by a read, uffd-wp kept, clean: 0460...fc3', () =>
+    expect(pg.pteMkuffdWp(pg.pfnPte(0n, p.PAGE_READONLY))).toBe(0x0460000000000fc3n));
+});
