@@ -1,0 +1,105 @@
+// The Target API: everything a ported test observes goes through it, so the
+// same test runs on the reference model, a plugged-in model, or a real
+// kernel behind a pipe. Calls mirror the system calls and /proc files the C
+// selftests use; failures come back as Errno values, as a syscall returns
+// them. Asynchronous because a real kernel sits behind I/O, and because a
+// store to a write-protected page can block until a handler resolves it.
+
+import type { Errno, Ret } from '../uapi/linux.ts';
+
+export interface TargetInfo {
+  /** as given to --target, e.g. "reference:rfc" or "linux-host" */
+  readonly name: string;
+  readonly arch: 'arm64' | 'x86_64' | string;
+  /** the PTE layout a model uses; null for a real kernel */
+  readonly layout: string | null;
+  /** the kernel version modelled or running, e.g. "6.12" */
+  readonly kernel: string;
+  readonly pageSize: number;
+}
+
+/** What the target can do; informational (tests probe like the C tests do). */
+export interface Caps {
+  readonly softDirty: boolean;
+  readonly uffdWp: boolean;
+  readonly pagemapScan: boolean;
+  readonly thp: boolean;
+  readonly hugetlb: boolean;
+  readonly swap: boolean;
+  /** raw page-table descriptors can be read (descriptors()) */
+  readonly introspect: boolean;
+}
+
+export interface Target {
+  info(): Promise<TargetInfo>;
+  capabilities(): Promise<Caps>;
+  /** A fresh process with its own address space. */
+  spawn(): Promise<Proc>;
+  close(): Promise<void>;
+}
+
+/** A user-space load or store: done, or the signal it raised. */
+export type MemResult =
+  | { readonly ok: true; readonly data: Uint8Array }
+  | { readonly ok: false; readonly signal: 'SIGSEGV' | 'SIGBUS'; readonly addr: bigint };
+
+/** struct pm_scan_arg, with the output vector given by its length. */
+export interface PmScanArg {
+  readonly start: bigint;
+  readonly end: bigint;
+  readonly flags: number;
+  readonly maxPages: bigint;
+  readonly categoryInverted: number;
+  readonly categoryMask: number;
+  readonly categoryAnyofMask: number;
+  readonly returnMask: number;
+  /** vec_len: how many page_region entries the caller's buffer holds */
+  readonly vecLen: number;
+  /** the vec pointer is not mapped (vm_util probes support this way: EFAULT) */
+  readonly badVec?: boolean;
+}
+
+export interface PageRegion {
+  readonly start: bigint;
+  readonly end: bigint;
+  readonly categories: number;
+}
+
+export interface PmScanResult {
+  /** the ioctl's return value: regions filled */
+  readonly ret: number;
+  readonly regions: readonly PageRegion[];
+  readonly walkEnd: bigint;
+}
+
+export interface Proc {
+  readonly pid: number;
+  mmap(addr: bigint, length: bigint, prot: number, flags: number, fd: number, offset: bigint): Promise<Ret<bigint>>;
+  munmap(addr: bigint, length: bigint): Promise<Ret<0>>;
+  mprotect(addr: bigint, length: bigint, prot: number): Promise<Ret<0>>;
+  mremap(oldAddr: bigint, oldSize: bigint, newSize: bigint, flags: number, newAddr?: bigint): Promise<Ret<bigint>>;
+  madvise(addr: bigint, length: bigint, advice: number): Promise<Ret<0>>;
+  open(path: string, flags: number, mode?: number): Promise<Ret<number>>;
+  close(fd: number): Promise<Ret<0>>;
+  unlink(path: string): Promise<Ret<0>>;
+  ftruncate(fd: number, length: bigint): Promise<Ret<0>>;
+  memfdCreate(name: string, flags: number): Promise<Ret<number>>;
+  /** malloc-family: aligned_alloc()/memalign() from the C library's heap */
+  alignedAlloc(alignment: bigint, size: bigint): Promise<Ret<bigint>>;
+  free(addr: bigint): Promise<void>;
+  /** loads from user memory, as the process itself would */
+  read(addr: bigint, length: number): Promise<MemResult>;
+  /** stores to user memory, as the process itself would */
+  write(addr: bigint, data: Uint8Array): Promise<MemResult>;
+  /** the text of a /proc or /sys file (smaps, transparent_hugepage/enabled, ...) */
+  readFile(path: string): Promise<Ret<string>>;
+  /** write(2) to a /proc or /sys file (clear_refs, ...): bytes written */
+  writeFile(path: string, data: string): Promise<Ret<number>>;
+  /** pread(2) of /proc/self/pagemap: one entry per page from addr */
+  pagemap(addr: bigint, nPages: number): Promise<Ret<BigUint64Array>>;
+  /** ioctl(pagemap_fd, PAGEMAP_SCAN, &arg) */
+  pagemapScan(arg: PmScanArg): Promise<Ret<PmScanResult>>;
+  exit(): Promise<void>;
+}
+
+export type { Errno, Ret };

@@ -1,0 +1,105 @@
+// The kernel's user API, as the selftests use it: mman.h, fcntl.h, fs.h
+// (pagemap, PAGEMAP_SCAN), errno.h. Shared by the model, the harness and the
+// ported tests, so all three speak the same numbers.
+
+export const PROT_NONE = 0x0;
+export const PROT_READ = 0x1;
+export const PROT_WRITE = 0x2;
+export const PROT_EXEC = 0x4;
+
+export const MAP_SHARED = 0x01;
+export const MAP_PRIVATE = 0x02;
+export const MAP_TYPE = 0x0f;
+export const MAP_FIXED = 0x10;
+export const MAP_ANONYMOUS = 0x20;
+export const MAP_NORESERVE = 0x4000;
+export const MAP_POPULATE = 0x8000;
+export const MAP_FIXED_NOREPLACE = 0x100000;
+export const MAP_FAILED = -1n;
+
+export const MREMAP_MAYMOVE = 1;
+export const MREMAP_FIXED = 2;
+export const MREMAP_DONTUNMAP = 4;
+
+export const MADV_NORMAL = 0;
+export const MADV_DONTNEED = 4;
+export const MADV_FREE = 8;
+export const MADV_REMOVE = 9;
+export const MADV_HUGEPAGE = 14;
+export const MADV_NOHUGEPAGE = 15;
+export const MADV_PAGEOUT = 21;
+export const MADV_POPULATE_READ = 22;
+export const MADV_POPULATE_WRITE = 23;
+
+export const O_RDONLY = 0o0;
+export const O_WRONLY = 0o1;
+export const O_RDWR = 0o2;
+export const O_CREAT = 0o100;
+export const O_TRUNC = 0o1000;
+
+export const MFD_CLOEXEC = 0x1;
+
+// /proc/PID/pagemap (fs/proc/task_mmu.c)
+export const PM_PFRAME_BITS = 55n;
+export const PM_PFRAME_MASK = (1n << PM_PFRAME_BITS) - 1n;
+export const PM_SOFT_DIRTY = 1n << 55n;
+export const PM_MMAP_EXCLUSIVE = 1n << 56n;
+export const PM_UFFD_WP = 1n << 57n;
+export const PM_GUARD_REGION = 1n << 58n;
+export const PM_FILE = 1n << 61n;
+export const PM_SWAP = 1n << 62n;
+export const PM_PRESENT = 1n << 63n;
+
+// PAGEMAP_SCAN (include/uapi/linux/fs.h)
+export const PAGE_IS_WPALLOWED = 1 << 0;
+export const PAGE_IS_WRITTEN = 1 << 1;
+export const PAGE_IS_FILE = 1 << 2;
+export const PAGE_IS_PRESENT = 1 << 3;
+export const PAGE_IS_SWAPPED = 1 << 4;
+export const PAGE_IS_PFNZERO = 1 << 5;
+export const PAGE_IS_HUGE = 1 << 6;
+export const PAGE_IS_SOFT_DIRTY = 1 << 7;
+export const PAGE_IS_GUARD = 1 << 8;
+export const PM_SCAN_WP_MATCHING = 1 << 0;
+export const PM_SCAN_CHECK_WPASYNC = 1 << 1;
+
+/** The errno values the selftests check, by name, with their Linux numbers. */
+export const ERRNO = {
+  EPERM: 1,
+  ENOENT: 2,
+  EINTR: 4,
+  EBADF: 9,
+  EAGAIN: 11,
+  ENOMEM: 12,
+  EACCES: 13,
+  EFAULT: 14,
+  EBUSY: 16,
+  EEXIST: 17,
+  EINVAL: 22,
+  ENOSPC: 28,
+  ERANGE: 34,
+  ENOSYS: 38,
+  EOPNOTSUPP: 95,
+  EHWPOISON: 133,
+} as const;
+export type ErrnoName = keyof typeof ERRNO;
+
+/** A failed system call's errno: returned as a value, never thrown. */
+export class Errno {
+  constructor(
+    readonly name: ErrnoName,
+    /** the call that failed, for messages */
+    readonly call = '',
+  ) {}
+  get code(): number {
+    return ERRNO[this.name];
+  }
+  toString(): string {
+    return this.call ? `${this.call}: ${this.name}` : this.name;
+  }
+}
+
+/** A system call's result: the value, or the errno. */
+export type Ret<T> = T | Errno;
+
+export const isErr = (x: unknown): x is Errno => x instanceof Errno;
