@@ -9,11 +9,18 @@ export interface KernelBehaviour {
    * PTE_DIRTY is set; before it, making a pte writable made it hw-dirty.
    */
   readonly mkwriteNeedsSwDirty: boolean;
+  /**
+   * VMA_STICKY_FLAGS (v6.19): a merge keeps VM_SOFTDIRTY if any part had it;
+   * before, the merged area took the flags of the area it grew from.
+   */
+  readonly vmaStickySoftDirty: boolean;
+  /** PAGE_IS_SOFT_DIRTY (v6.15) is a PAGEMAP_SCAN category; before, asking for it is EINVAL. */
+  readonly pagemapScanSoftDirty: boolean;
 }
 
 export const KERNELS: Readonly<Record<string, KernelBehaviour>> = {
-  '6.12': { version: '6.12', mkwriteNeedsSwDirty: false },
-  '7.2': { version: '7.2', mkwriteNeedsSwDirty: true },
+  '6.12': { version: '6.12', mkwriteNeedsSwDirty: false, vmaStickySoftDirty: false, pagemapScanSoftDirty: false },
+  '7.2': { version: '7.2', mkwriteNeedsSwDirty: true, vmaStickySoftDirty: true, pagemapScanSoftDirty: true },
 };
 
 export function kernelByName(name: string): KernelBehaviour {
@@ -22,5 +29,8 @@ export function kernelByName(name: string): KernelBehaviour {
   return k;
 }
 
-/** Debian trixie's kernel, the stable oracle, is the model's default. */
-export const DEFAULT_KERNEL: KernelBehaviour = kernelByName('6.12');
+/**
+ * The current upstream tree (Debian sid's linux-source), which the ported
+ * selftests come from, is the model's default; '6.12' is Debian trixie's.
+ */
+export const DEFAULT_KERNEL: KernelBehaviour = kernelByName('7.2');

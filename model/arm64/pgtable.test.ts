@@ -7,7 +7,7 @@ import { protectionMap, userProts, vmGetPageProt, VM_READ, VM_WRITE, VM_EXEC, VM
 import { kernelByName } from '../kernel.ts';
 import * as swp from './swapops.ts';
 
-const v610 = pgtable(builtinLayout('v6.10'));
+const v610 = pgtable(builtinLayout('v6.10'), { kernel: kernelByName('6.12') });
 const v69 = pgtable(builtinLayout('v6.9'));
 const rfc = pgtable(builtinLayout('rfc'));
 const PA = 0x4321_5000n;

@@ -1,0 +1,138 @@
+// The reference target: the model of arm64 Linux mm behind the Target API.
+// Spec: "reference[:LAYOUT][@KERNEL]", LAYOUT a built-in name or a layout
+// file, KERNEL a modelled kernel version ("7.2", the default, or "6.12").
+
+import { DEFAULT_LAYOUT } from '../../model/arm64/layout.ts';
+import { DEFAULT_KERNEL, kernelByName } from '../../model/kernel.ts';
+import { System, type SystemConfig } from '../../model/mm/system.ts';
+import { Task } from '../../model/mm/task.ts';
+import { pagemapRead } from '../../model/proc/pagemap.ts';
+import { pagemapScan } from '../../model/proc/pagemap-scan.ts';
+import { readProcFile, writeProcFile } from '../../model/proc/files.ts';
+import * as U from '../../uapi/linux.ts';
+import { Errno, isErr, type Ret } from '../../uapi/linux.ts';
+import { resolveLayout } from '../layout-file.ts';
+import type { Caps, MemResult, PmScanArg, PmScanResult, Proc, Target, TargetInfo } from '../target.ts';
+
+/** Parses "[:LAYOUT][@KERNEL]" into a system configuration. */
+export async function referenceConfig(spec: string): Promise<SystemConfig> {
+  const m = /^(?::([^@]+))?(?:@(.+))?$/.exec(spec);
+  if (!m) throw new Error(`bad reference target "reference${spec}": use reference[:LAYOUT][@KERNEL]`);
+  const layout = m[1] ? await resolveLayout(m[1]) : DEFAULT_LAYOUT;
+  const kernel = m[2] ? kernelByName(m[2]) : DEFAULT_KERNEL;
+  return {
+    layout,
+    kernel,
+    // QEMU -cpu max: FEAT_HAFDBS and FEAT_EPAN
+    hw: { hwAF: true, hwDBM: true },
+    epan: true,
+    thp: { enabled: 'always', useZeroPage: true },
+    showPfn: true,
+  };
+}
+
+export async function referenceTarget(spec: string): Promise<Target> {
+  const cfg = await referenceConfig(spec);
+  const sys = new System(cfg);
+  const name = `reference${spec}`;
+  return {
+    info: async (): Promise<TargetInfo> => ({ name, arch: 'arm64', layout: cfg.layout.name, kernel: cfg.kernel.version, pageSize: 4096 }),
+    capabilities: async (): Promise<Caps> => ({
+      softDirty: sys.pg.hasSoftDirty,
+      uffdWp: sys.pg.hasUffdWp,
+      pagemapScan: true,
+      thp: true,
+      hugetlb: false,
+      swap: false,
+      introspect: true,
+    }),
+    spawn: async () => new ReferenceProc(new Task(sys)),
+    close: async () => {},
+  };
+}
+
+/** A modelled process behind the Proc interface; the heap is glibc's mmap path. */
+class ReferenceProc implements Proc {
+  constructor(private readonly task: Task) {}
+
+  get pid(): number {
+    return this.task.pid;
+  }
+  private get mm() {
+    return this.task.mm;
+  }
+
+  async mmap(addr: bigint, length: bigint, prot: number, flags: number, fd: number, offset: bigint): Promise<Ret<bigint>> {
+    const file = flags & U.MAP_ANONYMOUS ? null : this.task.file(fd);
+    if (!(flags & U.MAP_ANONYMOUS) && !file) return new Errno('EBADF', 'mmap');
+    return this.mm.mmap(addr, length, prot, flags, file, offset);
+  }
+  async munmap(addr: bigint, length: bigint) {
+    return this.mm.munmap(addr, length);
+  }
+  async mprotect(addr: bigint, length: bigint, prot: number) {
+    return this.mm.mprotect(addr, length, prot);
+  }
+  async mremap(oldAddr: bigint, oldSize: bigint, newSize: bigint, flags: number, newAddr = 0n) {
+    return this.mm.mremap(oldAddr, oldSize, newSize, flags, newAddr);
+  }
+  async madvise(addr: bigint, length: bigint, advice: number) {
+    return this.mm.madvise(addr, length, advice);
+  }
+  async open(path: string, flags: number) {
+    return this.task.open(path, flags);
+  }
+  async close(fd: number) {
+    return this.task.close(fd);
+  }
+  async unlink(path: string) {
+    return this.task.unlink(path);
+  }
+  async ftruncate(fd: number, length: bigint) {
+    return this.task.ftruncate(fd, length);
+  }
+  async memfdCreate(name: string) {
+    return this.task.memfdCreate(name);
+  }
+
+  // aligned_alloc()/memalign(): glibc maps size + alignment and trims the slop
+  async alignedAlloc(alignment: bigint, size: bigint): Promise<Ret<bigint>> {
+    const page = 4096n;
+    const len = ((size + page - 1n) / page) * page;
+    const raw = this.mm.mmap(0n, len + alignment, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS, null, 0n);
+    if (isErr(raw)) return raw;
+    const start = (raw + alignment - 1n) & ~(alignment - 1n);
+    if (start > raw) this.mm.munmap(raw, start - raw);
+    const tail = raw + len + alignment - (start + len);
+    if (tail > 0n) this.mm.munmap(start + len, tail);
+    return start;
+  }
+  async free(addr: bigint): Promise<void> {
+    const vma = this.mm.vmas.lookup(addr);
+    if (vma) this.mm.munmap(vma.start, vma.end - vma.start);
+  }
+
+  async read(addr: bigint, length: number): Promise<MemResult> {
+    const r = this.mm.readUser(addr, length);
+    return r instanceof Uint8Array ? { ok: true, data: r } : { ok: false, ...r };
+  }
+  async write(addr: bigint, data: Uint8Array): Promise<MemResult> {
+    const r = this.mm.writeUser(addr, data);
+    return r === null ? { ok: true, data: new Uint8Array(0) } : { ok: false, ...r };
+  }
+  async readFile(path: string) {
+    return readProcFile(this.task, path);
+  }
+  async writeFile(path: string, data: string) {
+    return writeProcFile(this.task, path, data);
+  }
+  async pagemap(addr: bigint, nPages: number): Promise<Ret<BigUint64Array>> {
+    return pagemapRead(this.mm, addr, nPages);
+  }
+  async pagemapScan(arg: PmScanArg): Promise<Ret<PmScanResult>> {
+    return pagemapScan(this.mm, { ...arg, badVec: arg.badVec ?? false });
+  }
+  async exit(): Promise<void> {
+    this.task.exit();
+  }
+}

@@ -1,0 +1,249 @@
+// Page faults (mm/memory.c handle_mm_fault() and friends, mm/huge_memory.c
+// for PMD-mapped THP), and the fault-in GUP does for MADV_POPULATE_*. Every
+// entry installed is built with the layout's helpers, so soft-dirty and
+// uffd-wp end up exactly where the kernel's code puts them.
+
+import type { Pte } from '../arm64/pgtable.ts';
+import type { Mm } from './mm.ts';
+import { HPAGE_PMD_ORDER, type Folio } from './physmem.ts';
+import { PMD_MASK, PMD_SIZE } from './pgtables.ts';
+import { shmemGetFolio } from './shmem.ts';
+import * as V from './vma.ts';
+import type { Vma } from './vma.ts';
+
+export const FAULT_FLAG_WRITE = 1 << 0;
+/** 0: handled (retry the access); otherwise the signal the task gets */
+export type VmFault = 0 | 'SIGSEGV' | 'SIGBUS';
+
+const PAGE = 4096n;
+/** fault_around_bytes (64 KiB): read faults on files map the neighbours already cached */
+const FAULT_AROUND_PAGES = 16n;
+
+// handle_mm_fault() -> __handle_mm_fault()
+export function handleMmFault(mm: Mm, vma: Vma, addr: bigint, flags: number): VmFault {
+  const pmdSlot = mm.pt.pmdSlot(addr, true)!;
+  const pmd = mm.pt.read(pmdSlot);
+  if (pmd === 0n && thpEligible(mm, vma, addr)) {
+    const r = doHugePmdAnonymousPage(mm, vma, flags, pmdSlot);
+    if (r !== 'fallback') return r;
+  } else if (pmd !== 0n && !mm.pt.pmdIsTable(pmd) && mm.pg.pmdPresent(pmd)) {
+    if (flags & FAULT_FLAG_WRITE && !mm.pg.pteWrite(pmd)) {
+      const r = doHugePmdWpPage(mm, vma, addr, pmdSlot, pmd);
+      if (r !== 'fallback') return r;
+    } else {
+      // huge_pmd_set_accessed()
+      let entry = mm.pg.pteMkyoung(pmd);
+      if (flags & FAULT_FLAG_WRITE) entry = mm.pg.pteMkdirty(entry);
+      mm.pt.write(pmdSlot, mm.pg.ptepSetAccessFlags(pmd, entry));
+      return 0;
+    }
+  }
+  return handlePteFault(mm, vma, addr, flags);
+}
+
+// handle_pte_fault()
+function handlePteFault(mm: Mm, vma: Vma, addr: bigint, flags: number): VmFault {
+  const pg = mm.pg;
+  const slot = mm.pt.pteSlot(addr, true)!;
+  const orig = mm.pt.read(slot);
+  if (pg.pteNone(orig)) return vma.isAnonymous ? doAnonymousPage(mm, vma, flags, slot) : doFault(mm, vma, addr, flags, slot);
+  if (!pg.ptePresent(orig)) return 'SIGBUS'; // swap entries are not modelled yet
+  if (pg.pteProtnone(orig)) return 'SIGSEGV';
+  let entry = orig;
+  if (flags & FAULT_FLAG_WRITE) {
+    if (!pg.pteWrite(entry)) return doWpPage(mm, vma, slot, orig);
+    entry = pg.pteMkdirty(entry);
+  }
+  entry = pg.pteMkyoung(entry);
+  mm.pt.write(slot, pg.ptepSetAccessFlags(orig, entry));
+  return 0;
+}
+
+/** A new anonymous folio, mapped exclusively by this area (folio_add_new_anon_rmap(RMAP_EXCLUSIVE)). */
+function newAnonFolio(mm: Mm, vma: Vma, order: number): Folio {
+  vma.anonVma ??= mm.sys.newAnonVma();
+  const f = mm.sys.phys.alloc(order, true);
+  f.anonExclusive.fill(1);
+  return f;
+}
+
+// do_anonymous_page()
+function doAnonymousPage(mm: Mm, vma: Vma, flags: number, slot: bigint): VmFault {
+  const pg = mm.pg;
+  if (vma.flags & V.VM_SHARED) return 'SIGBUS';
+  let entry: Pte;
+  if (!(flags & FAULT_FLAG_WRITE)) {
+    entry = pg.pteMkspecial(pg.pfnPte(mm.sys.phys.zeroPfn, vma.pageProt));
+  } else {
+    const f = newAnonFolio(mm, vma, 0);
+    entry = pg.pfnPte(f.pfn, vma.pageProt);
+    if (vma.flags & V.VM_WRITE) entry = pg.pteMkwrite(pg.pteMkdirty(entry));
+    f.mapcount[0] = 1;
+  }
+  mm.pt.write(slot, entry);
+  return 0;
+}
+
+// do_fault(): do_read_fault(), do_cow_fault() or do_shared_fault()
+function doFault(mm: Mm, vma: Vma, addr: bigint, flags: number, slot: bigint): VmFault {
+  const inode = vma.file!;
+  const index = vma.pageIndex(addr);
+  if (index >= (inode.size + PAGE - 1n) / PAGE) return 'SIGBUS';
+  const pg = mm.pg;
+  const cache = shmemGetFolio(mm.sys.phys, inode, index);
+  if (!(flags & FAULT_FLAG_WRITE)) {
+    doFaultAround(mm, vma, addr);
+    if (mm.pt.read(slot) === 0n) setPteRange(mm, vma, slot, cache, false, false);
+    return 0;
+  }
+  if (!(vma.flags & V.VM_SHARED)) {
+    // do_cow_fault(): a private copy of the page cache page
+    const f = newAnonFolio(mm, vma, 0);
+    mm.sys.phys.copyPage(f.pfn, cache.pfn);
+    let entry = pg.pfnPte(f.pfn, vma.pageProt);
+    if (vma.flags & V.VM_WRITE) entry = pg.pteMkwrite(pg.pteMkdirty(entry));
+    f.mapcount[0] = 1;
+    mm.pt.write(slot, entry);
+    return 0;
+  }
+  // do_shared_fault(): tmpfs has no ->page_mkwrite
+  cache.dirty = true;
+  setPteRange(mm, vma, slot, cache, true, false);
+  return 0;
+}
+
+// set_pte_range() for one page of a file folio
+function setPteRange(mm: Mm, vma: Vma, slot: bigint, f: Folio, write: boolean, prefault: boolean): void {
+  const pg = mm.pg;
+  let entry = pg.pfnPte(f.pfn, vma.pageProt);
+  // arch_wants_old_prefaulted_pte(): with hardware AF, neighbours go in old
+  if (prefault && mm.sys.cfg.hw.hwAF) entry = pg.pteMkold(entry);
+  if (write && vma.flags & V.VM_WRITE) entry = pg.pteMkwrite(pg.pteMkdirty(entry));
+  else if (write) entry = pg.pteMkdirty(entry);
+  f.mapcount[0]!++;
+  mm.pt.write(slot, entry);
+}
+
+// do_fault_around() / filemap_map_pages(): cached pages in the aligned window, same area and pmd
+function doFaultAround(mm: Mm, vma: Vma, addr: bigint): void {
+  const window = FAULT_AROUND_PAGES * PAGE;
+  const lo = [addr & ~(window - 1n), vma.start, addr & PMD_MASK].reduce((a, b) => (a > b ? a : b));
+  const hi = [(addr & ~(window - 1n)) + window, vma.end, (addr & PMD_MASK) + PMD_SIZE].reduce((a, b) => (a < b ? a : b));
+  for (let a = lo; a < hi; a += PAGE) {
+    const f = vma.file!.pages.get(vma.pageIndex(a));
+    const slot = mm.pt.pteSlot(a, true)!;
+    if (f && mm.pt.read(slot) === 0n) setPteRange(mm, vma, slot, f, false, a !== (addr & ~(PAGE - 1n)));
+  }
+}
+
+// do_wp_page()
+function doWpPage(mm: Mm, vma: Vma, slot: bigint, orig: Pte): VmFault {
+  const pg = mm.pg;
+  const f = mm.vmNormalFolio(orig);
+  if (vma.flags & (V.VM_SHARED | V.VM_MAYSHARE)) {
+    // wp_page_shared() -> wp_page_reuse()
+    if (f) f.dirty = true;
+    wpPageReuse(mm, vma, slot, orig);
+    return 0;
+  }
+  if (f && f.anon) {
+    const i = f.pageIndex(pg.ptePfn(orig));
+    // PageAnonExclusive, or wp_can_reuse_anon_folio(): the only mapping of a small folio
+    if (f.anonExclusive[i] === 1 || (f.order === 0 && f.pageMapcount(f.pfn) === 1)) {
+      f.anonExclusive[i] = 1;
+      wpPageReuse(mm, vma, slot, orig);
+      return 0;
+    }
+  }
+  return wpPageCopy(mm, vma, slot, orig, f);
+}
+
+// wp_page_reuse()
+function wpPageReuse(mm: Mm, vma: Vma, slot: bigint, orig: Pte): void {
+  const pg = mm.pg;
+  let entry = pg.pteMkyoung(orig);
+  entry = pg.pteMkdirty(entry);
+  if (vma.flags & V.VM_WRITE) entry = pg.pteMkwrite(entry); // maybe_mkwrite()
+  mm.pt.write(slot, pg.ptepSetAccessFlags(orig, entry));
+}
+
+// wp_page_copy(): COW into a new exclusive anonymous page
+function wpPageCopy(mm: Mm, vma: Vma, slot: bigint, orig: Pte, old: Folio | null): VmFault {
+  const pg = mm.pg;
+  const f = newAnonFolio(mm, vma, 0);
+  const oldPfn = pg.ptePfn(orig);
+  if (!mm.sys.phys.isZeroPfn(oldPfn)) mm.sys.phys.copyPage(f.pfn, oldPfn);
+  let entry = pg.pfnPte(f.pfn, vma.pageProt);
+  entry = pg.pteMkdirty(entry);
+  if (vma.flags & V.VM_WRITE) entry = pg.pteMkwrite(entry);
+  f.mapcount[0] = 1;
+  mm.pt.write(slot, entry);
+  if (old) {
+    old.mapcount[old.pageIndex(oldPfn)]!--;
+    if (old.anon && !old.mapped()) mm.sys.phys.free(old);
+  }
+  return 0;
+}
+
+/** thp_vma_allowable_order(PMD_ORDER): the settings and the area's flags allow THP here. */
+export function vmaThpAllowed(mm: Mm, vma: Vma): boolean {
+  const thp = mm.sys.thp;
+  if (!vma.isAnonymous || vma.flags & V.VM_NOHUGEPAGE) return false;
+  if (thp.enabled === 'never' || (thp.enabled === 'madvise' && !(vma.flags & V.VM_HUGEPAGE))) return false;
+  // transhuge_vma_suitable(): the area's pages must line up with PMD boundaries, and one must fit
+  if (((vma.start >> 12n) - vma.pgoff) % 512n !== 0n) return false;
+  return ((vma.start + PMD_SIZE - 1n) & PMD_MASK) + PMD_SIZE <= vma.end;
+}
+
+function thpEligible(mm: Mm, vma: Vma, addr: bigint): boolean {
+  const haddr = addr & PMD_MASK;
+  return vmaThpAllowed(mm, vma) && haddr >= vma.start && haddr + PMD_SIZE <= vma.end;
+}
+
+// do_huge_pmd_anonymous_page()
+function doHugePmdAnonymousPage(mm: Mm, vma: Vma, flags: number, pmdSlot: bigint): VmFault | 'fallback' {
+  const pg = mm.pg;
+  if (!(flags & FAULT_FLAG_WRITE) && mm.sys.thp.useZeroPage) {
+    // set_huge_zero_folio()
+    const entry = pg.pteMkspecial(pg.pmdMkhuge(pg.pfnPte(mm.sys.phys.hugeZeroPfn, vma.pageProt)));
+    mm.pt.write(pmdSlot, entry);
+    return 0;
+  }
+  const f = newAnonFolio(mm, vma, HPAGE_PMD_ORDER);
+  let entry = pg.pmdMkhuge(pg.pfnPte(f.pfn, vma.pageProt));
+  entry = pg.pteMkdirty(entry);
+  if (vma.flags & V.VM_WRITE) entry = pg.pteMkwrite(entry); // maybe_pmd_mkwrite()
+  f.pmdMapped = 1;
+  mm.pt.write(pmdSlot, entry);
+  return 0;
+}
+
+// do_huge_pmd_wp_page(): reuse an exclusive THP, otherwise split and fall back to ptes
+function doHugePmdWpPage(mm: Mm, vma: Vma, addr: bigint, pmdSlot: bigint, orig: bigint): VmFault | 'fallback' {
+  const pg = mm.pg;
+  const f = mm.sys.phys.folioOf(pg.pmdPfn(orig));
+  if (f && f.anon && f.anonExclusive[0] === 1) {
+    let entry = pg.pteMkdirty(pg.pteMkyoung(orig));
+    if (vma.flags & V.VM_WRITE) entry = pg.pteMkwrite(entry);
+    mm.pt.write(pmdSlot, pg.ptepSetAccessFlags(orig, entry));
+    return 0;
+  }
+  mm.splitHugePmd(addr & PMD_MASK);
+  return 'fallback';
+}
+
+/**
+ * faultin_page() as GUP drives it: fault until the page is mapped with the
+ * access asked for (follow_page_pte() would find it), at most a few rounds.
+ */
+export function faultinPage(mm: Mm, vma: Vma, addr: bigint, write: boolean): VmFault {
+  const pg = mm.pg;
+  for (let round = 0; round < 4; round++) {
+    const { val } = mm.leaf(addr);
+    const mapped = val !== 0n && pg.ptePresent(val) && !pg.pteProtnone(val);
+    if (mapped && (!write || pg.pteWrite(val))) return 0;
+    const r = handleMmFault(mm, vma, addr, write ? FAULT_FLAG_WRITE : 0);
+    if (r !== 0) return r;
+  }
+  return 0;
+}

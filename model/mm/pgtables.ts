@@ -1,0 +1,115 @@
+// One mm's page tables, as Linux reaches them: pgd/pud/pmd/pte offsets that
+// allocate missing tables (pte_alloc(), __pmd_alloc()), and walks over the
+// populated part of a range. Entries are real arm64 descriptors held in
+// PageTableMemory, so the hardware walk (arm64/walk.ts) sees exactly what
+// the kernel model wrote.
+
+import { PMD_TYPE_MASK, PMD_TYPE_TABLE, PTE_ADDR_MASK, TABLE_PXN, levelShift } from '../arm64/hwdef.ts';
+import { PageTableMemory } from '../arm64/tables.ts';
+import { createRoot } from '../arm64/walk.ts';
+
+export const PMD_SIZE = 1n << 21n;
+export const PMD_MASK = ~(PMD_SIZE - 1n);
+const PTRS = 512n;
+
+const isTable = (desc: bigint) => (desc & PMD_TYPE_MASK) === PMD_TYPE_TABLE;
+const index = (va: bigint, level: number) => (va >> levelShift(level)) & (PTRS - 1n);
+
+export class PageTables {
+  readonly mem = new PageTableMemory();
+  readonly root: bigint;
+  constructor() {
+    this.root = createRoot(this.mem);
+  }
+
+  /** The descriptor address of va's entry at level (0-3); null when a table above is missing and !alloc. */
+  slot(va: bigint, level: number, alloc: boolean): bigint | null {
+    let base = this.root;
+    for (let l = 0; l < level; l++) {
+      const slot = base + index(va, l) * 8n;
+      let desc = this.mem.read(slot);
+      if (!isTable(desc)) {
+        if (desc !== 0n || !alloc) return null; // a leaf (huge pmd) or nothing there
+        // pmd_populate() and friends: user tables carry PXNTable
+        desc = this.mem.allocTable() | PMD_TYPE_TABLE | TABLE_PXN;
+        this.mem.write(slot, desc);
+      }
+      base = desc & PTE_ADDR_MASK;
+    }
+    return base + index(va, level) * 8n;
+  }
+
+  /** pmd_offset() after allocating the levels above */
+  pmdSlot(va: bigint, alloc: boolean): bigint | null {
+    return this.slot(va, 2, alloc);
+  }
+
+  /** The pte slot of va: null when the pmd is none, a huge leaf, or !alloc and missing. */
+  pteSlot(va: bigint, alloc: boolean): bigint | null {
+    const pmd = this.pmdSlot(va, alloc);
+    if (pmd === null) return null;
+    const desc = this.mem.read(pmd);
+    if (desc !== 0n && !isTable(desc)) return null;
+    return this.slot(va, 3, alloc);
+  }
+
+  read(slot: bigint): bigint {
+    return this.mem.read(slot);
+  }
+  write(slot: bigint, val: bigint): void {
+    this.mem.write(slot, val);
+  }
+
+  /** The pmd value for va (0 when no table reaches it). */
+  pmdVal(va: bigint): bigint {
+    const s = this.pmdSlot(va, false);
+    return s === null ? 0n : this.mem.read(s);
+  }
+
+  /** The pte value for va (0 when none or under a huge pmd). */
+  pteVal(va: bigint): bigint {
+    const s = this.pteSlot(va, false);
+    return s === null ? 0n : this.mem.read(s);
+  }
+
+  /** pmd_is_table: the pmd points at a pte table. */
+  pmdIsTable(desc: bigint): boolean {
+    return isTable(desc);
+  }
+
+  /**
+   * Visits every 2 MiB block of [start, end) whose pmd is populated (a pte
+   * table or a leaf), skipping empty upper levels: walk_page_range() only
+   * descends where tables exist.
+   */
+  *pmdsIn(start: bigint, end: bigint): Generator<{ addr: bigint; slot: bigint; val: bigint }> {
+    let addr = start & PMD_MASK;
+    while (addr < end) {
+      const pgd = this.mem.read(this.root + index(addr, 0) * 8n);
+      if (!isTable(pgd)) {
+        addr = nextBoundary(addr, 0);
+        continue;
+      }
+      const pud = this.mem.read((pgd & PTE_ADDR_MASK) + index(addr, 1) * 8n);
+      if (!isTable(pud)) {
+        addr = nextBoundary(addr, 1);
+        continue;
+      }
+      const slot = (pud & PTE_ADDR_MASK) + index(addr, 2) * 8n;
+      const val = this.mem.read(slot);
+      if (val !== 0n) yield { addr, slot, val };
+      addr += PMD_SIZE;
+    }
+  }
+
+  /** Drops the pte table under a pmd (free_pte_range()): the range must hold no ptes. */
+  freePteTable(pmdSlot: bigint): void {
+    this.mem.write(pmdSlot, 0n);
+  }
+}
+
+/** The first address past va's entry at level (pgd_addr_end() and friends). */
+function nextBoundary(va: bigint, level: number): bigint {
+  const size = 1n << levelShift(level);
+  return (va & ~(size - 1n)) + size;
+}

@@ -1,0 +1,125 @@
+// Physical memory: folios (pages and 2 MiB huge pages) with their content,
+// how often each page is mapped, and whether an anonymous page is known to
+// be exclusive to one process (PageAnonExclusive). Memory grows with the
+// pages allocated, and page content only with the pages written.
+
+import { PAGE_SHIFT } from '../arm64/hwdef.ts';
+
+export const PAGE_SIZE = 1 << Number(PAGE_SHIFT);
+export const HPAGE_PMD_ORDER = 9;
+export const HPAGE_PMD_NR = 1 << HPAGE_PMD_ORDER;
+
+/** Where a file-backed folio sits: its inode's page cache, at a page index. */
+export interface Mapping {
+  readonly id: number;
+  /** shmem/tmpfs/memfd: pages live only in the page cache */
+  readonly shmem: boolean;
+}
+
+export class Folio {
+  /** per page of the folio: how many ptes (or the pmd) map it */
+  readonly mapcount: Int32Array;
+  /** per page: PageAnonExclusive */
+  readonly anonExclusive: Uint8Array;
+  /** mapped by a pmd, as a whole */
+  pmdMapped = 0;
+  dirty = false;
+  constructor(
+    readonly pfn: bigint,
+    readonly order: number,
+    readonly anon: boolean,
+    readonly mapping: Mapping | null,
+    readonly index: bigint,
+  ) {
+    this.mapcount = new Int32Array(1 << order);
+    this.anonExclusive = new Uint8Array(1 << order);
+  }
+  get nrPages(): number {
+    return 1 << this.order;
+  }
+  /** the page's index within this folio */
+  pageIndex(pfn: bigint): number {
+    return Number(pfn - this.pfn);
+  }
+  /** folio_mapped(): is any page mapped anywhere */
+  mapped(): boolean {
+    return this.pmdMapped > 0 || this.mapcount.some((c) => c > 0);
+  }
+  /** how many times a page is mapped, by ptes or through the folio's pmd */
+  pageMapcount(pfn: bigint): number {
+    return (this.mapcount[this.pageIndex(pfn)] ?? 0) + this.pmdMapped;
+  }
+}
+
+/** PFNs of user pages start above the page-table pool (arm64/tables.ts). */
+const USER_PFN_BASE = 0x8_0000n;
+
+export class PhysMem {
+  private next = USER_PFN_BASE;
+  private readonly folios = new Map<bigint, Folio>();
+  private readonly data = new Map<bigint, Uint8Array>();
+  /** the shared zero page, mapped read-only for reads of untouched anonymous memory */
+  readonly zeroPfn: bigint;
+  /** the huge zero folio (2 MiB of zeroes) */
+  readonly hugeZeroPfn: bigint;
+
+  constructor() {
+    this.zeroPfn = this.bump(0);
+    this.hugeZeroPfn = this.bump(HPAGE_PMD_ORDER);
+  }
+
+  private bump(order: number): bigint {
+    const align = 1n << BigInt(order);
+    const pfn = (this.next + align - 1n) & ~(align - 1n);
+    this.next = pfn + align;
+    return pfn;
+  }
+
+  /** folio_alloc(): a new zero-filled folio */
+  alloc(order: number, anon: boolean, mapping: Mapping | null = null, index = 0n): Folio {
+    const f = new Folio(this.bump(order), order, anon, mapping, index);
+    for (let i = 0n; i < BigInt(f.nrPages); i++) this.folios.set(f.pfn + i, f);
+    return f;
+  }
+
+  folioOf(pfn: bigint): Folio | null {
+    return this.folios.get(pfn) ?? null;
+  }
+
+  isZeroPfn(pfn: bigint): boolean {
+    return pfn === this.zeroPfn || (pfn >= this.hugeZeroPfn && pfn < this.hugeZeroPfn + BigInt(HPAGE_PMD_NR));
+  }
+
+  /** Drops a folio nobody maps or caches any more. */
+  free(f: Folio): void {
+    for (let i = 0n; i < BigInt(f.nrPages); i++) {
+      this.folios.delete(f.pfn + i);
+      this.data.delete(f.pfn + i);
+    }
+  }
+
+  read(pfn: bigint, offset: number, length: number): Uint8Array {
+    const page = this.data.get(pfn);
+    return page ? page.slice(offset, offset + length) : new Uint8Array(length);
+  }
+
+  write(pfn: bigint, offset: number, bytes: Uint8Array): void {
+    let page = this.data.get(pfn);
+    if (!page) {
+      page = new Uint8Array(PAGE_SIZE);
+      this.data.set(pfn, page);
+    }
+    page.set(bytes, offset);
+  }
+
+  /** copy_user_highpage() */
+  copyPage(dst: bigint, src: bigint): void {
+    const page = this.data.get(src);
+    if (page) this.data.set(dst, page.slice());
+  }
+
+  /** pages with content stored, for the memory-proportionality check */
+  storedPages(): number {
+    return this.data.size;
+  }
+}

@@ -1,0 +1,60 @@
+// tmpfs: the in-memory filesystem behind regular files and memfd in the
+// model. Pages live only in the page cache (mm/shmem.c).
+
+import { type Folio, type Mapping, PhysMem } from './physmem.ts';
+
+export class Inode implements Mapping {
+  readonly shmem = true;
+  size = 0n;
+  /** the page cache: page index -> folio */
+  readonly pages = new Map<bigint, Folio>();
+  /** names in the filesystem pointing at it; 0 for memfd and unlinked files */
+  nlink = 0;
+  constructor(
+    readonly id: number,
+    /** the path it was created at, or how /proc names it ("/memfd:x", "/dev/zero") */
+    readonly path: string,
+  ) {}
+}
+
+export class Tmpfs {
+  private nextIno = 1;
+  private readonly names = new Map<string, Inode>();
+
+  lookup(path: string): Inode | null {
+    return this.names.get(path) ?? null;
+  }
+  /** A file at path, or (linked: false) one no name reaches: memfd, shared anonymous memory. */
+  create(path: string, linked = true): Inode {
+    const inode = new Inode(this.nextIno++, path);
+    if (linked) {
+      this.names.set(path, inode);
+      inode.nlink = 1;
+    }
+    return inode;
+  }
+  unlink(path: string): boolean {
+    const inode = this.names.get(path);
+    if (!inode) return false;
+    this.names.delete(path);
+    inode.nlink--;
+    return true;
+  }
+}
+
+/** shmem_get_folio(SGP_CACHE): the page cache folio at index, allocated on first use. */
+export function shmemGetFolio(mem: PhysMem, inode: Inode, index: bigint): Folio {
+  let f = inode.pages.get(index);
+  if (!f) {
+    f = mem.alloc(0, false, inode, index);
+    inode.pages.set(index, f);
+  }
+  return f;
+}
+
+/** shmem_setattr() truncation: pages past the new size leave the page cache. */
+export function shmemTruncate(inode: Inode, size: bigint): void {
+  const keep = (size + 4095n) >> 12n;
+  for (const index of [...inode.pages.keys()]) if (index >= keep) inode.pages.delete(index);
+  inode.size = size;
+}

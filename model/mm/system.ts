@@ -1,0 +1,52 @@
+// What a modelled kernel shares between its processes: physical memory, the
+// filesystem, and its configuration (layout, version, hardware, THP).
+
+import type { Layout } from '../arm64/layout.ts';
+import { pgtable, type Pgtable } from '../arm64/pgtable.ts';
+import { protectionMap } from '../arm64/prot.ts';
+import type { HwFeatures } from '../arm64/walk.ts';
+import type { KernelBehaviour } from '../kernel.ts';
+import { PhysMem } from './physmem.ts';
+import { Tmpfs } from './shmem.ts';
+
+/** /sys/kernel/mm/transparent_hugepage */
+export interface ThpSettings {
+  readonly enabled: 'always' | 'madvise' | 'never';
+  readonly useZeroPage: boolean;
+}
+
+export interface SystemConfig {
+  readonly layout: Layout;
+  readonly kernel: KernelBehaviour;
+  /** FEAT_HAFDBS as the CPU has it and Linux enables it */
+  readonly hw: HwFeatures;
+  /** FEAT_EPAN: exec-only mappings */
+  readonly epan: boolean;
+  readonly thp: ThpSettings;
+  /** pagemap shows PFNs (the reader has CAP_SYS_ADMIN) */
+  readonly showPfn: boolean;
+}
+
+export class System {
+  readonly phys = new PhysMem();
+  readonly tmpfs = new Tmpfs();
+  readonly pg: Pgtable;
+  readonly prots: readonly bigint[];
+  private nextAnonVma = 1;
+  private nextPid = 1000;
+  thp: ThpSettings;
+
+  constructor(readonly cfg: SystemConfig) {
+    this.pg = pgtable(cfg.layout, { kernel: cfg.kernel });
+    this.prots = protectionMap(cfg.layout, { epan: cfg.epan });
+    this.thp = cfg.thp;
+  }
+
+  /** anon_vma_alloc(): a fresh anon_vma identity */
+  newAnonVma(): number {
+    return this.nextAnonVma++;
+  }
+  newPid(): number {
+    return this.nextPid++;
+  }
+}

@@ -1,0 +1,82 @@
+// /proc/PID/clear_refs (fs/proc/task_mmu.c clear_refs_write()).
+
+import { Errno, type Ret } from '../../uapi/linux.ts';
+import type { Mm } from '../mm/mm.ts';
+import { PMD_SIZE } from '../mm/pgtables.ts';
+import { VM_PFNMAP, VM_SOFTDIRTY } from '../mm/vma.ts';
+
+export const CLEAR_REFS_ALL = 1;
+export const CLEAR_REFS_ANON = 2;
+export const CLEAR_REFS_MAPPED = 3;
+export const CLEAR_REFS_SOFT_DIRTY = 4;
+export const CLEAR_REFS_MM_HIWATER_RSS = 5;
+
+const PAGE = 4096n;
+
+/** write(2) of text to the file: the bytes taken, or the errno. */
+export function clearRefsWrite(mm: Mm, text: string): Ret<number> {
+  // kstrtoint(strstrip(buffer), 10, &itype)
+  const trimmed = text.trim();
+  if (!/^[+-]?\d+$/.test(trimmed)) return new Errno('EINVAL', 'write');
+  const type = Number(trimmed);
+  if (type < CLEAR_REFS_ALL || type > CLEAR_REFS_MM_HIWATER_RSS) return new Errno('EINVAL', 'write');
+  if (type === CLEAR_REFS_MM_HIWATER_RSS) return text.length;
+  if (type === CLEAR_REFS_SOFT_DIRTY) {
+    for (const vma of mm.vmas.all()) {
+      if (!(vma.flags & VM_SOFTDIRTY)) continue;
+      vma.flags &= ~VM_SOFTDIRTY;
+      mm.vmaSetPageProt(vma);
+    }
+  }
+  for (const vma of mm.vmas.all()) {
+    // clear_refs_test_walk()
+    if (vma.flags & VM_PFNMAP) continue;
+    if (type === CLEAR_REFS_ANON && vma.file) continue;
+    if (type === CLEAR_REFS_MAPPED && !vma.file) continue;
+    clearRefsRange(mm, vma.start, vma.end, type === CLEAR_REFS_SOFT_DIRTY);
+  }
+  return text.length;
+}
+
+// clear_refs_pte_range(): soft-dirty mode write-protects and clears; the others age
+function clearRefsRange(mm: Mm, start: bigint, end: bigint, softDirty: boolean): void {
+  const pg = mm.pg;
+  for (const { addr, slot, val } of [...mm.pt.pmdsIn(start, end)]) {
+    if (!mm.pt.pmdIsTable(val)) {
+      if (softDirty) mm.pt.write(slot, clearSoftDirtyPmd(mm, val));
+      else if (pg.pmdPresent(val)) mm.pt.write(slot, pg.ptepTestAndClearYoung(val)[1]);
+      continue;
+    }
+    const lo = addr > start ? addr : start;
+    const hi = addr + PMD_SIZE < end ? addr + PMD_SIZE : end;
+    for (let a = lo; a < hi; a += PAGE) {
+      const s = mm.pt.pteSlot(a, false);
+      if (s === null) continue;
+      const pte = mm.pt.read(s);
+      if (softDirty) mm.pt.write(s, clearSoftDirty(mm, pte));
+      else if (pg.ptePresent(pte) && mm.vmNormalFolio(pte)) mm.pt.write(s, pg.ptepTestAndClearYoung(pte)[1]);
+    }
+  }
+}
+
+// clear_soft_dirty(): write-protect as well, so the next write faults and marks it again
+function clearSoftDirty(mm: Mm, pte: bigint): bigint {
+  const pg = mm.pg;
+  if (!pg.hasSoftDirty) return pte;
+  if (pg.ptePresent(pte)) return pg.pteClearSoftDirty(pg.pteWrprotect(pte));
+  if (pg.pteSwpSoftDirty(pte)) return pg.pteSwpClearSoftDirty(pte);
+  return pte;
+}
+
+// clear_soft_dirty_pmd(): pmdp_invalidate() keeps young and dirty across the change
+function clearSoftDirtyPmd(mm: Mm, pmd: bigint): bigint {
+  const pg = mm.pg;
+  if (!pg.hasSoftDirty) return pmd;
+  if (pg.pmdPresent(pmd)) {
+    let next = pmd;
+    if (pg.pteDirty(pmd)) next = pg.pteMkdirty(next);
+    if (pg.pteYoung(pmd)) next = pg.pteMkyoung(next);
+    return pg.pteClearSoftDirty(pg.pteWrprotect(next));
+  }
+  return pg.isPmdMigrationEntry(pmd) ? pg.pteSwpClearSoftDirty(pmd) : pmd;
+}

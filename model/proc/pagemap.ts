@@ -1,0 +1,61 @@
+// /proc/PID/pagemap: one 64-bit entry per page (fs/proc/task_mmu.c
+// pagemap_pte_hole(), pte_to_pagemap_entry(), pagemap_pmd_range_thp()).
+
+import * as U from '../../uapi/linux.ts';
+import type { Mm } from '../mm/mm.ts';
+import { MAX_SWAPFILES_SHIFT } from '../arm64/swapops.ts';
+import { VM_SOFTDIRTY } from '../mm/vma.ts';
+
+const PAGE = 4096n;
+
+/** The entries for nPages pages from addr, as pread() of the file returns them. */
+export function pagemapRead(mm: Mm, addr: bigint, nPages: number): BigUint64Array {
+  const out = new BigUint64Array(nPages);
+  const start = addr & ~(PAGE - 1n);
+  for (let i = 0; i < nPages; i++) out[i] = pagemapEntry(mm, start + BigInt(i) * PAGE);
+  return out;
+}
+
+export function pagemapEntry(mm: Mm, addr: bigint): bigint {
+  const vma = mm.vmas.lookup(addr);
+  if (!vma) return 0n; // outside any area: not present, no flags
+  const pg = mm.pg;
+  const showPfn = mm.sys.cfg.showPfn;
+  let flags = vma.flags & VM_SOFTDIRTY ? U.PM_SOFT_DIRTY : 0n;
+  let frame = 0n;
+  const { level, val } = mm.leaf(addr);
+  if (val === 0n) return flags;
+  let folio = null;
+  let pfn = 0n;
+  if (level === 2) {
+    // pagemap_pmd_range_thp(): the page's own pfn inside the huge page
+    if (!pg.pmdPresent(val)) return flags | U.PM_SWAP; // pmd migration entries are not made yet
+    pfn = pg.pmdPfn(val) + ((addr >> 12n) & 511n);
+    flags |= U.PM_PRESENT;
+    if (pg.pteSoftDirty(val)) flags |= U.PM_SOFT_DIRTY;
+    if (pg.pteUffdWp(val)) flags |= U.PM_UFFD_WP;
+    if (showPfn) frame = pfn;
+    folio = mm.sys.phys.folioOf(pg.pmdPfn(val)); // pmd_page(): the huge zero folio too
+  } else if (pg.ptePresent(val)) {
+    pfn = pg.ptePfn(val);
+    flags |= U.PM_PRESENT;
+    if (showPfn) frame = pfn;
+    folio = mm.vmNormalFolio(val);
+    if (pg.pteSoftDirty(val)) flags |= U.PM_SOFT_DIRTY;
+    if (pg.pteUffdWp(val)) flags |= U.PM_UFFD_WP;
+  } else {
+    // swap-format entries, markers included, read as swapped
+    if (pg.pteSwpSoftDirty(val)) flags |= U.PM_SOFT_DIRTY;
+    if (pg.pteSwpUffdWp(val)) flags |= U.PM_UFFD_WP;
+    const e = pg.pteToSwpEntry(val);
+    if (showPfn) frame = BigInt(pg.swpType(e)) | (pg.swpOffset(e) << BigInt(MAX_SWAPFILES_SHIFT));
+    flags |= U.PM_SWAP;
+    if (pg.pteMarkerUffdWp(val)) flags |= U.PM_UFFD_WP;
+  }
+  if (folio) {
+    if (!folio.anon) flags |= U.PM_FILE;
+    // __folio_page_mapped_exclusively()
+    if (flags & U.PM_PRESENT && folio.pageMapcount(pfn) === 1) flags |= U.PM_MMAP_EXCLUSIVE;
+  }
+  return (frame & U.PM_PFRAME_MASK) | flags;
+}
