@@ -40,6 +40,13 @@ export class PageTableMemory {
     return true;
   }
 
+  /** A whole table, for bulk readers that walk 512 entries at once; do not write through it. */
+  table(pa: bigint): BigUint64Array {
+    const t = this.tables.get(pa);
+    if (t === undefined) throw new Error(`PA 0x${pa.toString(16)} is not an allocated table`);
+    return t;
+  }
+
   tableCount(): number {
     return this.tables.size;
   }

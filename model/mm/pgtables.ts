@@ -102,6 +102,44 @@ export class PageTables {
     }
   }
 
+  /**
+   * Calls back for every page of [start, end) with its leaf entry: the pte,
+   * or the huge pmd (huge = true), or 0. One table walk per 2 MiB, not per page.
+   */
+  forEachPage(start: bigint, end: bigint, cb: (addr: bigint, val: bigint, huge: boolean) => void): void {
+    let addr = start;
+    while (addr < end) {
+      const stop = (addr & PMD_MASK) + PMD_SIZE < end ? (addr & PMD_MASK) + PMD_SIZE : end;
+      const pmd = this.pmdVal(addr);
+      if (pmd !== 0n && isTable(pmd)) {
+        const t = this.mem.table(pmd & PTE_ADDR_MASK);
+        for (let a = addr; a < stop; a += 4096n) cb(a, t[Number((a >> 12n) & 511n)]!, false);
+      } else {
+        for (let a = addr; a < stop; a += 4096n) cb(a, pmd, pmd !== 0n);
+      }
+      addr = stop;
+    }
+  }
+
+  /**
+   * Rewrites the ptes of [start, end) that live in pte tables (huge pmds and
+   * empty ranges are the caller's business): fn gets each pte, non-zero ones
+   * only, and returns its new value.
+   */
+  updatePtes(start: bigint, end: bigint, fn: (addr: bigint, pte: bigint) => bigint): void {
+    for (const { addr, val } of [...this.pmdsIn(start, end)]) {
+      if (!isTable(val)) continue;
+      const t = this.mem.table(val & PTE_ADDR_MASK);
+      const lo = addr > start ? addr : start;
+      const hi = addr + PMD_SIZE < end ? addr + PMD_SIZE : end;
+      for (let a = lo; a < hi; a += 4096n) {
+        const i = Number((a >> 12n) & 511n);
+        const pte = t[i]!;
+        if (pte !== 0n) this.mem.write((val & PTE_ADDR_MASK) + BigInt(i) * 8n, fn(a, pte));
+      }
+    }
+  }
+
   /** Drops the pte table under a pmd (free_pte_range()): the range must hold no ptes. */
   freePteTable(pmdSlot: bigint): void {
     this.mem.write(pmdSlot, 0n);

@@ -2,7 +2,6 @@
 
 import { Errno, type Ret } from '../../uapi/linux.ts';
 import type { Mm } from '../mm/mm.ts';
-import { PMD_SIZE } from '../mm/pgtables.ts';
 import { VM_PFNMAP, VM_SOFTDIRTY } from '../mm/vma.ts';
 
 export const CLEAR_REFS_ALL = 1;
@@ -10,8 +9,6 @@ export const CLEAR_REFS_ANON = 2;
 export const CLEAR_REFS_MAPPED = 3;
 export const CLEAR_REFS_SOFT_DIRTY = 4;
 export const CLEAR_REFS_MM_HIWATER_RSS = 5;
-
-const PAGE = 4096n;
 
 /** write(2) of text to the file: the bytes taken, or the errno. */
 export function clearRefsWrite(mm: Mm, text: string): Ret<number> {
@@ -41,22 +38,15 @@ export function clearRefsWrite(mm: Mm, text: string): Ret<number> {
 // clear_refs_pte_range(): soft-dirty mode write-protects and clears; the others age
 function clearRefsRange(mm: Mm, start: bigint, end: bigint, softDirty: boolean): void {
   const pg = mm.pg;
-  for (const { addr, slot, val } of [...mm.pt.pmdsIn(start, end)]) {
-    if (!mm.pt.pmdIsTable(val)) {
-      if (softDirty) mm.pt.write(slot, clearSoftDirtyPmd(mm, val));
-      else if (pg.pmdPresent(val)) mm.pt.write(slot, pg.ptepTestAndClearYoung(val)[1]);
-      continue;
-    }
-    const lo = addr > start ? addr : start;
-    const hi = addr + PMD_SIZE < end ? addr + PMD_SIZE : end;
-    for (let a = lo; a < hi; a += PAGE) {
-      const s = mm.pt.pteSlot(a, false);
-      if (s === null) continue;
-      const pte = mm.pt.read(s);
-      if (softDirty) mm.pt.write(s, clearSoftDirty(mm, pte));
-      else if (pg.ptePresent(pte) && mm.vmNormalFolio(pte)) mm.pt.write(s, pg.ptepTestAndClearYoung(pte)[1]);
-    }
+  for (const { slot, val } of [...mm.pt.pmdsIn(start, end)]) {
+    if (mm.pt.pmdIsTable(val)) continue;
+    if (softDirty) mm.pt.write(slot, clearSoftDirtyPmd(mm, val));
+    else if (pg.pmdPresent(val)) mm.pt.write(slot, pg.ptepTestAndClearYoung(val)[1]);
   }
+  mm.pt.updatePtes(start, end, (_, pte) => {
+    if (softDirty) return clearSoftDirty(mm, pte);
+    return pg.ptePresent(pte) && mm.vmNormalFolio(pte) ? pg.ptepTestAndClearYoung(pte)[1] : pte;
+  });
 }
 
 // clear_soft_dirty(): write-protect as well, so the next write faults and marks it again

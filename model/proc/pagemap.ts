@@ -4,38 +4,50 @@
 import * as U from '../../uapi/linux.ts';
 import type { Mm } from '../mm/mm.ts';
 import { MAX_SWAPFILES_SHIFT } from '../arm64/swapops.ts';
-import { VM_SOFTDIRTY } from '../mm/vma.ts';
+import { VM_SOFTDIRTY, type Vma } from '../mm/vma.ts';
 
 const PAGE = 4096n;
 
 /** The entries for nPages pages from addr, as pread() of the file returns them. */
 export function pagemapRead(mm: Mm, addr: bigint, nPages: number): BigUint64Array {
-  const out = new BigUint64Array(nPages);
+  const out = new BigUint64Array(nPages); // holes outside any area read as 0
   const start = addr & ~(PAGE - 1n);
-  for (let i = 0; i < nPages; i++) out[i] = pagemapEntry(mm, start + BigInt(i) * PAGE);
+  const end = start + BigInt(nPages) * PAGE;
+  for (const vma of mm.vmas.overlapping(start, end)) {
+    const lo = vma.start > start ? vma.start : start;
+    const hi = vma.end < end ? vma.end : end;
+    mm.pt.forEachPage(lo, hi, (a, val, huge) => {
+      out[Number((a - start) >> 12n)] = pagemapEntryOf(mm, vma, a, val, huge);
+    });
+  }
   return out;
 }
 
 export function pagemapEntry(mm: Mm, addr: bigint): bigint {
   const vma = mm.vmas.lookup(addr);
-  if (!vma) return 0n; // outside any area: not present, no flags
+  if (!vma) return 0n;
+  const { level, val } = mm.leaf(addr);
+  return pagemapEntryOf(mm, vma, addr, val, level === 2);
+}
+
+// pte_to_pagemap_entry(), pagemap_pmd_range_thp(), pagemap_pte_hole() for one page
+function pagemapEntryOf(mm: Mm, vma: Vma, addr: bigint, val: bigint, huge: boolean): bigint {
   const pg = mm.pg;
   const showPfn = mm.sys.cfg.showPfn;
   let flags = vma.flags & VM_SOFTDIRTY ? U.PM_SOFT_DIRTY : 0n;
   let frame = 0n;
-  const { level, val } = mm.leaf(addr);
   if (val === 0n) return flags;
   let folio = null;
   let pfn = 0n;
-  if (level === 2) {
-    // pagemap_pmd_range_thp(): the page's own pfn inside the huge page
+  if (huge) {
+    // the page's own pfn inside the huge page
     if (!pg.pmdPresent(val)) return flags | U.PM_SWAP; // pmd migration entries are not made yet
     pfn = pg.pmdPfn(val) + ((addr >> 12n) & 511n);
     flags |= U.PM_PRESENT;
     if (pg.pteSoftDirty(val)) flags |= U.PM_SOFT_DIRTY;
     if (pg.pteUffdWp(val)) flags |= U.PM_UFFD_WP;
     if (showPfn) frame = pfn;
-    folio = mm.sys.phys.folioOf(pg.pmdPfn(val)); // pmd_page(): the huge zero folio too
+    folio = mm.sys.phys.folioOf(pg.pmdPfn(val)); // pmd_page(): not vm_normal_page()
   } else if (pg.ptePresent(val)) {
     pfn = pg.ptePfn(val);
     flags |= U.PM_PRESENT;
