@@ -1,10 +1,12 @@
 // The reference target: the model of arm64 Linux mm behind the Target API.
-// Spec: "reference[:LAYOUT][@KERNEL]", LAYOUT a built-in name or a layout
-// file, KERNEL a modelled kernel version ("7.2", the default, or "6.12").
+// Spec: "reference[:LAYOUT][@KERNEL][,OPTION=VALUE]...": LAYOUT a built-in
+// name or a layout file, KERNEL a modelled kernel version ("7.2", the
+// default, or "6.12"), options thp=always|madvise|never, thp_zero=0|1,
+// hwaf=0|1, hwdbm=0|1 (FEAT_HAFDBS), epan=0|1.
 
 import { DEFAULT_LAYOUT } from '../../model/arm64/layout.ts';
 import { DEFAULT_KERNEL, kernelByName } from '../../model/kernel.ts';
-import { System, type SystemConfig } from '../../model/mm/system.ts';
+import { System, type SystemConfig, type ThpSettings } from '../../model/mm/system.ts';
 import { Task } from '../../model/mm/task.ts';
 import { pagemapRead } from '../../model/proc/pagemap.ts';
 import { pagemapScan } from '../../model/proc/pagemap-scan.ts';
@@ -14,21 +16,36 @@ import { Errno, isErr, type Ret } from '../../uapi/linux.ts';
 import { resolveLayout } from '../layout-file.ts';
 import type { Caps, MemResult, PmScanArg, PmScanResult, Proc, Target, TargetInfo } from '../target.ts';
 
-/** Parses "[:LAYOUT][@KERNEL]" into a system configuration. */
+const BOOL = { '0': false, '1': true } as const;
+
+function option<T>(key: string, value: string, table: Readonly<Record<string, T>>): T {
+  const v = table[value];
+  if (v === undefined) throw new Error(`reference target option ${key}=${value}: expected one of ${Object.keys(table).join(', ')}`);
+  return v;
+}
+
+/** Parses "[:LAYOUT][@KERNEL][,OPTION=VALUE]..." into a system configuration. */
 export async function referenceConfig(spec: string): Promise<SystemConfig> {
-  const m = /^(?::([^@]+))?(?:@(.+))?$/.exec(spec);
-  if (!m) throw new Error(`bad reference target "reference${spec}": use reference[:LAYOUT][@KERNEL]`);
+  const [head = '', ...opts] = spec.split(',');
+  const m = /^(?::([^@]+))?(?:@(.+))?$/.exec(head);
+  if (!m) throw new Error(`bad reference target "reference${spec}": use reference[:LAYOUT][@KERNEL][,OPTION=VALUE]...`);
   const layout = m[1] ? await resolveLayout(m[1]) : DEFAULT_LAYOUT;
   const kernel = m[2] ? kernelByName(m[2]) : DEFAULT_KERNEL;
-  return {
-    layout,
-    kernel,
-    // QEMU -cpu max: FEAT_HAFDBS and FEAT_EPAN
-    hw: { hwAF: true, hwDBM: true },
-    epan: true,
-    thp: { enabled: 'always', useZeroPage: true },
-    showPfn: true,
-  };
+  // QEMU -cpu max: FEAT_HAFDBS and FEAT_EPAN; THP as Debian's kernels ship it
+  let thp: ThpSettings = { enabled: 'always', useZeroPage: true };
+  let hw = { hwAF: true, hwDBM: true };
+  let epan = true;
+  for (const o of opts) {
+    const [key = '', value = ''] = o.split('=');
+    if (key === 'thp') thp = { ...thp, enabled: option(key, value, { always: 'always', madvise: 'madvise', never: 'never' } as const) };
+    else if (key === 'thp_zero') thp = { ...thp, useZeroPage: option(key, value, BOOL) };
+    else if (key === 'hwaf') hw = { ...hw, hwAF: option(key, value, BOOL) };
+    else if (key === 'hwdbm') hw = { ...hw, hwDBM: option(key, value, BOOL) };
+    else if (key === 'epan') epan = option(key, value, BOOL);
+    else throw new Error(`unknown reference target option "${o}" (known: thp, thp_zero, hwaf, hwdbm, epan)`);
+  }
+  if (hw.hwDBM && !hw.hwAF) throw new Error('reference target: hwdbm=1 needs hwaf=1 (TCR.HD requires TCR.HA)');
+  return { layout, kernel, hw, epan, thp, showPfn: true };
 }
 
 export async function referenceTarget(spec: string): Promise<Target> {

@@ -2,13 +2,14 @@
 // as include/linux/swap.h, swapops.h and leafops.h define them. The arch
 // encoding of an entry inside a pte is the layout's business (pgtable.ts).
 //
-// Special type numbers depend on the kernel config; these are Debian's
-// (MIGRATION, MEMORY_FAILURE and DEVICE_PRIVATE all enabled).
+// Special type numbers depend on the kernel config; these are Debian's cloud
+// kernels' (read from config-6.12.117+deb13-cloud-arm64 and -amd64):
+// MIGRATION and MEMORY_FAILURE on, DEVICE_PRIVATE off, ARM64_PA_BITS=52.
 
 export type SwpEntry = bigint;
 
 export const MAX_SWAPFILES_SHIFT = 5;
-const SWP_DEVICE_NUM = 3;
+const SWP_DEVICE_NUM = 0;
 const SWP_MIGRATION_NUM = 3;
 const SWP_HWPOISON_NUM = 1;
 const SWP_PTE_MARKER_NUM = 1;
@@ -17,14 +18,13 @@ export const SWP_HWPOISON = MAX_SWAPFILES;
 export const SWP_MIGRATION_READ = MAX_SWAPFILES + SWP_HWPOISON_NUM;
 export const SWP_MIGRATION_READ_EXCLUSIVE = SWP_MIGRATION_READ + 1;
 export const SWP_MIGRATION_WRITE = SWP_MIGRATION_READ + 2;
-export const SWP_DEVICE_WRITE = MAX_SWAPFILES + SWP_HWPOISON_NUM + SWP_MIGRATION_NUM;
 export const SWP_PTE_MARKER = MAX_SWAPFILES + SWP_HWPOISON_NUM + SWP_MIGRATION_NUM + SWP_DEVICE_NUM;
 
 /** BITS_PER_XA_VALUE - MAX_SWAPFILES_SHIFT */
 export const SWP_TYPE_SHIFT = 63n - BigInt(MAX_SWAPFILES_SHIFT);
 export const SWP_OFFSET_MASK = (1n << SWP_TYPE_SHIFT) - 1n;
-/** MAX_PHYSMEM_BITS - PAGE_SHIFT with 48-bit PA */
-export const SWP_PFN_BITS = 36;
+/** MAX_PHYSMEM_BITS - PAGE_SHIFT: Debian builds arm64 with 52-bit PA (LPA2-capable) */
+export const SWP_PFN_BITS = 40;
 export const SWP_MIG_YOUNG_BIT = SWP_PFN_BITS;
 export const SWP_MIG_DIRTY_BIT = SWP_PFN_BITS + 1;
 export const SWP_MIG_YOUNG = 1n << BigInt(SWP_MIG_YOUNG_BIT);

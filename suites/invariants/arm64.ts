@@ -4,6 +4,7 @@
 import fc from 'fast-check';
 import { PTE_DBM, PTE_RDONLY, bit } from '../../model/arm64/hwdef.ts';
 import type { Pgtable, Pte } from '../../model/arm64/pgtable.ts';
+import { SWP_MIG_DIRTY_BIT } from '../../model/arm64/swapops.ts';
 import { PageTableMemory } from '../../model/arm64/tables.ts';
 import { access, createRoot, mapPage } from '../../model/arm64/walk.ts';
 import {
@@ -180,7 +181,7 @@ export const ARM64_INVARIANTS: readonly Invariant[] = [
       return back === e && pg.isMigrationEntry(back) && pg.isMigrationEntryYoung(back) === pg.isMigrationEntryYoung(e) &&
         pg.isMigrationEntryDirty(back) === pg.isMigrationEntryDirty(e);
     },
-    mutant: (pg) => withHelpers(pg, { swpEntryToPte: (e) => pg.swpEntryToPte(e) & ~bit(pg.layout.swap.offsetShift + 37) }),
+    mutant: (pg) => withHelpers(pg, { swpEntryToPte: (e) => pg.swpEntryToPte(e) & ~bit(pg.layout.swap.offsetShift + SWP_MIG_DIRTY_BIT) }),
   }),
   check({
     source: SRC,
