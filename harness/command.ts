@@ -1,6 +1,7 @@
 // What every `mmconform` subcommand shares: its shape in the command table,
 // where it writes, and how bad input becomes a one-line error.
 
+import { writeFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 /** Where a command writes; tests pass their own to capture output in-process. */
@@ -48,5 +49,14 @@ export function parseCommandArgs<T extends Omit<StrictConfig, 'args'>>(
       throw new UsageError(`${command}: ${firstSentence.charAt(0).toLowerCase()}${firstSentence.slice(1)}`);
     }
     throw e;
+  }
+}
+
+/** Writes a command's output file; failing to is bad input (a path the user gave). */
+export async function writeOutputFile(command: string, file: string, text: string): Promise<void> {
+  try {
+    await writeFile(file, text);
+  } catch (e) {
+    throw new UsageError(`${command}: cannot write ${file}: ${oneLineMessage(e)}`);
   }
 }

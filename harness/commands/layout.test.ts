@@ -7,26 +7,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, test } from 'vitest';
-import { main } from '../cli.ts';
-
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+import { expectUsageError, mmconform, type Run } from '../testing/cli.ts';
 
 interface LayoutJson {
   layout: string;
   states: Record<string, Record<string, string>>;
   free: Record<string, number[]>;
   collisions: { state: string; bit: number; meanings: string[] }[];
-}
-
-async function mmconform(...argv: string[]): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(argv, { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t) });
-  return { code, stdout, stderr };
 }
 
 async function layoutJson(...argv: string[]): Promise<{ code: number | null; json: LayoutJson }> {
@@ -169,11 +156,7 @@ describe('bad input: exit 2 and one line on stderr', () => {
   ];
 
   test.each(badInputs)('%s', async (_, argv, message) => {
-    const { code, stdout, stderr } = await mmconform(...argv);
-    expect(code).toBe(2);
-    expect(stdout).toBe('');
-    expect(stderr).toMatch(/^mmconform: [^\n]+\n$/);
-    expect(stderr).toContain(message);
+    await expectUsageError(argv, message);
   });
 
   test('--help prints usage for every command, exit 0', async () => {

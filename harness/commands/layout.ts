@@ -2,14 +2,13 @@
 // under one or more layouts, which bits are free, and what collides.
 // Exit status 0 when clean, 1 when any layout has a collision.
 
-import { writeFile } from 'node:fs/promises';
 import { BUILTIN_LAYOUTS, DEFAULT_LAYOUT } from '../../model/arm64/layout.ts';
 import { layoutReport } from '../../model/arm64/layout-states.ts';
 import type { LayoutView } from '../../reports/layout-groups.ts';
 import { layoutsHtml } from '../../reports/layout-html.ts';
 import { layoutsJson } from '../../reports/layout-json.ts';
 import { layoutsText } from '../../reports/layout-text.ts';
-import { UsageError, oneLineMessage, parseCommandArgs, type Command } from '../command.ts';
+import { UsageError, parseCommandArgs, writeOutputFile, type Command } from '../command.ts';
 import { resolveLayout } from '../layout-file.ts';
 
 const FORMATS: ReadonlyMap<string, (views: readonly LayoutView[]) => string> = new Map([
@@ -55,15 +54,7 @@ export const layoutCommand: Command = {
     }
     const text = render(views);
     if (values.output === undefined) io.stdout(text);
-    else await writeOutput(values.output, text);
+    else await writeOutputFile('layout', values.output, text);
     return views.some((v) => v.report.collisions.length > 0) ? 1 : 0;
   },
 };
-
-async function writeOutput(file: string, text: string): Promise<void> {
-  try {
-    await writeFile(file, text);
-  } catch (e) {
-    throw new UsageError(`layout: cannot write ${file}: ${oneLineMessage(e)}`);
-  }
-}

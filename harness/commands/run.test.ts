@@ -1,0 +1,84 @@
+// `mmconform run`, `list` and `targets` as a user meets them: bad input is
+// one line and exit 2; a run on the reference target writes KTAP, JSON and
+// JUnit and exits by its results.
+
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, test } from 'vitest';
+import type { ResultsJson } from '../../reports/results-json.ts';
+import { SUITES } from '../../suites/index.ts';
+import { expectUsageError, mmconform } from '../testing/cli.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'mmconform-run-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('bad input: exit 2 and one line on stderr, nothing run', () => {
+  const badInputs: [string, string[], string][] = [
+    ['an unknown suite', ['run', '--suite', 'soft_dirty'], 'run: unknown suite "soft_dirty" (known: soft-dirty, madv_populate)'],
+    ['an unknown target', ['run', '--target', 'qemu'], 'run: --target qemu: unknown target "qemu" (known: reference, reference:v6.9, reference:rfc'],
+    ['a reference layout that does not exist', ['run', '--target', 'reference:nonesuch'], 'run: --target reference:nonesuch: '],
+    ['an unknown option', ['run', '--bogus'], "run: unknown option '--bogus'"],
+    ['a missing option value', ['run', '--json'], "run: option '--json <value>' argument missing"],
+    ['a positional argument', ['run', 'soft-dirty'], "run: unexpected argument 'soft-dirty'"],
+    ['list with an argument', ['list', 'soft-dirty'], "list: unexpected argument 'soft-dirty'"],
+    ['targets with an option', ['targets', '--all'], "targets: unknown option '--all'"],
+  ];
+
+  test.each(badInputs)('%s', async (_, argv, message) => {
+    await expectUsageError(argv, message);
+  });
+
+  test('from the command line too: no stack trace', async () => {
+    const bin = fileURLToPath(new URL('../../bin/mmconform.js', import.meta.url));
+    const { code, stderr } = await new Promise<{ code: number; stderr: string }>((resolve) => {
+      execFile(process.execPath, [bin, 'run', '--target', 'nonesuch'], (err, _stdout, stderr) =>
+        resolve({ code: err ? (err.code as number) : 0, stderr }),
+      );
+    });
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/^mmconform: run: --target nonesuch: unknown target "nonesuch"[^\n]*\n$/);
+  });
+});
+
+test('list: each suite, its C source, the results it prints', async () => {
+  const { code, stdout } = await mmconform('list');
+  expect(code).toBe(0);
+  expect(stdout).toContain('soft-dirty (tools/testing/selftests/mm/soft-dirty.c)\n  Test test_simple\n');
+  expect(stdout).toContain('\n  range is softdirty after MADV_POPULATE_WRITE \n');
+  expect(stdout.split('\n').filter((line) => line.startsWith('  '))).toHaveLength(SUITES.reduce((n, s) => n + s.tests.length, 0));
+});
+
+test('targets: a line per name --target takes', async () => {
+  const { code, stdout } = await mmconform('targets');
+  expect(code).toBe(0);
+  expect(stdout.split('\n').map((line) => line.split(' ')[0])).toEqual(['reference', 'reference:v6.9', 'reference:rfc', 'reference:FILE', '']);
+});
+
+describe('run on the reference target', () => {
+  test('rfc (soft-dirty in bit 63): KTAP on stdout, progress on stderr, JSON and JUnit written, exit by the results', async () => {
+    const json = join(dir, 'r.json');
+    const junit = join(dir, 'r.xml');
+    const { code, stdout, stderr } = await mmconform('run', '--target', 'reference:rfc', '--json', json, '--junit', junit);
+    expect(stdout).toMatch(/^TAP version 13\n1\.\.2\n# timeout set to 900\n# selftests: mm: soft-dirty\n# TAP version 13\n# 1\.\.19\n/);
+    expect(stderr).toMatch(/^\[1\/2\] soft-dirty: \w+ .*\n\[2\/2\] madv_populate: \w+ .*\n$/);
+    const results = JSON.parse(readFileSync(json, 'utf8')) as ResultsJson;
+    expect(results.target).toEqual({ name: 'reference:rfc', arch: 'arm64', layout: 'rfc', kernel: expect.any(String) });
+    expect(results.suites.map((s) => [s.name, s.plan, s.results.map((r) => r.name)])).toEqual(SUITES.map((s) => [s.name, s.tests.length, s.tests]));
+    expect(code).toBe(results.totals.fail + results.totals.error > 0 ? 1 : 0);
+    expect(readFileSync(junit, 'utf8')).toContain('<testsuite name="reference:rfc: soft-dirty" tests="19"');
+  });
+
+  test('v6.10 (no soft-dirty): soft-dirty skips as a whole, as on a real arm64 kernel', async () => {
+    const { stdout } = await mmconform('run', '--suite', 'soft-dirty');
+    expect(stdout).toContain('# 1..0 # SKIP soft-dirty is not support\nok 1 selftests: mm: soft-dirty # SKIP\n');
+  });
+
+  test('a report file that cannot be written: exit 2, one line', async () => {
+    const { code, stderr } = await mmconform('run', '--suite', 'soft-dirty', '--json', join(dir, 'missing', 'r.json'));
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/\nmmconform: run: cannot write [^\n]+missing\/r\.json: [^\n]+\n$/);
+  });
+});

@@ -1,0 +1,78 @@
+// `mmconform run`: the ported selftests on a target, KTAP on stdout as
+// kselftest's runner prints it, progress on stderr, JSON/JUnit on request.
+// Exit status 0 when every suite passed or skipped, 1 when any failed or
+// errored, 128+N when signal N stopped the run (the results so far are
+// still written), 2 on bad input.
+
+import { resultsJsonText } from '../../reports/results-json.ts';
+import { junitXml } from '../../reports/junit.ts';
+import { SUITES } from '../../suites/index.ts';
+import { UsageError, oneLineMessage, parseCommandArgs, writeOutputFile, type Command } from '../command.ts';
+import { INTERRUPT_SIGNALS, runExitStatus, runSuites, type RunReport } from '../runner.ts';
+import type { Suite } from '../suite.ts';
+import type { Target } from '../target.ts';
+import { resolveTarget } from '../targets/index.ts';
+
+export const runCommand: Command = {
+  name: 'run',
+  summary: 'run the ported selftests on a target: KTAP on stdout, JSON and JUnit on request',
+  usage: [
+    'mmconform run [--target NAME] [--suite NAME]... [--json FILE] [--junit FILE]',
+    '  --target   what to run on (default reference; see mmconform targets)',
+    `  --suite    one suite (${SUITES.map((s) => s.name).join(', ')}); repeat for several; default all`,
+    '  --json     write the results as JSON to FILE',
+    '  --junit    write the results as JUnit XML to FILE',
+    '  exit status: 0 all passed or skipped, 1 a failure or error, 130/143 interrupted, 2 bad input',
+  ].join('\n'),
+
+  async run(argv, io) {
+    const { values } = parseCommandArgs('run', argv, {
+      options: {
+        target: { type: 'string', default: 'reference' },
+        suite: { type: 'string', multiple: true },
+        json: { type: 'string' },
+        junit: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    });
+    if (values.help) {
+      io.stdout(`usage: ${runCommand.usage}\n`);
+      return 0;
+    }
+    const suites = (values.suite ?? SUITES.map((s) => s.name)).map(findSuite);
+    const target = await openTarget(values.target);
+
+    const interrupt = new AbortController();
+    const handlers = Object.keys(INTERRUPT_SIGNALS).map((signal) => {
+      const handler = (): void => interrupt.abort(signal);
+      process.once(signal, handler);
+      return [signal, handler] as const;
+    });
+    let report: RunReport;
+    try {
+      report = await runSuites(target, values.target, suites, { stdout: io.stdout, stderr: io.stderr, signal: interrupt.signal });
+    } finally {
+      for (const [signal, handler] of handlers) process.removeListener(signal, handler);
+      await target.close().catch((e: unknown) => io.stderr(`mmconform: closing ${values.target}: ${oneLineMessage(e)}\n`));
+    }
+    if (values.json !== undefined) await writeOutputFile('run', values.json, resultsJsonText(report));
+    if (values.junit !== undefined) await writeOutputFile('run', values.junit, junitXml(report));
+    return runExitStatus(report);
+  },
+};
+
+function findSuite(name: string): Suite {
+  const suite = SUITES.find((s) => s.name === name);
+  if (!suite) throw new UsageError(`run: unknown suite "${name}" (known: ${SUITES.map((s) => s.name).join(', ')})`);
+  return suite;
+}
+
+async function openTarget(name: string): Promise<Target> {
+  try {
+    return await resolveTarget(name);
+  } catch (e) {
+    throw new UsageError(`run: --target ${name}: ${oneLineMessage(e)}`);
+  }
+}

@@ -1,0 +1,43 @@
+// The Proc a suite sees, wrapped so the runner stays in charge. A model
+// target answers every call at once, so a suite on it never lets the event
+// loop turn: no timer (the timeout) and no signal handler (SIGINT) could
+// run until it ended. The guard yields to the event loop every so many
+// calls, and once the runner cuts the suite short, fails every later call
+// so the abandoned suite stops instead of running on unobserved.
+
+import type { Proc } from './target.ts';
+
+/** Calls between turns of the event loop: rare enough to cost nothing measurable. */
+const CALLS_PER_YIELD = 64;
+
+export class SuiteCancelled extends Error {
+  override name = 'SuiteCancelled';
+}
+
+export interface GuardedProc {
+  readonly proc: Proc;
+  /** every call from now on rejects with SuiteCancelled */
+  cancel(): void;
+}
+
+export function guardProc(proc: Proc): GuardedProc {
+  let calls = 0;
+  let cancelled = false;
+  const guarded = new Proxy(proc, {
+    get(target, key) {
+      const value: unknown = Reflect.get(target, key);
+      if (typeof value !== 'function') return value;
+      return async (...args: unknown[]): Promise<unknown> => {
+        if (++calls % CALLS_PER_YIELD === 0) await new Promise((resolve) => setImmediate(resolve));
+        if (cancelled) throw new SuiteCancelled('the runner stopped this suite');
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  return {
+    proc: guarded,
+    cancel() {
+      cancelled = true;
+    },
+  };
+}

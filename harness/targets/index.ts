@@ -1,0 +1,28 @@
+// The target registry: what `--target NAME` may name, and how each is made.
+// Adapters load on demand, so a run pays only for the target it uses.
+
+import { BUILTIN_LAYOUTS, DEFAULT_LAYOUT } from '../../model/arm64/layout.ts';
+import type { Target } from '../target.ts';
+
+export interface KnownTarget {
+  readonly name: string;
+  readonly description: string;
+}
+
+/** The names --target takes, with a line each (`mmconform targets`). */
+export const KNOWN_TARGETS: readonly KnownTarget[] = [
+  { name: 'reference', description: `the reference model of arm64 Linux mm, layout ${DEFAULT_LAYOUT.name}: ${DEFAULT_LAYOUT.description}` },
+  ...[...BUILTIN_LAYOUTS.values()]
+    .filter((layout) => layout !== DEFAULT_LAYOUT)
+    .map((layout) => ({ name: `reference:${layout.name}`, description: `the reference model, layout ${layout.name}: ${layout.description}` })),
+  { name: 'reference:FILE', description: 'the reference model with the layout a .json/.ts/.js file describes (see mmconform layout)' },
+];
+
+/** Throws a one-line Error for a name it does not know (or a spec the adapter rejects). */
+export async function resolveTarget(name: string): Promise<Target> {
+  if (/^reference($|[:@,])/.test(name)) {
+    const { referenceTarget } = await import('./reference.ts');
+    return referenceTarget(name.slice('reference'.length));
+  }
+  throw new Error(`unknown target "${name}" (known: ${KNOWN_TARGETS.map((t) => t.name).join(', ')})`);
+}

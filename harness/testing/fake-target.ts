@@ -1,0 +1,79 @@
+// A fake Target for the harness's own tests: every call succeeds and
+// answers plausibly, with no mm behind it (pagemap entries are all zero,
+// PAGEMAP_SCAN is supported and finds nothing, smaps has one block per
+// mapping, flagged soft-dirty). A test overrides the calls it cares about.
+
+import { Errno } from '../../uapi/linux.ts';
+import type { Caps, Proc, Target, TargetInfo } from '../target.ts';
+
+const PAGE = 4096n;
+
+export const FAKE_INFO: TargetInfo = { name: 'fake', arch: 'arm64', layout: 'v6.10', kernel: '6.12', pageSize: 4096 };
+
+const FAKE_CAPS: Caps = {
+  softDirty: true,
+  uffdWp: true,
+  pagemapScan: true,
+  thp: true,
+  hugetlb: false,
+  swap: false,
+  introspect: false,
+};
+
+const FILES: Readonly<Record<string, string>> = {
+  '/sys/kernel/mm/transparent_hugepage/enabled': 'always [madvise] never\n',
+  '/sys/kernel/mm/transparent_hugepage/hpage_pmd_size': '2097152\n',
+};
+
+/** smaps text for the given mappings: address line, AnonHugePages, VmFlags. */
+export function fakeSmaps(mappings: readonly (readonly [bigint, bigint])[], vmFlags: string): string {
+  const hex = (a: bigint): string => a.toString(16).padStart(8, '0');
+  return mappings
+    .map(([start, end]) => `${hex(start)}-${hex(end)} rw-p 00000000 00:00 0 \nAnonHugePages:         0 kB\nVmFlags: ${vmFlags} \n`)
+    .join('');
+}
+
+/** `files` adds to or replaces what readFile() finds (smaps included). */
+export function fakeProc(overrides: Partial<Proc> = {}, files: Readonly<Record<string, string | Errno>> = {}): Proc {
+  let next = 0x7f0000000000n;
+  const mappings: [bigint, bigint][] = [];
+  const allocate = (alignment: bigint, length: bigint): bigint => {
+    const start = ((next + alignment - 1n) / alignment) * alignment;
+    next = start + ((length + PAGE - 1n) / PAGE) * PAGE + PAGE;
+    mappings.push([start, next - PAGE]);
+    return start;
+  };
+  const proc: Proc = {
+    pid: 1,
+    mmap: async (addr, length) => (addr !== 0n ? addr : allocate(PAGE, length)),
+    munmap: async () => 0,
+    mprotect: async () => 0,
+    mremap: async (oldAddr, _oldSize, _newSize, _flags, newAddr) => newAddr ?? oldAddr,
+    madvise: async () => 0,
+    open: async () => 3,
+    close: async () => 0,
+    unlink: async () => 0,
+    ftruncate: async () => 0,
+    memfdCreate: async () => 3,
+    alignedAlloc: async (alignment, size) => allocate(alignment, size),
+    free: async () => {},
+    read: async (_addr, length) => ({ ok: true, data: new Uint8Array(length) }),
+    write: async (_addr, data) => ({ ok: true, data }),
+    readFile: async (path) =>
+      files[path] ?? (path === '/proc/self/smaps' ? fakeSmaps(mappings, 'rd wr mr mw me ac sd') : (FILES[path] ?? new Errno('ENOENT', 'open'))),
+    writeFile: async (_path, data) => data.length,
+    pagemap: async (_addr, nPages) => new BigUint64Array(nPages),
+    pagemapScan: async (arg) => (arg.badVec ? new Errno('EFAULT', 'ioctl') : { ret: 0, regions: [], walkEnd: arg.end }),
+    exit: async () => {},
+  };
+  return { ...proc, ...overrides };
+}
+
+export function fakeTarget(spawn: () => Promise<Proc> = async () => fakeProc(), info: Partial<TargetInfo> = {}): Target {
+  return {
+    info: async () => ({ ...FAKE_INFO, ...info }),
+    capabilities: async () => FAKE_CAPS,
+    spawn,
+    close: async () => {},
+  };
+}

@@ -1,0 +1,45 @@
+// The test program's own loads and stores (`map[0]++`, `*map = 1`). A fault
+// the kernel answers with a signal kills the C program; here it unwinds the
+// port with KilledBySignal, which the runner reports as kselftest's runner
+// reports a test binary killed by that signal.
+
+import type { Proc } from './target.ts';
+
+/** Each signal's number, and what the shell prints when it kills a job (strsignal()). */
+export const FATAL_SIGNALS = {
+  SIGBUS: { number: 7, description: 'Bus error' },
+  SIGSEGV: { number: 11, description: 'Segmentation fault' },
+} as const;
+export type FatalSignal = keyof typeof FATAL_SIGNALS;
+
+export class KilledBySignal extends Error {
+  override name = 'KilledBySignal';
+  constructor(
+    readonly signal: FatalSignal,
+    readonly addr: bigint,
+  ) {
+    super(`killed by ${signal} at 0x${addr.toString(16)}`);
+  }
+}
+
+export async function load(proc: Proc, addr: bigint, length: number): Promise<Uint8Array> {
+  const r = await proc.read(addr, length);
+  if (!r.ok) throw new KilledBySignal(r.signal, r.addr);
+  if (r.data.length !== length) throw new Error(`read of ${length} bytes at 0x${addr.toString(16)} returned ${r.data.length}`);
+  return r.data;
+}
+
+export async function store(proc: Proc, addr: bigint, data: Uint8Array): Promise<void> {
+  const r = await proc.write(addr, data);
+  if (!r.ok) throw new KilledBySignal(r.signal, r.addr);
+}
+
+/** `*(char *)addr` */
+export async function loadByte(proc: Proc, addr: bigint): Promise<number> {
+  return (await load(proc, addr, 1))[0] ?? 0;
+}
+
+/** `*(char *)addr = value` (truncated to a byte, as C's char conversion does) */
+export async function storeByte(proc: Proc, addr: bigint, value: number): Promise<void> {
+  await store(proc, addr, Uint8Array.of(value));
+}

@@ -1,0 +1,219 @@
+// tools/testing/selftests/mm/vm_util.c: the helpers soft-dirty.c and
+// madv_populate.c use, with the C names in camelCase. Each pagemap reading
+// is cross-checked against PAGEMAP_SCAN where the target has it, and a
+// failure ends the program with the C's own message.
+
+import {
+  MAP_ANONYMOUS,
+  MAP_PRIVATE,
+  PAGE_IS_FILE,
+  PAGE_IS_HUGE,
+  PAGE_IS_PFNZERO,
+  PAGE_IS_PRESENT,
+  PAGE_IS_SOFT_DIRTY,
+  PAGE_IS_SWAPPED,
+  PAGE_IS_WPALLOWED,
+  PAGE_IS_WRITTEN,
+  PM_PRESENT,
+  PM_SOFT_DIRTY,
+  PM_SWAP,
+  PROT_READ,
+  PROT_WRITE,
+  isErr,
+  type Errno,
+} from '../uapi/linux.ts';
+import { strerror } from './strerror.ts';
+import type { Selftest } from './suite.ts';
+import type { Proc, PmScanResult } from './target.ts';
+
+const PMD_SIZE_FILE_PATH = '/sys/kernel/mm/transparent_hugepage/hpage_pmd_size';
+const SMAP_FILE_PATH = '/proc/self/smaps';
+
+/** uint64_t -1: what __check_huge compares when no entry was found, and -1ul */
+const U64_MAX = 0xffff_ffff_ffff_ffffn;
+
+export async function pagemapGetEntry(t: Selftest, start: bigint): Promise<bigint> {
+  const entries = await t.proc.pagemap(start, 1);
+  const entry = isErr(entries) ? undefined : entries[0];
+  if (entry === undefined) t.ksft.exitFailMsg('reading pagemap failed');
+  return entry;
+}
+
+/** PAGEMAP_SCAN over one page, every category; `badVec` passes an unmapped vec (~0UL). */
+async function __pagemapScanGetCategories(t: Selftest, start: bigint, badVec = false): Promise<PmScanResult | Errno> {
+  const categoryAnyofMask =
+    PAGE_IS_WPALLOWED |
+    PAGE_IS_WRITTEN |
+    PAGE_IS_FILE |
+    PAGE_IS_PRESENT |
+    PAGE_IS_SWAPPED |
+    PAGE_IS_PFNZERO |
+    PAGE_IS_HUGE |
+    PAGE_IS_SOFT_DIRTY;
+  return t.proc.pagemapScan({
+    start,
+    end: start + t.pagesize,
+    vecLen: 1,
+    flags: 0,
+    maxPages: 0n,
+    categoryInverted: 0,
+    categoryMask: 0,
+    categoryAnyofMask,
+    returnMask: categoryAnyofMask,
+    ...(badVec ? { badVec } : {}),
+  });
+}
+
+async function pagemapScanGetCategories(t: Selftest, start: bigint): Promise<number> {
+  const ret = await __pagemapScanGetCategories(t, start);
+  if (isErr(ret)) t.ksft.exitFailMsg(`PAGEMAP_SCAN failed: ${strerror(ret)}`);
+  if (ret.ret === 0) return 0;
+  const r = ret.regions[0];
+  if (r === undefined) throw new Error(`PAGEMAP_SCAN returned ${ret.ret} but no region`);
+  return r.categories;
+}
+
+/** C keeps the answer in a static: once per program, so once per process. */
+const scanSupported = new WeakMap<Proc, boolean>();
+
+/** `start` is any valid address. */
+async function pagemapScanSupported(t: Selftest, start: bigint): Promise<boolean> {
+  const cached = scanSupported.get(t.proc);
+  if (cached !== undefined) return cached;
+
+  /* Provide an invalid address in order to trigger EFAULT. */
+  const ret = await __pagemapScanGetCategories(t, start, true);
+  if (!isErr(ret) && ret.ret === 0) t.ksft.exitFailMsg('PAGEMAP_SCAN succeeded unexpectedly');
+
+  const supported = isErr(ret) && ret.name === 'EFAULT';
+  scanSupported.set(t.proc, supported);
+  return supported;
+}
+
+async function pageEntryIs(
+  t: Selftest,
+  start: bigint,
+  desc: string,
+  pagemapFlags: bigint,
+  pagescanFlags: number,
+): Promise<boolean> {
+  const m = ((await pagemapGetEntry(t, start)) & pagemapFlags) !== 0n;
+
+  if (await pagemapScanSupported(t, start)) {
+    const s = ((await pagemapScanGetCategories(t, start)) & pagescanFlags) !== 0;
+
+    if (m === s) return m;
+
+    // The C format has no "\n" here: the counts follow on the same line.
+    t.ksft.exitFailMsg(`read and ioctl return unmatched results for ${desc}: ${Number(m)} ${Number(s)}`, {
+      newline: false,
+    });
+  }
+  return m;
+}
+
+export function pagemapIsSoftdirty(t: Selftest, start: bigint): Promise<boolean> {
+  return pageEntryIs(t, start, 'soft-dirty', PM_SOFT_DIRTY, PAGE_IS_SOFT_DIRTY);
+}
+
+export function pagemapIsSwapped(t: Selftest, start: bigint): Promise<boolean> {
+  return pageEntryIs(t, start, 'swap', PM_SWAP, PAGE_IS_SWAPPED);
+}
+
+export function pagemapIsPopulated(t: Selftest, start: bigint): Promise<boolean> {
+  return pageEntryIs(t, start, 'populated', PM_PRESENT | PM_SWAP, PAGE_IS_PRESENT | PAGE_IS_SWAPPED);
+}
+
+export async function pagemapGetPfn(t: Selftest, start: bigint): Promise<bigint> {
+  const entry = await pagemapGetEntry(t, start);
+
+  /* If present (63th bit), PFN is at bit 0 -- 54. */
+  if (entry & PM_PRESENT) return entry & 0x007fffffffffffffn;
+  return U64_MAX;
+}
+
+export async function clearSoftdirty(t: Selftest): Promise<void> {
+  const ctrl = '4';
+  // writeFile() is the C's open() and write() in one: ENOENT and EACCES are open()'s failures.
+  const ret = await t.proc.writeFile('/proc/self/clear_refs', ctrl);
+  if (isErr(ret) && (ret.name === 'ENOENT' || ret.name === 'EACCES')) t.ksft.exitFailMsg('opening clear_refs failed');
+  if (ret !== ctrl.length) t.ksft.exitFailMsg('writing clear_refs failed');
+}
+
+/** strtoul(buf, NULL, 10), for the decimal numbers sysfs prints. */
+function strtoul(buf: string): bigint {
+  const digits = /^\s*\+?(\d+)/.exec(buf)?.[1];
+  return digits === undefined ? 0n : BigInt(digits);
+}
+
+export async function readPmdPagesize(t: Selftest): Promise<bigint> {
+  const buf = await t.proc.readFile(PMD_SIZE_FILE_PATH);
+  if (isErr(buf) || buf.length < 1) return 0n;
+  return strtoul(buf.slice(0, 19));
+}
+
+/**
+ * The text after `pattern` on the first line starting with it that follows
+ * the smaps line starting with addr as "%08lx-" (C searches on past that
+ * VMA's block, and so does this); null when either line is missing.
+ */
+async function __getSmapEntry(t: Selftest, addr: bigint, pattern: string): Promise<string | null> {
+  const addrPattern = `${addr.toString(16).padStart(8, '0')}-`;
+
+  const text = await t.proc.readFile(SMAP_FILE_PATH);
+  if (isErr(text)) t.ksft.exitFailMsg(`__get_smap_entry: Failed to open file ${SMAP_FILE_PATH}`);
+  const lines = text.split('\n');
+
+  const block = lines.findIndex((line) => line.startsWith(addrPattern));
+  if (block < 0) return null;
+
+  /* Fetch the pattern in the same block */
+  const entry = lines.slice(block + 1).find((line) => line.startsWith(pattern));
+  if (entry === undefined) return null;
+
+  return entry.slice(pattern.length);
+}
+
+async function __checkHuge(t: Selftest, addr: bigint, pattern: string, nrHpages: number, hpageSize: bigint): Promise<boolean> {
+  let thp = U64_MAX;
+
+  const entry = await __getSmapEntry(t, addr, pattern);
+  if (entry !== null) {
+    // sscanf(entry, "%9" SCNu64 " kB", &thp)
+    const digits = /^\s*\+?(\d{1,9})/.exec(entry)?.[1];
+    if (digits === undefined) t.ksft.exitFailMsg('Reading smap error');
+    thp = BigInt(digits);
+  }
+
+  return thp === BigInt(nrHpages) * (hpageSize >> 10n);
+}
+
+export function checkHugeAnon(t: Selftest, addr: bigint, nrHpages: number, hpageSize: bigint): Promise<boolean> {
+  return __checkHuge(t, addr, 'AnonHugePages: ', nrHpages, hpageSize);
+}
+
+export function checkHugeFile(t: Selftest, addr: bigint, nrHpages: number, hpageSize: bigint): Promise<boolean> {
+  return __checkHuge(t, addr, 'FilePmdMapped:', nrHpages, hpageSize);
+}
+
+export function checkHugeShmem(t: Selftest, addr: bigint, nrHpages: number, hpageSize: bigint): Promise<boolean> {
+  return __checkHuge(t, addr, 'ShmemPmdMapped:', nrHpages, hpageSize);
+}
+
+/** Whether the VmFlags line of the VMA starting at addr holds `flag` as a word. */
+export async function checkVmflag(t: Selftest, addr: bigint, flag: string): Promise<boolean> {
+  const flags = await __getSmapEntry(t, addr, 'VmFlags:');
+  if (flags === null) t.ksft.exitFailMsg(`check_vmflag: No VmFlags for 0x${addr.toString(16)}`);
+
+  return flags.split(' ').includes(flag);
+}
+
+export async function softdirtySupported(t: Selftest): Promise<boolean> {
+  /* New mappings are expected to be marked with VM_SOFTDIRTY (sd). */
+  const addr = await t.proc.mmap(0n, t.pagesize, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, 0, 0n);
+  if (isErr(addr)) t.ksft.exitFailMsg('mmap failed');
+
+  const supported = await checkVmflag(t, addr, 'sd');
+  await t.proc.munmap(addr, t.pagesize);
+  return supported;
+}
