@@ -70,9 +70,9 @@ type Ending =
   | { readonly kind: 'interrupted'; readonly signal: InterruptSignal }
   | { readonly kind: 'error'; readonly reason: string };
 
-/** runner.sh's TEST_HDR_MSG: "selftests: mm: soft-dirty" */
+/** runner.sh's TEST_HDR_MSG: "selftests: mm: soft-dirty"; suites of mmconform's own are in "mmconform" */
 export function ktapDescription(suite: { readonly name: string; readonly source: string }): string {
-  const dir = /tools\/testing\/selftests\/(.+)\/[^/]+$/.exec(suite.source)?.[1] ?? '';
+  const dir = /tools\/testing\/selftests\/(.+)\/[^/]+$/.exec(suite.source)?.[1] ?? 'mmconform';
   return `selftests: ${dir}: ${suite.name}`;
 }
 

@@ -1,7 +1,8 @@
-// The ported selftests, in the order `mmconform run` runs them.
+// The ported selftests and the regression scenarios, in the order `mmconform run` runs them.
 
 import type { Suite } from '../harness/suite.ts';
 import { madvPopulate } from './selftests/madv_populate.ts';
 import { softDirty } from './selftests/soft-dirty.ts';
+import { softDirtyRegressions } from './regressions/soft-dirty.ts';
 
-export const SUITES: readonly Suite[] = [softDirty, madvPopulate];
+export const SUITES: readonly Suite[] = [softDirty, madvPopulate, softDirtyRegressions];
