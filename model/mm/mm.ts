@@ -90,28 +90,18 @@ export class Mm {
   /** zap_pte_range()/zap_huge_pmd() over [start, end) of one area. */
   zapRange(start: bigint, end: bigint): void {
     for (const { addr, slot, val } of [...this.pt.pmdsIn(start, end)]) {
-      if (!this.pt.pmdIsTable(val)) {
-        // a huge pmd: a partial zap splits it first (__split_huge_pmd())
-        if (addr >= start && addr + PMD_SIZE <= end) {
-          this.zapPmd(slot, val);
-          continue;
-        }
-        this.splitHugePmd(addr);
-      }
-      const lo = addr > start ? addr : start;
-      const hi = addr + PMD_SIZE < end ? addr + PMD_SIZE : end;
-      for (let a = lo; a < hi; a += PAGE) {
-        const s = this.pt.pteSlot(a, false);
-        if (s === null) continue;
-        const pte = this.pt.read(s);
-        if (pte === 0n) continue;
-        this.pt.write(s, 0n);
-        if (this.pg.ptePresent(pte)) {
-          const f = this.vmNormalFolio(pte);
-          if (f) this.unmapFolio(f, this.pg.ptePfn(pte));
-        }
-      }
+      if (this.pt.pmdIsTable(val)) continue;
+      // a huge pmd: a partial zap splits it first (__split_huge_pmd())
+      if (addr >= start && addr + PMD_SIZE <= end) this.zapPmd(slot, val);
+      else this.splitHugePmd(addr);
     }
+    this.pt.updatePtes(start, end, (_, pte) => {
+      if (this.pg.ptePresent(pte)) {
+        const f = this.vmNormalFolio(pte);
+        if (f) this.unmapFolio(f, this.pg.ptePfn(pte));
+      }
+      return 0n;
+    });
   }
 
   private zapPmd(slot: bigint, pmd: bigint): void {
@@ -390,30 +380,16 @@ export class Mm {
   // change_protection() -> change_pte_range() / change_huge_pmd()
   private changeProtection(vma: Vma, start: bigint, end: bigint, tryChangeWritable: boolean): void {
     const pg = this.pg;
+    const modify = (entry: Pte): Pte => {
+      const next = pg.pteModify(entry, vma.pageProt);
+      return tryChangeWritable && !pg.pteWrite(next) && this.canChangePteWritable(vma, next) ? pg.pteMkwrite(next) : next;
+    };
     for (const { addr, slot, val } of [...this.pt.pmdsIn(start, end)]) {
-      if (!this.pt.pmdIsTable(val)) {
-        if (addr < start || addr + PMD_SIZE > end) this.splitHugePmd(addr);
-        else {
-          if (pg.pmdPresent(val)) {
-            let pmd = pg.pteModify(val, vma.pageProt);
-            if (tryChangeWritable && !pg.pteWrite(pmd) && this.canChangePteWritable(vma, pmd)) pmd = pg.pteMkwrite(pmd);
-            this.pt.write(slot, pmd);
-          }
-          continue;
-        }
-      }
-      const lo = addr > start ? addr : start;
-      const hi = addr + PMD_SIZE < end ? addr + PMD_SIZE : end;
-      for (let a = lo; a < hi; a += PAGE) {
-        const s = this.pt.pteSlot(a, false);
-        if (s === null) continue;
-        const old = this.pt.read(s);
-        if (!pg.ptePresent(old)) continue;
-        let pte = pg.pteModify(old, vma.pageProt);
-        if (tryChangeWritable && !pg.pteWrite(pte) && this.canChangePteWritable(vma, pte)) pte = pg.pteMkwrite(pte);
-        this.pt.write(s, pte);
-      }
+      if (this.pt.pmdIsTable(val)) continue;
+      if (addr < start || addr + PMD_SIZE > end) this.splitHugePmd(addr);
+      else if (pg.pmdPresent(val)) this.pt.write(slot, modify(val));
     }
+    this.pt.updatePtes(start, end, (_, pte) => (pg.ptePresent(pte) ? modify(pte) : pte));
   }
 
   // can_change_pte_writable()
