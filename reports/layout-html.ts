@@ -2,6 +2,7 @@
 // row drawn as the Arm ARM draws descriptors (bit 63 on the left), fields
 // merged into labelled spans and coloured by kind, the verdict on top.
 
+import { escapeHtml } from './html.ts';
 import { STATES, type EntryState } from '../model/arm64/layout-states.ts';
 import { STATE_TITLES, bitGroups, bitList, verdict, type BitGroup, type BitKind, type LayoutView } from './layout-groups.ts';
 
@@ -19,9 +20,6 @@ const KIND_LEGEND: readonly [BitKind, string][] = [
 /** Characters of 11px monospace that fit across one bit cell; a longer label in a field of up to three bits turns vertical. */
 const CHARS_PER_BIT = 3;
 const VERTICAL_MAX_BITS = 3;
-
-const escapeHtml = (s: string): string =>
-  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c);
 
 const stripNotes = (meaning: string): string => meaning.replace(/(\s*\([^()]*\))+$/, '');
 

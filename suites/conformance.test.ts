@@ -40,7 +40,7 @@ describe('reference targets', () => {
   });
 
   test('rfc without THP: the hugepage tests skip, as on a kernel with THP off', async () => {
-    const got = await statuses('reference:rfc,thp=never');
+    const got = await statuses('reference:rfc+thp=never');
     expect(got['soft-dirty']?.filter((r) => r.startsWith('skip'))).toEqual([
       'skip: Test test_hugepage huge page allocation',
       'skip: Test test_hugepage huge page dirty bit',

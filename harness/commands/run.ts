@@ -7,11 +7,9 @@
 import { resultsJsonText } from '../../reports/results-json.ts';
 import { junitXml } from '../../reports/junit.ts';
 import { SUITES } from '../../suites/index.ts';
-import { UsageError, oneLineMessage, parseCommandArgs, writeOutputFile, type Command } from '../command.ts';
+import { oneLineMessage, parseCommandArgs, writeOutputFile, type Command } from '../command.ts';
 import { INTERRUPT_SIGNALS, runExitStatus, runSuites, type RunReport } from '../runner.ts';
-import type { Suite } from '../suite.ts';
-import type { Target } from '../target.ts';
-import { resolveTarget } from '../targets/index.ts';
+import { findSuite, openTarget } from './select.ts';
 
 export const runCommand: Command = {
   name: 'run',
@@ -41,8 +39,8 @@ export const runCommand: Command = {
       io.stdout(`usage: ${runCommand.usage}\n`);
       return 0;
     }
-    const suites = (values.suite ?? SUITES.map((s) => s.name)).map(findSuite);
-    const target = await openTarget(values.target);
+    const suites = (values.suite ?? SUITES.map((s) => s.name)).map((n) => findSuite('run', n));
+    const target = await openTarget('run', values.target);
 
     const interrupt = new AbortController();
     const handlers = Object.keys(INTERRUPT_SIGNALS).map((signal) => {
@@ -62,17 +60,3 @@ export const runCommand: Command = {
     return runExitStatus(report);
   },
 };
-
-function findSuite(name: string): Suite {
-  const suite = SUITES.find((s) => s.name === name);
-  if (!suite) throw new UsageError(`run: unknown suite "${name}" (known: ${SUITES.map((s) => s.name).join(', ')})`);
-  return suite;
-}
-
-async function openTarget(name: string): Promise<Target> {
-  try {
-    return await resolveTarget(name);
-  } catch (e) {
-    throw new UsageError(`run: --target ${name}: ${oneLineMessage(e)}`);
-  }
-}

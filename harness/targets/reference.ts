@@ -1,5 +1,5 @@
 // The reference target: the model of arm64 Linux mm behind the Target API.
-// Spec: "reference[:LAYOUT][@KERNEL][,OPTION=VALUE]...": LAYOUT a built-in
+// Spec: "reference[:LAYOUT][@KERNEL][+OPTION=VALUE]...": LAYOUT a built-in
 // name or a layout file, KERNEL a modelled kernel version ("7.2", the
 // default, or "6.12"), options thp=always|madvise|never, thp_zero=0|1,
 // hwaf=0|1, hwdbm=0|1 (FEAT_HAFDBS), epan=0|1.
@@ -24,11 +24,11 @@ function option<T>(key: string, value: string, table: Readonly<Record<string, T>
   return v;
 }
 
-/** Parses "[:LAYOUT][@KERNEL][,OPTION=VALUE]..." into a system configuration. */
+/** Parses "[:LAYOUT][@KERNEL][+OPTION=VALUE]..." into a system configuration. */
 export async function referenceConfig(spec: string): Promise<SystemConfig> {
-  const [head = '', ...opts] = spec.split(',');
+  const [head = '', ...opts] = spec.split('+');
   const m = /^(?::([^@]+))?(?:@(.+))?$/.exec(head);
-  if (!m) throw new Error(`bad reference target "reference${spec}": use reference[:LAYOUT][@KERNEL][,OPTION=VALUE]...`);
+  if (!m) throw new Error(`bad reference target "reference${spec}": use reference[:LAYOUT][@KERNEL][+OPTION=VALUE]...`);
   const layout = m[1] ? await resolveLayout(m[1]) : DEFAULT_LAYOUT;
   const kernel = m[2] ? kernelByName(m[2]) : DEFAULT_KERNEL;
   // QEMU -cpu max: FEAT_HAFDBS and FEAT_EPAN; THP as Debian's kernels ship it

@@ -1,0 +1,68 @@
+// `mmconform compare`: runs the suites on each target in turn and prints
+// where they agree and where not. Exit status 0 when every row agrees, 1
+// when any disagrees, 2 on bad input.
+
+import { compareHtml, compareJson, compareMatrix, compareText } from '../../reports/compare.ts';
+import { SUITES } from '../../suites/index.ts';
+import { UsageError, oneLineMessage, parseCommandArgs, writeOutputFile, type Command } from '../command.ts';
+import { runSuites, type RunReport } from '../runner.ts';
+import type { Target } from '../target.ts';
+import { findSuite, openTarget } from './select.ts';
+
+const FORMATS = { text: compareText, json: compareJson, html: compareHtml } as const;
+
+export const compareCommand: Command = {
+  name: 'compare',
+  summary: 'run the suites on several targets and show, result by result, where they disagree',
+  usage: [
+    'mmconform compare --targets A,B[,...] [--suite NAME]... [--format text|json|html] [--output FILE]',
+    '  --targets  two or more targets, comma-separated (see mmconform targets)',
+    '  --suite    one suite; repeat for several; default all',
+    '  --format   text (default), json or html',
+    '  --output   write the matrix to FILE instead of stdout',
+    '  exit status: 0 all agree, 1 a disagreement, 2 bad input',
+  ].join('\n'),
+
+  async run(argv, io) {
+    const { values } = parseCommandArgs('compare', argv, {
+      options: {
+        targets: { type: 'string' },
+        suite: { type: 'string', multiple: true },
+        format: { type: 'string', default: 'text' },
+        output: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    });
+    if (values.help) {
+      io.stdout(`usage: ${compareCommand.usage}\n`);
+      return 0;
+    }
+    const format = FORMATS[values.format as keyof typeof FORMATS];
+    if (!format) throw new UsageError(`compare: --format must be text|json|html, got "${values.format}"`);
+    const names = (values.targets ?? '').split(',').filter(Boolean);
+    if (names.length < 2) throw new UsageError('compare: --targets needs two or more targets, comma-separated');
+    const suites = (values.suite ?? SUITES.map((s) => s.name)).map((n) => findSuite('compare', n));
+
+    // every name checked before anything runs: a typo in the last one must not cost a run of the first
+    const targets: Target[] = [];
+    const reports: RunReport[] = [];
+    try {
+      for (const name of names) targets.push(await openTarget('compare', name));
+      for (const [i, target] of targets.entries()) {
+        io.stderr(`== ${names[i]}\n`);
+        // the matrix is the output; each run's KTAP is not
+        reports.push(await runSuites(target, names[i]!, suites, { stdout: () => {}, stderr: io.stderr }));
+      }
+    } finally {
+      for (const [i, target] of targets.entries())
+        await target.close().catch((e: unknown) => io.stderr(`mmconform: closing ${names[i]}: ${oneLineMessage(e)}\n`));
+    }
+    const matrix = compareMatrix(reports);
+    const text = format(matrix);
+    if (values.output !== undefined) await writeOutputFile('compare', values.output, text);
+    else io.stdout(text);
+    return matrix.disagreements === 0 ? 0 : 1;
+  },
+};

@@ -1,0 +1,105 @@
+// `mmconform compare`: the same suites on several targets as one matrix, a
+// row per result (and per suite's exit), a column per target, the rows where
+// targets disagree first. Text for a terminal, JSON, and an HTML table.
+
+import type { ResultStatus } from '../harness/ksft.ts';
+import type { RunReport, TargetSummary } from '../harness/runner.ts';
+import { escapeHtml } from './html.ts';
+
+/** A target that did not print a result at all (its program ended before it, or skipped as a whole). */
+export type Cell = ResultStatus | 'absent';
+
+export interface CompareRow {
+  readonly suite: string;
+  /** the result's name as printed, or "(exit)" for how the program ended */
+  readonly name: string;
+  readonly cells: readonly Cell[];
+  readonly agree: boolean;
+}
+
+export interface CompareMatrix {
+  readonly targets: readonly TargetSummary[];
+  readonly rows: readonly CompareRow[];
+  readonly disagreements: number;
+}
+
+export const EXIT_ROW = '(exit)';
+
+export function compareMatrix(reports: readonly RunReport[]): CompareMatrix {
+  // Rows in the order they first appear in any target's run.
+  const keys: [string, string][] = [];
+  const seen = new Set<string>();
+  const add = (suite: string, name: string) => {
+    const k = `${suite}\u0000${name}`;
+    if (!seen.has(k)) {
+      seen.add(k);
+      keys.push([suite, name]);
+    }
+  };
+  for (const r of reports)
+    for (const s of r.suites) {
+      add(s.name, EXIT_ROW);
+      for (const res of s.results) add(s.name, res.name);
+    }
+  const cell = (r: RunReport, suite: string, name: string): Cell => {
+    const s = r.suites.find((x) => x.name === suite);
+    if (!s) return 'absent';
+    if (name === EXIT_ROW) return s.exit.status;
+    return s.results.find((x) => x.name === name)?.status ?? 'absent';
+  };
+  const rows = keys.map(([suite, name]): CompareRow => {
+    const cells = reports.map((r) => cell(r, suite, name));
+    return { suite, name, cells, agree: cells.every((c) => c === cells[0]) };
+  });
+  const ordered = [...rows.filter((r) => !r.agree), ...rows.filter((r) => r.agree)];
+  return { targets: reports.map((r) => r.target), rows: ordered, disagreements: ordered.filter((r) => !r.agree).length };
+}
+
+const label = (t: TargetSummary): string => t.name;
+
+export function compareText(m: CompareMatrix): string {
+  const widths = m.targets.map((t) => Math.max(label(t).length, 6));
+  const head = `${m.targets.map((t, i) => label(t).padEnd(widths[i]!)).join('  ')}  result`;
+  const lines = [head, '-'.repeat(head.length)];
+  for (const r of m.rows) {
+    const cells = r.cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
+    lines.push(`${cells}  ${r.agree ? ' ' : '!'} ${r.suite}: ${r.name}`);
+  }
+  lines.push('', m.disagreements === 0 ? `all ${m.rows.length} rows agree` : `${m.disagreements} of ${m.rows.length} rows disagree`);
+  return `${lines.join('\n')}\n`;
+}
+
+export function compareJson(m: CompareMatrix): string {
+  const names = m.targets.map(label);
+  const rows = m.rows.map((r) => ({ suite: r.suite, name: r.name, agree: r.agree, status: Object.fromEntries(names.map((n, i) => [n, r.cells[i]])) }));
+  return `${JSON.stringify({ targets: m.targets, disagreements: m.disagreements, rows }, null, 2)}\n`;
+}
+
+export function compareHtml(m: CompareMatrix): string {
+  const th = m.targets.map((t) => `<th title="${escapeHtml(`${t.arch}, layout ${t.layout ?? 'real'}, kernel ${t.kernel}`)}">${escapeHtml(label(t))}</th>`).join('');
+  const rows = m.rows
+    .map((r) => {
+      const tds = r.cells.map((c) => `<td class="s-${c}">${c}</td>`).join('');
+      return `<tr class="${r.agree ? 'agree' : 'differ'}">${tds}<td class="name">${escapeHtml(r.suite)}: ${escapeHtml(r.name)}</td></tr>`;
+    })
+    .join('\n');
+  const verdict = m.disagreements === 0 ? `All ${m.rows.length} rows agree.` : `${m.disagreements} of ${m.rows.length} rows disagree; they come first.`;
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>mmconform compare</title>
+<style>
+body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #1f2430; }
+table { border-collapse: collapse; }
+th, td { border: 1px solid #c9ced8; padding: 3px 8px; }
+th { background: #eef1f6; font-weight: 600; }
+td.name { font-family: ui-monospace, monospace; font-size: 12px; }
+tr.differ td.name { font-weight: 700; }
+.s-pass { background: #dcfce7; } .s-fail { background: #fecaca; } .s-error { background: #f87171; color: #fff; }
+.s-skip { background: #fef3c7; } .s-xfail { background: #e0e7ff; } .s-absent { background: #f3f4f6; color: #9ca3af; }
+</style></head><body>
+<h1>mmconform compare</h1>
+<p>${escapeHtml(verdict)}</p>
+<table><thead><tr>${th}<th>result</th></tr></thead><tbody>
+${rows}
+</tbody></table></body></html>
+`;
+}
