@@ -16,6 +16,7 @@ export const KNOWN_TARGETS: readonly KnownTarget[] = [
     .filter((layout) => layout !== DEFAULT_LAYOUT)
     .map((layout) => ({ name: `reference:${layout.name}`, description: `the reference model, layout ${layout.name}: ${layout.description}` })),
   { name: 'reference:FILE', description: 'the reference model with the layout a .json/.ts/.js file describes (see mmconform layout)' },
+  { name: 'linux-host', description: "this machine's kernel, through the native agent (harness/agent, built with cc on first use)" },
 ];
 
 /** Throws a one-line Error for a name it does not know (or a spec the adapter rejects). */
@@ -23,6 +24,10 @@ export async function resolveTarget(name: string): Promise<Target> {
   if (/^reference($|[:@,])/.test(name)) {
     const { referenceTarget } = await import('./reference.ts');
     return referenceTarget(name.slice('reference'.length));
+  }
+  if (name === 'linux-host') {
+    const { linuxHostTarget } = await import('./linux-host.ts');
+    return linuxHostTarget();
   }
   throw new Error(`unknown target "${name}" (known: ${KNOWN_TARGETS.map((t) => t.name).join(', ')})`);
 }

@@ -1,0 +1,535 @@
+/*
+ * mmconform-agent: the router. It reads request lines from its input (stdin
+ * or --console PATH), answers "hello" and "spawn" itself, and forwards every
+ * other request to the Proc it names: a child process it forked, reached
+ * over a socketpair (proc.c). Responses come back in whatever order the
+ * children finish them; the router writes each to its output as a whole
+ * line. A child that dies turns its pending and later requests into error
+ * responses; the router keeps serving. See protocol.schema.json.
+ *
+ * usage: mmconform-agent [--init] [--console PATH]
+ */
+#include "agent.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* how long requests still pending at the end of input get to finish */
+#define DRAIN_MS 5000
+
+struct pending {
+	int64_t id;
+	bool exit;
+};
+
+struct child {
+	pid_t pid;
+	int fd; /* -1 once it is gone */
+	int status; /* its wait status, once gone */
+	struct lines in; /* its responses */
+	struct buf out; /* requests not yet written to it */
+	size_t out_off;
+	struct pending *pending;
+	size_t npending, cap;
+};
+
+static void child_gone(struct child *c);
+
+static struct child *children;
+static size_t nchildren;
+static int in_fd = STDIN_FILENO, out_fd = STDOUT_FILENO;
+static bool init_mode;
+static struct lines input;
+static struct buf reply;
+
+static void stop_children(void)
+{
+	for (size_t i = 0; i < nchildren; i++) {
+		if (children[i].fd < 0)
+			continue;
+		kill(children[i].pid, SIGKILL);
+		while (waitpid(children[i].pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+}
+
+static void __attribute__((noreturn)) fatal(const char *what)
+{
+	fprintf(stderr, "mmconform-agent: %s: %s\n", what, strerror(errno));
+	stop_children();
+	if (init_mode)
+		power_off();
+	exit(1);
+}
+
+static void emit(const char *line, size_t len)
+{
+	if (write_all(out_fd, line, len))
+		fatal("writing a response");
+}
+
+/* Sends the response built in reply ("out of memory" if it could not be built). */
+static void send_reply(const struct request *r)
+{
+	if (reply.oom) {
+		char small[96];
+		int n = r && r->has_id ? snprintf(small, sizeof small, "{\"id\":%lld,\"error\":\"out of memory\"}\n", (long long)r->id)
+				       : snprintf(small, sizeof small, "{\"id\":null,\"error\":\"out of memory\"}\n");
+		emit(small, (size_t)n);
+	} else {
+		emit(reply.p, reply.len);
+	}
+	reply.len = 0;
+	reply.oom = false;
+}
+
+static void answer_error(const struct request *r, const char *msg)
+{
+	jw_error(&reply, r, msg);
+	send_reply(r);
+}
+
+static void answer_errno(struct request *r, const char *call)
+{
+	r->call = call;
+	r->errnum = errno;
+	jw_errno(&reply, r);
+	send_reply(r);
+}
+
+static void describe_end(int status, char *out, size_t len)
+{
+	char scratch[16];
+	if (WIFSIGNALED(status))
+		snprintf(out, len, "was killed by %s", signal_name(WTERMSIG(status), scratch, sizeof scratch));
+	else
+		snprintf(out, len, "exited with status %d", WEXITSTATUS(status));
+}
+
+static void op_hello(struct request *r)
+{
+	struct utsname u;
+	if (req_check_fields(r, "")) {
+		answer_error(r, r->err);
+		return;
+	}
+	if (uname(&u)) {
+		answer_errno(r, "uname");
+		return;
+	}
+	jw_begin(&reply, r);
+	buf_puts(&reply, ",\"ok\":true");
+	jw_int(&reply, "protocol", PROTOCOL_VERSION);
+	jw_str(&reply, "release", u.release);
+	jw_str(&reply, "machine", u.machine);
+	jw_int(&reply, "page_size", sysconf(_SC_PAGESIZE));
+	buf_puts(&reply, ",\"ops\":[\"hello\",\"spawn\"");
+	for (size_t i = 0; proc_op_name(i); i++)
+		buf_printf(&reply, ",\"%s\"", proc_op_name(i));
+	buf_puts(&reply, "]");
+	jw_end(&reply);
+	send_reply(r);
+}
+
+/* Closes every descriptor above stderr but keep: the router's, and any the agent inherited. */
+static void close_fds_but(int keep)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int fds[256];
+	size_t n = 0;
+	bool more = d != NULL;
+	while (more) {
+		/* reading a directory while closing its entries' files is unspecified: collect, then close */
+		struct dirent *e;
+		n = 0;
+		rewinddir(d);
+		while (n < sizeof fds / sizeof *fds && (e = readdir(d))) {
+			int fd = atoi(e->d_name);
+			if (fd > STDERR_FILENO && fd != keep && fd != dirfd(d))
+				fds[n++] = fd;
+		}
+		more = n == sizeof fds / sizeof *fds;
+		for (size_t i = 0; i < n; i++)
+			close(fds[i]);
+	}
+	if (d)
+		closedir(d);
+}
+
+/* In a new child: drops the router's state, so the Proc starts as a fresh program would, with stdin, stdout and stderr. */
+static void __attribute__((noreturn)) become_proc(int sock)
+{
+	for (size_t i = 0; i < nchildren; i++) {
+		lines_release(&children[i].in);
+		buf_release(&children[i].out);
+		free(children[i].pending);
+	}
+	free(children);
+	lines_release(&input);
+	buf_release(&reply);
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(null, STDOUT_FILENO) < 0) {
+		perror("mmconform-agent: a new proc's stdin and stdout");
+		_exit(1); /* its requests are answered "proc N exited with status 1" */
+	}
+	close_fds_but(sock);
+	child_main(sock);
+}
+
+static void op_spawn(struct request *r)
+{
+	int sv[2];
+	if (req_check_fields(r, "")) {
+		answer_error(r, r->err);
+		return;
+	}
+	struct child *grown = realloc(children, (nchildren + 1) * sizeof *children);
+	if (!grown) {
+		answer_error(r, "out of memory");
+		return;
+	}
+	children = grown;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) {
+		answer_errno(r, "socketpair");
+		return;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		close(sv[0]);
+		close(sv[1]);
+		errno = e;
+		answer_errno(r, "fork");
+		return;
+	}
+	if (pid == 0)
+		become_proc(sv[1]);
+	close(sv[1]);
+	children[nchildren++] = (struct child){ .pid = pid, .fd = sv[0] };
+	/* the router never blocks on one child: what it cannot take now waits for POLLOUT */
+	if (fcntl(sv[0], F_SETFL, O_NONBLOCK)) {
+		answer_errno(r, "fcntl");
+		child_gone(&children[nchildren - 1]);
+		return;
+	}
+	jw_begin(&reply, r);
+	buf_puts(&reply, ",\"ok\":true");
+	jw_int(&reply, "proc", pid);
+	jw_end(&reply);
+	send_reply(r);
+}
+
+/* The live child with this pid, or else the last one that had it. */
+static struct child *find_child(int64_t pid)
+{
+	struct child *found = NULL;
+	for (size_t i = 0; i < nchildren; i++)
+		if (children[i].pid == pid && (!found || children[i].fd >= 0))
+			found = &children[i];
+	return found;
+}
+
+/* Writes what the child can take now; the rest waits for POLLOUT. A child that stopped reading is dying: its EOF follows. */
+static void flush_child(struct child *c)
+{
+	while (c->out_off < c->out.len) {
+		ssize_t n = write(c->fd, c->out.p + c->out_off, c->out.len - c->out_off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		c->out_off += (size_t)n;
+	}
+	c->out.len = c->out_off = 0;
+}
+
+static void route(struct request *r, const char *line, size_t len, bool is_exit)
+{
+	int64_t pid;
+	char end[64], msg[96];
+	if (req_int(r, "proc", 1, INT_MAX, &pid)) {
+		answer_error(r, r->err);
+		return;
+	}
+	struct child *c = find_child(pid);
+	if (!c) {
+		snprintf(msg, sizeof msg, "no proc %lld", (long long)pid);
+		answer_error(r, msg);
+		return;
+	}
+	if (c->fd < 0) {
+		describe_end(c->status, end, sizeof end);
+		snprintf(msg, sizeof msg, "proc %lld %s", (long long)pid, end);
+		answer_error(r, msg);
+		return;
+	}
+	if (c->npending == c->cap) {
+		size_t cap = c->cap ? 2 * c->cap : 8;
+		struct pending *p = realloc(c->pending, cap * sizeof *p);
+		if (!p) {
+			answer_error(r, "out of memory");
+			return;
+		}
+		c->pending = p;
+		c->cap = cap;
+	}
+	buf_append(&c->out, line, len);
+	buf_append(&c->out, "\n", 1);
+	if (c->out.oom) {
+		c->out.len = c->out_off;
+		c->out.oom = false;
+		answer_error(r, "out of memory");
+		return;
+	}
+	c->pending[c->npending++] = (struct pending){ r->id, is_exit };
+	flush_child(c);
+}
+
+static void unknown_op(struct request *r, const struct jfield *op)
+{
+	char msg[80];
+	snprintf(msg, sizeof msg, "unknown op \"%.*s\"", op->rawlen > 40 ? 40 : (int)op->rawlen, op->raw);
+	answer_error(r, msg);
+}
+
+static void handle_request(const char *line, size_t len)
+{
+	struct request r;
+	char name[32] = "";
+	if (req_parse(&r, line, len)) {
+		answer_error(&r, r.err);
+		return;
+	}
+	const struct jfield *op = req_field(&r, "op");
+	if (!op)
+		answer_error(&r, "missing field \"op\"");
+	else if (op->type != J_STRING)
+		answer_error(&r, "field \"op\": expected a string");
+	else if (req_is(op, "hello"))
+		op_hello(&r);
+	else if (req_is(op, "spawn"))
+		op_spawn(&r);
+	else if (!op->escaped && op->rawlen < sizeof name && (memcpy(name, op->raw, op->rawlen), proc_op_known(name)))
+		route(&r, line, len, !strcmp(name, "exit"));
+	else
+		unknown_op(&r, op);
+	req_done(&r);
+}
+
+/* The id a child's response starts with: the children write it first. */
+static bool response_id(const char *line, size_t len, int64_t *id)
+{
+	static const char prefix[] = "{\"id\":";
+	size_t i = sizeof prefix - 1;
+	if (len <= i || memcmp(line, prefix, i) || line[i] < '0' || line[i] > '9')
+		return false;
+	for (*id = 0; i < len && line[i] >= '0' && line[i] <= '9' && *id <= (INT64_MAX - 9) / 10; i++)
+		*id = *id * 10 + (line[i] - '0');
+	return true;
+}
+
+static void settle(struct child *c, int64_t id)
+{
+	for (size_t i = 0; i < c->npending; i++) {
+		if (c->pending[i].id == id) {
+			c->pending[i] = c->pending[--c->npending];
+			return;
+		}
+	}
+}
+
+/*
+ * Reaps a child whose socket closed (it only closes by exiting: the kill
+ * changes no status already decided) or failed, and answers what it left
+ * pending.
+ */
+static void child_gone(struct child *c)
+{
+	char end[64], msg[96];
+	close(c->fd);
+	c->fd = -1;
+	kill(c->pid, SIGKILL);
+	while (waitpid(c->pid, &c->status, 0) < 0 && errno == EINTR)
+		;
+	describe_end(c->status, end, sizeof end);
+	snprintf(msg, sizeof msg, "proc %d %s", c->pid, end);
+	for (size_t i = 0; i < c->npending; i++) {
+		struct request r = { .has_id = true, .id = c->pending[i].id };
+		if (c->pending[i].exit && WIFEXITED(c->status)) {
+			jw_begin(&reply, &r);
+			buf_puts(&reply, ",\"ok\":true");
+			jw_end(&reply);
+			send_reply(&r);
+		} else {
+			answer_error(&r, msg);
+		}
+	}
+	free(c->pending);
+	c->pending = NULL;
+	c->npending = c->cap = 0;
+	lines_release(&c->in);
+	buf_release(&c->out);
+	c->out_off = 0;
+}
+
+static void read_child(struct child *c)
+{
+	const char *line;
+	size_t len;
+	enum line_kind k;
+	ssize_t n = lines_fill(&c->in, c->fd);
+	if (n < 0 && errno == EAGAIN)
+		return;
+	while ((k = lines_next(&c->in, &line, &len)) != LINE_NONE) {
+		int64_t id;
+		if (k != LINE_OK)
+			continue;
+		if (response_id(line, len, &id))
+			settle(c, id);
+		emit(line, len);
+		emit("\n", 1);
+	}
+	if (n <= 0)
+		child_gone(c);
+}
+
+static void read_input(bool *eof)
+{
+	const char *line;
+	size_t len;
+	enum line_kind k;
+	if (lines_fill(&input, in_fd) <= 0)
+		*eof = true;
+	while ((k = lines_next(&input, &line, &len)) != LINE_NONE) {
+		if (k == LINE_TOO_LONG)
+			answer_error(NULL, "request line over 64 MiB");
+		else if (len && strspn(line, " \t") < len)
+			handle_request(line, len);
+	}
+}
+
+static bool any_pending(void)
+{
+	for (size_t i = 0; i < nchildren; i++)
+		if (children[i].npending)
+			return true;
+	return false;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/*
+ * Serves until the input ends and every request has its answer, or DRAIN_MS
+ * more have passed: a store blocked for good must not keep an agent nobody
+ * talks to alive.
+ */
+static void serve(void)
+{
+	struct pollfd *fds = NULL;
+	size_t *which = NULL;
+	bool eof = false;
+	int64_t deadline = 0;
+	while (!eof || (any_pending() && now_ms() < deadline)) {
+		size_t n = 0;
+		struct pollfd *f = realloc(fds, (nchildren + 1) * sizeof *fds);
+		size_t *w = realloc(which, (nchildren + 1) * sizeof *which);
+		if (f)
+			fds = f;
+		if (w)
+			which = w;
+		if (!f || !w)
+			fatal("polling");
+		for (size_t i = 0; i < nchildren; i++) {
+			struct child *c = &children[i];
+			if (c->fd < 0)
+				continue;
+			which[n] = i;
+			fds[n++] = (struct pollfd){ c->fd, (short)(POLLIN | (c->out.len > c->out_off ? POLLOUT : 0)), 0 };
+		}
+		if (!eof)
+			fds[n++] = (struct pollfd){ in_fd, POLLIN, 0 };
+		int64_t left = deadline - now_ms();
+		if (poll(fds, n, !eof ? -1 : left > 0 ? (int)left : 0) < 0) {
+			if (errno == EINTR)
+				continue;
+			fatal("poll");
+		}
+		/* children first: handling input may add children and move the array */
+		for (size_t i = 0; i < n - !eof; i++) {
+			struct child *c = &children[which[i]];
+			if (fds[i].revents & POLLOUT)
+				flush_child(c);
+			if (fds[i].revents & (POLLIN | POLLHUP | POLLERR))
+				read_child(c);
+		}
+		if (!eof && fds[n - 1].revents) {
+			read_input(&eof);
+			deadline = now_ms() + DRAIN_MS;
+		}
+	}
+	free(fds);
+	free(which);
+}
+
+static void usage(void)
+{
+	fputs("usage: mmconform-agent [--init] [--console PATH]\n"
+	      "  serves mmconform's Target API as JSON lines (harness/agent/protocol.schema.json)\n"
+	      "  --init     run as PID 1 of a guest: mount /proc, /sys, /dev, apply mmconform.KEY=VALUE\n"
+	      "             kernel parameters, print \"mmconform-agent ready\", power off at the end\n"
+	      "  --console  read requests from and write responses to this device (default stdin/stdout)\n",
+	      stderr);
+}
+
+int main(int argc, char **argv)
+{
+	const char *console = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--init")) {
+			init_mode = true;
+		} else if (!strcmp(argv[i], "--console") && i + 1 < argc) {
+			console = argv[++i];
+		} else {
+			usage();
+			return 2;
+		}
+	}
+	if (init_mode && getpid() != 1) {
+		fputs("mmconform-agent: --init is for PID 1 of a guest (it powers the machine off at the end)\n", stderr);
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (init_mode)
+		init_system();
+	if (console) {
+		in_fd = out_fd = open_console(console);
+		if (in_fd < 0)
+			fatal(console);
+	}
+	if (init_mode) {
+		static const char ready[] = "mmconform-agent ready\n";
+		emit(ready, sizeof ready - 1);
+	}
+	serve();
+	stop_children();
+	if (init_mode)
+		power_off();
+	return 0;
+}

@@ -1,0 +1,123 @@
+/*
+ * mmconform-agent: serves the Target API (harness/target.ts) on a real
+ * kernel over JSON lines, one request per line in, one response line per
+ * request out (protocol.schema.json). The process reading requests (the
+ * router) forks one child per Proc; each child does the Proc's system calls
+ * on its own address space.
+ */
+#ifndef MMCONFORM_AGENT_H
+#define MMCONFORM_AGENT_H
+
+#define _GNU_SOURCE
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define PROTOCOL_VERSION 1
+/* the longest request line; a longer one is answered with an error and skipped */
+#define MAX_LINE ((size_t)64 << 20)
+#define MAX_FIELDS 24
+#define MAX_KEY 24
+#define MAX_STRINGS 4
+
+/* A growable byte buffer. Large ones live in mappings of their own that
+ * never merge with a test's mappings (see buf.c). */
+struct buf {
+	char *p;
+	size_t len, cap;
+	bool oom; /* an append failed: the contents are incomplete */
+};
+
+int buf_reserve(struct buf *b, size_t extra);
+void buf_append(struct buf *b, const void *data, size_t n);
+void buf_puts(struct buf *b, const char *s);
+void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void buf_release(struct buf *b);
+/* anonymous memory the agent owns, marked so it never merges with a test's */
+void *agent_map(size_t len);
+
+/* A parsed request: a flat JSON object, values kept as spans of the line. */
+enum jtype { J_NULL, J_BOOL, J_NUMBER, J_STRING, J_NESTED };
+
+struct jfield {
+	char key[MAX_KEY]; /* decoded; empty when too long to be any known key */
+	enum jtype type;
+	const char *raw; /* the value's text in the line (a string without quotes) */
+	size_t rawlen;
+	bool escaped; /* a string holding backslash escapes */
+};
+
+struct request {
+	struct jfield f[MAX_FIELDS];
+	int n;
+	bool has_id;
+	int64_t id;
+	char err[200]; /* the bad-request message */
+	char *strings[MAX_STRINGS]; /* decoded strings, freed by req_done() */
+	int nstrings;
+	/* a failed call: its name and errno */
+	const char *call;
+	int errnum;
+};
+
+int req_parse(struct request *r, const char *line, size_t len);
+void req_done(struct request *r);
+int req_bad(struct request *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+const struct jfield *req_field(const struct request *r, const char *key);
+bool req_is(const struct jfield *f, const char *s);
+int req_check_fields(struct request *r, const char *allowed);
+int req_u64(struct request *r, const char *key, uint64_t *out);
+int req_u64_opt(struct request *r, const char *key, uint64_t *out);
+int req_int(struct request *r, const char *key, int64_t min, int64_t max, int64_t *out);
+int req_int_opt(struct request *r, const char *key, int64_t min, int64_t max, int64_t *out);
+int req_bool_opt(struct request *r, const char *key, bool *out);
+int req_string(struct request *r, const char *key, char **out);
+int req_bytes(struct request *r, const char *key, struct buf *out);
+
+/* Response lines. */
+void jw_begin(struct buf *b, const struct request *r);
+void jw_hex(struct buf *b, const char *key, uint64_t v);
+void jw_int(struct buf *b, const char *key, int64_t v);
+void jw_str(struct buf *b, const char *key, const char *s);
+void jw_bytes(struct buf *b, const char *key, const void *data, size_t n);
+void jw_end(struct buf *b);
+void jw_error(struct buf *b, const struct request *r, const char *msg);
+void jw_errno(struct buf *b, const struct request *r);
+const char *errno_name(int e, char *scratch, size_t len);
+const char *signal_name(int sig, char *scratch, size_t len);
+
+/* Line framing on a byte stream (lines.c). */
+struct lines {
+	struct buf b;
+	size_t start; /* where the unread lines begin */
+	size_t scanned; /* how far the search for a newline got */
+	bool skipping; /* discarding the rest of a line over MAX_LINE */
+};
+enum line_kind { LINE_NONE, LINE_OK, LINE_TOO_LONG };
+
+ssize_t lines_fill(struct lines *l, int fd);
+enum line_kind lines_next(struct lines *l, const char **line, size_t *len);
+void lines_release(struct lines *l);
+int write_all(int fd, const void *p, size_t n);
+
+/* The per-Proc child (proc.c, memory.c). */
+
+/* the largest read or write of user memory, and of a file */
+#define MAX_IO ((size_t)32 << 20)
+/* How an op ended: the dispatcher builds the response from it (ASYNC: a worker answers). */
+enum outcome { DONE, BAD, FAILED, ASYNC };
+
+bool proc_op_known(const char *name);
+const char *proc_op_name(size_t i);
+void child_main(int sock) __attribute__((noreturn));
+void child_send(struct buf *b, bool has_id, int64_t id);
+int memory_start(void);
+enum outcome memory_submit(struct request *r, bool store);
+
+/* PID 1 in a guest (init.c). */
+void init_system(void);
+int open_console(const char *path);
+void power_off(void) __attribute__((noreturn));
+
+#endif

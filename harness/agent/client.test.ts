@@ -1,0 +1,212 @@
+// The Target API over the agent: each Proc call against the real agent on
+// this machine's kernel (values, Errno values, faults as MemResults), and
+// against a scripted fake agent, replies that break the protocol's promises
+// (each such call rejects with an Error; nothing crashes).
+
+import { Duplex } from 'node:stream';
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import {
+  Errno,
+  MAP_ANONYMOUS,
+  MAP_FIXED,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  MREMAP_FIXED,
+  MREMAP_MAYMOVE,
+  O_CREAT,
+  O_RDWR,
+  PAGE_IS_PRESENT,
+  PM_PRESENT,
+  PROT_NONE,
+  PROT_READ,
+  PROT_WRITE,
+  isErr,
+  type Ret,
+} from '../../uapi/linux.ts';
+import type { Proc, Target } from '../target.ts';
+import { AGENT } from '../testing/agent.ts';
+import { startAgentProcess } from '../targets/linux-host.ts';
+import { agentTarget, archOf, type AgentLink } from './client.ts';
+
+const PAGE = 4096n;
+
+function ok<T>(r: Ret<T>): T {
+  if (isErr(r)) throw new Error(`unexpected ${r}`);
+  return r;
+}
+
+describe('on the real agent', () => {
+  let target: Target;
+  let proc: Proc;
+
+  beforeAll(async () => {
+    const { path } = AGENT;
+    if (path !== null) target = await agentTarget({ name: 'linux-host', start: async () => startAgentProcess(path) });
+  });
+  afterAll(async () => {
+    await target?.close();
+  });
+  beforeEach(async (ctx) => {
+    if (AGENT.path === null) return ctx.skip(AGENT.skip);
+    proc = await target.spawn();
+    return () => proc.exit();
+  });
+
+  const anon = async (len: bigint, prot = PROT_READ | PROT_WRITE): Promise<bigint> =>
+    ok(await proc.mmap(0n, len, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n));
+
+  test('mmap, write, read, pagemap, clear_refs: a round trip', async () => {
+    const addr = await anon(2n * PAGE);
+    expect(await proc.write(addr + 1n, Uint8Array.of(1, 2, 3))).toEqual({ ok: true, data: new Uint8Array(0) });
+    expect(await proc.read(addr, 5)).toEqual({ ok: true, data: Uint8Array.of(0, 1, 2, 3, 0) });
+    const entries = ok(await proc.pagemap(addr, 2));
+    expect(entries).toBeInstanceOf(BigUint64Array);
+    expect(entries[0]! & PM_PRESENT).toBe(PM_PRESENT);
+    expect(entries[1]! & PM_PRESENT).toBe(0n);
+    expect(await proc.writeFile('/proc/self/clear_refs', '4')).toBe(1);
+    expect(ok(await proc.pagemap(addr, 1))[0]! & PM_PRESENT).toBe(PM_PRESENT);
+    expect(await proc.munmap(addr, 2n * PAGE)).toBe(0);
+  });
+
+  test('a failed call is an Errno naming the call', async () => {
+    expect(await proc.munmap(1n, PAGE)).toEqual(new Errno('EINVAL', 'munmap'));
+    expect(await proc.readFile('/nonexistent')).toEqual(new Errno('ENOENT', 'open'));
+    expect(await proc.mmap(0n, PAGE, PROT_READ, MAP_SHARED, 12345, 0n)).toEqual(new Errno('EBADF', 'mmap'));
+  });
+
+  test('a store to a PROT_READ page is SIGSEGV at its address, and the process goes on', async () => {
+    const addr = await anon(PAGE, PROT_READ);
+    expect(await proc.write(addr + 8n, Uint8Array.of(1))).toEqual({ ok: false, signal: 'SIGSEGV', addr: addr + 8n });
+    expect(ok(await proc.mprotect(addr, PAGE, PROT_READ | PROT_WRITE))).toBe(0);
+    expect(await proc.write(addr + 8n, Uint8Array.of(1))).toMatchObject({ ok: true });
+  });
+
+  test('mremap moves an area to a fixed address', async () => {
+    const reserved = await anon(4n * PAGE, PROT_NONE);
+    const src = ok(await proc.mmap(reserved, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0n));
+    await proc.write(src, Uint8Array.of(9));
+    expect(await proc.mremap(src, PAGE, PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, reserved + 2n * PAGE)).toBe(reserved + 2n * PAGE);
+    expect(await proc.read(reserved + 2n * PAGE, 1)).toEqual({ ok: true, data: Uint8Array.of(9) });
+  });
+
+  test('files: open, unlink, ftruncate, a shared mapping, close; memfd_create', async () => {
+    const name = `/tmp/mmconform-client-test-${process.pid}`;
+    const fd = ok(await proc.open(name, O_RDWR | O_CREAT, 0o600));
+    expect(await proc.unlink(name)).toBe(0);
+    expect(await proc.ftruncate(fd, PAGE)).toBe(0);
+    const map = ok(await proc.mmap(0n, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0n));
+    expect(await proc.write(map, Uint8Array.of(5))).toMatchObject({ ok: true });
+    expect(await proc.close(fd)).toBe(0);
+    expect(await proc.close(fd)).toEqual(new Errno('EBADF', 'close'));
+    expect(ok(await proc.memfdCreate('client-test', 0))).toBeGreaterThan(2);
+  });
+
+  test('aligned_alloc and free are the C library’s', async () => {
+    const block = ok(await proc.alignedAlloc(2n << 20n, 2n << 20n));
+    expect(block % (2n << 20n)).toBe(0n);
+    await proc.free(block);
+  });
+
+  test('pagemapScan: regions, walkEnd, and EFAULT for a bad vector', async () => {
+    const addr = await anon(2n * PAGE);
+    await proc.write(addr + PAGE, Uint8Array.of(1));
+    const arg = {
+      start: addr,
+      end: addr + 2n * PAGE,
+      flags: 0,
+      maxPages: 0n,
+      categoryInverted: 0,
+      categoryMask: 0,
+      categoryAnyofMask: PAGE_IS_PRESENT,
+      returnMask: PAGE_IS_PRESENT,
+      vecLen: 8,
+    };
+    expect(await proc.pagemapScan(arg)).toEqual({
+      ret: 1,
+      walkEnd: addr + 2n * PAGE,
+      regions: [{ start: addr + PAGE, end: addr + 2n * PAGE, categories: PAGE_IS_PRESENT }],
+    });
+    expect(await proc.pagemapScan({ ...arg, badVec: true })).toEqual(new Errno('EFAULT', 'ioctl'));
+  });
+
+  test('readFile is text; a 64-bit value with the top bit set survives the trip', async () => {
+    expect(ok(await proc.readFile('/proc/self/status'))).toMatch(new RegExp(`^Pid:\\s+${proc.pid}$`, 'm'));
+    // an address the kernel refuses is still sent whole: (u64)-4096 is not a user address
+    expect(await proc.munmap(-PAGE, PAGE)).toEqual(new Errno('EINVAL', 'munmap'));
+  });
+});
+
+/** A scripted agent: answers hello and spawn, then whatever `answer` says to each request. */
+function scripted(answer: (request: { id: number; op: string }) => string): () => Promise<AgentLink> {
+  return async () => {
+    const stream: Duplex = new Duplex({
+      read() {},
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) {
+          const request = JSON.parse(line) as { id: number; op: string };
+          const reply =
+            request.op === 'hello'
+              ? { id: request.id, ok: true, protocol: 1, release: '7.2.0', machine: 'aarch64', page_size: 4096, ops: [] }
+              : request.op === 'spawn'
+                ? { id: request.id, ok: true, proc: 42 }
+                : null;
+          stream.push(`${reply ? JSON.stringify(reply) : answer(request)}\n`);
+        }
+        done();
+      },
+    });
+    return { stream, close: async () => {}, kill: async () => {} };
+  };
+}
+
+describe('an agent that breaks the protocol: the call rejects with an Error', () => {
+  test('info comes from hello: arm64 for aarch64, no layout, the release', async () => {
+    const target = await agentTarget({ name: 'fake', start: scripted(() => '') });
+    expect(await target.info()).toEqual({ name: 'fake', arch: 'arm64', layout: null, kernel: '7.2.0', pageSize: 4096 });
+    expect(archOf('x86_64')).toBe('x86_64');
+    await target.close();
+  });
+
+  test.each([
+    ['an address that is not hex', '"ok":true,"addr":"7f00"', 'agent: mmap reply: "addr" is not a 64-bit hex string'],
+    ['an address of 17 digits', '"ok":true,"addr":"0x10000000000000000"', '"addr" is not a 64-bit hex string'],
+    ['an errno uapi/linux.ts does not name', '"ok":false,"errno":"EXDEV","call":"mmap"', 'agent: mmap failed with EXDEV, an errno uapi/linux.ts does not name'],
+  ])('%s', async (_what, body, message) => {
+    const target = await agentTarget({ name: 'fake', start: scripted(({ id }) => `{"id":${id},${body}}`) });
+    const proc = await target.spawn();
+    await expect(proc.mmap(0n, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n)).rejects.toThrow(message);
+    await target.close();
+  });
+
+  test.each([
+    ['a signal it does not know', '"ok":true,"signal":"SIGILL","addr":"0x0"', 'agent: read reply: "signal" is not SIGSEGV or SIGBUS'],
+    ['data that is not hex', '"ok":true,"data":"zz"', 'agent: read reply: "data" is not bytes in hex'],
+    ['no "ok"', '"data":"00"', 'agent: read: reply without "ok"'],
+  ])('a read with %s', async (_what, body, message) => {
+    const target = await agentTarget({ name: 'fake', start: scripted(({ id }) => `{"id":${id},${body}}`) });
+    const proc = await target.spawn();
+    await expect(proc.read(0n, 1)).rejects.toThrow(message);
+    await target.close();
+  });
+
+  test('an agent that cannot run: opening the target fails, saying why', async () => {
+    await expect(agentTarget({ name: 'fake', start: async () => startAgentProcess('/nonexistent/mmconform-agent') })).rejects.toThrow(
+      'agent: connection closed: the agent could not run: spawn /nonexistent/mmconform-agent ENOENT',
+    );
+  });
+
+  test('a hello in another protocol version is refused', async () => {
+    const start = async (): Promise<AgentLink> => {
+      const stream: Duplex = new Duplex({
+        read() {},
+        write(chunk: Buffer, _encoding, done) {
+          const { id } = JSON.parse(chunk.toString('utf8')) as { id: number };
+          stream.push(`{"id":${id},"ok":true,"protocol":2}\n`);
+          done();
+        },
+      });
+      return { stream, close: async () => {}, kill: async () => {} };
+    };
+    await expect(agentTarget({ name: 'fake', start })).rejects.toThrow('agent speaks protocol 2; this harness speaks 1');
+  });
+});

@@ -1,0 +1,402 @@
+// The Target API over the agent's protocol (protocol.schema.json), for any
+// agent reachable through a duplex byte stream: a child process on this
+// machine (linux-host) or PID 1 of a guest behind a serial console.
+// Values the API types as bigint travel as "0x..." strings, bytes as hex,
+// a failed system call comes back as an Errno; a reply that does not have
+// the promised shape rejects the call with an Error.
+//
+// An agent that dies or stops answering fails its connection (connection.ts);
+// the next spawn() starts a fresh one, so one broken suite does not break
+// the next.
+
+import type { Duplex } from 'node:stream';
+import {
+  ERRNO,
+  Errno,
+  MAP_ANONYMOUS,
+  MAP_PRIVATE,
+  PAGE_IS_FILE,
+  PAGE_IS_HUGE,
+  PAGE_IS_PFNZERO,
+  PAGE_IS_PRESENT,
+  PAGE_IS_SWAPPED,
+  PAGE_IS_WPALLOWED,
+  PAGE_IS_WRITTEN,
+  PROT_READ,
+  PROT_WRITE,
+  isErr,
+  type ErrnoName,
+  type Ret,
+} from '../../uapi/linux.ts';
+import type { Caps, MemResult, PageRegion, PmScanArg, PmScanResult, Proc, Target, TargetInfo } from '../target.ts';
+import { AgentConnection, type Reply, type WireValue } from './connection.ts';
+
+const PROTOCOL_VERSION = 1;
+
+/** One running agent. */
+export interface AgentLink {
+  readonly stream: Duplex;
+  /** why the stream ended, once it has: an exit status, the agent's last words */
+  readonly describeEnd?: () => string;
+  /** ends the agent's input and waits for it to stop (killing it if it does not, soon) */
+  close(): Promise<void>;
+  /** stops the agent now (one that stopped answering gets no grace) and waits until it has */
+  kill(): Promise<void>;
+}
+
+export interface AgentTargetOptions {
+  /** TargetInfo.name */
+  readonly name: string;
+  /** starts an agent; called again whenever the last one died or stopped answering */
+  readonly start: () => Promise<AgentLink>;
+  /** per request (default: connection.ts's) */
+  readonly timeoutMs?: number;
+}
+
+/** The agent's "hello": the kernel it runs on. */
+interface AgentHello {
+  readonly release: string;
+  readonly machine: string;
+  readonly pageSize: number;
+}
+
+// fcntl.h and userfaultfd.h values uapi/linux.ts does not carry (the same on arm64 and x86_64)
+const O_NONBLOCK = 0o4000;
+const O_CLOEXEC = 0o2000000;
+const UFFD_USER_MODE_ONLY = 1;
+const UFFD_API = 0xaan;
+const UFFD_FEATURE_PAGEFAULT_FLAG_WP = 1n << 0n;
+
+const THP_ENABLED = '/sys/kernel/mm/transparent_hugepage/enabled';
+/** the categories PAGEMAP_SCAN has had since it came (v6.7) */
+const SCAN_CATEGORIES =
+  PAGE_IS_WPALLOWED | PAGE_IS_WRITTEN | PAGE_IS_FILE | PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_PFNZERO | PAGE_IS_HUGE;
+
+const hex = (v: bigint): string => `0x${BigInt.asUintN(64, v).toString(16)}`;
+const bytesHex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+
+function malformed(op: string, key: string, what: string): Error {
+  return new Error(`agent: ${op} reply: "${key}" is not ${what}`);
+}
+
+function u64Of(value: unknown, op: string, key: string): bigint {
+  if (typeof value !== 'string' || !/^0x[0-9a-f]{1,16}$/.test(value)) throw malformed(op, key, 'a 64-bit hex string');
+  return BigInt(value);
+}
+
+function u64(reply: Reply, op: string, key: string): bigint {
+  return u64Of(reply[key], op, key);
+}
+
+function int(reply: Reply, op: string, key: string): number {
+  const v = reply[key];
+  if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw malformed(op, key, 'an integer');
+  return v;
+}
+
+function str(reply: Reply, op: string, key: string): string {
+  const v = reply[key];
+  if (typeof v !== 'string') throw malformed(op, key, 'a string');
+  return v;
+}
+
+function bytes(reply: Reply, op: string, key: string): Uint8Array {
+  const v = reply[key];
+  if (typeof v !== 'string' || !/^(?:[0-9a-f]{2})*$/.test(v)) throw malformed(op, key, 'bytes in hex');
+  return new Uint8Array(Buffer.from(v, 'hex'));
+}
+
+function list(reply: Reply, op: string, key: string): readonly unknown[] {
+  const v = reply[key];
+  if (!Array.isArray(v)) throw malformed(op, key, 'a list');
+  return v;
+}
+
+function isReply(value: unknown): value is Reply {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isErrnoName(name: unknown): name is ErrnoName {
+  return typeof name === 'string' && Object.hasOwn(ERRNO, name);
+}
+
+/** The Errno of an "ok": false reply. */
+function errnoOf(reply: Reply, op: string): Errno {
+  const name = reply['errno'];
+  const call = typeof reply['call'] === 'string' ? reply['call'] : op;
+  if (!isErrnoName(name)) throw new Error(`agent: ${op} failed with ${String(name)}, an errno uapi/linux.ts does not name`);
+  return new Errno(name, call);
+}
+
+function helloOf(reply: Reply): AgentHello {
+  const protocol = int(reply, 'hello', 'protocol');
+  if (protocol !== PROTOCOL_VERSION) throw new Error(`agent speaks protocol ${protocol}; this harness speaks ${PROTOCOL_VERSION}`);
+  return {
+    release: str(reply, 'hello', 'release'),
+    machine: str(reply, 'hello', 'machine'),
+    pageSize: int(reply, 'hello', 'page_size'),
+  };
+}
+
+/** uname's machine as TargetInfo.arch names it. */
+export function archOf(machine: string): string {
+  return machine === 'aarch64' ? 'arm64' : machine;
+}
+
+/** A process of the agent's: one child of the agent, with its own address space. */
+export class AgentProc implements Proc {
+  constructor(
+    private readonly conn: AgentConnection,
+    readonly pid: number,
+  ) {}
+
+  /** The op's reply, parsed; an errno reply as an Errno. */
+  private async call<T>(op: string, fields: Readonly<Record<string, WireValue>>, parse: (reply: Reply) => T): Promise<Ret<T>> {
+    const reply = await this.conn.request(op, { proc: this.pid, ...fields });
+    return reply['ok'] === false ? errnoOf(reply, op) : parse(reply);
+  }
+
+  /** For calls that cannot fail in C (free, exit): an errno is a broken agent. */
+  private async must(op: string, fields: Readonly<Record<string, WireValue>> = {}): Promise<void> {
+    const r = await this.call(op, fields, () => null);
+    if (isErr(r)) throw new Error(`agent: ${op} failed: ${r}`);
+  }
+
+  private address(op: string, fields: Readonly<Record<string, WireValue>>): Promise<Ret<bigint>> {
+    return this.call(op, fields, (r) => u64(r, op, 'addr'));
+  }
+
+  private fd(op: string, fields: Readonly<Record<string, WireValue>>): Promise<Ret<number>> {
+    return this.call(op, fields, (r) => int(r, op, 'fd'));
+  }
+
+  private zero(op: string, fields: Readonly<Record<string, WireValue>>): Promise<Ret<0>> {
+    return this.call(op, fields, () => 0 as const);
+  }
+
+  mmap(addr: bigint, length: bigint, prot: number, flags: number, fd: number, offset: bigint): Promise<Ret<bigint>> {
+    return this.address('mmap', { addr: hex(addr), len: hex(length), prot, flags, fd, offset: hex(offset) });
+  }
+  munmap(addr: bigint, length: bigint): Promise<Ret<0>> {
+    return this.zero('munmap', { addr: hex(addr), len: hex(length) });
+  }
+  mprotect(addr: bigint, length: bigint, prot: number): Promise<Ret<0>> {
+    return this.zero('mprotect', { addr: hex(addr), len: hex(length), prot });
+  }
+  mremap(oldAddr: bigint, oldSize: bigint, newSize: bigint, flags: number, newAddr?: bigint): Promise<Ret<bigint>> {
+    const fields = { old_addr: hex(oldAddr), old_len: hex(oldSize), new_len: hex(newSize), flags };
+    return this.address('mremap', newAddr === undefined ? fields : { ...fields, new_addr: hex(newAddr) });
+  }
+  madvise(addr: bigint, length: bigint, advice: number): Promise<Ret<0>> {
+    return this.zero('madvise', { addr: hex(addr), len: hex(length), advice });
+  }
+  open(path: string, flags: number, mode?: number): Promise<Ret<number>> {
+    return this.fd('open', mode === undefined ? { path, flags } : { path, flags, mode });
+  }
+  close(fd: number): Promise<Ret<0>> {
+    return this.zero('close', { fd });
+  }
+  unlink(path: string): Promise<Ret<0>> {
+    return this.zero('unlink', { path });
+  }
+  ftruncate(fd: number, length: bigint): Promise<Ret<0>> {
+    return this.zero('ftruncate', { fd, len: hex(length) });
+  }
+  memfdCreate(name: string, flags: number): Promise<Ret<number>> {
+    return this.fd('memfd_create', { name, flags });
+  }
+  alignedAlloc(alignment: bigint, size: bigint): Promise<Ret<bigint>> {
+    return this.address('aligned_alloc', { alignment: hex(alignment), size: hex(size) });
+  }
+  free(addr: bigint): Promise<void> {
+    return this.must('free', { addr: hex(addr) });
+  }
+
+  private async memory(op: string, fields: Readonly<Record<string, WireValue>>, load: boolean): Promise<MemResult> {
+    const reply = await this.conn.request(op, { proc: this.pid, ...fields });
+    if (reply['ok'] !== true) throw new Error(`agent: ${op} reply: "ok" is not true`);
+    const signal = reply['signal'];
+    if (signal === undefined) return { ok: true, data: load ? bytes(reply, op, 'data') : new Uint8Array(0) };
+    if (signal !== 'SIGSEGV' && signal !== 'SIGBUS') throw malformed(op, 'signal', 'SIGSEGV or SIGBUS');
+    return { ok: false, signal, addr: u64(reply, op, 'addr') };
+  }
+  read(addr: bigint, length: number): Promise<MemResult> {
+    return this.memory('read', { addr: hex(addr), len: length }, true);
+  }
+  write(addr: bigint, data: Uint8Array): Promise<MemResult> {
+    return this.memory('write', { addr: hex(addr), data: bytesHex(data) }, false);
+  }
+
+  readFile(path: string): Promise<Ret<string>> {
+    return this.call('read_file', { path }, (r) => new TextDecoder().decode(bytes(r, 'read_file', 'data')));
+  }
+  writeFile(path: string, data: string): Promise<Ret<number>> {
+    return this.call('write_file', { path, data: Buffer.from(data, 'utf8').toString('hex') }, (r) => int(r, 'write_file', 'written'));
+  }
+  pagemap(addr: bigint, nPages: number): Promise<Ret<BigUint64Array>> {
+    return this.call('pagemap', { addr: hex(addr), pages: nPages }, (r) =>
+      BigUint64Array.from(list(r, 'pagemap', 'entries'), (e) => u64Of(e, 'pagemap', 'entries')),
+    );
+  }
+  pagemapScan(arg: PmScanArg): Promise<Ret<PmScanResult>> {
+    const fields = {
+      start: hex(arg.start),
+      end: hex(arg.end),
+      flags: arg.flags,
+      max_pages: hex(arg.maxPages),
+      category_inverted: arg.categoryInverted,
+      category_mask: arg.categoryMask,
+      category_anyof_mask: arg.categoryAnyofMask,
+      return_mask: arg.returnMask,
+      vec_len: arg.vecLen,
+    };
+    return this.call('pagemap_scan', arg.badVec ? { ...fields, bad_vec: true } : fields, (r) => ({
+      ret: int(r, 'pagemap_scan', 'ret'),
+      walkEnd: u64(r, 'pagemap_scan', 'walk_end'),
+      regions: list(r, 'pagemap_scan', 'regions').map((region): PageRegion => {
+        if (!isReply(region)) throw malformed('pagemap_scan', 'regions', 'a list of regions');
+        return {
+          start: u64(region, 'pagemap_scan', 'start'),
+          end: u64(region, 'pagemap_scan', 'end'),
+          categories: int(region, 'pagemap_scan', 'categories'),
+        };
+      }),
+    }));
+  }
+
+  /** userfaultfd(2): not in the Target API yet; the capability probe uses it. */
+  userfaultfd(flags: number): Promise<Ret<number>> {
+    return this.fd('userfaultfd', { flags });
+  }
+  /** ioctl(fd, UFFDIO_API, {api, features}): the features and ioctls the kernel offers. */
+  uffdioApi(fd: number, api: bigint, features: bigint): Promise<Ret<{ features: bigint; ioctls: bigint }>> {
+    return this.call('uffdio_api', { fd, api: hex(api), features: hex(features) }, (r) => ({
+      features: u64(r, 'uffdio_api', 'features'),
+      ioctls: u64(r, 'uffdio_api', 'ioctls'),
+    }));
+  }
+
+  exit(): Promise<void> {
+    return this.must('exit');
+  }
+}
+
+/** The VmFlags of the smaps block for the area starting at addr. */
+function vmFlags(smaps: string, addr: bigint): readonly string[] {
+  const lines = smaps.split('\n');
+  const start = lines.findIndex((l) => l.startsWith(`${addr.toString(16).padStart(8, '0')}-`));
+  const flags = start < 0 ? undefined : lines.slice(start + 1).find((l) => l.startsWith('VmFlags:'));
+  return flags?.slice('VmFlags:'.length).trim().split(/\s+/) ?? [];
+}
+
+async function uffdWpSupported(proc: AgentProc): Promise<boolean> {
+  let fd = await proc.userfaultfd(O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+  if (isErr(fd) && fd.name === 'EINVAL') fd = await proc.userfaultfd(O_CLOEXEC | O_NONBLOCK); // before v5.11
+  if (isErr(fd)) return false;
+  const api = await proc.uffdioApi(fd, UFFD_API, 0n);
+  await proc.close(fd);
+  return !isErr(api) && (api.features & UFFD_FEATURE_PAGEFAULT_FLAG_WP) !== 0n;
+}
+
+/** What the kernel offers, probed in a process of its own as the selftests probe it. */
+export async function probeCaps(proc: AgentProc, pageSize: bigint): Promise<Caps> {
+  const addr = await proc.mmap(0n, pageSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n);
+  if (isErr(addr)) throw new Error(`capability probe: mmap failed: ${addr}`);
+  const smaps = await proc.readFile('/proc/self/smaps');
+  // New areas carry VM_SOFTDIRTY ("sd") where soft-dirty is supported (vm_util's softdirty_supported()).
+  const softDirty = !isErr(smaps) && vmFlags(smaps, addr).includes('sd');
+  // An unmapped output vector makes a kernel with the ioctl fail with EFAULT (vm_util's probe).
+  const scan = await proc.pagemapScan({
+    start: addr,
+    end: addr + pageSize,
+    flags: 0,
+    maxPages: 0n,
+    categoryInverted: 0,
+    categoryMask: 0,
+    categoryAnyofMask: SCAN_CATEGORIES,
+    returnMask: SCAN_CATEGORIES,
+    vecLen: 1,
+    badVec: true,
+  });
+  await proc.munmap(addr, pageSize);
+  const swaps = await proc.readFile('/proc/swaps');
+  return {
+    softDirty,
+    uffdWp: await uffdWpSupported(proc),
+    pagemapScan: isErr(scan) && scan.name === 'EFAULT',
+    thp: !isErr(await proc.readFile(THP_ENABLED)),
+    hugetlb: !isErr(await proc.readFile('/proc/sys/vm/nr_hugepages')),
+    swap: !isErr(swaps) && swaps.trim().split('\n').length > 1,
+    introspect: false,
+  };
+}
+
+interface Session {
+  readonly link: AgentLink;
+  readonly conn: AgentConnection;
+  readonly hello: AgentHello;
+}
+
+/** Connects to an agent and says hello; the link is closed again if that fails. */
+async function openSession(options: AgentTargetOptions): Promise<Session> {
+  const link = await options.start();
+  const conn = new AgentConnection(link.stream, {
+    ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+    ...(link.describeEnd ? { describeEnd: link.describeEnd } : {}),
+  });
+  try {
+    return { link, conn, hello: helloOf(await conn.request('hello')) };
+  } catch (e) {
+    conn.close();
+    await link.kill();
+    throw e;
+  }
+}
+
+/** A Target served by agents from options.start(): the first is started (and greeted) before this resolves. */
+export async function agentTarget(options: AgentTargetOptions): Promise<Target> {
+  let session: Promise<Session> = openSession(options);
+  const { hello } = await session;
+  const info: TargetInfo = { name: options.name, arch: archOf(hello.machine), layout: null, kernel: hello.release, pageSize: hello.pageSize };
+  let caps: Promise<Caps> | null = null;
+
+  /** The running agent, or a fresh one in place of one that died, stopped answering or never started. */
+  const current = async (): Promise<Session> => {
+    const last = session;
+    const s = await last.catch(() => null);
+    if (s && !s.conn.failed) return s;
+    // concurrent callers share one restart
+    if (session === last) session = (s ? s.link.kill() : Promise.resolve()).then(() => openSession(options));
+    return session;
+  };
+  const spawn = async (): Promise<AgentProc> => {
+    const { conn } = await current();
+    const reply = await conn.request('spawn');
+    if (reply['ok'] !== true) throw new Error(`agent: spawn failed: ${errnoOf(reply, 'spawn')}`);
+    return new AgentProc(conn, int(reply, 'spawn', 'proc'));
+  };
+  const probe = async (): Promise<Caps> => {
+    const proc = await spawn();
+    try {
+      return await probeCaps(proc, BigInt(info.pageSize));
+    } finally {
+      await proc.exit().catch(() => {}); // a failed probe's own error says more
+    }
+  };
+
+  return {
+    info: async () => info,
+    capabilities: () =>
+      (caps ??= probe().catch((e: unknown) => {
+        caps = null; // probe again next time, on a fresh agent
+        throw e;
+      })),
+    spawn,
+    async close() {
+      const s = await session.catch(() => null);
+      if (!s) return;
+      s.conn.close();
+      await s.link.close();
+    },
+  };
+}

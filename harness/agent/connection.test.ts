@@ -1,0 +1,130 @@
+// The JSON-lines connection against fake streams: what it sends, how
+// replies find their calls, and how every way an agent can go wrong (silent,
+// gone, out of step) ends in one-line Errors rather than a hang or a crash.
+
+import { Duplex } from 'node:stream';
+import { describe, expect, test } from 'vitest';
+import { AgentConnection } from './connection.ts';
+
+/** A stream whose other end is the test: it sees each request line and pushes replies. */
+function fakeAgent(): { stream: Duplex; sent: string[]; reply: (text: string) => void; end: () => void } {
+  const sent: string[] = [];
+  const stream = new Duplex({
+    read() {},
+    write(chunk: Buffer, _encoding, done) {
+      sent.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      done();
+    },
+  });
+  return { stream, sent, reply: (text) => stream.push(text), end: () => stream.push(null) };
+}
+
+const idOf = (line: string | undefined): number => (JSON.parse(line ?? '{}') as { id: number }).id;
+
+describe('requests and replies', () => {
+  test('a request is one JSON line with a fresh id; its reply resolves it', async () => {
+    const agent = fakeAgent();
+    const conn = new AgentConnection(agent.stream);
+    const call = conn.request('mmap', { proc: 7, addr: '0x0' });
+    expect(JSON.parse(agent.sent[0] ?? '')).toEqual({ id: 1, op: 'mmap', proc: 7, addr: '0x0' });
+    agent.reply('{"id":1,"ok":true,"addr":"0x7f0000000000"}\n');
+    await expect(call).resolves.toEqual({ id: 1, ok: true, addr: '0x7f0000000000' });
+    conn.close();
+  });
+
+  test('replies find their calls by id, in any order, split across chunks or several to a chunk', async () => {
+    const agent = fakeAgent();
+    const conn = new AgentConnection(agent.stream);
+    const calls = [conn.request('write'), conn.request('hello'), conn.request('read')];
+    const [a, b, c] = agent.sent.map(idOf);
+    agent.reply(`{"id":${b},"ok":true,"rel`);
+    agent.reply(`ease":"6.18"}\n{"id":${c},"ok":true,"data":"00"}\n{"id":${a},`);
+    agent.reply('"ok":true}\n');
+    expect(await Promise.all(calls)).toEqual([
+      { id: a, ok: true },
+      { id: b, ok: true, release: '6.18' },
+      { id: c, ok: true, data: '00' },
+    ]);
+    conn.close();
+  });
+
+  test('an errno reply resolves (the Proc turns it into an Errno); an error reply rejects only its own call', async () => {
+    const agent = fakeAgent();
+    const conn = new AgentConnection(agent.stream);
+    const failing = conn.request('munmap');
+    const bad = conn.request('mmap');
+    const [a, b] = agent.sent.map(idOf);
+    agent.reply(`{"id":${a},"ok":false,"errno":"EINVAL","call":"munmap"}\n{"id":${b},"error":"missing field \\"addr\\""}\n`);
+    await expect(failing).resolves.toEqual({ id: a, ok: false, errno: 'EINVAL', call: 'munmap' });
+    await expect(bad).rejects.toThrow('agent: mmap: missing field "addr"');
+    const later = conn.request('hello');
+    agent.reply(`{"id":${idOf(agent.sent[2])},"ok":true}\n`);
+    await expect(later).resolves.toMatchObject({ ok: true });
+    expect(conn.failed).toBeNull();
+    conn.close();
+  });
+
+  test('a reply without "ok" rejects its call', async () => {
+    const agent = fakeAgent();
+    const conn = new AgentConnection(agent.stream);
+    const call = conn.request('hello');
+    agent.reply(`{"id":${idOf(agent.sent[0])},"release":"6.18"}\n`);
+    await expect(call).rejects.toThrow('agent: hello: reply without "ok"');
+    conn.close();
+  });
+});
+
+describe('a broken agent fails the connection: every pending and later call rejects with one line', () => {
+  test('silent: the call times out, and the connection with it', async () => {
+    const agent = fakeAgent();
+    const conn = new AgentConnection(agent.stream, { timeoutMs: 50 });
+    const start = performance.now();
+    const first = conn.request('mmap');
+    const second = conn.request('pagemap');
+    await expect(first).rejects.toThrow(/^agent: no reply to mmap in 0\.05 s; the agent is not used again$/);
+    await expect(second).rejects.toThrow('no reply to mmap');
+    expect(performance.now() - start).toBeLessThan(2000);
+    await expect(conn.request('hello')).rejects.toThrow('no reply to mmap');
+    expect(conn.failed?.message).toContain('no reply to mmap');
+  });
+
+  test('closed: the stream ends with calls pending, and the owner says why', async () => {
+    const agent = fakeAgent();
+    const conn = new AgentConnection(agent.stream, { describeEnd: () => 'the agent was killed by SIGKILL\n; stderr: oops' });
+    const pending = conn.request('write');
+    agent.end();
+    await expect(pending).rejects.toThrow(/^agent: connection closed: the agent was killed by SIGKILL ; stderr: oops$/);
+    await expect(conn.request('hello')).rejects.toThrow('connection closed');
+  });
+
+  test('a stream error fails it too', async () => {
+    const agent = fakeAgent();
+    const conn = new AgentConnection(agent.stream);
+    const pending = conn.request('write');
+    agent.stream.destroy(new Error('write EPIPE'));
+    await expect(pending).rejects.toThrow('agent: connection failed: write EPIPE');
+  });
+
+  test.each([
+    ['not JSON', 'Segmentation fault\n', 'agent: malformed reply: Segmentation fault'],
+    ['not an object', '[1,2]\n', 'agent: reply is not a JSON object: [1,2]'],
+    ['no pending request has its id', '{"id":99,"ok":true}\n', 'agent: reply to no pending request: {"id":99,"ok":true}'],
+    ['the agent could not read a request', '{"id":null,"error":"malformed JSON at byte 3: expected a string"}\n', 'agent: malformed JSON at byte 3'],
+  ])('out of step: a reply that is %s', async (_what, line, message) => {
+    const agent = fakeAgent();
+    const conn = new AgentConnection(agent.stream);
+    const pending = [conn.request('read'), conn.request('write')];
+    agent.reply(line);
+    for (const call of pending) await expect(call).rejects.toThrow(message);
+    await expect(conn.request('hello')).rejects.toThrow(message);
+  });
+
+  test('closing it rejects what is pending, and later calls', async () => {
+    const agent = fakeAgent();
+    const conn = new AgentConnection(agent.stream);
+    const pending = conn.request('write');
+    conn.close();
+    await expect(pending).rejects.toThrow('agent: connection closed by the harness');
+    await expect(conn.request('hello')).rejects.toThrow('agent: connection closed by the harness');
+  });
+});

@@ -1,0 +1,140 @@
+// A JSON-lines connection to the agent over any duplex byte stream (a
+// child's stdin/stdout, a guest's serial console): one request line out,
+// one reply line back, matched by id (protocol.schema.json). Replies may
+// come in any order: a store blocked in a fault answers late.
+//
+// The connection fails as a whole, once, and every pending and later call
+// rejects with the same one-line Error, when the stream ends or errors,
+// when a request goes unanswered for the timeout (a stuck agent is not
+// trusted again), or when a line is not a reply to a pending request (the
+// stream is out of step). An "error" reply fails only its own call.
+
+import type { Duplex } from 'node:stream';
+
+export type WireValue = string | number | boolean;
+export type Reply = Readonly<Record<string, unknown>>;
+
+export interface ConnectionOptions {
+  /** how long a request may go unanswered (default 60 s) */
+  readonly timeoutMs?: number;
+  /** why the stream ended, if the owner knows (an exit status, the agent's last stderr) */
+  readonly describeEnd?: () => string;
+}
+
+export const DEFAULT_TIMEOUT_MS = 60_000;
+
+interface Pending {
+  readonly op: string;
+  readonly resolve: (reply: Reply) => void;
+  readonly reject: (error: Error) => void;
+  readonly timer: ReturnType<typeof setTimeout>;
+}
+
+const NEWLINE = 0x0a;
+
+/** A line as an error message shows it: short, on one line. */
+function clip(text: string): string {
+  const line = text.slice(0, 200).replace(/\s+/g, ' ').trim();
+  return line.length > 120 ? `${line.slice(0, 120)}...` : line;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+export class AgentConnection {
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private partial: Buffer[] = [];
+  private failure: Error | null = null;
+  private readonly timeoutMs: number;
+
+  constructor(
+    private readonly stream: Duplex,
+    private readonly options: ConnectionOptions = {},
+  ) {
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    stream.on('data', (chunk: Buffer | string) => this.onData(typeof chunk === 'string' ? Buffer.from(chunk) : chunk));
+    stream.on('end', () => this.fail(this.endError()));
+    stream.on('close', () => this.fail(this.endError()));
+    stream.on('error', (e: Error) => this.fail(new Error(`agent: connection failed: ${clip(e.message)}`)));
+  }
+
+  /** Why the connection is unusable; null while it works. */
+  get failed(): Error | null {
+    return this.failure;
+  }
+
+  /** Sends `{id, op, ...fields}`; resolves with the reply ("ok" true or false), rejects on an "error" reply. */
+  request(op: string, fields: Readonly<Record<string, WireValue>> = {}): Promise<Reply> {
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.nextId++;
+    return new Promise<Reply>((resolve, reject) => {
+      const timer = setTimeout(
+        () => this.fail(new Error(`agent: no reply to ${op} in ${this.timeoutMs / 1000} s; the agent is not used again`)),
+        this.timeoutMs,
+      );
+      this.pending.set(id, { op, resolve, reject, timer });
+      this.stream.write(`${JSON.stringify({ id, op, ...fields })}\n`);
+    });
+  }
+
+  /** Fails every pending and later call with `error` and lets go of the stream. */
+  fail(error: Error): void {
+    if (this.failure) return;
+    this.failure = error;
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(error);
+    }
+    this.pending.clear();
+    this.partial = [];
+    this.stream.destroy();
+  }
+
+  /** Ends the stream: the agent sees end of input and stops. */
+  close(): void {
+    if (this.failure) return;
+    this.stream.end();
+    this.fail(new Error('agent: connection closed by the harness'));
+  }
+
+  private endError(): Error {
+    const why = this.options.describeEnd?.();
+    return new Error(`agent: connection closed${why ? `: ${clip(why)}` : ''}`);
+  }
+
+  private onData(chunk: Buffer): void {
+    let from = 0;
+    for (let nl = chunk.indexOf(NEWLINE); nl >= 0 && !this.failure; nl = chunk.indexOf(NEWLINE, from)) {
+      this.partial.push(chunk.subarray(from, nl));
+      const line = Buffer.concat(this.partial).toString('utf8');
+      this.partial = [];
+      from = nl + 1;
+      if (line.trim() !== '') this.onLine(line);
+    }
+    if (!this.failure && from < chunk.length) this.partial.push(chunk.subarray(from));
+  }
+
+  private onLine(line: string): void {
+    let reply: unknown;
+    try {
+      reply = JSON.parse(line);
+    } catch {
+      return this.fail(new Error(`agent: malformed reply: ${clip(line)}`));
+    }
+    if (!isObject(reply)) return this.fail(new Error(`agent: reply is not a JSON object: ${clip(line)}`));
+    const id = reply['id'];
+    const pending = typeof id === 'number' ? this.pending.get(id) : undefined;
+    if (typeof id !== 'number' || pending === undefined) {
+      // id null: the agent could not read a request of ours
+      const error = typeof reply['error'] === 'string' ? reply['error'] : `reply to no pending request: ${clip(line)}`;
+      return this.fail(new Error(`agent: ${clip(error)}`));
+    }
+    this.pending.delete(id);
+    clearTimeout(pending.timer);
+    if (typeof reply['error'] === 'string') pending.reject(new Error(`agent: ${pending.op}: ${clip(reply['error'])}`));
+    else if (typeof reply['ok'] !== 'boolean') pending.reject(new Error(`agent: ${pending.op}: reply without "ok": ${clip(line)}`));
+    else pending.resolve(reply);
+  }
+}

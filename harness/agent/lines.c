@@ -1,0 +1,81 @@
+/* Line framing: requests in, responses out, each a line. */
+#include "agent.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CHUNK ((size_t)256 << 10)
+
+/* One read(2) into l: >0 bytes read, 0 at end of file, -1 on error (errno). */
+ssize_t lines_fill(struct lines *l, int fd)
+{
+	struct buf *b = &l->b;
+	if (l->start) {
+		memmove(b->p, b->p + l->start, b->len - l->start);
+		b->len -= l->start;
+		l->scanned -= l->start;
+		l->start = 0;
+	}
+	if (buf_reserve(b, CHUNK)) {
+		errno = ENOMEM;
+		return -1;
+	}
+	ssize_t n;
+	do
+		n = read(fd, b->p + b->len, b->cap - b->len);
+	while (n < 0 && errno == EINTR);
+	if (n > 0)
+		b->len += (size_t)n;
+	return n;
+}
+
+/*
+ * The next complete line, without its newline (or "\r\n": a serial console
+ * may send those). LINE_TOO_LONG reports, once, a line over MAX_LINE that
+ * was skipped up to its newline.
+ */
+enum line_kind lines_next(struct lines *l, const char **line, size_t *len)
+{
+	struct buf *b = &l->b;
+	char *nl = l->scanned < b->len ? memchr(b->p + l->scanned, '\n', b->len - l->scanned) : NULL;
+	if (!nl) {
+		l->scanned = b->len;
+		if (l->skipping || b->len - l->start > MAX_LINE) {
+			l->skipping = true;
+			b->len = l->start = l->scanned = 0;
+		}
+		return LINE_NONE;
+	}
+	*line = b->p + l->start;
+	*len = (size_t)(nl - *line);
+	l->start = l->scanned = (size_t)(nl - b->p) + 1;
+	if (l->skipping || *len > MAX_LINE) {
+		l->skipping = false;
+		return LINE_TOO_LONG;
+	}
+	if (*len && (*line)[*len - 1] == '\r')
+		--*len;
+	return LINE_OK;
+}
+
+void lines_release(struct lines *l)
+{
+	buf_release(&l->b);
+	*l = (struct lines){ 0 };
+}
+
+int write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+	while (n) {
+		ssize_t w = write(fd, c, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}

@@ -1,0 +1,548 @@
+/*
+ * A Proc: a child of the router with its own address space. It reads
+ * requests from its socket and answers each on the same socket: system
+ * calls in order on this thread, loads and stores of user memory on worker
+ * threads (memory.c) so a store that blocks in a fault leaves the process
+ * serving.
+ */
+#include "agent.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/userfaultfd.h>
+
+/* uapi newer than the build machine's headers (include/uapi/linux/fs.h, v6.7) */
+#ifndef PAGEMAP_SCAN
+struct page_region {
+	uint64_t start;
+	uint64_t end;
+	uint64_t categories;
+};
+
+struct pm_scan_arg {
+	uint64_t size;
+	uint64_t flags;
+	uint64_t start;
+	uint64_t end;
+	uint64_t walk_end;
+	uint64_t vec;
+	uint64_t vec_len;
+	uint64_t max_pages;
+	uint64_t category_inverted;
+	uint64_t category_mask;
+	uint64_t category_anyof_mask;
+	uint64_t return_mask;
+};
+
+#define PAGEMAP_SCAN _IOWR('f', 16, struct pm_scan_arg)
+#endif
+
+#define MAX_PAGEMAP_PAGES ((int64_t)1 << 22)
+#define MAX_VEC_LEN ((int64_t)1 << 20)
+/* the vec the badVec probe passes: never mapped (~0UL, as vm_util does) */
+#define BAD_VEC (~(uint64_t)0)
+
+typedef enum outcome op_fn(struct request *r, struct buf *o);
+
+static int sock = -1;
+static int pagemap_fd = -1, pagemap_errno;
+static pthread_mutex_t send_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static enum outcome failed(struct request *r, const char *call)
+{
+	r->call = call;
+	r->errnum = errno;
+	return FAILED;
+}
+
+static enum outcome failed_with(struct request *r, const char *call, int e)
+{
+	errno = e;
+	return failed(r, call);
+}
+
+/* The agent's own descriptors are not the test's to use: they behave as closed. */
+static bool agent_fd(int64_t fd)
+{
+	return fd >= 0 && (fd == sock || fd == pagemap_fd);
+}
+
+#define INT_FIELD(r, key, out) req_int(r, key, INT_MIN, INT_MAX, out)
+
+static enum outcome op_exit(struct request *r, struct buf *o)
+{
+	(void)r;
+	(void)o;
+	_exit(0);
+}
+
+static enum outcome op_mmap(struct request *r, struct buf *o)
+{
+	uint64_t addr, len, offset;
+	int64_t prot, flags, fd;
+	if (req_u64(r, "addr", &addr) || req_u64(r, "len", &len) || INT_FIELD(r, "prot", &prot) ||
+	    INT_FIELD(r, "flags", &flags) || INT_FIELD(r, "fd", &fd) || req_u64(r, "offset", &offset))
+		return BAD;
+	if (!(flags & MAP_ANONYMOUS) && agent_fd(fd))
+		return failed_with(r, "mmap", EBADF);
+	void *p = mmap((void *)(uintptr_t)addr, len, (int)prot, (int)flags, (int)fd, (off_t)offset);
+	if (p == MAP_FAILED)
+		return failed(r, "mmap");
+	jw_hex(o, "addr", (uintptr_t)p);
+	return DONE;
+}
+
+static enum outcome op_munmap(struct request *r, struct buf *o)
+{
+	uint64_t addr, len;
+	(void)o;
+	if (req_u64(r, "addr", &addr) || req_u64(r, "len", &len))
+		return BAD;
+	return munmap((void *)(uintptr_t)addr, len) ? failed(r, "munmap") : DONE;
+}
+
+static enum outcome op_mprotect(struct request *r, struct buf *o)
+{
+	uint64_t addr, len;
+	int64_t prot;
+	(void)o;
+	if (req_u64(r, "addr", &addr) || req_u64(r, "len", &len) || INT_FIELD(r, "prot", &prot))
+		return BAD;
+	return mprotect((void *)(uintptr_t)addr, len, (int)prot) ? failed(r, "mprotect") : DONE;
+}
+
+static enum outcome op_mremap(struct request *r, struct buf *o)
+{
+	uint64_t old_addr, old_len, new_len, new_addr = 0; /* read by the kernel only with MREMAP_FIXED or MREMAP_DONTUNMAP */
+	int64_t flags;
+	if (req_u64(r, "old_addr", &old_addr) || req_u64(r, "old_len", &old_len) || req_u64(r, "new_len", &new_len) ||
+	    INT_FIELD(r, "flags", &flags) || req_u64_opt(r, "new_addr", &new_addr))
+		return BAD;
+	void *p = mremap((void *)(uintptr_t)old_addr, old_len, new_len, (int)flags, (void *)(uintptr_t)new_addr);
+	if (p == MAP_FAILED)
+		return failed(r, "mremap");
+	jw_hex(o, "addr", (uintptr_t)p);
+	return DONE;
+}
+
+static enum outcome op_madvise(struct request *r, struct buf *o)
+{
+	uint64_t addr, len;
+	int64_t advice;
+	(void)o;
+	if (req_u64(r, "addr", &addr) || req_u64(r, "len", &len) || INT_FIELD(r, "advice", &advice))
+		return BAD;
+	return madvise((void *)(uintptr_t)addr, len, (int)advice) ? failed(r, "madvise") : DONE;
+}
+
+static enum outcome op_open(struct request *r, struct buf *o)
+{
+	char *path;
+	int64_t flags, mode = 0;
+	if (req_string(r, "path", &path) || INT_FIELD(r, "flags", &flags) || req_int_opt(r, "mode", 0, 07777, &mode))
+		return BAD;
+	int fd = open(path, (int)flags, (mode_t)mode);
+	if (fd < 0)
+		return failed(r, "open");
+	jw_int(o, "fd", fd);
+	return DONE;
+}
+
+static enum outcome op_close(struct request *r, struct buf *o)
+{
+	int64_t fd;
+	(void)o;
+	if (INT_FIELD(r, "fd", &fd))
+		return BAD;
+	if (agent_fd(fd))
+		return failed_with(r, "close", EBADF);
+	return close((int)fd) ? failed(r, "close") : DONE;
+}
+
+static enum outcome op_unlink(struct request *r, struct buf *o)
+{
+	char *path;
+	(void)o;
+	if (req_string(r, "path", &path))
+		return BAD;
+	return unlink(path) ? failed(r, "unlink") : DONE;
+}
+
+static enum outcome op_ftruncate(struct request *r, struct buf *o)
+{
+	int64_t fd;
+	uint64_t len;
+	(void)o;
+	if (INT_FIELD(r, "fd", &fd) || req_u64(r, "len", &len))
+		return BAD;
+	if (agent_fd(fd))
+		return failed_with(r, "ftruncate", EBADF);
+	return ftruncate((int)fd, (off_t)len) ? failed(r, "ftruncate") : DONE;
+}
+
+static enum outcome op_memfd_create(struct request *r, struct buf *o)
+{
+	char *name;
+	int64_t flags;
+	if (req_string(r, "name", &name) || req_int(r, "flags", 0, UINT_MAX, &flags))
+		return BAD;
+	int fd = memfd_create(name, (unsigned)flags);
+	if (fd < 0)
+		return failed(r, "memfd_create");
+	jw_int(o, "fd", fd);
+	return DONE;
+}
+
+/* The C library's own allocator: its placement (heap or mmap) is what a C test gets. */
+static enum outcome op_aligned_alloc(struct request *r, struct buf *o)
+{
+	uint64_t alignment, size;
+	if (req_u64(r, "alignment", &alignment) || req_u64(r, "size", &size))
+		return BAD;
+	errno = 0;
+	void *p = aligned_alloc(alignment, size);
+	if (!p)
+		return failed_with(r, "aligned_alloc", errno ? errno : ENOMEM);
+	jw_hex(o, "addr", (uintptr_t)p);
+	return DONE;
+}
+
+static enum outcome op_free(struct request *r, struct buf *o)
+{
+	uint64_t addr;
+	(void)o;
+	if (req_u64(r, "addr", &addr))
+		return BAD;
+	free((void *)(uintptr_t)addr);
+	return DONE;
+}
+
+static enum outcome op_read(struct request *r, struct buf *o)
+{
+	(void)o;
+	return memory_submit(r, false);
+}
+
+static enum outcome op_write(struct request *r, struct buf *o)
+{
+	(void)o;
+	return memory_submit(r, true);
+}
+
+static enum outcome op_read_file(struct request *r, struct buf *o)
+{
+	char *path;
+	if (req_string(r, "path", &path))
+		return BAD;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return failed(r, "open");
+	struct buf data = { 0 };
+	ssize_t n = 1;
+	while (n > 0 && data.len <= MAX_IO && !buf_reserve(&data, 64 << 10)) {
+		n = read(fd, data.p + data.len, data.cap - data.len);
+		if (n > 0)
+			data.len += (size_t)n;
+		else if (n < 0 && errno == EINTR)
+			n = 1;
+	}
+	int e = data.oom ? ENOMEM : data.len > MAX_IO ? EFBIG : errno;
+	close(fd);
+	if (n != 0) {
+		buf_release(&data);
+		return failed_with(r, "read", e);
+	}
+	jw_bytes(o, "data", data.p, data.len);
+	buf_release(&data);
+	return DONE;
+}
+
+static enum outcome op_write_file(struct request *r, struct buf *o)
+{
+	char *path;
+	struct buf data = { 0 };
+	if (req_string(r, "path", &path) || req_bytes(r, "data", &data)) {
+		buf_release(&data);
+		return BAD;
+	}
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0) {
+		buf_release(&data);
+		return failed(r, "open");
+	}
+	ssize_t n = write(fd, data.p, data.len);
+	int e = errno;
+	close(fd);
+	buf_release(&data);
+	if (n < 0)
+		return failed_with(r, "write", e);
+	jw_int(o, "written", n);
+	return DONE;
+}
+
+static enum outcome op_pagemap(struct request *r, struct buf *o)
+{
+	uint64_t addr;
+	int64_t pages;
+	if (req_u64(r, "addr", &addr) || req_int(r, "pages", 0, MAX_PAGEMAP_PAGES, &pages))
+		return BAD;
+	if (pagemap_fd < 0)
+		return failed_with(r, "open", pagemap_errno);
+	struct buf b = { 0 };
+	if (buf_reserve(&b, (size_t)pages * sizeof(uint64_t) + 1))
+		return failed_with(r, "pread", ENOMEM);
+	const uint64_t *entries = (const uint64_t *)(void *)b.p;
+	off_t offset = (off_t)(addr / (uint64_t)sysconf(_SC_PAGESIZE) * sizeof *entries);
+	ssize_t n = pread(pagemap_fd, b.p, (size_t)pages * sizeof *entries, offset);
+	if (n < 0) {
+		int e = errno;
+		buf_release(&b);
+		return failed_with(r, "pread", e);
+	}
+	buf_puts(o, ",\"entries\":[");
+	for (size_t i = 0; i < (size_t)n / sizeof *entries; i++)
+		buf_printf(o, "%s\"0x%llx\"", i ? "," : "", (unsigned long long)entries[i]);
+	buf_puts(o, "]");
+	buf_release(&b);
+	return DONE;
+}
+
+static enum outcome op_pagemap_scan(struct request *r, struct buf *o)
+{
+	uint64_t start, end, max_pages;
+	int64_t flags, inverted, mask, anyof, ret_mask, vec_len;
+	bool bad_vec = false;
+	if (req_u64(r, "start", &start) || req_u64(r, "end", &end) || req_int(r, "flags", 0, INT64_MAX, &flags) ||
+	    req_u64(r, "max_pages", &max_pages) || req_int(r, "category_inverted", 0, INT64_MAX, &inverted) ||
+	    req_int(r, "category_mask", 0, INT64_MAX, &mask) || req_int(r, "category_anyof_mask", 0, INT64_MAX, &anyof) ||
+	    req_int(r, "return_mask", 0, INT64_MAX, &ret_mask) || req_int(r, "vec_len", 0, MAX_VEC_LEN, &vec_len) ||
+	    req_bool_opt(r, "bad_vec", &bad_vec))
+		return BAD;
+	if (pagemap_fd < 0)
+		return failed_with(r, "open", pagemap_errno);
+	struct buf b = { 0 };
+	if (buf_reserve(&b, ((size_t)vec_len + 1) * sizeof(struct page_region)))
+		return failed_with(r, "ioctl", ENOMEM);
+	const struct page_region *vec = (const struct page_region *)(void *)b.p;
+	struct pm_scan_arg arg = {
+		.size = sizeof arg,
+		.flags = (uint64_t)flags,
+		.start = start,
+		.end = end,
+		.vec = bad_vec ? BAD_VEC : (uintptr_t)vec,
+		.vec_len = (uint64_t)vec_len,
+		.max_pages = max_pages,
+		.category_inverted = (uint64_t)inverted,
+		.category_mask = (uint64_t)mask,
+		.category_anyof_mask = (uint64_t)anyof,
+		.return_mask = (uint64_t)ret_mask,
+	};
+	int ret = ioctl(pagemap_fd, PAGEMAP_SCAN, &arg);
+	if (ret < 0) {
+		int e = errno;
+		buf_release(&b);
+		return failed_with(r, "ioctl", e);
+	}
+	jw_int(o, "ret", ret);
+	jw_hex(o, "walk_end", arg.walk_end);
+	buf_puts(o, ",\"regions\":[");
+	for (int i = 0; i < ret && i < vec_len && !bad_vec; i++)
+		buf_printf(o, "%s{\"start\":\"0x%llx\",\"end\":\"0x%llx\",\"categories\":%llu}", i ? "," : "",
+			   (unsigned long long)vec[i].start, (unsigned long long)vec[i].end,
+			   (unsigned long long)vec[i].categories);
+	buf_puts(o, "]");
+	buf_release(&b);
+	return DONE;
+}
+
+static enum outcome op_userfaultfd(struct request *r, struct buf *o)
+{
+	int64_t flags;
+	if (INT_FIELD(r, "flags", &flags))
+		return BAD;
+	long fd = syscall(__NR_userfaultfd, (int)flags);
+	if (fd < 0)
+		return failed(r, "userfaultfd");
+	jw_int(o, "fd", fd);
+	return DONE;
+}
+
+static enum outcome op_uffdio_api(struct request *r, struct buf *o)
+{
+	uint64_t version, features;
+	int64_t fd;
+	if (INT_FIELD(r, "fd", &fd) || req_u64(r, "api", &version) || req_u64(r, "features", &features))
+		return BAD;
+	struct uffdio_api api = { .api = version, .features = features };
+	if (agent_fd(fd))
+		return failed_with(r, "ioctl", EBADF);
+	if (ioctl((int)fd, UFFDIO_API, &api))
+		return failed(r, "ioctl");
+	jw_hex(o, "api", api.api);
+	jw_hex(o, "features", api.features);
+	jw_hex(o, "ioctls", api.ioctls);
+	return DONE;
+}
+
+static const struct op {
+	const char *name, *fields;
+	op_fn *run;
+} ops[] = {
+	{ "exit", "proc", op_exit },
+	{ "mmap", "proc addr len prot flags fd offset", op_mmap },
+	{ "munmap", "proc addr len", op_munmap },
+	{ "mprotect", "proc addr len prot", op_mprotect },
+	{ "mremap", "proc old_addr old_len new_len flags new_addr", op_mremap },
+	{ "madvise", "proc addr len advice", op_madvise },
+	{ "open", "proc path flags mode", op_open },
+	{ "close", "proc fd", op_close },
+	{ "unlink", "proc path", op_unlink },
+	{ "ftruncate", "proc fd len", op_ftruncate },
+	{ "memfd_create", "proc name flags", op_memfd_create },
+	{ "aligned_alloc", "proc alignment size", op_aligned_alloc },
+	{ "free", "proc addr", op_free },
+	{ "read", "proc addr len", op_read },
+	{ "write", "proc addr data", op_write },
+	{ "read_file", "proc path", op_read_file },
+	{ "write_file", "proc path data", op_write_file },
+	{ "pagemap", "proc addr pages", op_pagemap },
+	{ "pagemap_scan",
+	  "proc start end flags max_pages category_inverted category_mask category_anyof_mask return_mask vec_len bad_vec",
+	  op_pagemap_scan },
+	{ "userfaultfd", "proc flags", op_userfaultfd },
+	{ "uffdio_api", "proc fd api features", op_uffdio_api },
+};
+
+static const struct op *find_op(const struct jfield *f)
+{
+	for (size_t i = 0; i < sizeof ops / sizeof *ops; i++)
+		if (req_is(f, ops[i].name))
+			return &ops[i];
+	return NULL;
+}
+
+bool proc_op_known(const char *name)
+{
+	for (size_t i = 0; i < sizeof ops / sizeof *ops; i++)
+		if (!strcmp(ops[i].name, name))
+			return true;
+	return false;
+}
+
+const char *proc_op_name(size_t i)
+{
+	return i < sizeof ops / sizeof *ops ? ops[i].name : NULL;
+}
+
+/* Writes a response line; one writer at a time, so lines never interleave. */
+void child_send(struct buf *b, bool has_id, int64_t id)
+{
+	char small[96];
+	const char *p = b->p;
+	size_t n = b->len;
+	if (b->oom) {
+		n = has_id ? (size_t)snprintf(small, sizeof small, "{\"id\":%lld,\"error\":\"out of memory\"}\n", (long long)id)
+			   : (size_t)snprintf(small, sizeof small, "{\"id\":null,\"error\":\"out of memory\"}\n");
+		p = small;
+	}
+	pthread_mutex_lock(&send_lock);
+	if (write_all(sock, p, n))
+		_exit(0); /* the router is gone */
+	pthread_mutex_unlock(&send_lock);
+}
+
+static void serve(const char *line, size_t len, struct buf *o)
+{
+	struct request r;
+	const struct op *op = NULL;
+	enum outcome how = BAD;
+	o->len = 0;
+	o->oom = false;
+	if (!req_parse(&r, line, len)) {
+		op = find_op(req_field(&r, "op"));
+		if (!op)
+			req_bad(&r, "unknown op");
+		else if (!req_check_fields(&r, op->fields)) {
+			jw_begin(o, &r);
+			buf_puts(o, ",\"ok\":true");
+			how = op->run(&r, o);
+		}
+	}
+	if (how == ASYNC) {
+		req_done(&r);
+		return;
+	}
+	if (how != DONE)
+		o->len = 0;
+	if (how == BAD)
+		jw_error(o, &r, r.err);
+	else if (how == FAILED)
+		jw_errno(o, &r);
+	else
+		jw_end(o);
+	child_send(o, r.has_id, r.id);
+	req_done(&r);
+}
+
+/* Moves one of the agent's descriptors out of the way of the test's, which count up from 3. */
+static int move_high(int fd)
+{
+	struct rlimit lim;
+	rlim_t top = getrlimit(RLIMIT_NOFILE, &lim) || lim.rlim_cur > 1024 ? 1024 : lim.rlim_cur;
+	int hi = fcntl(fd, F_DUPFD_CLOEXEC, (int)top - 16);
+	if (hi < 0)
+		return fd;
+	close(fd);
+	return hi;
+}
+
+/* A fresh C program's malloc: one arena (no per-thread heaps mapped mid-test) and the default mmap threshold, fixed. */
+static void tune_malloc(void)
+{
+#ifdef M_ARENA_MAX
+	mallopt(M_ARENA_MAX, 1);
+#endif
+#ifdef M_MMAP_THRESHOLD
+	mallopt(M_MMAP_THRESHOLD, 128 << 10);
+#endif
+}
+
+void child_main(int fd)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	tune_malloc();
+	sock = move_high(fd);
+	pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	pagemap_errno = errno;
+	if (pagemap_fd >= 0)
+		pagemap_fd = move_high(pagemap_fd);
+	if (memory_start()) {
+		perror("mmconform-agent: starting memory workers");
+		_exit(1);
+	}
+	struct lines in = { 0 };
+	struct buf out = { 0 };
+	for (;;) {
+		const char *line;
+		size_t len;
+		enum line_kind k;
+		while ((k = lines_next(&in, &line, &len)) != LINE_NONE)
+			if (k == LINE_OK)
+				serve(line, len, &out);
+		if (lines_fill(&in, sock) <= 0)
+			_exit(0); /* the router closed its end: it is gone or stopping */
+	}
+}

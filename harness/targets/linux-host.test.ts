@@ -1,0 +1,146 @@
+// The linux-host target: what it says about this machine, the selftests on
+// it end to end, and how the harness survives an agent that dies or stops
+// answering (that suite errors with the reason; the next spawn() gets a
+// fresh agent). Skips, saying why, where there is no C compiler.
+
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { machine, release } from 'node:os';
+import { promisify } from 'node:util';
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, isErr } from '../../uapi/linux.ts';
+import { runSuites } from '../runner.ts';
+import type { Suite } from '../suite.ts';
+import type { Proc, Target } from '../target.ts';
+import { AGENT } from '../testing/agent.ts';
+import { madvPopulate } from '../../suites/selftests/madv_populate.ts';
+import { linuxHostTarget } from './linux-host.ts';
+import { resolveTarget } from './index.ts';
+
+const run = promisify(execFile);
+const CLI = new URL('../../bin/mmconform.js', import.meta.url).pathname;
+
+/** Whether this machine's kernel has soft-dirty: new areas carry "sd", and nothing cleared this process's. */
+const hostSoftDirty = /^VmFlags:.* sd\b/m.test(await readFile('/proc/self/smaps', 'utf8'));
+
+/** The agent a Proc runs under: its parent. */
+async function agentPid(proc: Proc): Promise<number> {
+  const stat = await readFile(`/proc/${proc.pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const mmapPage = (proc: Proc): Promise<unknown> => proc.mmap(0n, 4096n, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n);
+
+let target: Target;
+
+beforeEach(async (ctx) => {
+  if (AGENT.path === null) return ctx.skip(AGENT.skip);
+  target = await linuxHostTarget();
+});
+
+afterEach(async () => {
+  await target?.close();
+});
+
+describe('what it says about this machine', { timeout: 30_000 }, () => {
+  test('info: the running kernel, uname -m as the arch name, no layout', async () => {
+    expect(await target.info()).toEqual({
+      name: 'linux-host',
+      arch: machine() === 'aarch64' ? 'arm64' : machine(),
+      layout: null,
+      kernel: release(),
+      pageSize: 4096,
+    });
+  });
+
+  test('capabilities, probed as the selftests probe them, agree with what this process sees', async () => {
+    const [major = 0, minor = 0] = release().split('.').map(Number);
+    expect(await target.capabilities()).toEqual({
+      softDirty: hostSoftDirty,
+      uffdWp: expect.any(Boolean),
+      pagemapScan: major > 6 || (major === 6 && minor >= 7),
+      thp: existsSync('/sys/kernel/mm/transparent_hugepage/enabled'),
+      hugetlb: existsSync('/proc/sys/vm/nr_hugepages'),
+      swap: (await readFile('/proc/swaps', 'utf8')).trim().split('\n').length > 1,
+      introspect: false,
+    });
+  });
+
+  test('the registry knows it', async () => {
+    const resolved = await resolveTarget('linux-host');
+    expect((await resolved.info()).name).toBe('linux-host');
+    await resolved.close();
+  });
+});
+
+describe('an agent that dies or stops answering', { timeout: 30_000 }, () => {
+  test('killed: every call on it rejects with why; the next spawn() starts a fresh agent', async () => {
+    const proc = await target.spawn();
+    const first = await agentPid(proc);
+    process.kill(first, 'SIGKILL');
+    await expect(mmapPage(proc)).rejects.toThrow(/^agent: connection closed: the agent was killed by SIGKILL$/);
+    await expect(proc.exit()).rejects.toThrow('connection closed');
+
+    const fresh = await target.spawn();
+    expect(await agentPid(fresh)).not.toBe(first);
+    expect(isErr(await mmapPage(fresh))).toBe(false);
+  });
+
+  test('stuck: the call times out, and the next spawn() replaces the agent (killed at once)', async () => {
+    await target.close();
+    target = await linuxHostTarget({ timeoutMs: 1000 });
+    const proc = await target.spawn();
+    const stuck = await agentPid(proc);
+    process.kill(stuck, 'SIGSTOP');
+    await expect(mmapPage(proc)).rejects.toThrow(/^agent: no reply to mmap in 1 s; the agent is not used again$/);
+
+    const fresh = await target.spawn();
+    expect(alive(stuck)).toBe(false);
+    expect(await agentPid(fresh)).not.toBe(stuck);
+    expect(isErr(await mmapPage(fresh))).toBe(false);
+  });
+
+  test('the runner reports that suite as an error with the reason, and the next suite runs on a fresh agent', async () => {
+    const killer: Suite = {
+      name: 'killer',
+      source: 'harness/targets/linux-host.test.ts',
+      tests: [],
+      async run(t) {
+        t.ksft.printHeader();
+        t.ksft.setPlan(1);
+        process.kill(await agentPid(t.proc), 'SIGKILL');
+        await mmapPage(t.proc);
+      },
+    };
+    let ktap = '';
+    const report = await runSuites(target, 'linux-host', [killer, madvPopulate], { stdout: (s) => void (ktap += s), stderr: () => {} });
+    expect(report.suites.map((s) => s.exit)).toEqual([
+      { status: 'error', code: null, reason: 'agent: connection closed: the agent was killed by SIGKILL' },
+      { status: 'pass', code: 0, reason: null },
+    ]);
+    expect(ktap).toContain('# mmconform: error: agent: connection closed: the agent was killed by SIGKILL\nnot ok 1 selftests: mmconform: killer # ERROR\n');
+  });
+});
+
+describe('mmconform run --target linux-host', () => {
+  test('madv_populate and soft-dirty, as KTAP', { timeout: 60_000 }, async () => {
+    const args = ['run', '--suite', 'madv_populate', '--suite', 'soft-dirty', '--target'];
+    const host = await run(process.execPath, [CLI, ...args, 'linux-host']);
+    expect(host.stdout).toMatch(/^# # Totals: pass:16 fail:0 xfail:0 xpass:0 skip:0 error:0\nok 1 selftests: mm: madv_populate$/m);
+    if (hostSoftDirty) return; // a kernel with soft-dirty runs that suite: its results are the kernel's
+    expect(host.stdout).toContain('# 1..0 # SKIP soft-dirty is not support\nok 2 selftests: mm: soft-dirty # SKIP\n');
+    // a kernel without soft-dirty gives, byte for byte, what the reference model (v6.10, no soft-dirty) gives
+    const reference = await run(process.execPath, [CLI, ...args, 'reference']);
+    expect(host.stdout).toBe(reference.stdout);
+  });
+});
