@@ -1,0 +1,86 @@
+// Where `npm run setup:kernels` keeps Debian's kernels, and how a target
+// finds one: <cache>/kernels/<suite>-<debian arch>/ holds vmlinuz, config
+// (the kernel's /boot/config-*) and manifest.json (what they came from).
+
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+/** The guest architectures, named as the harness names them. */
+export type GuestArch = 'arm64' | 'x86_64';
+/** stable: trixie's kernel (6.12); current: sid's (7.x). */
+export type KernelGeneration = 'stable' | 'current';
+
+export const GUEST_ARCHES: readonly GuestArch[] = ['arm64', 'x86_64'];
+export const GENERATIONS: readonly KernelGeneration[] = ['stable', 'current'];
+
+export const SUITE: Readonly<Record<KernelGeneration, string>> = { stable: 'trixie', current: 'sid' };
+export const DEBIAN_ARCH: Readonly<Record<GuestArch, 'arm64' | 'amd64'>> = { arm64: 'arm64', x86_64: 'amd64' };
+
+export interface CachedFile {
+  /** relative to the kernel's directory */
+  readonly path: string;
+  readonly sha256: string;
+  readonly size: number;
+}
+
+export interface KernelManifest {
+  readonly suite: string;
+  readonly debianArch: string;
+  /** the kernel release, as uname -r prints it */
+  readonly release: string;
+  /** the .deb files the kernel came from */
+  readonly packages: readonly { readonly package: string; readonly version: string; readonly sha256: string }[];
+  readonly vmlinuz: CachedFile;
+  readonly config: CachedFile;
+}
+
+export interface CachedKernel {
+  readonly arch: GuestArch;
+  readonly generation: KernelGeneration;
+  readonly release: string;
+  /** absolute paths */
+  readonly vmlinuz: string;
+  readonly config: string;
+}
+
+/** $MMCONFORM_CACHE, else $XDG_CACHE_HOME/mmconform, else ~/.cache/mmconform. */
+export function cacheRoot(): string {
+  const env = process.env;
+  if (env['MMCONFORM_CACHE']) return env['MMCONFORM_CACHE'];
+  return join(env['XDG_CACHE_HOME'] || join(homedir(), '.cache'), 'mmconform');
+}
+
+export function kernelDir(arch: GuestArch, generation: KernelGeneration): string {
+  return join(cacheRoot(), 'kernels', `${SUITE[generation]}-${DEBIAN_ARCH[arch]}`);
+}
+
+export const MANIFEST = 'manifest.json';
+
+export function readManifest(dir: string): KernelManifest | undefined {
+  try {
+    return JSON.parse(readFileSync(join(dir, MANIFEST), 'utf8')) as KernelManifest;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The cached kernel, or undefined when setup has not fetched it. */
+export function cachedKernel(arch: GuestArch, generation: KernelGeneration): CachedKernel | undefined {
+  const dir = kernelDir(arch, generation);
+  const m = readManifest(dir);
+  if (m === undefined) return undefined;
+  return { arch, generation, release: m.release, vmlinuz: join(dir, m.vmlinuz.path), config: join(dir, m.config.path) };
+}
+
+/** The cached kernel image; throws a one-line error that says how to get it. */
+export function kernelPath(arch: GuestArch, generation: KernelGeneration): string {
+  const k = cachedKernel(arch, generation);
+  if (k === undefined) throw new Error(missingKernel(arch, generation));
+  return k.vmlinuz;
+}
+
+/** What is missing and how to get it, in one line. */
+export function missingKernel(arch: GuestArch, generation: KernelGeneration): string {
+  return `no ${SUITE[generation]} ${DEBIAN_ARCH[arch]} kernel in ${kernelDir(arch, generation)}: run npm run setup:kernels`;
+}

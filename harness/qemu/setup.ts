@@ -1,0 +1,200 @@
+// `npm run setup:kernels`: what the QEMU targets need on this machine.
+// As root, installs QEMU and the arm64 cross compiler from the machine's own
+// apt sources; then fetches Debian's cloud kernels, trixie's (stable, 6.12)
+// and sid's (current, 7.x) for arm64 and amd64, resolved by package name
+// through each suite's current apt metadata (versions move), into the cache
+// kernel-cache.ts describes. A second run only checks the cache.
+//
+//   npm run setup:kernels [-- --refresh]   (--refresh: look for newer kernels)
+
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { debianMirror, machineAptSources, machineCodename } from './apt-sources.ts';
+import { dependencyNames, SuiteArchive } from './debian-archive.ts';
+import { execTool } from './exec.ts';
+import {
+  cacheRoot,
+  DEBIAN_ARCH,
+  GENERATIONS,
+  GUEST_ARCHES,
+  kernelDir,
+  MANIFEST,
+  readManifest,
+  SUITE,
+  type CachedFile,
+  type GuestArch,
+  type KernelGeneration,
+  type KernelManifest,
+} from './kernel-cache.ts';
+
+export { kernelPath } from './kernel-cache.ts';
+
+/** Debian packages the QEMU targets use: the emulators, and compilers for static guest programs. */
+const TOOL_PACKAGES = ['qemu-system-arm', 'qemu-system-x86', 'gcc', 'libc6-dev', 'gcc-aarch64-linux-gnu', 'libc6-dev-arm64-cross'];
+
+type Say = (line: string) => void;
+
+async function setupKernels(options: { readonly refresh: boolean }, say: Say): Promise<void> {
+  await ensureToolPackages(say);
+  for (const generation of GENERATIONS) {
+    const suite = SUITE[generation];
+    const wanted: GuestArch[] = [];
+    for (const arch of GUEST_ARCHES) {
+      const manifest = options.refresh ? undefined : await verifiedManifest(kernelDir(arch, generation));
+      if (manifest !== undefined) say(`${suite} ${DEBIAN_ARCH[arch]}: ${manifest.release} cached (sha256 checked)`);
+      else wanted.push(arch);
+    }
+    if (wanted.length === 0) continue;
+    const mirror = debianMirror(machineAptSources(), machineCodename());
+    mkdirSync(cacheRoot(), { recursive: true });
+    // The suite's lists and apt's cache of them (about 120 MB) serve this run only.
+    const aptRoot = mkdtempSync(join(cacheRoot(), `.apt-${suite}-`));
+    try {
+      const archive = new SuiteArchive(aptRoot, suite, mirror, wanted.map((a) => DEBIAN_ARCH[a]));
+      const t0 = Date.now();
+      say(`${suite}: reading package lists from ${mirror.uri} ...`);
+      await archive.update();
+      say(`${suite}: package lists read in ${seconds(t0)}`);
+      for (const arch of wanted) await fetchKernel(archive, arch, generation, say);
+    } finally {
+      rmSync(aptRoot, { recursive: true, force: true });
+    }
+  }
+}
+
+/** Install missing tool packages (root only: apt-get update once, then install). */
+async function ensureToolPackages(say: Say): Promise<void> {
+  const missing: string[] = [];
+  for (const pkg of TOOL_PACKAGES) {
+    const status = await execTool('dpkg-query', ['-W', '-f=${Status}', pkg]).catch(() => '');
+    if (status !== 'install ok installed') missing.push(pkg);
+  }
+  if (missing.length === 0) {
+    say(`packages: ${TOOL_PACKAGES.join(' ')} installed`);
+    return;
+  }
+  if (process.getuid?.() !== 0) {
+    throw new Error(`missing packages ${missing.join(' ')}: run as root, or apt-get install --no-install-recommends ${missing.join(' ')}`);
+  }
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  // Another apt run on the machine holds the lock for a while: wait for it rather than fail.
+  const lock = ['-o', 'DPkg::Lock::Timeout=600'];
+  let t0 = Date.now();
+  say('packages: apt-get update ...');
+  await execTool('apt-get', [...lock, '-q', 'update'], { env });
+  say(`packages: updated in ${seconds(t0)}; installing ${missing.join(' ')} ...`);
+  t0 = Date.now();
+  await execTool('apt-get', [...lock, '-q', 'install', '-y', '--no-install-recommends', ...missing], { env });
+  say(`packages: installed in ${seconds(t0)}`);
+}
+
+/** Resolve the suite's current cloud kernel for `arch`, download, unpack, cache. */
+async function fetchKernel(archive: SuiteArchive, arch: GuestArch, generation: KernelGeneration, say: Say): Promise<void> {
+  const debArch = DEBIAN_ARCH[arch];
+  const label = `${archive.suite} ${debArch}`;
+  // The metapackage always points at the suite's current kernel.
+  const meta = `linux-image-cloud-${debArch}`;
+  const image = dependencyNames((await archive.show(`${meta}:${debArch}`)).get('Depends')).find(
+    (n) => n.startsWith('linux-image-') && n.endsWith(`-cloud-${debArch}`) && n !== meta,
+  );
+  if (image === undefined) throw new Error(`${label}: ${meta} depends on no linux-image-VERSION-cloud-${debArch}`);
+  const release = image.slice('linux-image-'.length);
+  // trixie's image package holds /boot/vmlinuz-*; sid's splits the image into
+  // linux-binary-* and the config into linux-base-*, both under /usr/lib/modules.
+  const parts = dependencyNames((await archive.show(`${image}:${debArch}`)).get('Depends')).filter(
+    (n) => n === `linux-binary-${release}` || n === `linux-base-${release}`,
+  );
+  const packages = [];
+  for (const name of [image, ...parts]) {
+    const s = await archive.show(`${name}:${debArch}`);
+    packages.push({ package: name, version: s.get('Version') ?? '', sha256: s.get('SHA256') ?? '', size: Number(s.get('Size') ?? 0) });
+  }
+  const total = packages.reduce((n, p) => n + p.size, 0);
+  const dir = kernelDir(arch, generation);
+  mkdirSync(dir, { recursive: true });
+  // An interrupted fetch must not leave a manifest that vouches for half the files.
+  rmSync(join(dir, MANIFEST), { force: true });
+  const work = mkdtempSync(join(dir, '.fetch-'));
+  try {
+    let t0 = Date.now();
+    say(`${label}: downloading ${packages.map((p) => `${p.package} ${p.version}`).join(', ')} (${mib(total)}) ...`);
+    await archive.download(packages.map((p) => `${p.package}:${debArch}`), work);
+    say(`${label}: downloaded in ${seconds(t0)}`);
+    t0 = Date.now();
+    const root = join(work, 'root');
+    for (const deb of readdirSync(work).filter((f) => f.endsWith('.deb'))) {
+      await execTool('dpkg-deb', ['-x', join(work, deb), root]);
+    }
+    const vmlinuz = moveFirst(root, [`boot/vmlinuz-${release}`, `usr/lib/modules/${release}/vmlinuz`], join(dir, 'vmlinuz'), label);
+    const config = moveFirst(root, [`boot/config-${release}`, `usr/lib/modules/${release}/config`], join(dir, 'config'), label);
+    const manifest: KernelManifest = {
+      suite: archive.suite,
+      debianArch: debArch,
+      release,
+      packages: packages.map(({ package: name, version, sha256 }) => ({ package: name, version, sha256 })),
+      vmlinuz: await describe(dir, vmlinuz),
+      config: await describe(dir, config),
+    };
+    writeFileSync(join(dir, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
+    say(`${label}: ${release} unpacked in ${seconds(t0)}: ${join(dir, 'vmlinuz')} (${mib(manifest.vmlinuz.size)})`);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** Move the first of `candidates` (under root) that exists to `to`; returns to's base name. */
+function moveFirst(root: string, candidates: readonly string[], to: string, label: string): string {
+  const from = candidates.map((c) => join(root, c)).find((p) => existsSync(p));
+  if (from === undefined) throw new Error(`${label}: none of ${candidates.join(', ')} in the packages`);
+  renameSync(from, to);
+  return to.slice(to.lastIndexOf('/') + 1);
+}
+
+async function describe(dir: string, path: string): Promise<CachedFile> {
+  return { path, sha256: await sha256(join(dir, path)), size: statSync(join(dir, path)).size };
+}
+
+/** The manifest, when every file it names is there with its size and hash. */
+async function verifiedManifest(dir: string): Promise<KernelManifest | undefined> {
+  const m = readManifest(dir);
+  if (m === undefined) return undefined;
+  for (const f of [m.vmlinuz, m.config]) {
+    const path = join(dir, f.path);
+    if (!existsSync(path) || statSync(path).size !== f.size || (await sha256(path)) !== f.sha256) return undefined;
+  }
+  return m;
+}
+
+function sha256(path: string): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    const hash = createHash('sha256');
+    createReadStream(path)
+      .on('data', (d) => hash.update(d))
+      .on('error', reject)
+      .on('end', () => resolvePromise(hash.digest('hex')));
+  });
+}
+
+const seconds = (t0: number): string => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
+const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+
+async function main(argv: readonly string[]): Promise<number> {
+  const say: Say = (line) => process.stderr.write(`setup:kernels: ${line}\n`);
+  try {
+    const { values } = parseArgs({ args: [...argv], options: { refresh: { type: 'boolean', default: false } }, strict: true });
+    const t0 = Date.now();
+    await setupKernels({ refresh: values.refresh === true }, say);
+    say(`done in ${seconds(t0)}`);
+    return 0;
+  } catch (e) {
+    process.stderr.write(`setup:kernels: error: ${e instanceof Error ? e.message : String(e)}\n`);
+    return 1;
+  }
+}
+
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  process.exitCode = await main(process.argv.slice(2));
+}
