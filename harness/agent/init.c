@@ -14,6 +14,7 @@
 #include <sys/reboot.h>
 #include <sys/stat.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 /* mmconform.KEY=VALUE on the kernel command line writes VALUE to the file */
@@ -90,10 +91,17 @@ void init_system(void)
 	apply_settings();
 }
 
-/* A serial line carries the protocol byte for byte: no echo, no line editing, no CR/LF mapping. */
+/*
+ * A serial line carries the protocol byte for byte: no echo, no line editing,
+ * no CR/LF mapping. A virtio port's node may appear a moment after devtmpfs
+ * is mounted (the driver probes asynchronously), so a missing one gets 10 s.
+ */
 int open_console(const char *path)
 {
-	int fd = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	const struct timespec tick = { 0, 10 * 1000 * 1000 };
+	int fd;
+	for (int i = 0; (fd = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0 && errno == ENOENT && i < 1000; i++)
+		nanosleep(&tick, NULL);
 	struct termios t;
 	if (fd >= 0 && isatty(fd) && !tcgetattr(fd, &t)) {
 		cfmakeraw(&t);

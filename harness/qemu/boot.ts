@@ -84,6 +84,11 @@ const DEFAULT_READY_TIMEOUT_MS = 60_000;
 const LOG_LIMIT = 1 << 20;
 const PANIC = /Kernel panic - not syncing: ([^\r\n]*)\r?\n/;
 
+/** The panic message in a kernel log, if the kernel panicked. */
+export function kernelPanic(log: string): string | undefined {
+  return PANIC.exec(log)?.[1];
+}
+
 /** Every QEMU still running, killed when this process exits however it exits normally. */
 const running = new Set<ChildProcess>();
 process.on('exit', () => {
@@ -160,7 +165,7 @@ export async function bootGuest(options: BootOptions): Promise<Guest> {
       running.delete(child);
       server.close(); // in case QEMU never connected
       rmSync(dir, { recursive: true, force: true });
-      resolve({ code, signal, panic: PANIC.exec(log)?.[1] });
+      resolve({ code, signal, panic: kernelPanic(log) });
     });
   });
   const kill = async (): Promise<void> => {

@@ -17,6 +17,8 @@ export const KNOWN_TARGETS: readonly KnownTarget[] = [
     .map((layout) => ({ name: `reference:${layout.name}`, description: `the reference model, layout ${layout.name}: ${layout.description}` })),
   { name: 'reference:FILE', description: 'the reference model with the layout a .json/.ts/.js file describes (see mmconform layout)' },
   { name: 'linux-host', description: "this machine's kernel, through the native agent (harness/agent, built with cc on first use)" },
+  { name: 'qemu-arm64', description: "Debian trixie's arm64 cloud kernel (6.12) under QEMU; @current for sid's; +thp=..., +thp_zero=... (npm run setup:kernels)" },
+  { name: 'qemu-x86_64', description: "Debian trixie's amd64 cloud kernel (6.12) under QEMU; @current for sid's; +thp=..., +thp_zero=... (npm run setup:kernels)" },
 ];
 
 /** Throws a one-line Error for a name it does not know (or a spec the adapter rejects). */
@@ -28,6 +30,10 @@ export async function resolveTarget(name: string): Promise<Target> {
   if (name === 'linux-host') {
     const { linuxHostTarget } = await import('./linux-host.ts');
     return linuxHostTarget();
+  }
+  if (/^qemu-[^@+]*/.test(name)) {
+    const { qemuTarget } = await import('./qemu.ts');
+    return qemuTarget(name);
   }
   throw new Error(`unknown target "${name}" (known: ${KNOWN_TARGETS.map((t) => t.name).join(', ')})`);
 }

@@ -1,0 +1,116 @@
+// The QEMU targets: a Debian kernel booted under TCG with the agent as its
+// /init, serving the protocol on the guest's virtio-serial port. One boot
+// per run (the agent forks a process per spawn()); a guest that panics, hangs
+// or loses its channel is replaced by a fresh boot at the next spawn(),
+// exactly as linux-host replaces a dead agent.
+//
+// Spec: "qemu-ARCH[@GENERATION][+OPTION=VALUE]...": ARCH arm64 or x86_64,
+// GENERATION stable (trixie, 6.12; the default) or current (sid, 7.x),
+// options thp=always|madvise|never and thp_zero=0|1, which the agent's init
+// writes to sysfs before it serves (mmconform.KEY=VALUE kernel parameters).
+
+import { readFile } from 'node:fs/promises';
+import { machine as hostMachine } from 'node:os';
+import { buildAgentFor, type AgentMachine } from '../agent/build.ts';
+import { agentTarget, type AgentLink } from '../agent/client.ts';
+import { bootGuest, GUEST_CHANNEL, kernelPanic, qemuBinary, type Guest } from '../qemu/boot.ts';
+import { whichSync } from '../qemu/exec.ts';
+import { buildInitramfs } from '../qemu/initramfs.ts';
+import { cachedKernel, missingKernel, SUITE, type GuestArch, type KernelGeneration } from '../qemu/kernel-cache.ts';
+import type { Target } from '../target.ts';
+
+export const QEMU_ARCHES: Readonly<Record<string, GuestArch>> = { 'qemu-arm64': 'arm64', 'qemu-x86_64': 'x86_64' };
+const MACHINE: Readonly<Record<GuestArch, AgentMachine>> = { arm64: 'aarch64', x86_64: 'x86_64' };
+const OPTIONS: Readonly<Record<string, readonly string[]>> = { thp: ['always', 'madvise', 'never'], thp_zero: ['0', '1'] };
+
+/** How long a guest gets to power off after its channel closes before QEMU is killed. */
+const POWEROFF_GRACE_MS = 5000;
+
+export interface QemuSpec {
+  readonly arch: GuestArch;
+  readonly generation: KernelGeneration;
+  /** mmconform.KEY=VALUE kernel parameters */
+  readonly kernelParams: readonly string[];
+}
+
+/** Parses "qemu-ARCH[@GENERATION][+OPTION=VALUE]..."; a one-line Error for anything else. */
+export function parseQemuSpec(name: string): QemuSpec {
+  const [head = '', ...opts] = name.split('+');
+  const [base = '', generation = 'stable', ...rest] = head.split('@');
+  const arch = QEMU_ARCHES[base];
+  if (arch === undefined) throw new Error(`unknown QEMU target "${base}" (known: ${Object.keys(QEMU_ARCHES).join(', ')})`);
+  if (rest.length > 0 || (generation !== 'stable' && generation !== 'current'))
+    throw new Error(`bad QEMU target "${name}": the kernel is @stable (${SUITE.stable}) or @current (${SUITE.current})`);
+  const kernelParams = opts.map((o) => {
+    const [key = '', value = ''] = o.split('=');
+    const allowed = OPTIONS[key];
+    if (allowed === undefined) throw new Error(`unknown QEMU target option "${o}" (known: ${Object.keys(OPTIONS).join(', ')})`);
+    if (!allowed.includes(value)) throw new Error(`QEMU target option ${key}=${value}: expected one of ${allowed.join(', ')}`);
+    return `mmconform.${key}=${value}`;
+  });
+  return { arch, generation, kernelParams };
+}
+
+/** A booted guest as the link agentTarget talks through. */
+function guestLink(guest: Guest): AgentLink {
+  let exited: string | null = null;
+  void guest.exited.then((exit) => {
+    exited = `QEMU exited (${exit.signal !== null ? `killed by ${exit.signal}` : `status ${exit.code}`})`;
+  });
+  // The channel may close before QEMU has exited: a panic is in the log by then.
+  const end = (): string | null => {
+    const panic = kernelPanic(guest.log());
+    return panic !== undefined ? `the guest kernel panicked: ${panic}` : exited;
+  };
+  const lastLog = (): string =>
+    guest
+      .log()
+      .split(/\r?\n/)
+      .map((l) => l.trim())
+      .filter((l) => l !== '')
+      .slice(-2)
+      .join(' | ');
+  return {
+    stream: guest.channel,
+    describeEnd: () => `${end() ?? 'the guest closed its channel'}; kernel log: ${lastLog() || '(empty)'}`,
+    // The agent powers the guest off at the end of its input.
+    close: async () => {
+      guest.channel.end();
+      const timer = setTimeout(() => void guest.kill(), POWEROFF_GRACE_MS);
+      await guest.exited;
+      clearTimeout(timer);
+    },
+    kill: () => guest.kill(),
+  };
+}
+
+/** Why a guest of this spec cannot boot here (QEMU, a cross compiler or the kernel missing), or undefined when it can. */
+export function qemuUnavailable(spec: QemuSpec): string | undefined {
+  const tools = [qemuBinary(spec.arch), ...(hostMachine() === MACHINE[spec.arch] ? [] : [`${MACHINE[spec.arch]}-linux-gnu-gcc`])];
+  const missing = tools.find((tool) => whichSync(tool) === undefined);
+  if (missing !== undefined) return `${missing} not installed: run npm run setup:kernels`;
+  return cachedKernel(spec.arch, spec.generation) === undefined ? missingKernel(spec.arch, spec.generation) : undefined;
+}
+
+/** Boots the guest a spec names; throws a one-line Error when a tool or the kernel is missing. */
+export async function qemuTarget(name: string, options: { readonly timeoutMs?: number } = {}): Promise<Target> {
+  const spec = parseQemuSpec(name);
+  const unavailable = qemuUnavailable(spec);
+  if (unavailable !== undefined) throw new Error(`${name}: ${unavailable}`);
+  const kernel = cachedKernel(spec.arch, spec.generation);
+  if (kernel === undefined) throw new Error(`${name}: ${missingKernel(spec.arch, spec.generation)}`);
+  const initramfs = buildInitramfs({ init: await readFile(await buildAgentFor(MACHINE[spec.arch])) });
+  const start = async (): Promise<AgentLink> => {
+    process.stderr.write(`# ${name}: booting ${SUITE[spec.generation]} ${kernel.release} under QEMU (TCG)\n`);
+    const guest = await bootGuest({
+      arch: spec.arch,
+      kernel: kernel.vmlinuz,
+      initramfs,
+      kernelParams: spec.kernelParams,
+      initArgs: ['--init', '--console', GUEST_CHANNEL],
+    });
+    process.stderr.write(`# ${name}: ready in ${(guest.bootMs / 1000).toFixed(1)} s\n`);
+    return guestLink(guest);
+  };
+  return agentTarget({ name, start, ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }) });
+}
