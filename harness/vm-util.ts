@@ -97,10 +97,15 @@ async function pageEntryIs(
   pagemapFlags: bigint,
   pagescanFlags: number,
 ): Promise<boolean> {
-  const m = ((await pagemapGetEntry(t, start)) & pagemapFlags) !== 0n;
+  // The read and then the ioctl go out together (a target serves a proc's calls in order): one round trip to a real kernel, not two.
+  const supported = await pagemapScanSupported(t, start);
+  const entry = pagemapGetEntry(t, start);
+  const scan = supported ? pagemapScanGetCategories(t, start) : null;
+  scan?.catch(() => {}); // if the read fails first, the program has ended: the ioctl's outcome no longer matters
+  const m = ((await entry) & pagemapFlags) !== 0n;
 
-  if (await pagemapScanSupported(t, start)) {
-    const s = ((await pagemapScanGetCategories(t, start)) & pagescanFlags) !== 0;
+  if (scan !== null) {
+    const s = ((await scan) & pagescanFlags) !== 0;
 
     if (m === s) return m;
 

@@ -7,7 +7,12 @@
  * line. A child that dies turns its pending and later requests into error
  * responses; the router keeps serving. See protocol.schema.json.
  *
- * usage: mmconform-agent [--init] [--console PATH]
+ * With --proc-port PATH (repeatable), a new Proc gets a console of its own
+ * while one is free: it reads its requests from that port and answers there,
+ * and the router only watches it end. Under emulation that saves the router
+ * hop, two context switches a request.
+ *
+ * usage: mmconform-agent [--init] [--console PATH] [--proc-port PATH]...
  */
 #include "agent.h"
 
@@ -38,6 +43,7 @@ struct child {
 	pid_t pid;
 	int fd; /* -1 once it is gone */
 	int status; /* its wait status, once gone */
+	int port; /* the index of its own console, or -1: routed */
 	struct lines in; /* its responses */
 	struct buf out; /* requests not yet written to it */
 	size_t out_off;
@@ -53,6 +59,14 @@ static int in_fd = STDIN_FILENO, out_fd = STDOUT_FILENO;
 static bool init_mode;
 static struct lines input;
 static struct buf reply;
+
+#define MAX_PORTS 16
+static struct port {
+	const char *path;
+	int fd;
+	pid_t owner; /* 0: free */
+} ports[MAX_PORTS];
+static size_t nports;
 
 static void stop_children(void)
 {
@@ -143,8 +157,8 @@ static void op_hello(struct request *r)
 	send_reply(r);
 }
 
-/* Closes every descriptor above stderr but keep: the router's, and any the agent inherited. */
-static void close_fds_but(int keep)
+/* Closes every descriptor above stderr but keep and keep2 (-1: none): the router's, and any the agent inherited. */
+static void close_fds_but(int keep, int keep2)
 {
 	DIR *d = opendir("/proc/self/fd");
 	int fds[256];
@@ -157,7 +171,7 @@ static void close_fds_but(int keep)
 		rewinddir(d);
 		while (n < sizeof fds / sizeof *fds && (e = readdir(d))) {
 			int fd = atoi(e->d_name);
-			if (fd > STDERR_FILENO && fd != keep && fd != dirfd(d))
+			if (fd > STDERR_FILENO && fd != keep && fd != keep2 && fd != dirfd(d))
 				fds[n++] = fd;
 		}
 		more = n == sizeof fds / sizeof *fds;
@@ -169,7 +183,7 @@ static void close_fds_but(int keep)
 }
 
 /* In a new child: drops the router's state, so the Proc starts as a fresh program would, with stdin, stdout and stderr. */
-static void __attribute__((noreturn)) become_proc(int sock)
+static void __attribute__((noreturn)) become_proc(int sock, int port)
 {
 	for (size_t i = 0; i < nchildren; i++) {
 		lines_release(&children[i].in);
@@ -184,8 +198,8 @@ static void __attribute__((noreturn)) become_proc(int sock)
 		perror("mmconform-agent: a new proc's stdin and stdout");
 		_exit(1); /* its requests are answered "proc N exited with status 1" */
 	}
-	close_fds_but(sock);
-	child_main(sock);
+	close_fds_but(sock, port);
+	child_main(sock, port);
 }
 
 static void op_spawn(struct request *r)
@@ -205,6 +219,10 @@ static void op_spawn(struct request *r)
 		answer_errno(r, "socketpair");
 		return;
 	}
+	struct port *port = NULL;
+	for (size_t i = 0; i < nports && !port; i++)
+		if (!ports[i].owner)
+			port = &ports[i];
 	pid_t pid = fork();
 	if (pid < 0) {
 		int e = errno;
@@ -215,9 +233,11 @@ static void op_spawn(struct request *r)
 		return;
 	}
 	if (pid == 0)
-		become_proc(sv[1]);
+		become_proc(sv[1], port ? port->fd : -1);
 	close(sv[1]);
-	children[nchildren++] = (struct child){ .pid = pid, .fd = sv[0] };
+	children[nchildren++] = (struct child){ .pid = pid, .fd = sv[0], .port = port ? (int)(port - ports) : -1 };
+	if (port)
+		port->owner = pid;
 	/* the router never blocks on one child: what it cannot take now waits for POLLOUT */
 	if (fcntl(sv[0], F_SETFL, O_NONBLOCK)) {
 		answer_errno(r, "fcntl");
@@ -227,6 +247,8 @@ static void op_spawn(struct request *r)
 	jw_begin(&reply, r);
 	buf_puts(&reply, ",\"ok\":true");
 	jw_int(&reply, "proc", pid);
+	if (port)
+		jw_int(&reply, "port", port - ports);
 	jw_end(&reply);
 	send_reply(r);
 }
@@ -272,6 +294,11 @@ static void route(struct request *r, const char *line, size_t len, bool is_exit)
 	if (c->fd < 0) {
 		describe_end(c->status, end, sizeof end);
 		snprintf(msg, sizeof msg, "proc %lld %s", (long long)pid, end);
+		answer_error(r, msg);
+		return;
+	}
+	if (c->port >= 0) {
+		snprintf(msg, sizeof msg, "proc %lld is served on port %d", (long long)pid, c->port);
 		answer_error(r, msg);
 		return;
 	}
@@ -365,6 +392,17 @@ static void child_gone(struct child *c)
 		;
 	describe_end(c->status, end, sizeof end);
 	snprintf(msg, sizeof msg, "proc %d %s", c->pid, end);
+	if (c->port >= 0) {
+		/* an exit op answered for itself; any other end leaves requests there unanswered: say why, once */
+		if (!WIFEXITED(c->status) || WEXITSTATUS(c->status)) {
+			struct buf b = { 0 };
+			jw_error(&b, NULL, msg);
+			if (!b.oom)
+				write_all(ports[c->port].fd, b.p, b.len);
+			buf_release(&b);
+		}
+		ports[c->port].owner = 0;
+	}
 	for (size_t i = 0; i < c->npending; i++) {
 		struct request r = { .has_id = true, .id = c->pending[i].id };
 		if (c->pending[i].exit && WIFEXITED(c->status)) {
@@ -490,11 +528,12 @@ static void serve(void)
 
 static void usage(void)
 {
-	fputs("usage: mmconform-agent [--init] [--console PATH]\n"
+	fputs("usage: mmconform-agent [--init] [--console PATH] [--proc-port PATH]...\n"
 	      "  serves mmconform's Target API as JSON lines (harness/agent/protocol.schema.json)\n"
 	      "  --init     run as PID 1 of a guest: mount /proc, /sys, /dev, apply mmconform.KEY=VALUE\n"
 	      "             kernel parameters, print \"mmconform-agent ready\", power off at the end\n"
-	      "  --console  read requests from and write responses to this device (default stdin/stdout)\n",
+	      "  --console  read requests from and write responses to this device (default stdin/stdout)\n"
+	      "  --proc-port  a console a new proc may have to itself (its spawn reply names it by index)\n",
 	      stderr);
 }
 
@@ -506,6 +545,8 @@ int main(int argc, char **argv)
 			init_mode = true;
 		} else if (!strcmp(argv[i], "--console") && i + 1 < argc) {
 			console = argv[++i];
+		} else if (!strcmp(argv[i], "--proc-port") && i + 1 < argc && nports < MAX_PORTS) {
+			ports[nports++].path = argv[++i];
 		} else {
 			usage();
 			return 2;
@@ -523,6 +564,9 @@ int main(int argc, char **argv)
 		if (in_fd < 0)
 			fatal(console);
 	}
+	for (size_t i = 0; i < nports; i++)
+		if ((ports[i].fd = open_console(ports[i].path)) < 0)
+			fatal(ports[i].path);
 	if (init_mode) {
 		static const char ready[] = "mmconform-agent ready\n";
 		emit(ready, sizeof ready - 1);

@@ -110,10 +110,13 @@ enum outcome { DONE, BAD, FAILED, ASYNC };
 
 bool proc_op_known(const char *name);
 const char *proc_op_name(size_t i);
-void child_main(int sock) __attribute__((noreturn));
+/* Serves requests from `port` when it is not -1 (a console of its own), else from the router's socket `sock`. */
+void child_main(int sock, int port) __attribute__((noreturn));
 void child_send(struct buf *b, bool has_id, int64_t id);
 int memory_start(void);
 enum outcome memory_submit(struct request *r, bool store);
+/* The process has a userfaultfd: from now on an access may block until its handler answers. */
+void memory_may_block(void);
 
 /* PID 1 in a guest (init.c). */
 void init_system(void);

@@ -36,6 +36,8 @@ const PROTOCOL_VERSION = 1;
 /** One running agent. */
 export interface AgentLink {
   readonly stream: Duplex;
+  /** consoles the agent may give a proc to itself (its --proc-port list, in order); a spawn reply names one by index */
+  readonly procStreams?: readonly Duplex[];
   /** why the stream ended, once it has: an exit status, the agent's last words */
   readonly describeEnd?: () => string;
   /** ends the agent's input and waits for it to stop (killing it if it does not, soon) */
@@ -335,17 +337,37 @@ interface Session {
   readonly link: AgentLink;
   readonly conn: AgentConnection;
   readonly hello: AgentHello;
+  /** connections on link.procStreams, made when a spawn first names the port */
+  readonly ports: (AgentConnection | undefined)[];
+}
+
+function connect(stream: Duplex, options: AgentTargetOptions, link: AgentLink): AgentConnection {
+  return new AgentConnection(stream, {
+    ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+    ...(link.describeEnd ? { describeEnd: link.describeEnd } : {}),
+  });
+}
+
+/** Where a proc's requests go: the port its spawn reply names, else the agent's own connection. */
+function procConnection(s: Session, options: AgentTargetOptions, reply: Reply): AgentConnection {
+  const port = reply['port'];
+  if (port === undefined) return s.conn;
+  const stream = typeof port === 'number' ? s.link.procStreams?.[port] : undefined;
+  if (stream === undefined || typeof port !== 'number') throw malformed('spawn', 'port', 'the index of a proc port');
+  return (s.ports[port] ??= connect(stream, options, s.link));
+}
+
+/** Usable: neither the agent's connection nor any proc port's has failed (a proc that died on its port leaves that port unreadable). */
+function healthy(s: Session): boolean {
+  return !s.conn.failed && !s.ports.some((p) => p?.failed);
 }
 
 /** Connects to an agent and says hello; the link is closed again if that fails. */
 async function openSession(options: AgentTargetOptions): Promise<Session> {
   const link = await options.start();
-  const conn = new AgentConnection(link.stream, {
-    ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
-    ...(link.describeEnd ? { describeEnd: link.describeEnd } : {}),
-  });
+  const conn = connect(link.stream, options, link);
   try {
-    return { link, conn, hello: helloOf(await conn.request('hello')) };
+    return { link, conn, hello: helloOf(await conn.request('hello')), ports: [] };
   } catch (e) {
     conn.close();
     await link.kill();
@@ -364,16 +386,16 @@ export async function agentTarget(options: AgentTargetOptions): Promise<Target> 
   const current = async (): Promise<Session> => {
     const last = session;
     const s = await last.catch(() => null);
-    if (s && !s.conn.failed) return s;
+    if (s && healthy(s)) return s;
     // concurrent callers share one restart
     if (session === last) session = (s ? s.link.kill() : Promise.resolve()).then(() => openSession(options));
     return session;
   };
   const spawn = async (): Promise<AgentProc> => {
-    const { conn } = await current();
-    const reply = await conn.request('spawn');
+    const s = await current();
+    const reply = await s.conn.request('spawn');
     if (reply['ok'] !== true) throw new Error(`agent: spawn failed: ${errnoOf(reply, 'spawn')}`);
-    return new AgentProc(conn, int(reply, 'spawn', 'proc'));
+    return new AgentProc(procConnection(s, options, reply), int(reply, 'spawn', 'proc'));
   };
   const probe = async (): Promise<Caps> => {
     const proc = await spawn();
@@ -395,6 +417,7 @@ export async function agentTarget(options: AgentTargetOptions): Promise<Target> 
     async close() {
       const s = await session.catch(() => null);
       if (!s) return;
+      for (const p of s.ports) p?.close();
       s.conn.close();
       await s.link.close();
     },

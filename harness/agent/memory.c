@@ -1,8 +1,8 @@
 /*
  * Loads and stores of user memory, as the test program's own `map[i]` would
- * do them, on worker threads: a store that blocks in a fault (a uffd-wp
- * write waiting for its handler) stays pending while the Proc goes on
- * serving. A fault the kernel answers with SIGSEGV or SIGBUS is caught on
+ * do them; once the process has a userfaultfd, on worker threads: a store
+ * that blocks in a fault (a uffd-wp write waiting for its handler) stays
+ * pending while the Proc goes on serving. A fault the kernel answers with SIGSEGV or SIGBUS is caught on
  * the faulting thread and reported instead of killing the process.
  */
 #include "agent.h"
@@ -26,6 +26,9 @@ struct job {
 	size_t len;
 	struct buf data;
 };
+
+/* Set once the process has a userfaultfd: only then can an access block on a handler, so only then do workers take them. */
+static bool may_block;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t more = PTHREAD_COND_INITIALIZER;
@@ -137,7 +140,15 @@ int memory_start(void)
 	return 0;
 }
 
-/* Queues a read ("addr", "len") or write ("addr", "data") for a worker, starting one if all are busy. */
+void memory_may_block(void)
+{
+	may_block = true;
+}
+
+/*
+ * Runs a read ("addr", "len") or write ("addr", "data") now, or once the process
+ * has a userfaultfd, queues it for a worker, starting one if all are busy.
+ */
 enum outcome memory_submit(struct request *r, bool store)
 {
 	struct job *j = calloc(1, sizeof *j);
@@ -155,6 +166,15 @@ enum outcome memory_submit(struct request *r, bool store)
 		return BAD;
 	}
 	j->len = store ? j->data.len : (size_t)len;
+	if (!may_block) {
+		/* on the serving thread, as the C program's own main() would: a thread handoff less per access */
+		static struct buf out;
+		run(j, &out);
+		child_send(&out, j->has_id, j->id);
+		buf_release(&j->data);
+		free(j);
+		return ASYNC;
+	}
 	pthread_mutex_lock(&lock);
 	if (tail)
 		tail->next = j;

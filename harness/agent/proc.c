@@ -57,9 +57,11 @@ struct pm_scan_arg {
 
 typedef enum outcome op_fn(struct request *r, struct buf *o);
 
-static int sock = -1;
+static int sock = -1; /* requests in, responses out */
+static int lifeline = -1; /* with a port of its own: the router's socket, held only so the router sees this process end */
 static int pagemap_fd = -1, pagemap_errno;
 static pthread_mutex_t send_lock = PTHREAD_MUTEX_INITIALIZER;
+
 
 static enum outcome failed(struct request *r, const char *call)
 {
@@ -77,15 +79,18 @@ static enum outcome failed_with(struct request *r, const char *call, int e)
 /* The agent's own descriptors are not the test's to use: they behave as closed. */
 static bool agent_fd(int64_t fd)
 {
-	return fd >= 0 && (fd == sock || fd == pagemap_fd);
+	return fd >= 0 && (fd == sock || fd == lifeline || fd == pagemap_fd);
 }
 
 #define INT_FIELD(r, key, out) req_int(r, key, INT_MIN, INT_MAX, out)
 
+/* Routed, the router answers once it has reaped this process; on a port of its own, nobody else can. */
 static enum outcome op_exit(struct request *r, struct buf *o)
 {
-	(void)r;
-	(void)o;
+	if (lifeline >= 0) {
+		jw_end(o);
+		child_send(o, r->has_id, r->id);
+	}
 	_exit(0);
 }
 
@@ -157,6 +162,8 @@ static enum outcome op_open(struct request *r, struct buf *o)
 	int fd = open(path, (int)flags, (mode_t)mode);
 	if (fd < 0)
 		return failed(r, "open");
+	if (!strcmp(path, "/dev/userfaultfd"))
+		memory_may_block();
 	jw_int(o, "fd", fd);
 	return DONE;
 }
@@ -376,6 +383,7 @@ static enum outcome op_userfaultfd(struct request *r, struct buf *o)
 	long fd = syscall(__NR_userfaultfd, (int)flags);
 	if (fd < 0)
 		return failed(r, "userfaultfd");
+	memory_may_block();
 	jw_int(o, "fd", fd);
 	return DONE;
 }
@@ -520,11 +528,16 @@ static void tune_malloc(void)
 #endif
 }
 
-void child_main(int fd)
+void child_main(int fd, int port)
 {
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	tune_malloc();
-	sock = move_high(fd);
+	if (port >= 0) {
+		sock = move_high(port);
+		lifeline = move_high(fd);
+	} else {
+		sock = move_high(fd);
+	}
 	pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	pagemap_errno = errno;
 	if (pagemap_fd >= 0)

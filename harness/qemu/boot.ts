@@ -36,6 +36,13 @@ export interface BootOptions {
   readonly initArgs?: readonly string[];
   /** default 60 s */
   readonly readyTimeoutMs?: number;
+  /** more virtio-serial ports, /dev/vport0p2 on (guestProcPort), for the agent's procs (default none) */
+  readonly procPorts?: number;
+}
+
+/** The guest's node for the `index`th (from 0) of BootOptions.procPorts. */
+export function guestProcPort(index: number): string {
+  return `/dev/vport0p${index + 2}`;
 }
 
 export interface GuestExit {
@@ -48,6 +55,8 @@ export interface GuestExit {
 export interface Guest {
   /** the protocol, from the line after the ready line on */
   readonly channel: Duplex;
+  /** the host ends of BootOptions.procPorts, in order */
+  readonly procChannels: readonly Duplex[];
   /** QEMU start to ready line, in ms */
   readonly bootMs: number;
   /** the QEMU command line, for reports */
@@ -107,6 +116,7 @@ export async function bootGuest(options: BootOptions): Promise<Guest> {
 
   const dir = mkdtempSync(join(tmpdir(), 'mmconform-qemu-'));
   const socketPath = join(dir, 'channel.sock');
+  const procPortPaths = Array.from({ length: options.procPorts ?? 0 }, (_, i) => join(dir, `proc${i}.sock`));
   const initrdPath = join(dir, 'initramfs.cpio');
   writeFileSync(initrdPath, options.initramfs);
   const append = [
@@ -132,16 +142,23 @@ export async function bootGuest(options: BootOptions): Promise<Guest> {
     '-device', 'virtio-serial-pci',
     '-chardev', `socket,id=channel,path=${socketPath}`,
     '-device', 'virtserialport,chardev=channel,name=mmconform,nr=1',
+    ...procPortPaths.flatMap((path, i) => [
+      '-chardev', `socket,id=proc${i},path=${path}`,
+      '-device', `virtserialport,chardev=proc${i},name=mmconform.proc${i},nr=${i + 2}`,
+    ]),
   ];
 
   const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(socketPath, resolve);
-  }).catch((e: Error) => {
+  const procServers = procPortPaths.map(() => createServer());
+  try {
+    await Promise.all([server, ...procServers].map((s, i) => listen(s, i === 0 ? socketPath : procPortPaths[i - 1]!)));
+  } catch (e) {
+    for (const s of [server, ...procServers]) s.close();
     rmSync(dir, { recursive: true, force: true });
-    throw new Error(`cannot listen on ${socketPath} for the guest's channel: ${e.message}`);
-  });
+    throw e;
+  }
+  // QEMU connects every socket chardev as it starts, long before the guest is up.
+  const procChannels = Promise.all(procServers.map(acceptOne));
 
   const started = Date.now();
   // setpriv's parent-death signal kills QEMU even when this process dies by a
@@ -164,6 +181,7 @@ export async function bootGuest(options: BootOptions): Promise<Guest> {
     child.on('close', (code, signal) => {
       running.delete(child);
       server.close(); // in case QEMU never connected
+      for (const s of procServers) s.close();
       rmSync(dir, { recursive: true, force: true });
       resolve({ code, signal, panic: kernelPanic(log) });
     });
@@ -175,7 +193,7 @@ export async function bootGuest(options: BootOptions): Promise<Guest> {
 
   try {
     const channel = await waitForReady(server, child, exited, panicked, options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS);
-    return { channel, bootMs: Date.now() - started, command, log: () => log, exited, kill };
+    return { channel, procChannels: await procChannels, bootMs: Date.now() - started, command, log: () => log, exited, kill };
   } catch (e) {
     await kill();
     const reason = e instanceof ReadyFailure ? e.message : String(e);
@@ -189,6 +207,23 @@ export async function bootGuest(options: BootOptions): Promise<Guest> {
 }
 
 class ReadyFailure extends Error {}
+
+function listen(server: Server, path: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', (e: Error) => reject(new Error(`cannot listen on ${path} for a guest channel: ${e.message}`)));
+    server.listen(path, resolve);
+  });
+}
+
+/** The server's first connection; it takes no other. */
+function acceptOne(server: Server): Promise<Socket> {
+  return new Promise((resolve) =>
+    server.once('connection', (socket: Socket) => {
+      server.close();
+      resolve(socket);
+    }),
+  );
+}
 
 /** The connected channel, once the ready line has come; the bytes after it stay unread in it. */
 function waitForReady(

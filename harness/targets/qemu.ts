@@ -13,7 +13,7 @@ import { readFile } from 'node:fs/promises';
 import { machine as hostMachine } from 'node:os';
 import { buildAgentFor, type AgentMachine } from '../agent/build.ts';
 import { agentTarget, type AgentLink } from '../agent/client.ts';
-import { bootGuest, GUEST_CHANNEL, kernelPanic, qemuBinary, type Guest } from '../qemu/boot.ts';
+import { bootGuest, GUEST_CHANNEL, guestProcPort, kernelPanic, qemuBinary, type Guest } from '../qemu/boot.ts';
 import { whichSync } from '../qemu/exec.ts';
 import { buildInitramfs } from '../qemu/initramfs.ts';
 import { cachedKernel, missingKernel, SUITE, type GuestArch, type KernelGeneration } from '../qemu/kernel-cache.ts';
@@ -22,6 +22,9 @@ import type { Target } from '../target.ts';
 export const QEMU_ARCHES: Readonly<Record<string, GuestArch>> = { 'qemu-arm64': 'arm64', 'qemu-x86_64': 'x86_64' };
 const MACHINE: Readonly<Record<GuestArch, AgentMachine>> = { arm64: 'aarch64', x86_64: 'x86_64' };
 const OPTIONS: Readonly<Record<string, readonly string[]>> = { thp: ['always', 'madvise', 'never'], thp_zero: ['0', '1'] };
+
+/** Consoles of their own for this many procs at a time: a request then skips the router, under TCG twice as fast. */
+const PROC_PORTS = 8;
 
 /** How long a guest gets to power off after its channel closes before QEMU is killed. */
 const POWEROFF_GRACE_MS = 5000;
@@ -72,6 +75,7 @@ function guestLink(guest: Guest): AgentLink {
       .join(' | ');
   return {
     stream: guest.channel,
+    procStreams: guest.procChannels,
     describeEnd: () => `${end() ?? 'the guest closed its channel'}; kernel log: ${lastLog() || '(empty)'}`,
     // The agent powers the guest off at the end of its input.
     close: async () => {
@@ -107,7 +111,8 @@ export async function qemuTarget(name: string, options: { readonly timeoutMs?: n
       kernel: kernel.vmlinuz,
       initramfs,
       kernelParams: spec.kernelParams,
-      initArgs: ['--init', '--console', GUEST_CHANNEL],
+      initArgs: ['--init', '--console', GUEST_CHANNEL, ...Array.from({ length: PROC_PORTS }, (_, i) => ['--proc-port', guestProcPort(i)]).flat()],
+      procPorts: PROC_PORTS,
     });
     process.stderr.write(`# ${name}: ready in ${(guest.bootMs / 1000).toFixed(1)} s\n`);
     return guestLink(guest);
