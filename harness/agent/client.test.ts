@@ -170,7 +170,7 @@ describe('an agent that breaks the protocol: the call rejects with an Error', ()
   test.each([
     ['an address that is not hex', '"ok":true,"addr":"7f00"', 'agent: mmap reply: "addr" is not a 64-bit hex string'],
     ['an address of 17 digits', '"ok":true,"addr":"0x10000000000000000"', '"addr" is not a 64-bit hex string'],
-    ['an errno uapi/linux.ts does not name', '"ok":false,"errno":"EXDEV","call":"mmap"', 'agent: mmap failed with EXDEV, an errno uapi/linux.ts does not name'],
+    ['an errno uapi/linux.ts does not name', '"ok":false,"errno":"ERRNO_200","call":"mmap"', 'agent: mmap failed with ERRNO_200, an errno uapi/linux.ts does not name'],
   ])('%s', async (_what, body, message) => {
     const target = await agentTarget({ name: 'fake', start: scripted(({ id }) => `{"id":${id},${body}}`) });
     const proc = await target.spawn();

@@ -9,8 +9,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, describe, expect, test } from 'vitest';
-import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, isErr } from '../../uapi/linux.ts';
+import { describe, expect, test } from 'vitest';
+import { MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, PROT_READ, PROT_WRITE, isErr } from '../../uapi/linux.ts';
 import { parseQemuSpec, qemuTarget, qemuUnavailable } from './qemu.ts';
 
 const run = promisify(execFile);
@@ -84,9 +84,30 @@ describe.each(CASES)('$target', ({ target, reference, suites }) => {
   });
 });
 
+const arm64 = qemuUnavailable(parseQemuSpec('qemu-arm64'));
+
+test.skipIf(arm64 !== undefined)(`more procs than proc ports: the rest are routed through the agent, and each keeps its own address space${arm64 ? ` (skipped: ${arm64})` : ''}`, { timeout: BOOT_TIMEOUT_MS }, async () => {
+  const target = await qemuTarget('qemu-arm64');
+  try {
+    const procs = await Promise.all(Array.from({ length: 12 }, () => target.spawn()));
+    expect(new Set(procs.map((p) => p.pid)).size).toBe(12);
+    // the same fixed address in each: a page of its own, holding its own byte
+    const at = 0x10_0000_0000n;
+    for (const [i, proc] of procs.entries()) {
+      expect(await proc.mmap(at, 4096n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0n)).toBe(at);
+      expect((await proc.write(at, Uint8Array.of(i))).ok).toBe(true);
+    }
+    for (const [i, proc] of procs.entries()) expect(await proc.read(at, 1)).toEqual({ ok: true, data: Uint8Array.of(i) });
+    // exited procs free their ports for the next ones
+    await Promise.all(procs.map((p) => p.exit()));
+    const again = await Promise.all(Array.from({ length: 8 }, () => target.spawn()));
+    for (const proc of again) expect(isErr(await proc.mmap(0n, 4096n, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n))).toBe(false);
+  } finally {
+    await target.close();
+  }
+});
+
 const x86 = qemuUnavailable(parseQemuSpec('qemu-x86_64'));
-const work: string[] = [];
-afterAll(() => work.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 test.skipIf(x86 !== undefined)(`a guest that panics: its calls fail with the panic, and the next spawn() boots a fresh one${x86 ? ` (skipped: ${x86})` : ''}`, { timeout: BOOT_TIMEOUT_MS }, async () => {
   const target = await qemuTarget('qemu-x86_64');
