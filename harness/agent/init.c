@@ -12,23 +12,88 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/swap.h>
+#include <sys/syscall.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
-
-/* mmconform.KEY=VALUE on the kernel command line writes VALUE to the file */
-static const struct setting {
-	const char *key, *path;
-} settings[] = {
-	{ "thp", "/sys/kernel/mm/transparent_hugepage/enabled" },
-	{ "thp_zero", "/sys/kernel/mm/transparent_hugepage/use_zero_page" },
-};
 
 static void warn(const char *what, const char *arg)
 {
 	fprintf(stderr, "mmconform-agent: %s %s: %s\n", what, arg, strerror(errno));
 }
+
+static int write_file(const char *path, const char *value, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	int rc = fd < 0 || write(fd, value, len) != (ssize_t)len ? -1 : 0;
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* The RAM disk the harness packs (from the guest kernel's own modules) and swaps to. */
+#define RAMDISK_MODULE "/lib/modules/brd.ko.xz"
+#define RAMDISK "/dev/ram0"
+#define MODULE_INIT_COMPRESSED_FILE 4 /* linux/module.h, v6.0 */
+
+/* mkswap's page 0: version 1, the last usable page, no bad pages, the magic at the end (linux/swap.h: union swap_header). */
+static int write_swap_header(int fd, uint32_t pages)
+{
+	static unsigned char page[4096];
+	uint32_t info[3] = { 1, pages - 1, 0 };
+	memcpy(page + 1024, info, sizeof info);
+	memcpy(page + sizeof page - 10, "SWAPSPACE2", 10);
+	return pwrite(fd, page, sizeof page, 0) == (ssize_t)sizeof page && !fsync(fd) ? 0 : -1;
+}
+
+/* swap=KiB: a brd RAM disk of that size as the swap device (0: none). */
+static int enable_swap(const char *value, size_t len)
+{
+	char params[64];
+	unsigned long kib = strtoul(value, NULL, 10);
+	if (!len || !kib)
+		return 0;
+	int mod = open(RAMDISK_MODULE, O_RDONLY | O_CLOEXEC);
+	snprintf(params, sizeof params, "rd_nr=1 rd_size=%lu", kib);
+	if (mod < 0 || syscall(__NR_finit_module, mod, params, MODULE_INIT_COMPRESSED_FILE)) {
+		warn("loading", RAMDISK_MODULE);
+		if (mod >= 0)
+			close(mod);
+		return -1;
+	}
+	close(mod);
+	/* devtmpfs makes the node as the disk is added: moments, not never */
+	const struct timespec tick = { 0, 10 * 1000 * 1000 };
+	int fd;
+	for (int i = 0; (fd = open(RAMDISK, O_RDWR | O_CLOEXEC)) < 0 && errno == ENOENT && i < 500; i++)
+		nanosleep(&tick, NULL);
+	if (fd < 0 || write_swap_header(fd, (uint32_t)(kib / 4))) {
+		warn("writing a swap header on", RAMDISK);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	if (swapon(RAMDISK, 0)) {
+		warn("swapon", RAMDISK);
+		return -1;
+	}
+	return 0;
+}
+
+/* mmconform.KEY=VALUE on the kernel command line: VALUE written to a file, or handed to a function */
+static const struct setting {
+	const char *key, *path;
+	int (*apply)(const char *value, size_t len);
+} settings[] = {
+	{ "thp", "/sys/kernel/mm/transparent_hugepage/enabled", NULL },
+	{ "thp_zero", "/sys/kernel/mm/transparent_hugepage/use_zero_page", NULL },
+	{ "swap", NULL, enable_swap },
+};
 
 static void mount_fs(const char *source, const char *dir, const char *type, unsigned long flags)
 {
@@ -51,12 +116,13 @@ static void apply_setting(const char *word, size_t len)
 	for (size_t i = 0; i < sizeof settings / sizeof *settings; i++) {
 		if (strcmp(settings[i].key, key))
 			continue;
-		int fd = open(settings[i].path, O_WRONLY | O_CLOEXEC);
 		size_t vlen = eq ? len - (size_t)(eq + 1 - word) : 0;
-		if (fd < 0 || write(fd, eq + 1, vlen) != (ssize_t)vlen)
+		char value[64];
+		snprintf(value, sizeof value, "%.*s", (int)vlen, eq ? eq + 1 : "");
+		if (settings[i].apply)
+			settings[i].apply(value, strlen(value));
+		else if (write_file(settings[i].path, value, strlen(value)))
 			warn("setting", settings[i].path);
-		if (fd >= 0)
-			close(fd);
 		return;
 	}
 	errno = EINVAL;

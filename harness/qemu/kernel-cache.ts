@@ -33,7 +33,13 @@ export interface KernelManifest {
   readonly packages: readonly { readonly package: string; readonly version: string; readonly sha256: string }[];
   readonly vmlinuz: CachedFile;
   readonly config: CachedFile;
+  /** modules the guest loads, by name (brd: the RAM disk it swaps to) */
+  readonly modules?: Readonly<Record<string, CachedFile>>;
 }
+
+/** The kernel's own modules a guest needs (their .ko.xz files, kept beside vmlinuz). */
+export const GUEST_MODULES = ['brd'] as const;
+export type GuestModule = (typeof GUEST_MODULES)[number];
 
 export interface CachedKernel {
   readonly arch: GuestArch;
@@ -42,6 +48,7 @@ export interface CachedKernel {
   /** absolute paths */
   readonly vmlinuz: string;
   readonly config: string;
+  readonly modules: Readonly<Record<GuestModule, string>>;
 }
 
 /** $MMCONFORM_CACHE, else $XDG_CACHE_HOME/mmconform, else ~/.cache/mmconform. */
@@ -69,8 +76,10 @@ export function readManifest(dir: string): KernelManifest | undefined {
 export function cachedKernel(arch: GuestArch, generation: KernelGeneration): CachedKernel | undefined {
   const dir = kernelDir(arch, generation);
   const m = readManifest(dir);
-  if (m === undefined) return undefined;
-  return { arch, generation, release: m.release, vmlinuz: join(dir, m.vmlinuz.path), config: join(dir, m.config.path) };
+  // a cache from before a module was needed is as good as none: setup fetches again
+  if (m === undefined || GUEST_MODULES.some((name) => m.modules?.[name] === undefined)) return undefined;
+  const modules = Object.fromEntries(GUEST_MODULES.map((name) => [name, join(dir, m.modules![name]!.path)])) as Record<GuestModule, string>;
+  return { arch, generation, release: m.release, vmlinuz: join(dir, m.vmlinuz.path), config: join(dir, m.config.path), modules };
 }
 
 /** The cached kernel image; throws a one-line error that says how to get it. */

@@ -19,6 +19,7 @@ import {
   cacheRoot,
   DEBIAN_ARCH,
   GENERATIONS,
+  GUEST_MODULES,
   GUEST_ARCHES,
   kernelDir,
   MANIFEST,
@@ -102,10 +103,10 @@ async function fetchKernel(archive: SuiteArchive, arch: GuestArch, generation: K
   );
   if (image === undefined) throw new Error(`${label}: ${meta} depends on no linux-image-VERSION-cloud-${debArch}`);
   const release = image.slice('linux-image-'.length);
-  // trixie's image package holds /boot/vmlinuz-*; sid's splits the image into
-  // linux-binary-* and the config into linux-base-*, both under /usr/lib/modules.
-  const parts = dependencyNames((await archive.show(`${image}:${debArch}`)).get('Depends')).filter(
-    (n) => n === `linux-binary-${release}` || n === `linux-base-${release}`,
+  // trixie's image package holds /boot/vmlinuz-* and the modules; sid's splits the image into
+  // linux-binary-*, the config into linux-base-* and the modules into linux-modules-*, all under /usr/lib/modules.
+  const parts = dependencyNames((await archive.show(`${image}:${debArch}`)).get('Depends')).filter((n) =>
+    ['linux-binary-', 'linux-base-', 'linux-modules-'].some((prefix) => n === `${prefix}${release}`),
   );
   const packages = [];
   for (const name of [image, ...parts]) {
@@ -130,6 +131,11 @@ async function fetchKernel(archive: SuiteArchive, arch: GuestArch, generation: K
     }
     const vmlinuz = moveFirst(root, [`boot/vmlinuz-${release}`, `usr/lib/modules/${release}/vmlinuz`], join(dir, 'vmlinuz'), label);
     const config = moveFirst(root, [`boot/config-${release}`, `usr/lib/modules/${release}/config`], join(dir, 'config'), label);
+    const modules: Record<string, CachedFile> = {};
+    for (const name of GUEST_MODULES) {
+      const at = moduleCandidates(release, name);
+      modules[name] = await describe(dir, moveFirst(root, at, join(dir, `${name}.ko.xz`), label));
+    }
     const manifest: KernelManifest = {
       suite: archive.suite,
       debianArch: debArch,
@@ -137,12 +143,18 @@ async function fetchKernel(archive: SuiteArchive, arch: GuestArch, generation: K
       packages: packages.map(({ package: name, version, sha256 }) => ({ package: name, version, sha256 })),
       vmlinuz: await describe(dir, vmlinuz),
       config: await describe(dir, config),
+      modules,
     };
     writeFileSync(join(dir, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
     say(`${label}: ${release} unpacked in ${seconds(t0)}: ${join(dir, 'vmlinuz')} (${mib(manifest.vmlinuz.size)})`);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/** Where a Debian kernel package keeps a block-device module: /lib/modules (trixie) or /usr/lib/modules (sid). */
+function moduleCandidates(release: string, name: string): string[] {
+  return ['lib', 'usr/lib'].map((prefix) => `${prefix}/modules/${release}/kernel/drivers/block/${name}.ko.xz`);
 }
 
 /** Move the first of `candidates` (under root) that exists to `to`; returns to's base name. */
@@ -160,8 +172,8 @@ async function describe(dir: string, path: string): Promise<CachedFile> {
 /** The manifest, when every file it names is there with its size and hash. */
 async function verifiedManifest(dir: string): Promise<KernelManifest | undefined> {
   const m = readManifest(dir);
-  if (m === undefined) return undefined;
-  for (const f of [m.vmlinuz, m.config]) {
+  if (m === undefined || GUEST_MODULES.some((name) => m.modules?.[name] === undefined)) return undefined;
+  for (const f of [m.vmlinuz, m.config, ...Object.values(m.modules ?? {})]) {
     const path = join(dir, f.path);
     if (!existsSync(path) || statSync(path).size !== f.size || (await sha256(path)) !== f.sha256) return undefined;
   }

@@ -7,7 +7,10 @@
 // Spec: "qemu-ARCH[@GENERATION][+OPTION=VALUE]...": ARCH arm64 or x86_64,
 // GENERATION stable (trixie, 6.12; the default) or current (sid, 7.x),
 // options thp=always|madvise|never and thp_zero=0|1, which the agent's init
-// writes to sysfs before it serves (mmconform.KEY=VALUE kernel parameters).
+// writes to sysfs before it serves (mmconform.KEY=VALUE kernel parameters);
+// swap=SIZE (K, M or G; 0 for none; default 64M), a RAM disk (the kernel's
+// own brd module) the agent's init swaps to; hugetlb=N (default 16), 2 MiB
+// hugetlb pages the kernel reserves at boot (its hugepages=N).
 
 import { readFile } from 'node:fs/promises';
 import { machine as hostMachine } from 'node:os';
@@ -21,7 +24,11 @@ import type { Target } from '../target.ts';
 
 export const QEMU_ARCHES: Readonly<Record<string, GuestArch>> = { 'qemu-arm64': 'arm64', 'qemu-x86_64': 'x86_64' };
 const MACHINE: Readonly<Record<GuestArch, AgentMachine>> = { arm64: 'aarch64', x86_64: 'x86_64' };
-const OPTIONS: Readonly<Record<string, readonly string[]>> = { thp: ['always', 'madvise', 'never'], thp_zero: ['0', '1'] };
+const SYSFS_OPTIONS: Readonly<Record<string, readonly string[]>> = { thp: ['always', 'madvise', 'never'], thp_zero: ['0', '1'] };
+const OPTION_NAMES = [...Object.keys(SYSFS_OPTIONS), 'swap', 'hugetlb'];
+const DEFAULT_SWAP_KIB = 64 << 10;
+const DEFAULT_HUGETLB_PAGES = 16;
+const SIZE_UNITS: Readonly<Record<string, number>> = { K: 1, M: 1 << 10, G: 1 << 20 };
 
 /** Consoles of their own for this many procs at a time: a request then skips the router, under TCG twice as fast. */
 const PROC_PORTS = 8;
@@ -44,13 +51,27 @@ export function parseQemuSpec(name: string): QemuSpec {
   if (arch === undefined) throw new Error(`unknown QEMU target "${base}" (known: ${Object.keys(QEMU_ARCHES).join(', ')})`);
   if (rest.length > 0 || (generation !== 'stable' && generation !== 'current'))
     throw new Error(`bad QEMU target "${name}": the kernel is @stable (${SUITE.stable}) or @current (${SUITE.current})`);
-  const kernelParams = opts.map((o) => {
+  let swapKiB = DEFAULT_SWAP_KIB;
+  let hugetlb = DEFAULT_HUGETLB_PAGES;
+  const kernelParams: string[] = [];
+  for (const o of opts) {
     const [key = '', value = ''] = o.split('=');
-    const allowed = OPTIONS[key];
-    if (allowed === undefined) throw new Error(`unknown QEMU target option "${o}" (known: ${Object.keys(OPTIONS).join(', ')})`);
-    if (!allowed.includes(value)) throw new Error(`QEMU target option ${key}=${value}: expected one of ${allowed.join(', ')}`);
-    return `mmconform.${key}=${value}`;
-  });
+    const size = /^(\d+)([KMG])$/.exec(value);
+    if (key === 'swap') {
+      if (value !== '0' && !size) throw new Error(`QEMU target option swap=${value}: expected a size such as 64M (K, M or G), or 0`);
+      swapKiB = size ? Number(size[1]) * SIZE_UNITS[size[2]!]! : 0;
+    } else if (key === 'hugetlb') {
+      if (!/^\d+$/.test(value)) throw new Error(`QEMU target option hugetlb=${value}: expected a number of 2 MiB pages`);
+      hugetlb = Number(value);
+    } else {
+      const allowed = SYSFS_OPTIONS[key];
+      if (allowed === undefined) throw new Error(`unknown QEMU target option "${o}" (known: ${OPTION_NAMES.join(', ')})`);
+      if (!allowed.includes(value)) throw new Error(`QEMU target option ${key}=${value}: expected one of ${allowed.join(', ')}`);
+      kernelParams.push(`mmconform.${key}=${value}`);
+    }
+  }
+  if (swapKiB > 0) kernelParams.push(`mmconform.swap=${swapKiB}`);
+  if (hugetlb > 0) kernelParams.push(`hugepages=${hugetlb}`);
   return { arch, generation, kernelParams };
 }
 
@@ -103,7 +124,10 @@ export async function qemuTarget(name: string, options: { readonly timeoutMs?: n
   if (unavailable !== undefined) throw new Error(`${name}: ${unavailable}`);
   const kernel = cachedKernel(spec.arch, spec.generation);
   if (kernel === undefined) throw new Error(`${name}: ${missingKernel(spec.arch, spec.generation)}`);
-  const initramfs = buildInitramfs({ init: await readFile(await buildAgentFor(MACHINE[spec.arch])) });
+  const initramfs = buildInitramfs({
+    init: await readFile(await buildAgentFor(MACHINE[spec.arch])),
+    files: [{ path: '/lib/modules/brd.ko.xz', mode: 0o644, data: await readFile(kernel.modules.brd) }],
+  });
   const start = async (): Promise<AgentLink> => {
     process.stderr.write(`# ${name}: booting ${SUITE[spec.generation]} ${kernel.release} under QEMU (TCG)\n`);
     const guest = await bootGuest({
