@@ -35,6 +35,16 @@ static int write_file(const char *path, const char *value, size_t len)
 	return rc;
 }
 
+/* open(2), waiting up to ms for a device node devtmpfs has yet to make (its driver probes asynchronously). */
+static int open_when_made(const char *path, int flags, int ms)
+{
+	const struct timespec tick = { 0, 10 * 1000 * 1000 };
+	int fd;
+	for (int i = 0; (fd = open(path, flags)) < 0 && errno == ENOENT && i < ms / 10; i++)
+		nanosleep(&tick, NULL);
+	return fd;
+}
+
 /* The RAM disk the harness packs (from the guest kernel's own modules) and swaps to. */
 #define RAMDISK_MODULE "/lib/modules/brd.ko.xz"
 #define RAMDISK "/dev/ram0"
@@ -66,11 +76,7 @@ static int enable_swap(const char *value, size_t len)
 		return -1;
 	}
 	close(mod);
-	/* devtmpfs makes the node as the disk is added: moments, not never */
-	const struct timespec tick = { 0, 10 * 1000 * 1000 };
-	int fd;
-	for (int i = 0; (fd = open(RAMDISK, O_RDWR | O_CLOEXEC)) < 0 && errno == ENOENT && i < 500; i++)
-		nanosleep(&tick, NULL);
+	int fd = open_when_made(RAMDISK, O_RDWR | O_CLOEXEC, 5000);
 	if (fd < 0 || write_swap_header(fd, (uint32_t)(kib / 4))) {
 		warn("writing a swap header on", RAMDISK);
 		if (fd >= 0)
@@ -160,14 +166,11 @@ void init_system(void)
 /*
  * A serial line carries the protocol byte for byte: no echo, no line editing,
  * no CR/LF mapping. A virtio port's node may appear a moment after devtmpfs
- * is mounted (the driver probes asynchronously), so a missing one gets 10 s.
+ * is mounted, so a missing one gets 10 s.
  */
 int open_console(const char *path)
 {
-	const struct timespec tick = { 0, 10 * 1000 * 1000 };
-	int fd;
-	for (int i = 0; (fd = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0 && errno == ENOENT && i < 1000; i++)
-		nanosleep(&tick, NULL);
+	int fd = open_when_made(path, O_RDWR | O_NOCTTY | O_CLOEXEC, 10000);
 	struct termios t;
 	if (fd >= 0 && isatty(fd) && !tcgetattr(fd, &t)) {
 		cfmakeraw(&t);

@@ -289,7 +289,7 @@ function logBeforePanic(log: string): string {
 }
 
 /** The last `n` non-empty lines of `text`, joined into one line. */
-function lastLines(text: string, n: number): string {
+export function lastLines(text: string, n: number): string {
   return text
     .split(/\r?\n/)
     .map((l) => l.trim())

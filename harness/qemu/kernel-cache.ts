@@ -72,13 +72,17 @@ export function readManifest(dir: string): KernelManifest | undefined {
   }
 }
 
+/** A manifest with every module the guest needs: one from before a module was needed is as good as none (setup fetches again). */
+export function complete(m: KernelManifest | undefined): m is KernelManifest & { readonly modules: Readonly<Record<GuestModule, CachedFile>> } {
+  return m !== undefined && GUEST_MODULES.every((name) => m.modules?.[name] !== undefined);
+}
+
 /** The cached kernel, or undefined when setup has not fetched it. */
 export function cachedKernel(arch: GuestArch, generation: KernelGeneration): CachedKernel | undefined {
   const dir = kernelDir(arch, generation);
   const m = readManifest(dir);
-  // a cache from before a module was needed is as good as none: setup fetches again
-  if (m === undefined || GUEST_MODULES.some((name) => m.modules?.[name] === undefined)) return undefined;
-  const modules = Object.fromEntries(GUEST_MODULES.map((name) => [name, join(dir, m.modules![name]!.path)])) as Record<GuestModule, string>;
+  if (!complete(m)) return undefined;
+  const modules = Object.fromEntries(GUEST_MODULES.map((name) => [name, join(dir, m.modules[name].path)])) as Record<GuestModule, string>;
   return { arch, generation, release: m.release, vmlinuz: join(dir, m.vmlinuz.path), config: join(dir, m.config.path), modules };
 }
 

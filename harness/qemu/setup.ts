@@ -17,6 +17,7 @@ import { dependencyNames, SuiteArchive } from './debian-archive.ts';
 import { execTool } from './exec.ts';
 import {
   cacheRoot,
+  complete,
   DEBIAN_ARCH,
   GENERATIONS,
   GUEST_MODULES,
@@ -172,8 +173,8 @@ async function describe(dir: string, path: string): Promise<CachedFile> {
 /** The manifest, when every file it names is there with its size and hash. */
 async function verifiedManifest(dir: string): Promise<KernelManifest | undefined> {
   const m = readManifest(dir);
-  if (m === undefined || GUEST_MODULES.some((name) => m.modules?.[name] === undefined)) return undefined;
-  for (const f of [m.vmlinuz, m.config, ...Object.values(m.modules ?? {})]) {
+  if (!complete(m)) return undefined;
+  for (const f of [m.vmlinuz, m.config, ...Object.values(m.modules)]) {
     const path = join(dir, f.path);
     if (!existsSync(path) || statSync(path).size !== f.size || (await sha256(path)) !== f.sha256) return undefined;
   }

@@ -16,7 +16,7 @@ import { readFile } from 'node:fs/promises';
 import { machine as hostMachine } from 'node:os';
 import { buildAgentFor, type AgentMachine } from '../agent/build.ts';
 import { agentTarget, type AgentLink } from '../agent/client.ts';
-import { bootGuest, GUEST_CHANNEL, guestProcPort, kernelPanic, qemuBinary, type Guest } from '../qemu/boot.ts';
+import { bootGuest, GUEST_CHANNEL, guestProcPort, kernelPanic, lastLines, qemuBinary, type Guest } from '../qemu/boot.ts';
 import { whichSync } from '../qemu/exec.ts';
 import { buildInitramfs } from '../qemu/initramfs.ts';
 import { cachedKernel, missingKernel, SUITE, type GuestArch, type KernelGeneration } from '../qemu/kernel-cache.ts';
@@ -30,7 +30,7 @@ const DEFAULT_SWAP_KIB = 64 << 10;
 const DEFAULT_HUGETLB_PAGES = 16;
 const SIZE_UNITS: Readonly<Record<string, number>> = { K: 1, M: 1 << 10, G: 1 << 20 };
 
-/** Consoles of their own for this many procs at a time: a request then skips the router, under TCG twice as fast. */
+/** Consoles of their own for this many procs at a time: a request then skips the router's two context switches. */
 const PROC_PORTS = 8;
 
 /** How long a guest gets to power off after its channel closes before QEMU is killed. */
@@ -86,18 +86,10 @@ function guestLink(guest: Guest): AgentLink {
     const panic = kernelPanic(guest.log());
     return panic !== undefined ? `the guest kernel panicked: ${panic}` : exited;
   };
-  const lastLog = (): string =>
-    guest
-      .log()
-      .split(/\r?\n/)
-      .map((l) => l.trim())
-      .filter((l) => l !== '')
-      .slice(-2)
-      .join(' | ');
   return {
     stream: guest.channel,
     procStreams: guest.procChannels,
-    describeEnd: () => `${end() ?? 'the guest closed its channel'}; kernel log: ${lastLog() || '(empty)'}`,
+    describeEnd: () => `${end() ?? 'the guest closed its channel'}; kernel log: ${lastLines(guest.log(), 2) || '(empty)'}`,
     // The agent powers the guest off at the end of its input.
     close: async () => {
       guest.channel.end();
@@ -121,9 +113,8 @@ export function qemuUnavailable(spec: QemuSpec): string | undefined {
 export async function qemuTarget(name: string, options: { readonly timeoutMs?: number } = {}): Promise<Target> {
   const spec = parseQemuSpec(name);
   const unavailable = qemuUnavailable(spec);
-  if (unavailable !== undefined) throw new Error(`${name}: ${unavailable}`);
   const kernel = cachedKernel(spec.arch, spec.generation);
-  if (kernel === undefined) throw new Error(`${name}: ${missingKernel(spec.arch, spec.generation)}`);
+  if (unavailable !== undefined || kernel === undefined) throw new Error(`${name}: ${unavailable ?? missingKernel(spec.arch, spec.generation)}`);
   const initramfs = buildInitramfs({
     init: await readFile(await buildAgentFor(MACHINE[spec.arch])),
     files: [{ path: '/lib/modules/brd.ko.xz', mode: 0o644, data: await readFile(kernel.modules.brd) }],
