@@ -27,6 +27,7 @@ function newTask(thp: ThpSettings['enabled']): Task {
       epan: true,
       thp: { enabled: thp, useZeroPage: true },
       showPfn: true,
+      swapBytes: 64n << 20n,
     }),
   );
 }

@@ -16,11 +16,16 @@ export interface KernelBehaviour {
   readonly vmaStickySoftDirty: boolean;
   /** PAGE_IS_SOFT_DIRTY (v6.15) is a PAGEMAP_SCAN category; before, asking for it is EINVAL. */
   readonly pagemapScanSoftDirty: boolean;
+  /**
+   * cluster_alloc_swap_entry(): a page goes to a partly used cluster before
+   * a free one (measured: 7.2's first swap slot is 1, 6.12's is 0x200).
+   */
+  readonly swapNonfullFirst: boolean;
 }
 
 export const KERNELS: Readonly<Record<string, KernelBehaviour>> = {
-  '6.12': { version: '6.12', mkwriteNeedsSwDirty: false, vmaStickySoftDirty: false, pagemapScanSoftDirty: false },
-  '7.2': { version: '7.2', mkwriteNeedsSwDirty: true, vmaStickySoftDirty: true, pagemapScanSoftDirty: true },
+  '6.12': { version: '6.12', mkwriteNeedsSwDirty: false, vmaStickySoftDirty: false, pagemapScanSoftDirty: false, swapNonfullFirst: false },
+  '7.2': { version: '7.2', mkwriteNeedsSwDirty: true, vmaStickySoftDirty: true, pagemapScanSoftDirty: true, swapNonfullFirst: true },
 };
 
 export function kernelByName(name: string): KernelBehaviour {

@@ -20,15 +20,13 @@ import { bootGuest, GUEST_CHANNEL, guestProcPort, kernelPanic, lastLines, qemuBi
 import { whichSync } from '../qemu/exec.ts';
 import { buildInitramfs } from '../qemu/initramfs.ts';
 import { cachedKernel, missingKernel, SUITE, type GuestArch, type KernelGeneration } from '../qemu/kernel-cache.ts';
+import { DEFAULT_HUGETLB_PAGES, DEFAULT_SWAP_KIB, parseHugetlbPages, parseSwapKiB } from '../memory-options.ts';
 import type { Target } from '../target.ts';
 
 export const QEMU_ARCHES: Readonly<Record<string, GuestArch>> = { 'qemu-arm64': 'arm64', 'qemu-x86_64': 'x86_64' };
 const MACHINE: Readonly<Record<GuestArch, AgentMachine>> = { arm64: 'aarch64', x86_64: 'x86_64' };
 const SYSFS_OPTIONS: Readonly<Record<string, readonly string[]>> = { thp: ['always', 'madvise', 'never'], thp_zero: ['0', '1'] };
 const OPTION_NAMES = [...Object.keys(SYSFS_OPTIONS), 'swap', 'hugetlb'];
-const DEFAULT_SWAP_KIB = 64 << 10;
-const DEFAULT_HUGETLB_PAGES = 16;
-const SIZE_UNITS: Readonly<Record<string, number>> = { K: 1, M: 1 << 10, G: 1 << 20 };
 
 /** Consoles of their own for this many procs at a time: a request then skips the router's two context switches. */
 const PROC_PORTS = 8;
@@ -56,14 +54,9 @@ export function parseQemuSpec(name: string): QemuSpec {
   const kernelParams: string[] = [];
   for (const o of opts) {
     const [key = '', value = ''] = o.split('=');
-    const size = /^(\d+)([KMG])$/.exec(value);
-    if (key === 'swap') {
-      if (value !== '0' && !size) throw new Error(`QEMU target option swap=${value}: expected a size such as 64M (K, M or G), or 0`);
-      swapKiB = size ? Number(size[1]) * SIZE_UNITS[size[2]!]! : 0;
-    } else if (key === 'hugetlb') {
-      if (!/^\d+$/.test(value)) throw new Error(`QEMU target option hugetlb=${value}: expected a number of 2 MiB pages`);
-      hugetlb = Number(value);
-    } else {
+    if (key === 'swap') swapKiB = parseSwapKiB(value, 'QEMU target');
+    else if (key === 'hugetlb') hugetlb = parseHugetlbPages(value, 'QEMU target');
+    else {
       const allowed = SYSFS_OPTIONS[key];
       if (allowed === undefined) throw new Error(`unknown QEMU target option "${o}" (known: ${OPTION_NAMES.join(', ')})`);
       if (!allowed.includes(value)) throw new Error(`QEMU target option ${key}=${value}: expected one of ${allowed.join(', ')}`);

@@ -14,6 +14,7 @@ import { readProcFile, writeProcFile } from '../../model/proc/files.ts';
 import * as U from '../../uapi/linux.ts';
 import { Errno, isErr, type Ret } from '../../uapi/linux.ts';
 import { resolveLayout } from '../layout-file.ts';
+import { DEFAULT_SWAP_KIB, parseSwapKiB } from '../memory-options.ts';
 import type { Caps, MemResult, PmScanArg, PmScanResult, Proc, Target, TargetInfo } from '../target.ts';
 
 const BOOL = { '0': false, '1': true } as const;
@@ -35,6 +36,7 @@ export async function referenceConfig(spec: string): Promise<SystemConfig> {
   let thp: ThpSettings = { enabled: 'always', useZeroPage: true };
   let hw = { hwAF: true, hwDBM: true };
   let epan = true;
+  let swapKiB = DEFAULT_SWAP_KIB;
   for (const o of opts) {
     const [key = '', value = ''] = o.split('=');
     if (key === 'thp') thp = { ...thp, enabled: option(key, value, { always: 'always', madvise: 'madvise', never: 'never' } as const) };
@@ -42,10 +44,11 @@ export async function referenceConfig(spec: string): Promise<SystemConfig> {
     else if (key === 'hwaf') hw = { ...hw, hwAF: option(key, value, BOOL) };
     else if (key === 'hwdbm') hw = { ...hw, hwDBM: option(key, value, BOOL) };
     else if (key === 'epan') epan = option(key, value, BOOL);
-    else throw new Error(`unknown reference target option "${o}" (known: thp, thp_zero, hwaf, hwdbm, epan)`);
+    else if (key === 'swap') swapKiB = parseSwapKiB(value, 'reference target');
+    else throw new Error(`unknown reference target option "${o}" (known: thp, thp_zero, hwaf, hwdbm, epan, swap)`);
   }
   if (hw.hwDBM && !hw.hwAF) throw new Error('reference target: hwdbm=1 needs hwaf=1 (TCR.HD requires TCR.HA)');
-  return { layout, kernel, hw, epan, thp, showPfn: true };
+  return { layout, kernel, hw, epan, thp, showPfn: true, swapBytes: BigInt(swapKiB) << 10n };
 }
 
 export async function referenceTarget(spec: string): Promise<Target> {
@@ -60,7 +63,7 @@ export async function referenceTarget(spec: string): Promise<Target> {
       pagemapScan: true,
       thp: true,
       hugetlb: false,
-      swap: false,
+      swap: cfg.swapBytes > 0n,
       introspect: true,
     }),
     spawn: async () => new ReferenceProc(new Task(sys)),

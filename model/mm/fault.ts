@@ -47,7 +47,7 @@ function handlePteFault(mm: Mm, vma: Vma, addr: bigint, flags: number): VmFault 
   const slot = mm.pt.pteSlot(addr, true)!;
   const orig = mm.pt.read(slot);
   if (pg.pteNone(orig)) return vma.isAnonymous ? doAnonymousPage(mm, vma, flags, slot) : doFault(mm, vma, addr, flags, slot);
-  if (!pg.ptePresent(orig)) return 'SIGBUS'; // swap entries are not modelled yet
+  if (!pg.ptePresent(orig)) return doSwapPage(mm, vma, flags, slot, orig);
   if (pg.pteProtnone(orig)) return 'SIGSEGV';
   let entry = orig;
   if (flags & FAULT_FLAG_WRITE) {
@@ -57,6 +57,36 @@ function handlePteFault(mm: Mm, vma: Vma, addr: bigint, flags: number): VmFault 
   entry = pg.pteMkyoung(entry);
   mm.pt.write(slot, pg.ptepSetAccessFlags(orig, entry));
   return 0;
+}
+
+// do_swap_page() from a SWP_SYNCHRONOUS_IO device: read into a new folio, free the slot
+function doSwapPage(mm: Mm, vma: Vma, flags: number, slot: bigint, orig: Pte): VmFault {
+  const pg = mm.pg;
+  const e = pg.pteToSwpEntry(orig);
+  const swap = mm.sys.swap;
+  if (!pg.isSwapEntry(e) || !swap) return 'SIGBUS'; // markers and migration entries are not made yet
+  const offset = pg.swpOffset(e);
+  const f = newAnonFolio(mm, vma, 0);
+  mm.sys.phys.setPageData(f.pfn, swap.read(offset));
+  swap.free(offset);
+  f.dirty = true; // folio_free_swap()
+  let pte = pg.pfnPte(f.pfn, vma.pageProt);
+  if (pg.pteSwpSoftDirty(orig)) pte = pg.pteMksoftDirty(pte);
+  if (pg.pteSwpUffdWp(orig)) pte = pg.pteMkuffdWp(pte);
+  let write = (flags & FAULT_FLAG_WRITE) !== 0;
+  // the swap pte says exclusive (v6.12's swapcache bypass assumes it; the model's entries always say so)
+  f.anonExclusive[0] = pg.pteSwpExclusive(orig) ? 1 : 0;
+  if (f.anonExclusive[0]) {
+    const uffdWp = (vma.flags & V.VM_UFFD_WP) !== 0 && pg.pteUffdWp(pte);
+    if (vma.flags & V.VM_WRITE && !uffdWp && !mm.pteNeedsSoftDirtyWp(vma, pte)) {
+      pte = pg.pteMkwrite(pte);
+      if (write) pte = pg.pteMkdirty(pte);
+      write = false;
+    }
+  }
+  f.mapcount[0] = 1;
+  mm.pt.write(slot, pte);
+  return write ? doWpPage(mm, vma, slot, pte) : 0;
 }
 
 /** A new anonymous folio, mapped exclusively by this area (folio_add_new_anon_rmap(RMAP_EXCLUSIVE)). */
@@ -90,7 +120,7 @@ function doFault(mm: Mm, vma: Vma, addr: bigint, flags: number, slot: bigint): V
   const index = vma.pageIndex(addr);
   if (index >= (inode.size + PAGE - 1n) / PAGE) return 'SIGBUS';
   const pg = mm.pg;
-  const cache = shmemGetFolio(mm.sys.phys, inode, index);
+  const cache = shmemGetFolio(mm.sys, inode, index);
   if (!(flags & FAULT_FLAG_WRITE)) {
     doFaultAround(mm, vma, addr);
     if (mm.pt.read(slot) === 0n) setPteRange(mm, vma, slot, cache, false, false);

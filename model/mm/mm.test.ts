@@ -21,6 +21,7 @@ function task(layout = 'rfc', kernel = '7.2'): Task {
     epan: true,
     thp: { enabled: 'always', useZeroPage: true },
     showPfn: true,
+    swapBytes: 64n << 20n,
   });
   return new Task(sys);
 }

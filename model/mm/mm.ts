@@ -14,6 +14,7 @@ import type { Inode } from './shmem.ts';
 import type { System } from './system.ts';
 import * as V from './vma.ts';
 import { Vma, VmaList, canMerge } from './vma.ts';
+import { madvisePageout } from './vmscan.ts';
 
 const PAGE = BigInt(PAGE_SIZE);
 const PAGE_MASK = ~(PAGE - 1n);
@@ -99,6 +100,10 @@ export class Mm {
       if (this.pg.ptePresent(pte)) {
         const f = this.vmNormalFolio(pte);
         if (f) this.unmapFolio(f, this.pg.ptePfn(pte));
+      } else {
+        // free_swap_and_cache()
+        const e = this.pg.pteToSwpEntry(pte);
+        if (this.pg.isSwapEntry(e)) this.sys.swap?.free(this.pg.swpOffset(e));
       }
       return 0n;
     });
@@ -473,7 +478,7 @@ export class Mm {
   // --- madvise ----------------------------------------------------------------
 
   madvise(addr: bigint, len: bigint, advice: number): Ret<0> {
-    const known = [U.MADV_NORMAL, U.MADV_DONTNEED, U.MADV_HUGEPAGE, U.MADV_NOHUGEPAGE, U.MADV_POPULATE_READ, U.MADV_POPULATE_WRITE];
+    const known = [U.MADV_NORMAL, U.MADV_DONTNEED, U.MADV_HUGEPAGE, U.MADV_NOHUGEPAGE, U.MADV_PAGEOUT, U.MADV_POPULATE_READ, U.MADV_POPULATE_WRITE];
     if (!known.includes(advice)) return new Errno('EINVAL', 'madvise');
     if (!pageAligned(addr)) return new Errno('EINVAL', 'madvise');
     const end = addr + pageAlign(len);
@@ -500,6 +505,11 @@ export class Mm {
       case U.MADV_DONTNEED:
         if (v.flags & (V.VM_LOCKED | V.VM_PFNMAP | V.VM_HUGETLB)) return new Errno('EINVAL', 'madvise');
         this.zapRange(start, end);
+        return null;
+      case U.MADV_PAGEOUT:
+        // can_madv_lru_vma()
+        if (v.flags & (V.VM_LOCKED | V.VM_PFNMAP | V.VM_HUGETLB)) return new Errno('EINVAL', 'madvise');
+        madvisePageout(this, v, start, end);
         return null;
       case U.MADV_HUGEPAGE:
         this.modifyFlags(v, start, end, (v.flags & ~V.VM_NOHUGEPAGE) | V.VM_HUGEPAGE);

@@ -112,6 +112,40 @@ export class PhysMem {
     page.set(bytes, offset);
   }
 
+  /** A page's content, null when it was never written (all zeroes). */
+  pageData(pfn: bigint): Uint8Array | null {
+    return this.data.get(pfn) ?? null;
+  }
+
+  /** swap_read_folio(): a page's content from elsewhere; null for zeroes. */
+  setPageData(pfn: bigint, page: Uint8Array | null): void {
+    if (page) this.data.set(pfn, page);
+    else this.data.delete(pfn);
+  }
+
+  /** pages_identical(page, ZERO_PAGE(0)) */
+  isZeroFilled(pfn: bigint): boolean {
+    const page = this.data.get(pfn);
+    return !page || page.every((b) => b === 0);
+  }
+
+  /**
+   * __split_folio_to_order(0): each page becomes a folio of its own, keeping
+   * its mapcount, exclusivity and the folio's dirtiness.
+   */
+  splitFolio(f: Folio): Folio[] {
+    const parts: Folio[] = [];
+    for (let i = 0; i < f.nrPages; i++) {
+      const p = new Folio(f.pfn + BigInt(i), 0, f.anon, f.mapping, f.index + BigInt(i));
+      p.mapcount[0] = f.mapcount[i]! + f.pmdMapped;
+      p.anonExclusive[0] = f.anonExclusive[i]!;
+      p.dirty = f.dirty;
+      this.folios.set(p.pfn, p);
+      parts.push(p);
+    }
+    return parts;
+  }
+
   /** copy_user_highpage() */
   copyPage(dst: bigint, src: bigint): void {
     const page = this.data.get(src);

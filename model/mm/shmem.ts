@@ -1,13 +1,23 @@
 // tmpfs: the in-memory filesystem behind regular files and memfd in the
-// model. Pages live only in the page cache (mm/shmem.c).
+// model. Pages live in the page cache, or in swap once reclaim wrote them
+// out (mm/shmem.c).
 
-import { type Folio, type Mapping, PhysMem } from './physmem.ts';
+import type { Folio, Mapping, PhysMem } from './physmem.ts';
+import type { SwapDevice } from './swapfile.ts';
+
+/** What shmem needs of the system: its memory and its swap device. */
+export interface ShmemBacking {
+  readonly phys: PhysMem;
+  readonly swap: SwapDevice | null;
+}
 
 export class Inode implements Mapping {
   readonly shmem = true;
   size = 0n;
   /** the page cache: page index -> folio */
   readonly pages = new Map<bigint, Folio>();
+  /** pages written out to swap: page index -> swap offset */
+  readonly swapped = new Map<bigint, bigint>();
   /** names in the filesystem pointing at it; 0 for memfd and unlinked files */
   nlink = 0;
   constructor(
@@ -42,19 +52,34 @@ export class Tmpfs {
   }
 }
 
-/** shmem_get_folio(SGP_CACHE): the page cache folio at index, allocated on first use. */
-export function shmemGetFolio(mem: PhysMem, inode: Inode, index: bigint): Folio {
+/**
+ * shmem_get_folio(SGP_CACHE): the page cache folio at index, read back from
+ * swap (shmem_swapin_folio(): the slot is freed, the folio dirty) or
+ * allocated on first use.
+ */
+export function shmemGetFolio(sys: ShmemBacking, inode: Inode, index: bigint): Folio {
   let f = inode.pages.get(index);
-  if (!f) {
-    f = mem.alloc(0, false, inode, index);
-    inode.pages.set(index, f);
+  if (f) return f;
+  f = sys.phys.alloc(0, false, inode, index);
+  const offset = inode.swapped.get(index);
+  if (offset !== undefined && sys.swap) {
+    sys.phys.setPageData(f.pfn, sys.swap.read(offset));
+    sys.swap.free(offset);
+    inode.swapped.delete(index);
+    f.dirty = true;
   }
+  inode.pages.set(index, f);
   return f;
 }
 
-/** shmem_setattr() truncation: pages past the new size leave the page cache. */
-export function shmemTruncate(inode: Inode, size: bigint): void {
+/** shmem_setattr() truncation: pages past the new size leave the page cache and swap. */
+export function shmemTruncate(sys: ShmemBacking, inode: Inode, size: bigint): void {
   const keep = (size + 4095n) >> 12n;
   for (const index of [...inode.pages.keys()]) if (index >= keep) inode.pages.delete(index);
+  for (const [index, offset] of [...inode.swapped]) {
+    if (index < keep) continue;
+    sys.swap?.free(offset);
+    inode.swapped.delete(index);
+  }
   inode.size = size;
 }

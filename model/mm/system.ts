@@ -8,6 +8,7 @@ import type { HwFeatures } from '../arm64/walk.ts';
 import type { KernelBehaviour } from '../kernel.ts';
 import { PhysMem } from './physmem.ts';
 import { Tmpfs } from './shmem.ts';
+import { SwapDevice } from './swapfile.ts';
 
 /** /sys/kernel/mm/transparent_hugepage */
 export interface ThpSettings {
@@ -25,12 +26,16 @@ export interface SystemConfig {
   readonly thp: ThpSettings;
   /** pagemap shows PFNs (the reader has CAP_SYS_ADMIN) */
   readonly showPfn: boolean;
+  /** the swap device's size in bytes; 0 for no swap */
+  readonly swapBytes: bigint;
 }
 
 export class System {
   readonly phys = new PhysMem();
   readonly tmpfs = new Tmpfs();
   readonly pg: Pgtable;
+  /** swapon'ed device, if any */
+  readonly swap: SwapDevice | null;
   readonly prots: readonly bigint[];
   private nextAnonVma = 1;
   private nextPid = 1000;
@@ -40,6 +45,7 @@ export class System {
     this.pg = pgtable(cfg.layout, { kernel: cfg.kernel });
     this.prots = protectionMap(cfg.layout, { epan: cfg.epan });
     this.thp = cfg.thp;
+    this.swap = cfg.swapBytes > 0n ? new SwapDevice(cfg.swapBytes, cfg.kernel.swapNonfullFirst) : null;
   }
 
   /** anon_vma_alloc(): a fresh anon_vma identity */

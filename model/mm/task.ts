@@ -42,7 +42,7 @@ export class Task {
       inode = this.sys.tmpfs.create(abs);
     }
     const acc = flags & 3;
-    if (flags & U.O_TRUNC && acc !== U.O_RDONLY) shmemTruncate(inode, 0n);
+    if (flags & U.O_TRUNC && acc !== U.O_RDONLY) shmemTruncate(this.sys, inode, 0n);
     return this.installFd({ inode, writable: acc === U.O_WRONLY || acc === U.O_RDWR });
   }
 
@@ -64,7 +64,7 @@ export class Task {
     const f = this.fds.get(fd);
     if (!f) return new Errno('EBADF', 'ftruncate');
     if (!f.writable || length < 0n) return new Errno('EINVAL', 'ftruncate');
-    shmemTruncate(f.inode, length);
+    shmemTruncate(this.sys, f.inode, length);
     return 0;
   }
 

@@ -2,7 +2,7 @@
 
 import type { Mm } from '../mm/mm.ts';
 import { PMD_SIZE } from '../mm/pgtables.ts';
-import { VM_FLAG_MNEMONICS, VM_MAYSHARE, VM_READ, VM_WRITE, VM_EXEC, type Vma } from '../mm/vma.ts';
+import { VM_FLAG_MNEMONICS, VM_MAYSHARE, VM_READ, VM_SHARED, VM_WRITE, VM_EXEC, type Vma } from '../mm/vma.ts';
 
 const PAGE = 4096n;
 
@@ -19,12 +19,14 @@ interface Mss {
   anonHuge: bigint;
   shmemPmd: bigint;
   filePmd: bigint;
+  swap: bigint;
+  swapPss: bigint;
 }
 
 // smaps_pte_entry() / smaps_pmd_entry() / smaps_account()
 function account(mm: Mm, vma: Vma): Mss {
   const pg = mm.pg;
-  const mss: Mss = { rss: 0n, pss: 0n, pssDirty: 0n, sharedClean: 0n, sharedDirty: 0n, privateClean: 0n, privateDirty: 0n, referenced: 0n, anonymous: 0n, anonHuge: 0n, shmemPmd: 0n, filePmd: 0n };
+  const mss: Mss = { rss: 0n, pss: 0n, pssDirty: 0n, sharedClean: 0n, sharedDirty: 0n, privateClean: 0n, privateDirty: 0n, referenced: 0n, anonymous: 0n, anonHuge: 0n, shmemPmd: 0n, filePmd: 0n, swap: 0n, swapPss: 0n };
   const add = (size: bigint, mapcount: number, dirty: boolean, young: boolean, anon: boolean) => {
     mss.rss += size;
     if (young) mss.referenced += size;
@@ -53,6 +55,14 @@ function account(mm: Mm, vma: Vma): Mss {
     const hi = addr + PMD_SIZE < vma.end ? addr + PMD_SIZE : vma.end;
     for (let a = lo; a < hi; a += PAGE) {
       const pte = mm.pt.pteVal(a);
+      if (pte !== 0n && !pg.ptePresent(pte)) {
+        // a swap entry only this mapping holds (swp_swapcount() == 1)
+        if (pg.isSwapEntry(pg.pteToSwpEntry(pte))) {
+          mss.swap += PAGE;
+          mss.swapPss += PAGE;
+        }
+        continue;
+      }
       if (!pg.ptePresent(pte)) continue;
       const f = mm.vmNormalFolio(pte);
       if (!f) continue;
@@ -60,7 +70,29 @@ function account(mm: Mm, vma: Vma): Mss {
       add(PAGE, f.pageMapcount(pfn), pg.pteDirty(pte) || f.dirty, pg.pteYoung(pte), f.anon);
     }
   }
+  mss.swap += shmemSwapped(mm, vma);
   return mss;
+}
+
+/**
+ * smap_gather_stats(): a shmem area's pages in swap. A shared or read-only
+ * mapping counts them all (shmem_swap_usage()); a private writable one only
+ * where its own pte is empty (smaps_pte_hole_lookup()), as COW may have
+ * replaced the rest.
+ */
+function shmemSwapped(mm: Mm, vma: Vma): bigint {
+  const inode = vma.file;
+  if (!inode) return 0n;
+  const first = vma.pgoff;
+  const last = vma.pgoff + (vma.end - vma.start) / PAGE;
+  const privateWritable = !(vma.flags & VM_SHARED) && (vma.flags & VM_WRITE) !== 0;
+  let pages = 0n;
+  for (const index of inode.swapped.keys()) {
+    if (index < first || index >= last) continue;
+    if (privateWritable && mm.pt.pteVal(vma.start + (index - first) * PAGE) !== 0n) continue;
+    pages++;
+  }
+  return pages * PAGE;
 }
 
 const kb = (name: string, bytes: bigint) => `${name.padEnd(16)}${String(bytes >> 10n).padStart(8)} kB`;
@@ -105,8 +137,8 @@ export function smapsText(mm: Mm, thpEligible: (vma: Vma) => boolean): string {
       kb('FilePmdMapped:', m.filePmd),
       kb('Shared_Hugetlb:', 0n),
       kb('Private_Hugetlb:', 0n),
-      kb('Swap:', 0n),
-      kb('SwapPss:', 0n),
+      kb('Swap:', m.swap),
+      kb('SwapPss:', m.swapPss),
       kb('Locked:', 0n),
       `THPeligible:    ${String(thpEligible(vma) ? 1 : 0).padStart(8)}`,
       `VmFlags: ${flags}`,

@@ -1,0 +1,113 @@
+// A swap device (mm/swapfile.c) as the QEMU targets set one up: a RAM disk
+// (brd) with a swap header in its first page. Slots are handed out in
+// clusters of 512 as the cluster allocator does on a non-rotational device:
+// on from the last slot in the current cluster, else the head of the free
+// cluster list (a cluster that empties joins its tail), else a cluster with
+// room left. After 6.12 a page takes a partly used cluster (the header's
+// first of all) before a free one; a PMD-sized folio always needs a free one. brd is SWP_SYNCHRONOUS_IO, so a
+// swap-in frees its slot at once and nothing lingers in the swap cache.
+
+import { HPAGE_PMD_NR, PAGE_SIZE } from './physmem.ts';
+
+/** SWAPFILE_CLUSTER: HPAGE_PMD_NR on THP kernels */
+export const SWAPFILE_CLUSTER = HPAGE_PMD_NR;
+const CLUSTER = BigInt(SWAPFILE_CLUSTER);
+
+export class SwapDevice {
+  /** swp_type(): the only device is the first swapon'ed */
+  readonly type = 0;
+  /** usable slots: the pages of the device less the header */
+  readonly slots: bigint;
+  /** used slot -> its content (null: a page of zeroes) */
+  private readonly used = new Map<bigint, Uint8Array | null>();
+  /** per cluster: how many of its slots are in use (the header counts) */
+  private readonly clusterUse = new Map<bigint, number>();
+  /** si->free_clusters: empty clusters, in the order they will be used */
+  private readonly freeClusters: bigint[] = [];
+  /** the next slot to try in the current cluster (percpu_cluster->next[0]) */
+  private next: bigint | null = null;
+
+  /** `nonfullFirst`: the kernel prefers partly used clusters for single pages */
+  constructor(
+    bytes: bigint,
+    private readonly nonfullFirst: boolean,
+  ) {
+    const pages = bytes / BigInt(PAGE_SIZE);
+    this.slots = pages > 0n ? pages - 1n : 0n;
+    this.clusterUse.set(0n, 1); // slot 0 holds the header
+    for (let c = 1n; c < this.nrClusters; c++) this.freeClusters.push(c);
+  }
+
+  private get nrClusters(): bigint {
+    return (this.slots + 1n) / CLUSTER;
+  }
+
+  /** pages in use, as /proc/swaps' Used column counts them */
+  get inuse(): number {
+    return this.used.size;
+  }
+
+  private usable(offset: bigint): boolean {
+    return offset > 0n && offset <= this.slots && !this.used.has(offset);
+  }
+
+  /** The first free slot of cluster c, from slot `from` on. */
+  private scan(c: bigint, from: bigint): bigint | null {
+    for (let o = from; o < (c + 1n) * CLUSTER; o++) if (this.usable(o)) return o;
+    return null;
+  }
+
+  /** A free slot in a cluster already in use (nonfull_clusters, then frag_clusters). */
+  private nonfull(): bigint | null {
+    for (let c = 0n; c < this.nrClusters; c++) {
+      const use = this.clusterUse.get(c) ?? 0;
+      if (use > 0 && use < SWAPFILE_CLUSTER) return this.scan(c, c * CLUSTER);
+    }
+    return null;
+  }
+
+  /**
+   * cluster_alloc_swap_entry(): nr = 1 for a page, SWAPFILE_CLUSTER for a
+   * PMD-sized folio, which needs a cluster of its own. Returns the first
+   * offset, or null when the device has no room (add_to_swap() fails).
+   */
+  alloc(nr: number): bigint | null {
+    let offset: bigint | null = null;
+    // a current cluster ends with its last slot
+    if (nr === 1 && this.next !== null && this.next % CLUSTER !== 0n) offset = this.scan(this.next / CLUSTER, this.next);
+    if (offset === null && nr === 1 && this.nonfullFirst) offset = this.nonfull();
+    if (offset === null && this.freeClusters.length > 0) offset = this.freeClusters[0]! * CLUSTER;
+    if (offset === null && nr === 1) offset = this.nonfull();
+    if (offset === null) return null;
+    for (let i = 0n; i < BigInt(nr); i++) this.take(offset + i);
+    if (nr === 1) this.next = offset + 1n;
+    return offset;
+  }
+
+  private take(offset: bigint): void {
+    this.used.set(offset, null);
+    const c = offset / CLUSTER;
+    const use = this.clusterUse.get(c) ?? 0;
+    if (use === 0) this.freeClusters.splice(this.freeClusters.indexOf(c), 1);
+    this.clusterUse.set(c, use + 1);
+  }
+
+  /** swap_writeout(): the page's content goes to its slot. */
+  write(offset: bigint, page: Uint8Array | null): void {
+    this.used.set(offset, page);
+  }
+
+  /** swap_read_folio() */
+  read(offset: bigint): Uint8Array | null {
+    return this.used.get(offset) ?? null;
+  }
+
+  /** swap_free(): the slot's last reference is gone. */
+  free(offset: bigint): void {
+    if (!this.used.delete(offset)) return;
+    const c = offset / CLUSTER;
+    const use = this.clusterUse.get(c)! - 1;
+    this.clusterUse.set(c, use);
+    if (use === 0) this.freeClusters.push(c);
+  }
+}
