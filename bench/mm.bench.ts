@@ -28,6 +28,7 @@ function newTask(thp: ThpSettings['enabled']): Task {
       thp: { enabled: thp, useZeroPage: true },
       showPfn: true,
       swapBytes: 64n << 20n,
+      hugetlbPages: 0,
     }),
   );
 }

@@ -1,7 +1,7 @@
-// Target options for the memory behind a kernel: swap=SIZE, which the
-// reference and QEMU targets share with one default so a model and a kernel
-// compared side by side get the same swap device, and the QEMU targets'
-// hugetlb=N pool.
+// Target options for the memory behind a kernel, swap=SIZE and hugetlb=N:
+// the reference and QEMU targets share them with one default each, so a
+// model and a kernel compared side by side get the same swap device and
+// hugetlb pool unless a run asks otherwise.
 
 /** swap=SIZE: a 64 MiB swap device */
 export const DEFAULT_SWAP_KIB = 64 << 10;

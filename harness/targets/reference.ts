@@ -14,7 +14,7 @@ import { readProcFile, writeProcFile } from '../../model/proc/files.ts';
 import * as U from '../../uapi/linux.ts';
 import { Errno, isErr, type Ret } from '../../uapi/linux.ts';
 import { resolveLayout } from '../layout-file.ts';
-import { DEFAULT_SWAP_KIB, parseSwapKiB } from '../memory-options.ts';
+import { DEFAULT_HUGETLB_PAGES, DEFAULT_SWAP_KIB, parseHugetlbPages, parseSwapKiB } from '../memory-options.ts';
 import type { Caps, MemResult, PmScanArg, PmScanResult, Proc, Target, TargetInfo } from '../target.ts';
 
 const BOOL = { '0': false, '1': true } as const;
@@ -37,6 +37,7 @@ export async function referenceConfig(spec: string): Promise<SystemConfig> {
   let hw = { hwAF: true, hwDBM: true };
   let epan = true;
   let swapKiB = DEFAULT_SWAP_KIB;
+  let hugetlbPages = DEFAULT_HUGETLB_PAGES;
   for (const o of opts) {
     const [key = '', value = ''] = o.split('=');
     if (key === 'thp') thp = { ...thp, enabled: option(key, value, { always: 'always', madvise: 'madvise', never: 'never' } as const) };
@@ -45,10 +46,11 @@ export async function referenceConfig(spec: string): Promise<SystemConfig> {
     else if (key === 'hwdbm') hw = { ...hw, hwDBM: option(key, value, BOOL) };
     else if (key === 'epan') epan = option(key, value, BOOL);
     else if (key === 'swap') swapKiB = parseSwapKiB(value, 'reference target');
-    else throw new Error(`unknown reference target option "${o}" (known: thp, thp_zero, hwaf, hwdbm, epan, swap)`);
+    else if (key === 'hugetlb') hugetlbPages = parseHugetlbPages(value, 'reference target');
+    else throw new Error(`unknown reference target option "${o}" (known: thp, thp_zero, hwaf, hwdbm, epan, swap, hugetlb)`);
   }
   if (hw.hwDBM && !hw.hwAF) throw new Error('reference target: hwdbm=1 needs hwaf=1 (TCR.HD requires TCR.HA)');
-  return { layout, kernel, hw, epan, thp, showPfn: true, swapBytes: BigInt(swapKiB) << 10n };
+  return { layout, kernel, hw, epan, thp, showPfn: true, swapBytes: BigInt(swapKiB) << 10n, hugetlbPages };
 }
 
 export async function referenceTarget(spec: string): Promise<Target> {
@@ -62,7 +64,7 @@ export async function referenceTarget(spec: string): Promise<Target> {
       uffdWp: sys.pg.hasUffdWp,
       pagemapScan: true,
       thp: true,
-      hugetlb: false,
+      hugetlb: cfg.hugetlbPages > 0,
       swap: cfg.swapBytes > 0n,
       introspect: true,
     }),

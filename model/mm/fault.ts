@@ -7,6 +7,7 @@ import type { Pte } from '../arm64/pgtable.ts';
 import type { Mm } from './mm.ts';
 import { HPAGE_PMD_ORDER, type Folio } from './physmem.ts';
 import { PMD_MASK, PMD_SIZE } from './pgtables.ts';
+import { hugetlbFault } from './hugetlb.ts';
 import { shmemGetFolio } from './shmem.ts';
 import * as V from './vma.ts';
 import type { Vma } from './vma.ts';
@@ -21,6 +22,7 @@ const FAULT_AROUND_PAGES = 16n;
 
 // handle_mm_fault() -> __handle_mm_fault()
 export function handleMmFault(mm: Mm, vma: Vma, addr: bigint, flags: number): VmFault {
+  if (vma.flags & V.VM_HUGETLB) return hugetlbFault(mm, vma, addr, (flags & FAULT_FLAG_WRITE) !== 0);
   const pmdSlot = mm.pt.pmdSlot(addr, true)!;
   const pmd = mm.pt.read(pmdSlot);
   if (pmd === 0n && thpEligible(mm, vma, addr)) {

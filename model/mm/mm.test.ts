@@ -22,6 +22,7 @@ function task(layout = 'rfc', kernel = '7.2'): Task {
     thp: { enabled: 'always', useZeroPage: true },
     showPfn: true,
     swapBytes: 64n << 20n,
+    hugetlbPages: 0,
   });
   return new Task(sys);
 }

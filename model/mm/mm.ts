@@ -15,6 +15,7 @@ import type { System } from './system.ts';
 import * as V from './vma.ts';
 import { Vma, VmaList, canMerge } from './vma.ts';
 import { madvisePageout } from './vmscan.ts';
+import { freeHugeFolio, HPAGE_SIZE, hugetlbEvictInode, hugetlbReserve, hugetlbSizeOk, hugetlbSplitOk, hugetlbVmaClose } from './hugetlb.ts';
 
 const PAGE = BigInt(PAGE_SIZE);
 const PAGE_MASK = ~(PAGE - 1n);
@@ -58,7 +59,8 @@ export class Mm {
   // vma_wants_writenotify(): tmpfs has no page_mkwrite and no writeback
   vmaWantsWritenotify(vma: Vma): boolean {
     if ((vma.flags & (V.VM_WRITE | V.VM_SHARED)) !== (V.VM_WRITE | V.VM_SHARED)) return false;
-    if (this.vmaSoftDirtyEnabled(vma)) return true;
+    // hugetlb has no soft-dirty tracking (f96f7a40874d)
+    if (this.vmaSoftDirtyEnabled(vma) && !(vma.flags & V.VM_HUGETLB)) return true;
     return (vma.flags & V.VM_UFFD_WP) !== 0;
   }
   // vma_set_page_prot()
@@ -93,7 +95,7 @@ export class Mm {
     for (const { addr, slot, val } of [...this.pt.pmdsIn(start, end)]) {
       if (this.pt.pmdIsTable(val)) continue;
       // a huge pmd: a partial zap splits it first (__split_huge_pmd())
-      if (addr >= start && addr + PMD_SIZE <= end) this.zapPmd(slot, val);
+      if (addr >= start && addr + PMD_SIZE <= end) this.zapPmd(addr, slot, val);
       else this.splitHugePmd(addr);
     }
     this.pt.updatePtes(start, end, (_, pte) => {
@@ -109,11 +111,18 @@ export class Mm {
     });
   }
 
-  private zapPmd(slot: bigint, pmd: bigint): void {
+  private zapPmd(addr: bigint, slot: bigint, pmd: bigint): void {
     this.pt.write(slot, 0n);
     if (!this.pg.pmdPresent(pmd)) return;
     const f = this.sys.phys.folioOf(this.pg.pmdPfn(pmd));
-    if (f && !this.sys.phys.isZeroPfn(f.pfn)) this.unmapFolio(f, null);
+    if (!f || this.sys.phys.isZeroPfn(f.pfn)) return;
+    if (f.hugetlb && f.anon) {
+      // __unmap_hugepage_range(): a private huge page goes back to the pool
+      f.pmdMapped--;
+      freeHugeFolio(this, this.vmas.lookup(addr), addr, f);
+      return;
+    }
+    this.unmapFolio(f, null);
   }
 
   /**
@@ -186,14 +195,14 @@ export class Mm {
   }
 
   // __get_unmapped_area(): a hint if free, else top-down; THP-aligned for PMD-sized anonymous areas
-  private getUnmappedArea(addr: bigint, len: bigint, anon: boolean): Ret<bigint> {
+  private getUnmappedArea(addr: bigint, len: bigint, anon: boolean, align: bigint): Ret<bigint> {
     if (len > TASK_SIZE) return new Errno('ENOMEM', 'mmap');
     if (addr !== 0n) {
-      addr = pageAlign(addr);
+      addr = (addr + align - 1n) & ~(align - 1n);
       if (TASK_SIZE - len >= addr && this.vmas.overlapping(addr, addr + len).length === 0) return addr;
     }
     const thpAlign = anon && addr === 0n && len % PMD_SIZE === 0n;
-    const found = this.unmappedArea(len, thpAlign ? PMD_SIZE : PAGE);
+    const found = this.unmappedArea(len, thpAlign ? PMD_SIZE : align);
     return found ?? new Errno('ENOMEM', 'mmap');
   }
 
@@ -271,6 +280,10 @@ export class Mm {
     if (type !== U.MAP_SHARED && type !== U.MAP_PRIVATE) return new Errno('EINVAL', 'mmap');
     const anonymous = (flags & U.MAP_ANONYMOUS) !== 0;
     if (!anonymous && file === null) return new Errno('EBADF', 'mmap');
+    // ksys_mmap_pgoff(): MAP_HUGETLB memory is a file on an internal hugetlbfs, in whole huge pages
+    const hugetlb = (flags & U.MAP_HUGETLB) !== 0;
+    if (hugetlb && (!anonymous || !hugetlbSizeOk(flags))) return new Errno('EINVAL', 'mmap');
+    if (hugetlb) len = (len + HPAGE_SIZE - 1n) & ~(HPAGE_SIZE - 1n);
 
     let vmFlags = (prot & (U.PROT_READ | U.PROT_WRITE | U.PROT_EXEC)) | V.VM_MAYREAD | V.VM_MAYWRITE | V.VM_MAYEXEC;
     let inode: Inode | null = anonymous ? null : file!.inode;
@@ -281,25 +294,37 @@ export class Mm {
         vmFlags &= ~V.VM_MAYWRITE;
       }
       vmFlags |= V.VM_SHARED | V.VM_MAYSHARE;
-    } else if ((vmFlags & (V.VM_WRITE | V.VM_NORESERVE)) === V.VM_WRITE) {
+    } else if ((vmFlags & (V.VM_WRITE | V.VM_NORESERVE)) === V.VM_WRITE && !hugetlb) {
       vmFlags |= V.VM_ACCOUNT; // accountable_mapping()
     }
     if (flags & U.MAP_NORESERVE) vmFlags |= V.VM_NORESERVE;
+    if (hugetlb) vmFlags |= V.VM_HUGETLB | V.VM_DONTEXPAND; // hugetlbfs_file_mmap()
+    const align = hugetlb ? HPAGE_SIZE : PAGE;
 
     let start: bigint;
     if (flags & (U.MAP_FIXED | U.MAP_FIXED_NOREPLACE)) {
-      if (!pageAligned(addr)) return new Errno('EINVAL', 'mmap');
+      if (addr & (align - 1n)) return new Errno('EINVAL', 'mmap');
       if (addr + len > TASK_SIZE) return new Errno('ENOMEM', 'mmap');
       if (flags & U.MAP_FIXED_NOREPLACE && this.vmas.overlapping(addr, addr + len).length > 0) return new Errno('EEXIST', 'mmap');
       start = addr;
     } else {
-      const got = this.getUnmappedArea(addr, len, anonymous && type === U.MAP_PRIVATE);
+      const got = this.getUnmappedArea(addr, len, anonymous && type === U.MAP_PRIVATE && !hugetlb, align);
       if (got instanceof Errno) return got;
       start = got;
     }
-    this.doMunmap(start, len);
+    let hugetlbResv: Set<bigint> | null = null;
+    if (hugetlb) {
+      inode = this.sys.tmpfs.create('/anon_hugepage', false, true); // hugetlb_file_setup()
+      inode.size = len;
+      pgoff = 0n;
+      const r = hugetlbReserve(this, inode, len / HPAGE_SIZE, vmFlags);
+      if (r instanceof Errno) return r;
+      hugetlbResv = r;
+    }
+    const unmapped = this.doMunmap(start, len);
+    if (unmapped) return unmapped;
 
-    if (anonymous) {
+    if (anonymous && !hugetlb) {
       if (type === U.MAP_SHARED) {
         inode = this.sys.tmpfs.create('/dev/zero', false); // shmem_zero_setup()
         inode.size = len;
@@ -310,7 +335,7 @@ export class Mm {
     }
     // __mmap_complete(): every new mapping starts soft-dirty
     vmFlags |= this.vmSoftdirty;
-    const fresh = new Vma(start, start + len, vmFlags, pgoff, inode, 0n);
+    const fresh = new Vma(start, start + len, vmFlags, pgoff, inode, 0n, null, hugetlbResv);
     const vma = inode === null ? this.mergeNew(fresh) : (this.vmas.insert(fresh), fresh);
     this.vmaSetPageProt(vma);
     if (flags & U.MAP_POPULATE) this.populate(start, start + len, (vmFlags & V.VM_WRITE) !== 0 && type === U.MAP_SHARED);
@@ -327,21 +352,31 @@ export class Mm {
 
   munmap(addr: bigint, len: bigint): Ret<0> {
     if (!pageAligned(addr) || len === 0n || addr > TASK_SIZE || len > TASK_SIZE - addr) return new Errno('EINVAL', 'munmap');
-    this.doMunmap(addr, pageAlign(len));
-    return 0;
+    return this.doMunmap(addr, pageAlign(len)) ?? 0;
+  }
+
+  /** Whether the areas over [start, end) may be cut at its edges (hugetlb only on huge page boundaries). */
+  private splittable(start: bigint, end: bigint): boolean {
+    return this.vmas.overlapping(start, end).every((v) => hugetlbSplitOk(v, start) && hugetlbSplitOk(v, end));
   }
 
   // do_vmi_munmap(): split at the edges, zap, drop the areas and their tables
-  doMunmap(start: bigint, len: bigint): void {
+  doMunmap(start: bigint, len: bigint): Errno | null {
     const end = start + len;
+    if (!this.splittable(start, end)) return new Errno('EINVAL', 'munmap');
     for (const v of this.vmas.overlapping(start, end)) {
       let cur = v;
       if (start > cur.start) cur = this.vmas.split(cur, start);
       if (end < cur.end) this.vmas.split(cur, end);
       this.zapRange(cur.start, cur.end);
+      hugetlbVmaClose(this, cur, cur.start, cur.end);
       this.vmas.remove(cur);
+      // the last mapping of a MAP_HUGETLB file closes it
+      const inode = cur.file;
+      if (inode?.hugetlb && inode.nlink === 0 && !this.vmas.all().some((x) => x.file === inode)) hugetlbEvictInode(this, inode);
     }
     this.freePgtables(start, end);
+    return null;
   }
 
   // --- mprotect ---------------------------------------------------------------
@@ -364,6 +399,7 @@ export class Mm {
       cursor = v.end;
     }
     if (cursor < end) return new Errno('ENOMEM', 'mprotect');
+    if (!this.splittable(addr, end)) return new Errno('EINVAL', 'mprotect');
     for (const v of this.vmas.overlapping(addr, end)) {
       const s = v.start > addr ? v.start : addr;
       const e = v.end < end ? v.end : end;
@@ -385,6 +421,13 @@ export class Mm {
   // change_protection() -> change_pte_range() / change_huge_pmd()
   private changeProtection(vma: Vma, start: bigint, end: bigint, tryChangeWritable: boolean): void {
     const pg = this.pg;
+    if (vma.flags & V.VM_HUGETLB) {
+      // hugetlb_change_protection(): no write upgrade, the next store faults
+      for (const { slot, val } of [...this.pt.pmdsIn(start, end)]) {
+        if (!this.pt.pmdIsTable(val) && pg.pmdPresent(val)) this.pt.write(slot, pg.pmdMkhuge(pg.pteModify(val, vma.pageProt)));
+      }
+      return;
+    }
     const modify = (entry: Pte): Pte => {
       const next = pg.pteModify(entry, vma.pageProt);
       return tryChangeWritable && !pg.pteWrite(next) && this.canChangePteWritable(vma, next) ? pg.pteMkwrite(next) : next;
@@ -420,7 +463,14 @@ export class Mm {
     newLen = pageAlign(newLen);
     if (newLen === 0n) return new Errno('EINVAL', 'mremap');
     const vma = this.vmas.lookup(oldAddr);
-    if (!vma || oldAddr + oldLen > vma.end) return new Errno('EFAULT', 'mremap');
+    if (!vma) return new Errno('EFAULT', 'mremap');
+    if (vma.flags & V.VM_HUGETLB) {
+      // align_hugetlb(): lengths round up to huge pages, addresses must be aligned, no growing
+      oldLen = (oldLen + HPAGE_SIZE - 1n) & ~(HPAGE_SIZE - 1n);
+      newLen = (newLen + HPAGE_SIZE - 1n) & ~(HPAGE_SIZE - 1n);
+      if ((oldAddr | newAddr) & (HPAGE_SIZE - 1n) || newLen > oldLen) return new Errno('EINVAL', 'mremap');
+    }
+    if (oldAddr + oldLen > vma.end) return new Errno('EFAULT', 'mremap');
     if (!(flags & U.MREMAP_FIXED)) {
       if (newLen !== oldLen) return new Errno('ENOMEM', 'mremap'); // growing/shrinking in place: not modelled
       return oldAddr;
@@ -428,7 +478,8 @@ export class Mm {
     if (!pageAligned(newAddr)) return new Errno('EINVAL', 'mremap');
     if (newAddr + newLen > oldAddr && oldAddr + oldLen > newAddr) return new Errno('EINVAL', 'mremap');
     if (newLen !== oldLen) return new Errno('ENOMEM', 'mremap');
-    this.doMunmap(newAddr, newLen);
+    const unmapped = this.doMunmap(newAddr, newLen);
+    if (unmapped) return unmapped;
     return this.moveVma(this.vmas.lookup(oldAddr)!, oldAddr, oldLen, newAddr);
   }
 
@@ -439,14 +490,14 @@ export class Mm {
     if (vma.isAnonymous && vma.anonVma === null) pgoff = newAddr >> 12n;
     const copy = new Vma(newAddr, newAddr + len, vma.flags, pgoff, vma.file, vma.pageProt, vma.anonVma);
     const target = vma.isAnonymous ? this.mergeNew(copy) : (this.vmas.insert(copy), copy);
-    this.movePageTables(oldAddr, newAddr, len);
+    this.movePageTables(oldAddr, newAddr, len, (vma.flags & V.VM_HUGETLB) !== 0);
     if (target !== copy) this.vmaSetPageProt(target);
     this.doMunmap(oldAddr, len);
     return newAddr;
   }
 
-  // move_ptes() / move_huge_pmd(): moved entries become soft-dirty (move_soft_dirty_pte())
-  private movePageTables(oldAddr: bigint, newAddr: bigint, len: bigint): void {
+  // move_ptes() / move_huge_pmd(): moved entries become soft-dirty (move_soft_dirty_pte()); move_huge_pte() for hugetlb does not
+  private movePageTables(oldAddr: bigint, newAddr: bigint, len: bigint, hugetlb: boolean): void {
     const pg = this.pg;
     for (let off = 0n; off < len; off += PAGE) {
       const from = oldAddr + off;
@@ -458,7 +509,7 @@ export class Mm {
         const aligned = (from & ~PMD_MASK) === 0n && (to & ~PMD_MASK) === 0n && len - off >= PMD_SIZE;
         if (aligned) {
           this.pt.write(pmdSlot, 0n);
-          const moved = pg.pmdPresent(pmd) ? pg.pteMksoftDirty(pmd) : pg.pteSwpMksoftDirty(pmd);
+          const moved = hugetlb ? pmd : pg.pmdPresent(pmd) ? pg.pteMksoftDirty(pmd) : pg.pteSwpMksoftDirty(pmd);
           this.pt.write(this.pt.pmdSlot(to, true)!, moved);
           off += PMD_SIZE - PAGE;
           continue;
@@ -503,8 +554,13 @@ export class Mm {
   private madviseVma(v: Vma, start: bigint, end: bigint, advice: number): Errno | null {
     switch (advice) {
       case U.MADV_DONTNEED:
-        if (v.flags & (V.VM_LOCKED | V.VM_PFNMAP | V.VM_HUGETLB)) return new Errno('EINVAL', 'madvise');
-        this.zapRange(start, end);
+        // madvise_dontneed_free_valid_vma(): hugetlb from a huge page boundary, whole huge pages only
+        if (v.flags & (V.VM_LOCKED | V.VM_PFNMAP)) return new Errno('EINVAL', 'madvise');
+        if (v.flags & V.VM_HUGETLB) {
+          if (start & (HPAGE_SIZE - 1n)) return new Errno('EINVAL', 'madvise');
+          end &= ~(HPAGE_SIZE - 1n);
+        }
+        if (end > start) this.zapRange(start, end);
         return null;
       case U.MADV_PAGEOUT:
         // can_madv_lru_vma()

@@ -24,6 +24,8 @@ export class Folio {
   /** mapped by a pmd, as a whole */
   pmdMapped = 0;
   dirty = false;
+  /** from the hugetlb pool: freeing it returns it there */
+  hugetlb = false;
   constructor(
     readonly pfn: bigint,
     readonly order: number,

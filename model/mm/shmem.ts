@@ -20,10 +20,14 @@ export class Inode implements Mapping {
   readonly swapped = new Map<bigint, bigint>();
   /** names in the filesystem pointing at it; 0 for memfd and unlinked files */
   nlink = 0;
+  /** a hugetlbfs file's reservations: huge page indices reserved and not yet faulted in */
+  readonly hugetlbResv = new Set<bigint>();
   constructor(
     readonly id: number,
-    /** the path it was created at, or how /proc names it ("/memfd:x", "/dev/zero") */
+    /** the path it was created at, or how /proc names it ("/memfd:x", "/dev/zero", "/anon_hugepage") */
     readonly path: string,
+    /** on hugetlbfs: its page cache holds 2 MiB pages, indexed in huge pages */
+    readonly hugetlb = false,
   ) {}
 }
 
@@ -34,9 +38,9 @@ export class Tmpfs {
   lookup(path: string): Inode | null {
     return this.names.get(path) ?? null;
   }
-  /** A file at path, or (linked: false) one no name reaches: memfd, shared anonymous memory. */
-  create(path: string, linked = true): Inode {
-    const inode = new Inode(this.nextIno++, path);
+  /** A file at path, or (linked: false) one no name reaches: memfd, shared anonymous memory, MAP_HUGETLB. */
+  create(path: string, linked = true, hugetlb = false): Inode {
+    const inode = new Inode(this.nextIno++, path, hugetlb);
     if (linked) {
       this.names.set(path, inode);
       inode.nlink = 1;

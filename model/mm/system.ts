@@ -6,6 +6,7 @@ import { pgtable, type Pgtable } from '../arm64/pgtable.ts';
 import { protectionMap } from '../arm64/prot.ts';
 import type { HwFeatures } from '../arm64/walk.ts';
 import type { KernelBehaviour } from '../kernel.ts';
+import { HugetlbPool } from './hugetlb.ts';
 import { PhysMem } from './physmem.ts';
 import { Tmpfs } from './shmem.ts';
 import { SwapDevice } from './swapfile.ts';
@@ -28,6 +29,8 @@ export interface SystemConfig {
   readonly showPfn: boolean;
   /** the swap device's size in bytes; 0 for no swap */
   readonly swapBytes: bigint;
+  /** 2 MiB hugetlb pages reserved at boot (hugepages=N) */
+  readonly hugetlbPages: number;
 }
 
 export class System {
@@ -36,6 +39,7 @@ export class System {
   readonly pg: Pgtable;
   /** swapon'ed device, if any */
   readonly swap: SwapDevice | null;
+  readonly hugetlb: HugetlbPool;
   readonly prots: readonly bigint[];
   private nextAnonVma = 1;
   private nextPid = 1000;
@@ -46,6 +50,7 @@ export class System {
     this.prots = protectionMap(cfg.layout, { epan: cfg.epan });
     this.thp = cfg.thp;
     this.swap = cfg.swapBytes > 0n ? new SwapDevice(cfg.swapBytes, cfg.kernel.swapNonfullFirst) : null;
+    this.hugetlb = new HugetlbPool(cfg.hugetlbPages);
   }
 
   /** anon_vma_alloc(): a fresh anon_vma identity */

@@ -17,6 +17,7 @@ export const VM_UFFD_MISSING = 1 << 9;
 export const VM_PFNMAP = 1 << 10;
 export const VM_UFFD_WP = 1 << 12;
 export const VM_LOCKED = 1 << 13;
+export const VM_DONTEXPAND = 1 << 18;
 export const VM_ACCOUNT = 1 << 20;
 export const VM_NORESERVE = 1 << 21;
 export const VM_HUGETLB = 1 << 22;
@@ -39,6 +40,7 @@ export const VM_FLAG_MNEMONICS: readonly (readonly [number, string])[] = [
   [VM_GROWSDOWN, 'gd'],
   [VM_PFNMAP, 'pf'],
   [VM_LOCKED, 'lo'],
+  [VM_DONTEXPAND, 'de'],
   [VM_ACCOUNT, 'ac'],
   [VM_NORESERVE, 'nr'],
   [VM_HUGETLB, 'ht'],
@@ -63,6 +65,8 @@ export class Vma {
     public pageProt: bigint,
     /** anon_vma: an id, set once an anonymous page was faulted in; shared by split halves */
     public anonVma: number | null = null,
+    /** a private hugetlb mapping's resv_map: huge page indices still reserved; shared by split halves */
+    public readonly hugetlbResv: Set<bigint> | null = null,
   ) {}
 
   /** vma_is_anonymous() */
@@ -77,7 +81,7 @@ export class Vma {
     return ((addr - this.start) >> 12n) + this.pgoff;
   }
   clone(start: bigint, end: bigint): Vma {
-    return new Vma(start, end, this.flags, this.pgoff + ((start - this.start) >> 12n), this.file, this.pageProt, this.anonVma);
+    return new Vma(start, end, this.flags, this.pgoff + ((start - this.start) >> 12n), this.file, this.pageProt, this.anonVma, this.hugetlbResv);
   }
 }
 

@@ -2,7 +2,7 @@
 
 import { Errno, type Ret } from '../../uapi/linux.ts';
 import type { Mm } from '../mm/mm.ts';
-import { VM_PFNMAP, VM_SOFTDIRTY } from '../mm/vma.ts';
+import { VM_HUGETLB, VM_PFNMAP, VM_SOFTDIRTY } from '../mm/vma.ts';
 
 export const CLEAR_REFS_ALL = 1;
 export const CLEAR_REFS_ANON = 2;
@@ -26,8 +26,8 @@ export function clearRefsWrite(mm: Mm, text: string): Ret<number> {
     }
   }
   for (const vma of mm.vmas.all()) {
-    // clear_refs_test_walk()
-    if (vma.flags & VM_PFNMAP) continue;
+    // clear_refs_test_walk(); the walk has no hugetlb_entry, so hugetlb areas keep their entries
+    if (vma.flags & (VM_PFNMAP | VM_HUGETLB)) continue;
     if (type === CLEAR_REFS_ANON && vma.file) continue;
     if (type === CLEAR_REFS_MAPPED && !vma.file) continue;
     clearRefsRange(mm, vma.start, vma.end, type === CLEAR_REFS_SOFT_DIRTY);

@@ -2,11 +2,22 @@
 
 import { Errno, type Ret } from '../../uapi/linux.ts';
 import { vmaThpAllowed } from '../mm/fault.ts';
+import type { HugetlbPool } from '../mm/hugetlb.ts';
 import type { Task } from '../mm/task.ts';
 import { clearRefsWrite } from './clear-refs.ts';
 import { smapsText } from './smaps.ts';
 
 const THP = '/sys/kernel/mm/transparent_hugepage';
+const HUGEPAGES = '/sys/kernel/mm/hugepages/hugepages-2048kB';
+
+// hugetlb_report_meminfo(): the hugetlb lines of /proc/meminfo, the only ones the model has
+function meminfo(pool: HugetlbPool): string {
+  const n = (v: number, w: number) => String(v).padStart(w);
+  return (
+    `HugePages_Total:   ${n(pool.total, 5)}\nHugePages_Free:    ${n(pool.free, 5)}\nHugePages_Rsvd:    ${n(pool.resv, 5)}\n` +
+    `HugePages_Surp:    ${n(0, 5)}\nHugepagesize:   ${n(2048, 8)} kB\nHugetlb:        ${n(pool.total * 2048, 8)} kB\n`
+  );
+}
 const MODES = ['always', 'madvise', 'never'] as const;
 
 function selfPath(task: Task, path: string): string {
@@ -24,6 +35,17 @@ export function readProcFile(task: Task, path: string): Ret<string> {
       return `${sys.thp.useZeroPage ? 1 : 0}\n`;
     case `${THP}/hpage_pmd_size`:
       return '2097152\n';
+    case '/proc/meminfo':
+      return meminfo(sys.hugetlb);
+    case `${HUGEPAGES}/nr_hugepages`:
+    case '/proc/sys/vm/nr_hugepages':
+      return `${sys.hugetlb.total}\n`;
+    case `${HUGEPAGES}/free_hugepages`:
+      return `${sys.hugetlb.free}\n`;
+    case `${HUGEPAGES}/resv_hugepages`:
+      return `${sys.hugetlb.resv}\n`;
+    case `${HUGEPAGES}/surplus_hugepages`:
+      return '0\n';
     default:
       return new Errno('ENOENT', 'open');
   }
@@ -44,6 +66,22 @@ export function writeProcFile(task: Task, path: string, data: string): Ret<numbe
       const v = data.trim();
       if (v !== '0' && v !== '1') return new Errno('EINVAL', 'write');
       sys.thp = { ...sys.thp, useZeroPage: v === '1' };
+      return data.length;
+    }
+    case `${HUGEPAGES}/nr_hugepages`:
+    case '/proc/sys/vm/nr_hugepages': {
+      // __nr_hugepages_store_common(): kstrtoul
+      const v = data.trim();
+      if (!/^\d+$/.test(v)) return new Errno('EINVAL', 'write');
+      sys.hugetlb.resize(Number(v));
+      return data.length;
+    }
+    case `${HUGEPAGES}/nr_hugepages`:
+    case '/proc/sys/vm/nr_hugepages': {
+      // __nr_hugepages_store_common(): kstrtoul
+      const v = data.trim();
+      if (!/^\d+$/.test(v)) return new Errno('EINVAL', 'write');
+      sys.hugetlb.resize(Number(v));
       return data.length;
     }
     default:

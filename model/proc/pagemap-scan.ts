@@ -6,7 +6,7 @@
 import * as U from '../../uapi/linux.ts';
 import { Errno, type Ret } from '../../uapi/linux.ts';
 import type { Mm } from '../mm/mm.ts';
-import { VM_PFNMAP, VM_SOFTDIRTY, VM_UFFD_WP } from '../mm/vma.ts';
+import { VM_HUGETLB, VM_PFNMAP, VM_SOFTDIRTY, VM_UFFD_WP, type Vma } from '../mm/vma.ts';
 
 const PAGE = 4096n;
 const TASK_SIZE = 1n << 48n;
@@ -60,7 +60,7 @@ function interesting(categories: number, a: ScanArg): boolean {
 }
 
 // pagemap_page_category() / pagemap_thp_category() for the page at addr
-function pageCategories(mm: Mm, addr: bigint): number | null {
+function pageCategories(mm: Mm, vma: Vma, addr: bigint): number | null {
   const pg = mm.pg;
   const { level, val } = mm.leaf(addr);
   if (level === 2) {
@@ -68,6 +68,8 @@ function pageCategories(mm: Mm, addr: bigint): number | null {
     if (pg.pmdPresent(val)) {
       c |= U.PAGE_IS_PRESENT;
       if (!pg.pteUffdWp(val)) c |= U.PAGE_IS_WRITTEN;
+      // pagemap_hugetlb_category(): a shared hugetlb page is a file page
+      if (vma.flags & VM_HUGETLB && !mm.sys.phys.folioOf(pg.pmdPfn(val))?.anon) c |= U.PAGE_IS_FILE;
       if (mm.sys.phys.isZeroPfn(pg.pmdPfn(val))) c |= U.PAGE_IS_PFNZERO;
       if (pg.pteSoftDirty(val)) c |= U.PAGE_IS_SOFT_DIRTY;
     }
@@ -135,7 +137,7 @@ export function pagemapScan(mm: Mm, a: ScanArg): Ret<ScanResult> {
     const lo = vma.start > a.start ? vma.start : a.start;
     const hi = vma.end < end ? vma.end : end;
     for (let addr = lo; addr < hi; addr += PAGE) {
-      const page = pageCategories(mm, addr);
+      const page = pageCategories(mm, vma, addr);
       const categories = page === null ? vmaCategory | (vma.flags & VM_UFFD_WP ? U.PAGE_IS_WRITTEN : 0) : vmaCategory | page;
       if (!interesting(categories, a)) continue;
       if (!output(categories, addr, addr + PAGE)) break walk;

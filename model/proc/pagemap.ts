@@ -4,7 +4,7 @@
 import * as U from '../../uapi/linux.ts';
 import type { Mm } from '../mm/mm.ts';
 import { MAX_SWAPFILES_SHIFT } from '../arm64/swapops.ts';
-import { VM_SOFTDIRTY, type Vma } from '../mm/vma.ts';
+import { VM_HUGETLB, VM_SOFTDIRTY, type Vma } from '../mm/vma.ts';
 
 const PAGE = 4096n;
 
@@ -30,7 +30,7 @@ export function pagemapEntry(mm: Mm, addr: bigint): bigint {
   return pagemapEntryOf(mm, vma, addr, val, level === 2);
 }
 
-// pte_to_pagemap_entry(), pagemap_pmd_range_thp(), pagemap_pte_hole() for one page
+// pte_to_pagemap_entry(), pagemap_pmd_range_thp(), pagemap_hugetlb_range(), pagemap_pte_hole() for one page
 function pagemapEntryOf(mm: Mm, vma: Vma, addr: bigint, val: bigint, huge: boolean): bigint {
   const pg = mm.pg;
   const showPfn = mm.sys.cfg.showPfn;
@@ -44,7 +44,8 @@ function pagemapEntryOf(mm: Mm, vma: Vma, addr: bigint, val: bigint, huge: boole
     if (!pg.pmdPresent(val)) return flags | U.PM_SWAP; // pmd migration entries are not made yet
     pfn = pg.pmdPfn(val) + ((addr >> 12n) & 511n);
     flags |= U.PM_PRESENT;
-    if (pg.pteSoftDirty(val)) flags |= U.PM_SOFT_DIRTY;
+    // pagemap_hugetlb_range(): a hugetlb page is soft-dirty only through its area's VM_SOFTDIRTY
+    if (pg.pteSoftDirty(val) && !(vma.flags & VM_HUGETLB)) flags |= U.PM_SOFT_DIRTY;
     if (pg.pteUffdWp(val)) flags |= U.PM_UFFD_WP;
     if (showPfn) frame = pfn;
     folio = mm.sys.phys.folioOf(pg.pmdPfn(val)); // pmd_page(): not vm_normal_page()

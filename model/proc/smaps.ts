@@ -2,7 +2,7 @@
 
 import type { Mm } from '../mm/mm.ts';
 import { PMD_SIZE } from '../mm/pgtables.ts';
-import { VM_FLAG_MNEMONICS, VM_MAYSHARE, VM_READ, VM_SHARED, VM_WRITE, VM_EXEC, type Vma } from '../mm/vma.ts';
+import { VM_FLAG_MNEMONICS, VM_HUGETLB, VM_MAYSHARE, VM_READ, VM_SHARED, VM_WRITE, VM_EXEC, type Vma } from '../mm/vma.ts';
 
 const PAGE = 4096n;
 
@@ -21,12 +21,14 @@ interface Mss {
   filePmd: bigint;
   swap: bigint;
   swapPss: bigint;
+  sharedHugetlb: bigint;
+  privateHugetlb: bigint;
 }
 
 // smaps_pte_entry() / smaps_pmd_entry() / smaps_account()
 function account(mm: Mm, vma: Vma): Mss {
   const pg = mm.pg;
-  const mss: Mss = { rss: 0n, pss: 0n, pssDirty: 0n, sharedClean: 0n, sharedDirty: 0n, privateClean: 0n, privateDirty: 0n, referenced: 0n, anonymous: 0n, anonHuge: 0n, shmemPmd: 0n, filePmd: 0n, swap: 0n, swapPss: 0n };
+  const mss: Mss = { rss: 0n, pss: 0n, pssDirty: 0n, sharedClean: 0n, sharedDirty: 0n, privateClean: 0n, privateDirty: 0n, referenced: 0n, anonymous: 0n, anonHuge: 0n, shmemPmd: 0n, filePmd: 0n, swap: 0n, swapPss: 0n, sharedHugetlb: 0n, privateHugetlb: 0n };
   const add = (size: bigint, mapcount: number, dirty: boolean, young: boolean, anon: boolean) => {
     mss.rss += size;
     if (young) mss.referenced += size;
@@ -40,6 +42,15 @@ function account(mm: Mm, vma: Vma): Mss {
     } else if (dirty) mss.privateDirty += size;
     else mss.privateClean += size;
   };
+  if (vma.flags & VM_HUGETLB) {
+    // smaps_hugetlb_range(): only the hugetlb counters
+    for (const { val } of mm.pt.pmdsIn(vma.start, vma.end)) {
+      const f = pg.pmdPresent(val) ? mm.sys.phys.folioOf(pg.pmdPfn(val)) : null;
+      if (f && f.pmdMapped > 1) mss.sharedHugetlb += PMD_SIZE;
+      else if (f) mss.privateHugetlb += PMD_SIZE;
+    }
+    return mss;
+  }
   for (const { addr, val } of mm.pt.pmdsIn(vma.start, vma.end)) {
     if (!mm.pt.pmdIsTable(val)) {
       if (!pg.pmdPresent(val) || pg.pteSpecial(val)) continue; // vm_normal_page_pmd(): not the huge zero page
@@ -115,12 +126,13 @@ export function smapsText(mm: Mm, thpEligible: (vma: Vma) => boolean): string {
   const out: string[] = [];
   for (const vma of mm.vmas.all()) {
     const m = account(mm, vma);
+    const pageSize = vma.flags & VM_HUGETLB ? PMD_SIZE : PAGE; // vma_kernel_pagesize()
     const flags = VM_FLAG_MNEMONICS.filter(([f]) => vma.flags & f).map(([, s]) => `${s} `).join('');
     out.push(
       header(vma),
       kb('Size:', vma.end - vma.start),
-      kb('KernelPageSize:', PAGE),
-      kb('MMUPageSize:', PAGE),
+      kb('KernelPageSize:', pageSize),
+      kb('MMUPageSize:', pageSize),
       kb('Rss:', m.rss),
       kb('Pss:', m.pss),
       kb('Pss_Dirty:', m.pssDirty),
@@ -135,8 +147,8 @@ export function smapsText(mm: Mm, thpEligible: (vma: Vma) => boolean): string {
       kb('AnonHugePages:', m.anonHuge),
       kb('ShmemPmdMapped:', m.shmemPmd),
       kb('FilePmdMapped:', m.filePmd),
-      kb('Shared_Hugetlb:', 0n),
-      kb('Private_Hugetlb:', 0n),
+      kb('Shared_Hugetlb:', m.sharedHugetlb),
+      kb('Private_Hugetlb:', m.privateHugetlb),
       kb('Swap:', m.swap),
       kb('SwapPss:', m.swapPss),
       kb('Locked:', 0n),

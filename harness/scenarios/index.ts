@@ -1,0 +1,11 @@
+// The scenarios: each a sequence of system calls and accesses whose every
+// observable outcome a model must share with the real kernel.
+
+import type { Target } from '../target.ts';
+import { hugetlbScenario } from './hugetlb.ts';
+import { swapScenario } from './swap.ts';
+
+export const SCENARIOS: Readonly<Record<string, (target: Target) => Promise<string[]>>> = {
+  swap: swapScenario,
+  hugetlb: hugetlbScenario,
+};

@@ -1,0 +1,184 @@
+// hugetlb (mm/hugetlb.c, fs/hugetlbfs/inode.c): a pool of 2 MiB pages
+// reserved at boot (hugepages=N), the reservations mmap() takes from it, and
+// the faults that map its pages with PMD-level block entries. MAP_HUGETLB
+// memory is a file on an internal hugetlbfs ("/anon_hugepage"): a shared
+// mapping's pages live in its page cache, a private mapping's pages are
+// anonymous. Only the default 2 MiB hstate is modelled.
+
+import { Errno, type Ret } from '../../uapi/linux.ts';
+import type { Pte } from '../arm64/pgtable.ts';
+import type { VmFault } from './fault.ts';
+import type { Mm } from './mm.ts';
+import { type Folio, HPAGE_PMD_ORDER } from './physmem.ts';
+import { PMD_MASK, PMD_SIZE } from './pgtables.ts';
+import type { Inode } from './shmem.ts';
+import * as V from './vma.ts';
+import type { Vma } from './vma.ts';
+
+export const HPAGE_SIZE = PMD_SIZE;
+export const HUGE_PAGE_SHIFT = 21;
+/** MAP_HUGE_SHIFT, MAP_HUGE_MASK: a page-size log2 in the mmap flags */
+const MAP_HUGE_SHIFT = 26;
+const MAP_HUGE_MASK = 0x3f;
+
+/** struct hstate counters for the 2 MiB size: HugePages_Total, _Free, _Rsvd */
+export class HugetlbPool {
+  free: number;
+  resv = 0;
+  constructor(public total: number) {
+    this.free = total;
+  }
+
+  // set_max_huge_pages(): pages in use or reserved stay
+  resize(count: number): void {
+    const floor = this.total - this.free + this.resv;
+    const total = Math.max(count, floor);
+    this.free += total - this.total;
+    this.total = total;
+  }
+
+  // dequeue_hugetlb_folio_vma(): a reserved page, else a free one nobody reserved
+  take(reserved: boolean): boolean {
+    if (reserved) this.resv--;
+    else if (this.free - this.resv <= 0) return false;
+    this.free--;
+    return true;
+  }
+
+  // hugetlb_acct_memory()
+  reserve(pages: number): boolean {
+    if (this.free - this.resv < pages) return false;
+    this.resv += pages;
+    return true;
+  }
+}
+
+/** hstate_sizelog(): the size a MAP_HUGETLB mmap asks for is the default one, or EINVAL. */
+export function hugetlbSizeOk(flags: number): boolean {
+  const log = (flags >> MAP_HUGE_SHIFT) & MAP_HUGE_MASK;
+  return log === 0 || log === HUGE_PAGE_SHIFT;
+}
+
+/** The huge page index in the file of addr in vma. */
+export const hugeIndex = (vma: Vma, addr: bigint) => ((addr - vma.start) >> BigInt(HUGE_PAGE_SHIFT)) + (vma.pgoff >> 9n);
+
+/**
+ * hugetlb_reserve_pages() for a new mapping of pages [0, n) of inode: a
+ * private one gets a resv_map of its own, a shared one reserves in the
+ * file; MAP_NORESERVE reserves nothing. ENOMEM when the pool is short.
+ */
+export function hugetlbReserve(mm: Mm, inode: Inode, n: bigint, flags: number): Ret<Set<bigint> | null> {
+  if (flags & V.VM_NORESERVE) return null;
+  const pages = Array.from({ length: Number(n) }, (_, i) => BigInt(i));
+  const wanted = flags & V.VM_MAYSHARE ? pages.filter((i) => !inode.pages.has(i) && !inode.hugetlbResv.has(i)) : pages;
+  if (!mm.sys.hugetlb.reserve(wanted.length)) return new Errno('ENOMEM', 'mmap');
+  if (flags & V.VM_MAYSHARE) {
+    for (const i of wanted) inode.hugetlbResv.add(i);
+    return null;
+  }
+  return new Set(wanted);
+}
+
+// hugetlb_vm_op_close(): a private mapping's unused reservations over [start, end) go back
+export function hugetlbVmaClose(mm: Mm, vma: Vma, start: bigint, end: bigint): void {
+  const resv = vma.hugetlbResv;
+  if (!resv) return;
+  for (let a = start; a < end; a += HPAGE_SIZE) {
+    if (resv.delete(hugeIndex(vma, a))) mm.sys.hugetlb.resv--;
+  }
+}
+
+// hugetlbfs_evict_inode() -> remove_inode_hugepages(): the last mapping of the file is gone
+export function hugetlbEvictInode(mm: Mm, inode: Inode): void {
+  const pool = mm.sys.hugetlb;
+  for (const f of inode.pages.values()) {
+    mm.sys.phys.free(f);
+    pool.free++;
+  }
+  inode.pages.clear();
+  pool.resv -= inode.hugetlbResv.size;
+  inode.hugetlbResv.clear();
+}
+
+/**
+ * free_huge_folio() of a private page unmapped by MADV_DONTNEED or munmap:
+ * back to the pool, and a page of a mapping still there gets its
+ * reservation back (HPageRestoreReserve, __unmap_hugepage_range()).
+ */
+export function freeHugeFolio(mm: Mm, vma: Vma | null, addr: bigint, f: Folio): void {
+  const pool = mm.sys.hugetlb;
+  mm.sys.phys.free(f);
+  pool.free++;
+  const resv = vma?.hugetlbResv;
+  if (vma && resv && !resv.has(hugeIndex(vma, addr))) {
+    resv.add(hugeIndex(vma, addr));
+    pool.resv++;
+  }
+}
+
+// make_huge_pte(): young, writable and dirty only when asked and allowed
+function makeHugePte(mm: Mm, vma: Vma, f: Folio, tryMkwrite: boolean): Pte {
+  const pg = mm.pg;
+  let entry = pg.pfnPte(f.pfn, vma.pageProt);
+  entry = tryMkwrite && vma.flags & V.VM_WRITE ? pg.pteMkwrite(pg.pteMkdirty(entry)) : pg.pteWrprotect(entry);
+  entry = pg.pteMkyoung(entry);
+  return pg.pmdMkhuge(entry); // arch_make_huge_pte() for a PMD-sized page
+}
+
+/** hugetlb_fault() for addr in a hugetlb area */
+export function hugetlbFault(mm: Mm, vma: Vma, addr: bigint, write: boolean): VmFault {
+  const pg = mm.pg;
+  const haddr = addr & PMD_MASK;
+  const slot = mm.pt.pmdSlot(haddr, true)!;
+  const pte = mm.pt.read(slot);
+  if (pte === 0n) return hugetlbNoPage(mm, vma, haddr, slot, write);
+  if (write && !pg.pteWrite(pte)) return hugetlbWp(mm, slot, pte);
+  // huge_ptep_set_access_flags()
+  let entry = pg.pteMkyoung(pte);
+  if (write) entry = pg.pteMkdirty(entry);
+  mm.pt.write(slot, pg.ptepSetAccessFlags(pte, entry));
+  return 0;
+}
+
+// hugetlb_no_page()
+function hugetlbNoPage(mm: Mm, vma: Vma, haddr: bigint, slot: bigint, write: boolean): VmFault {
+  const inode = vma.file!;
+  const idx = hugeIndex(vma, haddr);
+  const shared = (vma.flags & V.VM_MAYSHARE) !== 0;
+  let f = shared ? inode.pages.get(idx) : undefined;
+  if (!f) {
+    // alloc_hugetlb_folio(): a page this mapping (or the file) reserved, else a free unreserved one
+    const resv = shared ? inode.hugetlbResv : vma.hugetlbResv;
+    const reserved = resv?.has(idx) ?? false;
+    if (!mm.sys.hugetlb.take(reserved)) return 'SIGBUS';
+    resv?.delete(idx);
+    f = mm.sys.phys.alloc(HPAGE_PMD_ORDER, !shared, shared ? inode : null, idx);
+    f.hugetlb = true;
+    if (shared) inode.pages.set(idx, f);
+    else {
+      vma.anonVma ??= mm.sys.newAnonVma();
+      f.anonExclusive.fill(1);
+    }
+  }
+  f.pmdMapped++;
+  const entry = makeHugePte(mm, vma, f, (vma.flags & V.VM_SHARED) !== 0);
+  mm.pt.write(slot, entry);
+  return write && !shared ? hugetlbWp(mm, slot, entry) : 0;
+}
+
+/**
+ * hugetlb_wp(): a shared page, or a private one mapped only here (without
+ * fork() every private hugetlb page is), becomes writable in place.
+ */
+function hugetlbWp(mm: Mm, slot: bigint, pte: Pte): VmFault {
+  const pg = mm.pg;
+  // set_huge_ptep_writable()
+  const entry = pg.pteMkwrite(pg.pteMkdirty(pte));
+  mm.pt.write(slot, pg.ptepSetAccessFlags(pte, entry));
+  return 0;
+}
+
+/** A split of a hugetlb area must fall on a huge page boundary (hugetlb_vm_op_split()). */
+export function hugetlbSplitOk(vma: Vma, addr: bigint): boolean {
+  return !(vma.flags & V.VM_HUGETLB) || addr <= vma.start || addr >= vma.end || (addr & ~PMD_MASK) === 0n;
+}
