@@ -72,6 +72,25 @@ export interface PmScanResult {
   readonly walkEnd: bigint;
 }
 
+/** A page-table level as Linux names it; folded levels are not reported. */
+export type PgLevel = 'pgd' | 'p4d' | 'pud' | 'pmd' | 'pte';
+
+/** One entry of a walk: its raw value and where it sits in physical memory. */
+export interface DescriptorEntry {
+  readonly level: PgLevel;
+  readonly value: bigint;
+  readonly phys: bigint;
+}
+
+/** The raw walk of one user address, as the kernel's page tables hold it. */
+export interface Descriptors {
+  /** from the top level down to the leaf, a none entry, or a non-present one */
+  readonly entries: readonly DescriptorEntry[];
+  /** vm_flags and pgprot_val(vm_page_prot) of the VMA holding the address; null outside any VMA */
+  readonly vmFlags: bigint | null;
+  readonly pageProt: bigint | null;
+}
+
 export interface Proc {
   readonly pid: number;
   mmap(addr: bigint, length: bigint, prot: number, flags: number, fd: number, offset: bigint): Promise<Ret<bigint>>;
@@ -99,6 +118,8 @@ export interface Proc {
   pagemap(addr: bigint, nPages: number): Promise<Ret<BigUint64Array>>;
   /** ioctl(pagemap_fd, PAGEMAP_SCAN, &arg) */
   pagemapScan(arg: PmScanArg): Promise<Ret<PmScanResult>>;
+  /** the raw page-table walk of addr (targets whose capabilities say introspect) */
+  descriptors?(addr: bigint): Promise<Ret<Descriptors>>;
   exit(): Promise<void>;
 }
 

@@ -15,9 +15,10 @@ import * as U from '../../uapi/linux.ts';
 import { Errno, isErr, type Ret } from '../../uapi/linux.ts';
 import { resolveLayout } from '../layout-file.ts';
 import { DEFAULT_HUGETLB_PAGES, DEFAULT_SWAP_KIB, parseHugetlbPages, parseSwapKiB } from '../memory-options.ts';
-import type { Caps, MemResult, PmScanArg, PmScanResult, Proc, Target, TargetInfo } from '../target.ts';
+import type { Caps, Descriptors, MemResult, PgLevel, PmScanArg, PmScanResult, Proc, Target, TargetInfo } from '../target.ts';
 
 const BOOL = { '0': false, '1': true } as const;
+const LEVEL_NAMES: readonly PgLevel[] = ['pgd', 'pud', 'pmd', 'pte'];
 
 function option<T>(key: string, value: string, table: Readonly<Record<string, T>>): T {
   const v = table[value];
@@ -75,17 +76,23 @@ export async function referenceTarget(spec: string): Promise<Target> {
 
 /** A modelled process behind the Proc interface; the heap is glibc's mmap path. */
 class ReferenceProc implements Proc {
+  private exited = false;
   constructor(private readonly task: Task) {}
 
   get pid(): number {
     return this.task.pid;
   }
+  /** The task, while it lives: a call after exit() fails as it does on a real target. */
+  private get live(): Task {
+    if (this.exited) throw new Error(`reference: proc ${this.task.pid} has exited`);
+    return this.task;
+  }
   private get mm() {
-    return this.task.mm;
+    return this.live.mm;
   }
 
   async mmap(addr: bigint, length: bigint, prot: number, flags: number, fd: number, offset: bigint): Promise<Ret<bigint>> {
-    const file = flags & U.MAP_ANONYMOUS ? null : this.task.file(fd);
+    const file = flags & U.MAP_ANONYMOUS ? null : this.live.file(fd);
     if (!(flags & U.MAP_ANONYMOUS) && !file) return new Errno('EBADF', 'mmap');
     return this.mm.mmap(addr, length, prot, flags, file, offset);
   }
@@ -102,19 +109,19 @@ class ReferenceProc implements Proc {
     return this.mm.madvise(addr, length, advice);
   }
   async open(path: string, flags: number) {
-    return this.task.open(path, flags);
+    return this.live.open(path, flags);
   }
   async close(fd: number) {
-    return this.task.close(fd);
+    return this.live.close(fd);
   }
   async unlink(path: string) {
-    return this.task.unlink(path);
+    return this.live.unlink(path);
   }
   async ftruncate(fd: number, length: bigint) {
-    return this.task.ftruncate(fd, length);
+    return this.live.ftruncate(fd, length);
   }
   async memfdCreate(name: string) {
-    return this.task.memfdCreate(name);
+    return this.live.memfdCreate(name);
   }
 
   // aligned_alloc()/memalign(): glibc maps size + alignment and trims the slop
@@ -143,10 +150,10 @@ class ReferenceProc implements Proc {
     return r === null ? { ok: true, data: new Uint8Array(0) } : { ok: false, ...r };
   }
   async readFile(path: string) {
-    return readProcFile(this.task, path);
+    return readProcFile(this.live, path);
   }
   async writeFile(path: string, data: string) {
-    return writeProcFile(this.task, path, data);
+    return writeProcFile(this.live, path, data);
   }
   async pagemap(addr: bigint, nPages: number): Promise<Ret<BigUint64Array>> {
     return pagemapRead(this.mm, addr, nPages);
@@ -154,7 +161,17 @@ class ReferenceProc implements Proc {
   async pagemapScan(arg: PmScanArg): Promise<Ret<PmScanResult>> {
     return pagemapScan(this.mm, { ...arg, badVec: arg.badVec ?? false });
   }
+  // 4 KiB granule, 48-bit VA: levels 0-3 are pgd, pud, pmd, pte (p4d folded)
+  async descriptors(addr: bigint): Promise<Ret<Descriptors>> {
+    const vma = this.mm.vmas.lookup(addr);
+    return {
+      entries: this.mm.pt.walk(addr).map((e) => ({ level: LEVEL_NAMES[e.level]!, value: e.value, phys: e.phys })),
+      vmFlags: vma ? BigInt(vma.flags) : null,
+      pageProt: vma ? vma.pageProt : null,
+    };
+  }
   async exit(): Promise<void> {
-    this.task.exit();
+    this.live.exit();
+    this.exited = true;
   }
 }

@@ -39,6 +39,24 @@ export class PageTables {
     return base + index(va, level) * 8n;
   }
 
+  /**
+   * The entries a walk of va reads, from the root down to the last level,
+   * an empty entry, or one that is not a table (a leaf, a block, a swap
+   * entry): what a reader of the real tables sees (Target descriptors()).
+   */
+  walk(va: bigint): { level: number; value: bigint; phys: bigint }[] {
+    const out: { level: number; value: bigint; phys: bigint }[] = [];
+    let base = this.root;
+    for (let level = 0; level <= 3; level++) {
+      const phys = base + index(va, level) * 8n;
+      const value = this.mem.read(phys);
+      out.push({ level, value, phys });
+      if (level === 3 || !isTable(value)) break;
+      base = value & PTE_ADDR_MASK;
+    }
+    return out;
+  }
+
   /** pmd_offset() after allocating the levels above */
   pmdSlot(va: bigint, alloc: boolean): bigint | null {
     return this.slot(va, 2, alloc);

@@ -1,0 +1,51 @@
+// The reference target's own view of its page tables (descriptors()), held
+// to the real arm64 values measured on Debian's 6.12 kernel
+// (../shared/reference/raw-descriptors.md), and its procs after exit().
+
+import { describe, expect, test } from 'vitest';
+import { MADV_NOHUGEPAGE, MAP_ANONYMOUS, MAP_PRIVATE, PROT_NONE, PROT_READ, PROT_WRITE, isErr } from '../../uapi/linux.ts';
+import type { Descriptors, Ret } from '../target.ts';
+import { referenceTarget } from './reference.ts';
+
+/** output-address bits 12-49, which differ from boot to boot */
+const OA = ((1n << 50n) - 1n) & ~0xfffn;
+const PAGE = 4096n;
+const HPAGE = 2n << 20n;
+
+function masked(d: Ret<Descriptors>): string[] {
+  if (isErr(d)) throw new Error(String(d));
+  return d.entries.map((e) => `${e.level} ${(e.value & ~OA).toString(16).padStart(16, '0')}`);
+}
+
+describe('descriptors()', () => {
+  test('pgd, pud, pmd tables with PXNTable, then the pte, as the real 6.12 arm64 kernel holds them', async () => {
+    const proc = await (await referenceTarget('@6.12')).spawn();
+    const raw = (await proc.mmap(0n, 2n * HPAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n)) as bigint;
+    const a = (raw + HPAGE - 1n) & ~(HPAGE - 1n);
+    await proc.madvise(a, HPAGE, MADV_NOHUGEPAGE);
+    await proc.write(a, new Uint8Array([1]));
+    await proc.read(a + PAGE, 1);
+    const tables = ['pgd 0800000000000003', 'pud 0800000000000003', 'pmd 0800000000000003'];
+    expect(masked(await proc.descriptors!(a))).toEqual([...tables, 'pte 00e8000000000f43']); // written: DBM, DIRTY(55)
+    expect(masked(await proc.descriptors!(a + PAGE))).toEqual([...tables, 'pte 0160000000000fc3']); // the zero page: RDONLY, SPECIAL(56)
+    expect(masked(await proc.descriptors!(a + 2n * PAGE))).toEqual([...tables, 'pte 0000000000000000']);
+    await proc.mprotect(a, PAGE, PROT_NONE);
+    expect(masked(await proc.descriptors!(a))).toEqual([...tables, 'pte 00e0000000000f82']); // present-invalid: nG(11), no VALID
+    const d = await proc.descriptors!(a);
+    expect(isErr(d) ? null : [d.vmFlags, d.pageProt]).toEqual([0x40100070n, 0x60000000000f82n]);
+  });
+
+  test('a walk stops at an empty level, and an address outside any area has no vm_flags', async () => {
+    const proc = await (await referenceTarget('')).spawn();
+    const d = await proc.descriptors!(0x1000n);
+    expect(isErr(d) ? null : { levels: d.entries.map((e) => e.level), vmFlags: d.vmFlags, pageProt: d.pageProt }).toEqual({ levels: ['pgd'], vmFlags: null, pageProt: null });
+  });
+});
+
+test('a proc after exit(): each call fails with one line, and the target spawns on', async () => {
+  const target = await referenceTarget('');
+  const proc = await target.spawn();
+  await proc.exit();
+  await expect(proc.readFile('/proc/meminfo')).rejects.toThrow(`reference: proc ${proc.pid} has exited`);
+  expect((await target.spawn()).pid).toBe(proc.pid + 1);
+});
