@@ -3,6 +3,7 @@
 // of which it must go on serving), faults reported instead of dying, a Proc
 // that dies, and --init. Skips, saying why, where there is no C compiler.
 
+import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { machine, release } from 'node:os';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
@@ -178,6 +179,13 @@ describe('system calls', () => {
       expect.objectContaining({ ok: true, ret: 1, walk_end: plus(addr, 2 * PAGE), regions: [{ start: addr, end: plus(addr, PAGE), categories: 8 }] }),
     );
     expect(await agent.ask({ ...scan, ...masks, vec_len: 1, bad_vec: true })).toMatchObject({ ok: false, errno: 'EFAULT', call: 'ioctl' });
+  });
+
+  test('descriptors where the kernel has no mmconform_pgwalk module (this machine): ENOTTY, and the agent serves on', async (ctx) => {
+    if (existsSync('/dev/mmconform_pgwalk')) return ctx.skip('this kernel has the module loaded');
+    const addr = await mapAnon(PAGE, PROT_READ | PROT_WRITE);
+    expect(await agent.ask({ op: 'descriptors', proc, addr })).toEqual({ id: expect.any(Number), ok: false, errno: 'ENOTTY', call: 'ioctl' });
+    await serving();
   });
 
   test('aligned_alloc is the C library’s (a 2 MiB block is 2 MiB aligned), and free gives it back', async () => {

@@ -17,6 +17,8 @@ const run = promisify(execFile);
 
 const AGENT_DIR = fileURLToPath(new URL('.', import.meta.url));
 const PACKAGE_DIR = join(AGENT_DIR, '..', '..');
+/** The page-table reader's ioctl, which proc.c includes from kmod/: a change to it is a change to the agent. */
+const PGWALK_UAPI = join(PACKAGE_DIR, 'kmod', 'mmconform_pgwalk.h');
 export const AGENT_FLAGS = ['-static', '-O2', '-std=c11', '-Wall', '-Wextra', '-Werror', '-pthread'] as const;
 
 /** No compiler to build the agent with: a target that needs it cannot run here. */
@@ -81,6 +83,7 @@ export async function buildAgent(options: BuildOptions = {}): Promise<string> {
   const files = await sources();
   const hash = createHash('sha256').update(JSON.stringify([AGENT_FLAGS, triple, version]));
   for (const f of files) hash.update(`\0${f}\0`).update(await readFile(join(AGENT_DIR, f)));
+  hash.update('\0kmod\0').update(await readFile(PGWALK_UAPI));
   const dir = join(options.cacheDir ?? (await cacheRoot()), `agent-${triple}-${hash.digest('hex').slice(0, 16)}`);
   const binary = join(dir, 'mmconform-agent');
   try {

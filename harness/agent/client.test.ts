@@ -3,6 +3,7 @@
 // against a scripted fake agent, replies that break the protocol's promises
 // (each such call rejects with an Error; nothing crashes).
 
+import { existsSync } from 'node:fs';
 import { Duplex } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import {
@@ -129,6 +130,11 @@ describe('on the real agent', () => {
     expect(await proc.pagemapScan({ ...arg, badVec: true })).toEqual(new Errno('EFAULT', 'ioctl'));
   });
 
+  test('descriptors: ENOTTY, this kernel having no mmconform_pgwalk module', async (ctx) => {
+    if (existsSync('/dev/mmconform_pgwalk')) return ctx.skip('this kernel has the module loaded');
+    expect(await proc.descriptors?.(await anon(PAGE))).toEqual(new Errno('ENOTTY', 'ioctl'));
+  });
+
   test('readFile is text; a 64-bit value with the top bit set survives the trip', async () => {
     expect(ok(await proc.readFile('/proc/self/status'))).toMatch(new RegExp(`^Pid:\\s+${proc.pid}$`, 'm'));
     // an address the kernel refuses is still sent whole: (u64)-4096 is not a user address
@@ -189,6 +195,17 @@ describe('an agent that breaks the protocol: the call rejects with an Error', ()
     await target.close();
   });
 
+  test.each([
+    ['a level out of order', '{"level":"pud","value":"0x3","phys":"0x0","folded":false}'],
+    ['a level without "folded"', '{"level":"pgd","value":"0x3","phys":"0x0"}'],
+  ])('descriptors with %s', async (_what, level) => {
+    const body = `"ok":true,"levels":[${level}],"vm_flags":null,"page_prot":null`;
+    const target = await agentTarget({ name: 'fake', start: scripted(({ id }) => `{"id":${id},${body}}`) });
+    const proc = await target.spawn();
+    await expect(proc.descriptors?.(0n)).rejects.toThrow('agent: descriptors reply: "levels" is not a list of levels from pgd down');
+    await target.close();
+  });
+
   test('an agent that cannot run: opening the target fails, saying why', async () => {
     await expect(agentTarget({ name: 'fake', start: async () => startAgentProcess('/nonexistent/mmconform-agent') })).rejects.toThrow(
       'agent: connection closed: the agent could not run: spawn /nonexistent/mmconform-agent ENOENT',
@@ -208,5 +225,50 @@ describe('an agent that breaks the protocol: the call rejects with an Error', ()
       return { stream, close: async () => {}, kill: async () => {} };
     };
     await expect(agentTarget({ name: 'fake', start })).rejects.toThrow('agent speaks protocol 2; this harness speaks 1');
+  });
+});
+
+describe('descriptors: the walk as the Target API gives it', () => {
+  const level = (name: string, value: string, phys: string, folded = false): string => JSON.stringify({ level: name, value, phys, folded });
+
+  test('a folded level is merged into the real one above it, with the entry read where its pXd_offset() points (arm64: the real top-level entry)', async () => {
+    // as arm64 with a 48-bit VA reads it: pgd_offset() points at entry 0 of the table, p4d_offset() at the address's own
+    const levels = [
+      level('pgd', '0x800000042e01003', '0x42e02000'),
+      level('p4d', '0x800000042f0c003', '0x42e02ff8', true),
+      level('pud', '0x800000042f09003', '0x42f0cff0'),
+      level('pmd', '0x800000042f08003', '0x42f09c40'),
+      level('pte', '0xe8000041cb5f43', '0x42f082d0'),
+    ];
+    const body = `"ok":true,"levels":[${levels.join(',')}],"vm_flags":"0x100073","page_prot":"0x60000000000fc3"`;
+    const target = await agentTarget({ name: 'fake', start: scripted(({ id }) => `{"id":${id},${body}}`) });
+    const proc = await target.spawn();
+    expect(await proc.descriptors?.(0xffffa0000000n)).toEqual({
+      entries: [
+        { level: 'pgd', value: 0x800000042f0c003n, phys: 0x42e02ff8n },
+        { level: 'pud', value: 0x800000042f09003n, phys: 0x42f0cff0n },
+        { level: 'pmd', value: 0x800000042f08003n, phys: 0x42f09c40n },
+        { level: 'pte', value: 0xe8000041cb5f43n, phys: 0x42f082d0n },
+      ],
+      vmFlags: 0x100073n,
+      pageProt: 0x60000000000fc3n,
+    });
+    await target.close();
+  });
+
+  test('a walk that ends early lists what it read; outside any VMA, no vm_flags or page_prot', async () => {
+    const levels = [level('pgd', '0x4978067', '0x4a8a000'), level('p4d', '0x4978067', '0x4a8a000', true), level('pud', '0x0', '0x4978000')];
+    const body = `"ok":true,"levels":[${levels.join(',')}],"vm_flags":null,"page_prot":null`;
+    const target = await agentTarget({ name: 'fake', start: scripted(({ id }) => `{"id":${id},${body}}`) });
+    const proc = await target.spawn();
+    expect(await proc.descriptors?.(0x1000n)).toEqual({
+      entries: [
+        { level: 'pgd', value: 0x4978067n, phys: 0x4a8a000n },
+        { level: 'pud', value: 0n, phys: 0x4978000n },
+      ],
+      vmFlags: null,
+      pageProt: null,
+    });
+    await target.close();
   });
 });

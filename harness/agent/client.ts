@@ -28,7 +28,19 @@ import {
   type ErrnoName,
   type Ret,
 } from '../../uapi/linux.ts';
-import type { Caps, MemResult, PageRegion, PmScanArg, PmScanResult, Proc, Target, TargetInfo } from '../target.ts';
+import type {
+  Caps,
+  DescriptorEntry,
+  Descriptors,
+  MemResult,
+  PageRegion,
+  PgLevel,
+  PmScanArg,
+  PmScanResult,
+  Proc,
+  Target,
+  TargetInfo,
+} from '../target.ts';
 import { AgentConnection, type Reply, type WireValue } from './connection.ts';
 
 const PROTOCOL_VERSION = 1;
@@ -114,6 +126,11 @@ function list(reply: Reply, op: string, key: string): readonly unknown[] {
   return v;
 }
 
+/** A 64-bit hex string, or null. */
+function u64OrNull(reply: Reply, op: string, key: string): bigint | null {
+  return reply[key] === null ? null : u64(reply, op, key);
+}
+
 function isReply(value: unknown): value is Reply {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -138,6 +155,29 @@ function helloOf(reply: Reply): AgentHello {
     machine: str(reply, 'hello', 'machine'),
     pageSize: int(reply, 'hello', 'page_size'),
   };
+}
+
+/** The levels a "descriptors" reply lists, in its order. */
+const PG_LEVELS: readonly PgLevel[] = ['pgd', 'p4d', 'pud', 'pmd', 'pte'];
+
+/**
+ * The walk with folded levels merged into the real level above them. The
+ * entry a real level gets is the one read at the deepest pointer of its
+ * group: folding makes that pointer the real one (on arm64, whose p4d is
+ * folded at run time, pgd_offset() points at another entry of the table).
+ */
+function descriptorsOf(reply: Reply): Descriptors {
+  const op = 'descriptors';
+  const entries: DescriptorEntry[] = [];
+  for (const [i, item] of list(reply, op, 'levels').entries()) {
+    if (!isReply(item) || item['level'] !== PG_LEVELS[i] || typeof item['folded'] !== 'boolean')
+      throw malformed(op, 'levels', 'a list of levels from pgd down, each with its value, phys and folded');
+    const read = { value: u64(item, op, 'value'), phys: u64(item, op, 'phys') };
+    const above = entries.at(-1);
+    if (item['folded'] && above !== undefined) entries[entries.length - 1] = { level: above.level, ...read };
+    else entries.push({ level: PG_LEVELS[i]!, ...read });
+  }
+  return { entries, vmFlags: u64OrNull(reply, op, 'vm_flags'), pageProt: u64OrNull(reply, op, 'page_prot') };
 }
 
 /** uname's machine as TargetInfo.arch names it. */
@@ -266,6 +306,11 @@ export class AgentProc implements Proc {
     }));
   }
 
+  /** The kernel module's walk (kmod/); ENOTTY where the kernel has none. */
+  descriptors(addr: bigint): Promise<Ret<Descriptors>> {
+    return this.call('descriptors', { addr: hex(addr) }, descriptorsOf);
+  }
+
   /** userfaultfd(2): not in the Target API yet; the capability probe uses it. */
   userfaultfd(flags: number): Promise<Ret<number>> {
     return this.fd('userfaultfd', { flags });
@@ -307,6 +352,8 @@ export async function probeCaps(proc: AgentProc, pageSize: bigint): Promise<Caps
   const smaps = await proc.readFile('/proc/self/smaps');
   // New areas carry VM_SOFTDIRTY ("sd") where soft-dirty is supported (vm_util's softdirty_supported()).
   const softDirty = !isErr(smaps) && vmFlags(smaps, addr).includes('sd');
+  // Raw descriptors where the guest loaded the harness's module (kmod/).
+  const introspect = !isErr(await proc.descriptors(addr));
   // An unmapped output vector makes a kernel with the ioctl fail with EFAULT (vm_util's probe).
   const scan = await proc.pagemapScan({
     start: addr,
@@ -329,7 +376,7 @@ export async function probeCaps(proc: AgentProc, pageSize: bigint): Promise<Caps
     thp: !isErr(await proc.readFile(THP_ENABLED)),
     hugetlb: !isErr(await proc.readFile('/proc/sys/vm/nr_hugepages')),
     swap: !isErr(swaps) && swaps.trim().split('\n').length > 1,
-    introspect: false,
+    introspect,
   };
 }
 

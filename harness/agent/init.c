@@ -2,7 +2,8 @@
  * --init: the agent as PID 1 of a QEMU guest booted from an initramfs. It
  * mounts what the tests read (/proc, /sys) and what a console device needs
  * (/dev), applies the run's settings from the kernel command line, and at
- * the end powers the machine off, so QEMU exits.
+ * the end powers the machine off, so QEMU exits. It loads the harness's
+ * page-table reader (kmod/) when one is packed.
  */
 #include "agent.h"
 
@@ -91,6 +92,25 @@ static int enable_swap(const char *value, size_t len)
 	return 0;
 }
 
+/*
+ * The page-table reader the harness packs when it could build it for this
+ * kernel (kmod/); without it the guest serves on, its "descriptors" ENOTTY.
+ */
+#define PGWALK_MODULE "/lib/modules/mmconform_pgwalk.ko"
+
+static void load_pgwalk(void)
+{
+	int mod = open(PGWALK_MODULE, O_RDONLY | O_CLOEXEC);
+	if (mod < 0) {
+		if (errno != ENOENT)
+			warn("opening", PGWALK_MODULE);
+		return;
+	}
+	if (syscall(__NR_finit_module, mod, "", 0))
+		warn("loading", PGWALK_MODULE);
+	close(mod);
+}
+
 /* mmconform.KEY=VALUE on the kernel command line: VALUE written to a file, or handed to a function */
 static const struct setting {
 	const char *key, *path;
@@ -160,6 +180,7 @@ void init_system(void)
 	mount_fs("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC);
 	mount_fs("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC);
 	mount_fs("devtmpfs", "/dev", "devtmpfs", MS_NOSUID | MS_NOEXEC);
+	load_pgwalk();
 	apply_settings();
 }
 

@@ -24,6 +24,8 @@
 #include <unistd.h>
 #include <linux/userfaultfd.h>
 
+#include "../../kmod/mmconform_pgwalk.h"
+
 /* uapi newer than the build machine's headers (include/uapi/linux/fs.h, v6.7) */
 #ifndef PAGEMAP_SCAN
 struct page_region {
@@ -405,6 +407,42 @@ static enum outcome op_uffdio_api(struct request *r, struct buf *o)
 	return DONE;
 }
 
+static const char *const level_names[MMCONFORM_LEVELS] = { "pgd", "p4d", "pud", "pmd", "pte" };
+
+/*
+ * The raw page-table walk of addr in this process, from the kernel's
+ * mmconform_pgwalk module (kmod/). Without the module there is no device:
+ * answered as an ioctl the kernel does not know, ENOTTY.
+ */
+static enum outcome op_descriptors(struct request *r, struct buf *o)
+{
+	uint64_t addr;
+	if (req_u64(r, "addr", &addr))
+		return BAD;
+	int fd = open(MMCONFORM_PGWALK_DEVICE, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? failed_with(r, "ioctl", ENOTTY) : failed(r, "open");
+	struct mmconform_pgwalk w = { .addr = addr, .pid = getpid() };
+	int rc = ioctl(fd, MMCONFORM_PGWALK, &w);
+	int e = errno;
+	close(fd);
+	if (rc)
+		return failed_with(r, "ioctl", e);
+	buf_puts(o, ",\"levels\":[");
+	for (uint32_t i = 0; i < w.levels && i < MMCONFORM_LEVELS; i++)
+		buf_printf(o, "%s{\"level\":\"%s\",\"value\":\"0x%llx\",\"phys\":\"0x%llx\",\"folded\":%s}", i ? "," : "",
+			   level_names[i], (unsigned long long)w.entry[i], (unsigned long long)w.phys[i],
+			   w.folded & (1u << i) ? "true" : "false");
+	buf_puts(o, "]");
+	if (w.flags & MMCONFORM_PGWALK_VMA) {
+		jw_hex(o, "vm_flags", w.vm_flags);
+		jw_hex(o, "page_prot", w.page_prot);
+	} else {
+		buf_puts(o, ",\"vm_flags\":null,\"page_prot\":null");
+	}
+	return DONE;
+}
+
 static const struct op {
 	const char *name, *fields;
 	op_fn *run;
@@ -432,6 +470,7 @@ static const struct op {
 	  op_pagemap_scan },
 	{ "userfaultfd", "proc flags", op_userfaultfd },
 	{ "uffdio_api", "proc fd api features", op_uffdio_api },
+	{ "descriptors", "proc addr", op_descriptors },
 };
 
 static const struct op *find_op(const struct jfield *f)

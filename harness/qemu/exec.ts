@@ -7,9 +7,21 @@ import { accessSync, constants, statSync } from 'node:fs';
 export interface ExecOptions {
   readonly cwd?: string;
   readonly env?: NodeJS.ProcessEnv;
+  /** on failure, quote the first line of its output that matches (default: the last line) */
+  readonly why?: RegExp;
 }
 
-/** stdout of `file args`; rejects with a one-line Error when it cannot start or exits non-zero. */
+/** A tool that ran and failed: the message names the command; `why` is its own words. */
+export class ToolFailed extends Error {
+  constructor(
+    message: string,
+    readonly why: string,
+  ) {
+    super(message);
+  }
+}
+
+/** stdout of `file args`; rejects with a one-line Error (a ToolFailed once it ran) when it cannot start or exits non-zero. */
 export function execTool(file: string, args: readonly string[], options: ExecOptions = {}): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -22,9 +34,11 @@ export function execTool(file: string, args: readonly string[], options: ExecOpt
     });
     child.on('close', (code, signal) => {
       if (code === 0) return resolve(Buffer.concat(out).toString('utf8'));
-      const why = lastLine(Buffer.concat(err).toString('utf8')) ?? lastLine(Buffer.concat(out).toString('utf8')) ?? '';
+      const stderr = Buffer.concat(err).toString('utf8');
+      const stdout = Buffer.concat(out).toString('utf8');
+      const why = (options.why && firstMatch(`${stderr}\n${stdout}`, options.why)) ?? lastLine(stderr) ?? lastLine(stdout) ?? '';
       const status = signal !== null ? `killed by ${signal}` : `exit ${code}`;
-      reject(new Error(`${file} ${args.slice(0, 3).join(' ')}${args.length > 3 ? ' ...' : ''} failed (${status})${why ? `: ${why}` : ''}`));
+      reject(new ToolFailed(`${file} ${args.slice(0, 3).join(' ')}${args.length > 3 ? ' ...' : ''} failed (${status})${why ? `: ${why}` : ''}`, why));
     });
   });
 }
@@ -36,6 +50,13 @@ function lastLine(text: string): string | undefined {
     .map((l) => l.trim())
     .filter((l) => l !== '')
     .at(-1);
+}
+
+function firstMatch(text: string, pattern: RegExp): string | undefined {
+  return text
+    .split('\n')
+    .find((l) => pattern.test(l))
+    ?.trim();
 }
 
 /** Where `name` would run from, searching PATH; undefined when it is not installed. */

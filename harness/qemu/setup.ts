@@ -3,7 +3,10 @@
 // apt sources; then fetches Debian's cloud kernels, trixie's (stable, 6.12)
 // and sid's (current, 7.x) for arm64 and amd64, resolved by package name
 // through each suite's current apt metadata (versions move), into the cache
-// kernel-cache.ts describes. A second run only checks the cache.
+// kernel-cache.ts describes, with each kernel's headers, against which it
+// builds kmod/ (the page-table reader behind Proc.descriptors()). Without
+// headers or a module a kernel still boots, without raw descriptors: setup
+// says so in one line and goes on. A second run only checks the cache.
 //
 //   npm run setup:kernels [-- --refresh]   (--refresh: look for newer kernels)
 
@@ -15,7 +18,10 @@ import { parseArgs } from 'node:util';
 import { debianMirror, machineAptSources, machineCodename } from './apt-sources.ts';
 import { dependencyNames, SuiteArchive } from './debian-archive.ts';
 import { execTool } from './exec.ts';
+import { fetchHeaders, hostDebianArch } from './kernel-headers.ts';
+import { buildPgwalk } from './kmod-build.ts';
 import {
+  cachedKernel,
   cacheRoot,
   complete,
   DEBIAN_ARCH,
@@ -34,13 +40,14 @@ import {
 
 export { kernelPath } from './kernel-cache.ts';
 
-/** Debian packages the QEMU targets use: the emulators, and compilers for static guest programs. */
-const TOOL_PACKAGES = ['qemu-system-arm', 'qemu-system-x86', 'gcc', 'libc6-dev', 'gcc-aarch64-linux-gnu', 'libc6-dev-arm64-cross'];
+/** Debian packages the QEMU targets use: the emulators, compilers for static guest programs, and make for kmod/. */
+const TOOL_PACKAGES = ['qemu-system-arm', 'qemu-system-x86', 'gcc', 'libc6-dev', 'gcc-aarch64-linux-gnu', 'libc6-dev-arm64-cross', 'make'];
 
 type Say = (line: string) => void;
 
 async function setupKernels(options: { readonly refresh: boolean }, say: Say): Promise<void> {
   await ensureToolPackages(say);
+  const hostArch = await hostDebianArch();
   for (const generation of GENERATIONS) {
     const suite = SUITE[generation];
     const wanted: GuestArch[] = [];
@@ -49,22 +56,72 @@ async function setupKernels(options: { readonly refresh: boolean }, say: Say): P
       if (manifest !== undefined) say(`${suite} ${DEBIAN_ARCH[arch]}: ${manifest.release} cached (sha256 checked)`);
       else wanted.push(arch);
     }
-    if (wanted.length === 0) continue;
-    const mirror = debianMirror(machineAptSources(), machineCodename());
-    mkdirSync(cacheRoot(), { recursive: true });
-    // The suite's lists and apt's cache of them (about 120 MB) serve this run only.
-    const aptRoot = mkdtempSync(join(cacheRoot(), `.apt-${suite}-`));
-    try {
-      const archive = new SuiteArchive(aptRoot, suite, mirror, wanted.map((a) => DEBIAN_ARCH[a]));
-      const t0 = Date.now();
-      say(`${suite}: reading package lists from ${mirror.uri} ...`);
-      await archive.update();
-      say(`${suite}: package lists read in ${seconds(t0)}`);
-      for (const arch of wanted) await fetchKernel(archive, arch, generation, say);
-    } finally {
-      rmSync(aptRoot, { recursive: true, force: true });
-    }
+    // A kernel fetched now needs its headers too.
+    const headersWanted = GUEST_ARCHES.filter((arch) => wanted.includes(arch) || cachedKernel(arch, generation)?.headers === undefined);
+    if (wanted.length > 0 || headersWanted.length > 0) await fetchFromSuite(generation, wanted, headersWanted, hostArch, say);
+    for (const arch of GUEST_ARCHES) await buildModule(arch, generation, say);
   }
+}
+
+/**
+ * Fetches the kernels `wanted` and the headers of the kernels `headersWanted`
+ * from the suite's current metadata. Kernels that cannot be fetched fail
+ * setup; headers that cannot, only the raw descriptors of their kernel.
+ */
+async function fetchFromSuite(
+  generation: KernelGeneration,
+  wanted: readonly GuestArch[],
+  headersWanted: readonly GuestArch[],
+  hostArch: string,
+  say: Say,
+): Promise<void> {
+  const suite = SUITE[generation];
+  const mirror = debianMirror(machineAptSources(), machineCodename());
+  mkdirSync(cacheRoot(), { recursive: true });
+  // The suite's lists and apt's cache of them (about 120 MB) serve this run only.
+  const aptRoot = mkdtempSync(join(cacheRoot(), `.apt-${suite}-`));
+  try {
+    // kbuild (and libc6) come in this machine's architecture: they run here.
+    const arches = new Set([...wanted, ...headersWanted].map((a): string => DEBIAN_ARCH[a]));
+    if (headersWanted.length > 0) arches.add(hostArch);
+    const archive = new SuiteArchive(aptRoot, suite, mirror, [...arches]);
+    const t0 = Date.now();
+    say(`${suite}: reading package lists from ${mirror.uri} ...`);
+    try {
+      await archive.update();
+    } catch (e) {
+      if (wanted.length > 0) throw e;
+      for (const arch of headersWanted) noDescriptors(arch, generation, e, say);
+      return;
+    }
+    say(`${suite}: package lists read in ${seconds(t0)}`);
+    for (const arch of wanted) await fetchKernel(archive, arch, generation, say);
+    for (const arch of headersWanted) {
+      const kernel = cachedKernel(arch, generation);
+      if (kernel === undefined) continue;
+      await fetchHeaders(archive, arch, generation, kernel.release, hostArch, say).catch((e: unknown) => noDescriptors(arch, generation, e, say));
+    }
+  } finally {
+    rmSync(aptRoot, { recursive: true, force: true });
+  }
+}
+
+/** kmod/ built (or found built) for the cached kernel. */
+async function buildModule(arch: GuestArch, generation: KernelGeneration, say: Say): Promise<void> {
+  const kernel = cachedKernel(arch, generation);
+  if (kernel === undefined || kernel.headers === undefined) return; // fetchHeaders said why
+  const t0 = Date.now();
+  try {
+    const { path, built } = await buildPgwalk(kernel);
+    say(`${SUITE[generation]} ${DEBIAN_ARCH[arch]}: kmod/ ${built ? `built in ${seconds(t0)}` : 'cached'}: ${path}`);
+  } catch (e) {
+    noDescriptors(arch, generation, e, say);
+  }
+}
+
+/** The one line that says a kernel will run without raw descriptors, and why. */
+function noDescriptors(arch: GuestArch, generation: KernelGeneration, e: unknown, say: Say): void {
+  say(`${SUITE[generation]} ${DEBIAN_ARCH[arch]}: no raw descriptors on this kernel (it still boots): ${e instanceof Error ? e.message : String(e)}`);
 }
 
 /** Install missing tool packages (root only: apt-get update once, then install). */

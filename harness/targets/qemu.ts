@@ -11,6 +11,10 @@
 // swap=SIZE (K, M or G; 0 for none; default 64M), a RAM disk (the kernel's
 // own brd module) the agent's init swaps to; hugetlb=N (default 16), 2 MiB
 // hugetlb pages the kernel reserves at boot (its hugepages=N).
+//
+// The guest also loads kmod/ (mmconform_pgwalk), built for its kernel
+// against the headers setup unpacked, which gives Proc.descriptors(); where
+// it cannot be built the guest runs without it, and says so in one line.
 
 import { readFile } from 'node:fs/promises';
 import { machine as hostMachine } from 'node:os';
@@ -18,8 +22,9 @@ import { buildAgentFor, type AgentMachine } from '../agent/build.ts';
 import { agentTarget, type AgentLink } from '../agent/client.ts';
 import { bootGuest, GUEST_CHANNEL, guestProcPort, kernelPanic, lastLines, qemuBinary, type Guest } from '../qemu/boot.ts';
 import { whichSync } from '../qemu/exec.ts';
-import { buildInitramfs } from '../qemu/initramfs.ts';
-import { cachedKernel, missingKernel, SUITE, type GuestArch, type KernelGeneration } from '../qemu/kernel-cache.ts';
+import { buildInitramfs, type InitramfsFile } from '../qemu/initramfs.ts';
+import { cachedKernel, missingKernel, SUITE, type CachedKernel, type GuestArch, type KernelGeneration } from '../qemu/kernel-cache.ts';
+import { buildPgwalk } from '../qemu/kmod-build.ts';
 import { DEFAULT_HUGETLB_PAGES, DEFAULT_SWAP_KIB, parseHugetlbPages, parseSwapKiB } from '../memory-options.ts';
 import type { Target } from '../target.ts';
 
@@ -102,6 +107,17 @@ export function qemuUnavailable(spec: QemuSpec): string | undefined {
   return cachedKernel(spec.arch, spec.generation) === undefined ? missingKernel(spec.arch, spec.generation) : undefined;
 }
 
+/** The page-table reader for the guest's /init to load (init.c's PGWALK_MODULE), or nothing, said on stderr, when it cannot be built. */
+async function pgwalkFile(name: string, kernel: CachedKernel): Promise<InitramfsFile[]> {
+  try {
+    const { path } = await buildPgwalk(kernel);
+    return [{ path: '/lib/modules/mmconform_pgwalk.ko', mode: 0o644, data: await readFile(path) }];
+  } catch (e) {
+    process.stderr.write(`# ${name}: no raw descriptors: ${e instanceof Error ? e.message : String(e)}\n`);
+    return [];
+  }
+}
+
 /** Boots the guest a spec names; throws a one-line Error when a tool or the kernel is missing. */
 export async function qemuTarget(name: string, options: { readonly timeoutMs?: number } = {}): Promise<Target> {
   const spec = parseQemuSpec(name);
@@ -110,7 +126,7 @@ export async function qemuTarget(name: string, options: { readonly timeoutMs?: n
   if (unavailable !== undefined || kernel === undefined) throw new Error(`${name}: ${unavailable ?? missingKernel(spec.arch, spec.generation)}`);
   const initramfs = buildInitramfs({
     init: await readFile(await buildAgentFor(MACHINE[spec.arch])),
-    files: [{ path: '/lib/modules/brd.ko.xz', mode: 0o644, data: await readFile(kernel.modules.brd) }],
+    files: [{ path: '/lib/modules/brd.ko.xz', mode: 0o644, data: await readFile(kernel.modules.brd) }, ...(await pgwalkFile(name, kernel))],
   });
   const start = async (): Promise<AgentLink> => {
     process.stderr.write(`# ${name}: booting ${SUITE[spec.generation]} ${kernel.release} under QEMU (TCG)\n`);
