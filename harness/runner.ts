@@ -61,6 +61,8 @@ export interface RunOptions {
   /** aborting with reason "SIGINT" or "SIGTERM" stops the run after the current suite's results */
   readonly signal?: AbortSignal;
   readonly now?: () => number;
+  /** wraps each suite's process (descriptor recording); `resultsSoFar` counts the suite's results */
+  readonly wrapProc?: (proc: Proc, suite: string, resultsSoFar: () => number) => Proc;
 }
 
 type Ending =
@@ -115,7 +117,7 @@ export async function runSuites(
     const nested = tapPrefix(stdout);
     const ksft = new Ksft(nested.write, now);
     const start = now();
-    const ending = await runOne(target, info, suite, ksft, timeoutSeconds, signal);
+    const ending = await runOne(target, info, suite, ksft, timeoutSeconds, signal, options.wrapProc);
     const elapsed = now() - start;
     // The shell's word on a job a signal killed goes to stderr, which runner.sh nests with stdout.
     if (ending.kind === 'killed') nested.write(`${FATAL_SIGNALS[ending.signal].description}\n`);
@@ -147,13 +149,14 @@ async function runOne(
   ksft: Ksft,
   timeoutSeconds: number,
   signal: AbortSignal | undefined,
+  wrapProc: RunOptions['wrapProc'],
 ): Promise<Ending> {
   let proc: Proc | undefined;
   let guarded: GuardedProc | undefined;
   const work = (async (): Promise<Ending> => {
     if (info instanceof Error) throw info;
     proc = await target.spawn();
-    guarded = guardProc(proc);
+    guarded = guardProc(wrapProc ? wrapProc(proc, suite.name, () => ksft.results.length) : proc);
     const t = { proc: guarded.proc, ksft, pagesize: BigInt(info.pageSize) };
     return { kind: 'exit', code: await ksft.runMain(() => suite.run(t)) };
   })().catch(endingOf);

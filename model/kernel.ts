@@ -21,11 +21,15 @@ export interface KernelBehaviour {
    * a free one (measured: 7.2's first swap slot is 1, 6.12's is 0x200).
    */
   readonly swapNonfullFirst: boolean;
+  /** pmd_populate() and friends set AF in table entries (FEAT_HAFT support; measured in 7.2, not in 6.12) */
+  readonly tableAf: boolean;
+  /** set_huge_zero_folio() marks the huge zero pmd special (measured in 7.2, not in 6.12) */
+  readonly hugeZeroPmdSpecial: boolean;
 }
 
 export const KERNELS: Readonly<Record<string, KernelBehaviour>> = {
-  '6.12': { version: '6.12', mkwriteNeedsSwDirty: false, vmaStickySoftDirty: false, pagemapScanSoftDirty: false, swapNonfullFirst: false },
-  '7.2': { version: '7.2', mkwriteNeedsSwDirty: true, vmaStickySoftDirty: true, pagemapScanSoftDirty: true, swapNonfullFirst: true },
+  '6.12': { version: '6.12', mkwriteNeedsSwDirty: false, vmaStickySoftDirty: false, pagemapScanSoftDirty: false, swapNonfullFirst: false, tableAf: false, hugeZeroPmdSpecial: false },
+  '7.2': { version: '7.2', mkwriteNeedsSwDirty: true, vmaStickySoftDirty: true, pagemapScanSoftDirty: true, swapNonfullFirst: true, tableAf: true, hugeZeroPmdSpecial: true },
 };
 
 export function kernelByName(name: string): KernelBehaviour {

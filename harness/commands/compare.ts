@@ -8,6 +8,17 @@ import { UsageError, oneLineMessage, parseCommandArgs, writeOutputFile, type Com
 import { runSuites, type RunReport } from '../runner.ts';
 import type { Target } from '../target.ts';
 import { findSuite, openTarget } from './select.ts';
+import { DescriptorRecorder } from '../descriptors/record.ts';
+import { bitNamer, compareRecordings, differencesText } from '../descriptors/compare.ts';
+import { resolveLayout } from '../layout-file.ts';
+import { DEFAULT_LAYOUT } from '../../model/arm64/layout.ts';
+import { pgtable } from '../../model/arm64/pgtable.ts';
+
+/** Bits named by the first target's layout (a model's), or the default layout's for a real kernel. */
+async function bitNamerFor(report: RunReport) {
+  const layout = report.target.layout ? await resolveLayout(report.target.layout) : DEFAULT_LAYOUT;
+  return bitNamer(layout, pgtable(layout));
+}
 
 const FORMATS = { text: compareText, json: compareJson, html: compareHtml } as const;
 
@@ -15,11 +26,15 @@ export const compareCommand: Command = {
   name: 'compare',
   summary: 'run the suites on several targets and show, result by result, where they disagree',
   usage: [
-    'mmconform compare --targets A,B[,...] [--suite NAME]... [--format text|json|html] [--output FILE]',
-    '  --targets  two or more targets, comma-separated (see mmconform targets)',
-    '  --suite    one suite; repeat for several; default all',
-    '  --format   text (default), json or html',
-    '  --output   write the matrix to FILE instead of stdout',
+    'mmconform compare --targets A,B[,...] [--suite NAME]... [--format text|json|html] [--output FILE] [--descriptors]',
+    '  --targets      two or more targets, comma-separated (see mmconform targets)',
+    '  --suite        one suite; repeat for several; default all',
+    '  --format       text (default), json or html',
+    '  --output       write the matrix to FILE instead of stdout',
+    '  --descriptors  also read the page-table walk of every page a test touched after every step it takes,',
+    '                 on every target, and print each bit where a target differs from the first (named by',
+    "                 the first target's layout; output-address bits masked); needs targets that can read",
+    '                 their page tables (the reference model, the QEMU targets)',
     '  exit status: 0 all agree, 1 a disagreement, 2 bad input',
   ].join('\n'),
 
@@ -30,6 +45,7 @@ export const compareCommand: Command = {
         suite: { type: 'string', multiple: true },
         format: { type: 'string', default: 'text' },
         output: { type: 'string' },
+        descriptors: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -48,12 +64,16 @@ export const compareCommand: Command = {
     // every name checked before anything runs: a typo in the last one must not cost a run of the first
     const targets: Target[] = [];
     const reports: RunReport[] = [];
+    const recorders: DescriptorRecorder[] = [];
     try {
       for (const name of names) targets.push(await openTarget('compare', name));
       for (const [i, target] of targets.entries()) {
         io.stderr(`== ${names[i]}\n`);
+        const recorder = new DescriptorRecorder();
+        recorders.push(recorder);
+        const wrapProc = values.descriptors ? recorder.wrap.bind(recorder) : undefined;
         // the matrix is the output; each run's KTAP is not
-        reports.push(await runSuites(target, names[i]!, suites, { stdout: () => {}, stderr: io.stderr }));
+        reports.push(await runSuites(target, names[i]!, suites, { stdout: () => {}, stderr: io.stderr, ...(wrapProc ? { wrapProc } : {}) }));
       }
     } finally {
       for (const [i, target] of targets.entries())
@@ -63,6 +83,16 @@ export const compareCommand: Command = {
     const text = format(matrix);
     if (values.output !== undefined) await writeOutputFile('compare', values.output, text);
     else io.stdout(text);
-    return matrix.disagreements === 0 ? 0 : 1;
+    let descriptorDifferences = 0;
+    if (values.descriptors) {
+      const namer = await bitNamerFor(reports[0]!);
+      const testName = (report: RunReport) => (suite: string, n: number) => report.suites.find((s) => s.name === suite)?.results[n]?.name ?? null;
+      for (let i = 1; i < targets.length; i++) {
+        const diffs = compareRecordings(recorders[0]!.observations, recorders[i]!.observations, namer, testName(reports[0]!));
+        descriptorDifferences += diffs.length;
+        io.stdout(differencesText(diffs, [names[0]!, names[i]!]));
+      }
+    }
+    return matrix.disagreements === 0 && descriptorDifferences === 0 ? 0 : 1;
   },
 };

@@ -55,6 +55,8 @@ export const PTE_SWBITS_MASK = bit(63) | genmask(58, 55);
 // Table descriptor attributes (hierarchical). Linux sets PXNTable (and with
 // FEAT_HAFT, AF) on user tables in pmd/pud/p4d_populate; neither limits EL0.
 export const TABLE_PXN = bit(59);
+/** PMD_TABLE_AF and friends: ignored without FEAT_HAFT */
+export const TABLE_AF = bit(10);
 export const TABLE_UXN = bit(60);
 export const TABLE_AP_NO_EL0 = bit(61); // APTable[0]
 export const TABLE_AP_RDONLY = bit(62); // APTable[1]

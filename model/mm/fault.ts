@@ -237,8 +237,8 @@ function doHugePmdAnonymousPage(mm: Mm, vma: Vma, flags: number, pmdSlot: bigint
   const pg = mm.pg;
   if (!(flags & FAULT_FLAG_WRITE) && mm.sys.thp.useZeroPage) {
     // set_huge_zero_folio()
-    const entry = pg.pteMkspecial(pg.pmdMkhuge(pg.pfnPte(mm.sys.phys.hugeZeroPfn, vma.pageProt)));
-    mm.pt.write(pmdSlot, entry);
+    const entry = pg.pmdMkhuge(pg.pfnPte(mm.sys.phys.hugeZeroPfn, vma.pageProt));
+    mm.pt.write(pmdSlot, mm.sys.cfg.kernel.hugeZeroPmdSpecial ? pg.pteMkspecial(entry) : entry);
     return 0;
   }
   const f = newAnonFolio(mm, vma, HPAGE_PMD_ORDER);

@@ -34,9 +34,11 @@ export interface MappedFile {
 
 export class Mm {
   readonly vmas = new VmaList();
-  readonly pt = new PageTables();
+  readonly pt: PageTables;
 
-  constructor(readonly sys: System) {}
+  constructor(readonly sys: System) {
+    this.pt = new PageTables(sys.cfg.kernel.tableAf);
+  }
 
   get pg(): Pgtable {
     return this.sys.pg;

@@ -4,7 +4,7 @@
 // PageTableMemory, so the hardware walk (arm64/walk.ts) sees exactly what
 // the kernel model wrote.
 
-import { PMD_TYPE_MASK, PMD_TYPE_TABLE, PTE_ADDR_MASK, TABLE_PXN, levelShift } from '../arm64/hwdef.ts';
+import { PMD_TYPE_MASK, PMD_TYPE_TABLE, PTE_ADDR_MASK, TABLE_AF, TABLE_PXN, levelShift } from '../arm64/hwdef.ts';
 import { PageTableMemory } from '../arm64/tables.ts';
 import { createRoot } from '../arm64/walk.ts';
 
@@ -18,8 +18,12 @@ const index = (va: bigint, level: number) => (va >> levelShift(level)) & (PTRS -
 export class PageTables {
   readonly mem = new PageTableMemory();
   readonly root: bigint;
-  constructor() {
+  /** what a new table entry carries besides its type and address */
+  private readonly tableBits: bigint;
+  /** `tableAf`: the kernel sets AF in table entries too */
+  constructor(tableAf: boolean) {
     this.root = createRoot(this.mem);
+    this.tableBits = TABLE_PXN | (tableAf ? TABLE_AF : 0n);
   }
 
   /** The descriptor address of va's entry at level (0-3); null when a table above is missing and !alloc. */
@@ -31,7 +35,7 @@ export class PageTables {
       if (!isTable(desc)) {
         if (desc !== 0n || !alloc) return null; // a leaf (huge pmd) or nothing there
         // pmd_populate() and friends: user tables carry PXNTable
-        desc = this.mem.allocTable() | PMD_TYPE_TABLE | TABLE_PXN;
+        desc = this.mem.allocTable() | PMD_TYPE_TABLE | this.tableBits;
         this.mem.write(slot, desc);
       }
       base = desc & PTE_ADDR_MASK;

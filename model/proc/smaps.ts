@@ -53,7 +53,7 @@ function account(mm: Mm, vma: Vma): Mss {
   }
   for (const { addr, val } of mm.pt.pmdsIn(vma.start, vma.end)) {
     if (!mm.pt.pmdIsTable(val)) {
-      if (!pg.pmdPresent(val) || pg.pteSpecial(val)) continue; // vm_normal_page_pmd(): not the huge zero page
+      if (!pg.pmdPresent(val) || mm.sys.phys.isZeroPfn(pg.pmdPfn(val))) continue; // vm_normal_page_pmd(): not the huge zero page
       const f = mm.sys.phys.folioOf(pg.pmdPfn(val));
       if (!f) continue;
       if (f.anon) mss.anonHuge += PMD_SIZE;

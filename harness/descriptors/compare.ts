@@ -1,0 +1,139 @@
+// Two descriptor recordings of the same suites (a model's and a kernel's)
+// held against each other step by step: every bit that differs, named as
+// the layout names it, output-address bits masked (they differ from boot to
+// boot). Recordings that stop lining up (a test took another path) are
+// reported once, where they part.
+
+import { layoutReport, type EntryState } from '../../model/arm64/layout-states.ts';
+import type { Layout } from '../../model/arm64/layout.ts';
+import type { Pgtable } from '../../model/arm64/pgtable.ts';
+import type { PgLevel } from '../target.ts';
+import type { Observation } from './record.ts';
+
+/** Output-address bits [49:12] of a 4 KiB-granule descriptor without LPA2 (OA[51:48] in 15:12 never set here). */
+export const OA_MASK = ((1n << 50n) - 1n) & ~0xfffn;
+const TABLE_BITS: Readonly<Record<number, string>> = { 0: 'VALID', 1: 'TABLE', 59: 'PXNTable', 60: 'UXNTable', 61: 'APTable[0]', 62: 'APTable[1]', 63: 'NSTable' };
+
+export interface BitDifference {
+  readonly bit: number;
+  readonly name: string;
+  /** the bit in the first recording, then in the second */
+  readonly values: readonly [0 | 1, 0 | 1];
+}
+
+export interface DescriptorDifference {
+  readonly suite: string;
+  /** the test the step belongs to (the result reported next), or "(after the last result)" */
+  readonly test: string;
+  readonly step: number;
+  readonly call: string;
+  readonly page: number;
+  /** the level that differs; "walk" when the walks differ in depth or the recordings part */
+  readonly level: PgLevel | 'walk';
+  readonly bits: readonly BitDifference[];
+  /** both raw values, for a level; what parted, for "walk" */
+  readonly detail: string;
+}
+
+/** Names a bit of an entry by the layout: tables by the table format, leaves by their state. */
+export function bitNamer(layout: Layout, pg: Pgtable): (value: bigint, bit: number, leaf: boolean) => string {
+  const states = layoutReport(layout).states;
+  return (value, bit, leaf) => {
+    if (!leaf) return TABLE_BITS[bit] ?? `bit ${bit}`;
+    const state: EntryState = value & 1n ? 'present' : pg.ptePresent(value) ? 'present_invalid' : 'swap';
+    return states[state].get(bit)?.join(' / ') ?? `bit ${bit}`;
+  };
+}
+
+const hex = (v: bigint) => `0x${v.toString(16).padStart(16, '0')}`;
+
+/**
+ * The differences between recordings a and b (each keeps a page's walk only
+ * where it changed): at every step where either side's page changed, both
+ * sides' current walks of that page are compared. `testName(suite, n)`
+ * names the suite's n-th result (0-based), or returns null past the last.
+ */
+export function compareRecordings(
+  a: readonly Observation[],
+  b: readonly Observation[],
+  name: (value: bigint, bit: number, leaf: boolean) => string,
+  testName: (suite: string, n: number) => string | null,
+): DescriptorDifference[] {
+  const out: DescriptorDifference[] = [];
+  const suites = [...new Set([...a, ...b].map((o) => o.suite))];
+  for (const suite of suites) {
+    const xs = a.filter((o) => o.suite === suite);
+    const ys = b.filter((o) => o.suite === suite);
+    const nowX = new Map<number, Observation>();
+    const nowY = new Map<number, Observation>();
+    const order = (o: Observation) => o.step * 1e6 + o.page;
+    let i = 0;
+    let j = 0;
+    while (i < xs.length || j < ys.length) {
+      const kx = i < xs.length ? order(xs[i]!) : Infinity;
+      const ky = j < ys.length ? order(ys[j]!) : Infinity;
+      const x = kx <= ky ? xs[i++]! : undefined;
+      const y = ky <= kx ? ys[j++]! : undefined;
+      const at = (x ?? y)!;
+      const where = { suite, test: testName(suite, at.resultsBefore) ?? '(after the last result)', step: at.step, call: at.call, page: at.page };
+      if (x && y && x.call !== y.call) {
+        out.push({ ...where, level: 'walk', bits: [], detail: `the recordings part: ${x.call} against ${y.call}` });
+        break;
+      }
+      if (x) nowX.set(x.page, x);
+      if (y) nowY.set(y.page, y);
+      const px = nowX.get(at.page);
+      const py = nowY.get(at.page);
+      if (!px || !py) {
+        out.push({ ...where, level: 'walk', bits: [], detail: `the page is first read on one side only (${px ? 'first' : 'second'})` });
+        continue;
+      }
+      out.push(...walkDifferences(px, py, where, name));
+    }
+  }
+  return out;
+}
+
+/** The bits where two walks of one page differ, level by level. */
+function walkDifferences(
+  x: Observation,
+  y: Observation,
+  where: Omit<DescriptorDifference, 'level' | 'bits' | 'detail'>,
+  name: (value: bigint, bit: number, leaf: boolean) => string,
+): DescriptorDifference[] {
+  if (!x.entries || !y.entries) {
+    return x.error === y.error ? [] : [{ ...where, level: 'walk', bits: [], detail: `${x.error ?? 'read'} against ${y.error ?? 'read'}` }];
+  }
+  const out: DescriptorDifference[] = [];
+  // Walks that both end at an empty entry both say "nothing mapped here", whatever the
+  // level: a real process has tables of its own (its stack, its program) a model lacks.
+  const bothEmpty = x.entries.at(-1)!.value === 0n && y.entries.at(-1)!.value === 0n;
+  const depth = Math.min(x.entries.length, y.entries.length) - (bothEmpty ? 1 : 0);
+  for (let l = 0; l < depth; l++) {
+    const ex = x.entries[l]!;
+    const ey = y.entries[l]!;
+    const diff = (ex.value ^ ey.value) & ~OA_MASK;
+    if (diff === 0n) continue;
+    const leaf = l === x.entries.length - 1 && l === y.entries.length - 1;
+    const bits: BitDifference[] = [];
+    for (let bit = 0; bit < 64; bit++) {
+      if (!((diff >> BigInt(bit)) & 1n)) continue;
+      bits.push({ bit, name: name(ex.value, bit, leaf), values: [Number((ex.value >> BigInt(bit)) & 1n) as 0 | 1, Number((ey.value >> BigInt(bit)) & 1n) as 0 | 1] });
+    }
+    out.push({ ...where, level: ex.level, bits, detail: `${hex(ex.value)} against ${hex(ey.value)}` });
+  }
+  if (x.entries.length !== y.entries.length && !bothEmpty) {
+    out.push({ ...where, level: 'walk', bits: [], detail: `the walk ends at the ${x.entries.at(-1)!.level} against the ${y.entries.at(-1)!.level}` });
+  }
+  return out;
+}
+
+/** One line per difference, bits named: what `compare --descriptors` prints. */
+export function differencesText(diffs: readonly DescriptorDifference[], labels: readonly [string, string]): string {
+  if (diffs.length === 0) return `descriptors: ${labels[0]} and ${labels[1]} agree at every step\n`;
+  const lines = diffs.map((d) => {
+    const bits = d.bits.map((b) => `${b.name} (bit ${b.bit}) ${b.values[0]}/${b.values[1]}`).join(', ');
+    return `${d.suite}: ${d.test}: step ${d.step} ${d.call}, page ${d.page}, ${d.level}: ${bits ? `${bits}; ` : ''}${d.detail}`;
+  });
+  return `descriptors: ${diffs.length} difference(s), ${labels[0]}/${labels[1]}\n${lines.join('\n')}\n`;
+}

@@ -1,0 +1,107 @@
+// Descriptor recording: a Proc wrapper that, after every call a test makes,
+// reads the raw page-table walk (descriptors()) of each page the test has
+// loaded from, stored to or read the pagemap of and that the call could
+// have changed, and keeps
+// it when it changed. Pages are named by the order the test first touched
+// them, not by address, so a run on the model and a run on a real kernel
+// line up step for step; an unmapped page is read a last time and dropped.
+
+import type { Descriptors, MemResult, PgLevel, PmScanArg, Proc, Ret } from '../target.ts';
+import { isErr } from '../../uapi/linux.ts';
+import { PM_SCAN_WP_MATCHING } from '../../uapi/linux.ts';
+
+const PAGE = 4096n;
+const pageOf = (a: bigint) => a & ~(PAGE - 1n);
+
+/** One page's walk after one step of one suite, where it changed. */
+export interface Observation {
+  readonly suite: string;
+  /** results the suite had reported before the step: the step belongs to the test reported next */
+  readonly resultsBefore: number;
+  /** the step's index among the suite's calls */
+  readonly step: number;
+  /** the call, without addresses: "madvise(MADV_PAGEOUT)" */
+  readonly call: string;
+  /** which page: 0 for the first the test touched, and so on */
+  readonly page: number;
+  /** the entries from the top level down; null when the read failed (its reason in `error`) */
+  readonly entries: readonly { readonly level: PgLevel; readonly value: bigint }[] | null;
+  readonly error?: string;
+}
+
+/** Which touched pages a call may change: those in a range, all of them, or only those it accessed. */
+type Reach = { readonly range: readonly [bigint, bigint] } | 'all' | 'none';
+
+export class DescriptorRecorder {
+  readonly observations: Observation[] = [];
+
+  /** Wraps a suite's process; `resultsSoFar` says how many results the suite has reported. */
+  wrap(proc: Proc, suite: string, resultsSoFar: () => number): Proc {
+    const describe = proc.descriptors?.bind(proc);
+    if (!describe) throw new Error('descriptors: the target cannot read page tables (its capabilities say introspect: false)');
+    const touched = new Map<bigint, number>();
+    /** each page's last walk, as a key, to keep only changes */
+    const last = new Map<number, string>();
+    let nextPage = 0;
+    let step = 0;
+    const record = async (call: string, reach: Reach, accessed: readonly bigint[] = [], unmaps = false) => {
+      const resultsBefore = resultsSoFar();
+      for (const a of accessed) if (!touched.has(a)) touched.set(a, nextPage++);
+      const hit = new Set(accessed);
+      const inReach = (a: bigint) => hit.has(a) || reach === 'all' || (reach !== 'none' && a >= reach.range[0] && a < reach.range[1]);
+      for (const [addr, page] of [...touched].filter(([a]) => inReach(a))) {
+        const d: Ret<Descriptors> = await describe(addr);
+        const entries = isErr(d) ? null : d.entries.map((e) => ({ level: e.level, value: e.value }));
+        const key = entries ? entries.map((e) => e.value.toString(16)).join(' ') : String(d);
+        if (unmaps) touched.delete(addr);
+        if (last.get(page) === key) continue;
+        last.set(page, key);
+        this.observations.push({ suite, resultsBefore, step, call, page, entries, ...(isErr(d) ? { error: String(d) } : {}) });
+      }
+      step++;
+    };
+    const span = (addr: bigint, len: number): bigint[] => {
+      const out: bigint[] = [];
+      for (let a = pageOf(addr); a < addr + BigInt(Math.max(len, 1)); a += PAGE) out.push(a);
+      return out;
+    };
+    const ranged = (addr: bigint, len: bigint): Reach => ({ range: [pageOf(addr), addr + len] });
+    const after = async <T>(result: Promise<T>, call: string, reach: (r: T) => Reach, accessed: readonly bigint[] = [], unmaps = false): Promise<T> => {
+      const r = await result;
+      await record(call, reach(r), accessed, unmaps && !isErr(r));
+      return r;
+    };
+
+    return {
+      get pid() {
+        return proc.pid;
+      },
+      mmap: (addr, length, prot, flags, fd, offset) =>
+        after(proc.mmap(addr, length, prot, flags, fd, offset), 'mmap', (r) => (isErr(r) ? 'none' : ranged(r, length))),
+      munmap: (addr, length) => after(proc.munmap(addr, length), 'munmap', () => ranged(addr, length), [], true),
+      mprotect: (addr, length, p) => after(proc.mprotect(addr, length, p), `mprotect(${p})`, () => ranged(addr, length)),
+      mremap: (oldAddr, oldSize, newSize, flags, newAddr) =>
+        after(proc.mremap(oldAddr, oldSize, newSize, flags, newAddr), 'mremap', () => 'all'),
+      madvise: (addr, length, advice) => after(proc.madvise(addr, length, advice), `madvise(${advice})`, () => ranged(addr, length)),
+      open: (path, flags, mode) => proc.open(path, flags, mode),
+      close: (fd) => proc.close(fd),
+      unlink: (path) => proc.unlink(path),
+      // truncation zaps mappings past the new end
+      ftruncate: (fd, length) => after(proc.ftruncate(fd, length), 'ftruncate', () => 'all'),
+      memfdCreate: (name, flags) => proc.memfdCreate(name, flags),
+      alignedAlloc: (alignment, size) => proc.alignedAlloc(alignment, size),
+      free: (addr) => after(proc.free(addr), 'free', () => 'all'),
+      read: (addr, length): Promise<MemResult> => after(proc.read(addr, length), 'load', () => 'none', span(addr, length)),
+      write: (addr, data): Promise<MemResult> => after(proc.write(addr, data), 'store', () => 'none', span(addr, data.length)),
+      readFile: (path) => proc.readFile(path),
+      // clear_refs and the sysfs knobs reach every page
+      writeFile: (path, data) => after(proc.writeFile(path, data), `write ${path.replace(/\/proc\/\d+\//, '/proc/PID/')} ${data.trim()}`, () => 'all'),
+      // a page the test looks at through pagemap is one it touched too
+      pagemap: (addr, nPages) => after(proc.pagemap(addr, nPages), 'pagemap', () => 'none', span(addr, nPages * Number(PAGE))),
+      pagemapScan: (arg: PmScanArg) =>
+        arg.flags & PM_SCAN_WP_MATCHING ? after(proc.pagemapScan(arg), 'PAGEMAP_SCAN(WP)', () => ranged(arg.start, arg.end - arg.start)) : proc.pagemapScan(arg),
+      descriptors: describe,
+      exit: () => proc.exit(),
+    };
+  }
+}
