@@ -5,10 +5,13 @@ export interface KernelBehaviour {
   /** The kernel version whose helpers the model follows, e.g. "6.12". */
   readonly version: string;
   /**
-   * 143937ca51cc (v6.18): pte_mkwrite_novma() clears PTE_RDONLY only when
-   * PTE_DIRTY is set; before it, making a pte writable made it hw-dirty.
+   * debug_vm_pgtable.c checks pte_mkwrite_novma() on clean and dirty entries:
+   * 143937ca51cc (v6.18) added them with its fix (pte_mkwrite_novma() clears
+   * PTE_RDONLY only when PTE_DIRTY is set). Debian's 6.12 carries the fix
+   * (measured: a page swapped in by a load stays writable-clean) but not
+   * the checks.
    */
-  readonly mkwriteNeedsSwDirty: boolean;
+  readonly debugVmPgtableMkwriteNovma: boolean;
   /**
    * VMA_STICKY_FLAGS (v6.19): a merge keeps VM_SOFTDIRTY if any part had it;
    * before, the merged area took the flags of the area it grew from.
@@ -28,8 +31,8 @@ export interface KernelBehaviour {
 }
 
 export const KERNELS: Readonly<Record<string, KernelBehaviour>> = {
-  '6.12': { version: '6.12', mkwriteNeedsSwDirty: false, vmaStickySoftDirty: false, pagemapScanSoftDirty: false, swapNonfullFirst: false, tableAf: false, hugeZeroPmdSpecial: false },
-  '7.2': { version: '7.2', mkwriteNeedsSwDirty: true, vmaStickySoftDirty: true, pagemapScanSoftDirty: true, swapNonfullFirst: true, tableAf: true, hugeZeroPmdSpecial: true },
+  '6.12': { version: '6.12', debugVmPgtableMkwriteNovma: false, vmaStickySoftDirty: false, pagemapScanSoftDirty: false, swapNonfullFirst: false, tableAf: false, hugeZeroPmdSpecial: false },
+  '7.2': { version: '7.2', debugVmPgtableMkwriteNovma: true, vmaStickySoftDirty: true, pagemapScanSoftDirty: true, swapNonfullFirst: true, tableAf: true, hugeZeroPmdSpecial: true },
 };
 
 export function kernelByName(name: string): KernelBehaviour {

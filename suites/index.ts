@@ -4,5 +4,6 @@ import type { Suite } from '../harness/suite.ts';
 import { madvPopulate } from './selftests/madv_populate.ts';
 import { softDirty } from './selftests/soft-dirty.ts';
 import { softDirtyRegressions } from './regressions/soft-dirty.ts';
+import { pteStates } from './scenarios/pte-states.ts';
 
-export const SUITES: readonly Suite[] = [softDirty, madvPopulate, softDirtyRegressions];
+export const SUITES: readonly Suite[] = [softDirty, madvPopulate, softDirtyRegressions, pteStates];

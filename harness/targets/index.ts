@@ -11,19 +11,22 @@ export interface KnownTarget {
 
 /** The names --target takes, with a line each (`mmconform targets`). */
 export const KNOWN_TARGETS: readonly KnownTarget[] = [
-  { name: 'reference', description: `the reference model of arm64 Linux mm, layout ${DEFAULT_LAYOUT.name}: ${DEFAULT_LAYOUT.description}` },
+  {
+    name: 'reference',
+    description: `the reference model of arm64 Linux mm, layout ${DEFAULT_LAYOUT.name}: ${DEFAULT_LAYOUT.description}; @6.12 or @7.2 (the default) for the kernel version, +thp=..., +thp_zero=..., +hwaf=..., +hwdbm=..., +epan=..., +swap=SIZE, +hugetlb=N`,
+  },
   ...[...BUILTIN_LAYOUTS.values()]
     .filter((layout) => layout !== DEFAULT_LAYOUT)
     .map((layout) => ({ name: `reference:${layout.name}`, description: `the reference model, layout ${layout.name}: ${layout.description}` })),
   { name: 'reference:FILE', description: 'the reference model with the layout a .json/.ts/.js file describes (see mmconform layout)' },
   { name: 'linux-host', description: "this machine's kernel, through the native agent (harness/agent, built with cc on first use)" },
-  { name: 'qemu-arm64', description: "Debian trixie's arm64 cloud kernel (6.12) under QEMU; @current for sid's; +thp=..., +thp_zero=... (npm run setup:kernels)" },
-  { name: 'qemu-x86_64', description: "Debian trixie's amd64 cloud kernel (6.12) under QEMU; @current for sid's; +thp=..., +thp_zero=... (npm run setup:kernels)" },
+  { name: 'qemu-arm64', description: "Debian trixie's arm64 cloud kernel (6.12) under QEMU; @current for sid's; +thp=..., +thp_zero=..., +swap=SIZE, +hugetlb=N (npm run setup:kernels)" },
+  { name: 'qemu-x86_64', description: "Debian trixie's amd64 cloud kernel (6.12) under QEMU; @current for sid's; +thp=..., +thp_zero=..., +swap=SIZE, +hugetlb=N (npm run setup:kernels)" },
 ];
 
 /** Throws a one-line Error for a name it does not know (or a spec the adapter rejects). */
 export async function resolveTarget(name: string): Promise<Target> {
-  if (/^reference($|[:@,])/.test(name)) {
+  if (/^reference($|[:@+])/.test(name)) {
     const { referenceTarget } = await import('./reference.ts');
     return referenceTarget(name.slice('reference'.length));
   }

@@ -30,9 +30,9 @@ import {
   TABLE_PXN,
 } from '../../model/arm64/hwdef.ts';
 import { Errno, MADV_HUGEPAGE, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, isErr, type Ret } from '../../uapi/linux.ts';
-import { cachedKernel, HEADERS_DIR, HEADERS_MANIFEST, kernelDir, KMOD_BUILDS_DIR, SUITE } from '../qemu/kernel-cache.ts';
+import { cachedKernel, HEADERS_DIR, HEADERS_MANIFEST, kernelDir, KMOD_BUILDS_DIR } from '../qemu/kernel-cache.ts';
 import type { Descriptors, Proc, Target } from '../target.ts';
-import { parseQemuSpec, qemuTarget, qemuUnavailable } from './qemu.ts';
+import { descriptorsUnavailable, parseQemuSpec, qemuTarget, qemuUnavailable } from './qemu.ts';
 
 const BOOT_TIMEOUT_MS = 180_000;
 const PAGE = 4096n;
@@ -118,13 +118,7 @@ const CASES: readonly { readonly target: string; readonly expected: Expected }[]
   { target: 'qemu-x86_64@current', expected: X86_64 },
 ];
 
-/** Why this target cannot give descriptors here, or undefined. */
-function unavailable(name: string): string | undefined {
-  const spec = parseQemuSpec(name);
-  const kernel = cachedKernel(spec.arch, spec.generation);
-  if (kernel !== undefined && kernel.headers === undefined) return `no ${SUITE[spec.generation]} kernel headers to build kmod/ with: run npm run setup:kernels`;
-  return qemuUnavailable(spec);
-}
+const unavailable = (name: string) => descriptorsUnavailable(parseQemuSpec(name));
 
 function ok<T>(r: Ret<T>): T {
   if (isErr(r)) throw new Error(`unexpected ${r}`);

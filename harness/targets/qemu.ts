@@ -107,6 +107,13 @@ export function qemuUnavailable(spec: QemuSpec): string | undefined {
   return cachedKernel(spec.arch, spec.generation) === undefined ? missingKernel(spec.arch, spec.generation) : undefined;
 }
 
+/** Why a spec's guest cannot give raw descriptors on this machine, or undefined. */
+export function descriptorsUnavailable(spec: QemuSpec): string | undefined {
+  const kernel = cachedKernel(spec.arch, spec.generation);
+  if (kernel !== undefined && kernel.headers === undefined) return `no ${SUITE[spec.generation]} kernel headers to build kmod/ with: run npm run setup:kernels`;
+  return qemuUnavailable(spec);
+}
+
 /** The page-table reader for the guest's /init to load (init.c's PGWALK_MODULE), or nothing, said on stderr, when it cannot be built. */
 async function pgwalkFile(name: string, kernel: CachedKernel): Promise<InitramfsFile[]> {
   try {

@@ -5,6 +5,7 @@
 // hwaf=0|1, hwdbm=0|1 (FEAT_HAFDBS), epan=0|1.
 
 import { DEFAULT_LAYOUT } from '../../model/arm64/layout.ts';
+import type { Pgtable } from '../../model/arm64/pgtable.ts';
 import { DEFAULT_KERNEL, kernelByName } from '../../model/kernel.ts';
 import { System, type SystemConfig, type ThpSettings } from '../../model/mm/system.ts';
 import { Task } from '../../model/mm/task.ts';
@@ -54,8 +55,9 @@ export async function referenceConfig(spec: string): Promise<SystemConfig> {
   return { layout, kernel, hw, epan, thp, showPfn: true, swapBytes: BigInt(swapKiB) << 10n, hugetlbPages };
 }
 
-export async function referenceTarget(spec: string): Promise<Target> {
-  const cfg = await referenceConfig(spec);
+/** `mutate` swaps in wrong helpers, to show a check catching them. */
+export async function referenceTarget(spec: string, mutate?: (pg: Pgtable) => Pgtable): Promise<Target> {
+  const cfg = { ...(await referenceConfig(spec)), ...(mutate ? { mutate } : {}) };
   const sys = new System(cfg);
   const name = `reference${spec}`;
   return {

@@ -50,11 +50,12 @@ describe('fault-path ptes (do_anonymous_page on arm64, 6.12)', () => {
   test('the read-fault zero page is special and read-only', () => {
     expect(v610.pteMkspecial(v610.pfnPte(PA >> 12n, prot))).toBe(0x0160000000000fc3n | PA);
   });
-  test('7.2: pte_mkwrite_novma keeps a clean pte clean', () => {
-    const k72 = pgtable(builtinLayout('v6.10'), { kernel: kernelByName('7.2') });
-    const clean = k72.pteMkwriteNovma(k72.pfnPte(1n, prot));
-    expect(k72.pteWrite(clean) && !k72.pteDirty(clean)).toBe(true);
-    expect(v610.pteDirty(v610.pteMkwriteNovma(v610.pfnPte(1n, prot)))).toBe(true);
+  test('pte_mkwrite_novma keeps a clean pte clean (143937ca51cc: in Debian\'s 6.12 by backport, and in 7.2)', () => {
+    for (const kernel of ['6.12', '7.2']) {
+      const pg = pgtable(builtinLayout('v6.10'), { kernel: kernelByName(kernel) });
+      const clean = pg.pteMkwriteNovma(pg.pfnPte(1n, prot));
+      expect(pg.pteWrite(clean) && !pg.pteDirty(clean), kernel).toBe(true);
+    }
   });
 });
 

@@ -203,13 +203,11 @@ export function pgtable(layout: Layout, opts: PgtableOptions = {}): Pgtable {
     if (pteHwDirty(p)) p |= PTE_DIRTY;
     return (p & NOT_PTE_WRITE) | PTE_RDONLY;
   };
-  // pte_mkwrite_novma()
-  const pteMkwriteNovma = kernel.mkwriteNeedsSwDirty
-    ? (p: Pte): Pte => {
-        p |= PTE_WRITE;
-        return pteSwDirty(p) ? p & NOT_PTE_RDONLY : p;
-      }
-    : (p: Pte): Pte => (p | PTE_WRITE) & NOT_PTE_RDONLY;
+  // pte_mkwrite_novma(): a clean entry stays clean (143937ca51cc, in both modelled kernels)
+  const pteMkwriteNovma = (p: Pte): Pte => {
+    p |= PTE_WRITE;
+    return pteSwDirty(p) ? p & NOT_PTE_RDONLY : p;
+  };
   // pte_mkclean()
   const pteMkclean = (p: Pte): Pte => (p & NOT_PTE_DIRTY) | PTE_RDONLY;
   // pte_mkinvalid() (v6.10+)

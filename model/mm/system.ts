@@ -27,6 +27,8 @@ export interface SystemConfig {
   readonly thp: ThpSettings;
   /** pagemap shows PFNs (the reader has CAP_SYS_ADMIN) */
   readonly showPfn: boolean;
+  /** a deliberately wrong helper or two, for showing that a check catches them (tests only) */
+  readonly mutate?: (pg: Pgtable) => Pgtable;
   /** the swap device's size in bytes; 0 for no swap */
   readonly swapBytes: bigint;
   /** 2 MiB hugetlb pages reserved at boot (hugepages=N) */
@@ -46,7 +48,8 @@ export class System {
   thp: ThpSettings;
 
   constructor(readonly cfg: SystemConfig) {
-    this.pg = pgtable(cfg.layout, { kernel: cfg.kernel });
+    const pg = pgtable(cfg.layout, { kernel: cfg.kernel });
+    this.pg = cfg.mutate ? cfg.mutate(pg) : pg;
     this.prots = protectionMap(cfg.layout, { epan: cfg.epan });
     this.thp = cfg.thp;
     this.swap = cfg.swapBytes > 0n ? new SwapDevice(cfg.swapBytes, cfg.kernel.swapNonfullFirst) : null;

@@ -3,6 +3,7 @@
 import { Errno, type Ret } from '../../uapi/linux.ts';
 import { vmaThpAllowed } from '../mm/fault.ts';
 import type { HugetlbPool } from '../mm/hugetlb.ts';
+import type { SwapDevice } from '../mm/swapfile.ts';
 import type { Task } from '../mm/task.ts';
 import { clearRefsWrite } from './clear-refs.ts';
 import { smapsText } from './smaps.ts';
@@ -24,6 +25,16 @@ function selfPath(task: Task, path: string): string {
   return path.replace(/^\/proc\/(self|\d+)\//, (_, who: string) => (who === 'self' || Number(who) === task.pid ? '/proc/self/' : '/proc/?/'));
 }
 
+// swap_show(): the RAM disk the QEMU guests swap to, as their /proc/swaps lists it
+function procSwaps(swap: SwapDevice | null): string {
+  const head = 'Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n';
+  if (!swap) return head;
+  const size = swap.slots * 4n;
+  const used = BigInt(swap.inuse) * 4n;
+  const tab = (n: bigint) => (n < 10_000_000n ? '\t' : '');
+  return `${head}${'/dev/ram0'.padEnd(40)}partition\t${size}\t${tab(size)}${used}\t${tab(used)}-2\n`;
+}
+
 export function readProcFile(task: Task, path: string): Ret<string> {
   const sys = task.sys;
   switch (selfPath(task, path)) {
@@ -35,6 +46,8 @@ export function readProcFile(task: Task, path: string): Ret<string> {
       return `${sys.thp.useZeroPage ? 1 : 0}\n`;
     case `${THP}/hpage_pmd_size`:
       return '2097152\n';
+    case '/proc/swaps':
+      return procSwaps(sys.swap);
     case '/proc/meminfo':
       return meminfo(sys.hugetlb);
     case `${HUGEPAGES}/nr_hugepages`:

@@ -5,6 +5,8 @@
 import fc from 'fast-check';
 import type { Pgtable, Pte } from '../../model/arm64/pgtable.ts';
 import * as swp from '../../model/arm64/swapops.ts';
+import { PageTableMemory } from '../../model/arm64/tables.ts';
+import { access, createRoot, mapPage } from '../../model/arm64/walk.ts';
 import type { InvariantCtx } from './invariant.ts';
 
 const hex = (v: bigint | number): string => `0x${v.toString(16)}`;
@@ -65,7 +67,17 @@ const UNARY_OPS = [
   'pte_clear_uffd_wp',
   'pte_mksoft_dirty',
   'pte_clear_soft_dirty',
+  'hw_store',
 ] as const;
+
+/** A user store through the entry with FEAT_HAFDBS: AF set, a writable-clean entry made dirty; nothing on a fault. */
+function hardwareStore(p: Pte): Pte {
+  const mem = new PageTableMemory();
+  const root = createRoot(mem);
+  mapPage(mem, root, 0n, p);
+  const r = access(mem, root, 0n, 'write', { hwAF: true, hwDBM: true });
+  return r.ok ? r.after : p;
+}
 
 export function applyOp(pg: Pgtable, ctx: InvariantCtx, op: PteOp, p: Pte): Pte {
   switch (op.name) {
@@ -81,6 +93,7 @@ export function applyOp(pg: Pgtable, ctx: InvariantCtx, op: PteOp, p: Pte): Pte 
     case 'pte_mksoft_dirty': return pg.pteMksoftDirty(p);
     case 'pte_clear_soft_dirty': return pg.pteClearSoftDirty(p);
     case 'pte_modify': return pg.pteModify(p, protOf(ctx, op.idx ?? 0));
+    case 'hw_store': return hardwareStore(p);
     default: throw new Error(`unknown op ${op.name}`);
   }
 }

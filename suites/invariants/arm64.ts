@@ -230,18 +230,3 @@ function invalidBit(pg: Pgtable): number {
   const inv = pg.layout.invalid;
   return inv.style === 'present-invalid' ? inv.bit : inv.protNone;
 }
-
-/**
- * Before v6.18 (143937ca51cc) arm64's pte_mkwrite_novma() cleared PTE_RDONLY
- * unconditionally, so a clean entry made writable read as dirty; the
- * debug_vm_pgtable check for it only applies from then on.
- */
-export const MKWRITE_BEFORE_6_18: Invariant = check({
-  source: SRC,
-  name: 'before v6.18, pte_mkwrite_novma() makes a clean pte hardware-dirty',
-  skip: (pg) => (pg.kernel.mkwriteNeedsSwDirty ? `kernel ${pg.kernel.version} has 143937ca51cc` : null),
-  arb: arbReachablePte,
-  holds: (pg, p) => pg.pteHwDirty(pg.pteMkwriteNovma(pg.pteMkclean(p))),
-  mutant: (pg) => withHelpers(pg, { pteMkwriteNovma: (p) => p | PTE_DBM }),
-});
-

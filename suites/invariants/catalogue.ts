@@ -1,6 +1,6 @@
 // Every invariant the suite runs, in the order the kernel file lists them.
-import { ARM64_INVARIANTS, MKWRITE_BEFORE_6_18 } from './arm64.ts';
+import { ARM64_INVARIANTS } from './arm64.ts';
 import { DEBUG_VM_PGTABLE } from './debug-vm-pgtable.ts';
 import type { Invariant } from './invariant.ts';
 
-export const INVARIANTS: readonly Invariant[] = [...DEBUG_VM_PGTABLE, ...ARM64_INVARIANTS, MKWRITE_BEFORE_6_18];
+export const INVARIANTS: readonly Invariant[] = [...DEBUG_VM_PGTABLE, ...ARM64_INVARIANTS];

@@ -26,9 +26,9 @@ import type { Invariant, InvariantCtx } from './invariant.ts';
 
 const SRC = 'debug_vm_pgtable.c';
 const dirtyBit = (pg: Pgtable) => bit(pg.layout.dirty);
-/** 143937ca51cc: the novma checks came with the v6.18 pte_mkwrite_novma() change */
+/** 143937ca51cc (v6.18) added these checks with its pte_mkwrite_novma() change */
 const needsMkwriteNovmaFix: Gate = (pg) =>
-  pg.kernel.mkwriteNeedsSwDirty ? null : `kernel ${pg.kernel.version} predates 143937ca51cc (v6.18), which added this check with the fix`;
+  pg.kernel.debugVmPgtableMkwriteNovma ? null : `kernel ${pg.kernel.version}'s debug_vm_pgtable.c does not have this check (143937ca51cc, v6.18)`;
 
 type Arb = (ctx: InvariantCtx) => fc.Arbitrary<Built<Pte>>;
 

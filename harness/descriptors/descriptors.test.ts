@@ -1,0 +1,114 @@
+// Descriptor comparison (compare --descriptors): how two recordings are held
+// to each other, that a deliberately wrong helper in the model is caught on
+// the first step that exercises it, and, where the QEMU kernels are set up,
+// that the model matches the real arm64 kernels bit for bit over every suite.
+
+import { describe, expect, test } from 'vitest';
+import { builtinLayout } from '../../model/arm64/layout.ts';
+import { PTE_DBM } from '../../model/arm64/hwdef.ts';
+import { pgtable, type Pgtable } from '../../model/arm64/pgtable.ts';
+import { SUITES } from '../../suites/index.ts';
+import { runSuites, type RunReport } from '../runner.ts';
+import type { Target } from '../target.ts';
+import { descriptorsUnavailable, parseQemuSpec, qemuTarget } from '../targets/qemu.ts';
+import { referenceTarget } from '../targets/reference.ts';
+import { bitNamer, compareRecordings, differencesText, type DescriptorDifference } from './compare.ts';
+import { DescriptorRecorder, type Observation } from './record.ts';
+
+const BOOT_TIMEOUT_MS = 300_000;
+const layout = builtinLayout('v6.10');
+const namer = bitNamer(layout, pgtable(layout));
+
+/** Runs suites on a target with a recorder; returns the report and the recording. */
+async function recorded(target: Target, suites = SUITES): Promise<{ report: RunReport; observations: Observation[] }> {
+  const recorder = new DescriptorRecorder();
+  const report = await runSuites(target, 'target', suites, { stdout: () => {}, stderr: () => {}, wrapProc: recorder.wrap.bind(recorder) });
+  return { report, observations: recorder.observations };
+}
+
+function differences(a: Awaited<ReturnType<typeof recorded>>, b: Awaited<ReturnType<typeof recorded>>): DescriptorDifference[] {
+  return compareRecordings(a.observations, b.observations, namer, (suite, n) => a.report.suites.find((s) => s.name === suite)?.results[n]?.name ?? null);
+}
+
+const obs = (step: number, page: number, values: readonly bigint[], call = 'store'): Observation => ({
+  suite: 's',
+  resultsBefore: 0,
+  step,
+  call,
+  page,
+  entries: values.map((value, i) => ({ level: (['pgd', 'pud', 'pmd', 'pte'] as const)[i]!, value })),
+});
+
+describe('compareRecordings', () => {
+  const table = 0x0800000040001003n;
+  const test1 = () => 'test 1';
+
+  test('output addresses are masked; a changed bit is named by the layout', () => {
+    const a = [obs(0, 0, [table, table, table, 0x00e8000000001f43n])];
+    const b = [obs(0, 0, [table | 0x7000n, table, table, 0x00e0000000002f43n])];
+    const d = compareRecordings(a, b, namer, test1);
+    expect(d.map((x) => [x.level, x.bits.map((bit) => `${bit.name} ${bit.bit} ${bit.values.join('/')}`)])).toEqual([['pte', ['PTE_DBM (PTE_WRITE) 51 1/0']]]);
+    expect(differencesText(d, ['model', 'kernel'])).toContain('s: test 1: step 0 store, page 0, pte: PTE_DBM (PTE_WRITE) (bit 51) 1/0;');
+  });
+
+  test('two walks that end at an empty entry agree whatever the level: a real process has tables of its own', () => {
+    expect(compareRecordings([obs(0, 0, [0n])], [obs(0, 0, [table, table, 0n])], namer, test1)).toEqual([]);
+  });
+
+  test("a leaf the second side's kernel aged (AF cleared) is not a difference; one it made young is", () => {
+    const young = [obs(0, 0, [table, table, 0x00e8000000000f41n])];
+    const old = [obs(0, 0, [table, table, 0x00e8000000000b41n])];
+    expect(compareRecordings(young, old, namer, test1)).toEqual([]);
+    expect(compareRecordings(old, young, namer, test1).map((x) => x.bits.map((bit) => bit.name))).toEqual([['PTE_AF']]);
+  });
+
+  test('a page changed on one side only is compared with the other side as it stands', () => {
+    const a = [obs(0, 0, [table, table, table, 0x00e8000000001f43n]), obs(1, 0, [table, table, table, 0x00e8000000001fc3n])];
+    const b = [obs(0, 0, [table, table, table, 0x00e8000000001f43n])];
+    expect(compareRecordings(a, b, namer, test1).map((x) => x.bits.map((bit) => bit.bit))).toEqual([[7]]);
+  });
+
+  test('recordings that part are reported once, where they part', () => {
+    const d = compareRecordings([obs(0, 0, [0n], 'store'), obs(1, 0, [0n])], [obs(0, 0, [0n], 'load'), obs(1, 0, [0n])], namer, test1);
+    expect(d.map((x) => x.detail)).toEqual(['the recordings part: store against load']);
+  });
+});
+
+/** pte_modify() that forgets to drop write permission (PTE_WRITE, the DBM bit) when the new protection has none. */
+const keepsDbm = (pg: Pgtable): Pgtable => ({ ...pg, pteModify: (p, prot) => pg.pteModify(p, prot) | (p & PTE_DBM) });
+const FIRST_WRITE_PROTECT = 'mprotect(PROT_READ): a store faults';
+
+test('a wrong helper in the model is caught at the first step that write-protects a page', async () => {
+  const model = await recorded(await referenceTarget('@6.12'));
+  const mutant = await recorded(await referenceTarget('@6.12', keepsDbm));
+  const first = differences(model, mutant)[0];
+  expect(first && { suite: first.suite, test: first.test, call: first.call, level: first.level, bits: first.bits.map((b) => b.name) }).toEqual({
+    suite: 'pte-states',
+    test: FIRST_WRITE_PROTECT,
+    call: 'mprotect(1)',
+    level: 'pte',
+    bits: ['PTE_DBM (PTE_WRITE)'],
+  });
+});
+
+for (const [reference, qemu] of [
+  ['@6.12', 'qemu-arm64'],
+  ['@7.2', 'qemu-arm64@current'],
+] as const) {
+  const why = descriptorsUnavailable(parseQemuSpec(qemu));
+  describe.skipIf(why !== undefined)(`reference${reference} against ${qemu}${why ? ` (skipped: ${why})` : ''}`, () => {
+    test('every page every suite touches matches bit for bit at every step, and the wrong helper is caught where it first acts', { timeout: BOOT_TIMEOUT_MS }, async () => {
+      const target = await qemuTarget(qemu);
+      try {
+        const kernel = await recorded(target);
+        const model = await recorded(await referenceTarget(reference));
+        expect(differencesText(differences(model, kernel), ['model', qemu])).toBe(`descriptors: model and ${qemu} agree at every step\n`);
+        const mutant = await recorded(await referenceTarget(reference, keepsDbm));
+        const first = differences(mutant, kernel)[0];
+        expect(first && [first.test, first.level, first.bits.map((b) => `${b.name} ${b.values.join('/')}`)]).toEqual([FIRST_WRITE_PROTECT, 'pte', ['PTE_DBM (PTE_WRITE) 1/0']]);
+      } finally {
+        await target.close();
+      }
+    });
+  });
+}

@@ -1,0 +1,136 @@
+// One page (and one PMD-sized page) walked through every entry state the
+// model reaches: the zero page, written, write-protected by mprotect,
+// present-invalid under PROT_NONE, a swap entry, swapped back in by a load
+// and by a store; a THP block written, write-protected and PROT_NONE; a
+// hugetlb block read and written. Each step checks what userspace sees
+// (pagemap, signals); run under `mmconform compare --descriptors` it is the
+// descriptor scenario: every state's raw entry held against a real kernel's.
+
+import {
+  MADV_HUGEPAGE,
+  MADV_PAGEOUT,
+  MAP_ANONYMOUS,
+  MAP_HUGETLB,
+  MAP_PRIVATE,
+  PM_PRESENT,
+  PROT_NONE,
+  PROT_READ,
+  PROT_WRITE,
+  isErr,
+} from '../../uapi/linux.ts';
+import type { Selftest, Suite } from '../../harness/suite.ts';
+import { checkHugeAnon, pagemapGetEntry, pagemapIsSwapped, readPmdPagesize } from '../../harness/vm-util.ts';
+
+const RW = PROT_READ | PROT_WRITE;
+
+const NAMES = [
+  'untouched: no entry',
+  'load: the shared zero page',
+  'store: a private page',
+  'mprotect(PROT_READ): a store faults',
+  'mprotect(PROT_NONE): present, a load faults',
+  'mprotect(PROT_READ|PROT_WRITE): stores again',
+  'MADV_PAGEOUT: a swap entry',
+  'load: swapped back in',
+  'store: swapped back in',
+  'THP store: a PMD block',
+  'THP mprotect(PROT_READ): a store faults',
+  'THP mprotect(PROT_NONE): present, a load faults',
+  'hugetlb load: a PMD block',
+  'hugetlb store',
+] as const;
+
+/** A load or store that must fault (the test goes on: the C would catch it with a SIGSEGV handler). */
+async function faults(t: Selftest, addr: bigint, store: boolean): Promise<boolean> {
+  const r = store ? await t.proc.write(addr, new Uint8Array([1])) : await t.proc.read(addr, 1);
+  return !r.ok && r.signal === 'SIGSEGV';
+}
+
+async function ok(t: Selftest, addr: bigint, store: boolean): Promise<boolean> {
+  return (store ? await t.proc.write(addr, new Uint8Array([1])) : await t.proc.read(addr, 1)).ok;
+}
+
+const present = async (t: Selftest, addr: bigint) => ((await pagemapGetEntry(t, addr)) & PM_PRESENT) !== 0n;
+
+async function smallPage(t: Selftest): Promise<void> {
+  const { proc, ksft, pagesize } = t;
+  const map = await proc.mmap(0n, pagesize, RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n);
+  if (isErr(map)) return ksft.exitFailMsg(`mmap failed: ${map}`);
+  ksft.testResult(!(await present(t, map)), NAMES[0]);
+  ksft.testResult((await ok(t, map, false)) && (await present(t, map)), NAMES[1]);
+  ksft.testResult((await ok(t, map, true)) && (await present(t, map)), NAMES[2]);
+  await proc.mprotect(map, pagesize, PROT_READ);
+  ksft.testResult((await faults(t, map, true)) && (await ok(t, map, false)), NAMES[3]);
+  await proc.mprotect(map, pagesize, PROT_NONE);
+  ksft.testResult((await faults(t, map, false)) && (await present(t, map)), NAMES[4]);
+  await proc.mprotect(map, pagesize, RW);
+  ksft.testResult(await ok(t, map, true), NAMES[5]);
+
+  const swaps = await proc.readFile('/proc/swaps');
+  if (isErr(swaps) || swaps.trim().split('\n').length < 2) {
+    ksft.printMsg('no swap');
+    for (const name of NAMES.slice(6, 9)) ksft.testResultSkip(name);
+  } else {
+    await proc.madvise(map, pagesize, MADV_PAGEOUT);
+    ksft.testResult(await pagemapIsSwapped(t, map), NAMES[6]);
+    ksft.testResult((await ok(t, map, false)) && (await present(t, map)), NAMES[7]);
+    await proc.madvise(map, pagesize, MADV_PAGEOUT);
+    ksft.testResult((await pagemapIsSwapped(t, map)) && (await ok(t, map, true)) && (await present(t, map)), NAMES[8]);
+  }
+  await proc.munmap(map, pagesize);
+}
+
+async function thp(t: Selftest): Promise<void> {
+  const { proc, ksft } = t;
+  const hpage = await readPmdPagesize(t);
+  const raw = hpage === 0n ? null : await proc.mmap(0n, 2n * hpage, RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n);
+  if (raw === null || isErr(raw)) {
+    ksft.printMsg('no THP');
+    for (const name of NAMES.slice(9, 12)) ksft.testResultSkip(name);
+    return;
+  }
+  const map = (raw + hpage - 1n) & ~(hpage - 1n);
+  await proc.madvise(map, hpage, MADV_HUGEPAGE);
+  const huge = (await ok(t, map, true)) && (await checkHugeAnon(t, map, 1, hpage));
+  if (!huge) {
+    ksft.printMsg('no THP');
+    for (const name of NAMES.slice(9, 12)) ksft.testResultSkip(name);
+  } else {
+    ksft.testResult(true, NAMES[9]);
+    await proc.mprotect(map, hpage, PROT_READ);
+    ksft.testResult((await faults(t, map, true)) && (await checkHugeAnon(t, map, 1, hpage)), NAMES[10]);
+    await proc.mprotect(map, hpage, PROT_NONE);
+    ksft.testResult((await faults(t, map, false)) && (await present(t, map)), NAMES[11]);
+  }
+  await proc.munmap(raw, 2n * hpage);
+}
+
+async function hugetlb(t: Selftest): Promise<void> {
+  const { proc, ksft } = t;
+  const hpage = 2n << 20n;
+  const map = await proc.mmap(0n, hpage, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0n);
+  if (isErr(map)) {
+    ksft.printMsg(`no free hugetlb page: ${map.name}`);
+    for (const name of NAMES.slice(12)) ksft.testResultSkip(name);
+    return;
+  }
+  ksft.testResult((await ok(t, map, false)) && (await present(t, map)), NAMES[12]);
+  ksft.testResult((await ok(t, map, true)) && (await present(t, map + hpage / 2n)), NAMES[13]);
+  await proc.munmap(map, hpage);
+}
+
+async function main(t: Selftest): Promise<void> {
+  t.ksft.printHeader();
+  t.ksft.setPlan(NAMES.length);
+  await smallPage(t);
+  await thp(t);
+  await hugetlb(t);
+  t.ksft.finished();
+}
+
+export const pteStates: Suite = {
+  name: 'pte-states',
+  source: 'suites/scenarios/pte-states.ts',
+  tests: NAMES,
+  run: main,
+};
