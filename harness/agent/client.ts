@@ -187,6 +187,7 @@ export function archOf(machine: string): string {
 
 /** A process of the agent's: one child of the agent, with its own address space. */
 export class AgentProc implements Proc {
+  private exited = false;
   constructor(
     private readonly conn: AgentConnection,
     readonly pid: number,
@@ -194,6 +195,8 @@ export class AgentProc implements Proc {
 
   /** The op's reply, parsed; an errno reply as an Errno. */
   private async call<T>(op: string, fields: Readonly<Record<string, WireValue>>, parse: (reply: Reply) => T): Promise<Ret<T>> {
+    // A proc's own port has nobody reading it once the proc is gone: fail here, not after the timeout.
+    if (this.exited) throw new Error(`agent: ${op}: proc ${this.pid} has exited`);
     const reply = await this.conn.request(op, { proc: this.pid, ...fields });
     return reply['ok'] === false ? errnoOf(reply, op) : parse(reply);
   }
@@ -323,8 +326,9 @@ export class AgentProc implements Proc {
     }));
   }
 
-  exit(): Promise<void> {
-    return this.must('exit');
+  async exit(): Promise<void> {
+    await this.must('exit');
+    this.exited = true;
   }
 }
 

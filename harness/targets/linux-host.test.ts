@@ -83,6 +83,13 @@ describe('what it says about this machine', { timeout: 30_000 }, () => {
   });
 });
 
+test('a proc after exit(): each call fails at once with one line, and the agent serves on', { timeout: 30_000 }, async () => {
+  const proc = await target.spawn();
+  await proc.exit();
+  await expect(mmapPage(proc)).rejects.toThrow(`agent: mmap: proc ${proc.pid} has exited`);
+  expect(isErr(await mmapPage(await target.spawn()))).toBe(false);
+});
+
 describe('an agent that dies or stops answering', { timeout: 30_000 }, () => {
   test('killed: every call on it rejects with why; the next spawn() starts a fresh agent', async () => {
     const proc = await target.spawn();
