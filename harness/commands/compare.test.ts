@@ -8,6 +8,11 @@ describe('mmconform compare', () => {
     ['an unknown target', ['compare', '--targets', 'reference,bogus'], 'compare: --target bogus: unknown target "bogus"'],
     ['an unknown suite', ['compare', '--targets', 'reference,reference:rfc', '--suite', 'x'], 'compare: unknown suite "x"'],
     ['a bad format', ['compare', '--targets', 'reference,reference:rfc', '--format', 'xml'], 'compare: --format must be text|json|html'],
+    [
+      'descriptors of two architectures',
+      ['compare', '--targets', 'reference,linux-host', '--descriptors'],
+      'compare: --descriptors compares entries of one architecture; reference is arm64, linux-host is x86_64',
+    ],
   ])('%s: exit 2, one line', async (_, argv, message) => {
     await expectUsageError(argv, message);
   });
@@ -31,6 +36,14 @@ describe('mmconform compare', () => {
       'Test test_merge-anon soft-dirty after mprotect merge 2nd pg',
     ]);
     expect(m.rows[1]?.status).toEqual({ 'reference:rfc': 'pass', 'reference:rfc@6.12': 'fail' });
+  });
+
+  test('--descriptors: the matrix, then the descriptor report; a model differs from another version where the versions do', async () => {
+    const { code, stdout } = await mmconform('compare', '--targets', 'reference@6.12,reference@7.2', '--suite', 'pte-states', '--descriptors');
+    expect(code).toBe(1);
+    expect(stdout).toMatch(/all 15 rows agree\ndescriptors: \d+ difference\(s\), reference@6\.12\/reference@7\.2\n/);
+    // 7.2's table entries carry AF
+    expect(stdout).toContain('pte-states: load: the shared zero page: step 2 load, page 0, pgd: AF (FEAT_HAFT) (bit 10) 0/1;');
   });
 
   test('html: a complete document with the targets as columns, text escaped', async () => {

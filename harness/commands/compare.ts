@@ -14,6 +14,15 @@ import { resolveLayout } from '../layout-file.ts';
 import { DEFAULT_LAYOUT } from '../../model/arm64/layout.ts';
 import { pgtable } from '../../model/arm64/pgtable.ts';
 
+/** Raw entries compare only within one architecture's format. */
+async function sameArch(names: readonly string[], targets: readonly Target[]): Promise<void> {
+  const arches = await Promise.all(targets.map(async (t) => (await t.info()).arch));
+  const other = arches.findIndex((a) => a !== arches[0]);
+  if (other > 0) {
+    throw new UsageError(`compare: --descriptors compares entries of one architecture; ${names[0]} is ${arches[0]}, ${names[other]} is ${arches[other]}`);
+  }
+}
+
 /** Bits named by the first target's layout (a model's), or the default layout's for a real kernel. */
 async function bitNamerFor(report: RunReport) {
   const layout = report.target.layout ? await resolveLayout(report.target.layout) : DEFAULT_LAYOUT;
@@ -67,6 +76,7 @@ export const compareCommand: Command = {
     const recorders: DescriptorRecorder[] = [];
     try {
       for (const name of names) targets.push(await openTarget('compare', name));
+      if (values.descriptors) await sameArch(names, targets);
       for (const [i, target] of targets.entries()) {
         io.stderr(`== ${names[i]}\n`);
         const recorder = new DescriptorRecorder();

@@ -16,7 +16,7 @@ import type { Observation } from './record.ts';
 export const OA_MASK = ((1n << 50n) - 1n) & ~0xfffn;
 /** PTE_AF: a kernel's reclaim ages pages (MGLRU, folio_referenced()) whenever memory runs short */
 const AF = 1n << 10n;
-const TABLE_BITS: Readonly<Record<number, string>> = { 0: 'VALID', 1: 'TABLE', 59: 'PXNTable', 60: 'UXNTable', 61: 'APTable[0]', 62: 'APTable[1]', 63: 'NSTable' };
+const TABLE_BITS: Readonly<Record<number, string>> = { 0: 'VALID', 1: 'TABLE', 10: 'AF (FEAT_HAFT)', 59: 'PXNTable', 60: 'UXNTable', 61: 'APTable[0]', 62: 'APTable[1]', 63: 'NSTable' };
 
 export interface BitDifference {
   readonly bit: number;
