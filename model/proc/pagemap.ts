@@ -49,6 +49,8 @@ function pagemapEntryOf(mm: Mm, vma: Vma, addr: bigint, val: bigint, huge: boole
     if (pg.pteUffdWp(val)) flags |= U.PM_UFFD_WP;
     if (showPfn) frame = pfn;
     folio = mm.sys.phys.folioOf(pg.pmdPfn(val)); // pmd_page(): not vm_normal_page()
+    // the huge zero folio is pmd_page() too: not anonymous, so PM_FILE, and never rmapped, so not exclusive
+    if (mm.sys.phys.isZeroPfn(pg.pmdPfn(val))) flags |= U.PM_FILE;
   } else if (pg.ptePresent(val)) {
     pfn = pg.ptePfn(val);
     flags |= U.PM_PRESENT;

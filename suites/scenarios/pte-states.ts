@@ -1,8 +1,8 @@
 // One page (and one PMD-sized page) walked through every entry state the
 // model reaches: the zero page, written, write-protected by mprotect,
 // present-invalid under PROT_NONE, a swap entry, swapped back in by a load
-// and by a store; a THP block written, write-protected and PROT_NONE; a
-// hugetlb block read and written. Each step checks what userspace sees
+// and by a store; the huge zero pmd; a THP block written, write-protected
+// and PROT_NONE; a hugetlb block read and written. Each step checks what userspace sees
 // (pagemap, signals); run under `mmconform compare --descriptors` it is the
 // descriptor scenario: every state's raw entry held against a real kernel's.
 
@@ -12,6 +12,7 @@ import {
   MAP_ANONYMOUS,
   MAP_HUGETLB,
   MAP_PRIVATE,
+  PM_FILE,
   PM_PRESENT,
   PROT_NONE,
   PROT_READ,
@@ -33,6 +34,7 @@ const NAMES = [
   'MADV_PAGEOUT: a swap entry',
   'load: swapped back in',
   'store: swapped back in',
+  'THP load: the huge zero pmd, a file page to pagemap',
   'THP store: a PMD block',
   'THP mprotect(PROT_READ): a store faults',
   'THP mprotect(PROT_NONE): present, a load faults',
@@ -80,29 +82,41 @@ async function smallPage(t: Selftest): Promise<void> {
   await proc.munmap(map, pagesize);
 }
 
+/** A PMD-aligned, MADV_HUGEPAGE area of one huge page, inside the mapping returned (unmap that). */
+async function hugeArea(t: Selftest, hpage: bigint): Promise<{ raw: bigint; map: bigint } | null> {
+  const raw = await t.proc.mmap(0n, 2n * hpage, RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n);
+  if (isErr(raw)) return null;
+  const map = (raw + hpage - 1n) & ~(hpage - 1n);
+  await t.proc.madvise(map, hpage, MADV_HUGEPAGE);
+  return { raw, map };
+}
+
 async function thp(t: Selftest): Promise<void> {
   const { proc, ksft } = t;
+  const THP_NAMES = NAMES.slice(9, 13);
   const hpage = await readPmdPagesize(t);
-  const raw = hpage === 0n ? null : await proc.mmap(0n, 2n * hpage, RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n);
-  if (raw === null || isErr(raw)) {
+  const zero = hpage === 0n ? null : await hugeArea(t, hpage);
+  const area = hpage === 0n ? null : await hugeArea(t, hpage);
+  // the huge zero page: reading an untouched huge area maps it, when use_zero_page allows
+  const zeroPmd = zero !== null && (await ok(t, zero.map, false)) && ((await pagemapGetEntry(t, zero.map)) & (PM_PRESENT | PM_FILE)) === (PM_PRESENT | PM_FILE);
+  const huge = area !== null && (await ok(t, area.map, true)) && (await checkHugeAnon(t, area.map, 1, hpage));
+  if (!huge || area === null) {
     ksft.printMsg('no THP');
-    for (const name of NAMES.slice(9, 12)) ksft.testResultSkip(name);
-    return;
-  }
-  const map = (raw + hpage - 1n) & ~(hpage - 1n);
-  await proc.madvise(map, hpage, MADV_HUGEPAGE);
-  const huge = (await ok(t, map, true)) && (await checkHugeAnon(t, map, 1, hpage));
-  if (!huge) {
-    ksft.printMsg('no THP');
-    for (const name of NAMES.slice(9, 12)) ksft.testResultSkip(name);
+    for (const name of THP_NAMES) ksft.testResultSkip(name);
   } else {
-    ksft.testResult(true, NAMES[9]);
-    await proc.mprotect(map, hpage, PROT_READ);
-    ksft.testResult((await faults(t, map, true)) && (await checkHugeAnon(t, map, 1, hpage)), NAMES[10]);
-    await proc.mprotect(map, hpage, PROT_NONE);
-    ksft.testResult((await faults(t, map, false)) && (await present(t, map)), NAMES[11]);
+    const useZeroPage = await proc.readFile('/sys/kernel/mm/transparent_hugepage/use_zero_page');
+    if (!isErr(useZeroPage) && useZeroPage.trim() === '1') ksft.testResult(zeroPmd, NAMES[9]);
+    else {
+      ksft.printMsg('no huge zero page (use_zero_page is 0)');
+      ksft.testResultSkip(NAMES[9]);
+    }
+    ksft.testResult(true, NAMES[10]);
+    await proc.mprotect(area.map, hpage, PROT_READ);
+    ksft.testResult((await faults(t, area.map, true)) && (await checkHugeAnon(t, area.map, 1, hpage)), NAMES[11]);
+    await proc.mprotect(area.map, hpage, PROT_NONE);
+    ksft.testResult((await faults(t, area.map, false)) && (await present(t, area.map)), NAMES[12]);
   }
-  await proc.munmap(raw, 2n * hpage);
+  for (const a of [zero, area]) if (a) await proc.munmap(a.raw, 2n * hpage);
 }
 
 async function hugetlb(t: Selftest): Promise<void> {
@@ -111,11 +125,11 @@ async function hugetlb(t: Selftest): Promise<void> {
   const map = await proc.mmap(0n, hpage, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0n);
   if (isErr(map)) {
     ksft.printMsg(`no free hugetlb page: ${map.name}`);
-    for (const name of NAMES.slice(12)) ksft.testResultSkip(name);
+    for (const name of NAMES.slice(13)) ksft.testResultSkip(name);
     return;
   }
-  ksft.testResult((await ok(t, map, false)) && (await present(t, map)), NAMES[12]);
-  ksft.testResult((await ok(t, map, true)) && (await present(t, map + hpage / 2n)), NAMES[13]);
+  ksft.testResult((await ok(t, map, false)) && (await present(t, map)), NAMES[13]);
+  ksft.testResult((await ok(t, map, true)) && (await present(t, map + hpage / 2n)), NAMES[14]);
   await proc.munmap(map, hpage);
 }
 
