@@ -62,6 +62,13 @@ typedef enum outcome op_fn(struct request *r, struct buf *o);
 static int sock = -1; /* requests in, responses out */
 static int lifeline = -1; /* with a port of its own: the router's socket, held only so the router sees this process end */
 static int pagemap_fd = -1, pagemap_errno;
+/*
+ * vm_util's clear_softdirty() writes clear_refs thousands of times a run:
+ * held open like pagemap. Opening a /proc file touches no page table, so
+ * the kernel's mm sees the same writes; each saves a path walk (under TCG,
+ * 0.9 -> 0.8 ms a call).
+ */
+static int clear_refs_fd = -1;
 static pthread_mutex_t send_lock = PTHREAD_MUTEX_INITIALIZER;
 
 
@@ -81,7 +88,7 @@ static enum outcome failed_with(struct request *r, const char *call, int e)
 /* The agent's own descriptors are not the test's to use: they behave as closed. */
 static bool agent_fd(int64_t fd)
 {
-	return fd >= 0 && (fd == sock || fd == lifeline || fd == pagemap_fd);
+	return fd >= 0 && (fd == sock || fd == lifeline || fd == pagemap_fd || fd == clear_refs_fd);
 }
 
 #define INT_FIELD(r, key, out) req_int(r, key, INT_MIN, INT_MAX, out)
@@ -287,14 +294,18 @@ static enum outcome op_write_file(struct request *r, struct buf *o)
 		buf_release(&data);
 		return BAD;
 	}
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	char own[64];
+	snprintf(own, sizeof own, "/proc/%d/clear_refs", (int)getpid());
+	bool held = clear_refs_fd >= 0 && (!strcmp(path, "/proc/self/clear_refs") || !strcmp(path, own));
+	int fd = held ? clear_refs_fd : open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0) {
 		buf_release(&data);
 		return failed(r, "open");
 	}
 	ssize_t n = write(fd, data.p, data.len);
 	int e = errno;
-	close(fd);
+	if (!held)
+		close(fd);
 	buf_release(&data);
 	if (n < 0)
 		return failed_with(r, "write", e);
@@ -581,6 +592,9 @@ void child_main(int fd, int port)
 	pagemap_errno = errno;
 	if (pagemap_fd >= 0)
 		pagemap_fd = move_high(pagemap_fd);
+	clear_refs_fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
+	if (clear_refs_fd >= 0)
+		clear_refs_fd = move_high(clear_refs_fd);
 	if (memory_start()) {
 		perror("mmconform-agent: starting memory workers");
 		_exit(1);
