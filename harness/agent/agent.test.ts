@@ -145,9 +145,9 @@ describe('system calls', () => {
 
   test("the agent's own descriptors behave as closed (EBADF), so a test cannot cut the agent's line", async () => {
     await serving(); // the process has set itself up once it has answered
-    // a fresh process has stdin, stdout, stderr, and the agent's socket and pagemap out of the way of the test's
+    // a fresh process has stdin, stdout, stderr, and the agent's socket, pagemap and clear_refs out of the way of the test's
     const fds = (await readdir(`/proc/${proc}/fd`)).map(Number).filter((fd) => fd > 2);
-    expect(fds).toHaveLength(2);
+    expect(fds).toHaveLength(3);
     for (const fd of fds) {
       expect(fd).toBeGreaterThan(100);
       expect(await agent.ask({ op: 'close', proc, fd })).toMatchObject({ ok: false, errno: 'EBADF', call: 'close' });
