@@ -2,8 +2,10 @@
 // MAP_NORESERVE against a pool of 2 MiB pages, with the reservations mmap()
 // takes and faults consume (HugePages_Rsvd), the huge-page alignment every
 // split needs, MADV_DONTNEED giving a private page's reservation back,
-// mremap in whole huge pages, clear_refs, and the pool running dry.
-// Run on a target with the default pool of 16 pages.
+// mremap in whole huge pages, clear_refs, the pool running dry, and
+// nr_hugepages shrunk below what is in use (surplus pages, gone with their
+// reservations). Run on a target with the default pool of 16 pages; it
+// leaves the pool as it found it.
 
 import { MADV_DONTNEED, MADV_PAGEOUT, MADV_POPULATE_WRITE, MAP_ANONYMOUS, MAP_HUGETLB, MAP_NORESERVE, MAP_PRIVATE, MAP_SHARED, MREMAP_FIXED, MREMAP_MAYMOVE, PROT_READ, PROT_WRITE } from '../../uapi/linux.ts';
 import type { Target } from '../target.ts';
@@ -93,6 +95,22 @@ export function hugetlbScenario(target: Target): Promise<string[]> {
       await s.hugetlbCounters('pool empty');
       s.result('munmap', await p.munmap(a, 40n * H));
       s.result('MAP_HUGETLB on a bad fd', await p.mmap(0n, H, RW, MAP_PRIVATE | MAP_HUGETLB, 99, 0n));
+    },
+    async (s) => {
+      const p = s.p;
+      const nr = '/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages';
+      const before = must(await p.readFile(nr), 'nr_hugepages').trim();
+      s.result('nr_hugepages = 4', await p.writeFile(nr, '4'));
+      const a = must(await p.mmap(0n, 3n * H, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0n), 'mmap');
+      await s.write('write page 0', a, 1);
+      await s.hugetlbCounters('3 reserved, 1 in use');
+      s.result('nr_hugepages = 1', await p.writeFile(nr, '1'));
+      await s.hugetlbCounters('what is in use or reserved stays, as surplus');
+      s.result('munmap', await p.munmap(a, 3n * H));
+      await s.hugetlbCounters('surplus pages leave with their use and their reservations');
+      s.result('nr_hugepages = x', await p.writeFile(nr, 'x'));
+      s.result(`nr_hugepages = ${before} again`, await p.writeFile(nr, before));
+      await s.hugetlbCounters('back');
     },
   ]);
 }

@@ -21,20 +21,41 @@ export const HUGE_PAGE_SHIFT = 21;
 const MAP_HUGE_SHIFT = 26;
 const MAP_HUGE_MASK = 0x3f;
 
-/** struct hstate counters for the 2 MiB size: HugePages_Total, _Free, _Rsvd */
+/** struct hstate counters for the 2 MiB size: HugePages_Total, _Free, _Rsvd, _Surp */
 export class HugetlbPool {
   free: number;
   resv = 0;
+  /** pages beyond nr_hugepages, kept only while in use or reserved */
+  surplus = 0;
   constructor(public total: number) {
     this.free = total;
   }
 
-  // set_max_huge_pages(): pages in use or reserved stay
+  // set_max_huge_pages(): free unreserved pages go; what is in use or reserved stays, as surplus
   resize(count: number): void {
-    const floor = this.total - this.free + this.resv;
-    const total = Math.max(count, floor);
-    this.free += total - this.total;
-    this.total = total;
+    const persistent = this.total - this.surplus;
+    if (count >= persistent) {
+      const adopted = Math.min(this.surplus, count - persistent);
+      this.surplus -= adopted;
+      const added = count - persistent - adopted;
+      this.total += added;
+      this.free += added;
+      return;
+    }
+    const freed = Math.min(persistent - count, this.free - this.resv);
+    this.total -= freed;
+    this.free -= freed;
+    this.surplus += persistent - freed - count;
+  }
+
+  // free_huge_folio(): a surplus page leaves the pool, any other waits in it
+  release(): void {
+    if (this.surplus > 0) {
+      this.surplus--;
+      this.total--;
+    } else {
+      this.free++;
+    }
   }
 
   // dequeue_hugetlb_folio_vma(): a reserved page, else a free one nobody reserved
@@ -43,6 +64,15 @@ export class HugetlbPool {
     else if (this.free - this.resv <= 0) return false;
     this.free--;
     return true;
+  }
+
+  // hugetlb_acct_memory(-n) -> return_unused_surplus_pages(): reservations dropped take surplus pages with them
+  unreserve(pages: number): void {
+    this.resv -= pages;
+    const gone = Math.min(pages, this.surplus);
+    this.surplus -= gone;
+    this.total -= gone;
+    this.free -= gone;
   }
 
   // hugetlb_acct_memory()
@@ -83,9 +113,9 @@ export function hugetlbReserve(mm: Mm, inode: Inode, n: bigint, flags: number): 
 export function hugetlbVmaClose(mm: Mm, vma: Vma, start: bigint, end: bigint): void {
   const resv = vma.hugetlbResv;
   if (!resv) return;
-  for (let a = start; a < end; a += HPAGE_SIZE) {
-    if (resv.delete(hugeIndex(vma, a))) mm.sys.hugetlb.resv--;
-  }
+  let dropped = 0;
+  for (let a = start; a < end; a += HPAGE_SIZE) if (resv.delete(hugeIndex(vma, a))) dropped++;
+  mm.sys.hugetlb.unreserve(dropped);
 }
 
 // hugetlbfs_evict_inode() -> remove_inode_hugepages(): the last mapping of the file is gone
@@ -93,10 +123,10 @@ export function hugetlbEvictInode(mm: Mm, inode: Inode): void {
   const pool = mm.sys.hugetlb;
   for (const f of inode.pages.values()) {
     mm.sys.phys.free(f);
-    pool.free++;
+    pool.release();
   }
   inode.pages.clear();
-  pool.resv -= inode.hugetlbResv.size;
+  pool.unreserve(inode.hugetlbResv.size);
   inode.hugetlbResv.clear();
 }
 
@@ -108,7 +138,7 @@ export function hugetlbEvictInode(mm: Mm, inode: Inode): void {
 export function freeHugeFolio(mm: Mm, vma: Vma | null, addr: bigint, f: Folio): void {
   const pool = mm.sys.hugetlb;
   mm.sys.phys.free(f);
-  pool.free++;
+  pool.release();
   const resv = vma?.hugetlbResv;
   if (vma && resv && !resv.has(hugeIndex(vma, addr))) {
     resv.add(hugeIndex(vma, addr));

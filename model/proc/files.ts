@@ -16,7 +16,7 @@ function meminfo(pool: HugetlbPool): string {
   const n = (v: number, w: number) => String(v).padStart(w);
   return (
     `HugePages_Total:   ${n(pool.total, 5)}\nHugePages_Free:    ${n(pool.free, 5)}\nHugePages_Rsvd:    ${n(pool.resv, 5)}\n` +
-    `HugePages_Surp:    ${n(0, 5)}\nHugepagesize:   ${n(2048, 8)} kB\nHugetlb:        ${n(pool.total * 2048, 8)} kB\n`
+    `HugePages_Surp:    ${n(pool.surplus, 5)}\nHugepagesize:   ${n(2048, 8)} kB\nHugetlb:        ${n(pool.total * 2048, 8)} kB\n`
   );
 }
 const MODES = ['always', 'madvise', 'never'] as const;
@@ -58,7 +58,7 @@ export function readProcFile(task: Task, path: string): Ret<string> {
     case `${HUGEPAGES}/resv_hugepages`:
       return `${sys.hugetlb.resv}\n`;
     case `${HUGEPAGES}/surplus_hugepages`:
-      return '0\n';
+      return `${sys.hugetlb.surplus}\n`;
     default:
       return new Errno('ENOENT', 'open');
   }
@@ -79,14 +79,6 @@ export function writeProcFile(task: Task, path: string, data: string): Ret<numbe
       const v = data.trim();
       if (v !== '0' && v !== '1') return new Errno('EINVAL', 'write');
       sys.thp = { ...sys.thp, useZeroPage: v === '1' };
-      return data.length;
-    }
-    case `${HUGEPAGES}/nr_hugepages`:
-    case '/proc/sys/vm/nr_hugepages': {
-      // __nr_hugepages_store_common(): kstrtoul
-      const v = data.trim();
-      if (!/^\d+$/.test(v)) return new Errno('EINVAL', 'write');
-      sys.hugetlb.resize(Number(v));
       return data.length;
     }
     case `${HUGEPAGES}/nr_hugepages`:
