@@ -24,6 +24,10 @@ export interface KernelBehaviour {
    * a free one (measured: 7.2's first swap slot is 1, 6.12's is 0x200).
    */
   readonly swapNonfullFirst: boolean;
+  /** mm/swap_slots.c: pages take swap slots from, and free them into, batches of 64 (removed after 6.12) */
+  readonly swapSlotsCache: boolean;
+  /** a swapon without a priority gets -1 (DEF_SWAP_PRIO, 7.2) or one below the last (--least_priority, from -2: 6.12) */
+  readonly swapDefaultPrio: number;
   /** pmd_populate() and friends set AF in table entries (FEAT_HAFT support; measured in 7.2, not in 6.12) */
   readonly tableAf: boolean;
   /** set_huge_zero_folio() marks the huge zero pmd special (measured in 7.2, not in 6.12) */
@@ -31,8 +35,8 @@ export interface KernelBehaviour {
 }
 
 export const KERNELS: Readonly<Record<string, KernelBehaviour>> = {
-  '6.12': { version: '6.12', debugVmPgtableMkwriteNovma: false, vmaStickySoftDirty: false, pagemapScanSoftDirty: false, swapNonfullFirst: false, tableAf: false, hugeZeroPmdSpecial: false },
-  '7.2': { version: '7.2', debugVmPgtableMkwriteNovma: true, vmaStickySoftDirty: true, pagemapScanSoftDirty: true, swapNonfullFirst: true, tableAf: true, hugeZeroPmdSpecial: true },
+  '6.12': { version: '6.12', debugVmPgtableMkwriteNovma: false, vmaStickySoftDirty: false, pagemapScanSoftDirty: false, swapNonfullFirst: false, swapDefaultPrio: -2, swapSlotsCache: true, tableAf: false, hugeZeroPmdSpecial: false },
+  '7.2': { version: '7.2', debugVmPgtableMkwriteNovma: true, vmaStickySoftDirty: true, pagemapScanSoftDirty: true, swapNonfullFirst: true, swapDefaultPrio: -1, swapSlotsCache: false, tableAf: true, hugeZeroPmdSpecial: true },
 };
 
 export function kernelByName(name: string): KernelBehaviour {

@@ -7,7 +7,7 @@
 // reservations). Run on a target with the default pool of 16 pages; it
 // leaves the pool as it found it.
 
-import { MADV_DONTNEED, MADV_PAGEOUT, MADV_POPULATE_WRITE, MAP_ANONYMOUS, MAP_HUGETLB, MAP_NORESERVE, MAP_PRIVATE, MAP_SHARED, MREMAP_FIXED, MREMAP_MAYMOVE, PROT_READ, PROT_WRITE } from '../../uapi/linux.ts';
+import { MADV_DONTNEED, MADV_PAGEOUT, MADV_POPULATE_WRITE, MAP_ANONYMOUS, MAP_FIXED, MAP_HUGETLB, MAP_NORESERVE, MAP_PRIVATE, MAP_SHARED, MREMAP_FIXED, MREMAP_MAYMOVE, PROT_READ, PROT_WRITE } from '../../uapi/linux.ts';
 import type { Target } from '../target.ts';
 import { must, play } from './player.ts';
 
@@ -60,6 +60,9 @@ export function hugetlbScenario(target: Target): Promise<string[]> {
       s.result('munmap page 2', await p.munmap(a + 2n * H, H));
       await s.hugetlbCounters('page 2 back in the pool');
       s.result('munmap the rest', await p.munmap(a, 2n * H));
+      await s.hugetlbCounters('all back but the page the 4K mremap moved');
+      // unmapped here, not at exit, which the next part may overtake
+      s.result('munmap that page', await p.munmap(a + 50n * H, H));
       await s.hugetlbCounters('all back');
     },
     async (s) => {
@@ -95,6 +98,11 @@ export function hugetlbScenario(target: Target): Promise<string[]> {
       await s.hugetlbCounters('pool empty');
       s.result('munmap', await p.munmap(a, 40n * H));
       s.result('MAP_HUGETLB on a bad fd', await p.mmap(0n, H, RW, MAP_PRIVATE | MAP_HUGETLB, 99, 0n));
+      const b = must(await p.mmap(0n, 2n * H, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0n), 'mmap');
+      s.result('MAP_FIXED 4K inside a hugetlb area', await p.mmap(b + PAGE, PAGE, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0n));
+      s.result('MAP_FIXED hugetlb over its second huge page', await p.mmap(b + H, H, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_FIXED, -1, 0n));
+      await s.hugetlbCounters('the replaced page gave its reservation back, the new one took one');
+      s.result('munmap', await p.munmap(b, 2n * H));
     },
     async (s) => {
       const p = s.p;

@@ -58,6 +58,13 @@ export class Player {
     this.lines.push(`${label}: ${lines.map((l) => l.replace(/\s+/g, ' ')).join(', ')} | ${sysfs.join(' ')}`);
   }
 
+  /** /proc/swaps' device line: size, used, priority */
+  async swaps(label: string): Promise<void> {
+    const text = must(await this.p.readFile('/proc/swaps'), 'swaps');
+    const line = text.split('\n')[1] ?? '';
+    this.lines.push(`${label}: ${line.trim().split(/\s+/).slice(1).join(' ') || 'no swap'}`);
+  }
+
   /** A call's result: 0, "ok" for an address, or the errno's name */
   result(label: string, r: Ret<bigint | number>): void {
     this.lines.push(`${label}: ${isErr(r) ? r.name : typeof r === 'bigint' ? 'ok' : r}`);

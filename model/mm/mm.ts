@@ -10,7 +10,7 @@ import * as U from '../../uapi/linux.ts';
 import { faultinPage, handleMmFault, FAULT_FLAG_WRITE, type VmFault } from './fault.ts';
 import { PAGE_SIZE, type Folio } from './physmem.ts';
 import { PMD_MASK, PMD_SIZE, PageTables } from './pgtables.ts';
-import type { Inode } from './shmem.ts';
+import { shmemEvict, type Inode } from './shmem.ts';
 import type { System } from './system.ts';
 import * as V from './vma.ts';
 import { Vma, VmaList, canMerge } from './vma.ts';
@@ -100,17 +100,42 @@ export class Mm {
       if (addr >= start && addr + PMD_SIZE <= end) this.zapPmd(addr, slot, val);
       else this.splitHugePmd(addr);
     }
-    this.pt.updatePtes(start, end, (_, pte) => {
+    // swap_pte_batch(): a run of swap ptes for consecutive slots, alike but for the offset
+    let run: { readonly addr: bigint; readonly pte: Pte; readonly offsets: bigint[] } | null = null;
+    const endRun = () => {
+      if (run) this.sys.swap?.freeEntries(run.offsets);
+      run = null;
+    };
+    this.pt.updatePtes(start, end, (addr, pte) => {
       if (this.pg.ptePresent(pte)) {
+        endRun();
         const f = this.vmNormalFolio(pte);
         if (f) this.unmapFolio(f, this.pg.ptePfn(pte));
-      } else {
-        // free_swap_and_cache()
-        const e = this.pg.pteToSwpEntry(pte);
-        if (this.pg.isSwapEntry(e)) this.sys.swap?.free(this.pg.swpOffset(e));
+        return 0n;
+      }
+      const e = this.pg.pteToSwpEntry(pte);
+      if (!this.pg.isSwapEntry(e)) return 0n;
+      const offset = this.pg.swpOffset(e);
+      const n = run ? BigInt(run.offsets.length) : 0n;
+      if (run && addr === run.addr + n * PAGE && offset === run.offsets[0]! + n && this.swapPteLike(run.pte, pte)) run.offsets.push(offset);
+      else {
+        endRun();
+        run = { addr, pte, offsets: [offset] };
       }
       return 0n;
     });
+    endRun();
+  }
+
+  /** Two swap ptes alike but for their offsets (same device, same exclusive, soft-dirty and uffd-wp bits). */
+  private swapPteLike(a: Pte, b: Pte): boolean {
+    const pg = this.pg;
+    return (
+      pg.swpType(pg.pteToSwpEntry(a)) === pg.swpType(pg.pteToSwpEntry(b)) &&
+      pg.pteSwpExclusive(a) === pg.pteSwpExclusive(b) &&
+      pg.pteSwpSoftDirty(a) === pg.pteSwpSoftDirty(b) &&
+      pg.pteSwpUffdWp(a) === pg.pteSwpUffdWp(b)
+    );
   }
 
   private zapPmd(addr: bigint, slot: bigint, pmd: bigint): void {
@@ -314,21 +339,24 @@ export class Mm {
       if (got instanceof Errno) return got;
       start = got;
     }
+    // a MAP_FIXED mapping over part of a hugetlb area must not split it off a huge page boundary
+    if (!this.splittable(start, start + len)) return new Errno('EINVAL', 'mmap');
     let hugetlbResv: Set<bigint> | null = null;
     if (hugetlb) {
       inode = this.sys.tmpfs.create('/anon_hugepage', false, true); // hugetlb_file_setup()
+      inode.mappingOnly = true;
       inode.size = len;
       pgoff = 0n;
       const r = hugetlbReserve(this, inode, len / HPAGE_SIZE, vmFlags);
       if (r instanceof Errno) return r;
       hugetlbResv = r;
     }
-    const unmapped = this.doMunmap(start, len);
-    if (unmapped) return unmapped;
+    this.doMunmap(start, len);
 
     if (anonymous && !hugetlb) {
       if (type === U.MAP_SHARED) {
         inode = this.sys.tmpfs.create('/dev/zero', false); // shmem_zero_setup()
+        inode.mappingOnly = true;
         inode.size = len;
         pgoff = 0n;
       } else {
@@ -373,9 +401,12 @@ export class Mm {
       this.zapRange(cur.start, cur.end);
       hugetlbVmaClose(this, cur, cur.start, cur.end);
       this.vmas.remove(cur);
-      // the last mapping of a MAP_HUGETLB file closes it
+      // the last mapping of shared anonymous memory or a MAP_HUGETLB file closes it (fput() -> evict)
       const inode = cur.file;
-      if (inode?.hugetlb && inode.nlink === 0 && !this.vmas.all().some((x) => x.file === inode)) hugetlbEvictInode(this, inode);
+      if (inode?.mappingOnly && !this.vmas.all().some((x) => x.file === inode)) {
+        if (inode.hugetlb) hugetlbEvictInode(this, inode);
+        else shmemEvict(this.sys, inode);
+      }
     }
     this.freePgtables(start, end);
     return null;

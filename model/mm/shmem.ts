@@ -22,6 +22,8 @@ export class Inode implements Mapping {
   nlink = 0;
   /** a hugetlbfs file's reservations: huge page indices reserved and not yet faulted in */
   readonly hugetlbResv = new Set<bigint>();
+  /** made for one mapping (shared anonymous memory, MAP_HUGETLB): no name, no descriptor; gone with its last mapping */
+  mappingOnly = false;
   constructor(
     readonly id: number,
     /** the path it was created at, or how /proc names it ("/memfd:x", "/dev/zero", "/anon_hugepage") */
@@ -74,6 +76,13 @@ export function shmemGetFolio(sys: ShmemBacking, inode: Inode, index: bigint): F
   }
   inode.pages.set(index, f);
   return f;
+}
+
+/** shmem_evict_inode(): the file's pages and swap slots are freed. */
+export function shmemEvict(sys: ShmemBacking, inode: Inode): void {
+  for (const f of inode.pages.values()) sys.phys.free(f);
+  inode.pages.clear();
+  shmemTruncate(sys, inode, 0n);
 }
 
 /** shmem_setattr() truncation: pages past the new size leave the page cache and swap. */

@@ -4,14 +4,29 @@
 // on from the last slot in the current cluster, else the head of the free
 // cluster list (a cluster that empties joins its tail), else a cluster with
 // room left. After 6.12 a page takes a partly used cluster (the header's
-// first of all) before a free one; a PMD-sized folio always needs a free one. brd is SWP_SYNCHRONOUS_IO, so a
-// swap-in frees its slot at once and nothing lingers in the swap cache.
+// first of all) before a free one; a PMD-sized folio always needs a free one.
+// 6.12 also has the swap slots cache (mm/swap_slots.c): pages take slots
+// from a batch of 64 allocated at once, and freed slots wait in a batch of
+// 64 before they go back; both count as used. brd is SWP_SYNCHRONOUS_IO, so
+// a swap-in frees its slot at once and nothing lingers in the swap cache.
 
 import { HPAGE_PMD_NR, PAGE_SIZE } from './physmem.ts';
 
 /** SWAPFILE_CLUSTER: HPAGE_PMD_NR on THP kernels */
 export const SWAPFILE_CLUSTER = HPAGE_PMD_NR;
 const CLUSTER = BigInt(SWAPFILE_CLUSTER);
+/** SWAP_BATCH, SWAP_SLOTS_CACHE_SIZE */
+const SWAP_BATCH = 64;
+/** check_cache_active() with one CPU: on above 5 batches of free slots, off below 1 */
+const CACHE_ON = 5 * SWAP_BATCH;
+const CACHE_OFF = SWAP_BATCH;
+
+/** struct swap_slots_cache: slots handed out from, and slots freed into */
+interface SlotsCache {
+  readonly slots: bigint[];
+  readonly ret: bigint[];
+  active: boolean;
+}
 
 export class SwapDevice {
   /** swp_type(): the only device is the first swapon'ed */
@@ -27,11 +42,15 @@ export class SwapDevice {
   /** the next slot to try in the current cluster (percpu_cluster->next[0]) */
   private next: bigint | null = null;
 
-  /** `nonfullFirst`: the kernel prefers partly used clusters for single pages */
+  private readonly cache: SlotsCache | null;
+
+  /** `nonfullFirst`: the kernel prefers partly used clusters for single pages; `slotsCache`: it has mm/swap_slots.c */
   constructor(
     bytes: bigint,
     private readonly nonfullFirst: boolean,
+    slotsCache: boolean,
   ) {
+    this.cache = slotsCache ? { slots: [], ret: [], active: false } : null;
     const pages = bytes / BigInt(PAGE_SIZE);
     this.slots = pages > 0n ? pages - 1n : 0n;
     this.clusterUse.set(0n, 1); // slot 0 holds the header
@@ -67,11 +86,37 @@ export class SwapDevice {
   }
 
   /**
-   * cluster_alloc_swap_entry(): nr = 1 for a page, SWAPFILE_CLUSTER for a
-   * PMD-sized folio, which needs a cluster of its own. Returns the first
-   * offset, or null when the device has no room (add_to_swap() fails).
+   * folio_alloc_swap(): nr = 1 for a page (through the slots cache where
+   * there is one), SWAPFILE_CLUSTER for a PMD-sized folio. Returns the
+   * first offset, or null when the device has no room (add_to_swap() fails).
    */
   alloc(nr: number): bigint | null {
+    const cache = this.cache;
+    if (nr !== 1 || !cache || !this.cacheActive(cache)) return this.clusterAlloc(nr);
+    // refill_swap_slots_cache(): get_swap_pages(SWAP_BATCH) once the batch is used up
+    if (cache.slots.length === 0) {
+      for (let i = 0; i < SWAP_BATCH; i++) {
+        const o = this.clusterAlloc(1);
+        if (o === null) break;
+        cache.slots.push(o);
+      }
+    }
+    return cache.slots.shift() ?? null;
+  }
+
+  // check_cache_active()
+  private cacheActive(cache: SlotsCache): boolean {
+    const free = Number(this.slots) - this.used.size;
+    if (!cache.active && free > CACHE_ON) cache.active = true;
+    else if (cache.active && free < CACHE_OFF) cache.active = false;
+    return cache.active;
+  }
+
+  /**
+   * cluster_alloc_swap_entry(): nr = 1 for a page, SWAPFILE_CLUSTER for a
+   * PMD-sized folio, which needs a cluster of its own.
+   */
+  private clusterAlloc(nr: number): bigint | null {
     let offset: bigint | null = null;
     // a current cluster ends with its last slot
     if (nr === 1 && this.next !== null && this.next % CLUSTER !== 0n) offset = this.scan(this.next / CLUSTER, this.next);
@@ -102,9 +147,36 @@ export class SwapDevice {
     return this.used.get(offset) ?? null;
   }
 
-  /** swap_free(): the slot's last reference is gone. */
+  /** swap_free(): the slot's last reference is gone; free_swap_slot() holds it back in a batch first. */
   free(offset: bigint): void {
-    if (!this.used.delete(offset)) return;
+    const cache = this.cache;
+    if (!this.used.has(offset)) return;
+    if (cache?.active) {
+      this.used.set(offset, null);
+      cache.ret.push(offset);
+      if (cache.ret.length < SWAP_BATCH) return;
+      for (const o of cache.ret.splice(0)) this.release(o);
+      return;
+    }
+    this.release(offset);
+  }
+
+  /**
+   * free_swap_and_cache_nr() for a zapped run of swap ptes: a run of more
+   * than one within a cluster goes straight back (__swap_entries_free()),
+   * bypassing the slots cache; a single entry is freed as any other.
+   */
+  freeEntries(offsets: readonly bigint[]): void {
+    const first = offsets[0];
+    if (first === undefined) return;
+    const oneCluster = first / CLUSTER === offsets.at(-1)! / CLUSTER;
+    if (offsets.length > 1 && oneCluster) for (const o of offsets) this.release(o);
+    else for (const o of offsets) this.free(o);
+  }
+
+  /** swap_entries_free(): back to its cluster */
+  private release(offset: bigint): void {
+    this.used.delete(offset);
     const c = offset / CLUSTER;
     const use = this.clusterUse.get(c)! - 1;
     this.clusterUse.set(c, use);

@@ -52,7 +52,7 @@ export class System {
     this.pg = cfg.mutate ? cfg.mutate(pg) : pg;
     this.prots = protectionMap(cfg.layout, { epan: cfg.epan });
     this.thp = cfg.thp;
-    this.swap = cfg.swapBytes > 0n ? new SwapDevice(cfg.swapBytes, cfg.kernel.swapNonfullFirst) : null;
+    this.swap = cfg.swapBytes > 0n ? new SwapDevice(cfg.swapBytes, cfg.kernel.swapNonfullFirst, cfg.kernel.swapSlotsCache) : null;
     this.hugetlb = new HugetlbPool(cfg.hugetlbPages);
   }
 

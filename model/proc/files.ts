@@ -26,13 +26,13 @@ function selfPath(task: Task, path: string): string {
 }
 
 // swap_show(): the RAM disk the QEMU guests swap to, as their /proc/swaps lists it
-function procSwaps(swap: SwapDevice | null): string {
+function procSwaps(swap: SwapDevice | null, prio: number): string {
   const head = 'Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n';
   if (!swap) return head;
   const size = swap.slots * 4n;
   const used = BigInt(swap.inuse) * 4n;
   const tab = (n: bigint) => (n < 10_000_000n ? '\t' : '');
-  return `${head}${'/dev/ram0'.padEnd(40)}partition\t${size}\t${tab(size)}${used}\t${tab(used)}-2\n`;
+  return `${head}${'/dev/ram0'.padEnd(40)}partition\t${size}\t${tab(size)}${used}\t${tab(used)}${prio}\n`;
 }
 
 export function readProcFile(task: Task, path: string): Ret<string> {
@@ -47,7 +47,7 @@ export function readProcFile(task: Task, path: string): Ret<string> {
     case `${THP}/hpage_pmd_size`:
       return '2097152\n';
     case '/proc/swaps':
-      return procSwaps(sys.swap);
+      return procSwaps(sys.swap, sys.cfg.kernel.swapDefaultPrio);
     case '/proc/meminfo':
       return meminfo(sys.hugetlb);
     case `${HUGEPAGES}/nr_hugepages`:
