@@ -169,3 +169,16 @@ export class Errno {
 export type Ret<T> = T | Errno;
 
 export const isErr = (x: unknown): x is Errno => x instanceof Errno;
+
+// fcntl.h flags userfaultfd(2) takes (the same on arm64 and x86_64)
+export const O_NONBLOCK = 0o4000;
+export const O_CLOEXEC = 0o2000000;
+
+// include/uapi/linux/userfaultfd.h
+export const UFFD_USER_MODE_ONLY = 1;
+export const UFFD_API = 0xaan;
+export const UFFD_FEATURE_PAGEFAULT_FLAG_WP = 1n << 0n;
+export const UFFD_FEATURE_WP_UNPOPULATED = 1n << 13n;
+export const UFFD_FEATURE_WP_ASYNC = 1n << 15n;
+export const UFFDIO_REGISTER_MODE_WP = 2n;
+export const UFFDIO_WRITEPROTECT_MODE_WP = 1n;

@@ -22,8 +22,13 @@ import {
   PAGE_IS_SWAPPED,
   PAGE_IS_WPALLOWED,
   PAGE_IS_WRITTEN,
+  O_CLOEXEC,
+  O_NONBLOCK,
   PROT_READ,
   PROT_WRITE,
+  UFFD_API,
+  UFFD_FEATURE_PAGEFAULT_FLAG_WP,
+  UFFD_USER_MODE_ONLY,
   isErr,
   type ErrnoName,
   type Ret,
@@ -74,12 +79,6 @@ interface AgentHello {
   readonly pageSize: number;
 }
 
-// fcntl.h and userfaultfd.h values uapi/linux.ts does not carry (the same on arm64 and x86_64)
-const O_NONBLOCK = 0o4000;
-const O_CLOEXEC = 0o2000000;
-const UFFD_USER_MODE_ONLY = 1;
-const UFFD_API = 0xaan;
-const UFFD_FEATURE_PAGEFAULT_FLAG_WP = 1n << 0n;
 
 const THP_ENABLED = '/sys/kernel/mm/transparent_hugepage/enabled';
 /** the categories PAGEMAP_SCAN has had since it came (v6.7) */
@@ -324,6 +323,16 @@ export class AgentProc implements Proc {
       features: u64(r, 'uffdio_api', 'features'),
       ioctls: u64(r, 'uffdio_api', 'ioctls'),
     }));
+  }
+
+  /** ioctl(UFFDIO_REGISTER): the ioctls the range now allows */
+  uffdioRegister(fd: number, start: bigint, len: bigint, mode: bigint): Promise<Ret<{ ioctls: bigint }>> {
+    return this.call('uffdio_register', { fd, start: hex(start), len: hex(len), mode: hex(mode) }, (r) => ({ ioctls: u64(r, 'uffdio_register', 'ioctls') }));
+  }
+
+  /** ioctl(UFFDIO_WRITEPROTECT): mode UFFDIO_WRITEPROTECT_MODE_WP protects, 0 resolves */
+  uffdioWriteprotect(fd: number, start: bigint, len: bigint, mode: bigint): Promise<Ret<0>> {
+    return this.zero('uffdio_writeprotect', { fd, start: hex(start), len: hex(len), mode: hex(mode) });
   }
 
   async exit(): Promise<void> {

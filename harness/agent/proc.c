@@ -418,6 +418,38 @@ static enum outcome op_uffdio_api(struct request *r, struct buf *o)
 	return DONE;
 }
 
+/* UFFDIO_REGISTER: the range's areas take the modes (MISSING, WP, MINOR); the reply names the ioctls they allow */
+static enum outcome op_uffdio_register(struct request *r, struct buf *o)
+{
+	uint64_t start, len, mode;
+	int64_t fd;
+	if (INT_FIELD(r, "fd", &fd) || req_u64(r, "start", &start) || req_u64(r, "len", &len) || req_u64(r, "mode", &mode))
+		return BAD;
+	struct uffdio_register reg = { .range = { .start = start, .len = len }, .mode = mode };
+	if (agent_fd(fd))
+		return failed_with(r, "ioctl", EBADF);
+	if (ioctl((int)fd, UFFDIO_REGISTER, &reg))
+		return failed(r, "ioctl");
+	jw_hex(o, "ioctls", reg.ioctls);
+	return DONE;
+}
+
+/* UFFDIO_WRITEPROTECT: mode WP write-protects the range, 0 resolves it (DONTWAKE as asked) */
+static enum outcome op_uffdio_writeprotect(struct request *r, struct buf *o)
+{
+	uint64_t start, len, mode;
+	int64_t fd;
+	(void)o;
+	if (INT_FIELD(r, "fd", &fd) || req_u64(r, "start", &start) || req_u64(r, "len", &len) || req_u64(r, "mode", &mode))
+		return BAD;
+	struct uffdio_writeprotect wp = { .range = { .start = start, .len = len }, .mode = mode };
+	if (agent_fd(fd))
+		return failed_with(r, "ioctl", EBADF);
+	if (ioctl((int)fd, UFFDIO_WRITEPROTECT, &wp))
+		return failed(r, "ioctl");
+	return DONE;
+}
+
 static const char *const level_names[MMCONFORM_LEVELS] = { "pgd", "p4d", "pud", "pmd", "pte" };
 
 /*
@@ -481,6 +513,8 @@ static const struct op {
 	  op_pagemap_scan },
 	{ "userfaultfd", "proc flags", op_userfaultfd },
 	{ "uffdio_api", "proc fd api features", op_uffdio_api },
+	{ "uffdio_register", "proc fd start len mode", op_uffdio_register },
+	{ "uffdio_writeprotect", "proc fd start len mode", op_uffdio_writeprotect },
 	{ "descriptors", "proc addr", op_descriptors },
 };
 

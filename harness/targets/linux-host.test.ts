@@ -9,7 +9,24 @@ import { readFile } from 'node:fs/promises';
 import { machine, release } from 'node:os';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, isErr } from '../../uapi/linux.ts';
+import {
+  MAP_ANONYMOUS,
+  MAP_PRIVATE,
+  O_CLOEXEC,
+  O_NONBLOCK,
+  PM_PRESENT,
+  PM_SWAP,
+  PM_UFFD_WP,
+  PROT_READ,
+  PROT_WRITE,
+  UFFD_API,
+  UFFD_FEATURE_WP_ASYNC,
+  UFFD_FEATURE_WP_UNPOPULATED,
+  UFFDIO_REGISTER_MODE_WP,
+  UFFDIO_WRITEPROTECT_MODE_WP,
+  isErr,
+} from '../../uapi/linux.ts';
+import type { AgentProc } from '../agent/client.ts';
 import { runSuites } from '../runner.ts';
 import type { Suite } from '../suite.ts';
 import type { Proc, Target } from '../target.ts';
@@ -88,6 +105,24 @@ test('a proc after exit(): each call fails at once with one line, and the agent 
   await proc.exit();
   await expect(mmapPage(proc)).rejects.toThrow(`agent: mmap: proc ${proc.pid} has exited`);
   expect(isErr(await mmapPage(await target.spawn()))).toBe(false);
+});
+
+test('userfaultfd write-protect (async) on this kernel: a written page protected, an empty one given a marker, a store resolving it', { timeout: 30_000 }, async () => {
+  const proc = (await target.spawn()) as AgentProc;
+  const fd = await proc.userfaultfd(O_CLOEXEC | O_NONBLOCK);
+  if (isErr(fd)) throw new Error(`userfaultfd: ${fd}`);
+  const api = await proc.uffdioApi(fd, UFFD_API, UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED);
+  expect(isErr(api) ? String(api) : api.features & UFFD_FEATURE_WP_ASYNC).toBe(UFFD_FEATURE_WP_ASYNC);
+  const map = (await proc.mmap(0n, 2n * 4096n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n)) as bigint;
+  expect((await proc.write(map, new Uint8Array([1]))).ok).toBe(true);
+  expect(isErr(await proc.uffdioRegister(fd, map, 2n * 4096n, UFFDIO_REGISTER_MODE_WP))).toBe(false);
+  expect(await proc.uffdioWriteprotect(fd, map, 2n * 4096n, UFFDIO_WRITEPROTECT_MODE_WP)).toBe(0);
+  const flags = async () => Array.from((await proc.pagemap(map, 2)) as BigUint64Array, (e) => e & (PM_PRESENT | PM_SWAP | PM_UFFD_WP));
+  // the unpopulated page holds a uffd-wp marker, which pagemap shows as a swapped entry
+  expect(await flags()).toEqual([PM_PRESENT | PM_UFFD_WP, PM_SWAP | PM_UFFD_WP]);
+  expect((await proc.write(map, new Uint8Array([2]))).ok).toBe(true); // async: resolved in the kernel
+  expect((await flags())[0]).toBe(PM_PRESENT);
+  expect(String(await proc.uffdioWriteprotect(fd + 1000, map, 4096n, 0n))).toBe('ioctl: EBADF');
 });
 
 describe('an agent that dies or stops answering', { timeout: 30_000 }, () => {
