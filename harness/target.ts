@@ -118,6 +118,14 @@ export interface Proc {
   pagemap(addr: bigint, nPages: number): Promise<Ret<BigUint64Array>>;
   /** ioctl(pagemap_fd, PAGEMAP_SCAN, &arg) */
   pagemapScan(arg: PmScanArg): Promise<Ret<PmScanResult>>;
+  /** userfaultfd(2) */
+  userfaultfd(flags: number): Promise<Ret<number>>;
+  /** ioctl(fd, UFFDIO_API): the features and ioctls the kernel offers */
+  uffdioApi(fd: number, api: bigint, features: bigint): Promise<Ret<{ features: bigint; ioctls: bigint }>>;
+  /** ioctl(fd, UFFDIO_REGISTER) of [start, start + len): the ioctls the range allows */
+  uffdioRegister(fd: number, start: bigint, len: bigint, mode: bigint): Promise<Ret<{ ioctls: bigint }>>;
+  /** ioctl(fd, UFFDIO_WRITEPROTECT): mode UFFDIO_WRITEPROTECT_MODE_WP protects, 0 resolves */
+  uffdioWriteprotect(fd: number, start: bigint, len: bigint, mode: bigint): Promise<Ret<0>>;
   /** the raw page-table walk of addr (targets whose capabilities say introspect) */
   descriptors?(addr: bigint): Promise<Ret<Descriptors>>;
   exit(): Promise<void>;

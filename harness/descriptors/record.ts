@@ -84,7 +84,8 @@ export class DescriptorRecorder {
         after(proc.mremap(oldAddr, oldSize, newSize, flags, newAddr), 'mremap', () => 'all'),
       madvise: (addr, length, advice) => after(proc.madvise(addr, length, advice), `madvise(${advice})`, () => ranged(addr, length)),
       open: (path, flags, mode) => proc.open(path, flags, mode),
-      close: (fd) => proc.close(fd),
+      // closing a userfaultfd resolves what it protected
+      close: (fd) => after(proc.close(fd), 'close', () => 'all'),
       unlink: (path) => proc.unlink(path),
       // truncation zaps mappings past the new end
       ftruncate: (fd, length) => after(proc.ftruncate(fd, length), 'ftruncate', () => 'all'),
@@ -100,6 +101,10 @@ export class DescriptorRecorder {
       pagemap: (addr, nPages) => after(proc.pagemap(addr, nPages), 'pagemap', () => 'none', span(addr, nPages * Number(PAGE))),
       pagemapScan: (arg: PmScanArg) =>
         arg.flags & PM_SCAN_WP_MATCHING ? after(proc.pagemapScan(arg), 'PAGEMAP_SCAN(WP)', () => ranged(arg.start, arg.end - arg.start)) : proc.pagemapScan(arg),
+      userfaultfd: (flags) => proc.userfaultfd(flags),
+      uffdioApi: (fd, api, features) => proc.uffdioApi(fd, api, features),
+      uffdioRegister: (fd, start, len, mode) => after(proc.uffdioRegister(fd, start, len, mode), 'UFFDIO_REGISTER', () => ranged(start, len)),
+      uffdioWriteprotect: (fd, start, len, mode) => after(proc.uffdioWriteprotect(fd, start, len, mode), `UFFDIO_WRITEPROTECT(${mode})`, () => ranged(start, len)),
       descriptors: describe,
       exit: () => proc.exit(),
     };

@@ -3,7 +3,20 @@
 // (../shared/reference/raw-descriptors.md), and its procs after exit().
 
 import { describe, expect, test } from 'vitest';
-import { MADV_NOHUGEPAGE, MAP_ANONYMOUS, MAP_PRIVATE, PROT_NONE, PROT_READ, PROT_WRITE, isErr } from '../../uapi/linux.ts';
+import {
+  MADV_NOHUGEPAGE,
+  MAP_ANONYMOUS,
+  MAP_PRIVATE,
+  O_CLOEXEC,
+  O_NONBLOCK,
+  PROT_NONE,
+  PROT_READ,
+  PROT_WRITE,
+  UFFD_API,
+  UFFDIO_REGISTER_MODE_WP,
+  UFFDIO_WRITEPROTECT_MODE_WP,
+  isErr,
+} from '../../uapi/linux.ts';
 import type { Descriptors, Ret } from '../target.ts';
 import { referenceTarget } from './reference.ts';
 
@@ -48,4 +61,31 @@ test('a proc after exit(): each call fails with one line, and the target spawns 
   await proc.exit();
   await expect(proc.readFile('/proc/meminfo')).rejects.toThrow(`reference: proc ${proc.pid} has exited`);
   expect((await target.spawn()).pid).toBe(proc.pid + 1);
+});
+
+test('userfaultfd ioctls answer as Debian 6.12 and 7.2 arm64 and this host did (measured): features, ioctls and errnos', async () => {
+  const proc = await (await referenceTarget('')).spawn();
+  const fd = (await proc.userfaultfd(O_CLOEXEC | O_NONBLOCK)) as number;
+  expect(await proc.uffdioApi(fd, UFFD_API, 0n)).toEqual({ features: 0x1ffffn, ioctls: 0x8000000000000003n });
+  expect(String(await proc.uffdioApi(fd, UFFD_API, 0n))).toBe('ioctl: EINVAL'); // once only
+  const other = (await proc.userfaultfd(O_CLOEXEC)) as number;
+  expect(String(await proc.uffdioRegister(other, 0x10000n, 4096n, UFFDIO_REGISTER_MODE_WP))).toBe('ioctl: EINVAL'); // before UFFDIO_API
+  expect(String(await proc.uffdioApi(other, 0xabn, 0n))).toBe('ioctl: EINVAL');
+  expect(String(await proc.uffdioApi(other, UFFD_API, 1n << 62n))).toBe('ioctl: EINVAL');
+  const map = (await proc.mmap(0n, 2n * 4096n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n)) as bigint;
+  expect(await proc.uffdioRegister(fd, map, 4096n, UFFDIO_REGISTER_MODE_WP)).toEqual({ ioctls: 0x17cn });
+  expect(String(await proc.uffdioRegister(fd, map + 4096n, 4096n, 0n))).toBe('ioctl: EINVAL');
+  expect(String(await proc.uffdioRegister(fd, map + 1n, 4096n, UFFDIO_REGISTER_MODE_WP))).toBe('ioctl: EINVAL');
+  expect(String(await proc.uffdioWriteprotect(fd, map + 4096n, 4096n, UFFDIO_WRITEPROTECT_MODE_WP))).toBe('ioctl: ENOENT'); // not registered
+  expect(String(await proc.uffdioWriteprotect(fd, map, 4096n, 4n))).toBe('ioctl: EINVAL');
+  // no UFFD_FEATURE_WP_ASYNC: a write to a protected page would wait for a handler, which the model does not have
+  expect((await proc.write(map, new Uint8Array([1]))).ok).toBe(true);
+  expect(await proc.uffdioWriteprotect(fd, map, 4096n, UFFDIO_WRITEPROTECT_MODE_WP)).toBe(0);
+  await expect(proc.write(map, new Uint8Array([1]))).rejects.toThrow('sync mode is not modelled');
+});
+
+test('a layout without a uffd-wp bit (v6.9) offers no write-protect features', async () => {
+  const proc = await (await referenceTarget(':v6.9')).spawn();
+  const fd = (await proc.userfaultfd(O_CLOEXEC)) as number;
+  expect(await proc.uffdioApi(fd, UFFD_API, 0n)).toEqual({ features: 0x1ffffn & ~0xb001n, ioctls: 0x8000000000000003n });
 });

@@ -9,6 +9,7 @@ import type { Pgtable } from '../../model/arm64/pgtable.ts';
 import { DEFAULT_KERNEL, kernelByName } from '../../model/kernel.ts';
 import { System, type SystemConfig, type ThpSettings } from '../../model/mm/system.ts';
 import { Task } from '../../model/mm/task.ts';
+import { UffdCtx, uffdioApi, uffdioRegister, uffdioWriteprotect } from '../../model/mm/userfaultfd.ts';
 import { pagemapRead } from '../../model/proc/pagemap.ts';
 import { pagemapScan } from '../../model/proc/pagemap-scan.ts';
 import { readProcFile, writeProcFile } from '../../model/proc/files.ts';
@@ -162,6 +163,25 @@ class ReferenceProc implements Proc {
   }
   async pagemapScan(arg: PmScanArg): Promise<Ret<PmScanResult>> {
     return pagemapScan(this.mm, { ...arg, badVec: arg.badVec ?? false });
+  }
+  async userfaultfd(flags: number) {
+    return this.live.userfaultfd(flags);
+  }
+  /** The fd's userfaultfd context, or EBADF (EINVAL for another kind of file, as ioctl() answers) */
+  private uffd(fd: number): UffdCtx | Errno {
+    return this.live.uffd(fd) ?? new Errno(this.live.file(fd) ? 'EINVAL' : 'EBADF', 'ioctl');
+  }
+  async uffdioApi(fd: number, api: bigint, features: bigint) {
+    const ctx = this.uffd(fd);
+    return isErr(ctx) ? ctx : uffdioApi(this.mm, ctx, api, features);
+  }
+  async uffdioRegister(fd: number, start: bigint, len: bigint, mode: bigint) {
+    const ctx = this.uffd(fd);
+    return isErr(ctx) ? ctx : uffdioRegister(this.mm, ctx, start, len, mode);
+  }
+  async uffdioWriteprotect(fd: number, start: bigint, len: bigint, mode: bigint) {
+    const ctx = this.uffd(fd);
+    return isErr(ctx) ? ctx : uffdioWriteprotect(this.mm, start, len, mode);
   }
   // 4 KiB granule, 48-bit VA: levels 0-3 are pgd, pud, pmd, pte (p4d folded)
   async descriptors(addr: bigint): Promise<Ret<Descriptors>> {

@@ -64,6 +64,10 @@ export function fakeProc(overrides: Partial<Proc> = {}, files: Readonly<Record<s
     writeFile: async (_path, data) => data.length,
     pagemap: async (_addr, nPages) => new BigUint64Array(nPages),
     pagemapScan: async (arg) => (arg.badVec ? new Errno('EFAULT', 'ioctl') : { ret: 0, regions: [], walkEnd: arg.end }),
+    userfaultfd: async () => new Errno('ENOSYS', 'userfaultfd'),
+    uffdioApi: async () => new Errno('EBADF', 'ioctl'),
+    uffdioRegister: async () => new Errno('EBADF', 'ioctl'),
+    uffdioWriteprotect: async () => new Errno('EBADF', 'ioctl'),
     exit: async () => {},
   };
   return { ...proc, ...overrides };

@@ -48,7 +48,15 @@ function handlePteFault(mm: Mm, vma: Vma, addr: bigint, flags: number): VmFault 
   const pg = mm.pg;
   const slot = mm.pt.pteSlot(addr, true)!;
   const orig = mm.pt.read(slot);
-  if (pg.pteNone(orig)) return vma.isAnonymous ? doAnonymousPage(mm, vma, flags, slot) : doFault(mm, vma, addr, flags, slot);
+  if (pg.pteNone(orig)) return vma.isAnonymous ? doAnonymousPage(mm, vma, flags, slot, false) : doFault(mm, vma, addr, flags, slot);
+  if (pg.pteMarkerUffdWp(orig)) {
+    // pte_marker_handle_uffd_wp(): a marker left after unregistering is just cleared
+    if (!(vma.flags & V.VM_UFFD_WP)) {
+      mm.pt.write(slot, 0n);
+      return 0;
+    }
+    return doAnonymousPage(mm, vma, flags, slot, true); // do_pte_missing(); only anonymous areas are registered
+  }
   if (!pg.ptePresent(orig)) return doSwapPage(mm, vma, flags, slot, orig);
   if (pg.pteProtnone(orig)) return 'SIGSEGV';
   let entry = orig;
@@ -100,20 +108,28 @@ function newAnonFolio(mm: Mm, vma: Vma, order: number): Folio {
 }
 
 // do_anonymous_page()
-function doAnonymousPage(mm: Mm, vma: Vma, flags: number, slot: bigint): VmFault {
+/** `uffdWp`: the pte was a uffd-wp marker (vmf_orig_pte_uffd_wp()), which the new entry keeps */
+function doAnonymousPage(mm: Mm, vma: Vma, flags: number, slot: bigint, uffdWp: boolean): VmFault {
   const pg = mm.pg;
   if (vma.flags & V.VM_SHARED) return 'SIGBUS';
   let entry: Pte;
   if (!(flags & FAULT_FLAG_WRITE)) {
     entry = pg.pteMkspecial(pg.pfnPte(mm.sys.phys.zeroPfn, vma.pageProt));
   } else {
+    // map_anon_folio_pte_pf()
     const f = newAnonFolio(mm, vma, 0);
     entry = pg.pfnPte(f.pfn, vma.pageProt);
     if (vma.flags & V.VM_WRITE) entry = pg.pteMkwrite(pg.pteMkdirty(entry));
     f.mapcount[0] = 1;
   }
+  if (uffdWp) entry = pg.pteMkuffdWp(entry);
   mm.pt.write(slot, entry);
   return 0;
+}
+
+/** A write to a uffd-wp entry: resolved here in async mode (it goes on as any write fault); a handler is not modelled. */
+function uffdWpWrite(mm: Mm, vma: Vma): void {
+  if (!mm.uffdWpAsync(vma)) throw new Error('userfaultfd: this write waits for a handler to resolve it (sync mode is not modelled; use UFFD_FEATURE_WP_ASYNC)');
 }
 
 // do_fault(): do_read_fault(), do_cow_fault() or do_shared_fault()
@@ -171,6 +187,11 @@ function doFaultAround(mm: Mm, vma: Vma, addr: bigint): void {
 // do_wp_page()
 function doWpPage(mm: Mm, vma: Vma, slot: bigint, orig: Pte): VmFault {
   const pg = mm.pg;
+  if (vma.flags & V.VM_UFFD_WP && pg.pteUffdWp(orig)) {
+    uffdWpWrite(mm, vma);
+    orig = pg.pteClearUffdWp(orig);
+    mm.pt.write(slot, orig);
+  }
   const f = mm.vmNormalFolio(orig);
   if (vma.flags & (V.VM_SHARED | V.VM_MAYSHARE)) {
     // wp_page_shared() -> wp_page_reuse()
@@ -253,6 +274,12 @@ function doHugePmdAnonymousPage(mm: Mm, vma: Vma, flags: number, pmdSlot: bigint
 // do_huge_pmd_wp_page(): reuse an exclusive THP, otherwise split and fall back to ptes
 function doHugePmdWpPage(mm: Mm, vma: Vma, addr: bigint, pmdSlot: bigint, orig: bigint): VmFault | 'fallback' {
   const pg = mm.pg;
+  // wp_huge_pmd(): a uffd-wp THP is split, and each pte resolved as it is written
+  if (vma.flags & V.VM_UFFD_WP && pg.pteUffdWp(orig)) {
+    uffdWpWrite(mm, vma);
+    mm.splitHugePmd(addr & PMD_MASK);
+    return 'fallback';
+  }
   const f = mm.sys.phys.folioOf(pg.pmdPfn(orig));
   if (f && f.anon && f.anonExclusive[0] === 1) {
     let entry = pg.pteMkdirty(pg.pteMkyoung(orig));

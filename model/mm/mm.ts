@@ -11,9 +11,10 @@ import { faultinPage, handleMmFault, FAULT_FLAG_WRITE, type VmFault } from './fa
 import { PAGE_SIZE, type Folio } from './physmem.ts';
 import { PMD_MASK, PMD_SIZE, PageTables } from './pgtables.ts';
 import { shmemEvict, type Inode } from './shmem.ts';
+import { PTE_MARKER_UFFD_WP } from '../arm64/swapops.ts';
 import type { System } from './system.ts';
 import * as V from './vma.ts';
-import { Vma, VmaList, canMerge } from './vma.ts';
+import { Vma, VmaList, canMerge, type UffdContext } from './vma.ts';
 import { madvisePageout } from './vmscan.ts';
 import { freeHugeFolio, HPAGE_SIZE, hugetlbEvictInode, hugetlbReserve, hugetlbSizeOk, hugetlbSplitOk, hugetlbVmaClose } from './hugetlb.ts';
 
@@ -270,10 +271,11 @@ export class Mm {
    * area now covering the range. mprotect_fixup() then resets the flags to
    * the new ones (plus sticky flags from a merge).
    */
-  private modifyFlags(v: Vma, start: bigint, end: bigint, flags: number): Vma {
+  private modifyFlags(v: Vma, start: bigint, end: bigint, flags: number, uffdCtx: UffdContext | null = v.uffdCtx): Vma {
     if (start > v.start) v = this.vmas.split(v, start);
     if (end < v.end) this.vmas.split(v, end);
     v.flags = flags;
+    v.uffdCtx = uffdCtx;
     const prev = this.vmas.prev(v);
     const next = this.vmas.next(v);
     let result = v;
@@ -293,6 +295,16 @@ export class Mm {
       result.flags = flags | sticky;
     }
     return result;
+  }
+
+  /** vma_modify_flags_uffd(): [start, end) of v takes flags and a userfaultfd context, split and merged as needed. */
+  modifyArea(v: Vma, start: bigint, end: bigint, flags: number, uffdCtx: UffdContext | null): Vma {
+    return this.modifyFlags(v, start, end, flags, uffdCtx);
+  }
+
+  /** vm_get_page_prot() */
+  pageProtFor(flags: number): bigint {
+    return vmGetPageProt(this.sys.prots, flags);
   }
 
   // --- mmap / munmap ----------------------------------------------------------
@@ -451,26 +463,58 @@ export class Mm {
     this.changeProtection(vma, start, end, this.vmaWantsManualPteWriteUpgrade(vma));
   }
 
-  // change_protection() -> change_pte_range() / change_huge_pmd()
-  private changeProtection(vma: Vma, start: bigint, end: bigint, tryChangeWritable: boolean): void {
+  /**
+   * change_protection() -> change_pte_range() / change_huge_pmd(): every
+   * entry of [start, end) to vma's protection, or (uffd) to `prot` with
+   * uffd-wp set (MM_CP_UFFD_WP: markers in empty ptes where the area uses
+   * them) or cleared (MM_CP_UFFD_WP_RESOLVE).
+   */
+  changeProtection(vma: Vma, start: bigint, end: bigint, tryChangeWritable: boolean, uffd: 'wp' | 'resolve' | null = null, prot = vma.pageProt): void {
     const pg = this.pg;
     if (vma.flags & V.VM_HUGETLB) {
       // hugetlb_change_protection(): no write upgrade, the next store faults
       for (const { slot, val } of [...this.pt.pmdsIn(start, end)]) {
-        if (!this.pt.pmdIsTable(val) && pg.pmdPresent(val)) this.pt.write(slot, pg.pmdMkhuge(pg.pteModify(val, vma.pageProt)));
+        if (!this.pt.pmdIsTable(val) && pg.pmdPresent(val)) this.pt.write(slot, pg.pmdMkhuge(pg.pteModify(val, prot)));
       }
       return;
     }
     const modify = (entry: Pte): Pte => {
-      const next = pg.pteModify(entry, vma.pageProt);
+      let next = pg.pteModify(entry, prot);
+      if (uffd === 'wp') next = pg.pteMkuffdWp(next);
+      else if (uffd === 'resolve') next = pg.pteClearUffdWp(next);
       return tryChangeWritable && !pg.pteWrite(next) && this.canChangePteWritable(vma, next) ? pg.pteMkwrite(next) : next;
     };
+    // change_softleaf_pte(): swap entries carry uffd-wp; a resolved marker goes
+    const softleaf = (pte: Pte): Pte => {
+      if (pg.isPteMarker(pte)) return uffd === 'resolve' ? 0n : pte;
+      if (uffd === 'wp') return pg.pteSwpMkuffdWp(pte);
+      if (uffd === 'resolve') return pg.pteSwpClearUffdWp(pte);
+      return pte;
+    };
+    const markers = uffd === 'wp' && this.uffdWpUseMarkers(vma);
     for (const { addr, slot, val } of [...this.pt.pmdsIn(start, end)]) {
       if (this.pt.pmdIsTable(val)) continue;
       if (addr < start || addr + PMD_SIZE > end) this.splitHugePmd(addr);
       else if (pg.pmdPresent(val)) this.pt.write(slot, modify(val));
     }
-    this.pt.updatePtes(start, end, (_, pte) => (pg.ptePresent(pte) ? modify(pte) : pte));
+    // change_pmd_prepare(): markers need pte tables under the whole range
+    if (markers) for (let a = start; a < end; a = (a & PMD_MASK) + PMD_SIZE) if (this.pt.pmdVal(a) === 0n) this.pt.pteSlot(a, true);
+    this.pt.forEachPteSlot(start, end, (_, slot, pte) => {
+      if (pte === 0n) {
+        if (markers) this.pt.write(slot, pg.makePteMarker(PTE_MARKER_UFFD_WP));
+      } else this.pt.write(slot, pg.ptePresent(pte) ? modify(pte) : softleaf(pte));
+    });
+  }
+
+  // userfaultfd_wp_use_markers(): file memory always, anonymous only with UFFD_FEATURE_WP_UNPOPULATED
+  uffdWpUseMarkers(vma: Vma): boolean {
+    if (!(vma.flags & V.VM_UFFD_WP)) return false;
+    return !vma.isAnonymous || ((vma.uffdCtx?.features ?? 0n) & U.UFFD_FEATURE_WP_UNPOPULATED) !== 0n;
+  }
+
+  // userfaultfd_wp_async()
+  uffdWpAsync(vma: Vma): boolean {
+    return ((vma.uffdCtx?.features ?? 0n) & U.UFFD_FEATURE_WP_ASYNC) !== 0n;
   }
 
   // can_change_pte_writable()

@@ -162,6 +162,23 @@ export class PageTables {
     }
   }
 
+  /**
+   * Visits every pte slot of [start, end) under a pte table, empty ones
+   * included (change_pte_range() sees none ptes too); the caller writes.
+   */
+  forEachPteSlot(start: bigint, end: bigint, fn: (addr: bigint, slot: bigint, pte: bigint) => void): void {
+    for (const { addr, val } of [...this.pmdsIn(start, end)]) {
+      if (!isTable(val)) continue;
+      const base = val & PTE_ADDR_MASK;
+      const lo = addr > start ? addr : start;
+      const hi = addr + PMD_SIZE < end ? addr + PMD_SIZE : end;
+      for (let a = lo; a < hi; a += 4096n) {
+        const slot = base + ((a >> 12n) & 511n) * 8n;
+        fn(a, slot, this.mem.read(slot));
+      }
+    }
+  }
+
   /** Drops the pte table under a pmd (free_pte_range()): the range must hold no ptes. */
   freePteTable(pmdSlot: bigint): void {
     this.mem.write(pmdSlot, 0n);

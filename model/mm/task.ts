@@ -6,23 +6,27 @@ import { Errno, type Ret } from '../../uapi/linux.ts';
 import { Mm } from './mm.ts';
 import { type Inode, shmemTruncate } from './shmem.ts';
 import type { System } from './system.ts';
+import { UffdCtx, userfaultfdRelease } from './userfaultfd.ts';
 
 interface OpenFile {
   readonly inode: Inode;
   readonly writable: boolean;
 }
 
+/** A descriptor: a tmpfs file, or a userfaultfd */
+type Descriptor = OpenFile | UffdCtx;
+
 export class Task {
   readonly pid: number;
   readonly mm: Mm;
-  private readonly fds = new Map<number, OpenFile>();
+  private readonly fds = new Map<number, Descriptor>();
 
   constructor(readonly sys: System) {
     this.pid = sys.newPid();
     this.mm = new Mm(sys);
   }
 
-  private installFd(f: OpenFile): number {
+  private installFd(f: Descriptor): number {
     let fd = 3;
     while (this.fds.has(fd)) fd++;
     this.fds.set(fd, f);
@@ -30,7 +34,19 @@ export class Task {
   }
 
   file(fd: number): OpenFile | null {
-    return this.fds.get(fd) ?? null;
+    const f = this.fds.get(fd);
+    return f && !(f instanceof UffdCtx) ? f : null;
+  }
+
+  uffd(fd: number): UffdCtx | null {
+    const f = this.fds.get(fd);
+    return f instanceof UffdCtx ? f : null;
+  }
+
+  // userfaultfd(2): O_CLOEXEC, O_NONBLOCK and UFFD_USER_MODE_ONLY are all it takes
+  userfaultfd(flags: number): Ret<number> {
+    if (flags & ~(U.O_CLOEXEC | U.O_NONBLOCK | U.UFFD_USER_MODE_ONLY)) return new Errno('EINVAL', 'userfaultfd');
+    return this.installFd(new UffdCtx());
   }
 
   // do_sys_open() on tmpfs; relative paths resolve from "/"
@@ -52,7 +68,11 @@ export class Task {
   }
 
   close(fd: number): Ret<0> {
-    return this.fds.delete(fd) ? 0 : new Errno('EBADF', 'close');
+    const f = this.fds.get(fd);
+    if (!f) return new Errno('EBADF', 'close');
+    this.fds.delete(fd);
+    if (f instanceof UffdCtx) userfaultfdRelease(this.mm, f);
+    return 0;
   }
 
   unlink(path: string): Ret<0> {
@@ -61,8 +81,8 @@ export class Task {
   }
 
   ftruncate(fd: number, length: bigint): Ret<0> {
-    const f = this.fds.get(fd);
-    if (!f) return new Errno('EBADF', 'ftruncate');
+    const f = this.file(fd);
+    if (!f) return new Errno(this.fds.has(fd) ? 'EINVAL' : 'EBADF', 'ftruncate');
     if (!f.writable || length < 0n) return new Errno('EINVAL', 'ftruncate');
     shmemTruncate(this.sys, f.inode, length);
     return 0;

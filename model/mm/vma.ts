@@ -52,6 +52,11 @@ export const VM_FLAG_MNEMONICS: readonly (readonly [number, string])[] = [
   [VM_UFFD_WP, 'uw'],
 ];
 
+/** What an area registered with a userfaultfd needs of it: its features (UFFD_FEATURE_WP_ASYNC, ...). */
+export interface UffdContext {
+  readonly features: bigint;
+}
+
 export class Vma {
   constructor(
     public start: bigint,
@@ -69,6 +74,9 @@ export class Vma {
     public readonly hugetlbResv: Set<bigint> | null = null,
   ) {}
 
+  /** vm_userfaultfd_ctx: the userfaultfd the area is registered with */
+  uffdCtx: UffdContext | null = null;
+
   /** vma_is_anonymous() */
   get isAnonymous(): boolean {
     return this.file === null;
@@ -81,7 +89,9 @@ export class Vma {
     return ((addr - this.start) >> 12n) + this.pgoff;
   }
   clone(start: bigint, end: bigint): Vma {
-    return new Vma(start, end, this.flags, this.pgoff + ((start - this.start) >> 12n), this.file, this.pageProt, this.anonVma, this.hugetlbResv);
+    const v = new Vma(start, end, this.flags, this.pgoff + ((start - this.start) >> 12n), this.file, this.pageProt, this.anonVma, this.hugetlbResv);
+    v.uffdCtx = this.uffdCtx;
+    return v;
   }
 }
 
@@ -93,7 +103,7 @@ export class Vma {
 export function canMerge(a: Vma, b: Vma): boolean {
   if (a.end !== b.start) return false;
   if (((a.flags ^ b.flags) & ~VM_SOFTDIRTY) !== 0) return false;
-  if (a.file !== b.file) return false;
+  if (a.file !== b.file || a.uffdCtx !== b.uffdCtx) return false;
   if (a.pgoff + ((a.end - a.start) >> 12n) !== b.pgoff) return false;
   // is_mergeable_anon_vma(): an untouched area merges with anything, two anon_vmas only if one
   return a.anonVma === null || b.anonVma === null || a.anonVma === b.anonVma;

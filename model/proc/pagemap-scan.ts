@@ -128,11 +128,15 @@ export function pagemapScan(mm: Mm, a: ScanArg): Ret<ScanResult> {
   };
 
   walk: for (const vma of mm.vmas.overlapping(a.start, end)) {
-    // pagemap_scan_test_walk(): no area here is uffd-wp async, so none is WPALLOWED
-    if (a.flags & U.PM_SCAN_CHECK_WPASYNC) return new Errno('EPERM', 'PAGEMAP_SCAN');
-    if (a.flags & U.PM_SCAN_WP_MATCHING) continue;
+    // pagemap_scan_test_walk()
+    const wpAllowed = mm.uffdWpAsync(vma) && mm.uffdWpUseMarkers(vma);
+    if (!wpAllowed && a.flags & U.PM_SCAN_CHECK_WPASYNC) return new Errno('EPERM', 'PAGEMAP_SCAN');
+    if (a.flags & U.PM_SCAN_WP_MATCHING) {
+      if (!wpAllowed) continue;
+      throw new Error('PAGEMAP_SCAN: write-protecting with PM_SCAN_WP_MATCHING is not modelled yet');
+    }
     if (vma.flags & VM_PFNMAP) continue;
-    const vmaCategory = vma.flags & VM_SOFTDIRTY ? U.PAGE_IS_SOFT_DIRTY : 0;
+    const vmaCategory = (wpAllowed ? U.PAGE_IS_WPALLOWED : 0) | (vma.flags & VM_SOFTDIRTY ? U.PAGE_IS_SOFT_DIRTY : 0);
     if ((vmaCategory ^ a.categoryInverted) & a.categoryMask & U.PAGE_IS_WPALLOWED) continue;
     const lo = vma.start > a.start ? vma.start : a.start;
     const hi = vma.end < end ? vma.end : end;

@@ -1,8 +1,10 @@
 // One page (and one PMD-sized page) walked through every entry state the
 // model reaches: the zero page, written, write-protected by mprotect,
 // present-invalid under PROT_NONE, a swap entry, swapped back in by a load
-// and by a store; the huge zero pmd; a THP block written, write-protected
-// and PROT_NONE; a hugetlb block read and written. Each step checks what userspace sees
+// and by a store; write-protected by userfaultfd (async mode), a uffd-wp
+// marker, a swap entry with uffd-wp, each resolved; the huge zero pmd; a THP
+// block written, write-protected and PROT_NONE; a hugetlb block read and
+// written. Each step checks what userspace sees
 // (pagemap, signals); run under `mmconform compare --descriptors` it is the
 // descriptor scenario: every state's raw entry held against a real kernel's.
 
@@ -12,11 +14,20 @@ import {
   MAP_ANONYMOUS,
   MAP_HUGETLB,
   MAP_PRIVATE,
+  O_CLOEXEC,
+  O_NONBLOCK,
   PM_FILE,
   PM_PRESENT,
+  PM_SWAP,
+  PM_UFFD_WP,
   PROT_NONE,
   PROT_READ,
   PROT_WRITE,
+  UFFD_API,
+  UFFD_FEATURE_WP_ASYNC,
+  UFFD_FEATURE_WP_UNPOPULATED,
+  UFFDIO_REGISTER_MODE_WP,
+  UFFDIO_WRITEPROTECT_MODE_WP,
   isErr,
 } from '../../uapi/linux.ts';
 import type { Selftest, Suite } from '../../harness/suite.ts';
@@ -34,6 +45,13 @@ const NAMES = [
   'MADV_PAGEOUT: a swap entry',
   'load: swapped back in',
   'store: swapped back in',
+  'UFFDIO_WRITEPROTECT: a written page uffd-wp',
+  'UFFDIO_WRITEPROTECT of an empty page: a uffd-wp marker',
+  'MADV_PAGEOUT of a uffd-wp page: a swap entry with uffd-wp',
+  'load: swapped back in, still uffd-wp',
+  'store on a uffd-wp page: resolved in the kernel (async)',
+  'store on a marker: resolved in the kernel',
+  'close(userfaultfd): write protection released',
   'THP load: the huge zero pmd, a file page to pagemap',
   'THP store: a PMD block',
   'THP mprotect(PROT_READ): a store faults',
@@ -54,6 +72,11 @@ async function ok(t: Selftest, addr: bigint, store: boolean): Promise<boolean> {
 
 const present = async (t: Selftest, addr: bigint) => ((await pagemapGetEntry(t, addr)) & PM_PRESENT) !== 0n;
 
+async function haveSwap(t: Selftest): Promise<boolean> {
+  const swaps = await t.proc.readFile('/proc/swaps');
+  return !isErr(swaps) && swaps.trim().split('\n').length > 1;
+}
+
 async function smallPage(t: Selftest): Promise<void> {
   const { proc, ksft, pagesize } = t;
   const map = await proc.mmap(0n, pagesize, RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n);
@@ -68,8 +91,7 @@ async function smallPage(t: Selftest): Promise<void> {
   await proc.mprotect(map, pagesize, RW);
   ksft.testResult(await ok(t, map, true), NAMES[5]);
 
-  const swaps = await proc.readFile('/proc/swaps');
-  if (isErr(swaps) || swaps.trim().split('\n').length < 2) {
+  if (!(await haveSwap(t))) {
     ksft.printMsg('no swap');
     for (const name of NAMES.slice(6, 9)) ksft.testResultSkip(name);
   } else {
@@ -80,6 +102,49 @@ async function smallPage(t: Selftest): Promise<void> {
     ksft.testResult((await pagemapIsSwapped(t, map)) && (await ok(t, map, true)) && (await present(t, map)), NAMES[8]);
   }
   await proc.munmap(map, pagesize);
+}
+
+/** The pagemap bits a step looks at */
+const PM_STATE = PM_PRESENT | PM_SWAP | PM_UFFD_WP;
+const pmState = async (t: Selftest, addr: bigint) => (await pagemapGetEntry(t, addr)) & PM_STATE;
+
+async function uffdWp(t: Selftest, swap: boolean): Promise<void> {
+  const { proc, ksft, pagesize } = t;
+  const UFFD_NAMES = NAMES.slice(9, 16);
+  const fd = await proc.userfaultfd(O_CLOEXEC | O_NONBLOCK);
+  const api = isErr(fd) ? fd : await proc.uffdioApi(fd, UFFD_API, UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED);
+  if (isErr(api)) {
+    ksft.printMsg(`no asynchronous uffd-wp: ${api}`);
+    for (const name of UFFD_NAMES) ksft.testResultSkip(name);
+    return;
+  }
+  const uffd = fd as number;
+  const map = await proc.mmap(0n, 4n * pagesize, RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n);
+  if (isErr(map)) return ksft.exitFailMsg(`mmap failed: ${map}`);
+  const page = (i: number) => map + BigInt(i) * pagesize;
+  await ok(t, page(0), true);
+  await ok(t, page(2), true);
+  const registered = await proc.uffdioRegister(uffd, map, 4n * pagesize, UFFDIO_REGISTER_MODE_WP);
+  if (isErr(registered)) return ksft.exitFailMsg(`UFFDIO_REGISTER failed: ${registered}`);
+  const wp = await proc.uffdioWriteprotect(uffd, map, 4n * pagesize, UFFDIO_WRITEPROTECT_MODE_WP);
+  if (isErr(wp)) return ksft.exitFailMsg(`UFFDIO_WRITEPROTECT failed: ${wp}`);
+  ksft.testResult((await pmState(t, page(0))) === (PM_PRESENT | PM_UFFD_WP), UFFD_NAMES[0]!);
+  // pagemap shows a marker as a swapped entry
+  ksft.testResult((await pmState(t, page(1))) === (PM_SWAP | PM_UFFD_WP), UFFD_NAMES[1]!);
+  if (!swap) {
+    ksft.printMsg('no swap');
+    ksft.testResultSkip(UFFD_NAMES[2]!);
+    ksft.testResultSkip(UFFD_NAMES[3]!);
+  } else {
+    await proc.madvise(page(2), pagesize, MADV_PAGEOUT);
+    ksft.testResult((await pmState(t, page(2))) === (PM_SWAP | PM_UFFD_WP), UFFD_NAMES[2]!);
+    ksft.testResult((await ok(t, page(2), false)) && (await pmState(t, page(2))) === (PM_PRESENT | PM_UFFD_WP), UFFD_NAMES[3]!);
+  }
+  ksft.testResult((await ok(t, page(0), true)) && (await pmState(t, page(0))) === PM_PRESENT, UFFD_NAMES[4]!);
+  ksft.testResult((await ok(t, page(1), true)) && (await pmState(t, page(1))) === PM_PRESENT, UFFD_NAMES[5]!);
+  await proc.close(uffd);
+  ksft.testResult((await pmState(t, page(2))) === PM_PRESENT && (await pmState(t, page(3))) === 0n, UFFD_NAMES[6]!);
+  await proc.munmap(map, 4n * pagesize);
 }
 
 /** A PMD-aligned, MADV_HUGEPAGE area of one huge page, inside the mapping returned (unmap that). */
@@ -93,7 +158,7 @@ async function hugeArea(t: Selftest, hpage: bigint): Promise<{ raw: bigint; map:
 
 async function thp(t: Selftest): Promise<void> {
   const { proc, ksft } = t;
-  const THP_NAMES = NAMES.slice(9, 13);
+  const THP_NAMES = NAMES.slice(16, 20);
   const hpage = await readPmdPagesize(t);
   const zero = hpage === 0n ? null : await hugeArea(t, hpage);
   const area = hpage === 0n ? null : await hugeArea(t, hpage);
@@ -105,16 +170,16 @@ async function thp(t: Selftest): Promise<void> {
     for (const name of THP_NAMES) ksft.testResultSkip(name);
   } else {
     const useZeroPage = await proc.readFile('/sys/kernel/mm/transparent_hugepage/use_zero_page');
-    if (!isErr(useZeroPage) && useZeroPage.trim() === '1') ksft.testResult(zeroPmd, NAMES[9]);
+    if (!isErr(useZeroPage) && useZeroPage.trim() === '1') ksft.testResult(zeroPmd, NAMES[16]);
     else {
       ksft.printMsg('no huge zero page (use_zero_page is 0)');
-      ksft.testResultSkip(NAMES[9]);
+      ksft.testResultSkip(NAMES[16]);
     }
-    ksft.testResult(true, NAMES[10]);
+    ksft.testResult(true, NAMES[17]);
     await proc.mprotect(area.map, hpage, PROT_READ);
-    ksft.testResult((await faults(t, area.map, true)) && (await checkHugeAnon(t, area.map, 1, hpage)), NAMES[11]);
+    ksft.testResult((await faults(t, area.map, true)) && (await checkHugeAnon(t, area.map, 1, hpage)), NAMES[18]);
     await proc.mprotect(area.map, hpage, PROT_NONE);
-    ksft.testResult((await faults(t, area.map, false)) && (await present(t, area.map)), NAMES[12]);
+    ksft.testResult((await faults(t, area.map, false)) && (await present(t, area.map)), NAMES[19]);
   }
   for (const a of [zero, area]) if (a) await proc.munmap(a.raw, 2n * hpage);
 }
@@ -125,11 +190,11 @@ async function hugetlb(t: Selftest): Promise<void> {
   const map = await proc.mmap(0n, hpage, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0n);
   if (isErr(map)) {
     ksft.printMsg(`no free hugetlb page: ${map.name}`);
-    for (const name of NAMES.slice(13)) ksft.testResultSkip(name);
+    for (const name of NAMES.slice(20)) ksft.testResultSkip(name);
     return;
   }
-  ksft.testResult((await ok(t, map, false)) && (await present(t, map)), NAMES[13]);
-  ksft.testResult((await ok(t, map, true)) && (await present(t, map + hpage / 2n)), NAMES[14]);
+  ksft.testResult((await ok(t, map, false)) && (await present(t, map)), NAMES[20]);
+  ksft.testResult((await ok(t, map, true)) && (await present(t, map + hpage / 2n)), NAMES[21]);
   await proc.munmap(map, hpage);
 }
 
@@ -137,6 +202,7 @@ async function main(t: Selftest): Promise<void> {
   t.ksft.printHeader();
   t.ksft.setPlan(NAMES.length);
   await smallPage(t);
+  await uffdWp(t, await haveSwap(t));
   await thp(t);
   await hugetlb(t);
   t.ksft.finished();

@@ -1,0 +1,105 @@
+// userfaultfd (fs/userfaultfd.c, mm/userfaultfd.c) in write-protect mode
+// over anonymous memory: UFFDIO_API, UFFDIO_REGISTER with
+// UFFDIO_REGISTER_MODE_WP, UFFDIO_WRITEPROTECT (markers in empty ptes with
+// UFFD_FEATURE_WP_UNPOPULATED) and the release of the descriptor. A write to
+// a write-protected page is resolved in the kernel when the context has
+// UFFD_FEATURE_WP_ASYNC. A handler that reads fault messages (sync mode,
+// MISSING and MINOR modes), shmem and hugetlb areas are not modelled:
+// asking for them fails loudly rather than doing something else.
+
+import { Errno, type Ret } from '../../uapi/linux.ts';
+import * as U from '../../uapi/linux.ts';
+import type { Mm } from './mm.ts';
+import { PAGE_SIZE } from './physmem.ts';
+import * as V from './vma.ts';
+import type { UffdContext, Vma } from './vma.ts';
+
+const PAGE = BigInt(PAGE_SIZE);
+const TASK_SIZE = 1n << 48n;
+/** UFFD_API_FEATURES: measured (UFFDIO_API with no features) on Debian's 6.12 and 7.2 arm64 kernels */
+const UFFD_API_FEATURES = 0x1ffffn;
+/** the features that need the arch's uffd-wp bit (HAVE_ARCH_USERFAULTFD_WP) */
+const WP_FEATURES = U.UFFD_FEATURE_PAGEFAULT_FLAG_WP | (1n << 12n) /* WP_HUGETLBFS_SHMEM */ | U.UFFD_FEATURE_WP_UNPOPULATED | U.UFFD_FEATURE_WP_ASYNC;
+/** UFFD_API_IOCTLS: REGISTER, UNREGISTER, API */
+const UFFD_API_IOCTLS = (1n << 63n) | 3n;
+/** what UFFDIO_REGISTER answers for a write-protected anonymous range (WAKE, COPY, ZEROPAGE, MOVE, WRITEPROTECT, POISON; measured) */
+const UFFD_WP_RANGE_IOCTLS = 0x17cn;
+const UFFDIO_REGISTER_MODE_MISSING = 1n;
+const UFFDIO_REGISTER_MODE_MINOR = 4n;
+const UFFDIO_WRITEPROTECT_MODE_DONTWAKE = 2n;
+
+/** struct userfaultfd_ctx */
+export class UffdCtx implements UffdContext {
+  features = 0n;
+  /** UFFDIO_API done: the context is usable */
+  ready = false;
+}
+
+// userfaultfd_api()
+export function uffdioApi(mm: Mm, ctx: UffdCtx, api: bigint, features: bigint): Ret<{ features: bigint; ioctls: bigint }> {
+  const supported = mm.pg.hasUffdWp ? UFFD_API_FEATURES : UFFD_API_FEATURES & ~WP_FEATURES;
+  if (ctx.ready || api !== U.UFFD_API || features & ~supported) return new Errno('EINVAL', 'ioctl');
+  ctx.features = features;
+  ctx.ready = true;
+  return { features: supported, ioctls: UFFD_API_IOCTLS };
+}
+
+/** validate_range(): page-aligned, not empty, inside the address space */
+function badRange(start: bigint, len: bigint): boolean {
+  return start % PAGE !== 0n || len % PAGE !== 0n || len === 0n || start + len > TASK_SIZE;
+}
+
+// userfaultfd_register(): WP mode only
+export function uffdioRegister(mm: Mm, ctx: UffdCtx, start: bigint, len: bigint, mode: bigint): Ret<{ ioctls: bigint }> {
+  if (!ctx.ready || mode === 0n || mode & ~(UFFDIO_REGISTER_MODE_MISSING | U.UFFDIO_REGISTER_MODE_WP | UFFDIO_REGISTER_MODE_MINOR)) return new Errno('EINVAL', 'ioctl');
+  if (mode & U.UFFDIO_REGISTER_MODE_WP && !mm.pg.hasUffdWp) return new Errno('EINVAL', 'ioctl');
+  if (mode !== U.UFFDIO_REGISTER_MODE_WP) throw new Error('userfaultfd: only UFFDIO_REGISTER_MODE_WP is modelled (no MISSING or MINOR faults)');
+  if (badRange(start, len)) return new Errno('EINVAL', 'ioctl');
+  const end = start + len;
+  const areas = mm.vmas.overlapping(start, end);
+  if (areas.length === 0) return new Errno('ENOMEM', 'ioctl');
+  for (const v of areas) {
+    if (!v.isAnonymous) throw new Error('userfaultfd: write-protecting shmem, files and hugetlb is not modelled (anonymous memory only)');
+    // another context's area is busy
+    if (v.uffdCtx && v.uffdCtx !== ctx) return new Errno('EBUSY', 'ioctl');
+  }
+  for (const v of areas) {
+    const lo = v.start > start ? v.start : start;
+    const hi = v.end < end ? v.end : end;
+    const area = mm.modifyArea(v, lo, hi, v.flags | V.VM_UFFD_WP, ctx);
+    mm.vmaSetPageProt(area);
+  }
+  return { ioctls: UFFD_WP_RANGE_IOCTLS };
+}
+
+// mwriteprotect_range() -> uffd_wp_range()
+export function uffdioWriteprotect(mm: Mm, start: bigint, len: bigint, mode: bigint): Ret<0> {
+  if (mode & ~(U.UFFDIO_WRITEPROTECT_MODE_WP | UFFDIO_WRITEPROTECT_MODE_DONTWAKE)) return new Errno('EINVAL', 'ioctl');
+  if (badRange(start, len)) return new Errno('EINVAL', 'ioctl');
+  const end = start + len;
+  const areas = mm.vmas.overlapping(start, end);
+  let cursor = start;
+  for (const v of areas) {
+    if (v.start > cursor || !(v.flags & V.VM_UFFD_WP)) return new Errno('ENOENT', 'ioctl');
+    cursor = v.end;
+  }
+  if (cursor < end) return new Errno('ENOENT', 'ioctl');
+  for (const v of areas) uffdWpRange(mm, v, v.start > start ? v.start : start, v.end < end ? v.end : end, (mode & U.UFFDIO_WRITEPROTECT_MODE_WP) !== 0n);
+  return 0;
+}
+
+// uffd_wp_range()
+function uffdWpRange(mm: Mm, vma: Vma, start: bigint, end: bigint, enable: boolean): void {
+  const prot = enable ? mm.pageProtFor(vma.flags & ~V.VM_WRITE) : vma.pageProt;
+  const tryChangeWritable = !enable && mm.vmaWantsManualPteWriteUpgrade(vma);
+  mm.changeProtection(vma, start, end, tryChangeWritable, enable ? 'wp' : 'resolve', prot);
+}
+
+// userfaultfd_release() -> userfaultfd_clear_vma(): the areas leave the context, write protection reset
+export function userfaultfdRelease(mm: Mm, ctx: UffdCtx): void {
+  for (const v of [...mm.vmas.all()].filter((x) => x.uffdCtx === ctx)) {
+    if (v.flags & V.VM_UFFD_WP) uffdWpRange(mm, v, v.start, v.end, false);
+    const area = mm.modifyArea(v, v.start, v.end, v.flags & ~V.VM_UFFD_WP, null);
+    mm.vmaSetPageProt(area);
+  }
+}
