@@ -91,6 +91,41 @@ test('a wrong helper in the model is caught at the first step that write-protect
   });
 });
 
+/** The issue's own example: pte_wrprotect() that leaves DBM (PTE_WRITE) set, so hardware dirty-bit management lets the next store through. */
+const wrprotectKeepsDbm = (pg: Pgtable): Pgtable => ({ ...pg, pteWrprotect: (p) => pg.pteWrprotect(p) | (p & PTE_DBM) });
+
+/** The first result a run gives differently from another, by suite and name. */
+function firstDisagreement(a: RunReport, b: RunReport): string | null {
+  for (const sa of a.suites) {
+    const sb = b.suites.find((s) => s.name === sa.name);
+    const r = sa.results.find((x, i) => x.status !== sb?.results[i]?.status);
+    if (r) return `${sa.name}: ${r.name}: ${r.status}`;
+  }
+  return null;
+}
+
+const quiet = { stdout: () => {}, stderr: () => {} };
+
+test('pte_wrprotect() leaving DBM set is caught at the first test that write-protects a page: soft-dirty clear_refs in test_simple', { timeout: 60_000 }, async () => {
+  const suites = SUITES.filter((s) => s.name === 'soft-dirty');
+  const model = await runSuites(await referenceTarget(':rfc@6.12'), 'model', suites, quiet);
+  const mutant = await runSuites(await referenceTarget(':rfc@6.12', wrprotectKeepsDbm), 'mutant', suites, quiet);
+  expect(firstDisagreement(mutant, model)).toBe('soft-dirty: Test test_simple: fail');
+});
+
+const x86 = descriptorsUnavailable(parseQemuSpec('qemu-x86_64'));
+test.skipIf(x86 !== undefined)(`... and against the real x86_64 kernel, which passes it${x86 ? ` (skipped: ${x86})` : ''}`, { timeout: BOOT_TIMEOUT_MS }, async () => {
+  const suites = SUITES.filter((s) => s.name === 'soft-dirty');
+  const target = await qemuTarget('qemu-x86_64');
+  try {
+    const kernel = await runSuites(target, 'qemu-x86_64', suites, quiet);
+    const mutant = await runSuites(await referenceTarget(':rfc@6.12', wrprotectKeepsDbm), 'mutant', suites, quiet);
+    expect(firstDisagreement(mutant, kernel)).toBe('soft-dirty: Test test_simple: fail');
+  } finally {
+    await target.close();
+  }
+});
+
 for (const [reference, qemu] of [
   ['@6.12', 'qemu-arm64'],
   ['@7.2', 'qemu-arm64@current'],
