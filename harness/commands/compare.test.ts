@@ -41,7 +41,7 @@ describe('mmconform compare', () => {
   test('--descriptors: the matrix, then the descriptor report; a model differs from another version where the versions do', async () => {
     const { code, stdout } = await mmconform('compare', '--targets', 'reference@6.12,reference@7.2', '--suite', 'pte-states', '--descriptors');
     expect(code).toBe(1);
-    expect(stdout).toMatch(/all 23 rows agree\ndescriptors: \d+ difference\(s\), reference@6\.12\/reference@7\.2\n/);
+    expect(stdout).toMatch(/all \d+ rows agree\ndescriptors: \d+ difference\(s\), reference@6\.12\/reference@7\.2\n/);
     // 7.2's table entries carry AF
     expect(stdout).toContain('pte-states: load: the shared zero page: step 2 load, page 0, pgd: AF (FEAT_HAFT) (bit 10) 0/1;');
   });
