@@ -418,14 +418,25 @@ static enum outcome op_uffdio_api(struct request *r, struct buf *o)
 	return DONE;
 }
 
+/* The fields UFFDIO_REGISTER and UFFDIO_WRITEPROTECT share: fd, range, mode; false for a bad request. */
+static bool uffd_range_request(struct request *r, int64_t *fd, struct uffdio_range *range, uint64_t *mode)
+{
+	uint64_t start, len;
+	if (INT_FIELD(r, "fd", fd) || req_u64(r, "start", &start) || req_u64(r, "len", &len) || req_u64(r, "mode", mode))
+		return false;
+	*range = (struct uffdio_range){ .start = start, .len = len };
+	return true;
+}
+
 /* UFFDIO_REGISTER: the range's areas take the modes (MISSING, WP, MINOR); the reply names the ioctls they allow */
 static enum outcome op_uffdio_register(struct request *r, struct buf *o)
 {
-	uint64_t start, len, mode;
+	struct uffdio_register reg = { 0 };
 	int64_t fd;
-	if (INT_FIELD(r, "fd", &fd) || req_u64(r, "start", &start) || req_u64(r, "len", &len) || req_u64(r, "mode", &mode))
+	uint64_t mode;
+	if (!uffd_range_request(r, &fd, &reg.range, &mode))
 		return BAD;
-	struct uffdio_register reg = { .range = { .start = start, .len = len }, .mode = mode };
+	reg.mode = mode;
 	if (agent_fd(fd))
 		return failed_with(r, "ioctl", EBADF);
 	if (ioctl((int)fd, UFFDIO_REGISTER, &reg))
@@ -437,12 +448,13 @@ static enum outcome op_uffdio_register(struct request *r, struct buf *o)
 /* UFFDIO_WRITEPROTECT: mode WP write-protects the range, 0 resolves it (DONTWAKE as asked) */
 static enum outcome op_uffdio_writeprotect(struct request *r, struct buf *o)
 {
-	uint64_t start, len, mode;
+	struct uffdio_writeprotect wp = { 0 };
 	int64_t fd;
+	uint64_t mode;
 	(void)o;
-	if (INT_FIELD(r, "fd", &fd) || req_u64(r, "start", &start) || req_u64(r, "len", &len) || req_u64(r, "mode", &mode))
+	if (!uffd_range_request(r, &fd, &wp.range, &mode))
 		return BAD;
-	struct uffdio_writeprotect wp = { .range = { .start = start, .len = len }, .mode = mode };
+	wp.mode = mode;
 	if (agent_fd(fd))
 		return failed_with(r, "ioctl", EBADF);
 	if (ioctl((int)fd, UFFDIO_WRITEPROTECT, &wp))
