@@ -178,6 +178,7 @@ export const O_CLOEXEC = 0o2000000;
 export const UFFD_USER_MODE_ONLY = 1;
 export const UFFD_API = 0xaan;
 export const UFFD_FEATURE_PAGEFAULT_FLAG_WP = 1n << 0n;
+export const UFFD_FEATURE_EVENT_REMAP = 1n << 1n;
 export const UFFD_FEATURE_WP_UNPOPULATED = 1n << 13n;
 export const UFFD_FEATURE_WP_ASYNC = 1n << 15n;
 export const UFFDIO_REGISTER_MODE_WP = 2n;

@@ -4,10 +4,11 @@
 // split needs, MADV_DONTNEED giving a private page's reservation back,
 // mremap in whole huge pages, clear_refs, the pool running dry, and
 // nr_hugepages shrunk below what is in use (surplus pages, gone with their
-// reservations). Run on a target with the default pool of 16 pages; it
-// leaves the pool as it found it.
+// reservations), and mremap moving a reservation. Run on a target with the
+// default pool of 16 pages; it leaves the pool as it found it but for the
+// one reservation mremap leaks on both kernels.
 
-import { MADV_DONTNEED, MADV_PAGEOUT, MADV_POPULATE_WRITE, MAP_ANONYMOUS, MAP_FIXED, MAP_HUGETLB, MAP_NORESERVE, MAP_PRIVATE, MAP_SHARED, MREMAP_FIXED, MREMAP_MAYMOVE, PROT_READ, PROT_WRITE } from '../../uapi/linux.ts';
+import { MADV_DONTNEED, MADV_HUGEPAGE, MADV_PAGEOUT, MADV_POPULATE_WRITE, MAP_ANONYMOUS, MAP_FIXED, MAP_HUGETLB, MAP_NORESERVE, MAP_PRIVATE, MAP_SHARED, MREMAP_FIXED, MREMAP_MAYMOVE, PROT_READ, PROT_WRITE } from '../../uapi/linux.ts';
 import type { Target } from '../target.ts';
 import { must, play } from './player.ts';
 
@@ -98,6 +99,14 @@ export function hugetlbScenario(target: Target): Promise<string[]> {
       await s.hugetlbCounters('pool empty');
       s.result('munmap', await p.munmap(a, 40n * H));
       s.result('MAP_HUGETLB on a bad fd', await p.mmap(0n, H, RW, MAP_PRIVATE | MAP_HUGETLB, 99, 0n));
+      // a cut off a huge page boundary fails; the cuts before it stay, and so do the changes made
+      const c = must(await p.mmap(0n, 2n * H, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0n), 'mmap');
+      s.result('MADV_HUGEPAGE of 4K', await p.madvise(c, PAGE, MADV_HUGEPAGE));
+      s.result('MADV_HUGEPAGE of the first huge page', await p.madvise(c, H, MADV_HUGEPAGE));
+      s.result('mprotect read-only to 4K past it', await p.mprotect(c, H + PAGE, PROT_READ));
+      await s.smaps('the first huge page, read-only all the same', c, ['VmFlags']);
+      await s.smaps('the second', c + H, ['VmFlags']);
+      s.result('munmap', await p.munmap(c, 2n * H));
       const b = must(await p.mmap(0n, 2n * H, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0n), 'mmap');
       s.result('MAP_FIXED 4K inside a hugetlb area', await p.mmap(b + PAGE, PAGE, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0n));
       s.result('MAP_FIXED hugetlb over its second huge page', await p.mmap(b + H, H, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_FIXED, -1, 0n));
@@ -119,6 +128,21 @@ export function hugetlbScenario(target: Target): Promise<string[]> {
       s.result('nr_hugepages = x', await p.writeFile(nr, 'x'));
       s.result(`nr_hugepages = ${before} again`, await p.writeFile(nr, before));
       await s.hugetlbCounters('back');
+    },
+    // last: both kernels leak a reservation here, which stays for as long as the pool does
+    async (s) => {
+      const p = s.p;
+      const a = must(await p.mmap(0n, 2n * H, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0n), 'mmap');
+      const room = must(await p.mmap(0n, 4n * H, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n), 'mmap');
+      const to = (room + H - 1n) & ~(H - 1n);
+      s.result('mremap of the unfaulted second page', await p.mremap(a + H, H, H, MREMAP_MAYMOVE | MREMAP_FIXED, to));
+      await s.hugetlbCounters('its reservation moved with it');
+      await s.write('fault in what stayed', a, 1);
+      await s.hugetlbCounters('what stayed lost its reservations with the move (fixup_hugetlb_reservations())');
+      s.result('munmap what stayed', await p.munmap(a, H));
+      s.result('munmap the moved page', await p.munmap(to, H));
+      await s.hugetlbCounters('the stayed page reservation is never given back');
+      s.result('munmap the rest', await p.munmap(room, 4n * H));
     },
   ]);
 }

@@ -16,6 +16,8 @@ import * as V from './vma.ts';
 import type { Vma } from './vma.ts';
 
 export const HPAGE_SIZE = PMD_SIZE;
+/** ALIGN(len, huge_page_size()) */
+export const hugeAlign = (len: bigint): bigint => (len + HPAGE_SIZE - 1n) & ~(HPAGE_SIZE - 1n);
 export const HUGE_PAGE_SHIFT = 21;
 /** MAP_HUGE_SHIFT, MAP_HUGE_MASK: a page-size log2 in the mmap flags */
 const MAP_HUGE_SHIFT = 26;

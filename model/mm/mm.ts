@@ -16,7 +16,7 @@ import type { System } from './system.ts';
 import * as V from './vma.ts';
 import { Vma, VmaList, canMerge, type UffdContext } from './vma.ts';
 import { madvisePageout } from './vmscan.ts';
-import { freeHugeFolio, HPAGE_SIZE, hugetlbEvictInode, hugetlbReserve, hugetlbSizeOk, hugetlbSplitOk, hugetlbVmaClose } from './hugetlb.ts';
+import { freeHugeFolio, HPAGE_SIZE, hugeAlign, hugetlbEvictInode, hugetlbReserve, hugetlbSizeOk, hugetlbSplitOk, hugetlbVmaClose } from './hugetlb.ts';
 
 const PAGE = BigInt(PAGE_SIZE);
 const PAGE_MASK = ~(PAGE - 1n);
@@ -24,6 +24,8 @@ const TASK_SIZE = 1n << 48n;
 /** mmap_base without randomisation: top-down allocation starts here */
 const MMAP_BASE = 0xffff_8000_0000n;
 
+/** The errno of a result, named for the call that failed, or null. */
+const errnoOf = (r: Ret<unknown>, call: string): Errno | null => (r instanceof Errno ? new Errno(r.name, call) : null);
 const pageAligned = (x: bigint) => (x & (PAGE - 1n)) === 0n;
 const pageAlign = (x: bigint) => (x + PAGE - 1n) & PAGE_MASK;
 
@@ -70,7 +72,7 @@ export class Mm {
   vmaSetPageProt(vma: Vma): void {
     let flags = vma.flags;
     if (this.vmaWantsWritenotify(vma)) flags &= ~V.VM_SHARED;
-    vma.pageProt = vmGetPageProt(this.sys.prots, flags);
+    vma.pageProt = this.pageProtFor(flags);
   }
   // vma_wants_manual_pte_write_upgrade()
   vmaWantsManualPteWriteUpgrade(vma: Vma): boolean {
@@ -271,9 +273,17 @@ export class Mm {
    * area now covering the range. mprotect_fixup() then resets the flags to
    * the new ones (plus sticky flags from a merge).
    */
-  private modifyFlags(v: Vma, start: bigint, end: bigint, flags: number, uffdCtx: UffdContext | null = v.uffdCtx): Vma {
-    if (start > v.start) v = this.vmas.split(v, start);
-    if (end < v.end) this.vmas.split(v, end);
+  modifyFlags(v: Vma, start: bigint, end: bigint, flags: number, uffdCtx: UffdContext | null = v.uffdCtx): Ret<Vma> {
+    // vma_modify(): the split at start stays even when the one at end fails
+    if (start > v.start) {
+      const upper = this.splitVma(v, start);
+      if (upper instanceof Errno) return upper;
+      v = upper;
+    }
+    if (end < v.end) {
+      const upper = this.splitVma(v, end);
+      if (upper instanceof Errno) return upper;
+    }
     v.flags = flags;
     v.uffdCtx = uffdCtx;
     const prev = this.vmas.prev(v);
@@ -297,11 +307,6 @@ export class Mm {
     return result;
   }
 
-  /** vma_modify_flags_uffd(): [start, end) of v takes flags and a userfaultfd context, split and merged as needed. */
-  modifyArea(v: Vma, start: bigint, end: bigint, flags: number, uffdCtx: UffdContext | null): Vma {
-    return this.modifyFlags(v, start, end, flags, uffdCtx);
-  }
-
   /** vm_get_page_prot() */
   pageProtFor(flags: number): bigint {
     return vmGetPageProt(this.sys.prots, flags);
@@ -322,7 +327,7 @@ export class Mm {
     // ksys_mmap_pgoff(): MAP_HUGETLB memory is a file on an internal hugetlbfs, in whole huge pages
     const hugetlb = (flags & U.MAP_HUGETLB) !== 0;
     if (hugetlb && (!anonymous || !hugetlbSizeOk(flags))) return new Errno('EINVAL', 'mmap');
-    if (hugetlb) len = (len + HPAGE_SIZE - 1n) & ~(HPAGE_SIZE - 1n);
+    if (hugetlb) len = hugeAlign(len);
 
     let vmFlags = (prot & (U.PROT_READ | U.PROT_WRITE | U.PROT_EXEC)) | V.VM_MAYREAD | V.VM_MAYWRITE | V.VM_MAYEXEC;
     let inode: Inode | null = anonymous ? null : file!.inode;
@@ -351,8 +356,9 @@ export class Mm {
       if (got instanceof Errno) return got;
       start = got;
     }
-    // a MAP_FIXED mapping over part of a hugetlb area must not split it off a huge page boundary
-    if (!this.splittable(start, start + len)) return new Errno('EINVAL', 'mmap');
+    // mmap_region(): the areas it replaces are cut first, before the new file's ->mmap() reserves
+    const cut = this.splitEdges(start, start + len);
+    if (cut) return new Errno(cut.name, 'mmap');
     let hugetlbResv: Set<bigint> | null = null;
     if (hugetlb) {
       inode = this.sys.tmpfs.create('/anon_hugepage', false, true); // hugetlb_file_setup()
@@ -397,19 +403,37 @@ export class Mm {
     return this.doMunmap(addr, pageAlign(len)) ?? 0;
   }
 
-  /** Whether the areas over [start, end) may be cut at its edges (hugetlb only on huge page boundaries). */
-  private splittable(start: bigint, end: bigint): boolean {
-    return this.vmas.overlapping(start, end).every((v) => hugetlbSplitOk(v, start) && hugetlbSplitOk(v, end));
+  /** __split_vma(): v cut at addr, the upper part returned; vm_ops->may_split() lets hugetlb be cut only on huge page boundaries. */
+  private splitVma(v: Vma, addr: bigint): Ret<Vma> {
+    if (!hugetlbSplitOk(v, addr)) return new Errno('EINVAL', '');
+    return this.vmas.split(v, addr);
+  }
+
+  /**
+   * vms_gather_munmap_vmas(): the areas over [start, end) cut at its edges,
+   * the first area at start, then the last at end; a failed cut leaves the
+   * ones before it made.
+   */
+  private splitEdges(start: bigint, end: bigint): Errno | null {
+    const first = this.vmas.overlapping(start, end)[0];
+    if (first && start > first.start) {
+      const r = this.splitVma(first, start);
+      if (r instanceof Errno) return r;
+    }
+    const last = this.vmas.overlapping(start, end).at(-1);
+    if (last && end < last.end) {
+      const r = this.splitVma(last, end);
+      if (r instanceof Errno) return r;
+    }
+    return null;
   }
 
   // do_vmi_munmap(): split at the edges, zap, drop the areas and their tables
   doMunmap(start: bigint, len: bigint): Errno | null {
     const end = start + len;
-    if (!this.splittable(start, end)) return new Errno('EINVAL', 'munmap');
-    for (const v of this.vmas.overlapping(start, end)) {
-      let cur = v;
-      if (start > cur.start) cur = this.vmas.split(cur, start);
-      if (end < cur.end) this.vmas.split(cur, end);
+    const cut = this.splitEdges(start, end);
+    if (cut) return new Errno(cut.name, 'munmap');
+    for (const cur of this.vmas.overlapping(start, end)) {
       this.zapRange(cur.start, cur.end);
       hugetlbVmaClose(this, cur, cur.start, cur.end);
       this.vmas.remove(cur);
@@ -444,23 +468,25 @@ export class Mm {
       cursor = v.end;
     }
     if (cursor < end) return new Errno('ENOMEM', 'mprotect');
-    if (!this.splittable(addr, end)) return new Errno('EINVAL', 'mprotect');
     for (const v of this.vmas.overlapping(addr, end)) {
       const s = v.start > addr ? v.start : addr;
       const e = v.end < end ? v.end : end;
-      this.mprotectFixup(v, s, e, (v.flags & ~V.VM_ACCESS_FLAGS) | prot);
+      const err = this.mprotectFixup(v, s, e, (v.flags & ~V.VM_ACCESS_FLAGS) | prot);
+      if (err) return new Errno(err.name, 'mprotect');
     }
     return 0;
   }
 
   // mprotect_fixup()
-  private mprotectFixup(v: Vma, start: bigint, end: bigint, newflags: number): void {
-    if (newflags === v.flags) return;
+  private mprotectFixup(v: Vma, start: bigint, end: bigint, newflags: number): Errno | null {
+    if (newflags === v.flags) return null;
     if (newflags & V.VM_WRITE && !(v.flags & (V.VM_ACCOUNT | V.VM_WRITE | V.VM_HUGETLB | V.VM_SHARED | V.VM_NORESERVE)))
       newflags |= V.VM_ACCOUNT;
     const vma = this.modifyFlags(v, start, end, newflags);
+    if (vma instanceof Errno) return vma;
     this.vmaSetPageProt(vma);
     this.changeProtection(vma, start, end, this.vmaWantsManualPteWriteUpgrade(vma));
+    return null;
   }
 
   /**
@@ -543,8 +569,8 @@ export class Mm {
     if (!vma) return new Errno('EFAULT', 'mremap');
     if (vma.flags & V.VM_HUGETLB) {
       // align_hugetlb(): lengths round up to huge pages, addresses must be aligned, no growing
-      oldLen = (oldLen + HPAGE_SIZE - 1n) & ~(HPAGE_SIZE - 1n);
-      newLen = (newLen + HPAGE_SIZE - 1n) & ~(HPAGE_SIZE - 1n);
+      oldLen = hugeAlign(oldLen);
+      newLen = hugeAlign(newLen);
       if ((oldAddr | newAddr) & (HPAGE_SIZE - 1n) || newLen > oldLen) return new Errno('EINVAL', 'mremap');
     }
     if (oldAddr + oldLen > vma.end) return new Errno('EFAULT', 'mremap');
@@ -565,17 +591,36 @@ export class Mm {
     let pgoff = vma.pgoff + ((oldAddr - vma.start) >> 12n);
     // copy_vma(): an anonymous area never faulted takes the pgoff of its new place
     if (vma.isAnonymous && vma.anonVma === null) pgoff = newAddr >> 12n;
-    const copy = new Vma(newAddr, newAddr + len, vma.flags, pgoff, vma.file, vma.pageProt, vma.anonVma);
+    // mremap_userfaultfd_prep(): without UFFD_FEATURE_EVENT_REMAP the copy leaves the userfaultfd
+    const leavesUffd = this.uffdWithoutEventRemap(vma);
+    const flags = leavesUffd ? vma.flags & ~V.VM_UFFD_WP : vma.flags;
+    // vm_area_dup(): the copy shares a private hugetlb mapping's reservations
+    const copy = new Vma(newAddr, newAddr + len, flags, pgoff, vma.file, vma.pageProt, vma.anonVma, vma.hugetlbResv);
+    copy.uffdCtx = leavesUffd ? null : vma.uffdCtx;
     const target = vma.isAnonymous ? this.mergeNew(copy) : (this.vmas.insert(copy), copy);
-    this.movePageTables(oldAddr, newAddr, len, (vma.flags & V.VM_HUGETLB) !== 0);
-    if (target !== copy) this.vmaSetPageProt(target);
+    this.movePageTables(oldAddr, newAddr, len, (vma.flags & V.VM_HUGETLB) !== 0, leavesUffd);
+    this.vmaSetPageProt(target);
+    // fixup_hugetlb_reservations(): the whole old area lets go of them, unreleased; what it still maps is left unreserved
+    vma.hugetlbResv = null;
     this.doMunmap(oldAddr, len);
     return newAddr;
   }
 
-  // move_ptes() / move_huge_pmd(): moved entries become soft-dirty (move_soft_dirty_pte()); move_huge_pte() for hugetlb does not
-  private movePageTables(oldAddr: bigint, newAddr: bigint, len: bigint, hugetlb: boolean): void {
+  // vma_has_uffd_without_event_remap(); a context that wants remap events needs a handler, which is not modelled
+  private uffdWithoutEventRemap(vma: Vma): boolean {
+    if (!vma.uffdCtx) return false;
+    if (vma.uffdCtx.features & U.UFFD_FEATURE_EVENT_REMAP) throw new Error('userfaultfd: mremap with UFFD_FEATURE_EVENT_REMAP sends an event to a handler, which is not modelled');
+    return true;
+  }
+
+  /**
+   * move_ptes() / move_huge_pmd(): moved entries become soft-dirty
+   * (move_soft_dirty_pte()), move_huge_pte() for hugetlb does not; with
+   * `clearUffdWp` they lose uffd-wp and markers are dropped (0cef0bb836e3).
+   */
+  private movePageTables(oldAddr: bigint, newAddr: bigint, len: bigint, hugetlb: boolean, clearUffdWp: boolean): void {
     const pg = this.pg;
+    const uffdCleared = (e: Pte, present: boolean): Pte => (!clearUffdWp ? e : present ? pg.pteClearUffdWp(e) : pg.pteSwpClearUffdWp(e));
     for (let off = 0n; off < len; off += PAGE) {
       const from = oldAddr + off;
       const to = newAddr + off;
@@ -587,7 +632,7 @@ export class Mm {
         if (aligned) {
           this.pt.write(pmdSlot, 0n);
           const moved = hugetlb ? pmd : pg.pmdPresent(pmd) ? pg.pteMksoftDirty(pmd) : pg.pteSwpMksoftDirty(pmd);
-          this.pt.write(this.pt.pmdSlot(to, true)!, moved);
+          this.pt.write(this.pt.pmdSlot(to, true)!, uffdCleared(moved, pg.pmdPresent(pmd)));
           off += PMD_SIZE - PAGE;
           continue;
         }
@@ -598,8 +643,9 @@ export class Mm {
       const pte = this.pt.read(s);
       if (pte === 0n) continue;
       this.pt.write(s, 0n);
+      if (clearUffdWp && pg.pteMarkerUffdWp(pte)) continue;
       const moved = pg.ptePresent(pte) ? pg.pteMksoftDirty(pte) : pg.pteSwpMksoftDirty(pte);
-      this.pt.write(this.pt.pteSlot(to, true)!, moved);
+      this.pt.write(this.pt.pteSlot(to, true)!, uffdCleared(moved, pg.ptePresent(pte)));
     }
   }
 
@@ -645,11 +691,9 @@ export class Mm {
         madvisePageout(this, v, start, end);
         return null;
       case U.MADV_HUGEPAGE:
-        this.modifyFlags(v, start, end, (v.flags & ~V.VM_NOHUGEPAGE) | V.VM_HUGEPAGE);
-        return null;
+        return errnoOf(this.modifyFlags(v, start, end, (v.flags & ~V.VM_NOHUGEPAGE) | V.VM_HUGEPAGE), 'madvise');
       case U.MADV_NOHUGEPAGE:
-        this.modifyFlags(v, start, end, (v.flags & ~V.VM_HUGEPAGE) | V.VM_NOHUGEPAGE);
-        return null;
+        return errnoOf(this.modifyFlags(v, start, end, (v.flags & ~V.VM_HUGEPAGE) | V.VM_NOHUGEPAGE), 'madvise');
       default:
         return null;
     }

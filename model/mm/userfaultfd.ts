@@ -66,7 +66,8 @@ export function uffdioRegister(mm: Mm, ctx: UffdCtx, start: bigint, len: bigint,
   for (const v of areas) {
     const lo = v.start > start ? v.start : start;
     const hi = v.end < end ? v.end : end;
-    const area = mm.modifyArea(v, lo, hi, v.flags | V.VM_UFFD_WP, ctx);
+    const area = mm.modifyFlags(v, lo, hi, v.flags | V.VM_UFFD_WP, ctx);
+    if (area instanceof Errno) return new Errno(area.name, 'ioctl');
     mm.vmaSetPageProt(area);
   }
   return { ioctls: UFFD_WP_RANGE_IOCTLS };
@@ -99,7 +100,8 @@ function uffdWpRange(mm: Mm, vma: Vma, start: bigint, end: bigint, enable: boole
 export function userfaultfdRelease(mm: Mm, ctx: UffdCtx): void {
   for (const v of [...mm.vmas.all()].filter((x) => x.uffdCtx === ctx)) {
     if (v.flags & V.VM_UFFD_WP) uffdWpRange(mm, v, v.start, v.end, false);
-    const area = mm.modifyArea(v, v.start, v.end, v.flags & ~V.VM_UFFD_WP, null);
-    mm.vmaSetPageProt(area);
+    // the whole area: nothing to cut, so nothing fails
+    const area = mm.modifyFlags(v, v.start, v.end, v.flags & ~V.VM_UFFD_WP, null);
+    if (!(area instanceof Errno)) mm.vmaSetPageProt(area);
   }
 }

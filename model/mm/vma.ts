@@ -70,8 +70,8 @@ export class Vma {
     public pageProt: bigint,
     /** anon_vma: an id, set once an anonymous page was faulted in; shared by split halves */
     public anonVma: number | null = null,
-    /** a private hugetlb mapping's resv_map: huge page indices still reserved; shared by split halves */
-    public readonly hugetlbResv: Set<bigint> | null = null,
+    /** a private hugetlb mapping's resv_map: huge page indices still reserved; shared by split halves and mremap copies */
+    public hugetlbResv: Set<bigint> | null = null,
   ) {}
 
   /** vm_userfaultfd_ctx: the userfaultfd the area is registered with */

@@ -11,6 +11,8 @@
 import {
   MADV_HUGEPAGE,
   MADV_PAGEOUT,
+  MREMAP_FIXED,
+  MREMAP_MAYMOVE,
   MAP_ANONYMOUS,
   MAP_HUGETLB,
   MAP_PRIVATE,
@@ -31,7 +33,7 @@ import {
   isErr,
 } from '../../uapi/linux.ts';
 import type { Selftest, Suite } from '../../harness/suite.ts';
-import { checkHugeAnon, pagemapGetEntry, pagemapIsSwapped, readPmdPagesize } from '../../harness/vm-util.ts';
+import { checkHugeAnon, checkVmflag, pagemapGetEntry, pagemapIsSwapped, readPmdPagesize } from '../../harness/vm-util.ts';
 
 const RW = PROT_READ | PROT_WRITE;
 
@@ -52,6 +54,7 @@ const NAMES = [
   'store on a uffd-wp page: resolved in the kernel (async)',
   'store on a marker: resolved in the kernel',
   'close(userfaultfd): write protection released',
+  'mremap of uffd-wp pages (no EVENT_REMAP): uffd-wp and markers dropped',
   'THP load: the huge zero pmd, a file page to pagemap',
   'THP store: a PMD block',
   'THP mprotect(PROT_READ): a store faults',
@@ -112,7 +115,7 @@ const pmState = async (t: Selftest, addr: bigint) => (await pagemapGetEntry(t, a
 
 async function uffdWp(t: Selftest, swap: boolean): Promise<void> {
   const { proc, ksft, pagesize } = t;
-  const UFFD_NAMES = NAMES.slice(9, 16);
+  const UFFD_NAMES = NAMES.slice(9, 17);
   const uffd = await asyncUffd(t);
   if (typeof uffd === 'string') {
     ksft.printMsg(uffd);
@@ -145,6 +148,27 @@ async function uffdWp(t: Selftest, swap: boolean): Promise<void> {
   await proc.close(uffd);
   ksft.testResult((await pmState(t, page(2))) === PM_PRESENT && (await pmState(t, page(3))) === 0n, UFFD_NAMES[6]!);
   await proc.munmap(map, 4n * pagesize);
+  await uffdWpMremap(t, UFFD_NAMES[7]!, swap);
+}
+
+// G4 mremap-uffd-clear (0cef0bb836e3, v6.13; 6.12.11): a moved page keeps no uffd-wp where its new area is not registered
+async function uffdWpMremap(t: Selftest, name: string, swap: boolean): Promise<void> {
+  const { proc, ksft, pagesize } = t;
+  const uffd = await asyncUffd(t);
+  if (typeof uffd === 'string') return ksft.testResultSkip(name);
+  const map = await proc.mmap(0n, 6n * pagesize, RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n);
+  if (isErr(map)) return ksft.exitFailMsg(`mmap failed: ${map}`);
+  await ok(t, map, true);
+  await ok(t, map + 2n * pagesize, true);
+  await proc.uffdioRegister(uffd, map, 3n * pagesize, UFFDIO_REGISTER_MODE_WP);
+  await proc.uffdioWriteprotect(uffd, map, 3n * pagesize, UFFDIO_WRITEPROTECT_MODE_WP);
+  if (swap) await proc.madvise(map + 2n * pagesize, pagesize, MADV_PAGEOUT);
+  const to = map + 3n * pagesize;
+  const moved = await proc.mremap(map, 3n * pagesize, 3n * pagesize, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+  const states = isErr(moved) ? [] : [await pmState(t, to), await pmState(t, to + pagesize), await pmState(t, to + 2n * pagesize)];
+  ksft.testResult(states.join() === [PM_PRESENT, 0n, swap ? PM_SWAP : PM_PRESENT].join() && !(await checkVmflag(t, to, 'uw')), name);
+  await proc.close(uffd);
+  await proc.munmap(to, 3n * pagesize);
 }
 
 /** A PMD-aligned, MADV_HUGEPAGE area of one huge page, inside the mapping returned (unmap that). */
@@ -158,7 +182,7 @@ async function hugeArea(t: Selftest, hpage: bigint): Promise<{ raw: bigint; map:
 
 async function thp(t: Selftest): Promise<void> {
   const { proc, ksft } = t;
-  const THP_NAMES = NAMES.slice(16, 20);
+  const THP_NAMES = NAMES.slice(17, 21);
   const hpage = await readPmdPagesize(t);
   const zero = hpage === 0n ? null : await hugeArea(t, hpage);
   const area = hpage === 0n ? null : await hugeArea(t, hpage);
@@ -170,16 +194,16 @@ async function thp(t: Selftest): Promise<void> {
     for (const name of THP_NAMES) ksft.testResultSkip(name);
   } else {
     const useZeroPage = await proc.readFile('/sys/kernel/mm/transparent_hugepage/use_zero_page');
-    if (!isErr(useZeroPage) && useZeroPage.trim() === '1') ksft.testResult(zeroPmd, NAMES[16]);
+    if (!isErr(useZeroPage) && useZeroPage.trim() === '1') ksft.testResult(zeroPmd, NAMES[17]);
     else {
       ksft.printMsg('no huge zero page (use_zero_page is 0)');
-      ksft.testResultSkip(NAMES[16]);
+      ksft.testResultSkip(NAMES[17]);
     }
-    ksft.testResult(true, NAMES[17]);
+    ksft.testResult(true, NAMES[18]);
     await proc.mprotect(area.map, hpage, PROT_READ);
-    ksft.testResult((await faults(t, area.map, true)) && (await checkHugeAnon(t, area.map, 1, hpage)), NAMES[18]);
+    ksft.testResult((await faults(t, area.map, true)) && (await checkHugeAnon(t, area.map, 1, hpage)), NAMES[19]);
     await proc.mprotect(area.map, hpage, PROT_NONE);
-    ksft.testResult((await faults(t, area.map, false)) && (await present(t, area.map)), NAMES[19]);
+    ksft.testResult((await faults(t, area.map, false)) && (await present(t, area.map)), NAMES[20]);
   }
   for (const a of [zero, area]) if (a) await proc.munmap(a.raw, 2n * hpage);
 }
@@ -199,13 +223,13 @@ async function thpUffdWp(t: Selftest): Promise<void> {
   const uffd = huge ? await asyncUffd(t) : 'no THP';
   if (!area || typeof uffd === 'string') {
     ksft.printMsg(typeof uffd === 'string' ? uffd : 'no THP');
-    for (const name of NAMES.slice(20, 22)) ksft.testResultSkip(name);
+    for (const name of NAMES.slice(21, 23)) ksft.testResultSkip(name);
   } else {
     await proc.uffdioRegister(uffd, area.map, hpage, UFFDIO_REGISTER_MODE_WP);
     await proc.uffdioWriteprotect(uffd, area.map, hpage, UFFDIO_WRITEPROTECT_MODE_WP);
-    ksft.testResult((await pmState(t, area.map)) === (PM_PRESENT | PM_UFFD_WP) && (await checkHugeAnon(t, area.map, 1, hpage)), NAMES[20]);
+    ksft.testResult((await pmState(t, area.map)) === (PM_PRESENT | PM_UFFD_WP) && (await checkHugeAnon(t, area.map, 1, hpage)), NAMES[21]);
     const resolved = (await ok(t, area.map + pagesize, true)) && (await pmState(t, area.map + pagesize)) === PM_PRESENT;
-    ksft.testResult(resolved && (await pmState(t, area.map)) === (PM_PRESENT | PM_UFFD_WP) && !(await checkHugeAnon(t, area.map, 1, hpage)), NAMES[21]);
+    ksft.testResult(resolved && (await pmState(t, area.map)) === (PM_PRESENT | PM_UFFD_WP) && !(await checkHugeAnon(t, area.map, 1, hpage)), NAMES[22]);
     // Unmapped before the userfaultfd is closed: releasing the split THP's ptes would let 6.12
     // fold them into contiguous ranges (PTE_CONT, arm64 contpte), which the model does not do.
     await proc.munmap(area.raw, 2n * hpage);
@@ -221,11 +245,11 @@ async function hugetlb(t: Selftest): Promise<void> {
   const map = await proc.mmap(0n, hpage, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0n);
   if (isErr(map)) {
     ksft.printMsg(`no free hugetlb page: ${map.name}`);
-    for (const name of NAMES.slice(22)) ksft.testResultSkip(name);
+    for (const name of NAMES.slice(23)) ksft.testResultSkip(name);
     return;
   }
-  ksft.testResult((await ok(t, map, false)) && (await present(t, map)), NAMES[22]);
-  ksft.testResult((await ok(t, map, true)) && (await present(t, map + hpage / 2n)), NAMES[23]);
+  ksft.testResult((await ok(t, map, false)) && (await present(t, map)), NAMES[23]);
+  ksft.testResult((await ok(t, map, true)) && (await present(t, map + hpage / 2n)), NAMES[24]);
   await proc.munmap(map, hpage);
 }
 
