@@ -77,6 +77,10 @@ test('userfaultfd ioctls answer as Debian 6.12 and 7.2 arm64 and this host did (
   expect(String(await proc.uffdioRegister(fd, map + 4096n, 4096n, 0n))).toBe('ioctl: EINVAL');
   expect(String(await proc.uffdioRegister(fd, map + 1n, 4096n, UFFDIO_REGISTER_MODE_WP))).toBe('ioctl: EINVAL');
   expect(String(await proc.uffdioWriteprotect(fd, map + 4096n, 4096n, UFFDIO_WRITEPROTECT_MODE_WP))).toBe('ioctl: ENOENT'); // not registered
+  expect(String(await proc.uffdioRegister(fd, 0x10000n, 4096n, UFFDIO_REGISTER_MODE_WP))).toBe('ioctl: EINVAL'); // no area there
+  const busy = (await proc.userfaultfd(O_CLOEXEC)) as number;
+  await proc.uffdioApi(busy, UFFD_API, 0n);
+  expect(String(await proc.uffdioRegister(busy, map, 4096n, UFFDIO_REGISTER_MODE_WP))).toBe('ioctl: EBUSY'); // another context's
   expect(String(await proc.uffdioWriteprotect(fd, map, 4096n, 4n))).toBe('ioctl: EINVAL');
   // no UFFD_FEATURE_WP_ASYNC: a write to a protected page would wait for a handler, which the model does not have
   expect((await proc.write(map, new Uint8Array([1]))).ok).toBe(true);

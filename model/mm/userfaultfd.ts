@@ -57,7 +57,7 @@ export function uffdioRegister(mm: Mm, ctx: UffdCtx, start: bigint, len: bigint,
   if (badRange(start, len)) return new Errno('EINVAL', 'ioctl');
   const end = start + len;
   const areas = mm.vmas.overlapping(start, end);
-  if (areas.length === 0) return new Errno('ENOMEM', 'ioctl');
+  if (areas.length === 0) return new Errno('EINVAL', 'ioctl'); // measured: no area in the range
   for (const v of areas) {
     if (!v.isAnonymous) throw new Error('userfaultfd: write-protecting shmem, files and hugetlb is not modelled (anonymous memory only)');
     // another context's area is busy
