@@ -3,7 +3,9 @@
 // loop turn: no timer (the timeout) and no signal handler (SIGINT) could
 // run until it ended. The guard yields to the event loop every so many
 // calls, and once the runner cuts the suite short, fails every later call
-// so the abandoned suite stops instead of running on unobserved.
+// so the abandoned suite stops instead of running on unobserved. A call made
+// while the guard yields waits for the same turn, so calls a suite makes
+// together still reach the target in the order it made them.
 
 import type { Proc } from './target.ts';
 
@@ -23,12 +25,18 @@ export interface GuardedProc {
 export function guardProc(proc: Proc): GuardedProc {
   let calls = 0;
   let cancelled = false;
+  /** the turn of the event loop being waited for, while it lasts */
+  let turn: Promise<void> | null = null;
   const guarded = new Proxy(proc, {
     get(target, key) {
       const value: unknown = Reflect.get(target, key);
       if (typeof value !== 'function') return value;
       return async (...args: unknown[]): Promise<unknown> => {
-        if (++calls % CALLS_PER_YIELD === 0) await new Promise((resolve) => setImmediate(resolve));
+        if (++calls % CALLS_PER_YIELD === 0 && turn === null) {
+          turn = new Promise((resolve) => setImmediate(resolve));
+          void turn.then(() => (turn = null));
+        }
+        if (turn !== null) await turn;
         if (cancelled) throw new SuiteCancelled('the runner stopped this suite');
         return (value as (...a: unknown[]) => unknown).apply(target, args);
       };

@@ -91,6 +91,13 @@ export interface Descriptors {
   readonly pageProt: bigint | null;
 }
 
+/**
+ * One process. It serves its calls in the order they were made, each one
+ * taking effect after the one made before it, even when the caller has not
+ * awaited that one yet (harness/in-order.ts sends calls together that way):
+ * loads and stores on worker threads (a process with a userfaultfd, on a
+ * real kernel) are the one exception, as a thread's would be.
+ */
 export interface Proc {
   readonly pid: number;
   mmap(addr: bigint, length: bigint, prot: number, flags: number, fd: number, offset: bigint): Promise<Ret<bigint>>;

@@ -22,6 +22,7 @@ import {
   isErr,
   type Errno,
 } from '../uapi/linux.ts';
+import { inOrder } from './in-order.ts';
 import { strerror } from './strerror.ts';
 import type { Selftest } from './suite.ts';
 import type { Proc, PmScanResult } from './target.ts';
@@ -97,15 +98,12 @@ async function pageEntryIs(
   pagemapFlags: bigint,
   pagescanFlags: number,
 ): Promise<boolean> {
-  // The read and then the ioctl go out together (a target serves a proc's calls in order): one round trip to a real kernel, not two.
   const supported = await pagemapScanSupported(t, start);
-  const entry = pagemapGetEntry(t, start);
-  const scan = supported ? pagemapScanGetCategories(t, start) : null;
-  scan?.catch(() => {}); // if the read fails first, the program has ended: the ioctl's outcome no longer matters
-  const m = ((await entry) & pagemapFlags) !== 0n;
+  const [entry, scan] = await inOrder(pagemapGetEntry(t, start), supported ? pagemapScanGetCategories(t, start) : Promise.resolve(null));
+  const m = (entry & pagemapFlags) !== 0n;
 
   if (scan !== null) {
-    const s = ((await scan) & pagescanFlags) !== 0;
+    const s = (scan & pagescanFlags) !== 0;
 
     if (m === s) return m;
 

@@ -66,10 +66,18 @@ export class DescriptorRecorder {
       return out;
     };
     const ranged = (addr: bigint, len: bigint): Reach => ({ range: [pageOf(addr), addr + len] });
-    const after = async <T>(result: Promise<T>, call: string, reach: (r: T) => Reach, accessed: readonly bigint[] = [], unmaps = false): Promise<T> => {
-      const r = await result;
-      await record(call, reach(r), accessed, unmaps && !isErr(r));
-      return r;
+    // Records are taken one call at a time, in the order the calls were made: calls a suite makes
+    // together (harness/in-order.ts) then give the same steps whenever each target answers.
+    let recorded: Promise<unknown> = Promise.resolve();
+    const after = <T>(result: Promise<T>, call: string, reach: (r: T) => Reach, accessed: readonly bigint[] = [], unmaps = false): Promise<T> => {
+      result.catch(() => {}); // its failure reaches the suite through `done`, once the records before it are taken
+      const done = recorded.then(async () => {
+        const r = await result;
+        await record(call, reach(r), accessed, unmaps && !isErr(r));
+        return r;
+      });
+      recorded = done.catch(() => {});
+      return done;
     };
 
     return {

@@ -20,6 +20,7 @@ import {
   PROT_WRITE,
   isErr,
 } from '../../uapi/linux.ts';
+import { inOrder } from '../../harness/in-order.ts';
 import { thpIsEnabled } from '../../harness/hugepage-settings.ts';
 import type { Ksft } from '../../harness/ksft.ts';
 import type { Selftest, Suite } from '../../harness/suite.ts';
@@ -42,25 +43,31 @@ async function testSimple(t: Selftest, pagesize: bigint): Promise<void> {
   const map = await proc.alignedAlloc(pagesize, pagesize);
   if (isErr(map)) ksft.exitFailMsg('mmap failed');
 
-  await clearSoftdirty(t);
+  // Calls go out in pairs (harness/in-order.ts): each clear_softdirty() with the pagemap read or
+  // load after it, and the store of map[0]++ with the pagemap read after it.
+  let cleared = clearSoftdirty(t);
 
   for (i = 0; i < TEST_ITERATIONS; i++) {
-    if (await pagemapIsSoftdirty(t, map)) {
+    const [, wasDirty] = await inOrder(cleared, pagemapIsSoftdirty(t, map));
+    if (wasDirty) {
       ksft.printMsg(`dirty bit was 1, but should be 0 (i=${i})`);
       break;
     }
 
-    await clearSoftdirty(t);
+    // clear_softdirty();
     // Write something to the page to get the dirty bit enabled on the page
-    await storeByte(proc, map, (await loadByte(proc, map)) + 1); // map[0]++
+    // map[0]++;
+    const [, old] = await inOrder(clearSoftdirty(t), loadByte(proc, map));
+    const [, dirty] = await inOrder(storeByte(proc, map, old + 1), pagemapIsSoftdirty(t, map));
 
-    if (!(await pagemapIsSoftdirty(t, map))) {
+    if (!dirty) {
       ksft.printMsg(`dirty bit was 0, but should be 1 (i=${i})`);
       break;
     }
 
-    await clearSoftdirty(t);
+    cleared = clearSoftdirty(t);
   }
+  await cleared;
   await proc.free(map);
 
   ksft.testResult(i === TEST_ITERATIONS, 'Test test_simple');
@@ -117,23 +124,29 @@ async function testHugepage(t: Selftest): Promise<void> {
   if (await checkHugeAnon(t, map, 1, hpageLen)) {
     ksft.testResultPass('Test test_hugepage huge page allocation');
 
-    await clearSoftdirty(t);
+    // Calls go out in pairs (harness/in-order.ts): each clear_softdirty() with the pagemap read or
+    // load after it, and the store of map[0]++ with the pagemap read after it.
+    let cleared = clearSoftdirty(t);
     for (i = 0; i < TEST_ITERATIONS; i++) {
-      if (await pagemapIsSoftdirty(t, map)) {
+      const [, wasDirty] = await inOrder(cleared, pagemapIsSoftdirty(t, map));
+      if (wasDirty) {
         ksft.printMsg(`dirty bit was 1, but should be 0 (i=${i})`);
         break;
       }
 
-      await clearSoftdirty(t);
+      // clear_softdirty();
       // Write something to the page to get the dirty bit enabled on the page
-      await storeByte(proc, map, (await loadByte(proc, map)) + 1); // map[0]++
+      // map[0]++;
+      const [, old] = await inOrder(clearSoftdirty(t), loadByte(proc, map));
+      const [, dirty] = await inOrder(storeByte(proc, map, old + 1), pagemapIsSoftdirty(t, map));
 
-      if (!(await pagemapIsSoftdirty(t, map))) {
+      if (!dirty) {
         ksft.printMsg(`dirty bit was 0, but should be 1 (i=${i})`);
         break;
       }
-      await clearSoftdirty(t);
+      cleared = clearSoftdirty(t);
     }
+    await cleared;
 
     ksft.testResult(i === TEST_ITERATIONS, 'Test test_hugepage huge page dirty bit');
   } else {
