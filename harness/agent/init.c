@@ -203,6 +203,9 @@ int open_console(const char *path)
 
 void power_off(void)
 {
+	/* the console's UART sends on after write() returns: let last words out before the machine stops */
+	if (isatty(2))
+		tcdrain(2);
 	sync();
 	reboot(RB_POWER_OFF);
 	for (;;)

@@ -25,6 +25,8 @@ static void fail(const char *what)
 	/* stderr is /dev/console: the message lands in the kernel log, then
 	 * init's exit panics the kernel, which the host sees. */
 	dprintf(2, "testinit: %s: %s\n", what, strerror(errno));
+	/* the UART sends on after write() returns; a panic now would cut the line short */
+	tcdrain(2);
 	_exit(1);
 }
 
