@@ -8,7 +8,7 @@
 
 import type { Descriptors, MemResult, PgLevel, PmScanArg, Proc, Ret } from '../target.ts';
 import { isErr } from '../../uapi/linux.ts';
-import { PM_SCAN_WP_MATCHING } from '../../uapi/linux.ts';
+import { MREMAP_DONTUNMAP, PM_SCAN_WP_MATCHING } from '../../uapi/linux.ts';
 
 const PAGE = 4096n;
 const pageOf = (a: bigint) => a & ~(PAGE - 1n);
@@ -44,7 +44,8 @@ export class DescriptorRecorder {
     const last = new Map<number, string>();
     let nextPage = 0;
     let step = 0;
-    const record = async (call: string, reach: Reach, accessed: readonly bigint[] = [], unmaps = false) => {
+    /** `unmapped`: the range the call left without a mapping, whose pages are read a last time and dropped */
+    const record = async (call: string, reach: Reach, accessed: readonly bigint[] = [], unmapped: readonly [bigint, bigint] | null = null) => {
       const resultsBefore = resultsSoFar();
       for (const a of accessed) if (!touched.has(a)) touched.set(a, nextPage++);
       const hit = new Set(accessed);
@@ -53,7 +54,7 @@ export class DescriptorRecorder {
         const d: Ret<Descriptors> = await describe(addr);
         const entries = isErr(d) ? null : d.entries.map((e) => ({ level: e.level, value: e.value }));
         const key = entries ? entries.map((e) => e.value.toString(16)).join(' ') : String(d);
-        if (unmaps) touched.delete(addr);
+        if (unmapped && addr >= unmapped[0] && addr < unmapped[1]) touched.delete(addr);
         if (last.get(page) === key) continue;
         last.set(page, key);
         this.observations.push({ suite, resultsBefore, step, call, page, entries, ...(isErr(d) ? { error: String(d) } : {}) });
@@ -69,11 +70,17 @@ export class DescriptorRecorder {
     // Records are taken one call at a time, in the order the calls were made: calls a suite makes
     // together (harness/in-order.ts) then give the same steps whenever each target answers.
     let recorded: Promise<unknown> = Promise.resolve();
-    const after = <T>(result: Promise<T>, call: string, reach: (r: T) => Reach, accessed: readonly bigint[] = [], unmaps = false): Promise<T> => {
+    const after = <T>(
+      result: Promise<T>,
+      call: string,
+      reach: (r: T) => Reach,
+      accessed: readonly bigint[] = [],
+      unmapped: (r: T) => readonly [bigint, bigint] | null = () => null,
+    ): Promise<T> => {
       result.catch(() => {}); // its failure reaches the suite through `done`, once the records before it are taken
       const done = recorded.then(async () => {
         const r = await result;
-        await record(call, reach(r), accessed, unmaps && !isErr(r));
+        await record(call, reach(r), accessed, unmapped(r));
         return r;
       });
       recorded = done.catch(() => {});
@@ -86,10 +93,15 @@ export class DescriptorRecorder {
       },
       mmap: (addr, length, prot, flags, fd, offset) =>
         after(proc.mmap(addr, length, prot, flags, fd, offset), 'mmap', (r) => (isErr(r) ? 'none' : ranged(r, length))),
-      munmap: (addr, length) => after(proc.munmap(addr, length), 'munmap', () => ranged(addr, length), [], true),
+      munmap: (addr, length) => after(proc.munmap(addr, length), 'munmap', () => ranged(addr, length), [], (r) => (isErr(r) ? null : [addr, addr + length])),
       mprotect: (addr, length, p) => after(proc.mprotect(addr, length, p), `mprotect(${p})`, () => ranged(addr, length)),
+      // a move leaves the old range unmapped (but with MREMAP_DONTUNMAP), a shrink its tail
       mremap: (oldAddr, oldSize, newSize, flags, newAddr) =>
-        after(proc.mremap(oldAddr, oldSize, newSize, flags, newAddr), 'mremap', () => 'all'),
+        after(proc.mremap(oldAddr, oldSize, newSize, flags, newAddr), 'mremap', () => 'all', [], (r) => {
+          if (isErr(r)) return null;
+          if (r !== oldAddr) return flags & MREMAP_DONTUNMAP ? null : [oldAddr, oldAddr + oldSize];
+          return newSize < oldSize ? [oldAddr + newSize, oldAddr + oldSize] : null;
+        }),
       madvise: (addr, length, advice) => after(proc.madvise(addr, length, advice), `madvise(${advice})`, () => ranged(addr, length)),
       open: (path, flags, mode) => proc.open(path, flags, mode),
       // closing a userfaultfd resolves what it protected

@@ -90,7 +90,7 @@ export function uffdioWriteprotect(mm: Mm, start: bigint, len: bigint, mode: big
 }
 
 // uffd_wp_range()
-function uffdWpRange(mm: Mm, vma: Vma, start: bigint, end: bigint, enable: boolean): void {
+export function uffdWpRange(mm: Mm, vma: Vma, start: bigint, end: bigint, enable: boolean): void {
   const prot = enable ? mm.pageProtFor(vma.flags & ~V.VM_WRITE) : vma.pageProt;
   const tryChangeWritable = !enable && mm.vmaWantsManualPteWriteUpgrade(vma);
   mm.changeProtection(vma, start, end, tryChangeWritable, enable ? 'wp' : 'resolve', prot);

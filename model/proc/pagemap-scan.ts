@@ -1,15 +1,26 @@
 // The PAGEMAP_SCAN ioctl on /proc/PID/pagemap (fs/proc/task_mmu.c
-// do_pagemap_scan()): page categories, matched and merged into regions.
-// Write-protecting (PM_SCAN_WP_MATCHING) needs uffd-wp async, which areas
-// here never have, so such areas are skipped as the kernel skips them.
+// do_pagemap_scan()): page categories, matched and merged into regions
+// through the kernel's bounce buffer, and with PM_SCAN_WP_MATCHING the
+// matching written pages write-protected for uffd-wp (async mode) in the
+// same walk. Written callback by callback as the kernel's walk runs them
+// (test_walk, pmd_entry with its THP and pte paths, pte_hole,
+// hugetlb_entry), since where the walk stops, what it splits and what it
+// protects all follow from that order.
 
 import * as U from '../../uapi/linux.ts';
 import { Errno, type Ret } from '../../uapi/linux.ts';
+import type { Pte } from '../arm64/pgtable.ts';
+import { PTE_MARKER_UFFD_WP } from '../arm64/swapops.ts';
 import type { Mm } from '../mm/mm.ts';
+import { PMD_MASK, PMD_SIZE } from '../mm/pgtables.ts';
+import { uffdWpRange } from '../mm/userfaultfd.ts';
 import { VM_HUGETLB, VM_PFNMAP, VM_SOFTDIRTY, VM_UFFD_WP, type Vma } from '../mm/vma.ts';
 
 const PAGE = 4096n;
 const TASK_SIZE = 1n << 48n;
+const ULONG_MAX = (1n << 64n) - 1n;
+/** PAGEMAP_WALK_SIZE >> PAGE_SHIFT: the bounce buffer's regions at most */
+const BOUNCE_REGIONS = Number(PMD_SIZE / PAGE);
 
 export interface ScanArg {
   start: bigint;
@@ -36,6 +47,9 @@ export interface ScanResult {
   walkEnd: bigint;
 }
 
+/** A callback's outcome: 0 goes on, ENOSPC stops the walk early (buffer full or max_pages), an Errno fails the ioctl. */
+type WalkRet = 0 | 'ENOSPC' | Errno;
+
 /** PM_SCAN_CATEGORIES of the kernel modelled */
 function scanCategories(mm: Mm): number {
   const base = U.PAGE_IS_WPALLOWED | U.PAGE_IS_WRITTEN | U.PAGE_IS_FILE | U.PAGE_IS_PRESENT | U.PAGE_IS_SWAPPED | U.PAGE_IS_PFNZERO | U.PAGE_IS_HUGE;
@@ -52,100 +66,306 @@ function checkArgs(mm: Mm, a: ScanArg): Errno | null {
   return null;
 }
 
-// pagemap_scan_is_interesting_page()
-function interesting(categories: number, a: ScanArg): boolean {
-  const c = categories ^ a.categoryInverted;
-  if ((c & a.categoryMask) !== a.categoryMask) return false;
-  return !(a.categoryAnyofMask && !(c & a.categoryAnyofMask));
-}
+/** struct pagemap_scan_private and the walk's callbacks over it. */
+class PagemapScan {
+  private readonly pg;
+  private readonly wp: boolean;
+  private readonly maxPages: bigint;
+  private curVmaCategory = 0;
+  /** the bounce buffer: null without an output vector */
+  private readonly vecBuf: ScanRegion[] | null;
+  private vecBufLen: number;
+  private vecBufIndex = 0;
+  private vecLen: number;
+  private foundPages = 0n;
+  walkEnd = 0n;
+  /** what reached the user's vector */
+  readonly out: ScanRegion[] = [];
 
-// pagemap_page_category() / pagemap_thp_category() for the page at addr
-function pageCategories(mm: Mm, vma: Vma, addr: bigint): number | null {
-  const pg = mm.pg;
-  const { level, val } = mm.leaf(addr);
-  if (level === 2) {
-    let c = U.PAGE_IS_HUGE;
-    if (pg.pmdPresent(val)) {
-      c |= U.PAGE_IS_PRESENT;
-      if (!pg.pteUffdWp(val)) c |= U.PAGE_IS_WRITTEN;
-      // pagemap_hugetlb_category(): a shared hugetlb page is a file page
-      if (vma.flags & VM_HUGETLB && !mm.sys.phys.folioOf(pg.pmdPfn(val))?.anon) c |= U.PAGE_IS_FILE;
-      if (mm.sys.phys.isZeroPfn(pg.pmdPfn(val))) c |= U.PAGE_IS_PFNZERO;
-      if (pg.pteSoftDirty(val)) c |= U.PAGE_IS_SOFT_DIRTY;
+  constructor(
+    private readonly mm: Mm,
+    private readonly a: ScanArg,
+  ) {
+    this.pg = mm.pg;
+    this.wp = (a.flags & U.PM_SCAN_WP_MATCHING) !== 0;
+    this.maxPages = a.maxPages === 0n ? ULONG_MAX : a.maxPages;
+    this.vecLen = a.vecLen;
+    // pagemap_scan_init_bounce_buffer()
+    this.vecBufLen = Math.min(BOUNCE_REGIONS, a.vecLen);
+    this.vecBuf = a.vecLen ? [{ start: 0n, end: 0n, categories: 0 }] : null;
+  }
+
+  // do_pagemap_scan(): walk until done, refilling the bounce buffer each time it fills
+  run(end: bigint): Ret<number> {
+    let nRangesOut = 0;
+    let ret: WalkRet = 0;
+    for (let walkStart = this.a.start; walkStart < end; walkStart = this.walkEnd) {
+      ret = this.walk(walkStart, end);
+      nRangesOut += this.flushBuffer();
+      if (ret !== 'ENOSPC') break;
+      if (this.vecLen === 0 || this.foundPages === this.maxPages) break;
     }
+    if (ret instanceof Errno) return ret;
+    if (!this.walkEnd) this.walkEnd = end;
+    return nRangesOut;
+  }
+
+  // walk_page_range() with pagemap_scan_ops: areas in order, each by pmd (or huge page), holes included
+  private walk(start: bigint, end: bigint): WalkRet {
+    for (const vma of this.mm.vmas.overlapping(start, end)) {
+      const test = this.testWalk(vma);
+      if (test instanceof Errno) return test;
+      if (test === 'skip') continue;
+      const lo = vma.start > start ? vma.start : start;
+      const hi = vma.end < end ? vma.end : end;
+      for (let addr = lo; addr < hi; ) {
+        const next = (addr & PMD_MASK) + PMD_SIZE < hi ? (addr & PMD_MASK) + PMD_SIZE : hi;
+        let ret: WalkRet;
+        // walk_hugetlb_range(): an entry wherever its table exists, a hole elsewhere
+        if (vma.flags & VM_HUGETLB) ret = this.mm.pt.pmdSlot(addr, false) === null ? this.pteHole(vma, addr, next) : this.hugetlbEntry(vma, addr, next);
+        else ret = this.mm.pt.pmdVal(addr) === 0n ? this.pteHole(vma, addr, next) : this.pmdEntry(addr, next);
+        if (ret !== 0) return ret;
+        addr = next;
+      }
+    }
+    return 0;
+  }
+
+  // pagemap_scan_test_walk()
+  private testWalk(vma: Vma): 'walk' | 'skip' | Errno {
+    const wpAllowed = this.mm.uffdWpAsync(vma) && this.mm.uffdWpUseMarkers(vma);
+    if (!wpAllowed) {
+      if (this.a.flags & U.PM_SCAN_CHECK_WPASYNC) return new Errno('EPERM', 'PAGEMAP_SCAN');
+      if (this.wp) return 'skip';
+    }
+    if (vma.flags & VM_PFNMAP) return 'skip';
+    let vmaCategory = 0;
+    if (wpAllowed) vmaCategory |= U.PAGE_IS_WPALLOWED;
+    if (vma.flags & VM_SOFTDIRTY) vmaCategory |= U.PAGE_IS_SOFT_DIRTY;
+    // pagemap_scan_is_interesting_vma()
+    const required = this.a.categoryMask & U.PAGE_IS_WPALLOWED;
+    if (((vmaCategory ^ this.a.categoryInverted) & required) !== required) return 'skip';
+    this.curVmaCategory = vmaCategory;
+    return 'walk';
+  }
+
+  // pagemap_scan_is_interesting_page()
+  private interesting(categories: number): boolean {
+    const c = categories ^ this.a.categoryInverted;
+    if ((c & this.a.categoryMask) !== this.a.categoryMask) return false;
+    return !(this.a.categoryAnyofMask && !(c & this.a.categoryAnyofMask));
+  }
+
+  // pagemap_scan_push_range(): false when the bounce buffer is full
+  private pushRange(categories: number, addr: bigint, end: bigint): boolean {
+    const buf = this.vecBuf!;
+    let cur = buf[this.vecBufIndex]!;
+    if (addr === cur.end && categories === cur.categories) {
+      cur.end = end;
+      return true;
+    }
+    if (cur.end) {
+      if (this.vecBufIndex >= this.vecBufLen - 1) return false;
+      cur = buf[++this.vecBufIndex] = { start: 0n, end: 0n, categories: 0 };
+    }
+    cur.start = addr;
+    cur.end = end;
+    cur.categories = categories;
+    return true;
+  }
+
+  // pagemap_scan_output(): [addr, end) into the buffer, cut at max_pages; the end it got to
+  private output(categories: number, addr: bigint, end: bigint): { ret: WalkRet; end: bigint } {
+    if (!this.vecBuf) return { ret: 0, end };
+    categories &= this.a.returnMask;
+    let nPages = (end - addr) / PAGE;
+    let ret: WalkRet = 0;
+    const total = this.foundPages + nPages;
+    if (total > this.maxPages) {
+      const tooMuch = total - this.maxPages;
+      end -= tooMuch * PAGE;
+      nPages -= tooMuch;
+      ret = 'ENOSPC';
+    }
+    if (!this.pushRange(categories, addr, end)) {
+      end = addr;
+      nPages = 0n;
+      ret = 'ENOSPC';
+    }
+    this.foundPages += nPages;
+    if (ret) this.walkEnd = end;
+    return { ret, end };
+  }
+
+  // pagemap_scan_backout_range(): take back a huge page's output before splitting it
+  private backoutRange(addr: bigint, end: bigint): void {
+    if (!this.vecBuf) return;
+    const cur = this.vecBuf[this.vecBufIndex]!;
+    if (cur.start !== addr) cur.end = addr;
+    else cur.start = cur.end = 0n;
+    this.foundPages -= (end - addr) / PAGE;
+  }
+
+  // pagemap_scan_flush_buffer(): the buffer's regions to the user's vector
+  private flushBuffer(): number {
+    const buf = this.vecBuf;
+    if (!buf) return 0;
+    let n = this.vecBufIndex;
+    if (buf[n]!.end !== buf[n]!.start) n++;
+    if (!n) return 0;
+    this.out.push(...buf.slice(0, n).map((r) => ({ ...r })));
+    this.vecLen -= n;
+    this.vecBufIndex = 0;
+    this.vecBufLen = Math.min(this.vecBufLen, this.vecLen);
+    buf.length = 1;
+    buf[0] = { start: 0n, end: 0n, categories: 0 };
+    return n;
+  }
+
+  // pagemap_scan_pmd_entry()
+  private pmdEntry(start: bigint, end: bigint): WalkRet {
+    const thp = this.thpEntry(start, end);
+    if (thp !== 'ENOENT') return thp;
+    const pg = this.pg;
+    const pt = this.mm.pt;
+    let ret: WalkRet = 0;
+    if (this.wp && !this.vecBuf) {
+      // fast path for performing exclusive WP: every pte not yet protected
+      for (let addr = start; addr !== end; addr += PAGE) {
+        const slot = pt.pteSlot(addr, false)!;
+        const pte = pt.read(slot);
+        if ((pg.ptePresent(pte) && pg.pteUffdWp(pte)) || pg.pteSwpUffdWpAny(pte)) continue;
+        this.makeUffdWpPte(slot, pte);
+      }
+      return 0;
+    }
+    // the kernel's PAGE_IS_WRITTEN-only fast path reports and protects exactly what this loop does
+    for (let addr = start; addr !== end; addr += PAGE) {
+      const slot = pt.pteSlot(addr, false)!;
+      const pte = pt.read(slot);
+      const categories = this.curVmaCategory | this.pageCategory(pte);
+      if (!this.interesting(categories)) continue;
+      const out = this.output(categories, addr, addr + PAGE);
+      ret = out.ret;
+      if (out.end === addr) break;
+      if (!this.wp || !(categories & U.PAGE_IS_WRITTEN)) continue;
+      this.makeUffdWpPte(slot, pte);
+    }
+    return ret;
+  }
+
+  // pagemap_scan_thp_entry(): ENOENT when the pmd maps no huge page (or no longer does)
+  private thpEntry(start: bigint, end: bigint): WalkRet | 'ENOENT' {
+    const { level, val: pmd } = this.mm.leaf(start);
+    if (level !== 2) return 'ENOENT';
+    const categories = this.curVmaCategory | this.thpCategory(pmd);
+    if (!this.interesting(categories)) return 0;
+    const out = this.output(categories, start, end);
+    if (out.end === start) return out.ret;
+    if (!this.wp || !(categories & U.PAGE_IS_WRITTEN)) return out.ret;
+    // a write-protect of part of the huge page breaks it into small pages
+    if (out.end !== start + PMD_SIZE) {
+      this.mm.splitHugePmd(start & PMD_MASK);
+      this.backoutRange(start, out.end);
+      return 'ENOENT';
+    }
+    this.makeUffdWpPmd(start);
+    return out.ret;
+  }
+
+  // pagemap_scan_pte_hole(): no page table under [addr, end)
+  private pteHole(vma: Vma, addr: bigint, end: bigint): WalkRet {
+    // an unpopulated range of a uffd-wp area has no marker, so it counts as written
+    let categories = this.curVmaCategory;
+    if (vma.flags & VM_UFFD_WP && !(vma.flags & VM_HUGETLB)) categories |= U.PAGE_IS_WRITTEN;
+    if (!this.interesting(categories)) return 0;
+    const out = this.output(categories, addr, end);
+    if (out.end === addr || !this.wp) return out.ret;
+    if (vma.flags & VM_HUGETLB) throw new Error('PAGEMAP_SCAN: write-protecting hugetlb is not modelled (anonymous memory only)');
+    uffdWpRange(this.mm, vma, addr, out.end, true);
+    return out.ret;
+  }
+
+  // pagemap_scan_hugetlb_entry(), never write-protecting: a hugetlb area is never wp-allowed here
+  private hugetlbEntry(vma: Vma, start: bigint, end: bigint): WalkRet {
+    if (this.wp) throw new Error('PAGEMAP_SCAN: write-protecting hugetlb is not modelled (anonymous memory only)');
+    const categories = this.curVmaCategory | this.hugetlbCategory(vma, this.mm.pt.pmdVal(start));
+    if (!this.interesting(categories)) return 0;
+    return this.output(categories, start, end).ret;
+  }
+
+  // pagemap_page_category()
+  private pageCategory(pte: Pte): number {
+    const pg = this.pg;
+    if (pg.pteNone(pte)) return U.PAGE_IS_WRITTEN;
+    if (pg.ptePresent(pte)) {
+      let c = U.PAGE_IS_PRESENT;
+      if (!pg.pteUffdWp(pte)) c |= U.PAGE_IS_WRITTEN;
+      const f = this.mm.vmNormalFolio(pte);
+      if (f && !f.anon) c |= U.PAGE_IS_FILE;
+      if (this.mm.sys.phys.isZeroPfn(pg.ptePfn(pte))) c |= U.PAGE_IS_PFNZERO;
+      if (pg.pteSoftDirty(pte)) c |= U.PAGE_IS_SOFT_DIRTY;
+      return c;
+    }
+    let c = U.PAGE_IS_SWAPPED;
+    if (!pg.pteSwpUffdWpAny(pte)) c |= U.PAGE_IS_WRITTEN;
+    if (pg.pteSwpSoftDirty(pte)) c |= U.PAGE_IS_SOFT_DIRTY;
     return c;
   }
-  const slot = mm.pt.pteSlot(addr, false);
-  if (slot === null) return null; // no page table: pagemap_scan_pte_hole()
-  if (pg.pteNone(val)) return U.PAGE_IS_WRITTEN;
-  if (pg.ptePresent(val)) {
-    let c = U.PAGE_IS_PRESENT;
-    if (!pg.pteUffdWp(val)) c |= U.PAGE_IS_WRITTEN;
-    const f = mm.vmNormalFolio(val);
-    if (f && !f.anon) c |= U.PAGE_IS_FILE;
-    if (mm.sys.phys.isZeroPfn(pg.ptePfn(val))) c |= U.PAGE_IS_PFNZERO;
-    if (pg.pteSoftDirty(val)) c |= U.PAGE_IS_SOFT_DIRTY;
+
+  // pagemap_thp_category(): the model's huge pmds are present (no pmd migration entries at rest)
+  private thpCategory(pmd: Pte): number {
+    const pg = this.pg;
+    let c = U.PAGE_IS_HUGE;
+    if (!pg.pmdPresent(pmd)) return c;
+    c |= U.PAGE_IS_PRESENT;
+    if (!pg.pteUffdWp(pmd)) c |= U.PAGE_IS_WRITTEN;
+    // vm_normal_page_pmd() has no page for the huge zero pmd
+    const pfn = pg.pmdPfn(pmd);
+    const zero = this.mm.sys.phys.isZeroPfn(pfn);
+    if (!zero && !this.mm.sys.phys.folioOf(pfn)?.anon) c |= U.PAGE_IS_FILE;
+    if (zero) c |= U.PAGE_IS_PFNZERO;
+    if (pg.pteSoftDirty(pmd)) c |= U.PAGE_IS_SOFT_DIRTY;
     return c;
   }
-  let c = U.PAGE_IS_SWAPPED;
-  if (!pg.pteSwpUffdWpAny(val)) c |= U.PAGE_IS_WRITTEN;
-  if (pg.pteSwpSoftDirty(val)) c |= U.PAGE_IS_SOFT_DIRTY;
-  return c;
+
+  // pagemap_hugetlb_category()
+  private hugetlbCategory(vma: Vma, pte: Pte): number {
+    const pg = this.pg;
+    let c = U.PAGE_IS_HUGE;
+    if (pte === 0n) return c;
+    if (!pg.pmdPresent(pte)) throw new Error(`PAGEMAP_SCAN: a non-present hugetlb entry at ${vma.start.toString(16)} is not modelled`);
+    c |= U.PAGE_IS_PRESENT;
+    if (!pg.pteUffdWp(pte)) c |= U.PAGE_IS_WRITTEN;
+    if (!this.mm.sys.phys.folioOf(pg.pmdPfn(pte))?.anon) c |= U.PAGE_IS_FILE;
+    if (pg.pteSoftDirty(pte)) c |= U.PAGE_IS_SOFT_DIRTY;
+    return c;
+  }
+
+  // make_uffd_wp_pte()
+  private makeUffdWpPte(slot: bigint, pte: Pte): void {
+    const pg = this.pg;
+    if (pg.ptePresent(pte)) this.mm.pt.write(slot, pg.pteMkuffdWp(pte));
+    else if (pg.pteNone(pte)) this.mm.pt.write(slot, pg.makePteMarker(PTE_MARKER_UFFD_WP));
+    else this.mm.pt.write(slot, pg.pteSwpMkuffdWp(pte));
+  }
+
+  // make_uffd_wp_pmd(): pmdp_invalidate_ad(), then the old value with uffd-wp set
+  private makeUffdWpPmd(addr: bigint): void {
+    const pg = this.pg;
+    const slot = this.mm.pt.pmdSlot(addr, false)!;
+    const old = this.mm.pt.read(slot);
+    if (!pg.pmdPresent(old)) return;
+    this.mm.pt.write(slot, pg.pmdMkinvalid(old));
+    this.mm.pt.write(slot, pg.pteMkuffdWp(old));
+  }
 }
 
 export function pagemapScan(mm: Mm, a: ScanArg): Ret<ScanResult> {
   const err = checkArgs(mm, a);
   if (err) return err;
-  const end = (a.end + PAGE - 1n) & ~(PAGE - 1n);
-  const maxPages = a.maxPages === 0n ? (1n << 64n) - 1n : a.maxPages;
-  const regions: ScanRegion[] = [];
-  let found = 0n;
-  let walkEnd = 0n;
-
-  // pagemap_scan_output() + pagemap_scan_push_range(): false when full (ENOSPC)
-  const output = (categories: number, from: bigint, to: bigint): boolean => {
-    if (a.vecLen === 0) return true;
-    categories &= a.returnMask;
-    let n = (to - from) / PAGE;
-    let full = false;
-    if (found + n > maxPages) {
-      to -= (found + n - maxPages) * PAGE;
-      n = maxPages - found;
-      full = true;
-    }
-    const last = regions.at(-1);
-    if (last && last.end === from && last.categories === categories) last.end = to;
-    else if (to > from) {
-      if (regions.length >= a.vecLen) {
-        walkEnd = from;
-        return false;
-      }
-      regions.push({ start: from, end: to, categories });
-    }
-    found += n;
-    if (full) walkEnd = to;
-    return !full;
-  };
-
-  walk: for (const vma of mm.vmas.overlapping(a.start, end)) {
-    // pagemap_scan_test_walk()
-    const wpAllowed = mm.uffdWpAsync(vma) && mm.uffdWpUseMarkers(vma);
-    if (!wpAllowed && a.flags & U.PM_SCAN_CHECK_WPASYNC) return new Errno('EPERM', 'PAGEMAP_SCAN');
-    if (a.flags & U.PM_SCAN_WP_MATCHING) {
-      if (!wpAllowed) continue;
-      throw new Error('PAGEMAP_SCAN: write-protecting with PM_SCAN_WP_MATCHING is not modelled yet');
-    }
-    if (vma.flags & VM_PFNMAP) continue;
-    const vmaCategory = (wpAllowed ? U.PAGE_IS_WPALLOWED : 0) | (vma.flags & VM_SOFTDIRTY ? U.PAGE_IS_SOFT_DIRTY : 0);
-    if ((vmaCategory ^ a.categoryInverted) & a.categoryMask & U.PAGE_IS_WPALLOWED) continue;
-    const lo = vma.start > a.start ? vma.start : a.start;
-    const hi = vma.end < end ? vma.end : end;
-    for (let addr = lo; addr < hi; addr += PAGE) {
-      const page = pageCategories(mm, vma, addr);
-      const categories = page === null ? vmaCategory | (vma.flags & VM_UFFD_WP ? U.PAGE_IS_WRITTEN : 0) : vmaCategory | page;
-      if (!interesting(categories, a)) continue;
-      if (!output(categories, addr, addr + PAGE)) break walk;
-    }
-  }
-  return { ret: regions.length, regions, walkEnd: walkEnd || end };
+  const scan = new PagemapScan(mm, a);
+  const ret = scan.run((a.end + PAGE - 1n) & ~(PAGE - 1n));
+  if (ret instanceof Errno) return ret;
+  return { ret, regions: scan.out, walkEnd: scan.walkEnd };
 }

@@ -4,11 +4,15 @@
 // and by a store; write-protected by userfaultfd (async mode), a uffd-wp
 // marker, a swap entry with uffd-wp, each resolved; the huge zero pmd; a THP
 // block written, write-protected and PROT_NONE, and uffd-wp'd then split by
-// a store; a hugetlb block read and written. Each step checks what userspace sees
+// a store; a hugetlb block read and written; PAGEMAP_SCAN write-protecting
+// what it reports (PM_SCAN_WP_MATCHING): written, swapped and zapped pages,
+// cut short by max_pages, without a vector, a whole THP block and part of
+// one. Each step checks what userspace sees
 // (pagemap, signals); run under `mmconform compare --descriptors` it is the
 // descriptor scenario: every state's raw entry held against a real kernel's.
 
 import {
+  MADV_DONTNEED,
   MADV_HUGEPAGE,
   MADV_PAGEOUT,
   MREMAP_FIXED,
@@ -18,9 +22,12 @@ import {
   MAP_PRIVATE,
   O_CLOEXEC,
   O_NONBLOCK,
+  PAGE_IS_WRITTEN,
   PM_FILE,
   PM_PRESENT,
   PM_SWAP,
+  PM_SCAN_CHECK_WPASYNC,
+  PM_SCAN_WP_MATCHING,
   PM_UFFD_WP,
   PROT_NONE,
   PROT_READ,
@@ -31,8 +38,10 @@ import {
   UFFDIO_REGISTER_MODE_WP,
   UFFDIO_WRITEPROTECT_MODE_WP,
   isErr,
+  type Ret,
 } from '../../uapi/linux.ts';
 import type { Selftest, Suite } from '../../harness/suite.ts';
+import type { PmScanResult } from '../../harness/target.ts';
 import { checkHugeAnon, checkVmflag, pagemapGetEntry, pagemapIsSwapped, readPmdPagesize } from '../../harness/vm-util.ts';
 
 const RW = PROT_READ | PROT_WRITE;
@@ -63,6 +72,12 @@ const NAMES = [
   'THP store on it: the block split, that page resolved',
   'hugetlb load: a PMD block',
   'hugetlb store',
+  'PAGEMAP_SCAN(PM_SCAN_WP_MATCHING): the written pages, write-protected again',
+  'PAGEMAP_SCAN after it: nothing written',
+  'PAGEMAP_SCAN(PM_SCAN_WP_MATCHING) with max_pages 1: the first written page, walk_end at the next',
+  'PAGEMAP_SCAN(PM_SCAN_WP_MATCHING) without a vector: every page write-protected',
+  'THP PAGEMAP_SCAN(PM_SCAN_WP_MATCHING) of a written block: a uffd-wp PMD block',
+  'THP PAGEMAP_SCAN(PM_SCAN_WP_MATCHING) of part of a block: split, that part write-protected',
 ] as const;
 
 /** A load or store that must fault (the test goes on: the C would catch it with a SIGSEGV handler). */
@@ -245,12 +260,101 @@ async function hugetlb(t: Selftest): Promise<void> {
   const map = await proc.mmap(0n, hpage, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0n);
   if (isErr(map)) {
     ksft.printMsg(`no free hugetlb page: ${map.name}`);
-    for (const name of NAMES.slice(23)) ksft.testResultSkip(name);
+    for (const name of NAMES.slice(23, 25)) ksft.testResultSkip(name);
     return;
   }
   ksft.testResult((await ok(t, map, false)) && (await present(t, map)), NAMES[23]);
   ksft.testResult((await ok(t, map, true)) && (await present(t, map + hpage / 2n)), NAMES[24]);
   await proc.munmap(map, hpage);
+}
+
+/** PAGEMAP_SCAN of [start, end) for the written pages (the CRIU and async uffd-wp read-back), write-protecting them with `flags`. */
+function scanWritten(t: Selftest, start: bigint, end: bigint, flags: number, maxPages = 0n, vecLen = 16) {
+  const w = PAGE_IS_WRITTEN;
+  return t.proc.pagemapScan({ start, end, flags, maxPages, categoryInverted: 0, categoryMask: w, categoryAnyofMask: 0, returnMask: w, vecLen });
+}
+
+const WP_MATCHING = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC;
+
+/** Regions as "first-last" page indexes from base, to compare in one string. */
+const pagesOf = (r: Ret<PmScanResult>, base: bigint, pagesize: bigint): string =>
+  isErr(r) ? String(r) : r.regions.map((x) => `${(x.start - base) / pagesize}-${(x.end - base) / pagesize - 1n}`).join(' ');
+
+// fs/proc/task_mmu.c pagemap_scan_pmd_entry() / pagemap_scan_pte_hole() / make_uffd_wp_pte()
+async function scanWp(t: Selftest, swap: boolean): Promise<void> {
+  const { proc, ksft, pagesize } = t;
+  const SCAN_NAMES = NAMES.slice(25, 29);
+  const uffd = await asyncUffd(t);
+  if (typeof uffd === 'string') {
+    ksft.printMsg(uffd);
+    for (const name of SCAN_NAMES) ksft.testResultSkip(name);
+    return;
+  }
+  const map = await proc.mmap(0n, 6n * pagesize, RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n);
+  if (isErr(map)) return ksft.exitFailMsg(`mmap failed: ${map}`);
+  const page = (i: number) => map + BigInt(i) * pagesize;
+  const end = page(6);
+  await proc.uffdioRegister(uffd, map, 6n * pagesize, UFFDIO_REGISTER_MODE_WP);
+  await proc.uffdioWriteprotect(uffd, map, 6n * pagesize, UFFDIO_WRITEPROTECT_MODE_WP);
+  // written: 0 present, 2 zapped (no marker left: it was written), 4 swapped out (or present); 1, 3 and 5 keep their markers
+  for (const i of [0, 2, 4]) await ok(t, page(i), true);
+  await proc.madvise(page(2), pagesize, MADV_DONTNEED);
+  if (swap) await proc.madvise(page(4), pagesize, MADV_PAGEOUT);
+  const first = await scanWritten(t, map, end, WP_MATCHING);
+  const states = [await pmState(t, page(0)), await pmState(t, page(2)), await pmState(t, page(4))];
+  ksft.testResult(
+    pagesOf(first, map, pagesize) === '0-0 2-2 4-4' && states.join() === [PM_PRESENT | PM_UFFD_WP, PM_SWAP | PM_UFFD_WP, (swap ? PM_SWAP : PM_PRESENT) | PM_UFFD_WP].join(),
+    SCAN_NAMES[0]!,
+  );
+  ksft.testResult(pagesOf(await scanWritten(t, map, end, 0), map, pagesize) === '', SCAN_NAMES[1]!);
+  // the walk goes on past max_pages to the next page it would report, and stops there
+  await ok(t, page(1), true);
+  await ok(t, page(3), true);
+  const cut = await scanWritten(t, map, end, WP_MATCHING, 1n);
+  ksft.testResult(
+    pagesOf(cut, map, pagesize) === '1-1' && !isErr(cut) && cut.walkEnd === page(3) && (await pmState(t, page(1))) === (PM_PRESENT | PM_UFFD_WP) && (await pmState(t, page(3))) === PM_PRESENT,
+    SCAN_NAMES[2]!,
+  );
+  const noVector = await scanWritten(t, map, end, WP_MATCHING, 0n, 0);
+  ksft.testResult(!isErr(noVector) && noVector.ret === 0 && (await pmState(t, page(3))) === (PM_PRESENT | PM_UFFD_WP) && pagesOf(await scanWritten(t, map, end, 0), map, pagesize) === '', SCAN_NAMES[3]!);
+  await proc.close(uffd);
+  await proc.munmap(map, 6n * pagesize);
+}
+
+// pagemap_scan_thp_entry(): a whole block gets a uffd-wp pmd, part of one is split first
+async function thpScanWp(t: Selftest): Promise<void> {
+  const { proc, ksft, pagesize } = t;
+  const THP_SCAN_NAMES = NAMES.slice(29, 31);
+  const hpage = await readPmdPagesize(t);
+  const areas = hpage === 0n ? [] : [await hugeArea(t, hpage), await hugeArea(t, hpage)];
+  let huge = areas.length === 2;
+  for (const a of areas) huge = huge && a !== null && (await ok(t, a.map, true)) && (await checkHugeAnon(t, a.map, 1, hpage));
+  const uffd = huge ? await asyncUffd(t) : 'no THP';
+  const [whole, part] = areas;
+  if (!whole || !part || typeof uffd === 'string') {
+    ksft.printMsg(typeof uffd === 'string' ? uffd : 'no THP');
+    for (const name of THP_SCAN_NAMES) ksft.testResultSkip(name);
+  } else {
+    // registered, not write-protected: every page counts as written
+    for (const a of areas) await proc.uffdioRegister(uffd, a!.map, hpage, UFFDIO_REGISTER_MODE_WP);
+    const block = await scanWritten(t, whole.map, whole.map + hpage, WP_MATCHING);
+    ksft.testResult(
+      pagesOf(block, whole.map, pagesize) === `0-${hpage / pagesize - 1n}` && (await pmState(t, whole.map)) === (PM_PRESENT | PM_UFFD_WP) && (await checkHugeAnon(t, whole.map, 1, hpage)),
+      THP_SCAN_NAMES[0]!,
+    );
+    // 8 pages, not 16: a 16-page block all alike would be folded into PTE_CONT by arm64's contpte, which the model does not do
+    const split = await scanWritten(t, part.map, part.map + 8n * pagesize, WP_MATCHING);
+    ksft.testResult(
+      pagesOf(split, part.map, pagesize) === '0-7' &&
+        (await pmState(t, part.map + 7n * pagesize)) === (PM_PRESENT | PM_UFFD_WP) &&
+        (await pmState(t, part.map + 8n * pagesize)) === PM_PRESENT &&
+        !(await checkHugeAnon(t, part.map, 1, hpage)),
+      THP_SCAN_NAMES[1]!,
+    );
+  }
+  // unmapped before the userfaultfd is closed, as in thpUffdWp()
+  for (const a of areas) if (a) await proc.munmap(a.raw, 2n * hpage);
+  if (typeof uffd !== 'string') await proc.close(uffd);
 }
 
 async function main(t: Selftest): Promise<void> {
@@ -261,6 +365,8 @@ async function main(t: Selftest): Promise<void> {
   await thp(t);
   await thpUffdWp(t);
   await hugetlb(t);
+  await scanWp(t, await haveSwap(t));
+  await thpScanWp(t);
   t.ksft.finished();
 }
 
