@@ -41,6 +41,9 @@ export class Mm {
 
   constructor(readonly sys: System) {
     this.pt = new PageTables(sys.cfg.kernel.tableAf);
+    // A process's vdso and libraries sit just below mmap_base, so the tables down to a pmd table
+    // are there from the start (a hugetlb walk sees an entry, not a hole: measured, PAGE_IS_HUGE).
+    this.pt.pmdSlot(MMAP_BASE - PAGE, true);
   }
 
   get pg(): Pgtable {
