@@ -4,6 +4,7 @@ import type { Suite } from '../harness/suite.ts';
 import { madvPopulate } from './selftests/madv_populate.ts';
 import { softDirty } from './selftests/soft-dirty.ts';
 import { softDirtyRegressions } from './regressions/soft-dirty.ts';
+import { uffdWpRegressions } from './regressions/uffd-wp.ts';
 import { pteStates } from './scenarios/pte-states.ts';
 
-export const SUITES: readonly Suite[] = [softDirty, madvPopulate, softDirtyRegressions, pteStates];
+export const SUITES: readonly Suite[] = [softDirty, madvPopulate, softDirtyRegressions, uffdWpRegressions, pteStates];

@@ -20,29 +20,20 @@ import {
   MAP_ANONYMOUS,
   MAP_HUGETLB,
   MAP_PRIVATE,
-  O_CLOEXEC,
-  O_NONBLOCK,
-  PAGE_IS_WRITTEN,
   PM_FILE,
   PM_PRESENT,
   PM_SWAP,
-  PM_SCAN_CHECK_WPASYNC,
-  PM_SCAN_WP_MATCHING,
   PM_UFFD_WP,
   PROT_NONE,
   PROT_READ,
   PROT_WRITE,
-  UFFD_API,
-  UFFD_FEATURE_WP_ASYNC,
-  UFFD_FEATURE_WP_UNPOPULATED,
   UFFDIO_REGISTER_MODE_WP,
   UFFDIO_WRITEPROTECT_MODE_WP,
   isErr,
-  type Ret,
 } from '../../uapi/linux.ts';
 import type { Selftest, Suite } from '../../harness/suite.ts';
-import type { PmScanResult } from '../../harness/target.ts';
 import { checkHugeAnon, checkVmflag, pagemapGetEntry, pagemapIsSwapped, readPmdPagesize } from '../../harness/vm-util.ts';
+import { WP_MATCHING, asyncUffd, asyncUffdOrSkip, haveSwap, mapPages, pagesOf, pmState, scanWritten } from '../uffd-async.ts';
 
 const RW = PROT_READ | PROT_WRITE;
 
@@ -92,11 +83,6 @@ async function ok(t: Selftest, addr: bigint, store: boolean): Promise<boolean> {
 
 const present = async (t: Selftest, addr: bigint) => ((await pagemapGetEntry(t, addr)) & PM_PRESENT) !== 0n;
 
-async function haveSwap(t: Selftest): Promise<boolean> {
-  const swaps = await t.proc.readFile('/proc/swaps');
-  return !isErr(swaps) && swaps.trim().split('\n').length > 1;
-}
-
 async function smallPage(t: Selftest): Promise<void> {
   const { proc, ksft, pagesize } = t;
   const map = await proc.mmap(0n, pagesize, RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n);
@@ -124,22 +110,12 @@ async function smallPage(t: Selftest): Promise<void> {
   await proc.munmap(map, pagesize);
 }
 
-/** The pagemap bits a step looks at */
-const PM_STATE = PM_PRESENT | PM_SWAP | PM_UFFD_WP;
-const pmState = async (t: Selftest, addr: bigint) => (await pagemapGetEntry(t, addr)) & PM_STATE;
-
 async function uffdWp(t: Selftest, swap: boolean): Promise<void> {
   const { proc, ksft, pagesize } = t;
   const UFFD_NAMES = NAMES.slice(9, 17);
-  const uffd = await asyncUffd(t);
-  if (typeof uffd === 'string') {
-    ksft.printMsg(uffd);
-    for (const name of UFFD_NAMES) ksft.testResultSkip(name);
-    return;
-  }
-  const map = await proc.mmap(0n, 4n * pagesize, RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n);
-  if (isErr(map)) return ksft.exitFailMsg(`mmap failed: ${map}`);
-  const page = (i: number) => map + BigInt(i) * pagesize;
+  const uffd = await asyncUffdOrSkip(t, UFFD_NAMES);
+  if (uffd === null) return;
+  const { map, page } = await mapPages(t, 4);
   await ok(t, page(0), true);
   await ok(t, page(2), true);
   const registered = await proc.uffdioRegister(uffd, map, 4n * pagesize, UFFDIO_REGISTER_MODE_WP);
@@ -223,13 +199,6 @@ async function thp(t: Selftest): Promise<void> {
   for (const a of [zero, area]) if (a) await proc.munmap(a.raw, 2n * hpage);
 }
 
-/** A userfaultfd in async write-protect mode, or why there is none. */
-async function asyncUffd(t: Selftest): Promise<number | string> {
-  const fd = await t.proc.userfaultfd(O_CLOEXEC | O_NONBLOCK);
-  const api = isErr(fd) ? fd : await t.proc.uffdioApi(fd, UFFD_API, UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED);
-  return isErr(api) ? `no asynchronous uffd-wp: ${api}` : (fd as number);
-}
-
 async function thpUffdWp(t: Selftest): Promise<void> {
   const { proc, ksft, pagesize } = t;
   const hpage = await readPmdPagesize(t);
@@ -268,31 +237,13 @@ async function hugetlb(t: Selftest): Promise<void> {
   await proc.munmap(map, hpage);
 }
 
-/** PAGEMAP_SCAN of [start, end) for the written pages (the CRIU and async uffd-wp read-back), write-protecting them with `flags`. */
-function scanWritten(t: Selftest, start: bigint, end: bigint, flags: number, maxPages = 0n, vecLen = 16) {
-  const w = PAGE_IS_WRITTEN;
-  return t.proc.pagemapScan({ start, end, flags, maxPages, categoryInverted: 0, categoryMask: w, categoryAnyofMask: 0, returnMask: w, vecLen });
-}
-
-const WP_MATCHING = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC;
-
-/** Regions as "first-last" page indexes from base, to compare in one string. */
-const pagesOf = (r: Ret<PmScanResult>, base: bigint, pagesize: bigint): string =>
-  isErr(r) ? String(r) : r.regions.map((x) => `${(x.start - base) / pagesize}-${(x.end - base) / pagesize - 1n}`).join(' ');
-
 // fs/proc/task_mmu.c pagemap_scan_pmd_entry() / pagemap_scan_pte_hole() / make_uffd_wp_pte()
 async function scanWp(t: Selftest, swap: boolean): Promise<void> {
   const { proc, ksft, pagesize } = t;
   const SCAN_NAMES = NAMES.slice(25, 29);
-  const uffd = await asyncUffd(t);
-  if (typeof uffd === 'string') {
-    ksft.printMsg(uffd);
-    for (const name of SCAN_NAMES) ksft.testResultSkip(name);
-    return;
-  }
-  const map = await proc.mmap(0n, 6n * pagesize, RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n);
-  if (isErr(map)) return ksft.exitFailMsg(`mmap failed: ${map}`);
-  const page = (i: number) => map + BigInt(i) * pagesize;
+  const uffd = await asyncUffdOrSkip(t, SCAN_NAMES);
+  if (uffd === null) return;
+  const { map, page } = await mapPages(t, 6);
   const end = page(6);
   await proc.uffdioRegister(uffd, map, 6n * pagesize, UFFDIO_REGISTER_MODE_WP);
   await proc.uffdioWriteprotect(uffd, map, 6n * pagesize, UFFDIO_WRITEPROTECT_MODE_WP);

@@ -1,0 +1,84 @@
+// Historical uffd-wp and PAGEMAP_SCAN bugs (shared/reference/bugs.md,
+// areas G and H) that asynchronous uffd-wp on anonymous memory can show,
+// each as the minimal scenario: one result per bug id. A kernel that has the
+// bug fails that result; the model must not. G4 (mremap-uffd-clear) is a
+// pte-states step. G5 (zap-marker-nopage) shows only on file memory: a zap
+// of anonymous memory drops uffd-wp zero pages and markers alike ("Zap on
+// anonymous always means dropping everything", zap_install_uffd_wp_if_needed(),
+// measured on the host, 6.12 arm64 and the model), and the model's uffd-wp
+// is anonymous only. The rest need fork, hugetlb or shmem uffd-wp,
+// migration or concurrency, which the model does not have.
+
+import { MADV_PAGEOUT, PM_PRESENT, PM_SWAP, PM_UFFD_WP, UFFDIO_REGISTER_MODE_WP, isErr } from '../../uapi/linux.ts';
+import type { Ksft } from '../../harness/ksft.ts';
+import type { Selftest, Suite } from '../../harness/suite.ts';
+import { storeByte } from '../../harness/user-memory.ts';
+import { WP_MATCHING, asyncUffdOrSkip, haveSwap, mapPages, pagesOf, pmState, scanWritten } from '../uffd-async.ts';
+
+const NAMES = {
+  wpFastpath: 'pmscan-wp-fastpath: PAGEMAP_SCAN without a vector or PM_SCAN_WP_MATCHING protects nothing',
+  swpUffd: 'pmscan-swp-uffd: protected swap entries are not written; the one written back is',
+};
+
+/** `pages` private anonymous pages registered for async uffd-wp. */
+async function wpArea(t: Selftest, uffd: number, pages: bigint): Promise<bigint> {
+  const { map } = await mapPages(t, Number(pages));
+  const registered = await t.proc.uffdioRegister(uffd, map, pages * t.pagesize, UFFDIO_REGISTER_MODE_WP);
+  if (isErr(registered)) t.ksft.exitFailMsg(`UFFDIO_REGISTER failed: ${registered}`);
+  return map;
+}
+
+// H2 (v6.7-rc3): the no-vector fast path write-protected even without PM_SCAN_WP_MATCHING
+async function wpFastpath(t: Selftest, uffd: number): Promise<void> {
+  const pages = 4n;
+  const map = await wpArea(t, uffd, pages);
+  for (let i = 0n; i < pages; i += 2n) await storeByte(t.proc, map + i * t.pagesize, 1);
+  const end = map + pages * t.pagesize;
+  const scan = await scanWritten(t, map, end, 0, 0n, 0);
+  const states = [];
+  for (let i = 0n; i < pages; i++) states.push(await pmState(t, map + i * t.pagesize));
+  t.ksft.testResult(
+    !isErr(scan) && scan.ret === 0 && states.join() === [PM_PRESENT, 0n, PM_PRESENT, 0n].join() && pagesOf(await scanWritten(t, map, end, 0), map, t.pagesize) === '0-3',
+    NAMES.wpFastpath,
+  );
+  await t.proc.munmap(map, pages * t.pagesize);
+}
+
+// H3 (v6.9, 2c7ad9a590d1): the scan's fast paths read a swap entry's uffd-wp with the present-pte accessor (arm64 keeps it elsewhere)
+async function swpUffd(t: Selftest, uffd: number, swap: boolean): Promise<void> {
+  if (!swap) {
+    t.ksft.printMsg('no swap');
+    return t.ksft.testResultSkip(NAMES.swpUffd);
+  }
+  const pages = 4n;
+  const map = await wpArea(t, uffd, pages);
+  const page = (i: bigint) => map + i * t.pagesize;
+  for (let i = 0n; i < pages; i++) await storeByte(t.proc, page(i), 1);
+  await t.proc.madvise(page(2n), 2n * t.pagesize, MADV_PAGEOUT);
+  const end = page(pages);
+  const protect = await scanWritten(t, map, end, WP_MATCHING, 0n, 0);
+  await storeByte(t.proc, page(3n), 2);
+  const written = pagesOf(await scanWritten(t, map, end, 0), map, t.pagesize);
+  t.ksft.testResult(!isErr(protect) && written === '3-3' && (await pmState(t, page(2n))) === (PM_SWAP | PM_UFFD_WP), NAMES.swpUffd);
+  await t.proc.munmap(map, pages * t.pagesize);
+}
+
+async function main(t: Selftest): Promise<void> {
+  const ksft: Ksft = t.ksft;
+  ksft.printHeader();
+  ksft.setPlan(2);
+  const uffd = await asyncUffdOrSkip(t, Object.values(NAMES));
+  if (uffd !== null) {
+    await wpFastpath(t, uffd);
+    await swpUffd(t, uffd, await haveSwap(t));
+    await t.proc.close(uffd);
+  }
+  ksft.finished();
+}
+
+export const uffdWpRegressions: Suite = {
+  name: 'regressions-uffd-wp',
+  source: 'shared/reference/bugs.md: H2 H3',
+  tests: Object.values(NAMES),
+  run: main,
+};
