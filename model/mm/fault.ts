@@ -48,14 +48,15 @@ function handlePteFault(mm: Mm, vma: Vma, addr: bigint, flags: number): VmFault 
   const pg = mm.pg;
   const slot = mm.pt.pteSlot(addr, true)!;
   const orig = mm.pt.read(slot);
-  if (pg.pteNone(orig)) return vma.isAnonymous ? doAnonymousPage(mm, vma, flags, slot, false) : doFault(mm, vma, addr, flags, slot);
+  if (pg.pteNone(orig)) return vma.isAnonymous ? doAnonymousPage(mm, vma, flags, slot, false) : doFault(mm, vma, addr, flags, slot, false);
   if (pg.pteMarkerUffdWp(orig)) {
     // pte_marker_handle_uffd_wp(): a marker left after unregistering is just cleared
     if (!(vma.flags & V.VM_UFFD_WP)) {
       mm.pt.write(slot, 0n);
       return 0;
     }
-    return doAnonymousPage(mm, vma, flags, slot, true); // do_pte_missing(); only anonymous areas are registered
+    // do_pte_missing()
+    return vma.isAnonymous ? doAnonymousPage(mm, vma, flags, slot, true) : doFault(mm, vma, addr, flags, slot, true);
   }
   if (!pg.ptePresent(orig)) return doSwapPage(mm, vma, flags, slot, orig);
   if (pg.pteProtnone(orig)) return 'SIGSEGV';
@@ -132,19 +133,21 @@ function uffdWpWrite(mm: Mm, vma: Vma): void {
   if (!mm.uffdWpAsync(vma)) throw new Error('userfaultfd: this write waits for a handler to resolve it (sync mode is not modelled; use UFFD_FEATURE_WP_ASYNC)');
 }
 
-// do_fault(): do_read_fault(), do_cow_fault() or do_shared_fault()
-function doFault(mm: Mm, vma: Vma, addr: bigint, flags: number, slot: bigint): VmFault {
+// do_fault(): do_read_fault(), do_cow_fault() or do_shared_fault(); `uffdWp`: over a uffd-wp marker (vmf_orig_pte_uffd_wp())
+function doFault(mm: Mm, vma: Vma, addr: bigint, flags: number, slot: bigint, uffdWp: boolean): VmFault {
   const inode = vma.file!;
   const index = vma.pageIndex(addr);
   if (index >= (inode.size + PAGE - 1n) / PAGE) return 'SIGBUS';
   const pg = mm.pg;
   const cache = shmemGetFolio(mm.sys, inode, index);
   if (!(flags & FAULT_FLAG_WRITE)) {
-    doFaultAround(mm, vma, addr);
-    if (mm.pt.read(slot) === 0n) setPteRange(mm, vma, slot, cache, false, false);
+    // should_fault_around(): not in areas registered for uffd-wp or minor faults (uffd_disable_fault_around())
+    if (!(vma.flags & V.VM_UFFD_WP)) doFaultAround(mm, vma, addr);
+    if (mm.pt.read(slot) === 0n || uffdWp) setPteRange(mm, vma, slot, cache, false, false, uffdWp);
     return 0;
   }
   if (!(vma.flags & V.VM_SHARED)) {
+    if (uffdWp) throw new Error('userfaultfd: a private file mapping registered for uffd-wp is not modelled');
     // do_cow_fault(): a private copy of the page cache page
     const f = newAnonFolio(mm, vma, 0);
     mm.sys.phys.copyPage(f.pfn, cache.pfn);
@@ -154,20 +157,21 @@ function doFault(mm: Mm, vma: Vma, addr: bigint, flags: number, slot: bigint): V
     mm.pt.write(slot, entry);
     return 0;
   }
-  // do_shared_fault(): tmpfs has no ->page_mkwrite
+  // do_shared_fault(): tmpfs has no ->page_mkwrite; over a marker the pte goes in write-protected, and the store faults again
   cache.dirty = true;
-  setPteRange(mm, vma, slot, cache, true, false);
+  setPteRange(mm, vma, slot, cache, true, false, uffdWp);
   return 0;
 }
 
 // set_pte_range() for one page of a file folio
-function setPteRange(mm: Mm, vma: Vma, slot: bigint, f: Folio, write: boolean, prefault: boolean): void {
+function setPteRange(mm: Mm, vma: Vma, slot: bigint, f: Folio, write: boolean, prefault: boolean, uffdWp = false): void {
   const pg = mm.pg;
   let entry = pg.pfnPte(f.pfn, vma.pageProt);
   // arch_wants_old_prefaulted_pte(): with hardware AF, neighbours go in old
   if (prefault && mm.sys.cfg.hw.hwAF) entry = pg.pteMkold(entry);
   if (write && vma.flags & V.VM_WRITE) entry = pg.pteMkwrite(pg.pteMkdirty(entry));
   else if (write) entry = pg.pteMkdirty(entry);
+  if (uffdWp) entry = pg.pteMkuffdWp(entry);
   f.mapcount[0]!++;
   mm.pt.write(slot, entry);
 }

@@ -65,8 +65,11 @@ export class Mm {
     return this.vmaSoftDirtyEnabled(vma) && !this.pg.pteSoftDirty(pte);
   }
   // vma_wants_writenotify(): tmpfs has no page_mkwrite and no writeback
-  vmaWantsWritenotify(vma: Vma): boolean {
+  vmaWantsWritenotify(vma: Vma, prot: bigint): boolean {
     if ((vma.flags & (V.VM_WRITE | V.VM_SHARED)) !== (V.VM_WRITE | V.VM_SHARED)) return false;
+    // "the open routine did something to the protections": so does writenotify itself, once applied
+    // (vm_pgprot_modify() takes all but the memory type from the flags; tmpfs has no page_mkwrite to ask first)
+    if (prot !== this.pageProtFor(vma.flags)) return false;
     // hugetlb has no soft-dirty tracking (f96f7a40874d)
     if (this.vmaSoftDirtyEnabled(vma) && !(vma.flags & V.VM_HUGETLB)) return true;
     return (vma.flags & V.VM_UFFD_WP) !== 0;
@@ -74,12 +77,12 @@ export class Mm {
   // vma_set_page_prot()
   vmaSetPageProt(vma: Vma): void {
     let flags = vma.flags;
-    if (this.vmaWantsWritenotify(vma)) flags &= ~V.VM_SHARED;
+    if (this.vmaWantsWritenotify(vma, this.pageProtFor(flags))) flags &= ~V.VM_SHARED;
     vma.pageProt = this.pageProtFor(flags);
   }
-  // vma_wants_manual_pte_write_upgrade()
+  // vma_wants_manual_pte_write_upgrade(): never for a shared area whose protection writenotify already changed
   vmaWantsManualPteWriteUpgrade(vma: Vma): boolean {
-    if (vma.flags & V.VM_SHARED) return this.vmaWantsWritenotify(vma);
+    if (vma.flags & V.VM_SHARED) return this.vmaWantsWritenotify(vma, vma.pageProt);
     return (vma.flags & V.VM_WRITE) !== 0;
   }
 
@@ -98,8 +101,15 @@ export class Mm {
     if (f.anon && !f.mapped()) this.sys.phys.free(f);
   }
 
-  /** zap_pte_range()/zap_huge_pmd() over [start, end) of one area. */
-  zapRange(start: bigint, end: bigint): void {
+  /**
+   * zap_pte_range()/zap_huge_pmd() over [start, end) of one area. Unless
+   * `dropMarkers` (ZAP_FLAG_DROP_MARKER: munmap), a file area registered
+   * for uffd-wp keeps its markers and leaves one where a uffd-wp pte was
+   * (zap_install_uffd_wp_if_needed()); an anonymous area drops them all.
+   */
+  zapRange(start: bigint, end: bigint, dropMarkers: boolean): void {
+    const vma = this.vmas.lookup(start);
+    const keepUffdWp = !dropMarkers && vma !== null && !vma.isAnonymous && (vma.flags & V.VM_UFFD_WP) !== 0;
     for (const { addr, slot, val } of [...this.pt.pmdsIn(start, end)]) {
       if (this.pt.pmdIsTable(val)) continue;
       // a huge pmd: a partial zap splits it first (__split_huge_pmd())
@@ -117,8 +127,9 @@ export class Mm {
         endRun();
         const f = this.vmNormalFolio(pte);
         if (f) this.unmapFolio(f, this.pg.ptePfn(pte));
-        return 0n;
+        return keepUffdWp && this.pg.pteUffdWp(pte) ? this.pg.makePteMarker(PTE_MARKER_UFFD_WP) : 0n;
       }
+      if (this.pg.pteMarkerUffdWp(pte)) return !dropMarkers && vma !== null && !vma.isAnonymous ? pte : 0n;
       const e = this.pg.pteToSwpEntry(pte);
       if (!this.pg.isSwapEntry(e)) return 0n;
       const offset = this.pg.swpOffset(e);
@@ -437,7 +448,7 @@ export class Mm {
     const cut = this.splitEdges(start, end);
     if (cut) return new Errno(cut.name, 'munmap');
     for (const cur of this.vmas.overlapping(start, end)) {
-      this.zapRange(cur.start, cur.end);
+      this.zapRange(cur.start, cur.end, true);
       hugetlbVmaClose(this, cur, cur.start, cur.end);
       this.vmas.remove(cur);
       // the last mapping of shared anonymous memory or a MAP_HUGETLB file closes it (fput() -> evict)
@@ -686,7 +697,7 @@ export class Mm {
           if (start & (HPAGE_SIZE - 1n)) return new Errno('EINVAL', 'madvise');
           end &= ~(HPAGE_SIZE - 1n);
         }
-        if (end > start) this.zapRange(start, end);
+        if (end > start) this.zapRange(start, end, false);
         return null;
       case U.MADV_PAGEOUT:
         // can_madv_lru_vma()

@@ -1,11 +1,12 @@
 // userfaultfd (fs/userfaultfd.c, mm/userfaultfd.c) in write-protect mode
-// over anonymous memory: UFFDIO_API, UFFDIO_REGISTER with
+// over anonymous and shmem memory: UFFDIO_API, UFFDIO_REGISTER with
 // UFFDIO_REGISTER_MODE_WP, UFFDIO_WRITEPROTECT (markers in empty ptes with
 // UFFD_FEATURE_WP_UNPOPULATED) and the release of the descriptor. A write to
 // a write-protected page is resolved in the kernel when the context has
-// UFFD_FEATURE_WP_ASYNC. A handler that reads fault messages (sync mode,
-// MISSING and MINOR modes), shmem and hugetlb areas are not modelled:
-// asking for them fails loudly rather than doing something else.
+// UFFD_FEATURE_WP_ASYNC. Areas are anonymous or shared shmem (where markers
+// are always used). A handler that reads fault messages (sync mode,
+// MISSING and MINOR modes), hugetlb and private file areas are not
+// modelled: asking for them fails loudly rather than doing something else.
 
 import { Errno, type Ret } from '../../uapi/linux.ts';
 import * as U from '../../uapi/linux.ts';
@@ -59,7 +60,8 @@ export function uffdioRegister(mm: Mm, ctx: UffdCtx, start: bigint, len: bigint,
   const areas = mm.vmas.overlapping(start, end);
   if (areas.length === 0) return new Errno('EINVAL', 'ioctl'); // measured: no area in the range
   for (const v of areas) {
-    if (!v.isAnonymous) throw new Error('userfaultfd: write-protecting shmem, files and hugetlb is not modelled (anonymous memory only)');
+    if (v.flags & V.VM_HUGETLB || (!v.isAnonymous && !(v.flags & V.VM_SHARED)))
+      throw new Error('userfaultfd: write-protecting hugetlb and private file mappings is not modelled (anonymous and shared shmem memory only)');
     // another context's area is busy
     if (v.uffdCtx && v.uffdCtx !== ctx) return new Errno('EBUSY', 'ioctl');
   }

@@ -4,12 +4,12 @@
 // leave their ptes empty and go to swap through the page cache.
 
 import type { Pte } from '../arm64/pgtable.ts';
+import { PTE_MARKER_UFFD_WP } from '../arm64/swapops.ts';
 import type { Mm } from './mm.ts';
 import { type Folio, PAGE_SIZE } from './physmem.ts';
 import { PMD_MASK, PMD_SIZE } from './pgtables.ts';
-import type { Inode } from './shmem.ts';
 import { splitAnonFolio } from './split-folio.ts';
-import type { Vma } from './vma.ts';
+import { VM_UFFD_WP, type Vma } from './vma.ts';
 
 const PAGE = BigInt(PAGE_SIZE);
 
@@ -92,7 +92,7 @@ function folioMaybeMappedShared(f: Folio): boolean {
 // shrink_folio_list() for one folio
 function reclaimFolio(mm: Mm, vma: Vma, { folio, base }: Picked): void {
   if (!folio.anon) {
-    reclaimShmemFolio(mm, vma.file!, base, folio);
+    reclaimShmemFolio(mm, vma, base, folio);
     return;
   }
   const swap = mm.sys.swap;
@@ -132,10 +132,13 @@ function swapPte(mm: Mm, pteval: Pte, exclusive: boolean, offset: bigint): Pte {
  * folio), then shmem_writeout() moves a dirty folio to swap; a clean one
  * (never written) just leaves the page cache.
  */
-function reclaimShmemFolio(mm: Mm, inode: Inode, base: bigint, folio: Folio): void {
+function reclaimShmemFolio(mm: Mm, vma: Vma, base: bigint, folio: Folio): void {
+  const inode = vma.file!;
   const slot = mm.pt.pteSlot(base, false)!;
-  if (mm.pg.pteDirty(mm.pt.read(slot))) folio.dirty = true;
-  mm.pt.write(slot, 0n);
+  const pteval = mm.pt.read(slot);
+  if (mm.pg.pteDirty(pteval)) folio.dirty = true;
+  // pte_install_uffd_wp_if_needed(): a uffd-wp pte of a registered file area leaves a marker
+  mm.pt.write(slot, vma.flags & VM_UFFD_WP && mm.pg.pteUffdWp(pteval) ? mm.pg.makePteMarker(PTE_MARKER_UFFD_WP) : 0n);
   folio.mapcount[0] = 0;
   const swap = mm.sys.swap;
   if (folio.dirty) {

@@ -7,7 +7,8 @@
 // a store; a hugetlb block read and written; PAGEMAP_SCAN write-protecting
 // what it reports (PM_SCAN_WP_MATCHING): written, swapped and zapped pages,
 // cut short by max_pages, without a vector, a whole THP block and part of
-// one. Each step checks what userspace sees
+// one; and uffd-wp on shmem, where markers are kept by zaps and reclaim.
+// Each step checks what userspace sees
 // (pagemap, signals); run under `mmconform compare --descriptors` it is the
 // descriptor scenario: every state's raw entry held against a real kernel's.
 
@@ -20,6 +21,7 @@ import {
   MAP_ANONYMOUS,
   MAP_HUGETLB,
   MAP_PRIVATE,
+  MAP_SHARED,
   PM_FILE,
   PM_PRESENT,
   PM_SWAP,
@@ -69,6 +71,13 @@ const NAMES = [
   'PAGEMAP_SCAN(PM_SCAN_WP_MATCHING) without a vector: every page write-protected',
   'THP PAGEMAP_SCAN(PM_SCAN_WP_MATCHING) of a written block: a uffd-wp PMD block',
   'THP PAGEMAP_SCAN(PM_SCAN_WP_MATCHING) of part of a block: split, that part write-protected',
+  'shmem UFFDIO_WRITEPROTECT: a mapped page uffd-wp, an empty one a marker (file memory always)',
+  'shmem store on a marker: the page mapped, resolved in the kernel',
+  'shmem load on a marker: the page mapped write-protected',
+  'shmem MADV_DONTNEED of a uffd-wp page: a marker stays (none for a page not protected)',
+  'shmem MADV_PAGEOUT of a uffd-wp page: a marker stays',
+  'shmem PAGEMAP_SCAN(PM_SCAN_WP_MATCHING): a zapped page written, given a marker',
+  'shmem close(userfaultfd): markers gone, write protection released',
 ] as const;
 
 /** A load or store that must fault (the test goes on: the C would catch it with a SIGSEGV handler). */
@@ -308,6 +317,51 @@ async function thpScanWp(t: Selftest): Promise<void> {
   if (typeof uffd !== 'string') await proc.close(uffd);
 }
 
+// uffd-wp on shmem (a memfd, MAP_SHARED): markers whatever the features, kept and left by zaps
+// (zap_install_uffd_wp_if_needed()) and by reclaim (try_to_unmap_one()), faults over them through do_fault()
+async function shmemUffdWp(t: Selftest, swap: boolean): Promise<void> {
+  const { proc, ksft, pagesize } = t;
+  const SHMEM_NAMES = NAMES.slice(31, 38);
+  const uffd = await asyncUffdOrSkip(t, SHMEM_NAMES);
+  if (uffd === null) return;
+  const fd = await proc.memfdCreate('pte-states', 0);
+  if (isErr(fd)) return ksft.exitFailMsg(`memfd_create failed: ${fd}`);
+  await proc.ftruncate(fd, 5n * pagesize);
+  const map = await proc.mmap(0n, 5n * pagesize, RW, MAP_SHARED, fd, 0n);
+  if (isErr(map)) return ksft.exitFailMsg(`mmap failed: ${map}`);
+  const page = (i: number) => map + BigInt(i) * pagesize;
+  const states = async () => Promise.all([0, 1, 2, 3, 4].map((i) => pmState(t, page(i))));
+  const WP = PM_PRESENT | PM_UFFD_WP;
+  const MARKER = PM_SWAP | PM_UFFD_WP;
+  for (const i of [0, 1, 4]) await ok(t, page(i), true);
+  await proc.uffdioRegister(uffd, map, 5n * pagesize, UFFDIO_REGISTER_MODE_WP);
+  await proc.uffdioWriteprotect(uffd, map, 5n * pagesize, UFFDIO_WRITEPROTECT_MODE_WP);
+  ksft.testResult((await states()).join() === [WP, WP, MARKER, MARKER, WP].join(), SHMEM_NAMES[0]!);
+  ksft.testResult((await ok(t, page(2), true)) && (await pmState(t, page(2))) === PM_PRESENT, SHMEM_NAMES[1]!);
+  ksft.testResult((await ok(t, page(3), false)) && (await pmState(t, page(3))) === WP, SHMEM_NAMES[2]!);
+  await proc.madvise(page(0), pagesize, MADV_DONTNEED);
+  // a store first: a zap of a page not write-protected leaves nothing
+  await ok(t, page(4), true);
+  await proc.madvise(page(4), pagesize, MADV_DONTNEED);
+  ksft.testResult((await states()).join() === [MARKER, WP, PM_PRESENT, WP, 0n].join(), SHMEM_NAMES[3]!);
+  // Reclaim is best effort: a page still in another CPU's LRU batch is not taken (seen on the
+  // host, which has no swap); the guests, with one CPU and swap, always take it.
+  if (swap) {
+    await proc.madvise(page(1), pagesize, MADV_PAGEOUT);
+    ksft.testResult((await pmState(t, page(1))) === MARKER, SHMEM_NAMES[4]!);
+  } else {
+    ksft.printMsg('no swap');
+    ksft.testResultSkip(SHMEM_NAMES[4]!);
+  }
+  const page1 = swap ? MARKER : WP;
+  const scan = await scanWritten(t, map, page(5), WP_MATCHING);
+  ksft.testResult(pagesOf(scan, map, pagesize) === '2-2 4-4' && (await states()).join() === [MARKER, page1, WP, WP, MARKER].join(), SHMEM_NAMES[5]!);
+  await proc.close(uffd);
+  ksft.testResult((await states()).join() === [0n, swap ? 0n : PM_PRESENT, PM_PRESENT, PM_PRESENT, 0n].join(), SHMEM_NAMES[6]!);
+  await proc.munmap(map, 5n * pagesize);
+  await proc.close(fd);
+}
+
 async function main(t: Selftest): Promise<void> {
   t.ksft.printHeader();
   t.ksft.setPlan(NAMES.length);
@@ -318,6 +372,7 @@ async function main(t: Selftest): Promise<void> {
   await hugetlb(t);
   await scanWp(t, await haveSwap(t));
   await thpScanWp(t);
+  await shmemUffdWp(t, await haveSwap(t));
   t.ksft.finished();
 }
 
