@@ -133,6 +133,8 @@ export interface Proc {
   uffdioRegister(fd: number, start: bigint, len: bigint, mode: bigint): Promise<Ret<{ ioctls: bigint }>>;
   /** ioctl(fd, UFFDIO_WRITEPROTECT): mode UFFDIO_WRITEPROTECT_MODE_WP protects, 0 resolves */
   uffdioWriteprotect(fd: number, start: bigint, len: bigint, mode: bigint): Promise<Ret<0>>;
+  /** ioctl(fd, UFFDIO_UNREGISTER) of [start, start + len) */
+  uffdioUnregister(fd: number, start: bigint, len: bigint): Promise<Ret<0>>;
   /** the raw page-table walk of addr (targets whose capabilities say introspect) */
   descriptors?(addr: bigint): Promise<Ret<Descriptors>>;
   exit(): Promise<void>;

@@ -32,11 +32,17 @@ export interface KernelBehaviour {
   readonly tableAf: boolean;
   /** set_huge_zero_folio() marks the huge zero pmd special (measured in 7.2, not in 6.12) */
   readonly hugeZeroPmdSpecial: boolean;
+  /**
+   * UFFDIO_UNREGISTER only through the context that registered an area
+   * (EINVAL otherwise); 6.12 lets any context unregister it (measured: the
+   * other context's area loses its registration and its write protection).
+   */
+  readonly uffdUnregisterOwnCtxOnly: boolean;
 }
 
 export const KERNELS: Readonly<Record<string, KernelBehaviour>> = {
-  '6.12': { version: '6.12', debugVmPgtableMkwriteNovma: false, vmaStickySoftDirty: false, pagemapScanSoftDirty: false, swapNonfullFirst: false, swapDefaultPrio: -2, swapSlotsCache: true, tableAf: false, hugeZeroPmdSpecial: false },
-  '7.2': { version: '7.2', debugVmPgtableMkwriteNovma: true, vmaStickySoftDirty: true, pagemapScanSoftDirty: true, swapNonfullFirst: true, swapDefaultPrio: -1, swapSlotsCache: false, tableAf: true, hugeZeroPmdSpecial: true },
+  '6.12': { version: '6.12', debugVmPgtableMkwriteNovma: false, vmaStickySoftDirty: false, pagemapScanSoftDirty: false, swapNonfullFirst: false, swapDefaultPrio: -2, swapSlotsCache: true, tableAf: false, hugeZeroPmdSpecial: false, uffdUnregisterOwnCtxOnly: false },
+  '7.2': { version: '7.2', debugVmPgtableMkwriteNovma: true, vmaStickySoftDirty: true, pagemapScanSoftDirty: true, swapNonfullFirst: true, swapDefaultPrio: -1, swapSlotsCache: false, tableAf: true, hugeZeroPmdSpecial: true, uffdUnregisterOwnCtxOnly: true },
 };
 
 export function kernelByName(name: string): KernelBehaviour {

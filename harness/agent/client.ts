@@ -335,6 +335,10 @@ export class AgentProc implements Proc {
     return this.zero('uffdio_writeprotect', { fd, start: hex(start), len: hex(len), mode: hex(mode) });
   }
 
+  uffdioUnregister(fd: number, start: bigint, len: bigint): Promise<Ret<0>> {
+    return this.zero('uffdio_unregister', { fd, start: hex(start), len: hex(len) });
+  }
+
   async exit(): Promise<void> {
     await this.must('exit');
     this.exited = true;

@@ -418,11 +418,11 @@ static enum outcome op_uffdio_api(struct request *r, struct buf *o)
 	return DONE;
 }
 
-/* The fields UFFDIO_REGISTER and UFFDIO_WRITEPROTECT share: fd, range, mode; false for a bad request. */
+/* The fields the uffd range ioctls share: fd, range, and mode (where `mode` is asked for); false for a bad request. */
 static bool uffd_range_request(struct request *r, int64_t *fd, struct uffdio_range *range, uint64_t *mode)
 {
 	uint64_t start, len;
-	if (INT_FIELD(r, "fd", fd) || req_u64(r, "start", &start) || req_u64(r, "len", &len) || req_u64(r, "mode", mode))
+	if (INT_FIELD(r, "fd", fd) || req_u64(r, "start", &start) || req_u64(r, "len", &len) || (mode && req_u64(r, "mode", mode)))
 		return false;
 	*range = (struct uffdio_range){ .start = start, .len = len };
 	return true;
@@ -458,6 +458,21 @@ static enum outcome op_uffdio_writeprotect(struct request *r, struct buf *o)
 	if (agent_fd(fd))
 		return failed_with(r, "ioctl", EBADF);
 	if (ioctl((int)fd, UFFDIO_WRITEPROTECT, &wp))
+		return failed(r, "ioctl");
+	return DONE;
+}
+
+/* UFFDIO_UNREGISTER: the range's areas leave the context, their write protection reset */
+static enum outcome op_uffdio_unregister(struct request *r, struct buf *o)
+{
+	struct uffdio_range range;
+	int64_t fd;
+	(void)o;
+	if (!uffd_range_request(r, &fd, &range, NULL))
+		return BAD;
+	if (agent_fd(fd))
+		return failed_with(r, "ioctl", EBADF);
+	if (ioctl((int)fd, UFFDIO_UNREGISTER, &range))
 		return failed(r, "ioctl");
 	return DONE;
 }
@@ -527,6 +542,7 @@ static const struct op {
 	{ "uffdio_api", "proc fd api features", op_uffdio_api },
 	{ "uffdio_register", "proc fd start len mode", op_uffdio_register },
 	{ "uffdio_writeprotect", "proc fd start len mode", op_uffdio_writeprotect },
+	{ "uffdio_unregister", "proc fd start len", op_uffdio_unregister },
 	{ "descriptors", "proc addr", op_descriptors },
 };
 

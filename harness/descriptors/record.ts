@@ -125,6 +125,7 @@ export class DescriptorRecorder {
       uffdioApi: (fd, api, features) => proc.uffdioApi(fd, api, features),
       uffdioRegister: (fd, start, len, mode) => after(proc.uffdioRegister(fd, start, len, mode), 'UFFDIO_REGISTER', () => ranged(start, len)),
       uffdioWriteprotect: (fd, start, len, mode) => after(proc.uffdioWriteprotect(fd, start, len, mode), `UFFDIO_WRITEPROTECT(${mode})`, () => ranged(start, len)),
+      uffdioUnregister: (fd, start, len) => after(proc.uffdioUnregister(fd, start, len), 'UFFDIO_UNREGISTER', () => ranged(start, len)),
       descriptors: describe,
       exit: () => proc.exit(),
     };

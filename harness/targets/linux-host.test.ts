@@ -107,7 +107,7 @@ test('a proc after exit(): each call fails at once with one line, and the agent 
   expect(isErr(await mmapPage(await target.spawn()))).toBe(false);
 });
 
-test('userfaultfd write-protect (async) on this kernel: a written page protected, an empty one given a marker, a store resolving it', { timeout: 30_000 }, async () => {
+test('userfaultfd write-protect (async) on this kernel: a written page protected, an empty one given a marker, a store resolving it, unregistering resetting both', { timeout: 30_000 }, async () => {
   const proc = (await target.spawn()) as AgentProc;
   const fd = await proc.userfaultfd(O_CLOEXEC | O_NONBLOCK);
   if (isErr(fd)) throw new Error(`userfaultfd: ${fd}`);
@@ -123,6 +123,11 @@ test('userfaultfd write-protect (async) on this kernel: a written page protected
   expect((await proc.write(map, new Uint8Array([2]))).ok).toBe(true); // async: resolved in the kernel
   expect((await flags())[0]).toBe(PM_PRESENT);
   expect(String(await proc.uffdioWriteprotect(fd + 1000, map, 4096n, 0n))).toBe('ioctl: EBADF');
+  // unregistering resets the protection (and the marker goes)
+  expect(await proc.uffdioWriteprotect(fd, map, 2n * 4096n, UFFDIO_WRITEPROTECT_MODE_WP)).toBe(0);
+  expect(await proc.uffdioUnregister(fd, map, 2n * 4096n)).toBe(0);
+  expect(await flags()).toEqual([PM_PRESENT, 0n]);
+  expect(String(await proc.uffdioUnregister(fd, map + 1n, 4096n))).toBe('ioctl: EINVAL');
 });
 
 describe('an agent that dies or stops answering', { timeout: 30_000 }, () => {

@@ -11,8 +11,11 @@ import {
   O_NONBLOCK,
   PROT_NONE,
   PROT_READ,
+  PM_UFFD_WP,
   PROT_WRITE,
   UFFD_API,
+  UFFD_FEATURE_WP_ASYNC,
+  UFFD_FEATURE_WP_UNPOPULATED,
   UFFDIO_REGISTER_MODE_WP,
   UFFDIO_WRITEPROTECT_MODE_WP,
   isErr,
@@ -86,6 +89,29 @@ test('userfaultfd ioctls answer as Debian 6.12 and 7.2 arm64 and this host did (
   expect((await proc.write(map, new Uint8Array([1]))).ok).toBe(true);
   expect(await proc.uffdioWriteprotect(fd, map, 4096n, UFFDIO_WRITEPROTECT_MODE_WP)).toBe(0);
   await expect(proc.write(map, new Uint8Array([1]))).rejects.toThrow('sync mode is not modelled');
+});
+
+test('UFFDIO_UNREGISTER answers as the host, 6.12 and 7.2 arm64 did (measured): errnos, and which context may unregister', async () => {
+  for (const [spec, otherCtx] of [['@6.12', '0'], ['', 'ioctl: EINVAL']] as const) {
+    const proc = await (await referenceTarget(spec)).spawn();
+    const open = async () => {
+      const fd = (await proc.userfaultfd(O_CLOEXEC | O_NONBLOCK)) as number;
+      await proc.uffdioApi(fd, UFFD_API, UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED);
+      return fd;
+    };
+    const [fd, other] = [await open(), await open()];
+    const map = (await proc.mmap(0n, 2n * 4096n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n)) as bigint;
+    expect(String(await proc.uffdioUnregister(fd, map + 1n, 4096n))).toBe('ioctl: EINVAL');
+    expect(String(await proc.uffdioUnregister(fd, map, 0n))).toBe('ioctl: EINVAL');
+    expect(String(await proc.uffdioUnregister(fd, 0x10000n, 4096n))).toBe('ioctl: EINVAL'); // no area there
+    expect(await proc.uffdioUnregister(fd, map, 4096n)).toBe(0); // not registered: nothing to do
+    await proc.uffdioRegister(fd, map, 2n * 4096n, UFFDIO_REGISTER_MODE_WP);
+    await proc.uffdioWriteprotect(fd, map, 2n * 4096n, UFFDIO_WRITEPROTECT_MODE_WP);
+    // 6.12 lets another context unregister the area (and reset its protection); later kernels refuse
+    expect(String(await proc.uffdioUnregister(other, map, 4096n))).toBe(otherCtx);
+    expect(await proc.uffdioUnregister(fd, map, 2n * 4096n)).toBe(0);
+    expect(Array.from((await proc.pagemap(map, 2)) as BigUint64Array, (e) => e & PM_UFFD_WP)).toEqual([0n, 0n]);
+  }
 });
 
 test('a layout without a uffd-wp bit (v6.9) offers no write-protect features', async () => {

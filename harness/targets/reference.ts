@@ -9,7 +9,7 @@ import type { Pgtable } from '../../model/arm64/pgtable.ts';
 import { DEFAULT_KERNEL, kernelByName } from '../../model/kernel.ts';
 import { System, type SystemConfig, type ThpSettings } from '../../model/mm/system.ts';
 import { Task } from '../../model/mm/task.ts';
-import { UffdCtx, uffdioApi, uffdioRegister, uffdioWriteprotect } from '../../model/mm/userfaultfd.ts';
+import { UffdCtx, uffdioApi, uffdioRegister, uffdioUnregister, uffdioWriteprotect } from '../../model/mm/userfaultfd.ts';
 import { pagemapRead } from '../../model/proc/pagemap.ts';
 import { pagemapScan } from '../../model/proc/pagemap-scan.ts';
 import { readProcFile, writeProcFile } from '../../model/proc/files.ts';
@@ -182,6 +182,10 @@ class ReferenceProc implements Proc {
   async uffdioWriteprotect(fd: number, start: bigint, len: bigint, mode: bigint) {
     const ctx = this.uffd(fd);
     return isErr(ctx) ? ctx : uffdioWriteprotect(this.mm, start, len, mode);
+  }
+  async uffdioUnregister(fd: number, start: bigint, len: bigint) {
+    const ctx = this.uffd(fd);
+    return isErr(ctx) ? ctx : uffdioUnregister(this.mm, ctx, start, len);
   }
   // 4 KiB granule, 48-bit VA: levels 0-3 are pgd, pud, pmd, pte (p4d folded)
   async descriptors(addr: bigint): Promise<Ret<Descriptors>> {

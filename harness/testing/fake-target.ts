@@ -68,6 +68,7 @@ export function fakeProc(overrides: Partial<Proc> = {}, files: Readonly<Record<s
     uffdioApi: async () => new Errno('EBADF', 'ioctl'),
     uffdioRegister: async () => new Errno('EBADF', 'ioctl'),
     uffdioWriteprotect: async () => new Errno('EBADF', 'ioctl'),
+    uffdioUnregister: async () => new Errno('EBADF', 'ioctl'),
     exit: async () => {},
   };
   return { ...proc, ...overrides };

@@ -10,6 +10,7 @@
 
 import { Errno, type Ret } from '../../uapi/linux.ts';
 import * as U from '../../uapi/linux.ts';
+import { HPAGE_SIZE } from './hugetlb.ts';
 import type { Mm } from './mm.ts';
 import { PAGE_SIZE } from './physmem.ts';
 import * as V from './vma.ts';
@@ -98,12 +99,35 @@ export function uffdWpRange(mm: Mm, vma: Vma, start: bigint, end: bigint, enable
   mm.changeProtection(vma, start, end, tryChangeWritable, enable ? 'wp' : 'resolve', prot);
 }
 
-// userfaultfd_release() -> userfaultfd_clear_vma(): the areas leave the context, write protection reset
-export function userfaultfdRelease(mm: Mm, ctx: UffdCtx): void {
-  for (const v of [...mm.vmas.all()].filter((x) => x.uffdCtx === ctx)) {
-    if (v.flags & V.VM_UFFD_WP) uffdWpRange(mm, v, v.start, v.end, false);
-    // the whole area: nothing to cut, so nothing fails
-    const area = mm.modifyFlags(v, v.start, v.end, v.flags & ~V.VM_UFFD_WP, null);
-    if (!(area instanceof Errno)) mm.vmaSetPageProt(area);
+// userfaultfd_clear_vma(): [start, end) of an area leaves its context, write protection reset first
+function clearVma(mm: Mm, v: Vma, start: bigint, end: bigint): Errno | null {
+  if (v.flags & V.VM_UFFD_WP) uffdWpRange(mm, v, start, end, false);
+  const area = mm.modifyFlags(v, start, end, v.flags & ~V.VM_UFFD_WP, null);
+  if (area instanceof Errno) return area;
+  mm.vmaSetPageProt(area);
+  return null;
+}
+
+// userfaultfd_unregister()
+export function uffdioUnregister(mm: Mm, ctx: UffdCtx, start: bigint, len: bigint): Ret<0> {
+  if (badRange(start, len)) return new Errno('EINVAL', 'ioctl');
+  const end = start + len;
+  const areas = mm.vmas.overlapping(start, end);
+  if (areas.length === 0) return new Errno('EINVAL', 'ioctl');
+  // the first area, if hugetlb, from a huge page boundary
+  if (areas[0]!.flags & V.VM_HUGETLB && start & (HPAGE_SIZE - 1n)) return new Errno('EINVAL', 'ioctl');
+  // only through the context that registered them, where the kernel checks (every area here could be registered)
+  if (mm.sys.cfg.kernel.uffdUnregisterOwnCtxOnly && areas.some((v) => v.uffdCtx && v.uffdCtx !== ctx)) return new Errno('EINVAL', 'ioctl');
+  for (const v of areas) {
+    if (!v.uffdCtx) continue;
+    const err = clearVma(mm, v, v.start > start ? v.start : start, v.end < end ? v.end : end);
+    if (err) return new Errno(err.name, 'ioctl');
   }
+  return 0;
+}
+
+// userfaultfd_release(): every area of the context leaves it
+export function userfaultfdRelease(mm: Mm, ctx: UffdCtx): void {
+  // the whole area: nothing to cut, so nothing fails
+  for (const v of [...mm.vmas.all()].filter((x) => x.uffdCtx === ctx)) clearVma(mm, v, v.start, v.end);
 }

@@ -1,21 +1,23 @@
 // Historical uffd-wp and PAGEMAP_SCAN bugs (shared/reference/bugs.md,
-// areas G and H) that asynchronous uffd-wp on anonymous memory can show,
-// each as the minimal scenario: one result per bug id. A kernel that has the
-// bug fails that result; the model must not. G4 (mremap-uffd-clear) is a
-// pte-states step. G5 (zap-marker-nopage) shows only on file memory: a zap
-// of anonymous memory drops uffd-wp zero pages and markers alike ("Zap on
-// anonymous always means dropping everything", zap_install_uffd_wp_if_needed(),
-// measured on the host, 6.12 arm64 and the model), and the model's uffd-wp
-// is anonymous only. The rest need fork, hugetlb or shmem uffd-wp,
-// migration or concurrency, which the model does not have.
+// areas G and H) that asynchronous uffd-wp can show, each as the minimal
+// scenario: one result per bug id. A kernel that has the bug fails that
+// result; the model must not. G4 (mremap-uffd-clear) is a pte-states step.
+// G5 (zap-marker-nopage) needs a uffd-wp pte with no struct page in a file
+// area (pfn or DAX mappings): a zap of anonymous memory drops uffd-wp zero
+// pages and markers alike ("Zap on anonymous always means dropping
+// everything", zap_install_uffd_wp_if_needed(), measured on the host, 6.12
+// arm64 and the model), and tmpfs maps page cache pages. The rest need
+// fork, hugetlb uffd-wp, migration or concurrency, which the model does not
+// have.
 
-import { MADV_PAGEOUT, PM_PRESENT, PM_SWAP, PM_UFFD_WP, UFFDIO_REGISTER_MODE_WP, isErr } from '../../uapi/linux.ts';
+import { MADV_PAGEOUT, PM_PRESENT, PM_SWAP, PM_UFFD_WP, UFFDIO_REGISTER_MODE_WP, UFFDIO_WRITEPROTECT_MODE_WP, isErr } from '../../uapi/linux.ts';
 import type { Ksft } from '../../harness/ksft.ts';
 import type { Selftest, Suite } from '../../harness/suite.ts';
 import { storeByte } from '../../harness/user-memory.ts';
 import { WP_MATCHING, asyncUffdOrSkip, haveSwap, mapPages, pagesOf, pmState, scanWritten } from '../uffd-async.ts';
 
 const NAMES = {
+  unregReset: 'uffd-unreg-reset: UFFDIO_UNREGISTER resets write protection, and a new registration finds none',
   wpFastpath: 'pmscan-wp-fastpath: PAGEMAP_SCAN without a vector or PM_SCAN_WP_MATCHING protects nothing',
   swpUffd: 'pmscan-swp-uffd: protected swap entries are not written; the one written back is',
 };
@@ -26,6 +28,22 @@ async function wpArea(t: Selftest, uffd: number, pages: bigint): Promise<bigint>
   const registered = await t.proc.uffdioRegister(uffd, map, pages * t.pagesize, UFFDIO_REGISTER_MODE_WP);
   if (isErr(registered)) t.ksft.exitFailMsg(`UFFDIO_REGISTER failed: ${registered}`);
   return map;
+}
+
+// G2 (v6.0, f369b07c8614): unregistering cleared the area's flag but left uffd-wp bits and markers behind
+async function unregReset(t: Selftest, uffd: number): Promise<void> {
+  const pages = 2n;
+  const map = await wpArea(t, uffd, pages);
+  await storeByte(t.proc, map, 1);
+  await t.proc.uffdioWriteprotect(uffd, map, pages * t.pagesize, UFFDIO_WRITEPROTECT_MODE_WP);
+  const protectedFirst = (await pmState(t, map)) === (PM_PRESENT | PM_UFFD_WP) && (await pmState(t, map + t.pagesize)) === (PM_SWAP | PM_UFFD_WP);
+  const unregistered = await t.proc.uffdioUnregister(uffd, map, pages * t.pagesize);
+  const reset = (await pmState(t, map)) === PM_PRESENT && (await pmState(t, map + t.pagesize)) === 0n;
+  // registered again, never write-protected: both pages count as written
+  await t.proc.uffdioRegister(uffd, map, pages * t.pagesize, UFFDIO_REGISTER_MODE_WP);
+  const written = pagesOf(await scanWritten(t, map, map + pages * t.pagesize, 0), map, t.pagesize);
+  t.ksft.testResult(protectedFirst && unregistered === 0 && reset && written === '0-1', NAMES.unregReset);
+  await t.proc.munmap(map, pages * t.pagesize);
 }
 
 // H2 (v6.7-rc3): the no-vector fast path write-protected even without PM_SCAN_WP_MATCHING
@@ -66,9 +84,10 @@ async function swpUffd(t: Selftest, uffd: number, swap: boolean): Promise<void> 
 async function main(t: Selftest): Promise<void> {
   const ksft: Ksft = t.ksft;
   ksft.printHeader();
-  ksft.setPlan(2);
+  ksft.setPlan(3);
   const uffd = await asyncUffdOrSkip(t, Object.values(NAMES));
   if (uffd !== null) {
+    await unregReset(t, uffd);
     await wpFastpath(t, uffd);
     await swpUffd(t, uffd, await haveSwap(t));
     await t.proc.close(uffd);
@@ -78,7 +97,7 @@ async function main(t: Selftest): Promise<void> {
 
 export const uffdWpRegressions: Suite = {
   name: 'regressions-uffd-wp',
-  source: 'shared/reference/bugs.md: H2 H3',
+  source: 'shared/reference/bugs.md: G2 H2 H3',
   tests: Object.values(NAMES),
   run: main,
 };
