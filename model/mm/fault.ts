@@ -129,7 +129,7 @@ function doAnonymousPage(mm: Mm, vma: Vma, flags: number, slot: bigint, uffdWp: 
 }
 
 /** A write to a uffd-wp entry: resolved here in async mode (it goes on as any write fault); a handler is not modelled. */
-function uffdWpWrite(mm: Mm, vma: Vma): void {
+export function uffdWpWrite(mm: Mm, vma: Vma): void {
   if (!mm.uffdWpAsync(vma)) throw new Error('userfaultfd: this write waits for a handler to resolve it (sync mode is not modelled; use UFFD_FEATURE_WP_ASYNC)');
 }
 

@@ -7,7 +7,7 @@
 
 import { Errno, type Ret } from '../../uapi/linux.ts';
 import type { Pte } from '../arm64/pgtable.ts';
-import type { VmFault } from './fault.ts';
+import { uffdWpWrite, type VmFault } from './fault.ts';
 import type { Mm } from './mm.ts';
 import { type Folio, HPAGE_PMD_ORDER } from './physmem.ts';
 import { PMD_MASK, PMD_SIZE } from './pgtables.ts';
@@ -162,8 +162,15 @@ export function hugetlbFault(mm: Mm, vma: Vma, addr: bigint, write: boolean): Vm
   const pg = mm.pg;
   const haddr = addr & PMD_MASK;
   const slot = mm.pt.pmdSlot(haddr, true)!;
-  const pte = mm.pt.read(slot);
-  if (pte === 0n) return hugetlbNoPage(mm, vma, haddr, slot, write);
+  let pte = mm.pt.read(slot);
+  // huge_pte_none_mostly(): a uffd-wp marker faults in as a missing page, which keeps the protection
+  if (pte === 0n || pg.pteMarkerUffdWp(pte)) return hugetlbNoPage(mm, vma, haddr, slot, write, pte !== 0n);
+  // userfault-wp first: resolved here in async mode, then on to the CoW path
+  if (vma.flags & V.VM_UFFD_WP && pg.pteUffdWp(pte) && write && !pg.pteWrite(pte)) {
+    uffdWpWrite(mm, vma);
+    pte = pg.pteClearUffdWp(pte);
+    mm.pt.write(slot, pte);
+  }
   if (write && !pg.pteWrite(pte)) return hugetlbWp(mm, slot, pte);
   // huge_ptep_set_access_flags()
   let entry = pg.pteMkyoung(pte);
@@ -172,8 +179,8 @@ export function hugetlbFault(mm: Mm, vma: Vma, addr: bigint, write: boolean): Vm
   return 0;
 }
 
-// hugetlb_no_page()
-function hugetlbNoPage(mm: Mm, vma: Vma, haddr: bigint, slot: bigint, write: boolean): VmFault {
+// hugetlb_no_page(); `uffdWp`: over a uffd-wp marker
+function hugetlbNoPage(mm: Mm, vma: Vma, haddr: bigint, slot: bigint, write: boolean, uffdWp: boolean): VmFault {
   const inode = vma.file!;
   const idx = hugeIndex(vma, haddr);
   const shared = (vma.flags & V.VM_MAYSHARE) !== 0;
@@ -193,9 +200,12 @@ function hugetlbNoPage(mm: Mm, vma: Vma, haddr: bigint, slot: bigint, write: boo
     }
   }
   f.pmdMapped++;
-  const entry = makeHugePte(mm, vma, f, (vma.flags & V.VM_SHARED) !== 0);
+  let entry = makeHugePte(mm, vma, f, (vma.flags & V.VM_SHARED) !== 0);
+  // a page that was write-protected stays so even when populated
+  if (uffdWp) entry = mm.pg.pteMkuffdWp(entry);
   mm.pt.write(slot, entry);
-  return write && !shared ? hugetlbWp(mm, slot, entry) : 0;
+  // the CoW without a second fault, but never for a uffd-wp page: the store faults again, to resolve it first
+  return write && !shared && !uffdWp ? hugetlbWp(mm, slot, entry) : 0;
 }
 
 /**

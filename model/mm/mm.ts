@@ -113,7 +113,7 @@ export class Mm {
     for (const { addr, slot, val } of [...this.pt.pmdsIn(start, end)]) {
       if (this.pt.pmdIsTable(val)) continue;
       // a huge pmd: a partial zap splits it first (__split_huge_pmd())
-      if (addr >= start && addr + PMD_SIZE <= end) this.zapPmd(addr, slot, val);
+      if (addr >= start && addr + PMD_SIZE <= end) this.zapPmd(addr, slot, val, dropMarkers);
       else this.splitHugePmd(addr);
     }
     // swap_pte_batch(): a run of swap ptes for consecutive slots, alike but for the offset
@@ -155,15 +155,18 @@ export class Mm {
     );
   }
 
-  private zapPmd(addr: bigint, slot: bigint, pmd: bigint): void {
-    this.pt.write(slot, 0n);
+  private zapPmd(addr: bigint, slot: bigint, pmd: bigint, dropMarkers: boolean): void {
+    // __unmap_hugepage_range(): unless dropping markers, a hugetlb entry write-protected by uffd-wp leaves one
+    const vma = this.vmas.lookup(addr);
+    const marker = !dropMarkers && vma !== null && (vma.flags & V.VM_HUGETLB) !== 0 && (this.pg.pmdPresent(pmd) ? this.pg.pteUffdWp(pmd) : this.pg.pteSwpUffdWpAny(pmd));
+    this.pt.write(slot, marker ? this.pg.makePteMarker(PTE_MARKER_UFFD_WP) : 0n);
     if (!this.pg.pmdPresent(pmd)) return;
     const f = this.sys.phys.folioOf(this.pg.pmdPfn(pmd));
     if (!f || this.sys.phys.isZeroPfn(f.pfn)) return;
     if (f.hugetlb && f.anon) {
       // __unmap_hugepage_range(): a private huge page goes back to the pool
       f.pmdMapped--;
-      freeHugeFolio(this, this.vmas.lookup(addr), addr, f);
+      freeHugeFolio(this, vma, addr, f);
       return;
     }
     this.unmapFolio(f, null);
@@ -512,9 +515,22 @@ export class Mm {
   changeProtection(vma: Vma, start: bigint, end: bigint, tryChangeWritable: boolean, uffd: 'wp' | 'resolve' | null = null, prot = vma.pageProt): void {
     const pg = this.pg;
     if (vma.flags & V.VM_HUGETLB) {
-      // hugetlb_change_protection(): no write upgrade, the next store faults
-      for (const { slot, val } of [...this.pt.pmdsIn(start, end)]) {
-        if (!this.pt.pmdIsTable(val) && pg.pmdPresent(val)) this.pt.write(slot, pg.pmdMkhuge(pg.pteModify(val, prot)));
+      // hugetlb_change_protection(): no write upgrade, the next store faults; uffd-wp puts markers
+      // in none entries (allocating the table) and resolving takes them away
+      for (let addr = start & PMD_MASK; addr < end; addr += PMD_SIZE) {
+        const slot = this.pt.pmdSlot(addr, uffd === 'wp');
+        if (slot === null) continue;
+        const val = this.pt.read(slot);
+        if (val === 0n) {
+          if (uffd === 'wp') this.pt.write(slot, pg.makePteMarker(PTE_MARKER_UFFD_WP));
+        } else if (pg.isPteMarker(val)) {
+          if (uffd === 'resolve') this.pt.write(slot, 0n);
+        } else if (pg.pmdPresent(val)) {
+          let entry = pg.pmdMkhuge(pg.pteModify(val, prot));
+          if (uffd === 'wp') entry = pg.pteMkuffdWp(entry);
+          else if (uffd === 'resolve') entry = pg.pteClearUffdWp(entry);
+          this.pt.write(slot, entry);
+        }
       }
       return;
     }

@@ -1,11 +1,11 @@
 // userfaultfd (fs/userfaultfd.c, mm/userfaultfd.c) in write-protect mode
-// over anonymous and shmem memory: UFFDIO_API, UFFDIO_REGISTER with
+// over anonymous, shmem and hugetlb memory: UFFDIO_API, UFFDIO_REGISTER with
 // UFFDIO_REGISTER_MODE_WP, UFFDIO_WRITEPROTECT (markers in empty ptes with
 // UFFD_FEATURE_WP_UNPOPULATED) and the release of the descriptor. A write to
 // a write-protected page is resolved in the kernel when the context has
-// UFFD_FEATURE_WP_ASYNC. Areas are anonymous or shared shmem (where markers
-// are always used). A handler that reads fault messages (sync mode,
-// MISSING and MINOR modes), hugetlb and private file areas are not
+// UFFD_FEATURE_WP_ASYNC. Areas are anonymous, shared shmem or hugetlb
+// (where markers are always used). A handler that reads fault messages
+// (sync mode, MISSING and MINOR modes) and private file areas are not
 // modelled: asking for them fails loudly rather than doing something else.
 
 import { Errno, type Ret } from '../../uapi/linux.ts';
@@ -26,6 +26,8 @@ const WP_FEATURES = U.UFFD_FEATURE_PAGEFAULT_FLAG_WP | (1n << 12n) /* WP_HUGETLB
 const UFFD_API_IOCTLS = (1n << 63n) | 3n;
 /** what UFFDIO_REGISTER answers for a write-protected anonymous range (WAKE, COPY, ZEROPAGE, MOVE, WRITEPROTECT, POISON; measured) */
 const UFFD_WP_RANGE_IOCTLS = 0x17cn;
+/** the same for a range with hugetlb in it: no ZEROPAGE or MOVE (measured) */
+const UFFD_WP_RANGE_IOCTLS_BASIC = 0x14cn;
 const UFFDIO_REGISTER_MODE_MISSING = 1n;
 const UFFDIO_REGISTER_MODE_MINOR = 4n;
 const UFFDIO_WRITEPROTECT_MODE_DONTWAKE = 2n;
@@ -60,9 +62,12 @@ export function uffdioRegister(mm: Mm, ctx: UffdCtx, start: bigint, len: bigint,
   const end = start + len;
   const areas = mm.vmas.overlapping(start, end);
   if (areas.length === 0) return new Errno('EINVAL', 'ioctl'); // measured: no area in the range
+  // a hugetlb area from and to huge page boundaries (measured: EINVAL)
+  if (areas[0]!.flags & V.VM_HUGETLB && start & (HPAGE_SIZE - 1n)) return new Errno('EINVAL', 'ioctl');
   for (const v of areas) {
-    if (v.flags & V.VM_HUGETLB || (!v.isAnonymous && !(v.flags & V.VM_SHARED)))
-      throw new Error('userfaultfd: write-protecting hugetlb and private file mappings is not modelled (anonymous and shared shmem memory only)');
+    if (!v.isAnonymous && !(v.flags & (V.VM_SHARED | V.VM_HUGETLB)))
+      throw new Error('userfaultfd: write-protecting private file mappings is not modelled (anonymous, shmem and hugetlb memory only)');
+    if (v.flags & V.VM_HUGETLB && end <= v.end && end > v.start && end & (HPAGE_SIZE - 1n)) return new Errno('EINVAL', 'ioctl');
     // another context's area is busy
     if (v.uffdCtx && v.uffdCtx !== ctx) return new Errno('EBUSY', 'ioctl');
   }
@@ -73,7 +78,8 @@ export function uffdioRegister(mm: Mm, ctx: UffdCtx, start: bigint, len: bigint,
     if (area instanceof Errno) return new Errno(area.name, 'ioctl');
     mm.vmaSetPageProt(area);
   }
-  return { ioctls: UFFD_WP_RANGE_IOCTLS };
+  // UFFD_API_RANGE_IOCTLS_BASIC where a hugetlb area is in the range
+  return { ioctls: areas.some((v) => v.flags & V.VM_HUGETLB) ? UFFD_WP_RANGE_IOCTLS_BASIC : UFFD_WP_RANGE_IOCTLS };
 }
 
 // mwriteprotect_range() -> uffd_wp_range()
@@ -85,6 +91,8 @@ export function uffdioWriteprotect(mm: Mm, start: bigint, len: bigint, mode: big
   let cursor = start;
   for (const v of areas) {
     if (v.start > cursor || !(v.flags & V.VM_UFFD_WP)) return new Errno('ENOENT', 'ioctl');
+    // hugetlb: whole huge pages only (measured: EINVAL)
+    if (v.flags & V.VM_HUGETLB && (start | len) & (HPAGE_SIZE - 1n)) return new Errno('EINVAL', 'ioctl');
     cursor = v.end;
   }
   if (cursor < end) return new Errno('ENOENT', 'ioctl');

@@ -281,17 +281,28 @@ class PagemapScan {
     if (!this.interesting(categories)) return 0;
     const out = this.output(categories, addr, end);
     if (out.end === addr || !this.wp) return out.ret;
-    if (vma.flags & VM_HUGETLB) throw new Error('PAGEMAP_SCAN: write-protecting hugetlb is not modelled (anonymous memory only)');
-    uffdWpRange(this.mm, vma, addr, out.end, true);
+    if (vma.flags & VM_HUGETLB) {
+      // pagemap_scan_hugetlb_hole_wp(): a marker in each huge page, the table allocated for it
+      for (let a = addr & PMD_MASK; a < out.end; a += PMD_SIZE) this.makeUffdWpHugePte(this.mm.pt.pmdSlot(a, true)!);
+    } else uffdWpRange(this.mm, vma, addr, out.end, true);
     return out.ret;
   }
 
-  // pagemap_scan_hugetlb_entry(), never write-protecting: a hugetlb area is never wp-allowed here
+  // pagemap_scan_hugetlb_entry()
   private hugetlbEntry(vma: Vma, start: bigint, end: bigint): WalkRet {
-    if (this.wp) throw new Error('PAGEMAP_SCAN: write-protecting hugetlb is not modelled (anonymous memory only)');
-    const categories = this.curVmaCategory | this.hugetlbCategory(vma, this.mm.pt.pmdVal(start));
+    const slot = this.mm.pt.pmdSlot(start, false)!;
+    const categories = this.curVmaCategory | this.hugetlbCategory(vma, this.mm.pt.read(slot));
     if (!this.interesting(categories)) return 0;
-    return this.output(categories, start, end).ret;
+    const out = this.output(categories, start, end);
+    if (!this.wp || out.end === start || !(categories & U.PAGE_IS_WRITTEN)) return out.ret;
+    // part of a huge page cannot be write-protected: taken back, and the walk said to end here (and goes on)
+    if (out.end !== start + PMD_SIZE) {
+      this.backoutRange(start, out.end);
+      this.walkEnd = start;
+      return 0;
+    }
+    this.makeUffdWpHugePte(slot);
+    return out.ret;
   }
 
   // pagemap_page_category()
@@ -329,12 +340,15 @@ class PagemapScan {
     return c;
   }
 
-  // pagemap_hugetlb_category()
+  // pagemap_hugetlb_category(): a uffd-wp marker is swapped, and not written
   private hugetlbCategory(vma: Vma, pte: Pte): number {
     const pg = this.pg;
     let c = U.PAGE_IS_HUGE;
     if (pte === 0n) return c;
-    if (!pg.pmdPresent(pte)) throw new Error(`PAGEMAP_SCAN: a non-present hugetlb entry at ${vma.start.toString(16)} is not modelled`);
+    if (!pg.pmdPresent(pte)) {
+      if (!pg.isPteMarker(pte)) throw new Error(`PAGEMAP_SCAN: a non-present hugetlb entry in ${vma.start.toString(16)} is not modelled`);
+      return c | U.PAGE_IS_SWAPPED;
+    }
     c |= U.PAGE_IS_PRESENT;
     if (!pg.pteUffdWp(pte)) c |= U.PAGE_IS_WRITTEN;
     if (!this.mm.sys.phys.folioOf(pg.pmdPfn(pte))?.anon) c |= U.PAGE_IS_FILE;
@@ -348,6 +362,14 @@ class PagemapScan {
     if (pg.ptePresent(pte)) this.mm.pt.write(slot, pg.pteMkuffdWp(pte));
     else if (pg.pteNone(pte)) this.mm.pt.write(slot, pg.makePteMarker(PTE_MARKER_UFFD_WP));
     else this.mm.pt.write(slot, pg.pteSwpMkuffdWp(pte));
+  }
+
+  // make_uffd_wp_huge_pte(): a marker in a none entry; markers stay; a present page gets uffd-wp
+  private makeUffdWpHugePte(slot: bigint): void {
+    const pg = this.pg;
+    const pte = this.mm.pt.read(slot);
+    if (pte === 0n) this.mm.pt.write(slot, pg.makePteMarker(PTE_MARKER_UFFD_WP));
+    else if (pg.pmdPresent(pte)) this.mm.pt.write(slot, pg.pteMkuffdWp(pte));
   }
 
   // make_uffd_wp_pmd(): pmdp_invalidate_ad(), then the old value with uffd-wp set

@@ -41,7 +41,11 @@ function pagemapEntryOf(mm: Mm, vma: Vma, addr: bigint, val: bigint, huge: boole
   let pfn = 0n;
   if (huge) {
     // the page's own pfn inside the huge page
-    if (!pg.pmdPresent(val)) return flags | U.PM_SWAP; // pmd migration entries are not made yet
+    if (!pg.pmdPresent(val)) {
+      // pagemap_hugetlb_range(): a hugetlb uffd-wp marker reads as uffd-wp only, not swapped (measured)
+      if (vma.flags & VM_HUGETLB) return pg.pteSwpUffdWpAny(val) ? flags | U.PM_UFFD_WP : flags;
+      return flags | U.PM_SWAP; // pmd migration entries are not made yet
+    }
     pfn = pg.pmdPfn(val) + ((addr >> 12n) & 511n);
     flags |= U.PM_PRESENT;
     // pagemap_hugetlb_range(): a hugetlb page is soft-dirty only through its area's VM_SOFTDIRTY

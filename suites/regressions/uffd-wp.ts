@@ -7,7 +7,7 @@
 // pages and markers alike ("Zap on anonymous always means dropping
 // everything", zap_install_uffd_wp_if_needed(), measured on the host, 6.12
 // arm64 and the model), and tmpfs maps page cache pages. The rest need
-// fork, hugetlb uffd-wp, migration or concurrency, which the model does not
+// fork, migration, hole punching or concurrency, which the model does not
 // have.
 
 import { MADV_PAGEOUT, PM_PRESENT, PM_SWAP, PM_UFFD_WP, UFFDIO_REGISTER_MODE_WP, UFFDIO_WRITEPROTECT_MODE_WP, isErr } from '../../uapi/linux.ts';

@@ -7,7 +7,8 @@
 // a store; a hugetlb block read and written; PAGEMAP_SCAN write-protecting
 // what it reports (PM_SCAN_WP_MATCHING): written, swapped and zapped pages,
 // cut short by max_pages, without a vector, a whole THP block and part of
-// one; and uffd-wp on shmem, where markers are kept by zaps and reclaim.
+// one; and uffd-wp on shmem and hugetlb, where markers are kept by zaps
+// (and reclaim).
 // Each step checks what userspace sees
 // (pagemap, signals); run under `mmconform compare --descriptors` it is the
 // descriptor scenario: every state's raw entry held against a real kernel's.
@@ -78,6 +79,11 @@ const NAMES = [
   'shmem MADV_PAGEOUT of a uffd-wp page: a marker stays',
   'shmem PAGEMAP_SCAN(PM_SCAN_WP_MATCHING): a zapped page written, given a marker',
   'shmem close(userfaultfd): markers gone, write protection released',
+  'hugetlb UFFDIO_WRITEPROTECT: a uffd-wp block, a marker in the empty one (uffd-wp to pagemap, not swapped)',
+  'hugetlb store on it and on a marker: resolved in the kernel',
+  'hugetlb MADV_DONTNEED of a uffd-wp page: a marker stays',
+  'hugetlb PAGEMAP_SCAN(PM_SCAN_WP_MATCHING) of part of a huge page: nothing, walk_end at its start',
+  'hugetlb close(userfaultfd): markers gone, write protection released',
 ] as const;
 
 /** A load or store that must fault (the test goes on: the C would catch it with a SIGSEGV handler). */
@@ -362,6 +368,40 @@ async function shmemUffdWp(t: Selftest, swap: boolean): Promise<void> {
   await proc.close(fd);
 }
 
+// uffd-wp on hugetlb (private): markers whatever the features, which pagemap shows as uffd-wp only;
+// hugetlb_change_protection(), hugetlb_fault()'s uffd-wp path, __unmap_hugepage_range(), pagemap_scan_hugetlb_entry()
+async function hugetlbUffdWp(t: Selftest): Promise<void> {
+  const { proc, ksft, pagesize } = t;
+  const HUGETLB_NAMES = NAMES.slice(38, 43);
+  const hpage = 2n << 20n;
+  const map = await proc.mmap(0n, 2n * hpage, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0n);
+  if (isErr(map)) {
+    ksft.printMsg(`no free hugetlb pages: ${map.name}`);
+    for (const name of HUGETLB_NAMES) ksft.testResultSkip(name);
+    return;
+  }
+  const uffd = await asyncUffdOrSkip(t, HUGETLB_NAMES);
+  if (uffd === null) {
+    await proc.munmap(map, 2n * hpage);
+    return;
+  }
+  const states = async () => [await pagemapGetEntry(t, map), await pagemapGetEntry(t, map + hpage)].map((e) => e & (PM_PRESENT | PM_SWAP | PM_UFFD_WP));
+  await ok(t, map, true);
+  await proc.uffdioRegister(uffd, map, 2n * hpage, UFFDIO_REGISTER_MODE_WP);
+  await proc.uffdioWriteprotect(uffd, map, 2n * hpage, UFFDIO_WRITEPROTECT_MODE_WP);
+  ksft.testResult((await states()).join() === [PM_PRESENT | PM_UFFD_WP, PM_UFFD_WP].join(), HUGETLB_NAMES[0]!);
+  const stored = (await ok(t, map + pagesize, true)) && (await ok(t, map + hpage, true));
+  ksft.testResult(stored && (await states()).join() === [PM_PRESENT, PM_PRESENT].join(), HUGETLB_NAMES[1]!);
+  await proc.uffdioWriteprotect(uffd, map + hpage, hpage, UFFDIO_WRITEPROTECT_MODE_WP);
+  await proc.madvise(map + hpage, hpage, MADV_DONTNEED);
+  ksft.testResult((await states()).join() === [PM_PRESENT, PM_UFFD_WP].join(), HUGETLB_NAMES[2]!);
+  const part = await scanWritten(t, map + pagesize, map + 2n * pagesize, WP_MATCHING);
+  ksft.testResult(!isErr(part) && part.ret === 0 && part.walkEnd === map + pagesize && (await states())[0] === PM_PRESENT, HUGETLB_NAMES[3]!);
+  await proc.close(uffd);
+  ksft.testResult((await states()).join() === [PM_PRESENT, 0n].join(), HUGETLB_NAMES[4]!);
+  await proc.munmap(map, 2n * hpage);
+}
+
 async function main(t: Selftest): Promise<void> {
   t.ksft.printHeader();
   t.ksft.setPlan(NAMES.length);
@@ -373,6 +413,7 @@ async function main(t: Selftest): Promise<void> {
   await scanWp(t, await haveSwap(t));
   await thpScanWp(t);
   await shmemUffdWp(t, await haveSwap(t));
+  await hugetlbUffdWp(t);
   t.ksft.finished();
 }
 
