@@ -661,9 +661,11 @@ export class Mm {
         const aligned = (from & ~PMD_MASK) === 0n && (to & ~PMD_MASK) === 0n && len - off >= PMD_SIZE;
         if (aligned) {
           this.pt.write(pmdSlot, 0n);
+          off += PMD_SIZE - PAGE;
+          // move_huge_pte(): a hugetlb uffd-wp marker is dropped with the rest of uffd-wp
+          if (clearUffdWp && pg.pteMarkerUffdWp(pmd)) continue;
           const moved = hugetlb ? pmd : pg.pmdPresent(pmd) ? pg.pteMksoftDirty(pmd) : pg.pteSwpMksoftDirty(pmd);
           this.pt.write(this.pt.pmdSlot(to, true)!, uffdCleared(moved, pg.pmdPresent(pmd)));
-          off += PMD_SIZE - PAGE;
           continue;
         }
         this.splitHugePmd(from & PMD_MASK);
