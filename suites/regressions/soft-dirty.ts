@@ -1,10 +1,10 @@
 // Historical soft-dirty and pagemap-reporting bugs (shared/reference/bugs.md,
-// areas A and B), each as the minimal scenario that shows it: one result per
+// areas A and B, and F7 where soft-dirty meets hugetlb), each as the minimal scenario that shows it: one result per
 // bug id. A kernel that has the bug fails that result; the model must not.
 // The mutant catalogue will put each bug back into the model and expect this
 // suite to catch it.
 
-import { MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, MREMAP_FIXED, MREMAP_MAYMOVE, PROT_NONE, PROT_READ, PROT_WRITE, isErr } from '../../uapi/linux.ts';
+import { MAP_ANONYMOUS, MAP_FIXED, MAP_HUGETLB, MAP_PRIVATE, MAP_SHARED, MREMAP_FIXED, MREMAP_MAYMOVE, PM_FILE, PM_PRESENT, PROT_NONE, PROT_READ, PROT_WRITE, isErr } from '../../uapi/linux.ts';
 import type { Ksft } from '../../harness/ksft.ts';
 import type { Selftest, Suite } from '../../harness/suite.ts';
 import { loadByte, storeByte } from '../../harness/user-memory.ts';
@@ -19,6 +19,7 @@ const NAMES = {
   merge: 'sd-vma-merge: a clean area merged with a new soft-dirty one is soft-dirty',
   holeVmflag: 'sd-hole-vmflag: an untouched new area with no page tables reads soft-dirty',
   holeBefore: 'sd-hole-before: an unmapped page before an area reads as 0',
+  hugetlbWritenotify: 'hugetlb-sd-writenotify: a shared hugetlb page written after mprotect and clear_refs stays the shared page',
 };
 
 async function mapAnon(t: Selftest, len: bigint, prot: number, flags: number, addr = 0n): Promise<bigint> {
@@ -90,10 +91,30 @@ async function sdHoleBefore(t: Selftest): Promise<void> {
   await t.proc.munmap(map + t.pagesize, HPAGE - t.pagesize);
 }
 
+// F7 (v6.0, f96f7a40874d): soft-dirty write-notify applied to hugetlb, which has neither, so the write went to CoW
+async function hugetlbSdWritenotify(t: Selftest, sd: boolean): Promise<void> {
+  const ksft: Ksft = t.ksft;
+  if (!sd) return ksft.testResultSkip(NAMES.hugetlbWritenotify);
+  const map = await t.proc.mmap(0n, HPAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0n);
+  if (isErr(map)) {
+    ksft.printMsg(`no free hugetlb page: ${map.name}`);
+    return ksft.testResultSkip(NAMES.hugetlbWritenotify);
+  }
+  await storeByte(t.proc, map, 1);
+  await t.proc.mprotect(map, HPAGE, PROT_READ);
+  await clearSoftdirty(t);
+  await t.proc.mprotect(map, HPAGE, PROT_READ | PROT_WRITE);
+  await storeByte(t.proc, map, 2);
+  // still the shared page: a file page to pagemap, holding both writes' last
+  const entry = await pagemapGetEntry(t, map);
+  ksft.testResult((entry & (PM_PRESENT | PM_FILE)) === (PM_PRESENT | PM_FILE) && (await loadByte(t.proc, map)) === 2, NAMES.hugetlbWritenotify);
+  await t.proc.munmap(map, HPAGE);
+}
+
 async function main(t: Selftest): Promise<void> {
   const ksft: Ksft = t.ksft;
   ksft.printHeader();
-  ksft.setPlan(5);
+  ksft.setPlan(6);
   const sd = await softdirtySupported(t);
   if (!sd) ksft.printMsg(NO_SOFT_DIRTY);
   await sdWritenotify(t, sd);
@@ -101,12 +122,13 @@ async function main(t: Selftest): Promise<void> {
   await sdVmaMerge(t, sd);
   await sdHoleVmflag(t, sd);
   await sdHoleBefore(t);
+  await hugetlbSdWritenotify(t, sd);
   ksft.finished();
 }
 
 export const softDirtyRegressions: Suite = {
   name: 'regressions-soft-dirty',
-  source: 'shared/reference/bugs.md: A1 A2 A4 B1 B2',
-  tests: [NAMES.writenotify, NAMES.mprotect, NAMES.merge, NAMES.holeVmflag, NAMES.holeBefore],
+  source: 'shared/reference/bugs.md: A1 A2 A4 B1 B2 F7',
+  tests: [NAMES.writenotify, NAMES.mprotect, NAMES.merge, NAMES.holeVmflag, NAMES.holeBefore, NAMES.hugetlbWritenotify],
   run: main,
 };
