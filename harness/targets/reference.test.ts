@@ -6,6 +6,8 @@ import { describe, expect, test } from 'vitest';
 import {
   MADV_NOHUGEPAGE,
   MAP_ANONYMOUS,
+  MAP_FIXED,
+  MAP_HUGETLB,
   MAP_PRIVATE,
   O_CLOEXEC,
   O_NONBLOCK,
@@ -112,6 +114,24 @@ test('UFFDIO_UNREGISTER answers as the host, 6.12 and 7.2 arm64 did (measured): 
     expect(await proc.uffdioUnregister(fd, map, 2n * 4096n)).toBe(0);
     expect(Array.from((await proc.pagemap(map, 2)) as BigUint64Array, (e) => e & PM_UFFD_WP)).toEqual([0n, 0n]);
   }
+});
+
+test('uffd-wp over hugetlb answers as 6.12 arm64 did (measured): the basic ioctls for a range with hugetlb in it, huge page boundaries', async () => {
+  const proc = await (await referenceTarget('@6.12')).spawn();
+  const H = 2n << 20n;
+  const raw = (await proc.mmap(0n, 4n * H, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n)) as bigint;
+  const base = (raw + H - 1n) & ~(H - 1n);
+  await proc.mmap(base, H, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_FIXED, -1, 0n);
+  await proc.mmap(base + H, H, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0n);
+  const fd = (await proc.userfaultfd(O_CLOEXEC | O_NONBLOCK)) as number;
+  await proc.uffdioApi(fd, UFFD_API, UFFD_FEATURE_WP_ASYNC);
+  expect(String(await proc.uffdioRegister(fd, base + 4096n, H, UFFDIO_REGISTER_MODE_WP))).toBe('ioctl: EINVAL');
+  expect(String(await proc.uffdioRegister(fd, base, 4096n, UFFDIO_REGISTER_MODE_WP))).toBe('ioctl: EINVAL');
+  expect(await proc.uffdioRegister(fd, base, 2n * H, UFFDIO_REGISTER_MODE_WP)).toEqual({ ioctls: 0x14cn });
+  expect(String(await proc.uffdioWriteprotect(fd, base + 4096n, 4096n, UFFDIO_WRITEPROTECT_MODE_WP))).toBe('ioctl: EINVAL');
+  expect(String(await proc.uffdioUnregister(fd, base + 4096n, 4096n))).toBe('ioctl: EINVAL');
+  expect(await proc.uffdioUnregister(fd, base + H + 4096n, 4096n)).toBe(0);
+  expect(await proc.uffdioUnregister(fd, base, 2n * H)).toBe(0);
 });
 
 test('a layout without a uffd-wp bit (v6.9) offers no write-protect features', async () => {

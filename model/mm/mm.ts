@@ -109,7 +109,8 @@ export class Mm {
    */
   zapRange(start: bigint, end: bigint, dropMarkers: boolean): void {
     const vma = this.vmas.lookup(start);
-    const keepUffdWp = !dropMarkers && vma !== null && !vma.isAnonymous && (vma.flags & V.VM_UFFD_WP) !== 0;
+    const keepMarkers = !dropMarkers && vma !== null && !vma.isAnonymous;
+    const keepUffdWp = keepMarkers && (vma.flags & V.VM_UFFD_WP) !== 0;
     for (const { addr, slot, val } of [...this.pt.pmdsIn(start, end)]) {
       if (this.pt.pmdIsTable(val)) continue;
       // a huge pmd: a partial zap splits it first (__split_huge_pmd())
@@ -129,7 +130,7 @@ export class Mm {
         if (f) this.unmapFolio(f, this.pg.ptePfn(pte));
         return keepUffdWp && this.pg.pteUffdWp(pte) ? this.pg.makePteMarker(PTE_MARKER_UFFD_WP) : 0n;
       }
-      if (this.pg.pteMarkerUffdWp(pte)) return !dropMarkers && vma !== null && !vma.isAnonymous ? pte : 0n;
+      if (this.pg.pteMarkerUffdWp(pte)) return keepMarkers ? pte : 0n;
       const e = this.pg.pteToSwpEntry(pte);
       if (!this.pg.isSwapEntry(e)) return 0n;
       const offset = this.pg.swpOffset(e);
