@@ -5,12 +5,13 @@
 import { LayoutError } from '../model/arm64/layout.ts';
 import { UsageError, oneLineMessage, type Command, type Io } from './command.ts';
 import { compareCommand } from './commands/compare.ts';
+import { fuzzCommand } from './commands/fuzz.ts';
 import { layoutCommand } from './commands/layout.ts';
 import { listCommand } from './commands/list.ts';
 import { runCommand } from './commands/run.ts';
 import { targetsCommand } from './commands/targets.ts';
 
-const COMMANDS: readonly Command[] = [layoutCommand, runCommand, compareCommand, listCommand, targetsCommand];
+const COMMANDS: readonly Command[] = [layoutCommand, runCommand, compareCommand, fuzzCommand, listCommand, targetsCommand];
 
 const processIo: Io = {
   stdout: (text) => process.stdout.write(text),

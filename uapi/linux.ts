@@ -28,9 +28,12 @@ export const MADV_FREE = 8;
 export const MADV_REMOVE = 9;
 export const MADV_HUGEPAGE = 14;
 export const MADV_NOHUGEPAGE = 15;
+export const MADV_COLD = 20;
 export const MADV_PAGEOUT = 21;
 export const MADV_POPULATE_READ = 22;
 export const MADV_POPULATE_WRITE = 23;
+export const MADV_GUARD_INSTALL = 102;
+export const MADV_GUARD_REMOVE = 103;
 
 export const O_RDONLY = 0o0;
 export const O_WRONLY = 0o1;

@@ -1,0 +1,78 @@
+// Names for what two targets choose differently though they behave alike:
+// addresses (the kernel randomises mmap_base, the model does not), file
+// descriptors (the agent holds files of its own open), page frame numbers
+// and swap slots. A call log written with these names reads the same on
+// every target that does the same thing.
+
+const PAGE = 4096n;
+const hex = (n: bigint) => `0x${n.toString(16)}`;
+
+/** A range the names are given relative to: "S1" for a fixed slot, "M0" for the first area a target chose. */
+interface Base {
+  readonly name: string;
+  readonly start: bigint;
+  readonly end: bigint;
+}
+
+export class CallNames {
+  private readonly fixed: readonly Base[];
+  private readonly chosen: Base[] = [];
+  private readonly fds = new Map<number, string>();
+  private fdsOpened = 0;
+
+  /** `slots`: fixed ranges the caller placed itself (the fuzzer's arena), named S0, S1, ... */
+  constructor(slots: readonly (readonly [bigint, bigint])[] = []) {
+    this.fixed = slots.map(([start, end], i) => ({ name: `S${i}`, start, end }));
+  }
+
+  private find(addr: bigint): Base | undefined {
+    const inside = (b: Base) => addr >= b.start && addr < b.end;
+    // the newest area first: an address reused after an munmap belongs to the area that took it last
+    return this.fixed.find(inside) ?? [...this.chosen].reverse().find(inside);
+  }
+
+  /** An address the target returned for a new area of `len` bytes: named after an area it lies in, or a new name. */
+  chose(addr: bigint, len: bigint): string {
+    if (!this.find(addr)) this.chosen.push({ name: `M${this.chosen.length}`, start: addr, end: addr + (len > 0n ? len : PAGE) });
+    return this.addr(addr);
+  }
+
+  /** Addresses the log has seen, in the order first seen: the areas a target chose, in order. */
+  get chosenAreas(): readonly (readonly [bigint, bigint])[] {
+    return this.chosen.map((b) => [b.start, b.end] as const);
+  }
+
+  /** An address as a known base plus an offset; one outside every known area prints as "?" and its page offset. */
+  addr(addr: bigint): string {
+    if (addr === 0n) return '0';
+    const b = this.find(addr);
+    return b ? `${b.name}+${hex(addr - b.start)}` : `?+${hex(addr & (PAGE - 1n))}`;
+  }
+
+  /** The end of a range: named after the area its last byte lies in. */
+  end(addr: bigint): string {
+    const b = addr > 0n ? this.find(addr - 1n) : undefined;
+    return b ? `${b.name}+${hex(addr - b.start)}` : this.addr(addr);
+  }
+
+  /** Whether an address lies in an area the log knows (smaps lines of other areas are the target's own). */
+  known(addr: bigint): boolean {
+    return this.find(addr) !== undefined;
+  }
+
+  /** A descriptor a call returned: named by the order the log first saw it (fd0, fd1, ...). */
+  openedFd(fd: number): string {
+    const name = `fd${this.fdsOpened++}`;
+    this.fds.set(fd, name);
+    return name;
+  }
+
+  fd(fd: number): string {
+    return this.fds.get(fd) ?? (fd < 0 ? String(fd) : 'fd?');
+  }
+
+  closedFd(fd: number): void {
+    // the number may be handed out again; its name stays taken
+    this.fds.delete(fd);
+  }
+}

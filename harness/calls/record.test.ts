@@ -1,0 +1,59 @@
+import { describe, expect, test } from 'vitest';
+import * as U from '../../uapi/linux.ts';
+import { referenceTarget } from '../targets/reference.ts';
+import { pagemapEntry, runs } from './format.ts';
+import { CallNames } from './names.ts';
+import { CallRecorder } from './record.ts';
+
+describe('call names', () => {
+  test('addresses: slots by offset, chosen areas in the order chosen, the rest by page offset only', () => {
+    const names = new CallNames([[0x1000_0000n, 0x1100_0000n]]);
+    expect(names.addr(0x1000_2000n)).toBe('S0+0x2000');
+    expect(names.chose(0x7fff_0000_0000n, 0x3000n)).toBe('M0+0x0');
+    expect(names.addr(0x7fff_0000_2fffn)).toBe('M0+0x2fff');
+    expect(names.end(0x7fff_0000_3000n)).toBe('M0+0x3000');
+    expect(names.addr(0x7fff_0000_3008n)).toBe('?+0x8');
+    expect(names.chose(0x7fff_0000_1000n, 0x1000n)).toBe('M0+0x1000');
+  });
+
+  test('descriptors: by the order opened, a closed one no longer named', () => {
+    const names = new CallNames();
+    expect(names.openedFd(7)).toBe('fd0');
+    expect(names.openedFd(3)).toBe('fd1');
+    names.closedFd(7);
+    expect(names.fd(7)).toBe('fd?');
+    expect(names.openedFd(7)).toBe('fd2');
+  });
+
+  test('pagemap entries: flags as letters, frame numbers and swap slots masked; runs counted', () => {
+    expect(pagemapEntry(U.PM_PRESENT | U.PM_MMAP_EXCLUSIVE | 0x1234n)).toBe('PX');
+    expect(pagemapEntry(U.PM_SWAP | U.PM_UFFD_WP | 0x31n)).toBe('SW');
+    expect(pagemapEntry(0n)).toBe('-');
+    expect(runs(['a', 'a', 'b', 'a'])).toBe('a x2, b, a');
+  });
+});
+
+describe('a recorded process', () => {
+  test('each call a line of C, addresses and descriptors named', async () => {
+    const target = await referenceTarget('');
+    const recorder = new CallRecorder();
+    const proc = recorder.wrap(await target.spawn(), 'test');
+    const fd = await proc.memfdCreate('x', 0);
+    const addr = await proc.mmap(0n, 0x2000n, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS, -1, 0n);
+    if (U.isErr(addr) || U.isErr(fd)) throw new Error('setup');
+    await proc.write(addr + 0x1000n, new Uint8Array([1, 1, 2]));
+    await proc.read(addr, 2);
+    await proc.pagemap(addr, 2);
+    await proc.madvise(addr, 0x1000n, 1000);
+    await proc.read(addr + 0x2000n, 1);
+    expect(recorder.lines.map((l) => `${l.call} = ${l.outcome}`)).toEqual([
+      'memfd_create("x", 0x0) = fd0',
+      'mmap(0, 0x2000, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0x0) = M0+0x0',
+      'store(M0+0x1000, [0x1 x2, 0x2]) = ok',
+      'load(M0+0x0, 2) = ok [0x0 x2]',
+      'pagemap(M0+0x0, 2) = P, PX',
+      'madvise(M0+0x0, 0x1000, 1000) = -1 EINVAL',
+      'load(?+0x0, 1) = SIGSEGV at ?+0x0',
+    ]);
+  });
+});

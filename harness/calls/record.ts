@@ -1,0 +1,127 @@
+// Call recording: a Proc wrapper that writes down every call a test makes
+// and what it returned, as a line of C-like text with addresses, file
+// descriptors, frame numbers and swap slots named or masked
+// (names.ts, format.ts), so two targets' logs compare line for line. The
+// differential fuzzer and `compare --calls` both read targets this way.
+
+import { isErr, type Ret } from '../../uapi/linux.ts';
+import { MAP_ANONYMOUS } from '../../uapi/linux.ts';
+import type { MemResult, PmScanArg, Proc } from '../target.ts';
+import * as F from './format.ts';
+import { CallNames } from './names.ts';
+
+const hex = (n: bigint | number) => `0x${n.toString(16)}`;
+
+/** One call and its outcome. */
+export interface CallLine {
+  readonly suite: string;
+  /** results the suite had reported before the call: the call belongs to the test reported next */
+  readonly resultsBefore: number;
+  readonly call: string;
+  readonly outcome: string;
+}
+
+export class CallRecorder {
+  readonly lines: CallLine[] = [];
+
+  /** `slots`: ranges the caller places areas in itself, named S0, S1, ... */
+  constructor(private readonly slots: readonly (readonly [bigint, bigint])[] = []) {}
+
+  /** Wraps a suite's process; `resultsSoFar` says how many results the suite has reported. */
+  wrap(proc: Proc, suite: string, resultsSoFar: () => number = () => 0): Proc {
+    const names = new CallNames(this.slots);
+    const A = (a: bigint) => names.addr(a);
+    const L = (n: bigint) => hex(n);
+    // Lines are written one call at a time, in the order the calls were made (harness/in-order.ts
+    // sends calls together), each formatted once the calls before it have named what they returned.
+    let written: Promise<unknown> = Promise.resolve();
+    const log = <T>(result: Promise<T>, call: () => string, outcome: (r: T) => string): Promise<T> => {
+      result.catch(() => {});
+      const done = written.then(async () => {
+        const resultsBefore = resultsSoFar();
+        const text = call();
+        const r = await result;
+        this.lines.push({ suite, resultsBefore, call: text, outcome: outcome(r) });
+        return r;
+      });
+      written = done.catch(() => {});
+      return done;
+    };
+    const plain = (r: Ret<unknown>) => F.errText(r) ?? String(r);
+    const fdOut = (r: Ret<number>) => F.errText(r) ?? names.openedFd(r as number);
+    const mem = (r: MemResult) => F.memText(r, names);
+
+    return {
+      get pid() {
+        return proc.pid;
+      },
+      mmap: (addr, length, prot, flags, fd, offset) =>
+        log(
+          proc.mmap(addr, length, prot, flags, fd, offset),
+          () => `mmap(${A(addr)}, ${L(length)}, ${F.protNames(prot)}, ${F.mapFlagNames(flags)}, ${flags & MAP_ANONYMOUS ? fd : names.fd(fd)}, ${L(offset)})`,
+          (r) => F.errText(r) ?? names.chose(r as bigint, length),
+        ),
+      munmap: (addr, length) => log(proc.munmap(addr, length), () => `munmap(${A(addr)}, ${L(length)})`, plain),
+      mprotect: (addr, length, prot) => log(proc.mprotect(addr, length, prot), () => `mprotect(${A(addr)}, ${L(length)}, ${F.protNames(prot)})`, plain),
+      mremap: (oldAddr, oldSize, newSize, flags, newAddr) =>
+        log(
+          proc.mremap(oldAddr, oldSize, newSize, flags, newAddr),
+          () => `mremap(${A(oldAddr)}, ${L(oldSize)}, ${L(newSize)}, ${F.mremapFlagNames(flags)}${newAddr === undefined ? '' : `, ${A(newAddr)}`})`,
+          (r) => F.errText(r) ?? names.chose(r as bigint, newSize),
+        ),
+      madvise: (addr, length, advice) => log(proc.madvise(addr, length, advice), () => `madvise(${A(addr)}, ${L(length)}, ${F.adviceName(advice)})`, plain),
+      open: (path, flags, mode) => log(proc.open(path, flags, mode), () => `open("${path}", ${hex(flags)})`, fdOut),
+      close: (fd) =>
+        log(
+          proc.close(fd),
+          () => `close(${names.fd(fd)})`,
+          (r) => {
+            if (!isErr(r)) names.closedFd(fd);
+            return plain(r);
+          },
+        ),
+      unlink: (path) => log(proc.unlink(path), () => `unlink("${path}")`, plain),
+      ftruncate: (fd, length) => log(proc.ftruncate(fd, length), () => `ftruncate(${names.fd(fd)}, ${L(length)})`, plain),
+      memfdCreate: (name, flags) => log(proc.memfdCreate(name, flags), () => `memfd_create("${name}", ${hex(flags)})`, fdOut),
+      alignedAlloc: (alignment, size) =>
+        log(proc.alignedAlloc(alignment, size), () => `aligned_alloc(${L(alignment)}, ${L(size)})`, (r) => F.errText(r) ?? names.chose(r as bigint, size)),
+      free: (addr) => log(proc.free(addr), () => `free(${A(addr)})`, () => ''),
+      read: (addr, length) => log(proc.read(addr, length), () => `load(${A(addr)}, ${length})`, mem),
+      write: (addr, data) => log(proc.write(addr, data), () => `store(${A(addr)}, [${F.runs([...data].map((b) => hex(b)))}])`, mem),
+      readFile: (path) =>
+        log(
+          proc.readFile(path),
+          () => `read("${path}")`,
+          (r) => F.errText(r) ?? (/\/smaps$/.test(path) ? F.smapsText(r as string, names) : (r as string).trim()),
+        ),
+      writeFile: (path, data) => log(proc.writeFile(path, data), () => `write("${path}", ${JSON.stringify(data)})`, plain),
+      pagemap: (addr, nPages) =>
+        log(
+          proc.pagemap(addr, nPages),
+          () => `pagemap(${A(addr)}, ${nPages})`,
+          (r) => F.errText(r) ?? F.runs([...(r as BigUint64Array)].map(F.pagemapEntry)),
+        ),
+      pagemapScan: (arg: PmScanArg) => log(proc.pagemapScan(arg), () => F.scanArgText(arg, names), (r) => F.scanResultText(r, names)),
+      userfaultfd: (flags) => log(proc.userfaultfd(flags), () => `userfaultfd(${hex(flags)})`, fdOut),
+      uffdioApi: (fd, api, features) =>
+        log(
+          proc.uffdioApi(fd, api, features),
+          () => `UFFDIO_API(${names.fd(fd)}, ${hex(api)}, ${F.uffdFeatureNames(features)})`,
+          // the features a kernel offers grow with its version: what a test asked for is what compares
+          (r) => F.errText(r) ?? `features ${F.uffdFeatureNames((r as { features: bigint }).features & features)}, ioctls ${hex((r as { ioctls: bigint }).ioctls)}`,
+        ),
+      uffdioRegister: (fd, start, len, mode) =>
+        log(
+          proc.uffdioRegister(fd, start, len, mode),
+          () => `UFFDIO_REGISTER(${names.fd(fd)}, ${A(start)}, ${L(len)}, ${hex(mode)})`,
+          (r) => F.errText(r) ?? `ioctls ${hex((r as { ioctls: bigint }).ioctls)}`,
+        ),
+      uffdioWriteprotect: (fd, start, len, mode) =>
+        log(proc.uffdioWriteprotect(fd, start, len, mode), () => `UFFDIO_WRITEPROTECT(${names.fd(fd)}, ${A(start)}, ${L(len)}, ${hex(mode)})`, plain),
+      uffdioUnregister: (fd, start, len) =>
+        log(proc.uffdioUnregister(fd, start, len), () => `UFFDIO_UNREGISTER(${names.fd(fd)}, ${A(start)}, ${L(len)})`, plain),
+      ...(proc.descriptors ? { descriptors: proc.descriptors.bind(proc) } : {}),
+      exit: () => proc.exit(),
+    };
+  }
+}

@@ -1,0 +1,180 @@
+// `mmconform fuzz`: the differential fuzzer. Generated sequences of
+// everyday calls run on a target and on another it is held against, every
+// call's outcome compared (suites/fuzz/). KTAP on stdout, a line a
+// sequence; progress on stderr. A disagreement is shrunk and written out
+// as a replay file. Exit status 0 when no sequence disagreed, 1 when one
+// did, 2 on bad input.
+
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { callSequence, type Call } from '../../suites/fuzz/calls.ts';
+import { differenceText, differential, shrink, type Side, type Verdict } from '../../suites/fuzz/differential.ts';
+import { KNOWN_DIFFERENCES } from '../../suites/fuzz/known-differences.ts';
+import { parseReplay, replayText, type ReplayFile } from '../../suites/fuzz/replay.ts';
+import { matchingOptions } from '../../suites/fuzz/settings.ts';
+import { UsageError, oneLineMessage, parseCommandArgs, writeOutputFile, type Command, type Io } from '../command.ts';
+import type { Target } from '../target.ts';
+import { openTarget } from './select.ts';
+
+const whole = (name: string, v: string | undefined, dflt: number, min = 1): number => {
+  if (v === undefined) return dflt;
+  if (!/^\d+$/.test(v) || Number(v) < min || !Number.isSafeInteger(Number(v))) throw new UsageError(`fuzz: --${name} takes a whole number of ${min} or more, got "${v}"`);
+  return Number(v);
+};
+
+async function openSides(io: Io, a: string, b: string): Promise<{ names: [string, string]; sides: [Side, Side]; targets: Target[] }> {
+  const against = await openTarget('fuzz', b);
+  const targets: Target[] = [against];
+  try {
+    // the model runs with the kernel's THP, swap and hugetlb settings, unless its spec says otherwise
+    const name = a.startsWith('reference') ? `${a}${await matchingOptions(a, against)}` : a;
+    if (name !== a) io.stderr(`fuzz: ${name} (settings read from ${b})\n`);
+    const target = await openTarget('fuzz', name);
+    targets.unshift(target);
+    const sides: [Side, Side] = [
+      { target, info: await target.info() },
+      { target: against, info: await against.info() },
+    ];
+    return { names: [name, b], sides, targets };
+  } catch (e) {
+    await Promise.all(targets.map((t) => t.close().catch(() => {})));
+    throw e;
+  }
+}
+
+/** What a disagreement is, without its addresses and sizes: sequences that show the same thing are shrunk once. */
+function signature(v: Extract<Verdict, { kind: 'differ' }>): string {
+  const mask = (s: string | undefined) => (s ?? '').split('\n')[0]!.replace(/[SM?]\d*\+0x[0-9a-f]+|0x[0-9a-f]+|\d+/g, 'N').slice(0, 60);
+  return `${mask(v.a?.call ?? v.b?.call)} = ${mask(v.a?.outcome)} / ${mask(v.b?.outcome)}`;
+}
+
+const describe = (v: Verdict) =>
+  v.kind === 'agree' ? '' : v.kind === 'named' ? ` # named difference at line ${v.line}: ${v.name}` : v.kind === 'noise' ? ` # noise at line ${v.line}` : ` # differs at line ${v.line}`;
+
+export const fuzzCommand: Command = {
+  name: 'fuzz',
+  summary: 'run generated call sequences on two targets and compare every call, shrinking what disagrees',
+  usage: [
+    'mmconform fuzz --target A --against B [--runs N | --time S] [--seed N] [--max-calls N] [--out DIR]',
+    'mmconform fuzz --replay FILE [--target A] [--against B]',
+    '  --target     the target judged (default reference, set up as B runs: THP, swap, hugetlb)',
+    '  --against    the target it is held against, usually a real kernel (linux-host, qemu-arm64@current, ...)',
+    '  --runs       how many sequences (default 100)',
+    '  --time       run sequences for S seconds instead',
+    '  --seed       the generator seed (default random; printed on stderr)',
+    '  --max-calls  the longest sequence (default 40)',
+    '  --out        where disagreements are written as replay files (default mmconform-fuzz/)',
+    '  --replay     run the calls of a replay file again and compare',
+    `  named differences (never counted as disagreements): ${KNOWN_DIFFERENCES.map((k) => k.name).join(', ')}`,
+    '  exit status: 0 no disagreement, 1 a disagreement, 2 bad input',
+  ].join('\n'),
+
+  async run(argv, io) {
+    const { values } = parseCommandArgs('fuzz', argv, {
+      options: {
+        target: { type: 'string' },
+        against: { type: 'string' },
+        runs: { type: 'string' },
+        time: { type: 'string' },
+        seed: { type: 'string' },
+        'max-calls': { type: 'string' },
+        out: { type: 'string', default: 'mmconform-fuzz' },
+        replay: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    });
+    if (values.help) {
+      io.stdout(`usage: ${fuzzCommand.usage}\n`);
+      return 0;
+    }
+    if (values.runs !== undefined && values.time !== undefined) throw new UsageError('fuzz: give --runs or --time, not both');
+    let replay: ReplayFile | null = null;
+    if (values.replay !== undefined) {
+      const text = await readFile(values.replay, 'utf8').catch((e: unknown) => {
+        throw new UsageError(`fuzz: --replay ${values.replay}: ${oneLineMessage(e)}`);
+      });
+      try {
+        replay = parseReplay(text);
+      } catch (e) {
+        throw new UsageError(`fuzz: --replay ${values.replay}: ${oneLineMessage(e)}`);
+      }
+    }
+    const a = values.target ?? replay?.target ?? 'reference';
+    const b = values.against ?? replay?.against;
+    if (b === undefined) throw new UsageError('fuzz: --against names the target to compare with (e.g. linux-host)');
+    const runs = whole('runs', values.runs, 100);
+    const seconds = values.time === undefined ? null : whole('time', values.time, 1);
+    const maxCalls = whole('max-calls', values['max-calls'], 40);
+    const seed = values.seed === undefined ? (Date.now() ^ (Math.random() * 0x7fffffff)) >>> 0 : whole('seed', values.seed, 0, 0);
+
+    const { names, sides, targets } = await openSides(io, a, b);
+    try {
+      if (replay) {
+        const o = await differential(replay.calls, sides);
+        io.stdout(`KTAP version 1\n1..1\n`);
+        const v = o.verdict;
+        if (v.kind === 'differ') for (const l of differenceText(v.a, v.b, names)) io.stdout(`# ${l}\n`);
+        io.stdout(`${v.kind === 'differ' ? 'not ok' : 'ok'} 1 ${values.replay}${describe(v)}\n`);
+        return v.kind === 'differ' ? 1 : 0;
+      }
+      const caps = await Promise.all(sides.map((s) => s.target.capabilities()));
+      const offer = { hugetlb: caps.every((c) => c.hugetlb), uffdWp: caps.every((c) => c.uffdWp) };
+      const arb = callSequence(offer, undefined, maxCalls);
+      io.stderr(`fuzz: seed ${seed} (replay: --seed ${seed}); ${names[0]} against ${names[1]}\n`);
+      const started = Date.now();
+      const deadline = seconds === null ? Infinity : started + seconds * 1000;
+      const total = seconds === null ? runs : Infinity;
+      if (seconds === null) io.stdout(`KTAP version 1\n1..${runs}\n`);
+      else io.stdout('KTAP version 1\n');
+      const counts = { agree: 0, named: 0, noise: 0, differ: 0 };
+      let calls = 0;
+      let n = 0;
+      /** a disagreement already shrunk, by its signature: the replay file written for it */
+      const seen = new Map<string, string>();
+      for (; n < total && Date.now() < deadline; n++) {
+        const [seq] = fc.sample(arb, { seed: seed + n, numRuns: 1 }) as [Call[]];
+        calls += seq.length;
+        const o = await differential(seq, sides);
+        counts[o.verdict.kind]++;
+        const sig = o.verdict.kind === 'differ' ? signature(o.verdict) : '';
+        if (o.verdict.kind === 'differ' && seen.has(sig)) io.stdout(`# as ${seen.get(sig)}\n`);
+        else if (o.verdict.kind === 'differ') {
+          const small = await shrink(seq, sides, o.verdict);
+          const v = small.outcome.verdict;
+          const line = v.kind === 'differ' ? v.line : o.verdict.line;
+          const at = (l: (typeof small.outcome.a)[number] | undefined) => (l ? `${l.call} = ${l.outcome}` : null);
+          const file: ReplayFile = {
+            mmconformFuzz: 1,
+            target: names[0],
+            against: names[1],
+            seed: seed + n,
+            sequence: n,
+            calls: small.calls,
+            difference: { line, target: at(small.outcome.a[line]), against: at(small.outcome.b[line]) },
+          };
+          await mkdir(values.out, { recursive: true });
+          const path = join(values.out, `fuzz-${seed + n}.json`);
+          await writeOutputFile('fuzz', path, replayText(file));
+          seen.set(sig, path);
+          io.stdout(`# ${small.calls.length} calls (from ${seq.length}); replay: mmconform fuzz --replay ${path}\n`);
+          for (const l of small.outcome.a.slice(0, line)) io.stdout(`#   ${l.call} = ${l.outcome.split('\n')[0]}\n`);
+          const shown = v.kind === 'differ' ? v : o.verdict;
+          for (const l of differenceText(shown.a, shown.b, names)) io.stdout(`# ${l}\n`);
+        }
+        io.stdout(`${o.verdict.kind === 'differ' ? 'not ok' : 'ok'} ${n + 1} sequence ${n} (seed ${seed + n}, ${seq.length} calls)${describe(o.verdict)}\n`);
+        if ((n + 1) % 50 === 0) io.stderr(`fuzz: ${n + 1} sequences, ${counts.differ} disagree\n`);
+      }
+      if (seconds !== null) io.stdout(`1..${n}\n`);
+      const secs = (Date.now() - started) / 1000;
+      io.stdout(`# agree ${counts.agree}, named ${counts.named}, noise ${counts.noise}, disagree ${counts.differ} of ${n}\n`);
+      io.stdout(`# Totals: pass:${n - counts.differ} fail:${counts.differ} xfail:0 xpass:0 skip:0 error:0\n`);
+      io.stderr(`fuzz: ${n} sequences, ${calls} calls in ${secs.toFixed(1)} s (${(n / secs).toFixed(1)} sequences/s); ${counts.differ} disagree; seed ${seed}\n`);
+      return counts.differ === 0 ? 0 : 1;
+    } finally {
+      for (const [i, t] of targets.entries()) await t.close().catch((e: unknown) => io.stderr(`mmconform: closing ${names[i]}: ${oneLineMessage(e)}\n`));
+    }
+  },
+};

@@ -1,0 +1,138 @@
+// Runs a sequence of the fuzzer's calls on a target, in a fresh process,
+// and returns the call log (harness/calls/record.ts): a memfd to map first,
+// the calls, then what every area ends up as (smaps and pagemap).
+
+import { CallRecorder, type CallLine } from '../../harness/calls/record.ts';
+import type { Proc, Target } from '../../harness/target.ts';
+import * as U from '../../uapi/linux.ts';
+import { isErr } from '../../uapi/linux.ts';
+import { ARENA, MEMFD_PAGES, PAGE, SLOT_PAGES, SLOTS, slotRanges, type Call, type Ref } from './calls.ts';
+
+/** How much of an area a target chose the closing pagemap reads. */
+const CHOSEN_PAGES = 1024;
+
+const bytes = (n: number) => BigInt(n) * PAGE;
+const inArena = (a: bigint) => a >= ARENA && a < ARENA + bytes(SLOTS * SLOT_PAGES);
+
+/** The byte a store writes: where it came from shows in what a later load reads. */
+export const storeByte = (index: number) => (index % 255) + 1;
+
+class Runner {
+  private uffd = -1;
+  /** the areas the target chose, in order: start and pages */
+  private readonly chosen: (readonly [bigint, number])[] = [];
+
+  constructor(
+    private readonly proc: Proc,
+    private readonly memfd: number,
+  ) {}
+
+  /** A slot's page, or a page within an area the target chose (a slot's while it has chosen none). */
+  addr(r: Ref): bigint {
+    const chosen = this.chosen[r.base - SLOTS];
+    if (chosen) return chosen[0] + bytes(r.page % Math.max(1, chosen[1]));
+    return ARENA + bytes((r.base % SLOTS) * SLOT_PAGES + r.page);
+  }
+
+  private choose(r: bigint | U.Errno, pages: number): void {
+    if (!isErr(r) && !inArena(r)) this.chosen.push([r, pages]);
+  }
+
+  async run(c: Call, index: number): Promise<void> {
+    const p = this.proc;
+    switch (c.op) {
+      case 'mmap': {
+        const place = { fixed: U.MAP_FIXED, noreplace: U.MAP_FIXED_NOREPLACE, hint: 0, any: 0 }[c.place];
+        const flags =
+          (c.shared ? U.MAP_SHARED : U.MAP_PRIVATE) |
+          place |
+          (c.backing === 'memfd' ? 0 : U.MAP_ANONYMOUS) |
+          (c.backing === 'hugetlb' ? U.MAP_HUGETLB : 0) |
+          (c.populate ? U.MAP_POPULATE : 0) |
+          (c.noreserve ? U.MAP_NORESERVE : 0);
+        const fd = c.backing === 'memfd' ? this.memfd : -1;
+        const off = c.backing === 'memfd' ? bytes(c.offPages) : 0n;
+        return this.choose(await p.mmap(c.place === 'any' ? 0n : this.addr(c.at), bytes(c.pages), c.prot, flags, fd, off), c.pages);
+      }
+      case 'munmap':
+        return void (await p.munmap(this.addr(c.at), bytes(c.pages)));
+      case 'mprotect':
+        return void (await p.mprotect(this.addr(c.at), bytes(c.pages), c.prot));
+      case 'mremap': {
+        const fixed = (c.flags & U.MREMAP_FIXED) !== 0;
+        return this.choose(await p.mremap(this.addr(c.at), bytes(c.oldPages), bytes(c.newPages), c.flags, fixed ? this.addr(c.to) : undefined), c.newPages);
+      }
+      case 'madvise':
+        return void (await p.madvise(this.addr(c.at), bytes(c.pages), c.advice));
+      case 'load':
+        return void (await p.read(this.addr(c.at) + BigInt(c.offset), c.len));
+      case 'store':
+        return void (await p.write(this.addr(c.at) + BigInt(c.offset), new Uint8Array(c.len).fill(storeByte(index))));
+      case 'pagemap':
+        return void (await p.pagemap(this.addr(c.at), c.pages));
+      case 'scan': {
+        const start = this.addr(c.at);
+        return void (await p.pagemapScan({
+          start,
+          end: start + bytes(c.pages),
+          flags: c.flags,
+          maxPages: BigInt(c.maxPages),
+          categoryInverted: c.inverted,
+          categoryMask: c.mask,
+          categoryAnyofMask: c.anyof,
+          returnMask: c.ret,
+          vecLen: c.vecLen,
+        }));
+      }
+      case 'smaps':
+        return void (await p.readFile('/proc/self/smaps'));
+      case 'clear_refs':
+        return void (await p.writeFile('/proc/self/clear_refs', c.data));
+      case 'ftruncate':
+        return void (await p.ftruncate(this.memfd, bytes(c.pages)));
+      case 'userfaultfd': {
+        const fd = await p.userfaultfd(c.flags);
+        if (!isErr(fd)) this.uffd = fd;
+        return;
+      }
+      case 'uffdio_api':
+        return void (await p.uffdioApi(this.uffd, U.UFFD_API, c.features));
+      case 'uffdio_register':
+        return void (await p.uffdioRegister(this.uffd, this.addr(c.at), bytes(c.pages), U.UFFDIO_REGISTER_MODE_WP));
+      case 'uffdio_writeprotect':
+        return void (await p.uffdioWriteprotect(this.uffd, this.addr(c.at), bytes(c.pages), c.wp ? U.UFFDIO_WRITEPROTECT_MODE_WP : 0n));
+      case 'uffdio_unregister':
+        return void (await p.uffdioUnregister(this.uffd, this.addr(c.at), bytes(c.pages)));
+      case 'close_uffd': {
+        if (this.uffd < 0) return;
+        await p.close(this.uffd);
+        this.uffd = -1;
+        return;
+      }
+    }
+  }
+
+  /** What every area ends up as. */
+  async dump(): Promise<void> {
+    await this.proc.readFile('/proc/self/smaps');
+    for (const [start] of slotRanges()) await this.proc.pagemap(start, SLOT_PAGES);
+    for (const [start, pages] of this.chosen) await this.proc.pagemap(start, Math.min(pages, CHOSEN_PAGES));
+  }
+}
+
+/** The call log of `calls` run on `target`; a target that fails outright throws. */
+export async function runSequence(target: Target, calls: readonly Call[]): Promise<CallLine[]> {
+  const recorder = new CallRecorder(slotRanges());
+  const proc = recorder.wrap(await target.spawn(), 'fuzz');
+  try {
+    const memfd = await proc.memfdCreate('fuzz', 0);
+    if (isErr(memfd)) throw new Error(`memfd_create: ${memfd.name}`);
+    await proc.ftruncate(memfd, bytes(MEMFD_PAGES));
+    const runner = new Runner(proc, memfd);
+    for (const [i, c] of calls.entries()) await runner.run(c, i);
+    await runner.dump();
+  } finally {
+    await proc.exit();
+  }
+  return recorder.lines;
+}

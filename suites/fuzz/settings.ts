@@ -1,0 +1,36 @@
+// The model set up as the kernel it is compared with: THP mode and huge
+// zero page, swap size and hugetlb pool, read from the kernel itself, for
+// whichever of them the model's spec leaves unsaid.
+
+import type { Target } from '../../harness/target.ts';
+import { isErr } from '../../uapi/linux.ts';
+
+const THP = '/sys/kernel/mm/transparent_hugepage';
+
+/** "+thp=...+thp_zero=...+swap=...+hugetlb=..." as `kernel` runs, less the options `spec` sets. */
+export async function matchingOptions(spec: string, kernel: Target): Promise<string> {
+  const proc = await kernel.spawn();
+  try {
+    const read = async (path: string) => {
+      const r = await proc.readFile(path);
+      if (isErr(r)) throw new Error(`reading ${path} on the kernel: ${r.name}`);
+      return r;
+    };
+    const thp = /\[(\w+)\]/.exec(await read(`${THP}/enabled`))?.[1] ?? 'never';
+    const zero = (await read(`${THP}/use_zero_page`)).trim();
+    // /proc/swaps: a header, then a line a device with its size in KiB
+    const swapKiB = (await read('/proc/swaps'))
+      .split('\n')
+      .slice(1)
+      .reduce((sum, line) => sum + Number(line.split(/\s+/)[2] ?? 0), 0);
+    const hugetlb = (await read('/proc/sys/vm/nr_hugepages')).trim();
+    const options: Record<string, string> = { thp, thp_zero: zero, swap: swapKiB ? `${swapKiB}K` : '0', hugetlb };
+    const said = new Set(spec.split('+').slice(1).map((o) => o.split('=')[0]));
+    return Object.entries(options)
+      .filter(([k]) => !said.has(k))
+      .map(([k, v]) => `+${k}=${v}`)
+      .join('');
+  } finally {
+    await proc.exit();
+  }
+}
