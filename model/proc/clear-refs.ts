@@ -10,14 +10,25 @@ export const CLEAR_REFS_MAPPED = 3;
 export const CLEAR_REFS_SOFT_DIRTY = 4;
 export const CLEAR_REFS_MM_HIWATER_RSS = 5;
 
-/** write(2) of text to the file: the bytes taken, or the errno. */
+/** char buffer[PROC_NUMBUF]: what clear_refs_write() reads of a write, at most */
+const PROC_NUMBUF = 13;
+
+// kstrtoint(strstrip(buffer), 10): a C string (it ends at the first NUL), blanks stripped, one int
+function kstrtoint(bytes: Uint8Array): Ret<number> {
+  const nul = bytes.indexOf(0);
+  const text = new TextDecoder().decode(nul < 0 ? bytes : bytes.subarray(0, nul)).replace(/^[ \t\n\v\f\r]+|[ \t\n\v\f\r]+$/g, '');
+  if (!/^(-|\+?)\d+$/.test(text)) return new Errno('EINVAL', 'write');
+  const v = Number(text);
+  return v < -(2 ** 31) || v >= 2 ** 31 ? new Errno('ERANGE', 'write') : v;
+}
+
+/** write(2) of text to the file: the bytes taken (at most PROC_NUMBUF - 1), or the errno. */
 export function clearRefsWrite(mm: Mm, text: string): Ret<number> {
-  // kstrtoint(strstrip(buffer), 10, &itype)
-  const trimmed = text.trim();
-  if (!/^[+-]?\d+$/.test(trimmed)) return new Errno('EINVAL', 'write');
-  const type = Number(trimmed);
+  const bytes = new TextEncoder().encode(text).subarray(0, PROC_NUMBUF - 1);
+  const type = kstrtoint(bytes);
+  if (typeof type !== 'number') return type;
   if (type < CLEAR_REFS_ALL || type > CLEAR_REFS_MM_HIWATER_RSS) return new Errno('EINVAL', 'write');
-  if (type === CLEAR_REFS_MM_HIWATER_RSS) return text.length;
+  if (type === CLEAR_REFS_MM_HIWATER_RSS) return bytes.length;
   if (type === CLEAR_REFS_SOFT_DIRTY) {
     for (const vma of mm.vmas.all()) {
       if (!(vma.flags & VM_SOFTDIRTY)) continue;
@@ -32,7 +43,7 @@ export function clearRefsWrite(mm: Mm, text: string): Ret<number> {
     if (type === CLEAR_REFS_MAPPED && !vma.file) continue;
     clearRefsRange(mm, vma.start, vma.end, type === CLEAR_REFS_SOFT_DIRTY);
   }
-  return text.length;
+  return bytes.length;
 }
 
 // clear_refs_pte_range(): soft-dirty mode write-protects and clears; the others age
