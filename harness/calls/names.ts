@@ -31,9 +31,15 @@ export class CallNames {
     return this.fixed.find(inside) ?? [...this.chosen].reverse().find(inside);
   }
 
-  /** An address the target returned for a new area of `len` bytes: named after an area it lies in, or a new name. */
-  chose(addr: bigint, len: bigint): string {
-    if (!this.find(addr)) this.chosen.push({ name: `M${this.chosen.length}`, start: addr, end: addr + (len > 0n ? len : PAGE) });
+  /**
+   * An address the target returned for an area of `len` bytes: in a slot, named
+   * after it; else, when `fresh` (a new area, or one moved), a new name, since
+   * where a target puts a new area among its own is its choice; else after the
+   * area it lies in (mremap in place).
+   */
+  chose(addr: bigint, len: bigint, fresh: boolean): string {
+    const slot = this.fixed.some((b) => addr >= b.start && addr < b.end);
+    if (!slot && (fresh || !this.find(addr))) this.chosen.push({ name: `M${this.chosen.length}`, start: addr, end: addr + (len > 0n ? len : PAGE) });
     return this.addr(addr);
   }
 

@@ -9,11 +9,13 @@ describe('call names', () => {
   test('addresses: slots by offset, chosen areas in the order chosen, the rest by page offset only', () => {
     const names = new CallNames([[0x1000_0000n, 0x1100_0000n]]);
     expect(names.addr(0x1000_2000n)).toBe('S0+0x2000');
-    expect(names.chose(0x7fff_0000_0000n, 0x3000n)).toBe('M0+0x0');
+    expect(names.chose(0x7fff_0000_0000n, 0x3000n, true)).toBe('M0+0x0');
     expect(names.addr(0x7fff_0000_2fffn)).toBe('M0+0x2fff');
     expect(names.end(0x7fff_0000_3000n)).toBe('M0+0x3000');
     expect(names.addr(0x7fff_0000_3008n)).toBe('?+0x8');
-    expect(names.chose(0x7fff_0000_1000n, 0x1000n)).toBe('M0+0x1000');
+    expect(names.chose(0x7fff_0000_1000n, 0x1000n, false)).toBe('M0+0x1000');
+    expect(names.chose(0x7fff_0000_1000n, 0x1000n, true)).toBe('M1+0x0');
+    expect(names.chose(0x1000_3000n, 0x1000n, true)).toBe('S0+0x3000');
   });
 
   test('descriptors: by the order opened, a closed one no longer named', () => {

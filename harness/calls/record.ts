@@ -59,7 +59,7 @@ export class CallRecorder {
         log(
           proc.mmap(addr, length, prot, flags, fd, offset),
           () => `mmap(${A(addr)}, ${L(length)}, ${F.protNames(prot)}, ${F.mapFlagNames(flags)}, ${flags & MAP_ANONYMOUS ? fd : names.fd(fd)}, ${L(offset)})`,
-          (r) => F.errText(r) ?? names.chose(r as bigint, length),
+          (r) => F.errText(r) ?? names.chose(r as bigint, length, true),
         ),
       munmap: (addr, length) => log(proc.munmap(addr, length), () => `munmap(${A(addr)}, ${L(length)})`, plain),
       mprotect: (addr, length, prot) => log(proc.mprotect(addr, length, prot), () => `mprotect(${A(addr)}, ${L(length)}, ${F.protNames(prot)})`, plain),
@@ -67,7 +67,7 @@ export class CallRecorder {
         log(
           proc.mremap(oldAddr, oldSize, newSize, flags, newAddr),
           () => `mremap(${A(oldAddr)}, ${L(oldSize)}, ${L(newSize)}, ${F.mremapFlagNames(flags)}${newAddr === undefined ? '' : `, ${A(newAddr)}`})`,
-          (r) => F.errText(r) ?? names.chose(r as bigint, newSize),
+          (r) => F.errText(r) ?? names.chose(r as bigint, newSize, r !== oldAddr),
         ),
       madvise: (addr, length, advice) => log(proc.madvise(addr, length, advice), () => `madvise(${A(addr)}, ${L(length)}, ${F.adviceName(advice)})`, plain),
       open: (path, flags, mode) => log(proc.open(path, flags, mode), () => `open("${path}", ${hex(flags)})`, fdOut),
@@ -84,7 +84,7 @@ export class CallRecorder {
       ftruncate: (fd, length) => log(proc.ftruncate(fd, length), () => `ftruncate(${names.fd(fd)}, ${L(length)})`, plain),
       memfdCreate: (name, flags) => log(proc.memfdCreate(name, flags), () => `memfd_create("${name}", ${hex(flags)})`, fdOut),
       alignedAlloc: (alignment, size) =>
-        log(proc.alignedAlloc(alignment, size), () => `aligned_alloc(${L(alignment)}, ${L(size)})`, (r) => F.errText(r) ?? names.chose(r as bigint, size)),
+        log(proc.alignedAlloc(alignment, size), () => `aligned_alloc(${L(alignment)}, ${L(size)})`, (r) => F.errText(r) ?? names.chose(r as bigint, size, true)),
       free: (addr) => log(proc.free(addr), () => `free(${A(addr)})`, () => ''),
       read: (addr, length) => log(proc.read(addr, length), () => `load(${A(addr)}, ${length})`, mem),
       write: (addr, data) => log(proc.write(addr, data), () => `store(${A(addr)}, [${F.runs([...data].map((b) => hex(b)))}])`, mem),

@@ -52,4 +52,15 @@ describe('mmconform compare', () => {
     expect(stdout).toContain('<th title="arm64, layout rfc, kernel 7.2">reference:rfc</th>');
     expect(stdout).toContain('sd-hole-before: an unmapped page before an area reads as 0');
   });
+  test('--calls: every call compared; one target against itself is equal call for call', async () => {
+    const { code, stdout } = await mmconform('compare', '--targets', 'reference:rfc,reference:rfc', '--suite', 'madv_populate', '--calls');
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/\ncalls: \d+ compared, all equal \(reference:rfc against reference:rfc\)\n$/);
+  });
+
+  test('--calls: where a suite first differs, with the test it belongs to and both outcomes', async () => {
+    const { code, stdout } = await mmconform('compare', '--targets', 'reference:rfc,reference:rfc+thp=never', '--suite', 'madv_populate', '--calls');
+    expect(code).toBe(1);
+    expect(stdout).toMatch(/\ncalls: madv_populate: differs at call \d+ \(in "[^"]+"\), \d+ lines differ from there\n {2}\S.*\n {4}reference:rfc: .*\n {4}reference:rfc\+thp=never: .*\n/);
+  });
 });

@@ -13,6 +13,9 @@ import { bitNamer, compareRecordings, differencesText } from '../descriptors/com
 import { resolveLayout } from '../layout-file.ts';
 import { DEFAULT_LAYOUT } from '../../model/arm64/layout.ts';
 import { pgtable } from '../../model/arm64/pgtable.ts';
+import { CallRecorder } from '../calls/record.ts';
+import { callComparisonText, compareCallLogs } from '../calls/compare.ts';
+import type { Proc } from '../target.ts';
 
 /** Raw entries compare only within one architecture's format. */
 async function sameArch(names: readonly string[], targets: readonly Target[]): Promise<void> {
@@ -35,7 +38,7 @@ export const compareCommand: Command = {
   name: 'compare',
   summary: 'run the suites on several targets and show, result by result, where they disagree',
   usage: [
-    'mmconform compare --targets A,B[,...] [--suite NAME]... [--format text|json|html] [--output FILE] [--descriptors]',
+    'mmconform compare --targets A,B[,...] [--suite NAME]... [--format text|json|html] [--output FILE] [--descriptors] [--calls]',
     '  --targets      two or more targets, comma-separated (see mmconform targets)',
     '  --suite        one suite; repeat for several; default all',
     '  --format       text (default), json or html',
@@ -44,6 +47,9 @@ export const compareCommand: Command = {
     '                 on every target, and print each bit where a target differs from the first (named by',
     "                 the first target's layout; output-address bits masked); needs targets that can read",
     '                 their page tables (the reference model, the QEMU targets)',
+    '  --calls        also compare every call a test makes and what it returned (errnos, signals, data,',
+    '                 pagemap flags, PAGEMAP_SCAN regions, smaps of its own areas; addresses, descriptors,',
+    '                 frame numbers and swap slots named or masked), and print where each suite first differs',
     '  exit status: 0 all agree, 1 a disagreement, 2 bad input',
   ].join('\n'),
 
@@ -55,6 +61,7 @@ export const compareCommand: Command = {
         format: { type: 'string', default: 'text' },
         output: { type: 'string' },
         descriptors: { type: 'boolean', default: false },
+        calls: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -74,6 +81,7 @@ export const compareCommand: Command = {
     const targets: Target[] = [];
     const reports: RunReport[] = [];
     const recorders: DescriptorRecorder[] = [];
+    const callRecorders: CallRecorder[] = [];
     try {
       for (const name of names) targets.push(await openTarget('compare', name));
       if (values.descriptors) await sameArch(names, targets);
@@ -81,7 +89,11 @@ export const compareCommand: Command = {
         io.stderr(`== ${names[i]}\n`);
         const recorder = new DescriptorRecorder();
         recorders.push(recorder);
-        const wrapProc = values.descriptors ? recorder.wrap.bind(recorder) : undefined;
+        const calls = new CallRecorder();
+        callRecorders.push(calls);
+        // calls are recorded as the test makes them, the descriptor reads the recorder adds left out
+        const wraps = [...(values.descriptors ? [recorder.wrap.bind(recorder)] : []), ...(values.calls ? [calls.wrap.bind(calls)] : [])];
+        const wrapProc = wraps.length ? (p: Proc, suite: string, n: () => number) => wraps.reduce((q, w) => w(q, suite, n), p) : undefined;
         // the matrix is the output; each run's KTAP is not
         reports.push(await runSuites(target, names[i]!, suites, { stdout: () => {}, stderr: io.stderr, ...(wrapProc ? { wrapProc } : {}) }));
       }
@@ -103,6 +115,16 @@ export const compareCommand: Command = {
         io.stdout(differencesText(diffs, [names[0]!, names[i]!]));
       }
     }
-    return matrix.disagreements === 0 && descriptorDifferences === 0 ? 0 : 1;
+    let callDifferences = 0;
+    if (values.calls) {
+      const testName = (suite: string, n: number) => reports[0]!.suites.find((s) => s.name === suite)?.results[n]?.name ?? null;
+      const infos = await Promise.all(targets.map((t) => t.info()));
+      for (let i = 1; i < targets.length; i++) {
+        const c = compareCallLogs(callRecorders[0]!.lines, callRecorders[i]!.lines, [infos[0]!, infos[i]!], testName);
+        callDifferences += c.differences.length;
+        io.stdout(callComparisonText(c, [names[0]!, names[i]!]));
+      }
+    }
+    return matrix.disagreements === 0 && descriptorDifferences === 0 && callDifferences === 0 ? 0 : 1;
   },
 };

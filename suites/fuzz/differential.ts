@@ -7,7 +7,7 @@
 import type { CallLine } from '../../harness/calls/record.ts';
 import type { Target, TargetInfo } from '../../harness/target.ts';
 import type { Call } from './calls.ts';
-import { namedDifference } from './known-differences.ts';
+import { namedDifference } from '../../harness/calls/known-differences.ts';
 import { runSequence } from './sequence.ts';
 
 export interface Side {
@@ -81,18 +81,3 @@ export async function shrink(calls: readonly Call[], sides: readonly [Side, Side
   return { calls: best, outcome: bestOutcome ?? (await differential(best, sides)) };
 }
 
-/**
- * Two differing lines as text to read: the call and each side's outcome; of
- * an outcome of several lines (smaps), the area it is in and the first line
- * that differs.
- */
-export function differenceText(a: CallLine | null, b: CallLine | null, names: readonly [string, string]): string[] {
-  const call = (a ?? b)?.call ?? '(the end)';
-  const x = a?.outcome.split('\n') ?? ['(no line)'];
-  const y = b?.outcome.split('\n') ?? ['(no line)'];
-  if (x.length === 1 && y.length === 1) return [call, `  ${names[0]}: ${x[0]}`, `  ${names[1]}: ${y[0]}`];
-  let i = 0;
-  while (i < Math.min(x.length, y.length) && x[i] === y[i]) i++;
-  const area = x.slice(0, i + 1).reverse().find((l) => /^\S+-\S+ /.test(l));
-  return [`${call}${area ? `, area ${area}` : ''}`, `  ${names[0]}: ${x[i] ?? '(no more lines)'}`, `  ${names[1]}: ${y[i] ?? '(no more lines)'}`];
-}

@@ -3,8 +3,8 @@
 // measured, named here with the kernels it holds for. Nothing else is ever
 // passed over: every other difference is a disagreement.
 
-import type { CallLine } from '../../harness/calls/record.ts';
-import type { TargetInfo } from '../../harness/target.ts';
+import type { CallLine } from './record.ts';
+import type { TargetInfo } from '../target.ts';
 
 export interface KnownDifference {
   readonly name: string;
