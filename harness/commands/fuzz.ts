@@ -14,6 +14,7 @@ import { differenceText } from '../calls/compare.ts';
 import { KNOWN_DIFFERENCES } from '../calls/known-differences.ts';
 import { parseReplay, replayText, type ReplayFile } from '../../suites/fuzz/replay.ts';
 import { matchingOptions } from '../../suites/fuzz/settings.ts';
+import { cReproducer } from '../../reports/c-reproducer.ts';
 import { UsageError, oneLineMessage, parseCommandArgs, writeOutputFile, type Command, type Io } from '../command.ts';
 import type { Target } from '../target.ts';
 import { openTarget } from './select.ts';
@@ -159,8 +160,9 @@ export const fuzzCommand: Command = {
           await mkdir(values.out, { recursive: true });
           const path = join(values.out, `fuzz-${seed + n}.json`);
           await writeOutputFile('fuzz', path, replayText(file));
+          await writeOutputFile('fuzz', path.replace(/\.json$/, '.c'), cReproducer(file));
           seen.set(sig, path);
-          io.stdout(`# ${small.calls.length} calls (from ${seq.length}); replay: mmconform fuzz --replay ${path}\n`);
+          io.stdout(`# ${small.calls.length} calls (from ${seq.length}); replay: mmconform fuzz --replay ${path}; on a kernel: cc ${path.replace(/\.json$/, '.c')}\n`);
           for (const l of small.outcome.a.slice(0, line)) io.stdout(`#   ${l.call} = ${l.outcome.split('\n')[0]}\n`);
           const shown = v.kind === 'differ' ? v : o.verdict;
           for (const l of differenceText(shown.a, shown.b, names)) io.stdout(`# ${l}\n`);
