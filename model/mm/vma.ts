@@ -1,5 +1,6 @@
 // Virtual memory areas: vm_area_struct, its flags (include/linux/mm.h), and
-// the rules that split and merge them (mm/vma.c).
+// the rules that split and merge them (mm/vma.c); vma-ops.ts applies them
+// to an mm.
 
 import type { Inode } from './shmem.ts';
 
@@ -38,7 +39,9 @@ export const VM_FLAG_MNEMONICS: readonly (readonly [number, string])[] = [
   [VM_MAYEXEC, 'me'],
   [VM_MAYSHARE, 'ms'],
   [VM_GROWSDOWN, 'gd'],
+  [VM_UFFD_MISSING, 'um'],
   [VM_PFNMAP, 'pf'],
+  [VM_UFFD_WP, 'uw'],
   [VM_LOCKED, 'lo'],
   [VM_DONTEXPAND, 'de'],
   [VM_ACCOUNT, 'ac'],
@@ -48,8 +51,6 @@ export const VM_FLAG_MNEMONICS: readonly (readonly [number, string])[] = [
   [VM_MIXEDMAP, 'mm'],
   [VM_HUGEPAGE, 'hg'],
   [VM_NOHUGEPAGE, 'nh'],
-  [VM_UFFD_MISSING, 'um'],
-  [VM_UFFD_WP, 'uw'],
 ];
 
 /** What an area registered with a userfaultfd needs of it: its features (UFFD_FEATURE_WP_ASYNC, ...). */
