@@ -17,8 +17,8 @@ export interface KernelBehaviour {
    * before, the merged area took the flags of the area it grew from.
    */
   readonly vmaStickySoftDirty: boolean;
-  /** PAGE_IS_SOFT_DIRTY (v6.15) is a PAGEMAP_SCAN category; before, asking for it is EINVAL. */
-  readonly pagemapScanSoftDirty: boolean;
+  /** PAGE_IS_GUARD is a PAGEMAP_SCAN category (after 6.12; PM_SCAN_CATEGORIES in 6.12 ends at PAGE_IS_SOFT_DIRTY): before, asking for it is EINVAL. */
+  readonly pagemapScanGuard: boolean;
   /**
    * cluster_alloc_swap_entry(): a page goes to a partly used cluster before
    * a free one (measured: 7.2's first swap slot is 1, 6.12's is 0x200).
@@ -41,8 +41,8 @@ export interface KernelBehaviour {
 }
 
 export const KERNELS: Readonly<Record<string, KernelBehaviour>> = {
-  '6.12': { version: '6.12', debugVmPgtableMkwriteNovma: false, vmaStickySoftDirty: false, pagemapScanSoftDirty: false, swapNonfullFirst: false, swapDefaultPrio: -2, swapSlotsCache: true, tableAf: false, hugeZeroPmdSpecial: false, uffdUnregisterOwnCtxOnly: false },
-  '7.2': { version: '7.2', debugVmPgtableMkwriteNovma: true, vmaStickySoftDirty: true, pagemapScanSoftDirty: true, swapNonfullFirst: true, swapDefaultPrio: -1, swapSlotsCache: false, tableAf: true, hugeZeroPmdSpecial: true, uffdUnregisterOwnCtxOnly: true },
+  '6.12': { version: '6.12', debugVmPgtableMkwriteNovma: false, vmaStickySoftDirty: false, pagemapScanGuard: false, swapNonfullFirst: false, swapDefaultPrio: -2, swapSlotsCache: true, tableAf: false, hugeZeroPmdSpecial: false, uffdUnregisterOwnCtxOnly: false },
+  '7.2': { version: '7.2', debugVmPgtableMkwriteNovma: true, vmaStickySoftDirty: true, pagemapScanGuard: true, swapNonfullFirst: true, swapDefaultPrio: -1, swapSlotsCache: false, tableAf: true, hugeZeroPmdSpecial: true, uffdUnregisterOwnCtxOnly: true },
 };
 
 export function kernelByName(name: string): KernelBehaviour {

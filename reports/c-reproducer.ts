@@ -343,7 +343,7 @@ static void scan(uint64_t start, long pages, uint64_t fl, uint64_t inv, uint64_t
 	}
 	printf("%ld [", r);
 	for (long i = 0; i < r; i++) printf("%s%s..%s %s", i ? ", " : "", A(vec[i].start), E(vec[i].end), flags(vec[i].categories, CATEGORIES, "0"));
-	printf("] walk_end %s\n", A(arg.walk_end));
+	printf("] walk_end %s\n", E(arg.walk_end));
 }
 
 static void clear_refs(const char *data, size_t len, const char *shown)

@@ -120,7 +120,7 @@ export function scanArgText(a: PmScanArg, names: CallNames): string {
 export function scanResultText(r: Ret<PmScanResult>, names: CallNames): string {
   return (
     errText(r) ??
-    `${(r as PmScanResult).ret} [${(r as PmScanResult).regions.map((g) => `${names.addr(g.start)}..${names.end(g.end)} ${categoryNames(g.categories)}`).join(', ')}] walk_end ${names.addr((r as PmScanResult).walkEnd)}`
+    `${(r as PmScanResult).ret} [${(r as PmScanResult).regions.map((g) => `${names.addr(g.start)}..${names.end(g.end)} ${categoryNames(g.categories)}`).join(', ')}] walk_end ${names.end((r as PmScanResult).walkEnd)}`
   );
 }
 

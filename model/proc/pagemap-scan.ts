@@ -11,6 +11,7 @@ import * as U from '../../uapi/linux.ts';
 import { Errno, type Ret } from '../../uapi/linux.ts';
 import type { Pte } from '../arm64/pgtable.ts';
 import { PTE_MARKER_UFFD_WP } from '../arm64/swapops.ts';
+import { splitHugePmd } from '../mm/huge-memory.ts';
 import type { Mm } from '../mm/mm.ts';
 import { PMD_MASK, PMD_SIZE } from '../mm/pgtables.ts';
 import { uffdWpRange } from '../mm/userfaultfd.ts';
@@ -52,8 +53,8 @@ type WalkRet = 0 | 'ENOSPC' | Errno;
 
 /** PM_SCAN_CATEGORIES of the kernel modelled */
 function scanCategories(mm: Mm): number {
-  const base = U.PAGE_IS_WPALLOWED | U.PAGE_IS_WRITTEN | U.PAGE_IS_FILE | U.PAGE_IS_PRESENT | U.PAGE_IS_SWAPPED | U.PAGE_IS_PFNZERO | U.PAGE_IS_HUGE;
-  return mm.sys.cfg.kernel.pagemapScanSoftDirty ? base | U.PAGE_IS_SOFT_DIRTY | U.PAGE_IS_GUARD : base;
+  const base = U.PAGE_IS_WPALLOWED | U.PAGE_IS_WRITTEN | U.PAGE_IS_FILE | U.PAGE_IS_PRESENT | U.PAGE_IS_SWAPPED | U.PAGE_IS_PFNZERO | U.PAGE_IS_HUGE | U.PAGE_IS_SOFT_DIRTY;
+  return mm.sys.cfg.kernel.pagemapScanGuard ? base | U.PAGE_IS_GUARD : base;
 }
 
 // pagemap_scan_get_args()
@@ -265,7 +266,7 @@ class PagemapScan {
     if (!this.wp || !(categories & U.PAGE_IS_WRITTEN)) return out.ret;
     // a write-protect of part of the huge page breaks it into small pages
     if (out.end !== start + PMD_SIZE) {
-      this.mm.splitHugePmd(start & PMD_MASK);
+      splitHugePmd(this.mm, start & PMD_MASK);
       this.backoutRange(start, out.end);
       return 'ENOENT';
     }
