@@ -7,8 +7,11 @@ import { builtinLayout } from '../model/arm64/layout.ts';
 import { kernelByName } from '../model/kernel.ts';
 import { clearRefsWrite } from '../model/proc/clear-refs.ts';
 import { pagemapRead } from '../model/proc/pagemap.ts';
+import { doMadvise } from '../model/mm/madvise.ts';
+import { doMmap } from '../model/mm/mmap.ts';
 import { System, type ThpSettings } from '../model/mm/system.ts';
 import { Task } from '../model/mm/task.ts';
+import { writeUser } from '../model/mm/user-access.ts';
 import * as U from '../uapi/linux.ts';
 import { isErr } from '../uapi/linux.ts';
 import { compare, measureMemory, type BenchResult } from './run.ts';
@@ -35,9 +38,9 @@ function newTask(thp: ThpSettings['enabled']): Task {
 
 function populated(thp: ThpSettings['enabled']): { task: Task; addr: bigint } {
   const task = newTask(thp);
-  const addr = task.mm.mmap(0n, GIB, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS, null, 0n);
+  const addr = doMmap(task.mm, 0n, GIB, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS, null, 0n);
   if (isErr(addr)) throw new Error(`mmap: ${addr}`);
-  const r = task.mm.madvise(addr, GIB, U.MADV_POPULATE_WRITE);
+  const r = doMadvise(task.mm, addr, GIB, U.MADV_POPULATE_WRITE);
   if (isErr(r)) throw new Error(`populate: ${r}`);
   return { task, addr };
 }
@@ -71,9 +74,9 @@ export function run(): BenchResult[] {
   // A huge mapping costs what is touched: a few tables and ten pages.
   const sparse = () => {
     const t = newTask('never');
-    const big = t.mm.mmap(0n, 64n << 40n, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_NORESERVE, null, 0n);
+    const big = doMmap(t.mm, 0n, 64n << 40n, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_NORESERVE, null, 0n);
     if (isErr(big)) throw new Error(`mmap: ${big}`);
-    for (let i = 0n; i < 10n; i++) t.mm.writeUser(big + i * (1n << 32n), new Uint8Array([1]));
+    for (let i = 0n; i < 10n; i++) writeUser(t.mm, big + i * (1n << 32n), new Uint8Array([1]));
     return t;
   };
   const { memory } = measureMemory(sparse);

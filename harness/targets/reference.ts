@@ -7,8 +7,13 @@
 import { DEFAULT_LAYOUT } from '../../model/arm64/layout.ts';
 import type { Pgtable } from '../../model/arm64/pgtable.ts';
 import { DEFAULT_KERNEL, kernelByName } from '../../model/kernel.ts';
+import { doMadvise } from '../../model/mm/madvise.ts';
+import { doMmap, vmMunmap } from '../../model/mm/mmap.ts';
+import { doMprotectPkey } from '../../model/mm/mprotect.ts';
+import { doMremap } from '../../model/mm/mremap.ts';
 import { System, type SystemConfig, type ThpSettings } from '../../model/mm/system.ts';
 import { Task } from '../../model/mm/task.ts';
+import { readUser, writeUser } from '../../model/mm/user-access.ts';
 import { UffdCtx, uffdioApi, uffdioRegister, uffdioUnregister, uffdioWriteprotect } from '../../model/mm/userfaultfd.ts';
 import { pagemapRead } from '../../model/proc/pagemap.ts';
 import { pagemapScan } from '../../model/proc/pagemap-scan.ts';
@@ -97,19 +102,19 @@ class ReferenceProc implements Proc {
   async mmap(addr: bigint, length: bigint, prot: number, flags: number, fd: number, offset: bigint): Promise<Ret<bigint>> {
     const file = flags & U.MAP_ANONYMOUS ? null : this.live.file(fd);
     if (!(flags & U.MAP_ANONYMOUS) && !file) return new Errno('EBADF', 'mmap');
-    return this.mm.mmap(addr, length, prot, flags, file, offset);
+    return doMmap(this.mm, addr, length, prot, flags, file, offset);
   }
   async munmap(addr: bigint, length: bigint) {
-    return this.mm.munmap(addr, length);
+    return vmMunmap(this.mm, addr, length);
   }
   async mprotect(addr: bigint, length: bigint, prot: number) {
-    return this.mm.mprotect(addr, length, prot);
+    return doMprotectPkey(this.mm, addr, length, prot);
   }
   async mremap(oldAddr: bigint, oldSize: bigint, newSize: bigint, flags: number, newAddr = 0n) {
-    return this.mm.mremap(oldAddr, oldSize, newSize, flags, newAddr);
+    return doMremap(this.mm, oldAddr, oldSize, newSize, flags, newAddr);
   }
   async madvise(addr: bigint, length: bigint, advice: number) {
-    return this.mm.madvise(addr, length, advice);
+    return doMadvise(this.mm, addr, length, advice);
   }
   async open(path: string, flags: number) {
     return this.live.open(path, flags);
@@ -131,25 +136,25 @@ class ReferenceProc implements Proc {
   async alignedAlloc(alignment: bigint, size: bigint): Promise<Ret<bigint>> {
     const page = 4096n;
     const len = ((size + page - 1n) / page) * page;
-    const raw = this.mm.mmap(0n, len + alignment, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS, null, 0n);
+    const raw = doMmap(this.mm, 0n, len + alignment, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS, null, 0n);
     if (isErr(raw)) return raw;
     const start = (raw + alignment - 1n) & ~(alignment - 1n);
-    if (start > raw) this.mm.munmap(raw, start - raw);
+    if (start > raw) vmMunmap(this.mm, raw, start - raw);
     const tail = raw + len + alignment - (start + len);
-    if (tail > 0n) this.mm.munmap(start + len, tail);
+    if (tail > 0n) vmMunmap(this.mm, start + len, tail);
     return start;
   }
   async free(addr: bigint): Promise<void> {
     const vma = this.mm.vmas.lookup(addr);
-    if (vma) this.mm.munmap(vma.start, vma.end - vma.start);
+    if (vma) vmMunmap(this.mm, vma.start, vma.end - vma.start);
   }
 
   async read(addr: bigint, length: number): Promise<MemResult> {
-    const r = this.mm.readUser(addr, length);
+    const r = readUser(this.mm, addr, length);
     return r instanceof Uint8Array ? { ok: true, data: r } : { ok: false, ...r };
   }
   async write(addr: bigint, data: Uint8Array): Promise<MemResult> {
-    const r = this.mm.writeUser(addr, data);
+    const r = writeUser(this.mm, addr, data);
     return r === null ? { ok: true, data: new Uint8Array(0) } : { ok: false, ...r };
   }
   async readFile(path: string) {

@@ -4,6 +4,7 @@
 // uffd-wp end up exactly where the kernel's code puts them.
 
 import type { Pte } from '../arm64/pgtable.ts';
+import { splitHugePmd } from './huge-memory.ts';
 import type { Mm } from './mm.ts';
 import { HPAGE_PMD_ORDER, type Folio } from './physmem.ts';
 import { PMD_MASK, PMD_SIZE } from './pgtables.ts';
@@ -281,7 +282,7 @@ function doHugePmdWpPage(mm: Mm, vma: Vma, addr: bigint, pmdSlot: bigint, orig: 
   // wp_huge_pmd(): a uffd-wp THP is split, and each pte resolved as it is written
   if (vma.flags & V.VM_UFFD_WP && pg.pteUffdWp(orig)) {
     uffdWpWrite(mm, vma);
-    mm.splitHugePmd(addr & PMD_MASK);
+    splitHugePmd(mm, addr & PMD_MASK);
     return 'fallback';
   }
   const f = mm.sys.phys.folioOf(pg.pmdPfn(orig));
@@ -291,7 +292,7 @@ function doHugePmdWpPage(mm: Mm, vma: Vma, addr: bigint, pmdSlot: bigint, orig: 
     mm.pt.write(pmdSlot, pg.ptepSetAccessFlags(orig, entry));
     return 0;
   }
-  mm.splitHugePmd(addr & PMD_MASK);
+  splitHugePmd(mm, addr & PMD_MASK);
   return 'fallback';
 }
 

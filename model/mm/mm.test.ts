@@ -8,8 +8,13 @@ import { isErr } from '../../uapi/linux.ts';
 import { pagemapEntry } from '../proc/pagemap.ts';
 import { clearRefsWrite } from '../proc/clear-refs.ts';
 import { readProcFile } from '../proc/files.ts';
+import { doMadvise } from './madvise.ts';
+import { doMmap, vmMunmap } from './mmap.ts';
+import { doMprotectPkey } from './mprotect.ts';
+import { doMremap } from './mremap.ts';
 import { System } from './system.ts';
 import { Task } from './task.ts';
+import { writeUser } from './user-access.ts';
 
 const PAGE = 4096n;
 
@@ -28,14 +33,14 @@ function task(layout = 'rfc', kernel = '7.2'): Task {
 }
 
 function anon(t: Task, len: bigint, prot = U.PROT_READ | U.PROT_WRITE, addr = 0n, extra = 0): bigint {
-  const a = t.mm.mmap(addr, len, prot, U.MAP_PRIVATE | U.MAP_ANONYMOUS | extra, null, 0n);
+  const a = doMmap(t.mm, addr, len, prot, U.MAP_PRIVATE | U.MAP_ANONYMOUS | extra, null, 0n);
   if (isErr(a)) throw new Error(String(a));
   return a;
 }
 
 const sd = (t: Task, a: bigint) => (pagemapEntry(t.mm, a) & U.PM_SOFT_DIRTY) !== 0n;
 const present = (t: Task, a: bigint) => (pagemapEntry(t.mm, a) & U.PM_PRESENT) !== 0n;
-const write = (t: Task, a: bigint, v = 1) => expect(t.mm.writeUser(a, new Uint8Array([v]))).toBeNull();
+const write = (t: Task, a: bigint, v = 1) => expect(writeUser(t.mm, a, new Uint8Array([v]))).toBeNull();
 const clearSoftdirty = (t: Task) => expect(clearRefsWrite(t.mm, '4')).toBe(1);
 
 describe('soft-dirty on the rfc layout', () => {
@@ -58,9 +63,9 @@ describe('soft-dirty on the rfc layout', () => {
     const a = anon(t, PAGE);
     write(t, a);
     clearSoftdirty(t);
-    expect(t.mm.mprotect(a, PAGE, U.PROT_READ)).toBe(0);
+    expect(doMprotectPkey(t.mm, a, PAGE, U.PROT_READ)).toBe(0);
     expect(sd(t, a)).toBe(false);
-    expect(t.mm.mprotect(a, PAGE, U.PROT_READ | U.PROT_WRITE)).toBe(0);
+    expect(doMprotectPkey(t.mm, a, PAGE, U.PROT_READ | U.PROT_WRITE)).toBe(0);
     expect(sd(t, a)).toBe(false);
     write(t, a, 2);
     expect(sd(t, a)).toBe(true);
@@ -72,14 +77,14 @@ describe('soft-dirty on the rfc layout', () => {
     if (isErr(fd)) throw new Error(String(fd));
     t.unlink('./soft-dirty-test-file');
     expect(t.ftruncate(fd, PAGE)).toBe(0);
-    const a = t.mm.mmap(0n, PAGE, U.PROT_READ | U.PROT_WRITE, U.MAP_SHARED, t.file(fd), 0n);
+    const a = doMmap(t.mm, 0n, PAGE, U.PROT_READ | U.PROT_WRITE, U.MAP_SHARED, t.file(fd), 0n);
     if (isErr(a)) throw new Error(String(a));
     write(t, a);
     expect(sd(t, a)).toBe(true);
     clearSoftdirty(t);
     expect(sd(t, a)).toBe(false);
-    t.mm.mprotect(a, PAGE, U.PROT_READ);
-    t.mm.mprotect(a, PAGE, U.PROT_READ | U.PROT_WRITE);
+    doMprotectPkey(t.mm, a, PAGE, U.PROT_READ);
+    doMprotectPkey(t.mm, a, PAGE, U.PROT_READ | U.PROT_WRITE);
     expect(sd(t, a)).toBe(false);
     write(t, a, 2);
     expect(sd(t, a)).toBe(true);
@@ -89,7 +94,7 @@ describe('soft-dirty on the rfc layout', () => {
     const t = task();
     const raw = anon(t, 4n << 20n);
     const a = (raw + (2n << 20n) - 1n) & ~((2n << 20n) - 1n);
-    expect(t.mm.madvise(a, 2n << 20n, U.MADV_HUGEPAGE)).toBe(0);
+    expect(doMadvise(t.mm, a, 2n << 20n, U.MADV_HUGEPAGE)).toBe(0);
     write(t, a);
     expect(readProcFile(t, '/proc/self/smaps')).toContain('AnonHugePages:      2048 kB');
     clearSoftdirty(t);
@@ -102,11 +107,11 @@ describe('soft-dirty on the rfc layout', () => {
     test(`VM_SOFTDIRTY across merges: sticky on ${kernel} is ${sticky} (test_merge)`, () => {
       const t = task('rfc', kernel);
       const reserved = anon(t, 5n * PAGE, U.PROT_NONE);
-      t.mm.munmap(reserved, 4n * PAGE);
+      vmMunmap(t.mm, reserved, 4n * PAGE);
       const map = anon(t, PAGE, U.PROT_READ | U.PROT_WRITE, reserved + PAGE, U.MAP_FIXED);
       clearSoftdirty(t);
       const map2 = anon(t, PAGE, U.PROT_READ | U.PROT_WRITE, reserved + 3n * PAGE, U.MAP_FIXED);
-      expect(t.mm.mremap(map2, PAGE, PAGE, U.MREMAP_FIXED | U.MREMAP_MAYMOVE, reserved + 2n * PAGE)).toBe(reserved + 2n * PAGE);
+      expect(doMremap(t.mm, map2, PAGE, PAGE, U.MREMAP_FIXED | U.MREMAP_MAYMOVE, reserved + 2n * PAGE)).toBe(reserved + 2n * PAGE);
       expect(t.mm.vmas.all().filter((v) => v.start <= map && v.end >= map + 2n * PAGE)).toHaveLength(1);
       expect([sd(t, map), sd(t, map + PAGE)]).toEqual([sticky, sticky]);
     });
@@ -129,24 +134,24 @@ describe('MADV_POPULATE', () => {
   test('PROT_READ: populate read works, write is EINVAL', () => {
     const t = task('v6.10');
     const a = anon(t, 2n << 20n, U.PROT_READ);
-    expect(t.mm.madvise(a, 2n << 20n, U.MADV_POPULATE_READ)).toBe(0);
-    const w = t.mm.madvise(a, 2n << 20n, U.MADV_POPULATE_WRITE);
+    expect(doMadvise(t.mm, a, 2n << 20n, U.MADV_POPULATE_READ)).toBe(0);
+    const w = doMadvise(t.mm, a, 2n << 20n, U.MADV_POPULATE_WRITE);
     expect(isErr(w) && w.name).toBe('EINVAL');
   });
   test('holes are ENOMEM', () => {
     const t = task('v6.10');
     const a = anon(t, 2n << 20n);
-    t.mm.munmap(a + PAGE, PAGE);
-    const r = t.mm.madvise(a, 2n << 20n, U.MADV_POPULATE_READ);
+    vmMunmap(t.mm, a + PAGE, PAGE);
+    const r = doMadvise(t.mm, a, 2n << 20n, U.MADV_POPULATE_READ);
     expect(isErr(r) && r.name).toBe('ENOMEM');
-    const b = t.mm.madvise(a + PAGE, PAGE, U.MADV_POPULATE_WRITE);
+    const b = doMadvise(t.mm, a + PAGE, PAGE, U.MADV_POPULATE_WRITE);
     expect(isErr(b) && b.name).toBe('ENOMEM');
   });
   test('populate write makes every page present', () => {
     const t = task('v6.10');
     const a = anon(t, 2n << 20n);
     expect(present(t, a)).toBe(false);
-    expect(t.mm.madvise(a, 2n << 20n, U.MADV_POPULATE_WRITE)).toBe(0);
+    expect(doMadvise(t.mm, a, 2n << 20n, U.MADV_POPULATE_WRITE)).toBe(0);
     for (let i = 0n; i < 512n; i++) expect(present(t, a + i * PAGE)).toBe(true);
   });
 });

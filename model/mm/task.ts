@@ -4,6 +4,7 @@
 import * as U from '../../uapi/linux.ts';
 import { Errno, type Ret } from '../../uapi/linux.ts';
 import { Mm } from './mm.ts';
+import { exitMmap } from './mmap.ts';
 import { type Inode, shmemTruncate } from './shmem.ts';
 import type { System } from './system.ts';
 import { UffdCtx, userfaultfdRelease } from './userfaultfd.ts';
@@ -89,7 +90,7 @@ export class Task {
   }
 
   exit(): void {
-    this.mm.exit();
+    exitMmap(this.mm);
     this.fds.clear();
   }
 }

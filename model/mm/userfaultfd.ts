@@ -12,9 +12,11 @@ import { Errno, type Ret } from '../../uapi/linux.ts';
 import * as U from '../../uapi/linux.ts';
 import { HPAGE_SIZE } from './hugetlb.ts';
 import type { Mm } from './mm.ts';
+import { changeProtection } from './mprotect.ts';
 import { PAGE_SIZE } from './physmem.ts';
 import * as V from './vma.ts';
 import type { UffdContext, Vma } from './vma.ts';
+import { modifyFlags } from './vma-ops.ts';
 
 const PAGE = BigInt(PAGE_SIZE);
 const TASK_SIZE = 1n << 48n;
@@ -74,7 +76,7 @@ export function uffdioRegister(mm: Mm, ctx: UffdCtx, start: bigint, len: bigint,
   for (const v of areas) {
     const lo = v.start > start ? v.start : start;
     const hi = v.end < end ? v.end : end;
-    const area = mm.modifyFlags(v, lo, hi, v.flags | V.VM_UFFD_WP, ctx);
+    const area = modifyFlags(mm, v, lo, hi, v.flags | V.VM_UFFD_WP, ctx);
     if (area instanceof Errno) return new Errno(area.name, 'ioctl');
     mm.vmaSetPageProt(area);
   }
@@ -104,13 +106,13 @@ export function uffdioWriteprotect(mm: Mm, start: bigint, len: bigint, mode: big
 export function uffdWpRange(mm: Mm, vma: Vma, start: bigint, end: bigint, enable: boolean): void {
   const prot = enable ? mm.pageProtFor(vma.flags & ~V.VM_WRITE) : vma.pageProt;
   const tryChangeWritable = !enable && mm.vmaWantsManualPteWriteUpgrade(vma);
-  mm.changeProtection(vma, start, end, tryChangeWritable, enable ? 'wp' : 'resolve', prot);
+  changeProtection(mm, vma, start, end, tryChangeWritable, enable ? 'wp' : 'resolve', prot);
 }
 
 // userfaultfd_clear_vma(): [start, end) of an area leaves its context, write protection reset first
 function clearVma(mm: Mm, v: Vma, start: bigint, end: bigint): Errno | null {
   if (v.flags & V.VM_UFFD_WP) uffdWpRange(mm, v, start, end, false);
-  const area = mm.modifyFlags(v, start, end, v.flags & ~V.VM_UFFD_WP, null);
+  const area = modifyFlags(mm, v, start, end, v.flags & ~V.VM_UFFD_WP, null);
   if (area instanceof Errno) return area;
   mm.vmaSetPageProt(area);
   return null;

@@ -5,6 +5,7 @@
 
 import type { Pte } from '../arm64/pgtable.ts';
 import { PTE_MARKER_UFFD_WP } from '../arm64/swapops.ts';
+import { splitHugePmd } from './huge-memory.ts';
 import type { Mm } from './mm.ts';
 import { type Folio, PAGE_SIZE } from './physmem.ts';
 import { PMD_MASK, PMD_SIZE } from './pgtables.ts';
@@ -107,7 +108,7 @@ function reclaimFolio(mm: Mm, vma: Vma, { folio, base }: Picked): void {
     return;
   }
   // try_to_unmap(TTU_SPLIT_HUGE_PMD)
-  if (folio.pmdMapped) mm.splitHugePmd(base);
+  if (folio.pmdMapped) splitHugePmd(mm, base);
   for (let i = 0; i < folio.nrPages; i++) {
     const slot = mm.pt.pteSlot(base + BigInt(i) * PAGE, false)!;
     mm.pt.write(slot, swapPte(mm, mm.pt.read(slot), folio.anonExclusive[i] === 1, offset + BigInt(i)));

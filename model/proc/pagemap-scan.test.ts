@@ -7,8 +7,11 @@ import { builtinLayout } from '../arm64/layout.ts';
 import { kernelByName } from '../kernel.ts';
 import * as U from '../../uapi/linux.ts';
 import { isErr } from '../../uapi/linux.ts';
+import { doMadvise } from '../mm/madvise.ts';
+import { doMmap } from '../mm/mmap.ts';
 import { System } from '../mm/system.ts';
 import { Task } from '../mm/task.ts';
+import { writeUser } from '../mm/user-access.ts';
 import { pagemapScan, type ScanArg } from './pagemap-scan.ts';
 
 const PAGE = 4096n;
@@ -29,7 +32,7 @@ function task(hugetlbPages = 0): Task {
 }
 
 function map(t: Task, len: bigint, extra = 0): bigint {
-  const a = t.mm.mmap(0n, len, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS | extra, null, 0n);
+  const a = doMmap(t.mm, 0n, len, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS | extra, null, 0n);
   if (isErr(a)) throw new Error(String(a));
   return a;
 }
@@ -47,8 +50,8 @@ describe('PAGEMAP_SCAN', () => {
   const everyOther = () => {
     const t = task();
     const a = map(t, N * PAGE);
-    expect(t.mm.madvise(a, N * PAGE, U.MADV_NOHUGEPAGE)).toBe(0);
-    for (let i = 0n; i < N; i += 2n) expect(t.mm.writeUser(a + i * PAGE, new Uint8Array([1]))).toBeNull();
+    expect(doMadvise(t.mm, a, N * PAGE, U.MADV_NOHUGEPAGE)).toBe(0);
+    for (let i = 0n; i < N; i += 2n) expect(writeUser(t.mm, a + i * PAGE, new Uint8Array([1]))).toBeNull();
     const present = (vecLen: number, maxPages = 0n) =>
       scan(t, { start: a, end: a + N * PAGE, categoryMask: U.PAGE_IS_PRESENT, returnMask: U.PAGE_IS_PRESENT, vecLen, maxPages });
     const page = (addr: bigint) => (addr - a) / PAGE;
@@ -77,7 +80,7 @@ describe('PAGEMAP_SCAN', () => {
     const all = U.PAGE_IS_HUGE | U.PAGE_IS_PRESENT | U.PAGE_IS_WRITTEN | U.PAGE_IS_FILE | U.PAGE_IS_SWAPPED | U.PAGE_IS_PFNZERO;
     const regions = () => scan(t, { start: a, end: a + 2n * HPAGE, categoryAnyofMask: all, returnMask: all }).regions.map((r) => [(r.start - a) / PAGE, (r.end - a) / PAGE, r.categories]);
     expect(regions()).toEqual([[0n, 1024n, U.PAGE_IS_HUGE]]);
-    expect(t.mm.writeUser(a, new Uint8Array([1]))).toBeNull();
+    expect(writeUser(t.mm, a, new Uint8Array([1]))).toBeNull();
     expect(regions()).toEqual([
       [0n, 512n, U.PAGE_IS_HUGE | U.PAGE_IS_PRESENT | U.PAGE_IS_WRITTEN],
       [512n, 1024n, U.PAGE_IS_HUGE],

@@ -1,0 +1,52 @@
+// PMD-mapped THP (mm/huge_memory.c): the split of a huge pmd into a pte
+// table. The huge pmd faults are in fault.ts.
+
+import type { Pte } from '../arm64/pgtable.ts';
+import type { Mm } from './mm.ts';
+import { PAGE_SIZE } from './physmem.ts';
+
+const PAGE = BigInt(PAGE_SIZE);
+
+/**
+ * __split_huge_pmd_locked(): a pmd-mapped THP becomes 512 ptes carrying its
+ * young, dirty, write, soft-dirty and uffd-wp state; the huge zero page
+ * becomes 512 zero-page ptes.
+ */
+export function splitHugePmd(mm: Mm, haddr: bigint): void {
+  const slot = mm.pt.pmdSlot(haddr, false);
+  if (slot === null) return;
+  const pmd = mm.pt.read(slot);
+  if (pmd === 0n || mm.pt.pmdIsTable(pmd) || !mm.pg.pmdPresent(pmd)) return;
+  const vma = mm.vmas.lookup(haddr);
+  const prot = vma?.pageProt ?? 0n;
+  const pg = mm.pg;
+  const phys = mm.sys.phys;
+  // pmdp_invalidate(): present-invalid while the table is rebuilt
+  mm.pt.write(slot, pg.pmdMkinvalid(pmd));
+  mm.pt.write(slot, 0n);
+  const base = pg.pmdPfn(pmd);
+  const zero = phys.isZeroPfn(base);
+  const f = zero ? null : phys.folioOf(base);
+  for (let i = 0n; i < 512n; i++) {
+    const a = haddr + i * PAGE;
+    let pte: Pte;
+    if (zero) {
+      pte = pg.pteMkspecial(pg.pfnPte(phys.zeroPfn, prot));
+    } else {
+      pte = pg.pfnPte(base + i, prot);
+      if (pg.pteWrite(pmd)) pte = pg.pteMkwrite(pte);
+      if (!pg.pteYoung(pmd)) pte = pg.pteMkold(pte);
+      // "NOTE: this may set soft-dirty too on some archs"
+      if (pg.pteDirty(pmd)) pte = pg.pteMkdirty(pte);
+      if (pg.pteSoftDirty(pmd)) pte = pg.pteMksoftDirty(pte);
+      else pte = pg.pteClearSoftDirty(pte);
+    }
+    if (pg.pteUffdWp(pmd)) pte = pg.pteMkuffdWp(pte);
+    mm.pt.write(mm.pt.pteSlot(a, true)!, pte);
+    if (f) f.mapcount[f.pageIndex(base + i)]!++;
+  }
+  if (f) {
+    f.pmdMapped--;
+    if (pg.pteDirty(pmd)) f.dirty = true;
+  }
+}

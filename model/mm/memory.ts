@@ -1,0 +1,101 @@
+// Unmapping pages and freeing page tables (mm/memory.c): the zaps under
+// munmap() and MADV_DONTNEED, with the rmap and swap bookkeeping they do.
+
+import type { Pte } from '../arm64/pgtable.ts';
+import { PTE_MARKER_UFFD_WP } from '../arm64/swapops.ts';
+import { freeHugeFolio } from './hugetlb.ts';
+import { splitHugePmd } from './huge-memory.ts';
+import type { Mm } from './mm.ts';
+import { PAGE_SIZE, type Folio } from './physmem.ts';
+import { PMD_SIZE } from './pgtables.ts';
+import * as V from './vma.ts';
+
+const PAGE = BigInt(PAGE_SIZE);
+
+/** folio_remove_rmap_pte()/_pmd(): drops one mapping of the page a pte or pmd mapped; frees anonymous folios nobody maps. */
+function unmapFolio(mm: Mm, f: Folio, pfn: bigint | null): void {
+  if (pfn === null) f.pmdMapped--;
+  else f.mapcount[f.pageIndex(pfn)]!--;
+  if (f.anon && !f.mapped()) mm.sys.phys.free(f);
+}
+
+/**
+ * zap_pte_range()/zap_huge_pmd() over [start, end) of one area. Unless
+ * `dropMarkers` (ZAP_FLAG_DROP_MARKER: munmap), a file area registered
+ * for uffd-wp keeps its markers and leaves one where a uffd-wp pte was
+ * (zap_install_uffd_wp_if_needed()); an anonymous area drops them all.
+ */
+export function zapRange(mm: Mm, start: bigint, end: bigint, dropMarkers: boolean): void {
+  const vma = mm.vmas.lookup(start);
+  const keepMarkers = !dropMarkers && vma !== null && !vma.isAnonymous;
+  const keepUffdWp = keepMarkers && (vma.flags & V.VM_UFFD_WP) !== 0;
+  for (const { addr, slot, val } of [...mm.pt.pmdsIn(start, end)]) {
+    if (mm.pt.pmdIsTable(val)) continue;
+    // a huge pmd: a partial zap splits it first (__split_huge_pmd())
+    if (addr >= start && addr + PMD_SIZE <= end) zapPmd(mm, addr, slot, val, dropMarkers);
+    else splitHugePmd(mm, addr);
+  }
+  // swap_pte_batch(): a run of swap ptes for consecutive slots, alike but for the offset
+  let run: { readonly addr: bigint; readonly pte: Pte; readonly offsets: bigint[] } | null = null;
+  const endRun = () => {
+    if (run) mm.sys.swap?.freeEntries(run.offsets);
+    run = null;
+  };
+  mm.pt.updatePtes(start, end, (addr, pte) => {
+    if (mm.pg.ptePresent(pte)) {
+      endRun();
+      const f = mm.vmNormalFolio(pte);
+      if (f) unmapFolio(mm, f, mm.pg.ptePfn(pte));
+      return keepUffdWp && mm.pg.pteUffdWp(pte) ? mm.pg.makePteMarker(PTE_MARKER_UFFD_WP) : 0n;
+    }
+    if (mm.pg.pteMarkerUffdWp(pte)) return keepMarkers ? pte : 0n;
+    const e = mm.pg.pteToSwpEntry(pte);
+    if (!mm.pg.isSwapEntry(e)) return 0n;
+    const offset = mm.pg.swpOffset(e);
+    const n = run ? BigInt(run.offsets.length) : 0n;
+    if (run && addr === run.addr + n * PAGE && offset === run.offsets[0]! + n && swapPteLike(mm, run.pte, pte)) run.offsets.push(offset);
+    else {
+      endRun();
+      run = { addr, pte, offsets: [offset] };
+    }
+    return 0n;
+  });
+  endRun();
+}
+
+/** swap_pte_batch()'s test: two swap ptes alike but for their offsets (same device, same exclusive, soft-dirty and uffd-wp bits). */
+function swapPteLike(mm: Mm, a: Pte, b: Pte): boolean {
+  const pg = mm.pg;
+  return (
+    pg.swpType(pg.pteToSwpEntry(a)) === pg.swpType(pg.pteToSwpEntry(b)) &&
+    pg.pteSwpExclusive(a) === pg.pteSwpExclusive(b) &&
+    pg.pteSwpSoftDirty(a) === pg.pteSwpSoftDirty(b) &&
+    pg.pteSwpUffdWp(a) === pg.pteSwpUffdWp(b)
+  );
+}
+
+// zap_huge_pmd(), __unmap_hugepage_range() for hugetlb: a pmd entry the zap covers whole
+function zapPmd(mm: Mm, addr: bigint, slot: bigint, pmd: bigint, dropMarkers: boolean): void {
+  // __unmap_hugepage_range(): unless dropping markers, a hugetlb entry write-protected by uffd-wp leaves one
+  const vma = mm.vmas.lookup(addr);
+  const marker = !dropMarkers && vma !== null && (vma.flags & V.VM_HUGETLB) !== 0 && (mm.pg.pmdPresent(pmd) ? mm.pg.pteUffdWp(pmd) : mm.pg.pteSwpUffdWpAny(pmd));
+  mm.pt.write(slot, marker ? mm.pg.makePteMarker(PTE_MARKER_UFFD_WP) : 0n);
+  if (!mm.pg.pmdPresent(pmd)) return;
+  const f = mm.sys.phys.folioOf(mm.pg.pmdPfn(pmd));
+  if (!f || mm.sys.phys.isZeroPfn(f.pfn)) return;
+  if (f.hugetlb && f.anon) {
+    // __unmap_hugepage_range(): a private huge page goes back to the pool
+    f.pmdMapped--;
+    freeHugeFolio(mm, vma, addr, f);
+    return;
+  }
+  unmapFolio(mm, f, null);
+}
+
+/** free_pgtables(): pte tables no area uses any more go away. */
+export function freePgtables(mm: Mm, start: bigint, end: bigint): void {
+  for (const { addr, slot, val } of [...mm.pt.pmdsIn(start, end)]) {
+    if (!mm.pt.pmdIsTable(val)) continue;
+    if (mm.vmas.overlapping(addr, addr + PMD_SIZE).length === 0) mm.pt.freePteTable(slot);
+  }
+}

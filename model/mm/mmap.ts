@@ -1,0 +1,145 @@
+// Mapping and unmapping (mm/mmap.c): mmap() through do_mmap() and
+// mmap_region(), the search for room (get_unmapped_area()), MAP_POPULATE,
+// munmap(), and the teardown at exit.
+
+import { Errno, type Ret } from '../../uapi/linux.ts';
+import * as U from '../../uapi/linux.ts';
+import { faultinPage } from './fault.ts';
+import { HPAGE_SIZE, hugeAlign, hugetlbReserve, hugetlbSizeOk } from './hugetlb.ts';
+import { MMAP_BASE, TASK_SIZE, pageAlign, pageAligned, type Mm } from './mm.ts';
+import { PAGE_SIZE } from './physmem.ts';
+import { PMD_SIZE } from './pgtables.ts';
+import type { Inode } from './shmem.ts';
+import * as V from './vma.ts';
+import { Vma } from './vma.ts';
+import { doMunmap, mergeNew, splitEdges } from './vma-ops.ts';
+
+const PAGE = BigInt(PAGE_SIZE);
+
+/** A file as mmap() sees it: its inode and whether it was opened for writing. */
+export interface MappedFile {
+  readonly inode: Inode;
+  readonly writable: boolean;
+}
+
+/** vm_unmapped_area() top-down: the highest gap below MMAP_BASE that fits */
+function unmappedArea(mm: Mm, len: bigint, align: bigint): bigint | null {
+  let top = MMAP_BASE;
+  const areas = mm.vmas.all();
+  for (let i = areas.length - 1; i >= -1; i--) {
+    const v = areas[i];
+    if (v && v.start >= top) continue;
+    const gapLo = v ? v.end : PAGE * 16n;
+    const hi = (top - len) & ~(align - 1n);
+    if (hi >= gapLo && top - gapLo >= len) return hi;
+    if (v) top = v.start;
+  }
+  return null;
+}
+
+// __get_unmapped_area(): a hint if free, else top-down; THP-aligned for PMD-sized anonymous areas
+function getUnmappedArea(mm: Mm, addr: bigint, len: bigint, anon: boolean, align: bigint): Ret<bigint> {
+  if (len > TASK_SIZE) return new Errno('ENOMEM', 'mmap');
+  if (addr !== 0n) {
+    addr = (addr + align - 1n) & ~(align - 1n);
+    if (TASK_SIZE - len >= addr && mm.vmas.overlapping(addr, addr + len).length === 0) return addr;
+  }
+  const thpAlign = anon && addr === 0n && len % PMD_SIZE === 0n;
+  const found = unmappedArea(mm, len, thpAlign ? PMD_SIZE : align);
+  return found ?? new Errno('ENOMEM', 'mmap');
+}
+
+// do_mmap() + mmap_region()
+export function doMmap(mm: Mm, addr: bigint, len: bigint, prot: number, flags: number, file: MappedFile | null, offset: bigint): Ret<bigint> {
+  if (len === 0n) return new Errno('EINVAL', 'mmap');
+  if (!pageAligned(offset)) return new Errno('EINVAL', 'mmap');
+  len = pageAlign(len);
+  if (len === 0n || len > TASK_SIZE) return new Errno('ENOMEM', 'mmap');
+  const type = flags & U.MAP_TYPE;
+  if (type !== U.MAP_SHARED && type !== U.MAP_PRIVATE) return new Errno('EINVAL', 'mmap');
+  const anonymous = (flags & U.MAP_ANONYMOUS) !== 0;
+  if (!anonymous && file === null) return new Errno('EBADF', 'mmap');
+  // ksys_mmap_pgoff(): MAP_HUGETLB memory is a file on an internal hugetlbfs, in whole huge pages
+  const hugetlb = (flags & U.MAP_HUGETLB) !== 0;
+  if (hugetlb && (!anonymous || !hugetlbSizeOk(flags))) return new Errno('EINVAL', 'mmap');
+  if (hugetlb) len = hugeAlign(len);
+
+  let vmFlags = (prot & (U.PROT_READ | U.PROT_WRITE | U.PROT_EXEC)) | V.VM_MAYREAD | V.VM_MAYWRITE | V.VM_MAYEXEC;
+  let inode: Inode | null = anonymous ? null : file!.inode;
+  let pgoff = offset >> 12n;
+  if (type === U.MAP_SHARED) {
+    if (!anonymous && !file!.writable) {
+      if (prot & U.PROT_WRITE) return new Errno('EACCES', 'mmap');
+      vmFlags &= ~V.VM_MAYWRITE;
+    }
+    vmFlags |= V.VM_SHARED | V.VM_MAYSHARE;
+  } else if ((vmFlags & (V.VM_WRITE | V.VM_NORESERVE)) === V.VM_WRITE && !hugetlb) {
+    vmFlags |= V.VM_ACCOUNT; // accountable_mapping()
+  }
+  if (flags & U.MAP_NORESERVE) vmFlags |= V.VM_NORESERVE;
+  if (hugetlb) vmFlags |= V.VM_HUGETLB | V.VM_DONTEXPAND; // hugetlbfs_file_mmap()
+  const align = hugetlb ? HPAGE_SIZE : PAGE;
+
+  let start: bigint;
+  if (flags & (U.MAP_FIXED | U.MAP_FIXED_NOREPLACE)) {
+    if (addr & (align - 1n)) return new Errno('EINVAL', 'mmap');
+    if (addr + len > TASK_SIZE) return new Errno('ENOMEM', 'mmap');
+    if (flags & U.MAP_FIXED_NOREPLACE && mm.vmas.overlapping(addr, addr + len).length > 0) return new Errno('EEXIST', 'mmap');
+    start = addr;
+  } else {
+    const got = getUnmappedArea(mm, addr, len, anonymous && type === U.MAP_PRIVATE && !hugetlb, align);
+    if (got instanceof Errno) return got;
+    start = got;
+  }
+  // mmap_region(): the areas it replaces are cut first, before the new file's ->mmap() reserves
+  const cut = splitEdges(mm, start, start + len);
+  if (cut) return new Errno(cut.name, 'mmap');
+  let hugetlbResv: Set<bigint> | null = null;
+  if (hugetlb) {
+    inode = mm.sys.tmpfs.create('/anon_hugepage', false, true); // hugetlb_file_setup()
+    inode.mappingOnly = true;
+    inode.size = len;
+    pgoff = 0n;
+    const r = hugetlbReserve(mm, inode, len / HPAGE_SIZE, vmFlags);
+    if (r instanceof Errno) return r;
+    hugetlbResv = r;
+  }
+  doMunmap(mm, start, len);
+
+  if (anonymous && !hugetlb) {
+    if (type === U.MAP_SHARED) {
+      inode = mm.sys.tmpfs.create('/dev/zero', false); // shmem_zero_setup()
+      inode.mappingOnly = true;
+      inode.size = len;
+      pgoff = 0n;
+    } else {
+      pgoff = start >> 12n;
+    }
+  }
+  // __mmap_complete(): every new mapping starts soft-dirty
+  vmFlags |= mm.vmSoftdirty;
+  const fresh = new Vma(start, start + len, vmFlags, pgoff, inode, 0n, null, hugetlbResv);
+  const vma = inode === null ? mergeNew(mm, fresh) : (mm.vmas.insert(fresh), fresh);
+  mm.vmaSetPageProt(vma);
+  if (flags & U.MAP_POPULATE) populate(mm, start, start + len, (vmFlags & V.VM_WRITE) !== 0 && type === U.MAP_SHARED);
+  return start;
+}
+
+/** mm_populate(): errors are ignored */
+function populate(mm: Mm, start: bigint, end: bigint, write: boolean): void {
+  for (let a = start; a < end; a += PAGE) {
+    const v = mm.vmas.lookup(a);
+    if (v) faultinPage(mm, v, a, write);
+  }
+}
+
+// munmap() -> __vm_munmap(): do_vmi_munmap()'s checks of the range, then the unmap
+export function vmMunmap(mm: Mm, addr: bigint, len: bigint): Ret<0> {
+  if (!pageAligned(addr) || len === 0n || addr > TASK_SIZE || len > TASK_SIZE - addr) return new Errno('EINVAL', 'munmap');
+  return doMunmap(mm, addr, pageAlign(len)) ?? 0;
+}
+
+// exit_mmap()
+export function exitMmap(mm: Mm): void {
+  for (const v of [...mm.vmas.all()]) doMunmap(mm, v.start, v.end - v.start);
+}
