@@ -40,9 +40,15 @@ export class CallRecorder {
       const done = written.then(async () => {
         const resultsBefore = resultsSoFar();
         const text = call();
-        const r = await result;
-        this.lines.push({ suite, resultsBefore, call: text, outcome: outcome(r) });
-        return r;
+        try {
+          const r = await result;
+          this.lines.push({ suite, resultsBefore, call: text, outcome: outcome(r) });
+          return r;
+        } catch (e) {
+          // a target that cannot answer (a model that does not model the call, an agent that died) is an outcome too
+          this.lines.push({ suite, resultsBefore, call: text, outcome: `fails: ${e instanceof Error ? e.message : String(e)}` });
+          throw e;
+        }
       });
       written = done.catch(() => {});
       return done;

@@ -59,6 +59,23 @@ describe('the differential fuzzer', () => {
     expect(small.calls).toEqual([cold]);
   });
 
+  test('a call the target cannot answer ends its log with the reason, and is a disagreement', async () => {
+    const t = await referenceTarget('');
+    const thrower: Target = {
+      ...t,
+      spawn: async () => {
+        const p = await t.spawn();
+        return Object.assign(Object.create(p) as typeof p, { mprotect: () => Promise.reject(new Error('mprotect: not modelled')) });
+      },
+    };
+    const seq: Call[] = [mmap, { op: 'mprotect', at: { base: 0, page: 0 }, pages: 1, prot: U.PROT_READ }, { op: 'smaps' }];
+    const log = await runSequence(thrower, seq);
+    expect(log.at(-1)?.outcome).toBe('fails: mprotect: not modelled');
+    expect(log).toHaveLength(4);
+    const o = await differential(seq, [await side(t), await side(thrower)]);
+    expect(o.verdict).toMatchObject({ kind: 'differ', line: 3 });
+  });
+
   test('a replay file carries the calls, features included', () => {
     const calls: Call[] = [mmap, { op: 'uffdio_api', features: U.UFFD_FEATURE_WP_ASYNC }];
     const file = { mmconformFuzz: 1, target: 'reference', against: 'linux-host', seed: 1, sequence: 0, calls, difference: { line: 2, target: 'a', against: 'b' } } as const;

@@ -120,7 +120,11 @@ class Runner {
   }
 }
 
-/** The call log of `calls` run on `target`; a target that fails outright throws. */
+/**
+ * The call log of `calls` run on `target`. A call the target fails to answer
+ * (it throws) ends the log with a "fails: ..." line; only a target that
+ * cannot start a process throws.
+ */
 export async function runSequence(target: Target, calls: readonly Call[]): Promise<CallLine[]> {
   const recorder = new CallRecorder(slotRanges());
   const proc = recorder.wrap(await target.spawn(), 'fuzz');
@@ -131,8 +135,10 @@ export async function runSequence(target: Target, calls: readonly Call[]): Promi
     const runner = new Runner(proc, memfd);
     for (const [i, c] of calls.entries()) await runner.run(c, i);
     await runner.dump();
+  } catch {
+    // the failure is the log's last line
   } finally {
-    await proc.exit();
+    await proc.exit().catch(() => {});
   }
   return recorder.lines;
 }
