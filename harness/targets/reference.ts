@@ -186,7 +186,7 @@ class ReferenceProc implements Proc {
   }
   async uffdioWriteprotect(fd: number, start: bigint, len: bigint, mode: bigint) {
     const ctx = this.uffd(fd);
-    return isErr(ctx) ? ctx : uffdioWriteprotect(this.mm, start, len, mode);
+    return isErr(ctx) ? ctx : uffdioWriteprotect(this.mm, ctx, start, len, mode);
   }
   async uffdioUnregister(fd: number, start: bigint, len: bigint) {
     const ctx = this.uffd(fd);

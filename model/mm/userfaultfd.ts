@@ -45,7 +45,8 @@ export class UffdCtx implements UffdContext {
 export function uffdioApi(mm: Mm, ctx: UffdCtx, api: bigint, features: bigint): Ret<{ features: bigint; ioctls: bigint }> {
   const supported = mm.pg.hasUffdWp ? UFFD_API_FEATURES : UFFD_API_FEATURES & ~WP_FEATURES;
   if (ctx.ready || api !== U.UFFD_API || features & ~supported) return new Errno('EINVAL', 'ioctl');
-  ctx.features = features;
+  // "WP_ASYNC relies on WP_UNPOPULATED, choose it unconditionally"
+  ctx.features = features & U.UFFD_FEATURE_WP_ASYNC ? features | U.UFFD_FEATURE_WP_UNPOPULATED : features;
   ctx.ready = true;
   return { features: supported, ioctls: UFFD_API_IOCTLS };
 }
@@ -84,21 +85,20 @@ export function uffdioRegister(mm: Mm, ctx: UffdCtx, start: bigint, len: bigint,
   return { ioctls: areas.some((v) => v.flags & V.VM_HUGETLB) ? UFFD_WP_RANGE_IOCTLS_BASIC : UFFD_WP_RANGE_IOCTLS };
 }
 
-// mwriteprotect_range() -> uffd_wp_range()
-export function uffdioWriteprotect(mm: Mm, start: bigint, len: bigint, mode: bigint): Ret<0> {
+// userfaultfd_writeprotect() -> mwriteprotect_range(): area by area, holes passed over; the first
+// area not registered for uffd-wp (or a hugetlb one cut off a huge page) ends it, with what came before done
+export function uffdioWriteprotect(mm: Mm, ctx: UffdCtx, start: bigint, len: bigint, mode: bigint): Ret<0> {
+  if (!ctx.ready || badRange(start, len)) return new Errno('EINVAL', 'ioctl');
   if (mode & ~(U.UFFDIO_WRITEPROTECT_MODE_WP | UFFDIO_WRITEPROTECT_MODE_DONTWAKE)) return new Errno('EINVAL', 'ioctl');
-  if (badRange(start, len)) return new Errno('EINVAL', 'ioctl');
+  if (mode === (U.UFFDIO_WRITEPROTECT_MODE_WP | UFFDIO_WRITEPROTECT_MODE_DONTWAKE)) return new Errno('EINVAL', 'ioctl');
   const end = start + len;
   const areas = mm.vmas.overlapping(start, end);
-  let cursor = start;
+  if (areas.length === 0) return new Errno('ENOENT', 'ioctl');
   for (const v of areas) {
-    if (v.start > cursor || !(v.flags & V.VM_UFFD_WP)) return new Errno('ENOENT', 'ioctl');
-    // hugetlb: whole huge pages only (measured: EINVAL)
+    if (!(v.flags & V.VM_UFFD_WP)) return new Errno('ENOENT', 'ioctl');
     if (v.flags & V.VM_HUGETLB && (start | len) & (HPAGE_SIZE - 1n)) return new Errno('EINVAL', 'ioctl');
-    cursor = v.end;
+    uffdWpRange(mm, v, v.start > start ? v.start : start, v.end < end ? v.end : end, (mode & U.UFFDIO_WRITEPROTECT_MODE_WP) !== 0n);
   }
-  if (cursor < end) return new Errno('ENOENT', 'ioctl');
-  for (const v of areas) uffdWpRange(mm, v, v.start > start ? v.start : start, v.end < end ? v.end : end, (mode & U.UFFDIO_WRITEPROTECT_MODE_WP) !== 0n);
   return 0;
 }
 
@@ -120,7 +120,8 @@ function clearVma(mm: Mm, v: Vma, start: bigint, end: bigint): Errno | null {
 
 // userfaultfd_unregister()
 export function uffdioUnregister(mm: Mm, ctx: UffdCtx, start: bigint, len: bigint): Ret<0> {
-  if (badRange(start, len)) return new Errno('EINVAL', 'ioctl');
+  // userfaultfd_ioctl(): every ioctl but UFFDIO_API needs an initialised context
+  if (!ctx.ready || badRange(start, len)) return new Errno('EINVAL', 'ioctl');
   const end = start + len;
   const areas = mm.vmas.overlapping(start, end);
   if (areas.length === 0) return new Errno('EINVAL', 'ioctl');
