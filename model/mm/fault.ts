@@ -139,7 +139,6 @@ function doFault(mm: Mm, vma: Vma, addr: bigint, flags: number, slot: bigint, uf
   const inode = vma.file!;
   const index = vma.pageIndex(addr);
   if (index >= (inode.size + PAGE - 1n) / PAGE) return 'SIGBUS';
-  const pg = mm.pg;
   const cache = shmemGetFolio(mm.sys, inode, index);
   if (!(flags & FAULT_FLAG_WRITE)) {
     // should_fault_around(): not in areas registered for uffd-wp or minor faults (uffd_disable_fault_around())
@@ -148,14 +147,10 @@ function doFault(mm: Mm, vma: Vma, addr: bigint, flags: number, slot: bigint, uf
     return 0;
   }
   if (!(vma.flags & V.VM_SHARED)) {
-    if (uffdWp) throw new Error('userfaultfd: a private file mapping registered for uffd-wp is not modelled');
-    // do_cow_fault(): a private copy of the page cache page
+    // do_cow_fault(): a private copy of the page cache page; over a marker it goes in uffd-wp, and the store faults again
     const f = newAnonFolio(mm, vma, 0);
     mm.sys.phys.copyPage(f.pfn, cache.pfn);
-    let entry = pg.pfnPte(f.pfn, vma.pageProt);
-    if (vma.flags & V.VM_WRITE) entry = pg.pteMkwrite(pg.pteMkdirty(entry));
-    f.mapcount[0] = 1;
-    mm.pt.write(slot, entry);
+    setPteRange(mm, vma, slot, f, true, false, uffdWp);
     return 0;
   }
   // do_shared_fault(): tmpfs has no ->page_mkwrite; over a marker the pte goes in write-protected, and the store faults again

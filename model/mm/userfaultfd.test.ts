@@ -2,6 +2,7 @@ import { describe, expect, test } from 'vitest';
 import { referenceTarget } from '../../harness/targets/reference.ts';
 import type { Proc } from '../../harness/target.ts';
 import * as U from '../../uapi/linux.ts';
+import { CallRecorder } from '../../harness/calls/record.ts';
 
 const A = 0x5000_0000_0000n;
 const B = A + 0x12000n;
@@ -48,4 +49,48 @@ describe('userfaultfd ioctls as the kernels answer them', () => {
     // no area at all
     expect(errno(await p.uffdioWriteprotect(fd, A + 0x100000n, 0x1000n, U.UFFDIO_WRITEPROTECT_MODE_WP))).toBe('ENOENT');
   });
+});
+
+// Measured line for line on the host's 6.18 and Debian's 7.2 arm64 (the call log of the same calls).
+test('uffd-wp on a private shmem mapping: markers, COW faults over them, uffd-wp through MADV_DONTNEED', async () => {
+  const rec = new CallRecorder([[A, A + 0x1000000n]]);
+  const p = rec.wrap(await (await referenceTarget('')).spawn(), 'test');
+  const mfd = (await p.memfdCreate('m', 0)) as number;
+  await p.ftruncate(mfd, 0x10000n);
+  await p.mmap(A + 0x100000n, 0x10000n, 3, U.MAP_SHARED | U.MAP_FIXED, mfd, 0n);
+  await p.write(A + 0x100000n, new Uint8Array([7]));
+  await p.write(A + 0x101000n, new Uint8Array([8]));
+  await p.mmap(A, 0x8000n, 3, U.MAP_PRIVATE | U.MAP_FIXED, mfd, 0n);
+  await p.read(A + 0x1000n, 1);
+  await p.write(A + 0x2000n, new Uint8Array([9]));
+  const fd = (await p.userfaultfd(U.O_CLOEXEC | U.O_NONBLOCK)) as number;
+  await p.uffdioApi(fd, U.UFFD_API, U.UFFD_FEATURE_WP_ASYNC);
+  await p.uffdioRegister(fd, A, 0x8000n, U.UFFDIO_REGISTER_MODE_WP);
+  await p.uffdioWriteprotect(fd, A, 0x8000n, U.UFFDIO_WRITEPROTECT_MODE_WP);
+  await p.pagemap(A, 8);
+  await p.write(A + 0x1000n, new Uint8Array([1])); // a protected page cache page: COW
+  await p.write(A + 0x3000n, new Uint8Array([2])); // a marker: do_cow_fault() keeps uffd-wp, the store faults again
+  await p.read(A + 0x4000n, 1);
+  await p.write(A + 0x2000n, new Uint8Array([3]));
+  await p.pagemap(A, 8);
+  await p.madvise(A, 0x8000n, U.MADV_DONTNEED);
+  await p.pagemap(A, 8);
+  await p.read(A, 0x5000);
+  await p.close(fd);
+  await p.pagemap(A, 8);
+  expect(rec.lines.slice(10).map((l) => `${l.call} = ${l.outcome}`)).toEqual([
+    'UFFDIO_REGISTER(fd1, S0+0x0, 0x8000, 0x2) = ioctls 0x17c',
+    'UFFDIO_WRITEPROTECT(fd1, S0+0x0, 0x8000, 0x1) = 0',
+    'pagemap(S0+0x0, 8) = PFW x2, PXW, SW x5',
+    'store(S0+0x1000, [0x1]) = ok',
+    'store(S0+0x3000, [0x2]) = ok',
+    'load(S0+0x4000, 1) = ok [0x0]',
+    'store(S0+0x2000, [0x3]) = ok',
+    'pagemap(S0+0x0, 8) = PFW, PX x3, PFXW, SW x3',
+    'madvise(S0+0x0, 0x8000, MADV_DONTNEED) = 0',
+    'pagemap(S0+0x0, 8) = SW, - x3, SW x4',
+    'load(S0+0x0, 20480) = ok [0x7, 0x0 x4095, 0x8, 0x0 x16383]',
+    'close(fd1) = 0',
+    'pagemap(S0+0x0, 8) = PF x2, PFX x3, - x3',
+  ]);
 });

@@ -1,12 +1,12 @@
 // userfaultfd (fs/userfaultfd.c, mm/userfaultfd.c) in write-protect mode
-// over anonymous, shmem and hugetlb memory: UFFDIO_API, UFFDIO_REGISTER with
-// UFFDIO_REGISTER_MODE_WP, UFFDIO_WRITEPROTECT (markers in empty ptes with
+// over anonymous, shmem (shared and private) and hugetlb memory: UFFDIO_API,
+// UFFDIO_REGISTER with UFFDIO_REGISTER_MODE_WP, UFFDIO_WRITEPROTECT (markers in empty ptes with
 // UFFD_FEATURE_WP_UNPOPULATED) and the release of the descriptor. A write to
 // a write-protected page is resolved in the kernel when the context has
-// UFFD_FEATURE_WP_ASYNC. Areas are anonymous, shared shmem or hugetlb
-// (where markers are always used). A handler that reads fault messages
-// (sync mode, MISSING and MINOR modes) and private file areas are not
-// modelled: asking for them fails loudly rather than doing something else.
+// UFFD_FEATURE_WP_ASYNC. Areas are anonymous, shmem or hugetlb (where
+// markers are always used: vma_can_userfault() takes every shmem area). A
+// handler that reads fault messages (sync mode, MISSING and MINOR modes) is
+// not modelled: asking for one fails loudly rather than doing something else.
 
 import { Errno, type Ret } from '../../uapi/linux.ts';
 import * as U from '../../uapi/linux.ts';
@@ -68,8 +68,6 @@ export function uffdioRegister(mm: Mm, ctx: UffdCtx, start: bigint, len: bigint,
   // a hugetlb area from and to huge page boundaries (measured: EINVAL)
   if (areas[0]!.flags & V.VM_HUGETLB && start & (HPAGE_SIZE - 1n)) return new Errno('EINVAL', 'ioctl');
   for (const v of areas) {
-    if (!v.isAnonymous && !(v.flags & (V.VM_SHARED | V.VM_HUGETLB)))
-      throw new Error('userfaultfd: write-protecting private file mappings is not modelled (anonymous, shmem and hugetlb memory only)');
     if (v.flags & V.VM_HUGETLB && end <= v.end && end > v.start && end & (HPAGE_SIZE - 1n)) return new Errno('EINVAL', 'ioctl');
     // another context's area is busy
     if (v.uffdCtx && v.uffdCtx !== ctx) return new Errno('EBUSY', 'ioctl');
