@@ -205,45 +205,71 @@ static void pagemap(uint64_t a, size_t n)
 	free(v);
 }
 
+struct entry { char kind; long idx; unsigned long long off; char *text; size_t len; };
+static int entry_cmp(const void *x, const void *y)
+{
+	const struct entry *a = x, *b = y;
+	if (a->kind != b->kind) return a->kind < b->kind ? -1 : 1;
+	if (a->idx != b->idx) return a->idx < b->idx ? -1 : 1;
+	return a->off < b->off ? -1 : a->off > b->off;
+}
+static void entry_add(struct entry *e, const char *line)
+{
+	size_t l = strlen(line);
+	e->text = realloc(e->text, e->len + l + 2);
+	if (e->len) e->text[e->len++] = '\n';
+	memcpy(e->text + e->len, line, l + 1);
+	e->len += l;
+}
+
+/* The entries of the areas the log knows, in the order of their names (where the kernel puts them is its choice) */
 static void smaps(void)
 {
+	static struct entry entries[512];
+	int n = 0, keep = 0;
 	FILE *f = fopen("/proc/self/smaps", "r");
-	char line[4096];
-	int keep = 0, first = 1;
+	char line[4096], out[4096];
 	printf("read(\"/proc/self/smaps\") = ");
 	while (f && fgets(line, sizeof line, f)) {
 		unsigned long long s, e;
 		char perms[8], off[32];
-		int n = 0;
+		int pos = 0;
 		line[strcspn(line, "\n")] = 0;
-		if (sscanf(line, "%llx-%llx %7s %31s %*s %*d %n", &s, &e, perms, off, &n) == 4 && n) {
-			keep = known(s);
-			if (keep) {
-				char *path = line + n;
-				size_t l = strlen(path);
-				while (l && path[l - 1] == ' ') path[--l] = 0;
-				printf("%s%s-%s %s %s%s%s", first ? "" : "\n", A(s), E(e), perms, off, *path ? " " : "", path);
-				first = 0;
-			}
+		if (sscanf(line, "%llx-%llx %7s %31s %*s %*d %n", &s, &e, perms, off, &pos) == 4 && pos) {
+			keep = known(s) && n < 512;
+			if (!keep) continue;
+			char *path = line + pos;
+			size_t l = strlen(path);
+			while (l && path[l - 1] == ' ') path[--l] = 0;
+			const char *name = A(s);
+			struct entry *en = &entries[n++];
+			*en = (struct entry){ 0 };
+			if (sscanf(name, "%c%ld+0x%llx", &en->kind, &en->idx, &en->off) != 3) en->kind = '?';
+			snprintf(out, sizeof out, "%s-%s %s %s%s%s", name, E(e), perms, off, *path ? " " : "", path);
+			entry_add(en, out);
 		} else if (keep && *line) {
 			/* white space folded to one blank */
-			char out[4096];
 			int k = 0, sp = 0;
 			for (char *p = line; *p; p++) {
 				if (*p == ' ' || *p == '\t') sp = 1;
 				else {
-					if (sp && k) out[k++] = ' ';
+					if (sp) out[k++] = ' ';
 					sp = 0;
 					out[k++] = *p;
 				}
 			}
 			if (sp) out[k++] = ' ';
 			out[k] = 0;
-			printf("\n%s", out);
+			entry_add(&entries[n - 1], out);
 		}
 	}
-	printf("\n");
 	if (f) fclose(f);
+	qsort(entries, n, sizeof entries[0], entry_cmp);
+	for (int i = 0; i < n; i++) {
+		printf("%s%s", i ? "\n" : "", entries[i].text);
+		free(entries[i].text);
+	}
+	printf("\n");
 }
 
 /* The executor: slots, the areas the kernel chose (the calls address pages of them) */
@@ -255,6 +281,14 @@ static uint64_t ref(int base, long page)
 	if (base >= SLOTS && base - SLOTS < nchosen)
 		return chosen[base - SLOTS].start + page % (chosen[base - SLOTS].pages > 0 ? chosen[base - SLOTS].pages : 1) * PAGE;
 	return ARENA + ((base % SLOTS) * SLOT_PAGES + page) * PAGE;
+}
+/* n units of unit bytes from ref(base, page), fewer where they would run past the end of a chosen area */
+static long fit(int base, long page, long n, long unit, long offset)
+{
+	if (base < SLOTS || base - SLOTS >= nchosen) return n;
+	long pages = chosen[base - SLOTS].pages > 0 ? chosen[base - SLOTS].pages : 1;
+	long room = (pages - page % pages) * (long)PAGE - offset;
+	return n < room / unit ? n : room / unit;
 }
 static void choose(uint64_t r, long pages)
 {
@@ -268,7 +302,9 @@ static void do_mmap(uint64_t addr, long pages, int prot, int fl, int use_memfd, 
 	printf("mmap(%s, 0x%llx, %s, %s, %s, 0x%llx) = ", A(addr), (unsigned long long)(pages * PAGE), flags(prot, PROTS, "PROT_NONE"), flags(fl, MAPS, "0"),
 	       use_memfd ? F(fd) : "-1", (unsigned long long)off);
 	void *r = mmap((void *)addr, pages * PAGE, prot, fl, fd, off);
-	printf("%s\n", r == MAP_FAILED ? err() : chose((uint64_t)r, pages * PAGE, 1));
+	/* a hugetlb mapping's length rounds up to the huge page size */
+	uint64_t len = fl & MAP_HUGETLB ? (pages * PAGE + (2ULL << 20) - 1) & ~((2ULL << 20) - 1) : pages * PAGE;
+	printf("%s\n", r == MAP_FAILED ? err() : chose((uint64_t)r, len, 1));
 	choose(r == MAP_FAILED ? (uint64_t)-1 : (uint64_t)r, pages);
 }
 
@@ -429,6 +465,7 @@ static void dump(void)
 
 const cString = (s: string) => `"${[...s].map((ch) => (ch === '"' || ch === '\\' ? `\\${ch}` : ch >= ' ' && ch <= '~' ? ch : `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}""`)).join('')}"`;
 const ref = (r: { base: number; page: number }) => `ref(${r.base}, ${r.page})`;
+const fit = (r: { base: number; page: number }, n: number, unit: number | 'PAGE', offset = 0) => `fit(${r.base}, ${r.page}, ${n}, ${unit}, ${offset})`;
 
 /** The C statement that makes one call, as suites/fuzz/sequence.ts makes it. */
 function statement(c: Call, index: number): string {
@@ -452,13 +489,13 @@ function statement(c: Call, index: number): string {
     case 'madvise':
       return `do_range("madvise", madvise_, ${ref(c.at)}, ${c.pages}, ${c.advice}, advice(${c.advice}));`;
     case 'load':
-      return `access_(${ref(c.at)} + ${c.offset}, ${c.len}, 0, 0);`;
+      return `access_(${ref(c.at)} + ${c.offset}, ${fit(c.at, c.len, 1, c.offset)}, 0, 0);`;
     case 'store':
-      return `access_(${ref(c.at)} + ${c.offset}, ${c.len}, 1, ${storeByte(index)});`;
+      return `access_(${ref(c.at)} + ${c.offset}, ${fit(c.at, c.len, 1, c.offset)}, 1, ${storeByte(index)});`;
     case 'pagemap':
-      return `pagemap(${ref(c.at)}, ${c.pages});`;
+      return `pagemap(${ref(c.at)}, ${fit(c.at, c.pages, 'PAGE')});`;
     case 'scan':
-      return `scan(${ref(c.at)}, ${c.pages}, ${c.flags}, ${c.inverted}, ${c.mask}, ${c.anyof}, ${c.ret}, ${c.maxPages}, ${c.vecLen});`;
+      return `scan(${ref(c.at)}, ${fit(c.at, c.pages, 'PAGE')}, ${c.flags}, ${c.inverted}, ${c.mask}, ${c.anyof}, ${c.ret}, ${c.maxPages}, ${c.vecLen});`;
     case 'smaps':
       return 'smaps();';
     case 'clear_refs':

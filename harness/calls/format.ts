@@ -124,17 +124,26 @@ export function scanResultText(r: Ret<PmScanResult>, names: CallNames): string {
   );
 }
 
-/** The smaps entries of the areas the log knows, addresses named, device and inode dropped. */
+/** The smaps entries of the areas the log knows, addresses named, device and inode dropped, in the order of their names. */
 export function smapsText(text: string, names: CallNames): string {
-  const out: string[] = [];
+  const entries: { key: readonly [string, number, bigint]; lines: string[] }[] = [];
   let keep = false;
   for (const line of text.split('\n')) {
     const head = /^([0-9a-f]+)-([0-9a-f]+) (\S+) ([0-9a-f]+) \S+ \d+\s*(.*)$/.exec(line);
     if (head) {
       const start = BigInt(`0x${head[1]}`);
       keep = names.known(start);
-      if (keep) out.push(`${names.addr(start)}-${names.end(BigInt(`0x${head[2]}`))} ${head[3]} ${head[4]} ${head[5]}`.trimEnd());
-    } else if (keep && line) out.push(line.replace(/\s+/g, ' '));
+      if (!keep) continue;
+      const name = names.addr(start);
+      const [, kind = '', index = '0', offset = '0'] = /^([SM])(\d+)\+0x([0-9a-f]+)$/.exec(name) ?? [];
+      entries.push({ key: [kind, Number(index), BigInt(`0x${offset}`)], lines: [`${name}-${names.end(BigInt(`0x${head[2]}`))} ${head[3]} ${head[4]} ${head[5]}`.trimEnd()] });
+    } else if (keep && line) entries.at(-1)!.lines.push(line.replace(/\s+/g, ' '));
   }
-  return out.join('\n');
+  // where a target puts the areas it chooses, among its own, is its choice: so is their order in the file
+  const cmp = (a: (typeof entries)[number], b: (typeof entries)[number]) =>
+    a.key[0].localeCompare(b.key[0]) || a.key[1] - b.key[1] || (a.key[2] < b.key[2] ? -1 : a.key[2] > b.key[2] ? 1 : 0);
+  return entries
+    .sort(cmp)
+    .flatMap((e) => e.lines)
+    .join('\n');
 }

@@ -5,12 +5,14 @@
 // differential fuzzer and `compare --calls` both read targets this way.
 
 import { isErr, type Ret } from '../../uapi/linux.ts';
-import { MAP_ANONYMOUS } from '../../uapi/linux.ts';
+import { MAP_ANONYMOUS, MAP_HUGETLB } from '../../uapi/linux.ts';
 import type { MemResult, PmScanArg, Proc } from '../target.ts';
 import * as F from './format.ts';
 import { CallNames } from './names.ts';
 
 const hex = (n: bigint | number) => `0x${n.toString(16)}`;
+/** the default huge page size: 2 MiB on arm64 with 4 KiB pages, and on x86_64 */
+const HPAGE = 2n << 20n;
 
 /** One call and its outcome. */
 export interface CallLine {
@@ -65,7 +67,8 @@ export class CallRecorder {
         log(
           proc.mmap(addr, length, prot, flags, fd, offset),
           () => `mmap(${A(addr)}, ${L(length)}, ${F.protNames(prot)}, ${F.mapFlagNames(flags)}, ${flags & MAP_ANONYMOUS ? fd : names.fd(fd)}, ${L(offset)})`,
-          (r) => F.errText(r) ?? names.chose(r as bigint, length, true),
+          // a hugetlb mapping's length rounds up to the huge page size (ksys_mmap_pgoff())
+          (r) => F.errText(r) ?? names.chose(r as bigint, flags & MAP_HUGETLB ? (length + HPAGE - 1n) & -HPAGE : length, true),
         ),
       munmap: (addr, length) => log(proc.munmap(addr, length), () => `munmap(${A(addr)}, ${L(length)})`, plain),
       mprotect: (addr, length, prot) => log(proc.mprotect(addr, length, prot), () => `mprotect(${A(addr)}, ${L(length)}, ${F.protNames(prot)})`, plain),

@@ -34,6 +34,14 @@ class Runner {
     return ARENA + bytes((r.base % SLOTS) * SLOT_PAGES + r.page);
   }
 
+  /** `n` units of `unit` bytes from `r`, fewer where they would run past the end of an area the target chose. */
+  fit(r: Ref, n: number, unit: number, offset = 0): number {
+    const chosen = this.chosen[r.base - SLOTS];
+    if (!chosen) return n;
+    const room = Math.max(1, chosen[1]) * Number(PAGE) - (r.page % Math.max(1, chosen[1])) * Number(PAGE) - offset;
+    return Math.min(n, Math.floor(room / unit));
+  }
+
   private choose(r: bigint | U.Errno, pages: number): void {
     if (!isErr(r) && !inArena(r)) this.chosen.push([r, pages]);
   }
@@ -65,16 +73,16 @@ class Runner {
       case 'madvise':
         return void (await p.madvise(this.addr(c.at), bytes(c.pages), c.advice));
       case 'load':
-        return void (await p.read(this.addr(c.at) + BigInt(c.offset), c.len));
+        return void (await p.read(this.addr(c.at) + BigInt(c.offset), this.fit(c.at, c.len, 1, c.offset)));
       case 'store':
-        return void (await p.write(this.addr(c.at) + BigInt(c.offset), new Uint8Array(c.len).fill(storeByte(index))));
+        return void (await p.write(this.addr(c.at) + BigInt(c.offset), new Uint8Array(this.fit(c.at, c.len, 1, c.offset)).fill(storeByte(index))));
       case 'pagemap':
-        return void (await p.pagemap(this.addr(c.at), c.pages));
+        return void (await p.pagemap(this.addr(c.at), this.fit(c.at, c.pages, Number(PAGE))));
       case 'scan': {
         const start = this.addr(c.at);
         return void (await p.pagemapScan({
           start,
-          end: start + bytes(c.pages),
+          end: start + bytes(this.fit(c.at, c.pages, Number(PAGE))),
           flags: c.flags,
           maxPages: BigInt(c.maxPages),
           categoryInverted: c.inverted,
