@@ -1,0 +1,54 @@
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { expectUsageError, mmconform } from '../testing/cli.ts';
+
+describe('mmconform fuzz', () => {
+  test.each([
+    ['no --against', ['fuzz'], 'fuzz: --against names the target to compare with'],
+    ['runs of 0', ['fuzz', '--against', 'reference', '--runs', '0'], 'fuzz: --runs takes a whole number of 1 or more, got "0"'],
+    ['runs and time', ['fuzz', '--against', 'reference', '--runs', '2', '--time', '2'], 'fuzz: give --runs or --time, not both'],
+    ['an unknown target', ['fuzz', '--against', 'bogus'], 'fuzz: --target bogus: unknown target "bogus"'],
+    ['a bad percentage', ['fuzz', '--against', 'reference', '--min-agreement', '101'], 'fuzz: --min-agreement takes a percentage from 0 to 100, got "101"'],
+    ['a missing replay file', ['fuzz', '--replay', '/nonexistent/x.json'], 'fuzz: --replay /nonexistent/x.json: ENOENT'],
+  ])('%s: exit 2, one line', async (_, argv, message) => {
+    await expectUsageError(argv, message);
+  });
+
+  test('a replay file that is not one: exit 2, one line', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mmconform-fuzz-'));
+    try {
+      await writeFile(join(dir, 'r.json'), '{"calls": []}');
+      await expectUsageError(['fuzz', '--replay', join(dir, 'r.json')], 'not an mmconform fuzz replay file');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a model against itself: KTAP, a line a sequence, every one agreeing, exit 0', async () => {
+    const { code, stdout, stderr } = await mmconform('fuzz', '--target', 'reference', '--against', 'reference', '--runs', '5', '--seed', '1');
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^KTAP version 1\n1\.\.5\n(ok \d sequence \d \(seed \d+, \d+ calls\)\n){5}# agree 5, named 0, noise 0, disagree 0 of 5: 100\.0% without a disagreement\n# Totals: pass:5 fail:0/);
+    expect(stderr).toContain('fuzz: seed 1 (replay: --seed 1)');
+  });
+
+  test('disagreements: shrunk, written as a replay file and a C program, exit 1 unless --min-agreement allows', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mmconform-fuzz-'));
+    try {
+      // the target's spec sets THP, so it is not taken from the other side
+      const argv = ['fuzz', '--target', 'reference+thp=always', '--against', 'reference+thp=never', '--runs', '6', '--seed', '3', '--out', dir];
+      const strict = await mmconform(...argv);
+      expect(strict.code).toBe(1);
+      expect(strict.stdout).toMatch(/^not ok \d+ sequence \d+ .*# differs at line \d+$/m);
+      const files = await readdir(dir);
+      expect(files.some((f) => f.endsWith('.json'))).toBe(true);
+      expect(files.some((f) => f.endsWith('.c'))).toBe(true);
+      const replay = files.find((f) => f.endsWith('.json'))!;
+      expect((await mmconform('fuzz', '--replay', join(dir, replay))).code).toBe(1);
+      expect((await mmconform(...argv, '--min-agreement', '0')).code).toBe(0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
