@@ -4,6 +4,7 @@ import { referenceTarget } from '../targets/reference.ts';
 import { pagemapEntry, runs } from './format.ts';
 import { CallNames } from './names.ts';
 import { CallRecorder } from './record.ts';
+import { namedDifference } from './known-differences.ts';
 
 describe('call names', () => {
   test('addresses: slots by offset, chosen areas in the order chosen, the rest by page offset only', () => {
@@ -57,5 +58,18 @@ describe('a recorded process', () => {
       'madvise(M0+0x0, 0x1000, 1000) = -1 EINVAL',
       'load(?+0x0, 1) = SIGSEGV at ?+0x0',
     ]);
+  });
+});
+
+describe('named differences', () => {
+  const arm64 = { name: 'a', arch: 'arm64', layout: 'v6.10', kernel: '7.2', pageSize: 4096 };
+  const x86 = { ...arm64, name: 'b', arch: 'x86_64', layout: null };
+  const line = (outcome: string) => ({ suite: 's', resultsBefore: 0, call: 'read("/proc/self/smaps")', outcome });
+  test('across architectures, the lines each lets differ, and nothing else', () => {
+    const a = line('S0+0x0-S0+0x1000 rw-p 00000000\nRss: 4 kB\nReferenced: 0 kB\nVmFlags: rd wr ');
+    const b = line('S0+0x0-S0+0x1000 rw-p 00000000\nRss: 4 kB\nReferenced: 4 kB\nProtectionKey: 0\nVmFlags: rd wr ');
+    expect(namedDifference(a, b, arm64, x86)).toBe('x86-protection-key+arm64-old-prefaulted-pte');
+    expect(namedDifference(a, b, arm64, { ...arm64, name: 'c' })).toBeNull();
+    expect(namedDifference(a, line(b.outcome.replace('Rss: 4', 'Rss: 8')), arm64, x86)).toBeNull();
   });
 });
