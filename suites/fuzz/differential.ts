@@ -41,8 +41,14 @@ function firstDifference(a: readonly CallLine[], b: readonly CallLine[], sides: 
   return named;
 }
 
-/** Runs `calls` on both sides and judges the logs; `replays`: how often the second side runs again to tell noise. */
-export async function differential(calls: readonly Call[], sides: readonly [Side, Side], replays = 2): Promise<Outcome> {
+/**
+ * Runs `calls` on both sides and judges the logs; `replays`: how often the
+ * second side runs again to tell noise. Four, because a kernel's address
+ * space layout is random: where it puts an area decides whether a THP fits
+ * in it, and an outcome that goes either way repeats four times running
+ * once in sixteen.
+ */
+export async function differential(calls: readonly Call[], sides: readonly [Side, Side], replays = 4): Promise<Outcome> {
   const a = await runSequence(sides[0].target, calls);
   const b = await runSequence(sides[1].target, calls);
   const d = firstDifference(a, b, sides);
