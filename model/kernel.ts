@@ -38,11 +38,65 @@ export interface KernelBehaviour {
    * other context's area loses its registration and its write protection).
    */
   readonly uffdUnregisterOwnCtxOnly: boolean;
+  /**
+   * check_mremap_params() and check_prep_vma() judge a whole mremap() before
+   * anything is unmapped: the new address before the area lookup (EINVAL
+   * before EFAULT), the old range before the destination goes. 6.12 checks
+   * the new address after the lookup, compares MREMAP_DONTUNMAP's lengths
+   * before PAGE_ALIGN(), and unmaps the destination and the shrunk tail
+   * before vma_to_resize() (measured: EFAULT, the destination gone).
+   */
+  readonly mremapEarlyChecks: boolean;
+  /**
+   * remap_move(): a pure move (MREMAP_FIXED, old_len == new_len) takes every
+   * area of the range, the gaps between them kept; 6.12 moves within one
+   * area (measured: EFAULT).
+   */
+  readonly mremapMultiVma: boolean;
+  /**
+   * is_mergeable_anon_vma(): a range with an anon_vma merges into a
+   * neighbour without one; 6.12 wants the neighbour's anon_vma_chain
+   * singular, which an empty one is not (measured: mremap growing a written
+   * area up to an untouched one leaves two areas on 6.12, one on 7.2).
+   */
+  readonly mergeIntoNoAnonVma: boolean;
+  /** MADV_GUARD_INSTALL and MADV_GUARD_REMOVE (v6.13): 6.12 answers EINVAL (measured) */
+  readonly madviseGuard: boolean;
+  /**
+   * With MGLRU, folio_add_lru() in a fault marks a new folio accessed
+   * (PG_referenced), and lru_lazyfree() leaves PG_referenced set (its
+   * lru_gen_clear_refs() comes after the folio left its generation); 6.12
+   * marked the folio active instead and cleared PG_referenced (measured:
+   * smaps Referenced of pages MADV_FREE made old, 8 kB of 8 on 7.2, 0 on 6.12).
+   */
+  readonly lruGenFaultReferenced: boolean;
+  /**
+   * MADV_DONTNEED frees a pte table it covered whole and left empty
+   * (zap_pte_range() with details->reclaim_pt: CONFIG_PT_RECLAIM, v6.14, set
+   * in Debian's 7.2 config); 6.12 keeps it (measured: the pmd reads 0 on
+   * 7.2, a pte table of none entries on 6.12).
+   */
+  readonly ptReclaim: boolean;
+  /**
+   * Every zap drains the LRU batches first (lru_add_drain() in
+   * zap_page_range_single(), unmap_region(), vms_clear_ptes()), 6.12 only
+   * (measured: a MADV_FREE'd page is LazyFree after a MADV_DONTNEED of an
+   * empty page on 6.12, not on 7.2).
+   */
+  readonly zapDrainsLru: boolean;
+  /**
+   * do_swap_page() brings even a SWP_SYNCHRONOUS_IO device's page in through
+   * the swap cache, so the new folio is not on the LRU yet and a write fault
+   * drains the batches (to judge exclusivity by refcount); 6.12 bypasses the
+   * swap cache there (measured: LazyFree after a store to a swapped-out page
+   * on 7.2, not on 6.12).
+   */
+  readonly swapinViaSwapCache: boolean;
 }
 
 export const KERNELS: Readonly<Record<string, KernelBehaviour>> = {
-  '6.12': { version: '6.12', debugVmPgtableMkwriteNovma: false, vmaStickySoftDirty: false, pagemapScanGuard: false, swapNonfullFirst: false, swapDefaultPrio: -2, swapSlotsCache: true, tableAf: false, hugeZeroPmdSpecial: false, uffdUnregisterOwnCtxOnly: false },
-  '7.2': { version: '7.2', debugVmPgtableMkwriteNovma: true, vmaStickySoftDirty: true, pagemapScanGuard: true, swapNonfullFirst: true, swapDefaultPrio: -1, swapSlotsCache: false, tableAf: true, hugeZeroPmdSpecial: true, uffdUnregisterOwnCtxOnly: true },
+  '6.12': { version: '6.12', debugVmPgtableMkwriteNovma: false, vmaStickySoftDirty: false, pagemapScanGuard: false, swapNonfullFirst: false, swapDefaultPrio: -2, swapSlotsCache: true, tableAf: false, hugeZeroPmdSpecial: false, uffdUnregisterOwnCtxOnly: false, mremapEarlyChecks: false, mremapMultiVma: false, mergeIntoNoAnonVma: false, madviseGuard: false, lruGenFaultReferenced: false, ptReclaim: false, zapDrainsLru: true, swapinViaSwapCache: false },
+  '7.2': { version: '7.2', debugVmPgtableMkwriteNovma: true, vmaStickySoftDirty: true, pagemapScanGuard: true, swapNonfullFirst: true, swapDefaultPrio: -1, swapSlotsCache: false, tableAf: true, hugeZeroPmdSpecial: true, uffdUnregisterOwnCtxOnly: true, mremapEarlyChecks: true, mremapMultiVma: true, mergeIntoNoAnonVma: true, madviseGuard: true, lruGenFaultReferenced: true, ptReclaim: true, zapDrainsLru: false, swapinViaSwapCache: true },
 };
 
 export function kernelByName(name: string): KernelBehaviour {

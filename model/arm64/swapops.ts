@@ -83,3 +83,5 @@ export const makePteMarkerEntry = (marker: bigint): SwpEntry => swpEntry(SWP_PTE
 export const isPteMarkerEntry = (e: SwpEntry): boolean => swpType(e) === SWP_PTE_MARKER;
 // softleaf_to_marker() (pte_marker_get())
 export const pteMarkerGet = (e: SwpEntry): bigint => swpOffset(e) & PTE_MARKER_MASK;
+// softleaf_is_guard_marker(): a guard region's page (MADV_GUARD_INSTALL)
+export const isGuardMarkerEntry = (e: SwpEntry): boolean => isPteMarkerEntry(e) && (pteMarkerGet(e) & PTE_MARKER_GUARD) !== 0n;

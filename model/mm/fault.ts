@@ -4,12 +4,14 @@
 // uffd-wp end up exactly where the kernel's code puts them.
 
 import type { Pte } from '../arm64/pgtable.ts';
+import { isGuardMarkerEntry } from '../arm64/swapops.ts';
 import { splitHugePmd } from './huge-memory.ts';
 import type { Mm } from './mm.ts';
 import { HPAGE_PMD_ORDER, type Folio } from './physmem.ts';
 import { PMD_MASK, PMD_SIZE } from './pgtables.ts';
 import { hugetlbFault } from './hugetlb.ts';
 import { shmemGetFolio } from './shmem.ts';
+import { folioMarkAccessed } from './swap.ts';
 import * as V from './vma.ts';
 import type { Vma } from './vma.ts';
 
@@ -47,9 +49,12 @@ export function handleMmFault(mm: Mm, vma: Vma, addr: bigint, flags: number): Vm
 // handle_pte_fault()
 function handlePteFault(mm: Mm, vma: Vma, addr: bigint, flags: number): VmFault {
   const pg = mm.pg;
-  const slot = mm.pt.pteSlot(addr, true)!;
+  // no pte table is allocated here: only a handler that installs an entry makes one (a fault that fails leaves none)
+  const slot = mm.pt.pteSlot(addr, false);
+  if (slot === null || pg.pteNone(mm.pt.read(slot))) return vma.isAnonymous ? doAnonymousPage(mm, vma, addr, flags, false) : doFault(mm, vma, addr, flags, false);
   const orig = mm.pt.read(slot);
-  if (pg.pteNone(orig)) return vma.isAnonymous ? doAnonymousPage(mm, vma, flags, slot, false) : doFault(mm, vma, addr, flags, slot, false);
+  // handle_pte_marker(): hitting a guard page is always fatal
+  if (isGuardMarkerEntry(pg.pteToSwpEntry(orig))) return 'SIGSEGV';
   if (pg.pteMarkerUffdWp(orig)) {
     // pte_marker_handle_uffd_wp(): a marker left after unregistering is just cleared
     if (!(vma.flags & V.VM_UFFD_WP)) {
@@ -57,7 +62,7 @@ function handlePteFault(mm: Mm, vma: Vma, addr: bigint, flags: number): VmFault 
       return 0;
     }
     // do_pte_missing()
-    return vma.isAnonymous ? doAnonymousPage(mm, vma, flags, slot, true) : doFault(mm, vma, addr, flags, slot, true);
+    return vma.isAnonymous ? doAnonymousPage(mm, vma, addr, flags, true) : doFault(mm, vma, addr, flags, true);
   }
   if (!pg.ptePresent(orig)) return doSwapPage(mm, vma, flags, slot, orig);
   if (pg.pteProtnone(orig)) return 'SIGSEGV';
@@ -79,6 +84,8 @@ function doSwapPage(mm: Mm, vma: Vma, flags: number, slot: bigint, orig: Pte): V
   if (!pg.isSwapEntry(e) || !swap) return 'SIGBUS'; // markers and migration entries are not made yet
   const offset = pg.swpOffset(e);
   const f = newAnonFolio(mm, vma, 0);
+  // a folio read in through the swap cache is not on the LRU yet: a write fault drains the batches
+  if (flags & FAULT_FLAG_WRITE && mm.sys.cfg.kernel.swapinViaSwapCache) mm.sys.lru.drain();
   mm.sys.phys.setPageData(f.pfn, swap.read(offset));
   swap.free(offset);
   f.dirty = true; // folio_free_swap()
@@ -101,19 +108,25 @@ function doSwapPage(mm: Mm, vma: Vma, flags: number, slot: bigint, orig: Pte): V
   return write ? doWpPage(mm, vma, slot, pte) : 0;
 }
 
-/** A new anonymous folio, mapped exclusively by this area (folio_add_new_anon_rmap(RMAP_EXCLUSIVE)). */
+/**
+ * A new anonymous folio, mapped exclusively by this area
+ * (folio_add_new_anon_rmap(RMAP_EXCLUSIVE)), and put on the LRU from a
+ * fault (folio_add_lru_vma()), which marks it accessed under MGLRU.
+ */
 function newAnonFolio(mm: Mm, vma: Vma, order: number): Folio {
   vma.anonVma ??= mm.sys.newAnonVma();
   const f = mm.sys.phys.alloc(order, true);
   f.anonExclusive.fill(1);
+  f.referenced = mm.sys.cfg.kernel.lruGenFaultReferenced;
   return f;
 }
 
 // do_anonymous_page()
 /** `uffdWp`: the pte was a uffd-wp marker (vmf_orig_pte_uffd_wp()), which the new entry keeps */
-function doAnonymousPage(mm: Mm, vma: Vma, flags: number, slot: bigint, uffdWp: boolean): VmFault {
+function doAnonymousPage(mm: Mm, vma: Vma, addr: bigint, flags: number, uffdWp: boolean): VmFault {
   const pg = mm.pg;
   if (vma.flags & V.VM_SHARED) return 'SIGBUS';
+  const slot = mm.pt.pteSlot(addr, true)!; // pte_alloc()
   let entry: Pte;
   if (!(flags & FAULT_FLAG_WRITE)) {
     entry = pg.pteMkspecial(pg.pfnPte(mm.sys.phys.zeroPfn, vma.pageProt));
@@ -135,14 +148,23 @@ export function uffdWpWrite(mm: Mm, vma: Vma): void {
 }
 
 // do_fault(): do_read_fault(), do_cow_fault() or do_shared_fault(); `uffdWp`: over a uffd-wp marker (vmf_orig_pte_uffd_wp())
-function doFault(mm: Mm, vma: Vma, addr: bigint, flags: number, slot: bigint, uffdWp: boolean): VmFault {
+function doFault(mm: Mm, vma: Vma, addr: bigint, flags: number, uffdWp: boolean): VmFault {
   const inode = vma.file!;
   const index = vma.pageIndex(addr);
+  const write = (flags & FAULT_FLAG_WRITE) !== 0;
+  // do_read_fault() maps the cached neighbours before ->fault() looks the page up, even one past EOF;
+  // should_fault_around(): not in areas registered for uffd-wp or minor faults (uffd_disable_fault_around())
+  if (!write && !(vma.flags & V.VM_UFFD_WP)) doFaultAround(mm, vma, addr);
+  // do_cow_fault(): vmf_anon_prepare() gives the area its anon_vma before ->fault() can fail
+  if (write && !(vma.flags & V.VM_SHARED)) vma.anonVma ??= mm.sys.newAnonVma();
+  // shmem_fault(): SIGBUS past EOF, and no pte table for it
   if (index >= (inode.size + PAGE - 1n) / PAGE) return 'SIGBUS';
+  // a folio shmem_get_folio() allocates (or reads back from swap) goes on the LRU from this fault (newAnonFolio())
+  const fresh = !inode.pages.has(index);
   const cache = shmemGetFolio(mm.sys, inode, index);
-  if (!(flags & FAULT_FLAG_WRITE)) {
-    // should_fault_around(): not in areas registered for uffd-wp or minor faults (uffd_disable_fault_around())
-    if (!(vma.flags & V.VM_UFFD_WP)) doFaultAround(mm, vma, addr);
+  if (fresh) cache.referenced = mm.sys.cfg.kernel.lruGenFaultReferenced;
+  const slot = mm.pt.pteSlot(addr, true)!; // finish_fault()
+  if (!write) {
     if (mm.pt.read(slot) === 0n || uffdWp) setPteRange(mm, vma, slot, cache, false, false, uffdWp);
     return 0;
   }
@@ -172,15 +194,17 @@ function setPteRange(mm: Mm, vma: Vma, slot: bigint, f: Folio, write: boolean, p
   mm.pt.write(slot, entry);
 }
 
-// do_fault_around() / filemap_map_pages(): cached pages in the aligned window, same area and pmd
+// do_fault_around() / filemap_map_pages(): the cached pages of a window from the aligned start (or the
+// area's, or the pmd's), fault_around_pages long, within area and pmd; the pte table only if one is mapped
 function doFaultAround(mm: Mm, vma: Vma, addr: bigint): void {
   const window = FAULT_AROUND_PAGES * PAGE;
   const lo = [addr & ~(window - 1n), vma.start, addr & PMD_MASK].reduce((a, b) => (a > b ? a : b));
-  const hi = [(addr & ~(window - 1n)) + window, vma.end, (addr & PMD_MASK) + PMD_SIZE].reduce((a, b) => (a < b ? a : b));
+  const hi = [lo + window, vma.end, (addr & PMD_MASK) + PMD_SIZE].reduce((a, b) => (a < b ? a : b));
   for (let a = lo; a < hi; a += PAGE) {
     const f = vma.file!.pages.get(vma.pageIndex(a));
+    if (!f) continue;
     const slot = mm.pt.pteSlot(a, true)!;
-    if (f && mm.pt.read(slot) === 0n) setPteRange(mm, vma, slot, f, false, a !== (addr & ~(PAGE - 1n)));
+    if (mm.pt.read(slot) === 0n) setPteRange(mm, vma, slot, f, false, a !== (addr & ~(PAGE - 1n)));
   }
 }
 
@@ -243,8 +267,7 @@ export function vmaThpAllowed(mm: Mm, vma: Vma): boolean {
   const thp = mm.sys.thp;
   if (!vma.isAnonymous || vma.flags & V.VM_NOHUGEPAGE) return false;
   if (thp.enabled === 'never' || (thp.enabled === 'madvise' && !(vma.flags & V.VM_HUGEPAGE))) return false;
-  // transhuge_vma_suitable(): the area's pages must line up with PMD boundaries, and one must fit
-  if (((vma.start >> 12n) - vma.pgoff) % 512n !== 0n) return false;
+  // thp_vma_suitable_order(): a whole PMD must fit (an anonymous area's vm_pgoff is not checked)
   return ((vma.start + PMD_SIZE - 1n) & PMD_MASK) + PMD_SIZE <= vma.end;
 }
 
@@ -305,4 +328,26 @@ export function faultinPage(mm: Mm, vma: Vma, addr: bigint, write: boolean): VmF
     if (r !== 0) return r;
   }
   return 0;
+}
+
+/**
+ * FOLL_TOUCH once GUP follows the page: a huge pmd is made young (and
+ * dirty) (touch_pmd()); a pte stays as it is, its folio marked accessed
+ * (and dirty) instead (follow_page_pte()).
+ */
+export function followTouch(mm: Mm, addr: bigint, write: boolean): void {
+  const pg = mm.pg;
+  const { level, val } = mm.leaf(addr);
+  if (level === 2 ? !pg.pmdPresent(val) : !pg.ptePresent(val)) return;
+  if (level === 2) {
+    let entry = pg.pteMkyoung(val);
+    if (write) entry = pg.pteMkdirty(entry);
+    const slot = mm.pt.pmdSlot(addr, false)!;
+    mm.pt.write(slot, pg.ptepSetAccessFlags(val, entry));
+    return;
+  }
+  const f = mm.vmNormalFolio(val);
+  if (!f) return;
+  if (write && !pg.pteDirty(val)) f.dirty = true;
+  folioMarkAccessed(f);
 }

@@ -4,6 +4,8 @@
 import type { Pte } from '../arm64/pgtable.ts';
 import type { Mm } from './mm.ts';
 import { PAGE_SIZE } from './physmem.ts';
+import { PMD_MASK, PMD_SIZE } from './pgtables.ts';
+import type { Vma } from './vma.ts';
 
 const PAGE = BigInt(PAGE_SIZE);
 
@@ -49,4 +51,10 @@ export function splitHugePmd(mm: Mm, haddr: bigint): void {
     f.pmdMapped--;
     if (pg.pteDirty(pmd)) f.dirty = true;
   }
+}
+
+// split_huge_pmd_if_needed(): a cut at addr inside a huge pmd the area holds whole splits the pmd first
+export function splitHugePmdIfNeeded(mm: Mm, vma: Vma, addr: bigint): void {
+  const haddr = addr & PMD_MASK;
+  if (haddr !== addr && haddr >= vma.start && haddr + PMD_SIZE <= vma.end) splitHugePmd(mm, haddr);
 }

@@ -1,83 +1,403 @@
-// madvise() (mm/madvise.c): MADV_DONTNEED, MADV_PAGEOUT (reclaim in
-// vmscan.ts), MADV_HUGEPAGE, MADV_NOHUGEPAGE and MADV_POPULATE_(READ|WRITE).
+// madvise() (mm/madvise.c): MADV_DONTNEED, MADV_FREE, MADV_COLD,
+// MADV_PAGEOUT (reclaim in vmscan.ts), MADV_HUGEPAGE, MADV_NOHUGEPAGE,
+// MADV_POPULATE_(READ|WRITE), and the guard regions (MADV_GUARD_INSTALL,
+// MADV_GUARD_REMOVE).
 
+import type { Pte } from '../arm64/pgtable.ts';
+import { isGuardMarkerEntry, PTE_MARKER_GUARD } from '../arm64/swapops.ts';
 import { Errno, type Ret } from '../../uapi/linux.ts';
 import * as U from '../../uapi/linux.ts';
-import { faultinPage } from './fault.ts';
+import { faultinPage, followTouch } from './fault.ts';
 import { HPAGE_SIZE } from './hugetlb.ts';
-import { zapRange } from './memory.ts';
-import { pageAlign, pageAligned, type Mm } from './mm.ts';
-import { PAGE_SIZE } from './physmem.ts';
+import { swapPteLike, zapRange } from './memory.ts';
+import type { Mm } from './mm.ts';
+import { PAGE_SIZE, type Folio } from './physmem.ts';
+import { PMD_MASK, PMD_SIZE } from './pgtables.ts';
+import { splitAnonFolio } from './split-folio.ts';
 import * as V from './vma.ts';
 import type { Vma } from './vma.ts';
 import { modifyFlags } from './vma-ops.ts';
-import { madvisePageout } from './vmscan.ts';
+import { reclaimPages, type Picked } from './vmscan.ts';
 
 const PAGE = BigInt(PAGE_SIZE);
+const SIZE_MAX = (1n << 64n) - 1n;
+/** VM_SPECIAL: areas whose pages are not the kernel's to manage (no area is VM_IO here) */
+const VM_SPECIAL = V.VM_PFNMAP | V.VM_DONTEXPAND | V.VM_MIXEDMAP;
 
-/** The errno of a result, named for the call that failed, or null. */
-const errnoOf = (r: Ret<unknown>, call: string): Errno | null => (r instanceof Errno ? new Errno(r.name, call) : null);
+const einval = () => new Errno('EINVAL', 'madvise');
+
+// madvise_behavior_valid(), with the guard regions only where the kernel has them
+function madviseBehaviorValid(mm: Mm, advice: number): boolean {
+  const known = [U.MADV_NORMAL, U.MADV_DONTNEED, U.MADV_FREE, U.MADV_COLD, U.MADV_PAGEOUT, U.MADV_HUGEPAGE, U.MADV_NOHUGEPAGE, U.MADV_POPULATE_READ, U.MADV_POPULATE_WRITE];
+  if (known.includes(advice)) return true;
+  return mm.sys.cfg.kernel.madviseGuard && (advice === U.MADV_GUARD_INSTALL || advice === U.MADV_GUARD_REMOVE);
+}
 
 // do_madvise()
-export function doMadvise(mm: Mm, addr: bigint, len: bigint, advice: number): Ret<0> {
-  const known = [U.MADV_NORMAL, U.MADV_DONTNEED, U.MADV_HUGEPAGE, U.MADV_NOHUGEPAGE, U.MADV_PAGEOUT, U.MADV_POPULATE_READ, U.MADV_POPULATE_WRITE];
-  if (!known.includes(advice)) return new Errno('EINVAL', 'madvise');
-  if (!pageAligned(addr)) return new Errno('EINVAL', 'madvise');
-  const end = addr + pageAlign(len);
-  if (end < addr) return new Errno('EINVAL', 'madvise');
-  if (end === addr) return 0;
-  if (advice === U.MADV_POPULATE_READ || advice === U.MADV_POPULATE_WRITE)
-    return madvisePopulate(mm, addr, end, advice === U.MADV_POPULATE_WRITE);
-  // madvise_walk_vmas(): apply to each area; a hole means ENOMEM after the rest is done
-  let hole = false;
-  let cursor = addr;
-  for (const v of mm.vmas.overlapping(addr, end)) {
-    if (v.start > cursor) hole = true;
-    const s = v.start > addr ? v.start : addr;
-    const e = v.end < end ? v.end : end;
-    const err = madviseVma(mm, v, s, e, advice);
-    if (err) return err;
-    cursor = e;
-  }
-  return hole || cursor < end ? new Errno('ENOMEM', 'madvise') : 0;
+export function doMadvise(mm: Mm, addr: bigint, lenIn: bigint, advice: number): Ret<0> {
+  if (!madviseBehaviorValid(mm, advice)) return einval();
+  // check_input_range(): PAGE_ALIGN() may wrap a size_t to 0
+  if (addr & (PAGE - 1n)) return einval();
+  const len = (lenIn + PAGE - 1n) & ~(PAGE - 1n) & SIZE_MAX;
+  if (lenIn !== 0n && len === 0n) return einval();
+  if (addr + len > SIZE_MAX) return einval();
+  if (lenIn === 0n) return 0;
+  if (advice === U.MADV_POPULATE_READ || advice === U.MADV_POPULATE_WRITE) return madvisePopulate(mm, addr, addr + len, advice === U.MADV_POPULATE_WRITE);
+  return madviseWalkVmas(mm, addr, addr + len, advice);
 }
 
-// madvise_vma_behavior()
-function madviseVma(mm: Mm, v: Vma, start: bigint, end: bigint, advice: number): Errno | null {
+// madvise_walk_vmas(): each area in turn; a hole means ENOMEM once the rest is done, an error stops the walk
+function madviseWalkVmas(mm: Mm, start: bigint, lastEnd: bigint, advice: number): Ret<0> {
+  let unmapped = false;
+  let vma = mm.vmas.find(start);
+  for (;;) {
+    if (!vma) return new Errno('ENOMEM', 'madvise');
+    if (start < vma.start) {
+      unmapped = true;
+      start = vma.start;
+      if (start >= lastEnd) break;
+    }
+    let end = vma.end < lastEnd ? vma.end : lastEnd;
+    const r = madviseVmaBehavior(mm, vma, start, end, advice);
+    if (r instanceof Errno) return r;
+    vma = r;
+    if (end < vma.end) end = vma.end;
+    if (end >= lastEnd) break;
+    vma = mm.vmas.find(end);
+    start = end;
+  }
+  return unmapped ? new Errno('ENOMEM', 'madvise') : 0;
+}
+
+/** madvise_vma_behavior() over [start, end) of vma: the area the walk goes on from, or the error. */
+function madviseVmaBehavior(mm: Mm, vma: Vma, start: bigint, end: bigint, advice: number): Vma | Errno {
   switch (advice) {
-    case U.MADV_DONTNEED:
-      // madvise_dontneed_free_valid_vma(): hugetlb from a huge page boundary, whole huge pages only
-      if (v.flags & (V.VM_LOCKED | V.VM_PFNMAP)) return new Errno('EINVAL', 'madvise');
-      if (v.flags & V.VM_HUGETLB) {
-        if (start & (HPAGE_SIZE - 1n)) return new Errno('EINVAL', 'madvise');
-        end &= ~(HPAGE_SIZE - 1n);
-      }
-      if (end > start) zapRange(mm, start, end, false);
-      return null;
+    case U.MADV_COLD:
     case U.MADV_PAGEOUT:
-      // can_madv_lru_vma()
-      if (v.flags & (V.VM_LOCKED | V.VM_PFNMAP | V.VM_HUGETLB)) return new Errno('EINVAL', 'madvise');
-      madvisePageout(mm, v, start, end);
-      return null;
+      return madviseColdOrPageout(mm, vma, start, end, advice === U.MADV_PAGEOUT) ?? vma;
+    case U.MADV_DONTNEED:
+    case U.MADV_FREE:
+      return madviseDontneedFree(mm, vma, start, end, advice) ?? vma;
+    case U.MADV_GUARD_INSTALL:
+      return madviseGuardInstall(mm, vma, start, end) ?? vma;
+    case U.MADV_GUARD_REMOVE:
+      return madviseGuardRemove(mm, vma, start, end) ?? vma;
     case U.MADV_HUGEPAGE:
-      return errnoOf(modifyFlags(mm, v, start, end, (v.flags & ~V.VM_NOHUGEPAGE) | V.VM_HUGEPAGE), 'madvise');
+      return madviseUpdateVma(mm, vma, start, end, (vma.flags & ~V.VM_NOHUGEPAGE) | V.VM_HUGEPAGE);
     case U.MADV_NOHUGEPAGE:
-      return errnoOf(modifyFlags(mm, v, start, end, (v.flags & ~V.VM_HUGEPAGE) | V.VM_NOHUGEPAGE), 'madvise');
+      return madviseUpdateVma(mm, vma, start, end, (vma.flags & ~V.VM_HUGEPAGE) | V.VM_NOHUGEPAGE);
     default:
-      return null;
+      return vma;
   }
 }
 
-// madvise_populate() over faultin_page_range() (FOLL_MADV_POPULATE)
+// madvise_update_vma(): nothing to do when the flags stay; otherwise split and merge (vma_modify_flags())
+function madviseUpdateVma(mm: Mm, vma: Vma, start: bigint, end: bigint, flags: number): Vma | Errno {
+  if (flags === vma.flags) return vma;
+  const r = modifyFlags(mm, vma, start, end, flags);
+  return r instanceof Errno ? new Errno(r.name, 'madvise') : r;
+}
+
+// madvise_dontneed_free()
+function madviseDontneedFree(mm: Mm, vma: Vma, start: bigint, end: bigint, advice: number): Errno | null {
+  // madvise_dontneed_free_valid_vma(): hugetlb only for MADV_DONTNEED, from a huge page boundary, whole huge pages
+  if (vma.flags & V.VM_HUGETLB) {
+    if (advice !== U.MADV_DONTNEED || start & (HPAGE_SIZE - 1n)) return einval();
+    end &= ~(HPAGE_SIZE - 1n);
+  } else if (vma.flags & (V.VM_LOCKED | V.VM_PFNMAP)) return einval();
+  if (start === end) return null;
+  if (advice === U.MADV_DONTNEED) {
+    zapRange(mm, start, end, false);
+    if (mm.sys.cfg.kernel.ptReclaim) reclaimEmptyPteTables(mm, start, end);
+    return null;
+  }
+  // madvise_free_single_vma(): anonymous memory only
+  if (!vma.isAnonymous) return einval();
+  mm.sys.lru.drain();
+  for (let haddr = start & PMD_MASK; haddr < end; haddr += PMD_SIZE) {
+    madviseFreePteRange(mm, vma, haddr > start ? haddr : start, haddr + PMD_SIZE < end ? haddr + PMD_SIZE : end);
+  }
+  return null;
+}
+
+/**
+ * zap_pte_range() with details->reclaim_pt: a pte table the zap covered
+ * whole and left empty (nothing skipped, such as a marker) is freed.
+ */
+function reclaimEmptyPteTables(mm: Mm, start: bigint, end: bigint): void {
+  for (const { addr, slot, val } of [...mm.pt.pmdsIn(start, end)]) {
+    if (!mm.pt.pmdIsTable(val) || addr < start || addr + PMD_SIZE > end) continue;
+    let empty = true;
+    mm.pt.forEachPteSlot(addr, addr + PMD_SIZE, (_, __, pte) => (empty &&= pte === 0n));
+    if (empty) mm.pt.freePteTable(slot);
+  }
+}
+
+/**
+ * madvise_free_pte_range() over [addr, end) within one pmd: swap entries
+ * are freed (a fresh page costs less than a swap-in), and the anonymous
+ * folios mapped here only become lazyfree: clean, their ptes clean and old,
+ * for reclaim to drop. A folio partly in the range is split first.
+ */
+function madviseFreePteRange(mm: Mm, vma: Vma, addr: bigint, end: bigint): void {
+  const pg = mm.pg;
+  const pmd = mm.pt.pmdVal(addr);
+  if (pmd === 0n) return;
+  if (!mm.pt.pmdIsTable(pmd)) {
+    // madvise_free_huge_pmd(); a huge pmd left after a failed split (the huge zero one) has no ptes to walk
+    if (!madviseFreeHugePmd(mm, vma, addr, end, pmd)) return;
+  }
+  for (let a = addr; a < end; ) {
+    const slot = mm.pt.pteSlot(a, false)!;
+    const pte = mm.pt.read(slot);
+    if (pte === 0n) {
+      a += PAGE;
+      continue;
+    }
+    if (!pg.ptePresent(pte)) {
+      // swap entries are freed (swap_pte_batch(): a run alike but for consecutive offsets at once); markers stay
+      const e = pg.pteToSwpEntry(pte);
+      a += PAGE;
+      if (!pg.isSwapEntry(e)) continue;
+      const offsets = [pg.swpOffset(e)];
+      mm.pt.write(slot, 0n);
+      for (; a < end; a += PAGE) {
+        const s = mm.pt.pteSlot(a, false)!;
+        const next = mm.pt.read(s);
+        const ne = pg.pteToSwpEntry(next);
+        if (!pg.isSwapEntry(ne) || pg.swpOffset(ne) !== offsets[0]! + BigInt(offsets.length) || !swapPteLike(mm, pte, next)) break;
+        offsets.push(pg.swpOffset(ne));
+        mm.pt.write(s, 0n);
+      }
+      mm.sys.swap?.freeEntries(offsets);
+      continue;
+    }
+    const folio = mm.vmNormalFolio(pte);
+    if (!folio) {
+      a += PAGE;
+      continue;
+    }
+    const base = a - BigInt(folio.pageIndex(pg.ptePfn(pte))) * PAGE;
+    let nr = 1;
+    if (folio.nrPages > 1) {
+      nr = folioPteBatch(mm, folio, a, end);
+      if (nr < folio.nrPages) {
+        if (!folioMaybeMappedShared(folio)) {
+          splitAnonFolio(mm, vma, base, folio);
+          continue; // this page again, now a folio of its own
+        }
+        a += BigInt(nr) * PAGE;
+        continue;
+      }
+    }
+    // a dirty folio must be mapped here only to be made clean
+    if (folio.dirty) {
+      if (folioMapcount(folio) !== folio.nrPages) {
+        a += BigInt(nr) * PAGE;
+        continue;
+      }
+      folio.dirty = false;
+    }
+    // clear_young_dirty_ptes(CYDP_CLEAR_YOUNG | CYDP_CLEAR_DIRTY)
+    for (let i = 0; i < nr; i++) {
+      const s = mm.pt.pteSlot(a + BigInt(i) * PAGE, false)!;
+      const p = mm.pt.read(s);
+      if (pg.pteYoung(p) || pg.pteDirty(p)) mm.pt.write(s, pg.pteMkclean(pg.pteMkold(p)));
+    }
+    mm.sys.lru.folioMarkLazyfree(folio);
+    a += BigInt(nr) * PAGE;
+  }
+}
+
+/**
+ * madvise_free_huge_pmd(): a PMD-mapped THP wholly in the range becomes
+ * lazyfree, its pmd clean and old; one partly in it is split (false when
+ * that leaves no pte table to walk).
+ */
+function madviseFreeHugePmd(mm: Mm, vma: Vma, addr: bigint, end: bigint, pmd: bigint): boolean {
+  const pg = mm.pg;
+  if (!pg.pmdPresent(pmd) || mm.sys.phys.isZeroPfn(pg.pmdPfn(pmd))) return false;
+  const folio = mm.sys.phys.folioOf(pg.pmdPfn(pmd));
+  if (!folio || folioMaybeMappedShared(folio)) return false;
+  const haddr = addr & PMD_MASK;
+  if (end - addr !== PMD_SIZE) {
+    splitAnonFolio(mm, vma, haddr, folio);
+    return true;
+  }
+  folio.dirty = false;
+  if (pg.pteYoung(pmd) || pg.pteDirty(pmd)) mm.pt.write(mm.pt.pmdSlot(haddr, false)!, pg.pteMkclean(pg.pteMkold(pmd)));
+  mm.sys.lru.folioMarkLazyfree(folio);
+  return false;
+}
+
+/**
+ * madvise_cold() and madvise_pageout(): madvise_cold_or_pageout_pte_range()
+ * over [start, end) of one area, pmd by pmd, once the LRU batches are
+ * drained: folios mapped here only are deactivated (MADV_COLD: their ptes
+ * made old) or isolated and reclaimed (MADV_PAGEOUT); a large folio partly
+ * in the range is split first. Memfds are this process's to page out
+ * (can_do_file_pageout()).
+ */
+function madviseColdOrPageout(mm: Mm, vma: Vma, start: bigint, end: bigint, pageout: boolean): Errno | null {
+  // can_madv_lru_vma()
+  if (vma.flags & (V.VM_LOCKED | V.VM_PFNMAP | V.VM_HUGETLB)) return einval();
+  mm.sys.lru.drain();
+  for (let haddr = start & PMD_MASK; haddr < end; haddr += PMD_SIZE) {
+    const picked: Picked[] = [];
+    coldOrPageoutPmd(mm, vma, haddr > start ? haddr : start, haddr + PMD_SIZE < end ? haddr + PMD_SIZE : end, pageout, picked);
+    if (pageout) reclaimPages(mm, vma, picked);
+  }
+  return null;
+}
+
+// madvise_cold_or_pageout_pte_range() for the block under one pmd
+function coldOrPageoutPmd(mm: Mm, vma: Vma, lo: bigint, hi: bigint, pageout: boolean, picked: Picked[]): void {
+  const pg = mm.pg;
+  const haddr = lo & PMD_MASK;
+  const pmd = mm.pt.pmdVal(haddr);
+  if (pmd === 0n) return;
+  // folio_clear_referenced(), folio_test_clear_young(), then folio_isolate_lru() or folio_deactivate()
+  const take = (folio: Folio, base: bigint) => {
+    folio.referenced = false;
+    if (pageout) picked.push({ folio, base });
+    else mm.sys.lru.folioDeactivate(folio);
+  };
+  if (!mm.pt.pmdIsTable(pmd)) {
+    if (!pg.pmdPresent(pmd) || mm.sys.phys.isZeroPfn(pg.pmdPfn(pmd))) return;
+    const folio = mm.sys.phys.folioOf(pg.pmdPfn(pmd));
+    if (!folio || folioMaybeMappedShared(folio)) return;
+    if (hi - lo === PMD_SIZE) {
+      if (!pageout && pg.pteYoung(pmd)) mm.pt.write(mm.pt.pmdSlot(haddr, false)!, pg.pteMkold(pmd));
+      take(folio, haddr);
+      return;
+    }
+    splitAnonFolio(mm, vma, haddr, folio); // then page by page
+  }
+  for (let a = lo; a < hi; ) {
+    const pte = mm.pt.pteVal(a);
+    const folio = pte !== 0n && pg.ptePresent(pte) ? mm.vmNormalFolio(pte) : null;
+    if (!folio) {
+      a += PAGE;
+      continue;
+    }
+    const base = a - BigInt(folio.pageIndex(pg.ptePfn(pte))) * PAGE;
+    let nr = 1;
+    if (folio.nrPages > 1) {
+      nr = folioPteBatch(mm, folio, a, hi);
+      if (nr < folio.nrPages) {
+        if (folioMaybeMappedShared(folio) || !folio.anon) {
+          a += BigInt(nr) * PAGE;
+          continue;
+        }
+        splitAnonFolio(mm, vma, base, folio);
+        continue; // this page again, now a folio of its own
+      }
+    }
+    // mapped here only, every page once; a folio already picked is not on the LRU any more
+    if (folioMapcount(folio) === folio.nrPages && !picked.some((p) => p.folio === folio)) {
+      if (!pageout) {
+        // clear_young_dirty_ptes(CYDP_CLEAR_YOUNG)
+        for (let i = 0n; i < BigInt(nr); i++) {
+          const s = mm.pt.pteSlot(a + i * PAGE, false)!;
+          if (pg.pteYoung(mm.pt.read(s))) mm.pt.write(s, pg.pteMkold(mm.pt.read(s)));
+        }
+      }
+      take(folio, base);
+    }
+    a += BigInt(nr) * PAGE;
+  }
+}
+
+/** madvise_folio_pte_batch(): consecutive present ptes from a, mapping consecutive pages of folio. */
+function folioPteBatch(mm: Mm, folio: Folio, a: bigint, hi: bigint): number {
+  const pg = mm.pg;
+  const first = pg.ptePfn(mm.pt.pteVal(a));
+  let nr = 1;
+  for (let next = a + PAGE; next < hi && first + BigInt(nr) < folio.pfn + BigInt(folio.nrPages); next += PAGE, nr++) {
+    const pte = mm.pt.pteVal(next);
+    if (pte === 0n || !pg.ptePresent(pte) || pg.ptePfn(pte) !== first + BigInt(nr)) break;
+  }
+  return nr;
+}
+
+/** folio_maybe_mapped_shared(): some page is mapped more than once */
+function folioMaybeMappedShared(f: Folio): boolean {
+  for (let i = 0; i < f.nrPages; i++) if (f.mapcount[i]! + f.pmdMapped > 1) return true;
+  return false;
+}
+
+/** folio_mapcount() */
+function folioMapcount(f: Folio): number {
+  return f.mapcount.reduce((n, c) => n + c, 0) + f.pmdMapped * f.nrPages;
+}
+
+// is_valid_guard_vma(): not in special, hugetlb or (to install) locked areas
+function isValidGuardVma(vma: Vma, allowLocked: boolean): boolean {
+  return !(vma.flags & (VM_SPECIAL | V.VM_HUGETLB | (allowLocked ? 0 : V.VM_LOCKED)));
+}
+
+/**
+ * madvise_guard_install(): the area is marked VM_MAYBE_GUARD, anything
+ * mapped in the range (huge pmds too) is zapped, and every pte gets a guard
+ * marker, page tables allocated for them.
+ */
+function madviseGuardInstall(mm: Mm, vma: Vma, start: bigint, end: bigint): Errno | null {
+  if (!isValidGuardVma(vma, false)) return einval();
+  vma.flags |= V.VM_MAYBE_GUARD;
+  if (vma.isAnonymous) vma.anonVma ??= mm.sys.newAnonVma(); // anon_vma_prepare()
+  const pg = mm.pg;
+  const isGuard = (pte: Pte) => isGuardMarkerEntry(pg.pteToSwpEntry(pte));
+  // the walk gives up at a huge pmd or a pte other than none or a guard marker, and the range is zapped
+  const populated = [...mm.pt.pmdsIn(start, end)].some(({ val }) => !mm.pt.pmdIsTable(val));
+  let mapped = populated;
+  if (!populated) mm.pt.forEachPteSlot(start, end, (_, __, pte) => (mapped ||= pte !== 0n && !isGuard(pte)));
+  if (mapped) {
+    zapRange(mm, start, end, false);
+    // a zap leaves a file area's uffd-wp markers, which the kernel retries (restart_syscall()) forever
+    mm.pt.forEachPteSlot(start, end, (a, __, pte) => {
+      if (pte !== 0n && !isGuard(pte)) throw new Error(`madvise(MADV_GUARD_INSTALL): a uffd-wp marker at 0x${a.toString(16)} makes the kernel retry forever (not modelled)`);
+    });
+  }
+  // guard_install_set_pte() in every none pte (walk_page_range_mm_unsafe() allocates the tables)
+  for (let a = start; a < end; a += PAGE) {
+    const slot = mm.pt.pteSlot(a, true)!;
+    if (mm.pt.read(slot) === 0n) mm.pt.write(slot, pg.makePteMarker(PTE_MARKER_GUARD));
+  }
+  return null;
+}
+
+// madvise_guard_remove(): clears the guard markers, nothing else (locked areas too)
+function madviseGuardRemove(mm: Mm, vma: Vma, start: bigint, end: bigint): Errno | null {
+  if (!isValidGuardVma(vma, true)) return einval();
+  mm.pt.forEachPteSlot(start, end, (_, slot, pte) => {
+    if (isGuardMarkerEntry(mm.pg.pteToSwpEntry(pte))) mm.pt.write(slot, 0n);
+  });
+  return null;
+}
+
+/**
+ * madvise_populate() -> faultin_page_range(): GUP page by page, faulting
+ * in what is missing; FOLL_TOUCH then marks each page accessed (and dirty
+ * for a write), and the LRU batches are drained.
+ */
 function madvisePopulate(mm: Mm, start: bigint, end: bigint, write: boolean): Ret<0> {
+  const err = populateRange(mm, start, end, write);
+  mm.sys.lru.drain();
+  return err;
+}
+
+// __get_user_pages(FOLL_MADV_POPULATE)
+function populateRange(mm: Mm, start: bigint, end: bigint, write: boolean): Ret<0> {
   for (let a = start; a < end; a += PAGE) {
     const v = mm.vmas.lookup(a);
     if (!v) return new Errno('ENOMEM', 'madvise');
     // check_vma_flags()
-    if (v.flags & (V.VM_PFNMAP)) return new Errno('EINVAL', 'madvise');
-    if (write ? !(v.flags & V.VM_WRITE) : !(v.flags & V.VM_READ)) return new Errno('EINVAL', 'madvise');
+    if (v.flags & V.VM_PFNMAP) return einval();
+    if (write ? !(v.flags & V.VM_WRITE) : !(v.flags & V.VM_READ)) return einval();
     const r = faultinPage(mm, v, a, write);
     if (r === 'SIGSEGV' || r === 'SIGBUS') return new Errno('EFAULT', 'madvise');
+    followTouch(mm, a, write);
   }
   return 0;
 }
+

@@ -2,12 +2,13 @@
 // munmap() and MADV_DONTNEED, with the rmap and swap bookkeeping they do.
 
 import type { Pte } from '../arm64/pgtable.ts';
-import { PTE_MARKER_UFFD_WP } from '../arm64/swapops.ts';
+import { isGuardMarkerEntry, PTE_MARKER_UFFD_WP } from '../arm64/swapops.ts';
 import { freeHugeFolio } from './hugetlb.ts';
 import { splitHugePmd } from './huge-memory.ts';
 import type { Mm } from './mm.ts';
 import { PAGE_SIZE, type Folio } from './physmem.ts';
 import { PMD_SIZE } from './pgtables.ts';
+import type { Inode } from './shmem.ts';
 import * as V from './vma.ts';
 
 const PAGE = BigInt(PAGE_SIZE);
@@ -23,9 +24,11 @@ function unmapFolio(mm: Mm, f: Folio, pfn: bigint | null): void {
  * zap_pte_range()/zap_huge_pmd() over [start, end) of one area. Unless
  * `dropMarkers` (ZAP_FLAG_DROP_MARKER: munmap), a file area registered
  * for uffd-wp keeps its markers and leaves one where a uffd-wp pte was
- * (zap_install_uffd_wp_if_needed()); an anonymous area drops them all.
+ * (zap_install_uffd_wp_if_needed()), an anonymous area drops its uffd-wp
+ * markers, and every area keeps its guard markers.
  */
 export function zapRange(mm: Mm, start: bigint, end: bigint, dropMarkers: boolean): void {
+  if (mm.sys.cfg.kernel.zapDrainsLru) mm.sys.lru.drain();
   const vma = mm.vmas.lookup(start);
   const keepMarkers = !dropMarkers && vma !== null && !vma.isAnonymous;
   const keepUffdWp = keepMarkers && (vma.flags & V.VM_UFFD_WP) !== 0;
@@ -45,11 +48,15 @@ export function zapRange(mm: Mm, start: bigint, end: bigint, dropMarkers: boolea
     if (mm.pg.ptePresent(pte)) {
       endRun();
       const f = mm.vmNormalFolio(pte);
+      // zap_present_folio_ptes(): a file page written through this pte is dirty from now on
+      if (f && !f.anon && mm.pg.pteDirty(pte)) f.dirty = true;
       if (f) unmapFolio(mm, f, mm.pg.ptePfn(pte));
       return keepUffdWp && mm.pg.pteUffdWp(pte) ? mm.pg.makePteMarker(PTE_MARKER_UFFD_WP) : 0n;
     }
     if (mm.pg.pteMarkerUffdWp(pte)) return keepMarkers ? pte : 0n;
     const e = mm.pg.pteToSwpEntry(pte);
+    // guard markers go only with the markers (zap_drop_markers())
+    if (isGuardMarkerEntry(e)) return dropMarkers ? 0n : pte;
     if (!mm.pg.isSwapEntry(e)) return 0n;
     const offset = mm.pg.swpOffset(e);
     const n = run ? BigInt(run.offsets.length) : 0n;
@@ -64,7 +71,7 @@ export function zapRange(mm: Mm, start: bigint, end: bigint, dropMarkers: boolea
 }
 
 /** swap_pte_batch()'s test: two swap ptes alike but for their offsets (same device, same exclusive, soft-dirty and uffd-wp bits). */
-function swapPteLike(mm: Mm, a: Pte, b: Pte): boolean {
+export function swapPteLike(mm: Mm, a: Pte, b: Pte): boolean {
   const pg = mm.pg;
   return (
     pg.swpType(pg.pteToSwpEntry(a)) === pg.swpType(pg.pteToSwpEntry(b)) &&
@@ -90,6 +97,21 @@ function zapPmd(mm: Mm, addr: bigint, slot: bigint, pmd: bigint, dropMarkers: bo
     return;
   }
   unmapFolio(mm, f, null);
+}
+
+/**
+ * unmap_mapping_range(even_cows = 1) from page index `first` to the end of
+ * the file: zaps those pages from every area mapping inode, in every
+ * process, private COWed copies included. No ZAP_FLAG_DROP_MARKER: uffd-wp
+ * markers stay; the page tables stay too.
+ */
+export function unmapMappingRange(mms: Iterable<Mm>, inode: Inode, first: bigint): void {
+  for (const mm of mms) {
+    for (const v of [...mm.vmas.all()]) {
+      if (v.file !== inode || v.pageIndex(v.end) <= first) continue;
+      zapRange(mm, first > v.pgoff ? v.start + (first - v.pgoff) * PAGE : v.start, v.end, false);
+    }
+  }
 }
 
 /** free_pgtables(): pte tables no area uses any more go away. */

@@ -32,6 +32,7 @@ export class Mm {
 
   constructor(readonly sys: System) {
     this.pt = new PageTables(sys.cfg.kernel.tableAf);
+    sys.mms.add(this);
     // A process's vdso and libraries sit just below mmap_base, so the tables down to a pmd table
     // are there from the start (a hugetlb walk sees an entry, not a hole: measured, PAGE_IS_HUGE).
     this.pt.pmdSlot(MMAP_BASE - PAGE, true);

@@ -4,7 +4,7 @@
 
 import { Errno, type Ret } from '../../uapi/linux.ts';
 import * as U from '../../uapi/linux.ts';
-import { faultinPage } from './fault.ts';
+import { faultinPage, followTouch } from './fault.ts';
 import { HPAGE_SIZE, hugeAlign, hugetlbReserve, hugetlbSizeOk } from './hugetlb.ts';
 import { MMAP_BASE, TASK_SIZE, pageAlign, pageAligned, type Mm } from './mm.ts';
 import { PAGE_SIZE } from './physmem.ts';
@@ -38,15 +38,22 @@ function unmappedArea(mm: Mm, len: bigint, align: bigint): bigint | null {
 }
 
 // __get_unmapped_area(): a hint if free, else top-down; THP-aligned for PMD-sized anonymous areas
-function getUnmappedArea(mm: Mm, addr: bigint, len: bigint, anon: boolean, align: bigint): Ret<bigint> {
+export function getUnmappedArea(mm: Mm, addr: bigint, len: bigint, anon: boolean, align: bigint): Ret<bigint> {
   if (len > TASK_SIZE) return new Errno('ENOMEM', 'mmap');
   if (addr !== 0n) {
     addr = (addr + align - 1n) & ~(align - 1n);
     if (TASK_SIZE - len >= addr && mm.vmas.overlapping(addr, addr + len).length === 0) return addr;
   }
-  const thpAlign = anon && addr === 0n && len % PMD_SIZE === 0n;
-  const found = unmappedArea(mm, len, thpAlign ? PMD_SIZE : align);
-  return found ?? new Errno('ENOMEM', 'mmap');
+  if (anon && addr === 0n && len % PMD_SIZE === 0n) {
+    // thp_get_unmapped_area_vmflags(): room for len and a PMD more, then the PMD boundary in it
+    // (the upper one, top-down, when the room starts on one); without such room, unaligned
+    const padded = unmappedArea(mm, len + PMD_SIZE, PAGE);
+    if (padded !== null) {
+      const offSub = -padded & (PMD_SIZE - 1n);
+      return offSub === 0n ? padded + PMD_SIZE : padded + offSub;
+    }
+  }
+  return unmappedArea(mm, len, align) ?? new Errno('ENOMEM', 'mmap');
 }
 
 // do_mmap() + mmap_region()
@@ -68,15 +75,14 @@ export function doMmap(mm: Mm, addr: bigint, len: bigint, prot: number, flags: n
   let inode: Inode | null = anonymous ? null : file!.inode;
   let pgoff = offset >> 12n;
   if (type === U.MAP_SHARED) {
-    if (!anonymous && !file!.writable) {
-      if (prot & U.PROT_WRITE) return new Errno('EACCES', 'mmap');
-      vmFlags &= ~V.VM_MAYWRITE;
-    }
+    if (!anonymous && !file!.writable && prot & U.PROT_WRITE) return new Errno('EACCES', 'mmap');
     vmFlags |= V.VM_SHARED | V.VM_MAYSHARE;
-  } else if ((vmFlags & (V.VM_WRITE | V.VM_NORESERVE)) === V.VM_WRITE && !hugetlb) {
-    vmFlags |= V.VM_ACCOUNT; // accountable_mapping()
+    // a file opened read-only can never be written through the mapping: not VM_SHARED, only VM_MAYSHARE
+    if (!anonymous && !file!.writable) vmFlags &= ~(V.VM_MAYWRITE | V.VM_SHARED);
   }
   if (flags & U.MAP_NORESERVE) vmFlags |= V.VM_NORESERVE;
+  // accountable_mapping(): private, writable, not hugetlb, not MAP_NORESERVE
+  if ((vmFlags & (V.VM_WRITE | V.VM_SHARED | V.VM_NORESERVE)) === V.VM_WRITE && !hugetlb) vmFlags |= V.VM_ACCOUNT;
   if (hugetlb) vmFlags |= V.VM_HUGETLB | V.VM_DONTEXPAND; // hugetlbfs_file_mmap()
   const align = hugetlb ? HPAGE_SIZE : PAGE;
 
@@ -121,16 +127,33 @@ export function doMmap(mm: Mm, addr: bigint, len: bigint, prot: number, flags: n
   const fresh = new Vma(start, start + len, vmFlags, pgoff, inode, 0n, null, hugetlbResv);
   const vma = inode === null ? mergeNew(mm, fresh) : (mm.vmas.insert(fresh), fresh);
   mm.vmaSetPageProt(vma);
-  if (flags & U.MAP_POPULATE) populate(mm, start, start + len, (vmFlags & V.VM_WRITE) !== 0 && type === U.MAP_SHARED);
+  if (flags & U.MAP_POPULATE) mmPopulate(mm, start, start + len);
   return start;
 }
 
-/** mm_populate(): errors are ignored */
-function populate(mm: Mm, start: bigint, end: bigint, write: boolean): void {
-  for (let a = start; a < end; a += PAGE) {
-    const v = mm.vmas.lookup(a);
-    if (v) faultinPage(mm, v, a, write);
+/** __mm_populate(ignore_errors): each area of the range in turn; a failed fault ends that area's part */
+function mmPopulate(mm: Mm, start: bigint, end: bigint): void {
+  for (const v of mm.vmas.overlapping(start, end)) {
+    const s = v.start > start ? v.start : start;
+    const e = v.end < end ? v.end : end;
+    populateVmaPageRange(mm, v, s, e);
   }
+}
+
+/**
+ * populate_vma_page_range(): never PROT_NONE areas; a write fault (to break
+ * COW) only in private writable areas, a read fault (FOLL_FORCE) elsewhere,
+ * so shared pages are not dirtied for nothing. GUP's FOLL_TOUCH marks each
+ * page accessed; then the LRU batches are drained.
+ */
+function populateVmaPageRange(mm: Mm, v: Vma, start: bigint, end: bigint): void {
+  if (!(v.flags & V.VM_ACCESS_FLAGS)) return;
+  const write = (v.flags & (V.VM_WRITE | V.VM_SHARED)) === V.VM_WRITE;
+  for (let a = start; a < end; a += PAGE) {
+    if (faultinPage(mm, v, a, write) !== 0) break;
+    followTouch(mm, a, write);
+  }
+  mm.sys.lru.drain();
 }
 
 // munmap() -> __vm_munmap(): do_vmi_munmap()'s checks of the range, then the unmap
@@ -142,4 +165,5 @@ export function vmMunmap(mm: Mm, addr: bigint, len: bigint): Ret<0> {
 // exit_mmap()
 export function exitMmap(mm: Mm): void {
   for (const v of [...mm.vmas.all()]) doMunmap(mm, v.start, v.end - v.start);
+  mm.sys.mms.delete(mm);
 }

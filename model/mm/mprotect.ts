@@ -2,7 +2,7 @@
 // and change_protection(), which uffd-wp uses too.
 
 import type { Pte } from '../arm64/pgtable.ts';
-import { PTE_MARKER_UFFD_WP } from '../arm64/swapops.ts';
+import { isGuardMarkerEntry, PTE_MARKER_UFFD_WP } from '../arm64/swapops.ts';
 import { Errno, type Ret } from '../../uapi/linux.ts';
 import * as U from '../../uapi/linux.ts';
 import { splitHugePmd } from './huge-memory.ts';
@@ -12,38 +12,42 @@ import * as V from './vma.ts';
 import type { Vma } from './vma.ts';
 import { modifyFlags } from './vma-ops.ts';
 
-// do_mprotect_pkey()
+// do_mprotect_pkey(): area by area; an error (a hole, EACCES) leaves the areas before it changed
 export function doMprotectPkey(mm: Mm, addr: bigint, len: bigint, prot: number): Ret<0> {
   if (!pageAligned(addr)) return new Errno('EINVAL', 'mprotect');
-  if (prot & ~(U.PROT_READ | U.PROT_WRITE | U.PROT_EXEC)) return new Errno('EINVAL', 'mprotect');
+  if (len === 0n) return 0;
   len = pageAlign(len);
   const end = addr + len;
-  if (end < addr) return new Errno('ENOMEM', 'mprotect');
-  if (len === 0n) return 0;
-  // the whole range must be mapped, without holes
+  if (end >= 1n << 64n) return new Errno('ENOMEM', 'mprotect'); // start + len wraps
+  if (prot & ~(U.PROT_READ | U.PROT_WRITE | U.PROT_EXEC)) return new Errno('EINVAL', 'mprotect');
   let cursor = addr;
-  const areas = mm.vmas.overlapping(addr, end);
-  for (const v of areas) {
+  while (cursor < end) {
+    const v = mm.vmas.overlapping(cursor, end)[0];
+    if (!v) break;
     if (v.start > cursor) return new Errno('ENOMEM', 'mprotect');
-    const want = prot & (U.PROT_READ | U.PROT_WRITE | U.PROT_EXEC);
-    if ((want & ~(v.flags >> 4)) & V.VM_ACCESS_FLAGS) return new Errno('EACCES', 'mprotect');
-    cursor = v.end;
-  }
-  if (cursor < end) return new Errno('ENOMEM', 'mprotect');
-  for (const v of mm.vmas.overlapping(addr, end)) {
-    const s = v.start > addr ? v.start : addr;
+    const newflags = (v.flags & ~V.VM_ACCESS_FLAGS) | prot;
+    // newflags >> 4: the VM_MAY* bits in place of the VM_* ones
+    if (newflags & ~(newflags >> 4) & V.VM_ACCESS_FLAGS) return new Errno('EACCES', 'mprotect');
     const e = v.end < end ? v.end : end;
-    const err = mprotectFixup(mm, v, s, e, (v.flags & ~V.VM_ACCESS_FLAGS) | prot);
+    const err = mprotectFixup(mm, v, cursor, e, newflags);
     if (err) return new Errno(err.name, 'mprotect');
+    cursor = e;
   }
-  return 0;
+  return cursor < end ? new Errno('ENOMEM', 'mprotect') : 0;
 }
 
-// mprotect_fixup()
+/**
+ * mprotect_fixup(). Making a private area writable charges it (VM_ACCOUNT);
+ * making it unwritable gives the charge back only for an anonymous area
+ * with no anon_vma yet (nothing was ever written there).
+ */
 function mprotectFixup(mm: Mm, v: Vma, start: bigint, end: bigint, newflags: number): Errno | null {
   if (newflags === v.flags) return null;
-  if (newflags & V.VM_WRITE && !(v.flags & (V.VM_ACCOUNT | V.VM_WRITE | V.VM_HUGETLB | V.VM_SHARED | V.VM_NORESERVE)))
-    newflags |= V.VM_ACCOUNT;
+  if (newflags & V.VM_WRITE) {
+    if (!(v.flags & (V.VM_ACCOUNT | V.VM_WRITE | V.VM_HUGETLB | V.VM_SHARED | V.VM_NORESERVE))) newflags |= V.VM_ACCOUNT;
+  } else if (v.flags & V.VM_ACCOUNT && v.isAnonymous && v.anonVma === null) {
+    newflags &= ~V.VM_ACCOUNT;
+  }
   const vma = modifyFlags(mm, v, start, end, newflags);
   if (vma instanceof Errno) return vma;
   mm.vmaSetPageProt(vma);
@@ -85,8 +89,9 @@ export function changeProtection(mm: Mm, vma: Vma, start: bigint, end: bigint, t
     else if (uffd === 'resolve') next = pg.pteClearUffdWp(next);
     return tryChangeWritable && !pg.pteWrite(next) && canChangePteWritable(mm, vma, next) ? pg.pteMkwrite(next) : next;
   };
-  // change_softleaf_pte(): swap entries carry uffd-wp; a resolved marker goes
+  // change_softleaf_pte(): swap entries carry uffd-wp; a resolved uffd-wp marker goes, a guard marker stays as it is
   const softleaf = (pte: Pte): Pte => {
+    if (isGuardMarkerEntry(pg.pteToSwpEntry(pte))) return pte;
     if (pg.isPteMarker(pte)) return uffd === 'resolve' ? 0n : pte;
     if (uffd === 'wp') return pg.pteSwpMkuffdWp(pte);
     if (uffd === 'resolve') return pg.pteSwpClearUffdWp(pte);

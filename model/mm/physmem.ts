@@ -24,6 +24,10 @@ export class Folio {
   /** mapped by a pmd, as a whole */
   pmdMapped = 0;
   dirty = false;
+  /** PG_referenced: accessed other than through a pte's access flag (smaps Referenced counts it) */
+  referenced = false;
+  /** PG_swapbacked: cleared when MADV_FREE makes an anonymous folio lazyfree */
+  swapbacked = true;
   /** from the hugetlb pool: freeing it returns it there */
   hugetlb = false;
   constructor(
@@ -133,7 +137,8 @@ export class PhysMem {
 
   /**
    * __split_folio_to_order(0): each page becomes a folio of its own, keeping
-   * its mapcount, exclusivity and the folio's dirtiness.
+   * its mapcount, exclusivity and the folio's dirty, referenced and
+   * swapbacked flags.
    */
   splitFolio(f: Folio): Folio[] {
     const parts: Folio[] = [];
@@ -142,6 +147,8 @@ export class PhysMem {
       p.mapcount[0] = f.mapcount[i]! + f.pmdMapped;
       p.anonExclusive[0] = f.anonExclusive[i]!;
       p.dirty = f.dirty;
+      p.referenced = f.referenced;
+      p.swapbacked = f.swapbacked;
       this.folios.set(p.pfn, p);
       parts.push(p);
     }

@@ -2,13 +2,20 @@
 // model. Pages live in the page cache, or in swap once reclaim wrote them
 // out (mm/shmem.c).
 
-import type { Folio, Mapping, PhysMem } from './physmem.ts';
+import { unmapMappingRange } from './memory.ts';
+import type { Mm } from './mm.ts';
+import { PAGE_SIZE, type Folio, type Mapping, type PhysMem } from './physmem.ts';
+import type { LruBatches } from './swap.ts';
 import type { SwapDevice } from './swapfile.ts';
 
-/** What shmem needs of the system: its memory and its swap device. */
+const PAGE = BigInt(PAGE_SIZE);
+
+/** What shmem needs of the system: its memory, its swap device, and the processes that may map a file. */
 export interface ShmemBacking {
   readonly phys: PhysMem;
   readonly swap: SwapDevice | null;
+  readonly mms: Iterable<Mm>;
+  readonly lru: LruBatches;
 }
 
 export class Inode implements Mapping {
@@ -80,19 +87,50 @@ export function shmemGetFolio(sys: ShmemBacking, inode: Inode, index: bigint): F
 
 /** shmem_evict_inode(): the file's pages and swap slots are freed. */
 export function shmemEvict(sys: ShmemBacking, inode: Inode): void {
-  for (const f of inode.pages.values()) sys.phys.free(f);
-  inode.pages.clear();
-  shmemTruncate(sys, inode, 0n);
+  inode.size = 0n;
+  shmemTruncateRange(sys, inode, 0n);
 }
 
-/** shmem_setattr() truncation: pages past the new size leave the page cache and swap. */
-export function shmemTruncate(sys: ShmemBacking, inode: Inode, size: bigint): void {
-  const keep = (size + 4095n) >> 12n;
-  for (const index of [...inode.pages.keys()]) if (index >= keep) inode.pages.delete(index);
+/**
+ * shmem_setattr(ATTR_SIZE): the new size; a shrink unmaps the pages past
+ * the new end from every mapping, private COWed copies included
+ * (unmap_mapping_range(even_cows)), then drops them from the file: an
+ * access there now gets SIGBUS, and once the file grows again, zeroes.
+ */
+export function shmemSetattrSize(sys: ShmemBacking, inode: Inode, size: bigint): void {
+  const old = inode.size;
+  inode.size = size;
+  if (size > old) return;
+  const holebegin = (size + PAGE - 1n) / PAGE;
+  if (old > holebegin * PAGE) unmapMappingRange(sys.mms, inode, holebegin);
+  shmemTruncateRange(sys, inode, size);
+}
+
+/**
+ * shmem_truncate_range(lstart, -1) -> shmem_undo_range(): the pages wholly
+ * past lstart leave the page cache (freed: nothing maps them any more) and
+ * swap; the page lstart falls inside, read back from swap if it must be,
+ * keeps its head and has its tail zeroed (truncate_inode_partial_folio()).
+ */
+function shmemTruncateRange(sys: ShmemBacking, inode: Inode, lstart: bigint): void {
+  const keep = (lstart + PAGE - 1n) / PAGE;
+  let released = false;
+  for (const [index, f] of [...inode.pages]) {
+    if (index < keep) continue;
+    inode.pages.delete(index);
+    sys.phys.free(f);
+    released = true;
+  }
+  // folio_batch_release() of the pages taken out drains the LRU batches
+  if (released) sys.lru.drain();
   for (const [index, offset] of [...inode.swapped]) {
     if (index < keep) continue;
     sys.swap?.free(offset);
     inode.swapped.delete(index);
   }
-  inode.size = size;
+  const partial = Number(lstart % PAGE);
+  const index = lstart / PAGE;
+  if (partial === 0 || !(inode.pages.has(index) || inode.swapped.has(index))) return;
+  const f = shmemGetFolio(sys, inode, index);
+  if (sys.phys.pageData(f.pfn)) sys.phys.write(f.pfn, partial, new Uint8Array(PAGE_SIZE - partial));
 }

@@ -7,8 +7,10 @@ import { protectionMap } from '../arm64/prot.ts';
 import type { HwFeatures } from '../arm64/walk.ts';
 import type { KernelBehaviour } from '../kernel.ts';
 import { HugetlbPool } from './hugetlb.ts';
+import type { Mm } from './mm.ts';
 import { PhysMem } from './physmem.ts';
 import { Tmpfs } from './shmem.ts';
+import { LruBatches } from './swap.ts';
 import { SwapDevice } from './swapfile.ts';
 
 /** /sys/kernel/mm/transparent_hugepage */
@@ -43,6 +45,10 @@ export class System {
   readonly swap: SwapDevice | null;
   readonly hugetlb: HugetlbPool;
   readonly prots: readonly bigint[];
+  /** the LRU's per-CPU batches (one CPU) */
+  readonly lru: LruBatches;
+  /** every live process's mm: where a file's mappings are looked for (the i_mmap trees' job) */
+  readonly mms = new Set<Mm>();
   private nextAnonVma = 1;
   private nextPid = 1000;
   thp: ThpSettings;
@@ -54,6 +60,7 @@ export class System {
     this.thp = cfg.thp;
     this.swap = cfg.swapBytes > 0n ? new SwapDevice(cfg.swapBytes, cfg.kernel.swapNonfullFirst, cfg.kernel.swapSlotsCache) : null;
     this.hugetlb = new HugetlbPool(cfg.hugetlbPages);
+    this.lru = new LruBatches(cfg.kernel);
   }
 
   /** anon_vma_alloc(): a fresh anon_vma identity */

@@ -5,7 +5,7 @@ import * as U from '../../uapi/linux.ts';
 import { Errno, type Ret } from '../../uapi/linux.ts';
 import { Mm } from './mm.ts';
 import { exitMmap } from './mmap.ts';
-import { type Inode, shmemTruncate } from './shmem.ts';
+import { type Inode, shmemSetattrSize } from './shmem.ts';
 import type { System } from './system.ts';
 import { UffdCtx, userfaultfdRelease } from './userfaultfd.ts';
 
@@ -59,7 +59,7 @@ export class Task {
       inode = this.sys.tmpfs.create(abs);
     }
     const acc = flags & 3;
-    if (flags & U.O_TRUNC && acc !== U.O_RDONLY) shmemTruncate(this.sys, inode, 0n);
+    if (flags & U.O_TRUNC && acc !== U.O_RDONLY) shmemSetattrSize(this.sys, inode, 0n);
     return this.installFd({ inode, writable: acc === U.O_WRONLY || acc === U.O_RDWR });
   }
 
@@ -85,7 +85,7 @@ export class Task {
     const f = this.file(fd);
     if (!f) return new Errno(this.fds.has(fd) ? 'EINVAL' : 'EBADF', 'ftruncate');
     if (!f.writable || length < 0n) return new Errno('EINVAL', 'ftruncate');
-    shmemTruncate(this.sys, f.inode, length);
+    shmemSetattrSize(this.sys, f.inode, length);
     return 0;
   }
 

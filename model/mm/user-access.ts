@@ -59,9 +59,8 @@ export function writeUser(mm: Mm, addr: bigint, data: Uint8Array): null | { sign
     if ('signal' in r) return { signal: r.signal, addr: a };
     const off = Number(a & (PAGE - 1n));
     const n = Math.min(data.length - done, PAGE_SIZE - off);
+    // the store dirties the pte (hardware DBM, or the write fault did): the folio learns it only when the pte goes
     mm.sys.phys.write(r.pfn, off, data.subarray(done, done + n));
-    const f = mm.sys.phys.folioOf(r.pfn);
-    if (f) f.dirty = true;
     done += n;
   }
   return null;

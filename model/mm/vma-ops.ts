@@ -5,22 +5,34 @@
 
 import { Errno, type Ret } from '../../uapi/linux.ts';
 import { hugetlbEvictInode, hugetlbSplitOk, hugetlbVmaClose } from './hugetlb.ts';
+import { splitHugePmdIfNeeded } from './huge-memory.ts';
 import { freePgtables, zapRange } from './memory.ts';
 import type { Mm } from './mm.ts';
 import { shmemEvict } from './shmem.ts';
-import { canMerge, type UffdContext, type Vma } from './vma.ts';
+import * as V from './vma.ts';
+import { canMerge, VM_MAYBE_GUARD, type UffdContext, type Vma } from './vma.ts';
 
-/** A new area's merge with its neighbours (vma_merge_new_range()); returns the area now covering it. */
-export function mergeNew(mm: Mm, v: Vma): Vma {
-  const prev = mm.vmas.all().filter((x) => x.end <= v.start).at(-1) ?? null;
-  const next = mm.vmas.all().find((x) => x.start >= v.end) ?? null;
-  const withPrev = prev !== null && canMerge(prev, v);
-  const withNext = next !== null && canMerge(v, next) && (!withPrev || canMerge(prev, next));
+/**
+ * A new area's merge with its neighbours (vma_merge_new_range()); returns
+ * the area now covering it. copy_vma() keeps an MREMAP_DONTUNMAP source
+ * (`notWith`) out of the merge.
+ */
+export function mergeNew(mm: Mm, v: Vma, notWith: Vma | null = null): Vma {
+  const found = (x: Vma | undefined) => (x === undefined || x === notWith ? null : x);
+  const prev = found(mm.vmas.all().filter((x) => x.end <= v.start).at(-1));
+  const next = found(mm.vmas.all().find((x) => x.start >= v.end));
+  // VM_SPECIAL areas never merge
+  const special = (v.flags & (V.VM_DONTEXPAND | V.VM_PFNMAP | V.VM_MIXEDMAP)) !== 0;
+  // is_mergeable_anon_vma(): on 6.12 a range with an anon_vma merges only into a neighbour with one
+  const into = (t: Vma) => mm.sys.cfg.kernel.mergeIntoNoAnonVma || v.anonVma === null || t.anonVma !== null;
+  const withPrev = !special && prev !== null && canMerge(prev, v) && into(prev);
+  // can_vma_merge_right(): merging both sides needs prev's and next's anon_vmas to agree too
+  const withNext = !special && next !== null && canMerge(v, next) && into(next) && (!withPrev || prev.anonVma === null || next.anonVma === null || prev.anonVma === next.anonVma);
   const sticky = stickyFrom(mm, [v, ...(withPrev ? [prev] : []), ...(withNext && next ? [next] : [])]);
   if (withPrev) {
     prev.end = withNext && next ? next.end : v.end;
     if (withNext && next) mm.vmas.remove(next);
-    prev.anonVma ??= next?.anonVma ?? v.anonVma;
+    prev.anonVma ??= v.anonVma ?? (withNext && next ? next.anonVma : null);
     prev.flags |= sticky;
     return prev;
   }
@@ -35,10 +47,15 @@ export function mergeNew(mm: Mm, v: Vma): Vma {
   return v;
 }
 
-/** VMA_STICKY_FLAGS: what a merge carries over from every part (v6.19+) */
+/** vma_merge_extend(): v grown by delta at its end, merged with the next area where they match (mremap() in place) */
+export function mergeExtend(mm: Mm, v: Vma, delta: bigint): Vma {
+  return mergeNew(mm, v.clone(v.end, v.end + delta));
+}
+
+/** VMA_STICKY_FLAGS: what a merge carries over from every part: VM_MAYBE_GUARD, and VM_SOFTDIRTY from v6.19 */
 function stickyFrom(mm: Mm, parts: readonly Vma[]): number {
-  if (!mm.sys.cfg.kernel.vmaStickySoftDirty) return 0;
-  return parts.reduce((acc, p) => acc | (p.flags & mm.vmSoftdirty), 0);
+  const sticky = VM_MAYBE_GUARD | (mm.sys.cfg.kernel.vmaStickySoftDirty ? mm.vmSoftdirty : 0);
+  return parts.reduce((acc, p) => acc | (p.flags & sticky), 0);
 }
 
 /**
@@ -81,9 +98,15 @@ export function modifyFlags(mm: Mm, v: Vma, start: bigint, end: bigint, flags: n
   return result;
 }
 
-/** __split_vma(): v cut at addr, the upper part returned; vm_ops->may_split() lets hugetlb be cut only on huge page boundaries. */
+/**
+ * __split_vma(): v cut at addr, the upper part returned; vm_ops->may_split()
+ * lets hugetlb be cut only on huge page boundaries, and a huge pmd across
+ * the cut is split first (vma_adjust_trans_huge()).
+ */
 function splitVma(mm: Mm, v: Vma, addr: bigint): Ret<Vma> {
   if (!hugetlbSplitOk(v, addr)) return new Errno('EINVAL', '');
+  splitHugePmdIfNeeded(mm, v, v.start);
+  splitHugePmdIfNeeded(mm, v, addr);
   return mm.vmas.split(v, addr);
 }
 

@@ -16,6 +16,8 @@ export const VM_MAYSHARE = 1 << 7;
 export const VM_GROWSDOWN = 1 << 8;
 export const VM_UFFD_MISSING = 1 << 9;
 export const VM_PFNMAP = 1 << 10;
+/** VM_MAYBE_GUARD: guard markers may be in the area's page tables (set by MADV_GUARD_INSTALL, never cleared) */
+export const VM_MAYBE_GUARD = 1 << 11;
 export const VM_UFFD_WP = 1 << 12;
 export const VM_LOCKED = 1 << 13;
 export const VM_DONTEXPAND = 1 << 18;
@@ -41,6 +43,7 @@ export const VM_FLAG_MNEMONICS: readonly (readonly [number, string])[] = [
   [VM_GROWSDOWN, 'gd'],
   [VM_UFFD_MISSING, 'um'],
   [VM_PFNMAP, 'pf'],
+  [VM_MAYBE_GUARD, 'gu'],
   [VM_UFFD_WP, 'uw'],
   [VM_LOCKED, 'lo'],
   [VM_DONTEXPAND, 'de'],
@@ -98,12 +101,12 @@ export class Vma {
 
 /**
  * is_mergeable_vma() and the anon_vma/pgoff checks of can_vma_merge_*():
- * whether `a` directly followed by `b` can be one area. VM_SOFTDIRTY does
- * not keep areas apart.
+ * whether `a` directly followed by `b` can be one area. VM_SOFTDIRTY and
+ * VM_MAYBE_GUARD (VMA_IGNORE_MERGE_FLAGS) do not keep areas apart.
  */
 export function canMerge(a: Vma, b: Vma): boolean {
   if (a.end !== b.start) return false;
-  if (((a.flags ^ b.flags) & ~VM_SOFTDIRTY) !== 0) return false;
+  if (((a.flags ^ b.flags) & ~(VM_SOFTDIRTY | VM_MAYBE_GUARD)) !== 0) return false;
   if (a.file !== b.file || a.uffdCtx !== b.uffdCtx) return false;
   if (a.pgoff + ((a.end - a.start) >> 12n) !== b.pgoff) return false;
   // is_mergeable_anon_vma(): an untouched area merges with anything, two anon_vmas only if one

@@ -1,99 +1,37 @@
-// MADV_PAGEOUT (mm/madvise.c madvise_cold_or_pageout_pte_range()) and the
-// reclaim it hands folios to (mm/vmscan.c shrink_folio_list()): anonymous
-// folios go to swap and leave swap entries in their ptes; shmem folios
-// leave their ptes empty and go to swap through the page cache.
+// The reclaim MADV_PAGEOUT hands folios to (mm/vmscan.c shrink_folio_list()):
+// anonymous folios go to swap and leave swap entries in their ptes, lazyfree
+// ones (MADV_FREE) are dropped unless written since; shmem folios leave
+// their ptes empty and go to swap through the page cache.
 
 import type { Pte } from '../arm64/pgtable.ts';
 import { PTE_MARKER_UFFD_WP } from '../arm64/swapops.ts';
 import { splitHugePmd } from './huge-memory.ts';
 import type { Mm } from './mm.ts';
 import { type Folio, PAGE_SIZE } from './physmem.ts';
-import { PMD_MASK, PMD_SIZE } from './pgtables.ts';
 import { splitAnonFolio } from './split-folio.ts';
 import { VM_UFFD_WP, type Vma } from './vma.ts';
 
 const PAGE = BigInt(PAGE_SIZE);
 
 /** A folio picked for reclaim, with the address its first page is mapped at. */
-interface Picked {
+export interface Picked {
   readonly folio: Folio;
   readonly base: bigint;
 }
 
-// madvise_pageout() over [start, end) of one area
-export function madvisePageout(mm: Mm, vma: Vma, start: bigint, end: bigint): void {
-  const picked: Picked[] = [];
-  for (let haddr = start & PMD_MASK; haddr < end; haddr += PMD_SIZE) {
-    const lo = haddr > start ? haddr : start;
-    const hi = haddr + PMD_SIZE < end ? haddr + PMD_SIZE : end;
-    pageoutPmd(mm, vma, haddr, lo, hi, picked);
-  }
+// reclaim_pages(): the folios a MADV_PAGEOUT walk isolated, in order
+export function reclaimPages(mm: Mm, vma: Vma, picked: readonly Picked[]): void {
   for (const p of picked) reclaimFolio(mm, vma, p);
-}
-
-// madvise_cold_or_pageout_pte_range() for the block under one pmd
-function pageoutPmd(mm: Mm, vma: Vma, haddr: bigint, lo: bigint, hi: bigint, picked: Picked[]): void {
-  const pg = mm.pg;
-  const pmd = mm.pt.pmdVal(haddr);
-  if (pmd === 0n) return;
-  if (!mm.pt.pmdIsTable(pmd)) {
-    if (!pg.pmdPresent(pmd) || mm.sys.phys.isZeroPfn(pg.pmdPfn(pmd))) return;
-    const folio = mm.sys.phys.folioOf(pg.pmdPfn(pmd));
-    if (!folio || !folio.anon || folioMaybeMappedShared(folio)) return;
-    if (hi - lo === PMD_SIZE) {
-      picked.push({ folio, base: haddr });
-      return;
-    }
-    splitAnonFolio(mm, vma, haddr, folio); // then page by page
-  }
-  for (let a = lo; a < hi; ) {
-    const pte = mm.pt.pteVal(a);
-    const folio = pte !== 0n && pg.ptePresent(pte) && !pg.pteProtnone(pte) ? mm.vmNormalFolio(pte) : null;
-    if (!folio) {
-      a += PAGE;
-      continue;
-    }
-    const base = a - BigInt(folio.pageIndex(pg.ptePfn(pte))) * PAGE;
-    if (folio.nrPages > 1) {
-      const nr = pteBatch(mm, folio, a, hi);
-      if (nr < folio.nrPages) {
-        if (folioMaybeMappedShared(folio) || !folio.anon) {
-          a += BigInt(nr) * PAGE;
-          continue;
-        }
-        splitAnonFolio(mm, vma, base, folio);
-        continue; // look at this page again, now a folio of its own
-      }
-    }
-    // folio_mapcount() == folio_nr_pages(): mapped here only, every page once
-    const mapcount = folio.mapcount.reduce((n, c) => n + c, 0);
-    if (mapcount === folio.nrPages && !picked.some((p) => p.folio === folio)) picked.push({ folio, base });
-    a += BigInt(folio.nrPages > 1 ? folio.nrPages : 1) * PAGE;
-  }
-}
-
-/** madvise_folio_pte_batch(): consecutive ptes from a mapping consecutive pages of folio. */
-function pteBatch(mm: Mm, folio: Folio, a: bigint, hi: bigint): number {
-  const pg = mm.pg;
-  const first = pg.ptePfn(mm.pt.pteVal(a));
-  let nr = 1;
-  for (let next = a + PAGE; next < hi && first + BigInt(nr) < folio.pfn + BigInt(folio.nrPages); next += PAGE, nr++) {
-    const pte = mm.pt.pteVal(next);
-    if (pte === 0n || !pg.ptePresent(pte) || pg.ptePfn(pte) !== first + BigInt(nr)) break;
-  }
-  return nr;
-}
-
-/** folio_maybe_mapped_shared(): some page is mapped more than once */
-function folioMaybeMappedShared(f: Folio): boolean {
-  for (let i = 0; i < f.nrPages; i++) if (f.mapcount[i]! + f.pmdMapped > 1) return true;
-  return false;
 }
 
 // shrink_folio_list() for one folio
 function reclaimFolio(mm: Mm, vma: Vma, { folio, base }: Picked): void {
   if (!folio.anon) {
     reclaimShmemFolio(mm, vma, base, folio);
+    return;
+  }
+  if (!folio.swapbacked) {
+    discardLazyfree(mm, base, folio);
     return;
   }
   const swap = mm.sys.swap;
@@ -126,6 +64,26 @@ function swapPte(mm: Mm, pteval: Pte, exclusive: boolean, offset: bigint): Pte {
   if (pg.pteSoftDirty(pteval)) swp = pg.pteSwpMksoftDirty(swp);
   if (pg.pteUffdWp(pteval)) swp = pg.pteSwpMkuffdWp(swp);
   return swp;
+}
+
+/**
+ * try_to_unmap_one() of a lazyfree folio (__discard_anon_folio_pmd_locked()
+ * for a pmd): a dirty entry, or a dirty folio, means it was written since
+ * MADV_FREE: the entries stay (are put back) and the folio is swap-backed
+ * again; otherwise the entries go and the folio is freed.
+ */
+function discardLazyfree(mm: Mm, base: bigint, folio: Folio): void {
+  const pg = mm.pg;
+  const slots = folio.pmdMapped ? [mm.pt.pmdSlot(base, false)!] : Array.from({ length: folio.nrPages }, (_, i) => mm.pt.pteSlot(base + BigInt(i) * PAGE, false)!);
+  if (slots.some((s) => pg.pteDirty(mm.pt.read(s)))) folio.dirty = true;
+  if (folio.dirty) {
+    folio.swapbacked = true;
+    return;
+  }
+  for (const s of slots) mm.pt.write(s, 0n);
+  folio.pmdMapped = 0;
+  folio.mapcount.fill(0);
+  mm.sys.phys.free(folio);
 }
 
 /**

@@ -52,11 +52,20 @@ function clearRefsRange(mm: Mm, start: bigint, end: bigint, softDirty: boolean):
   for (const { slot, val } of [...mm.pt.pmdsIn(start, end)]) {
     if (mm.pt.pmdIsTable(val)) continue;
     if (softDirty) mm.pt.write(slot, clearSoftDirtyPmd(mm, val));
-    else if (pg.pmdPresent(val)) mm.pt.write(slot, pg.ptepTestAndClearYoung(val)[1]);
+    else if (pg.pmdPresent(val)) {
+      // the accessed bit, and the folio's referenced bit (pmd_folio())
+      mm.pt.write(slot, pg.ptepTestAndClearYoung(val)[1]);
+      const f = mm.sys.phys.folioOf(pg.pmdPfn(val));
+      if (f) f.referenced = false;
+    }
   }
   mm.pt.updatePtes(start, end, (_, pte) => {
     if (softDirty) return clearSoftDirty(mm, pte);
-    return pg.ptePresent(pte) && mm.vmNormalFolio(pte) ? pg.ptepTestAndClearYoung(pte)[1] : pte;
+    // the accessed bit, and the folio's referenced bit (vm_normal_folio(): not the zero page)
+    const f = pg.ptePresent(pte) ? mm.vmNormalFolio(pte) : null;
+    if (!f) return pte;
+    f.referenced = false;
+    return pg.ptepTestAndClearYoung(pte)[1];
   });
 }
 

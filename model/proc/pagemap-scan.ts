@@ -10,7 +10,7 @@
 import * as U from '../../uapi/linux.ts';
 import { Errno, type Ret } from '../../uapi/linux.ts';
 import type { Pte } from '../arm64/pgtable.ts';
-import { PTE_MARKER_UFFD_WP } from '../arm64/swapops.ts';
+import { isGuardMarkerEntry, PTE_MARKER_UFFD_WP } from '../arm64/swapops.ts';
 import { splitHugePmd } from '../mm/huge-memory.ts';
 import type { Mm } from '../mm/mm.ts';
 import { PMD_MASK, PMD_SIZE } from '../mm/pgtables.ts';
@@ -321,6 +321,7 @@ class PagemapScan {
     }
     let c = U.PAGE_IS_SWAPPED;
     if (!pg.pteSwpUffdWpAny(pte)) c |= U.PAGE_IS_WRITTEN;
+    if (isGuardMarkerEntry(pg.pteToSwpEntry(pte))) c |= U.PAGE_IS_GUARD;
     if (pg.pteSwpSoftDirty(pte)) c |= U.PAGE_IS_SOFT_DIRTY;
     return c;
   }

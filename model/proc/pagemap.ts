@@ -3,7 +3,7 @@
 
 import * as U from '../../uapi/linux.ts';
 import type { Mm } from '../mm/mm.ts';
-import { MAX_SWAPFILES_SHIFT } from '../arm64/swapops.ts';
+import { isGuardMarkerEntry, MAX_SWAPFILES_SHIFT } from '../arm64/swapops.ts';
 import { VM_HUGETLB, VM_SOFTDIRTY, type Vma } from '../mm/vma.ts';
 
 const PAGE = 4096n;
@@ -70,6 +70,7 @@ function pagemapEntryOf(mm: Mm, vma: Vma, addr: bigint, val: bigint, huge: boole
     if (showPfn) frame = BigInt(pg.swpType(e)) | (pg.swpOffset(e) << BigInt(MAX_SWAPFILES_SHIFT));
     flags |= U.PM_SWAP;
     if (pg.pteMarkerUffdWp(val)) flags |= U.PM_UFFD_WP;
+    if (isGuardMarkerEntry(e)) flags |= U.PM_GUARD_REGION;
   }
   if (folio) {
     if (!folio.anon) flags |= U.PM_FILE;

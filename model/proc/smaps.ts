@@ -1,6 +1,7 @@
 // /proc/PID/smaps (fs/proc/task_mmu.c show_smap()): the text vm_util parses.
 
 import type { Mm } from '../mm/mm.ts';
+import type { Folio } from '../mm/physmem.ts';
 import { PMD_SIZE } from '../mm/pgtables.ts';
 import { VM_FLAG_MNEMONICS, VM_HUGETLB, VM_MAYSHARE, VM_READ, VM_SHARED, VM_WRITE, VM_EXEC, type Vma } from '../mm/vma.ts';
 
@@ -16,6 +17,7 @@ interface Mss {
   privateDirty: bigint;
   referenced: bigint;
   anonymous: bigint;
+  lazyFree: bigint;
   anonHuge: bigint;
   shmemPmd: bigint;
   filePmd: bigint;
@@ -28,11 +30,12 @@ interface Mss {
 // smaps_pte_entry() / smaps_pmd_entry() / smaps_account()
 function account(mm: Mm, vma: Vma): Mss {
   const pg = mm.pg;
-  const mss: Mss = { rss: 0n, pss: 0n, pssDirty: 0n, sharedClean: 0n, sharedDirty: 0n, privateClean: 0n, privateDirty: 0n, referenced: 0n, anonymous: 0n, anonHuge: 0n, shmemPmd: 0n, filePmd: 0n, swap: 0n, swapPss: 0n, sharedHugetlb: 0n, privateHugetlb: 0n };
-  const add = (size: bigint, mapcount: number, dirty: boolean, young: boolean, anon: boolean) => {
+  const mss: Mss = { rss: 0n, pss: 0n, pssDirty: 0n, sharedClean: 0n, sharedDirty: 0n, privateClean: 0n, privateDirty: 0n, referenced: 0n, anonymous: 0n, lazyFree: 0n, anonHuge: 0n, shmemPmd: 0n, filePmd: 0n, swap: 0n, swapPss: 0n, sharedHugetlb: 0n, privateHugetlb: 0n };
+  const add = (size: bigint, mapcount: number, dirty: boolean, young: boolean, f: Folio) => {
     mss.rss += size;
-    if (young) mss.referenced += size;
-    if (anon) mss.anonymous += size;
+    if (young || f.referenced) mss.referenced += size;
+    if (f.anon) mss.anonymous += size;
+    if (f.anon && !f.swapbacked && !dirty) mss.lazyFree += size;
     const share = size / BigInt(Math.max(1, mapcount));
     mss.pss += share;
     if (dirty) mss.pssDirty += share;
@@ -59,7 +62,7 @@ function account(mm: Mm, vma: Vma): Mss {
       if (f.anon) mss.anonHuge += PMD_SIZE;
       else if (f.mapping?.shmem) mss.shmemPmd += PMD_SIZE;
       else mss.filePmd += PMD_SIZE;
-      add(PMD_SIZE, f.pmdMapped, pg.pteDirty(val) || f.dirty, pg.pteYoung(val), f.anon);
+      add(PMD_SIZE, f.pmdMapped, pg.pteDirty(val) || f.dirty, pg.pteYoung(val), f);
       continue;
     }
     const lo = addr > vma.start ? addr : vma.start;
@@ -78,7 +81,7 @@ function account(mm: Mm, vma: Vma): Mss {
       const f = mm.vmNormalFolio(pte);
       if (!f) continue;
       const pfn = pg.ptePfn(pte);
-      add(PAGE, f.pageMapcount(pfn), pg.pteDirty(pte) || f.dirty, pg.pteYoung(pte), f.anon);
+      add(PAGE, f.pageMapcount(pfn), pg.pteDirty(pte) || f.dirty, pg.pteYoung(pte), f);
     }
   }
   mss.swap += shmemSwapped(mm, vma);
@@ -143,7 +146,7 @@ export function smapsText(mm: Mm, thpEligible: (vma: Vma) => boolean): string {
       kb('Referenced:', m.referenced),
       kb('Anonymous:', m.anonymous),
       kb('KSM:', 0n),
-      kb('LazyFree:', 0n),
+      kb('LazyFree:', m.lazyFree),
       kb('AnonHugePages:', m.anonHuge),
       kb('ShmemPmdMapped:', m.shmemPmd),
       kb('FilePmdMapped:', m.filePmd),
