@@ -48,7 +48,7 @@ describe('a recorded process', () => {
     await proc.read(addr, 2);
     await proc.pagemap(addr, 2);
     await proc.madvise(addr, 0x1000n, 1000);
-    await proc.read(addr + 0x2000n, 1);
+    await proc.read(addr - 0x1000n, 1);
     expect(recorder.lines.map((l) => `${l.call} = ${l.outcome}`)).toEqual([
       'memfd_create("x", 0x0) = fd0',
       'mmap(0, 0x2000, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0x0) = M0+0x0',

@@ -13,13 +13,15 @@ import { PAGE_SIZE, type Folio } from './physmem.ts';
 import { PageTables } from './pgtables.ts';
 import type { System } from './system.ts';
 import * as V from './vma.ts';
-import { VmaList, type Vma } from './vma.ts';
+import { Vma, VmaList } from './vma.ts';
 
 const PAGE = BigInt(PAGE_SIZE);
 const PAGE_MASK = ~(PAGE - 1n);
 export const TASK_SIZE = 1n << 48n;
 /** mmap_base without randomisation: top-down allocation starts here */
 export const MMAP_BASE = 0xffff_8000_0000n;
+/** [vvar] and [vdso] of Debian's 7.2 arm64 kernel: 4 pages and 2 (measured, /proc/self/maps) */
+const VDSO_SIZE = 6n * PAGE;
 
 /** offset_in_page(x) == 0 */
 export const pageAligned = (x: bigint) => (x & (PAGE - 1n)) === 0n;
@@ -33,9 +35,25 @@ export class Mm {
   constructor(readonly sys: System) {
     this.pt = new PageTables(sys.cfg.kernel.tableAf);
     sys.mms.add(this);
-    // A process's vdso and libraries sit just below mmap_base, so the tables down to a pmd table
-    // are there from the start (a hugetlb walk sees an entry, not a hole: measured, PAGE_IS_HUGE).
-    this.pt.pmdSlot(MMAP_BASE - PAGE, true);
+    this.installSpecialMapping();
+  }
+
+  /**
+   * arch_setup_additional_pages() at exec: [vvar] and [vdso], the first
+   * areas mapped top-down from mmap_base, as one area. A process has read
+   * the clock through vvar by the time a test runs, so its pte table is
+   * there: the areas a test maps next share it (PAGEMAP_SCAN reports their
+   * empty ptes written, as measured on the host and 7.2 arm64), and a
+   * hugetlb walk below finds a pmd table (PAGE_IS_HUGE, measured).
+   */
+  private installSpecialMapping(): void {
+    const flags = V.VM_READ | V.VM_MAYREAD | V.VM_PFNMAP | V.VM_DONTEXPAND;
+    const vdso = new Vma(MMAP_BASE - VDSO_SIZE, MMAP_BASE, flags, (MMAP_BASE - VDSO_SIZE) >> 12n, null, 0n);
+    vdso.name = '[vvar]';
+    this.vmas.insert(vdso);
+    this.vmaSetPageProt(vdso);
+    // vmf_insert_pfn(): a special pte, no struct page behind it for the rest of mm
+    this.pt.write(this.pt.pteSlot(vdso.start, true)!, this.pg.pteMkspecial(this.pg.pfnPte(this.sys.phys.zeroPfn, vdso.pageProt)));
   }
 
   get pg(): Pgtable {

@@ -81,6 +81,9 @@ export class Vma {
   /** vm_userfaultfd_ctx: the userfaultfd the area is registered with */
   uffdCtx: UffdContext | null = null;
 
+  /** a special mapping's name in /proc (vm_ops->name(): "[vvar]", ...); null for others */
+  name: string | null = null;
+
   /** vma_is_anonymous() */
   get isAnonymous(): boolean {
     return this.file === null;

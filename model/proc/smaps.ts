@@ -120,6 +120,7 @@ function header(vma: Vma): string {
   const dev = file ? '00:01' : '00:00';
   const ino = file ? file.id : 0;
   const prefix = `${hex8(vma.start)}-${hex8(vma.end)} ${perms} ${hex8(pgoff)} ${dev} ${ino} `;
+  if (vma.name) return `${prefix.padEnd(72)} ${vma.name}`;
   if (!file) return prefix;
   const name = file.nlink === 0 ? `${file.path} (deleted)` : file.path;
   return `${prefix.padEnd(72)} ${name}`;
