@@ -92,11 +92,16 @@ export interface KernelBehaviour {
    * on 7.2, not on 6.12).
    */
   readonly swapinViaSwapCache: boolean;
+  /**
+   * do_huge_zero_wp_pmd(): a store to the huge zero pmd maps a new THP (measured on 7.2 arm64 and
+   * the host's 6.18: AnonHugePages 2048 kB); 6.12 splits the pmd and maps one 4 KiB page (Rss 4 kB).
+   */
+  readonly hugeZeroWpThp: boolean;
 }
 
 export const KERNELS: Readonly<Record<string, KernelBehaviour>> = {
-  '6.12': { version: '6.12', debugVmPgtableMkwriteNovma: false, vmaStickySoftDirty: false, pagemapScanGuard: false, swapNonfullFirst: false, swapDefaultPrio: -2, swapSlotsCache: true, tableAf: false, hugeZeroPmdSpecial: false, uffdUnregisterOwnCtxOnly: false, mremapEarlyChecks: false, mremapMultiVma: false, mergeIntoNoAnonVma: false, madviseGuard: false, lruGenFaultReferenced: false, ptReclaim: false, zapDrainsLru: true, swapinViaSwapCache: false },
-  '7.2': { version: '7.2', debugVmPgtableMkwriteNovma: true, vmaStickySoftDirty: true, pagemapScanGuard: true, swapNonfullFirst: true, swapDefaultPrio: -1, swapSlotsCache: false, tableAf: true, hugeZeroPmdSpecial: true, uffdUnregisterOwnCtxOnly: true, mremapEarlyChecks: true, mremapMultiVma: true, mergeIntoNoAnonVma: true, madviseGuard: true, lruGenFaultReferenced: true, ptReclaim: true, zapDrainsLru: false, swapinViaSwapCache: true },
+  '6.12': { version: '6.12', debugVmPgtableMkwriteNovma: false, vmaStickySoftDirty: false, pagemapScanGuard: false, swapNonfullFirst: false, swapDefaultPrio: -2, swapSlotsCache: true, tableAf: false, hugeZeroPmdSpecial: false, uffdUnregisterOwnCtxOnly: false, mremapEarlyChecks: false, mremapMultiVma: false, mergeIntoNoAnonVma: false, madviseGuard: false, lruGenFaultReferenced: false, ptReclaim: false, zapDrainsLru: true, swapinViaSwapCache: false, hugeZeroWpThp: false },
+  '7.2': { version: '7.2', debugVmPgtableMkwriteNovma: true, vmaStickySoftDirty: true, pagemapScanGuard: true, swapNonfullFirst: true, swapDefaultPrio: -1, swapSlotsCache: false, tableAf: true, hugeZeroPmdSpecial: true, uffdUnregisterOwnCtxOnly: true, mremapEarlyChecks: true, mremapMultiVma: true, mergeIntoNoAnonVma: true, madviseGuard: true, lruGenFaultReferenced: true, ptReclaim: true, zapDrainsLru: false, swapinViaSwapCache: true, hugeZeroWpThp: true },
 };
 
 export function kernelByName(name: string): KernelBehaviour {

@@ -285,13 +285,19 @@ function doHugePmdAnonymousPage(mm: Mm, vma: Vma, flags: number, pmdSlot: bigint
     mm.pt.write(pmdSlot, mm.sys.cfg.kernel.hugeZeroPmdSpecial ? pg.pteMkspecial(entry) : entry);
     return 0;
   }
+  mapAnonFolioPmd(mm, vma, pmdSlot);
+  return 0;
+}
+
+// map_anon_folio_pmd_nopf(): a new THP, dirty, writable where the area is
+function mapAnonFolioPmd(mm: Mm, vma: Vma, pmdSlot: bigint): void {
+  const pg = mm.pg;
   const f = newAnonFolio(mm, vma, HPAGE_PMD_ORDER);
   let entry = pg.pmdMkhuge(pg.pfnPte(f.pfn, vma.pageProt));
   entry = pg.pteMkdirty(entry);
   if (vma.flags & V.VM_WRITE) entry = pg.pteMkwrite(entry); // maybe_pmd_mkwrite()
   f.pmdMapped = 1;
   mm.pt.write(pmdSlot, entry);
-  return 0;
 }
 
 // do_huge_pmd_wp_page(): reuse an exclusive THP, otherwise split and fall back to ptes
@@ -302,6 +308,11 @@ function doHugePmdWpPage(mm: Mm, vma: Vma, addr: bigint, pmdSlot: bigint, orig: 
     uffdWpWrite(mm, vma);
     splitHugePmd(mm, addr & PMD_MASK);
     return 'fallback';
+  }
+  // do_huge_zero_wp_pmd(): a store to the huge zero pmd gets a whole THP of its own (6.12 splits it)
+  if (mm.sys.cfg.kernel.hugeZeroWpThp && pg.pmdPfn(orig) === mm.sys.phys.hugeZeroPfn) {
+    mapAnonFolioPmd(mm, vma, pmdSlot);
+    return 0;
   }
   const f = mm.sys.phys.folioOf(pg.pmdPfn(orig));
   if (f && f.anon && f.anonExclusive[0] === 1) {

@@ -1,0 +1,26 @@
+// Faults as the kernels take them, where the modelled versions differ.
+import { expect, test } from 'vitest';
+import { referenceTarget } from '../../harness/targets/reference.ts';
+import * as U from '../../uapi/linux.ts';
+
+const A = 0x5000_0000_0000n;
+const THP_SIZE = 2n << 20n;
+
+// Measured on 7.2 arm64 and the host's 6.18 (a THP: AnonHugePages 2048 kB, PAGEMAP_SCAN one HUGE
+// region without PFNZERO) and on 6.12 arm64 (split: Rss 4 kB, the zero page either side).
+test.each([
+  ['', 'AnonHugePages:      2048 kB', [U.PAGE_IS_HUGE]],
+  ['@6.12', 'AnonHugePages:         0 kB', [U.PAGE_IS_PFNZERO, 0, U.PAGE_IS_PFNZERO]],
+])('reference%s: a store to the huge zero pmd', async (spec, huge, categories) => {
+  const p = await (await referenceTarget(spec)).spawn();
+  await p.mmap(A, 2n * THP_SIZE, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_FIXED, -1, 0n);
+  await p.madvise(A, 2n * THP_SIZE, U.MADV_HUGEPAGE);
+  await p.read(A + 0x1000n, 1);
+  await p.write(A + 0x1000n, new Uint8Array([5]));
+  expect(await p.read(A, 0x2000)).toEqual({ ok: true, data: Uint8Array.from({ length: 0x2000 }, (_, i) => (i === 0x1000 ? 5 : 0)) });
+  expect(await p.readFile('/proc/self/smaps')).toContain(huge);
+  const r = await p.pagemapScan({ start: A, end: A + THP_SIZE, flags: 0, maxPages: 0n, categoryInverted: 0, categoryMask: 0, categoryAnyofMask: 0x7f, returnMask: U.PAGE_IS_PFNZERO | U.PAGE_IS_HUGE, vecLen: 8 });
+  if (U.isErr(r)) throw new Error(String(r));
+  // PFNZERO and HUGE only: the THP's one region, or the zero page either side of the new 4 KiB page
+  expect(r.regions.map((g) => g.categories)).toEqual(categories);
+});
