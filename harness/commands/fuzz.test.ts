@@ -29,7 +29,7 @@ describe('mmconform fuzz', () => {
   test('a model against itself: KTAP, a line a sequence, every one agreeing, exit 0', async () => {
     const { code, stdout, stderr } = await mmconform('fuzz', '--target', 'reference', '--against', 'reference', '--runs', '5', '--seed', '1');
     expect(code).toBe(0);
-    expect(stdout).toMatch(/^KTAP version 1\n1\.\.5\n(ok \d sequence \d \(seed \d+, \d+ calls\)\n){5}# agree 5, named 0, noise 0, disagree 0 of 5: 100\.0% without a disagreement\n# Totals: pass:5 fail:0/);
+    expect(stdout).toMatch(/^KTAP version 1\n1\.\.5\n(ok \d sequence \d \(seed \d+, \d+ calls\)\n){5}# agree 5, named 0, noise 0, placement 0, disagree 0 of 5: 100\.0% without a disagreement\n# Totals: pass:5 fail:0/);
     expect(stderr).toContain('fuzz: seed 1 (replay: --seed 1)');
   });
 

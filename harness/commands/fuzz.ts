@@ -34,8 +34,16 @@ async function openSides(io: Io, a: string, b: string): Promise<{ names: [string
     if (name !== a) io.stderr(`fuzz: ${name} (settings read from ${b})\n`);
     const target = await openTarget('fuzz', name);
     targets.unshift(target);
+    // the model at other layouts, made as they are asked for
+    const layouts = new Map<number, Target>();
+    const layout = async (rnd: number): Promise<Target> => {
+      const t = layouts.get(rnd) ?? (await openTarget('fuzz', `${name}+mmap_rnd=${rnd}`));
+      if (!layouts.has(rnd)) targets.push(t);
+      layouts.set(rnd, t);
+      return t;
+    };
     const sides: [Side, Side] = [
-      { target, info: await target.info() },
+      { target, info: await target.info(), ...(name.startsWith('reference') && !name.includes('+mmap_rnd=') ? { layout } : {}) },
       { target: against, info: await against.info() },
     ];
     return { names: [name, b], sides, targets };
@@ -52,7 +60,15 @@ function signature(v: Extract<Verdict, { kind: 'differ' }>): string {
 }
 
 const describe = (v: Verdict) =>
-  v.kind === 'agree' ? '' : v.kind === 'named' ? ` # named difference at line ${v.line}: ${v.name}` : v.kind === 'noise' ? ` # noise at line ${v.line}` : ` # differs at line ${v.line}`;
+  v.kind === 'agree'
+    ? ''
+    : v.kind === 'named'
+      ? ` # named difference at line ${v.line}: ${v.name}`
+      : v.kind === 'noise'
+        ? ` # noise at line ${v.line}`
+        : v.kind === 'placement'
+          ? ` # placement at line ${v.line}: the model agrees at mmap_rnd=${v.layout}`
+          : ` # differs at line ${v.line}`;
 
 export const fuzzCommand: Command = {
   name: 'fuzz',
@@ -136,7 +152,7 @@ export const fuzzCommand: Command = {
       const total = seconds === null ? runs : Infinity;
       if (seconds === null) io.stdout(`KTAP version 1\n1..${runs}\n`);
       else io.stdout('KTAP version 1\n');
-      const counts = { agree: 0, named: 0, noise: 0, differ: 0 };
+      const counts = { agree: 0, named: 0, noise: 0, placement: 0, differ: 0 };
       let calls = 0;
       let n = 0;
       /** a disagreement already shrunk, by its signature: the replay file written for it */
@@ -178,7 +194,7 @@ export const fuzzCommand: Command = {
       if (seconds !== null) io.stdout(`1..${n}\n`);
       const secs = (Date.now() - started) / 1000;
       const agreement = n ? (100 * (n - counts.differ)) / n : 100;
-      io.stdout(`# agree ${counts.agree}, named ${counts.named}, noise ${counts.noise}, disagree ${counts.differ} of ${n}: ${agreement.toFixed(1)}% without a disagreement\n`);
+      io.stdout(`# agree ${counts.agree}, named ${counts.named}, noise ${counts.noise}, placement ${counts.placement}, disagree ${counts.differ} of ${n}: ${agreement.toFixed(1)}% without a disagreement\n`);
       io.stdout(`# Totals: pass:${n - counts.differ} fail:${counts.differ} xfail:0 xpass:0 skip:0 error:0\n`);
       io.stderr(`fuzz: ${n} sequences, ${calls} calls in ${secs.toFixed(1)} s (${(n / secs).toFixed(1)} sequences/s); ${counts.differ} disagree; seed ${seed}\n`);
       return agreement >= minAgreement ? 0 : 1;

@@ -2,7 +2,8 @@
 // Spec: "reference[:LAYOUT][@KERNEL][+OPTION=VALUE]...": LAYOUT a built-in
 // name or a layout file, KERNEL a modelled kernel version ("7.2", the
 // default, or "6.12"), options thp=always|madvise|never, thp_zero=0|1,
-// hwaf=0|1, hwdbm=0|1 (FEAT_HAFDBS), epan=0|1.
+// hwaf=0|1, hwdbm=0|1 (FEAT_HAFDBS), epan=0|1, swap=SIZE, hugetlb=N,
+// mmap_rnd=N (pages mmap_base sits lower, as ASLR would put it).
 
 import { DEFAULT_LAYOUT } from '../../model/arm64/layout.ts';
 import type { Pgtable } from '../../model/arm64/pgtable.ts';
@@ -33,6 +34,15 @@ function option<T>(key: string, value: string, table: Readonly<Record<string, T>
   return v;
 }
 
+/** CONFIG_ARCH_MMAP_RND_BITS of Debian's arm64 kernels: mmap_base is drawn from 2^18 pages */
+const MMAP_RND_BITS = 18;
+
+// mmap_rnd=N: arch_mmap_rnd() as a kernel might have drawn it, in pages
+function parseMmapRnd(value: string): bigint {
+  if (!/^\d+$/.test(value) || Number(value) >= 2 ** MMAP_RND_BITS) throw new Error(`reference target option mmap_rnd=${value}: expected a number of pages below 2^${MMAP_RND_BITS}`);
+  return BigInt(value);
+}
+
 /** Parses "[:LAYOUT][@KERNEL][+OPTION=VALUE]..." into a system configuration. */
 export async function referenceConfig(spec: string): Promise<SystemConfig> {
   const [head = '', ...opts] = spec.split('+');
@@ -46,6 +56,7 @@ export async function referenceConfig(spec: string): Promise<SystemConfig> {
   let epan = true;
   let swapKiB = DEFAULT_SWAP_KIB;
   let hugetlbPages = DEFAULT_HUGETLB_PAGES;
+  let mmapRnd = 0n;
   for (const o of opts) {
     const [key = '', value = ''] = o.split('=');
     if (key === 'thp') thp = { ...thp, enabled: option(key, value, { always: 'always', madvise: 'madvise', never: 'never' } as const) };
@@ -55,10 +66,11 @@ export async function referenceConfig(spec: string): Promise<SystemConfig> {
     else if (key === 'epan') epan = option(key, value, BOOL);
     else if (key === 'swap') swapKiB = parseSwapKiB(value, 'reference target');
     else if (key === 'hugetlb') hugetlbPages = parseHugetlbPages(value, 'reference target');
-    else throw new Error(`unknown reference target option "${o}" (known: thp, thp_zero, hwaf, hwdbm, epan, swap, hugetlb)`);
+    else if (key === 'mmap_rnd') mmapRnd = parseMmapRnd(value);
+    else throw new Error(`unknown reference target option "${o}" (known: thp, thp_zero, hwaf, hwdbm, epan, swap, hugetlb, mmap_rnd)`);
   }
   if (hw.hwDBM && !hw.hwAF) throw new Error('reference target: hwdbm=1 needs hwaf=1 (TCR.HD requires TCR.HA)');
-  return { layout, kernel, hw, epan, thp, showPfn: true, swapBytes: BigInt(swapKiB) << 10n, hugetlbPages };
+  return { layout, kernel, hw, epan, thp, showPfn: true, swapBytes: BigInt(swapKiB) << 10n, hugetlbPages, mmapRnd };
 }
 
 /** `mutate` swaps in wrong helpers, to show a check catching them. */

@@ -32,7 +32,11 @@ export class Mm {
   readonly vmas = new VmaList();
   readonly pt: PageTables;
 
+  /** mmap_base: where top-down allocation starts, arch_mmap_rnd() pages below MMAP_BASE */
+  readonly mmapBase: bigint;
+
   constructor(readonly sys: System) {
+    this.mmapBase = MMAP_BASE - (sys.cfg.mmapRnd ?? 0n) * PAGE;
     this.pt = new PageTables(sys.cfg.kernel.tableAf);
     sys.mms.add(this);
     this.installSpecialMapping();
@@ -48,7 +52,7 @@ export class Mm {
    */
   private installSpecialMapping(): void {
     const flags = V.VM_READ | V.VM_MAYREAD | V.VM_PFNMAP | V.VM_DONTEXPAND;
-    const vdso = new Vma(MMAP_BASE - VDSO_SIZE, MMAP_BASE, flags, (MMAP_BASE - VDSO_SIZE) >> 12n, null, 0n);
+    const vdso = new Vma(this.mmapBase - VDSO_SIZE, this.mmapBase, flags, (this.mmapBase - VDSO_SIZE) >> 12n, null, 0n);
     vdso.name = '[vvar]';
     this.vmas.insert(vdso);
     this.vmaSetPageProt(vdso);

@@ -194,3 +194,14 @@ test('the first area a process maps shares the pte table of its [vvar]', async (
   expect(r).toEqual({ ret: 1, regions: [{ start: m, end: m + 5n * PAGE, categories: U.PAGE_IS_WRITTEN }], walkEnd: m + 5n * PAGE });
   expect(await p.readFile('/proc/self/smaps')).toMatch(/^[0-9a-f]+-[0-9a-f]+ r--p 00000000 00:00 0 +\[vvar\]$/m);
 });
+
+// arch_mmap_rnd(): a kernel draws mmap_base at exec; reference+mmap_rnd=N puts the model's N pages lower.
+test('mmap_rnd moves where top-down allocation starts, and nothing else', async () => {
+  const at = async (spec: string) => {
+    const p = await (await referenceTarget(spec)).spawn();
+    return p.mmap(0n, 5n * PAGE, RW, U.MAP_PRIVATE | U.MAP_ANONYMOUS, -1, 0n);
+  };
+  const base = await at('');
+  expect(await at('+mmap_rnd=300')).toBe((base as bigint) - 300n * PAGE);
+  await expect(referenceTarget('+mmap_rnd=262144')).rejects.toThrow('reference target option mmap_rnd=262144: expected a number of pages below 2^18');
+});

@@ -6,7 +6,7 @@ import { Errno, type Ret } from '../../uapi/linux.ts';
 import * as U from '../../uapi/linux.ts';
 import { faultinPage, followTouch } from './fault.ts';
 import { HPAGE_SIZE, hugeAlign, hugetlbReserve, hugetlbSizeOk } from './hugetlb.ts';
-import { MMAP_BASE, TASK_SIZE, pageAlign, pageAligned, type Mm } from './mm.ts';
+import { TASK_SIZE, pageAlign, pageAligned, type Mm } from './mm.ts';
 import { PAGE_SIZE } from './physmem.ts';
 import { PMD_SIZE } from './pgtables.ts';
 import type { Inode } from './shmem.ts';
@@ -22,9 +22,9 @@ export interface MappedFile {
   readonly writable: boolean;
 }
 
-/** vm_unmapped_area() top-down: the highest gap below MMAP_BASE that fits */
+/** vm_unmapped_area() top-down: the highest gap below mmap_base that fits */
 function unmappedArea(mm: Mm, len: bigint, align: bigint): bigint | null {
-  let top = MMAP_BASE;
+  let top = mm.mmapBase;
   const areas = mm.vmas.all();
   for (let i = areas.length - 1; i >= -1; i--) {
     const v = areas[i];

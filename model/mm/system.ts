@@ -35,6 +35,8 @@ export interface SystemConfig {
   readonly swapBytes: bigint;
   /** 2 MiB hugetlb pages reserved at boot (hugepages=N) */
   readonly hugetlbPages: number;
+  /** arch_mmap_rnd(): pages mmap_base sits below its highest place (a kernel draws it at exec; 0 by default) */
+  readonly mmapRnd?: bigint;
 }
 
 export class System {

@@ -2,7 +2,9 @@
 // compared line by line. A difference is judged in this order: a named
 // version or architecture difference (known-differences.ts), noise (the
 // kernel, given the same sequence again, does not repeat its own answer),
-// or a disagreement, which is shrunk to the fewest calls that still show it.
+// placement (the model gives the kernel's whole log with mmap_base
+// elsewhere, as the kernel's random layout may have put it), or a
+// disagreement, which is shrunk to the fewest calls that still show it.
 
 import type { CallLine } from '../../harness/calls/record.ts';
 import type { Target, TargetInfo } from '../../harness/target.ts';
@@ -13,12 +15,22 @@ import { runSequence } from './sequence.ts';
 export interface Side {
   readonly target: Target;
   readonly info: TargetInfo;
+  /**
+   * The same model with mmap_base `rnd` pages lower, as a kernel's ASLR
+   * might have put it (reference+mmap_rnd=N): a kernel's answer the model
+   * gives at another layout is the model's answer too.
+   */
+  readonly layout?: (rnd: number) => Promise<Target>;
 }
+
+/** mmap_base placements tried: every page of a PMD, since where an area lands in a PMD (THP) and in a fault-around window is what moves */
+const LAYOUTS = 512;
 
 export type Verdict =
   | { readonly kind: 'agree' }
   | { readonly kind: 'named'; readonly name: string; readonly line: number }
   | { readonly kind: 'noise'; readonly line: number }
+  | { readonly kind: 'placement'; readonly line: number; readonly layout: number }
   | { readonly kind: 'differ'; readonly line: number; readonly a: CallLine | null; readonly b: CallLine | null };
 
 export interface Outcome {
@@ -57,6 +69,15 @@ export async function differential(calls: readonly Call[], sides: readonly [Side
   for (let r = 0; r < replays; r++) {
     const again = await runSequence(sides[1].target, calls);
     if (text(again[d.line]) !== text(b[d.line]) || again.slice(0, d.line).some((l, i) => text(l) !== text(b[i]))) return { verdict: { kind: 'noise', line: d.line }, a, b };
+  }
+  // the kernel's layout is random, the model's fixed: for areas the target placed itself,
+  // does the model give the kernel's answer at another layout?
+  const layout = sides[0].layout;
+  if (layout && /\bM\d+\+/.test(`${text(a[d.line])} ${text(b[d.line])}`)) {
+    for (let rnd = 1; rnd < LAYOUTS; rnd++) {
+      const left = firstDifference(await runSequence(await layout(rnd), calls), b, sides);
+      if (left === null || left.named !== null) return { verdict: { kind: 'placement', line: d.line, layout: rnd }, a, b };
+    }
   }
   return { verdict: { kind: 'differ', line: d.line, a: a[d.line] ?? null, b: b[d.line] ?? null }, a, b };
 }

@@ -14,8 +14,8 @@ async function side(target: Target): Promise<Side> {
 }
 
 /** The reference, but MADV_DONTNEED fails with EPERM: a disagreement to find. */
-async function dontneedRefuser(): Promise<Target> {
-  const t = await referenceTarget('');
+async function dontneedRefuser(spec = ''): Promise<Target> {
+  const t = await referenceTarget(spec);
   return {
     ...t,
     spawn: async () => {
@@ -74,6 +74,26 @@ describe('the differential fuzzer', () => {
     expect(log).toHaveLength(4);
     const o = await differential(seq, [await side(t), await side(thrower)]);
     expect(o.verdict).toMatchObject({ kind: 'differ', line: 3 });
+  });
+
+  test("an area the target placed itself, answered as the model answers at another layout: placement", async () => {
+    const kernel = await referenceTarget('+mmap_rnd=300'); // stands for a kernel whose ASLR drew 300 pages
+    const model = await referenceTarget('');
+    const seq: Call[] = [
+      { ...mmap, place: 'any', pages: 1000 }, // not a PMD multiple: placed where mmap_base puts it, not PMD-aligned
+      { op: 'load', at: { base: 4, page: 0 }, offset: 0, len: 1 },
+      { op: 'pagemap', at: { base: 4, page: 0 }, pages: 1000 },
+      { op: 'madvise', at: { base: 4, page: 0 }, pages: 1, advice: U.MADV_DONTNEED },
+    ];
+    const plain = await differential(seq, [await side(model), await side(kernel)]);
+    expect(plain.verdict.kind).toBe('differ');
+    const layout = async (rnd: number) => referenceTarget(`+mmap_rnd=${rnd}`);
+    const o = await differential(seq, [{ ...(await side(model)), layout }, await side(kernel)]);
+    expect(o.verdict).toMatchObject({ kind: 'placement' });
+    // a wrong answer no layout gives stays a disagreement
+    const wrongLayout = async (rnd: number) => dontneedRefuser(`+mmap_rnd=${rnd}`);
+    const wrong = await differential(seq, [{ ...(await side(await dontneedRefuser())), layout: wrongLayout }, await side(kernel)]);
+    expect(wrong.verdict.kind).toBe('differ');
   });
 
   test('a replay file carries the calls, features included', () => {
