@@ -1,14 +1,13 @@
 /*
  * Growable buffers: every buffer the agent sizes by a request. Small ones
  * come from malloc (the brk heap, below its mmap threshold); large ones get
- * mappings of their own, marked MADV_DONTDUMP. The mark matters: an
- * agent buffer mapped next to a test's anonymous mapping with the same
- * flags would merge with it, and the test would find its area starting
- * elsewhere in smaps. A flag no test sets keeps the two apart.
+ * mappings of their own in a region kept for the agent (agent_map()).
  */
 #include "agent.h"
 
+#include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,22 +16,78 @@
 
 #define SMALL ((size_t)64 << 10)
 
-void *agent_map(size_t len)
-{
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	if (madvise(p, len, MADV_DONTDUMP)) {
-		munmap(p, len);
-		return NULL;
-	}
-	return p;
-}
+/*
+ * Where the agent's own mappings go: far from where a test's land (top-down
+ * from mmap_base, or the fuzzer's arena at 0x500000000000), each followed by
+ * an unmapped page. Next to a test's area, an agent mapping with the same
+ * flags would merge with it as it is made: the test's area would then keep
+ * what the merge gave it (a sticky VM_SOFTDIRTY, measured on 7.2 x86_64)
+ * after the agent's part went, or start elsewhere in smaps. The region is
+ * below 2^47, so it is user space on x86_64 and arm64 alike.
+ */
+#define AGENT_REGION ((uintptr_t)0x600000000000)
+static uintptr_t agent_next = AGENT_REGION;
 
 static size_t page_round(size_t n)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	return (n + page - 1) / page * page;
+}
+
+/* The next free place in the agent's region for len bytes (a test may have mapped over some of it). */
+static void *agent_place(size_t len, int (*take)(void *, size_t, void *), void *arg)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	for (int tries = 0; tries < 64; tries++) {
+		void *at = (void *)agent_next;
+		agent_next += page_round(len) + page;
+		if (!take(at, len, arg))
+			return at;
+		if (errno != EEXIST)
+			return NULL;
+	}
+	return NULL;
+}
+
+static int map_at(void *at, size_t len, void *unused)
+{
+	(void)unused;
+	void *p = mmap(at, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+	if (p == MAP_FAILED)
+		return -1;
+	if (p != at) { /* a kernel before 4.17 takes MAP_FIXED_NOREPLACE as a hint */
+		munmap(p, len);
+		errno = EEXIST;
+		return -1;
+	}
+	return 0;
+}
+
+void *agent_map(size_t len)
+{
+	return agent_place(len, map_at, NULL);
+}
+
+struct move {
+	void *from;
+	size_t old_len;
+};
+
+/*
+ * mremap() to a place of the agent's region, mapped first so that nothing of
+ * a test's is there to be replaced: the kernel would otherwise pick a place
+ * next to a test's areas.
+ */
+static int move_to(void *at, size_t len, void *arg)
+{
+	struct move *m = arg;
+	if (map_at(at, len, NULL))
+		return -1;
+	if (mremap(m->from, m->old_len, len, MREMAP_MAYMOVE | MREMAP_FIXED, at) == MAP_FAILED) {
+		munmap(at, len);
+		return -1;
+	}
+	return 0;
 }
 
 static int grow(struct buf *b, size_t cap)
@@ -49,9 +104,8 @@ static int grow(struct buf *b, size_t cap)
 			free(b->p);
 	} else {
 		cap = page_round(cap);
-		p = mremap(b->p, b->cap, cap, MREMAP_MAYMOVE);
-		if (p == MAP_FAILED)
-			p = NULL;
+		struct move m = { b->p, b->cap };
+		p = agent_place(cap, move_to, &m);
 	}
 	if (!p)
 		return -1;

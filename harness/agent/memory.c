@@ -114,7 +114,7 @@ static void *worker(void *unused)
 	return NULL;
 }
 
-/* Stacks come from agent_map(): never merged with a test's mappings, wherever they land. */
+/* Stacks come from agent_map(): in the agent's own region, never next to a test's mappings. */
 static int start_worker(void)
 {
 	pthread_attr_t attr;

@@ -130,6 +130,26 @@ test('userfaultfd write-protect (async) on this kernel: a written page protected
   expect(String(await proc.uffdioUnregister(fd, map + 1n, 4096n))).toBe('ioctl: EINVAL');
 });
 
+test("the agent's own mappings stay in their region, never next to a test's areas", { timeout: 30_000 }, async () => {
+  const proc = await target.spawn();
+  const a = await proc.mmap(0n, 5n * 4096n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n);
+  if (isErr(a)) throw new Error(String(a));
+  // replies and worker stacks large enough for mappings of their own (agent_map(), buffers grown by mremap())
+  expect(isErr(await proc.pagemap(a, 1 << 20))).toBe(false);
+  expect(isErr(await proc.pagemap(a, 1 << 21))).toBe(false);
+  await proc.read(a, 1);
+  const maps = await proc.readFile('/proc/self/maps');
+  if (isErr(maps)) throw new Error(String(maps));
+  const areas = maps.trim().split('\n').map((l) => ({ start: BigInt(`0x${l.split('-')[0]}`), name: l.split(/\s+/)[5] ?? '' }));
+  // the test's area sits right under the kernel's own pages, the agent's anonymous ones are all in its region
+  const next = areas[areas.findIndex((x) => x.start === a) + 1];
+  expect(next?.name).toMatch(/^\[vvar/);
+  const anon = areas.filter((x) => x.name === '' && x.start !== a && x.start > 0x1_0000_0000n);
+  expect(anon.length).toBeGreaterThan(0);
+  for (const x of anon) expect(x.start >= 0x6000_0000_0000n && x.start < 0x6100_0000_0000n).toBe(true);
+  await proc.exit();
+});
+
 describe('an agent that dies or stops answering', { timeout: 30_000 }, () => {
   test('killed: every call on it rejects with why; the next spawn() starts a fresh agent', async () => {
     const proc = await target.spawn();
