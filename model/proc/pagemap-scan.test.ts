@@ -87,3 +87,20 @@ describe('PAGEMAP_SCAN', () => {
     ]);
   });
 });
+
+// PM_SCAN_CATEGORIES: 6.12's ends at PAGE_IS_SOFT_DIRTY (its source; and its x86_64 kernel answers the
+// soft-dirty selftest's scans, which ask for it, call for call as the model does); PAGE_IS_GUARD is newer.
+test.each([
+  ['', 'a category too', 1],
+  ['@6.12', 'EINVAL', 'EINVAL'],
+])('reference%s: PAGE_IS_SOFT_DIRTY is a category, PAGE_IS_GUARD %s', async (spec, _, guard) => {
+  const { referenceTarget } = await import('../../harness/targets/reference.ts');
+  const p = await (await referenceTarget(spec)).spawn();
+  const a = await p.mmap(0n, PAGE, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS, -1, 0n);
+  if (isErr(a)) throw new Error(String(a));
+  const scan = (anyof: number) =>
+    p.pagemapScan({ start: a, end: a + PAGE, flags: 0, maxPages: 0n, categoryInverted: 0, categoryMask: 0, categoryAnyofMask: anyof, returnMask: anyof, vecLen: 1 });
+  const ret = (r: Awaited<ReturnType<typeof scan>>) => (isErr(r) ? r.name : r.ret);
+  expect(ret(await scan(U.PAGE_IS_WRITTEN | U.PAGE_IS_SOFT_DIRTY))).toBe(1);
+  expect(ret(await scan(U.PAGE_IS_WRITTEN | U.PAGE_IS_GUARD))).toBe(guard);
+});
