@@ -1,6 +1,8 @@
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { describe, expect, test } from 'vitest';
 import { expectUsageError, mmconform } from '../testing/cli.ts';
 
@@ -51,4 +53,22 @@ describe('mmconform fuzz', () => {
       await rm(dir, { recursive: true, force: true });
     }
   }, 120_000);
+
+  test('SIGINT: the campaign stops after the sequence at hand, prints its totals, exits 130', async () => {
+    const cli = new URL('../../bin/mmconform.js', import.meta.url).pathname;
+    const child = spawn(process.execPath, [cli, 'fuzz', '--against', 'reference', '--runs', '100000', '--seed', '5'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let sent = false;
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (!sent && /^ok 3 /m.test(stdout)) sent = child.kill('SIGINT');
+    });
+    const exited = once(child, 'exit') as Promise<[number | null]>;
+    const timer = setTimeout(() => child.kill('SIGKILL'), 50_000);
+    const [code] = await exited;
+    clearTimeout(timer);
+    expect(code).toBe(130);
+    expect(stdout).toMatch(/^1\.\.100000\n/m);
+    expect(stdout).toMatch(/\n# agree \d+, named 0, noise 0, placement 0, disagree 0 of \d+: 100\.0% without a disagreement\n# Totals: pass:\d+ fail:0/);
+  }, 60_000);
 });

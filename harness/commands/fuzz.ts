@@ -16,6 +16,7 @@ import { parseReplay, replayText, type ReplayFile } from '../../suites/fuzz/repl
 import { matchingOptions } from '../../suites/fuzz/settings.ts';
 import { cReproducer } from '../../reports/c-reproducer.ts';
 import { UsageError, oneLineMessage, parseCommandArgs, writeOutputFile, type Command, type Io } from '../command.ts';
+import { INTERRUPT_SIGNALS, type InterruptSignal } from '../runner.ts';
 import type { Target } from '../target.ts';
 import { openTarget } from './select.ts';
 
@@ -86,7 +87,8 @@ export const fuzzCommand: Command = {
     '  --replay     run the calls of a replay file again and compare',
     '  --min-agreement  pass when at least P percent of the sequences show no disagreement (default 100)',
     `  named differences (never counted as disagreements): ${KNOWN_DIFFERENCES.map((k) => k.name).join(', ')}`,
-    '  exit status: 0 no disagreement (or at least --min-agreement percent without), 1 otherwise, 2 bad input',
+    '  exit status: 0 no disagreement (or at least --min-agreement percent without), 1 otherwise, 2 bad input,',
+    '               130/143 interrupted (the totals so far are printed)',
   ].join('\n'),
 
   async run(argv, io) {
@@ -157,7 +159,16 @@ export const fuzzCommand: Command = {
       let n = 0;
       /** a disagreement already shrunk, by its signature: the replay file written for it */
       const seen = new Map<string, string>();
-      for (; n < total && Date.now() < deadline; n++) {
+      // SIGINT or SIGTERM ends the campaign after the sequence at hand, with the totals so far
+      let interrupted: InterruptSignal | null = null;
+      const handlers = (Object.keys(INTERRUPT_SIGNALS) as InterruptSignal[]).map((signal) => {
+        const handler = (): void => void (interrupted = signal);
+        process.once(signal, handler);
+        return [signal, handler] as const;
+      });
+      for (; n < total && Date.now() < deadline && interrupted === null; n++) {
+        // a model answers without I/O: give the signal handlers their turn
+        await new Promise((resolve) => setImmediate(resolve));
         const [seq] = fc.sample(arb, { seed: seed + n, numRuns: 1 }) as [Call[]];
         calls += seq.length;
         const o = await differential(seq, sides);
@@ -191,12 +202,17 @@ export const fuzzCommand: Command = {
         io.stdout(`${o.verdict.kind === 'differ' ? 'not ok' : 'ok'} ${n + 1} sequence ${n} (seed ${seed + n}, ${seq.length} calls)${describe(o.verdict)}\n`);
         if ((n + 1) % 50 === 0) io.stderr(`fuzz: ${n + 1} sequences, ${counts.differ} disagree\n`);
       }
+      for (const [signal, handler] of handlers) process.removeListener(signal, handler);
       if (seconds !== null) io.stdout(`1..${n}\n`);
       const secs = (Date.now() - started) / 1000;
       const agreement = n ? (100 * (n - counts.differ)) / n : 100;
       io.stdout(`# agree ${counts.agree}, named ${counts.named}, noise ${counts.noise}, placement ${counts.placement}, disagree ${counts.differ} of ${n}: ${agreement.toFixed(1)}% without a disagreement\n`);
       io.stdout(`# Totals: pass:${n - counts.differ} fail:${counts.differ} xfail:0 xpass:0 skip:0 error:0\n`);
       io.stderr(`fuzz: ${n} sequences, ${calls} calls in ${secs.toFixed(1)} s (${(n / secs).toFixed(1)} sequences/s); ${counts.differ} disagree; seed ${seed}\n`);
+      if (interrupted !== null) {
+        io.stderr(`fuzz: interrupted by ${interrupted} after ${n} sequences\n`);
+        return 128 + INTERRUPT_SIGNALS[interrupted as InterruptSignal];
+      }
       return agreement >= minAgreement ? 0 : 1;
     } finally {
       for (const [i, t] of targets.entries()) await t.close().catch((e: unknown) => io.stderr(`mmconform: closing ${names[i]}: ${oneLineMessage(e)}\n`));
