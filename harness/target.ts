@@ -43,11 +43,16 @@ export type MemResult =
   | { readonly ok: true; readonly data: Uint8Array }
   | { readonly ok: false; readonly signal: 'SIGSEGV' | 'SIGBUS'; readonly addr: bigint };
 
-/** struct pm_scan_arg, with the output vector given by its length. */
+/**
+ * struct pm_scan_arg, with the output vector given by its length. flags and
+ * the four masks are u64 fields: a negative number stands for its two's
+ * complement, as a C int or long -1 is sign-extended into them (~0).
+ */
 export interface PmScanArg {
   readonly start: bigint;
   readonly end: bigint;
   readonly flags: number;
+  /** u64: ULONG_MAX is 2^64 - 1 */
   readonly maxPages: bigint;
   readonly categoryInverted: number;
   readonly categoryMask: number;
@@ -57,6 +62,8 @@ export interface PmScanArg {
   readonly vecLen: number;
   /** the vec pointer is not mapped (vm_util probes support this way: EFAULT) */
   readonly badVec?: boolean;
+  /** the vec pointer is NULL (with a nonzero vec_len: EINVAL); not together with badVec */
+  readonly nullVec?: boolean;
 }
 
 export interface PageRegion {

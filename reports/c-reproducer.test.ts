@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { AGENT } from '../harness/testing/agent.ts';
 import { linuxHostTarget } from '../harness/targets/linux-host.ts';
-import { callSequence } from '../suites/fuzz/calls.ts';
+import { type Call, callSequence } from '../suites/fuzz/calls.ts';
 import { runSequence } from '../suites/fuzz/sequence.ts';
 import { cReproducer } from './c-reproducer.ts';
 
@@ -19,8 +19,21 @@ describe('the C reproducer', () => {
     if (AGENT.path === null) return ctx.skip(AGENT.skip);
     const dir = await mkdtemp(join(tmpdir(), 'mmconform-repro-'));
     const host = await linuxHostTarget();
+    // pagemap_ioctl.c's argument shapes, which a sample of 8 may not draw: a NULL vec, ~0 flags and masks, ULONG_MAX max_pages
+    const scan = { op: 'scan', at: { base: 0, page: 0 }, pages: 4, flags: 0, inverted: 0, mask: 0, anyof: 0, ret: 2, maxPages: 0, vecLen: 3, nullVec: false } as const;
+    const edges: Call[] = [
+      { op: 'mmap', at: { base: 0, page: 0 }, place: 'fixed', pages: 4, prot: 3, shared: false, backing: 'anon', populate: false, noreserve: false, offPages: 0 },
+      { ...scan, nullVec: true },
+      { ...scan, nullVec: true, vecLen: 0 },
+      { ...scan, flags: -1 },
+      { ...scan, flags: 0xff | 3, mask: 0xfff },
+      { ...scan, inverted: -1, ret: 0x1000 },
+      { ...scan, anyof: 2 ** 40 },
+      { ...scan, maxPages: -1 },
+      { ...scan, pages: 0, nullVec: true },
+    ];
     try {
-      for (const [i, calls] of fc.sample(callSequence({ hugetlb: false, uffdWp: true }), { seed: 11, numRuns: 8 }).entries()) {
+      for (const [i, calls] of [edges, ...fc.sample(callSequence({ hugetlb: false, uffdWp: true }), { seed: 11, numRuns: 8 })].entries()) {
         const src = join(dir, `r${i}.c`);
         await writeFile(src, cReproducer({ calls, target: 'reference', against: 'linux-host', seed: 11, difference: { line: 0, target: null, against: null } }));
         await run('cc', ['-O0', '-Wall', '-Werror', '-o', join(dir, `r${i}`), src]);

@@ -365,13 +365,13 @@ static void access_(uint64_t a, size_t len, int store, unsigned char value)
 	printf("]\n");
 }
 
-static void scan(uint64_t start, long pages, uint64_t fl, uint64_t inv, uint64_t mask, uint64_t anyof, uint64_t retm, uint64_t max_pages, uint64_t vec_len)
+static void scan(uint64_t start, long pages, uint64_t fl, uint64_t inv, uint64_t mask, uint64_t anyof, uint64_t retm, uint64_t max_pages, uint64_t vec_len, int null_vec)
 {
 	static struct page_region_ vec[4096];
-	struct pm_scan_arg_ arg = { sizeof arg, fl, start, start + pages * PAGE, 0, (uint64_t)vec, vec_len, max_pages, inv, mask, anyof, retm };
-	printf("PAGEMAP_SCAN(%s..%s, flags %s, inverted %s, mask %s, anyof %s, return %s, max_pages %llu, vec_len %llu) = ", A(start), E(start + pages * PAGE),
+	struct pm_scan_arg_ arg = { sizeof arg, fl, start, start + pages * PAGE, 0, null_vec ? 0 : (uint64_t)vec, vec_len, max_pages, inv, mask, anyof, retm };
+	printf("PAGEMAP_SCAN(%s..%s, flags %s, inverted %s, mask %s, anyof %s, return %s, max_pages %llu, vec_len %llu%s) = ", A(start), E(start + pages * PAGE),
 	       flags(fl, SCAN_FLAGS, "0"), flags(inv, CATEGORIES, "0"), flags(mask, CATEGORIES, "0"), flags(anyof, CATEGORIES, "0"), flags(retm, CATEGORIES, "0"),
-	       (unsigned long long)max_pages, (unsigned long long)vec_len);
+	       (unsigned long long)max_pages, (unsigned long long)vec_len, null_vec ? ", NULL vec" : "");
 	long r = ioctl(pagemap_fd, PAGEMAP_SCAN_, &arg);
 	if (r < 0) {
 		printf("%s\n", err());
@@ -495,7 +495,7 @@ function statement(c: Call, index: number): string {
     case 'pagemap':
       return `pagemap(${ref(c.at)}, ${fit(c.at, c.pages, 'PAGE')});`;
     case 'scan':
-      return `scan(${ref(c.at)}, ${fit(c.at, c.pages, 'PAGE')}, ${c.flags}, ${c.inverted}, ${c.mask}, ${c.anyof}, ${c.ret}, ${c.maxPages}, ${c.vecLen});`;
+      return `scan(${ref(c.at)}, ${fit(c.at, c.pages, 'PAGE')}, ${c.flags}, ${c.inverted}, ${c.mask}, ${c.anyof}, ${c.ret}, ${c.maxPages}, ${c.vecLen}, ${c.nullVec ? 1 : 0});`;
     case 'smaps':
       return 'smaps();';
     case 'clear_refs':

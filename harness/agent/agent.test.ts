@@ -102,6 +102,14 @@ describe('bad requests get an error reply, and the agent serves on', () => {
     ['a NUL in a path', () => ({ op: 'unlink', proc, path: 'a\u0000b' }), 'field "path": contains a NUL character'],
     ['no proc', () => ({ op: 'munmap', addr: '0x0', len: '0x0' }), 'missing field "proc"'],
     ['a proc that never was', () => ({ op: 'munmap', proc: 1, addr: '0x0', len: '0x0' }), 'no proc 1'],
+    [
+      'a PAGEMAP_SCAN vec both bad and NULL',
+      () => {
+        const zero = { flags: '0x0', max_pages: '0x0', category_inverted: '0x0', category_mask: '0x0', category_anyof_mask: '0x0', return_mask: '0x0' };
+        return { op: 'pagemap_scan', proc, start: '0x0', end: '0x0', ...zero, vec_len: 0, bad_vec: true, null_vec: true };
+      },
+      'fields "bad_vec" and "null_vec": at most one of them',
+    ],
   ])('%s', async (_what, request, message) => {
     const reply = await agent.ask(request());
     expect(reply['error']).toContain(message);
@@ -173,12 +181,23 @@ describe('system calls', () => {
   test('PAGEMAP_SCAN: regions of the scanned range, and EFAULT for an unmapped vector', async () => {
     const addr = await mapAnon(2 * PAGE, PROT_READ | PROT_WRITE);
     await agent.ask({ op: 'write', proc, addr, data: '01' });
-    const scan = { op: 'pagemap_scan', proc, start: addr, end: plus(addr, 2 * PAGE), flags: 0, max_pages: '0x0' };
-    const masks = { category_inverted: 0, category_mask: 0, category_anyof_mask: 8, return_mask: 8 };
+    const scan = { op: 'pagemap_scan', proc, start: addr, end: plus(addr, 2 * PAGE), flags: '0x0', max_pages: '0x0' };
+    const masks = { category_inverted: '0x0', category_mask: '0x0', category_anyof_mask: '0x8', return_mask: '0x8' };
     expect(await agent.ask({ ...scan, ...masks, vec_len: 4 })).toEqual(
       expect.objectContaining({ ok: true, ret: 1, walk_end: plus(addr, 2 * PAGE), regions: [{ start: addr, end: plus(addr, PAGE), categories: 8 }] }),
     );
     expect(await agent.ask({ ...scan, ...masks, vec_len: 1, bad_vec: true })).toMatchObject({ ok: false, errno: 'EFAULT', call: 'ioctl' });
+  });
+
+  test('PAGEMAP_SCAN: null_vec passes NULL (EINVAL with a vec_len, none without), flags and masks are whole u64s', async () => {
+    const addr = await mapAnon(2 * PAGE, PROT_READ | PROT_WRITE);
+    const scan = { op: 'pagemap_scan', proc, start: addr, end: plus(addr, 2 * PAGE), flags: '0x0', max_pages: '0xffffffffffffffff' };
+    const masks = { category_inverted: '0x0', category_mask: '0x0', category_anyof_mask: '0x8', return_mask: '0x8' };
+    expect(await agent.ask({ ...scan, ...masks, vec_len: 500, null_vec: true })).toMatchObject({ ok: false, errno: 'EINVAL', call: 'ioctl' });
+    expect(await agent.ask({ ...scan, ...masks, vec_len: 0, null_vec: true })).toEqual(expect.objectContaining({ ok: true, ret: 0, walk_end: plus(addr, 2 * PAGE), regions: [] }));
+    // ~0 and a bit above the 32 a C int holds reach the kernel whole: EINVAL (PM_SCAN_FLAGS, PM_SCAN_CATEGORIES)
+    expect(await agent.ask({ ...scan, ...masks, flags: '0xffffffffffffffff', vec_len: 1 })).toMatchObject({ ok: false, errno: 'EINVAL' });
+    expect(await agent.ask({ ...scan, ...masks, category_inverted: '0x10000000000', vec_len: 1 })).toMatchObject({ ok: false, errno: 'EINVAL' });
   });
 
   test('descriptors where the kernel has no mmconform_pgwalk module (this machine): ENOTTY, and the agent serves on', async (ctx) => {

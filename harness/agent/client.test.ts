@@ -130,6 +130,16 @@ describe('on the real agent', () => {
     expect(await proc.pagemapScan({ ...arg, badVec: true })).toEqual(new Errno('EFAULT', 'ioctl'));
   });
 
+  test('pagemapScan: a NULL vec, and flags and masks sign-extended as a C int -1 is', async () => {
+    const addr = await anon(2n * PAGE);
+    const arg = { start: addr, end: addr + 2n * PAGE, flags: 0, maxPages: 0n, categoryInverted: 0, categoryMask: 0, categoryAnyofMask: 0, returnMask: 0, vecLen: 500 };
+    expect(await proc.pagemapScan({ ...arg, nullVec: true })).toEqual(new Errno('EINVAL', 'ioctl'));
+    expect(await proc.pagemapScan({ ...arg, nullVec: true, vecLen: 0 })).toEqual({ ret: 0, walkEnd: addr + 2n * PAGE, regions: [] });
+    expect(await proc.pagemapScan({ ...arg, flags: -1 })).toEqual(new Errno('EINVAL', 'ioctl'));
+    expect(await proc.pagemapScan({ ...arg, returnMask: -1 })).toEqual(new Errno('EINVAL', 'ioctl'));
+    expect(await proc.pagemapScan({ ...arg, maxPages: (1n << 64n) - 1n, returnMask: PAGE_IS_PRESENT })).toEqual({ ret: 1, walkEnd: addr + 2n * PAGE, regions: [{ start: addr, end: addr + 2n * PAGE, categories: 0 }] });
+  });
+
   test('descriptors: ENOTTY, this kernel having no mmconform_pgwalk module', async (ctx) => {
     if (existsSync('/dev/mmconform_pgwalk')) return ctx.skip('this kernel has the module loaded');
     expect(await proc.descriptors?.(await anon(PAGE))).toEqual(new Errno('ENOTTY', 'ioctl'));

@@ -286,15 +286,17 @@ export class AgentProc implements Proc {
     const fields = {
       start: hex(arg.start),
       end: hex(arg.end),
-      flags: arg.flags,
+      flags: hex(BigInt(arg.flags)),
       max_pages: hex(arg.maxPages),
-      category_inverted: arg.categoryInverted,
-      category_mask: arg.categoryMask,
-      category_anyof_mask: arg.categoryAnyofMask,
-      return_mask: arg.returnMask,
+      category_inverted: hex(BigInt(arg.categoryInverted)),
+      category_mask: hex(BigInt(arg.categoryMask)),
+      category_anyof_mask: hex(BigInt(arg.categoryAnyofMask)),
+      return_mask: hex(BigInt(arg.returnMask)),
       vec_len: arg.vecLen,
+      ...(arg.badVec ? { bad_vec: true } : {}),
+      ...(arg.nullVec ? { null_vec: true } : {}),
     };
-    return this.call('pagemap_scan', arg.badVec ? { ...fields, bad_vec: true } : fields, (r) => ({
+    return this.call('pagemap_scan', fields, (r) => ({
       ret: int(r, 'pagemap_scan', 'ret'),
       walkEnd: u64(r, 'pagemap_scan', 'walk_end'),
       regions: list(r, 'pagemap_scan', 'regions').map((region): PageRegion => {

@@ -342,15 +342,19 @@ static enum outcome op_pagemap(struct request *r, struct buf *o)
 
 static enum outcome op_pagemap_scan(struct request *r, struct buf *o)
 {
-	uint64_t start, end, max_pages;
-	int64_t flags, inverted, mask, anyof, ret_mask, vec_len;
-	bool bad_vec = false;
-	if (req_u64(r, "start", &start) || req_u64(r, "end", &end) || req_int(r, "flags", 0, INT64_MAX, &flags) ||
-	    req_u64(r, "max_pages", &max_pages) || req_int(r, "category_inverted", 0, INT64_MAX, &inverted) ||
-	    req_int(r, "category_mask", 0, INT64_MAX, &mask) || req_int(r, "category_anyof_mask", 0, INT64_MAX, &anyof) ||
-	    req_int(r, "return_mask", 0, INT64_MAX, &ret_mask) || req_int(r, "vec_len", 0, MAX_VEC_LEN, &vec_len) ||
-	    req_bool_opt(r, "bad_vec", &bad_vec))
+	uint64_t start, end, flags, max_pages, inverted, mask, anyof, ret_mask;
+	int64_t vec_len;
+	bool bad_vec = false, null_vec = false;
+	if (req_u64(r, "start", &start) || req_u64(r, "end", &end) || req_u64(r, "flags", &flags) ||
+	    req_u64(r, "max_pages", &max_pages) || req_u64(r, "category_inverted", &inverted) ||
+	    req_u64(r, "category_mask", &mask) || req_u64(r, "category_anyof_mask", &anyof) ||
+	    req_u64(r, "return_mask", &ret_mask) || req_int(r, "vec_len", 0, MAX_VEC_LEN, &vec_len) ||
+	    req_bool_opt(r, "bad_vec", &bad_vec) || req_bool_opt(r, "null_vec", &null_vec))
 		return BAD;
+	if (bad_vec && null_vec) {
+		req_bad(r, "fields \"bad_vec\" and \"null_vec\": at most one of them");
+		return BAD;
+	}
 	if (pagemap_fd < 0)
 		return failed_with(r, "open", pagemap_errno);
 	struct buf b = { 0 };
@@ -359,16 +363,16 @@ static enum outcome op_pagemap_scan(struct request *r, struct buf *o)
 	const struct page_region *vec = (const struct page_region *)(void *)b.p;
 	struct pm_scan_arg arg = {
 		.size = sizeof arg,
-		.flags = (uint64_t)flags,
+		.flags = flags,
 		.start = start,
 		.end = end,
-		.vec = bad_vec ? BAD_VEC : (uintptr_t)vec,
+		.vec = bad_vec ? BAD_VEC : null_vec ? 0 : (uintptr_t)vec,
 		.vec_len = (uint64_t)vec_len,
 		.max_pages = max_pages,
-		.category_inverted = (uint64_t)inverted,
-		.category_mask = (uint64_t)mask,
-		.category_anyof_mask = (uint64_t)anyof,
-		.return_mask = (uint64_t)ret_mask,
+		.category_inverted = inverted,
+		.category_mask = mask,
+		.category_anyof_mask = anyof,
+		.return_mask = ret_mask,
 	};
 	int ret = ioctl(pagemap_fd, PAGEMAP_SCAN, &arg);
 	if (ret < 0) {
@@ -379,7 +383,7 @@ static enum outcome op_pagemap_scan(struct request *r, struct buf *o)
 	jw_int(o, "ret", ret);
 	jw_hex(o, "walk_end", arg.walk_end);
 	buf_puts(o, ",\"regions\":[");
-	for (int i = 0; i < ret && i < vec_len && !bad_vec; i++)
+	for (int i = 0; i < ret && i < vec_len && !bad_vec && !null_vec; i++)
 		buf_printf(o, "%s{\"start\":\"0x%llx\",\"end\":\"0x%llx\",\"categories\":%llu}", i ? "," : "",
 			   (unsigned long long)vec[i].start, (unsigned long long)vec[i].end,
 			   (unsigned long long)vec[i].categories);
@@ -536,7 +540,7 @@ static const struct op {
 	{ "write_file", "proc path data", op_write_file },
 	{ "pagemap", "proc addr pages", op_pagemap },
 	{ "pagemap_scan",
-	  "proc start end flags max_pages category_inverted category_mask category_anyof_mask return_mask vec_len bad_vec",
+	  "proc start end flags max_pages category_inverted category_mask category_anyof_mask return_mask vec_len bad_vec null_vec",
 	  op_pagemap_scan },
 	{ "userfaultfd", "proc flags", op_userfaultfd },
 	{ "uffdio_api", "proc fd api features", op_uffdio_api },

@@ -10,9 +10,9 @@ import type { CallNames } from './names.ts';
 
 const hex = (n: bigint | number) => `0x${n.toString(16)}`;
 
-/** Bit flags as "A|B", with any bits left over in hex; `none` for 0. */
+/** Bit flags as "A|B", with any bits left over in hex; `none` for 0. A negative value is its u64 (two's complement). */
 function flagNames(value: number | bigint, names: readonly (readonly [number | bigint, string])[], none = '0'): string {
-  let rest = BigInt(value);
+  let rest = BigInt.asUintN(64, BigInt(value));
   const out: string[] = [];
   for (const [bit, name] of names) {
     const b = BigInt(bit);
@@ -113,7 +113,7 @@ export function scanArgText(a: PmScanArg, names: CallNames): string {
   return (
     `PAGEMAP_SCAN(${names.addr(a.start)}..${names.end(a.end)}, flags ${flagNames(a.flags, [[U.PM_SCAN_WP_MATCHING, 'WP_MATCHING'], [U.PM_SCAN_CHECK_WPASYNC, 'CHECK_WPASYNC']])}, ` +
     `inverted ${categoryNames(a.categoryInverted)}, mask ${categoryNames(a.categoryMask)}, anyof ${categoryNames(a.categoryAnyofMask)}, ` +
-    `return ${categoryNames(a.returnMask)}, max_pages ${a.maxPages}, vec_len ${a.vecLen}${a.badVec ? ', bad vec' : ''})`
+    `return ${categoryNames(a.returnMask)}, max_pages ${a.maxPages}, vec_len ${a.vecLen}${a.badVec ? ', bad vec' : ''}${a.nullVec ? ', NULL vec' : ''})`
   );
 }
 

@@ -59,6 +59,20 @@ describe('a recorded process', () => {
       'load(?+0x0, 1) = SIGSEGV at ?+0x0',
     ]);
   });
+
+  test('PAGEMAP_SCAN: u64 flags and masks as the kernel sees them (a C int -1 is ~0), a NULL vec named', async () => {
+    const recorder = new CallRecorder();
+    const proc = recorder.wrap(await (await referenceTarget('')).spawn(), 'test');
+    const addr = await proc.mmap(0n, 0x2000n, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS, -1, 0n);
+    if (U.isErr(addr)) throw new Error('setup');
+    const arg = { start: addr, end: addr + 0x2000n, flags: 0, maxPages: 0n, categoryInverted: 0, categoryMask: 0, categoryAnyofMask: 0, returnMask: U.PAGE_IS_WRITTEN, vecLen: 500 };
+    await proc.pagemapScan({ ...arg, nullVec: true });
+    await proc.pagemapScan({ ...arg, flags: -1, categoryMask: 0xfff, maxPages: (1n << 64n) - 1n, vecLen: 0, nullVec: true });
+    expect(recorder.lines.slice(1).map((l) => `${l.call} = ${l.outcome}`)).toEqual([
+      'PAGEMAP_SCAN(M0+0x0..M0+0x2000, flags 0, inverted 0, mask 0, anyof 0, return WRITTEN, max_pages 0, vec_len 500, NULL vec) = -1 EINVAL',
+      'PAGEMAP_SCAN(M0+0x0..M0+0x2000, flags WP_MATCHING|CHECK_WPASYNC|0xfffffffffffffffc, inverted 0, mask WPALLOWED|WRITTEN|FILE|PRESENT|SWAPPED|PFNZERO|HUGE|SOFT_DIRTY|GUARD|0xe00, anyof 0, return WRITTEN, max_pages 18446744073709551615, vec_len 0, NULL vec) = -1 EINVAL',
+    ]);
+  });
 });
 
 describe('named differences', () => {

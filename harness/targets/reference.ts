@@ -179,7 +179,8 @@ class ReferenceProc implements Proc {
     return pagemapRead(this.mm, addr, nPages);
   }
   async pagemapScan(arg: PmScanArg): Promise<Ret<PmScanResult>> {
-    return pagemapScan(this.mm, { ...arg, badVec: arg.badVec ?? false });
+    if (arg.badVec && arg.nullVec) throw new Error('pagemapScan: badVec and nullVec together (one vec pointer)');
+    return pagemapScan(this.mm, { ...arg, badVec: arg.badVec ?? false, nullVec: arg.nullVec ?? false });
   }
   async userfaultfd(flags: number) {
     return this.live.userfaultfd(flags);

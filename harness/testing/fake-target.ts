@@ -63,7 +63,8 @@ export function fakeProc(overrides: Partial<Proc> = {}, files: Readonly<Record<s
       files[path] ?? (path === '/proc/self/smaps' ? fakeSmaps(mappings, 'rd wr mr mw me ac sd') : (FILES[path] ?? new Errno('ENOENT', 'open'))),
     writeFile: async (_path, data) => data.length,
     pagemap: async (_addr, nPages) => new BigUint64Array(nPages),
-    pagemapScan: async (arg) => (arg.badVec ? new Errno('EFAULT', 'ioctl') : { ret: 0, regions: [], walkEnd: arg.end }),
+    pagemapScan: async (arg) =>
+      arg.nullVec && arg.vecLen ? new Errno('EINVAL', 'ioctl') : arg.badVec ? new Errno('EFAULT', 'ioctl') : { ret: 0, regions: [], walkEnd: arg.end },
     userfaultfd: async () => new Errno('ENOSYS', 'userfaultfd'),
     uffdioApi: async () => new Errno('EBADF', 'ioctl'),
     uffdioRegister: async () => new Errno('EBADF', 'ioctl'),

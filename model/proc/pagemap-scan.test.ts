@@ -12,6 +12,7 @@ import { doMmap } from '../mm/mmap.ts';
 import { System } from '../mm/system.ts';
 import { Task } from '../mm/task.ts';
 import { writeUser } from '../mm/user-access.ts';
+import type { PmScanArg } from '../../harness/target.ts';
 import { pagemapScan, type ScanArg } from './pagemap-scan.ts';
 
 const PAGE = 4096n;
@@ -38,7 +39,7 @@ function map(t: Task, len: bigint, extra = 0): bigint {
 }
 
 const scan = (t: Task, arg: Partial<ScanArg> & Pick<ScanArg, 'start' | 'end'>) => {
-  const all = { flags: 0, maxPages: 0n, categoryInverted: 0, categoryMask: 0, categoryAnyofMask: 0, returnMask: 0, vecLen: 16, badVec: false };
+  const all = { flags: 0, maxPages: 0n, categoryInverted: 0, categoryMask: 0, categoryAnyofMask: 0, returnMask: 0, vecLen: 16, badVec: false, nullVec: false };
   const r = pagemapScan(t.mm, { ...all, ...arg });
   if (isErr(r)) throw new Error(String(r));
   return r;
@@ -103,4 +104,74 @@ test.each([
   const ret = (r: Awaited<ReturnType<typeof scan>>) => (isErr(r) ? r.name : r.ret);
   expect(ret(await scan(U.PAGE_IS_WRITTEN | U.PAGE_IS_SOFT_DIRTY))).toBe(1);
   expect(ret(await scan(U.PAGE_IS_WRITTEN | U.PAGE_IS_GUARD))).toBe(guard);
+});
+
+// pagemap_scan_get_args()'s checks in their order, with pagemap_ioctl.c's sanity_tests_sd "wrong operation"
+// calls on a 1000-page area under uffd-wp async (markers in every pte, nothing written). Measured through
+// the agent on the host (6.18 x86_64), 6.12 and 7.2 arm64: the same answers on all three, walk_end included.
+describe.each(['', '@6.12'])('reference%s: PAGEMAP_SCAN arguments (pagemap_scan_get_args())', (spec) => {
+  const N = 1000n;
+  const ALL = U.PAGE_IS_WPALLOWED | U.PAGE_IS_WRITTEN | U.PAGE_IS_FILE | U.PAGE_IS_PRESENT | U.PAGE_IS_SWAPPED | U.PAGE_IS_PFNZERO | U.PAGE_IS_HUGE;
+  const W = U.PAGE_IS_WRITTEN;
+  const WP = U.PM_SCAN_WP_MATCHING | U.PM_SCAN_CHECK_WPASYNC;
+  const ULONG_MAX = (1n << 64n) - 1n;
+
+  /** sanity_tests_sd's area after wp_init() and wp_addr_range(), and a scan of it with the given fields */
+  async function area() {
+    const { referenceTarget } = await import('../../harness/targets/reference.ts');
+    const p = await (await referenceTarget(spec)).spawn();
+    const mem = await p.mmap(0n, N * PAGE, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS, -1, 0n);
+    const uffd = await p.userfaultfd(U.O_CLOEXEC | U.O_NONBLOCK | U.UFFD_USER_MODE_ONLY);
+    if (isErr(mem) || isErr(uffd)) throw new Error('setup');
+    expect(isErr(await p.uffdioApi(uffd, U.UFFD_API, U.UFFD_FEATURE_WP_UNPOPULATED | U.UFFD_FEATURE_WP_ASYNC))).toBe(false);
+    expect(isErr(await p.uffdioRegister(uffd, mem, N * PAGE, U.UFFDIO_REGISTER_MODE_WP))).toBe(false);
+    expect(await p.uffdioWriteprotect(uffd, mem, N * PAGE, U.UFFDIO_WRITEPROTECT_MODE_WP)).toBe(0);
+    const base = { start: mem, end: mem + N * PAGE, flags: 0, maxPages: 0n, categoryInverted: 0, categoryMask: 0, categoryAnyofMask: 0, returnMask: 0, vecLen: 500 };
+    // wp_addr_range(): the exclusive-WP fast path, no vec
+    const wp = await p.pagemapScan({ ...base, flags: WP, categoryMask: W, returnMask: W, vecLen: 0, nullVec: true });
+    expect(wp).toEqual({ ret: 0, regions: [], walkEnd: mem + N * PAGE });
+    /** the ioctl's return value (regions filled, or the errno) and walk_end as a page index */
+    const scan = async (arg: Partial<PmScanArg>) => {
+      const r = await p.pagemapScan({ ...base, ...arg });
+      return isErr(r) ? r.name : { ret: r.ret, walkEnd: (r.walkEnd - mem) / PAGE };
+    };
+    return { mem, scan };
+  }
+
+  test('sanity_tests_sd\'s wrong operations: NULL vec with a length, flags -1 and 3|0xFF, return 0x1000, mask 0xFFF are EINVAL', async () => {
+    const { scan } = await area();
+    expect(await scan({ nullVec: true, categoryMask: ALL, returnMask: ALL })).toBe('EINVAL'); // output buffer must be specified with size
+    expect(await scan({ flags: -1, categoryMask: W, returnMask: W })).toBe('EINVAL'); // wrong flag specified (int -1: ~0)
+    expect(await scan({ flags: WP | 0xff, categoryMask: W, returnMask: W })).toBe('EINVAL'); // flag has extra bits specified
+    expect(await scan({ categoryMask: W, returnMask: 0x1000 })).toBe('EINVAL'); // wrong return mask specified
+    expect(await scan({ flags: WP, categoryMask: 0xfff, categoryAnyofMask: W, returnMask: W })).toBe('EINVAL'); // mixture of correct and wrong flag
+    // bits far above the categories, and all ones
+    expect(await scan({ categoryInverted: 2 ** 40, returnMask: W })).toBe('EINVAL');
+    expect(await scan({ flags: 2 ** 40, returnMask: W })).toBe('EINVAL');
+    expect(await scan({ categoryMask: -1, returnMask: W })).toBe('EINVAL');
+  });
+
+  test('sanity_tests_sd\'s valid edges: a zero range (walk_end == start), vec_len 0 with and without a NULL vec, no masks, ULONG_MAX max_pages', async () => {
+    const { mem, scan } = await area();
+    expect(await scan({ end: mem, categoryMask: ALL, returnMask: ALL })).toEqual({ ret: 0, walkEnd: 0n }); // Zero range size is valid
+    expect(await scan({ end: mem, flags: WP, categoryMask: W, returnMask: W })).toEqual({ ret: 0, walkEnd: 0n });
+    expect(await scan({ vecLen: 0, categoryMask: ALL, returnMask: ALL })).toEqual({ ret: 0, walkEnd: N }); // output buffer can be 0
+    expect(await scan({ vecLen: 0, nullVec: true, categoryMask: ALL, returnMask: ALL })).toEqual({ ret: 0, walkEnd: N }); // ... and NULL
+    expect(await scan({ returnMask: W })).toEqual({ ret: 1, walkEnd: N }); // no selection mask is specified: one region, categories 0
+    expect(await scan({ categoryMask: W, categoryAnyofMask: W })).toEqual({ ret: 0, walkEnd: N }); // no return mask is specified
+    expect(await scan({ flags: WP, categoryInverted: ALL, returnMask: W })).toEqual({ ret: 1, walkEnd: N }); // PAGEMAP_BITS_ALL with WP
+    expect(await scan({ maxPages: ULONG_MAX, categoryMask: W, returnMask: W, vecLen: 1 })).toEqual({ ret: 0, walkEnd: N });
+  });
+
+  test('the order of the checks: flags and masks, start alignment, access_ok(start), then a NULL vec with a length, then access_ok(vec)', async () => {
+    const { mem, scan } = await area();
+    expect(await scan({ flags: -1, nullVec: true, returnMask: W })).toBe('EINVAL');
+    expect(await scan({ categoryMask: 0xfff, nullVec: true, returnMask: W })).toBe('EINVAL');
+    expect(await scan({ start: mem + 1n, nullVec: true, returnMask: W })).toBe('EINVAL');
+    expect(await scan({ start: mem + 1n, end: mem - PAGE, returnMask: W })).toBe('EINVAL'); // alignment before access_ok
+    expect(await scan({ end: mem - PAGE, nullVec: true, returnMask: W })).toBe('EFAULT'); // end < start: access_ok first
+    expect(await scan({ start: 0xffff_0000_0000_0000n, end: 0xffff_0000_0001_0000n, nullVec: true, returnMask: W })).toBe('EFAULT');
+    expect(await scan({ end: mem, nullVec: true, vecLen: 1, returnMask: W })).toBe('EINVAL'); // even over a zero range
+    expect(await scan({ badVec: true, vecLen: 0, returnMask: W })).toBe('EFAULT');
+  });
 });

@@ -33,7 +33,10 @@ export interface ScanArg {
   categoryAnyofMask: number;
   returnMask: number;
   vecLen: number;
+  /** the vec pointer fails access_ok() (~0UL) */
   badVec: boolean;
+  /** the vec pointer is NULL */
+  nullVec: boolean;
 }
 
 export interface ScanRegion {
@@ -57,12 +60,16 @@ function scanCategories(mm: Mm): number {
   return mm.sys.cfg.kernel.pagemapScanGuard ? base | U.PAGE_IS_GUARD : base;
 }
 
-// pagemap_scan_get_args()
+/** A u64 field as the caller's number sets it: negative numbers sign-extended, as C's int -1 is. */
+const u64 = (n: number): bigint => BigInt.asUintN(64, BigInt(n));
+
+// pagemap_scan_get_args(): checked in the kernel's order, so the first failing check names the errno
 function checkArgs(mm: Mm, a: ScanArg): Errno | null {
-  if (a.flags & ~(U.PM_SCAN_WP_MATCHING | U.PM_SCAN_CHECK_WPASYNC)) return new Errno('EINVAL', 'PAGEMAP_SCAN');
-  if ((a.categoryInverted | a.categoryMask | a.categoryAnyofMask | a.returnMask) & ~scanCategories(mm)) return new Errno('EINVAL', 'PAGEMAP_SCAN');
+  if (u64(a.flags) & ~BigInt(U.PM_SCAN_WP_MATCHING | U.PM_SCAN_CHECK_WPASYNC)) return new Errno('EINVAL', 'PAGEMAP_SCAN');
+  if ((u64(a.categoryInverted) | u64(a.categoryMask) | u64(a.categoryAnyofMask) | u64(a.returnMask)) & ~BigInt(scanCategories(mm))) return new Errno('EINVAL', 'PAGEMAP_SCAN');
   if (a.start & (PAGE - 1n)) return new Errno('EINVAL', 'PAGEMAP_SCAN');
   if (a.end < a.start || a.end > TASK_SIZE) return new Errno('EFAULT', 'PAGEMAP_SCAN');
+  if (a.nullVec && a.vecLen) return new Errno('EINVAL', 'PAGEMAP_SCAN');
   if (a.badVec) return new Errno('EFAULT', 'PAGEMAP_SCAN');
   return null;
 }

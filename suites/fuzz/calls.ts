@@ -41,7 +41,21 @@ export type Call =
   | { readonly op: 'load'; readonly at: Ref; readonly offset: number; readonly len: number }
   | { readonly op: 'store'; readonly at: Ref; readonly offset: number; readonly len: number }
   | { readonly op: 'pagemap'; readonly at: Ref; readonly pages: number }
-  | { readonly op: 'scan'; readonly at: Ref; readonly pages: number; readonly flags: number; readonly inverted: number; readonly mask: number; readonly anyof: number; readonly ret: number; readonly maxPages: number; readonly vecLen: number }
+  | {
+      readonly op: 'scan';
+      readonly at: Ref;
+      readonly pages: number;
+      /** flags and the masks are u64 fields: a negative number is sign-extended (a C int -1 is ~0) */
+      readonly flags: number;
+      readonly inverted: number;
+      readonly mask: number;
+      readonly anyof: number;
+      readonly ret: number;
+      /** -1 is ULONG_MAX */
+      readonly maxPages: number;
+      readonly vecLen: number;
+      readonly nullVec: boolean;
+    }
   | { readonly op: 'smaps' }
   | { readonly op: 'clear_refs'; readonly data: string }
   | { readonly op: 'ftruncate'; readonly pages: number }
@@ -99,7 +113,15 @@ const ref = fc.record({ base: fc.integer({ min: 0, max: SLOTS - 1 }), page: page
 const seen = fc.oneof({ weight: 5, arbitrary: ref }, { weight: 1, arbitrary: fc.record({ base: fc.integer({ min: SLOTS, max: SLOTS + 2 }), page: pageIndex }) });
 const prot = fc.constantFrom(U.PROT_READ | U.PROT_WRITE, U.PROT_READ | U.PROT_WRITE, U.PROT_READ, U.PROT_NONE, U.PROT_WRITE);
 const CATEGORIES = U.PAGE_IS_WPALLOWED | U.PAGE_IS_WRITTEN | U.PAGE_IS_FILE | U.PAGE_IS_PRESENT | U.PAGE_IS_SWAPPED | U.PAGE_IS_PFNZERO | U.PAGE_IS_HUGE;
-const categories = fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 2, arbitrary: fc.integer({ min: 0, max: CATEGORIES }).map((c) => c & CATEGORIES) });
+/** Now and then bits PAGEMAP_SCAN refuses (EINVAL): all ones (a C long -1), pagemap_ioctl.c's 0xFFF and 0x1000, a high bit */
+const categories = fc.oneof(
+  { weight: 30, arbitrary: fc.constant(0) },
+  { weight: 20, arbitrary: fc.integer({ min: 0, max: CATEGORIES }).map((c) => c & CATEGORIES) },
+  { weight: 1, arbitrary: fc.constantFrom(-1, 0xfff, 0x1000, 2 ** 40) },
+);
+const SCAN_FLAGS = [0, 0, U.PM_SCAN_WP_MATCHING, U.PM_SCAN_WP_MATCHING | U.PM_SCAN_CHECK_WPASYNC, U.PM_SCAN_CHECK_WPASYNC];
+/** pagemap_ioctl.c's wrong flags now and then: -1 (~0) and WP_MATCHING|CHECK_WPASYNC|0xFF */
+const scanFlags = fc.oneof({ weight: 15, arbitrary: fc.constantFrom(...SCAN_FLAGS) }, { weight: 1, arbitrary: fc.constantFrom(-1, U.PM_SCAN_WP_MATCHING | U.PM_SCAN_CHECK_WPASYNC | 0xff) });
 const ADVICE = [
   U.MADV_DONTNEED,
   U.MADV_DONTNEED,
@@ -150,13 +172,14 @@ function callArbitraries(offer: Offer): Record<Op, fc.Arbitrary<Call>> {
       op: fc.constant('scan' as const),
       at: seen,
       pages: pageCount,
-      flags: fc.constantFrom(0, 0, U.PM_SCAN_WP_MATCHING, U.PM_SCAN_WP_MATCHING | U.PM_SCAN_CHECK_WPASYNC, U.PM_SCAN_CHECK_WPASYNC),
+      flags: scanFlags,
       inverted: categories,
       mask: categories,
       anyof: categories,
       ret: fc.oneof(fc.constant(CATEGORIES), categories),
-      maxPages: fc.constantFrom(0, 0, 1, 7, 512),
+      maxPages: fc.constantFrom(0, 0, 1, 7, 512, -1),
       vecLen: fc.constantFrom(0, 1, 3, 64, 64),
+      nullVec: fc.oneof({ weight: 15, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
     }),
     smaps: fc.constant({ op: 'smaps' as const }),
     clear_refs: fc.record({ op: fc.constant('clear_refs' as const), data: fc.constantFrom('4', '4', '1', '5', '4\0', '1\0', '5\0', '4\n') }),

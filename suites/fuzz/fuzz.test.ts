@@ -94,7 +94,7 @@ describe('the differential fuzzer', () => {
     const wrongLayout = async (rnd: number) => dontneedRefuser(`+mmap_rnd=${rnd}`);
     const wrong = await differential(seq, [{ ...(await side(await dontneedRefuser())), layout: wrongLayout }, await side(kernel)]);
     expect(wrong.verdict.kind).toBe('differ');
-  });
+  }, 60_000);
 
   test('a replay file carries the calls, features included', () => {
     const calls: Call[] = [mmap, { op: 'uffdio_api', features: U.UFFD_FEATURE_WP_ASYNC }];

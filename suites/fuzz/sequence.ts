@@ -84,12 +84,13 @@ class Runner {
           start,
           end: start + bytes(this.fit(c.at, c.pages, Number(PAGE))),
           flags: c.flags,
-          maxPages: BigInt(c.maxPages),
+          maxPages: BigInt.asUintN(64, BigInt(c.maxPages)),
           categoryInverted: c.inverted,
           categoryMask: c.mask,
           categoryAnyofMask: c.anyof,
           returnMask: c.ret,
           vecLen: c.vecLen,
+          ...(c.nullVec ? { nullVec: true } : {}),
         }));
       }
       case 'smaps':
