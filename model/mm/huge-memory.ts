@@ -41,7 +41,6 @@ export function splitHugePmd(mm: Mm, haddr: bigint): void {
       // "NOTE: this may set soft-dirty too on some archs"
       if (pg.pteDirty(pmd)) pte = pg.pteMkdirty(pte);
       if (pg.pteSoftDirty(pmd)) pte = pg.pteMksoftDirty(pte);
-      else pte = pg.pteClearSoftDirty(pte);
     }
     if (pg.pteUffdWp(pmd)) pte = pg.pteMkuffdWp(pte);
     mm.pt.write(mm.pt.pteSlot(a, true)!, pte);
