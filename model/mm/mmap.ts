@@ -125,7 +125,9 @@ export function doMmap(mm: Mm, addr: bigint, len: bigint, prot: number, flags: n
   // __mmap_complete(): every new mapping starts soft-dirty
   vmFlags |= mm.vmSoftdirty;
   const fresh = new Vma(start, start + len, vmFlags, pgoff, inode, 0n, null, hugetlbResv);
-  const vma = inode === null ? mergeNew(mm, fresh) : (mm.vmas.insert(fresh), fresh);
+  // __mmap_region(): merged with its neighbours where they match, file areas too (shmem has no
+  // vm_ops->close; hugetlb's VM_DONTEXPAND keeps it apart)
+  const vma = mergeNew(mm, fresh);
   mm.vmaSetPageProt(vma);
   if (flags & U.MAP_POPULATE) mmPopulate(mm, start, start + len);
   return start;
