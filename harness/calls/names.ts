@@ -43,11 +43,6 @@ export class CallNames {
     return this.addr(addr);
   }
 
-  /** Addresses the log has seen, in the order first seen: the areas a target chose, in order. */
-  get chosenAreas(): readonly (readonly [bigint, bigint])[] {
-    return this.chosen.map((b) => [b.start, b.end] as const);
-  }
-
   /** An address as a known base plus an offset; one outside every known area prints as "?" and its page offset. */
   addr(addr: bigint): string {
     if (addr === 0n) return '0';
