@@ -13,6 +13,8 @@ export interface CompareRow {
   readonly suite: string;
   /** the result's name as printed, or "(exit)" for how the program ended */
   readonly name: string;
+  /** which of the suite's results of that name (0 for the first): a C selftest may print a name twice */
+  readonly occurrence: number;
   readonly cells: readonly Cell[];
   readonly agree: boolean;
 }
@@ -25,37 +27,51 @@ export interface CompareMatrix {
 
 export const EXIT_ROW = '(exit)';
 
+/** Each result of a suite with how many of the same name came before it. */
+function occurrences(results: readonly { readonly name: string }[]): number[] {
+  const count = new Map<string, number>();
+  return results.map((r) => {
+    const n = count.get(r.name) ?? 0;
+    count.set(r.name, n + 1);
+    return n;
+  });
+}
+
 export function compareMatrix(reports: readonly RunReport[]): CompareMatrix {
-  // Rows in the order they first appear in any target's run.
-  const keys: [string, string][] = [];
+  // Rows in the order they first appear in any target's run; a name printed twice is two rows.
+  const keys: [string, string, number][] = [];
   const seen = new Set<string>();
-  const add = (suite: string, name: string) => {
-    const k = `${suite}\u0000${name}`;
+  const add = (suite: string, name: string, occurrence: number) => {
+    const k = `${suite}\u0000${name}\u0000${occurrence}`;
     if (!seen.has(k)) {
       seen.add(k);
-      keys.push([suite, name]);
+      keys.push([suite, name, occurrence]);
     }
   };
   for (const r of reports)
     for (const s of r.suites) {
-      add(s.name, EXIT_ROW);
-      for (const res of s.results) add(s.name, res.name);
+      add(s.name, EXIT_ROW, 0);
+      const nth = occurrences(s.results);
+      for (const [i, res] of s.results.entries()) add(s.name, res.name, nth[i]!);
     }
-  const cell = (r: RunReport, suite: string, name: string): Cell => {
+  const cell = (r: RunReport, suite: string, name: string, occurrence: number): Cell => {
     const s = r.suites.find((x) => x.name === suite);
     if (!s) return 'absent';
     if (name === EXIT_ROW) return s.exit.status;
-    return s.results.find((x) => x.name === name)?.status ?? 'absent';
+    const nth = occurrences(s.results);
+    return s.results.find((x, i) => x.name === name && nth[i] === occurrence)?.status ?? 'absent';
   };
-  const rows = keys.map(([suite, name]): CompareRow => {
-    const cells = reports.map((r) => cell(r, suite, name));
-    return { suite, name, cells, agree: cells.every((c) => c === cells[0]) };
+  const rows = keys.map(([suite, name, occurrence]): CompareRow => {
+    const cells = reports.map((r) => cell(r, suite, name, occurrence));
+    return { suite, name, occurrence, cells, agree: cells.every((c) => c === cells[0]) };
   });
   const ordered = [...rows.filter((r) => !r.agree), ...rows.filter((r) => r.agree)];
   return { targets: reports.map((r) => r.target), rows: ordered, disagreements: ordered.filter((r) => !r.agree).length };
 }
 
 const label = (t: TargetSummary): string => t.name;
+/** A row's name as a reader tells it apart: the second of a name printed twice marked (2) */
+const rowName = (r: CompareRow): string => (r.occurrence ? `${r.name} (${r.occurrence + 1})` : r.name);
 
 export function compareText(m: CompareMatrix): string {
   const widths = m.targets.map((t) => Math.max(label(t).length, 6));
@@ -63,7 +79,7 @@ export function compareText(m: CompareMatrix): string {
   const lines = [head, '-'.repeat(head.length)];
   for (const r of m.rows) {
     const cells = r.cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
-    lines.push(`${cells}  ${r.agree ? ' ' : '!'} ${r.suite}: ${r.name}`);
+    lines.push(`${cells}  ${r.agree ? ' ' : '!'} ${r.suite}: ${rowName(r)}`);
   }
   lines.push('', m.disagreements === 0 ? `all ${m.rows.length} rows agree` : `${m.disagreements} of ${m.rows.length} rows disagree`);
   return `${lines.join('\n')}\n`;
@@ -71,7 +87,7 @@ export function compareText(m: CompareMatrix): string {
 
 export function compareJson(m: CompareMatrix): string {
   const names = m.targets.map(label);
-  const rows = m.rows.map((r) => ({ suite: r.suite, name: r.name, agree: r.agree, status: Object.fromEntries(names.map((n, i) => [n, r.cells[i]])) }));
+  const rows = m.rows.map((r) => ({ suite: r.suite, name: r.name, occurrence: r.occurrence, agree: r.agree, status: Object.fromEntries(names.map((n, i) => [n, r.cells[i]])) }));
   return `${JSON.stringify({ targets: m.targets, disagreements: m.disagreements, rows }, null, 2)}\n`;
 }
 
@@ -80,7 +96,7 @@ export function compareHtml(m: CompareMatrix): string {
   const rows = m.rows
     .map((r) => {
       const tds = r.cells.map((c) => `<td class="s-${c}">${c}</td>`).join('');
-      return `<tr class="${r.agree ? 'agree' : 'differ'}">${tds}<td class="name">${escapeHtml(r.suite)}: ${escapeHtml(r.name)}</td></tr>`;
+      return `<tr class="${r.agree ? 'agree' : 'differ'}">${tds}<td class="name">${escapeHtml(r.suite)}: ${escapeHtml(rowName(r))}</td></tr>`;
     })
     .join('\n');
   const verdict = m.disagreements === 0 ? `All ${m.rows.length} rows agree.` : `${m.disagreements} of ${m.rows.length} rows disagree; they come first.`;
