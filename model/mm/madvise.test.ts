@@ -4,6 +4,7 @@
 // with the same calls through the agent.
 import { describe, expect, test } from 'vitest';
 import { referenceTarget } from '../../harness/targets/reference.ts';
+import { memfdOf as memfd, smapsOf as smaps } from '../../harness/testing/proc.ts';
 import type { Proc } from '../../harness/target.ts';
 import * as U from '../../uapi/linux.ts';
 import { isErr } from '../../uapi/linux.ts';
@@ -23,29 +24,6 @@ async function anon(p: Proc, at: bigint, pages: bigint, prot = RW): Promise<bigi
   const a = await p.mmap(at, pages * PAGE, prot, U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_FIXED, -1, 0n);
   if (isErr(a)) throw new Error(String(a));
   return a;
-}
-
-async function memfd(p: Proc, pages: bigint): Promise<number> {
-  const fd = await p.memfdCreate('m', 0);
-  if (isErr(fd) || isErr(await p.ftruncate(fd, pages * PAGE))) throw new Error('memfd');
-  return fd;
-}
-
-/** smaps fields (kB, VmFlags as text) of the area holding addr */
-async function smaps(p: Proc, addr: bigint): Promise<Record<string, string>> {
-  const text = await p.readFile('/proc/self/smaps');
-  if (isErr(text)) throw new Error(String(text));
-  for (const block of text.split(/\n(?=[0-9a-f]+-[0-9a-f]+ )/)) {
-    const m = /^([0-9a-f]+)-([0-9a-f]+)/.exec(block);
-    if (!m || BigInt(`0x${m[1]}`) > addr || addr >= BigInt(`0x${m[2]}`)) continue;
-    const out: Record<string, string> = { range: `${m[1]}-${m[2]}` };
-    for (const line of block.split('\n').slice(1)) {
-      const kv = /^(\w+):\s*(.*?)\s*(kB)?$/.exec(line);
-      if (kv) out[kv[1]!] = kv[2]!;
-    }
-    return out;
-  }
-  throw new Error(`no area at ${addr.toString(16)}`);
 }
 
 const pick = (s: Record<string, string>, ...keys: string[]) => Object.fromEntries(keys.map((k) => [k, s[k]]));

@@ -4,22 +4,11 @@
 import { describe, expect, test } from 'vitest';
 import type { Proc } from '../../harness/target.ts';
 import { referenceTarget } from '../../harness/targets/reference.ts';
+import { memfdOf, smapsFields } from '../../harness/testing/proc.ts';
 import * as U from '../../uapi/linux.ts';
 
 const PAGE = 4096n;
 const RW = U.PROT_READ | U.PROT_WRITE;
-
-/** The named smaps fields of the area starting at addr, as "Name: value" lines. */
-async function smapsFields(p: Proc, addr: bigint, names: readonly string[]): Promise<string[]> {
-  const text = await p.readFile('/proc/self/smaps');
-  if (U.isErr(text)) throw new Error(String(text));
-  const head = `${addr.toString(16)}-`;
-  const start = text.split('\n').findIndex((l) => l.startsWith(head));
-  if (start < 0) throw new Error(`no area at ${head}`);
-  const body = text.split('\n').slice(start + 1);
-  const end = body.findIndex((l) => /^[0-9a-f]+-[0-9a-f]+ /.test(l));
-  return (end < 0 ? body : body.slice(0, end)).filter((l) => names.includes(l.split(':')[0]!)).map((l) => l.replace(/\s+/g, ' ').trim());
-}
 
 const FIELDS = ['Rss', 'Pss_Dirty', 'Private_Clean', 'Private_Dirty', 'Anonymous'];
 const kB = (rss: number, pssDirty: number, privateClean: number, privateDirty: number, anonymous: number) => [
@@ -32,10 +21,7 @@ const kB = (rss: number, pssDirty: number, privateClean: number, privateDirty: n
 
 async function spawnWithMemfd(pages: bigint): Promise<{ p: Proc; fd: number }> {
   const p = await (await referenceTarget('')).spawn();
-  const fd = await p.memfdCreate('f', 0);
-  if (U.isErr(fd)) throw new Error(String(fd));
-  expect(await p.ftruncate(fd, pages * PAGE)).toBe(0);
-  return { p, fd };
+  return { p, fd: await memfdOf(p, pages) };
 }
 
 async function populated(p: Proc, prot: number, flags: number, fd: number, pages = 4n): Promise<bigint> {

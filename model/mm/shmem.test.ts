@@ -5,6 +5,7 @@
 import { expect, test } from 'vitest';
 import type { Proc } from '../../harness/target.ts';
 import { referenceTarget } from '../../harness/targets/reference.ts';
+import { memfdOf, smapsFields } from '../../harness/testing/proc.ts';
 import * as U from '../../uapi/linux.ts';
 
 const PAGE = 4096n;
@@ -13,10 +14,7 @@ const BASE = 0x5000_0000_0000n;
 
 async function setup(pages: bigint): Promise<{ p: Proc; fd: number }> {
   const p = await (await referenceTarget('')).spawn();
-  const fd = await p.memfdCreate('f', 0);
-  if (U.isErr(fd)) throw new Error(String(fd));
-  expect(await p.ftruncate(fd, pages * PAGE)).toBe(0);
-  return { p, fd };
+  return { p, fd: await memfdOf(p, pages) };
 }
 
 async function map(p: Proc, at: bigint, pages: bigint, prot: number, flags: number, fd: number, offPages = 0n): Promise<bigint> {
@@ -122,16 +120,6 @@ test('fault-around maps 16 pages from where the area starts in the window, not t
   expect(await byte(p, b + 10n * PAGE)).toBe(1);
   expect(await pages(p, b, 26)).toBe(`- - - - - - - - ${Array(16).fill('PF').join(' ')} - -`);
 });
-
-/** The named smaps fields of the area starting at addr. */
-async function smapsFields(p: Proc, addr: bigint, names: readonly string[]): Promise<string[]> {
-  const text = await p.readFile('/proc/self/smaps');
-  if (U.isErr(text)) throw new Error(String(text));
-  const lines = text.split('\n');
-  const start = lines.findIndex((l) => l.startsWith(`${addr.toString(16)}-`));
-  const end = lines.findIndex((l, i) => i > start && /^[0-9a-f]+-[0-9a-f]+ /.test(l));
-  return lines.slice(start + 1, end < 0 ? undefined : end).filter((l) => names.includes(l.split(':')[0]!)).map((l) => l.replace(/\s+/g, ' '));
-}
 
 // A store through a writable clean pte (hardware DBM) dirties the pte only; zap_present_folio_ptes()
 // passes it on to the folio (folio_mark_dirty()) when the pte goes
