@@ -2,6 +2,7 @@
 // each exit call gives, and the records kept for the reports.
 
 import { describe, expect, test } from 'vitest';
+import { Errno } from '../uapi/linux.ts';
 import { KSFT_FAIL, KSFT_PASS, KSFT_SKIP, KSFT_XFAIL, KSFT_XPASS, Ksft } from './ksft.ts';
 
 /** Runs `body` as a program's main(); returns what it printed and its exit status. */
@@ -176,4 +177,23 @@ test('printf and exit: plain stdio, without kselftest counts', async () => {
   });
   expect(out).toBe('thp_read_string: Parse failure\n');
   expect(code).toBe(1);
+});
+
+test('atexit handlers run at exit and when main returns, latest first', async () => {
+  const order: string[] = [];
+  const { code } = await program((ksft) => {
+    ksft.atexit(async () => void order.push('first'));
+    ksft.atexit(async () => void order.push('second'));
+    ksft.exitFailMsg('mmap failed');
+  });
+  expect(order).toEqual(['second', 'first']);
+  expect(code).toBe(KSFT_FAIL);
+  const returned: string[] = [];
+  await program((ksft) => ksft.atexit(async () => void returned.push('ran')));
+  expect(returned).toEqual(['ran']);
+});
+
+test('ksft_exit_fail_perror() names the errno as strerror() does', async () => {
+  const { out } = await program((ksft) => ksft.exitFailPerror('read_file()', new Errno('ENOENT', 'open')));
+  expect(out).toBe('Bail out! read_file(): No such file or directory (2)\n# Totals: pass:0 fail:0 xfail:0 xpass:0 skip:0 error:0\n');
 });

@@ -5,6 +5,9 @@
 // reports. The exit calls end the program as exit() does in C: by throwing
 // a KsftExit that only runMain() catches.
 
+import type { Errno } from '../uapi/linux.ts';
+import { strerror } from './strerror.ts';
+
 export const KSFT_PASS = 0;
 export const KSFT_FAIL = 1;
 export const KSFT_XFAIL = 2;
@@ -30,6 +33,17 @@ class KsftExit {
   constructor(readonly code: number) {}
 }
 
+/** How a piece of the program ended: its exit status, or 0 when it returned; other exceptions pass through. */
+async function exitCode(run: () => Promise<void>): Promise<number> {
+  try {
+    await run();
+    return 0;
+  } catch (e) {
+    if (e instanceof KsftExit) return e.code;
+    throw e;
+  }
+}
+
 export class Ksft {
   private readonly recorded: KsftResult[] = [];
   /** ksft_plan: 0 until set, as in C (ksft_exit_skip tests it) */
@@ -38,6 +52,7 @@ export class Ksft {
   private bailOutMessage: string | null = null;
   private skipMessage: string | null = null;
   private last: number;
+  private readonly exitHandlers: (() => Promise<void>)[] = [];
 
   /**
    * @param stdout where the program's output goes (also its stderr: the
@@ -68,13 +83,15 @@ export class Ksft {
 
   /** Runs the program's main(); resolves to its exit status. Other exceptions pass through. */
   async runMain(main: () => Promise<void>): Promise<number> {
-    try {
-      await main();
-      return 0; // main() returned without calling exit: C's `return 0`
-    } catch (e) {
-      if (e instanceof KsftExit) return e.code;
-      throw e;
-    }
+    let code = await exitCode(main); // 0 when main() returned without calling exit: C's `return 0`
+    // exit() runs the atexit() handlers, latest first; a handler that exits again sets the status
+    for (const handler of this.exitHandlers.splice(0).reverse()) code = (await exitCode(handler)) || code;
+    return code;
+  }
+
+  /** atexit(): the handler runs when the program exits or main() returns, not when a signal kills it. */
+  atexit(handler: () => Promise<void>): void {
+    this.exitHandlers.push(handler);
   }
 
   /** printf() to the program's stdout, as is (for code outside kselftest.h). */
@@ -154,6 +171,11 @@ export class Ksft {
     this.stdout(`Bail out! ${msg}${newline ? '\n' : ''}`);
     this.printCnts();
     this.exit(KSFT_FAIL);
+  }
+
+  /** ksft_exit_fail_perror(): errno null stands for an errno no call has set (0) */
+  exitFailPerror(msg: string, errno: Errno | null): never {
+    this.exitFailMsg(`${msg}: ${errno === null ? 'Success' : strerror(errno)} (${errno?.code ?? 0})`);
   }
 
   /**
