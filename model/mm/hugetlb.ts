@@ -5,13 +5,12 @@
 // mapping's pages live in its page cache, a private mapping's pages are
 // anonymous. Only the default 2 MiB hstate is modelled.
 
-import { Errno, type Ret } from '../../uapi/linux.ts';
 import type { Pte } from '../arm64/pgtable.ts';
 import { uffdWpWrite, type VmFault } from './fault.ts';
 import type { Mm } from './mm.ts';
 import { type Folio, HPAGE_PMD_ORDER } from './physmem.ts';
 import { PMD_MASK, PMD_SIZE } from './pgtables.ts';
-import type { Inode } from './shmem.ts';
+import type { Inode, ShmemBacking } from './shmem.ts';
 import * as V from './vma.ts';
 import type { Vma } from './vma.ts';
 
@@ -95,15 +94,16 @@ export function hugetlbSizeOk(flags: number): boolean {
 export const hugeIndex = (vma: Vma, addr: bigint) => ((addr - vma.start) >> BigInt(HUGE_PAGE_SHIFT)) + (vma.pgoff >> 9n);
 
 /**
- * hugetlb_reserve_pages() for a new mapping of pages [0, n) of inode: a
- * private one gets a resv_map of its own, a shared one reserves in the
- * file; MAP_NORESERVE reserves nothing. ENOMEM when the pool is short.
+ * hugetlb_reserve_pages() for huge pages [from, to) of inode: a private
+ * mapping gets a resv_map of its own (returned), a shared one or a SysV
+ * segment (no vma) reserves in the file; VM_NORESERVE reserves nothing.
+ * false when the pool is short (the callers' ENOMEM).
  */
-export function hugetlbReserve(mm: Mm, inode: Inode, n: bigint, flags: number): Ret<Set<bigint> | null> {
+export function hugetlbReserve(pool: HugetlbPool, inode: Inode, from: bigint, to: bigint, flags: number): Set<bigint> | null | false {
   if (flags & V.VM_NORESERVE) return null;
-  const pages = Array.from({ length: Number(n) }, (_, i) => BigInt(i));
+  const pages = Array.from({ length: Number(to - from) }, (_, i) => from + BigInt(i));
   const wanted = flags & V.VM_MAYSHARE ? pages.filter((i) => !inode.pages.has(i) && !inode.hugetlbResv.has(i)) : pages;
-  if (!mm.sys.hugetlb.reserve(wanted.length)) return new Errno('ENOMEM', 'mmap');
+  if (!pool.reserve(wanted.length)) return false;
   if (flags & V.VM_MAYSHARE) {
     for (const i of wanted) inode.hugetlbResv.add(i);
     return null;
@@ -120,11 +120,11 @@ export function hugetlbVmaClose(mm: Mm, vma: Vma, start: bigint, end: bigint): v
   mm.sys.hugetlb.unreserve(dropped);
 }
 
-// hugetlbfs_evict_inode() -> remove_inode_hugepages(): the last mapping of the file is gone
-export function hugetlbEvictInode(mm: Mm, inode: Inode): void {
-  const pool = mm.sys.hugetlb;
+// hugetlbfs_evict_inode() -> remove_inode_hugepages(): the file's last reference is gone
+export function hugetlbEvictInode(sys: ShmemBacking & { readonly hugetlb: HugetlbPool }, inode: Inode): void {
+  const pool = sys.hugetlb;
   for (const f of inode.pages.values()) {
-    mm.sys.phys.free(f);
+    sys.phys.free(f);
     pool.release();
   }
   inode.pages.clear();

@@ -66,9 +66,10 @@ export function doMmap(mm: Mm, addr: bigint, len: bigint, prot: number, flags: n
   if (type !== U.MAP_SHARED && type !== U.MAP_PRIVATE) return new Errno('EINVAL', 'mmap');
   const anonymous = (flags & U.MAP_ANONYMOUS) !== 0;
   if (!anonymous && file === null) return new Errno('EBADF', 'mmap');
-  // ksys_mmap_pgoff(): MAP_HUGETLB memory is a file on an internal hugetlbfs, in whole huge pages
-  const hugetlb = (flags & U.MAP_HUGETLB) !== 0;
-  if (hugetlb && (!anonymous || !hugetlbSizeOk(flags))) return new Errno('EINVAL', 'mmap');
+  // ksys_mmap_pgoff(): a hugetlbfs file, or MAP_HUGETLB memory (a file on an internal hugetlbfs), in whole huge pages
+  const hugetlbFile = !anonymous && file!.inode.hugetlb;
+  if (flags & U.MAP_HUGETLB && !hugetlbFile && (!anonymous || !hugetlbSizeOk(flags))) return new Errno('EINVAL', 'mmap');
+  const hugetlb = hugetlbFile || (flags & U.MAP_HUGETLB) !== 0;
   if (hugetlb) len = hugeAlign(len);
 
   let vmFlags = (prot & (U.PROT_READ | U.PROT_WRITE | U.PROT_EXEC)) | V.VM_MAYREAD | V.VM_MAYWRITE | V.VM_MAYEXEC;
@@ -102,20 +103,24 @@ export function doMmap(mm: Mm, addr: bigint, len: bigint, prot: number, flags: n
   if (cut) return new Errno(cut.name, 'mmap');
   let hugetlbResv: Set<bigint> | null = null;
   if (hugetlb) {
-    inode = mm.sys.tmpfs.create('/anon_hugepage', false, true); // hugetlb_file_setup()
-    inode.mappingOnly = true;
-    inode.size = len;
-    pgoff = 0n;
-    const r = hugetlbReserve(mm, inode, len / HPAGE_SIZE, vmFlags);
-    if (r instanceof Errno) return r;
+    if (!hugetlbFile) {
+      inode = mm.sys.tmpfs.create('/anon_hugepage', false, true); // hugetlb_file_setup()
+      inode.size = len;
+      pgoff = 0n;
+    }
+    // hugetlbfs_file_mmap(): from a huge page boundary of the file; a writable mapping grows it
+    if (pgoff & (HPAGE_SIZE / PAGE - 1n)) return new Errno('EINVAL', 'mmap');
+    const from = pgoff / (HPAGE_SIZE / PAGE);
+    const r = hugetlbReserve(mm.sys.hugetlb, inode!, from, from + len / HPAGE_SIZE, vmFlags);
+    if (r === false) return new Errno('ENOMEM', 'mmap');
     hugetlbResv = r;
+    if (vmFlags & V.VM_WRITE && inode!.size < len + pgoff * PAGE) inode!.size = len + pgoff * PAGE;
   }
   doMunmap(mm, start, len);
 
   if (anonymous && !hugetlb) {
     if (type === U.MAP_SHARED) {
       inode = mm.sys.tmpfs.create('/dev/zero', false); // shmem_zero_setup()
-      inode.mappingOnly = true;
       inode.size = len;
       pgoff = 0n;
     } else {

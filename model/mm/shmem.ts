@@ -29,8 +29,10 @@ export class Inode implements Mapping {
   nlink = 0;
   /** a hugetlbfs file's reservations: huge page indices reserved and not yet faulted in */
   readonly hugetlbResv = new Set<bigint>();
-  /** made for one mapping (shared anonymous memory, MAP_HUGETLB): no name, no descriptor; gone with its last mapping */
-  mappingOnly = false;
+  /** struct files open on it: descriptors, and a System V segment's shm_file */
+  openFiles = 0;
+  /** its pages went back when the last reference went (model/mm/file-table.ts) */
+  evicted = false;
   constructor(
     readonly id: number,
     /** the path it was created at, or how /proc names it ("/memfd:x", "/dev/zero", "/anon_hugepage") */
@@ -133,4 +135,23 @@ function shmemTruncateRange(sys: ShmemBacking, inode: Inode, lstart: bigint): vo
   if (partial === 0 || !(inode.pages.has(index) || inode.swapped.has(index))) return;
   const f = shmemGetFolio(sys, inode, index);
   if (sys.phys.pageData(f.pfn)) sys.phys.write(f.pfn, partial, new Uint8Array(PAGE_SIZE - partial));
+}
+
+/**
+ * shmem_file_write_iter() -> generic_perform_write(): each page through
+ * shmem_write_begin() (the folio, allocated or read back from swap) and
+ * its end, which dirties the folio and moves i_size past what was written.
+ */
+export function shmemWrite(sys: ShmemBacking, inode: Inode, pos: bigint, data: Uint8Array): void {
+  for (let done = 0; done < data.length; ) {
+    const at = pos + BigInt(done);
+    const off = Number(at % PAGE);
+    const n = Math.min(data.length - done, PAGE_SIZE - off);
+    const f = shmemGetFolio(sys, inode, at / PAGE);
+    sys.phys.write(f.pfn, off, data.subarray(done, done + n));
+    f.dirty = true;
+    done += n;
+  }
+  const end = pos + BigInt(data.length);
+  if (end > inode.size) inode.size = end;
 }

@@ -2,6 +2,7 @@
 // filesystem, and its configuration (layout, version, hardware, THP).
 
 import type { Layout } from '../arm64/layout.ts';
+import { IpcNamespace } from '../ipc/shm.ts';
 import { pgtable, type Pgtable } from '../arm64/pgtable.ts';
 import { protectionMap } from '../arm64/prot.ts';
 import type { HwFeatures } from '../arm64/walk.ts';
@@ -9,7 +10,7 @@ import type { KernelBehaviour } from '../kernel.ts';
 import { HugetlbPool } from './hugetlb.ts';
 import type { Mm } from './mm.ts';
 import { PhysMem } from './physmem.ts';
-import { Tmpfs } from './shmem.ts';
+import { type Inode, Tmpfs } from './shmem.ts';
 import { LruBatches } from './swap.ts';
 import { SwapDevice } from './swapfile.ts';
 
@@ -39,6 +40,9 @@ export interface SystemConfig {
   readonly mmapRnd?: bigint;
 }
 
+/** /init's size: a stand-in for the agent's static arm64 binary (780 KiB, not a whole number of pages) */
+const EXE_SIZE = 0xc_31b0n;
+
 export class System {
   readonly phys = new PhysMem();
   readonly tmpfs = new Tmpfs();
@@ -51,6 +55,9 @@ export class System {
   readonly lru: LruBatches;
   /** every live process's mm: where a file's mappings are looked for (the i_mmap trees' job) */
   readonly mms = new Set<Mm>();
+  readonly ipc = new IpcNamespace(this);
+  /** the program every process runs, /proc/self/exe: the agent's binary, as the QEMU guests have it */
+  readonly exe: Inode;
   private nextAnonVma = 1;
   private nextPid = 1000;
   thp: ThpSettings;
@@ -63,6 +70,8 @@ export class System {
     this.swap = cfg.swapBytes > 0n ? new SwapDevice(cfg.swapBytes, cfg.kernel.swapNonfullFirst, cfg.kernel.swapSlotsCache) : null;
     this.hugetlb = new HugetlbPool(cfg.hugetlbPages);
     this.lru = new LruBatches(cfg.kernel);
+    this.exe = this.tmpfs.create('/init');
+    this.exe.size = EXE_SIZE;
   }
 
   /** anon_vma_alloc(): a fresh anon_vma identity */

@@ -14,12 +14,14 @@ const PAGE = BigInt(PAGE_SIZE);
  * A load or store by the process: the hardware walk, and on a fault the
  * kernel's do_page_fault() and a retry. Returns the pfn reached or the signal.
  */
-function userAccess(mm: Mm, addr: bigint, acc: Access): { pfn: bigint } | { signal: 'SIGSEGV' | 'SIGBUS' } {
+function userAccess(mm: Mm, addr: bigint, acc: Access, current?: FaultCounts): { pfn: bigint } | { signal: 'SIGSEGV' | 'SIGBUS' } {
   for (let attempt = 0; attempt < 8; attempt++) {
     const r = hwAccess(mm.pt.mem, mm.pt.root, addr, acc, mm.sys.cfg.hw);
     if (r.ok) return { pfn: r.pa >> 12n };
     const fault = doPageFault(mm, addr, acc);
     if (fault !== 0) return { signal: fault === 'SIGBUS' ? 'SIGBUS' : 'SIGSEGV' };
+    // mm_account_fault(): a fault handled without I/O is a minor one
+    if (current) current.minFlt++;
   }
   throw new Error(`model bug: access to 0x${addr.toString(16)} keeps faulting`);
 }
@@ -36,8 +38,16 @@ function doPageFault(mm: Mm, addr: bigint, acc: Access): VmFault {
   return handleMmFault(mm, vma, addr, acc === 'write' ? FAULT_FLAG_WRITE : 0);
 }
 
+/** A thread's fault counters (task_struct's min_flt), as getrusage(RUSAGE_THREAD) reads them. */
+export interface FaultCounts {
+  minFlt: number;
+}
+
+/** An access that faulted: the signal, and the address it came at. */
+export type Signalled = { signal: 'SIGSEGV' | 'SIGBUS'; addr: bigint };
+
 /** A read of len bytes by the process: the bytes, or the signal and the address it came at. */
-export function readUser(mm: Mm, addr: bigint, len: number): Uint8Array | { signal: 'SIGSEGV' | 'SIGBUS'; addr: bigint } {
+export function readUser(mm: Mm, addr: bigint, len: number): Uint8Array | Signalled {
   const out = new Uint8Array(len);
   for (let done = 0; done < len; ) {
     const a = addr + BigInt(done);
@@ -51,17 +61,62 @@ export function readUser(mm: Mm, addr: bigint, len: number): Uint8Array | { sign
   return out;
 }
 
-/** A write of data by the process: null, or the signal and the address it came at. */
-export function writeUser(mm: Mm, addr: bigint, data: Uint8Array): null | { signal: 'SIGSEGV' | 'SIGBUS'; addr: bigint } {
-  for (let done = 0; done < data.length; ) {
-    const a = addr + BigInt(done);
+/** Stores of len bytes from addr in address order, a page at a time; `bytes(done, n)` gives the n bytes from offset done. */
+function storeUser(mm: Mm, addr: bigint, len: bigint, bytes: (done: bigint, n: number) => Uint8Array): null | Signalled {
+  for (let done = 0n; done < len; ) {
+    const a = addr + done;
     const r = userAccess(mm, a, 'write');
     if ('signal' in r) return { signal: r.signal, addr: a };
     const off = Number(a & (PAGE - 1n));
-    const n = Math.min(data.length - done, PAGE_SIZE - off);
+    const n = Number(len - done < PAGE - BigInt(off) ? len - done : PAGE - BigInt(off));
     // the store dirties the pte (hardware DBM, or the write fault did): the folio learns it only when the pte goes
-    mm.sys.phys.write(r.pfn, off, data.subarray(done, done + n));
-    done += n;
+    mm.sys.phys.write(r.pfn, off, bytes(done, n));
+    done += BigInt(n);
+  }
+  return null;
+}
+
+/** A write of data by the process: null, or the signal and the address it came at. */
+export function writeUser(mm: Mm, addr: bigint, data: Uint8Array): null | Signalled {
+  return storeUser(mm, addr, BigInt(data.length), (done, n) => data.subarray(Number(done), Number(done) + n));
+}
+
+/** memset(addr, byte, len) by the process, in address order: null, or the signal and the address it came at. */
+export function fillUser(mm: Mm, addr: bigint, len: bigint, byte: number): null | Signalled {
+  const page = new Uint8Array(PAGE_SIZE).fill(byte);
+  return storeUser(mm, addr, len, (_done, n) => page.subarray(0, n));
+}
+
+/** `((volatile char *)a)[0]++` at each address in turn, a load then a store: null, or the first signal and its address. */
+export function incrementUser(mm: Mm, addrs: readonly bigint[]): null | Signalled {
+  const byte = new Uint8Array(1);
+  for (const a of addrs) {
+    const load = userAccess(mm, a, 'read');
+    if ('signal' in load) return { signal: load.signal, addr: a };
+    const off = Number(a & (PAGE - 1n));
+    byte[0] = (mm.sys.phys.pageData(load.pfn)?.[off] ?? 0) + 1;
+    const store = userAccess(mm, a, 'write');
+    if ('signal' in store) return { signal: store.signal, addr: a };
+    mm.sys.phys.write(store.pfn, off, byte);
+  }
+  return null;
+}
+
+/**
+ * `__atomic_add_fetch((int *)a, delta, __ATOMIC_SEQ_CST)` at each address in
+ * turn by a thread: one read-modify-write access each (arm64's LDADDAL, x86's
+ * LOCK XADD), a write fault where it faults. null, or the first signal.
+ */
+export function atomicAddUser(mm: Mm, addrs: readonly bigint[], delta: number, current: FaultCounts): null | Signalled {
+  for (const a of addrs) {
+    if (a & 3n) throw new Error(`atomic add at 0x${a.toString(16)}: an int is 4-byte aligned`);
+    const r = userAccess(mm, a, 'write', current);
+    if ('signal' in r) return { signal: r.signal, addr: a };
+    const off = Number(a & (PAGE - 1n));
+    const old = new DataView(mm.sys.phys.read(r.pfn, off, 4).buffer).getInt32(0, true);
+    const word = new Uint8Array(4);
+    new DataView(word.buffer).setInt32(0, (old + delta) | 0, true);
+    mm.sys.phys.write(r.pfn, off, word);
   }
   return null;
 }

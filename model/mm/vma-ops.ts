@@ -4,11 +4,11 @@
 // vma.ts.
 
 import { Errno, type Ret } from '../../uapi/linux.ts';
-import { hugetlbEvictInode, hugetlbSplitOk, hugetlbVmaClose } from './hugetlb.ts';
+import { iput } from './file-table.ts';
+import { hugetlbSplitOk, hugetlbVmaClose } from './hugetlb.ts';
 import { splitHugePmdIfNeeded } from './huge-memory.ts';
 import { freePgtables, zapRange } from './memory.ts';
 import type { Mm } from './mm.ts';
-import { shmemEvict } from './shmem.ts';
 import * as V from './vma.ts';
 import { canMerge, VM_MAYBE_GUARD, type UffdContext, type Vma } from './vma.ts';
 
@@ -138,11 +138,10 @@ export function doMunmap(mm: Mm, start: bigint, len: bigint): Errno | null {
     zapRange(mm, cur.start, cur.end, true);
     hugetlbVmaClose(mm, cur, cur.start, cur.end);
     mm.vmas.remove(cur);
-    // the last mapping of shared anonymous memory or a MAP_HUGETLB file closes it (fput() -> evict)
-    const inode = cur.file;
-    if (inode?.mappingOnly && !mm.vmas.all().some((x) => x.file === inode)) {
-      if (inode.hugetlb) hugetlbEvictInode(mm, inode);
-      else shmemEvict(mm.sys, inode);
+    // the last mapping of a file nothing else holds (shared anonymous memory, MAP_HUGETLB) evicts it
+    if (cur.file) {
+      mm.sys.ipc.shmClose(cur.file);
+      iput(mm.sys, cur.file);
     }
   }
   freePgtables(mm, start, end);

@@ -10,6 +10,14 @@ import { smapsText } from './smaps.ts';
 
 const THP = '/sys/kernel/mm/transparent_hugepage';
 const HUGEPAGES = '/sys/kernel/mm/hugepages/hugepages-2048kB';
+/**
+ * arm64's hstates with 4 KiB pages (contiguous ptes, pmd, contiguous pmds,
+ * pud), in the order readdir() of /sys/kernel/mm/hugepages lists them on
+ * Debian's 6.12 and 7.2 (kernfs keeps a directory in name-hash order: measured).
+ * Only the 2 MiB pool has pages in the model.
+ */
+const HSTATE_DIRS = ['hugepages-2048kB', 'hugepages-32768kB', 'hugepages-64kB', 'hugepages-1048576kB'] as const;
+const EMPTY_HSTATE = /^\/sys\/kernel\/mm\/hugepages\/(hugepages-(?:64|32768|1048576)kB)\/(nr_hugepages|free_hugepages|resv_hugepages|surplus_hugepages)$/;
 
 // hugetlb_report_meminfo(): the hugetlb lines of /proc/meminfo, the only ones the model has
 function meminfo(pool: HugetlbPool): string {
@@ -60,8 +68,20 @@ export function readProcFile(task: Task, path: string): Ret<string> {
     case `${HUGEPAGES}/surplus_hugepages`:
       return `${sys.hugetlb.surplus}\n`;
     default:
-      return new Errno('ENOENT', 'open');
+      return EMPTY_HSTATE.test(path) ? '0\n' : new Errno('ENOENT', 'open');
   }
+}
+
+/** A directory entry as readdir() gives it */
+export interface DirEntry {
+  readonly name: string;
+  readonly type: 'dir' | 'file' | 'symlink' | 'other';
+}
+
+/** The directories of /sys the selftests list (readdir(), without . and ..). */
+export function listProcDir(path: string): Ret<readonly DirEntry[]> {
+  if (path.replace(/\/+$/, '') === '/sys/kernel/mm/hugepages') return HSTATE_DIRS.map((name) => ({ name, type: 'dir' as const }));
+  throw new Error(`listing ${path} is not modelled`);
 }
 
 export function writeProcFile(task: Task, path: string, data: string): Ret<number> {
@@ -89,7 +109,12 @@ export function writeProcFile(task: Task, path: string, data: string): Ret<numbe
       sys.hugetlb.resize(Number(v));
       return data.length;
     }
-    default:
-      return new Errno('ENOENT', 'open');
+    default: {
+      const empty = EMPTY_HSTATE.exec(path);
+      if (!empty) return new Errno('ENOENT', 'open');
+      if (empty[2] !== 'nr_hugepages') return new Errno('EACCES', 'open'); // 0444
+      if (!/^\s*0+\s*$/.test(data)) throw new Error(`${empty[1]} pages are not modelled (only the 2 MiB pool has pages)`);
+      return data.length;
+    }
   }
 }
