@@ -5,9 +5,12 @@
 // calls, and once the runner cuts the suite short, fails every later call
 // so the abandoned suite stops instead of running on unobserved. A call made
 // while the guard yields waits for the same turn, so calls a suite makes
-// together still reach the target in the order it made them.
+// together still reach the target in the order it made them. The threads a
+// proc creates are guarded with it: their calls count, wait for the same
+// turn, and fail once the suite is cancelled.
 
-import type { Proc } from './target.ts';
+import { isErr } from '../uapi/linux.ts';
+import type { Proc, Thread } from './target.ts';
 
 /** Calls between turns of the event loop: rare enough to cost nothing measurable. */
 const CALLS_PER_YIELD = 64;
@@ -27,21 +30,24 @@ export function guardProc(proc: Proc): GuardedProc {
   let cancelled = false;
   /** the turn of the event loop being waited for, while it lasts */
   let turn: Promise<void> | null = null;
-  const guarded = new Proxy(proc, {
-    get(target, key) {
-      const value: unknown = Reflect.get(target, key);
-      if (typeof value !== 'function') return value;
-      return async (...args: unknown[]): Promise<unknown> => {
-        if (++calls % CALLS_PER_YIELD === 0 && turn === null) {
-          turn = new Promise((resolve) => setImmediate(resolve));
-          void turn.then(() => (turn = null));
-        }
-        if (turn !== null) await turn;
-        if (cancelled) throw new SuiteCancelled('the runner stopped this suite');
-        return (value as (...a: unknown[]) => unknown).apply(target, args);
-      };
-    },
-  });
+  /** obj with each method guarded; `after` sees what a call returned */
+  const guard = <T extends object>(obj: T, after: (key: string | symbol, result: unknown) => unknown = (_, r) => r): T =>
+    new Proxy(obj, {
+      get(target, key) {
+        const value: unknown = Reflect.get(target, key);
+        if (typeof value !== 'function') return value;
+        return async (...args: unknown[]): Promise<unknown> => {
+          if (++calls % CALLS_PER_YIELD === 0 && turn === null) {
+            turn = new Promise((resolve) => setImmediate(resolve));
+            void turn.then(() => (turn = null));
+          }
+          if (turn !== null) await turn;
+          if (cancelled) throw new SuiteCancelled('the runner stopped this suite');
+          return after(key, await (value as (...a: unknown[]) => unknown).apply(target, args));
+        };
+      },
+    });
+  const guarded = guard(proc, (key, result) => (key === 'threadCreate' && !isErr(result) ? guard(result as Thread) : result));
   return {
     proc: guarded,
     cancel() {

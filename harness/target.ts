@@ -79,6 +79,29 @@ export interface PmScanResult {
   readonly walkEnd: bigint;
 }
 
+/** A directory entry as readdir(3) returns it (d_type named). */
+export interface DirEntry {
+  readonly name: string;
+  readonly type: 'dir' | 'file' | 'symlink' | 'other';
+}
+
+/** struct stat: the fields a port reads */
+export interface Stat {
+  readonly size: bigint;
+}
+
+/**
+ * A thread of a process (pthread_create()). Its calls are served in the
+ * order it made them, and run concurrently with the calls of the process's
+ * other threads (on the model: in the order made, across all threads).
+ */
+export interface Thread {
+  /** `__atomic_add_fetch((int *)a, delta, __ATOMIC_SEQ_CST)` at each address in turn; stops at the first signal */
+  atomicAdd(addrs: readonly bigint[], delta: number): Promise<MemResult>;
+  /** getrusage(RUSAGE_THREAD): the minor faults the thread has taken */
+  minflt(): Promise<Ret<bigint>>;
+}
+
 /** A page-table level as Linux names it; folded levels are not reported. */
 export type PgLevel = 'pgd' | 'p4d' | 'pud' | 'pmd' | 'pte';
 
@@ -117,6 +140,20 @@ export interface Proc {
   unlink(path: string): Promise<Ret<0>>;
   ftruncate(fd: number, length: bigint): Promise<Ret<0>>;
   memfdCreate(name: string, flags: number): Promise<Ret<number>>;
+  /** write(2) to a descriptor at its file position: the bytes written */
+  writeFd(fd: number, data: Uint8Array): Promise<Ret<number>>;
+  /** stat(2) */
+  stat(path: string): Promise<Ret<Stat>>;
+  /** opendir() and readdir() to the end: the entries but . and .., in the order the file system gives them */
+  listDir(path: string): Promise<Ret<readonly DirEntry[]>>;
+  /** System V shared memory: shmget(2), shmat(2), shmdt(2) */
+  shmget(key: number, size: bigint, shmflg: number): Promise<Ret<number>>;
+  shmat(shmid: number, addr: bigint, shmflg: number): Promise<Ret<bigint>>;
+  shmdt(addr: bigint): Promise<Ret<0>>;
+  /** shmctl(2) with a command that takes no buffer (IPC_RMID) */
+  shmctl(shmid: number, cmd: number): Promise<Ret<0>>;
+  /** pthread_create(): a thread of this process that serves calls */
+  threadCreate(): Promise<Ret<Thread>>;
   /** malloc-family: aligned_alloc()/memalign() from the C library's heap */
   alignedAlloc(alignment: bigint, size: bigint): Promise<Ret<bigint>>;
   free(addr: bigint): Promise<void>;
@@ -124,6 +161,10 @@ export interface Proc {
   read(addr: bigint, length: number): Promise<MemResult>;
   /** stores to user memory, as the process itself would */
   write(addr: bigint, data: Uint8Array): Promise<MemResult>;
+  /** memset(addr, byte, length), as the process itself would: stores in address order */
+  fill(addr: bigint, length: bigint, byte: number): Promise<MemResult>;
+  /** `((volatile char *)a)[0]++` at each address in turn (a load, then a store); stops at the first signal */
+  increment(addrs: readonly bigint[]): Promise<MemResult>;
   /** the text of a /proc or /sys file (smaps, transparent_hugepage/enabled, ...) */
   readFile(path: string): Promise<Ret<string>>;
   /** write(2) to a /proc or /sys file (clear_refs, ...): bytes written */

@@ -43,3 +43,15 @@ export async function loadByte(proc: Proc, addr: bigint): Promise<number> {
 export async function storeByte(proc: Proc, addr: bigint, value: number): Promise<void> {
   await store(proc, addr, Uint8Array.of(value));
 }
+
+/** memset(addr, c, n): c converted to unsigned char, as memset() does */
+export async function memset(proc: Proc, addr: bigint, c: number, n: bigint): Promise<void> {
+  const r = await proc.fill(addr, n, c & 0xff);
+  if (!r.ok) throw new KilledBySignal(r.signal, r.addr);
+}
+
+/** `addr[0]++` at each address in turn, as a C loop over them does */
+export async function increment(proc: Proc, addrs: readonly bigint[]): Promise<void> {
+  const r = await proc.increment(addrs);
+  if (!r.ok) throw new KilledBySignal(r.signal, r.addr);
+}

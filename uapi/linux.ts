@@ -42,6 +42,16 @@ export const O_CREAT = 0o100;
 export const O_TRUNC = 0o1000;
 
 export const MFD_CLOEXEC = 0x1;
+export const MFD_HUGETLB = 0x4;
+export const MFD_NOEXEC_SEAL = 0x8;
+
+// include/uapi/linux/ipc.h and shm.h
+export const IPC_CREAT = 0o1000;
+export const IPC_RMID = 0;
+export const SHM_HUGETLB = 0o4000;
+/** sys/shm.h: the owner's read and write permission bits */
+export const SHM_R = 0o400;
+export const SHM_W = 0o200;
 
 // /proc/PID/pagemap (fs/proc/task_mmu.c)
 export const PM_PFRAME_BITS = 55n;
@@ -183,6 +193,9 @@ export const UFFD_API = 0xaan;
 export const UFFD_FEATURE_PAGEFAULT_FLAG_WP = 1n << 0n;
 export const UFFD_FEATURE_EVENT_REMAP = 1n << 1n;
 export const UFFD_FEATURE_WP_UNPOPULATED = 1n << 13n;
+export const UFFD_FEATURE_WP_HUGETLBFS_SHMEM = 1n << 12n;
 export const UFFD_FEATURE_WP_ASYNC = 1n << 15n;
 export const UFFDIO_REGISTER_MODE_WP = 2n;
 export const UFFDIO_WRITEPROTECT_MODE_WP = 1n;
+/** _IOWR(UFFDIO, _UFFDIO_WRITEPROTECT, struct uffdio_writeprotect): the ioctl number itself */
+export const UFFDIO_WRITEPROTECT = 0xc018aa06n;

@@ -74,6 +74,7 @@ int req_int_opt(struct request *r, const char *key, int64_t min, int64_t max, in
 int req_bool_opt(struct request *r, const char *key, bool *out);
 int req_string(struct request *r, const char *key, char **out);
 int req_bytes(struct request *r, const char *key, struct buf *out);
+int req_u64_list(struct request *r, const char *key, size_t max, struct buf *out);
 
 /* Response lines. */
 void jw_begin(struct buf *b, const struct request *r);
@@ -105,8 +106,13 @@ int write_all(int fd, const void *p, size_t n);
 
 /* the largest read or write of user memory, and of a file */
 #define MAX_IO ((size_t)32 << 20)
+/* the most addresses one increment takes: 64Ki "0x..." strings, at most 1.3 MiB of request */
+#define MAX_ADDRS ((size_t)1 << 16)
 /* How an op ended: the dispatcher builds the response from it (ASYNC: a worker answers). */
 enum outcome { DONE, BAD, FAILED, ASYNC };
+/* The process's own accesses to its memory: read, write, fill (memset), increment (p[0]++ at each address), a thread's atomic add. */
+enum access { LOAD, STORE, FILL, INCREMENT, ATOMIC_ADD };
+struct job;
 
 bool proc_op_known(const char *name);
 const char *proc_op_name(size_t i);
@@ -114,9 +120,20 @@ const char *proc_op_name(size_t i);
 void child_main(int sock, int port) __attribute__((noreturn));
 void child_send(struct buf *b, bool has_id, int64_t id);
 int memory_start(void);
-enum outcome memory_submit(struct request *r, bool store);
+enum outcome memory_submit(struct request *r, enum access kind);
+/* An access parsed from its request (NULL for a bad one); run on the calling thread, answered and freed; or freed unrun. */
+struct job *memory_job(struct request *r, enum access kind);
+void memory_answer(struct job *j, struct buf *o);
+void memory_drop(struct job *j);
+/* A detached thread on a stack in the agent's own region (faulted in first if `prefaulted`): 0, or pthread_create()'s error. */
+int agent_thread(void *(*fn)(void *), void *arg, bool prefaulted);
 /* The process has a userfaultfd: from now on an access may block until its handler answers. */
 void memory_may_block(void);
+
+/* The test's own threads (thread.c): pthread_create(), and the calls queued for one ("thread": its tid). */
+enum outcome thread_create(struct request *r, struct buf *o);
+enum outcome thread_atomic_add(struct request *r);
+enum outcome thread_minflt(struct request *r);
 
 /* PID 1 in a guest (init.c). */
 void init_system(void);

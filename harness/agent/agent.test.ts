@@ -4,11 +4,28 @@
 // that dies, and --init. Skips, saying why, where there is no C compiler.
 
 import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
-import { machine, release } from 'node:os';
+import { mkdir, mkdtemp, opendir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { machine, release, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PM_SOFT_DIRTY, PROT_READ, PROT_WRITE } from '../../uapi/linux.ts';
-import { AGENT, RawAgent } from '../testing/agent.ts';
+import {
+  MAP_ANONYMOUS,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  O_CLOEXEC,
+  O_NONBLOCK,
+  PM_SOFT_DIRTY,
+  PM_UFFD_WP,
+  IPC_CREAT,
+  IPC_RMID,
+  O_CREAT,
+  O_RDWR,
+  PROT_READ,
+  PROT_WRITE,
+  UFFD_FEATURE_WP_ASYNC,
+  UFFD_FEATURE_WP_UNPOPULATED,
+} from '../../uapi/linux.ts';
+import { AGENT, RawAgent, type Json } from '../testing/agent.ts';
 
 const PAGE = 4096;
 const MAP_ANON_PRIVATE = MAP_PRIVATE | MAP_ANONYMOUS;
@@ -49,6 +66,13 @@ async function mapAnon(len: number, prot: number, flags = MAP_ANON_PRIVATE): Pro
 
 const plus = (addr: string, n: number): string => `0x${(BigInt(addr) + BigInt(n)).toString(16)}`;
 
+/** A new thread of the proc: its tid. */
+async function newThread(): Promise<number> {
+  const reply = await agent.ask({ op: 'thread_create', proc });
+  expect(reply).toMatchObject({ ok: true, thread: expect.any(Number) });
+  return reply['thread'] as number;
+}
+
 describe('hello', () => {
   test('names the kernel, the machine, the page size and every op the schema describes', async () => {
     const reply = await agent.ask({ op: 'hello' });
@@ -58,13 +82,21 @@ describe('hello', () => {
 });
 
 describe('the schema and the agent agree on every field', () => {
-  /** a value of the field's type that no op turns into a crash of its process */
-  function sample(field: { readonly $ref?: string; readonly type?: string }): unknown {
+  let thread: number;
+  beforeEach(async () => {
+    thread = await newThread();
+  });
+
+  /** a value of the field's type that no op turns into a crash of its process (nor into removing a segment someone else has: shmid -1) */
+  function sample(key: string, field: { readonly $ref?: string; readonly type?: string }): unknown {
+    if (key === 'shmid') return -1;
+    if (field.$ref === '#/$defs/thread') return thread;
     if (field.$ref === '#/$defs/hex64') return '0x0';
     if (field.$ref === '#/$defs/bytes') return '';
     if (field.$ref === '#/$defs/string') return '/nonexistent';
     if (field.$ref === '#/$defs/proc') return proc;
     if (field.type === 'boolean') return false;
+    if (field.type === 'array') return [];
     return 0;
   }
 
@@ -72,7 +104,7 @@ describe('the schema and the agent agree on every field', () => {
   function requestFor(op: string, fields: 'all' | 'required', omit?: string): Record<string, unknown> {
     const { properties, required } = schema.$defs.ops[op]!.request;
     const names = Object.keys(properties).filter((k) => k !== 'id' && k !== 'op' && k !== omit && (fields === 'all' || required.includes(k)));
-    return { op, ...Object.fromEntries(names.map((k) => [k, sample(properties[k]!)])) };
+    return { op, ...Object.fromEntries(names.map((k) => [k, sample(k, properties[k]!)])) };
   }
 
   const ops = Object.keys(schema.$defs.ops);
@@ -99,7 +131,33 @@ describe('bad requests get an error reply, and the agent serves on', () => {
     ['a 17-digit hex string', () => ({ op: 'munmap', proc, addr: '0x10000000000000000', len: '0x1000' }), 'field "addr": expected a hex string'],
     ['a fraction where an integer goes', () => ({ op: 'mprotect', proc, addr: '0x0', len: '0x0', prot: 1.5 }), 'field "prot": expected an integer'],
     ['odd hex bytes', () => ({ op: 'write', proc, addr: '0x0', data: 'abc' }), 'field "data": expected bytes as a hex string'],
+    ['a fill byte over 255', () => ({ op: 'fill', proc, addr: '0x0', len: '0x1', byte: 256 }), 'field "byte": 256 out of range [0, 255]'],
+    ['a negative fill byte', () => ({ op: 'fill', proc, addr: '0x0', len: '0x1', byte: -1 }), 'field "byte": -1 out of range [0, 255]'],
+    ['a fill length as a number', () => ({ op: 'fill', proc, addr: '0x0', len: 4096, byte: 0 }), 'field "len": expected a hex string'],
+    ['a fill that wraps around', () => ({ op: 'fill', proc, addr: '0xfffffffffffff000', len: '0x1000', byte: 0 }), 'the range wraps around the address space'],
+    ['increment addresses that are not a list', () => ({ op: 'increment', proc, addrs: '0x1000' }), 'field "addrs": expected a list of hex strings'],
+    ['increment addresses as numbers', () => ({ op: 'increment', proc, addrs: [4096] }), 'field "addrs": expected a list of hex strings'],
+    ['an increment address of 17 digits', () => ({ op: 'increment', proc, addrs: ['0x1000', '0x10000000000000000'] }), 'field "addrs": expected a list of hex strings'],
+    ['an increment address without 0x', () => ({ op: 'increment', proc, addrs: ['1000'] }), 'field "addrs": expected a list of hex strings'],
+    ['an escaped increment address', () => ({ op: 'increment', proc, addrs: ['\\x1000'] }), 'field "addrs": expected a list of hex strings'],
+    ['a list nested in the increment list', () => ({ op: 'increment', proc, addrs: [['0x1000']] }), 'field "addrs": expected a list of hex strings'],
+    ['more than 65536 increment addresses', () => ({ op: 'increment', proc, addrs: Array<string>(65537).fill('0x0') }), 'field "addrs": more than 65536 values'],
     ['a NUL in a path', () => ({ op: 'unlink', proc, path: 'a\u0000b' }), 'field "path": contains a NUL character'],
+    ['odd hex bytes to write(2)', () => ({ op: 'write_fd', proc, fd: 1, data: '0' }), 'field "data": expected bytes as a hex string'],
+    ['a write(2) to a descriptor beyond an int', () => ({ op: 'write_fd', proc, fd: 2 ** 31, data: '' }), 'field "fd": 2147483648 out of range'],
+    ['a NUL in a path to stat', () => ({ op: 'stat', proc, path: '/tmp\u0000x' }), 'field "path": contains a NUL character'],
+    ['a directory that is not a string', () => ({ op: 'list_dir', proc, path: 1 }), 'field "path": expected a string'],
+    ['a segment size as a number', () => ({ op: 'shmget', proc, key: 0, size: 4096, shmflg: 0 }), 'field "size": expected a hex string'],
+    ['a key beyond key_t', () => ({ op: 'shmget', proc, key: 2 ** 31, size: '0x1000', shmflg: 0 }), 'field "key": 2147483648 out of range'],
+    ['shmat at an address without 0x', () => ({ op: 'shmat', proc, shmid: -1, addr: '1000', shmflg: 0 }), 'field "addr": expected a hex string'],
+    ['shmdt of an address as a number', () => ({ op: 'shmdt', proc, addr: 0 }), 'field "addr": expected a hex string'],
+    ['shmctl IPC_STAT, which takes a buffer', () => ({ op: 'shmctl', proc, shmid: -1, cmd: 2 }), 'field "cmd": 2 is not IPC_RMID (0), the one command served'],
+    ['shmctl IPC_SET', () => ({ op: 'shmctl', proc, shmid: -1, cmd: 1 }), 'field "cmd": 1 is not IPC_RMID (0)'],
+    ['a thread_create naming a thread', () => ({ op: 'thread_create', proc, thread: 1 }), 'unknown field "thread"'],
+    ['an atomic add naming no thread', () => ({ op: 'atomic_add', proc, addrs: [], delta: 1 }), 'missing field "thread"'],
+    ['an atomic add on a thread that never was', () => ({ op: 'atomic_add', proc, thread: 1, addrs: [], delta: 1 }), () => `no thread 1 in proc ${proc}`],
+    ['minflt of the process itself, which is no thread of its own', () => ({ op: 'minflt', proc, thread: proc }), () => `no thread ${proc} in proc ${proc}`],
+    ['minflt of thread 0', () => ({ op: 'minflt', proc, thread: 0 }), 'field "thread": 0 out of range'],
     ['no proc', () => ({ op: 'munmap', addr: '0x0', len: '0x0' }), 'missing field "proc"'],
     ['a proc that never was', () => ({ op: 'munmap', proc: 1, addr: '0x0', len: '0x0' }), 'no proc 1'],
     [
@@ -110,9 +168,9 @@ describe('bad requests get an error reply, and the agent serves on', () => {
       },
       'fields "bad_vec" and "null_vec": at most one of them',
     ],
-  ])('%s', async (_what, request, message) => {
+  ])('%s', async (_what, request, message: string | (() => string)) => {
     const reply = await agent.ask(request());
-    expect(reply['error']).toContain(message);
+    expect(reply['error']).toContain(typeof message === 'string' ? message : message());
     expect(reply['ok']).toBeUndefined();
     await serving();
   });
@@ -141,6 +199,26 @@ describe('bad requests get an error reply, and the agent serves on', () => {
     agent.send('');
     agent.send('   ');
     await serving();
+  });
+});
+
+describe("bad requests to a thread's ops: an error reply, the thread serves on", () => {
+  test.each([
+    ['an address that is not an int\'s', (t: number) => ({ op: 'atomic_add', proc, thread: t, addrs: ['0x1000', '0x1002'], delta: 1 }), 'field "addrs": 0x1002 is not the address of an int (4-byte aligned)'],
+    ['an odd address', (t: number) => ({ op: 'atomic_add', proc, thread: t, addrs: ['0x1'], delta: 1 }), 'field "addrs": 0x1 is not the address of an int'],
+    ['addresses that are not a list', (t: number) => ({ op: 'atomic_add', proc, thread: t, addrs: '0x1000', delta: 1 }), 'field "addrs": expected a list of hex strings'],
+    ['addresses as numbers', (t: number) => ({ op: 'atomic_add', proc, thread: t, addrs: [4096], delta: 1 }), 'field "addrs": expected a list of hex strings'],
+    ['more than 65536 addresses', (t: number) => ({ op: 'atomic_add', proc, thread: t, addrs: Array<string>(65537).fill('0x0'), delta: 1 }), 'field "addrs": more than 65536 values'],
+    ['a delta beyond an int', (t: number) => ({ op: 'atomic_add', proc, thread: t, addrs: [], delta: 2 ** 31 }), 'field "delta": 2147483648 out of range'],
+    ['a fractional delta', (t: number) => ({ op: 'atomic_add', proc, thread: t, addrs: [], delta: 0.5 }), 'field "delta": expected an integer'],
+    ['no delta', (t: number) => ({ op: 'atomic_add', proc, thread: t, addrs: [] }), 'missing field "delta"'],
+    ['a field minflt does not take', (t: number) => ({ op: 'minflt', proc, thread: t, addrs: [] }), 'unknown field "addrs"'],
+  ])('%s', async (_what, request, message) => {
+    const thread = await newThread();
+    const reply = await agent.ask(request(thread));
+    expect(reply['error']).toContain(message);
+    expect(reply['ok']).toBeUndefined();
+    expect(await agent.ask({ op: 'minflt', proc, thread })).toMatchObject({ ok: true, minflt: expect.stringMatching(/^0x[0-9a-f]+$/) });
   });
 });
 
@@ -265,6 +343,241 @@ describe('loads and stores that fault are reported, and the process goes on', ()
     const reply = await agent.ask({ op: 'mmap', proc, addr: '0x0', len: '0x1000', prot: PROT_READ, flags: MAP_SHARED, fd, offset: '0x0' });
     expect(await agent.ask({ op: 'read', proc, addr: reply['addr'], len: 1 })).toMatchObject({ ok: true, signal: 'SIGBUS', addr: reply['addr'] });
     await serving();
+  });
+});
+
+describe('fill and increment: memset() and p[0]++ in the process', () => {
+  test('fill: every byte of the range, none beyond; white space in the lists the JSON allows', async () => {
+    const addr = await mapAnon(3 * PAGE, PROT_READ | PROT_WRITE);
+    expect(await agent.ask({ op: 'fill', proc, addr: plus(addr, 5), len: `0x${(2 * PAGE).toString(16)}`, byte: 0xab })).toEqual({ id: expect.any(Number), ok: true });
+    const data = Buffer.from((await agent.ask({ op: 'read', proc, addr, len: 3 * PAGE }))['data'] as string, 'hex');
+    expect([data[4], data[5], data[2 * PAGE + 4], data[2 * PAGE + 5]]).toEqual([0, 0xab, 0xab, 0]);
+    expect(data.subarray(5, 2 * PAGE + 5).every((b) => b === 0xab)).toBe(true);
+    expect(await agent.ask({ op: 'fill', proc, addr, len: '0x0', byte: 1 })).toEqual({ id: expect.any(Number), ok: true });
+    agent.send(`{"id": 7, "op": "increment", "proc": ${proc}, "addrs": [ "${addr}" ,\t"${addr}" ] }`);
+    expect(await agent.next()).toEqual({ id: 7, ok: true });
+    expect(await agent.ask({ op: 'read', proc, addr, len: 1 })).toMatchObject({ data: '02' });
+  });
+
+  test('fill that faults part way: the pages before are filled, the fault named at the first byte of its page', async () => {
+    const addr = await mapAnon(2 * PAGE, PROT_READ | PROT_WRITE);
+    await agent.ask({ op: 'mprotect', proc, addr: plus(addr, PAGE), len: '0x1000', prot: PROT_READ });
+    const reply = await agent.ask({ op: 'fill', proc, addr: plus(addr, 8), len: '0x2000', byte: 7 });
+    expect(reply).toEqual({ id: expect.any(Number), ok: true, signal: 'SIGSEGV', addr: plus(addr, PAGE) });
+    expect(await agent.ask({ op: 'read', proc, addr: plus(addr, PAGE - 2), len: 4 })).toMatchObject({ data: '07070000' });
+    // the first byte faulting: the fill's own address
+    expect(await agent.ask({ op: 'fill', proc, addr: plus(addr, PAGE + 3), len: '0x10', byte: 7 })).toMatchObject({ signal: 'SIGSEGV', addr: plus(addr, PAGE + 3) });
+  });
+
+  test('increment: a load then a store at each address in turn, 0xff wrapping to 0, a repeated address counted twice', async () => {
+    const addr = await mapAnon(2 * PAGE, PROT_READ | PROT_WRITE);
+    await agent.ask({ op: 'write', proc, addr, data: 'ff' });
+    const addrs = [addr, plus(addr, 1), plus(addr, PAGE), plus(addr, 1)];
+    expect(await agent.ask({ op: 'increment', proc, addrs })).toEqual({ id: expect.any(Number), ok: true });
+    expect(await agent.ask({ op: 'read', proc, addr, len: 2 })).toMatchObject({ data: '0002' });
+    expect(await agent.ask({ op: 'read', proc, addr: plus(addr, PAGE), len: 1 })).toMatchObject({ data: '01' });
+    expect(await agent.ask({ op: 'increment', proc, addrs: [] })).toEqual({ id: expect.any(Number), ok: true });
+  });
+
+  test('increment stops at the first fault: a PROT_READ page faults on the store, an unmapped one on the load; nothing after is touched', async () => {
+    const addr = await mapAnon(2 * PAGE, PROT_READ | PROT_WRITE);
+    await agent.ask({ op: 'mprotect', proc, addr: plus(addr, PAGE), len: '0x1000', prot: PROT_READ });
+    expect(await agent.ask({ op: 'increment', proc, addrs: [addr, plus(addr, PAGE + 9), plus(addr, 1)] })).toEqual({
+      id: expect.any(Number),
+      ok: true,
+      signal: 'SIGSEGV',
+      addr: plus(addr, PAGE + 9),
+    });
+    expect(await agent.ask({ op: 'increment', proc, addrs: [plus(addr, 2), '0x10', plus(addr, 1)] })).toMatchObject({ signal: 'SIGSEGV', addr: '0x10' });
+    expect(await agent.ask({ op: 'read', proc, addr, len: 3 })).toMatchObject({ data: '010001' });
+    expect(await agent.ask({ op: 'read', proc, addr: plus(addr, PAGE + 9), len: 1 })).toMatchObject({ data: '00' });
+  });
+
+  test('on worker threads once the process has a userfaultfd: under async uffd-wp each resolves what it stores to, and faults are still reported', async (ctx) => {
+    const fd = (await agent.ask({ op: 'userfaultfd', proc, flags: O_CLOEXEC | O_NONBLOCK }))['fd'];
+    if (typeof fd !== 'number') return ctx.skip('userfaultfd(2) is not permitted here');
+    const features = `0x${(UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED).toString(16)}`;
+    if ((await agent.ask({ op: 'uffdio_api', proc, fd, api: '0xaa', features }))['ok'] !== true) return ctx.skip('no async uffd-wp on this kernel');
+    const addr = await mapAnon(4 * PAGE, PROT_READ | PROT_WRITE);
+    const range = { proc, fd, start: addr, len: '0x4000' };
+    expect(await agent.ask({ op: 'uffdio_register', ...range, mode: '0x2' })).toMatchObject({ ok: true });
+    expect(await agent.ask({ op: 'uffdio_writeprotect', ...range, mode: '0x1' })).toMatchObject({ ok: true });
+    expect(await agent.ask({ op: 'fill', proc, addr: plus(addr, PAGE - 1), len: '0x2', byte: 1 })).toEqual({ id: expect.any(Number), ok: true });
+    expect(await agent.ask({ op: 'increment', proc, addrs: [plus(addr, 3 * PAGE)] })).toEqual({ id: expect.any(Number), ok: true });
+    const entries = ((await agent.ask({ op: 'pagemap', proc, addr, pages: 4 }))['entries'] as string[]).map((e) => (BigInt(e) & PM_UFFD_WP) !== 0n);
+    expect(entries).toEqual([false, false, true, false]);
+    await agent.ask({ op: 'mprotect', proc, addr, len: '0x1000', prot: PROT_READ });
+    expect(await agent.ask({ op: 'fill', proc, addr, len: '0x1000', byte: 1 })).toMatchObject({ signal: 'SIGSEGV', addr });
+    expect(await agent.ask({ op: 'increment', proc, addrs: [plus(addr, 2)] })).toMatchObject({ signal: 'SIGSEGV', addr: plus(addr, 2) });
+    expect(await agent.ask({ op: 'read', proc, addr: plus(addr, PAGE - 1), len: 2 })).toMatchObject({ data: '0101' });
+  });
+});
+
+describe('files, directories and System V shared memory', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'mmconform-agent-test-'));
+    return () => rm(dir, { recursive: true, force: true });
+  });
+
+  test('write_fd: one write(2) at the file position, its count; stat: st_size', async () => {
+    const path = join(dir, 'file');
+    const fd = (await agent.ask({ op: 'open', proc, path, flags: O_RDWR | O_CREAT, mode: 0o600 }))['fd'];
+    expect(await agent.ask({ op: 'write_fd', proc, fd, data: '6363' })).toEqual({ id: expect.any(Number), ok: true, written: 2 });
+    expect(await agent.ask({ op: 'write_fd', proc, fd, data: '00'.repeat(3 * PAGE) })).toMatchObject({ written: 3 * PAGE });
+    expect(await agent.ask({ op: 'write_fd', proc, fd, data: '' })).toMatchObject({ written: 0 });
+    expect(await agent.ask({ op: 'stat', proc, path })).toEqual({ id: expect.any(Number), ok: true, size: `0x${(3 * PAGE + 2).toString(16)}` });
+    expect((await readFile(path)).subarray(0, 3)).toEqual(Buffer.from([0x63, 0x63, 0]));
+    expect(await agent.ask({ op: 'write_fd', proc, fd: 12345, data: '00' })).toMatchObject({ ok: false, errno: 'EBADF', call: 'write' });
+    expect(await agent.ask({ op: 'stat', proc, path: join(dir, 'none') })).toMatchObject({ ok: false, errno: 'ENOENT', call: 'stat' });
+  });
+
+  test("write_fd to the agent's own descriptors: EBADF, and the agent's line is intact", async () => {
+    await serving();
+    for (const fd of (await readdir(`/proc/${proc}/fd`)).map(Number).filter((fd) => fd > 100))
+      expect(await agent.ask({ op: 'write_fd', proc, fd, data: '7b7d0a' })).toMatchObject({ ok: false, errno: 'EBADF', call: 'write' });
+    await serving();
+  });
+
+  test("list_dir: every entry but . and .., in readdir's order, names as bytes, d_type named", async () => {
+    await writeFile(join(dir, 'a file'), '');
+    await mkdir(join(dir, 'sub'));
+    await symlink('/nonexistent', join(dir, 'link'));
+    await writeFile(join(dir, 'ünï'), '');
+    const names: string[] = [];
+    for await (const e of await opendir(dir)) names.push(e.name);
+    const reply = await agent.ask({ op: 'list_dir', proc, path: dir });
+    const entries = (reply['entries'] as { name: string; type: string }[]).map((e) => ({ name: Buffer.from(e.name, 'hex').toString(), type: e.type }));
+    expect(entries.map((e) => e.name)).toEqual(names);
+    expect(Object.fromEntries(entries.map((e) => [e.name, e.type]))).toEqual({ 'a file': 'file', sub: 'dir', link: 'symlink', ünï: 'file' });
+    const dev = (await agent.ask({ op: 'list_dir', proc, path: '/dev/' }))['entries'] as { name: string; type: string }[];
+    expect(dev).toContainEqual({ name: Buffer.from('null').toString('hex'), type: 'other' }); // a character device
+    expect(await agent.ask({ op: 'list_dir', proc, path: join(dir, 'sub') })).toMatchObject({ ok: true, entries: [] });
+    expect(await agent.ask({ op: 'list_dir', proc, path: join(dir, 'none') })).toMatchObject({ ok: false, errno: 'ENOENT', call: 'opendir' });
+    expect(await agent.ask({ op: 'list_dir', proc, path: join(dir, 'a file') })).toMatchObject({ ok: false, errno: 'ENOTDIR', call: 'opendir' });
+  });
+
+  test('shmget, shmat, shmdt, shmctl(IPC_RMID): a segment shared by two processes, gone at the last detach', async () => {
+    const shmid = (await agent.ask({ op: 'shmget', proc, key: 0, size: '0x2000', shmflg: IPC_CREAT | 0o600 }))['shmid'] as number;
+    expect(shmid).toBeGreaterThanOrEqual(0);
+    const other = await agent.spawnProc();
+    const a = (await agent.ask({ op: 'shmat', proc, shmid, addr: '0x0', shmflg: 0 }))['addr'] as string;
+    const b = (await agent.ask({ op: 'shmat', proc: other, shmid, addr: '0x0', shmflg: 0 }))['addr'] as string;
+    await agent.ask({ op: 'write', proc, addr: plus(a, PAGE), data: '2a' });
+    expect(await agent.ask({ op: 'read', proc: other, addr: plus(b, PAGE), len: 1 })).toMatchObject({ data: '2a' });
+    expect(await agent.ask({ op: 'shmctl', proc, shmid, cmd: IPC_RMID })).toEqual({ id: expect.any(Number), ok: true });
+    expect(await agent.ask({ op: 'read', proc: other, addr: plus(b, PAGE), len: 1 })).toMatchObject({ data: '2a' });
+    expect(await agent.ask({ op: 'shmdt', proc, addr: a })).toEqual({ id: expect.any(Number), ok: true });
+    expect(await agent.ask({ op: 'shmdt', proc, addr: a })).toMatchObject({ ok: false, errno: 'EINVAL', call: 'shmdt' });
+    expect(await agent.ask({ op: 'shmdt', proc: other, addr: b })).toMatchObject({ ok: true });
+    expect(await agent.ask({ op: 'shmctl', proc, shmid, cmd: IPC_RMID })).toMatchObject({ ok: false, errno: 'EINVAL', call: 'shmctl' });
+    expect(await agent.ask({ op: 'shmat', proc, shmid, addr: '0x0', shmflg: 0 })).toMatchObject({ ok: false, errno: 'EINVAL', call: 'shmat' });
+    expect(await agent.ask({ op: 'shmget', proc, key: 0, size: '0x0', shmflg: IPC_CREAT })).toMatchObject({ ok: false, errno: 'EINVAL', call: 'shmget' });
+  });
+});
+
+describe("a process's threads", () => {
+  let nextId = 5000;
+  /** Sends requests together: their ids. */
+  function send(...requests: Readonly<Record<string, unknown>>[]): number[] {
+    return requests.map((r) => {
+      const id = nextId++;
+      agent.send(JSON.stringify({ id, ...r }));
+      return id;
+    });
+  }
+  /** The next n replies, in the order they came. */
+  async function replies(n: number): Promise<Json[]> {
+    const got: Json[] = [];
+    while (got.length < n) got.push(await agent.next());
+    return got;
+  }
+
+  test('thread_create: a thread of the process, named by its tid', async () => {
+    const [t1, t2] = [await newThread(), await newThread()];
+    expect(t1).not.toBe(t2);
+    expect(new Set([t1, t2, proc])).toHaveProperty('size', 3);
+    const tasks = (await readdir(`/proc/${proc}/task`)).map(Number);
+    expect(tasks).toEqual(expect.arrayContaining([proc, t1, t2]));
+  });
+
+  test('atomic_add: __atomic_add_fetch on an int at each address in turn, a repeated one twice, wrapping as an int does', async () => {
+    const thread = await newThread();
+    const addr = await mapAnon(2 * PAGE, PROT_READ | PROT_WRITE);
+    await agent.ask({ op: 'write', proc, addr, data: 'ffffff7f' }); // INT_MAX
+    const addrs = [addr, plus(addr, 4), plus(addr, PAGE), plus(addr, 4)];
+    expect(await agent.ask({ op: 'atomic_add', proc, thread, addrs, delta: 1 })).toEqual({ id: expect.any(Number), ok: true });
+    expect(await agent.ask({ op: 'read', proc, addr, len: 8 })).toMatchObject({ data: '0000008002000000' }); // INT_MIN, 2
+    expect(await agent.ask({ op: 'atomic_add', proc, thread, addrs: [plus(addr, PAGE)], delta: -3 })).toMatchObject({ ok: true });
+    expect(await agent.ask({ op: 'read', proc, addr: plus(addr, PAGE), len: 4 })).toMatchObject({ data: 'feffffff' });
+    expect(await agent.ask({ op: 'atomic_add', proc, thread, addrs: [], delta: 1 })).toEqual({ id: expect.any(Number), ok: true });
+  });
+
+  test('atomic_add stops at the first fault, named at its int, nothing after it touched; the thread serves on', async () => {
+    const thread = await newThread();
+    const addr = await mapAnon(2 * PAGE, PROT_READ | PROT_WRITE);
+    await agent.ask({ op: 'mprotect', proc, addr: plus(addr, PAGE), len: '0x1000', prot: PROT_READ });
+    expect(await agent.ask({ op: 'atomic_add', proc, thread, addrs: [addr, plus(addr, PAGE + 8), plus(addr, 4)], delta: 5 })).toEqual({
+      id: expect.any(Number),
+      ok: true,
+      signal: 'SIGSEGV',
+      addr: plus(addr, PAGE + 8),
+    });
+    expect(await agent.ask({ op: 'atomic_add', proc, thread, addrs: ['0x10'], delta: 1 })).toMatchObject({ signal: 'SIGSEGV', addr: '0x10' });
+    expect(await agent.ask({ op: 'read', proc, addr, len: 8 })).toMatchObject({ data: '0500000000000000' });
+    expect(await agent.ask({ op: 'atomic_add', proc, thread, addrs: [plus(addr, 4)], delta: 1 })).toEqual({ id: expect.any(Number), ok: true });
+  });
+
+  test('minflt: the faults of that thread alone, read on it', async () => {
+    const [t1, t2] = [await newThread(), await newThread()];
+    const addr = await mapAnon(8 * PAGE, PROT_READ | PROT_WRITE);
+    const minflt = async (thread: number) => BigInt((await agent.ask({ op: 'minflt', proc, thread }))['minflt'] as string);
+    const [before1, before2] = [await minflt(t1), await minflt(t2)];
+    await agent.ask({ op: 'atomic_add', proc, thread: t1, addrs: Array.from({ length: 8 }, (_, i) => plus(addr, i * PAGE)), delta: 1 });
+    expect((await minflt(t1)) - before1).toBeGreaterThanOrEqual(8n);
+    expect((await minflt(t2)) - before2).toBe(0n);
+  });
+
+  test('calls on one thread are served in order; a thread waiting in a fault holds up neither the process nor the other threads', async (ctx) => {
+    const uffd = (await agent.ask({ op: 'userfaultfd', proc, flags: O_CLOEXEC | O_NONBLOCK }))['fd'];
+    if (typeof uffd !== 'number') return ctx.skip('userfaultfd(2) is not permitted here');
+    expect(await agent.ask({ op: 'uffdio_api', proc, fd: uffd, api: '0xaa', features: '0x0' })).toMatchObject({ ok: true });
+    const [blocked, free] = [await newThread(), await newThread()];
+    const addr = await mapAnon(2 * PAGE, PROT_READ | PROT_WRITE);
+    await agent.ask({ op: 'fill', proc, addr, len: '0x2000', byte: 0 });
+    const range = { proc, fd: uffd, start: addr, len: '0x1000' };
+    expect(await agent.ask({ op: 'uffdio_register', ...range, mode: '0x2' })).toMatchObject({ ok: true });
+    expect(await agent.ask({ op: 'uffdio_writeprotect', ...range, mode: '0x1' })).toMatchObject({ ok: true });
+    // synchronous uffd-wp, and no handler reading the uffd: the add waits until the range is resolved
+    const [add, minflt, other, pagemap] = send(
+      { op: 'atomic_add', proc, thread: blocked, addrs: [addr], delta: 1 },
+      { op: 'minflt', proc, thread: blocked },
+      { op: 'atomic_add', proc, thread: free, addrs: [plus(addr, PAGE)], delta: 1 },
+      { op: 'pagemap', proc, addr, pages: 1 },
+    );
+    const meanwhile = await replies(2);
+    expect(new Set(meanwhile.map((r) => r['id']))).toEqual(new Set([other, pagemap]));
+    expect(meanwhile.every((r) => r['ok'] === true && !('signal' in r))).toBe(true);
+    const [resolve] = send({ op: 'uffdio_writeprotect', ...range, mode: '0x0' });
+    const after = await replies(3);
+    expect(after.every((r) => r['ok'] === true && !('signal' in r))).toBe(true);
+    const order = after.map((r) => r['id']);
+    expect(new Set(order)).toEqual(new Set([add, minflt, resolve]));
+    expect(order.indexOf(minflt)).toBeGreaterThan(order.indexOf(add)); // in its thread's turn
+    expect(await agent.ask({ op: 'read', proc, addr, len: 1 })).toMatchObject({ data: '01' });
+  });
+
+  test("a thread waiting in a fault does not hold up exit: its pending call is answered with the process's end", async (ctx) => {
+    const uffd = (await agent.ask({ op: 'userfaultfd', proc, flags: O_CLOEXEC | O_NONBLOCK }))['fd'];
+    if (typeof uffd !== 'number') return ctx.skip('userfaultfd(2) is not permitted here');
+    await agent.ask({ op: 'uffdio_api', proc, fd: uffd, api: '0xaa', features: '0x0' });
+    const thread = await newThread();
+    const addr = await mapAnon(PAGE, PROT_READ | PROT_WRITE);
+    await agent.ask({ op: 'fill', proc, addr, len: '0x1000', byte: 0 });
+    await agent.ask({ op: 'uffdio_register', proc, fd: uffd, start: addr, len: '0x1000', mode: '0x2' });
+    await agent.ask({ op: 'uffdio_writeprotect', proc, fd: uffd, start: addr, len: '0x1000', mode: '0x1' });
+    const [add, exit] = send({ op: 'atomic_add', proc, thread, addrs: [addr], delta: 1 }, { op: 'exit', proc });
+    expect(await replies(2)).toEqual(expect.arrayContaining([{ id: add, error: `proc ${proc} exited with status 0` }, { id: exit, ok: true }]));
   });
 });
 

@@ -4,30 +4,41 @@
 // (each such call rejects with an Error; nothing crashes).
 
 import { existsSync } from 'node:fs';
+import { mkdtemp, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Duplex } from 'node:stream';
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest';
 import {
   Errno,
+  IPC_CREAT,
+  IPC_RMID,
   MAP_ANONYMOUS,
   MAP_FIXED,
   MAP_PRIVATE,
   MAP_SHARED,
   MREMAP_FIXED,
   MREMAP_MAYMOVE,
+  O_CLOEXEC,
   O_CREAT,
+  O_NONBLOCK,
   O_RDWR,
   PAGE_IS_PRESENT,
   PM_PRESENT,
   PROT_NONE,
   PROT_READ,
   PROT_WRITE,
+  UFFD_API,
+  UFFDIO_REGISTER_MODE_WP,
+  UFFDIO_WRITEPROTECT_MODE_WP,
   isErr,
   type Ret,
 } from '../../uapi/linux.ts';
 import type { Proc, Target } from '../target.ts';
 import { AGENT } from '../testing/agent.ts';
 import { startAgentProcess } from '../targets/linux-host.ts';
-import { agentTarget, archOf, type AgentLink } from './client.ts';
+import { inOrder } from '../in-order.ts';
+import { INCREMENT_BATCH, agentTarget, archOf, type AgentLink } from './client.ts';
 
 const PAGE = 4096n;
 
@@ -145,6 +156,118 @@ describe('on the real agent', () => {
     expect(await proc.descriptors?.(await anon(PAGE))).toEqual(new Errno('ENOTTY', 'ioctl'));
   });
 
+  test('fill and increment: memset and p[0]++, a signal reported where a write would report it', async () => {
+    const addr = await anon(2n * PAGE);
+    expect(await proc.fill(addr + 1n, PAGE, 0xab)).toEqual({ ok: true, data: new Uint8Array(0) });
+    expect(await proc.increment([addr, addr + 1n, addr + 1n])).toEqual({ ok: true, data: new Uint8Array(0) });
+    expect(await proc.read(addr, 3)).toEqual({ ok: true, data: Uint8Array.of(1, 0xad, 0xab) });
+    expect(ok(await proc.mprotect(addr + PAGE, PAGE, PROT_READ))).toBe(0);
+    expect(await proc.fill(addr, 2n * PAGE, 0)).toEqual({ ok: false, signal: 'SIGSEGV', addr: addr + PAGE });
+    expect(await proc.increment([addr + 2n, addr + PAGE + 5n])).toEqual({ ok: false, signal: 'SIGSEGV', addr: addr + PAGE + 5n });
+    expect(await proc.read(addr, 3)).toEqual({ ok: true, data: Uint8Array.of(0, 0, 1) });
+  });
+
+  test('an increment longer than one request goes in batches; calls made meanwhile are served after the last', async () => {
+    const addr = await anon(PAGE);
+    // 2 batches and 3 more: bytes 0-2 incremented 32769 times, byte 3 32768 times (0 mod 256)
+    const addrs = Array.from({ length: 2 * INCREMENT_BATCH + 3 }, (_, i) => addr + BigInt(i % 4));
+    const [r, data] = await inOrder(proc.increment(addrs), proc.read(addr, 4));
+    expect(r).toEqual({ ok: true, data: new Uint8Array(0) });
+    expect(data).toEqual({ ok: true, data: Uint8Array.of(1, 1, 1, 0) });
+  });
+
+  test('a batch that faults ends the increment: the batches after it are never sent', async () => {
+    const addr = await anon(PAGE);
+    const addrs = Array.from({ length: 2 * INCREMENT_BATCH + 1 }, () => addr + 1n);
+    addrs[INCREMENT_BATCH + 10] = 0x10n;
+    addrs[2 * INCREMENT_BATCH] = addr + 2n;
+    const [r, data] = await inOrder(proc.increment(addrs), proc.read(addr, 3));
+    expect(r).toEqual({ ok: false, signal: 'SIGSEGV', addr: 0x10n });
+    expect(data).toEqual({ ok: true, data: Uint8Array.of(0, (INCREMENT_BATCH + 10) % 256, 0) });
+  });
+
+  test('writeFd, stat, listDir: write(2), st_size, readdir', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mmconform-client-test-'));
+    try {
+      const fd = ok(await proc.open(join(dir, 'f'), O_RDWR | O_CREAT, 0o600));
+      expect(await proc.writeFd(fd, new Uint8Array(5000).fill(0x63))).toBe(5000);
+      expect(await proc.stat(join(dir, 'f'))).toEqual({ size: 5000n });
+      await symlink('f', join(dir, 'l'));
+      const entries = ok(await proc.listDir(dir));
+      expect([...entries].sort((a, b) => a.name.localeCompare(b.name))).toEqual([
+        { name: 'f', type: 'file' },
+        { name: 'l', type: 'symlink' },
+      ]);
+      expect(await proc.listDir(join(dir, 'f'))).toEqual(new Errno('ENOTDIR', 'opendir'));
+      expect(await proc.stat(join(dir, 'none'))).toEqual(new Errno('ENOENT', 'stat'));
+      expect(await proc.writeFd(12345, Uint8Array.of(1))).toEqual(new Errno('EBADF', 'write'));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('System V shared memory: shmget, shmat, shmdt, shmctl(IPC_RMID); any other command is refused', async () => {
+    const shmid = ok(await proc.shmget(0, PAGE, IPC_CREAT | 0o600));
+    const addr = ok(await proc.shmat(shmid, 0n, 0));
+    expect(await proc.write(addr, Uint8Array.of(3))).toMatchObject({ ok: true });
+    expect(await proc.shmctl(shmid, IPC_RMID)).toBe(0);
+    expect(await proc.read(addr, 1)).toEqual({ ok: true, data: Uint8Array.of(3) });
+    expect(await proc.shmdt(addr)).toBe(0);
+    expect(await proc.shmdt(addr)).toEqual(new Errno('EINVAL', 'shmdt'));
+    expect(await proc.shmctl(shmid, IPC_RMID)).toEqual(new Errno('EINVAL', 'shmctl'));
+    await expect(proc.shmctl(shmid, 2)).rejects.toThrow('agent: shmctl: field "cmd": 2 is not IPC_RMID (0)');
+  });
+
+  test('threads: atomicAdd on ints, a fault where it came, minflt read on the thread', async () => {
+    const thread = ok(await proc.threadCreate());
+    const addr = await anon(4n * PAGE);
+    const before = ok(await thread.minflt());
+    expect(typeof before).toBe('bigint');
+    const pages = [0n, 1n, 2n, 3n].map((i) => addr + i * PAGE);
+    expect(await thread.atomicAdd([...pages, addr], -2)).toEqual({ ok: true, data: new Uint8Array(0) });
+    expect(ok(await thread.minflt()) - before).toBeGreaterThanOrEqual(4n);
+    expect(await proc.read(addr, 4)).toEqual({ ok: true, data: Uint8Array.of(0xfc, 0xff, 0xff, 0xff) }); // -4
+    expect(ok(await proc.mprotect(addr + PAGE, PAGE, PROT_READ))).toBe(0);
+    expect(await thread.atomicAdd([addr + 4n, addr + PAGE + 8n, addr + 8n], 1)).toEqual({ ok: false, signal: 'SIGSEGV', addr: addr + PAGE + 8n });
+    expect(await proc.read(addr + 4n, 8)).toEqual({ ok: true, data: Uint8Array.of(1, 0, 0, 0, 0, 0, 0, 0) });
+    await expect(thread.atomicAdd([addr + 2n], 1)).rejects.toThrow('is not the address of an int');
+  });
+
+  test("a thread's long atomicAdd goes in batches, holding back that thread's later calls but not the process's", async (ctx) => {
+    const uffd = await proc.userfaultfd(O_CLOEXEC | O_NONBLOCK);
+    if (isErr(uffd)) return ctx.skip(`userfaultfd: ${uffd}`);
+    expect(isErr(await proc.uffdioApi(uffd, UFFD_API, 0n))).toBe(false);
+    const [a, b] = [ok(await proc.threadCreate()), ok(await proc.threadCreate())];
+    const addr = await anon(2n * PAGE);
+    expect(await proc.fill(addr, 2n * PAGE, 0)).toMatchObject({ ok: true });
+    expect(isErr(await proc.uffdioRegister(uffd, addr + PAGE, PAGE, UFFDIO_REGISTER_MODE_WP))).toBe(false);
+    expect(await proc.uffdioWriteprotect(uffd, addr + PAGE, PAGE, UFFDIO_WRITEPROTECT_MODE_WP)).toBe(0);
+    // two batches, the second's last add blocked on uffd-wp until the page is resolved
+    const addrs = Array.from({ length: INCREMENT_BATCH + 1 }, () => addr);
+    addrs[INCREMENT_BATCH] = addr + PAGE;
+    const settled: string[] = [];
+    const long = a.atomicAdd(addrs, 1).then((r) => (settled.push('long'), r));
+    const after = a.minflt().then((r) => (settled.push('after'), r));
+    // meanwhile the process and the other thread are served
+    expect(await b.atomicAdd([addr + 4n], 1)).toMatchObject({ ok: true });
+    // the first batch's 65536 adds, then the second's one blocked
+    await vi.waitFor(async () => expect(await proc.read(addr, 4)).toEqual({ ok: true, data: Uint8Array.of(0, 0, 1, 0) }));
+    expect(settled).toEqual([]);
+    expect(await proc.uffdioWriteprotect(uffd, addr + PAGE, PAGE, 0n)).toBe(0);
+    expect(await long).toEqual({ ok: true, data: new Uint8Array(0) });
+    expect(isErr(await after)).toBe(false);
+    expect(settled).toEqual(['long', 'after']);
+    expect(await proc.read(addr + PAGE, 1)).toEqual({ ok: true, data: Uint8Array.of(1) });
+  });
+
+  test("a thread's calls after its process exited fail at once", async () => {
+    const thread = ok(await proc.threadCreate());
+    await proc.exit();
+    await expect(thread.minflt()).rejects.toThrow(`agent: minflt: proc ${proc.pid} has exited`);
+    await expect(thread.atomicAdd([0n], 1)).rejects.toThrow(`agent: atomic_add: proc ${proc.pid} has exited`);
+    proc = await target.spawn(); // for the test's own exit
+  });
+
   test('readFile is text; a 64-bit value with the top bit set survives the trip', async () => {
     expect(ok(await proc.readFile('/proc/self/status'))).toMatch(new RegExp(`^Pid:\\s+${proc.pid}$`, 'm'));
     // an address the kernel refuses is still sent whole: (u64)-4096 is not a user address
@@ -202,6 +325,37 @@ describe('an agent that breaks the protocol: the call rejects with an Error', ()
     const target = await agentTarget({ name: 'fake', start: scripted(({ id }) => `{"id":${id},${body}}`) });
     const proc = await target.spawn();
     await expect(proc.read(0n, 1)).rejects.toThrow(message);
+    await target.close();
+  });
+
+  test.each([
+    ['a type it does not know', '"ok":true,"entries":[{"name":"61","type":"fifo"}]', 'agent: list_dir reply: "entries" is not a list of entries, each with its name and type'],
+    ['a name that is not hex', '"ok":true,"entries":[{"name":"a","type":"file"}]', 'agent: list_dir reply: "name" is not bytes in hex'],
+    ['no list', '"ok":true', 'agent: list_dir reply: "entries" is not a list'],
+  ])('listDir with %s', async (_what, body, message) => {
+    const target = await agentTarget({ name: 'fake', start: scripted(({ id }) => `{"id":${id},${body}}`) });
+    const proc = await target.spawn();
+    await expect(proc.listDir('/')).rejects.toThrow(message);
+    await target.close();
+  });
+
+  test('a thread: its calls name it; a minflt that is not hex is refused', async () => {
+    const requests: Record<string, unknown>[] = [];
+    const target = await agentTarget({
+      name: 'fake',
+      start: scripted((request) => {
+        requests.push(request);
+        return request.op === 'thread_create' ? `{"id":${request.id},"ok":true,"thread":43}` : `{"id":${request.id},"ok":true,"minflt":12}`;
+      }),
+    });
+    const proc = await target.spawn();
+    const thread = await proc.threadCreate();
+    if (isErr(thread)) throw new Error(String(thread));
+    await expect(thread.minflt()).rejects.toThrow('agent: minflt reply: "minflt" is not a 64-bit hex string');
+    expect(requests.map(({ id: _, ...r }) => r)).toEqual([
+      { op: 'thread_create', proc: 42 },
+      { op: 'minflt', proc: 42, thread: 43 },
+    ]);
     await target.close();
   });
 

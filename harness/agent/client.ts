@@ -37,18 +37,23 @@ import type {
   Caps,
   DescriptorEntry,
   Descriptors,
+  DirEntry,
   MemResult,
   PageRegion,
   PgLevel,
   PmScanArg,
   PmScanResult,
   Proc,
+  Stat,
   Target,
   TargetInfo,
+  Thread,
 } from '../target.ts';
 import { AgentConnection, type Reply, type WireValue } from './connection.ts';
 
 const PROTOCOL_VERSION = 1;
+/** The most addresses one increment or atomic_add request carries (the agent's MAX_ADDRS); a longer list goes as several. */
+export const INCREMENT_BATCH = 1 << 16;
 
 /** One running agent. */
 export interface AgentLink {
@@ -179,6 +184,65 @@ function descriptorsOf(reply: Reply): Descriptors {
   return { entries, vmFlags: u64OrNull(reply, op, 'vm_flags'), pageProt: u64OrNull(reply, op, 'page_prot') };
 }
 
+const DIRENT_TYPES: readonly DirEntry['type'][] = ['dir', 'file', 'symlink', 'other'];
+
+function dirEntriesOf(reply: Reply): readonly DirEntry[] {
+  return list(reply, 'list_dir', 'entries').map((item): DirEntry => {
+    const type = isReply(item) ? DIRENT_TYPES.find((t) => t === item['type']) : undefined;
+    if (!isReply(item) || type === undefined) throw malformed('list_dir', 'entries', 'a list of entries, each with its name and type');
+    return { name: new TextDecoder().decode(bytes(item, 'list_dir', 'name')), type };
+  });
+}
+
+/** A load or store's reply as a MemResult. */
+function memResultOf(reply: Reply, op: string, load: boolean): MemResult {
+  if (reply['ok'] !== true) throw new Error(`agent: ${op} reply: "ok" is not true`);
+  const signal = reply['signal'];
+  if (signal === undefined) return { ok: true, data: load ? bytes(reply, op, 'data') : new Uint8Array(0) };
+  if (signal !== 'SIGSEGV' && signal !== 'SIGBUS') throw malformed(op, 'signal', 'SIGSEGV or SIGBUS');
+  return { ok: false, signal, addr: u64(reply, op, 'addr') };
+}
+
+/**
+ * The order calls reach the agent in: the order they were made. A call
+ * waits until every call made before it has sent its requests (at once,
+ * when none is waiting); a call of several requests (`whole`: a long
+ * increment) holds the later calls back until it has settled, any other
+ * only until it has sent.
+ */
+class SendOrder {
+  /** set while a call is waiting or holding the later ones back */
+  private last: Promise<void> | null = null;
+
+  run<T>(sends: () => Promise<T>, whole = false): Promise<T> {
+    if (this.last === null && !whole) return sends();
+    let release!: () => void;
+    const mine = new Promise<void>((resolve) => (release = resolve));
+    const before = this.last;
+    this.last = mine;
+    void mine.then(() => {
+      if (this.last === mine) this.last = null;
+    });
+    const go = (): Promise<T> => {
+      const result = sends();
+      if (whole) result.then(release, release);
+      else release();
+      return result;
+    };
+    return before === null ? go() : before.then(go);
+  }
+}
+
+/**
+ * Sends `addrs` in batches of INCREMENT_BATCH, one after the other, until
+ * one faults: that result, or the last one's.
+ */
+async function inBatches(addrs: readonly bigint[], send: (batch: readonly string[]) => Promise<MemResult>): Promise<MemResult> {
+  let r: MemResult = { ok: true, data: new Uint8Array(0) };
+  for (let from = 0; from < addrs.length && r.ok; from += INCREMENT_BATCH) r = await send(addrs.slice(from, from + INCREMENT_BATCH).map(hex));
+  return r;
+}
+
 /** uname's machine as TargetInfo.arch names it. */
 export function archOf(machine: string): string {
   return machine === 'aarch64' ? 'arm64' : machine;
@@ -187,17 +251,47 @@ export function archOf(machine: string): string {
 /** A process of the agent's: one child of the agent, with its own address space. */
 export class AgentProc implements Proc {
   private exited = false;
+  /** the proc's calls, its threads' included, reach the agent in the order made */
+  private readonly order = new SendOrder();
+
   constructor(
     private readonly conn: AgentConnection,
     readonly pid: number,
   ) {}
 
+  private send(op: string, fields: Readonly<Record<string, WireValue>>): Promise<Reply> {
+    return this.conn.request(op, { proc: this.pid, ...fields });
+  }
+
+  /** Runs `sends` in the proc's turn: see SendOrder. */
+  private inTurn<T>(sends: () => Promise<T>, whole = false): Promise<T> {
+    return this.order.run(sends, whole);
+  }
+
+  /** A proc's own port has nobody reading it once the proc is gone: fail here, not after the timeout. */
+  private live(op: string): void {
+    if (this.exited) throw new Error(`agent: ${op}: proc ${this.pid} has exited`);
+  }
+
   /** The op's reply, parsed; an errno reply as an Errno. */
   private async call<T>(op: string, fields: Readonly<Record<string, WireValue>>, parse: (reply: Reply) => T): Promise<Ret<T>> {
-    // A proc's own port has nobody reading it once the proc is gone: fail here, not after the timeout.
-    if (this.exited) throw new Error(`agent: ${op}: proc ${this.pid} has exited`);
-    const reply = await this.conn.request(op, { proc: this.pid, ...fields });
+    this.live(op);
+    const reply = await this.inTurn(() => this.send(op, fields));
     return reply['ok'] === false ? errnoOf(reply, op) : parse(reply);
+  }
+
+  /**
+   * A call of one of the proc's threads: sent in the proc's turn, then in
+   * the thread's (a long one, of several requests, holds back only the
+   * thread's later calls; the proc's go on).
+   */
+  async threadCall<T>(thread: ThreadTurn, op: string, sends: (send: ThreadSend) => Promise<T>, whole = false): Promise<T> {
+    this.live(op);
+    const send: ThreadSend = async (fields) => {
+      this.live(op); // sent after its thread's long call, which exit() did not wait for
+      return this.send(op, { thread: thread.tid, ...fields });
+    };
+    return this.inTurn(() => thread.order.run(() => sends(send), whole));
   }
 
   /** For calls that cannot fail in C (free, exit): an errno is a broken agent. */
@@ -249,6 +343,31 @@ export class AgentProc implements Proc {
   memfdCreate(name: string, flags: number): Promise<Ret<number>> {
     return this.fd('memfd_create', { name, flags });
   }
+  writeFd(fd: number, data: Uint8Array): Promise<Ret<number>> {
+    return this.call('write_fd', { fd, data: bytesHex(data) }, (r) => int(r, 'write_fd', 'written'));
+  }
+  stat(path: string): Promise<Ret<Stat>> {
+    return this.call('stat', { path }, (r) => ({ size: u64(r, 'stat', 'size') }));
+  }
+  listDir(path: string): Promise<Ret<readonly DirEntry[]>> {
+    return this.call('list_dir', { path }, dirEntriesOf);
+  }
+  shmget(key: number, size: bigint, shmflg: number): Promise<Ret<number>> {
+    return this.call('shmget', { key, size: hex(size), shmflg }, (r) => int(r, 'shmget', 'shmid'));
+  }
+  shmat(shmid: number, addr: bigint, shmflg: number): Promise<Ret<bigint>> {
+    return this.address('shmat', { shmid, addr: hex(addr), shmflg });
+  }
+  shmdt(addr: bigint): Promise<Ret<0>> {
+    return this.zero('shmdt', { addr: hex(addr) });
+  }
+  /** IPC_RMID only: the agent refuses any other command (a rejected call) */
+  shmctl(shmid: number, cmd: number): Promise<Ret<0>> {
+    return this.zero('shmctl', { shmid, cmd });
+  }
+  threadCreate(): Promise<Ret<Thread>> {
+    return this.call('thread_create', {}, (r) => new AgentThread(this, int(r, 'thread_create', 'thread')));
+  }
   alignedAlloc(alignment: bigint, size: bigint): Promise<Ret<bigint>> {
     return this.address('aligned_alloc', { alignment: hex(alignment), size: hex(size) });
   }
@@ -256,19 +375,26 @@ export class AgentProc implements Proc {
     return this.must('free', { addr: hex(addr) });
   }
 
-  private async memory(op: string, fields: Readonly<Record<string, WireValue>>, load: boolean): Promise<MemResult> {
-    const reply = await this.conn.request(op, { proc: this.pid, ...fields });
-    if (reply['ok'] !== true) throw new Error(`agent: ${op} reply: "ok" is not true`);
-    const signal = reply['signal'];
-    if (signal === undefined) return { ok: true, data: load ? bytes(reply, op, 'data') : new Uint8Array(0) };
-    if (signal !== 'SIGSEGV' && signal !== 'SIGBUS') throw malformed(op, 'signal', 'SIGSEGV or SIGBUS');
-    return { ok: false, signal, addr: u64(reply, op, 'addr') };
+  /** A load or store's request, sent now (not in turn: for a call already holding the turn). */
+  private async access(op: string, fields: Readonly<Record<string, WireValue>>, load: boolean): Promise<MemResult> {
+    return memResultOf(await this.send(op, fields), op, load);
+  }
+  private memory(op: string, fields: Readonly<Record<string, WireValue>>, load: boolean): Promise<MemResult> {
+    return this.inTurn(() => this.access(op, fields, load));
   }
   read(addr: bigint, length: number): Promise<MemResult> {
     return this.memory('read', { addr: hex(addr), len: length }, true);
   }
   write(addr: bigint, data: Uint8Array): Promise<MemResult> {
     return this.memory('write', { addr: hex(addr), data: bytesHex(data) }, false);
+  }
+  fill(addr: bigint, length: bigint, byte: number): Promise<MemResult> {
+    return this.memory('fill', { addr: hex(addr), len: hex(length), byte }, false);
+  }
+  /** INCREMENT_BATCH addresses a request; a batch that faults ends the call. */
+  increment(addrs: readonly bigint[]): Promise<MemResult> {
+    if (addrs.length <= INCREMENT_BATCH) return this.memory('increment', { addrs: addrs.map(hex) }, false);
+    return this.inTurn(() => inBatches(addrs, (batch) => this.access('increment', { addrs: batch }, false)), true);
   }
 
   readFile(path: string): Promise<Ret<string>> {
@@ -344,6 +470,40 @@ export class AgentProc implements Proc {
   async exit(): Promise<void> {
     await this.must('exit');
     this.exited = true;
+  }
+}
+
+/** Sends one request of a thread's call, naming the thread. */
+type ThreadSend = (fields: Readonly<Record<string, WireValue>>) => Promise<Reply>;
+
+/** What a thread's calls queue behind: its own turn, as the agent serves them. */
+interface ThreadTurn {
+  readonly tid: number;
+  readonly order: SendOrder;
+}
+
+/** A thread of an AgentProc (thread_create): its calls name it by its tid. */
+class AgentThread implements Thread, ThreadTurn {
+  readonly order = new SendOrder();
+
+  constructor(
+    private readonly proc: AgentProc,
+    readonly tid: number,
+  ) {}
+
+  /** INCREMENT_BATCH addresses a request; a batch that faults ends the call. */
+  atomicAdd(addrs: readonly bigint[], delta: number): Promise<MemResult> {
+    const op = 'atomic_add';
+    const add = async (send: ThreadSend, batch: readonly string[]) => memResultOf(await send({ addrs: batch, delta }), op, false);
+    if (addrs.length <= INCREMENT_BATCH) return this.proc.threadCall(this, op, (send) => add(send, addrs.map(hex)));
+    return this.proc.threadCall(this, op, (send) => inBatches(addrs, (batch) => add(send, batch)), true);
+  }
+
+  minflt(): Promise<Ret<bigint>> {
+    return this.proc.threadCall(this, 'minflt', async (send) => {
+      const reply = await send({});
+      return reply['ok'] === false ? errnoOf(reply, 'minflt') : u64(reply, 'minflt', 'minflt');
+    });
   }
 }
 

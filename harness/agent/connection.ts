@@ -11,7 +11,8 @@
 
 import type { Duplex } from 'node:stream';
 
-export type WireValue = string | number | boolean;
+/** a request field's value: a list only of hex strings (increment's addresses) */
+export type WireValue = string | number | boolean | readonly string[];
 export type Reply = Readonly<Record<string, unknown>>;
 
 export interface ConnectionOptions {

@@ -467,6 +467,58 @@ int req_string(struct request *r, const char *key, char **out)
 	return 0;
 }
 
+/* One "0x..." string of 1 to 16 hex digits at *s, moved past; false for anything else. */
+static bool scan_hex64(const char **s, const char *end, uint64_t *out)
+{
+	const char *p = *s;
+	if (end - p < 4 || p[0] != '"' || p[1] != '0' || (p[2] | 0x20) != 'x')
+		return false;
+	uint64_t v = 0;
+	int digits = 0;
+	for (p += 3; p < end && is_hex(*p); p++, digits++)
+		v = v << 4 | (uint64_t)hex_value(*p);
+	if (digits < 1 || digits > 16 || p >= end || *p != '"')
+		return false;
+	*s = p + 1;
+	*out = v;
+	return true;
+}
+
+static int bad_list(struct request *r, const char *key)
+{
+	return req_bad(r, "field \"%s\": expected a list of hex strings \"0x...\" of at most 16 digits", key);
+}
+
+/* A list of 64-bit values as hex strings, at most max of them, appended to out as uint64_t. */
+int req_u64_list(struct request *r, const char *key, size_t max, struct buf *out)
+{
+	const struct jfield *f = need(r, key);
+	if (!f)
+		return -1;
+	if (f->type != J_NESTED || f->raw[0] != '[')
+		return bad_list(r, key);
+	struct parser p = { f->raw + 1, f->raw + f->rawlen, f->raw, r };
+	skip_ws(&p);
+	if (p.s < p.end && *p.s == ']')
+		return 0;
+	for (size_t n = 1;; n++) {
+		uint64_t v;
+		skip_ws(&p);
+		if (!scan_hex64(&p.s, p.end, &v))
+			return bad_list(r, key);
+		if (n > max)
+			return req_bad(r, "field \"%s\": more than %zu values", key, max);
+		buf_append(out, &v, sizeof v);
+		if (out->oom)
+			return req_bad(r, "out of memory");
+		skip_ws(&p);
+		if (p.s < p.end && *p.s == ']')
+			return 0;
+		if (p.s >= p.end || *p.s++ != ',')
+			return bad_list(r, key);
+	}
+}
+
 /* Bytes as a hex string, two digits a byte ("" for none), appended to out. */
 int req_bytes(struct request *r, const char *key, struct buf *out)
 {

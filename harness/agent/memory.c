@@ -1,17 +1,22 @@
 /*
- * Loads and stores of user memory, as the test program's own `map[i]` would
- * do them; once the process has a userfaultfd, on worker threads: a store
- * that blocks in a fault (a uffd-wp write waiting for its handler) stays
- * pending while the Proc goes on serving. A fault the kernel answers with SIGSEGV or SIGBUS is caught on
- * the faulting thread and reported instead of killing the process.
+ * Loads and stores of user memory, as the test program's own `map[i]`,
+ * memset() and `map[i]++` would do them; once the process has a
+ * userfaultfd, on worker threads: a store that blocks in a fault (a uffd-wp
+ * write waiting for its handler) stays pending while the Proc goes on
+ * serving. A test's own threads (thread.c) run their atomic adds here too.
+ * A fault the kernel answers with SIGSEGV or SIGBUS is caught on the
+ * faulting thread and reported instead of killing the process.
  */
 #include "agent.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* workers started with the process, before the test maps anything (their stacks are mappings too) */
 #define INITIAL_WORKERS 2
@@ -19,12 +24,14 @@
 
 struct job {
 	struct job *next;
-	bool store;
+	enum access kind;
 	bool has_id;
 	int64_t id;
 	uint64_t addr;
-	size_t len;
-	struct buf data;
+	size_t len; /* bytes; for INCREMENT and ATOMIC_ADD, addresses */
+	unsigned char byte; /* FILL's */
+	int delta; /* ATOMIC_ADD's */
+	struct buf data; /* STORE's bytes, LOAD's result, INCREMENT's and ATOMIC_ADD's addresses (uint64_t) */
 };
 
 /* Set once the process has a userfaultfd: only then can an access block on a handler, so only then do workers take them. */
@@ -67,23 +74,95 @@ static int guarded_copy(volatile unsigned char *dst, const volatile unsigned cha
 	return 0;
 }
 
+/*
+ * memset() a page at a time, in address order. Access is granted per page,
+ * so a fault in a piece is one its first byte would have taken: the fault is
+ * reported there, where the byte loop of a write would report it, whichever
+ * store of its own memset() took it.
+ */
+static int guarded_fill(uintptr_t addr, size_t len, unsigned char byte)
+{
+	const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), end = addr + len;
+	volatile uintptr_t piece = addr;
+	if (sigsetjmp(fault_env, 1)) {
+		fault_addr = (void *)piece;
+		return fault_signal;
+	}
+	armed = 1;
+	while (piece < end) {
+		uintptr_t next = (piece | (page - 1)) + 1;
+		size_t n = (next > piece && next < end ? next : end) - piece;
+		memset((void *)piece, byte, n);
+		piece += n;
+	}
+	armed = 0;
+	return 0;
+}
+
+/* `((volatile char *)a)[0]++` at each address in turn: a load, then a store; 0, or the signal the first fault raised. */
+static int guarded_increment(const uint64_t *addrs, size_t n)
+{
+	if (sigsetjmp(fault_env, 1))
+		return fault_signal;
+	armed = 1;
+	for (size_t i = 0; i < n; i++)
+		((volatile unsigned char *)(uintptr_t)addrs[i])[0]++;
+	armed = 0;
+	return 0;
+}
+
+/*
+ * `__atomic_add_fetch((int *)a, delta, __ATOMIC_SEQ_CST)` at each (aligned)
+ * address in turn; 0, or the signal the first fault raised, named at the
+ * address of the int it came in.
+ */
+static int guarded_atomic_add(const uint64_t *addrs, size_t n, int delta)
+{
+	volatile size_t i = 0;
+	if (sigsetjmp(fault_env, 1)) {
+		fault_addr = (void *)(uintptr_t)addrs[i];
+		return fault_signal;
+	}
+	armed = 1;
+	for (; i < n; i++)
+		__atomic_add_fetch((int *)(uintptr_t)addrs[i], delta, __ATOMIC_SEQ_CST);
+	armed = 0;
+	return 0;
+}
+
 static void run(struct job *j, struct buf *o)
 {
 	char scratch[16];
+	void *user = (void *)(uintptr_t)j->addr;
+	int sig = 0;
 	o->len = 0;
 	o->oom = false;
-	if (!j->store && buf_reserve(&j->data, j->len)) {
-		o->oom = true; /* child_send() answers "out of memory" */
-		return;
+	switch (j->kind) {
+	case LOAD:
+		if (buf_reserve(&j->data, j->len)) {
+			o->oom = true; /* child_send() answers "out of memory" */
+			return;
+		}
+		sig = guarded_copy((unsigned char *)j->data.p, user, j->len);
+		break;
+	case STORE:
+		sig = guarded_copy(user, (unsigned char *)j->data.p, j->len);
+		break;
+	case FILL:
+		sig = guarded_fill((uintptr_t)j->addr, j->len, j->byte);
+		break;
+	case INCREMENT:
+		sig = guarded_increment((const uint64_t *)(void *)j->data.p, j->len);
+		break;
+	case ATOMIC_ADD:
+		sig = guarded_atomic_add((const uint64_t *)(void *)j->data.p, j->len, j->delta);
+		break;
 	}
-	void *user = (void *)(uintptr_t)j->addr;
-	int sig = j->store ? guarded_copy(user, (unsigned char *)j->data.p, j->len)
-			   : guarded_copy((unsigned char *)j->data.p, user, j->len);
 	buf_printf(o, "{\"id\":%lld,\"ok\":true", (long long)j->id);
 	if (sig) {
 		jw_str(o, "signal", signal_name(sig, scratch, sizeof scratch));
 		jw_hex(o, "addr", (uintptr_t)fault_addr);
-	} else if (!j->store) {
+	} else if (j->kind == LOAD) {
 		jw_bytes(o, "data", j->data.p, j->len);
 	}
 	jw_end(o);
@@ -106,26 +185,39 @@ static void *worker(void *unused)
 		queued--;
 		pthread_mutex_unlock(&lock);
 
-		run(j, &out);
-		child_send(&out, j->has_id, j->id);
-		buf_release(&j->data);
-		free(j);
+		memory_answer(j, &out);
 	}
 	return NULL;
 }
 
-/* Stacks come from agent_map(): in the agent's own region, never next to a test's mappings. */
-static int start_worker(void)
+/*
+ * Stacks come from agent_map(): in the agent's own region, never next to a
+ * test's mappings. A `prefaulted` one is faulted in here, its TLS with it
+ * (glibc puts a given stack's TLS at its top), so that thread's own minor
+ * faults (getrusage(RUSAGE_THREAD)) are those of its accesses to the
+ * test's memory.
+ */
+int agent_thread(void *(*fn)(void *), void *arg, bool prefaulted)
 {
 	pthread_attr_t attr;
 	pthread_t t;
 	void *stack = agent_map(STACK_SIZE);
-	if (!stack || pthread_attr_init(&attr))
-		return -1;
-	int rc = pthread_attr_setstack(&attr, stack, STACK_SIZE) ||
-		 pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) || pthread_create(&t, &attr, worker, NULL);
+	if (!stack)
+		return ENOMEM;
+	if (prefaulted)
+		memset(stack, 0, STACK_SIZE);
+	int rc = pthread_attr_init(&attr);
+	if (rc)
+		return rc;
+	if (!(rc = pthread_attr_setstack(&attr, stack, STACK_SIZE)) && !(rc = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED)))
+		rc = pthread_create(&t, &attr, fn, arg);
 	pthread_attr_destroy(&attr);
-	return rc ? -1 : 0;
+	return rc;
+}
+
+static int start_worker(void)
+{
+	return agent_thread(worker, NULL, false) ? -1 : 0;
 }
 
 int memory_start(void)
@@ -145,34 +237,98 @@ void memory_may_block(void)
 	may_block = true;
 }
 
+/* The job's fields from the request; -1 for a bad request. */
+static int parse_job(struct request *r, struct job *j)
+{
+	int64_t n;
+	uint64_t len;
+	switch (j->kind) {
+	case LOAD:
+		if (req_u64(r, "addr", &j->addr) || req_int(r, "len", 0, (int64_t)MAX_IO, &n))
+			return -1;
+		j->len = (size_t)n;
+		return 0;
+	case STORE:
+		if (req_u64(r, "addr", &j->addr) || req_bytes(r, "data", &j->data))
+			return -1;
+		j->len = j->data.len;
+		return 0;
+	case FILL:
+		if (req_u64(r, "addr", &j->addr) || req_u64(r, "len", &len) || req_int(r, "byte", 0, 255, &n))
+			return -1;
+		if (len && j->addr + len <= j->addr)
+			return req_bad(r, "fields \"addr\" and \"len\": the range wraps around the address space");
+		j->len = (size_t)len;
+		j->byte = (unsigned char)n;
+		return 0;
+	case INCREMENT:
+		if (req_u64_list(r, "addrs", MAX_ADDRS, &j->data))
+			return -1;
+		j->len = j->data.len / sizeof(uint64_t);
+		return 0;
+	case ATOMIC_ADD:
+		if (req_u64_list(r, "addrs", MAX_ADDRS, &j->data) || req_int(r, "delta", INT_MIN, INT_MAX, &n))
+			return -1;
+		j->len = j->data.len / sizeof(uint64_t);
+		j->delta = (int)n;
+		for (size_t i = 0; i < j->len; i++) {
+			uint64_t a = ((const uint64_t *)(void *)j->data.p)[i];
+			if (a % sizeof(int))
+				return req_bad(r, "field \"addrs\": 0x%llx is not the address of an int (4-byte aligned)", (unsigned long long)a);
+		}
+		return 0;
+	}
+	return req_bad(r, "unknown access");
+}
+
 /*
- * Runs a read ("addr", "len") or write ("addr", "data") now, or once the process
- * has a userfaultfd, queues it for a worker, starting one if all are busy.
+ * The access a read ("addr", "len"), write ("addr", "data"), fill ("addr",
+ * "len", "byte"), increment ("addrs") or atomic add ("addrs", "delta")
+ * asks for; NULL for a bad request.
  */
-enum outcome memory_submit(struct request *r, bool store)
+struct job *memory_job(struct request *r, enum access kind)
 {
 	struct job *j = calloc(1, sizeof *j);
-	int64_t len = 0;
 	if (!j) {
 		req_bad(r, "out of memory");
-		return BAD;
+		return NULL;
 	}
-	j->store = store;
+	j->kind = kind;
 	j->has_id = r->has_id;
 	j->id = r->id;
-	if (req_u64(r, "addr", &j->addr) || (store ? req_bytes(r, "data", &j->data) : req_int(r, "len", 0, (int64_t)MAX_IO, &len))) {
-		buf_release(&j->data);
-		free(j);
-		return BAD;
+	if (parse_job(r, j)) {
+		memory_drop(j);
+		return NULL;
 	}
-	j->len = store ? j->data.len : (size_t)len;
+	return j;
+}
+
+void memory_drop(struct job *j)
+{
+	buf_release(&j->data);
+	free(j);
+}
+
+void memory_answer(struct job *j, struct buf *o)
+{
+	run(j, o);
+	child_send(o, j->has_id, j->id);
+	memory_drop(j);
+}
+
+/*
+ * Runs an access of the process's serving thread now, or once the process
+ * has a userfaultfd, queues it for a worker, starting one if all are busy.
+ */
+enum outcome memory_submit(struct request *r, enum access kind)
+{
+	struct job *j = memory_job(r, kind);
+	if (!j)
+		return BAD;
 	if (!may_block) {
 		/* on the serving thread, as the C program's own main() would: a thread handoff less per access */
 		static struct buf out;
-		run(j, &out);
-		child_send(&out, j->has_id, j->id);
-		buf_release(&j->data);
-		free(j);
+		memory_answer(j, &out);
 		return ASYNC;
 	}
 	pthread_mutex_lock(&lock);

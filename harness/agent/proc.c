@@ -3,10 +3,11 @@
  * requests from its socket and answers each on the same socket: system
  * calls in order on this thread, loads and stores of user memory on worker
  * threads (memory.c) so a store that blocks in a fault leaves the process
- * serving.
+ * serving, and the calls of the test's own threads on those (thread.c).
  */
 #include "agent.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -20,6 +21,8 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/shm.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/userfaultfd.h>
@@ -222,6 +225,151 @@ static enum outcome op_memfd_create(struct request *r, struct buf *o)
 	return DONE;
 }
 
+/* One write(2) of the bytes at the descriptor's file position. */
+static enum outcome op_write_fd(struct request *r, struct buf *o)
+{
+	int64_t fd;
+	struct buf data = { 0 };
+	if (INT_FIELD(r, "fd", &fd) || req_bytes(r, "data", &data)) {
+		buf_release(&data);
+		return BAD;
+	}
+	if (agent_fd(fd)) {
+		buf_release(&data);
+		return failed_with(r, "write", EBADF);
+	}
+	ssize_t n = write((int)fd, data.p, data.len);
+	int e = errno;
+	buf_release(&data);
+	if (n < 0)
+		return failed_with(r, "write", e);
+	jw_int(o, "written", n);
+	return DONE;
+}
+
+static enum outcome op_stat(struct request *r, struct buf *o)
+{
+	char *path;
+	struct stat st;
+	if (req_string(r, "path", &path))
+		return BAD;
+	if (stat(path, &st))
+		return failed(r, "stat");
+	jw_hex(o, "size", (uint64_t)st.st_size);
+	return DONE;
+}
+
+static const char *dirent_type(unsigned char d_type)
+{
+	switch (d_type) {
+	case DT_DIR:
+		return "dir";
+	case DT_REG:
+		return "file";
+	case DT_LNK:
+		return "symlink";
+	default:
+		return "other";
+	}
+}
+
+/* opendir() and readdir() to the end: every entry but . and .., in readdir's order, names as bytes. */
+static enum outcome op_list_dir(struct request *r, struct buf *o)
+{
+	char *path;
+	if (req_string(r, "path", &path))
+		return BAD;
+	DIR *d = opendir(path);
+	if (!d)
+		return failed(r, "opendir");
+	buf_puts(o, ",\"entries\":[");
+	bool first = true;
+	for (;;) {
+		errno = 0;
+		const struct dirent *e = readdir(d);
+		if (!e)
+			break;
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		buf_printf(o, "%s{\"type\":\"%s\"", first ? "" : ",", dirent_type(e->d_type));
+		jw_bytes(o, "name", e->d_name, strlen(e->d_name));
+		buf_puts(o, "}");
+		first = false;
+	}
+	int err = errno;
+	closedir(d);
+	if (err)
+		return failed_with(r, "readdir", err);
+	buf_puts(o, "]");
+	return DONE;
+}
+
+static enum outcome op_shmget(struct request *r, struct buf *o)
+{
+	int64_t key, flags;
+	uint64_t size;
+	if (INT_FIELD(r, "key", &key) || req_u64(r, "size", &size) || INT_FIELD(r, "shmflg", &flags))
+		return BAD;
+	int id = shmget((key_t)key, size, (int)flags);
+	if (id < 0)
+		return failed(r, "shmget");
+	jw_int(o, "shmid", id);
+	return DONE;
+}
+
+static enum outcome op_shmat(struct request *r, struct buf *o)
+{
+	int64_t id, flags;
+	uint64_t addr;
+	if (INT_FIELD(r, "shmid", &id) || req_u64(r, "addr", &addr) || INT_FIELD(r, "shmflg", &flags))
+		return BAD;
+	void *p = shmat((int)id, (void *)(uintptr_t)addr, (int)flags);
+	if (p == (void *)-1)
+		return failed(r, "shmat");
+	jw_hex(o, "addr", (uintptr_t)p);
+	return DONE;
+}
+
+static enum outcome op_shmdt(struct request *r, struct buf *o)
+{
+	uint64_t addr;
+	(void)o;
+	if (req_u64(r, "addr", &addr))
+		return BAD;
+	return shmdt((void *)(uintptr_t)addr) ? failed(r, "shmdt") : DONE;
+}
+
+/* shmctl(2) with IPC_RMID, the one command that takes no buffer: any other is a bad request. */
+static enum outcome op_shmctl(struct request *r, struct buf *o)
+{
+	int64_t id, cmd;
+	(void)o;
+	if (INT_FIELD(r, "shmid", &id) || INT_FIELD(r, "cmd", &cmd))
+		return BAD;
+	if (cmd != IPC_RMID) {
+		req_bad(r, "field \"cmd\": %lld is not IPC_RMID (%d), the one command served", (long long)cmd, IPC_RMID);
+		return BAD;
+	}
+	return shmctl((int)id, IPC_RMID, NULL) ? failed(r, "shmctl") : DONE;
+}
+
+static enum outcome op_thread_create(struct request *r, struct buf *o)
+{
+	return thread_create(r, o);
+}
+
+static enum outcome op_atomic_add(struct request *r, struct buf *o)
+{
+	(void)o;
+	return thread_atomic_add(r);
+}
+
+static enum outcome op_minflt(struct request *r, struct buf *o)
+{
+	(void)o;
+	return thread_minflt(r);
+}
+
 /* The C library's own allocator: its placement (heap or mmap) is what a C test gets. */
 static enum outcome op_aligned_alloc(struct request *r, struct buf *o)
 {
@@ -249,13 +397,25 @@ static enum outcome op_free(struct request *r, struct buf *o)
 static enum outcome op_read(struct request *r, struct buf *o)
 {
 	(void)o;
-	return memory_submit(r, false);
+	return memory_submit(r, LOAD);
 }
 
 static enum outcome op_write(struct request *r, struct buf *o)
 {
 	(void)o;
-	return memory_submit(r, true);
+	return memory_submit(r, STORE);
+}
+
+static enum outcome op_fill(struct request *r, struct buf *o)
+{
+	(void)o;
+	return memory_submit(r, FILL);
+}
+
+static enum outcome op_increment(struct request *r, struct buf *o)
+{
+	(void)o;
+	return memory_submit(r, INCREMENT);
 }
 
 static enum outcome op_read_file(struct request *r, struct buf *o)
@@ -532,10 +692,22 @@ static const struct op {
 	{ "unlink", "proc path", op_unlink },
 	{ "ftruncate", "proc fd len", op_ftruncate },
 	{ "memfd_create", "proc name flags", op_memfd_create },
+	{ "write_fd", "proc fd data", op_write_fd },
+	{ "stat", "proc path", op_stat },
+	{ "list_dir", "proc path", op_list_dir },
+	{ "shmget", "proc key size shmflg", op_shmget },
+	{ "shmat", "proc shmid addr shmflg", op_shmat },
+	{ "shmdt", "proc addr", op_shmdt },
+	{ "shmctl", "proc shmid cmd", op_shmctl },
+	{ "thread_create", "proc", op_thread_create },
+	{ "atomic_add", "proc thread addrs delta", op_atomic_add },
+	{ "minflt", "proc thread", op_minflt },
 	{ "aligned_alloc", "proc alignment size", op_aligned_alloc },
 	{ "free", "proc addr", op_free },
 	{ "read", "proc addr len", op_read },
 	{ "write", "proc addr data", op_write },
+	{ "fill", "proc addr len byte", op_fill },
+	{ "increment", "proc addrs", op_increment },
 	{ "read_file", "proc path", op_read_file },
 	{ "write_file", "proc path data", op_write_file },
 	{ "pagemap", "proc addr pages", op_pagemap },

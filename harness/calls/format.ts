@@ -48,6 +48,9 @@ const ADVICE: Readonly<Record<number, string>> = Object.fromEntries(
     .filter(([k, v]) => k.startsWith('MADV_') && typeof v === 'number')
     .map(([k, v]) => [v as number, k]),
 );
+export const shmFlagNames = (f: number) =>
+  flagNames(f, [[U.IPC_CREAT, 'IPC_CREAT'], [U.SHM_HUGETLB, 'SHM_HUGETLB'], [U.SHM_R, 'SHM_R'], [U.SHM_W, 'SHM_W']]);
+
 export const adviceName = (a: number) => ADVICE[a] ?? String(a);
 
 const CATEGORIES: readonly (readonly [number, string])[] = [
@@ -100,6 +103,12 @@ export function runs(items: readonly string[]): string {
   return out.join(', ');
 }
 
+/** A list of addresses, named: whole up to 4, else the first two, how many more, and the last. */
+export function addressList(addrs: readonly bigint[], name: (a: bigint) => string): string {
+  if (addrs.length <= 4) return addrs.map(name).join(', ');
+  return `${name(addrs[0]!)}, ${name(addrs[1]!)}, ... ${addrs.length - 3} more, ${name(addrs.at(-1)!)}`;
+}
+
 export function errText(r: Ret<unknown>): string | null {
   return isErr(r) ? `-1 ${r.name}` : null;
 }
@@ -122,6 +131,14 @@ export function scanResultText(r: Ret<PmScanResult>, names: CallNames): string {
     errText(r) ??
     `${(r as PmScanResult).ret} [${(r as PmScanResult).regions.map((g) => `${names.addr(g.start)}..${names.end(g.end)} ${categoryNames(g.categories)}`).join(', ')}] walk_end ${names.end((r as PmScanResult).walkEnd)}`
   );
+}
+
+/** /proc/meminfo's hugetlb lines: the rest (MemTotal, Cached, ...) are the machine's, not the test's */
+export function meminfoText(text: string): string {
+  return text
+    .split('\n')
+    .filter((l) => /^(HugePages_|Hugepagesize:|Hugetlb:)/.test(l))
+    .join('\n');
 }
 
 /** The smaps entries of the areas the log knows, addresses named, device and inode dropped, in the order of their names. */

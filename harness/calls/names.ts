@@ -12,6 +12,8 @@ interface Base {
   readonly name: string;
   readonly start: bigint;
   readonly end: bigint;
+  /** offsets in it named for what they are, not their value (the program's size) */
+  readonly offsets?: Map<bigint, string>;
 }
 
 export class CallNames {
@@ -19,6 +21,8 @@ export class CallNames {
   private readonly chosen: Base[] = [];
   private readonly fds = new Map<number, string>();
   private fdsOpened = 0;
+  private readonly shmids = new Map<number, string>();
+  private threads = 0;
 
   /** `slots`: fixed ranges the caller placed itself (the fuzzer's arena), named S0, S1, ... */
   constructor(slots: readonly (readonly [bigint, bigint])[] = []) {
@@ -39,7 +43,9 @@ export class CallNames {
    */
   chose(addr: bigint, len: bigint, fresh: boolean): string {
     const slot = this.fixed.some((b) => addr >= b.start && addr < b.end);
-    if (!slot && (fresh || !this.find(addr))) this.chosen.push({ name: `M${this.chosen.length}`, start: addr, end: addr + (len > 0n ? len : PAGE) });
+    // an area is whole pages, whatever length it was asked for with
+    const pages = len > 0n ? (len + PAGE - 1n) & ~(PAGE - 1n) : PAGE;
+    if (!slot && (fresh || !this.find(addr))) this.chosen.push({ name: `M${this.chosen.length}`, start: addr, end: addr + pages });
     return this.addr(addr);
   }
 
@@ -47,13 +53,26 @@ export class CallNames {
   addr(addr: bigint): string {
     if (addr === 0n) return '0';
     const b = this.find(addr);
-    return b ? `${b.name}+${hex(addr - b.start)}` : `?+${hex(addr & (PAGE - 1n))}`;
+    return b ? this.offset(b, addr) : `?+${hex(addr & (PAGE - 1n))}`;
   }
 
   /** The end of a range: named after the area its last byte lies in. */
   end(addr: bigint): string {
     const b = addr > 0n ? this.find(addr - 1n) : undefined;
-    return b ? `${b.name}+${hex(addr - b.start)}` : this.addr(addr);
+    return b ? this.offset(b, addr) : this.addr(addr);
+  }
+
+  private offset(b: Base, addr: bigint): string {
+    return `${b.name}+${b.offsets?.get(addr - b.start) ?? hex(addr - b.start)}`;
+  }
+
+  /** Names an offset in the area that starts at `start` (the file size of a mapping of the program). */
+  nameOffset(start: bigint, offset: bigint, label: string): void {
+    const b = this.find(start);
+    if (!b) return;
+    const i = this.chosen.indexOf(b);
+    const named = { ...b, offsets: new Map(b.offsets).set(offset, label) };
+    if (i >= 0) this.chosen[i] = named;
   }
 
   /** Whether an address lies in an area the log knows (smaps lines of other areas are the target's own). */
@@ -70,6 +89,21 @@ export class CallNames {
 
   fd(fd: number): string {
     return this.fds.get(fd) ?? (fd < 0 ? String(fd) : 'fd?');
+  }
+
+  /** A System V segment id shmget() returned (ids are system-wide, their numbers the kernel's history): shm0, shm1, ... */
+  shmid(id: number): string {
+    let name = this.shmids.get(id);
+    if (!name) {
+      name = `shm${this.shmids.size}`;
+      this.shmids.set(id, name);
+    }
+    return name;
+  }
+
+  /** A thread the process created: th0, th1, ... */
+  thread(): string {
+    return `th${this.threads++}`;
   }
 
   closedFd(fd: number): void {

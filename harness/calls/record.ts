@@ -5,14 +5,17 @@
 // differential fuzzer and `compare --calls` both read targets this way.
 
 import { isErr, type Ret } from '../../uapi/linux.ts';
-import { MAP_ANONYMOUS, MAP_HUGETLB } from '../../uapi/linux.ts';
-import type { MemResult, PmScanArg, Proc } from '../target.ts';
+import { IPC_RMID, MAP_ANONYMOUS, MAP_HUGETLB, SHM_HUGETLB } from '../../uapi/linux.ts';
+import type { DirEntry, MemResult, PmScanArg, Proc, Thread } from '../target.ts';
 import * as F from './format.ts';
 import { CallNames } from './names.ts';
 
 const hex = (n: bigint | number) => `0x${n.toString(16)}`;
 /** the default huge page size: 2 MiB on arm64 with 4 KiB pages, and on x86_64 */
 const HPAGE = 2n << 20n;
+
+/** The outcome of a call that raced with another thread's */
+const RACED = '(raced with another thread)';
 
 /** One call and its outcome. */
 export interface CallLine {
@@ -33,18 +36,27 @@ export class CallRecorder {
   wrap(proc: Proc, suite: string, resultsSoFar: () => number = () => 0): Proc {
     const names = new CallNames(this.slots);
     const A = (a: bigint) => names.addr(a);
-    const L = (n: bigint) => hex(n);
+    // The program's own binary (/proc/self/exe) is the agent on a real kernel and a stand-in on the
+    // model: its size and its bytes are the target's, so they are named, not shown.
+    const PROGRAM = '/proc/self/exe';
+    const program = { size: -1n, fds: new Set<number>(), areas: [] as (readonly [bigint, bigint])[] };
+    const pageUp = (n: bigint) => (n + 0xfffn) & ~0xfffn;
+    const L = (n: bigint) => (n === program.size ? 'st_size' : n === pageUp(program.size) ? 'st_size (pages)' : hex(n));
+    const inProgram = (a: bigint) => program.areas.some(([s, e]) => a >= s && a < e);
     // Lines are written one call at a time, in the order the calls were made (harness/in-order.ts
     // sends calls together), each formatted once the calls before it have named what they returned.
     let written: Promise<unknown> = Promise.resolve();
-    const log = <T>(result: Promise<T>, call: () => string, outcome: (r: T) => string): Promise<T> => {
+    // A call made while another thread's call is under way races with it on a real kernel: its
+    // outcome depends on how the threads were scheduled, so only that it was made is compared.
+    let threadCallsInFlight = 0;
+    const log = <T>(result: Promise<T>, call: () => string, outcome: (r: T) => string, racing = threadCallsInFlight > 0): Promise<T> => {
       result.catch(() => {});
       const done = written.then(async () => {
         const resultsBefore = resultsSoFar();
         const text = call();
         try {
           const r = await result;
-          this.lines.push({ suite, resultsBefore, call: text, outcome: outcome(r) });
+          this.lines.push({ suite, resultsBefore, call: text, outcome: racing ? RACED : outcome(r) });
           return r;
         } catch (e) {
           // a target that cannot answer (a model that does not model the call, an agent that died) is an outcome too
@@ -55,6 +67,19 @@ export class CallRecorder {
       written = done.catch(() => {});
       return done;
     };
+    /** A thread's call: under way until it settles, logged under the thread's name. */
+    const onThread = <T>(name: string, result: Promise<T>, call: () => string, outcome: (r: T) => string): Promise<T> => {
+      const racing = threadCallsInFlight > 0;
+      threadCallsInFlight++;
+      const settled = result.finally(() => threadCallsInFlight--);
+      return log(settled, () => `${name}: ${call()}`, outcome, racing);
+    };
+    const wrapThread = (name: string, th: Thread): Thread => ({
+      atomicAdd: (addrs, delta) => onThread(name, th.atomicAdd(addrs, delta), () => `atomic_add([${F.addressList(addrs, A)}], ${delta})`, mem),
+      // the count includes the faults a write retakes when a reset lands between its fault and its retry
+      minflt: () => onThread(name, th.minflt(), () => 'getrusage(RUSAGE_THREAD)', (r) => F.errText(r) ?? 'ru_minflt'),
+    });
+    const shmSizes = new Map<number, bigint>();
     const plain = (r: Ret<unknown>) => F.errText(r) ?? String(r);
     const fdOut = (r: Ret<number>) => F.errText(r) ?? names.openedFd(r as number);
     const mem = (r: MemResult) => F.memText(r, names);
@@ -68,9 +93,22 @@ export class CallRecorder {
           proc.mmap(addr, length, prot, flags, fd, offset),
           () => `mmap(${A(addr)}, ${L(length)}, ${F.protNames(prot)}, ${F.mapFlagNames(flags)}, ${flags & MAP_ANONYMOUS ? fd : names.fd(fd)}, ${L(offset)})`,
           // a hugetlb mapping's length rounds up to the huge page size (ksys_mmap_pgoff())
-          (r) => F.errText(r) ?? names.chose(r as bigint, flags & MAP_HUGETLB ? (length + HPAGE - 1n) & -HPAGE : length, true),
+          (r) => {
+            if (isErr(r)) return F.errText(r)!;
+            const name = names.chose(r, flags & MAP_HUGETLB ? (length + HPAGE - 1n) & -HPAGE : length, true);
+            if (program.fds.has(fd) && !(flags & MAP_ANONYMOUS)) {
+              program.areas.push([r, r + pageUp(length)]);
+              names.nameOffset(r, program.size, 'st_size');
+              names.nameOffset(r, pageUp(program.size), 'st_size (pages)');
+            }
+            return name;
+          },
         ),
-      munmap: (addr, length) => log(proc.munmap(addr, length), () => `munmap(${A(addr)}, ${L(length)})`, plain),
+      munmap: (addr, length) =>
+        log(proc.munmap(addr, length), () => `munmap(${A(addr)}, ${L(length)})`, (r) => {
+          if (!isErr(r)) program.areas = program.areas.filter(([s, e]) => e <= addr || s >= addr + length);
+          return plain(r);
+        }),
       mprotect: (addr, length, prot) => log(proc.mprotect(addr, length, prot), () => `mprotect(${A(addr)}, ${L(length)}, ${F.protNames(prot)})`, plain),
       mremap: (oldAddr, oldSize, newSize, flags, newAddr) =>
         log(
@@ -79,29 +117,76 @@ export class CallRecorder {
           (r) => F.errText(r) ?? names.chose(r as bigint, newSize, r !== oldAddr),
         ),
       madvise: (addr, length, advice) => log(proc.madvise(addr, length, advice), () => `madvise(${A(addr)}, ${L(length)}, ${F.adviceName(advice)})`, plain),
-      open: (path, flags, mode) => log(proc.open(path, flags, mode), () => `open("${path}", ${hex(flags)})`, fdOut),
+      open: (path, flags, mode) =>
+        log(proc.open(path, flags, mode), () => `open("${path}", ${hex(flags)})`, (r) => {
+          if (path === PROGRAM && !isErr(r)) program.fds.add(r);
+          return fdOut(r);
+        }),
       close: (fd) =>
         log(
           proc.close(fd),
           () => `close(${names.fd(fd)})`,
           (r) => {
-            if (!isErr(r)) names.closedFd(fd);
+            if (!isErr(r)) {
+              names.closedFd(fd);
+              program.fds.delete(fd);
+            }
             return plain(r);
           },
         ),
       unlink: (path) => log(proc.unlink(path), () => `unlink("${path}")`, plain),
       ftruncate: (fd, length) => log(proc.ftruncate(fd, length), () => `ftruncate(${names.fd(fd)}, ${L(length)})`, plain),
       memfdCreate: (name, flags) => log(proc.memfdCreate(name, flags), () => `memfd_create("${name}", ${hex(flags)})`, fdOut),
+      writeFd: (fd, data) => log(proc.writeFd(fd, data), () => `write(${names.fd(fd)}, [${F.runs([...data].map((b) => hex(b)))}])`, plain),
+      // the program's own binary is the agent's, or the model's stand-in for it
+      stat: (path) =>
+        log(proc.stat(path), () => `stat("${path}")`, (r) => {
+          if (isErr(r)) return F.errText(r)!;
+          if (path !== PROGRAM) return `st_size ${hex(r.size)}`;
+          program.size = r.size;
+          return 'the program';
+        }),
+      listDir: (path) =>
+        log(proc.listDir(path), () => `readdir("${path}")`, (r) => F.errText(r) ?? (r as readonly DirEntry[]).map((e) => (e.type === 'dir' ? `${e.name}/` : e.name)).join(' ')),
+      shmget: (key, size, shmflg) =>
+        log(
+          proc.shmget(key, size, shmflg),
+          () => `shmget(${hex(key)}, ${L(size)}, ${F.shmFlagNames(shmflg)})`,
+          (r) => {
+            if (isErr(r)) return F.errText(r)!;
+            shmSizes.set(r, shmflg & SHM_HUGETLB ? (size + HPAGE - 1n) & -HPAGE : size);
+            return names.shmid(r);
+          },
+        ),
+      shmat: (shmid, addr, shmflg) =>
+        log(
+          proc.shmat(shmid, addr, shmflg),
+          () => `shmat(${names.shmid(shmid)}, ${A(addr)}, ${hex(shmflg)})`,
+          (r) => F.errText(r) ?? names.chose(r as bigint, shmSizes.get(shmid) ?? 0n, true),
+        ),
+      shmdt: (addr) => log(proc.shmdt(addr), () => `shmdt(${A(addr)})`, plain),
+      shmctl: (shmid, cmd) => log(proc.shmctl(shmid, cmd), () => `shmctl(${names.shmid(shmid)}, ${cmd === IPC_RMID ? 'IPC_RMID' : cmd})`, plain),
+      threadCreate: async () => {
+        const th = await log(proc.threadCreate(), () => 'pthread_create()', (r) => F.errText(r) ?? 'ok');
+        return isErr(th) ? th : wrapThread(names.thread(), th);
+      },
       alignedAlloc: (alignment, size) =>
         log(proc.alignedAlloc(alignment, size), () => `aligned_alloc(${L(alignment)}, ${L(size)})`, (r) => F.errText(r) ?? names.chose(r as bigint, size, true)),
       free: (addr) => log(proc.free(addr), () => `free(${A(addr)})`, () => ''),
-      read: (addr, length) => log(proc.read(addr, length), () => `load(${A(addr)}, ${length})`, mem),
+      read: (addr, length) =>
+        log(
+          proc.read(addr, length),
+          () => `load(${A(addr)}, ${inProgram(addr) ? L(BigInt(length)) : length})`,
+          (r) => (r.ok && inProgram(addr) ? 'ok (the program\'s bytes)' : mem(r)),
+        ),
       write: (addr, data) => log(proc.write(addr, data), () => `store(${A(addr)}, [${F.runs([...data].map((b) => hex(b)))}])`, mem),
+      fill: (addr, length, byte) => log(proc.fill(addr, length, byte), () => `memset(${A(addr)}, ${hex(byte)}, ${L(length)})`, mem),
+      increment: (addrs) => log(proc.increment(addrs), () => `increment([${F.addressList(addrs, A)}])`, mem),
       readFile: (path) =>
         log(
           proc.readFile(path),
           () => `read("${path}")`,
-          (r) => F.errText(r) ?? (/\/smaps$/.test(path) ? F.smapsText(r as string, names) : (r as string).trim()),
+          (r) => F.errText(r) ?? (/\/smaps$/.test(path) ? F.smapsText(r as string, names) : path === '/proc/meminfo' ? F.meminfoText(r as string) : (r as string).trim()),
         ),
       writeFile: (path, data) => log(proc.writeFile(path, data), () => `write("${path}", ${JSON.stringify(data)})`, plain),
       pagemap: (addr, nPages) =>

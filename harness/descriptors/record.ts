@@ -6,7 +6,7 @@
 // them, not by address, so a run on the model and a run on a real kernel
 // line up step for step; an unmapped page is read a last time and dropped.
 
-import type { Descriptors, MemResult, PgLevel, PmScanArg, Proc, Ret } from '../target.ts';
+import type { Descriptors, MemResult, PgLevel, PmScanArg, Proc, Ret, Thread } from '../target.ts';
 import { isErr } from '../../uapi/linux.ts';
 import { MREMAP_DONTUNMAP, PM_SCAN_WP_MATCHING } from '../../uapi/linux.ts';
 
@@ -70,14 +70,22 @@ export class DescriptorRecorder {
     // Records are taken one call at a time, in the order the calls were made: calls a suite makes
     // together (harness/in-order.ts) then give the same steps whenever each target answers.
     let recorded: Promise<unknown> = Promise.resolve();
+    // A call made while another thread's call is under way races with it on a real kernel: what it
+    // changed is read at the next step that does not race.
+    let threadCallsInFlight = 0;
     const after = <T>(
       result: Promise<T>,
       call: string,
       reach: (r: T) => Reach,
       accessed: readonly bigint[] = [],
       unmapped: (r: T) => readonly [bigint, bigint] | null = () => null,
+      racing = threadCallsInFlight > 0,
     ): Promise<T> => {
       result.catch(() => {}); // its failure reaches the suite through `done`, once the records before it are taken
+      if (racing) {
+        for (const a of accessed) if (!touched.has(a)) touched.set(a, nextPage++);
+        return result;
+      }
       const done = recorded.then(async () => {
         const r = await result;
         await record(call, reach(r), accessed, unmapped(r));
@@ -86,6 +94,18 @@ export class DescriptorRecorder {
       recorded = done.catch(() => {});
       return done;
     };
+    const wrapThread = (th: Thread): Thread => ({
+      atomicAdd: (addrs, delta) => {
+        const racing = threadCallsInFlight > 0;
+        threadCallsInFlight++;
+        const settled = th.atomicAdd(addrs, delta).finally(() => threadCallsInFlight--);
+        return after(settled, 'atomic_add', () => 'none', [...new Set(addrs.map(pageOf))], () => null, racing);
+      },
+      minflt: () => {
+        threadCallsInFlight++;
+        return th.minflt().finally(() => threadCallsInFlight--);
+      },
+    });
 
     return {
       get pid() {
@@ -110,10 +130,24 @@ export class DescriptorRecorder {
       // truncation zaps mappings past the new end
       ftruncate: (fd, length) => after(proc.ftruncate(fd, length), 'ftruncate', () => 'all'),
       memfdCreate: (name, flags) => proc.memfdCreate(name, flags),
+      writeFd: (fd, data) => proc.writeFd(fd, data),
+      stat: (path) => proc.stat(path),
+      listDir: (path) => proc.listDir(path),
+      shmget: (key, size, shmflg) => proc.shmget(key, size, shmflg),
+      // an attach maps the segment where the kernel chooses, a detach unmaps every area of it
+      shmat: (shmid, addr, shmflg) => after(proc.shmat(shmid, addr, shmflg), 'shmat', () => 'all'),
+      shmdt: (addr) => after(proc.shmdt(addr), 'shmdt', () => 'all'),
+      shmctl: (shmid, cmd) => proc.shmctl(shmid, cmd),
+      threadCreate: async () => {
+        const th = await proc.threadCreate();
+        return isErr(th) ? th : wrapThread(th);
+      },
       alignedAlloc: (alignment, size) => proc.alignedAlloc(alignment, size),
       free: (addr) => after(proc.free(addr), 'free', () => 'all'),
       read: (addr, length): Promise<MemResult> => after(proc.read(addr, length), 'load', () => 'none', span(addr, length)),
       write: (addr, data): Promise<MemResult> => after(proc.write(addr, data), 'store', () => 'none', span(addr, data.length)),
+      fill: (addr, length, byte): Promise<MemResult> => after(proc.fill(addr, length, byte), 'memset', () => 'none', span(addr, Number(length))),
+      increment: (addrs): Promise<MemResult> => after(proc.increment(addrs), 'increment', () => 'none', [...new Set(addrs.map(pageOf))]),
       readFile: (path) => proc.readFile(path),
       // clear_refs and the sysfs knobs reach every page
       writeFile: (path, data) => after(proc.writeFile(path, data), `write ${path.replace(/\/proc\/\d+\//, '/proc/PID/')} ${data.trim()}`, () => 'all'),

@@ -5,17 +5,23 @@
 
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { machine, release } from 'node:os';
+import { readFile, readlink, stat } from 'node:fs/promises';
+import { machine, release, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import {
   MAP_ANONYMOUS,
   MAP_PRIVATE,
   O_CLOEXEC,
+  O_CREAT,
   O_NONBLOCK,
+  O_RDWR,
+  PAGE_IS_WRITTEN,
   PM_PRESENT,
   PM_SWAP,
+  PM_SCAN_CHECK_WPASYNC,
+  PM_SCAN_WP_MATCHING,
   PM_UFFD_WP,
   PROT_READ,
   PROT_WRITE,
@@ -128,6 +134,75 @@ test('userfaultfd write-protect (async) on this kernel: a written page protected
   expect(await proc.uffdioUnregister(fd, map, 2n * 4096n)).toBe(0);
   expect(await flags()).toEqual([PM_PRESENT, 0n]);
   expect(String(await proc.uffdioUnregister(fd, map + 1n, 4096n))).toBe('ioctl: EINVAL');
+});
+
+test('the agent runs in a private temporary directory of its own: a file a test makes by a relative name lands there, and goes with it', { timeout: 30_000 }, async () => {
+  const proc = await target.spawn();
+  const cwd = await readlink(`/proc/${proc.pid}/cwd`);
+  expect(cwd.startsWith(join(tmpdir(), 'mmconform-agent-'))).toBe(true);
+  expect((await stat(cwd)).mode & 0o777).toBe(0o700);
+  expect(isErr(await proc.open('pagemap_ioctl.c.tmp0', O_RDWR | O_CREAT, 0o600))).toBe(false);
+  expect(existsSync(join(cwd, 'pagemap_ioctl.c.tmp0'))).toBe(true);
+  expect(existsSync('pagemap_ioctl.c.tmp0')).toBe(false);
+  // an agent that dies takes its directory with it; the next one gets another
+  process.kill(await agentPid(proc), 'SIGKILL');
+  await expect(mmapPage(proc)).rejects.toThrow('connection closed');
+  await vi.waitFor(() => expect(existsSync(cwd)).toBe(false));
+  const fresh = await target.spawn();
+  const next = await readlink(`/proc/${fresh.pid}/cwd`);
+  expect(next).not.toBe(cwd);
+  await target.close();
+  expect(existsSync(next)).toBe(false);
+});
+
+test('threads: six add to their pages under async uffd-wp while the process scans them with PM_SCAN_WP_MATCHING; each page is reported written once', { timeout: 30_000 }, async (ctx) => {
+  const PAGE = 4096n;
+  const [nthreads, pagesPerThread, adds] = [6, 32n, 8];
+  const proc = await target.spawn();
+  const uffd = await proc.userfaultfd(O_CLOEXEC | O_NONBLOCK);
+  if (isErr(uffd)) return ctx.skip(`userfaultfd: ${uffd}`);
+  const api = await proc.uffdioApi(uffd, UFFD_API, UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED);
+  if (isErr(api)) return ctx.skip(`no async uffd-wp: ${api}`);
+  const len = BigInt(nthreads) * pagesPerThread * PAGE;
+  const mem = (await proc.mmap(0n, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n)) as bigint;
+  expect(isErr(await proc.uffdioRegister(uffd, mem, len, UFFDIO_REGISTER_MODE_WP))).toBe(false);
+  expect(await proc.uffdioWriteprotect(uffd, mem, len, UFFDIO_WRITEPROTECT_MODE_WP)).toBe(0);
+  const threads = await Promise.all(
+    Array.from({ length: nthreads }, async () => {
+      const th = await proc.threadCreate();
+      if (isErr(th)) throw new Error(String(th));
+      return th;
+    }),
+  );
+  const before = await Promise.all(threads.map((th) => th.minflt()));
+  const scan = () =>
+    proc.pagemapScan({
+      start: mem,
+      end: mem + len,
+      flags: PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
+      maxPages: 0n,
+      categoryInverted: 0,
+      categoryMask: PAGE_IS_WRITTEN,
+      categoryAnyofMask: 0,
+      returnMask: PAGE_IS_WRITTEN,
+      vecLen: nthreads * adds,
+    });
+  const pages = (r: Awaited<ReturnType<typeof scan>>): bigint => {
+    if (isErr(r)) throw new Error(String(r));
+    return r.regions.reduce((n, x) => n + (x.end - x.start) / PAGE, 0n);
+  };
+  // the adds and the scans all in flight at once: the scans are served on the process's own thread meanwhile
+  const [added, ...scanned] = await Promise.all([
+    Promise.all(threads.map((th, i) => th.atomicAdd(Array.from({ length: adds }, (_, p) => mem + (BigInt(i) * pagesPerThread + BigInt(p)) * PAGE), 1))),
+    scan(),
+    scan(),
+  ]);
+  expect(added).toEqual(threads.map(() => ({ ok: true, data: new Uint8Array(0) })));
+  const after = await Promise.all(threads.map((th) => th.minflt()));
+  for (const [i, n] of after.entries()) expect(isErr(n) ? n : n - (before[i] as bigint)).toBeGreaterThanOrEqual(BigInt(adds));
+  expect(scanned.map(pages).reduce((a, b) => a + b) + pages(await scan())).toBe(BigInt(nthreads * adds));
+  expect(await proc.read(mem + pagesPerThread * PAGE, 4)).toEqual({ ok: true, data: Uint8Array.of(1, 0, 0, 0) });
+  await proc.exit();
 });
 
 test("the agent's own mappings stay in their region, never next to a test's areas", { timeout: 30_000 }, async () => {

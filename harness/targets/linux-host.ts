@@ -2,8 +2,15 @@
 // (harness/agent) run as a child process that speaks JSON lines on its
 // stdin and stdout. The agent is built on first use (and cached); a fresh
 // one replaces one that died or stopped answering at the next spawn().
+// Each agent runs in a private temporary directory of its own, removed once
+// it has exited: the files a test makes by a relative name (the C
+// selftests' `pagemap_ioctl.c.tmp0`) never land in the user's.
 
 import { spawn as spawnProcess, type ChildProcessByStdio } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Duplex, type Readable, type Writable } from 'node:stream';
 import { buildAgent } from '../agent/build.ts';
 import { agentTarget, type AgentLink } from '../agent/client.ts';
@@ -29,9 +36,10 @@ async function stop(child: AgentProcess, ended: Promise<void>, graceMs: number):
   clearTimeout(timer);
 }
 
-/** Runs the agent binary at `path` as a child process. */
+/** Runs the agent binary at `path` as a child process, its working directory a fresh private one (removed once it has exited). */
 export function startAgentProcess(path: string): AgentLink {
-  const child: AgentProcess = spawnProcess(path, [], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const cwd = mkdtempSync(join(tmpdir(), 'mmconform-agent-'));
+  const child: AgentProcess = spawnProcess(path, [], { cwd, stdio: ['pipe', 'pipe', 'pipe'] });
   // The reading side ends once the process has exited, so the reason is known by then;
   // a write to an agent that is gone is dropped (EPIPE): its end says why.
   const stream = new Duplex({
@@ -72,7 +80,8 @@ export function startAgentProcess(path: string): AgentLink {
       stream.push(null);
       resolve();
     });
-  });
+    // its procs die with it (PR_SET_PDEATHSIG): one still making a file is what the retries are for
+  }).then(() => rm(cwd, { recursive: true, force: true, maxRetries: 5 }).catch(() => {}));
   return {
     stream,
     describeEnd: () => [end ?? 'the agent closed its output', stderr.trim()].filter(Boolean).join('; stderr: '),

@@ -4,6 +4,7 @@
 
 import { describe, expect, test } from 'vitest';
 import {
+  MADV_HUGEPAGE,
   MADV_NOHUGEPAGE,
   MAP_ANONYMOUS,
   MAP_FIXED,
@@ -11,6 +12,12 @@ import {
   MAP_PRIVATE,
   O_CLOEXEC,
   O_NONBLOCK,
+  PAGE_IS_HUGE,
+  PAGE_IS_PFNZERO,
+  PAGE_IS_PRESENT,
+  PAGE_IS_SWAPPED,
+  PAGE_IS_WPALLOWED,
+  PAGE_IS_WRITTEN,
   PROT_NONE,
   PROT_READ,
   PM_UFFD_WP,
@@ -22,7 +29,8 @@ import {
   UFFDIO_WRITEPROTECT_MODE_WP,
   isErr,
 } from '../../uapi/linux.ts';
-import type { Descriptors, Ret } from '../target.ts';
+import { pagemapEntry, runs } from '../calls/format.ts';
+import type { Descriptors, MemResult, Proc, Ret } from '../target.ts';
 import { referenceTarget } from './reference.ts';
 
 /** output-address bits 12-49, which differ from boot to boot */
@@ -138,4 +146,82 @@ test('a layout without a uffd-wp bit (v6.9) offers no write-protect features', a
   const proc = await (await referenceTarget(':v6.9')).spawn();
   const fd = (await proc.userfaultfd(O_CLOEXEC)) as number;
   expect(await proc.uffdioApi(fd, UFFD_API, 0n)).toEqual({ features: 0x1ffffn & ~0xb001n, ioctls: 0x8000000000000003n });
+});
+
+describe('fill and increment: stores through the model’s own user-access path', () => {
+  const H = 2n << 20n;
+  const SCAN_ALL = PAGE_IS_WPALLOWED | PAGE_IS_WRITTEN | PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_PFNZERO | PAGE_IS_HUGE;
+
+  /** fill/increment, or the same bytes through write(): the fill's in one call; per address a load, then a store of the byte plus one */
+  const batched = { fill: (p: Proc, a: bigint, l: bigint, b: number) => p.fill(a, l, b), increment: (p: Proc, as: readonly bigint[]) => p.increment(as) };
+  const byWrite = {
+    fill: (p: Proc, a: bigint, l: bigint, b: number) => p.write(a, new Uint8Array(Number(l)).fill(b)),
+    async increment(p: Proc, addrs: readonly bigint[]): Promise<MemResult> {
+      for (const a of addrs) {
+        const v = await p.read(a, 1);
+        if (!v.ok) return v;
+        const w = await p.write(a, Uint8Array.of(v.data[0]! + 1));
+        if (!w.ok) return w;
+      }
+      return { ok: true, data: new Uint8Array(0) };
+    },
+  };
+
+  /** A 2 MiB aligned 4 MiB area, its first 2 MiB a THP, the whole of it under async uffd-wp when `wp`; the stores; what pagemap, PAGEMAP_SCAN and the bytes say. */
+  async function storesOnThp(how: typeof batched, wp: boolean) {
+    const proc = await (await referenceTarget('')).spawn();
+    const raw = (await proc.mmap(0n, 3n * H, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n)) as bigint;
+    const base = (raw + H - 1n) & ~(H - 1n);
+    await proc.madvise(base, 2n * H, MADV_HUGEPAGE);
+    await proc.write(base, Uint8Array.of(1));
+    if (wp) {
+      const fd = (await proc.userfaultfd(O_CLOEXEC | O_NONBLOCK)) as number;
+      await proc.uffdioApi(fd, UFFD_API, UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED);
+      await proc.uffdioRegister(fd, base, 2n * H, UFFDIO_REGISTER_MODE_WP);
+      await proc.uffdioWriteprotect(fd, base, 2n * H, UFFDIO_WRITEPROTECT_MODE_WP);
+    }
+    const outcomes = [
+      await how.fill(proc, base + 5n, 3n * PAGE + 100n, 0x5a),
+      await how.fill(proc, base + H + 3n * PAGE, 2n * PAGE, 0),
+      await how.increment(proc, [base + 6n * PAGE + 1n, base + 6n * PAGE + 1n, base + 2n * PAGE, base + H + 100n * PAGE, base + H - 1n]),
+    ];
+    const scan = await proc.pagemapScan({ start: base, end: base + 2n * H, flags: 0, maxPages: 0n, categoryInverted: 0, categoryMask: 0, categoryAnyofMask: SCAN_ALL, returnMask: SCAN_ALL, vecLen: 64 });
+    const pagemap = runs(Array.from((await proc.pagemap(base, 1024)) as BigUint64Array, pagemapEntry));
+    const bytes = await proc.read(base, Number(2n * H));
+    return { outcomes, pagemap, scan, bytes: bytes.ok ? Buffer.from(bytes.data).toString('base64') : bytes };
+  }
+
+  test.each([false, true])('leave pagemap, PAGEMAP_SCAN and the bytes as the same bytes written one call at a time do (a THP, under async uffd-wp: %s)', async (wp) => {
+    const together = await storesOnThp(batched, wp);
+    expect(together).toEqual(await storesOnThp(byWrite, wp));
+    expect(together.outcomes.every((r) => r.ok)).toBe(true);
+    if (!wp) return;
+    // a store into the protected THP splits it: only the pages stored to lose their uffd-wp bit
+    expect(together.pagemap).toBe('PX x4, PXW x2, PX, PXW x504, PX, SW x3, PX x2, SW x95, PX, SW x411');
+    expect(isErr(together.scan) ? null : together.scan.regions.some((g) => g.categories & PAGE_IS_HUGE)).toBe(false);
+  });
+
+  test('a fault ends each where a write would end: fill at the first byte of the page it came in, increment at its address', async () => {
+    const proc = await (await referenceTarget('')).spawn();
+    const a = (await proc.mmap(0n, 4n * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n)) as bigint;
+    await proc.mprotect(a + 2n * PAGE, PAGE, PROT_READ);
+    expect(await proc.fill(a + 9n, 3n * PAGE, 7)).toEqual({ ok: false, signal: 'SIGSEGV', addr: a + 2n * PAGE });
+    expect(await proc.increment([a, a, a + 2n * PAGE + 5n, a + 1n])).toEqual({ ok: false, signal: 'SIGSEGV', addr: a + 2n * PAGE + 5n });
+    expect(await proc.read(a, 10)).toEqual({ ok: true, data: Uint8Array.of(2, 0, 0, 0, 0, 0, 0, 0, 0, 7) });
+    expect(await proc.read(a + 2n * PAGE - 1n, 2)).toEqual({ ok: true, data: Uint8Array.of(7, 0) });
+    await proc.write(a + 3n, Uint8Array.of(0xff));
+    expect(await proc.increment([a + 3n])).toEqual({ ok: true, data: new Uint8Array(0) });
+    expect(await proc.read(a + 3n, 1)).toEqual({ ok: true, data: Uint8Array.of(0) }); // a char wraps
+    await expect(proc.fill(a, 1n, 256)).rejects.toThrow('fill: byte 256 is not in 0..255');
+  });
+
+  test('a 20 MiB fill is stored a page at a time, reusing one page of bytes', async () => {
+    const proc = await (await referenceTarget('')).spawn();
+    const len = 20n << 20n;
+    const a = (await proc.mmap(0n, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n)) as bigint;
+    const t0 = performance.now();
+    expect(await proc.fill(a, len, 0xee)).toEqual({ ok: true, data: new Uint8Array(0) });
+    expect(performance.now() - t0).toBeLessThan(5000); // ~20 ms measured; a quadratic store would take minutes
+    expect(await proc.read(a + len - 2n, 2)).toEqual({ ok: true, data: Uint8Array.of(0xee, 0xee) });
+  });
 });

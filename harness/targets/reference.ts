@@ -14,16 +14,17 @@ import { doMprotectPkey } from '../../model/mm/mprotect.ts';
 import { doMremap } from '../../model/mm/mremap.ts';
 import { System, type SystemConfig, type ThpSettings } from '../../model/mm/system.ts';
 import { Task } from '../../model/mm/task.ts';
-import { readUser, writeUser } from '../../model/mm/user-access.ts';
+import { atomicAddUser, fillUser, incrementUser, readUser, writeUser, type FaultCounts, type Signalled } from '../../model/mm/user-access.ts';
 import { UffdCtx, uffdioApi, uffdioRegister, uffdioUnregister, uffdioWriteprotect } from '../../model/mm/userfaultfd.ts';
 import { pagemapRead } from '../../model/proc/pagemap.ts';
 import { pagemapScan } from '../../model/proc/pagemap-scan.ts';
-import { readProcFile, writeProcFile } from '../../model/proc/files.ts';
+import { listProcDir, readProcFile, writeProcFile } from '../../model/proc/files.ts';
+import { doShmat, doShmdt } from '../../model/ipc/shm.ts';
 import * as U from '../../uapi/linux.ts';
 import { Errno, isErr, type Ret } from '../../uapi/linux.ts';
 import { resolveLayout } from '../layout-file.ts';
 import { DEFAULT_HUGETLB_PAGES, DEFAULT_SWAP_KIB, parseHugetlbPages, parseSwapKiB } from '../memory-options.ts';
-import type { Caps, Descriptors, MemResult, PgLevel, PmScanArg, PmScanResult, Proc, Target, TargetInfo } from '../target.ts';
+import type { Caps, Descriptors, MemResult, PgLevel, PmScanArg, PmScanResult, Proc, Target, TargetInfo, Thread } from '../target.ts';
 
 const BOOL = { '0': false, '1': true } as const;
 const LEVEL_NAMES: readonly PgLevel[] = ['pgd', 'pud', 'pmd', 'pte'];
@@ -94,9 +95,16 @@ export async function referenceTarget(spec: string, mutate?: (pg: Pgtable) => Pg
   };
 }
 
+/** A store's outcome as the Target API gives it. */
+function stored(r: Signalled | null): MemResult {
+  return r === null ? { ok: true, data: new Uint8Array(0) } : { ok: false, ...r };
+}
+
 /** A modelled process behind the Proc interface; the heap is glibc's mmap path. */
 class ReferenceProc implements Proc {
   private exited = false;
+  /** the C library's heap: each aligned_alloc()'s mapping, by the pointer returned */
+  private readonly allocations = new Map<bigint, bigint>();
   constructor(private readonly task: Task) {}
 
   get pid(): number {
@@ -140,8 +148,38 @@ class ReferenceProc implements Proc {
   async ftruncate(fd: number, length: bigint) {
     return this.live.ftruncate(fd, length);
   }
-  async memfdCreate(name: string) {
-    return this.live.memfdCreate(name);
+  async memfdCreate(name: string, flags: number) {
+    return this.live.memfdCreate(name, flags);
+  }
+  async writeFd(fd: number, data: Uint8Array) {
+    return this.live.writeFd(fd, data);
+  }
+  async stat(path: string) {
+    return this.live.stat(path);
+  }
+  async listDir(path: string) {
+    return listProcDir(path);
+  }
+  async shmget(key: number, size: bigint, shmflg: number) {
+    return this.live.sys.ipc.shmget(key, size, shmflg);
+  }
+  async shmat(shmid: number, addr: bigint, shmflg: number) {
+    return doShmat(this.mm, shmid, addr, shmflg);
+  }
+  async shmdt(addr: bigint) {
+    return doShmdt(this.mm, addr);
+  }
+  async shmctl(shmid: number, cmd: number): Promise<Ret<0>> {
+    if (cmd !== U.IPC_RMID) throw new Error(`shmctl: command ${cmd} is not modelled (only IPC_RMID)`);
+    return this.live.sys.ipc.rmid(shmid);
+  }
+  // a thread shares the mm; the model serves every thread's calls in the order they were made
+  async threadCreate(): Promise<Ret<Thread>> {
+    const current: FaultCounts = { minFlt: 0 };
+    return {
+      atomicAdd: async (addrs, delta) => stored(atomicAddUser(this.mm, addrs, delta, current)),
+      minflt: async () => BigInt(current.minFlt),
+    };
   }
 
   // aligned_alloc()/memalign(): glibc maps size + alignment and trims the slop
@@ -154,11 +192,15 @@ class ReferenceProc implements Proc {
     if (start > raw) vmMunmap(this.mm, raw, start - raw);
     const tail = raw + len + alignment - (start + len);
     if (tail > 0n) vmMunmap(this.mm, start + len, tail);
+    this.allocations.set(start, len);
     return start;
   }
+  // free(): munmap_chunk() of exactly what was allocated, whatever areas it has become
   async free(addr: bigint): Promise<void> {
-    const vma = this.mm.vmas.lookup(addr);
-    if (vma) vmMunmap(this.mm, vma.start, vma.end - vma.start);
+    const len = this.allocations.get(addr);
+    if (len === undefined) throw new Error(`free(0x${addr.toString(16)}): not a pointer aligned_alloc() returned`);
+    this.allocations.delete(addr);
+    vmMunmap(this.mm, addr, len);
   }
 
   async read(addr: bigint, length: number): Promise<MemResult> {
@@ -166,8 +208,14 @@ class ReferenceProc implements Proc {
     return r instanceof Uint8Array ? { ok: true, data: r } : { ok: false, ...r };
   }
   async write(addr: bigint, data: Uint8Array): Promise<MemResult> {
-    const r = writeUser(this.mm, addr, data);
-    return r === null ? { ok: true, data: new Uint8Array(0) } : { ok: false, ...r };
+    return stored(writeUser(this.mm, addr, data));
+  }
+  async fill(addr: bigint, length: bigint, byte: number): Promise<MemResult> {
+    if (!Number.isInteger(byte) || byte < 0 || byte > 255) throw new Error(`fill: byte ${byte} is not in 0..255`);
+    return stored(fillUser(this.mm, addr, length, byte));
+  }
+  async increment(addrs: readonly bigint[]): Promise<MemResult> {
+    return stored(incrementUser(this.mm, addrs));
   }
   async readFile(path: string) {
     return readProcFile(this.live, path);

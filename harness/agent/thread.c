@@ -1,0 +1,168 @@
+/*
+ * A test's own threads (pthread_create() in the C program). Each serves a
+ * queue of its own, in the order its calls came, concurrently with the
+ * process's serving thread and with its other threads: an atomic add that
+ * waits in a fault holds up only its own thread. A thread is named by its
+ * tid and lives until the process exits.
+ */
+#include "agent.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* One call queued for a thread: an atomic add, or (access NULL) getrusage()'s minor faults. */
+struct call {
+	struct call *next;
+	struct job *access;
+	bool has_id;
+	int64_t id;
+};
+
+struct thread {
+	struct thread *next;
+	pid_t tid; /* 0 until the thread has started */
+	pthread_mutex_t lock;
+	pthread_cond_t more; /* a call queued, or the thread started */
+	struct call *head, *tail;
+};
+
+/* Only the serving thread walks or grows the list. */
+static struct thread *threads;
+
+/* getrusage(RUSAGE_THREAD) on this thread: its minor faults. */
+static void answer_minflt(const struct call *c, struct buf *o)
+{
+	struct request r = { .has_id = c->has_id, .id = c->id };
+	struct rusage ru;
+	o->len = 0;
+	o->oom = false;
+	if (getrusage(RUSAGE_THREAD, &ru)) {
+		r.call = "getrusage";
+		r.errnum = errno;
+		jw_errno(o, &r);
+	} else {
+		jw_begin(o, &r);
+		buf_puts(o, ",\"ok\":true");
+		jw_hex(o, "minflt", (uint64_t)ru.ru_minflt);
+		jw_end(o);
+	}
+	child_send(o, c->has_id, c->id);
+}
+
+static void *serve_calls(void *arg)
+{
+	struct thread *t = arg;
+	struct buf out = { 0 };
+	/*
+	 * Its reply buffer and its malloc state (glibc's per-thread cache) made
+	 * and touched before it serves: the minor faults it reports are then the
+	 * test's alone, as a C thread's are.
+	 */
+	if (!buf_reserve(&out, 4096))
+		memset(out.p, 0, out.cap);
+	free(malloc(1));
+	pthread_mutex_lock(&t->lock);
+	t->tid = (pid_t)syscall(SYS_gettid);
+	pthread_cond_signal(&t->more);
+	for (;;) {
+		while (!t->head)
+			pthread_cond_wait(&t->more, &t->lock);
+		struct call *c = t->head;
+		t->head = c->next;
+		if (!t->head)
+			t->tail = NULL;
+		pthread_mutex_unlock(&t->lock);
+		if (c->access)
+			memory_answer(c->access, &out);
+		else
+			answer_minflt(c, &out);
+		free(c);
+		pthread_mutex_lock(&t->lock);
+	}
+	return NULL;
+}
+
+/* pthread_create(): the reply names the new thread by its tid once it runs. */
+enum outcome thread_create(struct request *r, struct buf *o)
+{
+	struct thread *t = calloc(1, sizeof *t);
+	if (!t) {
+		req_bad(r, "out of memory");
+		return BAD;
+	}
+	pthread_mutex_init(&t->lock, NULL);
+	pthread_cond_init(&t->more, NULL);
+	int rc = agent_thread(serve_calls, t, true);
+	if (rc) {
+		free(t);
+		r->call = "pthread_create";
+		r->errnum = rc;
+		return FAILED;
+	}
+	pthread_mutex_lock(&t->lock);
+	while (!t->tid)
+		pthread_cond_wait(&t->more, &t->lock);
+	pthread_mutex_unlock(&t->lock);
+	t->next = threads;
+	threads = t;
+	jw_int(o, "thread", t->tid);
+	return DONE;
+}
+
+/* The thread the request's "thread" names; NULL for a bad request. */
+static struct thread *named_thread(struct request *r)
+{
+	int64_t tid;
+	if (req_int(r, "thread", 1, INT_MAX, &tid))
+		return NULL;
+	for (struct thread *t = threads; t; t = t->next)
+		if (t->tid == tid)
+			return t;
+	req_bad(r, "no thread %lld in proc %d", (long long)tid, (int)getpid());
+	return NULL;
+}
+
+static enum outcome enqueue(struct request *r, struct thread *t, struct job *access)
+{
+	struct call *c = calloc(1, sizeof *c);
+	if (!c) {
+		req_bad(r, "out of memory");
+		return BAD;
+	}
+	*c = (struct call){ .access = access, .has_id = r->has_id, .id = r->id };
+	pthread_mutex_lock(&t->lock);
+	if (t->tail)
+		t->tail->next = c;
+	else
+		t->head = c;
+	t->tail = c;
+	pthread_cond_signal(&t->more);
+	pthread_mutex_unlock(&t->lock);
+	return ASYNC;
+}
+
+/* An atomic add ("addrs", "delta") for the thread to run in its turn; it answers. */
+enum outcome thread_atomic_add(struct request *r)
+{
+	struct thread *t = named_thread(r);
+	struct job *j = t ? memory_job(r, ATOMIC_ADD) : NULL;
+	if (!j)
+		return BAD;
+	enum outcome how = enqueue(r, t, j);
+	if (how == BAD)
+		memory_drop(j);
+	return how;
+}
+
+/* getrusage(RUSAGE_THREAD) on the thread, in its turn; it answers. */
+enum outcome thread_minflt(struct request *r)
+{
+	struct thread *t = named_thread(r);
+	return t ? enqueue(r, t, NULL) : BAD;
+}
