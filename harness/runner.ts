@@ -156,8 +156,10 @@ async function runOne(
   const work = (async (): Promise<Ending> => {
     if (info instanceof Error) throw info;
     proc = await target.spawn();
-    guarded = guardProc(wrapProc ? wrapProc(proc, suite.name, () => ksft.results.length) : proc);
-    const t = { proc: guarded.proc, ksft, pagesize: BigInt(info.pageSize) };
+    guarded = guardProc(proc);
+    // recorders see the calls as the suite makes them: those it makes together arrive together,
+    // whenever the guard lets the event loop turn
+    const t = { proc: wrapProc ? wrapProc(guarded.proc, suite.name, () => ksft.results.length) : guarded.proc, ksft, pagesize: BigInt(info.pageSize) };
     return { kind: 'exit', code: await ksft.runMain(() => suite.run(t)) };
   })().catch(endingOf);
 

@@ -3,7 +3,7 @@
 // with named version and architecture differences passed over and counted.
 
 import type { TargetInfo } from '../target.ts';
-import { namedDifference } from './known-differences.ts';
+import { namedDifference, optionalCalls } from './known-differences.ts';
 import type { CallLine } from './record.ts';
 
 export interface CallDifference {
@@ -45,9 +45,17 @@ export function compareCallLogs(
   info: readonly [TargetInfo, TargetInfo],
   testName: (suite: string, resultsBefore: number) => string | null = () => null,
 ): CallComparison {
-  const [x, y] = [bySuite(a), bySuite(b)];
   const differences: CallDifference[] = [];
   const named = new Map<string, number>();
+  // calls a named difference lets one side make alone are left out of both logs, and counted
+  const optional = optionalCalls(info[0], info[1]);
+  const kept = (lines: readonly CallLine[]) =>
+    lines.filter((l) => {
+      const d = optional.find((o) => o.calls.test(l.call));
+      if (d) named.set(d.name, (named.get(d.name) ?? 0) + 1);
+      return !d;
+    });
+  const [x, y] = [bySuite(kept(a)), bySuite(kept(b))];
   let calls = 0;
   for (const suite of new Set([...x.keys(), ...y.keys()])) {
     const la = x.get(suite) ?? [];

@@ -4,6 +4,7 @@ import { referenceTarget } from '../targets/reference.ts';
 import { pagemapEntry, runs } from './format.ts';
 import { CallNames } from './names.ts';
 import { CallRecorder } from './record.ts';
+import { compareCallLogs } from './compare.ts';
 import { namedDifference } from './known-differences.ts';
 
 describe('call names', () => {
@@ -60,6 +61,25 @@ describe('a recorded process', () => {
     ]);
   });
 
+  test('memset and increment: a line each; a long address list as its first two, how many more, and its last', async () => {
+    const recorder = new CallRecorder();
+    const proc = recorder.wrap(await (await referenceTarget('')).spawn(), 'test');
+    const addr = await proc.mmap(0n, 0x2000n, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS, -1, 0n);
+    if (U.isErr(addr)) throw new Error('setup');
+    await proc.fill(addr + 0x10n, 0x1000n, 0xab);
+    await proc.increment([addr, addr + 0x1001n]);
+    await proc.increment(Array.from({ length: 5000 }, (_, i) => addr + BigInt(i)));
+    await proc.increment([addr + 0x1fffn, addr + 0x2000n, addr]);
+    await proc.fill(addr + 0x1ff0n, 0x20n, 0);
+    expect(recorder.lines.slice(1).map((l) => `${l.call} = ${l.outcome}`)).toEqual([
+      'memset(M0+0x10, 0xab, 0x1000) = ok',
+      'increment([M0+0x0, M0+0x1001]) = ok',
+      'increment([M0+0x0, M0+0x1, ... 4997 more, M0+0x1387]) = ok',
+      'increment([M0+0x1fff, ?+0x0, M0+0x0]) = SIGSEGV at ?+0x0',
+      'memset(M0+0x1ff0, 0x0, 0x20) = SIGSEGV at ?+0x0',
+    ]);
+  });
+
   test('PAGEMAP_SCAN: u64 flags and masks as the kernel sees them (a C int -1 is ~0), a NULL vec named', async () => {
     const recorder = new CallRecorder();
     const proc = recorder.wrap(await (await referenceTarget('')).spawn(), 'test');
@@ -85,5 +105,23 @@ describe('named differences', () => {
     expect(namedDifference(a, b, arm64, x86)).toBe('x86-protection-key+arm64-old-prefaulted-pte');
     expect(namedDifference(a, b, arm64, { ...arm64, name: 'c' })).toBeNull();
     expect(namedDifference(a, line(b.outcome.replace('Rss: 4', 'Rss: 8')), arm64, x86)).toBeNull();
+  });
+
+  test("across architectures, the hstates each lists, and the sysfs files of those the other lacks", () => {
+    const call = (c: string, outcome = '0') => ({ suite: 's', resultsBefore: 0, call: c, outcome });
+    const dir = 'read("/sys/kernel/mm/hugepages/hugepages-';
+    const a = [
+      call('readdir("/sys/kernel/mm/hugepages/")', 'hugepages-2048kB/ hugepages-32768kB/ hugepages-64kB/ hugepages-1048576kB/'),
+      call(`${dir}2048kB/nr_hugepages")`),
+      call(`${dir}32768kB/nr_hugepages")`),
+      call(`${dir}64kB/nr_hugepages")`),
+      call(`${dir}1048576kB/nr_hugepages")`),
+      call('mmap(0, 0x1000, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0x0)', 'M0+0x0'),
+    ];
+    const b = [a[0]!, a[1]!, a[4]!, a[5]!].map((l, i) => (i === 0 ? { ...l, outcome: 'hugepages-2048kB/ hugepages-1048576kB/' } : l));
+    const got = compareCallLogs(a, b, [arm64, x86]);
+    expect(got.differences).toEqual([]);
+    expect(got.named.get('hstates')).toBe(5);
+    expect(compareCallLogs(a, b, [arm64, { ...arm64, name: 'c' }]).differences).toHaveLength(1);
   });
 });
