@@ -2,10 +2,12 @@
 // observable outcome a model must share with the real kernel.
 
 import type { Target } from '../target.ts';
+import { filesScenario } from './files.ts';
 import { hugetlbScenario } from './hugetlb.ts';
 import { swapScenario } from './swap.ts';
 
 export const SCENARIOS: Readonly<Record<string, (target: Target) => Promise<string[]>>> = {
   swap: swapScenario,
   hugetlb: hugetlbScenario,
+  files: filesScenario,
 };

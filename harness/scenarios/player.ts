@@ -76,6 +76,24 @@ export class Player {
     else if (!r.ok) throw new Error(`store to 0x${addr.toString(16)}: ${r.signal}`);
   }
 
+  /** The pathname smaps gives the area starting at addr ("" for anonymous memory) */
+  async mapName(label: string, addr: bigint): Promise<void> {
+    const text = must(await this.p.readFile(`/proc/${this.p.pid}/smaps`), 'smaps');
+    const head = text.split('\n').find((l) => /^[0-9a-f]+-/.test(l) && BigInt(`0x${l.split('-')[0]}`) === addr);
+    this.lines.push(`${label}: ${head === undefined ? '?' : (/^\S+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(head)?.[1] ?? '?')}`);
+  }
+
+  /** PAGEMAP_SCAN of n pages from addr, every category: its regions, in pages from addr */
+  async categories(label: string, addr: bigint, n: number): Promise<void> {
+    const all = 0xff; // every category 6.12 has (PAGE_IS_GUARD came in 6.14)
+    const r = must(
+      await this.p.pagemapScan({ start: addr, end: addr + BigInt(n) * PAGE, flags: 0, maxPages: 0n, categoryInverted: 0, categoryMask: 0, categoryAnyofMask: all, returnMask: all, vecLen: n }),
+      'PAGEMAP_SCAN',
+    );
+    const regions = r.regions.map((g) => `${(g.start - addr) / PAGE}..${(g.end - addr) / PAGE} 0x${g.categories.toString(16)}`);
+    this.lines.push(`${label}: ${regions.join(', ') || 'none'}`);
+  }
+
   async readBack(label: string, addr: bigint): Promise<void> {
     const r = await this.p.read(addr, 1);
     this.lines.push(`${label}: ${r.ok ? r.data[0] : r.signal}`);
