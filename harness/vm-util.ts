@@ -23,6 +23,7 @@ import {
   type Errno,
 } from '../uapi/linux.ts';
 import { inOrder } from './in-order.ts';
+import { load } from './user-memory.ts';
 import { strerror } from './strerror.ts';
 import type { Selftest } from './suite.ts';
 import type { Proc, PmScanResult } from './target.ts';
@@ -219,4 +220,53 @@ export async function softdirtySupported(t: Selftest): Promise<boolean> {
   const supported = await checkVmflag(t, addr, 'sd');
   await t.proc.munmap(addr, t.pagesize);
   return supported;
+}
+
+/** `FORCE_READ(addr[i * pagesize])` for each page: a load of the pages, in order (the same faults). */
+export async function forceReadPages(t: Selftest, addr: bigint, nrPages: number, pagesize: bigint): Promise<void> {
+  await load(t.proc, addr, nrPages * Number(pagesize));
+}
+
+export async function detectHugeZeropage(t: Selftest): Promise<boolean> {
+  // pread(fd, buf, 15, 0): a longer answer (never seen) would not count
+  const buf = await t.proc.readFile('/sys/kernel/mm/transparent_hugepage/use_zero_page');
+  if (isErr(buf) || buf.length < 1 || buf.length >= 15) return false;
+  return strtoul(buf) === 1n;
+}
+
+/**
+ * read_file(path, buf, buflen): the text read (at most buflen - 1 bytes), or
+ * the C's 0 with the errno of the call that failed (null: an empty read, errno untouched).
+ */
+export async function readFile(t: Selftest, path: string, buflen: number): Promise<string | Errno | null> {
+  const buf = await t.proc.readFile(path);
+  if (isErr(buf)) return buf;
+  if (buf.length < 1) return null;
+  return buf.slice(0, buflen - 1);
+}
+
+export async function readNum(t: Selftest, path: string): Promise<bigint> {
+  const buf = await readFile(t, path, 21);
+  if (typeof buf !== 'string') t.ksft.exitFailPerror('read_file()', buf);
+  return strtoul(buf);
+}
+
+/** __write_file(): buf is written without its final NUL, as the C's buflen - 1 bytes. */
+async function __writeFile(t: Selftest, path: string, buf: string, ignoreEinval: boolean): Promise<void> {
+  const ret = await t.proc.writeFile(path, buf);
+  if (isErr(ret)) {
+    if (ret.call === 'open') t.ksft.exitFailMsg(`${path} open failed: ${strerror(ret)}`);
+    if (ignoreEinval && ret.name === 'EINVAL') return;
+    t.ksft.exitFailMsg(`${path} write(${buf}) failed: ${strerror(ret)}`);
+  }
+  if (ret !== buf.length)
+    t.ksft.exitFailMsg(`${path} write(${buf}) is truncated, expected ${buf.length} bytes, got ${ret} bytes`);
+}
+
+export function writeNum(t: Selftest, path: string, num: bigint): Promise<void> {
+  return __writeFile(t, path, num.toString(), false);
+}
+
+export function writeNumIgnoreEinval(t: Selftest, path: string, num: bigint): Promise<void> {
+  return __writeFile(t, path, num.toString(), true);
 }

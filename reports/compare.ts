@@ -13,7 +13,7 @@ export interface CompareRow {
   readonly suite: string;
   /** the result's name as printed, or "(exit)" for how the program ended */
   readonly name: string;
-  /** which of the suite's results of that name (0 for the first): a C selftest may print a name twice */
+  /** which of the suite's results of that name (0 for the first): a C selftest may print a name twice; numbers in names are not told apart */
   readonly occurrence: number;
   readonly cells: readonly Cell[];
   readonly agree: boolean;
@@ -27,22 +27,32 @@ export interface CompareMatrix {
 
 export const EXIT_ROW = '(exit)';
 
-/** Each result of a suite with how many of the same name came before it. */
+/**
+ * A result's name with the numbers it prints masked: a C selftest may put
+ * values in a name (pagemap_ioctl's "transact_test Extra pages 3 (0.0%)"),
+ * and how a kernel's threads were scheduled changes them from run to run.
+ * Results are matched by this key; the status is what compares.
+ */
+const nameKey = (name: string): string => name.replace(/\d+(\.\d+)?/g, '#');
+
+/** Each result of a suite with how many of the same name key came before it. */
 function occurrences(results: readonly { readonly name: string }[]): number[] {
   const count = new Map<string, number>();
   return results.map((r) => {
-    const n = count.get(r.name) ?? 0;
-    count.set(r.name, n + 1);
+    const k = nameKey(r.name);
+    const n = count.get(k) ?? 0;
+    count.set(k, n + 1);
     return n;
   });
 }
 
 export function compareMatrix(reports: readonly RunReport[]): CompareMatrix {
-  // Rows in the order they first appear in any target's run; a name printed twice is two rows.
+  // Rows in the order they first appear in any target's run, named as that run printed them;
+  // a name printed twice is two rows.
   const keys: [string, string, number][] = [];
   const seen = new Set<string>();
   const add = (suite: string, name: string, occurrence: number) => {
-    const k = `${suite}\u0000${name}\u0000${occurrence}`;
+    const k = `${suite}\u0000${nameKey(name)}\u0000${occurrence}`;
     if (!seen.has(k)) {
       seen.add(k);
       keys.push([suite, name, occurrence]);
@@ -59,7 +69,7 @@ export function compareMatrix(reports: readonly RunReport[]): CompareMatrix {
     if (!s) return 'absent';
     if (name === EXIT_ROW) return s.exit.status;
     const nth = occurrences(s.results);
-    return s.results.find((x, i) => x.name === name && nth[i] === occurrence)?.status ?? 'absent';
+    return s.results.find((x, i) => nameKey(x.name) === nameKey(name) && nth[i] === occurrence)?.status ?? 'absent';
   };
   const rows = keys.map(([suite, name, occurrence]): CompareRow => {
     const cells = reports.map((r) => cell(r, suite, name, occurrence));

@@ -71,7 +71,7 @@ describe('run on the reference target', () => {
     expect(results.suites.map((s) => [s.name, s.plan, s.results.map((r) => r.name)])).toEqual(SUITES.map((s) => [s.name, s.tests.length, s.tests]));
     expect(code).toBe(results.totals.fail + results.totals.error > 0 ? 1 : 0);
     expect(readFileSync(junit, 'utf8')).toContain('<testsuite name="reference:rfc: soft-dirty" tests="19"');
-  });
+  }, 120_000);
 
   test('v6.10 (no soft-dirty): soft-dirty skips as a whole, as on a real arm64 kernel', async () => {
     const { stdout } = await mmconform('run', '--suite', 'soft-dirty');
