@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { AGENT } from '../harness/testing/agent.ts';
 import { linuxHostTarget } from '../harness/targets/linux-host.ts';
-import { type Call, callSequence } from '../suites/fuzz/calls.ts';
+import { type Call, SLOTS, callSequence } from '../suites/fuzz/calls.ts';
 import { runSequence } from '../suites/fuzz/sequence.ts';
 import { cReproducer } from './c-reproducer.ts';
 
@@ -32,8 +32,24 @@ describe('the C reproducer', () => {
       { ...scan, maxPages: -1 },
       { ...scan, pages: 0, nullVec: true },
     ];
+    // the batched memory calls, a thread's add, a SysV segment and write(2), with their faults
+    const batched: Call[] = [
+      { op: 'mmap', at: { base: 1, page: 0 }, place: 'fixed', pages: 8, prot: 3, shared: false, backing: 'anon', populate: false, noreserve: false, offPages: 0 },
+      { op: 'mprotect', at: { base: 1, page: 4 }, pages: 1, prot: 1 },
+      { op: 'fill', at: { base: 1, page: 1 }, pages: 2 },
+      { op: 'fill', at: { base: 1, page: 2 }, pages: 6 },
+      { op: 'increment', at: { base: 1, page: 0 }, pages: 4, step: 1 },
+      { op: 'increment', at: { base: 1, page: 2 }, pages: 6, step: 2 },
+      { op: 'atomic_add', at: { base: 1, page: 5 }, thread: 1 },
+      { op: 'atomic_add', at: { base: 1, page: 4 }, thread: 0 },
+      { op: 'shm', pages: 3, hugetlb: false },
+      { op: 'store', at: { base: SLOTS, page: 1 }, offset: 0, len: 8 },
+      { op: 'write_fd', len: 4096 * 3 + 5 },
+      { op: 'mmap', at: { base: 2, page: 0 }, place: 'fixed', pages: 4, prot: 3, shared: true, backing: 'memfd', populate: false, noreserve: false, offPages: 0 },
+      { op: 'load', at: { base: 2, page: 3 }, offset: 4095, len: 1 },
+    ];
     try {
-      for (const [i, calls] of [edges, ...fc.sample(callSequence({ hugetlb: false, uffdWp: true }), { seed: 11, numRuns: 8 })].entries()) {
+      for (const [i, calls] of [edges, batched, ...fc.sample(callSequence({ hugetlb: false, uffdWp: true }), { seed: 11, numRuns: 8 })].entries()) {
         const src = join(dir, `r${i}.c`);
         await writeFile(src, cReproducer({ calls, target: 'reference', against: 'linux-host', seed: 11, difference: { line: 0, target: null, against: null } }));
         await run('cc', ['-O0', '-Wall', '-Werror', '-o', join(dir, `r${i}`), src]);

@@ -31,6 +31,7 @@ const RUNTIME = String.raw`#define _GNU_SOURCE
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -365,6 +366,104 @@ static void access_(uint64_t a, size_t len, int store, unsigned char value)
 	printf("]\n");
 }
 
+/* memset() a page at a time; a fault is reported at the first byte of the page it came in, as the agent does */
+static void fill(uint64_t a, uint64_t len, unsigned char value)
+{
+	static volatile uint64_t cur;
+	printf("memset(%s, 0x%x, 0x%llx) = ", A(a), value, (unsigned long long)len);
+	fflush(stdout);
+	if (sigsetjmp(fault_env, 1)) {
+		printf("%s at %s\n", fault_sig == SIGBUS ? "SIGBUS" : "SIGSEGV", A(cur));
+		return;
+	}
+	for (cur = a; cur < a + len; cur = (cur | (PAGE - 1)) + 1) {
+		uint64_t end = (cur | (PAGE - 1)) + 1;
+		memset((void *)cur, value, (end < a + len ? end : a + len) - cur);
+	}
+	printf("ok\n");
+}
+
+/* The call log's list of addresses: whole up to 4, else the first two, how many more, and the last */
+static void address_list(const uint64_t *v, size_t n)
+{
+	if (n <= 4) {
+		for (size_t i = 0; i < n; i++) printf("%s%s", i ? ", " : "", A(v[i]));
+		return;
+	}
+	printf("%s, %s, ... %zu more, %s", A(v[0]), A(v[1]), n - 3, A(v[n - 1]));
+}
+
+/* (volatile char *)a[0]++ at each address in turn */
+static void increment(const uint64_t *v, size_t n)
+{
+	static volatile size_t i;
+	printf("increment([");
+	address_list(v, n);
+	printf("]) = ");
+	fflush(stdout);
+	if (sigsetjmp(fault_env, 1)) {
+		printf("%s at %s\n", fault_sig == SIGBUS ? "SIGBUS" : "SIGSEGV", A(v[i]));
+		return;
+	}
+	for (i = 0; i < n; i++) (*(volatile unsigned char *)v[i])++;
+	printf("ok\n");
+}
+static void increment_pages(uint64_t a, long n, int step)
+{
+	size_t k = (size_t)((n + step - 1) / step);
+	uint64_t *v = calloc(k ? k : 1, 8);
+	for (size_t i = 0; i < k; i++) v[i] = a + i * step * PAGE + i % 8;
+	increment(v, k);
+	free(v);
+}
+
+/* A thread's __atomic_add_fetch: made here, on the main thread (where it runs changes nothing of what memory does) */
+static int nthreads;
+static void atomic_add(int thread, uint64_t a)
+{
+	while (nthreads <= thread) printf("pthread_create() = ok\n"), nthreads++;
+	printf("th%d: atomic_add([%s], 1) = ", thread, A(a));
+	fflush(stdout);
+	if (sigsetjmp(fault_env, 1)) {
+		printf("%s at %s\n", fault_sig == SIGBUS ? "SIGBUS" : "SIGSEGV", A(a));
+		return;
+	}
+	__atomic_add_fetch((int *)a, 1, __ATOMIC_SEQ_CST);
+	printf("ok\n");
+}
+
+/* A System V segment attached where the kernel chooses, and removed at once */
+static int nshm;
+static void shm(long pages, int hugetlb)
+{
+	uint64_t len = pages * PAGE;
+	printf("shmget(0x0, 0x%llx, IPC_CREAT%s|SHM_R|SHM_W) = ", (unsigned long long)len, hugetlb ? "|SHM_HUGETLB" : "");
+	int id = shmget(IPC_PRIVATE, len, IPC_CREAT | 0600 | (hugetlb ? SHM_HUGETLB : 0));
+	if (id < 0) {
+		printf("%s\n", err());
+		return;
+	}
+	int name = nshm++;
+	printf("shm%d\n", name);
+	void *r = shmat(id, NULL, 0);
+	uint64_t size = hugetlb ? (len + (2ULL << 20) - 1) & ~((2ULL << 20) - 1) : len;
+	printf("shmat(shm%d, 0, 0x0) = %s\n", name, r == (void *)-1 ? err() : chose((uint64_t)r, size, 1));
+	printf("shmctl(shm%d, IPC_RMID) = %s\n", name, ret0(shmctl(id, IPC_RMID, NULL)));
+	choose(r == (void *)-1 ? (uint64_t)-1 : (uint64_t)r, (long)(size / PAGE));
+}
+
+static void write_fd(size_t len, unsigned char value)
+{
+	unsigned char *b = malloc(len);
+	memset(b, value, len);
+	printf("write(%s, [0x%x", F(memfd), value);
+	if (len > 1) printf(" x%zu", len);
+	ssize_t r = write(memfd, b, len);
+	if (r < 0) printf("]) = %s\n", err());
+	else printf("]) = %zd\n", r);
+	free(b);
+}
+
 static void scan(uint64_t start, long pages, uint64_t fl, uint64_t inv, uint64_t mask, uint64_t anyof, uint64_t retm, uint64_t max_pages, uint64_t vec_len, int null_vec)
 {
 	static struct page_region_ vec[4096];
@@ -492,6 +591,16 @@ function statement(c: Call, index: number): string {
       return `access_(${ref(c.at)} + ${c.offset}, ${fit(c.at, c.len, 1, c.offset)}, 0, 0);`;
     case 'store':
       return `access_(${ref(c.at)} + ${c.offset}, ${fit(c.at, c.len, 1, c.offset)}, 1, ${storeByte(index)});`;
+    case 'fill':
+      return `fill(${ref(c.at)}, ${fit(c.at, c.pages, 'PAGE')} * PAGE, ${storeByte(index)});`;
+    case 'increment':
+      return `increment_pages(${ref(c.at)}, ${fit(c.at, c.pages, 'PAGE')}, ${c.step});`;
+    case 'atomic_add':
+      return `atomic_add(${c.thread}, ${ref(c.at)} + ${4 * (index % 1024)});`;
+    case 'shm':
+      return `shm(${c.pages}, ${c.hugetlb ? 1 : 0});`;
+    case 'write_fd':
+      return `write_fd(${c.len}, ${storeByte(index)});`;
     case 'pagemap':
       return `pagemap(${ref(c.at)}, ${fit(c.at, c.pages, 'PAGE')});`;
     case 'scan':

@@ -40,6 +40,14 @@ export type Call =
   | { readonly op: 'madvise'; readonly at: Ref; readonly pages: number; readonly advice: number }
   | { readonly op: 'load'; readonly at: Ref; readonly offset: number; readonly len: number }
   | { readonly op: 'store'; readonly at: Ref; readonly offset: number; readonly len: number }
+  | { readonly op: 'fill'; readonly at: Ref; readonly pages: number }
+  | { readonly op: 'increment'; readonly at: Ref; readonly pages: number; readonly step: number }
+  /** a thread's __atomic_add_fetch on an int: one of two threads, made when first used */
+  | { readonly op: 'atomic_add'; readonly at: Ref; readonly thread: number }
+  /** a System V segment attached where the target chooses, and removed at once (so it dies with the process) */
+  | { readonly op: 'shm'; readonly pages: number; readonly hugetlb: boolean }
+  /** write(2) to the memfd at its file position */
+  | { readonly op: 'write_fd'; readonly len: number }
   | { readonly op: 'pagemap'; readonly at: Ref; readonly pages: number }
   | {
       readonly op: 'scan';
@@ -83,6 +91,11 @@ export const DEFAULT_WEIGHTS: Readonly<Record<Op, number>> = {
   madvise: 8,
   load: 8,
   store: 10,
+  fill: 3,
+  increment: 2,
+  atomic_add: 2,
+  shm: 2,
+  write_fd: 1,
   pagemap: 6,
   scan: 5,
   smaps: 2,
@@ -167,6 +180,11 @@ function callArbitraries(offer: Offer): Record<Op, fc.Arbitrary<Call>> {
     madvise: fc.record({ op: fc.constant('madvise' as const), at: ref, pages: pageCount, advice: fc.constantFrom(...ADVICE) }),
     load: fc.record({ op: fc.constant('load' as const), at: seen, offset: fc.constantFrom(0, 0, 8, 4095), len: fc.constantFrom(1, 8, 4096) }),
     store: fc.record({ op: fc.constant('store' as const), at: seen, offset: fc.constantFrom(0, 0, 8, 4095), len: fc.constantFrom(1, 8, 4096) }),
+    fill: fc.record({ op: fc.constant('fill' as const), at: seen, pages: pageCount }),
+    increment: fc.record({ op: fc.constant('increment' as const), at: seen, pages: pageCount, step: fc.constantFrom(1, 2, 3) }),
+    atomic_add: fc.record({ op: fc.constant('atomic_add' as const), at: seen, thread: fc.integer({ min: 0, max: 1 }) }),
+    shm: fc.record({ op: fc.constant('shm' as const), pages: pageCount.filter((n) => n > 0), hugetlb: offer.hugetlb ? fc.boolean() : fc.constant(false) }),
+    write_fd: fc.record({ op: fc.constant('write_fd' as const), len: fc.constantFrom(1, 4096, 3 * 4096 + 5) }),
     pagemap: fc.record({ op: fc.constant('pagemap' as const), at: seen, pages: pageCount.filter((n) => n > 0) }),
     scan: fc.record({
       op: fc.constant('scan' as const),

@@ -3,7 +3,7 @@
 // the calls, then what every area ends up as (smaps and pagemap).
 
 import { CallRecorder, type CallLine } from '../../harness/calls/record.ts';
-import type { Proc, Target } from '../../harness/target.ts';
+import type { Proc, Target, Thread } from '../../harness/target.ts';
 import * as U from '../../uapi/linux.ts';
 import { isErr } from '../../uapi/linux.ts';
 import { ARENA, MEMFD_PAGES, PAGE, SLOT_PAGES, SLOTS, slotRanges, type Call, type Ref } from './calls.ts';
@@ -12,6 +12,8 @@ import { ARENA, MEMFD_PAGES, PAGE, SLOT_PAGES, SLOTS, slotRanges, type Call, typ
 const CHOSEN_PAGES = 1024;
 
 const bytes = (n: number) => BigInt(n) * PAGE;
+const HPAGE = 2n << 20n;
+const IPC_PRIVATE = 0;
 const inArena = (a: bigint) => a >= ARENA && a < ARENA + bytes(SLOTS * SLOT_PAGES);
 
 /** The byte a store writes: where it came from shows in what a later load reads. */
@@ -19,6 +21,7 @@ export const storeByte = (index: number) => (index % 255) + 1;
 
 class Runner {
   private uffd = -1;
+  private readonly threads: Thread[] = [];
   /** the areas the target chose, in order: start and pages */
   private readonly chosen: (readonly [bigint, number])[] = [];
 
@@ -76,6 +79,30 @@ class Runner {
         return void (await p.read(this.addr(c.at) + BigInt(c.offset), this.fit(c.at, c.len, 1, c.offset)));
       case 'store':
         return void (await p.write(this.addr(c.at) + BigInt(c.offset), new Uint8Array(this.fit(c.at, c.len, 1, c.offset)).fill(storeByte(index))));
+      case 'fill':
+        return void (await p.fill(this.addr(c.at), bytes(this.fit(c.at, c.pages, Number(PAGE))), storeByte(index)));
+      case 'increment': {
+        const n = this.fit(c.at, c.pages, Number(PAGE));
+        const start = this.addr(c.at);
+        return void (await p.increment(Array.from({ length: Math.ceil(n / c.step) }, (_, i) => start + bytes(i * c.step) + BigInt(i % 8))));
+      }
+      case 'atomic_add': {
+        while (this.threads.length <= c.thread) {
+          const th = await p.threadCreate();
+          if (isErr(th)) return;
+          this.threads.push(th);
+        }
+        return void (await this.threads[c.thread]!.atomicAdd([this.addr(c.at) + 4n * BigInt(index % 1024)], 1));
+      }
+      case 'shm': {
+        const id = await p.shmget(IPC_PRIVATE, bytes(c.pages), U.IPC_CREAT | U.SHM_R | U.SHM_W | (c.hugetlb ? U.SHM_HUGETLB : 0));
+        if (isErr(id)) return;
+        const at = await p.shmat(id, 0n, 0);
+        await p.shmctl(id, U.IPC_RMID);
+        return this.choose(at, c.hugetlb ? Number((bytes(c.pages) + HPAGE - 1n) / HPAGE) * 512 : c.pages);
+      }
+      case 'write_fd':
+        return void (await p.writeFd(this.memfd, new Uint8Array(c.len).fill(storeByte(index))));
       case 'pagemap':
         return void (await p.pagemap(this.addr(c.at), this.fit(c.at, c.pages, Number(PAGE))));
       case 'scan': {
