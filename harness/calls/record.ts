@@ -41,7 +41,7 @@ export class CallRecorder {
     const PROGRAM = '/proc/self/exe';
     const program = { size: -1n, fds: new Set<number>(), areas: [] as (readonly [bigint, bigint])[] };
     const pageUp = (n: bigint) => (n + 0xfffn) & ~0xfffn;
-    const L = (n: bigint) => (n === program.size ? 'st_size' : n === pageUp(program.size) ? 'st_size (pages)' : hex(n));
+    const L = (n: bigint) => (program.size < 0n ? hex(n) : n === program.size ? 'st_size' : n === pageUp(program.size) ? 'st_size (pages)' : hex(n));
     const inProgram = (a: bigint) => program.areas.some(([s, e]) => a >= s && a < e);
     // Lines are written one call at a time, in the order the calls were made (harness/in-order.ts
     // sends calls together), each formatted once the calls before it have named what they returned.

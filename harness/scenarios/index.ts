@@ -8,6 +8,7 @@ import { swapScenario } from './swap.ts';
 
 export const SCENARIOS: Readonly<Record<string, (target: Target) => Promise<string[]>>> = {
   swap: swapScenario,
-  hugetlb: hugetlbScenario,
+  // before hugetlb, whose mremap leaves a reservation behind on the kernels (and the model)
   files: filesScenario,
+  hugetlb: hugetlbScenario,
 };
