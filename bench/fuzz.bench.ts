@@ -32,7 +32,8 @@ async function targets(): Promise<string[]> {
 const calls = new Map<string, number>();
 
 export async function run(): Promise<BenchResult[]> {
-  const seqs = fc.sample(callSequence({ hugetlb: false, uffdWp: true }), { seed: SEED, numRuns: SEQUENCES });
+  // the mix a cross-architecture run draws: linux-host may be x86_64
+  const seqs = fc.sample(callSequence({ hugetlb: false, uffdWp: true, sameArch: false }), { seed: SEED, numRuns: SEQUENCES });
   const names = await targets();
   const samples: number[][] = names.map(() => []);
   for (const [i, n] of names.entries()) {

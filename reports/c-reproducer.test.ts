@@ -49,7 +49,7 @@ describe('the C reproducer', () => {
       { op: 'load', at: { base: 2, page: 3 }, offset: 4095, len: 1 },
     ];
     try {
-      for (const [i, calls] of [edges, batched, ...fc.sample(callSequence({ hugetlb: false, uffdWp: true }), { seed: 11, numRuns: 8 })].entries()) {
+      for (const [i, calls] of [edges, batched, ...fc.sample(callSequence({ hugetlb: false, uffdWp: true, sameArch: true }), { seed: 11, numRuns: 8 })].entries()) {
         const src = join(dir, `r${i}.c`);
         await writeFile(src, cReproducer({ calls, target: 'reference', against: 'linux-host', seed: 11, difference: { line: 0, target: null, against: null } }));
         await run('cc', ['-O0', '-Wall', '-Werror', '-o', join(dir, `r${i}`), src]);

@@ -146,7 +146,8 @@ export const fuzzCommand: Command = {
         return v.kind === 'differ' ? 1 : 0;
       }
       const caps = await Promise.all(sides.map((s) => s.target.capabilities()));
-      const offer = { hugetlb: caps.every((c) => c.hugetlb), uffdWp: caps.every((c) => c.uffdWp) };
+      const infos = await Promise.all(sides.map((s) => s.target.info()));
+      const offer = { hugetlb: caps.every((c) => c.hugetlb), uffdWp: caps.every((c) => c.uffdWp), sameArch: infos.every((i) => i.arch === infos[0]!.arch) };
       const arb = callSequence(offer, undefined, maxCalls);
       io.stderr(`fuzz: seed ${seed} (replay: --seed ${seed}); ${names[0]} against ${names[1]}\n`);
       const started = Date.now();

@@ -5,7 +5,7 @@
 import { unmapMappingRange } from './memory.ts';
 import type { Mm } from './mm.ts';
 import { PAGE_SIZE, type Folio, type Mapping, type PhysMem } from './physmem.ts';
-import type { LruBatches } from './swap.ts';
+import { folioMarkAccessed, type LruBatches } from './swap.ts';
 import type { SwapDevice } from './swapfile.ts';
 
 const PAGE = BigInt(PAGE_SIZE);
@@ -148,6 +148,8 @@ export function shmemWrite(sys: ShmemBacking, inode: Inode, pos: bigint, data: U
     const off = Number(at % PAGE);
     const n = Math.min(data.length - done, PAGE_SIZE - off);
     const f = shmemGetFolio(sys, inode, at / PAGE);
+    // shmem_get_folio_gfp(SGP_WRITE): folio_mark_accessed() of a cached folio, folio_set_referenced() of a new one
+    folioMarkAccessed(f);
     sys.phys.write(f.pfn, off, data.subarray(done, done + n));
     f.dirty = true;
     done += n;

@@ -104,12 +104,17 @@ export function incrementUser(mm: Mm, addrs: readonly bigint[]): null | Signalle
 
 /**
  * `__atomic_add_fetch((int *)a, delta, __ATOMIC_SEQ_CST)` at each address in
- * turn by a thread: one read-modify-write access each (arm64's LDADDAL, x86's
- * LOCK XADD), a write fault where it faults. null, or the first signal.
+ * turn by a thread, as libgcc's __aarch64_ldadd4_acq_rel does it (LDADDAL
+ * with LSE, LDAXR/STLXR without): the page is faulted in for reading
+ * first, then for writing (measured on the arm64 guests: an add to an
+ * unpopulated read-only page maps it, then gets SIGSEGV). null, or the
+ * first signal.
  */
 export function atomicAddUser(mm: Mm, addrs: readonly bigint[], delta: number, current: FaultCounts): null | Signalled {
   for (const a of addrs) {
     if (a & 3n) throw new Error(`atomic add at 0x${a.toString(16)}: an int is 4-byte aligned`);
+    const load = userAccess(mm, a, 'read', current);
+    if ('signal' in load) return { signal: load.signal, addr: a };
     const r = userAccess(mm, a, 'write', current);
     if ('signal' in r) return { signal: r.signal, addr: a };
     const off = Number(a & (PAGE - 1n));

@@ -27,7 +27,7 @@ async function dontneedRefuser(spec = ''): Promise<Target> {
   };
 }
 
-const offer = { hugetlb: true, uffdWp: true };
+const offer = { hugetlb: true, uffdWp: true, sameArch: true };
 const mmap: Call = { op: 'mmap', at: { base: 0, page: 0 }, place: 'fixed', pages: 4, prot: U.PROT_READ | U.PROT_WRITE, shared: false, backing: 'anon', populate: false, noreserve: false, offPages: 0 };
 
 describe('the differential fuzzer', () => {

@@ -1,7 +1,7 @@
 // A replay file: one shrunk disagreement, the calls that show it and what
 // each side answered, as JSON a later `mmconform fuzz --replay` runs again.
 
-import type { Call } from './calls.ts';
+import { DEFAULT_WEIGHTS, type Call } from './calls.ts';
 
 export interface ReplayFile {
   readonly mmconformFuzz: 1;
@@ -19,7 +19,8 @@ export function replayText(r: ReplayFile): string {
   return `${JSON.stringify(r, (_k, v: unknown) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v), 2)}\n`;
 }
 
-const OPS = new Set(['mmap', 'munmap', 'mprotect', 'mremap', 'madvise', 'load', 'store', 'pagemap', 'scan', 'smaps', 'clear_refs', 'ftruncate', 'userfaultfd', 'uffdio_api', 'uffdio_register', 'uffdio_writeprotect', 'uffdio_unregister', 'close_uffd']);
+/** every op the fuzzer draws (each has a weight) */
+const OPS = new Set<string>(Object.keys(DEFAULT_WEIGHTS));
 
 /** Throws a one-line Error for a file that is not a replay file. */
 export function parseReplay(text: string): ReplayFile {
