@@ -17,8 +17,27 @@ const DEFAULT_TIMEOUT_SECONDS = 900;
 /** runner.sh's timeout_rc: what timeout(1) exits with */
 const TIMEOUT_RC = 124;
 
-export const INTERRUPT_SIGNALS = { SIGINT: 2, SIGTERM: 15 } as const;
+/** The signals that stop a run with the results so far; SIGPIPE stands for a stdout whose reader went away. */
+export const INTERRUPT_SIGNALS = { SIGHUP: 1, SIGINT: 2, SIGPIPE: 13, SIGTERM: 15 } as const;
 export type InterruptSignal = keyof typeof INTERRUPT_SIGNALS;
+
+/**
+ * Calls `handler` on each interrupt signal until the returned function is
+ * called. SIGINT, SIGTERM and SIGHUP are taken once (a second one ends the
+ * process as it would any program); SIGPIPE every time: each write to a
+ * closed stdout raises one, and Node gives a signal no listener kills.
+ */
+export function onInterrupt(handler: (signal: InterruptSignal) => void): () => void {
+  const listeners = (Object.keys(INTERRUPT_SIGNALS) as InterruptSignal[]).map((signal) => {
+    const listener = (): void => handler(signal);
+    if (signal === 'SIGPIPE') process.on(signal, listener);
+    else process.once(signal, listener);
+    return [signal, listener] as const;
+  });
+  return () => {
+    for (const [signal, listener] of listeners) process.removeListener(signal, listener);
+  };
+}
 
 export interface TargetSummary {
   readonly name: string;
@@ -199,7 +218,7 @@ function endingOf(e: unknown): Ending {
 }
 
 function interruptSignal(signal: AbortSignal): InterruptSignal {
-  return signal.reason === 'SIGTERM' ? 'SIGTERM' : 'SIGINT';
+  return typeof signal.reason === 'string' && signal.reason in INTERRUPT_SIGNALS ? (signal.reason as InterruptSignal) : 'SIGINT';
 }
 
 /** Prefixes each line of a program's output with "# ", as kselftest/prefix.pl does. */

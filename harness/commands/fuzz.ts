@@ -16,7 +16,7 @@ import { parseReplay, replayText, type ReplayFile } from '../../suites/fuzz/repl
 import { matchingOptions } from '../../suites/fuzz/settings.ts';
 import { cReproducer } from '../../reports/c-reproducer.ts';
 import { UsageError, oneLineMessage, parseCommandArgs, writeOutputFile, type Command, type Io } from '../command.ts';
-import { INTERRUPT_SIGNALS, type InterruptSignal } from '../runner.ts';
+import { INTERRUPT_SIGNALS, onInterrupt, type InterruptSignal } from '../runner.ts';
 import type { Target } from '../target.ts';
 import { openTarget } from './select.ts';
 
@@ -160,13 +160,9 @@ export const fuzzCommand: Command = {
       let n = 0;
       /** a disagreement already shrunk, by its signature: the replay file written for it */
       const seen = new Map<string, string>();
-      // SIGINT or SIGTERM ends the campaign after the sequence at hand, with the totals so far
+      // an interrupt (SIGPIPE: stdout closed) ends the campaign after the sequence at hand, with the totals so far
       let interrupted: InterruptSignal | null = null;
-      const handlers = (Object.keys(INTERRUPT_SIGNALS) as InterruptSignal[]).map((signal) => {
-        const handler = (): void => void (interrupted = signal);
-        process.once(signal, handler);
-        return [signal, handler] as const;
-      });
+      const stopListening = onInterrupt((signal) => void (interrupted ??= signal));
       for (; n < total && Date.now() < deadline && interrupted === null; n++) {
         // a model answers without I/O: give the signal handlers their turn
         await new Promise((resolve) => setImmediate(resolve));
@@ -203,7 +199,7 @@ export const fuzzCommand: Command = {
         io.stdout(`${o.verdict.kind === 'differ' ? 'not ok' : 'ok'} ${n + 1} sequence ${n} (seed ${seed + n}, ${seq.length} calls)${describe(o.verdict)}\n`);
         if ((n + 1) % 50 === 0) io.stderr(`fuzz: ${n + 1} sequences, ${counts.differ} disagree\n`);
       }
-      for (const [signal, handler] of handlers) process.removeListener(signal, handler);
+      stopListening();
       if (seconds !== null) io.stdout(`1..${n}\n`);
       const secs = (Date.now() - started) / 1000;
       const agreement = n ? (100 * (n - counts.differ)) / n : 100;

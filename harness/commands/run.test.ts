@@ -2,7 +2,7 @@
 // one line and exit 2; a run on the reference target writes KTAP, JSON and
 // JUnit and exits by its results.
 
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -84,3 +84,18 @@ describe('run on the reference target', () => {
     expect(stderr).toMatch(/\nmmconform: run: cannot write [^\n]+missing\/r\.json: [^\n]+\n$/);
   });
 });
+
+// A reader that stops early (`| head -c 10`) used to turn the run into a success with nothing written.
+test('a closed stdout stops the run as SIGPIPE would: exit 141, the results so far written, one line on stderr', async () => {
+  const bin = fileURLToPath(new URL('../../bin/mmconform.js', import.meta.url));
+  const json = join(dir, 'piped.json');
+  const child = spawn(process.execPath, [bin, 'run', '--target', 'reference:rfc', '--json', json], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdout.once('data', () => child.stdout.destroy());
+  const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+  expect(code).toBe(141);
+  expect(stderr).toMatch(/\nmmconform: run: stopped by SIGPIPE \(stdout was closed\) after \d of \d suites\n$/);
+  const results = JSON.parse(readFileSync(json, 'utf8')) as ResultsJson;
+  expect(results.suites.length).toBeGreaterThan(0);
+}, 60_000);

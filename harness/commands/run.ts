@@ -2,13 +2,13 @@
 // kselftest's runner prints it, progress on stderr, JSON/JUnit on request.
 // Exit status 0 when every suite passed or skipped, 1 when any failed or
 // errored, 128+N when signal N stopped the run (the results so far are
-// still written), 2 on bad input.
+// still written; a closed stdout counts as SIGPIPE), 2 on bad input.
 
 import { resultsJsonText } from '../../reports/results-json.ts';
 import { junitXml } from '../../reports/junit.ts';
 import { SUITES } from '../../suites/index.ts';
 import { oneLineMessage, parseCommandArgs, writeOutputFile, type Command } from '../command.ts';
-import { INTERRUPT_SIGNALS, runExitStatus, runSuites, type RunReport } from '../runner.ts';
+import { onInterrupt, runExitStatus, runSuites, type RunReport } from '../runner.ts';
 import { findSuite, openTarget } from './select.ts';
 
 export const runCommand: Command = {
@@ -20,7 +20,8 @@ export const runCommand: Command = {
     `  --suite    one suite (${SUITES.map((s) => s.name).join(', ')}); repeat for several; default all`,
     '  --json     write the results as JSON to FILE',
     '  --junit    write the results as JUnit XML to FILE',
-    '  exit status: 0 all passed or skipped, 1 a failure or error, 130/143 interrupted, 2 bad input',
+    '  exit status: 0 all passed or skipped, 1 a failure or error, 128+N stopped by signal N (SIGHUP, SIGINT,',
+    '               SIGTERM; SIGPIPE when stdout is closed), the results so far written; 2 bad input',
   ].join('\n'),
 
   async run(argv, io) {
@@ -43,20 +44,20 @@ export const runCommand: Command = {
     const target = await openTarget('run', values.target);
 
     const interrupt = new AbortController();
-    const handlers = Object.keys(INTERRUPT_SIGNALS).map((signal) => {
-      const handler = (): void => interrupt.abort(signal);
-      process.once(signal, handler);
-      return [signal, handler] as const;
-    });
+    const stopListening = onInterrupt((signal) => interrupt.abort(signal));
     let report: RunReport;
     try {
       report = await runSuites(target, values.target, suites, { stdout: io.stdout, stderr: io.stderr, signal: interrupt.signal });
     } finally {
-      for (const [signal, handler] of handlers) process.removeListener(signal, handler);
+      stopListening();
       await target.close().catch((e: unknown) => io.stderr(`mmconform: closing ${values.target}: ${oneLineMessage(e)}\n`));
     }
     if (values.json !== undefined) await writeOutputFile('run', values.json, resultsJsonText(report));
     if (values.junit !== undefined) await writeOutputFile('run', values.junit, junitXml(report));
+    if (report.interrupted)
+      io.stderr(
+        `mmconform: run: stopped by ${report.interrupted}${report.interrupted === 'SIGPIPE' ? ' (stdout was closed)' : ''} after ${report.suites.length} of ${suites.length} suites\n`,
+      );
     return runExitStatus(report);
   },
 };
