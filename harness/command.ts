@@ -1,7 +1,9 @@
 // What every `mmconform` subcommand shares: its shape in the command table,
 // where it writes, and how bad input becomes a one-line error.
 
-import { writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 /** Where a command writes; tests pass their own to capture output in-process. */
@@ -52,11 +54,55 @@ export function parseCommandArgs<T extends Omit<StrictConfig, 'args'>>(
   }
 }
 
-/** Writes a command's output file; failing to is bad input (a path the user gave). */
+/**
+ * The output files a command was given, checked before it does any work: a
+ * name, a directory that exists and can be written to, not a directory
+ * itself, not given twice. (A full disk still shows only when written.)
+ */
+export async function checkOutputFiles(command: string, files: readonly (readonly [option: string, file: string | undefined])[]): Promise<void> {
+  const seen = new Map<string, string>();
+  for (const [option, file] of files) {
+    if (file === undefined) continue;
+    if (file === '') throw new UsageError(`${command}: ${option}: an empty file name`);
+    const path = resolve(file);
+    const other = seen.get(path);
+    if (other !== undefined) throw new UsageError(`${command}: ${other} and ${option} name the same file, ${file}`);
+    seen.set(path, option);
+    const st = await stat(path).catch(() => null);
+    if (st?.isDirectory()) throw new UsageError(`${command}: ${option} ${file}: a directory`);
+    try {
+      await access(st ? path : dirname(path), constants.W_OK);
+    } catch (e) {
+      throw new UsageError(`${command}: cannot write ${file}: ${oneLineMessage(e)}`);
+    }
+  }
+}
+
+/**
+ * Writes a command's output file; failing to is bad input (a path the user
+ * gave). A regular file is written whole or not at all (a temporary file
+ * beside it, renamed over it), so a full disk never leaves a truncated
+ * report that looks complete; a device or pipe is written in place.
+ */
 export async function writeOutputFile(command: string, file: string, text: string): Promise<void> {
+  const st = await stat(file).catch(() => null);
+  const temp = st === null || st.isFile() ? join(dirname(file), `.${basename(file)}.${process.pid}.tmp`) : null;
   try {
-    await writeFile(file, text);
+    if (temp === null) return await writeFile(file, text);
+    await writeFile(temp, text);
+    await rename(temp, file);
   } catch (e) {
+    if (temp !== null) await rm(temp, { force: true }).catch(() => {});
     throw new UsageError(`${command}: cannot write ${file}: ${oneLineMessage(e)}`);
   }
+}
+
+/** Writes each output file, every one tried even when one fails; the failures as one UsageError, a line each. */
+export async function writeOutputFiles(command: string, outputs: readonly (readonly [file: string | undefined, text: () => string])[]): Promise<void> {
+  const failed: string[] = [];
+  for (const [file, text] of outputs) {
+    if (file === undefined) continue;
+    await writeOutputFile(command, file, text()).catch((e: unknown) => failed.push(oneLineMessage(e)));
+  }
+  if (failed.length) throw new UsageError(failed.join('\nmmconform: '));
 }

@@ -78,10 +78,25 @@ describe('run on the reference target', () => {
     expect(stdout).toContain('# 1..0 # SKIP soft-dirty is not support\nok 1 selftests: mm: soft-dirty # SKIP\n');
   });
 
-  test('a report file that cannot be written: exit 2, one line', async () => {
-    const { code, stderr } = await mmconform('run', '--suite', 'soft-dirty', '--json', join(dir, 'missing', 'r.json'));
+  // each found before the first suite runs (issue 13, defect 3: they were found only after every suite)
+  test.each([
+    ['a missing directory', ['--json', join(dir, 'missing', 'r.json')], /^mmconform: run: cannot write [^\n]+missing\/r\.json: ENOENT[^\n]*\n$/],
+    ['a directory', ['--json', dir], /^mmconform: run: --json [^\n]+: a directory\n$/],
+    ['an empty name', ['--junit', ''], /^mmconform: run: --junit: an empty file name\n$/],
+    ['the same file twice', ['--json', join(dir, 'same'), '--junit', join(dir, '.', 'same')], /^mmconform: run: --json and --junit name the same file, [^\n]+\n$/],
+  ])('a report file that cannot be written (%s): exit 2, one line, nothing run', async (_, args, message) => {
+    const { code, stdout, stderr } = await mmconform('run', '--suite', 'soft-dirty', ...args);
     expect(code).toBe(2);
-    expect(stderr).toMatch(/\nmmconform: run: cannot write [^\n]+missing\/r\.json: [^\n]+\n$/);
+    expect(stdout).toBe('');
+    expect(stderr).toMatch(message);
+  });
+
+  test('a file that fails only when written (/dev/full): the other report is written all the same, exit 2', async () => {
+    const junit = join(dir, 'good.xml');
+    const { code, stderr } = await mmconform('run', '--suite', 'soft-dirty', '--json', '/dev/full', '--junit', junit);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/\nmmconform: run: cannot write \/dev\/full: ENOSPC[^\n]*\n$/);
+    expect(readFileSync(junit, 'utf8')).toContain('<testsuite name="reference: soft-dirty"');
   });
 });
 

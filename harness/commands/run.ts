@@ -7,7 +7,7 @@
 import { resultsJsonText } from '../../reports/results-json.ts';
 import { junitXml } from '../../reports/junit.ts';
 import { SUITES } from '../../suites/index.ts';
-import { oneLineMessage, parseCommandArgs, writeOutputFile, type Command } from '../command.ts';
+import { checkOutputFiles, oneLineMessage, parseCommandArgs, writeOutputFiles, type Command } from '../command.ts';
 import { onInterrupt, runExitStatus, runSuites, type RunReport } from '../runner.ts';
 import { findSuite, openTarget } from './select.ts';
 
@@ -41,6 +41,10 @@ export const runCommand: Command = {
       return 0;
     }
     const suites = (values.suite ?? SUITES.map((s) => s.name)).map((n) => findSuite('run', n));
+    await checkOutputFiles('run', [
+      ['--json', values.json],
+      ['--junit', values.junit],
+    ]);
     const target = await openTarget('run', values.target);
 
     const interrupt = new AbortController();
@@ -52,12 +56,15 @@ export const runCommand: Command = {
       stopListening();
       await target.close().catch((e: unknown) => io.stderr(`mmconform: closing ${values.target}: ${oneLineMessage(e)}\n`));
     }
-    if (values.json !== undefined) await writeOutputFile('run', values.json, resultsJsonText(report));
-    if (values.junit !== undefined) await writeOutputFile('run', values.junit, junitXml(report));
+    const written = writeOutputFiles('run', [
+      [values.json, () => resultsJsonText(report)],
+      [values.junit, () => junitXml(report)],
+    ]);
     if (report.interrupted)
       io.stderr(
         `mmconform: run: stopped by ${report.interrupted}${report.interrupted === 'SIGPIPE' ? ' (stdout was closed)' : ''} after ${report.suites.length} of ${suites.length} suites\n`,
       );
+    await written;
     return runExitStatus(report);
   },
 };
