@@ -45,6 +45,12 @@ describe('the spec', () => {
     ['qemu-arm64+zswap=1G', 'unknown QEMU target option "zswap=1G" (known: thp, thp_zero, swap, hugetlb)'],
     ['qemu-arm64+swap=lots', 'QEMU target option swap=lots: expected a size such as 64M (K, M or G), or 0'],
     ['qemu-arm64+hugetlb=-1', 'QEMU target option hugetlb=-1: expected a number of 2 MiB pages'],
+    // issue 13, defect 4: each of these was taken (1000000G crashed Node, 300000G took 4 GB first)
+    ['qemu-arm64+swap=1000000G', 'QEMU target option swap=1000000G: more than the 16T a swap header can describe (2^32 pages)'],
+    ['qemu-arm64+swap=4K', 'QEMU target option swap=4K: swapon refuses a device of the swap header alone: 0 for none, or at least 8K'],
+    ['qemu-arm64+swap=6K', 'QEMU target option swap=6K: a whole number of 4 KiB pages'],
+    ['qemu-arm64+hugetlb=100000', "QEMU target option hugetlb=100000: at most 384 (768 MiB of the QEMU guests' 1 GiB; more leaves the kernel no memory to boot with)"],
+    ['qemu-arm64+hugetlb=99999999999999999999', 'QEMU target option hugetlb=99999999999999999999: expected a number of 2 MiB pages'],
     ['qemu-arm64+thp=sometimes', 'QEMU target option thp=sometimes: expected one of always, madvise, never'],
   ])('%s: %s', (spec, message) => {
     expect(() => parseQemuSpec(spec)).toThrow(message);

@@ -225,3 +225,19 @@ describe('fill and increment: stores through the model’s own user-access path'
     expect(await proc.read(a + len - 2n, 2)).toEqual({ ok: true, data: Uint8Array.of(0xee, 0xee) });
   });
 });
+
+describe('memory options bound to what the kernel takes', () => {
+  test.each([
+    ['+swap=1000000G', 'reference target option swap=1000000G: more than the 16T a swap header can describe (2^32 pages)'],
+    ['+swap=4K', 'reference target option swap=4K: swapon refuses a device of the swap header alone: 0 for none, or at least 8K'],
+    ['+hugetlb=385', "reference target option hugetlb=385: at most 384 (768 MiB of the QEMU guests' 1 GiB; more leaves the kernel no memory to boot with)"],
+  ])('%s: one line', async (spec, message) => {
+    await expect(referenceTarget(spec)).rejects.toThrow(message);
+  });
+
+  // the swap device keeps a word per cluster it touched, not per cluster it has
+  test('the largest swap device, 16384G, costs what it holds', async () => {
+    const proc = await (await referenceTarget('+swap=16384G')).spawn();
+    expect(String(await proc.readFile('/proc/swaps'))).toContain('/dev/ram0                               partition\t17179869180\t');
+  });
+});

@@ -35,10 +35,15 @@ export class SwapDevice {
   readonly slots: bigint;
   /** used slot -> its content (null: a page of zeroes) */
   private readonly used = new Map<bigint, Uint8Array | null>();
-  /** per cluster: how many of its slots are in use (the header counts) */
+  /** per cluster touched so far: how many of its slots are in use (the header counts) */
   private readonly clusterUse = new Map<bigint, number>();
-  /** si->free_clusters: empty clusters, in the order they will be used */
-  private readonly freeClusters: bigint[] = [];
+  /**
+   * si->free_clusters, kept without a word per cluster (a device may be
+   * terabytes): those never used, from `fresh` up in order, then those that
+   * emptied since, in the order they did
+   */
+  private fresh = 1n;
+  private readonly emptied: bigint[] = [];
   /** the next slot to try in the current cluster (percpu_cluster->next[0]) */
   private next: bigint | null = null;
 
@@ -54,7 +59,12 @@ export class SwapDevice {
     const pages = bytes / BigInt(PAGE_SIZE);
     this.slots = pages > 0n ? pages - 1n : 0n;
     this.clusterUse.set(0n, 1); // slot 0 holds the header
-    for (let c = 1n; c < this.nrClusters; c++) this.freeClusters.push(c);
+  }
+
+  /** The head of si->free_clusters, if any. */
+  private firstFree(): bigint | null {
+    if (this.fresh < this.nrClusters) return this.fresh;
+    return this.emptied[0] ?? null;
   }
 
   private get nrClusters(): bigint {
@@ -78,11 +88,10 @@ export class SwapDevice {
 
   /** A free slot in a cluster already in use (nonfull_clusters, then frag_clusters). */
   private nonfull(): bigint | null {
-    for (let c = 0n; c < this.nrClusters; c++) {
-      const use = this.clusterUse.get(c) ?? 0;
-      if (use > 0 && use < SWAPFILE_CLUSTER) return this.scan(c, c * CLUSTER);
-    }
-    return null;
+    const partial = [...this.clusterUse].filter(([, use]) => use > 0 && use < SWAPFILE_CLUSTER).map(([c]) => c);
+    if (partial.length === 0) return null;
+    const c = partial.reduce((a, b) => (b < a ? b : a));
+    return this.scan(c, c * CLUSTER);
   }
 
   /**
@@ -121,7 +130,8 @@ export class SwapDevice {
     // a current cluster ends with its last slot
     if (nr === 1 && this.next !== null && this.next % CLUSTER !== 0n) offset = this.scan(this.next / CLUSTER, this.next);
     if (offset === null && nr === 1 && this.nonfullFirst) offset = this.nonfull();
-    if (offset === null && this.freeClusters.length > 0) offset = this.freeClusters[0]! * CLUSTER;
+    const free = this.firstFree();
+    if (offset === null && free !== null) offset = free * CLUSTER;
     if (offset === null && nr === 1) offset = this.nonfull();
     if (offset === null) return null;
     for (let i = 0n; i < BigInt(nr); i++) this.take(offset + i);
@@ -133,7 +143,11 @@ export class SwapDevice {
     this.used.set(offset, null);
     const c = offset / CLUSTER;
     const use = this.clusterUse.get(c) ?? 0;
-    if (use === 0) this.freeClusters.splice(this.freeClusters.indexOf(c), 1);
+    if (use === 0) {
+      const i = this.emptied.indexOf(c);
+      if (i >= 0) this.emptied.splice(i, 1);
+      else if (c === this.fresh) this.fresh++;
+    }
     this.clusterUse.set(c, use + 1);
   }
 
@@ -180,6 +194,6 @@ export class SwapDevice {
     const c = offset / CLUSTER;
     const use = this.clusterUse.get(c)! - 1;
     this.clusterUse.set(c, use);
-    if (use === 0) this.freeClusters.push(c);
+    if (use === 0) this.emptied.push(c);
   }
 }
