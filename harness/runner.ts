@@ -69,6 +69,8 @@ export interface RunReport {
   readonly suites: readonly SuiteReport[];
   /** set when a signal stopped the run: the suites after it did not run */
   readonly interrupted: InterruptSignal | null;
+  /** the suites the run was asked for (more than `suites` when it was interrupted) */
+  readonly planned?: number;
 }
 
 export interface RunOptions {
@@ -153,7 +155,7 @@ export async function runSuites(
     }
   }
   stdout(ktapTotals(reports));
-  return { target: summary, suites: reports, interrupted };
+  return { target: summary, suites: reports, interrupted, planned: suites.length };
 }
 
 /**
@@ -301,13 +303,19 @@ function suiteExit(ksft: Ksft, ending: Ending, timeoutSeconds: number): SuiteExi
   }
 }
 
-/** run_kselftest.sh's ktap_print_totals: one count per program. */
-function ktapTotals(reports: readonly SuiteReport[]): string {
+/** What run_kselftest.sh's totals count: one per program, a harness error counted as a failure (its error: is always 0). */
+export function suiteTotals(reports: readonly SuiteReport[]): Readonly<Record<'pass' | 'fail' | 'xfail' | 'skip', number>> {
   const count = (...statuses: ResultStatus[]): number => reports.filter((r) => statuses.includes(r.exit.status)).length;
-  const skip = count('skip');
+  return { pass: count('pass'), fail: count('fail', 'error'), xfail: count('xfail'), skip: count('skip') };
+}
+
+/** run_kselftest.sh's ktap_print_totals. */
+function ktapTotals(reports: readonly SuiteReport[]): string {
+  const t = suiteTotals(reports);
+  const skip = t.skip;
   // echo "# $KTAP_CNT_SKIP skipped test(s) detected. " "Consider ...": two words, so two spaces.
   const skipped = skip > 0 ? `# ${skip} skipped test(s) detected.  Consider enabling relevant config options to improve coverage.\n` : '';
-  return `${skipped}# Totals: pass:${count('pass')} fail:${count('fail', 'error')} xfail:${count('xfail')} xpass:0 skip:${skip} error:0\n`;
+  return `${skipped}# Totals: pass:${t.pass} fail:${t.fail} xfail:${t.xfail} xpass:0 skip:${skip} error:0\n`;
 }
 
 function progressLine(n: number, total: number, report: SuiteReport, elapsed: number): string {

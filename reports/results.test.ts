@@ -44,9 +44,12 @@ const REPORT: RunReport = {
 };
 
 describe('results JSON', () => {
-  test('the documented shape: target, suites with plan, exit and results, totals over all results', () => {
+  test('the documented shape: target, the run, suites with plan, exit and results, totals over all results and over suites', () => {
     const json = resultsJson(REPORT);
-    expect(Object.keys(json)).toEqual(['target', 'suites', 'totals']);
+    expect(Object.keys(json)).toEqual(['target', 'run', 'suites', 'totals', 'suiteTotals']);
+    expect(json.run).toEqual({ complete: true, interrupted: null, suitesPlanned: 3, suitesRun: 3 });
+    // as KTAP's "# Totals:" counts the suites: the harness error is a failure there
+    expect(json.suiteTotals).toEqual({ pass: 0, fail: 2, xfail: 0, skip: 1 });
     expect(json.target).toEqual({ name: 'reference:rfc', arch: 'arm64', layout: 'rfc', kernel: '7.2' });
     expect(json.suites.map((s) => Object.keys(s))).toEqual(Array(3).fill(['name', 'source', 'plan', 'exit', 'results']));
     expect(json.suites[0]?.results[0]).toEqual({ n: 1, name: 'Test test_simple', status: 'pass', reason: null, ms: 12.346 });
@@ -126,4 +129,10 @@ describe('JUnit XML', () => {
     expect(xml).toContain('name="a &#60;b&#62; &#38; &#34;c&#34;"');
     expect(xml).toContain('<error message="garbage: \ufffd"/>');
   });
+});
+
+// issue 13, defect 6: an interrupted run's file looked finished
+test('an interrupted run says so, and how many of the suites asked for ran', () => {
+  const json = resultsJson({ ...REPORT, suites: REPORT.suites.slice(0, 1), interrupted: 'SIGINT', planned: 6 });
+  expect(json.run).toEqual({ complete: false, interrupted: 'SIGINT', suitesPlanned: 6, suitesRun: 1 });
 });
