@@ -40,12 +40,22 @@ async function readJson(file: string): Promise<unknown> {
   }
 }
 
+/** How long a layout module's top-level code may take: one that never settles would otherwise end Node silently (exit 13). */
+const IMPORT_TIMEOUT_MS = 10_000;
+
 async function importDefault(file: string): Promise<unknown> {
   let mod: { default?: unknown };
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stuck = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new LayoutError(`layout file ${file}: its top-level code did not finish in ${IMPORT_TIMEOUT_MS / 1000} s`)), IMPORT_TIMEOUT_MS);
+  });
   try {
-    mod = (await import(pathToFileURL(resolve(file)).href)) as { default?: unknown };
+    mod = (await Promise.race([import(pathToFileURL(resolve(file)).href), stuck])) as { default?: unknown };
   } catch (e) {
+    if (e instanceof LayoutError) throw e;
     throw new LayoutError(`layout file ${file}: import failed: ${oneLineMessage(e)}`);
+  } finally {
+    clearTimeout(timer);
   }
   if (mod.default === undefined) throw new LayoutError(`layout file ${file}: no default export (export default the layout object)`);
   return mod.default;

@@ -148,6 +148,9 @@ describe('bad input: exit 2 and one line on stderr', () => {
     ['a module without default export', ['layout', '--layout', tempFile('nodefault.ts', 'export const layout = {};\n')], 'no default export'],
     ['a module that throws', ['layout', '--layout', tempFile('throws.ts', 'throw new Error("boom\\nsecond line");\n')], 'import failed: boom'],
     ['a module exporting a number', ['layout', '--layout', tempFile('number.mjs', 'export default 42;\n')], 'must be an object'],
+    // issue 13, defect 9: a terminal escape and a newline in a name reached the terminal, and could fake a verdict line
+    ['an escape in a name', ['layout', '--layout', tempFile('esc.json', JSON.stringify({ name: 'x\u001b[2K', base: 'v6.10' }))], '"name" holds a character that is not printable ASCII (U+001b)'],
+    ['a newline in a description', ['layout', '--layout', tempFile('nl.json', JSON.stringify({ name: 'x', base: 'v6.10', description: 'a\nv6.10 is clean' }))], '"description" holds a character that is not printable ASCII (U+000a)'],
     ['an unknown option', ['layout', '--bogus'], "layout: unknown option '--bogus'"],
     ['a bad --format', ['layout', '--format', 'xml'], '--format must be text|json|html, got "xml"'],
     ['a positional argument', ['layout', 'v6.10'], "unexpected argument 'v6.10'"],
@@ -158,6 +161,11 @@ describe('bad input: exit 2 and one line on stderr', () => {
   test.each(badInputs)('%s', async (_, argv, message) => {
     await expectUsageError(argv, message);
   });
+
+  // issue 13, defect 9: it ended Node with exit 13 and no word
+  test('a module whose top-level await never settles: one line after 10 s, exit 2', async () => {
+    await expectUsageError(['layout', '--layout', tempFile('hangs.mjs', 'await new Promise(() => {});\nexport default {};\n')], 'its top-level code did not finish in 10 s');
+  }, 30_000);
 
   test('--help prints usage for every command, exit 0', async () => {
     const { code, stdout } = await mmconform('--help');

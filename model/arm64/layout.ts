@@ -177,8 +177,8 @@ function checkLayout(o: JsonObject, origin: string): Layout {
   if (swap.offsetShift + swap.offsetBits > 64)
     throw new LayoutError(`${origin}: swap offset bits ${swap.offsetShift}..${swap.offsetShift + swap.offsetBits - 1} run past bit 63`);
   const layout: Layout = {
-    name: r.string('name'),
-    description: r.optionalString('description') ?? '',
+    name: printable(r.string('name'), `${origin}: "name"`),
+    description: printable(r.optionalString('description') ?? '', `${origin}: "description"`),
     dirty: r.bit('dirty'),
     special: r.bit('special'),
     devmap: r.optionalBit('devmap'),
@@ -194,6 +194,13 @@ function checkLayout(o: JsonObject, origin: string): Layout {
   if ((layout.softDirty === null) !== (swap.softDirty === null))
     throw new LayoutError(`${origin}: softDirty and swap.softDirty must both be bits or both be null`);
   return layout;
+}
+
+/** A name or description goes to terminals and reports: printable ASCII only, so it cannot forge a line or move the cursor. */
+function printable(text: string, what: string): string {
+  const bad = /[^\x20-\x7e]/.exec(text);
+  if (bad) throw new LayoutError(`${what} holds a character that is not printable ASCII (U+${bad[0].codePointAt(0)!.toString(16).padStart(4, '0')})`);
+  return text;
 }
 
 /** Field-by-field reader that names the offending path in its errors. */
