@@ -101,6 +101,7 @@ function guestLink(guest: Guest): AgentLink {
 
 /** Why a guest of this spec cannot boot here (QEMU, a cross compiler or the kernel missing), or undefined when it can. */
 export function qemuUnavailable(spec: QemuSpec): string | undefined {
+  if (process.env['MMCONFORM_NO_QEMU']) return 'MMCONFORM_NO_QEMU is set';
   const tools = [qemuBinary(spec.arch), ...(hostMachine() === MACHINE[spec.arch] ? [] : [`${MACHINE[spec.arch]}-linux-gnu-gcc`])];
   const missing = tools.find((tool) => whichSync(tool) === undefined);
   if (missing !== undefined) return `${missing} not installed: run npm run setup:kernels`;
