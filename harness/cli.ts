@@ -2,6 +2,7 @@
 // under commands/. Bad input of any kind ends as one line on stderr and exit
 // status 2; this is the only place that catches.
 
+import { readFileSync } from 'node:fs';
 import { LayoutError } from '../model/arm64/layout.ts';
 import { UsageError, oneLineMessage, type Command, type Io } from './command.ts';
 import { compareCommand } from './commands/compare.ts';
@@ -22,7 +23,7 @@ function usage(): string {
   const entries: [string, string][] = [...COMMANDS.map((c): [string, string] => [c.name, c.summary]), ['help', 'show this text']];
   const width = Math.max(...entries.map(([name]) => name.length)) + 2;
   return [
-    'usage: mmconform <command> [options]',
+    'usage: mmconform <command> [options]   (mmconform --version: the version)',
     '',
     'commands:',
     ...entries.map(([name, summary]) => `  ${name.padEnd(width)}${summary}`),
@@ -30,10 +31,20 @@ function usage(): string {
   ].join('\n');
 }
 
+/** The package's version, from its package.json. */
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+  return String(pkg.version);
+}
+
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
   const [name, ...rest] = argv;
   if (name === 'help' || name === '--help' || name === '-h') {
     io.stdout(`${usage()}\n`);
+    return 0;
+  }
+  if (name === '--version' || name === '-V') {
+    io.stdout(`mmconform ${version()}\n`);
     return 0;
   }
   try {

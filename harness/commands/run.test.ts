@@ -57,6 +57,19 @@ test('targets: a line per name --target takes', async () => {
   expect(stdout.split('\n').map((line) => line.split(' ')[0])).toEqual(['reference', 'reference:v6.9', 'reference:rfc', 'reference:FILE', 'linux-host', 'qemu-arm64', 'qemu-x86_64', '']);
 });
 
+test('targets: one this machine cannot run says why', async () => {
+  const saved = process.env['MMCONFORM_NO_QEMU'];
+  process.env['MMCONFORM_NO_QEMU'] = '1';
+  try {
+    const { stdout } = await mmconform('targets');
+    expect(stdout.split('\n').filter((l) => l.includes('[cannot run here: ')).map((l) => l.split(' ')[0])).toEqual(['qemu-arm64', 'qemu-x86_64']);
+    expect(stdout).toMatch(/^qemu-arm64 .*\[cannot run here: MMCONFORM_NO_QEMU is set\]$/m);
+  } finally {
+    if (saved === undefined) delete process.env['MMCONFORM_NO_QEMU'];
+    else process.env['MMCONFORM_NO_QEMU'] = saved;
+  }
+});
+
 describe('run on the reference target', () => {
   test('rfc (soft-dirty in bit 63): KTAP on stdout, progress on stderr, JSON and JUnit written, exit by the results', async () => {
     const json = join(dir, 'r.json');
@@ -114,3 +127,9 @@ test('a closed stdout stops the run as SIGPIPE would: exit 141, the results so f
   const results = JSON.parse(readFileSync(json, 'utf8')) as ResultsJson;
   expect(results.suites.length).toBeGreaterThan(0);
 }, 60_000);
+
+test('--version: the package version, exit 0', async () => {
+  const { code, stdout } = await mmconform('--version');
+  expect(code).toBe(0);
+  expect(stdout).toMatch(/^mmconform \d+\.\d+\.\d+\n$/);
+});
