@@ -26,11 +26,24 @@ import type { Selftest } from '../harness/suite.ts';
 import type { PmScanResult } from '../harness/target.ts';
 import { pagemapGetEntry } from '../harness/vm-util.ts';
 
-/** A userfaultfd in async write-protect mode, markers in empty ptes, or why there is none. */
+/**
+ * A userfaultfd in async write-protect mode, markers in empty ptes, or why
+ * there is none: only the answers of a kernel without them (userfaultfd(2)
+ * ENOSYS or EPERM, UFFDIO_API EINVAL for features it does not know); any
+ * other error ends the program.
+ */
 export async function asyncUffd(t: Selftest): Promise<number | string> {
   const fd = await t.proc.userfaultfd(O_CLOEXEC | O_NONBLOCK);
-  const api = isErr(fd) ? fd : await t.proc.uffdioApi(fd, UFFD_API, UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED);
-  return isErr(api) ? `no asynchronous uffd-wp: ${api}` : (fd as number);
+  if (isErr(fd)) {
+    if (fd.name === 'ENOSYS' || fd.name === 'EPERM') return `no asynchronous uffd-wp: ${fd}`;
+    t.ksft.exitFailMsg(`userfaultfd failed: ${fd}`);
+  }
+  const api = await t.proc.uffdioApi(fd, UFFD_API, UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED);
+  if (isErr(api)) {
+    if (api.name === 'EINVAL') return `no asynchronous uffd-wp: ${api}`;
+    t.ksft.exitFailMsg(`UFFDIO_API failed: ${api}`);
+  }
+  return fd;
 }
 
 /** `n` private anonymous read-write pages (the program fails without them), and each page's address. */
