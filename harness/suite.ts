@@ -21,11 +21,6 @@ export interface Suite {
    * in suites/selftests/tests.test.ts, so it cannot drift from the port).
    */
   readonly tests: readonly string[];
-  /**
-   * Why `compare --descriptors` does not read this suite's page-table walks
-   * after every step, when it does not (too many pages touched per step).
-   */
-  readonly descriptorsUnread?: string;
   /** main(): ends through one of ksft's exit calls, as the C does */
   run(t: Selftest): Promise<void>;
 }

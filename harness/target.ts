@@ -185,6 +185,8 @@ export interface Proc {
   uffdioUnregister(fd: number, start: bigint, len: bigint): Promise<Ret<0>>;
   /** the raw page-table walk of addr (targets whose capabilities say introspect) */
   descriptors?(addr: bigint): Promise<Ret<Descriptors>>;
+  /** descriptors() of each address in turn, read together: each walk, or why it could not be read */
+  descriptorsOf?(addrs: readonly bigint[]): Promise<readonly Ret<Descriptors>[]>;
   exit(): Promise<void>;
 }
 

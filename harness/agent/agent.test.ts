@@ -142,6 +142,7 @@ describe('bad requests get an error reply, and the agent serves on', () => {
     ['an escaped increment address', () => ({ op: 'increment', proc, addrs: ['\\x1000'] }), 'field "addrs": expected a list of hex strings'],
     ['a list nested in the increment list', () => ({ op: 'increment', proc, addrs: [['0x1000']] }), 'field "addrs": expected a list of hex strings'],
     ['more than 65536 increment addresses', () => ({ op: 'increment', proc, addrs: Array<string>(65537).fill('0x0') }), 'field "addrs": more than 65536 values'],
+    ['more than 65536 descriptors_of addresses', () => ({ op: 'descriptors_of', proc, addrs: Array<string>(65537).fill('0x0') }), 'field "addrs": more than 65536 values'],
     ['a NUL in a path', () => ({ op: 'unlink', proc, path: 'a\u0000b' }), 'field "path": contains a NUL character'],
     ['odd hex bytes to write(2)', () => ({ op: 'write_fd', proc, fd: 1, data: '0' }), 'field "data": expected bytes as a hex string'],
     ['a write(2) to a descriptor beyond an int', () => ({ op: 'write_fd', proc, fd: 2 ** 31, data: '' }), 'field "fd": 2147483648 out of range'],
@@ -282,6 +283,13 @@ describe('system calls', () => {
     if (existsSync('/dev/mmconform_pgwalk')) return ctx.skip('this kernel has the module loaded');
     const addr = await mapAnon(PAGE, PROT_READ | PROT_WRITE);
     expect(await agent.ask({ op: 'descriptors', proc, addr })).toEqual({ id: expect.any(Number), ok: false, errno: 'ENOTTY', call: 'ioctl' });
+    await serving();
+  });
+
+  test('descriptors_of without the module: ENOTTY for the request as a whole, and the agent serves on', async (ctx) => {
+    if (existsSync('/dev/mmconform_pgwalk')) return ctx.skip('this kernel has the module loaded');
+    const addr = await mapAnon(PAGE, PROT_READ | PROT_WRITE);
+    expect(await agent.ask({ op: 'descriptors_of', proc, addrs: [addr, plus(addr, PAGE)] })).toEqual({ id: expect.any(Number), ok: false, errno: 'ENOTTY', call: 'ioctl' });
     await serving();
   });
 

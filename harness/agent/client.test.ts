@@ -38,7 +38,7 @@ import type { Proc, Target } from '../target.ts';
 import { AGENT } from '../testing/agent.ts';
 import { startAgentProcess } from '../targets/linux-host.ts';
 import { inOrder } from '../in-order.ts';
-import { INCREMENT_BATCH, agentTarget, archOf, type AgentLink } from './client.ts';
+import { DESCRIPTORS_BATCH, INCREMENT_BATCH, agentTarget, archOf, type AgentLink } from './client.ts';
 
 const PAGE = 4096n;
 
@@ -154,6 +154,7 @@ describe('on the real agent', () => {
   test('descriptors: ENOTTY, this kernel having no mmconform_pgwalk module', async (ctx) => {
     if (existsSync('/dev/mmconform_pgwalk')) return ctx.skip('this kernel has the module loaded');
     expect(await proc.descriptors?.(await anon(PAGE))).toEqual(new Errno('ENOTTY', 'ioctl'));
+    expect(await proc.descriptorsOf?.([await anon(PAGE), 0n])).toEqual([new Errno('ENOTTY', 'ioctl'), new Errno('ENOTTY', 'ioctl')]);
   });
 
   test('fill and increment: memset and p[0]++, a signal reported where a write would report it', async () => {
@@ -393,6 +394,36 @@ describe('an agent that breaks the protocol: the call rejects with an Error', ()
 });
 
 describe('descriptors: the walk as the Target API gives it', () => {
+  test('descriptorsOf: DESCRIPTORS_BATCH addresses a request, the requests sent together; each walk, or the errno its read failed with, in order', async () => {
+    const requests: { id: number; addrs: string[] }[] = [];
+    const answer = (request: { id: number; op: string }): string => {
+      const { id, addrs } = request as unknown as { id: number; addrs: string[] };
+      requests.push({ id, addrs });
+      if (requests.length === 1) return ''; // answered once both are in
+      const walk = (a: string) =>
+        a === '0xffffffffffff0000'
+          ? { ok: false, errno: 'EINVAL', call: 'ioctl' }
+          : { ok: true, levels: [{ level: 'pgd', value: a, phys: '0x0', folded: false }], vm_flags: null, page_prot: null };
+      return requests.map((r) => JSON.stringify({ id: r.id, ok: true, walks: r.addrs.map(walk) })).join('\n');
+    };
+    const target = await agentTarget({ name: 'fake', start: scripted(answer) });
+    const proc = await target.spawn();
+    const addrs = [...Array.from({ length: DESCRIPTORS_BATCH }, (_, i) => BigInt(i + 1) << 12n), 0xffffffffffff0000n];
+    const walks = await proc.descriptorsOf!(addrs);
+    expect(requests.map((r) => r.addrs.length)).toEqual([DESCRIPTORS_BATCH, 1]);
+    expect(walks.length).toBe(addrs.length);
+    expect(walks[1]).toEqual({ entries: [{ level: 'pgd', value: 0x2000n, phys: 0n }], vmFlags: null, pageProt: null });
+    expect(walks.at(-1)).toEqual(new Errno('EINVAL', 'ioctl'));
+    await target.close();
+  });
+
+  test('descriptorsOf: a reply with another number of walks than addresses asked is refused', async () => {
+    const target = await agentTarget({ name: 'fake', start: scripted(({ id }) => JSON.stringify({ id, ok: true, walks: [] })) });
+    const proc = await target.spawn();
+    await expect(proc.descriptorsOf!([0x1000n])).rejects.toThrow('agent: descriptors_of reply: "walks" is not a list of 1 walks');
+    await target.close();
+  });
+
   const level = (name: string, value: string, phys: string, folded = false): string => JSON.stringify({ level: name, value, phys, folded });
 
   test('a folded level is merged into the real one above it, with the entry read where its pXd_offset() points (arm64: the real top-level entry)', async () => {

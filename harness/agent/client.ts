@@ -54,6 +54,8 @@ import { AgentConnection, type Reply, type WireValue } from './connection.ts';
 const PROTOCOL_VERSION = 1;
 /** The most addresses one increment or atomic_add request carries (the agent's MAX_ADDRS); a longer list goes as several. */
 export const INCREMENT_BATCH = 1 << 16;
+/** The most addresses one descriptors_of request carries: its reply, some 400 bytes a walk, stays under 2 MiB. */
+export const DESCRIPTORS_BATCH = 1 << 12;
 
 /** One running agent. */
 export interface AgentLink {
@@ -170,8 +172,7 @@ const PG_LEVELS: readonly PgLevel[] = ['pgd', 'p4d', 'pud', 'pmd', 'pte'];
  * group: folding makes that pointer the real one (on arm64, whose p4d is
  * folded at run time, pgd_offset() points at another entry of the table).
  */
-function descriptorsOf(reply: Reply): Descriptors {
-  const op = 'descriptors';
+function walkOf(reply: Reply, op = 'descriptors'): Descriptors {
   const entries: DescriptorEntry[] = [];
   for (const [i, item] of list(reply, op, 'levels').entries()) {
     if (!isReply(item) || item['level'] !== PG_LEVELS[i] || typeof item['folded'] !== 'boolean')
@@ -438,7 +439,25 @@ export class AgentProc implements Proc {
 
   /** The kernel module's walk (kmod/); ENOTTY where the kernel has none. */
   descriptors(addr: bigint): Promise<Ret<Descriptors>> {
-    return this.call('descriptors', { addr: hex(addr) }, descriptorsOf);
+    return this.call('descriptors', { addr: hex(addr) }, (r) => walkOf(r));
+  }
+  /** The walks of many addresses, DESCRIPTORS_BATCH a request, the requests sent together. */
+  async descriptorsOf(addrs: readonly bigint[]): Promise<readonly Ret<Descriptors>[]> {
+    const op = 'descriptors_of';
+    this.live(op);
+    const batches: bigint[][] = [];
+    for (let from = 0; from < addrs.length; from += DESCRIPTORS_BATCH) batches.push(addrs.slice(from, from + DESCRIPTORS_BATCH));
+    const replies = await this.inTurn(() => Promise.all(batches.map((batch) => this.send(op, { addrs: batch.map(hex) }))));
+    return replies.flatMap((reply, i): Ret<Descriptors>[] => {
+      const batch = batches[i]!;
+      if (reply['ok'] === false) return batch.map(() => errnoOf(reply, op));
+      const walks = list(reply, op, 'walks');
+      if (walks.length !== batch.length) throw malformed(op, 'walks', `a list of ${batch.length} walks`);
+      return walks.map((walk) => {
+        if (!isReply(walk)) throw malformed(op, 'walks', 'a list of walks');
+        return walk['ok'] === false ? errnoOf(walk, op) : walkOf(walk, op);
+      });
+    });
   }
 
   /** userfaultfd(2): not in the Target API yet; the capability probe uses it. */

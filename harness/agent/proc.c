@@ -643,6 +643,32 @@ static enum outcome op_uffdio_unregister(struct request *r, struct buf *o)
 
 static const char *const level_names[MMCONFORM_LEVELS] = { "pgd", "p4d", "pud", "pmd", "pte" };
 
+/* The module's device, or -1 with errno ENOTTY where there is none (an ioctl the kernel does not know). */
+static int pgwalk_open(void)
+{
+	int fd = open(MMCONFORM_PGWALK_DEVICE, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		errno = ENOTTY;
+	return fd;
+}
+
+/* One walk's fields: "levels", "vm_flags" and "page_prot", each after a comma. */
+static void put_walk(struct buf *o, const struct mmconform_pgwalk *w)
+{
+	buf_puts(o, ",\"levels\":[");
+	for (uint32_t i = 0; i < w->levels && i < MMCONFORM_LEVELS; i++)
+		buf_printf(o, "%s{\"level\":\"%s\",\"value\":\"0x%llx\",\"phys\":\"0x%llx\",\"folded\":%s}", i ? "," : "",
+			   level_names[i], (unsigned long long)w->entry[i], (unsigned long long)w->phys[i],
+			   w->folded & (1u << i) ? "true" : "false");
+	buf_puts(o, "]");
+	if (w->flags & MMCONFORM_PGWALK_VMA) {
+		jw_hex(o, "vm_flags", w->vm_flags);
+		jw_hex(o, "page_prot", w->page_prot);
+	} else {
+		buf_puts(o, ",\"vm_flags\":null,\"page_prot\":null");
+	}
+}
+
 /*
  * The raw page-table walk of addr in this process, from the kernel's
  * mmconform_pgwalk module (kmod/). Without the module there is no device:
@@ -653,27 +679,56 @@ static enum outcome op_descriptors(struct request *r, struct buf *o)
 	uint64_t addr;
 	if (req_u64(r, "addr", &addr))
 		return BAD;
-	int fd = open(MMCONFORM_PGWALK_DEVICE, O_RDONLY | O_CLOEXEC);
+	int fd = pgwalk_open();
 	if (fd < 0)
-		return errno == ENOENT ? failed_with(r, "ioctl", ENOTTY) : failed(r, "open");
+		return failed(r, errno == ENOTTY ? "ioctl" : "open");
 	struct mmconform_pgwalk w = { .addr = addr, .pid = getpid() };
 	int rc = ioctl(fd, MMCONFORM_PGWALK, &w);
 	int e = errno;
 	close(fd);
 	if (rc)
 		return failed_with(r, "ioctl", e);
-	buf_puts(o, ",\"levels\":[");
-	for (uint32_t i = 0; i < w.levels && i < MMCONFORM_LEVELS; i++)
-		buf_printf(o, "%s{\"level\":\"%s\",\"value\":\"0x%llx\",\"phys\":\"0x%llx\",\"folded\":%s}", i ? "," : "",
-			   level_names[i], (unsigned long long)w.entry[i], (unsigned long long)w.phys[i],
-			   w.folded & (1u << i) ? "true" : "false");
-	buf_puts(o, "]");
-	if (w.flags & MMCONFORM_PGWALK_VMA) {
-		jw_hex(o, "vm_flags", w.vm_flags);
-		jw_hex(o, "page_prot", w.page_prot);
-	} else {
-		buf_puts(o, ",\"vm_flags\":null,\"page_prot\":null");
+	put_walk(o, &w);
+	return DONE;
+}
+
+/*
+ * descriptors of each address in turn, on one open of the device: a list
+ * of replies as descriptors gives them (less the id), each walk or the
+ * errno its ioctl failed with.
+ */
+static enum outcome op_descriptors_of(struct request *r, struct buf *o)
+{
+	struct buf addrs = { 0 };
+	if (req_u64_list(r, "addrs", MAX_ADDRS, &addrs)) {
+		buf_release(&addrs);
+		return BAD;
 	}
+	int fd = pgwalk_open();
+	if (fd < 0) {
+		buf_release(&addrs);
+		return failed(r, errno == ENOTTY ? "ioctl" : "open");
+	}
+	char scratch[16];
+	buf_puts(o, ",\"walks\":[");
+	for (size_t i = 0; i < addrs.len / sizeof(uint64_t); i++) {
+		struct mmconform_pgwalk w = { .addr = ((const uint64_t *)(void *)addrs.p)[i], .pid = getpid() };
+		int rc = ioctl(fd, MMCONFORM_PGWALK, &w);
+		int e = errno;
+		buf_puts(o, i ? ",{" : "{");
+		if (rc) {
+			buf_puts(o, "\"ok\":false");
+			jw_str(o, "errno", errno_name(e, scratch, sizeof scratch));
+			jw_str(o, "call", "ioctl");
+		} else {
+			buf_puts(o, "\"ok\":true");
+			put_walk(o, &w);
+		}
+		buf_puts(o, "}");
+	}
+	buf_puts(o, "]");
+	close(fd);
+	buf_release(&addrs);
 	return DONE;
 }
 
@@ -720,6 +775,7 @@ static const struct op {
 	{ "uffdio_writeprotect", "proc fd start len mode", op_uffdio_writeprotect },
 	{ "uffdio_unregister", "proc fd start len", op_uffdio_unregister },
 	{ "descriptors", "proc addr", op_descriptors },
+	{ "descriptors_of", "proc addrs", op_descriptors_of },
 };
 
 static const struct op *find_op(const struct jfield *f)

@@ -215,6 +215,7 @@ export class CallRecorder {
       uffdioUnregister: (fd, start, len) =>
         log(proc.uffdioUnregister(fd, start, len), () => `UFFDIO_UNREGISTER(${names.fd(fd)}, ${A(start)}, ${L(len)})`, plain),
       ...(proc.descriptors ? { descriptors: proc.descriptors.bind(proc) } : {}),
+      ...(proc.descriptorsOf ? { descriptorsOf: proc.descriptorsOf.bind(proc) } : {}),
       exit: () => proc.exit(),
     };
   }

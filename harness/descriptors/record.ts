@@ -4,14 +4,22 @@
 // have changed, and keeps
 // it when it changed. Pages are named by the order the test first touched
 // them, not by address, so a run on the model and a run on a real kernel
-// line up step for step; an unmapped page is read a last time and dropped.
+// line up step for step; a page found outside any VMA (unmapped) is
+// dropped after that read, and is a new page if touched again, whether or
+// not a later mapping reuses its address (the two sides' address spaces
+// need not reuse it alike: glibc's free() and the model's differ).
+// A step's walks are read together (descriptorsOf(), one round trip to a
+// real kernel for thousands of pages) where the target can.
 
-import type { Descriptors, MemResult, PgLevel, PmScanArg, Proc, Ret, Thread } from '../target.ts';
+import type { Descriptors, MemResult, PgLevel, PmScanArg, PmScanResult, Proc, Ret, Thread } from '../target.ts';
 import { isErr } from '../../uapi/linux.ts';
-import { MREMAP_DONTUNMAP, PM_SCAN_WP_MATCHING } from '../../uapi/linux.ts';
+import { PAGE_IS_HUGE, PM_SCAN_WP_MATCHING } from '../../uapi/linux.ts';
 
 const PAGE = 4096n;
+/** what one pte table maps (4 KiB pages): a THP or a 2 MiB hugetlb page */
+const PMD_SIZE = 512n * PAGE;
 const pageOf = (a: bigint) => a & ~(PAGE - 1n);
+const blockOf = (a: bigint) => a & ~(PMD_SIZE - 1n);
 
 /** One page's walk after one step of one suite, where it changed. */
 export interface Observation {
@@ -29,11 +37,82 @@ export interface Observation {
   readonly error?: string;
 }
 
-/** Which touched pages a call may change: those in a range, all of them, or only those it accessed. */
-type Reach = { readonly range: readonly [bigint, bigint] } | 'all' | 'none';
+/** [start, end) */
+type Range = readonly [bigint, bigint];
+
+/**
+ * Which touched pages a call may change, besides those it accessed: all of
+ * them, none, or those in `ranges`; and, in each PMD-size block that meets
+ * one of `blocks`, the block's others when one of them shows a change (a
+ * huge page split, a hugetlb marker: the call changed pages beyond its
+ * ranges there, or nothing did).
+ */
+export type Reach = 'all' | 'none' | { readonly ranges: readonly Range[]; readonly blocks?: readonly Range[] };
+
+/** Ranges sorted and merged, to be asked whether they meet a range. */
+class RangeSet {
+  private readonly starts: bigint[] = [];
+  private readonly ends: bigint[] = [];
+  constructor(ranges: readonly Range[]) {
+    for (const [s, e] of [...ranges].filter(([s, e]) => s < e).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      const n = this.ends.length;
+      if (n && s <= this.ends[n - 1]!) this.ends[n - 1] = e > this.ends[n - 1]! ? e : this.ends[n - 1]!;
+      else this.starts.push(s), this.ends.push(e);
+    }
+  }
+  /** whether [s, e) overlaps one of the ranges */
+  meets(s: bigint, e: bigint): boolean {
+    let lo = 0;
+    let hi = this.ends.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.ends[mid]! <= s) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < this.ends.length && this.starts[lo]! < e;
+  }
+}
+
+/** The PMD-size blocks in which [s, e) covers part of a block: where a call on the range splits a huge page. */
+function partialBlocks(s: bigint, e: bigint): Range[] {
+  return [s, e].filter((edge) => edge % PMD_SIZE !== 0n).map((edge): Range => [edge, edge + 1n]);
+}
+
+/**
+ * What a PAGEMAP_SCAN with PM_SCAN_WP_MATCHING may change (fs/proc/task_mmu.c,
+ * pagemap_scan_*()). With an output vector it write-protects only pages it
+ * reports (each page or hole goes through pagemap_scan_output() before
+ * make_uffd_wp_pte(), make_uffd_wp_pmd(), make_uffd_wp_huge_pte() or
+ * uffd_wp_range(), and only what that kept), but beyond them:
+ * - pagemap_scan_thp_entry() splits a THP it reports only part of (the
+ *   range or max_pages cut it), changing the whole block: a region ends
+ *   inside it; or, where the categories asked tell a THP from its split
+ *   ptes (PAGE_IS_HUGE), a THP cut by max_pages is split and then not
+ *   reported at all, as is every later one: any block of the range;
+ * - pagemap_scan_hugetlb_hole_wp() marks the whole huge page of a hole the
+ *   range covers part of: a region ends inside it.
+ * A scan that failed (EFAULT writing the vector, EPERM from
+ * PM_SCAN_CHECK_WPASYNC at a later area) may have protected any page of its
+ * range before it did; without a vector, the fast path protects every page
+ * of the range and reports none.
+ */
+export function wpScanReach(arg: PmScanArg, result: Ret<PmScanResult>): Reach {
+  const range: Range = [pageOf(arg.start), pageOf(arg.end + PAGE - 1n)];
+  if (isErr(result) || arg.vecLen === 0) return { ranges: [range], blocks: partialBlocks(...range) };
+  const ranges = result.regions.map((r): Range => [r.start, r.end]);
+  const huge = (arg.categoryMask | arg.categoryAnyofMask) & PAGE_IS_HUGE;
+  return { ranges, blocks: huge ? [range] : [range, ...ranges].flatMap(([s, e]) => partialBlocks(s, e)) };
+}
+
+export interface RecorderOptions {
+  /** a write-protecting PAGEMAP_SCAN reaches its whole range, not only what wpScanReach() says it changed (to check that) */
+  readonly wholeScanRanges?: boolean;
+}
 
 export class DescriptorRecorder {
   readonly observations: Observation[] = [];
+
+  constructor(private readonly options: RecorderOptions = {}) {}
 
   /** Wraps a suite's process; `resultsSoFar` says how many results the suite has reported. */
   wrap(proc: Proc, suite: string, resultsSoFar: () => number): Proc {
@@ -44,20 +123,52 @@ export class DescriptorRecorder {
     const last = new Map<number, string>();
     let nextPage = 0;
     let step = 0;
-    /** `unmapped`: the range the call left without a mapping, whose pages are read a last time and dropped */
-    const record = async (call: string, reach: Reach, accessed: readonly bigint[] = [], unmapped: readonly [bigint, bigint] | null = null) => {
-      const resultsBefore = resultsSoFar();
+    const touch = (accessed: readonly bigint[]) => {
       for (const a of accessed) if (!touched.has(a)) touched.set(a, nextPage++);
+    };
+    /** every walk of `addrs`, in their order: together where the target reads them so */
+    const readAll = async (addrs: readonly bigint[]): Promise<readonly Ret<Descriptors>[]> => {
+      if (addrs.length === 0) return [];
+      if (proc.descriptorsOf) return proc.descriptorsOf(addrs);
+      const out: Ret<Descriptors>[] = [];
+      for (const a of addrs) out.push(await describe(a));
+      return out;
+    };
+    const keyOf = (d: Ret<Descriptors>) => (isErr(d) ? String(d) : d.entries.map((e) => e.value.toString(16)).join(' '));
+    const record = async (call: string, reach: Reach, accessed: readonly bigint[] = []) => {
+      const resultsBefore = resultsSoFar();
+      touch(accessed);
       const hit = new Set(accessed);
-      const inReach = (a: bigint) => hit.has(a) || reach === 'all' || (reach !== 'none' && a >= reach.range[0] && a < reach.range[1]);
-      for (const [addr, page] of [...touched].filter(([a]) => inReach(a))) {
-        const d: Ret<Descriptors> = await describe(addr);
-        const entries = isErr(d) ? null : d.entries.map((e) => ({ level: e.level, value: e.value }));
-        const key = entries ? entries.map((e) => e.value.toString(16)).join(' ') : String(d);
-        if (unmapped && addr >= unmapped[0] && addr < unmapped[1]) touched.delete(addr);
+      const ranges = typeof reach === 'object' ? new RangeSet(reach.ranges) : null;
+      const blocks = typeof reach === 'object' && reach.blocks?.length ? new RangeSet(reach.blocks) : null;
+      const inReach = (a: bigint) => reach === 'all' || hit.has(a) || (ranges !== null && ranges.meets(a, a + 1n));
+      const pages: [bigint, number][] = [];
+      /** by block: the touched pages beyond the reach in blocks the call may have changed beyond it */
+      const besides = new Map<bigint, [bigint, number][]>();
+      for (const [addr, page] of touched) {
+        const block = blockOf(addr);
+        if (inReach(addr)) pages.push([addr, page]);
+        else if (blocks?.meets(block, block + PMD_SIZE)) {
+          const inBlock = besides.get(block) ?? [];
+          besides.set(block, inBlock);
+          inBlock.push([addr, page]);
+        }
+      }
+      // the first of such a block's pages is read with the rest; its others only when that one changed
+      const first = [...pages, ...[...besides.values()].map((b) => b[0]!)];
+      const walks = new Map<number, { readonly addr: bigint; readonly walk: Ret<Descriptors> }>();
+      const take = async (list: readonly [bigint, number][]) =>
+        (await readAll(list.map(([a]) => a))).forEach((walk, i) => walks.set(list[i]![1], { addr: list[i]![0], walk }));
+      await take(first);
+      const changed = (b: readonly [bigint, number][]) => keyOf(walks.get(b[0]![1])!.walk) !== last.get(b[0]![1]);
+      await take([...besides.values()].filter(changed).flatMap((b) => b.slice(1)));
+      for (const [page, { addr, walk }] of [...walks].sort(([x], [y]) => x - y)) {
+        const key = keyOf(walk);
+        if (!isErr(walk) && walk.vmFlags === null) touched.delete(addr);
         if (last.get(page) === key) continue;
         last.set(page, key);
-        this.observations.push({ suite, resultsBefore, step, call, page, entries, ...(isErr(d) ? { error: String(d) } : {}) });
+        const entries = isErr(walk) ? null : walk.entries.map((e) => ({ level: e.level, value: e.value }));
+        this.observations.push({ suite, resultsBefore, step, call, page, entries, ...(isErr(walk) ? { error: String(walk) } : {}) });
       }
       step++;
     };
@@ -66,29 +177,40 @@ export class DescriptorRecorder {
       for (let a = pageOf(addr); a < addr + BigInt(Math.max(len, 1)); a += PAGE) out.push(a);
       return out;
     };
-    const ranged = (addr: bigint, len: bigint): Reach => ({ range: [pageOf(addr), addr + len] });
+    const ranged = (addr: bigint, len: bigint): Reach => ({ ranges: [[pageOf(addr), addr + len]] });
     // Records are taken one call at a time, in the order the calls were made: calls a suite makes
     // together (harness/in-order.ts) then give the same steps whenever each target answers.
     let recorded: Promise<unknown> = Promise.resolve();
-    // A call made while another thread's call is under way races with it on a real kernel: what it
-    // changed is read at the next step that does not race.
+    // A call made while another thread's call is under way races with it on a real kernel, and so
+    // does the thread's call when calls were made while it was under way (the calls a test makes
+    // between two barriers): neither is a step, and the next step reads every touched page.
     let threadCallsInFlight = 0;
+    /** calls made while a thread's call was under way */
+    let racingCalls = 0;
+    /** a call raced since the last step was made */
+    let raced = false;
     const after = <T>(
       result: Promise<T>,
       call: string,
       reach: (r: T) => Reach,
       accessed: readonly bigint[] = [],
-      unmapped: (r: T) => readonly [bigint, bigint] | null = () => null,
-      racing = threadCallsInFlight > 0,
+      racing: boolean | Promise<boolean> = threadCallsInFlight > 0,
     ): Promise<T> => {
       result.catch(() => {}); // its failure reaches the suite through `done`, once the records before it are taken
-      if (racing) {
-        for (const a of accessed) if (!touched.has(a)) touched.set(a, nextPage++);
+      if (racing === true) {
+        racingCalls++;
+        raced = true;
+        touch(accessed);
         return result;
       }
+      const afterRace = raced;
+      raced = false;
       const done = recorded.then(async () => {
         const r = await result;
-        await record(call, reach(r), accessed, unmapped(r));
+        if (await racing) {
+          raced = true;
+          touch(accessed);
+        } else await record(call, afterRace ? 'all' : reach(r), accessed);
         return r;
       });
       recorded = done.catch(() => {});
@@ -97,9 +219,11 @@ export class DescriptorRecorder {
     const wrapThread = (th: Thread): Thread => ({
       atomicAdd: (addrs, delta) => {
         const racing = threadCallsInFlight > 0;
+        const seen = racingCalls;
         threadCallsInFlight++;
         const settled = th.atomicAdd(addrs, delta).finally(() => threadCallsInFlight--);
-        return after(settled, 'atomic_add', () => 'none', [...new Set(addrs.map(pageOf))], () => null, racing);
+        const overlapped = () => racingCalls !== seen;
+        return after(settled, 'atomic_add', () => 'none', [...new Set(addrs.map(pageOf))], racing || settled.then(overlapped, overlapped));
       },
       minflt: () => {
         threadCallsInFlight++;
@@ -113,15 +237,9 @@ export class DescriptorRecorder {
       },
       mmap: (addr, length, prot, flags, fd, offset) =>
         after(proc.mmap(addr, length, prot, flags, fd, offset), 'mmap', (r) => (isErr(r) ? 'none' : ranged(r, length))),
-      munmap: (addr, length) => after(proc.munmap(addr, length), 'munmap', () => ranged(addr, length), [], (r) => (isErr(r) ? null : [addr, addr + length])),
+      munmap: (addr, length) => after(proc.munmap(addr, length), 'munmap', () => ranged(addr, length)),
       mprotect: (addr, length, p) => after(proc.mprotect(addr, length, p), `mprotect(${p})`, () => ranged(addr, length)),
-      // a move leaves the old range unmapped (but with MREMAP_DONTUNMAP), a shrink its tail
-      mremap: (oldAddr, oldSize, newSize, flags, newAddr) =>
-        after(proc.mremap(oldAddr, oldSize, newSize, flags, newAddr), 'mremap', () => 'all', [], (r) => {
-          if (isErr(r)) return null;
-          if (r !== oldAddr) return flags & MREMAP_DONTUNMAP ? null : [oldAddr, oldAddr + oldSize];
-          return newSize < oldSize ? [oldAddr + newSize, oldAddr + oldSize] : null;
-        }),
+      mremap: (oldAddr, oldSize, newSize, flags, newAddr) => after(proc.mremap(oldAddr, oldSize, newSize, flags, newAddr), 'mremap', () => 'all'),
       madvise: (addr, length, advice) => after(proc.madvise(addr, length, advice), `madvise(${advice})`, () => ranged(addr, length)),
       open: (path, flags, mode) => proc.open(path, flags, mode),
       // closing a userfaultfd resolves what it protected
@@ -154,13 +272,14 @@ export class DescriptorRecorder {
       // a page the test looks at through pagemap is one it touched too
       pagemap: (addr, nPages) => after(proc.pagemap(addr, nPages), 'pagemap', () => 'none', span(addr, nPages * Number(PAGE))),
       pagemapScan: (arg: PmScanArg) =>
-        arg.flags & PM_SCAN_WP_MATCHING ? after(proc.pagemapScan(arg), 'PAGEMAP_SCAN(WP)', () => ranged(arg.start, arg.end - arg.start)) : proc.pagemapScan(arg),
+        arg.flags & PM_SCAN_WP_MATCHING ? after(proc.pagemapScan(arg), 'PAGEMAP_SCAN(WP)', (r) => (this.options.wholeScanRanges ? ranged(arg.start, arg.end - arg.start) : wpScanReach(arg, r))) : proc.pagemapScan(arg),
       userfaultfd: (flags) => proc.userfaultfd(flags),
       uffdioApi: (fd, api, features) => proc.uffdioApi(fd, api, features),
       uffdioRegister: (fd, start, len, mode) => after(proc.uffdioRegister(fd, start, len, mode), 'UFFDIO_REGISTER', () => ranged(start, len)),
       uffdioWriteprotect: (fd, start, len, mode) => after(proc.uffdioWriteprotect(fd, start, len, mode), `UFFDIO_WRITEPROTECT(${mode})`, () => ranged(start, len)),
       uffdioUnregister: (fd, start, len) => after(proc.uffdioUnregister(fd, start, len), 'UFFDIO_UNREGISTER', () => ranged(start, len)),
       descriptors: describe,
+      ...(proc.descriptorsOf ? { descriptorsOf: proc.descriptorsOf.bind(proc) } : {}),
       exit: () => proc.exit(),
     };
   }

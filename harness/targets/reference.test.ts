@@ -66,6 +66,15 @@ describe('descriptors()', () => {
     const d = await proc.descriptors!(0x1000n);
     expect(isErr(d) ? null : { levels: d.entries.map((e) => e.level), vmFlags: d.vmFlags, pageProt: d.pageProt }).toEqual({ levels: ['pgd'], vmFlags: null, pageProt: null });
   });
+
+  test('descriptorsOf(): each address’s walk, in order, as descriptors() gives it', async () => {
+    const proc = await (await referenceTarget('')).spawn();
+    const a = (await proc.mmap(0n, 3n * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n)) as bigint;
+    await proc.write(a, new Uint8Array([1]));
+    const addrs = [a + PAGE, 0x1000n, a, a + PAGE];
+    expect(await proc.descriptorsOf!(addrs)).toEqual(await Promise.all(addrs.map((x) => proc.descriptors!(x))));
+    expect(await proc.descriptorsOf!([])).toEqual([]);
+  });
 });
 
 test('a proc after exit(): each call fails with one line, and the target spawns on', async () => {

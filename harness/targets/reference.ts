@@ -253,8 +253,14 @@ class ReferenceProc implements Proc {
     const ctx = this.uffd(fd);
     return isErr(ctx) ? ctx : uffdioUnregister(this.mm, ctx, start, len);
   }
-  // 4 KiB granule, 48-bit VA: levels 0-3 are pgd, pud, pmd, pte (p4d folded)
   async descriptors(addr: bigint): Promise<Ret<Descriptors>> {
+    return this.walk(addr);
+  }
+  async descriptorsOf(addrs: readonly bigint[]): Promise<readonly Ret<Descriptors>[]> {
+    return addrs.map((a) => this.walk(a));
+  }
+  // 4 KiB granule, 48-bit VA: levels 0-3 are pgd, pud, pmd, pte (p4d folded)
+  private walk(addr: bigint): Descriptors {
     const vma = this.mm.vmas.lookup(addr);
     return {
       entries: this.mm.pt.walk(addr).map((e) => ({ level: LEVEL_NAMES[e.level]!, value: e.value, phys: e.phys })),

@@ -1516,8 +1516,6 @@ async function main(t: Selftest): Promise<void> {
 export const pagemapIoctlSuite: Suite = {
   name: 'pagemap_ioctl',
   source: 'tools/testing/selftests/mm/pagemap_ioctl.c',
-  // measured on the model: 26 million walks, 1.2 million of them changed, over a run
-  descriptorsUnread: 'it touches up to 10,000 pages a step, 26 million page-table walks a run',
   tests: [
     ...[
       'Zero range size is valid',
