@@ -4,17 +4,19 @@
 import { register as registerCjs } from 'tsx/cjs/api';
 import { register } from 'tsx/esm/api';
 
-// A reader that stops early (`| head`) closes the pipe: as a C program gets
-// SIGPIPE, a command that stops cleanly on signals gets one (run and fuzz end
-// with the results so far, written where asked, and 141); any other ends at
-// once with 141. Never a stack trace, never a success.
+// A reader that stops early (`| head`) closes the pipe: where a C program
+// gets SIGPIPE, a command that stops cleanly on signals is told (run and fuzz
+// end with the results so far, written where asked, and 141: harness/runner.ts
+// STDOUT_CLOSED); any other ends at once with 141. Never a stack trace, never
+// a success.
+const STDOUT_CLOSED = 'mmconform:stdout-closed';
 let piped = false;
 process.stdout.on('error', (e) => {
   if (e.code !== 'EPIPE') throw e;
   // later writes fail too: the command is stopping already
   if (piped) return;
   piped = true;
-  if (process.listenerCount('SIGPIPE') > 0) process.emit('SIGPIPE', 'SIGPIPE');
+  if (process.listenerCount(STDOUT_CLOSED) > 0) process.emit(STDOUT_CLOSED);
   else process.exit(128 + 13);
 });
 register();

@@ -22,20 +22,27 @@ export const INTERRUPT_SIGNALS = { SIGHUP: 1, SIGINT: 2, SIGPIPE: 13, SIGTERM: 1
 export type InterruptSignal = keyof typeof INTERRUPT_SIGNALS;
 
 /**
+ * What bin/mmconform.js emits on `process` when stdout's reader has gone:
+ * Node ignores SIGPIPE and reports EPIPE instead. (Listening for the signal
+ * itself would hand it back to the default action once the listener goes,
+ * and the next write to any closed pipe would kill the process.)
+ */
+export const STDOUT_CLOSED = 'mmconform:stdout-closed';
+
+/**
  * Calls `handler` on each interrupt signal until the returned function is
  * called. SIGINT, SIGTERM and SIGHUP are taken once (a second one ends the
- * process as it would any program); SIGPIPE every time: each write to a
- * closed stdout raises one, and Node gives a signal no listener kills.
+ * process as it would any program); a closed stdout, as SIGPIPE, once.
  */
 export function onInterrupt(handler: (signal: InterruptSignal) => void): () => void {
   const listeners = (Object.keys(INTERRUPT_SIGNALS) as InterruptSignal[]).map((signal) => {
+    const event = signal === 'SIGPIPE' ? STDOUT_CLOSED : signal;
     const listener = (): void => handler(signal);
-    if (signal === 'SIGPIPE') process.on(signal, listener);
-    else process.once(signal, listener);
-    return [signal, listener] as const;
+    process.once(event, listener);
+    return [event, listener] as const;
   });
   return () => {
-    for (const [signal, listener] of listeners) process.removeListener(signal, listener);
+    for (const [event, listener] of listeners) process.removeListener(event, listener);
   };
 }
 

@@ -59,10 +59,15 @@ describe('the spec', () => {
   test('no kernel in the cache: one line that says how to get it, exit status 2', async () => {
     const empty = mkdtempSync(join(tmpdir(), 'mmconform-no-kernels-'));
     try {
-      const r = await mmconform(['run', '--target', 'qemu-arm64'], { ...process.env, MMCONFORM_CACHE: empty });
+      const env = { ...process.env, MMCONFORM_CACHE: empty };
+      delete env['MMCONFORM_NO_QEMU'];
+      const r = await mmconform(['run', '--target', 'qemu-arm64'], env);
       expect(r.code).toBe(2);
       expect(r.stdout).toBe('');
+      const saved = process.env['MMCONFORM_NO_QEMU'];
+      delete process.env['MMCONFORM_NO_QEMU'];
       const why = qemuUnavailable(parseQemuSpec('qemu-arm64'));
+      if (saved !== undefined) process.env['MMCONFORM_NO_QEMU'] = saved;
       // with QEMU and the compiler present, the kernel is what is missing
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.stderr).toMatch(why?.includes('not installed') ? /not installed: run npm run setup:kernels/ : /no trixie arm64 kernel in .*: run npm run setup:kernels/);
