@@ -59,7 +59,7 @@ describe('the spec', () => {
   test('no kernel in the cache: one line that says how to get it, exit status 2', async () => {
     const empty = mkdtempSync(join(tmpdir(), 'mmconform-no-kernels-'));
     try {
-      const env = { ...process.env, MMCONFORM_CACHE: empty };
+      const env: NodeJS.ProcessEnv = { ...process.env, MMCONFORM_CACHE: empty };
       delete env['MMCONFORM_NO_QEMU'];
       const r = await mmconform(['run', '--target', 'qemu-arm64'], env);
       expect(r.code).toBe(2);
