@@ -26,6 +26,9 @@ const MFD_HUGE_MASK = 0x3f << 26;
 /** A descriptor: a tmpfs file, or a userfaultfd */
 type Descriptor = OpenFile | UffdCtx;
 
+/** The agent's working directory is "/" in the guests: a relative path resolves from there. */
+const absolute = (path: string): string => (path.startsWith('/') ? path : `/${path.replace(/^\.\//, '')}`);
+
 export class Task {
   readonly pid: number;
   readonly mm: Mm;
@@ -62,17 +65,15 @@ export class Task {
 
   /** path_lookupat() on tmpfs: relative paths resolve from "/", /proc/self/exe to the program */
   private lookup(path: string): Inode | null {
-    if (path === '/proc/self/exe') return this.sys.exe;
-    return this.sys.tmpfs.lookup(path.startsWith('/') ? path : `/${path.replace(/^\.\//, '')}`);
+    return path === '/proc/self/exe' ? this.sys.exe : this.sys.tmpfs.lookup(absolute(path));
   }
 
   // do_sys_open() on tmpfs
   open(path: string, flags: number): Ret<number> {
-    const abs = path.startsWith('/') ? path : `/${path.replace(/^\.\//, '')}`;
     let inode = this.lookup(path);
     if (!inode) {
       if (!(flags & U.O_CREAT)) return new Errno('ENOENT', 'open');
-      inode = this.sys.tmpfs.create(abs);
+      inode = this.sys.tmpfs.create(absolute(path));
     }
     const acc = flags & 3;
     if (flags & U.O_TRUNC && acc !== U.O_RDONLY) shmemSetattrSize(this.sys, inode, 0n);
@@ -118,9 +119,8 @@ export class Task {
   }
 
   unlink(path: string): Ret<0> {
-    const abs = path.startsWith('/') ? path : `/${path.replace(/^\.\//, '')}`;
-    const inode = this.sys.tmpfs.lookup(abs);
-    if (!inode || !this.sys.tmpfs.unlink(abs)) return new Errno('ENOENT', 'unlink');
+    const inode = this.sys.tmpfs.lookup(absolute(path));
+    if (!inode || !this.sys.tmpfs.unlink(absolute(path))) return new Errno('ENOENT', 'unlink');
     iput(this.sys, inode);
     return 0;
   }
