@@ -97,11 +97,20 @@ export interface KernelBehaviour {
    * the host's 6.18: AnonHugePages 2048 kB); 6.12 splits the pmd and maps one 4 KiB page (Rss 4 kB).
    */
   readonly hugeZeroWpThp: boolean;
+  /**
+   * change_pte_range() changes a large folio's ptes in batches (6.17's
+   * "optimize mprotect() by PTE batching"): one get-and-clear, young and
+   * dirty gathered over the batch and set on all of it, and set_ptes() that
+   * makes whole 64 KiB blocks contiguous; 6.12 changes one pte at a time.
+   */
+  readonly mprotectPteBatch: boolean;
+  /** move_ptes() moves a contiguous block's ptes as one batch (6.17's "optimize mremap() by PTE batching"); 6.12 one by one */
+  readonly mremapPteBatch: boolean;
 }
 
 export const KERNELS: Readonly<Record<string, KernelBehaviour>> = {
-  '6.12': { version: '6.12', debugVmPgtableMkwriteNovma: false, vmaStickySoftDirty: false, pagemapScanGuard: false, swapNonfullFirst: false, swapDefaultPrio: -2, swapSlotsCache: true, tableAf: false, hugeZeroPmdSpecial: false, uffdUnregisterOwnCtxOnly: false, mremapEarlyChecks: false, mremapMultiVma: false, mergeIntoNoAnonVma: false, madviseGuard: false, lruGenFaultReferenced: false, ptReclaim: false, zapDrainsLru: true, swapinViaSwapCache: false, hugeZeroWpThp: false },
-  '7.2': { version: '7.2', debugVmPgtableMkwriteNovma: true, vmaStickySoftDirty: true, pagemapScanGuard: true, swapNonfullFirst: true, swapDefaultPrio: -1, swapSlotsCache: false, tableAf: true, hugeZeroPmdSpecial: true, uffdUnregisterOwnCtxOnly: true, mremapEarlyChecks: true, mremapMultiVma: true, mergeIntoNoAnonVma: true, madviseGuard: true, lruGenFaultReferenced: true, ptReclaim: true, zapDrainsLru: false, swapinViaSwapCache: true, hugeZeroWpThp: true },
+  '6.12': { version: '6.12', debugVmPgtableMkwriteNovma: false, vmaStickySoftDirty: false, pagemapScanGuard: false, swapNonfullFirst: false, swapDefaultPrio: -2, swapSlotsCache: true, tableAf: false, hugeZeroPmdSpecial: false, uffdUnregisterOwnCtxOnly: false, mremapEarlyChecks: false, mremapMultiVma: false, mergeIntoNoAnonVma: false, madviseGuard: false, lruGenFaultReferenced: false, ptReclaim: false, zapDrainsLru: true, swapinViaSwapCache: false, hugeZeroWpThp: false, mprotectPteBatch: false, mremapPteBatch: false },
+  '7.2': { version: '7.2', debugVmPgtableMkwriteNovma: true, vmaStickySoftDirty: true, pagemapScanGuard: true, swapNonfullFirst: true, swapDefaultPrio: -1, swapSlotsCache: false, tableAf: true, hugeZeroPmdSpecial: true, uffdUnregisterOwnCtxOnly: true, mremapEarlyChecks: true, mremapMultiVma: true, mergeIntoNoAnonVma: true, madviseGuard: true, lruGenFaultReferenced: true, ptReclaim: true, zapDrainsLru: false, swapinViaSwapCache: true, hugeZeroWpThp: true, mprotectPteBatch: true, mremapPteBatch: true },
 };
 
 export function kernelByName(name: string): KernelBehaviour {

@@ -52,13 +52,13 @@ function handlePteFault(mm: Mm, vma: Vma, addr: bigint, flags: number): VmFault 
   // no pte table is allocated here: only a handler that installs an entry makes one (a fault that fails leaves none)
   const slot = mm.pt.pteSlot(addr, false);
   if (slot === null || pg.pteNone(mm.pt.read(slot))) return vma.isAnonymous ? doAnonymousPage(mm, vma, addr, flags, false) : doFault(mm, vma, addr, flags, false);
-  const orig = mm.pt.read(slot);
+  const orig = mm.arch.ptepGet(slot);
   // handle_pte_marker(): hitting a guard page is always fatal
   if (isGuardMarkerEntry(pg.pteToSwpEntry(orig))) return 'SIGSEGV';
   if (pg.pteMarkerUffdWp(orig)) {
     // pte_marker_handle_uffd_wp(): a marker left after unregistering is just cleared
     if (!(vma.flags & V.VM_UFFD_WP)) {
-      mm.pt.write(slot, 0n);
+      mm.arch.pteClear(slot);
       return 0;
     }
     // do_pte_missing()
@@ -72,7 +72,7 @@ function handlePteFault(mm: Mm, vma: Vma, addr: bigint, flags: number): VmFault 
     entry = pg.pteMkdirty(entry);
   }
   entry = pg.pteMkyoung(entry);
-  mm.pt.write(slot, pg.ptepSetAccessFlags(orig, entry));
+  mm.arch.ptepSetAccessFlags(slot, entry);
   return 0;
 }
 
@@ -104,7 +104,7 @@ function doSwapPage(mm: Mm, vma: Vma, flags: number, slot: bigint, orig: Pte): V
     }
   }
   f.mapcount[0] = 1;
-  mm.pt.write(slot, pte);
+  mm.arch.setPteAt(slot, pte);
   return write ? doWpPage(mm, vma, slot, pte) : 0;
 }
 
@@ -138,7 +138,7 @@ function doAnonymousPage(mm: Mm, vma: Vma, addr: bigint, flags: number, uffdWp: 
     f.mapcount[0] = 1;
   }
   if (uffdWp) entry = pg.pteMkuffdWp(entry);
-  mm.pt.write(slot, entry);
+  mm.arch.setPteAt(slot, entry);
   return 0;
 }
 
@@ -191,7 +191,7 @@ function setPteRange(mm: Mm, vma: Vma, slot: bigint, f: Folio, write: boolean, p
   else if (write) entry = pg.pteMkdirty(entry);
   if (uffdWp) entry = pg.pteMkuffdWp(entry);
   f.mapcount[0]!++;
-  mm.pt.write(slot, entry);
+  mm.arch.setPteAt(slot, entry);
 }
 
 // do_fault_around() / filemap_map_pages(): the cached pages of a window from the aligned start (or the
@@ -214,7 +214,7 @@ function doWpPage(mm: Mm, vma: Vma, slot: bigint, orig: Pte): VmFault {
   if (vma.flags & V.VM_UFFD_WP && pg.pteUffdWp(orig)) {
     uffdWpWrite(mm, vma);
     orig = pg.pteClearUffdWp(orig);
-    mm.pt.write(slot, orig);
+    mm.arch.setPteAt(slot, orig);
   }
   const f = mm.vmNormalFolio(orig);
   if (vma.flags & (V.VM_SHARED | V.VM_MAYSHARE)) {
@@ -241,7 +241,7 @@ function wpPageReuse(mm: Mm, vma: Vma, slot: bigint, orig: Pte): void {
   let entry = pg.pteMkyoung(orig);
   entry = pg.pteMkdirty(entry);
   if (vma.flags & V.VM_WRITE) entry = pg.pteMkwrite(entry); // maybe_mkwrite()
-  mm.pt.write(slot, pg.ptepSetAccessFlags(orig, entry));
+  mm.arch.ptepSetAccessFlags(slot, entry);
 }
 
 // wp_page_copy(): COW into a new exclusive anonymous page
@@ -254,7 +254,9 @@ function wpPageCopy(mm: Mm, vma: Vma, slot: bigint, orig: Pte, old: Folio | null
   entry = pg.pteMkdirty(entry);
   if (vma.flags & V.VM_WRITE) entry = pg.pteMkwrite(entry);
   f.mapcount[0] = 1;
-  mm.pt.write(slot, entry);
+  // ptep_clear_flush(), then set_pte_at()
+  mm.arch.ptepGetAndClear(slot);
+  mm.arch.setPteAt(slot, entry);
   if (old) {
     old.mapcount[old.pageIndex(oldPfn)]!--;
     if (old.anon && !old.mapped()) mm.sys.phys.free(old);

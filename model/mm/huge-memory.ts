@@ -1,13 +1,9 @@
 // PMD-mapped THP (mm/huge_memory.c): the split of a huge pmd into a pte
 // table. The huge pmd faults are in fault.ts.
 
-import type { Pte } from '../arm64/pgtable.ts';
 import type { Mm } from './mm.ts';
-import { PAGE_SIZE } from './physmem.ts';
 import { PMD_MASK, PMD_SIZE } from './pgtables.ts';
 import type { Vma } from './vma.ts';
-
-const PAGE = BigInt(PAGE_SIZE);
 
 /**
  * __split_huge_pmd_locked(): a pmd-mapped THP becomes 512 ptes carrying its
@@ -29,24 +25,27 @@ export function splitHugePmd(mm: Mm, haddr: bigint): void {
   const base = pg.pmdPfn(pmd);
   const zero = phys.isZeroPfn(base);
   const f = zero ? null : phys.folioOf(base);
-  for (let i = 0n; i < 512n; i++) {
-    const a = haddr + i * PAGE;
-    let pte: Pte;
-    if (zero) {
-      pte = pg.pteMkspecial(pg.pfnPte(phys.zeroPfn, prot));
-    } else {
-      pte = pg.pfnPte(base + i, prot);
-      if (pg.pteWrite(pmd)) pte = pg.pteMkwrite(pte);
-      if (!pg.pteYoung(pmd)) pte = pg.pteMkold(pte);
-      // "NOTE: this may set soft-dirty too on some archs"
-      if (pg.pteDirty(pmd)) pte = pg.pteMkdirty(pte);
-      if (pg.pteSoftDirty(pmd)) pte = pg.pteMksoftDirty(pte);
+  const slot0 = mm.pt.pteSlot(haddr, true)!;
+  if (zero) {
+    // __split_huge_zero_page_pmd(): one zero-page pte at a time
+    for (let i = 0n; i < 512n; i++) {
+      let pte = pg.pteMkspecial(pg.pfnPte(phys.zeroPfn, prot));
+      if (pg.pteUffdWp(pmd)) pte = pg.pteMkuffdWp(pte);
+      mm.arch.setPteAt(slot0 + i * 8n, pte);
     }
-    if (pg.pteUffdWp(pmd)) pte = pg.pteMkuffdWp(pte);
-    mm.pt.write(mm.pt.pteSlot(a, true)!, pte);
-    if (f) f.mapcount[f.pageIndex(base + i)]!++;
+    return;
   }
+  let pte = pg.pfnPte(base, prot);
+  if (pg.pteWrite(pmd)) pte = pg.pteMkwrite(pte);
+  if (!pg.pteYoung(pmd)) pte = pg.pteMkold(pte);
+  // "NOTE: this may set soft-dirty too on some archs"
+  if (pg.pteDirty(pmd)) pte = pg.pteMkdirty(pte);
+  if (pg.pteSoftDirty(pmd)) pte = pg.pteMksoftDirty(pte);
+  if (pg.pteUffdWp(pmd)) pte = pg.pteMkuffdWp(pte);
+  // set_ptes() of all 512: every aligned 64 KiB goes in contiguous
+  mm.arch.setPtes(slot0, pte, 512);
   if (f) {
+    for (let i = 0n; i < 512n; i++) f.mapcount[f.pageIndex(base + i)]!++;
     f.pmdMapped--;
     if (pg.pteDirty(pmd)) f.dirty = true;
   }

@@ -10,6 +10,7 @@ import * as U from '../../uapi/linux.ts';
 import { faultinPage, followTouch } from './fault.ts';
 import { HPAGE_SIZE } from './hugetlb.ts';
 import { swapPteLike, zapRange } from './memory.ts';
+import { folioPteBatch } from './internal.ts';
 import type { Mm } from './mm.ts';
 import { PAGE_SIZE, type Folio } from './physmem.ts';
 import { PMD_MASK, PMD_SIZE } from './pgtables.ts';
@@ -149,7 +150,7 @@ function madviseFreePteRange(mm: Mm, vma: Vma, addr: bigint, end: bigint): void 
   }
   for (let a = addr; a < end; ) {
     const slot = mm.pt.pteSlot(a, false)!;
-    const pte = mm.pt.read(slot);
+    const pte = mm.arch.ptepGet(slot);
     if (pte === 0n) {
       a += PAGE;
       continue;
@@ -180,7 +181,7 @@ function madviseFreePteRange(mm: Mm, vma: Vma, addr: bigint, end: bigint): void 
     const base = a - BigInt(folio.pageIndex(pg.ptePfn(pte))) * PAGE;
     let nr = 1;
     if (folio.nrPages > 1) {
-      nr = folioPteBatch(mm, folio, a, end);
+      nr = madviseFolioPteBatch(mm, folio, slot, pte, a, end);
       if (nr < folio.nrPages) {
         if (!folioMaybeMappedShared(folio)) {
           splitAnonFolio(mm, vma, base, folio);
@@ -198,12 +199,7 @@ function madviseFreePteRange(mm: Mm, vma: Vma, addr: bigint, end: bigint): void 
       }
       folio.dirty = false;
     }
-    // clear_young_dirty_ptes(CYDP_CLEAR_YOUNG | CYDP_CLEAR_DIRTY)
-    for (let i = 0; i < nr; i++) {
-      const s = mm.pt.pteSlot(a + BigInt(i) * PAGE, false)!;
-      const p = mm.pt.read(s);
-      if (pg.pteYoung(p) || pg.pteDirty(p)) mm.pt.write(s, pg.pteMkclean(pg.pteMkold(p)));
-    }
+    mm.arch.clearYoungDirtyPtes(slot, nr, { young: true, dirty: true });
     mm.sys.lru.folioMarkLazyfree(folio);
     a += BigInt(nr) * PAGE;
   }
@@ -274,7 +270,8 @@ function coldOrPageoutPmd(mm: Mm, vma: Vma, lo: bigint, hi: bigint, pageout: boo
     splitAnonFolio(mm, vma, haddr, folio); // then page by page
   }
   for (let a = lo; a < hi; ) {
-    const pte = mm.pt.pteVal(a);
+    const slot = mm.pt.pteSlot(a, false);
+    const pte = slot === null ? 0n : mm.arch.ptepGet(slot);
     const folio = pte !== 0n && pg.ptePresent(pte) ? mm.vmNormalFolio(pte) : null;
     if (!folio) {
       a += PAGE;
@@ -283,7 +280,7 @@ function coldOrPageoutPmd(mm: Mm, vma: Vma, lo: bigint, hi: bigint, pageout: boo
     const base = a - BigInt(folio.pageIndex(pg.ptePfn(pte))) * PAGE;
     let nr = 1;
     if (folio.nrPages > 1) {
-      nr = folioPteBatch(mm, folio, a, hi);
+      nr = madviseFolioPteBatch(mm, folio, slot!, pte, a, hi);
       if (nr < folio.nrPages) {
         if (folioMaybeMappedShared(folio) || !folio.anon) {
           a += BigInt(nr) * PAGE;
@@ -296,11 +293,7 @@ function coldOrPageoutPmd(mm: Mm, vma: Vma, lo: bigint, hi: bigint, pageout: boo
     // mapped here only, every page once; a folio already picked is not on the LRU any more
     if (folioMapcount(folio) === folio.nrPages && !picked.some((p) => p.folio === folio)) {
       if (!pageout) {
-        // clear_young_dirty_ptes(CYDP_CLEAR_YOUNG)
-        for (let i = 0n; i < BigInt(nr); i++) {
-          const s = mm.pt.pteSlot(a + i * PAGE, false)!;
-          if (pg.pteYoung(mm.pt.read(s))) mm.pt.write(s, pg.pteMkold(mm.pt.read(s)));
-        }
+        mm.arch.clearYoungDirtyPtes(slot!, nr, { young: true, dirty: false });
       }
       take(folio, base);
     }
@@ -308,16 +301,9 @@ function coldOrPageoutPmd(mm: Mm, vma: Vma, lo: bigint, hi: bigint, pageout: boo
   }
 }
 
-/** madvise_folio_pte_batch(): consecutive present ptes from a, mapping consecutive pages of folio. */
-function folioPteBatch(mm: Mm, folio: Folio, a: bigint, hi: bigint): number {
-  const pg = mm.pg;
-  const first = pg.ptePfn(mm.pt.pteVal(a));
-  let nr = 1;
-  for (let next = a + PAGE; next < hi && first + BigInt(nr) < folio.pfn + BigInt(folio.nrPages); next += PAGE, nr++) {
-    const pte = mm.pt.pteVal(next);
-    if (pte === 0n || !pg.ptePresent(pte) || pg.ptePfn(pte) !== first + BigInt(nr)) break;
-  }
-  return nr;
+/** madvise_folio_pte_batch(): the batch from a (slot, pte) up to hi */
+function madviseFolioPteBatch(mm: Mm, folio: Folio, slot: bigint, pte: Pte, a: bigint, hi: bigint): number {
+  return folioPteBatch(mm, folio, slot, pte, Number((hi - a) / PAGE));
 }
 
 /** folio_maybe_mapped_shared(): some page is mapped more than once */

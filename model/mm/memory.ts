@@ -5,6 +5,7 @@ import type { Pte } from '../arm64/pgtable.ts';
 import { isGuardMarkerEntry, PTE_MARKER_UFFD_WP } from '../arm64/swapops.ts';
 import { freeHugeFolio } from './hugetlb.ts';
 import { splitHugePmd } from './huge-memory.ts';
+import { folioPteBatch } from './internal.ts';
 import type { Mm } from './mm.ts';
 import { PAGE_SIZE, type Folio } from './physmem.ts';
 import { PMD_SIZE } from './pgtables.ts';
@@ -44,30 +45,65 @@ export function zapRange(mm: Mm, start: bigint, end: bigint, dropMarkers: boolea
     if (run) mm.sys.swap?.freeEntries(run.offsets);
     run = null;
   };
-  mm.pt.updatePtes(start, end, (addr, pte) => {
-    if (mm.pg.ptePresent(pte)) {
-      endRun();
-      const f = mm.vmNormalFolio(pte);
-      // zap_present_folio_ptes(): a file page written through this pte is dirty from now on
-      if (f && !f.anon && mm.pg.pteDirty(pte)) f.dirty = true;
-      if (f) unmapFolio(mm, f, mm.pg.ptePfn(pte));
-      return keepUffdWp && mm.pg.pteUffdWp(pte) ? mm.pg.makePteMarker(PTE_MARKER_UFFD_WP) : 0n;
+  const pg = mm.pg;
+  for (const r of mm.pt.pteTableRuns(start, end)) {
+    const total = Number((r.end - r.addr) >> 12n);
+    for (let i = 0, nr = 1; i < total; i += nr) {
+      nr = 1;
+      const slot = r.slot + BigInt(i) * 8n;
+      const addr = r.addr + BigInt(i) * PAGE;
+      const pte = mm.arch.ptepGet(slot);
+      if (pte === 0n) continue;
+      if (pg.ptePresent(pte)) {
+        endRun();
+        nr = zapPresentPtes(mm, slot, pte, total - i, keepUffdWp);
+        continue;
+      }
+      const next = zapNonpresentPte(mm, pte, dropMarkers, keepMarkers);
+      if (next === pte) continue;
+      mm.pt.write(slot, next);
+      const e = pg.pteToSwpEntry(pte);
+      if (!pg.isSwapEntry(e)) continue;
+      const offset = pg.swpOffset(e);
+      const n: bigint = run ? BigInt(run.offsets.length) : 0n;
+      if (run && addr === run.addr + n * PAGE && offset === run.offsets[0]! + n && swapPteLike(mm, run.pte, pte)) run.offsets.push(offset);
+      else {
+        endRun();
+        run = { addr, pte, offsets: [offset] };
+      }
     }
-    if (mm.pg.pteMarkerUffdWp(pte)) return keepMarkers ? pte : 0n;
-    const e = mm.pg.pteToSwpEntry(pte);
-    // guard markers go only with the markers (zap_drop_markers())
-    if (isGuardMarkerEntry(e)) return dropMarkers ? 0n : pte;
-    if (!mm.pg.isSwapEntry(e)) return 0n;
-    const offset = mm.pg.swpOffset(e);
-    const n = run ? BigInt(run.offsets.length) : 0n;
-    if (run && addr === run.addr + n * PAGE && offset === run.offsets[0]! + n && swapPteLike(mm, run.pte, pte)) run.offsets.push(offset);
-    else {
-      endRun();
-      run = { addr, pte, offsets: [offset] };
-    }
-    return 0n;
-  });
+  }
   endRun();
+}
+
+/**
+ * zap_present_ptes(): a large folio's ptes go in one batch
+ * (folio_pte_batch()), cleared with get_and_clear_full_ptes(); returns how
+ * many ptes it zapped.
+ */
+function zapPresentPtes(mm: Mm, slot: bigint, pte: Pte, maxNr: number, keepUffdWp: boolean): number {
+  const pg = mm.pg;
+  const f = mm.vmNormalFolio(pte);
+  const nr = folioPteBatch(mm, f, slot, pte, maxNr);
+  const ptent = mm.arch.getAndClearFullPtes(slot, nr);
+  if (f) {
+    // zap_present_folio_ptes(): a file page written through these ptes is dirty from now on
+    if (!f.anon && pg.pteDirty(ptent)) f.dirty = true;
+    const pfn = pg.ptePfn(ptent);
+    for (let k = 0n; k < BigInt(nr); k++) unmapFolio(mm, f, pfn + k);
+  }
+  // zap_install_uffd_wp_if_needed()
+  if (keepUffdWp && pg.pteUffdWp(ptent)) for (let k = 0n; k < BigInt(nr); k++) mm.arch.setPteAt(slot + k * 8n, pg.makePteMarker(PTE_MARKER_UFFD_WP));
+  return nr;
+}
+
+// zap_nonpresent_ptes(): what a swap entry or marker becomes
+function zapNonpresentPte(mm: Mm, pte: Pte, dropMarkers: boolean, keepMarkers: boolean): Pte {
+  const pg = mm.pg;
+  if (pg.pteMarkerUffdWp(pte)) return keepMarkers ? pte : 0n;
+  // guard markers go only with the markers (zap_drop_markers())
+  if (isGuardMarkerEntry(pg.pteToSwpEntry(pte))) return dropMarkers ? 0n : pte;
+  return 0n;
 }
 
 /** swap_pte_batch()'s test: two swap ptes alike but for their offsets (same device, same exclusive, soft-dirty and uffd-wp bits). */

@@ -6,6 +6,7 @@
 // (zaps, mm/memory.c), huge-memory.ts (mm/huge_memory.c) and fault.ts;
 // user-access.ts has the process's own loads and stores.
 
+import { ContPte } from '../arm64/contpte.ts';
 import type { Pgtable, Pte } from '../arm64/pgtable.ts';
 import { vmGetPageProt } from '../arm64/prot.ts';
 import * as U from '../../uapi/linux.ts';
@@ -31,6 +32,8 @@ export const pageAlign = (x: bigint) => (x + PAGE - 1n) & PAGE_MASK;
 export class Mm {
   readonly vmas = new VmaList();
   readonly pt: PageTables;
+  /** the arch's pte API over pt (ptep_get(), set_ptes() and friends): what core mm uses for ptes */
+  readonly arch: ContPte;
 
   /** mmap_base: where top-down allocation starts, arch_mmap_rnd() pages below MMAP_BASE */
   readonly mmapBase: bigint;
@@ -38,6 +41,7 @@ export class Mm {
   constructor(readonly sys: System) {
     this.mmapBase = MMAP_BASE - (sys.cfg.mmapRnd ?? 0n) * PAGE;
     this.pt = new PageTables(sys.cfg.kernel.tableAf);
+    this.arch = new ContPte(this.pt, sys.pg, (pfn) => sys.phys.folioOf(pfn));
     sys.mms.add(this);
     this.installSpecialMapping();
   }

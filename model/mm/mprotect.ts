@@ -6,7 +6,9 @@ import { isGuardMarkerEntry, PTE_MARKER_UFFD_WP } from '../arm64/swapops.ts';
 import { Errno, type Ret } from '../../uapi/linux.ts';
 import * as U from '../../uapi/linux.ts';
 import { splitHugePmd } from './huge-memory.ts';
+import { folioPteBatch } from './internal.ts';
 import { pageAlign, pageAligned, type Mm } from './mm.ts';
+import type { Folio } from './physmem.ts';
 import { PMD_MASK, PMD_SIZE } from './pgtables.ts';
 import * as V from './vma.ts';
 import type { Vma } from './vma.ts';
@@ -87,40 +89,101 @@ export function changeProtection(mm: Mm, vma: Vma, start: bigint, end: bigint, t
     let next = pg.pteModify(entry, prot);
     if (uffd === 'wp') next = pg.pteMkuffdWp(next);
     else if (uffd === 'resolve') next = pg.pteClearUffdWp(next);
-    return tryChangeWritable && !pg.pteWrite(next) && canChangePteWritable(mm, vma, next) ? pg.pteMkwrite(next) : next;
-  };
-  // change_softleaf_pte(): swap entries carry uffd-wp; a resolved uffd-wp marker goes, a guard marker stays as it is
-  const softleaf = (pte: Pte): Pte => {
-    if (isGuardMarkerEntry(pg.pteToSwpEntry(pte))) return pte;
-    if (pg.isPteMarker(pte)) return uffd === 'resolve' ? 0n : pte;
-    if (uffd === 'wp') return pg.pteSwpMkuffdWp(pte);
-    if (uffd === 'resolve') return pg.pteSwpClearUffdWp(pte);
-    return pte;
+    return next;
   };
   const markers = uffd === 'wp' && mm.uffdWpUseMarkers(vma);
   for (const { addr, slot, val } of [...mm.pt.pmdsIn(start, end)]) {
     if (mm.pt.pmdIsTable(val)) continue;
     if (addr < start || addr + PMD_SIZE > end) splitHugePmd(mm, addr);
-    else if (pg.pmdPresent(val)) mm.pt.write(slot, modify(val));
+    else if (pg.pmdPresent(val)) {
+      const next = modify(val);
+      mm.pt.write(slot, tryChangeWritable && !pg.pteWrite(next) && canChangePteWritable(mm, vma, next) ? pg.pteMkwrite(next) : next);
+    }
   }
   // change_pmd_prepare(): markers need pte tables under the whole range
   if (markers) for (let a = start; a < end; a = (a & PMD_MASK) + PMD_SIZE) if (mm.pt.pmdVal(a) === 0n) mm.pt.pteSlot(a, true);
-  mm.pt.forEachPteSlot(start, end, (_, slot, pte) => {
-    if (pte === 0n) {
-      if (markers) mm.pt.write(slot, pg.makePteMarker(PTE_MARKER_UFFD_WP));
-    } else mm.pt.write(slot, pg.ptePresent(pte) ? modify(pte) : softleaf(pte));
-  });
+  for (const run of mm.pt.pteTableRuns(start, end)) changePteRange(mm, vma, run, tryChangeWritable, uffd, markers, modify);
+}
+
+// change_pte_range(): 7.2 changes a large folio's ptes in batches (mprotect_folio_pte_batch()), 6.12 one by one
+function changePteRange(
+  mm: Mm,
+  vma: Vma,
+  run: { addr: bigint; end: bigint; slot: bigint },
+  tryChangeWritable: boolean,
+  uffd: 'wp' | 'resolve' | null,
+  markers: boolean,
+  modify: (pte: Pte) => Pte,
+): void {
+  const pg = mm.pg;
+  const arch = mm.arch;
+  const total = Number((run.end - run.addr) >> 12n);
+  for (let i = 0, nr = 1; i < total; i += nr) {
+    nr = 1;
+    const slot = run.slot + BigInt(i) * 8n;
+    const oldpte = arch.ptepGet(slot);
+    if (pg.ptePresent(oldpte)) {
+      const folio = mm.vmNormalFolio(oldpte);
+      if (mm.sys.cfg.kernel.mprotectPteBatch) nr = folioPteBatch(mm, folio, slot, oldpte, total - i, { respectSoftDirty: true, respectWrite: true });
+      changePresentPtes(mm, vma, slot, nr, folio, tryChangeWritable, modify);
+    } else if (pg.pteNone(oldpte)) {
+      if (markers) arch.setPteAt(slot, pg.makePteMarker(PTE_MARKER_UFFD_WP));
+    } else changeSoftleafPte(mm, slot, oldpte, uffd);
+  }
+}
+
+// change_present_ptes(): one batch off and back on with the new protection, made writable where it may be
+function changePresentPtes(mm: Mm, vma: Vma, slot: bigint, nr: number, folio: Folio | null, tryChangeWritable: boolean, modify: (pte: Pte) => Pte): void {
+  const pg = mm.pg;
+  const arch = mm.arch;
+  const ptent = modify(arch.modifyProtStartPtes(slot, nr));
+  if (!tryChangeWritable || pg.pteWrite(ptent)) return arch.modifyProtCommitPtes(slot, ptent, nr);
+  // set_write_prot_commit_flush_ptes()
+  if (vma.flags & V.VM_SHARED) return arch.modifyProtCommitPtes(slot, canChangeSharedPteWritable(mm, vma, ptent) ? pg.pteMkwrite(ptent) : ptent, nr);
+  if (!maybeChangePteWritable(mm, vma, ptent) || !folio?.anon) return arch.modifyProtCommitPtes(slot, ptent, nr);
+  // commit_anon_folio_batch(): runs of pages alike in PageAnonExclusive; the exclusive ones go writable
+  const first = folio.pageIndex(pg.ptePfn(ptent));
+  for (let i = 0; i < nr; ) {
+    const exclusive = folio.anonExclusive[first + i];
+    let len = 1;
+    while (i + len < nr && folio.anonExclusive[first + i + len] === exclusive) len++;
+    const pte = ptent + BigInt(i) * 4096n;
+    arch.modifyProtCommitPtes(slot + BigInt(i) * 8n, exclusive === 1 ? pg.pteMkwrite(pte) : pte, len);
+    i += len;
+  }
+}
+
+// change_softleaf_pte(): swap entries carry uffd-wp; a resolved uffd-wp marker goes, a guard marker stays as it is
+function changeSoftleafPte(mm: Mm, slot: bigint, oldpte: Pte, uffd: 'wp' | 'resolve' | null): void {
+  const pg = mm.pg;
+  if (isGuardMarkerEntry(pg.pteToSwpEntry(oldpte))) return;
+  if (pg.isPteMarker(oldpte)) {
+    if (uffd === 'resolve') mm.arch.pteClear(slot);
+    return;
+  }
+  let newpte = oldpte;
+  if (uffd === 'wp') newpte = pg.pteSwpMkuffdWp(newpte);
+  else if (uffd === 'resolve') newpte = pg.pteSwpClearUffdWp(newpte);
+  if (!pg.pteSame(oldpte, newpte)) mm.arch.setPteAt(slot, newpte);
+}
+
+// maybe_change_pte_writable()
+function maybeChangePteWritable(mm: Mm, vma: Vma, pte: Pte): boolean {
+  if (!(vma.flags & V.VM_WRITE)) return false;
+  if (mm.pg.pteProtnone(pte)) return false;
+  if (mm.pteNeedsSoftDirtyWp(vma, pte)) return false;
+  return !(vma.flags & V.VM_UFFD_WP && mm.pg.pteUffdWp(pte));
+}
+
+// can_change_shared_pte_writable()
+function canChangeSharedPteWritable(mm: Mm, vma: Vma, pte: Pte): boolean {
+  return maybeChangePteWritable(mm, vma, pte) && mm.pg.pteDirty(pte);
 }
 
 // can_change_pte_writable()
 function canChangePteWritable(mm: Mm, vma: Vma, pte: Pte): boolean {
-  if (!(vma.flags & V.VM_WRITE)) return false;
-  if (mm.pg.pteProtnone(pte)) return false;
-  if (mm.pteNeedsSoftDirtyWp(vma, pte)) return false;
-  if (vma.flags & V.VM_UFFD_WP && mm.pg.pteUffdWp(pte)) return false;
-  if (!(vma.flags & V.VM_SHARED)) {
-    const f = mm.vmNormalFolio(pte);
-    return f !== null && f.anon && f.anonExclusive[f.pageIndex(mm.pg.ptePfn(pte))] === 1;
-  }
-  return mm.pg.pteDirty(pte);
+  if (vma.flags & V.VM_SHARED) return canChangeSharedPteWritable(mm, vma, pte);
+  if (!maybeChangePteWritable(mm, vma, pte)) return false;
+  const f = mm.vmNormalFolio(pte);
+  return f !== null && f.anon && f.anonExclusive[f.pageIndex(mm.pg.ptePfn(pte))] === 1;
 }

@@ -8,6 +8,7 @@ import { Errno, type Ret } from '../../uapi/linux.ts';
 import * as U from '../../uapi/linux.ts';
 import { splitHugePmd } from './huge-memory.ts';
 import { HPAGE_SIZE, hugeAlign } from './hugetlb.ts';
+import { folioPteBatch } from './internal.ts';
 import { TASK_SIZE, pageAlign, pageAligned, type Mm } from './mm.ts';
 import { getUnmappedArea } from './mmap.ts';
 import { PAGE_SIZE } from './physmem.ts';
@@ -343,18 +344,26 @@ function moveHugePmd(mm: Mm, oldSlot: bigint, newSlot: bigint, clearUffdWp: bool
   return true;
 }
 
-// move_ptes(): entries become soft-dirty (move_soft_dirty_pte()); without the userfaultfd they lose uffd-wp, markers dropped (0cef0bb836e3)
+// move_ptes(): entries become soft-dirty (move_soft_dirty_pte()); without the userfaultfd they lose uffd-wp, markers dropped (0cef0bb836e3).
+// 7.2 moves a contiguous block's batch in one go (mremap_folio_pte_batch()); set_ptes() refolds what lands aligned
 function movePtes(mm: Mm, oldAddr: bigint, newAddr: bigint, extent: bigint, clearUffdWp: boolean): void {
   const pg = mm.pg;
-  for (let off = 0n; off < extent; off += PAGE) {
-    const s = mm.pt.pteSlot(oldAddr + off, false)!;
-    const pte = mm.pt.read(s);
+  const arch = mm.arch;
+  const total = Number(extent / PAGE);
+  const oldSlot = mm.pt.pteSlot(oldAddr, false)!;
+  for (let i = 0, nr = 1; i < total; i += nr) {
+    nr = 1;
+    const s = oldSlot + BigInt(i) * 8n;
+    const pte = arch.ptepGet(s);
     if (pte === 0n) continue;
-    mm.pt.write(s, 0n);
-    if (clearUffdWp && pg.pteMarkerUffdWp(pte)) continue;
     const present = pg.ptePresent(pte);
-    const moved = present ? pg.pteMksoftDirty(pte) : pg.pteSwpMksoftDirty(pte);
-    mm.pt.write(mm.pt.pteSlot(newAddr + off, true)!, clearUffdWp ? uffdWpCleared(mm, moved, present) : moved);
+    if (present && mm.sys.cfg.kernel.mremapPteBatch && total - i > 1 && arch.pteBatchHint(s, pte) !== 1) {
+      nr = folioPteBatch(mm, mm.vmNormalFolio(pte), s, pte, total - i, { respectWrite: true });
+    }
+    const old = arch.getAndClearFullPtes(s, nr);
+    if (clearUffdWp && pg.pteMarkerUffdWp(old)) continue;
+    const moved = present ? pg.pteMksoftDirty(old) : pg.pteSwpMksoftDirty(old);
+    arch.setPtes(mm.pt.pteSlot(newAddr + BigInt(i) * PAGE, true)!, clearUffdWp ? uffdWpCleared(mm, moved, present) : moved, nr);
   }
 }
 

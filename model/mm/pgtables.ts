@@ -163,6 +163,20 @@ export class PageTables {
   }
 
   /**
+   * The parts of [start, end) under pte tables, one per table: where each
+   * starts and ends and the slot of its first pte (its ptes' slots follow),
+   * for loops that step over batches of ptes as the kernel's do.
+   */
+  *pteTableRuns(start: bigint, end: bigint): Generator<{ addr: bigint; end: bigint; slot: bigint }> {
+    for (const { addr, val } of [...this.pmdsIn(start, end)]) {
+      if (!isTable(val)) continue;
+      const lo = addr > start ? addr : start;
+      const hi = addr + PMD_SIZE < end ? addr + PMD_SIZE : end;
+      yield { addr: lo, end: hi, slot: (val & PTE_ADDR_MASK) + ((lo >> 12n) & 511n) * 8n };
+    }
+  }
+
+  /**
    * Visits every pte slot of [start, end) under a pte table, empty ones
    * included (change_pte_range() sees none ptes too); the caller writes.
    */

@@ -44,7 +44,8 @@ export function splitAnonFolio(mm: Mm, vma: Vma, base: bigint, folio: Folio): Fo
     for (let i = 0; i < folio.nrPages; i++) {
       const slot = mm.pt.pteSlot(base + BigInt(i) * PAGE, false);
       const pte = slot === null ? 0n : mm.pt.read(slot);
-      if (pte !== 0n && pg.ptePresent(pte) && pg.ptePfn(pte) === folio.pfn + BigInt(i)) frozen.set(i, migrationPte(i, pte));
+      // try_to_migrate_one(): ptep_clear_flush() unfolds a contiguous block, its young and dirty bits shared out first
+      if (pte !== 0n && pg.ptePresent(pte) && pg.ptePfn(pte) === folio.pfn + BigInt(i)) frozen.set(i, migrationPte(i, mm.arch.ptepGetAndClear(slot!)));
     }
   }
   folio.pmdMapped = 0;
@@ -59,10 +60,10 @@ export function splitAnonFolio(mm: Mm, vma: Vma, base: bigint, folio: Folio): Fo
       let pte = pg.pteMkspecial(pg.pfnPte(mm.sys.phys.zeroPfn, vma.pageProt));
       if (pg.pteSwpSoftDirty(old)) pte = pg.pteMksoftDirty(pte);
       if (pg.pteSwpUffdWp(old)) pte = pg.pteMkuffdWp(pte);
-      mm.pt.write(slot, pte);
+      mm.arch.setPteAt(slot, pte);
       continue;
     }
-    mm.pt.write(slot, removeMigrationPte(mm, vma, part, old));
+    mm.arch.setPteAt(slot, removeMigrationPte(mm, vma, part, old));
     part.mapcount[0] = 1;
     // RMAP_EXCLUSIVE unless the entry was a plain readable one
     part.anonExclusive[0] = pg.swpType(pg.pteToSwpEntry(old)) === SWP_MIGRATION_READ ? 0 : 1;

@@ -49,7 +49,8 @@ function reclaimFolio(mm: Mm, vma: Vma, { folio, base }: Picked): void {
   if (folio.pmdMapped) splitHugePmd(mm, base);
   for (let i = 0; i < folio.nrPages; i++) {
     const slot = mm.pt.pteSlot(base + BigInt(i) * PAGE, false)!;
-    mm.pt.write(slot, swapPte(mm, mm.pt.read(slot), folio.anonExclusive[i] === 1, offset + BigInt(i)));
+    // ptep_clear_flush(), then set_pte_at() of the swap entry
+    mm.arch.setPteAt(slot, swapPte(mm, mm.arch.ptepGetAndClear(slot), folio.anonExclusive[i] === 1, offset + BigInt(i)));
     swap.write(offset + BigInt(i), mm.sys.phys.pageData(folio.pfn + BigInt(i)));
   }
   folio.mapcount.fill(0);

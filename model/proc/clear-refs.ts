@@ -59,23 +59,24 @@ function clearRefsRange(mm: Mm, start: bigint, end: bigint, softDirty: boolean):
       if (f) f.referenced = false;
     }
   }
-  mm.pt.updatePtes(start, end, (_, pte) => {
-    if (softDirty) return clearSoftDirty(mm, pte);
+  const arch = mm.arch;
+  mm.pt.forEachPteSlot(start, end, (_, slot) => {
+    const pte = arch.ptepGet(slot);
+    if (softDirty) return clearSoftDirty(mm, slot, pte);
     // the accessed bit, and the folio's referenced bit (vm_normal_folio(): not the zero page)
     const f = pg.ptePresent(pte) ? mm.vmNormalFolio(pte) : null;
-    if (!f) return pte;
+    if (!f) return;
+    arch.testAndClearYoungPtes(slot, 1);
     f.referenced = false;
-    return pg.ptepTestAndClearYoung(pte)[1];
   });
 }
 
 // clear_soft_dirty(): write-protect as well, so the next write faults and marks it again
-function clearSoftDirty(mm: Mm, pte: bigint): bigint {
+function clearSoftDirty(mm: Mm, slot: bigint, pte: bigint): void {
   const pg = mm.pg;
-  if (!pg.hasSoftDirty) return pte;
-  if (pg.ptePresent(pte)) return pg.pteClearSoftDirty(pg.pteWrprotect(pte));
-  if (pg.pteSwpSoftDirty(pte)) return pg.pteSwpClearSoftDirty(pte);
-  return pte;
+  if (!pg.hasSoftDirty || pg.pteNone(pte)) return;
+  if (!pg.ptePresent(pte)) return mm.arch.setPteAt(slot, pg.pteSwpClearSoftDirty(pte));
+  mm.arch.modifyProtCommitPtes(slot, pg.pteClearSoftDirty(pg.pteWrprotect(mm.arch.modifyProtStartPtes(slot, 1))), 1);
 }
 
 // clear_soft_dirty_pmd(): pmdp_invalidate() keeps young and dirty across the change

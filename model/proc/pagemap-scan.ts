@@ -241,7 +241,7 @@ class PagemapScan {
       // fast path for performing exclusive WP: every pte not yet protected
       for (let addr = start; addr !== end; addr += PAGE) {
         const slot = pt.pteSlot(addr, false)!;
-        const pte = pt.read(slot);
+        const pte = this.mm.arch.ptepGet(slot);
         if ((pg.ptePresent(pte) && pg.pteUffdWp(pte)) || pg.pteSwpUffdWpAny(pte)) continue;
         this.makeUffdWpPte(slot, pte);
       }
@@ -250,7 +250,7 @@ class PagemapScan {
     // the kernel's PAGE_IS_WRITTEN-only fast path reports and protects exactly what this loop does
     for (let addr = start; addr !== end; addr += PAGE) {
       const slot = pt.pteSlot(addr, false)!;
-      const pte = pt.read(slot);
+      const pte = this.mm.arch.ptepGet(slot);
       const categories = this.curVmaCategory | this.pageCategory(pte);
       if (!this.interesting(categories)) continue;
       const out = this.output(categories, addr, addr + PAGE);
@@ -368,9 +368,10 @@ class PagemapScan {
   // make_uffd_wp_pte()
   private makeUffdWpPte(slot: bigint, pte: Pte): void {
     const pg = this.pg;
-    if (pg.ptePresent(pte)) this.mm.pt.write(slot, pg.pteMkuffdWp(pte));
-    else if (pg.pteNone(pte)) this.mm.pt.write(slot, pg.makePteMarker(PTE_MARKER_UFFD_WP));
-    else this.mm.pt.write(slot, pg.pteSwpMkuffdWp(pte));
+    const arch = this.mm.arch;
+    if (pg.ptePresent(pte)) arch.modifyProtCommitPtes(slot, pg.pteMkuffdWp(arch.modifyProtStartPtes(slot, 1)), 1);
+    else if (pg.pteNone(pte)) arch.setPteAt(slot, pg.makePteMarker(PTE_MARKER_UFFD_WP));
+    else arch.setPteAt(slot, pg.pteSwpMkuffdWp(pte));
   }
 
   // make_uffd_wp_huge_pte(): a marker in a none entry; markers stay; a present page gets uffd-wp

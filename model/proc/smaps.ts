@@ -68,7 +68,8 @@ function account(mm: Mm, vma: Vma): Mss {
     const lo = addr > vma.start ? addr : vma.start;
     const hi = addr + PMD_SIZE < vma.end ? addr + PMD_SIZE : vma.end;
     for (let a = lo; a < hi; a += PAGE) {
-      const pte = mm.pt.pteVal(a);
+      const slot = mm.pt.pteSlot(a, false);
+      const pte = slot === null ? 0n : mm.arch.ptepGet(slot); // a contiguous block's young and dirty bits
       if (pte !== 0n && !pg.ptePresent(pte)) {
         // a swap entry only this mapping holds (swp_swapcount() == 1)
         if (pg.isSwapEntry(pg.pteToSwpEntry(pte))) {

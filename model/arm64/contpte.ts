@@ -1,0 +1,277 @@
+// The pte API arm64 gives core mm with CONFIG_ARM64_CONTPTE (both Debian
+// kernels have it): arch/arm64/include/asm/pgtable.h's public ptep_get(),
+// set_ptes() and friends over arch/arm64/mm/contpte.c. They set PTE_CONT
+// on their own wherever 16 aligned ptes map 16 aligned pages of one large
+// folio alike, unfold a block before changing part of it, and answer
+// ptep_get() with the young and dirty bits of the whole block.
+//
+// A pte is named by its slot, the physical address of its descriptor: a
+// pte table's slots follow the virtual addresses they map, so the slot
+// alone says where a pte sits in its 64 KiB block (contpte_align_down()).
+
+import { PTE_CONT } from './hwdef.ts';
+import type { Pgtable, Pte } from './pgtable.ts';
+
+/** CONT_PTES: 16 ptes, 64 KiB with 4 KiB pages */
+export const CONT_PTES = 16;
+const CONT = 16n;
+const BLOCK_BYTES = CONT * 8n;
+const PFN_STEP = 1n << 12n;
+
+/** The descriptors the API reads and writes (a page-table memory). */
+export interface PteMemory {
+  read(slot: bigint): bigint;
+  write(slot: bigint, val: bigint): void;
+}
+
+/** The folio a pfn belongs to (page_folio(pfn_to_page())), null for none. */
+export type FolioOf = (pfn: bigint) => { readonly pfn: bigint; readonly nrPages: number } | null;
+
+/** clear_young_dirty_ptes()'s cydp_t */
+export interface Cydp {
+  young: boolean;
+  dirty: boolean;
+}
+
+const alignDown = (slot: bigint) => slot & ~(BLOCK_BYTES - 1n);
+const indexInBlock = (slot: bigint) => (slot >> 3n) & (CONT - 1n);
+// pte_advance_pfn()
+const advancePfn = (pte: Pte, nr: bigint) => pte + nr * PFN_STEP;
+
+export class ContPte {
+  constructor(
+    private readonly mem: PteMemory,
+    private readonly pg: Pgtable,
+    private readonly folioOf: FolioOf,
+  ) {}
+
+  private validCont(pte: Pte): boolean {
+    return (pte & PTE_CONT) !== 0n && this.pg.pteValid(pte);
+  }
+
+  // __set_ptes(): nr entries from pte, the pfn advancing
+  private rawSetPtes(slot: bigint, pte: Pte, nr: number): void {
+    for (let i = 0n; i < BigInt(nr); i++) this.mem.write(slot + i * 8n, advancePfn(pte, i));
+  }
+
+  // contpte_convert(): clear the block, gather its young and dirty bits, write it again as pte says
+  private convert(slot: bigint, pte: Pte): void {
+    const pg = this.pg;
+    const start = alignDown(slot);
+    pte = advancePfn(pte, -(pg.ptePfn(pte) & (CONT - 1n)));
+    for (let i = 0n; i < CONT; i++) {
+      const ptent = this.mem.read(start + i * 8n);
+      this.mem.write(start + i * 8n, 0n);
+      if (pg.pteDirty(ptent)) pte = pg.pteMkdirty(pte);
+      if (pg.pteYoung(ptent)) pte = pg.pteMkyoung(pte);
+    }
+    this.rawSetPtes(start, pte, CONT_PTES);
+  }
+
+  // contpte_try_fold(): only at the last pte of a block, mapping the last page of an aligned 16
+  private tryFold(slot: bigint, pte: Pte): void {
+    const pg = this.pg;
+    if (indexInBlock(slot) !== CONT - 1n) return;
+    if ((pg.ptePfn(pte) & (CONT - 1n)) !== CONT - 1n) return;
+    if (!pg.pteValid(pte) || (pte & PTE_CONT) !== 0n || pg.pteSpecial(pte)) return;
+    this.__contpteTryFold(slot, pte);
+  }
+
+  // __contpte_try_fold(): one folio covers the block, and its 16 ptes differ only in young and dirty
+  private __contpteTryFold(slot: bigint, pte: Pte): void {
+    const pg = this.pg;
+    const pfn = pg.ptePfn(pte);
+    const folio = this.folioOf(pfn);
+    if (folio === null) return;
+    const idx = indexInBlock(slot);
+    const offset = pfn - folio.pfn;
+    if (offset < idx || BigInt(folio.nrPages) - offset < CONT - idx) return;
+    let expected = advancePfn(pg.pteMkold(pg.pteMkclean(pte)), -idx);
+    const start = alignDown(slot);
+    for (let i = 0n; i < CONT; i++, expected = advancePfn(expected, 1n)) {
+      if (!pg.pteSame(pg.pteMkold(pg.pteMkclean(this.mem.read(start + i * 8n))), expected)) return;
+    }
+    this.convert(slot, pg.pteMkcont(pte));
+  }
+
+  // contpte_try_unfold()
+  private tryUnfold(slot: bigint, pte: Pte): void {
+    if (this.validCont(pte)) this.convert(slot, this.pg.pteMknoncont(pte));
+  }
+
+  // contpte_try_unfold_partial(): a range that starts or ends inside a block unfolds that block
+  private tryUnfoldPartial(slot: bigint, nr: number): void {
+    if (slot !== alignDown(slot) || nr < CONT_PTES) this.tryUnfold(slot, this.mem.read(slot));
+    const end = slot + BigInt(nr) * 8n;
+    if (end !== alignDown(end)) this.tryUnfold(end - 8n, this.mem.read(end - 8n));
+  }
+
+  // contpte_align_addr_ptep(): widen [slot, slot + nr) to the blocks it touches
+  private alignRange(slot: bigint, nr: number): [bigint, bigint] {
+    let end = slot + BigInt(nr) * 8n;
+    if ((this.mem.read(end - 8n) & PTE_CONT) !== 0n) end = alignDown(end + BLOCK_BYTES - 8n);
+    if ((this.mem.read(slot) & PTE_CONT) !== 0n) slot = alignDown(slot);
+    return [slot, end];
+  }
+
+  /** ptep_get(): a contiguous pte carries the young and dirty bits of its whole block (contpte_ptep_get()) */
+  ptepGet(slot: bigint): Pte {
+    const pg = this.pg;
+    let pte = this.mem.read(slot);
+    if (!this.validCont(pte)) return pte;
+    const start = alignDown(slot);
+    for (let i = 0n; i < CONT; i++) {
+      const sub = this.mem.read(start + i * 8n);
+      if (pg.pteDirty(sub)) pte = pg.pteMkdirty(pte);
+      if (pg.pteYoung(sub)) pte = pg.pteMkyoung(pte);
+    }
+    return pte;
+  }
+
+  /** set_ptes(): PTE_CONT is the API's own business, never the caller's */
+  setPtes(slot: bigint, pte: Pte, nr: number): void {
+    pte = this.pg.pteMknoncont(pte);
+    if (nr === 1) {
+      this.tryUnfold(slot, this.mem.read(slot));
+      this.mem.write(slot, pte);
+      this.tryFold(slot, pte);
+    } else this.contpteSetPtes(slot, pte, nr);
+  }
+
+  /** set_pte_at() */
+  setPteAt(slot: bigint, pte: Pte): void {
+    this.setPtes(slot, pte, 1);
+  }
+
+  // contpte_set_ptes(): every whole aligned block of the range goes in contiguous (the range was none)
+  private contpteSetPtes(slot: bigint, pte: Pte, nr: number): void {
+    const pg = this.pg;
+    const end = slot + BigInt(nr) * 8n;
+    while (slot !== end) {
+      const boundary = alignDown(slot) + BLOCK_BYTES;
+      const next = boundary < end ? boundary : end;
+      const n = Number((next - slot) >> 3n);
+      const whole = slot === alignDown(slot) && next === alignDown(next) && (pg.ptePfn(pte) & (CONT - 1n)) === 0n;
+      this.rawSetPtes(slot, whole ? pg.pteMkcont(pte) : pg.pteMknoncont(pte), n);
+      pte = advancePfn(pte, BigInt(n));
+      slot = next;
+    }
+  }
+
+  /** pte_clear() */
+  pteClear(slot: bigint): void {
+    this.tryUnfold(slot, this.mem.read(slot));
+    this.mem.write(slot, 0n);
+  }
+
+  /** ptep_get_and_clear() */
+  ptepGetAndClear(slot: bigint): Pte {
+    this.tryUnfold(slot, this.mem.read(slot));
+    const pte = this.mem.read(slot);
+    this.mem.write(slot, 0n);
+    return pte;
+  }
+
+  /** get_and_clear_full_ptes(): the first pte, with the young and dirty bits of all nr */
+  getAndClearFullPtes(slot: bigint, nr: number): Pte {
+    if (nr === 1) return this.ptepGetAndClear(slot);
+    const pg = this.pg;
+    this.tryUnfoldPartial(slot, nr);
+    let pte = this.mem.read(slot);
+    this.mem.write(slot, 0n);
+    for (let i = 1n; i < BigInt(nr); i++) {
+      const tmp = this.mem.read(slot + i * 8n);
+      this.mem.write(slot + i * 8n, 0n);
+      if (pg.pteDirty(tmp)) pte = pg.pteMkdirty(pte);
+      if (pg.pteYoung(tmp)) pte = pg.pteMkyoung(pte);
+    }
+    return pte;
+  }
+
+  /** modify_prot_start_ptes() (arch/arm64/mm/mmu.c) */
+  modifyProtStartPtes(slot: bigint, nr: number): Pte {
+    return this.getAndClearFullPtes(slot, nr);
+  }
+
+  /** modify_prot_commit_ptes() */
+  modifyProtCommitPtes(slot: bigint, pte: Pte, nr: number): void {
+    this.setPtes(slot, pte, nr);
+  }
+
+  /** test_and_clear_young_ptes(): a contiguous block is made old whole */
+  testAndClearYoungPtes(slot: bigint, nr: number): boolean {
+    if (nr === 1 && (this.mem.read(slot) & PTE_CONT) === 0n) return this.testAndClearYoung(slot);
+    const [start, end] = this.alignRange(slot, nr);
+    let young = false;
+    for (let s = start; s !== end; s += 8n) young = this.testAndClearYoung(s) || young;
+    return young;
+  }
+
+  // __ptep_test_and_clear_young()
+  private testAndClearYoung(slot: bigint): boolean {
+    const [young, next] = this.pg.ptepTestAndClearYoung(this.mem.read(slot));
+    if (young) this.mem.write(slot, next);
+    return young;
+  }
+
+  /** ptep_set_access_flags(): whether it changed anything */
+  ptepSetAccessFlags(slot: bigint, entry: Pte): boolean {
+    const pg = this.pg;
+    const orig = this.mem.read(slot);
+    entry = pg.pteMknoncont(entry);
+    if (!this.validCont(orig)) return this.setAccessFlags(slot, entry);
+    // contpte_ptep_set_access_flags()
+    if (this.allSubptesMatchAccessFlags(slot, entry)) return false;
+    if (pg.pteWrite(orig) === pg.pteWrite(entry)) {
+      // every pte of the block, so software access management takes no extra faults
+      const start = alignDown(slot);
+      for (let i = 0n; i < CONT; i++) this.setAccessFlags(start + i * 8n, entry);
+    } else {
+      this.tryUnfold(slot, orig);
+      this.setAccessFlags(slot, entry);
+    }
+    return true;
+  }
+
+  // __ptep_set_access_flags()
+  private setAccessFlags(slot: bigint, entry: Pte): boolean {
+    const old = this.mem.read(slot);
+    if (this.pg.pteSame(old, entry)) return false;
+    this.mem.write(slot, this.pg.ptepSetAccessFlags(old, entry));
+    return true;
+  }
+
+  // contpte_all_subptes_match_access_flags(): PTE_RDONLY, PTE_AF, PTE_WRITE and PTE_DIRTY alike
+  private allSubptesMatchAccessFlags(slot: bigint, entry: Pte): boolean {
+    const pg = this.pg;
+    const key = (p: Pte) => `${pg.pteRdonly(p)}${pg.pteYoung(p)}${pg.pteWrite(p)}${pg.pteSwDirty(p)}`;
+    const want = key(entry);
+    const start = alignDown(slot);
+    for (let i = 0n; i < CONT; i++) if (key(this.mem.read(start + i * 8n)) !== want) return false;
+    return true;
+  }
+
+  /** clear_young_dirty_ptes(): over whole blocks where the range ends in contiguous ones */
+  clearYoungDirtyPtes(slot: bigint, nr: number, flags: Cydp): void {
+    const pg = this.pg;
+    const [start, end] = nr === 1 && (this.mem.read(slot) & PTE_CONT) === 0n ? [slot, slot + 8n] : this.alignRange(slot, nr);
+    for (let s = start; s !== end; s += 8n) {
+      let pte = this.mem.read(s);
+      if (flags.young) pte = pg.pteMkold(pte);
+      if (flags.dirty) pte = pg.pteMkclean(pte);
+      this.mem.write(s, pte);
+    }
+  }
+
+  /** wrprotect_ptes() */
+  wrprotectPtes(slot: bigint, nr: number): void {
+    if (nr === 1) this.tryUnfold(slot, this.mem.read(slot));
+    else this.tryUnfoldPartial(slot, nr);
+    for (let i = 0n; i < BigInt(nr); i++) this.mem.write(slot + i * 8n, this.pg.ptepSetWrprotect(this.mem.read(slot + i * 8n)));
+  }
+
+  /** pte_batch_hint(): how many ptes to the end of a contiguous block */
+  pteBatchHint(slot: bigint, pte: Pte): number {
+    return this.validCont(pte) ? Number(CONT - indexInBlock(slot)) : 1;
+  }
+}

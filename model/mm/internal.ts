@@ -1,0 +1,45 @@
+// Helpers mm/internal.h gives the rest of mm: the pte batches of a large
+// folio that zap, mprotect, mremap and madvise step over in one go.
+
+import type { Pte } from '../arm64/pgtable.ts';
+import type { Mm } from './mm.ts';
+import type { Folio } from './physmem.ts';
+
+/** fpb_t: what a batch must agree on besides the pfns */
+export interface Fpb {
+  respectDirty?: boolean;
+  respectSoftDirty?: boolean;
+  respectWrite?: boolean;
+}
+
+// __pte_batch_clear_ignored()
+function clearIgnored(mm: Mm, pte: Pte, flags: Fpb): Pte {
+  const pg = mm.pg;
+  if (!flags.respectDirty) pte = pg.pteMkclean(pte);
+  if (!flags.respectSoftDirty) pte = pg.pteClearSoftDirty(pte);
+  if (!flags.respectWrite) pte = pg.pteWrprotect(pte);
+  return pg.pteMkold(pte);
+}
+
+/**
+ * folio_pte_batch_flags(): how many ptes from slot (the first, pte, read
+ * with ptep_get()) map consecutive pages of folio alike, at most maxNr;
+ * 1 for a small folio or none.
+ */
+export function folioPteBatch(mm: Mm, folio: Folio | null, slot: bigint, pte: Pte, maxNr: number, flags: Fpb = {}): number {
+  if (folio === null || folio.nrPages === 1) return 1;
+  const pg = mm.pg;
+  const left = Number(folio.pfn + BigInt(folio.nrPages) - pg.ptePfn(pte));
+  if (left < maxNr) maxNr = left;
+  let nr = mm.arch.pteBatchHint(slot, pte);
+  let expected = clearIgnored(mm, pte, flags) + BigInt(nr) * 4096n;
+  while (nr < maxNr) {
+    const s = slot + BigInt(nr) * 8n;
+    const next = mm.arch.ptepGet(s);
+    if (!pg.pteSame(clearIgnored(mm, next, flags), expected)) break;
+    const n = mm.arch.pteBatchHint(s, next);
+    expected += BigInt(n) * 4096n;
+    nr += n;
+  }
+  return nr < maxNr ? nr : maxNr;
+}
