@@ -203,7 +203,7 @@ describe('DescriptorRecorder', () => {
     expect([reads() - before, pagesAt(recorder, 3).length]).toEqual([64, 64]);
   });
 
-  test('a write-protecting PAGEMAP_SCAN reads what it reports, and one other page of each block a region ends in, not its whole range', async () => {
+  test('a write-protecting PAGEMAP_SCAN reads the 64 KiB blocks of what it reports, and one other page of each block a region ends in, not its whole range', async () => {
     const { proc, recorder, reads } = await recordedProc();
     const a = await blockAligned(proc, 64n * PAGE);
     await proc.madvise(a, 64n * PAGE, MADV_NOHUGEPAGE);
@@ -215,11 +215,11 @@ describe('DescriptorRecorder', () => {
     await proc.uffdioWriteprotect(uffd, a, 64n * PAGE, UFFDIO_WRITEPROTECT_MODE_WP);
     await proc.write(a + 5n * PAGE, Uint8Array.of(2));
     await proc.write(a + 9n * PAGE, Uint8Array.of(2));
-    const scanned = before + 64 + 2;
+    const scanned = before + 64 + 2 * 16; // each store reads its page's contpte block
     const r = ok(await proc.pagemapScan(wpScan(a, a + 64n * PAGE)));
     expect(r.regions.map((g) => [(g.start - a) / PAGE, (g.end - a) / PAGE])).toEqual([[5n, 6n], [9n, 10n]]);
-    // pages 5 and 9, and page 0 of their block: unchanged, so no huge page was split there
-    expect([reads() - scanned, pagesAt(recorder, step + 3)]).toEqual([3, [5, 9]]);
+    // pages 0-15 (the contpte block of pages 5 and 9), and page 16 of their PMD block: unchanged, so no huge page was split there
+    expect([reads() - scanned, pagesAt(recorder, step + 3)]).toEqual([17, [5, 9]]);
   });
 
   test('... and the pages of a THP it reports part of: split, they change too (the whole range would miss those beyond it)', async () => {
@@ -231,7 +231,8 @@ describe('DescriptorRecorder', () => {
       await asyncUffdWp(proc, thp, PMD); // registered, not protected: every page written
       const r = ok(await proc.pagemapScan(wpScan(thp + PAGE, thp + 2n * PAGE))); // step 4
       expect(r.regions.map((g) => (g.start - thp) / PAGE)).toEqual([1n]);
-      expect(pagesAt(recorder, 4)).toEqual(wholeScanRanges ? [1] : Array.from({ length: 512 }, (_, i) => i));
+      // the range's contpte block only, or the whole split THP
+      expect(pagesAt(recorder, 4)).toEqual(Array.from({ length: wholeScanRanges ? 16 : 512 }, (_, i) => i));
     }
   });
 

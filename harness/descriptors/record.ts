@@ -18,8 +18,13 @@ import { PAGE_IS_HUGE, PM_SCAN_WP_MATCHING } from '../../uapi/linux.ts';
 const PAGE = 4096n;
 /** what one pte table maps (4 KiB pages): a THP or a 2 MiB hugetlb page */
 const PMD_SIZE = 512n * PAGE;
+/** what one contiguous-pte block maps (CONT_PTES): a change to one pte of it can rewrite all 16 */
+const CONT_SIZE = 16n * PAGE;
 const pageOf = (a: bigint) => a & ~(PAGE - 1n);
 const blockOf = (a: bigint) => a & ~(PMD_SIZE - 1n);
+const contOf = (a: bigint) => a & ~(CONT_SIZE - 1n);
+/** PTE_AF: what a kernel's background aging clears on its own (the comparison forgives it) */
+const AF = 1n << 10n;
 
 /** One page's walk after one step of one suite, where it changed. */
 export interface Observation {
@@ -135,13 +140,16 @@ export class DescriptorRecorder {
       return out;
     };
     const keyOf = (d: Ret<Descriptors>) => (isErr(d) ? String(d) : d.entries.map((e) => e.value.toString(16)).join(' '));
+    // a leaf's AF aside: a block's others are read when its first changed, on every side alike, not when a kernel aged it
+    const unaged = (key: string | undefined) => key?.replace(/[0-9a-f]+$/, (v) => (BigInt(`0x${v}`) & ~AF).toString(16));
     const record = async (call: string, reach: Reach, accessed: readonly bigint[] = []) => {
       const resultsBefore = resultsSoFar();
       touch(accessed);
-      const hit = new Set(accessed);
-      const ranges = typeof reach === 'object' ? new RangeSet(reach.ranges) : null;
+      // arm64's contpte: a call that changes one pte can unfold or fold its whole 64 KiB block
+      const hit = new Set(accessed.map(contOf));
+      const ranges = typeof reach === 'object' ? new RangeSet(reach.ranges.map(([s, e]) => [contOf(s), contOf(e + CONT_SIZE - 1n)])) : null;
       const blocks = typeof reach === 'object' && reach.blocks?.length ? new RangeSet(reach.blocks) : null;
-      const inReach = (a: bigint) => reach === 'all' || hit.has(a) || (ranges !== null && ranges.meets(a, a + 1n));
+      const inReach = (a: bigint) => reach === 'all' || hit.has(contOf(a)) || (ranges !== null && ranges.meets(a, a + 1n));
       const pages: [bigint, number][] = [];
       /** by block: the touched pages beyond the reach in blocks the call may have changed beyond it */
       const besides = new Map<bigint, [bigint, number][]>();
@@ -160,7 +168,7 @@ export class DescriptorRecorder {
       const take = async (list: readonly [bigint, number][]) =>
         (await readAll(list.map(([a]) => a))).forEach((walk, i) => walks.set(list[i]![1], { addr: list[i]![0], walk }));
       await take(first);
-      const changed = (b: readonly [bigint, number][]) => keyOf(walks.get(b[0]![1])!.walk) !== last.get(b[0]![1]);
+      const changed = (b: readonly [bigint, number][]) => unaged(keyOf(walks.get(b[0]![1])!.walk)) !== unaged(last.get(b[0]![1]));
       await take([...besides.values()].filter(changed).flatMap((b) => b.slice(1)));
       for (const [page, { addr, walk }] of [...walks].sort(([x], [y]) => x - y)) {
         const key = keyOf(walk);
