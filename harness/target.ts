@@ -154,7 +154,10 @@ export interface Proc {
   shmctl(shmid: number, cmd: number): Promise<Ret<0>>;
   /** pthread_create(): a thread of this process that serves calls */
   threadCreate(): Promise<Ret<Thread>>;
-  /** malloc-family: aligned_alloc()/memalign() from the C library's heap */
+  /**
+   * aligned_alloc()/memalign(): a mapping of its own on every target (glibc's choice above its
+   * mmap threshold), trimmed to the alignment; free() unmaps it whole
+   */
   alignedAlloc(alignment: bigint, size: bigint): Promise<Ret<bigint>>;
   free(addr: bigint): Promise<void>;
   /** loads from user memory, as the process itself would */

@@ -293,10 +293,18 @@ describe('system calls', () => {
     await serving();
   });
 
-  test('aligned_alloc is the C library’s (a 2 MiB block is 2 MiB aligned), and free gives it back', async () => {
-    const reply = await agent.ask({ op: 'aligned_alloc', proc, alignment: '0x200000', size: '0x200000' });
-    expect(BigInt(reply['addr'] as string) % 0x200000n).toBe(0n);
-    expect(await agent.ask({ op: 'free', proc, addr: reply['addr'] })).toMatchObject({ ok: true });
+  test('aligned_alloc maps a block of its own, aligned, even a small one; free unmaps it whole', async () => {
+    const readSelfMaps = async () => Buffer.from((await agent.ask({ op: 'read_file', proc, path: '/proc/self/maps' }))['data'] as string, 'hex').toString().trim().split('\n');
+    for (const [alignment, size] of [['0x200000', '0x200000'], ['0x1000', '0x1000'], ['0x1000', '0x10']]) {
+      const reply = await agent.ask({ op: 'aligned_alloc', proc, alignment, size });
+      const addr = BigInt(reply['addr'] as string);
+      expect(addr % BigInt(alignment)).toBe(0n);
+      const line = (await readSelfMaps()).find((l) => BigInt(`0x${l.split('-')[0]}`) <= addr && addr < BigInt(`0x${l.split(/[- ]/)[1]}`));
+      expect(line, `no mapping holds ${reply['addr']}`).toBeDefined();
+      expect(await agent.ask({ op: 'free', proc, addr: reply['addr'] })).toMatchObject({ ok: true });
+      expect((await readSelfMaps()).some((l) => BigInt(`0x${l.split('-')[0]}`) <= addr && addr < BigInt(`0x${l.split(/[- ]/)[1]}`))).toBe(false);
+    }
+    expect(await agent.ask({ op: 'free', proc, addr: '0x1000' })).toMatchObject({ ok: false, errno: 'EINVAL' });
   });
 
   test("the agent's own buffers never merge with the test's mappings (smaps blocks start where the test's do)", async () => {

@@ -370,17 +370,47 @@ static enum outcome op_minflt(struct request *r, struct buf *o)
 	return thread_minflt(r);
 }
 
-/* The C library's own allocator: its placement (heap or mmap) is what a C test gets. */
+/*
+ * aligned_alloc() and free() for a test: each block a mapping of its own,
+ * aligned by mapping alignment more and trimming, and unmapped whole by
+ * free(). That is the reference model's allocator, so both lay a test's
+ * memory out alike, and a block is never in the agent's own heap, where
+ * its requests live. (glibc serves blocks below its mmap threshold from
+ * the brk heap and keeps them mapped after free(): libc's policy, not the
+ * kernel's.)
+ */
+struct block {
+	uintptr_t addr;
+	size_t len;
+};
+static struct block *blocks;
+static size_t nblocks, blocks_cap;
+
 static enum outcome op_aligned_alloc(struct request *r, struct buf *o)
 {
 	uint64_t alignment, size;
 	if (req_u64(r, "alignment", &alignment) || req_u64(r, "size", &size))
 		return BAD;
-	errno = 0;
-	void *p = aligned_alloc(alignment, size);
-	if (!p)
-		return failed_with(r, "aligned_alloc", errno ? errno : ENOMEM);
-	jw_hex(o, "addr", (uintptr_t)p);
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t len = (size + page - 1) / page * page;
+	if (nblocks == blocks_cap) {
+		size_t cap = blocks_cap ? 2 * blocks_cap : 16;
+		struct block *b = realloc(blocks, cap * sizeof(*b));
+		if (!b)
+			return failed_with(r, "aligned_alloc", ENOMEM);
+		blocks = b;
+		blocks_cap = cap;
+	}
+	void *raw = mmap(NULL, len + alignment, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (raw == MAP_FAILED)
+		return failed_with(r, "aligned_alloc", ENOMEM);
+	uintptr_t lo = (uintptr_t)raw, start = (lo + alignment - 1) & ~(uintptr_t)(alignment - 1);
+	if (start > lo)
+		munmap(raw, start - lo);
+	if (lo + len + alignment > start + len)
+		munmap((void *)(start + len), lo + len + alignment - (start + len));
+	blocks[nblocks++] = (struct block){ start, len };
+	jw_hex(o, "addr", start);
 	return DONE;
 }
 
@@ -390,8 +420,14 @@ static enum outcome op_free(struct request *r, struct buf *o)
 	(void)o;
 	if (req_u64(r, "addr", &addr))
 		return BAD;
-	free((void *)(uintptr_t)addr);
-	return DONE;
+	for (size_t i = 0; i < nblocks; i++) {
+		if (blocks[i].addr != addr)
+			continue;
+		munmap((void *)blocks[i].addr, blocks[i].len);
+		blocks[i] = blocks[--nblocks];
+		return DONE;
+	}
+	return failed_with(r, "free", EINVAL);
 }
 
 static enum outcome op_read(struct request *r, struct buf *o)
@@ -861,7 +897,7 @@ static int move_high(int fd)
 	return hi;
 }
 
-/* A fresh C program's malloc: one arena (no per-thread heaps mapped mid-test) and the default mmap threshold, fixed. */
+/* The agent's own malloc: one arena (no per-thread heaps mapped mid-test) and the default mmap threshold, fixed. */
 static void tune_malloc(void)
 {
 #ifdef M_ARENA_MAX
