@@ -157,8 +157,8 @@ static void op_hello(struct request *r)
 	send_reply(r);
 }
 
-/* Closes every descriptor above stderr but keep and keep2 (-1: none): the router's, and any the agent inherited. */
-static void close_fds_but(int keep, int keep2)
+/* Closes every descriptor above stderr but keep, keep2 and keep3 (-1: none): the router's, and any the agent inherited. */
+static void close_fds_but(int keep, int keep2, int keep3)
 {
 	DIR *d = opendir("/proc/self/fd");
 	int fds[256];
@@ -171,7 +171,7 @@ static void close_fds_but(int keep, int keep2)
 		rewinddir(d);
 		while (n < sizeof fds / sizeof *fds && (e = readdir(d))) {
 			int fd = atoi(e->d_name);
-			if (fd > STDERR_FILENO && fd != keep && fd != keep2 && fd != dirfd(d))
+			if (fd > STDERR_FILENO && fd != keep && fd != keep2 && fd != keep3 && fd != dirfd(d))
 				fds[n++] = fd;
 		}
 		more = n == sizeof fds / sizeof *fds;
@@ -183,7 +183,7 @@ static void close_fds_but(int keep, int keep2)
 }
 
 /* In a new child: drops the router's state, so the Proc starts as a fresh program would, with stdin, stdout and stderr. */
-static void __attribute__((noreturn)) become_proc(int sock, int port)
+static void __attribute__((noreturn)) become_proc(int sock, int port, int ready)
 {
 	for (size_t i = 0; i < nchildren; i++) {
 		lines_release(&children[i].in);
@@ -198,8 +198,8 @@ static void __attribute__((noreturn)) become_proc(int sock, int port)
 		perror("mmconform-agent: a new proc's stdin and stdout");
 		_exit(1); /* its requests are answered "proc N exited with status 1" */
 	}
-	close_fds_but(sock, port);
-	child_main(sock, port);
+	close_fds_but(sock, port, ready);
+	child_main(sock, port, ready);
 }
 
 static void op_spawn(struct request *r)
@@ -223,18 +223,47 @@ static void op_spawn(struct request *r)
 	for (size_t i = 0; i < nports && !port; i++)
 		if (!ports[i].owner)
 			port = &ports[i];
+	/* the new proc says it serves (a byte) or dies trying (end of file): a spawn is ok only for one that serves */
+	int ready[2];
+	if (pipe2(ready, O_CLOEXEC)) {
+		int e = errno;
+		close(sv[0]);
+		close(sv[1]);
+		errno = e;
+		answer_errno(r, "pipe2");
+		return;
+	}
 	pid_t pid = fork();
 	if (pid < 0) {
 		int e = errno;
 		close(sv[0]);
 		close(sv[1]);
+		close(ready[0]);
+		close(ready[1]);
 		errno = e;
 		answer_errno(r, "fork");
 		return;
 	}
 	if (pid == 0)
-		become_proc(sv[1], port ? port->fd : -1);
+		become_proc(sv[1], port ? port->fd : -1, ready[1]);
 	close(sv[1]);
+	close(ready[1]);
+	char byte;
+	ssize_t got;
+	while ((got = read(ready[0], &byte, 1)) < 0 && errno == EINTR)
+		;
+	close(ready[0]);
+	if (got != 1) {
+		int status = 0;
+		char end[64], msg[128];
+		close(sv[0]);
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+		describe_end(status, end, sizeof end);
+		snprintf(msg, sizeof msg, "the new proc %d %s before it could serve", pid, end);
+		answer_error(r, msg);
+		return;
+	}
 	children[nchildren++] = (struct child){ .pid = pid, .fd = sv[0], .port = port ? (int)(port - ports) : -1 };
 	if (port)
 		port->owner = pid;
@@ -443,6 +472,17 @@ static void read_child(struct child *c)
 		child_gone(c);
 }
 
+/* Every line gets an answer, a blank one too: a client waiting on it must not wait for ever. */
+static void take_line(enum line_kind k, const char *line, size_t len)
+{
+	if (k == LINE_TOO_LONG)
+		answer_error(NULL, "request line over 64 MiB");
+	else if (strspn(line, " \t") == len)
+		answer_error(NULL, "empty request line");
+	else
+		handle_request(line, len);
+}
+
 static void read_input(bool *eof)
 {
 	const char *line;
@@ -450,12 +490,11 @@ static void read_input(bool *eof)
 	enum line_kind k;
 	if (lines_fill(&input, in_fd) <= 0)
 		*eof = true;
-	while ((k = lines_next(&input, &line, &len)) != LINE_NONE) {
-		if (k == LINE_TOO_LONG)
-			answer_error(NULL, "request line over 64 MiB");
-		else if (len && strspn(line, " \t") < len)
-			handle_request(line, len);
-	}
+	while ((k = lines_next(&input, &line, &len)) != LINE_NONE)
+		take_line(k, line, len);
+	/* the last request may end with the input rather than a newline */
+	if (*eof && (k = lines_rest(&input, &line, &len)) != LINE_NONE)
+		take_line(k, line, len);
 }
 
 static bool any_pending(void)

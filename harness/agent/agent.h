@@ -99,6 +99,7 @@ enum line_kind { LINE_NONE, LINE_OK, LINE_TOO_LONG };
 
 ssize_t lines_fill(struct lines *l, int fd);
 enum line_kind lines_next(struct lines *l, const char **line, size_t *len);
+enum line_kind lines_rest(struct lines *l, const char **line, size_t *len);
 void lines_release(struct lines *l);
 int write_all(int fd, const void *p, size_t n);
 
@@ -117,7 +118,8 @@ struct job;
 bool proc_op_known(const char *name);
 const char *proc_op_name(size_t i);
 /* Serves requests from `port` when it is not -1 (a console of its own), else from the router's socket `sock`. */
-void child_main(int sock, int port) __attribute__((noreturn));
+/* serves a proc's requests; writes a byte to ready (then closes it) once it can */
+void child_main(int sock, int port, int ready) __attribute__((noreturn));
 void child_send(struct buf *b, bool has_id, int64_t id);
 int memory_start(void);
 enum outcome memory_submit(struct request *r, enum access kind);

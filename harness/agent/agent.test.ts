@@ -196,10 +196,21 @@ describe('bad requests get an error reply, and the agent serves on', () => {
     await serving();
   });
 
-  test('blank lines are no requests', async () => {
+  test('a blank line is answered, as a bad request (its sender would wait for ever otherwise)', async () => {
     agent.send('');
-    agent.send('   ');
+    expect(await agent.next()).toEqual({ id: null, error: 'empty request line' });
+    agent.send(' \t ');
+    expect(await agent.next()).toEqual({ id: null, error: 'empty request line' });
     await serving();
+  });
+
+  test('a last request the input ends without a newline is answered, and then the agent exits', async () => {
+    const own = new RawAgent(AGENT.path!);
+    own.send('{"id": 1, "op": "hello"}');
+    expect(await own.next()).toMatchObject({ id: 1, ok: true });
+    own.sendLast('{"id": 2, "op": "spawn"}');
+    expect(await own.next()).toMatchObject({ id: 2, ok: true, proc: expect.any(Number) });
+    expect(await own.close()).toEqual({ code: 0, signal: null });
   });
 });
 
@@ -295,14 +306,17 @@ describe('system calls', () => {
 
   test('aligned_alloc maps a block of its own, aligned, even a small one; free unmaps it whole', async () => {
     const readSelfMaps = async () => Buffer.from((await agent.ask({ op: 'read_file', proc, path: '/proc/self/maps' }))['data'] as string, 'hex').toString().trim().split('\n');
-    for (const [alignment, size] of [['0x200000', '0x200000'], ['0x1000', '0x1000'], ['0x1000', '0x10']]) {
+    const holds = (l: string, addr: bigint) => {
+      const [lo, hi] = l.split(/[- ]/);
+      return BigInt(`0x${lo}`) <= addr && addr < BigInt(`0x${hi}`);
+    };
+    for (const [alignment, size] of [['0x200000', '0x200000'], ['0x1000', '0x1000'], ['0x1000', '0x10']] as const) {
       const reply = await agent.ask({ op: 'aligned_alloc', proc, alignment, size });
       const addr = BigInt(reply['addr'] as string);
       expect(addr % BigInt(alignment)).toBe(0n);
-      const line = (await readSelfMaps()).find((l) => BigInt(`0x${l.split('-')[0]}`) <= addr && addr < BigInt(`0x${l.split(/[- ]/)[1]}`));
-      expect(line, `no mapping holds ${reply['addr']}`).toBeDefined();
+      expect((await readSelfMaps()).some((l) => holds(l, addr)), `a mapping holds ${reply['addr']}`).toBe(true);
       expect(await agent.ask({ op: 'free', proc, addr: reply['addr'] })).toMatchObject({ ok: true });
-      expect((await readSelfMaps()).some((l) => BigInt(`0x${l.split('-')[0]}`) <= addr && addr < BigInt(`0x${l.split(/[- ]/)[1]}`))).toBe(false);
+      expect((await readSelfMaps()).some((l) => holds(l, addr))).toBe(false);
     }
     expect(await agent.ask({ op: 'free', proc, addr: '0x1000' })).toMatchObject({ ok: false, errno: 'EINVAL' });
   });
@@ -616,6 +630,27 @@ describe('processes', () => {
     const reply = await agent.ask({ op: 'read', proc, addr: '0x0', len: 1 });
     expect(reply['error']).toBe(`proc ${proc} was killed by SIGKILL`);
     expect(await agent.ask({ op: 'pagemap', proc: other, addr: '0x0', pages: 1 })).toMatchObject({ ok: true });
+  });
+
+  test('under a low file limit a spawn is ok only for a proc that serves; one that dies setting up is an error', async () => {
+    const outcomes = new Set<string>();
+    for (let limit = 4; limit <= 14; limit++) {
+      const low = new RawAgent('prlimit', [`--nofile=${limit}`, AGENT.path!]);
+      for (let i = 0; i < 3; i++) {
+        const reply = await low.ask({ op: 'spawn' });
+        if (reply['ok'] !== true) {
+          outcomes.add('error');
+          expect(reply['error'] ?? reply['errno']).toBeDefined();
+          continue;
+        }
+        outcomes.add('ok');
+        const served = await low.ask({ op: "pagemap", proc: reply["proc"], addr: "0x0", pages: 1 });
+        // it serves: an answer of its own (EMFILE is one, at these limits), not "proc N exited"
+        expect(served['error'], `limit ${limit}`).toBeUndefined();
+      }
+      expect(await low.close()).toEqual({ code: 0, signal: null });
+    }
+    expect([...outcomes].sort()).toEqual(['error', 'ok']);
   });
 });
 

@@ -59,6 +59,27 @@ enum line_kind lines_next(struct lines *l, const char **line, size_t *len)
 	return LINE_OK;
 }
 
+/* At the end of input: the last line, which ended without a newline; LINE_NONE when there is none. */
+enum line_kind lines_rest(struct lines *l, const char **line, size_t *len)
+{
+	struct buf *b = &l->b;
+	if (l->skipping) {
+		l->skipping = false;
+		b->len = l->start = l->scanned = 0;
+		return LINE_TOO_LONG;
+	}
+	if (l->start >= b->len)
+		return LINE_NONE;
+	*line = b->p + l->start;
+	*len = b->len - l->start;
+	l->start = l->scanned = b->len;
+	if (*len > MAX_LINE)
+		return LINE_TOO_LONG;
+	if ((*line)[*len - 1] == '\r')
+		--*len;
+	return LINE_OK;
+}
+
 void lines_release(struct lines *l)
 {
 	buf_release(&l->b);

@@ -908,7 +908,7 @@ static void tune_malloc(void)
 #endif
 }
 
-void child_main(int fd, int port)
+void child_main(int fd, int port, int ready)
 {
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	tune_malloc();
@@ -929,6 +929,9 @@ void child_main(int fd, int port)
 		perror("mmconform-agent: starting memory workers");
 		_exit(1);
 	}
+	if (write(ready, "", 1) != 1)
+		_exit(1);
+	close(ready);
 	struct lines in = { 0 };
 	struct buf out = { 0 };
 	for (;;) {

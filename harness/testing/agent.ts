@@ -47,6 +47,11 @@ export class RawAgent {
     this.child.stdin.write(`${line}\n`);
   }
 
+  /** Sends text as the last of the input, with no newline after it, and ends the input. */
+  sendLast(text: string): void {
+    this.child.stdin.end(text);
+  }
+
   /** The next line the agent writes; null at end of output. */
   nextLine(): Promise<string | null> {
     const line = this.lines.shift();
