@@ -37,6 +37,32 @@ static int write_file(const char *path, const char *value, size_t len)
 	return rc;
 }
 
+/* A number a sysfs file holds; -1 when it cannot be read. */
+static long read_long(const char *path)
+{
+	char buf[32];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	return strtol(buf, NULL, 10);
+}
+
+/* THP off: khugepaged does not run */
+static int thp_never(void)
+{
+	char buf[64];
+	int fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
+	if (fd >= 0)
+		close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	return n <= 0 || strstr(buf, "[never]") != NULL;
+}
+
 /* open(2), waiting up to ms for a device node devtmpfs has yet to make (its driver probes asynchronously). */
 static int open_when_made(const char *path, int flags, int ms)
 {
@@ -112,6 +138,61 @@ static void load_pgwalk(void)
 	close(mod);
 }
 
+/*
+ * mmconform.khugepaged=asleep: khugepaged kept asleep; its collapses come whenever it wakes, which no
+ * model can follow step for step (measured: a 2 MiB block of
+ * pagemap_ioctl's collapsed within milliseconds of UFFDIO_UNREGISTER in 7
+ * of 9 runs on 7.2). It sleeps scan_sleep_millisecs between passes but
+ * wakes at once when a process joins an empty list of mms to scan; a child
+ * holding a VM_HUGEPAGE area (with a page in it) keeps that list from ever being empty, and
+ * the sleep goes to its maximum (49 days) once the child is on it. The
+ * pass that join (and the new sleep) start is waited out, so it cannot
+ * reach a test's process.
+ */
+static int quiet_khugepaged(const char *value, size_t len)
+{
+	static const char sleep_path[] = "/sys/kernel/mm/transparent_hugepage/khugepaged/scan_sleep_millisecs";
+	static const char scans_path[] = "/sys/kernel/mm/transparent_hugepage/khugepaged/full_scans";
+	const size_t pmd = 2 << 20;
+	long scans = read_long(scans_path);
+	int ready[2];
+	if (len != 6 || memcmp(value, "asleep", 6)) {
+		errno = EINVAL;
+		warn("khugepaged setting", value);
+		return -1;
+	}
+	if (pipe2(ready, O_CLOEXEC)) {
+		warn("pipe", "khugepaged");
+		return -1;
+	}
+	pid_t pid = fork();
+	if (pid < 0)
+		warn("fork", "khugepaged");
+	if (pid == 0) {
+		char *p = mmap(NULL, 2 * pmd, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		char *aligned = (char *)(((uintptr_t)p + pmd - 1) & ~(uintptr_t)(pmd - 1));
+		/* a page stored to first: khugepaged takes no area without an anon_vma */
+		if (p != MAP_FAILED && (*(volatile char *)aligned = 1) && !madvise(aligned, pmd, MADV_HUGEPAGE))
+			(void)!write(ready[1], "", 1);
+		close(ready[1]);
+		for (;;)
+			pause();
+	}
+	close(ready[1]);
+	char c;
+	if (pid > 0 && read(ready[0], &c, 1) != 1)
+		warn("holding a VM_HUGEPAGE area for", "khugepaged");
+	close(ready[0]);
+	if (write_file(sleep_path, "4294967295", 10))
+		warn("setting", sleep_path);
+	if (thp_never())
+		return 0; /* no khugepaged thread to wait for */
+	const struct timespec tick = { 0, 10 * 1000 * 1000 };
+	for (int i = 0; scans >= 0 && read_long(scans_path) == scans && i < 1000; i++)
+		nanosleep(&tick, NULL);
+	return 0;
+}
+
 /* mmconform.KEY=VALUE on the kernel command line: VALUE written to a file, or handed to a function */
 static const struct setting {
 	const char *key, *path;
@@ -120,6 +201,7 @@ static const struct setting {
 	{ "thp", "/sys/kernel/mm/transparent_hugepage/enabled", NULL },
 	{ "thp_zero", "/sys/kernel/mm/transparent_hugepage/use_zero_page", NULL },
 	{ "swap", NULL, enable_swap },
+	{ "khugepaged", NULL, quiet_khugepaged },
 };
 
 static void mount_fs(const char *source, const char *dir, const char *type, unsigned long flags)
@@ -176,45 +258,6 @@ static void apply_settings(void)
 	}
 }
 
-/*
- * khugepaged kept asleep: its collapses come whenever it wakes, which no
- * model can follow step for step (measured: a 2 MiB block of
- * pagemap_ioctl's collapsed within milliseconds of UFFDIO_UNREGISTER in 7
- * of 9 runs on 7.2). It sleeps scan_sleep_millisecs between passes but
- * wakes at once when a process joins an empty list of mms to scan; a child
- * holding a VM_HUGEPAGE area keeps that list from ever being empty, and
- * the sleep goes to its maximum (49 days) once the child is on it.
- */
-static void quiet_khugepaged(void)
-{
-	static const char sleep_path[] = "/sys/kernel/mm/transparent_hugepage/khugepaged/scan_sleep_millisecs";
-	const size_t pmd = 2 << 20;
-	int ready[2];
-	if (pipe2(ready, O_CLOEXEC)) {
-		warn("pipe", "khugepaged");
-		return;
-	}
-	pid_t pid = fork();
-	if (pid < 0)
-		warn("fork", "khugepaged");
-	if (pid == 0) {
-		char *p = mmap(NULL, 2 * pmd, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		char *aligned = (char *)(((uintptr_t)p + pmd - 1) & ~(uintptr_t)(pmd - 1));
-		if (p != MAP_FAILED && !madvise(aligned, pmd, MADV_HUGEPAGE))
-			(void)!write(ready[1], "", 1);
-		close(ready[1]);
-		for (;;)
-			pause();
-	}
-	close(ready[1]);
-	char c;
-	if (pid > 0 && read(ready[0], &c, 1) != 1)
-		warn("holding a VM_HUGEPAGE area for", "khugepaged");
-	close(ready[0]);
-	if (write_file(sleep_path, "4294967295", 10))
-		warn("setting", sleep_path);
-}
-
 void init_system(void)
 {
 	mount_fs("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC);
@@ -222,7 +265,6 @@ void init_system(void)
 	mount_fs("devtmpfs", "/dev", "devtmpfs", MS_NOSUID | MS_NOEXEC);
 	load_pgwalk();
 	apply_settings();
-	quiet_khugepaged();
 }
 
 /*

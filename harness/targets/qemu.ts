@@ -31,7 +31,9 @@ import type { Target } from '../target.ts';
 export const QEMU_ARCHES: Readonly<Record<string, GuestArch>> = { 'qemu-arm64': 'arm64', 'qemu-x86_64': 'x86_64' };
 const MACHINE: Readonly<Record<GuestArch, AgentMachine>> = { arm64: 'aarch64', x86_64: 'x86_64' };
 const SYSFS_OPTIONS: Readonly<Record<string, readonly string[]>> = { thp: ['always', 'madvise', 'never'], thp_zero: ['0', '1'] };
-const OPTION_NAMES = [...Object.keys(SYSFS_OPTIONS), 'swap', 'hugetlb'];
+const OPTION_NAMES = [...Object.keys(SYSFS_OPTIONS), 'swap', 'hugetlb', 'khugepaged'];
+/** khugepaged=asleep (the default): kept from collapsing at moments no model can follow (harness/agent/init.c) */
+const KHUGEPAGED = ['asleep', 'awake'];
 
 /** Consoles of their own for this many procs at a time: a request then skips the router's two context switches. */
 const PROC_PORTS = 8;
@@ -56,12 +58,16 @@ export function parseQemuSpec(name: string): QemuSpec {
     throw new Error(`bad QEMU target "${name}": the kernel is @stable (${SUITE.stable}) or @current (${SUITE.current})`);
   let swapKiB = DEFAULT_SWAP_KIB;
   let hugetlb = DEFAULT_HUGETLB_PAGES;
+  let khugepaged = 'asleep';
   const kernelParams: string[] = [];
   for (const o of opts) {
     const [key = '', value = ''] = o.split('=');
     if (key === 'swap') swapKiB = parseSwapKiB(value, 'QEMU target');
     else if (key === 'hugetlb') hugetlb = parseHugetlbPages(value, 'QEMU target');
-    else {
+    else if (key === 'khugepaged') {
+      if (!KHUGEPAGED.includes(value)) throw new Error(`QEMU target option khugepaged=${value}: expected one of ${KHUGEPAGED.join(', ')}`);
+      khugepaged = value;
+    } else {
       const allowed = SYSFS_OPTIONS[key];
       if (allowed === undefined) throw new Error(`unknown QEMU target option "${o}" (known: ${OPTION_NAMES.join(', ')})`);
       if (!allowed.includes(value)) throw new Error(`QEMU target option ${key}=${value}: expected one of ${allowed.join(', ')}`);
@@ -70,6 +76,8 @@ export function parseQemuSpec(name: string): QemuSpec {
   }
   if (swapKiB > 0) kernelParams.push(`mmconform.swap=${swapKiB}`);
   if (hugetlb > 0) kernelParams.push(`hugepages=${hugetlb}`);
+  // after the THP setting: init applies them in order, and khugepaged runs only with THP on
+  if (khugepaged === 'asleep') kernelParams.push('mmconform.khugepaged=asleep');
   return { arch, generation, kernelParams };
 }
 
