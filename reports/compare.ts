@@ -2,9 +2,22 @@
 // row per result (and per suite's exit), a column per target, the rows where
 // targets disagree first. Text for a terminal, JSON, and an HTML table.
 
+import { callComparisonText, type CallComparison } from '../harness/calls/compare.ts';
+import { differenceKinds, differencesText, type DescriptorDifference } from '../harness/descriptors/compare.ts';
 import type { ResultStatus } from '../harness/ksft.ts';
 import type { RunReport, TargetSummary } from '../harness/runner.ts';
 import { escapeHtml } from './html.ts';
+
+/** What --descriptors and --calls found, each pairing of the first target with another. */
+export interface CompareSections {
+  readonly descriptors?: readonly { readonly against: readonly [string, string]; readonly differences: readonly DescriptorDifference[] }[];
+  readonly calls?: readonly { readonly against: readonly [string, string]; readonly comparison: CallComparison }[];
+}
+
+/** Every row, every walk and every call alike. */
+export function allAgree(m: CompareMatrix, sections: CompareSections): boolean {
+  return m.disagreements === 0 && (sections.descriptors ?? []).every((d) => d.differences.length === 0) && (sections.calls ?? []).every((c) => c.comparison.differences.length === 0);
+}
 
 /** A target that did not print a result at all (its program ended before it, or skipped as a whole). */
 export type Cell = ResultStatus | 'absent';
@@ -83,7 +96,7 @@ const label = (t: TargetSummary): string => t.name;
 /** A row's name as a reader tells it apart: the second of a name printed twice marked (2) */
 const rowName = (r: CompareRow): string => (r.occurrence ? `${r.name} (${r.occurrence + 1})` : r.name);
 
-export function compareText(m: CompareMatrix): string {
+export function compareText(m: CompareMatrix, sections: CompareSections = {}): string {
   const widths = m.targets.map((t) => Math.max(label(t).length, 6));
   const head = `${m.targets.map((t, i) => label(t).padEnd(widths[i]!)).join('  ')}  result`;
   const lines = [head, '-'.repeat(head.length)];
@@ -92,16 +105,32 @@ export function compareText(m: CompareMatrix): string {
     lines.push(`${cells}  ${r.agree ? ' ' : '!'} ${r.suite}: ${rowName(r)}`);
   }
   lines.push('', m.disagreements === 0 ? `all ${m.rows.length} rows agree` : `${m.disagreements} of ${m.rows.length} rows disagree`);
-  return `${lines.join('\n')}\n`;
+  const rest = [
+    ...(sections.descriptors ?? []).map((d) => differencesText(d.differences, d.against)),
+    ...(sections.calls ?? []).map((c) => callComparisonText(c.comparison, c.against)),
+  ];
+  return `${lines.join('\n')}\n${rest.join('')}`;
 }
 
-export function compareJson(m: CompareMatrix): string {
+export function compareJson(m: CompareMatrix, sections: CompareSections = {}): string {
   const names = m.targets.map(label);
   const rows = m.rows.map((r) => ({ suite: r.suite, name: r.name, occurrence: r.occurrence, agree: r.agree, status: Object.fromEntries(names.map((n, i) => [n, r.cells[i]])) }));
-  return `${JSON.stringify({ targets: m.targets, disagreements: m.disagreements, rows }, null, 2)}\n`;
+  const descriptors = sections.descriptors?.map((d) => ({
+    against: d.against,
+    differences: d.differences.length,
+    kinds: differenceKinds(d.differences).map((k) => ({ level: k.level, bits: k.bits, walk: k.walk, count: k.count, first: k.first })),
+  }));
+  const calls = sections.calls?.map((c) => ({
+    against: c.against,
+    calls: c.comparison.calls,
+    differences: c.comparison.differences,
+    named: Object.fromEntries(c.comparison.named),
+  }));
+  const doc = { targets: m.targets, agree: allAgree(m, sections), disagreements: m.disagreements, rows, ...(descriptors ? { descriptors } : {}), ...(calls ? { calls } : {}) };
+  return `${JSON.stringify(doc, null, 2)}\n`;
 }
 
-export function compareHtml(m: CompareMatrix): string {
+export function compareHtml(m: CompareMatrix, sections: CompareSections = {}): string {
   const th = m.targets.map((t) => `<th title="${escapeHtml(`${t.arch}, layout ${t.layout ?? 'real'}, kernel ${t.kernel}`)}">${escapeHtml(label(t))}</th>`).join('');
   const rows = m.rows
     .map((r) => {
@@ -109,7 +138,16 @@ export function compareHtml(m: CompareMatrix): string {
       return `<tr class="${r.agree ? 'agree' : 'differ'}">${tds}<td class="name">${escapeHtml(r.suite)}: ${escapeHtml(rowName(r))}</td></tr>`;
     })
     .join('\n');
-  const verdict = m.disagreements === 0 ? `All ${m.rows.length} rows agree.` : `${m.disagreements} of ${m.rows.length} rows disagree; they come first.`;
+  const rowsVerdict = m.disagreements === 0 ? `All ${m.rows.length} rows agree` : `${m.disagreements} of ${m.rows.length} rows disagree; they come first`;
+  const others = [
+    ...(sections.descriptors ?? []).map((d) => (d.differences.length ? `${d.differences.length} descriptor difference(s), ${d.against.join('/')}` : `descriptors agree at every step, ${d.against.join('/')}`)),
+    ...(sections.calls ?? []).map((c) => (c.comparison.differences.length ? `calls differ in ${c.comparison.differences.length} suite(s), ${c.against.join('/')}` : `all ${c.comparison.calls} calls equal, ${c.against.join('/')}`)),
+  ];
+  const verdict = `${[rowsVerdict, ...others].join('; ')}.`;
+  const details = [
+    ...(sections.descriptors ?? []).filter((d) => d.differences.length).map((d) => `<h2>Descriptors, ${escapeHtml(d.against.join(' against '))}</h2>\n<pre>${escapeHtml(differencesText(d.differences, d.against))}</pre>`),
+    ...(sections.calls ?? []).filter((c) => c.comparison.differences.length).map((c) => `<h2>Calls, ${escapeHtml(c.against.join(' against '))}</h2>\n<pre>${escapeHtml(callComparisonText(c.comparison, c.against))}</pre>`),
+  ].join('\n');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>mmconform compare</title>
 <style>
@@ -124,6 +162,7 @@ tr.differ td.name { font-weight: 700; }
 </style></head><body>
 <h1>mmconform compare</h1>
 <p>${escapeHtml(verdict)}</p>
+${details}
 <table><thead><tr>${th}<th>result</th></tr></thead><tbody>
 ${rows}
 </tbody></table></body></html>

@@ -2,19 +2,19 @@
 // where they agree and where not. Exit status 0 when every row agrees, 1
 // when any disagrees, 2 on bad input.
 
-import { compareHtml, compareJson, compareMatrix, compareText } from '../../reports/compare.ts';
+import { allAgree, compareHtml, compareJson, compareMatrix, compareText, type CompareSections } from '../../reports/compare.ts';
 import { SUITES } from '../../suites/index.ts';
-import { UsageError, oneLineMessage, parseCommandArgs, writeOutputFile, type Command } from '../command.ts';
+import { UsageError, checkOutputFiles, oneLineMessage, parseCommandArgs, writeOutputFile, type Command } from '../command.ts';
 import { runSuites, type RunReport } from '../runner.ts';
 import type { Target } from '../target.ts';
 import { findSuite, openTarget } from './select.ts';
 import { DescriptorRecorder } from '../descriptors/record.ts';
-import { bitNamer, compareRecordings, differencesText } from '../descriptors/compare.ts';
+import { bitNamer, compareRecordings } from '../descriptors/compare.ts';
 import { resolveLayout } from '../layout-file.ts';
 import { DEFAULT_LAYOUT } from '../../model/arm64/layout.ts';
 import { pgtable } from '../../model/arm64/pgtable.ts';
 import { CallRecorder } from '../calls/record.ts';
-import { callComparisonText, compareCallLogs } from '../calls/compare.ts';
+import { compareCallLogs } from '../calls/compare.ts';
 import type { Proc } from '../target.ts';
 
 /** Raw entries compare only within one architecture's format. */
@@ -23,6 +23,14 @@ async function sameArch(names: readonly string[], targets: readonly Target[]): P
   const other = arches.findIndex((a) => a !== arches[0]);
   if (other > 0) {
     throw new UsageError(`compare: --descriptors compares entries of one architecture; ${names[0]} is ${arches[0]}, ${names[other]} is ${arches[other]}`);
+  }
+}
+
+/** Comparing walks a target cannot read would compare nothing: an error before anything runs. */
+async function readsPageTables(names: readonly string[], targets: readonly Target[]): Promise<void> {
+  for (const [i, t] of targets.entries()) {
+    if (!(await t.capabilities()).introspect)
+      throw new UsageError(`compare: --descriptors: ${names[i]} cannot read its page tables (no mmconform_pgwalk module in its kernel), so nothing would be compared`);
   }
 }
 
@@ -41,8 +49,8 @@ export const compareCommand: Command = {
     'mmconform compare --targets A,B[,...] [--suite NAME]... [--format text|json|html] [--output FILE] [--descriptors] [--calls]',
     '  --targets      two or more targets, comma-separated (see mmconform targets)',
     '  --suite        one suite; repeat for several; default all',
-    '  --format       text (default), json or html',
-    '  --output       write the matrix to FILE instead of stdout',
+    '  --format       text, json or html (default: as --output FILE ends, .json or .html; else text)',
+    '  --output       write the report (matrix, walks, calls) to FILE instead of stdout',
     '  --descriptors  also read the page-table walk of every page a test touched after every step it takes,',
     '                 on every target, and print each bit where a target differs from the first (named by',
     "                 the first target's layout; output-address bits masked); needs targets that can read",
@@ -58,7 +66,7 @@ export const compareCommand: Command = {
       options: {
         targets: { type: 'string' },
         suite: { type: 'string', multiple: true },
-        format: { type: 'string', default: 'text' },
+        format: { type: 'string' },
         output: { type: 'string' },
         descriptors: { type: 'boolean', default: false },
         calls: { type: 'boolean', default: false },
@@ -71,8 +79,13 @@ export const compareCommand: Command = {
       io.stdout(`usage: ${compareCommand.usage}\n`);
       return 0;
     }
-    const format = FORMATS[values.format as keyof typeof FORMATS];
-    if (!format) throw new UsageError(`compare: --format must be text|json|html, got "${values.format}"`);
+    // without --format, an --output file's extension says it (.json, .html); else text
+    const ext = /\.(json|html?)$/i.exec(values.output ?? '')?.[1]?.toLowerCase();
+    const implied = ext === undefined ? undefined : ext === 'json' ? 'json' : 'html';
+    const formatName = values.format ?? implied ?? 'text';
+    const format = FORMATS[formatName as keyof typeof FORMATS];
+    if (!format) throw new UsageError(`compare: --format must be text|json|html, got "${formatName}"`);
+    await checkOutputFiles('compare', [['--output', values.output]]);
     const names = (values.targets ?? '').split(',').filter(Boolean);
     if (names.length < 2) throw new UsageError('compare: --targets needs two or more targets, comma-separated');
     const suites = (values.suite ?? SUITES.map((s) => s.name)).map((n) => findSuite('compare', n));
@@ -84,7 +97,10 @@ export const compareCommand: Command = {
     const callRecorders: CallRecorder[] = [];
     try {
       for (const name of names) targets.push(await openTarget('compare', name));
-      if (values.descriptors) await sameArch(names, targets);
+      if (values.descriptors) {
+        await sameArch(names, targets);
+        await readsPageTables(names, targets);
+      }
       for (const [i, target] of targets.entries()) {
         io.stderr(`== ${names[i]}\n`);
         const recorder = new DescriptorRecorder();
@@ -102,29 +118,32 @@ export const compareCommand: Command = {
         await target.close().catch((e: unknown) => io.stderr(`mmconform: closing ${names[i]}: ${oneLineMessage(e)}\n`));
     }
     const matrix = compareMatrix(reports);
-    const text = format(matrix);
-    if (values.output !== undefined) await writeOutputFile('compare', values.output, text);
-    else io.stdout(text);
-    let descriptorDifferences = 0;
+    const sections: { descriptors?: NonNullable<CompareSections['descriptors']>[number][]; calls?: NonNullable<CompareSections['calls']>[number][] } = {};
     if (values.descriptors) {
       const namer = await bitNamerFor(reports[0]!);
       const testName = (report: RunReport) => (suite: string, n: number) => report.suites.find((s) => s.name === suite)?.results[n]?.name ?? null;
+      sections.descriptors = [];
       for (let i = 1; i < targets.length; i++) {
-        const diffs = compareRecordings(recorders[0]!.observations, recorders[i]!.observations, namer, testName(reports[0]!));
-        descriptorDifferences += diffs.length;
-        io.stdout(differencesText(diffs, [names[0]!, names[i]!]));
+        const differences = compareRecordings(recorders[0]!.observations, recorders[i]!.observations, namer, testName(reports[0]!));
+        sections.descriptors.push({ against: [names[0]!, names[i]!], differences });
       }
     }
-    let callDifferences = 0;
     if (values.calls) {
       const testName = (suite: string, n: number) => reports[0]!.suites.find((s) => s.name === suite)?.results[n]?.name ?? null;
       const infos = await Promise.all(targets.map((t) => t.info()));
+      sections.calls = [];
       for (let i = 1; i < targets.length; i++) {
-        const c = compareCallLogs(callRecorders[0]!.lines, callRecorders[i]!.lines, [infos[0]!, infos[i]!], testName);
-        callDifferences += c.differences.length;
-        io.stdout(callComparisonText(c, [names[0]!, names[i]!]));
+        const comparison = compareCallLogs(callRecorders[0]!.lines, callRecorders[i]!.lines, [infos[0]!, infos[i]!], testName);
+        sections.calls.push({ against: [names[0]!, names[i]!], comparison });
       }
     }
-    return matrix.disagreements === 0 && descriptorDifferences === 0 && callDifferences === 0 ? 0 : 1;
+    // one document: the matrix, then what the walks and the calls showed, all in the format asked for
+    const text = format(matrix, sections);
+    const agree = allAgree(matrix, sections);
+    if (values.output !== undefined) {
+      await writeOutputFile('compare', values.output, text);
+      io.stderr(`mmconform: compare written to ${values.output}: ${agree ? 'all agree' : 'they disagree'}\n`);
+    } else io.stdout(text);
+    return agree ? 0 : 1;
   },
 };

@@ -135,12 +135,43 @@ function walkDifferences(
   return out;
 }
 
-/** One line per difference, bits named: what `compare --descriptors` prints. */
+/** Differences of one kind: the same level and the same bits the same way (or the same walk detail). */
+export interface DifferenceKind {
+  readonly level: DescriptorDifference['level'];
+  readonly bits: readonly BitDifference[];
+  /** for a walk difference, what it says; for an entry, empty */
+  readonly walk: string;
+  readonly count: number;
+  /** where it came first */
+  readonly first: DescriptorDifference;
+}
+
+const bitsText = (bits: readonly BitDifference[]) => bits.map((b) => `${b.name} (bit ${b.bit}) ${b.values[0]}/${b.values[1]}`).join(', ');
+
+/** The differences grouped by kind, the commonest first (ties in the order they came). */
+export function differenceKinds(diffs: readonly DescriptorDifference[]): DifferenceKind[] {
+  const kinds = new Map<string, { first: DescriptorDifference; count: number }>();
+  for (const d of diffs) {
+    const key = `${d.level}\u0000${d.level === 'walk' ? d.detail : bitsText(d.bits)}`;
+    const k = kinds.get(key);
+    if (k) k.count++;
+    else kinds.set(key, { first: d, count: 1 });
+  }
+  return [...kinds.values()]
+    .map(({ first, count }) => ({ level: first.level, bits: first.bits, walk: first.level === 'walk' ? first.detail : '', count, first }))
+    .sort((a, b) => b.count - a.count);
+}
+
+const whereText = (d: DescriptorDifference) => `${d.suite}: ${d.test}: step ${d.step} ${d.call}, page ${d.page}`;
+
+/** What `compare --descriptors` prints: each kind of difference once, with its count and where it came first. */
 export function differencesText(diffs: readonly DescriptorDifference[], labels: readonly [string, string]): string {
   if (diffs.length === 0) return `descriptors: ${labels[0]} and ${labels[1]} agree at every step\n`;
-  const lines = diffs.map((d) => {
-    const bits = d.bits.map((b) => `${b.name} (bit ${b.bit}) ${b.values[0]}/${b.values[1]}`).join(', ');
-    return `${d.suite}: ${d.test}: step ${d.step} ${d.call}, page ${d.page}, ${d.level}: ${bits ? `${bits}; ` : ''}${d.detail}`;
+  const kinds = differenceKinds(diffs);
+  const lines = kinds.map((k) => {
+    const what = k.level === 'walk' ? `walk: ${k.walk}` : `${k.level}: ${bitsText(k.bits)}`;
+    const example = k.level === 'walk' ? '' : ` (${k.first.detail})`;
+    return `  ${String(k.count).padStart(6)} x ${what}\n           first at ${whereText(k.first)}${example}`;
   });
-  return `descriptors: ${diffs.length} difference(s), ${labels[0]}/${labels[1]}\n${lines.join('\n')}\n`;
+  return `descriptors: ${diffs.length} difference(s) of ${kinds.length} kind(s), ${labels[0]}/${labels[1]}\n${lines.join('\n')}\n`;
 }
