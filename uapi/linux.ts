@@ -46,6 +46,7 @@ export const MFD_HUGETLB = 0x4;
 export const MFD_NOEXEC_SEAL = 0x8;
 
 // include/uapi/linux/ipc.h and shm.h
+export const IPC_PRIVATE = 0;
 export const IPC_CREAT = 0o1000;
 export const IPC_RMID = 0;
 export const SHM_HUGETLB = 0o4000;

@@ -18,8 +18,9 @@
 
 /*
  * Where the agent's own mappings go: far from where a test's land (top-down
- * from mmap_base, or the fuzzer's arena at 0x500000000000), each followed by
- * an unmapped page. Next to a test's area, an agent mapping with the same
+ * from mmap_base, or the fuzzer's arena at 0x500000000000), each fenced by a
+ * PROT_NONE guard page on either side, so that a test's access past the end
+ * of a mapping it asked for next to one faults. Next to a test's area, an agent mapping with the same
  * flags would merge with it as it is made: the test's area would then keep
  * what the merge gave it (a sticky VM_SOFTDIRTY, measured on 7.2 x86_64)
  * after the agent's part went, or start elsewhere in smaps. The region is
@@ -34,19 +35,56 @@ static size_t page_round(size_t n)
 	return (n + page - 1) / page * page;
 }
 
-/* The next free place in the agent's region for len bytes (a test may have mapped over some of it). */
+/* A PROT_NONE page at p: an access through it faults, and no mapping can be made there. */
+static int map_guard(void *p, size_t page)
+{
+	void *g = mmap(p, page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+	if (g == MAP_FAILED)
+		return -1;
+	if (g != p) {
+		munmap(g, page);
+		errno = EEXIST;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The next free place in the agent's region for len bytes, fenced by a
+ * guard page on each side (a test may have mapped over some of the region:
+ * that place is passed over).
+ */
 static void *agent_place(size_t len, int (*take)(void *, size_t, void *), void *arg)
 {
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), span = page_round(len);
 	for (int tries = 0; tries < 64; tries++) {
-		void *at = (void *)agent_next;
-		agent_next += page_round(len) + page;
-		if (!take(at, len, arg))
-			return at;
-		if (errno != EEXIST)
+		char *below = (char *)agent_next, *at = below + page, *above = at + span;
+		agent_next += span + 2 * page;
+		if (map_guard(below, page)) {
+			if (errno != EEXIST)
+				return NULL;
+			continue;
+		}
+		if (!map_guard(above, page)) {
+			if (!take(at, len, arg))
+				return at;
+			munmap(above, page);
+		}
+		int e = errno;
+		munmap(below, page);
+		if (e != EEXIST) {
+			errno = e;
 			return NULL;
+		}
 	}
 	return NULL;
+}
+
+/* Unmaps what agent_place() gave, its guard pages with it. */
+static void agent_unmap(void *p, size_t len)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	munmap((char *)p - page, page_round(len) + 2 * page);
 }
 
 static int map_at(void *at, size_t len, void *unused)
@@ -106,6 +144,11 @@ static int grow(struct buf *b, size_t cap)
 		cap = page_round(cap);
 		struct move m = { b->p, b->cap };
 		p = agent_place(cap, move_to, &m);
+		if (p) { /* the old place's guard pages stay behind */
+			size_t page = (size_t)sysconf(_SC_PAGESIZE);
+			munmap((char *)m.from - page, page);
+			munmap((char *)m.from + m.old_len, page);
+		}
 	}
 	if (!p)
 		return -1;
@@ -166,7 +209,7 @@ void buf_printf(struct buf *b, const char *fmt, ...)
 void buf_release(struct buf *b)
 {
 	if (b->cap > SMALL)
-		munmap(b->p, b->cap);
+		agent_unmap(b->p, b->cap);
 	else
 		free(b->p);
 	*b = (struct buf){ 0 };

@@ -897,14 +897,18 @@ static int move_high(int fd)
 	return hi;
 }
 
-/* The agent's own malloc: one arena (no per-thread heaps mapped mid-test) and the default mmap threshold, fixed. */
+/*
+ * The agent's own malloc: one arena (no per-thread heaps mapped mid-test),
+ * and no mmap() for a large block (a request's decoded data): it grows the
+ * brk heap instead, far below where a test's mappings land top-down.
+ */
 static void tune_malloc(void)
 {
 #ifdef M_ARENA_MAX
 	mallopt(M_ARENA_MAX, 1);
 #endif
-#ifdef M_MMAP_THRESHOLD
-	mallopt(M_MMAP_THRESHOLD, 128 << 10);
+#ifdef M_MMAP_MAX
+	mallopt(M_MMAP_MAX, 0);
 #endif
 }
 
