@@ -37,9 +37,22 @@ function version(): string {
   return String(pkg.version);
 }
 
+const isHelp = (arg: string) => arg === '--help' || arg === '-h';
+
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === 'help' || name === '--help' || name === '-h') {
+  // `help CMD` and `CMD --help` show that command's usage; `help` and `--help` all of them
+  const helpFor = name === 'help' ? rest[0] : name !== undefined && !isHelp(name) && rest.some(isHelp) ? name : undefined;
+  if (helpFor !== undefined) {
+    const command = COMMANDS.find((c) => c.name === helpFor);
+    if (!command) {
+      io.stderr(`mmconform: unknown command "${helpFor}" (see mmconform --help)\n`);
+      return 2;
+    }
+    io.stdout(`usage: ${command.usage}\n`);
+    return 0;
+  }
+  if (name === 'help' || (name !== undefined && isHelp(name))) {
     io.stdout(`${usage()}\n`);
     return 0;
   }

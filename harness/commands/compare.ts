@@ -70,15 +70,10 @@ export const compareCommand: Command = {
         output: { type: 'string' },
         descriptors: { type: 'boolean', default: false },
         calls: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h' },
       },
       strict: true,
       allowPositionals: false,
     });
-    if (values.help) {
-      io.stdout(`usage: ${compareCommand.usage}\n`);
-      return 0;
-    }
     // without --format, an --output file's extension says it (.json, .html); else text
     const ext = /\.(json|html?)$/i.exec(values.output ?? '')?.[1]?.toLowerCase();
     const implied = ext === undefined ? undefined : ext === 'json' ? 'json' : 'html';

@@ -103,15 +103,10 @@ export const fuzzCommand: Command = {
         out: { type: 'string', default: 'mmconform-fuzz' },
         replay: { type: 'string' },
         'min-agreement': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
       },
       strict: true,
       allowPositionals: false,
     });
-    if (values.help) {
-      io.stdout(`usage: ${fuzzCommand.usage}\n`);
-      return 0;
-    }
     if (values.runs !== undefined && values.time !== undefined) throw new UsageError('fuzz: give --runs or --time, not both');
     let replay: ReplayFile | null = null;
     if (values.replay !== undefined) {

@@ -35,15 +35,10 @@ export const layoutCommand: Command = {
         layout: { type: 'string', multiple: true },
         format: { type: 'string', default: 'text' },
         output: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
       },
       strict: true,
       allowPositionals: false,
     });
-    if (values.help) {
-      io.stdout(`usage: ${layoutCommand.usage}\n`);
-      return 0;
-    }
     const render = FORMATS.get(values.format);
     if (!render) throw new UsageError(`layout: --format must be ${[...FORMATS.keys()].join('|')}, got "${values.format}"`);
     const specs = values.layout ?? [DEFAULT_LAYOUT.name];

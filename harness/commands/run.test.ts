@@ -133,3 +133,19 @@ test('--version: the package version, exit 0', async () => {
   expect(code).toBe(0);
   expect(stdout).toMatch(/^mmconform \d+\.\d+\.\d+\n$/);
 });
+
+// issue 13: `help run` printed every command, and `list --help` was an error
+test.each(['layout', 'run', 'compare', 'fuzz', 'list', 'targets'])('%s --help, -h and `help %s`: that command\'s usage alone, exit 0', async (name) => {
+  const outs = await Promise.all([mmconform(name, '--help'), mmconform(name, '-h'), mmconform('help', name)]);
+  for (const { code, stdout } of outs) {
+    expect(code).toBe(0);
+    expect(stdout).toMatch(new RegExp(`^usage: mmconform ${name}\\b`));
+    expect(stdout).not.toContain('commands:');
+  }
+  expect(new Set(outs.map((o) => o.stdout)).size).toBe(1);
+});
+
+test('help for an unknown command: one line, exit 2', async () => {
+  const { code, stderr } = await mmconform('help', 'nope');
+  expect([code, stderr]).toEqual([2, 'mmconform: unknown command "nope" (see mmconform --help)\n']);
+});

@@ -31,15 +31,10 @@ export const runCommand: Command = {
         suite: { type: 'string', multiple: true },
         json: { type: 'string' },
         junit: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
       },
       strict: true,
       allowPositionals: false,
     });
-    if (values.help) {
-      io.stdout(`usage: ${runCommand.usage}\n`);
-      return 0;
-    }
     const suites = (values.suite ?? SUITES.map((s) => s.name)).map((n) => findSuite('run', n));
     await checkOutputFiles('run', [
       ['--json', values.json],
