@@ -41,19 +41,11 @@ const BOOT_TIMEOUT_MS = 300_000;
 const layout = builtinLayout('v6.10');
 const namer = bitNamer(layout, pgtable(layout));
 
-/**
- * The suites whose every walk the model matches on both arm64 kernels: all
- * but pagemap_ioctl, where the kernels fold the 16 ptes of a split THP that
- * a scan write-protects into a contiguous range (PTE_CONT, arm64's contpte),
- * glibc's free() of a page aligned_alloc() took from the heap leaves it
- * mapped, and khugepaged, woken when UFFDIO_UNREGISTER makes an area
- * collapsible, may collapse one in the background
- * (docs/porting/pagemap_ioctl.md).
- */
-const MATCHED = SUITES.filter((s) => s.name !== 'pagemap_ioctl');
+/** The suites but pagemap_ioctl, which alone takes 23 s a model run: for the tests of the recorder and of a mutant on the model only. */
+const QUICK = SUITES.filter((s) => s.name !== 'pagemap_ioctl');
 
 /** Runs suites on a target with a recorder; returns the report and the recording. */
-async function recorded(target: Target, suites = MATCHED): Promise<{ report: RunReport; observations: Observation[] }> {
+async function recorded(target: Target, suites = SUITES): Promise<{ report: RunReport; observations: Observation[] }> {
   const recorder = new DescriptorRecorder();
   const report = await runSuites(target, 'target', suites, { stdout: () => {}, stderr: () => {}, wrapProc: recorder.wrap.bind(recorder) });
   return { report, observations: recorder.observations };
@@ -81,7 +73,20 @@ describe('compareRecordings', () => {
     const b = [obs(0, 0, [table | 0x7000n, table, table, 0x00e0000000002f43n])];
     const d = compareRecordings(a, b, namer, test1);
     expect(d.map((x) => [x.level, x.bits.map((bit) => `${bit.name} ${bit.bit} ${bit.values.join('/')}`)])).toEqual([['pte', ['PTE_DBM (PTE_WRITE) 51 1/0']]]);
-    expect(differencesText(d, ['model', 'kernel'])).toContain('s: test 1: step 0 store, page 0, pte: PTE_DBM (PTE_WRITE) (bit 51) 1/0;');
+    expect(differencesText(d, ['model', 'kernel'])).toBe(
+      'descriptors: 1 difference(s) of 1 kind(s), model/kernel\n' +
+        '       1 x pte: PTE_DBM (PTE_WRITE) (bit 51) 1/0\n' +
+        '           first at s: test 1: step 0 store, page 0 (0x00e8000000001f43 against 0x00e0000000002f43)\n',
+    );
+  });
+
+  test('differences are printed by kind, the commonest first, each with its count and where it came first', () => {
+    const pages = [0, 1, 2];
+    const a = [...pages.map((p) => obs(0, p, [table, table, table, 0x00f0000000001f43n])), obs(1, 3, [table, table, table, 0x00e8000000001f43n])];
+    const b = [...pages.map((p) => obs(0, p, [table, table, table, 0x00e0000000001f43n])), obs(1, 3, [table, table, table, 0x00e0000000001f43n])];
+    const text = differencesText(compareRecordings(a, b, namer, test1), ['model', 'kernel']);
+    expect(text.split('\n').filter((l) => / x /.test(l))).toEqual(['       3 x pte: PTE_CONT (bit 52) 1/0', '       1 x pte: PTE_DBM (PTE_WRITE) (bit 51) 1/0']);
+    expect(text).toContain('first at s: test 1: step 0 store, page 0 (0x00f0000000001f43 against 0x00e0000000001f43)');
   });
 
   test('two walks that end at an empty entry agree whatever the level: a real process has tables of its own', () => {
@@ -240,7 +245,7 @@ describe('DescriptorRecorder', () => {
     const whole = new DescriptorRecorder({ wholeScanRanges: true });
     const narrow = new DescriptorRecorder();
     // pagemap_ioctl too takes 85 s: measured the same, all 1,228,633 observations (docs/porting/pagemap_ioctl.md)
-    await runSuites(await referenceTarget(''), 'model', MATCHED, { ...quiet, wrapProc: (p, suite, n) => whole.wrap(narrow.wrap(p, suite, n), suite, n) });
+    await runSuites(await referenceTarget(''), 'model', QUICK, { ...quiet, wrapProc: (p, suite, n) => whole.wrap(narrow.wrap(p, suite, n), suite, n) });
     expect(narrow.observations.length).toBeGreaterThan(1000);
     expect(narrow.observations).toEqual(whole.observations);
   });
@@ -297,8 +302,8 @@ const keepsDbm = (pg: Pgtable): Pgtable => ({ ...pg, pteModify: (p, prot) => pg.
 const FIRST_WRITE_PROTECT = 'mprotect(PROT_READ): a store faults';
 
 test('a wrong helper in the model is caught at the first step that write-protects a page', async () => {
-  const model = await recorded(await referenceTarget('@6.12'));
-  const mutant = await recorded(await referenceTarget('@6.12', keepsDbm));
+  const model = await recorded(await referenceTarget('@6.12'), QUICK);
+  const mutant = await recorded(await referenceTarget('@6.12', keepsDbm), QUICK);
   const first = differences(model, mutant)[0];
   expect(first && { suite: first.suite, test: first.test, call: first.call, level: first.level, bits: first.bits.map((b) => b.name) }).toEqual({
     suite: 'pte-states',
