@@ -87,8 +87,12 @@ describe('KTAP as run_kselftest.sh prints it', () => {
         '',
       ].join('\n'),
     );
-    expect(stderr.split('\n').filter(Boolean)).toHaveLength(3);
-    expect(stderr).toMatch(/^\[1\/3\] passing: pass \(exit=0\) in [\d.]+ s/);
+    // a start line, a line per program, the total
+    const lines = stderr.split('\n').filter(Boolean);
+    expect(lines).toHaveLength(5);
+    expect(lines[0]).toMatch(/^mmconform: 3 suite\(s\) on /);
+    expect(lines[1]).toMatch(/^\[1\/3\] passing: pass \(exit=0\) in [\d.]+ s/);
+    expect(lines[4]).toMatch(/^mmconform: 3 result\(s\) in 3 suite\(s\): 1 pass, 1 fail, 1 skip, 0 error; [\d.]+ s$/);
     expect(report.suites.map((s) => [s.exit.status, s.exit.code, s.plan])).toEqual([
       ['pass', 0, 2],
       ['skip', 4, 0],

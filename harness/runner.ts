@@ -29,6 +29,9 @@ export type InterruptSignal = keyof typeof INTERRUPT_SIGNALS;
  */
 export const STDOUT_CLOSED = 'mmconform:stdout-closed';
 
+/** how often a suite still running says how far it got, on stderr */
+const PROGRESS_MS = 10_000;
+
 /**
  * Calls `handler` on each interrupt signal until the returned function is
  * called. SIGINT, SIGTERM and SIGHUP are taken once (a second one ends the
@@ -132,6 +135,9 @@ export async function runSuites(
 
   stdout('TAP version 13\n');
   stdout(`1..${suites.length}\n`);
+  const where = info instanceof Error ? targetName : `${targetName} (${info.arch}, kernel ${info.kernel}${info.layout ? `, layout ${info.layout}` : ''})`;
+  stderr(`mmconform: ${suites.length} suite(s) on ${where}\n`);
+  const runStart = now();
   const reports: SuiteReport[] = [];
   let interrupted: InterruptSignal | null = null;
   for (const [i, suite] of suites.entries()) {
@@ -145,7 +151,10 @@ export async function runSuites(
     const nested = tapPrefix(stdout);
     const ksft = new Ksft(nested.write, now);
     const start = now();
-    const ending = await runOne(target, info, suite, ksft, timeoutSeconds, signal, options.wrapProc);
+    // a long suite says how far it got every PROGRESS_MS (pagemap_ioctl takes minutes on a guest)
+    const progress = setInterval(() => stderr(`[${i + 1}/${suites.length}] ${suite.name}: ${ksft.results.length} result(s) so far, ${((now() - start) / 1000).toFixed(0)} s\n`), PROGRESS_MS);
+    progress.unref();
+    const ending = await runOne(target, info, suite, ksft, timeoutSeconds, signal, options.wrapProc).finally(() => clearInterval(progress));
     const elapsed = now() - start;
     // The shell's word on a job a signal killed goes to stderr, which runner.sh nests with stdout.
     if (ending.kind === 'killed') nested.write(`${FATAL_SIGNALS[ending.signal].description}\n`);
@@ -162,6 +171,7 @@ export async function runSuites(
     }
   }
   stdout(ktapTotals(reports));
+  stderr(totalLine(reports, now() - runStart));
   return { target: summary, suites: reports, interrupted, planned: suites.length };
 }
 
@@ -323,6 +333,13 @@ function ktapTotals(reports: readonly SuiteReport[]): string {
   // echo "# $KTAP_CNT_SKIP skipped test(s) detected. " "Consider ...": two words, so two spaces.
   const skipped = skip > 0 ? `# ${skip} skipped test(s) detected.  Consider enabling relevant config options to improve coverage.\n` : '';
   return `${skipped}# Totals: pass:${t.pass} fail:${t.fail} xfail:${t.xfail} xpass:0 skip:${skip} error:0\n`;
+}
+
+/** The run's total on stderr: every result by status, and the time. */
+function totalLine(reports: readonly SuiteReport[], elapsed: number): string {
+  const results = reports.flatMap((r) => r.results);
+  const counts = (['pass', 'fail', 'skip', 'xfail', 'error'] as const).map((s) => [s, results.filter((r) => r.status === s).length] as const).filter(([s, n]) => n > 0 || s !== 'xfail');
+  return `mmconform: ${results.length} result(s) in ${reports.length} suite(s): ${counts.map(([s, n]) => `${n} ${s}`).join(', ')}; ${(elapsed / 1000).toFixed(1)} s\n`;
 }
 
 function progressLine(n: number, total: number, report: SuiteReport, elapsed: number): string {

@@ -76,9 +76,13 @@ describe('run on the reference target', () => {
     const junit = join(dir, 'r.xml');
     const { code, stdout, stderr } = await mmconform('run', '--target', 'reference:rfc', '--json', json, '--junit', junit);
     expect(stdout).toMatch(new RegExp(`^TAP version 13\\n1\\.\\.${SUITES.length}\\n# timeout set to 900\\n# selftests: mm: soft-dirty\\n# TAP version 13\\n# 1\\.\\.19\\n`));
-    expect(stderr.split('\n').filter(Boolean).map((l) => /^\[(\d+)\/(\d+)\] ([\w-]+): /.exec(l)?.slice(1))).toEqual(
+    const lines = stderr.split('\n').filter(Boolean);
+    expect(lines[0]).toBe(`mmconform: ${SUITES.length} suite(s) on reference:rfc (arm64, kernel 7.2, layout rfc)`);
+    // a line per suite when it ends (and one every 10 s while a long one runs), then the total
+    expect(lines.filter((l) => / in [\d.]+ s, /.test(l)).map((l) => /^\[(\d+)\/(\d+)\] ([\w-]+): /.exec(l)?.slice(1))).toEqual(
       SUITES.map((s, i) => [String(i + 1), String(SUITES.length), s.name]),
     );
+    expect(lines.at(-1)).toMatch(/^mmconform: \d+ result\(s\) in \d+ suite\(s\): \d+ pass, \d+ fail, \d+ skip, \d+ error; [\d.]+ s$/);
     const results = JSON.parse(readFileSync(json, 'utf8')) as ResultsJson;
     expect(results.target).toEqual({ name: 'reference:rfc', arch: 'arm64', layout: 'rfc', kernel: expect.any(String) });
     expect(results.suites.map((s) => [s.name, s.plan, s.results.map((r) => r.name)])).toEqual(SUITES.map((s) => [s.name, s.tests.length, s.tests]));
