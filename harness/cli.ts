@@ -4,6 +4,7 @@
 
 import { readFileSync } from 'node:fs';
 import { LayoutError } from '../model/arm64/layout.ts';
+import { colourFor } from './colour.ts';
 import { UsageError, oneLineMessage, type Command, type Io } from './command.ts';
 import { compareCommand } from './commands/compare.ts';
 import { fuzzCommand } from './commands/fuzz.ts';
@@ -17,6 +18,7 @@ const COMMANDS: readonly Command[] = [layoutCommand, runCommand, compareCommand,
 const processIo: Io = {
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
+  colourStderr: colourFor(process.stderr),
 };
 
 function usage(): string {

@@ -10,6 +10,8 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 export interface Io {
   readonly stdout: (text: string) => void;
   readonly stderr: (text: string) => void;
+  /** colour on stderr (a terminal, NO_COLOR unset); absent: none */
+  readonly colourStderr?: boolean;
 }
 
 export interface Command {

@@ -5,6 +5,7 @@
 // target that dies or answers garbage) ends that suite only, with an error
 // result; the next one still runs.
 
+import { paintStatuses } from './colour.ts';
 import { oneLineMessage } from './command.ts';
 import { KSFT_PASS, KSFT_SKIP, KSFT_XFAIL, Ksft, type KsftResult, type ResultStatus } from './ksft.ts';
 import { guardProc, type GuardedProc } from './proc-guard.ts';
@@ -88,6 +89,8 @@ export interface RunOptions {
   readonly stdout: (text: string) => void;
   /** progress, a line per suite */
   readonly stderr: (text: string) => void;
+  /** statuses in the progress lines coloured (stderr is a terminal) */
+  readonly colour?: boolean;
   readonly timeoutSeconds?: number;
   /** aborting with reason "SIGINT" or "SIGTERM" stops the run after the current suite's results */
   readonly signal?: AbortSignal;
@@ -164,14 +167,14 @@ export async function runSuites(
 
     const report = suiteReport(suite, ksft, ending, elapsed, description, timeoutSeconds);
     reports.push(report);
-    stderr(progressLine(i + 1, suites.length, report, elapsed));
+    stderr(paintStatuses(progressLine(i + 1, suites.length, report, elapsed), options.colour === true));
     if (ending.kind === 'interrupted') {
       interrupted = ending.signal;
       break;
     }
   }
   stdout(ktapTotals(reports));
-  stderr(totalLine(reports, now() - runStart));
+  stderr(paintStatuses(totalLine(reports, now() - runStart), options.colour === true));
   return { target: summary, suites: reports, interrupted, planned: suites.length };
 }
 

@@ -46,7 +46,7 @@ export const runCommand: Command = {
     const stopListening = onInterrupt((signal) => interrupt.abort(signal));
     let report: RunReport;
     try {
-      report = await runSuites(target, values.target, suites, { stdout: io.stdout, stderr: io.stderr, signal: interrupt.signal });
+      report = await runSuites(target, values.target, suites, { stdout: io.stdout, stderr: io.stderr, colour: io.colourStderr === true, signal: interrupt.signal });
     } finally {
       stopListening();
       await target.close().catch((e: unknown) => io.stderr(`mmconform: closing ${values.target}: ${oneLineMessage(e)}\n`));
