@@ -9,8 +9,8 @@ export function colourFor(stream: { readonly isTTY?: boolean }, env: NodeJS.Proc
   return stream.isTTY === true && !env['NO_COLOR'];
 }
 
-/** Paints every whole status word in text (pass, fail, error, skip, xfail) when on. */
+/** Paints every whole status word in text (pass, fail, error, skip, xfail) when on; a count of none ("0 fail") stays plain. */
 export function paintStatuses(text: string, on: boolean): string {
   if (!on) return text;
-  return text.replace(/\b(pass|fail|error|skip|xfail)\b/g, (w) => `\x1b[${SGR[w]}m${w}\x1b[0m`);
+  return text.replace(/(?<!\b0 )\b(pass|fail|error|skip|xfail)\b/g, (w) => `\x1b[${SGR[w]}m${w}\x1b[0m`);
 }
