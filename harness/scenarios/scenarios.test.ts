@@ -1,28 +1,20 @@
 // Each scenario on each reference target against what the real kernel with
 // the same features did (harness/fixtures/scenario-NAME-KERNEL.txt, recorded
-// from Debian's kernels under QEMU), and, where the kernels are set up, the
+// from Debian's kernels under QEMU by harness/scenarios/record.ts), and, where the kernels are set up, the
 // real kernel again, so a recording that no longer holds shows up.
 
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { parseQemuSpec, qemuTarget, qemuUnavailable } from '../targets/qemu.ts';
 import { referenceTarget } from '../targets/reference.ts';
-import { SCENARIOS } from './index.ts';
+import { recordingLines, SCENARIO_KERNELS, SCENARIOS } from './index.ts';
 import { MAP_ANONYMOUS, MAP_HUGETLB, MAP_PRIVATE, PROT_READ } from '../../uapi/linux.ts';
 
 const BOOT_TIMEOUT_MS = 180_000;
 
-const recorded = (scenario: string, kernel: string) =>
-  readFileSync(new URL(`../fixtures/scenario-${scenario}-${kernel}.txt`, import.meta.url), 'utf8').trimEnd().split('\n');
+const recorded = (scenario: string, kernel: string) => recordingLines(readFileSync(new URL(`../fixtures/scenario-${scenario}-${kernel}.txt`, import.meta.url), 'utf8'));
 
-const KERNELS = [
-  { kernel: 'trixie-arm64', reference: ':v6.10@6.12', qemu: 'qemu-arm64' },
-  { kernel: 'sid-arm64', reference: ':v6.10@7.2', qemu: 'qemu-arm64@current' },
-  { kernel: 'trixie-amd64', reference: ':rfc@6.12', qemu: 'qemu-x86_64' },
-  { kernel: 'sid-amd64', reference: ':rfc@7.2', qemu: 'qemu-x86_64@current' },
-] as const;
-
-describe.each(KERNELS)('$kernel', ({ kernel, reference, qemu }) => {
+describe.each(SCENARIO_KERNELS)('$kernel', ({ kernel, reference, qemu }) => {
   test.each(Object.keys(SCENARIOS))(`%s: reference${reference} does what the kernel did`, async (name) => {
     expect(await SCENARIOS[name]!(await referenceTarget(reference))).toEqual(recorded(name, kernel));
   });
@@ -48,4 +40,13 @@ describe('the memory options', () => {
     const proc = await (await referenceTarget('+hugetlb=0')).spawn();
     expect(String(await proc.mmap(0n, 2n << 20n, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0n))).toBe('mmap: ENOMEM');
   });
+});
+
+test('every recording says which kernel it came from, when, and the command that made it', () => {
+  for (const { kernel } of SCENARIO_KERNELS)
+    for (const name of Object.keys(SCENARIOS)) {
+      const head = readFileSync(new URL(`../fixtures/scenario-${name}-${kernel}.txt`, import.meta.url), 'utf8').split('\n').slice(0, 2);
+      expect(head[0], `${name}-${kernel}`).toBe(`# recorded by: npx tsx harness/scenarios/record.ts --kernel ${kernel}`);
+      expect(head[1], `${name}-${kernel}`).toMatch(/^# kernel \S+ \((arm64|x86_64)\), on \d{4}-\d{2}-\d{2}$/);
+    }
 });
