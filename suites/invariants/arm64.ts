@@ -210,6 +210,17 @@ export const ARM64_INVARIANTS: readonly Invariant[] = [
   }),
   check({
     source: SRC,
+    name: 'pte_mkinvalid() and pmd_mkinvalid() clear the valid bit and keep the entry present',
+    arb: arbReachablePte,
+    holds: (pg, p) => {
+      const pmd = pg.pmdMkinvalid(pg.pmdMkhuge(p));
+      const pte = pg.pteMkinvalid ? pg.pteMkinvalid(p) : null;
+      return !pg.pteValid(pmd) && pg.pmdPresent(pmd) && (pte === null || (!pg.pteValid(pte) && pg.ptePresent(pte)));
+    },
+    mutant: (pg) => withHelpers(pg, { pmdMkinvalid: (p) => p, ...(pg.pteMkinvalid ? { pteMkinvalid: (p: Pte) => p } : {}) }),
+  }),
+  check({
+    source: SRC,
     name: 'a swap, migration or marker entry is never read as present, as a pte or as a pmd',
     arb: (ctx) => fc.oneof(swapWithFlags(ctx).map((b) => built(b.value.pte, b.expr)), arbMigrationEntry(ctx.pg).map((e) => built(ctx.pg.swpEntryToPte(e.value), e.expr)), arbMarker(ctx.pg)),
     holds: (pg, p) => !pg.ptePresent(p) && !pg.pmdPresent(p) && !pg.pteNone(p) && pg.isSwapPte(p),

@@ -7,6 +7,7 @@ import { pgtable } from '../../model/arm64/pgtable.ts';
 import { protectionMap } from '../../model/arm64/prot.ts';
 import { KERNELS } from '../../model/kernel.ts';
 import { INVARIANTS } from './catalogue.ts';
+import { MAX_SWAPFILES, swpEntry, swpOffset, swpType } from '../../model/arm64/swapops.ts';
 
 /**
  * The search for a wrong helper's counterexample: some show only in states
@@ -28,3 +29,19 @@ for (const inv of INVARIANTS) {
     expect(run.failed, 'the wrong helper is caught').toBe(true);
   });
 }
+
+// issue 13's audit: with offsets drawn only as far as the helpers under test keep them, a
+// swp_entry_to_pte() that keeps 20 bits of the offset passed every invariant
+test('a swap encoding that truncates offsets to 20 bits is caught', () => {
+  const layout = builtinLayout('v6.10');
+  const pg = pgtable(layout, { kernel: KERNELS['7.2']! });
+  const low20 = (1n << 20n) - 1n;
+  const truncating: typeof pg = {
+    ...pg,
+    // swap slots only: migration entries and markers keep their offsets
+    swpEntryToPte: (e) => pg.swpEntryToPte(swpType(e) < MAX_SWAPFILES ? swpEntry(swpType(e), swpOffset(e) & low20) : e),
+  };
+  const ctx = { pg: truncating, prots: protectionMap(layout, { epan: true }) };
+  const caught = INVARIANTS.filter((inv) => inv.skip(truncating) === null && fc.check(inv.property(ctx)).failed).map((inv) => inv.name);
+  expect(caught.length).toBeGreaterThan(0);
+});
