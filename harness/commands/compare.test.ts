@@ -83,6 +83,21 @@ describe('mmconform compare', () => {
     }
   });
 
+  test('--json FILE and --html FILE as run --json: the reports written, the text still on stdout; one file named twice is an error', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mmconform-compare-'));
+    try {
+      const [json, html] = [join(dir, 'c.json'), join(dir, 'c.html')];
+      const { code, stdout } = await mmconform('compare', '--targets', 'reference,reference', '--suite', 'regressions-uffd-wp', '--json', json, '--html', html);
+      expect(code).toBe(0);
+      expect(stdout).toMatch(/all \d+ rows agree\n$/);
+      expect((JSON.parse(await readFile(json, 'utf8')) as { agree: boolean }).agree).toBe(true);
+      expect(await readFile(html, 'utf8')).toMatch(/^<!doctype html>/);
+      await expectUsageError(['compare', '--targets', 'reference,reference', '--json', json, '--output', json], `compare: --output and --json name the same file, ${json}`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   test('html: a complete document with the targets as columns, text escaped', async () => {
     const { stdout } = await mmconform('compare', '--targets', 'reference,reference:rfc', '--suite', 'regressions-soft-dirty', '--format', 'html');
     expect(stdout).toMatch(/^<!doctype html>/);

@@ -4,7 +4,8 @@
 
 import { allAgree, compareHtml, compareJson, compareMatrix, compareText, type CompareSections } from '../../reports/compare.ts';
 import { SUITES } from '../../suites/index.ts';
-import { UsageError, checkOutputFiles, oneLineMessage, parseCommandArgs, writeOutputFile, type Command } from '../command.ts';
+import { UsageError, oneLineMessage, parseCommandArgs, type Command } from '../command.ts';
+import { planReports, REPORT_OPTIONS, REPORT_USAGE } from '../report-outputs.ts';
 import { runSuites, type RunReport } from '../runner.ts';
 import type { Target } from '../target.ts';
 import { findSuite, openTarget } from './select.ts';
@@ -46,11 +47,10 @@ export const compareCommand: Command = {
   name: 'compare',
   summary: 'run the suites on several targets and show, result by result, where they disagree',
   usage: [
-    'mmconform compare --targets A,B[,...] [--suite NAME]... [--format text|json|html] [--output FILE] [--descriptors] [--calls]',
+    'mmconform compare --targets A,B[,...] [--suite NAME]... [--format text|json|html] [--output FILE] [--json FILE] [--html FILE] [--descriptors] [--calls]',
     '  --targets      two or more targets, comma-separated (see mmconform targets)',
     '  --suite        one suite; repeat for several; default all',
-    '  --format       text, json or html (default: as --output FILE ends, .json or .html; else text)',
-    '  --output       write the report (matrix, walks, calls) to FILE instead of stdout',
+    ...REPORT_USAGE,
     '  --descriptors  also read the page-table walk of every page a test touched after every step it takes,',
     '                 on every target, and print each bit where a target differs from the first (named by',
     "                 the first target's layout; output-address bits masked); needs targets that can read",
@@ -66,21 +66,14 @@ export const compareCommand: Command = {
       options: {
         targets: { type: 'string' },
         suite: { type: 'string', multiple: true },
-        format: { type: 'string' },
-        output: { type: 'string' },
+        ...REPORT_OPTIONS,
         descriptors: { type: 'boolean', default: false },
         calls: { type: 'boolean', default: false },
       },
       strict: true,
       allowPositionals: false,
     });
-    // without --format, an --output file's extension says it (.json, .html); else text
-    const ext = /\.(json|html?)$/i.exec(values.output ?? '')?.[1]?.toLowerCase();
-    const implied = ext === undefined ? undefined : ext === 'json' ? 'json' : 'html';
-    const formatName = values.format ?? implied ?? 'text';
-    const format = FORMATS[formatName as keyof typeof FORMATS];
-    if (!format) throw new UsageError(`compare: --format must be text|json|html, got "${formatName}"`);
-    await checkOutputFiles('compare', [['--output', values.output]]);
+    const plan = await planReports('compare', values);
     const names = (values.targets ?? '').split(',').filter(Boolean);
     if (names.length < 2) throw new UsageError('compare: --targets needs two or more targets, comma-separated');
     const suites = (values.suite ?? SUITES.map((s) => s.name)).map((n) => findSuite('compare', n));
@@ -132,13 +125,10 @@ export const compareCommand: Command = {
         sections.calls.push({ against: [names[0]!, names[i]!], comparison });
       }
     }
-    // one document: the matrix, then what the walks and the calls showed, all in the format asked for
-    const text = format(matrix, sections);
+    // one document a format: the matrix, then what the walks and the calls showed
     const agree = allAgree(matrix, sections);
-    if (values.output !== undefined) {
-      await writeOutputFile('compare', values.output, text);
-      io.stderr(`mmconform: compare written to ${values.output}: ${agree ? 'all agree' : 'they disagree'}\n`);
-    } else io.stdout(text);
+    await plan.write(io, (f) => FORMATS[f](matrix, sections));
+    if (plan.files.length) io.stderr(`mmconform: compare written to ${plan.files.join(', ')}: ${agree ? 'all agree' : 'they disagree'}\n`);
     return agree ? 0 : 1;
   },
 };

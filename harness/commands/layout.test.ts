@@ -167,6 +167,20 @@ describe('bad input: exit 2 and one line on stderr', () => {
     await expectUsageError(['layout', '--layout', tempFile('hangs.mjs', 'await new Promise(() => {});\nexport default {};\n')], 'its top-level code did not finish in 10 s');
   }, 30_000);
 
+  test('--json FILE writes the JSON report as run --json does, the text still on stdout; --output x.html is HTML', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mmconform-layout-'));
+    try {
+      const { code, stdout } = await mmconform('layout', '--json', join(dir, 'l.json'));
+      expect(code).toBe(0);
+      expect(stdout).toMatch(/^layout v6\.10: /);
+      expect((JSON.parse(readFileSync(join(dir, 'l.json'), 'utf8')) as { layout: string }).layout).toBe('v6.10');
+      await mmconform('layout', '--output', join(dir, 'l.html'));
+      expect(readFileSync(join(dir, 'l.html'), 'utf8')).toMatch(/^<!DOCTYPE html>/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('--help prints usage for every command, exit 0', async () => {
     const { code, stdout } = await mmconform('--help');
     expect(code).toBe(0);

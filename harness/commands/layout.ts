@@ -8,24 +8,20 @@ import type { LayoutView } from '../../reports/layout-groups.ts';
 import { layoutsHtml } from '../../reports/layout-html.ts';
 import { layoutsJson } from '../../reports/layout-json.ts';
 import { layoutsText } from '../../reports/layout-text.ts';
-import { UsageError, parseCommandArgs, writeOutputFile, type Command } from '../command.ts';
+import { parseCommandArgs, type Command } from '../command.ts';
+import { planReports, REPORT_OPTIONS, REPORT_USAGE, type ReportFormat } from '../report-outputs.ts';
 import { resolveLayout } from '../layout-file.ts';
 
-const FORMATS: ReadonlyMap<string, (views: readonly LayoutView[]) => string> = new Map([
-  ['text', layoutsText],
-  ['json', layoutsJson],
-  ['html', layoutsHtml],
-]);
+const FORMATS: Readonly<Record<ReportFormat, (views: readonly LayoutView[]) => string>> = { text: layoutsText, json: layoutsJson, html: layoutsHtml };
 
 export const layoutCommand: Command = {
   name: 'layout',
   summary: 'show the PTE bits of a layout per entry state, its free bits and collisions',
   usage: [
-    'mmconform layout [--layout NAME|FILE]... [--format text|json|html] [--output FILE]',
+    'mmconform layout [--layout NAME|FILE]... [--format text|json|html] [--output FILE] [--json FILE] [--html FILE]',
     `  --layout   a built-in layout (${[...BUILTIN_LAYOUTS.keys()].join(', ')}; default ${DEFAULT_LAYOUT.name}) or a .json/.ts/.js/.mjs`,
     '             layout file; repeat to show several',
-    '  --format   text (default), json or html',
-    '  --output   write the report to FILE instead of stdout',
+    ...REPORT_USAGE,
     '  exit status: 0 no collision, 1 a collision, 2 bad input',
   ].join('\n'),
 
@@ -33,23 +29,19 @@ export const layoutCommand: Command = {
     const { values } = parseCommandArgs('layout', argv, {
       options: {
         layout: { type: 'string', multiple: true },
-        format: { type: 'string', default: 'text' },
-        output: { type: 'string' },
+        ...REPORT_OPTIONS,
       },
       strict: true,
       allowPositionals: false,
     });
-    const render = FORMATS.get(values.format);
-    if (!render) throw new UsageError(`layout: --format must be ${[...FORMATS.keys()].join('|')}, got "${values.format}"`);
+    const plan = await planReports('layout', values);
     const specs = values.layout ?? [DEFAULT_LAYOUT.name];
     const views: LayoutView[] = [];
     for (const spec of specs) {
       const layout = await resolveLayout(spec);
       views.push({ layout, report: layoutReport(layout) });
     }
-    const text = render(views);
-    if (values.output === undefined) io.stdout(text);
-    else await writeOutputFile('layout', values.output, text);
+    await plan.write(io, (f) => FORMATS[f](views));
     return views.some((v) => v.report.collisions.length > 0) ? 1 : 0;
   },
 };
