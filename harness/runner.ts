@@ -95,6 +95,12 @@ export interface RunOptions {
   /** aborting with reason "SIGINT" or "SIGTERM" stops the run after the current suite's results */
   readonly signal?: AbortSignal;
   readonly now?: () => number;
+  /**
+   * Only the results whose name this accepts are reported (run --test): a
+   * suite still runs whole, as its C program does (its tests share state),
+   * and its KTAP is the chosen results renumbered under a plan of their own.
+   */
+  readonly select?: (name: string) => boolean;
   /** wraps each suite's process (descriptor recording); `resultsSoFar` counts the suite's results */
   readonly wrapProc?: (proc: Proc, suite: string, resultsSoFar: () => number) => Proc;
 }
@@ -152,20 +158,22 @@ export async function runSuites(
     stdout(`# timeout set to ${timeoutSeconds}\n`);
     stdout(`# ${description}\n`);
     const nested = tapPrefix(stdout);
-    const ksft = new Ksft(nested.write, now);
+    const select = options.select;
+    const ksft = new Ksft(select ? () => {} : nested.write, now);
     const start = now();
     // a long suite says how far it got every PROGRESS_MS (pagemap_ioctl takes minutes on a guest)
     const progress = setInterval(() => stderr(`[${i + 1}/${suites.length}] ${suite.name}: ${ksft.results.length} result(s) so far, ${((now() - start) / 1000).toFixed(0)} s\n`), PROGRESS_MS);
     progress.unref();
     const ending = await runOne(target, info, suite, ksft, timeoutSeconds, signal, options.wrapProc).finally(() => clearInterval(progress));
     const elapsed = now() - start;
+    const report = suiteReport(suite, ksft, ending, elapsed, description, timeoutSeconds, select);
+    if (select) nested.write(selectedKtap(report));
     // The shell's word on a job a signal killed goes to stderr, which runner.sh nests with stdout.
     if (ending.kind === 'killed') nested.write(`${FATAL_SIGNALS[ending.signal].description}\n`);
     nested.close();
     if (ending.kind === 'error') stdout(`# mmconform: error: ${ending.reason}\n`);
-    stdout(`${ktapVerdict(i + 1, description, ending, timeoutSeconds)}\n`);
+    stdout(`${select && ending.kind === 'exit' ? selectedVerdict(i + 1, description, report.exit) : ktapVerdict(i + 1, description, ending, timeoutSeconds)}\n`);
 
-    const report = suiteReport(suite, ksft, ending, elapsed, description, timeoutSeconds);
     reports.push(report);
     stderr(paintStatuses(progressLine(i + 1, suites.length, report, elapsed), options.colour === true));
     if (ending.kind === 'interrupted') {
@@ -276,6 +284,30 @@ function exitCode(ending: Ending): number | null {
   }
 }
 
+/** The verdict of chosen results: fail if one failed, skip if all skipped, else pass. */
+function selectedStatus(results: readonly KsftResult[]): { status: ResultStatus; reason: string | null } {
+  if (results.some((r) => r.status === 'fail' || r.status === 'error')) return { status: 'fail', reason: null };
+  if (results.length > 0 && results.every((r) => r.status === 'skip')) return { status: 'skip', reason: null };
+  return { status: 'pass', reason: null };
+}
+
+/** The chosen results as KTAP of their own: a plan, and each renumbered, as kselftest prints them. */
+function selectedKtap(report: SuiteReport): string {
+  const line = (r: KsftResult) => {
+    if (r.status === 'pass') return `ok ${r.n} ${r.name}`;
+    if (r.status === 'skip') return `ok ${r.n} # SKIP ${r.name}`;
+    if (r.status === 'xfail') return `ok ${r.n} # XFAIL ${r.name}`;
+    return `not ok ${r.n} ${r.name}`;
+  };
+  return ['TAP version 13', `1..${report.results.length}`, ...report.results.map(line)].map((l) => `${l}\n`).join('');
+}
+
+/** The program's line for chosen results: their verdict. */
+function selectedVerdict(n: number, description: string, exit: SuiteExit): string {
+  if (exit.status === 'skip') return `ok ${n} ${description} # SKIP`;
+  return `${exit.status === 'fail' ? 'not ok' : 'ok'} ${n} ${description}`;
+}
+
 /** runner.sh's line for a program, from its exit status. */
 function ktapVerdict(n: number, description: string, ending: Ending, timeoutSeconds: number): string {
   const code = exitCode(ending);
@@ -295,9 +327,12 @@ function suiteReport(
   elapsed: number,
   description: string,
   timeoutSeconds: number,
+  select?: (name: string) => boolean,
 ): SuiteReport {
-  const exit = suiteExit(ksft, ending, timeoutSeconds);
-  const results = [...ksft.results];
+  let exit = suiteExit(ksft, ending, timeoutSeconds);
+  const results = select ? ksft.results.filter((r) => select(r.name)).map((r, i) => ({ ...r, n: i + 1 })) : [...ksft.results];
+  // chosen results: the suite's verdict is theirs (a program's own end still counts when it was no exit)
+  if (select && ending.kind === 'exit') exit = { ...exit, ...selectedStatus(results) };
   if (exit.status === 'error') {
     const ms = elapsed - results.reduce((sum, r) => sum + r.ms, 0);
     results.push({ n: results.length + 1, name: description, status: 'error', reason: exit.reason, ms });

@@ -153,3 +153,26 @@ test('help for an unknown command: one line, exit 2', async () => {
   const { code, stderr } = await mmconform('help', 'nope');
   expect([code, stderr]).toEqual([2, 'mmconform: unknown command "nope" (see mmconform --help)\n']);
 });
+
+test('--test PATTERN: the suites holding a chosen result run, their KTAP the chosen results renumbered; JSON alike', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mmconform-test-'));
+  try {
+    const json = join(dir, 'r.json');
+    const { code, stdout } = await mmconform('run', '--test', 'Huge page testing: *', '--test', 'uffd-unreg-reset', '--json', json);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^TAP version 13\n1\.\.2\n# timeout set to 900\n# selftests: mm: pagemap_ioctl\n# TAP version 13\n# 1\.\.6\n# ok 1 Huge page testing: all new pages must not be written \(dirty\)\n/);
+    expect(stdout).toContain('ok 1 selftests: mm: pagemap_ioctl\n');
+    expect(stdout).toMatch(/# 1\.\.1\n# ok 1 uffd-unreg-reset[^\n]*\nok 2 selftests: mmconform: regressions-uffd-wp\n/);
+    const results = JSON.parse(readFileSync(json, 'utf8')) as ResultsJson;
+    expect(results.suites.map((s) => [s.name, s.results.length, s.exit.status])).toEqual([
+      ['pagemap_ioctl', 6, 'pass'],
+      ['regressions-uffd-wp', 1, 'pass'],
+    ]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 60_000);
+
+test('--test that matches nothing: one line, exit 2, nothing run', async () => {
+  await expectUsageError(['run', '--test', 'no such result'], 'run: --test no such result matches no result of the suites asked for (see mmconform list)');
+});

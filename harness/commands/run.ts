@@ -7,17 +7,30 @@
 import { resultsJsonText } from '../../reports/results-json.ts';
 import { junitXml } from '../../reports/junit.ts';
 import { SUITES } from '../../suites/index.ts';
-import { checkOutputFiles, oneLineMessage, parseCommandArgs, writeOutputFiles, type Command } from '../command.ts';
+import { UsageError, checkOutputFiles, oneLineMessage, parseCommandArgs, writeOutputFiles, type Command } from '../command.ts';
 import { onInterrupt, runExitStatus, runSuites, type RunReport } from '../runner.ts';
 import { findSuite, openTarget } from './select.ts';
+
+/**
+ * --test PATTERN: a result name containing PATTERN, where `*` stands for
+ * anything (`'Huge page testing: *'`); any of several patterns.
+ */
+export function testSelector(patterns: readonly string[]): (name: string) => boolean {
+  const escape = (t: string) => t.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
+  const res = patterns.map((p) => new RegExp(p.split('*').map(escape).join('.*')));
+  return (name) => res.some((re) => re.test(name));
+}
 
 export const runCommand: Command = {
   name: 'run',
   summary: 'run the ported selftests on a target: KTAP on stdout, JSON and JUnit on request',
   usage: [
-    'mmconform run [--target NAME] [--suite NAME]... [--json FILE] [--junit FILE]',
+    'mmconform run [--target NAME] [--suite NAME]... [--test PATTERN]... [--json FILE] [--junit FILE]',
     '  --target   what to run on (default reference; see mmconform targets)',
     `  --suite    one suite (${SUITES.map((s) => s.name).join(', ')}); repeat for several; default all`,
+    "  --test     only the results whose name contains PATTERN ('*' matches anything; repeat for several): their",
+    '             suites run whole (a C program\'s tests share its state), the others not at all, and each',
+    '             suite\'s KTAP holds the chosen results, renumbered',
     '  --json     write the results as JSON to FILE',
     '  --junit    write the results as JUnit XML to FILE',
     '  exit status: 0 all passed or skipped, 1 a failure or error, 128+N stopped by signal N (SIGHUP, SIGINT,',
@@ -31,11 +44,18 @@ export const runCommand: Command = {
         suite: { type: 'string', multiple: true },
         json: { type: 'string' },
         junit: { type: 'string' },
+        test: { type: 'string', multiple: true },
       },
       strict: true,
       allowPositionals: false,
     });
-    const suites = (values.suite ?? SUITES.map((s) => s.name)).map((n) => findSuite('run', n));
+    let suites = (values.suite ?? SUITES.map((s) => s.name)).map((n) => findSuite('run', n));
+    const select = values.test ? testSelector(values.test) : undefined;
+    if (select) {
+      // the suites with a chosen result run (whole); the others are not started
+      suites = suites.filter((s) => s.tests.some(select));
+      if (suites.length === 0) throw new UsageError(`run: --test ${values.test!.join(' --test ')} matches no result of the suites asked for (see mmconform list)`);
+    }
     await checkOutputFiles('run', [
       ['--json', values.json],
       ['--junit', values.junit],
@@ -46,7 +66,7 @@ export const runCommand: Command = {
     const stopListening = onInterrupt((signal) => interrupt.abort(signal));
     let report: RunReport;
     try {
-      report = await runSuites(target, values.target, suites, { stdout: io.stdout, stderr: io.stderr, colour: io.colourStderr === true, signal: interrupt.signal });
+      report = await runSuites(target, values.target, suites, { stdout: io.stdout, stderr: io.stderr, colour: io.colourStderr === true, signal: interrupt.signal, ...(select ? { select } : {}) });
     } finally {
       stopListening();
       await target.close().catch((e: unknown) => io.stderr(`mmconform: closing ${values.target}: ${oneLineMessage(e)}\n`));
