@@ -2,12 +2,15 @@
 // layout and kernel version: the expectations a real kernel with the same
 // features is later held to.
 import { describe, expect, test } from 'vitest';
+import { PTE_DBM } from '../model/arm64/hwdef.ts';
+import type { Pgtable } from '../model/arm64/pgtable.ts';
 import { runSuites } from '../harness/runner.ts';
 import { resolveTarget } from '../harness/targets/index.ts';
+import { referenceTarget } from '../harness/targets/reference.ts';
 import { SUITES } from './index.ts';
 
-async function statuses(targetName: string): Promise<Record<string, string[]>> {
-  const target = await resolveTarget(targetName);
+async function statuses(targetName: string, mutate?: (pg: Pgtable) => Pgtable): Promise<Record<string, string[]>> {
+  const target = mutate ? await referenceTarget(targetName.replace(/^reference/, ''), mutate) : await resolveTarget(targetName);
   const report = await runSuites(target, targetName, SUITES, { stdout: () => {}, stderr: () => {} });
   return Object.fromEntries(report.suites.map((s) => [s.name, [s.exit.status, ...s.results.map((r) => `${r.status}: ${r.name}`)]]));
 }
@@ -20,20 +23,44 @@ describe('reference targets', { timeout: 120_000 }, () => {
     for (const s of SUITES) expect(got[s.name], s.name).toEqual(allPass(s.name));
   });
 
-  test('v6.10 (no soft-dirty): soft-dirty skips as a whole, madv_populate runs its 16, the soft-dirty regressions skip but one', async () => {
-    const got = await statuses('reference');
-    expect(got['soft-dirty']).toEqual(['skip']);
-    expect(got['madv_populate']).toEqual(allPass('madv_populate').slice(0, 17));
-    expect(got['regressions-soft-dirty']?.map((r) => r.split(':')[0])).toEqual(['pass', 'skip', 'skip', 'skip', 'skip', 'pass', 'skip']);
-    expect(got['regressions-uffd-wp']).toEqual(allPass('regressions-uffd-wp'));
-    expect(got['pagemap_ioctl']).toEqual(allPass('pagemap_ioctl'));
+  /** v6.10, the default: every suite, result by result */
+  const V6_10 = (): Record<string, string[]> => ({
+    'soft-dirty': ['skip'],
+    madv_populate: allPass('madv_populate').slice(0, 17),
+    pagemap_ioctl: allPass('pagemap_ioctl'),
+    'regressions-soft-dirty': ['pass', ...SUITES.find((s) => s.name === 'regressions-soft-dirty')!.tests.map((t, i) => `${i === 4 ? 'pass' : 'skip'}: ${t}`)],
+    'regressions-uffd-wp': allPass('regressions-uffd-wp'),
+    'pte-states': allPass('pte-states'),
   });
 
-  test('v6.9 (no uffd-wp bit): the uffd-wp regressions skip, as on a kernel without asynchronous uffd-wp', async () => {
+  test('v6.10 (no soft-dirty): every suite pinned: soft-dirty skips as a whole, madv_populate runs its 16, the soft-dirty regressions skip but sd-hole-before, the rest pass', async () => {
+    const got = await statuses('reference');
+    expect(Object.keys(got)).toEqual(SUITES.map((s) => s.name));
+    for (const [name, want] of Object.entries(V6_10())) expect(got[name], name).toEqual(want);
+  });
+
+  test('... so a wrong helper on the default layout shows: pte_modify() that keeps DBM fails pte-states', async () => {
+    const keepsDbm = (pg: Pgtable): Pgtable => ({ ...pg, pteModify: (p, prot) => pg.pteModify(p, prot) | (p & PTE_DBM) });
+    const got = await statuses('reference', keepsDbm);
+    const want = V6_10();
+    const differing = Object.keys(want).filter((name) => JSON.stringify(got[name]) !== JSON.stringify(want[name]));
+    expect(differing).toEqual(['pte-states']);
+  });
+
+  test('v6.9 (no uffd-wp bit): every suite pinned: what needs uffd-wp skips, as on a kernel without asynchronous uffd-wp', async () => {
     const got = await statuses('reference:v6.9');
-    expect(got['regressions-uffd-wp']).toEqual(['pass', ...allPass('regressions-uffd-wp').slice(1).map((r) => r.replace(/^pass/, 'skip'))]);
+    expect(got['soft-dirty']).toEqual(['skip']);
+    expect(got['madv_populate']).toEqual(allPass('madv_populate').slice(0, 17));
     // init_uffd() finds no UFFD_FEATURE_WP_ASYNC: "1..0 # SKIP Failed to initialize userfaultfd"
     expect(got['pagemap_ioctl']).toEqual(['skip']);
+    expect(got['regressions-soft-dirty']).toEqual(V6_10()['regressions-soft-dirty']);
+    expect(got['regressions-uffd-wp']).toEqual(['pass', ...allPass('regressions-uffd-wp').slice(1).map((r) => r.replace(/^pass/, 'skip'))]);
+    // its 15 steps without uffd-wp pass; the 28 with it (async uffd-wp, PAGEMAP_SCAN's write protection) skip
+    const steps = got['pte-states']!;
+    const range = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, i) => a + i);
+    expect(steps[0]).toBe('pass');
+    expect(steps.slice(1).flatMap((r, i) => (r.startsWith('skip: ') ? [i + 1] : []))).toEqual([...range(10, 17), 22, 23, ...range(26, 43)]);
+    expect(steps.filter((r) => r.startsWith('pass: '))).toHaveLength(15);
   });
 
   test('rfc on 6.12: VM_SOFTDIRTY is not sticky across merges yet, so test_merge and sd-vma-merge fail, as that kernel does', async () => {
