@@ -119,6 +119,20 @@ export function arbReachablePte(ctx: InvariantCtx, ops: fc.Arbitrary<PteOp> = ar
   });
 }
 
+/**
+ * A block (huge pmd) entry reachable from a fresh pmd_mkhuge(pfn_pmd())
+ * through the pmd helpers (arm64's pmd_* are the pte_* ones on pmd_pte()):
+ * what pmd_basic_tests() holds, block descriptors rather than pages.
+ */
+export function arbReachablePmd(ctx: InvariantCtx): fc.Arbitrary<Built<Pte>> {
+  const ops = arbOp.filter((op) => op.name !== 'hw_store');
+  return fc.tuple(arbFreshPmd(ctx), fc.array(ops, { maxLength: 8 })).map(([first, seq]) => {
+    let b = first;
+    for (const op of seq) b = built(applyOp(ctx.pg, ctx, op, b.value), opExpr(op, b.expr).replaceAll('pte_', 'pmd_'));
+    return b;
+  });
+}
+
 /** Ops the kernel applies to a uffd-wp entry without resolving it (no write upgrade). */
 export function arbUffdWpKeepingOp(ctx: InvariantCtx): fc.Arbitrary<PteOp> {
   const nonWritable = ctx.prots.flatMap((p, idx) => (ctx.pg.pteWrite(p) ? [] : [idx]));

@@ -15,6 +15,7 @@ import {
   arbMigrationEntry,
   arbPfn,
   arbRealSwpEntry,
+  arbReachablePmd,
   arbReachablePte,
   built,
   hex,
@@ -120,7 +121,8 @@ const swpEntryToPresentPte = (pg: Pgtable) => withHelpers(pg, { swpEntryToPte: (
 
 export const DEBUG_VM_PGTABLE: readonly Invariant[] = [
   ...basicTests('pte', arbFreshPte, arbReachablePte),
-  ...basicTests('pmd', freshPmd, (ctx) => arbReachablePte(ctx)),
+  // block descriptors, not the pte tests' pages again
+  ...basicTests('pmd', freshPmd, arbReachablePmd),
   warnOn({ source: `${SRC}: pmd_basic_tests`, cond: '!pmd_bad(pmd_mkhuge(pmd))', arb: freshPmd, fires: (pg, p) => !pg.pmdBad(pg.pmdMkhuge(p)),
     mutant: (pg) => withHelpers(pg, { pmdMkhuge: (p) => p }) }),
   // The kernel uses args->page_prot, which is not writable on arm64; any reachable entry is.
