@@ -173,6 +173,7 @@ test('--test PATTERN: the suites holding a chosen result run, their KTAP the cho
   }
 }, 60_000);
 
-test('--test that matches nothing: one line, exit 2, nothing run', async () => {
+test('--test that matches nothing, or an empty one: one line, exit 2, nothing run', async () => {
   await expectUsageError(['run', '--test', 'no such result'], 'run: --test no such result matches no result of the suites asked for (see mmconform list)');
+  await expectUsageError(['run', '--test', ''], 'run: --test: an empty pattern (it would choose every result)');
 });

@@ -50,6 +50,7 @@ export const runCommand: Command = {
       allowPositionals: false,
     });
     let suites = (values.suite ?? SUITES.map((s) => s.name)).map((n) => findSuite('run', n));
+    if (values.test?.some((p) => p === '')) throw new UsageError('run: --test: an empty pattern (it would choose every result)');
     const select = values.test ? testSelector(values.test) : undefined;
     if (select) {
       // the suites with a chosen result run (whole); the others are not started
