@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
-import { writeOutputFile, writeOutputFiles } from './command.ts';
+import { UsageError, parseCommandArgs, writeOutputFile, writeOutputFiles } from './command.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'mmconform-out-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -39,4 +39,10 @@ test('every output is tried; the failures come together, a line each', async () 
     ]),
   ).rejects.toThrow(/^run: cannot write \/dev\/full: ENOSPC[^\n]*\nmmconform: run: cannot write [^\n]*missing\/r: ENOENT/);
   expect(readFileSync(good, 'utf8')).toBe('<ok/>');
+});
+
+test('a negative number after an option is one line saying how to give it, not node\'s advice', () => {
+  expect(() => parseCommandArgs('fuzz', ['--runs', '-1'], { options: { runs: { type: 'string' } }, strict: true, allowPositionals: false })).toThrow(
+    new UsageError("fuzz: --runs: a value that starts with '-' is given as --runs=VALUE"),
+  );
 });

@@ -49,6 +49,9 @@ export function parseCommandArgs<T extends Omit<StrictConfig, 'args'>>(
     return parseArgs({ ...config, args: [...argv] });
   } catch (e) {
     if (e instanceof TypeError && 'code' in e && String(e.code).startsWith('ERR_PARSE_ARGS_')) {
+      // "--runs -1": node calls the value ambiguous, since it looks like an option
+      const ambiguous = /^Option '(-[^']+)' argument is ambiguous/.exec(e.message);
+      if (ambiguous) throw new UsageError(`${command}: ${ambiguous[1]}: a value that starts with '-' is given as ${ambiguous[1]}=VALUE`);
       const firstSentence = e.message.split(/\.\s/)[0] ?? e.message;
       throw new UsageError(`${command}: ${firstSentence.charAt(0).toLowerCase()}${firstSentence.slice(1)}`);
     }
