@@ -224,20 +224,23 @@ function parseArgs(argv: readonly string[]): { json: string | null; filters: str
     const a = argv[i]!;
     if (a === '--json') {
       const f = argv[++i];
-      if (f === undefined) throw new Error('--json needs a file name');
+      if (f === undefined) throw new BenchUsageError('--json needs a file name');
       json = f;
     } else if (a.startsWith('--json=')) json = a.slice('--json='.length);
-    else if (a.startsWith('-')) throw new Error(`unknown option ${a} (usage: run.ts [--json FILE] [NAME...])`);
+    else if (a.startsWith('-')) throw new BenchUsageError(`unknown option ${a} (usage: run.ts [--json FILE] [NAME...])`);
     else filters.push(a);
   }
   return { json, filters };
 }
 
+/** A name or option on the command line that the runner cannot take. */
+class BenchUsageError extends Error {}
+
 async function main(): Promise<void> {
   const { json, filters } = parseArgs(process.argv.slice(2));
   const here = dirname(fileURLToPath(import.meta.url));
   const mods = await discover(here, filters);
-  if (mods.length === 0) throw new Error(`no benchmark module matches ${filters.join(', ')}`);
+  if (mods.length === 0) throw new BenchUsageError(`no benchmark module matches ${filters.join(', ')}`);
   const cpu = cpus()[0]?.model ?? 'unknown cpu';
   console.log(`node ${process.version}, ${cpus().length} x ${cpu}; gc ${hasGc() ? 'exposed: memory measured' : 'not exposed: no memory figures (run with node --expose-gc)'}`);
   const all: { name: string; results: BenchResult[]; summary: string | null }[] = [];
@@ -267,6 +270,12 @@ async function main(): Promise<void> {
 const entry = process.argv[1];
 if (entry !== undefined && import.meta.url === pathToFileURL(resolve(entry)).href) {
   main().catch((e: unknown) => {
+    // bad input is one line and exit 2; anything else is a bug in a benchmark, shown whole
+    if (e instanceof BenchUsageError) {
+      console.error(`bench: ${e.message}`);
+      process.exitCode = 2;
+      return;
+    }
     console.error(e instanceof Error ? (e.stack ?? e.message) : String(e));
     process.exitCode = 1;
   });
