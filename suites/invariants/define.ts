@@ -21,6 +21,8 @@ export interface CheckSpec<T> {
   readonly holds: (pg: Pgtable, x: T, ctx: InvariantCtx) => boolean;
   readonly mutant: (pg: Pgtable) => Pgtable;
   readonly mutantLayout?: string;
+  /** why the reference model's helpers satisfy it whatever the entry (as the kernel's do): it is kept for plugged-in models */
+  readonly byConstruction?: string;
 }
 
 export function check<T>(spec: CheckSpec<T>): Invariant {
@@ -30,6 +32,7 @@ export function check<T>(spec: CheckSpec<T>): Invariant {
     skip: spec.skip ?? always,
     mutantLayout: spec.mutantLayout ?? 'v6.10',
     mutant: spec.mutant,
+    ...(spec.byConstruction ? { byConstruction: spec.byConstruction } : {}),
     property: (ctx) => fc.property(spec.arb(ctx) as fc.Arbitrary<unknown>, (x) => spec.holds(ctx.pg, (x as Built<T>).value, ctx)),
   };
 }
