@@ -7,7 +7,7 @@
 // line up step for step; a page found outside any VMA (unmapped) is
 // dropped after that read, and is a new page if touched again, whether or
 // not a later mapping reuses its address (the two sides' address spaces
-// need not reuse it alike: glibc's free() and the model's differ).
+// need not reuse it alike: a kernel's placement and the model's may differ).
 // A step's walks are read together (descriptorsOf(), one round trip to a
 // real kernel for thousands of pages) where the target can.
 
