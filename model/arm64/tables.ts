@@ -11,14 +11,18 @@ const U64_MAX = (1n << 64n) - 1n;
 
 /** 512-entry tables keyed by PA, so memory grows with the tables allocated. */
 export class PageTableMemory {
-  private readonly tables = new Map<bigint, BigUint64Array>();
+  // keyed by the table's frame number as a number: V8 hashes a number several times faster than a bigint
+  private readonly tables = new Map<number, BigUint64Array>();
   private nextFrame = TABLE_POOL_BASE;
+  // the table reached last: walks and bulk paths touch one table many times in a row
+  private lastPa = -1n;
+  private lastTable: BigUint64Array | undefined;
 
   /** A fresh zero-filled table from a bump allocator; returns its PA. */
   allocTable(): bigint {
     const pa = this.nextFrame;
     this.nextFrame += PAGE_SIZE;
-    this.tables.set(pa, new BigUint64Array(PTRS_PER_TABLE));
+    this.tables.set(Number(pa >> 12n), new BigUint64Array(PTRS_PER_TABLE));
     return pa;
   }
 
@@ -42,8 +46,18 @@ export class PageTableMemory {
 
   /** A whole table, for bulk readers that walk 512 entries at once; do not write through it. */
   table(pa: bigint): BigUint64Array {
-    const t = this.tables.get(pa);
-    if (t === undefined) throw new Error(`PA 0x${pa.toString(16)} is not an allocated table`);
+    const t = this.tableAt(pa);
+    if (t === undefined || (pa & PAGE_OFFSET_MASK) !== 0n) throw new Error(`PA 0x${pa.toString(16)} is not an allocated table`);
+    return t;
+  }
+
+  private tableAt(base: bigint): BigUint64Array | undefined {
+    if (base === this.lastPa) return this.lastTable;
+    const t = this.tables.get(Number(base >> 12n));
+    if (t !== undefined) {
+      this.lastPa = base;
+      this.lastTable = t;
+    }
     return t;
   }
 
@@ -54,7 +68,7 @@ export class PageTableMemory {
   // A descriptor address outside any table is a bug in the model, not a fault.
   private locate(descPa: bigint): { table: BigUint64Array; index: number } {
     if ((descPa & 7n) !== 0n) throw new Error(`descriptor PA 0x${descPa.toString(16)} is not 8-byte aligned`);
-    const table = this.tables.get(descPa & ~PAGE_OFFSET_MASK);
+    const table = this.tableAt(descPa & ~PAGE_OFFSET_MASK);
     if (table === undefined) throw new Error(`PA 0x${descPa.toString(16)} is not inside an allocated table`);
     return { table, index: Number((descPa & PAGE_OFFSET_MASK) >> 3n) };
   }

@@ -237,10 +237,13 @@ class PagemapScan {
     const pg = this.pg;
     const pt = this.mm.pt;
     let ret: WalkRet = 0;
+    // the range lies under one pte table: its slots follow the addresses
+    const first = pt.pteSlot(start, false)!;
+    const slotOf = (addr: bigint) => first + ((addr - start) >> 9n);
     if (this.wp && !this.vecBuf) {
       // fast path for performing exclusive WP: every pte not yet protected
       for (let addr = start; addr !== end; addr += PAGE) {
-        const slot = pt.pteSlot(addr, false)!;
+        const slot = slotOf(addr);
         const pte = this.mm.arch.ptepGet(slot);
         if ((pg.ptePresent(pte) && pg.pteUffdWp(pte)) || pg.pteSwpUffdWpAny(pte)) continue;
         this.makeUffdWpPte(slot, pte);
@@ -249,7 +252,7 @@ class PagemapScan {
     }
     // the kernel's PAGE_IS_WRITTEN-only fast path reports and protects exactly what this loop does
     for (let addr = start; addr !== end; addr += PAGE) {
-      const slot = pt.pteSlot(addr, false)!;
+      const slot = slotOf(addr);
       const pte = this.mm.arch.ptepGet(slot);
       const categories = this.curVmaCategory | this.pageCategory(pte);
       if (!this.interesting(categories)) continue;
