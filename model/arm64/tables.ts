@@ -6,39 +6,43 @@ import { PAGE_SIZE, PTRS_PER_TABLE } from './hwdef.ts';
 /** First PA handed out for tables; any page-aligned PA would do. */
 export const TABLE_POOL_BASE = 0x4000_0000n;
 
-const PAGE_OFFSET_MASK = PAGE_SIZE - 1n;
 const U64_MAX = (1n << 64n) - 1n;
 
 /** 512-entry tables keyed by PA, so memory grows with the tables allocated. */
 export class PageTableMemory {
-  // keyed by the table's frame number as a number: V8 hashes a number several times faster than a bigint
+  // keyed by the table's frame number as a number (PAs stay far below 2^53): V8 hashes a number
+  // several times faster than a bigint, and number arithmetic allocates nothing
   private readonly tables = new Map<number, BigUint64Array>();
   private nextFrame = TABLE_POOL_BASE;
-  // the table reached last: walks and bulk paths touch one table many times in a row
-  private lastPa = -1n;
-  private lastTable: BigUint64Array | undefined;
+  // the tables reached last, one per level a walk passes through (pgd, pud, pmd, pte): walks and
+  // bulk paths come back to them over and over
+  private readonly recentFrame: number[] = [-1, -1, -1, -1];
+  private readonly recentTable: (BigUint64Array | undefined)[] = [undefined, undefined, undefined, undefined];
+  private nextRecent = 0;
 
   /** A fresh zero-filled table from a bump allocator; returns its PA. */
   allocTable(): bigint {
     const pa = this.nextFrame;
     this.nextFrame += PAGE_SIZE;
-    this.tables.set(Number(pa >> 12n), new BigUint64Array(PTRS_PER_TABLE));
+    this.tables.set(Number(pa) / 4096, new BigUint64Array(PTRS_PER_TABLE));
     return pa;
   }
 
   read(descPa: bigint): bigint {
-    const { table, index } = this.locate(descPa);
-    return table[index]!; // locate() keeps index within 0..511
+    const n = Number(descPa);
+    return this.locate(n, descPa)[(n % 4096) / 8]!; // locate() checks the slot is within a table
   }
 
   write(descPa: bigint, val: bigint): void {
-    const { table, index } = this.locate(descPa);
-    table[index] = checkU64(val);
+    const n = Number(descPa);
+    this.locate(n, descPa)[(n % 4096) / 8] = checkU64(val);
   }
 
   /** Compare-and-swap of one descriptor, as the walker's atomic update and Linux's cmpxchg loops do. */
   cmpxchg(descPa: bigint, expected: bigint, next: bigint): boolean {
-    const { table, index } = this.locate(descPa);
+    const n = Number(descPa);
+    const table = this.locate(n, descPa);
+    const index = (n % 4096) / 8;
     if (table[index] !== expected) return false;
     table[index] = checkU64(next);
     return true;
@@ -46,17 +50,21 @@ export class PageTableMemory {
 
   /** A whole table, for bulk readers that walk 512 entries at once; do not write through it. */
   table(pa: bigint): BigUint64Array {
-    const t = this.tableAt(pa);
-    if (t === undefined || (pa & PAGE_OFFSET_MASK) !== 0n) throw new Error(`PA 0x${pa.toString(16)} is not an allocated table`);
+    const n = Number(pa);
+    const t = n % 4096 === 0 ? this.tableAt(n / 4096) : undefined;
+    if (t === undefined) throw new Error(`PA 0x${pa.toString(16)} is not an allocated table`);
     return t;
   }
 
-  private tableAt(base: bigint): BigUint64Array | undefined {
-    if (base === this.lastPa) return this.lastTable;
-    const t = this.tables.get(Number(base >> 12n));
+  private tableAt(frame: number): BigUint64Array | undefined {
+    const recent = this.recentFrame;
+    for (let i = 0; i < 4; i++) if (recent[i] === frame) return this.recentTable[i];
+    const t = this.tables.get(frame);
     if (t !== undefined) {
-      this.lastPa = base;
-      this.lastTable = t;
+      const i = this.nextRecent;
+      recent[i] = frame;
+      this.recentTable[i] = t;
+      this.nextRecent = (i + 1) & 3;
     }
     return t;
   }
@@ -66,11 +74,11 @@ export class PageTableMemory {
   }
 
   // A descriptor address outside any table is a bug in the model, not a fault.
-  private locate(descPa: bigint): { table: BigUint64Array; index: number } {
-    if ((descPa & 7n) !== 0n) throw new Error(`descriptor PA 0x${descPa.toString(16)} is not 8-byte aligned`);
-    const table = this.tableAt(descPa & ~PAGE_OFFSET_MASK);
+  private locate(n: number, descPa: bigint): BigUint64Array {
+    if (n % 8 !== 0) throw new Error(`descriptor PA 0x${descPa.toString(16)} is not 8-byte aligned`);
+    const table = this.tableAt(Math.floor(n / 4096));
     if (table === undefined) throw new Error(`PA 0x${descPa.toString(16)} is not inside an allocated table`);
-    return { table, index: Number((descPa & PAGE_OFFSET_MASK) >> 3n) };
+    return table;
   }
 }
 
