@@ -37,30 +37,29 @@ static int write_file(const char *path, const char *value, size_t len)
 	return rc;
 }
 
+/* A small /proc or /sys file's text, NUL-terminated: its length, or -1 when it cannot be read. */
+static ssize_t read_text(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, size - 1);
+	if (fd >= 0)
+		close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	return n;
+}
+
 /* A number a sysfs file holds; -1 when it cannot be read. */
 static long read_long(const char *path)
 {
 	char buf[32];
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
-	if (fd >= 0)
-		close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	return strtol(buf, NULL, 10);
+	return read_text(path, buf, sizeof buf) <= 0 ? -1 : strtol(buf, NULL, 10);
 }
 
 /* THP off: khugepaged does not run */
 static int thp_never(void)
 {
 	char buf[64];
-	int fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
-	if (fd >= 0)
-		close(fd);
-	buf[n > 0 ? n : 0] = '\0';
-	return n <= 0 || strstr(buf, "[never]") != NULL;
+	return read_text("/sys/kernel/mm/transparent_hugepage/enabled", buf, sizeof buf) <= 0 || strstr(buf, "[never]") != NULL;
 }
 
 /* open(2), waiting up to ms for a device node devtmpfs has yet to make (its driver probes asynchronously). */
@@ -241,15 +240,10 @@ static void apply_setting(const char *word, size_t len)
 static void apply_settings(void)
 {
 	char cmdline[4096];
-	int fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd < 0 ? -1 : read(fd, cmdline, sizeof cmdline - 1);
-	if (fd >= 0)
-		close(fd);
-	if (n < 0) {
+	if (read_text("/proc/cmdline", cmdline, sizeof cmdline) < 0) {
 		warn("reading", "/proc/cmdline");
 		return;
 	}
-	cmdline[n] = '\0';
 	for (char *w = cmdline; *w;) {
 		size_t len = strcspn(w, " \t\n");
 		apply_setting(w, len);
