@@ -32,11 +32,9 @@ export interface ReportValues {
 }
 
 export interface ReportPlan {
-  /** the report for stdout or --output */
-  readonly main: ReportFormat;
   /** writes every report once the command has rendered them; checked beforehand by planReports() */
   write(io: Io, render: (format: ReportFormat) => string): Promise<void>;
-  /** a line for stderr when stdout got no report: where they went */
+  /** every file a report goes to, for the line the command prints on stderr */
   readonly files: readonly string[];
 }
 
@@ -53,7 +51,6 @@ export async function planReports(command: string, values: ReportValues): Promis
   ]);
   const files = [values.output, values.json, values.html].filter((f): f is string => f !== undefined);
   return {
-    main: main as ReportFormat,
     files,
     async write(io, render) {
       if (values.output === undefined) io.stdout(render(main as ReportFormat));

@@ -263,13 +263,6 @@ export class ContPte {
     }
   }
 
-  /** wrprotect_ptes() */
-  wrprotectPtes(slot: bigint, nr: number): void {
-    if (nr === 1) this.tryUnfold(slot, this.mem.read(slot));
-    else this.tryUnfoldPartial(slot, nr);
-    for (let i = 0n; i < BigInt(nr); i++) this.mem.write(slot + i * 8n, this.pg.ptepSetWrprotect(this.mem.read(slot + i * 8n)));
-  }
-
   /** pte_batch_hint(): how many ptes to the end of a contiguous block */
   pteBatchHint(slot: bigint, pte: Pte): number {
     return this.validCont(pte) ? Number(CONT - indexInBlock(slot)) : 1;
