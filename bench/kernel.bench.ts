@@ -10,8 +10,7 @@
 
 import type { Proc } from '../harness/target.ts';
 import { resolveTarget } from '../harness/targets/index.ts';
-import { builtinLayout } from '../model/arm64/layout.ts';
-import { kernelByName } from '../model/kernel.ts';
+import { referenceConfig } from '../harness/targets/reference.ts';
 import { doMadvise } from '../model/mm/madvise.ts';
 import { doMmap } from '../model/mm/mmap.ts';
 import { System } from '../model/mm/system.ts';
@@ -125,21 +124,11 @@ async function softDirtySamples(): Promise<number[]> {
   return samples;
 }
 
-/** The model's memory for a GiB populated with ptes, measured in this process. */
-function modelMemory() {
+/** The model's memory for a GiB populated with ptes, measured in this process: the `reference` target's system. */
+async function modelMemory() {
+  const cfg = await referenceConfig('');
   return measureMemory(() => {
-    const task = new Task(
-      new System({
-        layout: builtinLayout('v6.10'),
-        kernel: kernelByName('7.2'),
-        hw: { hwAF: true, hwDBM: true },
-        epan: true,
-        thp: { enabled: 'always', useZeroPage: true },
-        showPfn: true,
-        swapBytes: 0n,
-        hugetlbPages: 0,
-      }),
-    );
+    const task = new Task(new System(cfg));
     const addr = must(doMmap(task.mm, 0n, GIB, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS, null, 0n), 'mmap');
     must(doMadvise(task.mm, addr, GIB, U.MADV_NOHUGEPAGE), 'madvise');
     must(doMadvise(task.mm, addr, GIB, U.MADV_POPULATE_WRITE), 'MADV_POPULATE_WRITE');
@@ -157,7 +146,7 @@ export async function run(): Promise<BenchResult[]> {
     }
   }
   results.push(...fromSamples(name, 'clear_refs 4 + pagemap read of a populated GiB (soft-dirty: the model only)', 'page', PAGES, [{ name: 'reference:rfc' }], [await softDirtySamples()]));
-  const memory = modelMemory();
+  const memory = await modelMemory();
   results.push(...fromSamples(name, 'the model with a GiB populated (ptes)', 'GiB', 1, [{ name: 'reference', memory }], [[0]]));
   return results;
 }
