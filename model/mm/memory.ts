@@ -14,10 +14,13 @@ import * as V from './vma.ts';
 
 const PAGE = BigInt(PAGE_SIZE);
 
-/** folio_remove_rmap_pte()/_pmd(): drops one mapping of the page a pte or pmd mapped; frees anonymous folios nobody maps. */
-function unmapFolio(mm: Mm, f: Folio, pfn: bigint | null): void {
+/**
+ * folio_remove_rmap_ptes()/_pmd(): drops the mappings of nr pages from pfn
+ * (pfn null: the folio's pmd); frees an anonymous folio nobody maps any more.
+ */
+function unmapFolio(mm: Mm, f: Folio, pfn: bigint | null, nr = 1): void {
   if (pfn === null) f.pmdMapped--;
-  else f.mapcount[f.pageIndex(pfn)]!--;
+  else for (let i = f.pageIndex(pfn), end = i + nr; i < end; i++) f.mapcount[i]!--;
   if (f.anon && !f.mapped()) mm.sys.phys.free(f);
 }
 
@@ -89,8 +92,7 @@ function zapPresentPtes(mm: Mm, slot: bigint, pte: Pte, maxNr: number, keepUffdW
   if (f) {
     // zap_present_folio_ptes(): a file page written through these ptes is dirty from now on
     if (!f.anon && pg.pteDirty(ptent)) f.dirty = true;
-    const pfn = pg.ptePfn(ptent);
-    for (let k = 0n; k < BigInt(nr); k++) unmapFolio(mm, f, pfn + k);
+    unmapFolio(mm, f, pg.ptePfn(ptent), nr);
   }
   // zap_install_uffd_wp_if_needed()
   if (keepUffdWp && pg.pteUffdWp(ptent)) for (let k = 0n; k < BigInt(nr); k++) mm.arch.setPteAt(slot + k * 8n, pg.makePteMarker(PTE_MARKER_UFFD_WP));

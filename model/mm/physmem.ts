@@ -1,9 +1,12 @@
 // Physical memory: folios (pages and 2 MiB huge pages) with their content,
 // how often each page is mapped, and whether an anonymous page is known to
 // be exclusive to one process (PageAnonExclusive). Memory grows with the
-// pages allocated, and page content only with the pages written.
+// pages allocated, and page content only with the bytes written
+// (page-bytes.ts).
 
 import { PAGE_SHIFT } from '../arm64/hwdef.ts';
+import { PageBytes } from './page-bytes.ts';
+import { PfnMap } from './pfn-map.ts';
 
 export const PAGE_SIZE = 1 << Number(PAGE_SHIFT);
 export const HPAGE_PMD_ORDER = 9;
@@ -62,9 +65,9 @@ const USER_PFN_BASE = 0x8_0000n;
 
 export class PhysMem {
   private next = USER_PFN_BASE;
-  // keyed by the pfn as a number (pfns stay far below 2^53): V8 hashes a number key several times faster than a bigint
-  private readonly folios = new Map<number, Folio>();
-  private readonly data = new Map<number, Uint8Array>();
+  // keyed by the pfn as a number (pfns stay far below 2^53): bigint arithmetic allocates
+  private readonly folios = new PfnMap<Folio>();
+  private readonly bytes = new PageBytes();
   /** the shared zero page, mapped read-only for reads of untouched anonymous memory */
   readonly zeroPfn: bigint;
   /** the huge zero folio (2 MiB of zeroes) */
@@ -85,7 +88,7 @@ export class PhysMem {
   /** folio_alloc(): a new zero-filled folio */
   alloc(order: number, anon: boolean, mapping: Mapping | null = null, index = 0n): Folio {
     const f = new Folio(this.bump(order), order, anon, mapping, index);
-    for (let i = 0, base = Number(f.pfn); i < f.nrPages; i++) this.folios.set(base + i, f);
+    this.folios.setRange(Number(f.pfn), f.nrPages, f);
     return f;
   }
 
@@ -99,41 +102,49 @@ export class PhysMem {
 
   /** Drops a folio nobody maps or caches any more. */
   free(f: Folio): void {
-    for (let i = 0, base = Number(f.pfn); i < f.nrPages; i++) {
-      this.folios.delete(base + i);
-      this.data.delete(base + i);
-    }
+    this.folios.deleteRange(Number(f.pfn), f.nrPages);
+    this.bytes.drop(Number(f.pfn), f.nrPages);
   }
 
   read(pfn: bigint, offset: number, length: number): Uint8Array {
-    const page = this.data.get(Number(pfn));
-    return page ? page.slice(offset, offset + length) : new Uint8Array(length);
+    const out = new Uint8Array(length);
+    this.bytes.read(Number(pfn), offset, out);
+    return out;
+  }
+
+  /** One byte of a page (a load of a char). */
+  readByte(pfn: bigint, offset: number): number {
+    return this.bytes.readByte(Number(pfn), offset);
   }
 
   write(pfn: bigint, offset: number, bytes: Uint8Array): void {
-    let page = this.data.get(Number(pfn));
-    if (!page) {
-      page = new Uint8Array(PAGE_SIZE);
-      this.data.set(Number(pfn), page);
-    }
-    page.set(bytes, offset);
+    this.bytes.write(Number(pfn), offset, bytes);
   }
 
-  /** A page's content, null when it was never written (all zeroes). */
+  /** One byte of a page (a store of a char). */
+  writeByte(pfn: bigint, offset: number, value: number): void {
+    this.bytes.writeByte(Number(pfn), offset, value);
+  }
+
+  /** Has the page ever been written (a page that has not reads as zeroes)? */
+  hasData(pfn: bigint): boolean {
+    return this.bytes.has(Number(pfn));
+  }
+
+  /** A copy of a page's content, null when it was never written (all zeroes). */
   pageData(pfn: bigint): Uint8Array | null {
-    return this.data.get(Number(pfn)) ?? null;
+    return this.hasData(pfn) ? this.read(pfn, 0, PAGE_SIZE) : null;
   }
 
   /** swap_read_folio(): a page's content from elsewhere; null for zeroes. */
   setPageData(pfn: bigint, page: Uint8Array | null): void {
-    if (page) this.data.set(Number(pfn), page);
-    else this.data.delete(Number(pfn));
+    this.bytes.drop(Number(pfn));
+    if (page) this.bytes.write(Number(pfn), 0, page);
   }
 
   /** pages_identical(page, ZERO_PAGE(0)) */
   isZeroFilled(pfn: bigint): boolean {
-    const page = this.data.get(Number(pfn));
-    return !page || page.every((b) => b === 0);
+    return this.bytes.isZero(Number(pfn));
   }
 
   /**
@@ -158,12 +169,11 @@ export class PhysMem {
 
   /** copy_user_highpage() */
   copyPage(dst: bigint, src: bigint): void {
-    const page = this.data.get(Number(src));
-    if (page) this.data.set(Number(dst), page.slice());
+    this.bytes.copy(Number(dst), Number(src));
   }
 
   /** pages with content stored, for the memory-proportionality check */
   storedPages(): number {
-    return this.data.size;
+    return this.bytes.size;
   }
 }

@@ -134,7 +134,7 @@ function shmemTruncateRange(sys: ShmemBacking, inode: Inode, lstart: bigint): vo
   const index = lstart / PAGE;
   if (partial === 0 || !(inode.pages.has(index) || inode.swapped.has(index))) return;
   const f = shmemGetFolio(sys, inode, index);
-  if (sys.phys.pageData(f.pfn)) sys.phys.write(f.pfn, partial, new Uint8Array(PAGE_SIZE - partial));
+  if (sys.phys.hasData(f.pfn)) sys.phys.write(f.pfn, partial, new Uint8Array(PAGE_SIZE - partial));
 }
 
 /**

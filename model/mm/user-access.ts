@@ -89,15 +89,14 @@ export function fillUser(mm: Mm, addr: bigint, len: bigint, byte: number): null 
 
 /** `((volatile char *)a)[0]++` at each address in turn, a load then a store: null, or the first signal and its address. */
 export function incrementUser(mm: Mm, addrs: readonly bigint[]): null | Signalled {
-  const byte = new Uint8Array(1);
   for (const a of addrs) {
     const load = userAccess(mm, a, 'read');
     if ('signal' in load) return { signal: load.signal, addr: a };
     const off = Number(a & (PAGE - 1n));
-    byte[0] = (mm.sys.phys.pageData(load.pfn)?.[off] ?? 0) + 1;
+    const value = mm.sys.phys.readByte(load.pfn, off) + 1;
     const store = userAccess(mm, a, 'write');
     if ('signal' in store) return { signal: store.signal, addr: a };
-    mm.sys.phys.write(store.pfn, off, byte);
+    mm.sys.phys.writeByte(store.pfn, off, value);
   }
   return null;
 }

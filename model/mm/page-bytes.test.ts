@@ -1,0 +1,73 @@
+// Page content stored by the line, and the pfn-indexed sections under it.
+import fc from 'fast-check';
+import { describe, expect, test } from 'vitest';
+import { PageBytes } from './page-bytes.ts';
+import { PfnMap } from './pfn-map.ts';
+
+const PAGE = 4096;
+
+describe('PageBytes', () => {
+  test('reads back what was written, across lines, as a plain page would', () => {
+    fc.assert(
+      fc.property(fc.array(fc.record({ pfn: fc.integer({ min: 0, max: 3 }), off: fc.integer({ min: 0, max: PAGE - 1 }), bytes: fc.uint8Array({ minLength: 1, maxLength: 600 }) }), { maxLength: 20 }), (writes) => {
+        const b = new PageBytes();
+        const plain = Array.from({ length: 4 }, () => new Uint8Array(PAGE));
+        for (const w of writes) {
+          const bytes = w.bytes.subarray(0, PAGE - w.off);
+          b.write(w.pfn, w.off, bytes);
+          plain[w.pfn]!.set(bytes, w.off);
+        }
+        for (let pfn = 0; pfn < 4; pfn++) {
+          const out = new Uint8Array(PAGE);
+          b.read(pfn, 0, out);
+          expect(Buffer.from(out).equals(plain[pfn]!)).toBe(true); // toEqual walks 4096 elements slowly
+          expect(b.isZero(pfn)).toBe(plain[pfn]!.every((x) => x === 0));
+        }
+      }),
+    );
+  });
+
+  test('a byte store takes one line, and a dropped page reads zero even when its lines are reused', () => {
+    const b = new PageBytes();
+    b.writeByte(7, 300, 0xaa);
+    expect(b.readByte(7, 300)).toBe(0xaa);
+    expect(b.readByte(7, 301)).toBe(0);
+    expect(b.size).toBe(1);
+    b.drop(7);
+    expect(b.has(7)).toBe(false);
+    b.writeByte(8, 0, 1); // reuses the freed line: the rest of it must be zero
+    expect(b.readByte(8, 300 % 256)).toBe(0);
+    const out = new Uint8Array(PAGE);
+    b.read(8, 0, out);
+    expect(out.reduce((s, x) => s + x, 0)).toBe(1);
+  });
+
+  test('copy makes an independent page', () => {
+    const b = new PageBytes();
+    b.write(1, 4000, Uint8Array.of(1, 2, 3));
+    b.copy(2, 1);
+    b.writeByte(1, 4000, 9);
+    expect(b.readByte(2, 4000)).toBe(1);
+    expect(b.readByte(2, 4002)).toBe(3);
+    b.copy(2, 3); // a page never written copies as zeroes
+    expect(b.has(2)).toBe(false);
+  });
+});
+
+describe('PfnMap', () => {
+  test('ranges across sections set, count and clear', () => {
+    const m = new PfnMap<string>();
+    m.setRange(4090, 20, 'a');
+    expect(m.size).toBe(20);
+    expect(m.get(4095)).toBe('a');
+    expect(m.get(4109)).toBe('a');
+    expect(m.get(4110)).toBeUndefined();
+    m.deleteRange(4095, 2);
+    expect(m.size).toBe(18);
+    expect(m.has(4096)).toBe(false);
+    m.deleteRange(0, 10000);
+    expect(m.size).toBe(0);
+    m.set(2 ** 40, 'far');
+    expect(m.get(2 ** 40)).toBe('far');
+  });
+});
