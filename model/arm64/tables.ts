@@ -8,24 +8,63 @@ export const TABLE_POOL_BASE = 0x4000_0000n;
 
 const U64_MAX = (1n << 64n) - 1n;
 
+/** What a descriptor is to a walk that only steps through tables: nothing there, something other than a table, or the next table's frame (>= 0). */
+export const DESC_NONE = -1;
+export const DESC_NOT_TABLE = -2;
+
+/** A table's 512 descriptors, and the same memory as 32-bit words (little-endian: low word first). */
+interface Table {
+  readonly q: BigUint64Array;
+  readonly w: Uint32Array;
+}
+
 /** 512-entry tables keyed by PA, so memory grows with the tables allocated. */
 export class PageTableMemory {
   // keyed by the table's frame number as a number (PAs stay far below 2^53): V8 hashes a number
   // several times faster than a bigint, and number arithmetic allocates nothing
-  private readonly tables = new Map<number, BigUint64Array>();
+  private readonly tables = new Map<number, Table>();
   private nextFrame = TABLE_POOL_BASE;
   // the tables reached last, one per level a walk passes through (pgd, pud, pmd, pte): walks and
   // bulk paths come back to them over and over
   private readonly recentFrame: number[] = [-1, -1, -1, -1];
-  private readonly recentTable: (BigUint64Array | undefined)[] = [undefined, undefined, undefined, undefined];
+  private readonly recentTable: (Table | undefined)[] = [undefined, undefined, undefined, undefined];
   private nextRecent = 0;
 
   /** A fresh zero-filled table from a bump allocator; returns its PA. */
   allocTable(): bigint {
     const pa = this.nextFrame;
     this.nextFrame += PAGE_SIZE;
-    this.tables.set(Number(pa) / 4096, new BigUint64Array(PTRS_PER_TABLE));
+    const q = new BigUint64Array(PTRS_PER_TABLE);
+    this.tables.set(Number(pa) / 4096, { q, w: new Uint32Array(q.buffer) });
     return pa;
+  }
+
+  /**
+   * Steps a walk through the descriptor at index of the table at frame
+   * without making a bigint: the next table's frame, DESC_NONE for a zero
+   * descriptor, DESC_NOT_TABLE for anything else (bits[1:0] != 0b11).
+   */
+  nextTable(frame: number, index: number): number {
+    const t = this.tableAt(frame);
+    if (t === undefined) throw new Error(`frame 0x${frame.toString(16)} is not an allocated table`);
+    const lo = t.w[2 * index]!;
+    if ((lo & 3) === 3) return (t.w[2 * index + 1]! & 0xffff) * 0x10_0000 + (lo >>> 12); // OA bits [47:12]
+    return lo === 0 && t.w[2 * index + 1] === 0 ? DESC_NONE : DESC_NOT_TABLE;
+  }
+
+  /** The descriptor's upper 32 bits (a table descriptor's attributes live in [63:59]). */
+  high(frame: number, index: number): number {
+    return this.tableAt(frame)!.w[2 * index + 1]!;
+  }
+
+  /** The descriptor's lower 32 bits. */
+  low(frame: number, index: number): number {
+    return this.tableAt(frame)!.w[2 * index]!;
+  }
+
+  /** The descriptor at index of the table at frame. */
+  entry(frame: number, index: number): bigint {
+    return this.tableAt(frame)!.q[index]!;
   }
 
   read(descPa: bigint): bigint {
@@ -53,10 +92,10 @@ export class PageTableMemory {
     const n = Number(pa);
     const t = n % 4096 === 0 ? this.tableAt(n / 4096) : undefined;
     if (t === undefined) throw new Error(`PA 0x${pa.toString(16)} is not an allocated table`);
-    return t;
+    return t.q;
   }
 
-  private tableAt(frame: number): BigUint64Array | undefined {
+  private tableAt(frame: number): Table | undefined {
     const recent = this.recentFrame;
     for (let i = 0; i < 4; i++) if (recent[i] === frame) return this.recentTable[i];
     const t = this.tables.get(frame);
@@ -78,7 +117,7 @@ export class PageTableMemory {
     if (n % 8 !== 0) throw new Error(`descriptor PA 0x${descPa.toString(16)} is not 8-byte aligned`);
     const table = this.tableAt(Math.floor(n / 4096));
     if (table === undefined) throw new Error(`PA 0x${descPa.toString(16)} is not inside an allocated table`);
-    return table;
+    return table.q;
   }
 }
 

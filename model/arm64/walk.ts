@@ -4,6 +4,7 @@
 
 import {
   PMD_ADDR_MASK,
+  PAGE_SHIFT,
   PMD_TYPE_TABLE,
   PTE_ADDR_MASK,
   PTE_AF,
@@ -24,7 +25,7 @@ import {
   genmask,
   levelShift,
 } from './hwdef.ts';
-import type { PageTableMemory } from './tables.ts';
+import { DESC_NONE, type PageTableMemory } from './tables.ts';
 
 /** EL0 accesses only: the model is about user memory. */
 export type Access = 'read' | 'write' | 'exec';
@@ -105,30 +106,58 @@ function leafAddrMask(level: number): bigint {
   return PTE_ADDR_MASK;
 }
 
+/** pages per entry at each level: the walk indexes with the page number as a number */
+const PAGES_PER_ENTRY = [2 ** 27, 2 ** 18, 2 ** 9, 1];
+const VPN_MASK = genmask(Number(VA_BITS) - 13, 0);
+// a table descriptor's attribute bits, within its upper 32-bit word
+const high = (b: bigint) => Number(b >> 32n);
+const [HI_UXN, HI_PXN, HI_NO_EL0, HI_RDONLY] = [TABLE_UXN, TABLE_PXN, TABLE_AP_NO_EL0, TABLE_AP_RDONLY].map(high) as [number, number, number, number];
+/** per level: the VA bits within a leaf, and the leaf's output-address bits [31:0] (bits [47:32] are the upper word's low 16) */
+const LEAF_OFFSET_MASK = [0, 1, 2, 3].map((level) => (1n << levelShift(level)) - 1n);
+const LEAF_ADDR_LOW = [0, 1, 2, 3].map((level) => Number(leafAddrMask(level) & 0xffff_ffffn));
+const LEAF_ADDR_HIGH = high(PTE_ADDR_MASK);
+const LO_VALID = Number(PTE_VALID);
+const LO_TABLE_BIT = Number(PTE_TABLE_BIT);
+let lastTtbr = -1n;
+let lastRoot = 0;
+
 // get_phys_addr_lpae(): the walk up to the leaf, before the AF, DBM and permission checks.
+// Descriptors are read as 32-bit words (PageTableMemory.nextTable(), low(), high()): only the leaf is made a bigint.
 export function translate(mem: PageTableMemory, ttbr: bigint, va: bigint): TranslateResult {
   if ((va & TTBR0_SELECT_MASK) !== 0n) return { ok: false, fault: walkFault('translation', 0) };
-  const table: TableAttrs = { uxn: false, pxn: false, noEl0: false, rdonly: false };
-  let base = rootTable(ttbr);
+  const vpn = Number((va >> PAGE_SHIFT) & VPN_MASK);
+  let uxn = false;
+  let pxn = false;
+  let noEl0 = false;
+  let rdonly = false;
+  if (ttbr !== lastTtbr) {
+    lastRoot = Number(rootTable(ttbr) >> PAGE_SHIFT);
+    lastTtbr = ttbr;
+  }
+  let frame = lastRoot;
   for (let level = 0; ; level++) {
-    const descPa = slotAt(base, va, level);
-    const desc = mem.read(descPa);
+    const i = Math.floor(vpn / PAGES_PER_ENTRY[level]!) % PTRS_PER_TABLE;
+    if (level < 3) {
+      const next = mem.nextTable(frame, i);
+      if (next >= 0) {
+        const hi = mem.high(frame, i);
+        uxn ||= (hi & HI_UXN) !== 0;
+        pxn ||= (hi & HI_PXN) !== 0;
+        noEl0 ||= (hi & HI_NO_EL0) !== 0;
+        rdonly ||= (hi & HI_RDONLY) !== 0;
+        frame = next;
+        continue;
+      }
+      if (next === DESC_NONE) return { ok: false, fault: walkFault('translation', level) };
+    }
+    const lo = mem.low(frame, i);
     // Invalid, or 0b01 at L3, which is reserved.
-    if ((desc & PTE_VALID) === 0n || ((desc & PTE_TABLE_BIT) === 0n && level === 3)) {
-      return { ok: false, fault: walkFault('translation', level) };
-    }
-    if ((desc & PTE_TABLE_BIT) !== 0n && level < 3) {
-      table.uxn ||= (desc & TABLE_UXN) !== 0n;
-      table.pxn ||= (desc & TABLE_PXN) !== 0n;
-      table.noEl0 ||= (desc & TABLE_AP_NO_EL0) !== 0n;
-      table.rdonly ||= (desc & TABLE_AP_RDONLY) !== 0n;
-      base = desc & PTE_ADDR_MASK;
-      continue;
-    }
+    if ((lo & LO_VALID) === 0 || ((lo & LO_TABLE_BIT) === 0 && level === 3)) return { ok: false, fault: walkFault('translation', level) };
     // AArch64.BlockDescSupported(): no L0 blocks with a 4K granule unless LPA2.
     if (level === 0) return { ok: false, fault: walkFault('translation', 0) };
-    const pageOffset = va & ((1n << levelShift(level)) - 1n);
-    return { ok: true, level, descPa, desc, pa: (desc & leafAddrMask(level)) | pageOffset, table };
+    const oa = (mem.high(frame, i) & LEAF_ADDR_HIGH) * 2 ** 32 + ((lo & LEAF_ADDR_LOW[level]!) >>> 0);
+    const pa = BigInt(oa + Number(va & LEAF_OFFSET_MASK[level]!));
+    return { ok: true, level, descPa: BigInt(frame * PTRS_PER_TABLE * 8 + i * 8), desc: mem.entry(frame, i), pa, table: { uxn, pxn, noEl0, rdonly } };
   }
 }
 

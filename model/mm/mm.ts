@@ -119,9 +119,7 @@ export class Mm {
 
   /** The leaf entry mapping addr and its level, for /proc readers. */
   leaf(addr: bigint): { level: 2 | 3; val: bigint } {
-    const pmd = this.pt.pmdVal(addr);
-    if (pmd !== 0n && !this.pt.pmdIsTable(pmd)) return { level: 2, val: pmd };
-    return { level: 3, val: this.pt.pteVal(addr) };
+    return this.pt.leaf(addr);
   }
 
   // --- userfaultfd (include/linux/userfaultfd_k.h) -----------------------------

@@ -5,7 +5,7 @@
 // the kernel model wrote.
 
 import { PMD_TYPE_MASK, PMD_TYPE_TABLE, PTE_ADDR_MASK, TABLE_AF, TABLE_PXN, levelShift } from '../arm64/hwdef.ts';
-import { PageTableMemory } from '../arm64/tables.ts';
+import { DESC_NONE, DESC_NOT_TABLE, PageTableMemory } from '../arm64/tables.ts';
 import { createRoot } from '../arm64/walk.ts';
 
 export const PMD_SIZE = 1n << 21n;
@@ -14,33 +14,46 @@ const PTRS = 512n;
 
 const isTable = (desc: bigint) => (desc & PMD_TYPE_MASK) === PMD_TYPE_TABLE;
 const index = (va: bigint, level: number) => (va >> levelShift(level)) & (PTRS - 1n);
+/** pages per entry at each level: a walk indexes with the page number as a number, not the VA as a bigint */
+const PAGES_PER_ENTRY = [2 ** 27, 2 ** 18, 2 ** 9, 1];
+const tableIndex = (vpn: number, level: number) => Math.floor(vpn / PAGES_PER_ENTRY[level]!) % 512;
 
 export class PageTables {
   readonly mem = new PageTableMemory();
   readonly root: bigint;
+  private readonly rootFrame: number;
   /** what a new table entry carries besides its type and address */
   private readonly tableBits: bigint;
   /** `tableAf`: the kernel sets AF in table entries too */
   constructor(tableAf: boolean) {
     this.root = createRoot(this.mem);
+    this.rootFrame = Number(this.root) / 4096;
     this.tableBits = TABLE_PXN | (tableAf ? TABLE_AF : 0n);
   }
 
   /** The descriptor address of va's entry at level (0-3); null when a table above is missing and !alloc. */
   slot(va: bigint, level: number, alloc: boolean): bigint | null {
-    let base = this.root;
+    const vpn = Number(va >> 12n);
+    const frame = this.tableFor(vpn, level, alloc);
+    return frame < 0 ? null : slotPa(frame, tableIndex(vpn, level));
+  }
+
+  /** The frame of the level-`level` table reaching page vpn, allocating missing ones if alloc; < 0 if none or a leaf is in the way. */
+  private tableFor(vpn: number, level: number, alloc: boolean): number {
+    let frame = this.rootFrame;
     for (let l = 0; l < level; l++) {
-      const slot = base + index(va, l) * 8n;
-      let desc = this.mem.read(slot);
-      if (!isTable(desc)) {
-        if (desc !== 0n || !alloc) return null; // a leaf (huge pmd) or nothing there
+      const i = tableIndex(vpn, l);
+      let next = this.mem.nextTable(frame, i);
+      if (next < 0) {
+        if (next !== DESC_NONE || !alloc) return next; // a leaf (huge pmd) or nothing there
         // pmd_populate() and friends: user tables carry PXNTable
-        desc = this.mem.allocTable() | PMD_TYPE_TABLE | this.tableBits;
-        this.mem.write(slot, desc);
+        const pa = this.mem.allocTable();
+        this.mem.write(slotPa(frame, i), pa | PMD_TYPE_TABLE | this.tableBits);
+        next = Number(pa) / 4096;
       }
-      base = desc & PTE_ADDR_MASK;
+      frame = next;
     }
-    return base + index(va, level) * 8n;
+    return frame;
   }
 
   /**
@@ -61,6 +74,18 @@ export class PageTables {
     return out;
   }
 
+  /** The leaf entry mapping va and its level, in one walk: the huge pmd, or the pte (0 when none). */
+  leaf(va: bigint): { level: 2 | 3; val: bigint } {
+    const vpn = Number(va >> 12n);
+    const pmdTable = this.tableFor(vpn, 2, false);
+    if (pmdTable < 0) return { level: 3, val: 0n };
+    const i = tableIndex(vpn, 2);
+    const pteTable = this.mem.nextTable(pmdTable, i);
+    if (pteTable === DESC_NONE) return { level: 3, val: 0n };
+    if (pteTable === DESC_NOT_TABLE) return { level: 2, val: this.mem.read(slotPa(pmdTable, i)) };
+    return { level: 3, val: this.mem.read(slotPa(pteTable, tableIndex(vpn, 3))) };
+  }
+
   /** pmd_offset() after allocating the levels above */
   pmdSlot(va: bigint, alloc: boolean): bigint | null {
     return this.slot(va, 2, alloc);
@@ -68,10 +93,6 @@ export class PageTables {
 
   /** The pte slot of va: null when the pmd is none, a huge leaf, or !alloc and missing. */
   pteSlot(va: bigint, alloc: boolean): bigint | null {
-    const pmd = this.pmdSlot(va, alloc);
-    if (pmd === null) return null;
-    const desc = this.mem.read(pmd);
-    if (desc !== 0n && !isTable(desc)) return null;
     return this.slot(va, 3, alloc);
   }
 
@@ -198,6 +219,9 @@ export class PageTables {
     this.mem.write(pmdSlot, 0n);
   }
 }
+
+/** The PA of entry i of the table at frame. */
+const slotPa = (frame: number, i: number): bigint => BigInt(frame * 4096 + i * 8);
 
 /** The first address past va's entry at level (pgd_addr_end() and friends). */
 function nextBoundary(va: bigint, level: number): bigint {

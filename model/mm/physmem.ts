@@ -21,9 +21,9 @@ export interface Mapping {
 
 export class Folio {
   /** per page of the folio: how many ptes (or the pmd) map it */
-  readonly mapcount: Int32Array;
+  readonly mapcount: number[];
   /** per page: PageAnonExclusive */
-  readonly anonExclusive: Uint8Array;
+  readonly anonExclusive: number[];
   /** mapped by a pmd, as a whole */
   pmdMapped = 0;
   dirty = false;
@@ -40,8 +40,9 @@ export class Folio {
     readonly mapping: Mapping | null,
     readonly index: bigint,
   ) {
-    this.mapcount = new Int32Array(1 << order);
-    this.anonExclusive = new Uint8Array(1 << order);
+    // plain arrays: a typed array per folio costs a backing store and GC work on every page a fault allocates
+    this.mapcount = new Array<number>(1 << order).fill(0);
+    this.anonExclusive = new Array<number>(1 << order).fill(0);
   }
   get nrPages(): number {
     return 1 << this.order;
