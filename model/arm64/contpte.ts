@@ -5,9 +5,10 @@
 // folio alike, unfold a block before changing part of it, and answer
 // ptep_get() with the young and dirty bits of the whole block.
 //
-// A pte is named by its slot, the physical address of its descriptor: a
-// pte table's slots follow the virtual addresses they map, so the slot
-// alone says where a pte sits in its 64 KiB block (contpte_align_down()).
+// A pte is named by its slot, the physical address of its descriptor (a
+// number): a pte table's slots follow the virtual addresses they map, so
+// the slot alone says where a pte sits in its 64 KiB block
+// (contpte_align_down()).
 
 import { PTE_CONT } from './hwdef.ts';
 import type { Pgtable, Pte } from './pgtable.ts';
@@ -15,13 +16,13 @@ import type { Pgtable, Pte } from './pgtable.ts';
 /** CONT_PTES: 16 ptes, 64 KiB with 4 KiB pages */
 export const CONT_PTES = 16;
 const CONT = 16n;
-const BLOCK_BYTES = CONT * 8n;
+const BLOCK_BYTES = CONT_PTES * 8;
 const PFN_STEP = 1n << 12n;
 
 /** The descriptors the API reads and writes (a page-table memory). */
 export interface PteMemory {
-  read(slot: bigint): bigint;
-  write(slot: bigint, val: bigint): void;
+  read(slot: number): bigint;
+  write(slot: number, val: bigint): void;
 }
 
 /** The folio a pfn belongs to (page_folio(pfn_to_page())), null for none. */
@@ -33,8 +34,8 @@ export interface Cydp {
   dirty: boolean;
 }
 
-const alignDown = (slot: bigint) => slot & ~(BLOCK_BYTES - 1n);
-const indexInBlock = (slot: bigint) => (slot >> 3n) & (CONT - 1n);
+const alignDown = (slot: number) => slot - (slot % BLOCK_BYTES);
+const indexInBlock = (slot: number) => (slot % BLOCK_BYTES) / 8;
 // pte_advance_pfn()
 const advancePfn = (pte: Pte, nr: bigint) => pte + nr * PFN_STEP;
 
@@ -50,18 +51,18 @@ export class ContPte {
   }
 
   // __set_ptes(): nr entries from pte, the pfn advancing
-  private rawSetPtes(slot: bigint, pte: Pte, nr: number): void {
-    for (let i = 0n; i < BigInt(nr); i++) this.mem.write(slot + i * 8n, advancePfn(pte, i));
+  private rawSetPtes(slot: number, pte: Pte, nr: number): void {
+    for (let i = 0; i < nr; i++, pte = advancePfn(pte, 1n)) this.mem.write(slot + i * 8, pte);
   }
 
   // contpte_convert(): clear the block, gather its young and dirty bits, write it again as pte says
-  private convert(slot: bigint, pte: Pte): void {
+  private convert(slot: number, pte: Pte): void {
     const pg = this.pg;
     const start = alignDown(slot);
     pte = advancePfn(pte, -(pg.ptePfn(pte) & (CONT - 1n)));
-    for (let i = 0n; i < CONT; i++) {
-      const ptent = this.mem.read(start + i * 8n);
-      this.mem.write(start + i * 8n, 0n);
+    for (let i = 0; i < CONT_PTES; i++) {
+      const ptent = this.mem.read(start + i * 8);
+      this.mem.write(start + i * 8, 0n);
       if (pg.pteDirty(ptent)) pte = pg.pteMkdirty(pte);
       if (pg.pteYoung(ptent)) pte = pg.pteMkyoung(pte);
     }
@@ -69,59 +70,59 @@ export class ContPte {
   }
 
   // contpte_try_fold(): only at the last pte of a block, mapping the last page of an aligned 16
-  private tryFold(slot: bigint, pte: Pte): void {
+  private tryFold(slot: number, pte: Pte): void {
     const pg = this.pg;
-    if (indexInBlock(slot) !== CONT - 1n) return;
+    if (indexInBlock(slot) !== CONT_PTES - 1) return;
     if ((pg.ptePfn(pte) & (CONT - 1n)) !== CONT - 1n) return;
     if (!pg.pteValid(pte) || (pte & PTE_CONT) !== 0n || pg.pteSpecial(pte)) return;
     this.__contpteTryFold(slot, pte);
   }
 
   // __contpte_try_fold(): one folio covers the block, and its 16 ptes differ only in young and dirty
-  private __contpteTryFold(slot: bigint, pte: Pte): void {
+  private __contpteTryFold(slot: number, pte: Pte): void {
     const pg = this.pg;
     const pfn = pg.ptePfn(pte);
     const folio = this.folioOf(pfn);
     if (folio === null) return;
-    const idx = indexInBlock(slot);
+    const idx = BigInt(indexInBlock(slot));
     const offset = pfn - folio.pfn;
     if (offset < idx || BigInt(folio.nrPages) - offset < CONT - idx) return;
     let expected = advancePfn(pg.pteMkold(pg.pteMkclean(pte)), -idx);
     const start = alignDown(slot);
-    for (let i = 0n; i < CONT; i++, expected = advancePfn(expected, 1n)) {
-      if (!pg.pteSame(pg.pteMkold(pg.pteMkclean(this.mem.read(start + i * 8n))), expected)) return;
+    for (let i = 0; i < CONT_PTES; i++, expected = advancePfn(expected, 1n)) {
+      if (!pg.pteSame(pg.pteMkold(pg.pteMkclean(this.mem.read(start + i * 8))), expected)) return;
     }
     this.convert(slot, pg.pteMkcont(pte));
   }
 
   // contpte_try_unfold()
-  private tryUnfold(slot: bigint, pte: Pte): void {
+  private tryUnfold(slot: number, pte: Pte): void {
     if (this.validCont(pte)) this.convert(slot, this.pg.pteMknoncont(pte));
   }
 
   // contpte_try_unfold_partial(): a range that starts or ends inside a block unfolds that block
-  private tryUnfoldPartial(slot: bigint, nr: number): void {
+  private tryUnfoldPartial(slot: number, nr: number): void {
     if (slot !== alignDown(slot) || nr < CONT_PTES) this.tryUnfold(slot, this.mem.read(slot));
-    const end = slot + BigInt(nr) * 8n;
-    if (end !== alignDown(end)) this.tryUnfold(end - 8n, this.mem.read(end - 8n));
+    const end = slot + nr * 8;
+    if (end !== alignDown(end)) this.tryUnfold(end - 8, this.mem.read(end - 8));
   }
 
   // contpte_align_addr_ptep(): widen [slot, slot + nr) to the blocks it touches
-  private alignRange(slot: bigint, nr: number): [bigint, bigint] {
-    let end = slot + BigInt(nr) * 8n;
-    if ((this.mem.read(end - 8n) & PTE_CONT) !== 0n) end = alignDown(end + BLOCK_BYTES - 8n);
+  private alignRange(slot: number, nr: number): [number, number] {
+    let end = slot + nr * 8;
+    if ((this.mem.read(end - 8) & PTE_CONT) !== 0n) end = alignDown(end + BLOCK_BYTES - 8);
     if ((this.mem.read(slot) & PTE_CONT) !== 0n) slot = alignDown(slot);
     return [slot, end];
   }
 
   /** ptep_get(): a contiguous pte carries the young and dirty bits of its whole block (contpte_ptep_get()) */
-  ptepGet(slot: bigint): Pte {
+  ptepGet(slot: number): Pte {
     const pg = this.pg;
     let pte = this.mem.read(slot);
     if (!this.validCont(pte)) return pte;
     const start = alignDown(slot);
-    for (let i = 0n; i < CONT; i++) {
-      const sub = this.mem.read(start + i * 8n);
+    for (let i = 0; i < CONT_PTES; i++) {
+      const sub = this.mem.read(start + i * 8);
       if (pg.pteDirty(sub)) pte = pg.pteMkdirty(pte);
       if (pg.pteYoung(sub)) pte = pg.pteMkyoung(pte);
     }
@@ -129,7 +130,7 @@ export class ContPte {
   }
 
   /** set_ptes(): PTE_CONT is the API's own business, never the caller's */
-  setPtes(slot: bigint, pte: Pte, nr: number): void {
+  setPtes(slot: number, pte: Pte, nr: number): void {
     pte = this.pg.pteMknoncont(pte);
     if (nr === 1) {
       this.tryUnfold(slot, this.mem.read(slot));
@@ -139,18 +140,18 @@ export class ContPte {
   }
 
   /** set_pte_at() */
-  setPteAt(slot: bigint, pte: Pte): void {
+  setPteAt(slot: number, pte: Pte): void {
     this.setPtes(slot, pte, 1);
   }
 
   // contpte_set_ptes(): every whole aligned block of the range goes in contiguous (the range was none)
-  private contpteSetPtes(slot: bigint, pte: Pte, nr: number): void {
+  private contpteSetPtes(slot: number, pte: Pte, nr: number): void {
     const pg = this.pg;
-    const end = slot + BigInt(nr) * 8n;
+    const end = slot + nr * 8;
     while (slot !== end) {
       const boundary = alignDown(slot) + BLOCK_BYTES;
       const next = boundary < end ? boundary : end;
-      const n = Number((next - slot) >> 3n);
+      const n = (next - slot) / 8;
       const whole = slot === alignDown(slot) && next === alignDown(next) && (pg.ptePfn(pte) & (CONT - 1n)) === 0n;
       this.rawSetPtes(slot, whole ? pg.pteMkcont(pte) : pg.pteMknoncont(pte), n);
       pte = advancePfn(pte, BigInt(n));
@@ -159,13 +160,13 @@ export class ContPte {
   }
 
   /** pte_clear() */
-  pteClear(slot: bigint): void {
+  pteClear(slot: number): void {
     this.tryUnfold(slot, this.mem.read(slot));
     this.mem.write(slot, 0n);
   }
 
   /** ptep_get_and_clear() */
-  ptepGetAndClear(slot: bigint): Pte {
+  ptepGetAndClear(slot: number): Pte {
     this.tryUnfold(slot, this.mem.read(slot));
     const pte = this.mem.read(slot);
     this.mem.write(slot, 0n);
@@ -173,15 +174,15 @@ export class ContPte {
   }
 
   /** get_and_clear_full_ptes(): the first pte, with the young and dirty bits of all nr */
-  getAndClearFullPtes(slot: bigint, nr: number): Pte {
+  getAndClearFullPtes(slot: number, nr: number): Pte {
     if (nr === 1) return this.ptepGetAndClear(slot);
     const pg = this.pg;
     this.tryUnfoldPartial(slot, nr);
     let pte = this.mem.read(slot);
     this.mem.write(slot, 0n);
-    for (let i = 1n; i < BigInt(nr); i++) {
-      const tmp = this.mem.read(slot + i * 8n);
-      this.mem.write(slot + i * 8n, 0n);
+    for (let i = 1; i < nr; i++) {
+      const tmp = this.mem.read(slot + i * 8);
+      this.mem.write(slot + i * 8, 0n);
       if (pg.pteDirty(tmp)) pte = pg.pteMkdirty(pte);
       if (pg.pteYoung(tmp)) pte = pg.pteMkyoung(pte);
     }
@@ -189,33 +190,33 @@ export class ContPte {
   }
 
   /** modify_prot_start_ptes() (arch/arm64/mm/mmu.c) */
-  modifyProtStartPtes(slot: bigint, nr: number): Pte {
+  modifyProtStartPtes(slot: number, nr: number): Pte {
     return this.getAndClearFullPtes(slot, nr);
   }
 
   /** modify_prot_commit_ptes() */
-  modifyProtCommitPtes(slot: bigint, pte: Pte, nr: number): void {
+  modifyProtCommitPtes(slot: number, pte: Pte, nr: number): void {
     this.setPtes(slot, pte, nr);
   }
 
   /** test_and_clear_young_ptes(): a contiguous block is made old whole */
-  testAndClearYoungPtes(slot: bigint, nr: number): boolean {
+  testAndClearYoungPtes(slot: number, nr: number): boolean {
     if (nr === 1 && (this.mem.read(slot) & PTE_CONT) === 0n) return this.testAndClearYoung(slot);
     const [start, end] = this.alignRange(slot, nr);
     let young = false;
-    for (let s = start; s !== end; s += 8n) young = this.testAndClearYoung(s) || young;
+    for (let s = start; s !== end; s += 8) young = this.testAndClearYoung(s) || young;
     return young;
   }
 
   // __ptep_test_and_clear_young()
-  private testAndClearYoung(slot: bigint): boolean {
+  private testAndClearYoung(slot: number): boolean {
     const [young, next] = this.pg.ptepTestAndClearYoung(this.mem.read(slot));
     if (young) this.mem.write(slot, next);
     return young;
   }
 
   /** ptep_set_access_flags(): whether it changed anything */
-  ptepSetAccessFlags(slot: bigint, entry: Pte): boolean {
+  ptepSetAccessFlags(slot: number, entry: Pte): boolean {
     const pg = this.pg;
     const orig = this.mem.read(slot);
     entry = pg.pteMknoncont(entry);
@@ -225,7 +226,7 @@ export class ContPte {
     if (pg.pteWrite(orig) === pg.pteWrite(entry)) {
       // every pte of the block, so software access management takes no extra faults
       const start = alignDown(slot);
-      for (let i = 0n; i < CONT; i++) this.setAccessFlags(start + i * 8n, entry);
+      for (let i = 0; i < CONT_PTES; i++) this.setAccessFlags(start + i * 8, entry);
     } else {
       this.tryUnfold(slot, orig);
       this.setAccessFlags(slot, entry);
@@ -234,7 +235,7 @@ export class ContPte {
   }
 
   // __ptep_set_access_flags()
-  private setAccessFlags(slot: bigint, entry: Pte): boolean {
+  private setAccessFlags(slot: number, entry: Pte): boolean {
     const old = this.mem.read(slot);
     if (this.pg.pteSame(old, entry)) return false;
     this.mem.write(slot, this.pg.ptepSetAccessFlags(old, entry));
@@ -242,20 +243,20 @@ export class ContPte {
   }
 
   // contpte_all_subptes_match_access_flags(): PTE_RDONLY, PTE_AF, PTE_WRITE and PTE_DIRTY alike
-  private allSubptesMatchAccessFlags(slot: bigint, entry: Pte): boolean {
+  private allSubptesMatchAccessFlags(slot: number, entry: Pte): boolean {
     const pg = this.pg;
     const key = (p: Pte) => `${pg.pteRdonly(p)}${pg.pteYoung(p)}${pg.pteWrite(p)}${pg.pteSwDirty(p)}`;
     const want = key(entry);
     const start = alignDown(slot);
-    for (let i = 0n; i < CONT; i++) if (key(this.mem.read(start + i * 8n)) !== want) return false;
+    for (let i = 0; i < CONT_PTES; i++) if (key(this.mem.read(start + i * 8)) !== want) return false;
     return true;
   }
 
   /** clear_young_dirty_ptes(): over whole blocks where the range ends in contiguous ones */
-  clearYoungDirtyPtes(slot: bigint, nr: number, flags: Cydp): void {
+  clearYoungDirtyPtes(slot: number, nr: number, flags: Cydp): void {
     const pg = this.pg;
-    const [start, end] = nr === 1 && (this.mem.read(slot) & PTE_CONT) === 0n ? [slot, slot + 8n] : this.alignRange(slot, nr);
-    for (let s = start; s !== end; s += 8n) {
+    const [start, end] = nr === 1 && (this.mem.read(slot) & PTE_CONT) === 0n ? [slot, slot + 8] : this.alignRange(slot, nr);
+    for (let s = start; s !== end; s += 8) {
       let pte = this.mem.read(s);
       if (flags.young) pte = pg.pteMkold(pte);
       if (flags.dirty) pte = pg.pteMkclean(pte);
@@ -264,7 +265,7 @@ export class ContPte {
   }
 
   /** pte_batch_hint(): how many ptes to the end of a contiguous block */
-  pteBatchHint(slot: bigint, pte: Pte): number {
-    return this.validCont(pte) ? Number(CONT - indexInBlock(slot)) : 1;
+  pteBatchHint(slot: number, pte: Pte): number {
+    return this.validCont(pte) ? CONT_PTES - indexInBlock(slot) : 1;
   }
 }

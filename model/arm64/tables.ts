@@ -68,19 +68,26 @@ export class PageTableMemory {
   }
 
   read(descPa: bigint): bigint {
-    const n = Number(descPa);
-    return this.locate(n, descPa)[(n % 4096) / 8]!; // locate() checks the slot is within a table
+    return this.readAt(Number(descPa));
   }
 
   write(descPa: bigint, val: bigint): void {
-    const n = Number(descPa);
-    this.locate(n, descPa)[(n % 4096) / 8] = checkU64(val);
+    this.writeAt(Number(descPa), val);
+  }
+
+  /** read() of a PA held as a number (PAs are 48 bits): the kernel side names its slots so, and a number allocates nothing */
+  readAt(pa: number): bigint {
+    return this.locate(pa)[(pa % 4096) / 8]!; // locate() checks the slot is within a table
+  }
+
+  writeAt(pa: number, val: bigint): void {
+    this.locate(pa)[(pa % 4096) / 8] = checkU64(val);
   }
 
   /** Compare-and-swap of one descriptor, as the walker's atomic update and Linux's cmpxchg loops do. */
   cmpxchg(descPa: bigint, expected: bigint, next: bigint): boolean {
     const n = Number(descPa);
-    const table = this.locate(n, descPa);
+    const table = this.locate(n);
     const index = (n % 4096) / 8;
     if (table[index] !== expected) return false;
     table[index] = checkU64(next);
@@ -113,10 +120,10 @@ export class PageTableMemory {
   }
 
   // A descriptor address outside any table is a bug in the model, not a fault.
-  private locate(n: number, descPa: bigint): BigUint64Array {
-    if (n % 8 !== 0) throw new Error(`descriptor PA 0x${descPa.toString(16)} is not 8-byte aligned`);
-    const table = this.tableAt(Math.floor(n / 4096));
-    if (table === undefined) throw new Error(`PA 0x${descPa.toString(16)} is not inside an allocated table`);
+  private locate(pa: number): BigUint64Array {
+    if (pa % 8 !== 0) throw new Error(`descriptor PA 0x${pa.toString(16)} is not 8-byte aligned`);
+    const table = this.tableAt(Math.floor(pa / 4096));
+    if (table === undefined) throw new Error(`PA 0x${pa.toString(16)} is not inside an allocated table`);
     return table.q;
   }
 }

@@ -77,7 +77,7 @@ function handlePteFault(mm: Mm, vma: Vma, addr: bigint, flags: number): VmFault 
 }
 
 // do_swap_page() from a SWP_SYNCHRONOUS_IO device: read into a new folio, free the slot
-function doSwapPage(mm: Mm, vma: Vma, flags: number, slot: bigint, orig: Pte): VmFault {
+function doSwapPage(mm: Mm, vma: Vma, flags: number, slot: number, orig: Pte): VmFault {
   const pg = mm.pg;
   const e = pg.pteToSwpEntry(orig);
   const swap = mm.sys.swap;
@@ -182,7 +182,7 @@ function doFault(mm: Mm, vma: Vma, addr: bigint, flags: number, uffdWp: boolean)
 }
 
 // set_pte_range() for one page of a file folio
-function setPteRange(mm: Mm, vma: Vma, slot: bigint, f: Folio, write: boolean, prefault: boolean, uffdWp = false): void {
+function setPteRange(mm: Mm, vma: Vma, slot: number, f: Folio, write: boolean, prefault: boolean, uffdWp = false): void {
   const pg = mm.pg;
   let entry = pg.pfnPte(f.pfn, vma.pageProt);
   // arch_wants_old_prefaulted_pte(): with hardware AF, neighbours go in old
@@ -209,7 +209,7 @@ function doFaultAround(mm: Mm, vma: Vma, addr: bigint): void {
 }
 
 // do_wp_page()
-function doWpPage(mm: Mm, vma: Vma, slot: bigint, orig: Pte): VmFault {
+function doWpPage(mm: Mm, vma: Vma, slot: number, orig: Pte): VmFault {
   const pg = mm.pg;
   if (vma.flags & V.VM_UFFD_WP && pg.pteUffdWp(orig)) {
     uffdWpWrite(mm, vma);
@@ -236,7 +236,7 @@ function doWpPage(mm: Mm, vma: Vma, slot: bigint, orig: Pte): VmFault {
 }
 
 // wp_page_reuse()
-function wpPageReuse(mm: Mm, vma: Vma, slot: bigint, orig: Pte): void {
+function wpPageReuse(mm: Mm, vma: Vma, slot: number, orig: Pte): void {
   const pg = mm.pg;
   let entry = pg.pteMkyoung(orig);
   entry = pg.pteMkdirty(entry);
@@ -245,7 +245,7 @@ function wpPageReuse(mm: Mm, vma: Vma, slot: bigint, orig: Pte): void {
 }
 
 // wp_page_copy(): COW into a new exclusive anonymous page
-function wpPageCopy(mm: Mm, vma: Vma, slot: bigint, orig: Pte, old: Folio | null): VmFault {
+function wpPageCopy(mm: Mm, vma: Vma, slot: number, orig: Pte, old: Folio | null): VmFault {
   const pg = mm.pg;
   const f = newAnonFolio(mm, vma, 0);
   const oldPfn = pg.ptePfn(orig);
@@ -279,7 +279,7 @@ function thpEligible(mm: Mm, vma: Vma, addr: bigint): boolean {
 }
 
 // do_huge_pmd_anonymous_page()
-function doHugePmdAnonymousPage(mm: Mm, vma: Vma, flags: number, pmdSlot: bigint): VmFault | 'fallback' {
+function doHugePmdAnonymousPage(mm: Mm, vma: Vma, flags: number, pmdSlot: number): VmFault | 'fallback' {
   const pg = mm.pg;
   if (!(flags & FAULT_FLAG_WRITE) && mm.sys.thp.useZeroPage) {
     // set_huge_zero_folio()
@@ -292,7 +292,7 @@ function doHugePmdAnonymousPage(mm: Mm, vma: Vma, flags: number, pmdSlot: bigint
 }
 
 // map_anon_folio_pmd_nopf(): a new THP, dirty, writable where the area is
-function mapAnonFolioPmd(mm: Mm, vma: Vma, pmdSlot: bigint): void {
+function mapAnonFolioPmd(mm: Mm, vma: Vma, pmdSlot: number): void {
   const pg = mm.pg;
   const f = newAnonFolio(mm, vma, HPAGE_PMD_ORDER);
   let entry = pg.pmdMkhuge(pg.pfnPte(f.pfn, vma.pageProt));
@@ -303,7 +303,7 @@ function mapAnonFolioPmd(mm: Mm, vma: Vma, pmdSlot: bigint): void {
 }
 
 // do_huge_pmd_wp_page(): reuse an exclusive THP, otherwise split and fall back to ptes
-function doHugePmdWpPage(mm: Mm, vma: Vma, addr: bigint, pmdSlot: bigint, orig: bigint): VmFault | 'fallback' {
+function doHugePmdWpPage(mm: Mm, vma: Vma, addr: bigint, pmdSlot: number, orig: bigint): VmFault | 'fallback' {
   const pg = mm.pg;
   // wp_huge_pmd(): a uffd-wp THP is split, and each pte resolved as it is written
   if (vma.flags & V.VM_UFFD_WP && pg.pteUffdWp(orig)) {

@@ -28,10 +28,10 @@ export function splitHugePmd(mm: Mm, haddr: bigint): void {
   const slot0 = mm.pt.pteSlot(haddr, true)!;
   if (zero) {
     // __split_huge_zero_page_pmd(): one zero-page pte at a time
-    for (let i = 0n; i < 512n; i++) {
+    for (let i = 0; i < 512; i++) {
       let pte = pg.pteMkspecial(pg.pfnPte(phys.zeroPfn, prot));
       if (pg.pteUffdWp(pmd)) pte = pg.pteMkuffdWp(pte);
-      mm.arch.setPteAt(slot0 + i * 8n, pte);
+      mm.arch.setPteAt(slot0 + i * 8, pte);
     }
     return;
   }

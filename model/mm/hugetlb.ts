@@ -180,7 +180,7 @@ export function hugetlbFault(mm: Mm, vma: Vma, addr: bigint, write: boolean): Vm
 }
 
 // hugetlb_no_page(); `uffdWp`: over a uffd-wp marker
-function hugetlbNoPage(mm: Mm, vma: Vma, haddr: bigint, slot: bigint, write: boolean, uffdWp: boolean): VmFault {
+function hugetlbNoPage(mm: Mm, vma: Vma, haddr: bigint, slot: number, write: boolean, uffdWp: boolean): VmFault {
   const inode = vma.file!;
   const idx = hugeIndex(vma, haddr);
   const shared = (vma.flags & V.VM_MAYSHARE) !== 0;
@@ -212,7 +212,7 @@ function hugetlbNoPage(mm: Mm, vma: Vma, haddr: bigint, slot: bigint, write: boo
  * hugetlb_wp(): a shared page, or a private one mapped only here (without
  * fork() every private hugetlb page is), becomes writable in place.
  */
-function hugetlbWp(mm: Mm, slot: bigint, pte: Pte): VmFault {
+function hugetlbWp(mm: Mm, slot: number, pte: Pte): VmFault {
   const pg = mm.pg;
   // set_huge_ptep_writable()
   const entry = pg.pteMkwrite(pg.pteMkdirty(pte));

@@ -26,7 +26,7 @@ function clearIgnored(mm: Mm, pte: Pte, flags: Fpb): Pte {
  * with ptep_get()) map consecutive pages of folio alike, at most maxNr;
  * 1 for a small folio or none.
  */
-export function folioPteBatch(mm: Mm, folio: Folio | null, slot: bigint, pte: Pte, maxNr: number, flags: Fpb = {}): number {
+export function folioPteBatch(mm: Mm, folio: Folio | null, slot: number, pte: Pte, maxNr: number, flags: Fpb = {}): number {
   if (folio === null || folio.nrPages === 1) return 1;
   const pg = mm.pg;
   const left = Number(folio.pfn + BigInt(folio.nrPages) - pg.ptePfn(pte));
@@ -34,7 +34,7 @@ export function folioPteBatch(mm: Mm, folio: Folio | null, slot: bigint, pte: Pt
   let nr = mm.arch.pteBatchHint(slot, pte);
   let expected = clearIgnored(mm, pte, flags) + BigInt(nr) * 4096n;
   while (nr < maxNr) {
-    const s = slot + BigInt(nr) * 8n;
+    const s = slot + nr * 8;
     const next = mm.arch.ptepGet(s);
     if (!pg.pteSame(clearIgnored(mm, next, flags), expected)) break;
     const n = mm.arch.pteBatchHint(s, next);

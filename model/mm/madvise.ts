@@ -302,7 +302,7 @@ function coldOrPageoutPmd(mm: Mm, vma: Vma, lo: bigint, hi: bigint, pageout: boo
 }
 
 /** madvise_folio_pte_batch(): the batch from a (slot, pte) up to hi */
-function madviseFolioPteBatch(mm: Mm, folio: Folio, slot: bigint, pte: Pte, a: bigint, hi: bigint): number {
+function madviseFolioPteBatch(mm: Mm, folio: Folio, slot: number, pte: Pte, a: bigint, hi: bigint): number {
   return folioPteBatch(mm, folio, slot, pte, Number((hi - a) / PAGE));
 }
 

@@ -53,7 +53,7 @@ export function zapRange(mm: Mm, start: bigint, end: bigint, dropMarkers: boolea
     const total = Number((r.end - r.addr) >> 12n);
     for (let i = 0, nr = 1; i < total; i += nr) {
       nr = 1;
-      const slot = r.slot + BigInt(i) * 8n;
+      const slot = r.slot + i * 8;
       const addr = r.addr + BigInt(i) * PAGE;
       const pte = mm.arch.ptepGet(slot);
       if (pte === 0n) continue;
@@ -84,7 +84,7 @@ export function zapRange(mm: Mm, start: bigint, end: bigint, dropMarkers: boolea
  * (folio_pte_batch()), cleared with get_and_clear_full_ptes(); returns how
  * many ptes it zapped.
  */
-function zapPresentPtes(mm: Mm, slot: bigint, pte: Pte, maxNr: number, keepUffdWp: boolean): number {
+function zapPresentPtes(mm: Mm, slot: number, pte: Pte, maxNr: number, keepUffdWp: boolean): number {
   const pg = mm.pg;
   const f = mm.vmNormalFolio(pte);
   const nr = folioPteBatch(mm, f, slot, pte, maxNr);
@@ -95,7 +95,7 @@ function zapPresentPtes(mm: Mm, slot: bigint, pte: Pte, maxNr: number, keepUffdW
     unmapFolio(mm, f, pg.ptePfn(ptent), nr);
   }
   // zap_install_uffd_wp_if_needed()
-  if (keepUffdWp && pg.pteUffdWp(ptent)) for (let k = 0n; k < BigInt(nr); k++) mm.arch.setPteAt(slot + k * 8n, pg.makePteMarker(PTE_MARKER_UFFD_WP));
+  if (keepUffdWp && pg.pteUffdWp(ptent)) for (let k = 0; k < nr; k++) mm.arch.setPteAt(slot + k * 8, pg.makePteMarker(PTE_MARKER_UFFD_WP));
   return nr;
 }
 
@@ -120,7 +120,7 @@ export function swapPteLike(mm: Mm, a: Pte, b: Pte): boolean {
 }
 
 // zap_huge_pmd(), __unmap_hugepage_range() for hugetlb: a pmd entry the zap covers whole
-function zapPmd(mm: Mm, addr: bigint, slot: bigint, pmd: bigint, dropMarkers: boolean): void {
+function zapPmd(mm: Mm, addr: bigint, slot: number, pmd: bigint, dropMarkers: boolean): void {
   // __unmap_hugepage_range(): unless dropping markers, a hugetlb entry write-protected by uffd-wp leaves one
   const vma = mm.vmas.lookup(addr);
   const marker = !dropMarkers && vma !== null && (vma.flags & V.VM_HUGETLB) !== 0 && (mm.pg.pmdPresent(pmd) ? mm.pg.pteUffdWp(pmd) : mm.pg.pteSwpUffdWpAny(pmd));

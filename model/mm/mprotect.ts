@@ -109,7 +109,7 @@ export function changeProtection(mm: Mm, vma: Vma, start: bigint, end: bigint, t
 function changePteRange(
   mm: Mm,
   vma: Vma,
-  run: { addr: bigint; end: bigint; slot: bigint },
+  run: { addr: bigint; end: bigint; slot: number },
   tryChangeWritable: boolean,
   uffd: 'wp' | 'resolve' | null,
   markers: boolean,
@@ -120,7 +120,7 @@ function changePteRange(
   const total = Number((run.end - run.addr) >> 12n);
   for (let i = 0, nr = 1; i < total; i += nr) {
     nr = 1;
-    const slot = run.slot + BigInt(i) * 8n;
+    const slot = run.slot + i * 8;
     const oldpte = arch.ptepGet(slot);
     if (pg.ptePresent(oldpte)) {
       const folio = mm.vmNormalFolio(oldpte);
@@ -133,7 +133,7 @@ function changePteRange(
 }
 
 // change_present_ptes(): one batch off and back on with the new protection, made writable where it may be
-function changePresentPtes(mm: Mm, vma: Vma, slot: bigint, nr: number, folio: Folio | null, tryChangeWritable: boolean, modify: (pte: Pte) => Pte): void {
+function changePresentPtes(mm: Mm, vma: Vma, slot: number, nr: number, folio: Folio | null, tryChangeWritable: boolean, modify: (pte: Pte) => Pte): void {
   const pg = mm.pg;
   const arch = mm.arch;
   const ptent = modify(arch.modifyProtStartPtes(slot, nr));
@@ -148,13 +148,13 @@ function changePresentPtes(mm: Mm, vma: Vma, slot: bigint, nr: number, folio: Fo
     let len = 1;
     while (i + len < nr && folio.anonExclusive[first + i + len] === exclusive) len++;
     const pte = ptent + BigInt(i) * 4096n;
-    arch.modifyProtCommitPtes(slot + BigInt(i) * 8n, exclusive === 1 ? pg.pteMkwrite(pte) : pte, len);
+    arch.modifyProtCommitPtes(slot + i * 8, exclusive === 1 ? pg.pteMkwrite(pte) : pte, len);
     i += len;
   }
 }
 
 // change_softleaf_pte(): swap entries carry uffd-wp; a resolved uffd-wp marker goes, a guard marker stays as it is
-function changeSoftleafPte(mm: Mm, slot: bigint, oldpte: Pte, uffd: 'wp' | 'resolve' | null): void {
+function changeSoftleafPte(mm: Mm, slot: number, oldpte: Pte, uffd: 'wp' | 'resolve' | null): void {
   const pg = mm.pg;
   if (isGuardMarkerEntry(pg.pteToSwpEntry(oldpte))) return;
   if (pg.isPteMarker(oldpte)) {

@@ -325,7 +325,7 @@ function tryRealignAddr(mm: Mm, pmc: MoveControl): void {
 }
 
 // move_normal_pmd() / move_normal_pud(): the table itself changes place, if the new entry is empty
-function moveEntry(mm: Mm, oldSlot: bigint, newSlot: bigint): boolean {
+function moveEntry(mm: Mm, oldSlot: number, newSlot: number): boolean {
   if (mm.pt.read(newSlot) !== 0n) return false;
   mm.pt.write(newSlot, mm.pt.read(oldSlot));
   mm.pt.write(oldSlot, 0n);
@@ -333,7 +333,7 @@ function moveEntry(mm: Mm, oldSlot: bigint, newSlot: bigint): boolean {
 }
 
 // move_huge_pmd(): a THP's pmd moves whole, soft-dirty (move_soft_dirty_pmd())
-function moveHugePmd(mm: Mm, oldSlot: bigint, newSlot: bigint, clearUffdWp: boolean): boolean {
+function moveHugePmd(mm: Mm, oldSlot: number, newSlot: number, clearUffdWp: boolean): boolean {
   const pg = mm.pg;
   if (mm.pt.read(newSlot) !== 0n) return false;
   const pmd = mm.pt.read(oldSlot);
@@ -353,7 +353,7 @@ function movePtes(mm: Mm, oldAddr: bigint, newAddr: bigint, extent: bigint, clea
   const oldSlot = mm.pt.pteSlot(oldAddr, false)!;
   for (let i = 0, nr = 1; i < total; i += nr) {
     nr = 1;
-    const s = oldSlot + BigInt(i) * 8n;
+    const s = oldSlot + i * 8;
     const pte = arch.ptepGet(s);
     if (pte === 0n) continue;
     const present = pg.ptePresent(pte);

@@ -3,6 +3,10 @@
 // populated part of a range. Entries are real arm64 descriptors held in
 // PageTableMemory, so the hardware walk (arm64/walk.ts) sees exactly what
 // the kernel model wrote.
+//
+// A slot, the kernel's pte_t * or pmd_t *, is the physical address of a
+// descriptor held as a number (PAs are 48 bits): slot arithmetic over a
+// table's entries is then number arithmetic, which allocates nothing.
 
 import { PMD_TYPE_MASK, PMD_TYPE_TABLE, PTE_ADDR_MASK, TABLE_AF, TABLE_PXN, levelShift } from '../arm64/hwdef.ts';
 import { DESC_NONE, DESC_NOT_TABLE, PageTableMemory } from '../arm64/tables.ts';
@@ -32,7 +36,7 @@ export class PageTables {
   }
 
   /** The descriptor address of va's entry at level (0-3); null when a table above is missing and !alloc. */
-  slot(va: bigint, level: number, alloc: boolean): bigint | null {
+  slot(va: bigint, level: number, alloc: boolean): number | null {
     const vpn = Number(va >> 12n);
     const frame = this.tableFor(vpn, level, alloc);
     return frame < 0 ? null : slotPa(frame, tableIndex(vpn, level));
@@ -48,7 +52,7 @@ export class PageTables {
         if (next !== DESC_NONE || !alloc) return next; // a leaf (huge pmd) or nothing there
         // pmd_populate() and friends: user tables carry PXNTable
         const pa = this.mem.allocTable();
-        this.mem.write(slotPa(frame, i), pa | PMD_TYPE_TABLE | this.tableBits);
+        this.mem.writeAt(slotPa(frame, i), pa | PMD_TYPE_TABLE | this.tableBits);
         next = Number(pa) / 4096;
       }
       frame = next;
@@ -82,37 +86,37 @@ export class PageTables {
     const i = tableIndex(vpn, 2);
     const pteTable = this.mem.nextTable(pmdTable, i);
     if (pteTable === DESC_NONE) return { level: 3, val: 0n };
-    if (pteTable === DESC_NOT_TABLE) return { level: 2, val: this.mem.read(slotPa(pmdTable, i)) };
-    return { level: 3, val: this.mem.read(slotPa(pteTable, tableIndex(vpn, 3))) };
+    if (pteTable === DESC_NOT_TABLE) return { level: 2, val: this.mem.readAt(slotPa(pmdTable, i)) };
+    return { level: 3, val: this.mem.readAt(slotPa(pteTable, tableIndex(vpn, 3))) };
   }
 
   /** pmd_offset() after allocating the levels above */
-  pmdSlot(va: bigint, alloc: boolean): bigint | null {
+  pmdSlot(va: bigint, alloc: boolean): number | null {
     return this.slot(va, 2, alloc);
   }
 
   /** The pte slot of va: null when the pmd is none, a huge leaf, or !alloc and missing. */
-  pteSlot(va: bigint, alloc: boolean): bigint | null {
+  pteSlot(va: bigint, alloc: boolean): number | null {
     return this.slot(va, 3, alloc);
   }
 
-  read(slot: bigint): bigint {
-    return this.mem.read(slot);
+  read(slot: number): bigint {
+    return this.mem.readAt(slot);
   }
-  write(slot: bigint, val: bigint): void {
-    this.mem.write(slot, val);
+  write(slot: number, val: bigint): void {
+    this.mem.writeAt(slot, val);
   }
 
   /** The pmd value for va (0 when no table reaches it). */
   pmdVal(va: bigint): bigint {
     const s = this.pmdSlot(va, false);
-    return s === null ? 0n : this.mem.read(s);
+    return s === null ? 0n : this.mem.readAt(s);
   }
 
   /** The pte value for va (0 when none or under a huge pmd). */
   pteVal(va: bigint): bigint {
     const s = this.pteSlot(va, false);
-    return s === null ? 0n : this.mem.read(s);
+    return s === null ? 0n : this.mem.readAt(s);
   }
 
   /** pmd_is_table: the pmd points at a pte table. */
@@ -125,21 +129,22 @@ export class PageTables {
    * table or a leaf), skipping empty upper levels: walk_page_range() only
    * descends where tables exist.
    */
-  *pmdsIn(start: bigint, end: bigint): Generator<{ addr: bigint; slot: bigint; val: bigint }> {
+  *pmdsIn(start: bigint, end: bigint): Generator<{ addr: bigint; slot: number; val: bigint }> {
     let addr = start & PMD_MASK;
     while (addr < end) {
-      const pgd = this.mem.read(this.root + index(addr, 0) * 8n);
-      if (!isTable(pgd)) {
+      const vpn = Number(addr >> 12n);
+      const pud = this.mem.nextTable(this.rootFrame, tableIndex(vpn, 0));
+      if (pud < 0) {
         addr = nextBoundary(addr, 0);
         continue;
       }
-      const pud = this.mem.read((pgd & PTE_ADDR_MASK) + index(addr, 1) * 8n);
-      if (!isTable(pud)) {
+      const pmd = this.mem.nextTable(pud, tableIndex(vpn, 1));
+      if (pmd < 0) {
         addr = nextBoundary(addr, 1);
         continue;
       }
-      const slot = (pud & PTE_ADDR_MASK) + index(addr, 2) * 8n;
-      const val = this.mem.read(slot);
+      const slot = slotPa(pmd, tableIndex(vpn, 2));
+      const val = this.mem.readAt(slot);
       if (val !== 0n) yield { addr, slot, val };
       addr += PMD_SIZE;
     }
@@ -178,7 +183,7 @@ export class PageTables {
       for (let a = lo; a < hi; a += 4096n) {
         const i = Number((a >> 12n) & 511n);
         const pte = t[i]!;
-        if (pte !== 0n) this.mem.write((val & PTE_ADDR_MASK) + BigInt(i) * 8n, fn(a, pte));
+        if (pte !== 0n) this.mem.writeAt(Number(val & PTE_ADDR_MASK) + i * 8, fn(a, pte));
       }
     }
   }
@@ -188,12 +193,12 @@ export class PageTables {
    * starts and ends and the slot of its first pte (its ptes' slots follow),
    * for loops that step over batches of ptes as the kernel's do.
    */
-  *pteTableRuns(start: bigint, end: bigint): Generator<{ addr: bigint; end: bigint; slot: bigint }> {
+  *pteTableRuns(start: bigint, end: bigint): Generator<{ addr: bigint; end: bigint; slot: number }> {
     for (const { addr, val } of [...this.pmdsIn(start, end)]) {
       if (!isTable(val)) continue;
       const lo = addr > start ? addr : start;
       const hi = addr + PMD_SIZE < end ? addr + PMD_SIZE : end;
-      yield { addr: lo, end: hi, slot: (val & PTE_ADDR_MASK) + ((lo >> 12n) & 511n) * 8n };
+      yield { addr: lo, end: hi, slot: Number(val & PTE_ADDR_MASK) + Number((lo >> 12n) & 511n) * 8 };
     }
   }
 
@@ -201,27 +206,27 @@ export class PageTables {
    * Visits every pte slot of [start, end) under a pte table, empty ones
    * included (change_pte_range() sees none ptes too); the caller writes.
    */
-  forEachPteSlot(start: bigint, end: bigint, fn: (addr: bigint, slot: bigint, pte: bigint) => void): void {
+  forEachPteSlot(start: bigint, end: bigint, fn: (addr: bigint, slot: number, pte: bigint) => void): void {
     for (const { addr, val } of [...this.pmdsIn(start, end)]) {
       if (!isTable(val)) continue;
-      const base = val & PTE_ADDR_MASK;
+      const base = Number(val & PTE_ADDR_MASK);
       const lo = addr > start ? addr : start;
       const hi = addr + PMD_SIZE < end ? addr + PMD_SIZE : end;
       for (let a = lo; a < hi; a += 4096n) {
-        const slot = base + ((a >> 12n) & 511n) * 8n;
-        fn(a, slot, this.mem.read(slot));
+        const slot = base + Number((a >> 12n) & 511n) * 8;
+        fn(a, slot, this.mem.readAt(slot));
       }
     }
   }
 
   /** Drops the pte table under a pmd (free_pte_range()): the range must hold no ptes. */
-  freePteTable(pmdSlot: bigint): void {
-    this.mem.write(pmdSlot, 0n);
+  freePteTable(pmdSlot: number): void {
+    this.mem.writeAt(pmdSlot, 0n);
   }
 }
 
 /** The PA of entry i of the table at frame. */
-const slotPa = (frame: number, i: number): bigint => BigInt(frame * 4096 + i * 8);
+const slotPa = (frame: number, i: number): number => frame * 4096 + i * 8;
 
 /** The first address past va's entry at level (pgd_addr_end() and friends). */
 function nextBoundary(va: bigint, level: number): bigint {

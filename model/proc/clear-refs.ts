@@ -72,7 +72,7 @@ function clearRefsRange(mm: Mm, start: bigint, end: bigint, softDirty: boolean):
 }
 
 // clear_soft_dirty(): write-protect as well, so the next write faults and marks it again
-function clearSoftDirty(mm: Mm, slot: bigint, pte: bigint): void {
+function clearSoftDirty(mm: Mm, slot: number, pte: bigint): void {
   const pg = mm.pg;
   if (!pg.hasSoftDirty || pg.pteNone(pte)) return;
   if (!pg.ptePresent(pte)) return mm.arch.setPteAt(slot, pg.pteSwpClearSoftDirty(pte));

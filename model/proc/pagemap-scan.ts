@@ -239,7 +239,7 @@ class PagemapScan {
     let ret: WalkRet = 0;
     // the range lies under one pte table: its slots follow the addresses
     const first = pt.pteSlot(start, false)!;
-    const slotOf = (addr: bigint) => first + ((addr - start) >> 9n);
+    const slotOf = (addr: bigint) => first + Number((addr - start) >> 9n);
     if (this.wp && !this.vecBuf) {
       // fast path for performing exclusive WP: every pte not yet protected
       for (let addr = start; addr !== end; addr += PAGE) {
@@ -369,7 +369,7 @@ class PagemapScan {
   }
 
   // make_uffd_wp_pte()
-  private makeUffdWpPte(slot: bigint, pte: Pte): void {
+  private makeUffdWpPte(slot: number, pte: Pte): void {
     const pg = this.pg;
     const arch = this.mm.arch;
     if (pg.ptePresent(pte)) arch.modifyProtCommitPtes(slot, pg.pteMkuffdWp(arch.modifyProtStartPtes(slot, 1)), 1);
@@ -378,7 +378,7 @@ class PagemapScan {
   }
 
   // make_uffd_wp_huge_pte(): a marker in a none entry; markers stay; a present page gets uffd-wp
-  private makeUffdWpHugePte(slot: bigint): void {
+  private makeUffdWpHugePte(slot: number): void {
     const pg = this.pg;
     const pte = this.mm.pt.read(slot);
     if (pte === 0n) this.mm.pt.write(slot, pg.makePteMarker(PTE_MARKER_UFFD_WP));
