@@ -12,11 +12,24 @@ const U64_MAX = (1n << 64n) - 1n;
 export const DESC_NONE = -1;
 export const DESC_NOT_TABLE = -2;
 
-/** A table's 512 descriptors, and the same memory as 32-bit words (little-endian: low word first). */
+/** A table's 512 descriptors, the same memory as 32-bit words (little-endian: low word first), and its level. */
 interface Table {
   readonly q: BigUint64Array;
   readonly w: Uint32Array;
+  /** 3 for a pte table; a table allocated without its level counts as an upper one (0) */
+  readonly level: number;
 }
+
+/**
+ * The pte table a walk of one 2 MiB region reached, and the table attributes
+ * it gathered on the way (TableAttrs as bits: UXN 1, PXN 2, APTable[0] 4,
+ * APTable[1] 8). Good while no upper-level entry has been written since: a
+ * walk cache that can never be stale, so the model stays without a TLB.
+ */
+export const WALK_UXN = 1;
+export const WALK_PXN = 2;
+export const WALK_NO_EL0 = 4;
+export const WALK_RDONLY = 8;
 
 /** 512-entry tables keyed by PA, so memory grows with the tables allocated. */
 export class PageTableMemory {
@@ -29,14 +42,36 @@ export class PageTableMemory {
   private readonly recentFrame: number[] = [-1, -1, -1, -1];
   private readonly recentTable: (Table | undefined)[] = [undefined, undefined, undefined, undefined];
   private nextRecent = 0;
+  // counts writes to upper-level (0-2) tables; the walk cache is good while it stands still
+  private upperWrites = 0;
+  private cacheWrites = -1;
+  private cacheRoot = -1;
+  private cacheRegion = -1;
+  private cacheFrame = -1;
+  /** the table attributes of the cached walk (WALK_* bits) */
+  cachedAttrs = 0;
 
-  /** A fresh zero-filled table from a bump allocator; returns its PA. */
-  allocTable(): bigint {
+  /** A fresh zero-filled table from a bump allocator, for `level` (0-3, default unknown: upper); returns its PA. */
+  allocTable(level = 0): bigint {
     const pa = this.nextFrame;
     this.nextFrame += PAGE_SIZE;
     const q = new BigUint64Array(PTRS_PER_TABLE);
-    this.tables.set(Number(pa) / 4096, { q, w: new Uint32Array(q.buffer) });
+    this.tables.set(Number(pa) / 4096, { q, w: new Uint32Array(q.buffer), level });
     return pa;
+  }
+
+  /** The pte table a walk from root reached for 2 MiB region `region` (page number / 512), if no upper entry changed since; -1 if none. */
+  cachedPteTable(root: number, region: number): number {
+    return this.cacheWrites === this.upperWrites && this.cacheRoot === root && this.cacheRegion === region ? this.cacheFrame : -1;
+  }
+
+  /** Remembers a walk that reached pte table `frame` through tables only, gathering attrs (WALK_* bits). */
+  rememberPteTable(root: number, region: number, frame: number, attrs: number): void {
+    this.cacheWrites = this.upperWrites;
+    this.cacheRoot = root;
+    this.cacheRegion = region;
+    this.cacheFrame = frame;
+    this.cachedAttrs = attrs;
   }
 
   /**
@@ -77,11 +112,13 @@ export class PageTableMemory {
 
   /** read() of a PA held as a number (PAs are 48 bits): the kernel side names its slots so, and a number allocates nothing */
   readAt(pa: number): bigint {
-    return this.locate(pa)[(pa % 4096) / 8]!; // locate() checks the slot is within a table
+    return this.locate(pa).q[(pa % 4096) / 8]!; // locate() checks the slot is within a table
   }
 
   writeAt(pa: number, val: bigint): void {
-    this.locate(pa)[(pa % 4096) / 8] = checkU64(val);
+    const t = this.locate(pa);
+    if (t.level < 3) this.upperWrites++;
+    t.q[(pa % 4096) / 8] = checkU64(val);
   }
 
   /** Compare-and-swap of one descriptor, as the walker's atomic update and Linux's cmpxchg loops do. */
@@ -89,8 +126,9 @@ export class PageTableMemory {
     const n = Number(descPa);
     const table = this.locate(n);
     const index = (n % 4096) / 8;
-    if (table[index] !== expected) return false;
-    table[index] = checkU64(next);
+    if (table.q[index] !== expected) return false;
+    if (table.level < 3) this.upperWrites++;
+    table.q[index] = checkU64(next);
     return true;
   }
 
@@ -120,11 +158,11 @@ export class PageTableMemory {
   }
 
   // A descriptor address outside any table is a bug in the model, not a fault.
-  private locate(pa: number): BigUint64Array {
+  private locate(pa: number): Table {
     if (pa % 8 !== 0) throw new Error(`descriptor PA 0x${pa.toString(16)} is not 8-byte aligned`);
     const table = this.tableAt(Math.floor(pa / 4096));
     if (table === undefined) throw new Error(`PA 0x${pa.toString(16)} is not inside an allocated table`);
-    return table.q;
+    return table;
   }
 }
 

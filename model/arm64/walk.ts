@@ -1,6 +1,7 @@
 // The hardware side: a stage-1 walk of TTBR0_EL1 (T0SZ=16, 4K granule, start
 // level 0) and the EL0 access checks that follow it, in the order QEMU's
-// get_phys_addr_lpae() applies them. Pure functions over PageTableMemory.
+// get_phys_addr_lpae() applies them. Functions over PageTableMemory, whose
+// only state is the record of the walk just made (W).
 
 import {
   PMD_ADDR_MASK,
@@ -25,7 +26,7 @@ import {
   genmask,
   levelShift,
 } from './hwdef.ts';
-import { DESC_NONE, type PageTableMemory } from './tables.ts';
+import { DESC_NONE, WALK_NO_EL0, WALK_PXN, WALK_RDONLY, WALK_UXN, type PageTableMemory } from './tables.ts';
 
 /** EL0 accesses only: the model is about user memory. */
 export type Access = 'read' | 'write' | 'exec';
@@ -118,86 +119,149 @@ const LEAF_ADDR_LOW = [0, 1, 2, 3].map((level) => Number(leafAddrMask(level) & 0
 const LEAF_ADDR_HIGH = high(PTE_ADDR_MASK);
 const LO_VALID = Number(PTE_VALID);
 const LO_TABLE_BIT = Number(PTE_TABLE_BIT);
+const [LO_USER, LO_RDONLY, LO_AF] = [PTE_USER, PTE_RDONLY, PTE_AF].map(Number) as [number, number, number];
+const [HI_DBM, HI_UXN_LEAF] = [PTE_DBM, PTE_UXN].map(high) as [number, number];
 let lastTtbr = -1n;
 let lastRoot = 0;
 
-// get_phys_addr_lpae(): the walk up to the leaf, before the AF, DBM and permission checks.
-// Descriptors are read as 32-bit words (PageTableMemory.nextTable(), low(), high()): only the leaf is made a bigint.
-export function translate(mem: PageTableMemory, ttbr: bigint, va: bigint): TranslateResult {
-  if ((va & TTBR0_SELECT_MASK) !== 0n) return { ok: false, fault: walkFault('translation', 0) };
+// What the last walk found, as numbers: walkLeaf() and checkAccess() leave it here so that the
+// model's own loads and stores (accessPa()) build no object. Read right after the call.
+const W = {
+  level: 0,
+  frame: 0,
+  index: 0,
+  /** table attributes gathered on the way (WALK_* bits) */
+  attrs: 0,
+  /** the output address of the access (a leaf's OA plus the VA's offset within it) */
+  pa: 0,
+  /** the leaf before and after the hardware's AF/DBM update (checkAccess() only) */
+  before: 0n,
+  after: 0n,
+};
+
+/**
+ * get_phys_addr_lpae(): the walk up to the leaf, before the AF, DBM and
+ * permission checks. The level of the leaf (W holds where it is), or -1 for
+ * a translation fault at W.level. Descriptors are read as 32-bit words
+ * (PageTableMemory.nextTable(), low(), high()), and the last pte table a
+ * walk reached is remembered (PageTableMemory.cachedPteTable()).
+ */
+function walkLeaf(mem: PageTableMemory, ttbr: bigint, va: bigint): number {
+  W.level = 0;
+  if ((va & TTBR0_SELECT_MASK) !== 0n) return -1;
   const vpn = Number((va >> PAGE_SHIFT) & VPN_MASK);
-  let uxn = false;
-  let pxn = false;
-  let noEl0 = false;
-  let rdonly = false;
   if (ttbr !== lastTtbr) {
     lastRoot = Number(rootTable(ttbr) >> PAGE_SHIFT);
     lastTtbr = ttbr;
   }
-  let frame = lastRoot;
-  for (let level = 0; ; level++) {
-    const i = Math.floor(vpn / PAGES_PER_ENTRY[level]!) % PTRS_PER_TABLE;
-    if (level < 3) {
+  const region = Math.floor(vpn / PTRS_PER_TABLE);
+  let frame = mem.cachedPteTable(lastRoot, region);
+  let attrs = mem.cachedAttrs;
+  let level = 3;
+  if (frame < 0) {
+    frame = lastRoot;
+    attrs = 0;
+    for (level = 0; level < 3; level++) {
+      const i = Math.floor(vpn / PAGES_PER_ENTRY[level]!) % PTRS_PER_TABLE;
       const next = mem.nextTable(frame, i);
-      if (next >= 0) {
-        const hi = mem.high(frame, i);
-        uxn ||= (hi & HI_UXN) !== 0;
-        pxn ||= (hi & HI_PXN) !== 0;
-        noEl0 ||= (hi & HI_NO_EL0) !== 0;
-        rdonly ||= (hi & HI_RDONLY) !== 0;
-        frame = next;
-        continue;
+      if (next < 0) {
+        W.level = level;
+        if (next === DESC_NONE) return -1;
+        break; // not a table: the leaf (or an invalid entry) is here
       }
-      if (next === DESC_NONE) return { ok: false, fault: walkFault('translation', level) };
+      const hi = mem.high(frame, i);
+      if (hi & HI_UXN) attrs |= WALK_UXN;
+      if (hi & HI_PXN) attrs |= WALK_PXN;
+      if (hi & HI_NO_EL0) attrs |= WALK_NO_EL0;
+      if (hi & HI_RDONLY) attrs |= WALK_RDONLY;
+      frame = next;
     }
-    const lo = mem.low(frame, i);
-    // Invalid, or 0b01 at L3, which is reserved.
-    if ((lo & LO_VALID) === 0 || ((lo & LO_TABLE_BIT) === 0 && level === 3)) return { ok: false, fault: walkFault('translation', level) };
-    // AArch64.BlockDescSupported(): no L0 blocks with a 4K granule unless LPA2.
-    if (level === 0) return { ok: false, fault: walkFault('translation', 0) };
-    const oa = (mem.high(frame, i) & LEAF_ADDR_HIGH) * 2 ** 32 + ((lo & LEAF_ADDR_LOW[level]!) >>> 0);
-    const pa = BigInt(oa + Number(va & LEAF_OFFSET_MASK[level]!));
-    return { ok: true, level, descPa: BigInt(frame * PTRS_PER_TABLE * 8 + i * 8), desc: mem.entry(frame, i), pa, table: { uxn, pxn, noEl0, rdonly } };
+    if (level === 3) mem.rememberPteTable(lastRoot, region, frame, attrs);
   }
+  const i = Math.floor(vpn / PAGES_PER_ENTRY[level]!) % PTRS_PER_TABLE;
+  const lo = mem.low(frame, i);
+  W.level = level;
+  // Invalid, or 0b01 at L3, which is reserved.
+  if ((lo & LO_VALID) === 0 || ((lo & LO_TABLE_BIT) === 0 && level === 3)) return -1;
+  // AArch64.BlockDescSupported(): no L0 blocks with a 4K granule unless LPA2.
+  if (level === 0) return -1;
+  W.frame = frame;
+  W.index = i;
+  W.attrs = attrs;
+  W.pa = (mem.high(frame, i) & LEAF_ADDR_HIGH) * 2 ** 32 + ((lo & LEAF_ADDR_LOW[level]!) >>> 0) + Number(va & LEAF_OFFSET_MASK[level]!);
+  return level;
+}
+
+const tableAttrs = (attrs: number): TableAttrs => ({
+  uxn: (attrs & WALK_UXN) !== 0,
+  pxn: (attrs & WALK_PXN) !== 0,
+  noEl0: (attrs & WALK_NO_EL0) !== 0,
+  rdonly: (attrs & WALK_RDONLY) !== 0,
+});
+
+// get_phys_addr_lpae(): the walk up to the leaf, before the AF, DBM and permission checks.
+export function translate(mem: PageTableMemory, ttbr: bigint, va: bigint): TranslateResult {
+  const level = walkLeaf(mem, ttbr, va);
+  if (level < 0) return { ok: false, fault: walkFault('translation', W.level) };
+  const descPa = BigInt(W.frame * PTRS_PER_TABLE * 8 + W.index * 8);
+  return { ok: true, level, descPa, desc: mem.entry(W.frame, W.index), pa: BigInt(W.pa), table: tableAttrs(W.attrs) };
 }
 
 // get_S1prot() for EL0 (simple_ap_to_rw_prot_is_user(ap, true)), table
 // attributes applied as QEMU does; SCTLR_EL1.WXN is off for Linux user memory.
-function el0Permits(desc: bigint, table: TableAttrs, acc: Access): boolean {
-  const user = (desc & PTE_USER) !== 0n && !table.noEl0;
+// lo and hi are the leaf's words after the AF/DBM update.
+function el0Permits(lo: number, hi: number, attrs: number, acc: Access): boolean {
+  const user = (lo & LO_USER) !== 0 && !(attrs & WALK_NO_EL0);
   switch (acc) {
     case 'read':
       return user;
     case 'write':
-      return user && (desc & PTE_RDONLY) === 0n && !table.rdonly;
+      return user && (lo & LO_RDONLY) === 0 && !(attrs & WALK_RDONLY);
     case 'exec': // needs no read permission: AP=0b10 with UXN=0 is execute-only
-      return (desc & PTE_UXN) === 0n && !table.uxn;
+      return (hi & HI_UXN_LEAF) === 0 && !(attrs & WALK_UXN);
   }
 }
 
-// get_phys_addr_lpae() leaf checks: AF, then DBM, then permission, then the atomic update (arm_casq_ptw()).
-export function access(mem: PageTableMemory, ttbr: bigint, va: bigint, acc: Access, hw: HwFeatures): AccessResult {
+/**
+ * get_phys_addr_lpae() leaf checks: AF, then DBM, then permission, then the
+ * atomic update (arm_casq_ptw()). 'ok' (W holds the leaf, W.before and
+ * W.after), or the fault type (W.level is its level).
+ */
+function checkAccess(mem: PageTableMemory, ttbr: bigint, va: bigint, acc: Access, hw: HwFeatures): 'ok' | FaultType {
   if (hw.hwDBM && !hw.hwAF) throw new Error('TCR_EL1.HD without TCR_EL1.HA is not a Linux configuration');
   for (let attempt = 0; attempt < MAX_WALK_RESTARTS; attempt++) {
-    const t = translate(mem, ttbr, va);
-    if (!t.ok) return { ok: false, fault: { ...t.fault, access: acc } };
-    let after = t.desc;
+    if (walkLeaf(mem, ttbr, va) < 0) return 'translation';
+    const lo = mem.low(W.frame, W.index);
+    const hi = mem.high(W.frame, W.index);
+    let after = lo;
     // The access flag is checked before permissions: an old read-only page written reports access-flag.
-    if ((after & PTE_AF) === 0n) {
-      if (!hw.hwAF) return { ok: false, fault: { ...walkFault('access-flag', t.level), access: acc } };
-      after |= PTE_AF;
+    if ((after & LO_AF) === 0) {
+      if (!hw.hwAF) return 'access-flag';
+      after |= LO_AF;
     }
     // DBM turns writable-clean into writable-dirty before the permission check sees AP[2].
-    if (hw.hwDBM && acc === 'write' && (t.desc & PTE_DBM) !== 0n) after &= ~PTE_RDONLY;
+    if (hw.hwDBM && acc === 'write' && (hi & HI_DBM) !== 0) after &= ~LO_RDONLY;
     // On a permission fault nothing is written back, not even AF.
-    if (!el0Permits(after, t.table, acc)) {
-      return { ok: false, fault: { ...walkFault('permission', t.level), access: acc } };
-    }
+    if (!el0Permits(after, hi, W.attrs, acc)) return 'permission';
+    W.before = mem.entry(W.frame, W.index);
+    // AF and AP[2] are in the low word: the update is that word's change
+    W.after = after === lo ? W.before : W.before + BigInt((after >>> 0) - (lo >>> 0));
     // A lost CAS means software changed the descriptor after the walk read it: walk again.
-    if (after !== t.desc && !mem.cmpxchg(t.descPa, t.desc, after)) continue;
-    return { ok: true, pa: t.pa, level: t.level, descPa: t.descPa, before: t.desc, after };
+    if (W.after !== W.before && !mem.cmpxchg(BigInt(W.frame * PTRS_PER_TABLE * 8 + W.index * 8), W.before, W.after)) continue;
+    return 'ok';
   }
   throw new Error(`walk of VA 0x${va.toString(16)} lost ${MAX_WALK_RESTARTS} descriptor updates in a row`);
+}
+
+export function access(mem: PageTableMemory, ttbr: bigint, va: bigint, acc: Access, hw: HwFeatures): AccessResult {
+  const r = checkAccess(mem, ttbr, va, acc, hw);
+  if (r !== 'ok') return { ok: false, fault: { ...walkFault(r, W.level), access: acc } };
+  return { ok: true, pa: BigInt(W.pa), level: W.level, descPa: BigInt(W.frame * PTRS_PER_TABLE * 8 + W.index * 8), before: W.before, after: W.after };
+}
+
+/** access() for the model's own loads and stores: the PA reached as a number, or -1 on any fault (the kernel's fault handler asks no more). */
+export function accessPa(mem: PageTableMemory, ttbr: bigint, va: bigint, acc: Access, hw: HwFeatures): number {
+  return checkAccess(mem, ttbr, va, acc, hw) === 'ok' ? W.pa : -1;
 }
 
 // Software side, not hardware: the slots and tables Linux's helpers assume.
@@ -233,7 +297,7 @@ export function mapPage(mem: PageTableMemory, ttbr: bigint, va: bigint, leafDesc
     const slot = slotAt(base, va, l);
     let desc = mem.read(slot);
     if (desc === 0n) {
-      desc = mem.allocTable() | PMD_TYPE_TABLE;
+      desc = mem.allocTable(l + 1) | PMD_TYPE_TABLE;
       mem.write(slot, desc);
     } else if ((desc & PTE_TYPE_MASK) !== PMD_TYPE_TABLE) {
       throw new Error(`level ${l} entry 0x${desc.toString(16)} for VA 0x${va.toString(16)} is not a table`);

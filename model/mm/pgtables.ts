@@ -44,6 +44,10 @@ export class PageTables {
 
   /** The frame of the level-`level` table reaching page vpn, allocating missing ones if alloc; < 0 if none or a leaf is in the way. */
   private tableFor(vpn: number, level: number, alloc: boolean): number {
+    if (level === 3) {
+      const cached = this.mem.cachedPteTable(this.rootFrame, Math.floor(vpn / 512));
+      if (cached >= 0) return cached;
+    }
     let frame = this.rootFrame;
     for (let l = 0; l < level; l++) {
       const i = tableIndex(vpn, l);
@@ -51,7 +55,7 @@ export class PageTables {
       if (next < 0) {
         if (next !== DESC_NONE || !alloc) return next; // a leaf (huge pmd) or nothing there
         // pmd_populate() and friends: user tables carry PXNTable
-        const pa = this.mem.allocTable();
+        const pa = this.mem.allocTable(l + 1);
         this.mem.writeAt(slotPa(frame, i), pa | PMD_TYPE_TABLE | this.tableBits);
         next = Number(pa) / 4096;
       }

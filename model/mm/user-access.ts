@@ -2,7 +2,7 @@
 // and on a fault arch/arm64/mm/fault.c's do_page_fault() into
 // handle_mm_fault() (fault.ts), then a retry.
 
-import { access as hwAccess, type Access } from '../arm64/walk.ts';
+import { accessPa, type Access } from '../arm64/walk.ts';
 import { FAULT_FLAG_WRITE, handleMmFault, type VmFault } from './fault.ts';
 import type { Mm } from './mm.ts';
 import { PAGE_SIZE } from './physmem.ts';
@@ -16,8 +16,8 @@ const PAGE = BigInt(PAGE_SIZE);
  */
 function userAccess(mm: Mm, addr: bigint, acc: Access, current?: FaultCounts): { pfn: bigint } | { signal: 'SIGSEGV' | 'SIGBUS' } {
   for (let attempt = 0; attempt < 8; attempt++) {
-    const r = hwAccess(mm.pt.mem, mm.pt.root, addr, acc, mm.sys.cfg.hw);
-    if (r.ok) return { pfn: r.pa >> 12n };
+    const pa = accessPa(mm.pt.mem, mm.pt.root, addr, acc, mm.sys.cfg.hw);
+    if (pa >= 0) return { pfn: BigInt(Math.floor(pa / PAGE_SIZE)) };
     const fault = doPageFault(mm, addr, acc);
     if (fault !== 0) return { signal: fault === 'SIGBUS' ? 'SIGBUS' : 'SIGSEGV' };
     // mm_account_fault(): a fault handled without I/O is a minor one
