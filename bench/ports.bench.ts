@@ -1,0 +1,83 @@
+// Each ported selftest against the C program it ports, on the same kernel,
+// side by side: the C binary built from the 7.2 tree and run as kselftest
+// runs it, and the port run through the Target API, three runs each,
+// interleaved. On linux-host always; in QEMU guests named in
+// MMCONFORM_BENCH_QEMU (comma-separated targets, e.g. qemu-x86_64@current),
+// where the C program's time is measured in the guest and neither counts
+// the boot. Issue 14's bar: a port within 2x of the C (or within 50 ms of a
+// program that takes less than 50 ms).
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildSelftest, linuxTree, parseMachine, runInGuest, runOnHost, type Machine } from '../harness/qemu/c-selftest.ts';
+import { runSuites } from '../harness/runner.ts';
+import { resolveTarget } from '../harness/targets/index.ts';
+import { SUITES } from '../suites/index.ts';
+import { fromSamples, progress, type BenchResult } from './run.ts';
+
+export const name = 'ports';
+const RUNS = 3;
+const TREE = '7.2';
+const TIMEOUT_MS = 600_000;
+const C_SOURCE = /^tools\/testing\/selftests\/mm\/([\w-]+)\.c$/;
+
+/** A QEMU target's name as c-selftest.ts names the same guest ("qemu-x86_64@current" -> "sid-amd64"). */
+function machineOf(target: string): Machine {
+  if (target === 'linux-host') return parseMachine('host');
+  const m = /^qemu-(arm64|x86_64)(?:@(current|6\.12))?$/.exec(target);
+  if (!m) throw new Error(`MMCONFORM_BENCH_QEMU: "${target}" is not a QEMU target (qemu-arm64, qemu-x86_64, each with @current)`);
+  return parseMachine(`${m[2] === 'current' ? 'sid' : 'trixie'}-${m[1] === 'arm64' ? 'arm64' : 'amd64'}`);
+}
+
+async function samplesOn(targetName: string, dir: string): Promise<BenchResult[]> {
+  const machine = machineOf(targetName);
+  const target = await resolveTarget(targetName);
+  const results: BenchResult[] = [];
+  try {
+    for (const suite of SUITES) {
+      const c = C_SOURCE.exec(suite.source)?.[1];
+      if (c === undefined) continue;
+      const binary = await buildSelftest(linuxTree(TREE), c, machine.arch, dir);
+      const cMs: number[] = [];
+      const portMs: number[] = [];
+      for (let r = 0; r < RUNS; r++) {
+        const options = { timeoutMs: TIMEOUT_MS, output: () => {} };
+        cMs.push((machine.kind === 'guest' ? await runInGuest(machine, binary, options) : await runOnHost(binary, options)).wallMs);
+        const t0 = performance.now();
+        await runSuites(target, targetName, [suite], { stdout: () => {}, stderr: () => {} });
+        portMs.push(performance.now() - t0);
+      }
+      progress(`${name}: ${suite.name} on ${targetName} done`);
+      results.push(...fromSamples(name, `${suite.name} on ${targetName}`, 'run', 1, [{ name: 'C' }, { name: 'port' }], [cMs, portMs]));
+    }
+  } finally {
+    await target.close();
+  }
+  return results;
+}
+
+export async function run(): Promise<BenchResult[]> {
+  const targets = ['linux-host', ...(process.env['MMCONFORM_BENCH_QEMU'] ?? '').split(',').filter(Boolean)];
+  const dir = mkdtempSync(join(tmpdir(), 'mmconform-bench-ports-'));
+  try {
+    const results: BenchResult[] = [];
+    for (const t of targets) results.push(...(await samplesOn(t, dir)));
+    return results;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Each port's time as a multiple of the C program's, against issue 14's bar. */
+export function summary(results: readonly BenchResult[]): string {
+  return results
+    .filter((r) => r.variant === 'port')
+    .flatMap((r) => {
+      const c = results.find((x) => x.group === r.group && x.variant === 'C');
+      if (!c) return [];
+      const within = r.medianMs <= 2 * c.medianMs || (c.medianMs < 50 && r.medianMs <= c.medianMs + 50);
+      return [`${r.group}: C ${c.medianMs.toFixed(0)} ms, port ${r.medianMs.toFixed(0)} ms: ${(r.medianMs / c.medianMs).toFixed(1)}x (${within ? 'within' : 'outside'} the bar)`];
+    })
+    .join('\n');
+}
