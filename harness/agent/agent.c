@@ -9,10 +9,11 @@
  *
  * With --proc-port PATH (repeatable), a new Proc gets a console of its own
  * while one is free: it reads its requests from that port and answers there,
- * and the router only watches it end. Under emulation that saves the router
- * hop, two context switches a request.
+ * and the router only watches it end. That saves the router hop, two
+ * context switches a request. --proc-port-fd N is such a port already open
+ * (a socket the harness made, on this machine).
  *
- * usage: mmconform-agent [--init] [--console PATH] [--proc-port PATH]...
+ * usage: mmconform-agent [--init] [--console PATH] [--proc-port PATH|--proc-port-fd N]...
  */
 #include "agent.h"
 
@@ -565,14 +566,25 @@ static void serve(void)
 	free(which);
 }
 
+/* --proc-port-fd's argument: an open descriptor above stderr, else -1 */
+static int fd_arg(const char *arg)
+{
+	char *end;
+	long fd = strtol(arg, &end, 10);
+	if (*arg == '\0' || *end != '\0' || fd <= STDERR_FILENO || fd > INT_MAX || fcntl((int)fd, F_GETFD) < 0)
+		return -1;
+	return (int)fd;
+}
+
 static void usage(void)
 {
-	fputs("usage: mmconform-agent [--init] [--console PATH] [--proc-port PATH]...\n"
+	fputs("usage: mmconform-agent [--init] [--console PATH] [--proc-port PATH|--proc-port-fd N]...\n"
 	      "  serves mmconform's Target API as JSON lines (harness/agent/protocol.schema.json)\n"
 	      "  --init     run as PID 1 of a guest: mount /proc, /sys, /dev, apply mmconform.KEY=VALUE\n"
 	      "             kernel parameters, print \"mmconform-agent ready\", power off at the end\n"
 	      "  --console  read requests from and write responses to this device (default stdin/stdout)\n"
-	      "  --proc-port  a console a new proc may have to itself (its spawn reply names it by index)\n",
+	      "  --proc-port  a console a new proc may have to itself (its spawn reply names it by index)\n"
+	      "  --proc-port-fd  the same, already open as descriptor N\n",
 	      stderr);
 }
 
@@ -586,6 +598,8 @@ int main(int argc, char **argv)
 			console = argv[++i];
 		} else if (!strcmp(argv[i], "--proc-port") && i + 1 < argc && nports < MAX_PORTS) {
 			ports[nports++].path = argv[++i];
+		} else if (!strcmp(argv[i], "--proc-port-fd") && i + 1 < argc && nports < MAX_PORTS && fd_arg(argv[i + 1]) >= 0) {
+			ports[nports++].fd = fd_arg(argv[++i]);
 		} else {
 			usage();
 			return 2;
@@ -604,7 +618,7 @@ int main(int argc, char **argv)
 			fatal(console);
 	}
 	for (size_t i = 0; i < nports; i++)
-		if ((ports[i].fd = open_console(ports[i].path)) < 0)
+		if (ports[i].path && (ports[i].fd = open_console(ports[i].path)) < 0)
 			fatal(ports[i].path);
 	if (init_mode) {
 		static const char ready[] = "mmconform-agent ready\n";

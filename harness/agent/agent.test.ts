@@ -657,6 +657,13 @@ describe('processes', () => {
   });
 });
 
+describe('--proc-port-fd', () => {
+  test.each([['99'], ['2'], ['x'], ['']])('%j, not an open descriptor past stderr: usage, exit 2', async (fd) => {
+    const raw = new RawAgent(AGENT.path!, ['--proc-port-fd', fd]);
+    expect(await raw.close()).toEqual({ code: 2, signal: null });
+  });
+});
+
 describe('--init, as PID 1', () => {
   test('outside PID 1 it refuses (it would power the machine off)', async () => {
     const raw = new RawAgent(AGENT.path!, ['--init']);

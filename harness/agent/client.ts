@@ -64,6 +64,8 @@ export interface AgentLink {
   readonly procStreams?: readonly Duplex[];
   /** why the stream ended, once it has: an exit status, the agent's last words */
   readonly describeEnd?: () => string;
+  /** the bytes available now on one of its streams, without waiting (ConnectionOptions.readNow) */
+  readonly readNow?: (stream: Duplex) => Buffer | null;
   /** ends the agent's input and waits for it to stop (killing it if it does not, soon) */
   close(): Promise<void>;
   /** stops the agent now (one that stopped answering gets no grace) and waits until it has */
@@ -590,6 +592,7 @@ function connect(stream: Duplex, options: AgentTargetOptions, link: AgentLink): 
   return new AgentConnection(stream, {
     ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
     ...(link.describeEnd ? { describeEnd: link.describeEnd } : {}),
+    ...(link.readNow ? { readNow: () => link.readNow!(stream) } : {}),
   });
 }
 

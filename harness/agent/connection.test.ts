@@ -74,6 +74,41 @@ describe('requests and replies', () => {
   });
 });
 
+describe('readNow: replies read while the caller waits, not in the event loop', () => {
+  test('calls sent together go out before the connection reads, and each reply resolves its call', async () => {
+    const agent = fakeAgent();
+    const queued: string[] = [];
+    let reads = 0;
+    const conn = new AgentConnection(agent.stream, {
+      readNow: () => {
+        reads++;
+        const next = queued.shift();
+        return next === undefined ? null : Buffer.from(next);
+      },
+    });
+    const calls = [conn.request('hello'), conn.request('read')];
+    // both requests are out before the first direct read
+    expect(agent.sent.map(idOf)).toEqual([1, 2]);
+    expect(reads).toBe(0);
+    queued.push('{"id":1,"ok":true}\n{"id":2,', '"ok":true,"data":"00"}\n');
+    expect(await Promise.all(calls)).toEqual([
+      { id: 1, ok: true },
+      { id: 2, ok: true, data: '00' },
+    ]);
+    expect(reads).toBe(2);
+    conn.close();
+  });
+
+  test('a reply slower than the spin still arrives through the stream', async () => {
+    const agent = fakeAgent();
+    const conn = new AgentConnection(agent.stream, { readNow: () => null });
+    const call = conn.request('hello');
+    setTimeout(() => agent.reply('{"id":1,"ok":true}\n'), 20);
+    await expect(call).resolves.toEqual({ id: 1, ok: true });
+    conn.close();
+  });
+});
+
 describe('a broken agent fails the connection: every pending and later call rejects with one line', () => {
   test('silent: the call times out, and the connection with it', async () => {
     const agent = fakeAgent();

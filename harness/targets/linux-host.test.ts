@@ -225,6 +225,18 @@ test("the agent's own mappings stay in their region, never next to a test's area
   await proc.exit();
 });
 
+test('a proc answers on its own port, past the agent: its calls go on while the agent is stopped', async () => {
+  const proc = await target.spawn();
+  const agent = await agentPid(proc);
+  process.kill(agent, 'SIGSTOP');
+  try {
+    expect(isErr(await mmapPage(proc))).toBe(false);
+  } finally {
+    process.kill(agent, 'SIGCONT');
+  }
+  await proc.exit();
+});
+
 describe('an agent that dies or stops answering', { timeout: 30_000 }, () => {
   test('killed: every call on it rejects with why; the next spawn() starts a fresh agent', async () => {
     const proc = await target.spawn();
@@ -243,7 +255,8 @@ describe('an agent that dies or stops answering', { timeout: 30_000 }, () => {
     target = await linuxHostTarget({ timeoutMs: 1000 });
     const proc = await target.spawn();
     const stuck = await agentPid(proc);
-    process.kill(stuck, 'SIGSTOP');
+    // the proc answers its calls itself (on its own port): the agent is stuck when it is
+    process.kill(proc.pid, 'SIGSTOP');
     await expect(mmapPage(proc)).rejects.toThrow(/^agent: no reply to mmap in 1 s; the agent is not used again$/);
 
     const fresh = await target.spawn();

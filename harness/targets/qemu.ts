@@ -20,6 +20,7 @@ import { readFile } from 'node:fs/promises';
 import { machine as hostMachine } from 'node:os';
 import { buildAgentFor, type AgentMachine } from '../agent/build.ts';
 import { agentTarget, type AgentLink } from '../agent/client.ts';
+import { readNowFrom } from '../agent/read-now.ts';
 import { bootGuest, GUEST_CHANNEL, guestProcPort, kernelPanic, lastLines, qemuBinary, type Guest } from '../qemu/boot.ts';
 import { whichSync } from '../qemu/exec.ts';
 import { buildInitramfs, type InitramfsFile } from '../qemu/initramfs.ts';
@@ -92,9 +93,12 @@ function guestLink(guest: Guest): AgentLink {
     const panic = kernelPanic(guest.log());
     return panic !== undefined ? `the guest kernel panicked: ${panic}` : exited;
   };
+  const scratch = Buffer.allocUnsafe(1 << 16);
   return {
     stream: guest.channel,
     procStreams: guest.procChannels,
+    // the channels are QEMU's chardev sockets, read directly while a reply is awaited
+    readNow: (from) => readNowFrom(from, [from], scratch),
     describeEnd: () => `${end() ?? 'the guest closed its channel'}; kernel log: ${lastLines(guest.log(), 2) || '(empty)'}`,
     // The agent powers the guest off at the end of its input.
     close: async () => {
