@@ -103,7 +103,7 @@ function doSwapPage(mm: Mm, vma: Vma, flags: number, slot: number, orig: Pte): V
       write = false;
     }
   }
-  f.mapcount[0] = 1;
+  f.setMapcount(0, 1);
   mm.arch.setPteAt(slot, pte);
   return write ? doWpPage(mm, vma, slot, pte) : 0;
 }
@@ -135,7 +135,7 @@ function doAnonymousPage(mm: Mm, vma: Vma, addr: bigint, flags: number, uffdWp: 
     const f = newAnonFolio(mm, vma, 0);
     entry = pg.pfnPte(f.pfn, vma.pageProt);
     if (vma.flags & V.VM_WRITE) entry = pg.pteMkwrite(pg.pteMkdirty(entry));
-    f.mapcount[0] = 1;
+    f.setMapcount(0, 1);
   }
   if (uffdWp) entry = pg.pteMkuffdWp(entry);
   mm.arch.setPteAt(slot, entry);
@@ -190,7 +190,7 @@ function setPteRange(mm: Mm, vma: Vma, slot: number, f: Folio, write: boolean, p
   if (write && vma.flags & V.VM_WRITE) entry = pg.pteMkwrite(pg.pteMkdirty(entry));
   else if (write) entry = pg.pteMkdirty(entry);
   if (uffdWp) entry = pg.pteMkuffdWp(entry);
-  f.mapcount[0]!++;
+  f.addMapcount(0, 1);
   mm.arch.setPteAt(slot, entry);
 }
 
@@ -253,12 +253,12 @@ function wpPageCopy(mm: Mm, vma: Vma, slot: number, orig: Pte, old: Folio | null
   let entry = pg.pfnPte(f.pfn, vma.pageProt);
   entry = pg.pteMkdirty(entry);
   if (vma.flags & V.VM_WRITE) entry = pg.pteMkwrite(entry);
-  f.mapcount[0] = 1;
+  f.setMapcount(0, 1);
   // ptep_clear_flush(), then set_pte_at()
   mm.arch.ptepGetAndClear(slot);
   mm.arch.setPteAt(slot, entry);
   if (old) {
-    old.mapcount[old.pageIndex(oldPfn)]!--;
+    old.addMapcount(old.pageIndex(oldPfn), -1);
     if (old.anon && !old.mapped()) mm.sys.phys.free(old);
   }
   return 0;

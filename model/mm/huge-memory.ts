@@ -45,7 +45,7 @@ export function splitHugePmd(mm: Mm, haddr: bigint): void {
   // set_ptes() of all 512: every aligned 64 KiB goes in contiguous
   mm.arch.setPtes(slot0, pte, 512);
   if (f) {
-    for (let i = 0n; i < 512n; i++) f.mapcount[f.pageIndex(base + i)]!++;
+    f.addMapcount(f.pageIndex(base), 1, 512);
     f.pmdMapped--;
     if (pg.pteDirty(pmd)) f.dirty = true;
   }

@@ -20,7 +20,7 @@ const PAGE = BigInt(PAGE_SIZE);
  */
 function unmapFolio(mm: Mm, f: Folio, pfn: bigint | null, nr = 1): void {
   if (pfn === null) f.pmdMapped--;
-  else for (let i = f.pageIndex(pfn), end = i + nr; i < end; i++) f.mapcount[i]!--;
+  else f.addMapcount(f.pageIndex(pfn), -1, nr);
   if (f.anon && !f.mapped()) mm.sys.phys.free(f);
 }
 

@@ -17,33 +17,57 @@ const LINES_PER_PAGE = PAGE_SIZE / LINE;
 const SLAB = 4096;
 
 
-/** A pool of fixed-size records in slabs, numbered from 1 (0 means none), reused once freed. */
+/**
+ * A pool of fixed-size records in slabs, numbered from 1 (0 means none),
+ * reused once freed: the free ones form a list through their own first
+ * word, so freeing a gigabyte's pages allocates nothing.
+ */
 class Pool<A extends Uint8Array | Int32Array> {
   private readonly slabs: A[] = [];
-  private readonly freed: number[] = [];
+  private readonly words: Int32Array[] = [];
+  private freeHead = 0;
   private next = 1;
+  /** the slabs' 32-bit words per element (1/4 for bytes) */
+  private readonly wordsPerElement: number;
+  /** size: elements per record (of 4 bytes or more in all) */
   constructor(
     private readonly size: number,
     private readonly make: (length: number) => A,
-  ) {}
+  ) {
+    this.wordsPerElement = make(0).BYTES_PER_ELEMENT / 4;
+  }
 
   /** a zero-filled record */
   alloc(): number {
-    const reused = this.freed.pop();
-    if (reused !== undefined) {
-      this.slab(reused).fill(0, this.offset(reused), this.offset(reused) + this.size);
-      return reused;
+    const id = this.freeHead;
+    if (id !== 0) {
+      const w = this.words[Math.floor(id / SLAB)]!;
+      const at = this.word(id);
+      this.freeHead = w[at]!;
+      w[at] = 0;
+      this.slab(id).fill(0, this.offset(id), this.offset(id) + this.size);
+      return id;
     }
-    const id = this.next++;
-    if (Math.floor(id / SLAB) === this.slabs.length) this.slabs.push(this.make(SLAB * this.size));
-    return id;
+    const fresh = this.next++;
+    if (Math.floor(fresh / SLAB) === this.slabs.length) {
+      const slab = this.make(SLAB * this.size);
+      this.slabs.push(slab);
+      this.words.push(new Int32Array(slab.buffer));
+    }
+    return fresh;
   }
   free(id: number): void {
-    this.freed.push(id);
+    this.words[Math.floor(id / SLAB)]![this.word(id)] = this.freeHead;
+    this.freeHead = id;
+  }
+  /** the record's first 32-bit word, in its slab's Int32Array view */
+  private word(id: number): number {
+    return this.offset(id) * this.wordsPerElement;
   }
   slab(id: number): A {
     return this.slabs[Math.floor(id / SLAB)]!;
   }
+  /** where the record starts in its slab, in the slab's elements */
   offset(id: number): number {
     return (id % SLAB) * this.size;
   }

@@ -20,8 +20,9 @@ export interface Mapping {
 }
 
 export class Folio {
-  /** per page of the folio: how many ptes (or the pmd) map it */
-  readonly mapcount: number[];
+  // per page of the folio: how many ptes map it; and how many pages have any (folio_mapped() asks per zap batch)
+  private readonly counts: number[];
+  private mappedPages = 0;
   /** per page: PageAnonExclusive */
   readonly anonExclusive: number[];
   /** mapped by a pmd, as a whole */
@@ -41,7 +42,7 @@ export class Folio {
     readonly index: bigint,
   ) {
     // plain arrays: a typed array per folio costs a backing store and GC work on every page a fault allocates
-    this.mapcount = new Array<number>(1 << order).fill(0);
+    this.counts = new Array<number>(1 << order).fill(0);
     this.anonExclusive = new Array<number>(1 << order).fill(0);
   }
   get nrPages(): number {
@@ -51,9 +52,31 @@ export class Folio {
   pageIndex(pfn: bigint): number {
     return Number(pfn - this.pfn);
   }
+  /** per page of the folio: how many ptes map it */
+  get mapcount(): readonly number[] {
+    return this.counts;
+  }
+  /** adds delta to the pte mapcount of pages [i, i + nr) */
+  addMapcount(i: number, delta: number, nr = 1): void {
+    for (const end = i + nr; i < end; i++) {
+      const before = this.counts[i]!;
+      const after = before + delta;
+      this.counts[i] = after;
+      if (before <= 0 && after > 0) this.mappedPages++;
+      else if (before > 0 && after <= 0) this.mappedPages--;
+    }
+  }
+  setMapcount(i: number, count: number): void {
+    this.addMapcount(i, count - this.counts[i]!);
+  }
+  /** no pte maps any page any more */
+  clearMapcounts(): void {
+    this.counts.fill(0);
+    this.mappedPages = 0;
+  }
   /** folio_mapped(): is any page mapped anywhere */
   mapped(): boolean {
-    return this.pmdMapped > 0 || this.mapcount.some((c) => c > 0);
+    return this.pmdMapped > 0 || this.mappedPages > 0;
   }
   /** how many times a page is mapped, by ptes or through the folio's pmd */
   pageMapcount(pfn: bigint): number {
@@ -157,7 +180,7 @@ export class PhysMem {
     const parts: Folio[] = [];
     for (let i = 0; i < f.nrPages; i++) {
       const p = new Folio(f.pfn + BigInt(i), 0, f.anon, f.mapping, f.index + BigInt(i));
-      p.mapcount[0] = f.mapcount[i]! + f.pmdMapped;
+      p.setMapcount(0, f.mapcount[i]! + f.pmdMapped);
       p.anonExclusive[0] = f.anonExclusive[i]!;
       p.dirty = f.dirty;
       p.referenced = f.referenced;

@@ -49,7 +49,7 @@ export function splitAnonFolio(mm: Mm, vma: Vma, base: bigint, folio: Folio): Fo
     }
   }
   folio.pmdMapped = 0;
-  folio.mapcount.fill(0);
+  folio.clearMapcounts();
   const parts = mm.sys.phys.splitFolio(folio);
 
   for (const [i, old] of frozen) {
@@ -64,7 +64,7 @@ export function splitAnonFolio(mm: Mm, vma: Vma, base: bigint, folio: Folio): Fo
       continue;
     }
     mm.arch.setPteAt(slot, removeMigrationPte(mm, vma, part, old));
-    part.mapcount[0] = 1;
+    part.setMapcount(0, 1);
     // RMAP_EXCLUSIVE unless the entry was a plain readable one
     part.anonExclusive[0] = pg.swpType(pg.pteToSwpEntry(old)) === SWP_MIGRATION_READ ? 0 : 1;
   }

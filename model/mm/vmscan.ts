@@ -53,7 +53,7 @@ function reclaimFolio(mm: Mm, vma: Vma, { folio, base }: Picked): void {
     mm.arch.setPteAt(slot, swapPte(mm, mm.arch.ptepGetAndClear(slot), folio.anonExclusive[i] === 1, offset + BigInt(i)));
     swap.write(offset + BigInt(i), mm.sys.phys.pageData(folio.pfn + BigInt(i)));
   }
-  folio.mapcount.fill(0);
+  folio.clearMapcounts();
   mm.sys.phys.free(folio);
 }
 
@@ -83,7 +83,7 @@ function discardLazyfree(mm: Mm, base: bigint, folio: Folio): void {
   }
   for (const s of slots) mm.pt.write(s, 0n);
   folio.pmdMapped = 0;
-  folio.mapcount.fill(0);
+  folio.clearMapcounts();
   mm.sys.phys.free(folio);
 }
 
@@ -99,7 +99,7 @@ function reclaimShmemFolio(mm: Mm, vma: Vma, base: bigint, folio: Folio): void {
   if (mm.pg.pteDirty(pteval)) folio.dirty = true;
   // pte_install_uffd_wp_if_needed(): a uffd-wp pte of a registered file area leaves a marker
   mm.pt.write(slot, vma.flags & VM_UFFD_WP && mm.pg.pteUffdWp(pteval) ? mm.pg.makePteMarker(PTE_MARKER_UFFD_WP) : 0n);
-  folio.mapcount[0] = 0;
+  folio.setMapcount(0, 0);
   const swap = mm.sys.swap;
   if (folio.dirty) {
     const offset = swap?.alloc(1) ?? null;
