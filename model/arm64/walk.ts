@@ -1,11 +1,12 @@
 // The hardware side: a stage-1 walk of TTBR0_EL1 (T0SZ=16, 4K granule, start
 // level 0) and the EL0 access checks that follow it, in the order QEMU's
-// get_phys_addr_lpae() applies them. Functions over PageTableMemory, whose
-// only state is the record of the walk just made (W).
+// get_phys_addr_lpae() applies them. Functions over PageTableMemory; their
+// only state is a memo of the last TTBR's root table and the record of the
+// walk just made (W), which callers read right after the call.
 
 import {
-  PMD_ADDR_MASK,
   PAGE_SHIFT,
+  PMD_ADDR_MASK,
   PMD_TYPE_TABLE,
   PTE_ADDR_MASK,
   PTE_AF,
