@@ -19,8 +19,8 @@ import { doMmap } from '../model/mm/mmap.ts';
 import { System } from '../model/mm/system.ts';
 import { Task } from '../model/mm/task.ts';
 import * as U from '../uapi/linux.ts';
-import { isErr, type Ret } from '../uapi/linux.ts';
-import { fromSamples, measureMemory, progress, type BenchResult } from './run.ts';
+import { must } from '../uapi/linux.ts';
+import { fromSamples, measureMemory, procSamples, progress, type BenchResult } from './run.ts';
 
 export const name = 'kernel';
 
@@ -30,11 +30,6 @@ const RUNS = 3;
 /** the most addresses one increment() takes (the agent's MAX_ADDRS) */
 const BATCH = 65536;
 const WP = U.PM_SCAN_WP_MATCHING | U.PM_SCAN_CHECK_WPASYNC;
-
-function must<T>(r: Ret<T>, what: string): T {
-  if (isErr(r)) throw new Error(`${what}: ${r}`);
-  return r;
-}
 
 const OPS = [
   'MADV_POPULATE_WRITE',
@@ -115,23 +110,20 @@ const SD_PAGES = Number(SD_BYTES >> 12n);
  * (the host kernel has none), emulated by TCG, so only a bound.
  */
 async function softDirtySamples(targetName: string): Promise<number[]> {
-  const target = await resolveTarget(targetName);
-  const samples: number[] = [];
-  try {
-    for (let r = 0; r < RUNS; r++) {
-      const proc = await target.spawn();
+  const samples = await procSamples(
+    targetName,
+    RUNS,
+    async (proc) => {
       const addr = must(await proc.mmap(0n, SD_BYTES, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS, -1, 0n), 'mmap');
       must(await proc.madvise(addr, SD_BYTES, U.MADV_NOHUGEPAGE), 'madvise');
       must(await proc.madvise(addr, SD_BYTES, U.MADV_POPULATE_WRITE), 'MADV_POPULATE_WRITE');
-      const t0 = performance.now();
+      return addr;
+    },
+    async (proc, addr) => {
       must(await proc.writeFile('/proc/self/clear_refs', '4'), 'clear_refs');
       must(await proc.pagemap(addr, SD_PAGES), 'pagemap');
-      samples.push(performance.now() - t0);
-      await proc.exit();
-    }
-  } finally {
-    await target.close();
-  }
+    },
+  );
   progress(`${name}: soft-dirty on ${targetName} done`);
   return samples;
 }

@@ -15,8 +15,8 @@ import type { Proc } from '../harness/target.ts';
 import { resolveTarget } from '../harness/targets/index.ts';
 import { pagemapIoctlSuite } from '../suites/selftests/pagemap_ioctl.ts';
 import * as U from '../uapi/linux.ts';
-import { isErr, type Ret } from '../uapi/linux.ts';
-import { fromSamples, progress, type BenchResult } from './run.ts';
+import { must } from '../uapi/linux.ts';
+import { fromSamples, procSamples, progress, type BenchResult } from './run.ts';
 
 export const name = 'pagemap-scan';
 
@@ -25,11 +25,6 @@ const PAGES = Number(GIB >> 12n);
 const RUNS = 3;
 const TARGETS = ['reference', 'linux-host'] as const;
 const WP = U.PM_SCAN_WP_MATCHING | U.PM_SCAN_CHECK_WPASYNC;
-
-function must<T>(r: Ret<T>, what: string): T {
-  if (isErr(r)) throw new Error(`${what}: ${r}`);
-  return r;
-}
 
 /** The scan Wine makes to read and reset its write watches: written pages, protected again. */
 const scan = (proc: Proc, addr: bigint) =>
@@ -60,21 +55,10 @@ async function prepare(proc: Proc): Promise<bigint> {
 }
 
 async function scanSamples(targetName: string): Promise<number[]> {
-  const target = await resolveTarget(targetName);
-  const samples: number[] = [];
-  try {
-    for (let r = 0; r < RUNS; r++) {
-      const proc = await target.spawn();
-      const addr = await prepare(proc);
-      const t0 = performance.now();
-      const got = must(await scan(proc, addr), 'PAGEMAP_SCAN');
-      samples.push(performance.now() - t0);
-      if (got.ret !== 1 || got.regions[0]?.end !== addr + GIB / 2n) throw new Error(`${targetName}: the scan found ${got.ret} regions, not the written half`);
-      await proc.exit();
-    }
-  } finally {
-    await target.close();
-  }
+  const samples = await procSamples(targetName, RUNS, prepare, async (proc, addr) => {
+    const got = must(await scan(proc, addr), 'PAGEMAP_SCAN');
+    if (got.ret !== 1 || got.regions[0]?.end !== addr + GIB / 2n) throw new Error(`${targetName}: the scan found ${got.ret} regions, not the written half`);
+  });
   progress(`${name}: ${targetName} done`);
   return samples;
 }

@@ -19,6 +19,8 @@ import { cpus } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { Proc } from '../harness/target.ts';
+import { resolveTarget } from '../harness/targets/index.ts';
 
 /** Bytes retained by something, measured after a full GC. */
 export interface MemoryDelta {
@@ -101,6 +103,33 @@ export function measureMemory<T>(build: () => T): { value: T; memory: MemoryDelt
   const heapUsed = after.heapUsed - before.heapUsed;
   const arrayBuffers = after.arrayBuffers - before.arrayBuffers;
   return { value, memory: { heapUsed, arrayBuffers, total: heapUsed + arrayBuffers } };
+}
+
+/**
+ * `runs` timings of `timed` on a target, each on a fresh process that
+ * `prepare` has set up first, untimed; the target is closed at the end.
+ */
+export async function procSamples<T>(
+  targetName: string,
+  runs: number,
+  prepare: (proc: Proc) => Promise<T>,
+  timed: (proc: Proc, prepared: T) => Promise<unknown>,
+): Promise<number[]> {
+  const target = await resolveTarget(targetName);
+  const samples: number[] = [];
+  try {
+    for (let r = 0; r < runs; r++) {
+      const proc = await target.spawn();
+      const prepared = await prepare(proc);
+      const t0 = performance.now();
+      await timed(proc, prepared);
+      samples.push(performance.now() - t0);
+      await proc.exit();
+    }
+  } finally {
+    await target.close();
+  }
+  return samples;
 }
 
 /** One contender of a group: `run` does `ops` units of work and is timed whole. */

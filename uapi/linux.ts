@@ -184,6 +184,12 @@ export type Ret<T> = T | Errno;
 
 export const isErr = (x: unknown): x is Errno => x instanceof Errno;
 
+/** The value of a call that set-up code cannot go on without; its failure throws, naming `what`. */
+export function must<T>(r: Ret<T>, what: string): T {
+  if (isErr(r)) throw new Error(`${what}: ${r}`);
+  return r;
+}
+
 // fcntl.h flags userfaultfd(2) takes (the same on arm64 and x86_64)
 export const O_NONBLOCK = 0o4000;
 export const O_CLOEXEC = 0o2000000;

@@ -20,9 +20,10 @@ import {
   PROT_WRITE,
   SHM_HUGETLB,
   isErr,
+  must,
 } from '../../uapi/linux.ts';
 import type { Target } from '../target.ts';
-import { must, play } from './player.ts';
+import { play } from './player.ts';
 
 const PAGE = 4096n;
 const H = 2n << 20n;

@@ -8,9 +8,9 @@
 // default pool of 16 pages; it leaves the pool as it found it but for the
 // one reservation mremap leaks on both kernels.
 
-import { MADV_DONTNEED, MADV_HUGEPAGE, MADV_PAGEOUT, MADV_POPULATE_WRITE, MAP_ANONYMOUS, MAP_FIXED, MAP_HUGETLB, MAP_NORESERVE, MAP_PRIVATE, MAP_SHARED, MREMAP_FIXED, MREMAP_MAYMOVE, PROT_READ, PROT_WRITE } from '../../uapi/linux.ts';
+import { MADV_DONTNEED, MADV_HUGEPAGE, MADV_PAGEOUT, MADV_POPULATE_WRITE, MAP_ANONYMOUS, MAP_FIXED, MAP_HUGETLB, MAP_NORESERVE, MAP_PRIVATE, MAP_SHARED, MREMAP_FIXED, MREMAP_MAYMOVE, PROT_READ, PROT_WRITE, must } from '../../uapi/linux.ts';
 import type { Target } from '../target.ts';
-import { must, play } from './player.ts';
+import { play } from './player.ts';
 
 const PAGE = 4096n;
 const H = 2n << 20n;

@@ -3,16 +3,11 @@
 // the result of each call. Lines, not values, so a model and a real kernel
 // can be held to each other (and to a recorded run) line for line.
 
-import { PM_PFRAME_MASK, PM_PRESENT, PROT_READ, MAP_ANONYMOUS, MAP_PRIVATE, isErr } from '../../uapi/linux.ts';
+import { PM_PFRAME_MASK, PM_PRESENT, PROT_READ, MAP_ANONYMOUS, MAP_PRIVATE, isErr, must } from '../../uapi/linux.ts';
 import type { Proc, Ret, Target } from '../target.ts';
 
 const PAGE = 4096n;
 const HUGEPAGES = '/sys/kernel/mm/hugepages/hugepages-2048kB';
-
-export function must<T>(r: Ret<T>, what: string): T {
-  if (isErr(r)) throw new Error(`${what}: ${r.name}`);
-  return r;
-}
 
 export class Player {
   readonly lines: string[] = [];

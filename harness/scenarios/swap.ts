@@ -6,9 +6,9 @@
 // teardown may finish after the next part has begun, and the swap slots it
 // frees decide where the next part's pages go.
 
-import { MADV_DONTNEED, MADV_HUGEPAGE, MADV_PAGEOUT, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE } from '../../uapi/linux.ts';
+import { MADV_DONTNEED, MADV_HUGEPAGE, MADV_PAGEOUT, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE, must } from '../../uapi/linux.ts';
 import type { Target } from '../target.ts';
-import { must, play, type Player } from './player.ts';
+import { play, type Player } from './player.ts';
 
 const PAGE = 4096n;
 const HPAGE = 2n << 20n;

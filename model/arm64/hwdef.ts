@@ -11,12 +11,14 @@ export const PTRS_PER_TABLE = 512;
 export const VA_BITS = 48n;
 export const PA_BITS = 48n;
 
-// computed once: a walk asks at every level
+// ARM64_HW_PGTABLE_LEVEL_SHIFT(n) for levels 0-3, computed once: a walk asks at every level
 const LEVEL_SHIFT = [0, 1, 2, 3].map((level) => (PAGE_SHIFT - 3n) * BigInt(4 - level) + 3n);
 
 /** Shift of the VA bits a level-n table indexes: ARM64_HW_PGTABLE_LEVEL_SHIFT(n). */
 export function levelShift(level: number): bigint {
-  return LEVEL_SHIFT[level] ?? (PAGE_SHIFT - 3n) * BigInt(4 - level) + 3n;
+  const shift = LEVEL_SHIFT[level];
+  if (shift === undefined) throw new Error(`no translation level ${level}`);
+  return shift;
 }
 
 export const bit = (n: number): bigint => 1n << BigInt(n);

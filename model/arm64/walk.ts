@@ -193,6 +193,9 @@ function walkLeaf(mem: PageTableMemory, ttbr: bigint, va: bigint): number {
   return level;
 }
 
+/** The PA of the leaf the last walk found (W.frame, W.index). */
+const leafPa = (): number => W.frame * PTRS_PER_TABLE * 8 + W.index * 8;
+
 const tableAttrs = (attrs: number): TableAttrs => ({
   uxn: (attrs & WALK_UXN) !== 0,
   pxn: (attrs & WALK_PXN) !== 0,
@@ -204,8 +207,7 @@ const tableAttrs = (attrs: number): TableAttrs => ({
 export function translate(mem: PageTableMemory, ttbr: bigint, va: bigint): TranslateResult {
   const level = walkLeaf(mem, ttbr, va);
   if (level < 0) return { ok: false, fault: walkFault('translation', W.level) };
-  const descPa = BigInt(W.frame * PTRS_PER_TABLE * 8 + W.index * 8);
-  return { ok: true, level, descPa, desc: mem.entry(W.frame, W.index), pa: BigInt(W.pa), table: tableAttrs(W.attrs) };
+  return { ok: true, level, descPa: BigInt(leafPa()), desc: mem.entry(W.frame, W.index), pa: BigInt(W.pa), table: tableAttrs(W.attrs) };
 }
 
 // get_S1prot() for EL0 (simple_ap_to_rw_prot_is_user(ap, true)), table
@@ -248,7 +250,7 @@ function checkAccess(mem: PageTableMemory, ttbr: bigint, va: bigint, acc: Access
     // AF and AP[2] are in the low word: the update is that word's change
     W.after = after === lo ? W.before : W.before + BigInt((after >>> 0) - (lo >>> 0));
     // A lost CAS means software changed the descriptor after the walk read it: walk again.
-    if (W.after !== W.before && !mem.cmpxchg(BigInt(W.frame * PTRS_PER_TABLE * 8 + W.index * 8), W.before, W.after)) continue;
+    if (W.after !== W.before && !mem.cmpxchg(BigInt(leafPa()), W.before, W.after)) continue;
     return 'ok';
   }
   throw new Error(`walk of VA 0x${va.toString(16)} lost ${MAX_WALK_RESTARTS} descriptor updates in a row`);
@@ -257,7 +259,7 @@ function checkAccess(mem: PageTableMemory, ttbr: bigint, va: bigint, acc: Access
 export function access(mem: PageTableMemory, ttbr: bigint, va: bigint, acc: Access, hw: HwFeatures): AccessResult {
   const r = checkAccess(mem, ttbr, va, acc, hw);
   if (r !== 'ok') return { ok: false, fault: { ...walkFault(r, W.level), access: acc } };
-  return { ok: true, pa: BigInt(W.pa), level: W.level, descPa: BigInt(W.frame * PTRS_PER_TABLE * 8 + W.index * 8), before: W.before, after: W.after };
+  return { ok: true, pa: BigInt(W.pa), level: W.level, descPa: BigInt(leafPa()), before: W.before, after: W.after };
 }
 
 /** access() for the model's own loads and stores: the PA reached as a number, or -1 on any fault (the kernel's fault handler asks no more). */

@@ -78,10 +78,6 @@ export class PfnMap<T> {
     }
   }
 
-  delete(pfn: number): void {
-    this.deleteRange(pfn, 1);
-  }
-
   private section(nr: number): Section<T> | undefined {
     if (nr === this.lastNr) return this.last;
     const s = this.sections.get(nr);
