@@ -19,6 +19,9 @@ function fakeAgent(): { stream: Duplex; sent: string[]; reply: (text: string) =>
   return { stream, sent, reply: (text) => stream.push(text), end: () => stream.push(null) };
 }
 
+/** Lets the connection write what this turn's calls made (it writes them together once the turn ends). */
+const turnEnds = (): Promise<void> => Promise.resolve();
+
 const idOf = (line: string | undefined): number => (JSON.parse(line ?? '{}') as { id: number }).id;
 
 describe('requests and replies', () => {
@@ -26,6 +29,7 @@ describe('requests and replies', () => {
     const agent = fakeAgent();
     const conn = new AgentConnection(agent.stream);
     const call = conn.request('mmap', { proc: 7, addr: '0x0' });
+    await turnEnds();
     expect(JSON.parse(agent.sent[0] ?? '')).toEqual({ id: 1, op: 'mmap', proc: 7, addr: '0x0' });
     agent.reply('{"id":1,"ok":true,"addr":"0x7f0000000000"}\n');
     await expect(call).resolves.toEqual({ id: 1, ok: true, addr: '0x7f0000000000' });
@@ -36,6 +40,7 @@ describe('requests and replies', () => {
     const agent = fakeAgent();
     const conn = new AgentConnection(agent.stream);
     const calls = [conn.request('write'), conn.request('hello'), conn.request('read')];
+    await turnEnds();
     const [a, b, c] = agent.sent.map(idOf);
     agent.reply(`{"id":${b},"ok":true,"rel`);
     agent.reply(`ease":"6.18"}\n{"id":${c},"ok":true,"data":"00"}\n{"id":${a},`);
@@ -53,11 +58,13 @@ describe('requests and replies', () => {
     const conn = new AgentConnection(agent.stream);
     const failing = conn.request('munmap');
     const bad = conn.request('mmap');
+    await turnEnds();
     const [a, b] = agent.sent.map(idOf);
     agent.reply(`{"id":${a},"ok":false,"errno":"EINVAL","call":"munmap"}\n{"id":${b},"error":"missing field \\"addr\\""}\n`);
     await expect(failing).resolves.toEqual({ id: a, ok: false, errno: 'EINVAL', call: 'munmap' });
     await expect(bad).rejects.toThrow('agent: mmap: missing field "addr"');
     const later = conn.request('hello');
+    await turnEnds();
     agent.reply(`{"id":${idOf(agent.sent[2])},"ok":true}\n`);
     await expect(later).resolves.toMatchObject({ ok: true });
     expect(conn.failed).toBeNull();
@@ -68,6 +75,7 @@ describe('requests and replies', () => {
     const agent = fakeAgent();
     const conn = new AgentConnection(agent.stream);
     const call = conn.request('hello');
+    await turnEnds();
     agent.reply(`{"id":${idOf(agent.sent[0])},"release":"6.18"}\n`);
     await expect(call).rejects.toThrow('agent: hello: reply without "ok"');
     conn.close();
@@ -77,24 +85,24 @@ describe('requests and replies', () => {
 describe('readNow: replies read while the caller waits, not in the event loop', () => {
   test('calls sent together go out before the connection reads, and each reply resolves its call', async () => {
     const agent = fakeAgent();
-    const queued: string[] = [];
+    const queued = ['{"id":1,"ok":true}\n{"id":2,', '"ok":true,"data":"00"}\n'];
     let reads = 0;
+    let sentAtFirstRead: number[] = [];
     const conn = new AgentConnection(agent.stream, {
       readNow: () => {
-        reads++;
+        if (reads++ === 0) sentAtFirstRead = agent.sent.map(idOf);
         const next = queued.shift();
         return next === undefined ? null : Buffer.from(next);
       },
     });
     const calls = [conn.request('hello'), conn.request('read')];
-    // both requests are out before the first direct read
-    expect(agent.sent.map(idOf)).toEqual([1, 2]);
-    expect(reads).toBe(0);
-    queued.push('{"id":1,"ok":true}\n{"id":2,', '"ok":true,"data":"00"}\n');
+    expect(agent.sent).toEqual([]); // written together once this turn ends
     expect(await Promise.all(calls)).toEqual([
       { id: 1, ok: true },
       { id: 2, ok: true, data: '00' },
     ]);
+    // both requests were out before the first direct read
+    expect(sentAtFirstRead).toEqual([1, 2]);
     expect(reads).toBe(2);
     conn.close();
   });

@@ -37,7 +37,8 @@ interface Pending {
   readonly op: string;
   readonly resolve: (reply: Reply) => void;
   readonly reject: (error: Error) => void;
-  readonly timer: ReturnType<typeof setTimeout>;
+  /** when it was sent (performance.now()) */
+  readonly sent: number;
 }
 
 const NEWLINE = 0x0a;
@@ -58,7 +59,11 @@ export class AgentConnection {
   private partial: Buffer[] = [];
   private failure: Error | null = null;
   private readonly timeoutMs: number;
-  private spinQueued = false;
+  /** request lines made this turn, written together when it ends (one write, not one each) */
+  private outgoing: string[] = [];
+  private flushQueued = false;
+  /** one timer for every pending request: it fires for the oldest */
+  private watchdog: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
     private readonly stream: Duplex,
@@ -81,18 +86,35 @@ export class AgentConnection {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
     return new Promise<Reply>((resolve, reject) => {
-      const timer = setTimeout(
-        () => this.fail(new Error(`agent: no reply to ${op} in ${this.timeoutMs / 1000} s; the agent is not used again`)),
-        this.timeoutMs,
-      );
-      this.pending.set(id, { op, resolve, reject, timer });
-      this.stream.write(`${JSON.stringify({ id, op, ...fields })}\n`);
-      // once the caller has sent what it sends together (this turn's synchronous code)
-      if (this.options.readNow && !this.spinQueued) {
-        this.spinQueued = true;
-        queueMicrotask(() => this.spin());
+      this.pending.set(id, { op, resolve, reject, sent: performance.now() });
+      this.outgoing.push(`${JSON.stringify({ id, op, ...fields })}\n`);
+      this.watchdog ??= setTimeout(() => this.watch(), this.timeoutMs);
+      // once the caller has made the calls it makes together (this turn's synchronous code)
+      if (!this.flushQueued) {
+        this.flushQueued = true;
+        queueMicrotask(() => this.flush());
       }
     });
+  }
+
+  /** Writes this turn's requests at once, then waits for their replies as spin() does. */
+  private flush(): void {
+    this.flushQueued = false;
+    if (this.failure) return;
+    this.stream.write(this.outgoing.join(''));
+    this.outgoing = [];
+    if (this.options.readNow) this.spin();
+  }
+
+  /** Fails the connection if its oldest pending request has waited the timeout, or looks again when it will have. */
+  private watch(): void {
+    this.watchdog = null;
+    const oldest = this.pending.values().next();
+    if (oldest.done) return;
+    const waited = performance.now() - oldest.value.sent;
+    if (waited >= this.timeoutMs)
+      return this.fail(new Error(`agent: no reply to ${oldest.value.op} in ${this.timeoutMs / 1000} s; the agent is not used again`));
+    this.watchdog = setTimeout(() => this.watch(), this.timeoutMs - waited);
   }
 
   /**
@@ -102,7 +124,6 @@ export class AgentConnection {
    * microseconds each on a virtual CPU (measured: bench/ports.bench.ts).
    */
   private spin(): void {
-    this.spinQueued = false;
     const readNow = this.options.readNow!;
     const deadline = performance.now() + SPIN_MS;
     while (this.pending.size > 0 && !this.failure && performance.now() < deadline) {
@@ -115,12 +136,11 @@ export class AgentConnection {
   fail(error: Error): void {
     if (this.failure) return;
     this.failure = error;
-    for (const p of this.pending.values()) {
-      clearTimeout(p.timer);
-      p.reject(error);
-    }
+    if (this.watchdog) clearTimeout(this.watchdog);
+    for (const p of this.pending.values()) p.reject(error);
     this.pending.clear();
     this.partial = [];
+    this.outgoing = [];
     this.stream.destroy();
   }
 
@@ -139,9 +159,13 @@ export class AgentConnection {
   private onData(chunk: Buffer): void {
     let from = 0;
     for (let nl = chunk.indexOf(NEWLINE); nl >= 0 && !this.failure; nl = chunk.indexOf(NEWLINE, from)) {
-      this.partial.push(chunk.subarray(from, nl));
-      const line = Buffer.concat(this.partial).toString('utf8');
-      this.partial = [];
+      let line: string;
+      if (this.partial.length === 0) line = chunk.toString('utf8', from, nl);
+      else {
+        this.partial.push(chunk.subarray(from, nl));
+        line = Buffer.concat(this.partial).toString('utf8');
+        this.partial = [];
+      }
       from = nl + 1;
       if (line.trim() !== '') this.onLine(line);
     }
@@ -164,7 +188,6 @@ export class AgentConnection {
       return this.fail(new Error(`agent: ${clip(error)}`));
     }
     this.pending.delete(id);
-    clearTimeout(pending.timer);
     if (typeof reply['error'] === 'string') pending.reject(new Error(`agent: ${pending.op}: ${clip(reply['error'])}`));
     else if (typeof reply['ok'] !== 'boolean') pending.reject(new Error(`agent: ${pending.op}: reply without "ok": ${clip(line)}`));
     else pending.resolve(reply);
