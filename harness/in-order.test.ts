@@ -2,7 +2,7 @@
 // they settle in, and through the runner's guard in that order too.
 
 import { describe, expect, test } from 'vitest';
-import { inOrder } from './in-order.ts';
+import { inOrder, ReadAhead } from './in-order.ts';
 import { guardProc } from './proc-guard.ts';
 import { fakeProc } from './testing/fake-target.ts';
 
@@ -40,5 +40,51 @@ describe('the runner guard', () => {
     // 300 calls made together span several of the guard's turns of the event loop
     await inOrder(...Array.from({ length: 300 }, (_, i) => guarded.munmap(BigInt(i), 4096n)));
     expect(reached).toEqual(Array.from({ length: 300 }, (_, i) => i));
+  });
+});
+
+describe('ReadAhead', () => {
+  const log: string[] = [];
+  const read = (addr: bigint): Promise<string> => {
+    log.push(`sent ${addr}`);
+    return addr === 13n ? Promise.reject(new Error('unmapped')) : Promise.resolve(`read ${addr}`);
+  };
+
+  test('the first read goes alone, then a window goes out ahead of the loop, topped up at half', async () => {
+    log.length = 0;
+    const ahead = new ReadAhead(read, 0n, 100n, 1n, 8);
+    await expect(ahead.at(0n)).resolves.toBe('read 0');
+    expect(log).toEqual(['sent 0']);
+    await expect(ahead.at(1n)).resolves.toBe('read 1');
+    expect(log.length).toBe(9); // 1..8
+    for (let a = 2n; a <= 4n; a++) await ahead.at(a);
+    expect(log.length).toBe(9); // 5 unanswered of 8: more than half
+    await ahead.at(5n);
+    expect(log.at(-1)).toBe('sent 12');
+  });
+
+  test('reads never go past the end, and a read past where the loop stops fails for nobody', async () => {
+    log.length = 0;
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const ahead = new ReadAhead(read, 10n, 16n, 1n, 8);
+      await ahead.at(10n);
+      await ahead.at(11n); // sends 11..15, 13 fails
+      await settle(null, 10);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+    expect(log).toEqual(['sent 10', 'sent 11', 'sent 12', 'sent 13', 'sent 14', 'sent 15']);
+    expect(unhandled).toEqual([]);
+  });
+
+  test('an address that is not the loop\'s next is a bug in the port', () => {
+    const ahead = new ReadAhead(read, 0n, 2n, 1n);
+    expect(() => ahead.at(1n)).toThrow('is not the loop\'s next address');
+    void ahead.at(0n);
+    void ahead.at(1n);
+    expect(() => ahead.at(2n)).toThrow('is not the loop\'s next address'); // past the range
   });
 });

@@ -17,3 +17,48 @@ export async function inOrder<T extends readonly Promise<unknown>[]>(...calls: T
   for (const c of calls) results.push(await c);
   return results as Results<T>;
 }
+
+/** How many reads a ReadAhead keeps sent and unanswered. */
+export const READ_AHEAD_WINDOW = 64;
+
+/**
+ * A loop of reads the C makes one after the other, a step apart, until an
+ * answer ends it (vm_util's range checks): the reads of the next pages go
+ * out before this page's answer is looked at, so a real kernel serves a
+ * window of them in one round trip, not one each. A read past where the
+ * loop stops has run on the target but changed nothing, and its answer is
+ * never looked at. `read` only sends: judging an answer (and ending the
+ * program over it) is the caller's, in the loop's order. The first read
+ * goes alone, since it may learn what the later ones send (a C static).
+ */
+export class ReadAhead<T> {
+  private readonly ahead: Promise<T>[] = [];
+  private expected: bigint;
+  private next: bigint;
+  private first = true;
+
+  constructor(
+    private readonly read: (addr: bigint) => Promise<T>,
+    start: bigint,
+    private readonly end: bigint,
+    private readonly step: bigint,
+    private readonly window = READ_AHEAD_WINDOW,
+  ) {
+    this.expected = start;
+    this.next = start;
+  }
+
+  /** The read of `addr`, the loop's next address. */
+  at(addr: bigint): Promise<T> {
+    if (addr !== this.expected || addr >= this.end) throw new Error(`ReadAhead: 0x${addr.toString(16)} is not the loop's next address`);
+    this.expected += this.step;
+    const room = this.first ? 1 : this.ahead.length <= this.window / 2 ? this.window - this.ahead.length : 0;
+    this.first = false;
+    for (let i = 0; i < room && this.next < this.end; i++, this.next += this.step) {
+      const r = this.read(this.next);
+      r.catch(() => {}); // a read past the loop's end fails for nobody
+      this.ahead.push(r);
+    }
+    return this.ahead.shift()!;
+  }
+}

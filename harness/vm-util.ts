@@ -21,8 +21,9 @@ import {
   PROT_WRITE,
   isErr,
   type Errno,
+  type Ret,
 } from '../uapi/linux.ts';
-import { inOrder } from './in-order.ts';
+import { inOrder, ReadAhead } from './in-order.ts';
 import { load } from './user-memory.ts';
 import { strerror } from './strerror.ts';
 import type { Selftest } from './suite.ts';
@@ -34,15 +35,19 @@ const SMAP_FILE_PATH = '/proc/self/smaps';
 /** uint64_t -1: what __check_huge compares when no entry was found, and -1ul */
 const U64_MAX = 0xffff_ffff_ffff_ffffn;
 
-export async function pagemapGetEntry(t: Selftest, start: bigint): Promise<bigint> {
-  const entries = await t.proc.pagemap(start, 1);
+/** pagemap_get_entry()'s reading: the entry, or the failure it ends the program over. */
+function judgeEntry(t: Selftest, entries: Ret<BigUint64Array>): bigint {
   const entry = isErr(entries) ? undefined : entries[0];
   if (entry === undefined) t.ksft.exitFailMsg('reading pagemap failed');
   return entry;
 }
 
+export async function pagemapGetEntry(t: Selftest, start: bigint): Promise<bigint> {
+  return judgeEntry(t, await t.proc.pagemap(start, 1));
+}
+
 /** PAGEMAP_SCAN over one page, every category; `badVec` passes an unmapped vec (~0UL). */
-async function __pagemapScanGetCategories(t: Selftest, start: bigint, badVec = false): Promise<PmScanResult | Errno> {
+function __pagemapScanGetCategories(t: Selftest, start: bigint, badVec = false): Promise<PmScanResult | Errno> {
   const categoryAnyofMask =
     PAGE_IS_WPALLOWED |
     PAGE_IS_WRITTEN |
@@ -66,8 +71,8 @@ async function __pagemapScanGetCategories(t: Selftest, start: bigint, badVec = f
   });
 }
 
-async function pagemapScanGetCategories(t: Selftest, start: bigint): Promise<number> {
-  const ret = await __pagemapScanGetCategories(t, start);
+/** pagemap_scan_get_categories()'s reading: the categories, or the failure it ends the program over. */
+function judgeCategories(t: Selftest, ret: PmScanResult | Errno): number {
   if (isErr(ret)) t.ksft.exitFailMsg(`PAGEMAP_SCAN failed: ${strerror(ret)}`);
   if (ret.ret === 0) return 0;
   const r = ret.regions[0];
@@ -92,19 +97,45 @@ async function pagemapScanSupported(t: Selftest, start: bigint): Promise<boolean
   return supported;
 }
 
+/** What page_entry_is() reads of one page, in its order: the pagemap entry, then PAGEMAP_SCAN's categories where it works. */
+export interface PageReading {
+  readonly entry: Ret<BigUint64Array>;
+  readonly scan: PmScanResult | Errno | null;
+}
+
+/**
+ * Sends page_entry_is()'s reads of one page and judges none of them: a
+ * loop over a range reads ahead with these (ReadAhead). Once the C's static
+ * is known, every read goes out before this returns.
+ */
+export function readPageEntry(t: Selftest, start: bigint): Promise<PageReading> {
+  const entry = t.proc.pagemap(start, 1);
+  const known = scanSupported.get(t.proc);
+  if (known !== undefined) return inOrder(entry, known ? __pagemapScanGetCategories(t, start) : Promise.resolve(null)).then(([e, scan]) => ({ entry: e, scan }));
+  entry.catch(() => {}); // judged below, after the probe
+  return pagemapScanSupported(t, start).then(async (supported) => ({
+    entry: await entry,
+    scan: supported ? await __pagemapScanGetCategories(t, start) : null,
+  }));
+}
+
+/** A range loop's reading of each page, sent ahead (ReadAhead over readPageEntry()). */
+export function readEntriesAhead(t: Selftest, start: bigint, size: bigint): ReadAhead<PageReading> {
+  return new ReadAhead((addr) => readPageEntry(t, addr), start, start + size, t.pagesize);
+}
+
 async function pageEntryIs(
   t: Selftest,
-  start: bigint,
+  reading: Promise<PageReading>,
   desc: string,
   pagemapFlags: bigint,
   pagescanFlags: number,
 ): Promise<boolean> {
-  const supported = await pagemapScanSupported(t, start);
-  const [entry, scan] = await inOrder(pagemapGetEntry(t, start), supported ? pagemapScanGetCategories(t, start) : Promise.resolve(null));
-  const m = (entry & pagemapFlags) !== 0n;
+  const { entry, scan } = await reading;
+  const m = (judgeEntry(t, entry) & pagemapFlags) !== 0n;
 
   if (scan !== null) {
-    const s = (scan & pagescanFlags) !== 0;
+    const s = (judgeCategories(t, scan) & pagescanFlags) !== 0;
 
     if (m === s) return m;
 
@@ -116,16 +147,17 @@ async function pageEntryIs(
   return m;
 }
 
-export function pagemapIsSoftdirty(t: Selftest, start: bigint): Promise<boolean> {
-  return pageEntryIs(t, start, 'soft-dirty', PM_SOFT_DIRTY, PAGE_IS_SOFT_DIRTY);
+/** `reading`: the page's reads, if sent already (a range loop's ReadAhead). */
+export function pagemapIsSoftdirty(t: Selftest, start: bigint, reading = readPageEntry(t, start)): Promise<boolean> {
+  return pageEntryIs(t, reading, 'soft-dirty', PM_SOFT_DIRTY, PAGE_IS_SOFT_DIRTY);
 }
 
-export function pagemapIsSwapped(t: Selftest, start: bigint): Promise<boolean> {
-  return pageEntryIs(t, start, 'swap', PM_SWAP, PAGE_IS_SWAPPED);
+export function pagemapIsSwapped(t: Selftest, start: bigint, reading = readPageEntry(t, start)): Promise<boolean> {
+  return pageEntryIs(t, reading, 'swap', PM_SWAP, PAGE_IS_SWAPPED);
 }
 
-export function pagemapIsPopulated(t: Selftest, start: bigint): Promise<boolean> {
-  return pageEntryIs(t, start, 'populated', PM_PRESENT | PM_SWAP, PAGE_IS_PRESENT | PAGE_IS_SWAPPED);
+export function pagemapIsPopulated(t: Selftest, start: bigint, reading = readPageEntry(t, start)): Promise<boolean> {
+  return pageEntryIs(t, reading, 'populated', PM_PRESENT | PM_SWAP, PAGE_IS_PRESENT | PAGE_IS_SWAPPED);
 }
 
 export async function pagemapGetPfn(t: Selftest, start: bigint): Promise<bigint> {

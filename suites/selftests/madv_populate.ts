@@ -3,7 +3,8 @@
 // `static size_t pagesize` is t.pagesize; the pagemap fds it opens and
 // closes around each range check have no counterpart (Proc.pagemap()
 // reads the process's own pagemap). `ksft` is declared with its type so
-// that TypeScript knows the exit calls do not return.
+// that TypeScript knows the exit calls do not return. The range checks
+// send their pages' reads ahead (ReadAhead): one round trip a window.
 
 import {
   MADV_POPULATE_READ,
@@ -18,7 +19,7 @@ import {
 } from '../../uapi/linux.ts';
 import type { Ksft } from '../../harness/ksft.ts';
 import type { Selftest, Suite } from '../../harness/suite.ts';
-import { clearSoftdirty, pagemapIsPopulated, pagemapIsSoftdirty, softdirtySupported } from '../../harness/vm-util.ts';
+import { clearSoftdirty, pagemapIsPopulated, pagemapIsSoftdirty, readEntriesAhead, softdirtySupported } from '../../harness/vm-util.ts';
 
 /*
  * For now, we're using 2 MiB of private anonymous memory for all tests.
@@ -116,17 +117,19 @@ async function testHoles(t: Selftest): Promise<void> {
 
 async function rangeIsPopulated(t: Selftest, start: bigint, size: bigint): Promise<boolean> {
   let ret = true;
+  const reads = readEntriesAhead(t, start, size);
 
   for (; size > 0n && ret; size -= t.pagesize, start += t.pagesize)
-    if (!(await pagemapIsPopulated(t, start))) ret = false;
+    if (!(await pagemapIsPopulated(t, start, reads.at(start)))) ret = false;
   return ret;
 }
 
 async function rangeIsNotPopulated(t: Selftest, start: bigint, size: bigint): Promise<boolean> {
   let ret = true;
+  const reads = readEntriesAhead(t, start, size);
 
   for (; size > 0n && ret; size -= t.pagesize, start += t.pagesize)
-    if (await pagemapIsPopulated(t, start)) ret = false;
+    if (await pagemapIsPopulated(t, start, reads.at(start))) ret = false;
   return ret;
 }
 
@@ -166,17 +169,19 @@ async function testPopulateWrite(t: Selftest): Promise<void> {
 
 async function rangeIsSoftdirty(t: Selftest, start: bigint, size: bigint): Promise<boolean> {
   let ret = true;
+  const reads = readEntriesAhead(t, start, size);
 
   for (; size > 0n && ret; size -= t.pagesize, start += t.pagesize)
-    if (!(await pagemapIsSoftdirty(t, start))) ret = false;
+    if (!(await pagemapIsSoftdirty(t, start, reads.at(start)))) ret = false;
   return ret;
 }
 
 async function rangeIsNotSoftdirty(t: Selftest, start: bigint, size: bigint): Promise<boolean> {
   let ret = true;
+  const reads = readEntriesAhead(t, start, size);
 
   for (; size > 0n && ret; size -= t.pagesize, start += t.pagesize)
-    if (await pagemapIsSoftdirty(t, start)) ret = false;
+    if (await pagemapIsSoftdirty(t, start, reads.at(start))) ret = false;
   return ret;
 }
 
