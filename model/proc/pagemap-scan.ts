@@ -234,28 +234,39 @@ class PagemapScan {
   private pmdEntry(start: bigint, end: bigint): WalkRet {
     const thp = this.thpEntry(start, end);
     if (thp !== 'ENOENT') return thp;
-    const pg = this.pg;
     const pt = this.mm.pt;
     let ret: WalkRet = 0;
-    // the range lies under one pte table: its slots follow the addresses
+    // the range lies under one pte table: its slots follow the addresses (a pte_t * stepping by 8)
     const first = pt.pteSlot(start, false)!;
-    const slotOf = (addr: bigint) => first + Number((addr - start) >> 9n);
+    const nr = Number((end - start) / PAGE);
+    const addrOf = (i: number) => start + BigInt(i) * PAGE;
     if (this.wp && !this.vecBuf) {
       // fast path for performing exclusive WP: every pte not yet protected
-      for (let addr = start; addr !== end; addr += PAGE) {
-        const slot = slotOf(addr);
+      for (let i = 0, slot = first; i < nr; i++, slot += 8) {
         const pte = this.mm.arch.ptepGet(slot);
-        if ((pg.ptePresent(pte) && pg.pteUffdWp(pte)) || pg.pteSwpUffdWpAny(pte)) continue;
-        this.makeUffdWpPte(slot, pte);
+        if (!this.uffdWpProtected(pte)) this.makeUffdWpPte(slot, pte);
       }
       return 0;
     }
-    // the kernel's PAGE_IS_WRITTEN-only fast path reports and protects exactly what this loop does
-    for (let addr = start; addr !== end; addr += PAGE) {
-      const slot = slotOf(addr);
+    const a = this.a;
+    if (!a.categoryAnyofMask && !a.categoryInverted && a.categoryMask === U.PAGE_IS_WRITTEN && a.returnMask === U.PAGE_IS_WRITTEN) {
+      // only PAGE_IS_WRITTEN asked for and returned: no page's other categories are worked out
+      for (let i = 0, slot = first; i < nr; i++, slot += 8) {
+        const pte = this.mm.arch.ptepGet(slot);
+        if (this.uffdWpProtected(pte)) continue;
+        const addr = addrOf(i);
+        const out = this.output(this.curVmaCategory | U.PAGE_IS_WRITTEN, addr, addr + PAGE);
+        ret = out.ret;
+        if (out.end === addr) break;
+        if (this.wp) this.makeUffdWpPte(slot, pte);
+      }
+      return ret;
+    }
+    for (let i = 0, slot = first; i < nr; i++, slot += 8) {
       const pte = this.mm.arch.ptepGet(slot);
       const categories = this.curVmaCategory | this.pageCategory(pte);
       if (!this.interesting(categories)) continue;
+      const addr = addrOf(i);
       const out = this.output(categories, addr, addr + PAGE);
       ret = out.ret;
       if (out.end === addr) break;
@@ -366,6 +377,11 @@ class PagemapScan {
     if (!this.mm.sys.phys.folioOf(pg.pmdPfn(pte))?.anon) c |= U.PAGE_IS_FILE;
     if (pg.pteSoftDirty(pte)) c |= U.PAGE_IS_SOFT_DIRTY;
     return c;
+  }
+
+  // the fast paths' test: a present pte with uffd-wp, or a swap entry or marker carrying it
+  private uffdWpProtected(pte: Pte): boolean {
+    return (this.pg.ptePresent(pte) && this.pg.pteUffdWp(pte)) || this.pg.pteSwpUffdWpAny(pte);
   }
 
   // make_uffd_wp_pte()
