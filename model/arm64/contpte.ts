@@ -120,11 +120,19 @@ export class ContPte {
     const pg = this.pg;
     let pte = this.mem.read(slot);
     if (!this.validCont(pte)) return pte;
-    const start = alignDown(slot);
-    for (let i = 0; i < CONT_PTES; i++) {
-      const sub = this.mem.read(start + i * 8);
-      if (pg.pteDirty(sub)) pte = pg.pteMkdirty(pte);
-      if (pg.pteYoung(sub)) pte = pg.pteMkyoung(pte);
+    // it stops reading the block once it has seen a dirty entry and a young one
+    let dirty = false;
+    let young = false;
+    for (let sub = alignDown(slot), i = 0; i < CONT_PTES && !(dirty && young); i++, sub += 8) {
+      const ptent = this.mem.read(sub);
+      if (!dirty && pg.pteDirty(ptent)) {
+        dirty = true;
+        pte = pg.pteMkdirty(pte);
+      }
+      if (!young && pg.pteYoung(ptent)) {
+        young = true;
+        pte = pg.pteMkyoung(pte);
+      }
     }
     return pte;
   }
@@ -167,8 +175,11 @@ export class ContPte {
 
   /** ptep_get_and_clear() */
   ptepGetAndClear(slot: number): Pte {
-    this.tryUnfold(slot, this.mem.read(slot));
-    const pte = this.mem.read(slot);
+    let pte = this.mem.read(slot);
+    if (this.validCont(pte)) {
+      this.tryUnfold(slot, pte);
+      pte = this.mem.read(slot); // __ptep_get_and_clear() reads the unfolded entry
+    }
     this.mem.write(slot, 0n);
     return pte;
   }
