@@ -12,6 +12,7 @@
 
 import { PTE_CONT } from './hwdef.ts';
 import type { Pgtable, Pte } from './pgtable.ts';
+import { AttrChange, AttrQuestion, pfnOfWords } from './pte-words.ts';
 
 /** CONT_PTES: 16 ptes, 64 KiB with 4 KiB pages */
 export const CONT_PTES = 16;
@@ -198,6 +199,34 @@ export class ContPte {
       if (pg.pteYoung(tmp)) pte = pg.pteMkyoung(pte);
     }
     return pte;
+  }
+
+  /** A question for bulk paths over a table's words: is the entry present and not contiguous (its ptep_get() is itself)? */
+  plainPresent(): AttrQuestion {
+    return new AttrQuestion((p) => this.pg.ptePresent(p) && (p & PTE_CONT) === 0n);
+  }
+
+  /** `change` as modifyProtWords() applies it: set_ptes() commits an entry without PTE_CONT. */
+  protChange(change: (pte: Pte) => Pte): AttrChange {
+    return new AttrChange((p) => this.pg.pteMknoncont(change(p)));
+  }
+
+  /**
+   * modify_prot_start_ptes() and _commit_ptes() of one present entry that
+   * is not contiguous (plainPresent()), at word `at` of its table's words,
+   * with its attributes changed as `change` says: false, with nothing done,
+   * where set_ptes() might fold the block (the last pte of a block mapping
+   * the last page of an aligned 16, of a folio that could cover the block)
+   * or the change moves the page. The caller then takes the full path.
+   */
+  modifyProtWords(w: Uint32Array, at: number, slot: number, change: AttrChange): boolean {
+    const lo = w[at]!;
+    const hi = w[at + 1]!;
+    if (indexInBlock(slot) === CONT_PTES - 1 && ((lo >>> 12) & (CONT_PTES - 1)) === CONT_PTES - 1) {
+      const folio = this.folioOf(BigInt(pfnOfWords(lo, hi)));
+      if (folio !== null && folio.nrPages >= CONT_PTES) return false;
+    }
+    return change.applyTo(w, at);
   }
 
   /** modify_prot_start_ptes() (arch/arm64/mm/mmu.c) */

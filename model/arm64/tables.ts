@@ -132,6 +132,17 @@ export class PageTableMemory {
     return true;
   }
 
+  /**
+   * The 32-bit words of the pte table holding slot (its entry is at word
+   * (slot % 4096) / 4, low word first): bulk paths read and write a pte
+   * table in place, which needs no walk-cache bookkeeping at that level.
+   */
+  pteTableWords(slot: number): Uint32Array {
+    const t = this.locate(slot);
+    if (t.level !== 3) throw new Error(`PA 0x${slot.toString(16)} is not in a pte table`);
+    return t.w;
+  }
+
   /** A whole table, for bulk readers that walk 512 entries at once; do not write through it. */
   table(pa: bigint): BigUint64Array {
     const n = Number(pa);

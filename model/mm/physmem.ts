@@ -117,7 +117,12 @@ export class PhysMem {
   }
 
   folioOf(pfn: bigint): Folio | null {
-    return this.folios.get(Number(pfn)) ?? null;
+    return this.folioAt(Number(pfn));
+  }
+
+  /** folioOf() of a pfn held as a number, as bulk paths over a table's words have it */
+  folioAt(pfn: number): Folio | null {
+    return this.folios.get(pfn) ?? null;
   }
 
   isZeroPfn(pfn: bigint): boolean {

@@ -9,6 +9,7 @@
 
 import * as U from '../../uapi/linux.ts';
 import { Errno, type Ret } from '../../uapi/linux.ts';
+import { type AttrChange, AttrQuestion } from '../arm64/pte-words.ts';
 import type { Pte } from '../arm64/pgtable.ts';
 import { isGuardMarkerEntry, PTE_MARKER_UFFD_WP } from '../arm64/swapops.ts';
 import { splitHugePmd } from '../mm/huge-memory.ts';
@@ -89,12 +90,19 @@ class PagemapScan {
   walkEnd = 0n;
   /** what reached the user's vector */
   readonly out: ScanRegion[] = [];
+  // what the fast paths ask of a pte table's words, and the change they make (arm64/pte-words.ts)
+  private readonly words: { plain: AttrQuestion; uffdWp: AttrQuestion; mkuffdWp: AttrChange };
 
   constructor(
     private readonly mm: Mm,
     private readonly a: ScanArg,
   ) {
     this.pg = mm.pg;
+    this.words = {
+      plain: mm.arch.plainPresent(),
+      uffdWp: new AttrQuestion((p) => mm.pg.pteUffdWp(p)),
+      mkuffdWp: mm.arch.protChange((p) => mm.pg.pteMkuffdWp(p)),
+    };
     this.wp = (a.flags & U.PM_SCAN_WP_MATCHING) !== 0;
     this.maxPages = a.maxPages === 0n ? ULONG_MAX : a.maxPages;
     this.vecLen = a.vecLen;
@@ -251,14 +259,15 @@ class PagemapScan {
     const a = this.a;
     if (!a.categoryAnyofMask && !a.categoryInverted && a.categoryMask === U.PAGE_IS_WRITTEN && a.returnMask === U.PAGE_IS_WRITTEN) {
       // only PAGE_IS_WRITTEN asked for and returned: no page's other categories are worked out
-      for (let i = 0, slot = first; i < nr; i++, slot += 8) {
-        const pte = this.mm.arch.ptepGet(slot);
-        if (this.uffdWpProtected(pte)) continue;
+      const w = pt.mem.pteTableWords(first);
+      for (let i = 0, slot = first, at = (first % 4096) / 4; i < nr; i++, slot += 8, at += 2) {
+        const plain = this.words.plain.of(w[at]!, w[at + 1]!);
+        if (plain ? this.words.uffdWp.of(w[at]!, w[at + 1]!) : this.uffdWpProtected(this.mm.arch.ptepGet(slot))) continue;
         const addr = addrOf(i);
         const out = this.output(this.curVmaCategory | U.PAGE_IS_WRITTEN, addr, addr + PAGE);
         ret = out.ret;
         if (out.end === addr) break;
-        if (this.wp) this.makeUffdWpPte(slot, pte);
+        if (this.wp && !(plain && this.mm.arch.modifyProtWords(w, at, slot, this.words.mkuffdWp))) this.makeUffdWpPte(slot, this.mm.arch.ptepGet(slot));
       }
       return ret;
     }
