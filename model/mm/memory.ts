@@ -2,6 +2,7 @@
 // munmap() and MADV_DONTNEED, with the rmap and swap bookkeeping they do.
 
 import type { Pte } from '../arm64/pgtable.ts';
+import { AttrQuestion, pfnOfWords } from '../arm64/pte-words.ts';
 import { isGuardMarkerEntry, PTE_MARKER_UFFD_WP } from '../arm64/swapops.ts';
 import { freeHugeFolio } from './hugetlb.ts';
 import { splitHugePmd } from './huge-memory.ts';
@@ -15,12 +16,13 @@ import * as V from './vma.ts';
 const PAGE = BigInt(PAGE_SIZE);
 
 /**
- * folio_remove_rmap_ptes()/_pmd(): drops the mappings of nr pages from pfn
- * (pfn null: the folio's pmd); frees an anonymous folio nobody maps any more.
+ * folio_remove_rmap_ptes()/_pmd(): drops the mappings of nr pages from the
+ * folio's page `page` (null: the folio's pmd); frees an anonymous folio
+ * nobody maps any more.
  */
-function unmapFolio(mm: Mm, f: Folio, pfn: bigint | null, nr = 1): void {
-  if (pfn === null) f.pmdMapped--;
-  else f.addMapcount(f.pageIndex(pfn), -1, nr);
+function unmapFolio(mm: Mm, f: Folio, page: number | null, nr = 1): void {
+  if (page === null) f.pmdMapped--;
+  else f.addMapcount(page, -1, nr);
   if (f.anon && !f.mapped()) mm.sys.phys.free(f);
 }
 
@@ -49,14 +51,17 @@ export function zapRange(mm: Mm, start: bigint, end: bigint, dropMarkers: boolea
     run = null;
   };
   const pg = mm.pg;
+  const words = zapWords(mm);
   for (const r of mm.pt.pteTableRuns(start, end)) {
     const total = Number((r.end - r.addr) >> 12n);
-    for (let i = 0, nr = 1; i < total; i += nr) {
+    const w = mm.pt.mem.pteTableWords(r.slot);
+    for (let i = 0, nr = 1, at = (r.slot % 4096) / 4; i < total; i += nr, at += 2 * nr) {
       nr = 1;
+      if (w[at] === 0 && w[at + 1] === 0) continue; // pte_none()
+      if (!keepUffdWp && zapSmallFolioPteWords(mm, w, at, words)) continue;
       const slot = r.slot + i * 8;
       const addr = r.addr + BigInt(i) * PAGE;
       const pte = mm.arch.ptepGet(slot);
-      if (pte === 0n) continue;
       if (pg.ptePresent(pte)) {
         endRun();
         nr = zapPresentPtes(mm, slot, pte, total - i, keepUffdWp);
@@ -92,11 +97,48 @@ function zapPresentPtes(mm: Mm, slot: number, pte: Pte, maxNr: number, keepUffdW
   if (f) {
     // zap_present_folio_ptes(): a file page written through these ptes is dirty from now on
     if (!f.anon && pg.pteDirty(ptent)) f.dirty = true;
-    unmapFolio(mm, f, pg.ptePfn(ptent), nr);
+    unmapFolio(mm, f, f.pageIndex(pg.ptePfn(ptent)), nr);
   }
   // zap_install_uffd_wp_if_needed()
   if (keepUffdWp && pg.pteUffdWp(ptent)) for (let k = 0; k < nr; k++) mm.arch.setPteAt(slot + k * 8, pg.makePteMarker(PTE_MARKER_UFFD_WP));
   return nr;
+}
+
+/** What the zap asks of a pte table's words (arm64/pte-words.ts). */
+interface ZapWords {
+  /** present, not contiguous, and not special: vm_normal_folio() finds its folio by pfn */
+  readonly plainNormal: AttrQuestion;
+  readonly dirty: AttrQuestion;
+}
+
+function zapWords(mm: Mm): ZapWords {
+  const pg = mm.pg;
+  const plain = mm.arch.plainPresent();
+  return {
+    plainNormal: new AttrQuestion((p) => plain.of(Number(p & 0xffff_ffffn), Number(p >> 32n)) && !pg.pteSpecial(p)),
+    dirty: new AttrQuestion((p) => pg.pteDirty(p)),
+  };
+}
+
+/**
+ * zap_present_ptes() of an entry of a small folio (a batch of one) that is
+ * not contiguous, on the table's words; false, with nothing done, for any
+ * other entry, which takes the full path.
+ */
+function zapSmallFolioPteWords(mm: Mm, w: Uint32Array, at: number, words: ZapWords): boolean {
+  const lo = w[at]!;
+  const hi = w[at + 1]!;
+  if (!words.plainNormal.of(lo, hi)) return false;
+  const f = mm.sys.phys.folioAt(pfnOfWords(lo, hi));
+  if (f !== null && f.nrPages !== 1) return false;
+  // get_and_clear_full_ptes() of one entry
+  w[at] = 0;
+  w[at + 1] = 0;
+  if (f) {
+    if (!f.anon && words.dirty.of(lo, hi)) f.dirty = true;
+    unmapFolio(mm, f, 0);
+  }
+  return true;
 }
 
 // zap_nonpresent_ptes(): what a swap entry or marker becomes
