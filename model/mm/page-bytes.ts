@@ -19,50 +19,40 @@ const SLAB = 4096;
 
 /**
  * A pool of fixed-size records in slabs, numbered from 1 (0 means none),
- * reused once freed: the free ones form a list through their own first
- * word, so freeing a gigabyte's pages allocates nothing.
+ * reused once freed. The free ones are a stack of their numbers in one
+ * typed array, apart from the records: freeing a gigabyte's pages writes
+ * that array in order instead of touching every freed record (a cache miss
+ * each, which made freeing cost more than all else in a large munmap).
  */
 class Pool<A extends Uint8Array | Int32Array> {
   private readonly slabs: A[] = [];
-  private readonly words: Int32Array[] = [];
-  private freeHead = 0;
+  private freeIds = new Int32Array(SLAB);
+  private nrFree = 0;
   private next = 1;
-  /** the slabs' 32-bit words per element (1/4 for bytes) */
-  private readonly wordsPerElement: number;
-  /** size: elements per record (of 4 bytes or more in all) */
+  /** size: elements per record */
   constructor(
     private readonly size: number,
     private readonly make: (length: number) => A,
-  ) {
-    this.wordsPerElement = make(0).BYTES_PER_ELEMENT / 4;
-  }
+  ) {}
 
   /** a zero-filled record */
   alloc(): number {
-    const id = this.freeHead;
-    if (id !== 0) {
-      const w = this.words[Math.floor(id / SLAB)]!;
-      const at = this.word(id);
-      this.freeHead = w[at]!;
-      w[at] = 0;
+    if (this.nrFree > 0) {
+      const id = this.freeIds[--this.nrFree]!;
       this.slab(id).fill(0, this.offset(id), this.offset(id) + this.size);
       return id;
     }
     const fresh = this.next++;
-    if (Math.floor(fresh / SLAB) === this.slabs.length) {
-      const slab = this.make(SLAB * this.size);
-      this.slabs.push(slab);
-      this.words.push(new Int32Array(slab.buffer));
-    }
+    if (Math.floor(fresh / SLAB) === this.slabs.length) this.slabs.push(this.make(SLAB * this.size));
     return fresh;
   }
   free(id: number): void {
-    this.words[Math.floor(id / SLAB)]![this.word(id)] = this.freeHead;
-    this.freeHead = id;
-  }
-  /** the record's first 32-bit word, in its slab's Int32Array view */
-  private word(id: number): number {
-    return this.offset(id) * this.wordsPerElement;
+    if (this.nrFree === this.freeIds.length) {
+      const grown = new Int32Array(this.freeIds.length * 2);
+      grown.set(this.freeIds);
+      this.freeIds = grown;
+    }
+    this.freeIds[this.nrFree++] = id;
   }
   slab(id: number): A {
     return this.slabs[Math.floor(id / SLAB)]!;
