@@ -91,7 +91,7 @@ class PagemapScan {
   /** what reached the user's vector */
   readonly out: ScanRegion[] = [];
   // what the fast paths ask of a pte table's words, and the change they make (arm64/pte-words.ts)
-  private readonly words: { plain: AttrQuestion; uffdWp: AttrQuestion; mkuffdWp: AttrChange };
+  private readonly words: { plain: AttrQuestion; presentUffdWp: AttrQuestion; mkuffdWp: AttrChange };
 
   constructor(
     private readonly mm: Mm,
@@ -100,7 +100,8 @@ class PagemapScan {
     this.pg = mm.pg;
     this.words = {
       plain: mm.arch.plainPresent(),
-      uffdWp: new AttrQuestion((p) => mm.pg.pteUffdWp(p)),
+      // asked of any entry: presence is in the attributes, and ptep_get() of a contiguous one adds only young and dirty
+      presentUffdWp: new AttrQuestion((p) => mm.pg.ptePresent(p) && mm.pg.pteUffdWp(p)),
       mkuffdWp: mm.arch.protChange((p) => mm.pg.pteMkuffdWp(p)),
     };
     this.wp = (a.flags & U.PM_SCAN_WP_MATCHING) !== 0;
@@ -261,8 +262,9 @@ class PagemapScan {
       // only PAGE_IS_WRITTEN asked for and returned: no page's other categories are worked out
       const w = pt.mem.pteTableWords(first);
       for (let i = 0, slot = first, at = (first % 4096) / 4; i < nr; i++, slot += 8, at += 2) {
+        if (this.words.presentUffdWp.of(w[at]!, w[at + 1]!)) continue;
         const plain = this.words.plain.of(w[at]!, w[at + 1]!);
-        if (plain ? this.words.uffdWp.of(w[at]!, w[at + 1]!) : this.uffdWpProtected(this.mm.arch.ptepGet(slot))) continue;
+        if (!plain && this.uffdWpProtected(this.mm.arch.ptepGet(slot))) continue;
         const addr = addrOf(i);
         const out = this.output(this.curVmaCategory | U.PAGE_IS_WRITTEN, addr, addr + PAGE);
         ret = out.ret;
