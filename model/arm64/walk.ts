@@ -116,6 +116,11 @@ const high = (b: bigint) => Number(b >> 32n);
 const [HI_UXN, HI_PXN, HI_NO_EL0, HI_RDONLY] = [TABLE_UXN, TABLE_PXN, TABLE_AP_NO_EL0, TABLE_AP_RDONLY].map(high) as [number, number, number, number];
 /** per level: the VA bits within a leaf, and the leaf's output-address bits [31:0] (bits [47:32] are the upper word's low 16) */
 const LEAF_OFFSET_MASK = [0, 1, 2, 3].map((level) => (1n << levelShift(level)) - 1n);
+/** per level: the bytes a leaf maps, as a number */
+const LEAF_SPAN = [0, 1, 2, 3].map((level) => 2 ** Number(levelShift(level)));
+const PAGE_BYTES = 2 ** Number(PAGE_SHIFT);
+/** VAs below this are untagged and select TTBR0 */
+const UNTAGGED_LIMIT = 1n << VA_BITS;
 const LEAF_ADDR_LOW = [0, 1, 2, 3].map((level) => Number(leafAddrMask(level) & 0xffff_ffffn));
 const LEAF_ADDR_HIGH = high(PTE_ADDR_MASK);
 const LO_VALID = Number(PTE_VALID);
@@ -149,8 +154,10 @@ const W = {
  */
 function walkLeaf(mem: PageTableMemory, ttbr: bigint, va: bigint): number {
   W.level = 0;
-  if ((va & TTBR0_SELECT_MASK) !== 0n) return -1;
-  const vpn = Number((va >> PAGE_SHIFT) & VPN_MASK);
+  // an untagged VA below 2^48, as nearly every access is, as a number: no bigint arithmetic per access
+  const vaNum = va >= 0n && va < UNTAGGED_LIMIT ? Number(va) : -1;
+  if (vaNum < 0 && (va & TTBR0_SELECT_MASK) !== 0n) return -1;
+  const vpn = vaNum >= 0 ? Math.floor(vaNum / PAGE_BYTES) : Number((va >> PAGE_SHIFT) & VPN_MASK);
   if (ttbr !== lastTtbr) {
     lastRoot = Number(rootTable(ttbr) >> PAGE_SHIFT);
     lastTtbr = ttbr;
@@ -189,7 +196,8 @@ function walkLeaf(mem: PageTableMemory, ttbr: bigint, va: bigint): number {
   W.frame = frame;
   W.index = i;
   W.attrs = attrs;
-  W.pa = (mem.high(frame, i) & LEAF_ADDR_HIGH) * 2 ** 32 + ((lo & LEAF_ADDR_LOW[level]!) >>> 0) + Number(va & LEAF_OFFSET_MASK[level]!);
+  const offset = vaNum >= 0 ? vaNum % LEAF_SPAN[level]! : Number(va & LEAF_OFFSET_MASK[level]!);
+  W.pa = (mem.high(frame, i) & LEAF_ADDR_HIGH) * 2 ** 32 + ((lo & LEAF_ADDR_LOW[level]!) >>> 0) + offset;
   return level;
 }
 

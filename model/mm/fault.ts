@@ -51,20 +51,23 @@ function handlePteFault(mm: Mm, vma: Vma, addr: bigint, flags: number): VmFault 
   const pg = mm.pg;
   // no pte table is allocated here: only a handler that installs an entry makes one (a fault that fails leaves none)
   const slot = mm.pt.pteSlot(addr, false);
-  if (slot === null || pg.pteNone(mm.pt.read(slot))) return vma.isAnonymous ? doAnonymousPage(mm, vma, addr, flags, false) : doFault(mm, vma, addr, flags, false);
-  const orig = mm.arch.ptepGet(slot);
-  // handle_pte_marker(): hitting a guard page is always fatal
-  if (isGuardMarkerEntry(pg.pteToSwpEntry(orig))) return 'SIGSEGV';
-  if (pg.pteMarkerUffdWp(orig)) {
-    // pte_marker_handle_uffd_wp(): a marker left after unregistering is just cleared
-    if (!(vma.flags & V.VM_UFFD_WP)) {
-      mm.arch.pteClear(slot);
-      return 0;
+  const orig = slot === null ? 0n : mm.arch.ptepGet(slot);
+  // do_pte_missing()
+  if (slot === null || pg.pteNone(orig)) return vma.isAnonymous ? doAnonymousPage(mm, vma, addr, flags, false) : doFault(mm, vma, addr, flags, false);
+  if (!pg.ptePresent(orig)) {
+    // do_swap_page() -> handle_pte_marker(): hitting a guard page is always fatal
+    if (isGuardMarkerEntry(pg.pteToSwpEntry(orig))) return 'SIGSEGV';
+    if (pg.pteMarkerUffdWp(orig)) {
+      // pte_marker_handle_uffd_wp(): a marker left after unregistering is just cleared
+      if (!(vma.flags & V.VM_UFFD_WP)) {
+        mm.arch.pteClear(slot);
+        return 0;
+      }
+      // do_pte_missing()
+      return vma.isAnonymous ? doAnonymousPage(mm, vma, addr, flags, true) : doFault(mm, vma, addr, flags, true);
     }
-    // do_pte_missing()
-    return vma.isAnonymous ? doAnonymousPage(mm, vma, addr, flags, true) : doFault(mm, vma, addr, flags, true);
+    return doSwapPage(mm, vma, flags, slot, orig);
   }
-  if (!pg.ptePresent(orig)) return doSwapPage(mm, vma, flags, slot, orig);
   if (pg.pteProtnone(orig)) return 'SIGSEGV';
   let entry = orig;
   if (flags & FAULT_FLAG_WRITE) {

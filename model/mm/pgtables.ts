@@ -21,6 +21,9 @@ const index = (va: bigint, level: number) => (va >> levelShift(level)) & (PTRS -
 /** pages per entry at each level: a walk indexes with the page number as a number, not the VA as a bigint */
 const PAGES_PER_ENTRY = [2 ** 27, 2 ** 18, 2 ** 9, 1];
 const tableIndex = (vpn: number, level: number) => Math.floor(vpn / PAGES_PER_ENTRY[level]!) % 512;
+const NUMBER_EXACT = 1n << 53n;
+/** va's page number: a user VA is below 2^48, and as a number it costs no bigint arithmetic */
+const vpnOf = (va: bigint) => (va < NUMBER_EXACT ? Math.floor(Number(va) / 4096) : Number(va >> 12n));
 
 export class PageTables {
   readonly mem = new PageTableMemory();
@@ -37,7 +40,7 @@ export class PageTables {
 
   /** The descriptor address of va's entry at level (0-3); null when a table above is missing and !alloc. */
   slot(va: bigint, level: number, alloc: boolean): number | null {
-    const vpn = Number(va >> 12n);
+    const vpn = vpnOf(va);
     const frame = this.tableFor(vpn, level, alloc);
     return frame < 0 ? null : slotPa(frame, tableIndex(vpn, level));
   }
@@ -84,7 +87,7 @@ export class PageTables {
 
   /** The leaf entry mapping va and its level, in one walk: the huge pmd, or the pte (0 when none). */
   leaf(va: bigint): { level: 2 | 3; val: bigint } {
-    const vpn = Number(va >> 12n);
+    const vpn = vpnOf(va);
     const pmdTable = this.tableFor(vpn, 2, false);
     if (pmdTable < 0) return { level: 3, val: 0n };
     const i = tableIndex(vpn, 2);
@@ -136,7 +139,7 @@ export class PageTables {
   *pmdsIn(start: bigint, end: bigint): Generator<{ addr: bigint; slot: number; val: bigint }> {
     let addr = start & PMD_MASK;
     while (addr < end) {
-      const vpn = Number(addr >> 12n);
+      const vpn = vpnOf(addr);
       const pud = this.mem.nextTable(this.rootFrame, tableIndex(vpn, 0));
       if (pud < 0) {
         addr = nextBoundary(addr, 0);

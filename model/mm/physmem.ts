@@ -142,8 +142,8 @@ export class PhysMem {
   }
 
   /** One byte of a page (a load of a char). */
-  readByte(pfn: bigint, offset: number): number {
-    return this.bytes.readByte(Number(pfn), offset);
+  readByte(pfn: number, offset: number): number {
+    return this.bytes.readByte(pfn, offset);
   }
 
   write(pfn: bigint, offset: number, bytes: Uint8Array): void {
@@ -151,8 +151,8 @@ export class PhysMem {
   }
 
   /** One byte of a page (a store of a char). */
-  writeByte(pfn: bigint, offset: number, value: number): void {
-    this.bytes.writeByte(Number(pfn), offset, value);
+  writeByte(pfn: number, offset: number, value: number): void {
+    this.bytes.writeByte(pfn, offset, value);
   }
 
   /** Has the page ever been written (a page that has not reads as zeroes)? */

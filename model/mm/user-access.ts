@@ -9,17 +9,18 @@ import { PAGE_SIZE } from './physmem.ts';
 import * as V from './vma.ts';
 
 const PAGE = BigInt(PAGE_SIZE);
+const PAGE_OFFSET_MASK = PAGE - 1n;
 
 /**
  * A load or store by the process: the hardware walk, and on a fault the
- * kernel's do_page_fault() and a retry. Returns the pfn reached or the signal.
+ * kernel's do_page_fault() and a retry. Returns the pfn reached (a number: PAs are 48 bits) or the signal.
  */
-function userAccess(mm: Mm, addr: bigint, acc: Access, current?: FaultCounts): { pfn: bigint } | { signal: 'SIGSEGV' | 'SIGBUS' } {
+function userAccess(mm: Mm, addr: bigint, acc: Access, current?: FaultCounts): number | 'SIGSEGV' | 'SIGBUS' {
   for (let attempt = 0; attempt < 8; attempt++) {
     const pa = accessPa(mm.pt.mem, mm.pt.root, addr, acc, mm.sys.cfg.hw);
-    if (pa >= 0) return { pfn: BigInt(Math.floor(pa / PAGE_SIZE)) };
+    if (pa >= 0) return Math.floor(pa / PAGE_SIZE);
     const fault = doPageFault(mm, addr, acc);
-    if (fault !== 0) return { signal: fault === 'SIGBUS' ? 'SIGBUS' : 'SIGSEGV' };
+    if (fault !== 0) return fault;
     // mm_account_fault(): a fault handled without I/O is a minor one
     if (current) current.minFlt++;
   }
@@ -51,11 +52,11 @@ export function readUser(mm: Mm, addr: bigint, len: number): Uint8Array | Signal
   const out = new Uint8Array(len);
   for (let done = 0; done < len; ) {
     const a = addr + BigInt(done);
-    const r = userAccess(mm, a, 'read');
-    if ('signal' in r) return { signal: r.signal, addr: a };
-    const off = Number(a & (PAGE - 1n));
+    const pfn = userAccess(mm, a, 'read');
+    if (typeof pfn !== 'number') return { signal: pfn, addr: a };
+    const off = Number(a & PAGE_OFFSET_MASK);
     const n = Math.min(len - done, PAGE_SIZE - off);
-    out.set(mm.sys.phys.read(r.pfn, off, n), done);
+    out.set(mm.sys.phys.read(BigInt(pfn), off, n), done);
     done += n;
   }
   return out;
@@ -65,12 +66,12 @@ export function readUser(mm: Mm, addr: bigint, len: number): Uint8Array | Signal
 function storeUser(mm: Mm, addr: bigint, len: bigint, bytes: (done: bigint, n: number) => Uint8Array): null | Signalled {
   for (let done = 0n; done < len; ) {
     const a = addr + done;
-    const r = userAccess(mm, a, 'write');
-    if ('signal' in r) return { signal: r.signal, addr: a };
-    const off = Number(a & (PAGE - 1n));
+    const pfn = userAccess(mm, a, 'write');
+    if (typeof pfn !== 'number') return { signal: pfn, addr: a };
+    const off = Number(a & PAGE_OFFSET_MASK);
     const n = Number(len - done < PAGE - BigInt(off) ? len - done : PAGE - BigInt(off));
     // the store dirties the pte (hardware DBM, or the write fault did): the folio learns it only when the pte goes
-    mm.sys.phys.write(r.pfn, off, bytes(done, n));
+    mm.sys.phys.write(BigInt(pfn), off, bytes(done, n));
     done += BigInt(n);
   }
   return null;
@@ -91,12 +92,12 @@ export function fillUser(mm: Mm, addr: bigint, len: bigint, byte: number): null 
 export function incrementUser(mm: Mm, addrs: readonly bigint[]): null | Signalled {
   for (const a of addrs) {
     const load = userAccess(mm, a, 'read');
-    if ('signal' in load) return { signal: load.signal, addr: a };
-    const off = Number(a & (PAGE - 1n));
-    const value = mm.sys.phys.readByte(load.pfn, off) + 1;
+    if (typeof load !== 'number') return { signal: load, addr: a };
+    const off = Number(a & PAGE_OFFSET_MASK);
+    const value = mm.sys.phys.readByte(load, off) + 1;
     const store = userAccess(mm, a, 'write');
-    if ('signal' in store) return { signal: store.signal, addr: a };
-    mm.sys.phys.writeByte(store.pfn, off, value);
+    if (typeof store !== 'number') return { signal: store, addr: a };
+    mm.sys.phys.writeByte(store, off, value);
   }
   return null;
 }
@@ -113,14 +114,14 @@ export function atomicAddUser(mm: Mm, addrs: readonly bigint[], delta: number, c
   for (const a of addrs) {
     if (a & 3n) throw new Error(`atomic add at 0x${a.toString(16)}: an int is 4-byte aligned`);
     const load = userAccess(mm, a, 'read', current);
-    if ('signal' in load) return { signal: load.signal, addr: a };
-    const r = userAccess(mm, a, 'write', current);
-    if ('signal' in r) return { signal: r.signal, addr: a };
-    const off = Number(a & (PAGE - 1n));
-    const old = new DataView(mm.sys.phys.read(r.pfn, off, 4).buffer).getInt32(0, true);
+    if (typeof load !== 'number') return { signal: load, addr: a };
+    const pfn = userAccess(mm, a, 'write', current);
+    if (typeof pfn !== 'number') return { signal: pfn, addr: a };
+    const off = Number(a & PAGE_OFFSET_MASK);
+    const old = new DataView(mm.sys.phys.read(BigInt(pfn), off, 4).buffer).getInt32(0, true);
     const word = new Uint8Array(4);
     new DataView(word.buffer).setInt32(0, (old + delta) | 0, true);
-    mm.sys.phys.write(r.pfn, off, word);
+    mm.sys.phys.write(BigInt(pfn), off, word);
   }
   return null;
 }
