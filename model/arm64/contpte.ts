@@ -12,7 +12,7 @@
 
 import { PTE_CONT } from './hwdef.ts';
 import type { Pgtable, Pte } from './pgtable.ts';
-import { AttrChange, AttrQuestion, pfnOfWords } from './pte-words.ts';
+import { AttrChange, AttrQuestion, attrsOf, pfnOfWords, setPtesWords } from './pte-words.ts';
 
 /** CONT_PTES: 16 ptes, 64 KiB with 4 KiB pages */
 export const CONT_PTES = 16;
@@ -24,7 +24,12 @@ const PFN_STEP = 1n << 12n;
 export interface PteMemory {
   read(slot: number): bigint;
   write(slot: number, val: bigint): void;
+  /** the 32-bit words of the pte table holding slot (its entry at word (slot % 4096) / 4, low word first) */
+  pteTableWords(slot: number): Uint32Array;
 }
+
+/** slot's first word in its table's words */
+const wordAt = (slot: number) => (slot % 4096) / 4;
 
 /** The folio a pfn belongs to (page_folio(pfn_to_page())), null for none. */
 export type FolioOf = (pfn: bigint) => { readonly pfn: bigint; readonly nrPages: number } | null;
@@ -41,33 +46,60 @@ const indexInBlock = (slot: number) => (slot % BLOCK_BYTES) / 8;
 const advancePfn = (pte: Pte, nr: bigint) => pte + nr * PFN_STEP;
 
 export class ContPte {
+  // what the block operations ask of entries they know present, on the table's words (pte-words.ts)
+  private readonly dirty: AttrQuestion;
+  private readonly young: AttrQuestion;
+  private readonly valid: AttrQuestion;
+  private readonly cleanOld: AttrChange;
+
   constructor(
     private readonly mem: PteMemory,
     private readonly pg: Pgtable,
     private readonly folioOf: FolioOf,
-  ) {}
+  ) {
+    this.dirty = new AttrQuestion((p) => pg.pteDirty(p));
+    this.young = new AttrQuestion((p) => pg.pteYoung(p));
+    this.valid = new AttrQuestion((p) => pg.pteValid(p));
+    this.cleanOld = new AttrChange((p) => pg.pteMkold(pg.pteMkclean(p)));
+  }
 
   private validCont(pte: Pte): boolean {
     return (pte & PTE_CONT) !== 0n && this.pg.pteValid(pte);
   }
 
-  // __set_ptes(): nr entries from pte, the pfn advancing
+  // __set_ptes(): nr entries from pte, the pfn advancing (a pte table's entries, so on its words)
   private rawSetPtes(slot: number, pte: Pte, nr: number): void {
-    for (let i = 0; i < nr; i++, pte = advancePfn(pte, 1n)) this.mem.write(slot + i * 8, pte);
+    setPtesWords(this.mem.pteTableWords(slot), wordAt(slot), pte, nr);
+  }
+
+  /**
+   * Whether any of the nr present entries from slot is dirty, and any young,
+   * on the table's words; with `clear`, each is cleared as it is read.
+   */
+  private gather(slot: number, nr: number, clear: boolean): { dirty: boolean; young: boolean } {
+    const w = this.mem.pteTableWords(slot);
+    let dirty = false;
+    let young = false;
+    for (let i = 0, at = wordAt(slot); i < nr; i++, at += 2) {
+      if (!dirty && this.dirty.of(w[at]!, w[at + 1]!)) dirty = true;
+      if (!young && this.young.of(w[at]!, w[at + 1]!)) young = true;
+      if (clear) w[at] = w[at + 1] = 0;
+      else if (dirty && young) break; // contpte_ptep_get() stops reading once it has seen both
+    }
+    return { dirty, young };
+  }
+
+  /** pte with the young and dirty bits gathered (pte_mkdirty() and pte_mkyoung() once each: both are idempotent) */
+  private withGathered(pte: Pte, g: { dirty: boolean; young: boolean }): Pte {
+    if (g.dirty) pte = this.pg.pteMkdirty(pte);
+    return g.young ? this.pg.pteMkyoung(pte) : pte;
   }
 
   // contpte_convert(): clear the block, gather its young and dirty bits, write it again as pte says
   private convert(slot: number, pte: Pte): void {
-    const pg = this.pg;
     const start = alignDown(slot);
-    pte = advancePfn(pte, -(pg.ptePfn(pte) & (CONT - 1n)));
-    for (let i = 0; i < CONT_PTES; i++) {
-      const ptent = this.mem.read(start + i * 8);
-      this.mem.write(start + i * 8, 0n);
-      if (pg.pteDirty(ptent)) pte = pg.pteMkdirty(pte);
-      if (pg.pteYoung(ptent)) pte = pg.pteMkyoung(pte);
-    }
-    this.rawSetPtes(start, pte, CONT_PTES);
+    pte = advancePfn(pte, -(this.pg.ptePfn(pte) & (CONT - 1n)));
+    this.rawSetPtes(start, this.withGathered(pte, this.gather(start, CONT_PTES, true)), CONT_PTES);
   }
 
   // contpte_try_fold(): only at the last pte of a block, mapping the last page of an aligned 16
@@ -88,10 +120,16 @@ export class ContPte {
     const idx = BigInt(indexInBlock(slot));
     const offset = pfn - folio.pfn;
     if (offset < idx || BigInt(folio.nrPages) - offset < CONT - idx) return;
-    let expected = advancePfn(pg.pteMkold(pg.pteMkclean(pte)), -idx);
-    const start = alignDown(slot);
-    for (let i = 0; i < CONT_PTES; i++, expected = advancePfn(expected, 1n)) {
-      if (!pg.pteSame(pg.pteMkold(pg.pteMkclean(this.mem.read(start + i * 8))), expected)) return;
+    // each entry, made old and clean, must be pte's so made, its page advancing: on the table's words
+    // (an entry that is not valid never matches, since pte is)
+    const expected = pg.pteMkold(pg.pteMkclean(pte));
+    const attrs = attrsOf(Number(expected & 0xffff_ffffn), Number(expected >> 32n));
+    const w = this.mem.pteTableWords(slot);
+    const firstPfn = Number(pfn) - indexInBlock(slot);
+    for (let i = 0, at = wordAt(alignDown(slot)); i < CONT_PTES; i++, at += 2) {
+      const lo = w[at]!;
+      const hi = w[at + 1]!;
+      if (!this.valid.of(lo, hi) || this.cleanOld.attrsAfter(lo, hi) !== attrs || pfnOfWords(lo, hi) !== firstPfn + i) return;
     }
     this.convert(slot, pg.pteMkcont(pte));
   }
@@ -118,24 +156,9 @@ export class ContPte {
 
   /** ptep_get(): a contiguous pte carries the young and dirty bits of its whole block (contpte_ptep_get()) */
   ptepGet(slot: number): Pte {
-    const pg = this.pg;
-    let pte = this.mem.read(slot);
+    const pte = this.mem.read(slot);
     if (!this.validCont(pte)) return pte;
-    // it stops reading the block once it has seen a dirty entry and a young one
-    let dirty = false;
-    let young = false;
-    for (let sub = alignDown(slot), i = 0; i < CONT_PTES && !(dirty && young); i++, sub += 8) {
-      const ptent = this.mem.read(sub);
-      if (!dirty && pg.pteDirty(ptent)) {
-        dirty = true;
-        pte = pg.pteMkdirty(pte);
-      }
-      if (!young && pg.pteYoung(ptent)) {
-        young = true;
-        pte = pg.pteMkyoung(pte);
-      }
-    }
-    return pte;
+    return this.withGathered(pte, this.gather(alignDown(slot), CONT_PTES, false));
   }
 
   /** set_ptes(): PTE_CONT is the API's own business, never the caller's */
@@ -188,17 +211,10 @@ export class ContPte {
   /** get_and_clear_full_ptes(): the first pte, with the young and dirty bits of all nr */
   getAndClearFullPtes(slot: number, nr: number): Pte {
     if (nr === 1) return this.ptepGetAndClear(slot);
-    const pg = this.pg;
     this.tryUnfoldPartial(slot, nr);
-    let pte = this.mem.read(slot);
+    const pte = this.mem.read(slot);
     this.mem.write(slot, 0n);
-    for (let i = 1; i < nr; i++) {
-      const tmp = this.mem.read(slot + i * 8);
-      this.mem.write(slot + i * 8, 0n);
-      if (pg.pteDirty(tmp)) pte = pg.pteMkdirty(pte);
-      if (pg.pteYoung(tmp)) pte = pg.pteMkyoung(pte);
-    }
-    return pte;
+    return this.withGathered(pte, this.gather(slot + 8, nr - 1, true));
   }
 
   /** A question for bulk paths over a table's words: is the entry present and not contiguous (its ptep_get() is itself)? */

@@ -55,33 +55,55 @@ export class AttrQuestion {
 /** A change of a present entry's attributes, worked out by `change` once per attribute pattern. */
 export class AttrChange {
   private lastKey = -1;
-  // the changed entry's attribute bits, in place in each word; -1: the change moves the page
-  private lastLo = -1;
+  private lastAttrs = -1;
+  // the changed attributes' bits in place in each word
+  private lastLo = 0;
   private lastHi = 0;
-  private readonly changed = new Map<number, readonly [number, number]>();
+  private readonly changed = new Map<number, number>();
 
   constructor(private readonly change: (pte: bigint) => bigint) {}
+
+  /** The changed entry's attributes, packed as attrsOf() packs them; -1 when the change moves the page. */
+  attrsAfter(lo: number, hi: number): number {
+    const key = attrsOf(lo, hi);
+    if (key === this.lastKey) return this.lastAttrs;
+    let attrs = this.changed.get(key);
+    if (attrs === undefined) {
+      const pte = joinWords(lo, hi);
+      const next = this.change(pte);
+      attrs = ((next ^ pte) & PTE_ADDR_MASK) !== 0n ? -1 : attrsOf(Number(next & 0xffff_ffffn), Number(next >> 32n));
+      this.changed.set(key, attrs);
+    }
+    this.lastKey = key;
+    this.lastAttrs = attrs;
+    this.lastLo = attrs & LO_ATTRS;
+    this.lastHi = Math.floor(attrs / 0x1000) * 0x1_0000;
+    return attrs;
+  }
 
   /** Writes the changed entry over the words at w[at] (low) and w[at + 1]; false, with nothing written, when the change moves the page. */
   applyTo(w: Uint32Array, at: number): boolean {
     const lo = w[at]!;
     const hi = w[at + 1]!;
-    const key = attrsOf(lo, hi);
-    if (key !== this.lastKey) {
-      let bits = this.changed.get(key);
-      if (bits === undefined) {
-        const pte = joinWords(lo, hi);
-        const next = this.change(pte);
-        bits = ((next ^ pte) & PTE_ADDR_MASK) !== 0n ? [-1, 0] : [Number(next & BigInt(LO_ATTRS)), Number((next >> 32n) & ~BigInt(HI_PAGE))];
-        this.changed.set(key, bits);
-      }
-      this.lastKey = key;
-      [this.lastLo, this.lastHi] = bits;
-    }
-    if (this.lastLo < 0) return false;
+    if (this.attrsAfter(lo, hi) < 0) return false;
     // a Uint32Array keeps the low 32 bits of what it is given
     w[at] = (lo & LO_PAGE) | this.lastLo;
     w[at + 1] = (hi & HI_PAGE) + this.lastHi;
     return true;
+  }
+}
+
+/** Writes nr entries from w[at]: the words of `pte`, its page advancing by one each (__set_ptes()'s pte_advance_pfn()). */
+export function setPtesWords(w: Uint32Array, at: number, pte: bigint, nr: number): void {
+  let lo = Number(pte & 0xffff_ffffn);
+  let hi = Number(pte >> 32n);
+  for (let i = 0; i < nr; i++, at += 2) {
+    w[at] = lo;
+    w[at + 1] = hi;
+    lo += 0x1000;
+    if (lo >= 0x1_0000_0000) {
+      lo -= 0x1_0000_0000;
+      hi += 1;
+    }
   }
 }

@@ -110,6 +110,9 @@ export class PageTables {
   read(slot: number): bigint {
     return this.mem.readAt(slot);
   }
+  pteTableWords(slot: number): Uint32Array {
+    return this.mem.pteTableWords(slot);
+  }
   write(slot: number, val: bigint): void {
     this.mem.writeAt(slot, val);
   }
