@@ -175,3 +175,52 @@ describe.each(['', '@6.12'])('reference%s: PAGEMAP_SCAN arguments (pagemap_scan_
     expect(await scan({ badVec: true, vecLen: 0, returnMask: W })).toBe('EFAULT');
   });
 });
+
+// pagemap_scan_pmd_entry()'s PAGE_IS_WRITTEN-only fast path (categoryAnyofMask 0) against its general
+// loop (the same question with categoryAnyofMask PAGE_IS_WRITTEN, which selects and reports alike):
+// the same regions, walk_end and protections left behind, however max_pages and the vector cut the
+// runs of written pages, on small pages and on THP split into contiguous blocks.
+describe('PAGEMAP_SCAN: the PAGE_IS_WRITTEN-only fast path', () => {
+  const N = 1024n;
+  test.each([false, true])('matches the general loop (THP: %s)', async (thp) => {
+    const fc = (await import('fast-check')).default;
+    const { referenceTarget } = await import('../../harness/targets/reference.ts');
+    const target = await referenceTarget('');
+    const area = async (written: readonly boolean[]) => {
+      const p = await target.spawn();
+      const raw = await p.mmap(0n, N * PAGE + HPAGE, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS, -1, 0n);
+      const uffd = await p.userfaultfd(U.O_CLOEXEC | U.O_NONBLOCK | U.UFFD_USER_MODE_ONLY);
+      if (isErr(raw) || isErr(uffd)) throw new Error('setup');
+      const mem = (raw + HPAGE - 1n) & ~(HPAGE - 1n);
+      expect(await p.madvise(mem, N * PAGE, thp ? U.MADV_HUGEPAGE : U.MADV_NOHUGEPAGE)).toBe(0);
+      expect(await p.madvise(mem, N * PAGE, U.MADV_POPULATE_WRITE)).toBe(0);
+      expect(isErr(await p.uffdioApi(uffd, U.UFFD_API, U.UFFD_FEATURE_WP_UNPOPULATED | U.UFFD_FEATURE_WP_ASYNC))).toBe(false);
+      expect(isErr(await p.uffdioRegister(uffd, mem, N * PAGE, U.UFFDIO_REGISTER_MODE_WP))).toBe(false);
+      expect(await p.uffdioWriteprotect(uffd, mem, N * PAGE, U.UFFDIO_WRITEPROTECT_MODE_WP)).toBe(0);
+      expect((await p.increment(written.flatMap((w, i) => (w ? [mem + BigInt(i) * PAGE] : [])))).ok).toBe(true);
+      return { p, mem };
+    };
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.boolean(), { minLength: Number(N), maxLength: Number(N) }),
+        fc.integer({ min: 0, max: 600 }),
+        fc.integer({ min: 1, max: 40 }),
+        async (written, maxPages, vecLen) => {
+          const results = [];
+          for (const anyof of [0, U.PAGE_IS_WRITTEN]) {
+            const { p, mem } = await area(written);
+            const arg = { start: mem, end: mem + N * PAGE, flags: U.PM_SCAN_WP_MATCHING | U.PM_SCAN_CHECK_WPASYNC, maxPages: BigInt(maxPages) };
+            const r = await p.pagemapScan({ ...arg, categoryInverted: 0, categoryMask: U.PAGE_IS_WRITTEN, categoryAnyofMask: anyof, returnMask: U.PAGE_IS_WRITTEN, vecLen });
+            const after = await p.pagemap(mem, Number(N));
+            if (isErr(r) || isErr(after)) throw new Error('scan');
+            results.push({ ret: r.ret, regions: r.regions.map((g) => [(g.start - mem) / PAGE, (g.end - mem) / PAGE]), walkEnd: (r.walkEnd - mem) / PAGE, after: [...after].map((e) => (e >> 57n) & 1n) });
+            await p.exit();
+          }
+          expect(results[0]).toEqual(results[1]);
+        },
+      ),
+      { numRuns: 12 },
+    );
+    await target.close();
+  }, 60_000);
+});

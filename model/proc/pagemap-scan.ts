@@ -261,15 +261,29 @@ class PagemapScan {
     if (!a.categoryAnyofMask && !a.categoryInverted && a.categoryMask === U.PAGE_IS_WRITTEN && a.returnMask === U.PAGE_IS_WRITTEN) {
       // only PAGE_IS_WRITTEN asked for and returned: no page's other categories are worked out
       const w = pt.mem.pteTableWords(first);
-      for (let i = 0, slot = first, at = (first % 4096) / 4; i < nr; i++, slot += 8, at += 2) {
-        if (this.words.presentUffdWp.of(w[at]!, w[at + 1]!)) continue;
-        const plain = this.words.plain.of(w[at]!, w[at + 1]!);
-        if (!plain && this.uffdWpProtected(this.mm.arch.ptepGet(slot))) continue;
+      const base = (first % 4096) / 4;
+      const written = (i: number): boolean => {
+        const at = base + 2 * i;
+        if (this.words.presentUffdWp.of(w[at]!, w[at + 1]!)) return false;
+        return this.words.plain.of(w[at]!, w[at + 1]!) || !this.uffdWpProtected(this.mm.arch.ptepGet(first + 8 * i));
+      };
+      for (let i = 0; i < nr; ) {
+        if (!written(i)) {
+          i++;
+          continue;
+        }
+        let j = i + 1;
+        while (j < nr && written(j)) j++;
+        // The kernel outputs each written page in turn, then write-protects it. Output of the whole run at
+        // once merges, cuts at max_pages and fails on a full buffer at the same page, and protecting a page
+        // changes no neighbour's uffd-wp (an unfold or fold of its block rewrites only young, dirty and CONT).
         const addr = addrOf(i);
-        const out = this.output(this.curVmaCategory | U.PAGE_IS_WRITTEN, addr, addr + PAGE);
+        const out = this.output(this.curVmaCategory | U.PAGE_IS_WRITTEN, addr, addrOf(j));
         ret = out.ret;
-        if (out.end === addr) break;
-        if (this.wp && !(plain && this.mm.arch.modifyProtWords(w, at, slot, this.words.mkuffdWp))) this.makeUffdWpPte(slot, this.mm.arch.ptepGet(slot));
+        const reported = Number((out.end - addr) / PAGE);
+        if (this.wp) for (let k = i; k < i + reported; k++) this.protectWritten(w, base + 2 * k, first + 8 * k);
+        if (reported < j - i) break;
+        i = j;
       }
       return ret;
     }
@@ -388,6 +402,12 @@ class PagemapScan {
     if (!this.mm.sys.phys.folioOf(pg.pmdPfn(pte))?.anon) c |= U.PAGE_IS_FILE;
     if (pg.pteSoftDirty(pte)) c |= U.PAGE_IS_SOFT_DIRTY;
     return c;
+  }
+
+  // make_uffd_wp_pte() of a written entry: on the table's words where it is a plain present one
+  private protectWritten(w: Uint32Array, at: number, slot: number): void {
+    const plain = this.words.plain.of(w[at]!, w[at + 1]!);
+    if (!(plain && this.mm.arch.modifyProtWords(w, at, slot, this.words.mkuffdWp))) this.makeUffdWpPte(slot, this.mm.arch.ptepGet(slot));
   }
 
   // the fast paths' test: a present pte with uffd-wp, or a swap entry or marker carrying it
