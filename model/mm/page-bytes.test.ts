@@ -7,15 +7,27 @@ import { PfnMap } from './pfn-map.ts';
 const PAGE = 4096;
 
 describe('PageBytes', () => {
-  test('reads back what was written, across lines, as a plain page would', () => {
+  test('reads back what was written or filled, across lines, as a plain page would', () => {
+    // writes, and fills (memset) of a byte, zero half the time
+    const arbStore = fc.record({
+      pfn: fc.integer({ min: 0, max: 3 }),
+      off: fc.integer({ min: 0, max: PAGE - 1 }),
+      bytes: fc.uint8Array({ minLength: 1, maxLength: 600 }),
+      fill: fc.option(fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 255 }))),
+    });
     fc.assert(
-      fc.property(fc.array(fc.record({ pfn: fc.integer({ min: 0, max: 3 }), off: fc.integer({ min: 0, max: PAGE - 1 }), bytes: fc.uint8Array({ minLength: 1, maxLength: 600 }) }), { maxLength: 20 }), (writes) => {
+      fc.property(fc.array(arbStore, { maxLength: 20 }), (writes) => {
         const b = new PageBytes();
         const plain = Array.from({ length: 4 }, () => new Uint8Array(PAGE));
         for (const w of writes) {
           const bytes = w.bytes.subarray(0, PAGE - w.off);
-          b.write(w.pfn, w.off, bytes);
-          plain[w.pfn]!.set(bytes, w.off);
+          if (w.fill === null) {
+            b.write(w.pfn, w.off, bytes);
+            plain[w.pfn]!.set(bytes, w.off);
+          } else {
+            b.fill(w.pfn, w.off, bytes.length, w.fill);
+            plain[w.pfn]!.fill(w.fill, w.off, w.off + bytes.length);
+          }
         }
         for (let pfn = 0; pfn < 4; pfn++) {
           const out = new Uint8Array(PAGE);

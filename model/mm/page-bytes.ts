@@ -120,6 +120,23 @@ export class PageBytes {
     }
   }
 
+  /** n bytes of the page from offset set to byte: a line never written that is to hold zeroes stays unstored */
+  fill(pfn: number, offset: number, n: number, byte: number): void {
+    const page = byte === 0 ? this.pages.get(pfn) : this.pageFor(pfn);
+    if (page === undefined) return;
+    for (let done = 0; done < n; ) {
+      const at = offset + done;
+      const len = Math.min(n - done, LINE - (at % LINE));
+      const i = Math.floor(at / LINE);
+      const line = byte === 0 ? this.index.slab(page)[this.index.offset(page) + i]! : this.lineFor(page, i);
+      if (line !== 0) {
+        const start = this.lines.offset(line) + (at % LINE);
+        this.lines.slab(line).fill(byte, start, start + len);
+      }
+      done += len;
+    }
+  }
+
   /** Pages [pfn, pfn + nr) read as zeroes from now on. */
   drop(pfn: number, nr = 1): void {
     if (this.pages.size === 0) return;

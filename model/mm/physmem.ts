@@ -151,6 +151,11 @@ export class PhysMem {
   }
 
   /** One byte of a page (a store of a char). */
+  /** memset() of n bytes of a page from offset */
+  fill(pfn: number, offset: number, n: number, byte: number): void {
+    this.bytes.fill(pfn, offset, n, byte);
+  }
+
   writeByte(pfn: number, offset: number, value: number): void {
     this.bytes.writeByte(pfn, offset, value);
   }

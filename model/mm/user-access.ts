@@ -62,8 +62,8 @@ export function readUser(mm: Mm, addr: bigint, len: number): Uint8Array | Signal
   return out;
 }
 
-/** Stores of len bytes from addr in address order, a page at a time; `bytes(done, n)` gives the n bytes from offset done. */
-function storeUser(mm: Mm, addr: bigint, len: bigint, bytes: (done: bigint, n: number) => Uint8Array): null | Signalled {
+/** Stores of len bytes from addr in address order, a page at a time; `put(pfn, off, done, n)` stores the n bytes from offset done at the page's off. */
+function storeUser(mm: Mm, addr: bigint, len: bigint, put: (pfn: number, off: number, done: number, n: number) => void): null | Signalled {
   for (let done = 0n; done < len; ) {
     const a = addr + done;
     const pfn = userAccess(mm, a, 'write');
@@ -71,7 +71,7 @@ function storeUser(mm: Mm, addr: bigint, len: bigint, bytes: (done: bigint, n: n
     const off = Number(a & PAGE_OFFSET_MASK);
     const n = Number(len - done < PAGE - BigInt(off) ? len - done : PAGE - BigInt(off));
     // the store dirties the pte (hardware DBM, or the write fault did): the folio learns it only when the pte goes
-    mm.sys.phys.write(BigInt(pfn), off, bytes(done, n));
+    put(pfn, off, Number(done), n);
     done += BigInt(n);
   }
   return null;
@@ -79,13 +79,12 @@ function storeUser(mm: Mm, addr: bigint, len: bigint, bytes: (done: bigint, n: n
 
 /** A write of data by the process: null, or the signal and the address it came at. */
 export function writeUser(mm: Mm, addr: bigint, data: Uint8Array): null | Signalled {
-  return storeUser(mm, addr, BigInt(data.length), (done, n) => data.subarray(Number(done), Number(done) + n));
+  return storeUser(mm, addr, BigInt(data.length), (pfn, off, done, n) => mm.sys.phys.write(BigInt(pfn), off, data.subarray(done, done + n)));
 }
 
 /** memset(addr, byte, len) by the process, in address order: null, or the signal and the address it came at. */
 export function fillUser(mm: Mm, addr: bigint, len: bigint, byte: number): null | Signalled {
-  const page = new Uint8Array(PAGE_SIZE).fill(byte);
-  return storeUser(mm, addr, len, (_done, n) => page.subarray(0, n));
+  return storeUser(mm, addr, len, (pfn, off, _done, n) => mm.sys.phys.fill(pfn, off, n, byte));
 }
 
 /** `((volatile char *)a)[0]++` at each address in turn, a load then a store: null, or the first signal and its address. */

@@ -91,18 +91,21 @@ class PagemapScan {
   /** what reached the user's vector */
   readonly out: ScanRegion[] = [];
   // what the fast paths ask of a pte table's words, and the change they make (arm64/pte-words.ts)
-  private readonly words: { plain: AttrQuestion; presentUffdWp: AttrQuestion; mkuffdWp: AttrChange };
+  private readonly words: { plain: AttrQuestion; presentUffdWp: AttrQuestion; mkuffdWp: AttrChange; markerLo: number; markerHi: number };
 
   constructor(
     private readonly mm: Mm,
     private readonly a: ScanArg,
   ) {
     this.pg = mm.pg;
+    const marker = mm.pg.makePteMarker(PTE_MARKER_UFFD_WP);
     this.words = {
       plain: mm.arch.plainPresent(),
       // asked of any entry: presence is in the attributes, and ptep_get() of a contiguous one adds only young and dirty
       presentUffdWp: new AttrQuestion((p) => mm.pg.ptePresent(p) && mm.pg.pteUffdWp(p)),
       mkuffdWp: mm.arch.protChange((p) => mm.pg.pteMkuffdWp(p)),
+      markerLo: Number(marker & 0xffff_ffffn),
+      markerHi: Number(marker >> 32n),
     };
     this.wp = (a.flags & U.PM_SCAN_WP_MATCHING) !== 0;
     this.maxPages = a.maxPages === 0n ? ULONG_MAX : a.maxPages;
@@ -249,24 +252,17 @@ class PagemapScan {
     const first = pt.pteSlot(start, false)!;
     const nr = Number((end - start) / PAGE);
     const addrOf = (i: number) => start + BigInt(i) * PAGE;
+    const w = pt.mem.pteTableWords(first);
+    const base = (first % 4096) / 4;
     if (this.wp && !this.vecBuf) {
       // fast path for performing exclusive WP: every pte not yet protected
-      for (let i = 0, slot = first; i < nr; i++, slot += 8) {
-        const pte = this.mm.arch.ptepGet(slot);
-        if (!this.uffdWpProtected(pte)) this.makeUffdWpPte(slot, pte);
-      }
+      for (let i = 0, slot = first, at = base; i < nr; i++, slot += 8, at += 2) if (!this.protectedAt(w, at, slot)) this.protectWritten(w, at, slot);
       return 0;
     }
     const a = this.a;
     if (!a.categoryAnyofMask && !a.categoryInverted && a.categoryMask === U.PAGE_IS_WRITTEN && a.returnMask === U.PAGE_IS_WRITTEN) {
       // only PAGE_IS_WRITTEN asked for and returned: no page's other categories are worked out
-      const w = pt.mem.pteTableWords(first);
-      const base = (first % 4096) / 4;
-      const written = (i: number): boolean => {
-        const at = base + 2 * i;
-        if (this.words.presentUffdWp.of(w[at]!, w[at + 1]!)) return false;
-        return this.words.plain.of(w[at]!, w[at + 1]!) || !this.uffdWpProtected(this.mm.arch.ptepGet(first + 8 * i));
-      };
+      const written = (i: number): boolean => !this.protectedAt(w, base + 2 * i, first + 8 * i);
       for (let i = 0; i < nr; ) {
         if (!written(i)) {
           i++;
@@ -406,8 +402,27 @@ class PagemapScan {
 
   // make_uffd_wp_pte() of a written entry: on the table's words where it is a plain present one
   private protectWritten(w: Uint32Array, at: number, slot: number): void {
-    const plain = this.words.plain.of(w[at]!, w[at + 1]!);
-    if (!(plain && this.mm.arch.modifyProtWords(w, at, slot, this.words.mkuffdWp))) this.makeUffdWpPte(slot, this.mm.arch.ptepGet(slot));
+    const lo = w[at]!;
+    const hi = w[at + 1]!;
+    if (this.words.plain.of(lo, hi) && this.mm.arch.modifyProtWords(w, at, slot, this.words.mkuffdWp)) return;
+    // a none entry gets the marker, as set_pte_at() writes it (no block to unfold or fold)
+    if (lo === 0 && hi === 0) {
+      w[at] = this.words.markerLo;
+      w[at + 1] = this.words.markerHi;
+    } else this.makeUffdWpPte(slot, this.mm.arch.ptepGet(slot));
+  }
+
+  /**
+   * The fast paths' test, on the table's words where they tell: a present
+   * entry by its attributes, and the uffd-wp marker by its value; ptep_get()
+   * and the helpers for any other.
+   */
+  private protectedAt(w: Uint32Array, at: number, slot: number): boolean {
+    const lo = w[at]!;
+    const hi = w[at + 1]!;
+    if (this.words.presentUffdWp.of(lo, hi) || (lo === this.words.markerLo && hi === this.words.markerHi)) return true;
+    if (this.words.plain.of(lo, hi) || (lo === 0 && hi === 0)) return false;
+    return this.uffdWpProtected(this.mm.arch.ptepGet(slot));
   }
 
   // the fast paths' test: a present pte with uffd-wp, or a swap entry or marker carrying it
