@@ -96,6 +96,8 @@ static bool agent_fd(int64_t fd)
 
 #define INT_FIELD(r, key, out) req_int(r, key, INT_MIN, INT_MAX, out)
 
+static void child_flush(void);
+
 /* Routed, the router answers once it has reaped this process; on a port of its own, nobody else can. */
 static enum outcome op_exit(struct request *r, struct buf *o)
 {
@@ -103,6 +105,7 @@ static enum outcome op_exit(struct request *r, struct buf *o)
 		jw_end(o);
 		child_send(o, r->has_id, r->id);
 	}
+	child_flush();
 	_exit(0);
 }
 
@@ -835,20 +838,74 @@ const char *proc_op_name(size_t i)
 	return i < sizeof ops / sizeof *ops ? ops[i].name : NULL;
 }
 
-/* Writes a response line; one writer at a time, so lines never interleave. */
+/*
+ * The replies to the requests of one read, which the serving loop writes
+ * together once it has served them all: one write, not one a request
+ * (under send_lock, as every write is).
+ */
+static struct buf queued;
+#define QUEUED_MAX ((size_t)2 << 10)
+
+/* Writes the queued replies; send_lock held. */
+static void write_queued(void)
+{
+	if (queued.len && write_all(sock, queued.p, queued.len))
+		_exit(0); /* the router is gone */
+	queued.len = 0;
+	if (queued.cap > ((size_t)1 << 20))
+		buf_release(&queued); /* a huge reply's room goes back */
+}
+
+/* A response line as it goes out: b's, or "out of memory" where b ran out. */
+static const char *reply_line(struct buf *b, bool has_id, int64_t id, char small[static 96], size_t *n)
+{
+	*n = b->len;
+	if (!b->oom)
+		return b->p;
+	*n = has_id ? (size_t)snprintf(small, 96, "{\"id\":%lld,\"error\":\"out of memory\"}\n", (long long)id)
+		    : (size_t)snprintf(small, 96, "{\"id\":null,\"error\":\"out of memory\"}\n");
+	return small;
+}
+
+/* Writes a response line now, after any queued ones; one writer at a time, so lines never interleave. */
 void child_send(struct buf *b, bool has_id, int64_t id)
 {
 	char small[96];
-	const char *p = b->p;
-	size_t n = b->len;
-	if (b->oom) {
-		n = has_id ? (size_t)snprintf(small, sizeof small, "{\"id\":%lld,\"error\":\"out of memory\"}\n", (long long)id)
-			   : (size_t)snprintf(small, sizeof small, "{\"id\":null,\"error\":\"out of memory\"}\n");
-		p = small;
-	}
+	size_t n;
+	const char *p = reply_line(b, has_id, id, small, &n);
 	pthread_mutex_lock(&send_lock);
+	write_queued();
 	if (write_all(sock, p, n))
 		_exit(0); /* the router is gone */
+	pthread_mutex_unlock(&send_lock);
+}
+
+/* Queues the serving loop's response line, for child_flush(). */
+static void child_queue(struct buf *b, bool has_id, int64_t id)
+{
+	char small[96];
+	size_t n;
+	const char *p = reply_line(b, has_id, id, small, &n);
+	pthread_mutex_lock(&send_lock);
+	buf_append(&queued, p, n);
+	/* a few lines' worth go on their way while the loop serves the rest, which the harness reads meanwhile */
+	if (queued.len >= QUEUED_MAX)
+		write_queued();
+	if (queued.oom) {
+		/* no room to queue it: what is queued goes now, and this line after it */
+		queued.oom = false;
+		write_queued();
+		if (write_all(sock, p, n))
+			_exit(0);
+	}
+	pthread_mutex_unlock(&send_lock);
+}
+
+/* Writes the queued replies (the serving loop, before it waits for more requests, or before the process ends). */
+static void child_flush(void)
+{
+	pthread_mutex_lock(&send_lock);
+	write_queued();
 	pthread_mutex_unlock(&send_lock);
 }
 
@@ -881,7 +938,7 @@ static void serve(const char *line, size_t len, struct buf *o)
 		jw_errno(o, &r);
 	else
 		jw_end(o);
-	child_send(o, r.has_id, r.id);
+	child_queue(o, r.has_id, r.id);
 	req_done(&r);
 }
 
@@ -945,6 +1002,7 @@ void child_main(int fd, int port, int ready)
 		while ((k = lines_next(&in, &line, &len)) != LINE_NONE)
 			if (k == LINE_OK)
 				serve(line, len, &out);
+		child_flush();
 		if (lines_fill(&in, sock) <= 0)
 			_exit(0); /* the router closed its end: it is gone or stopping */
 	}
