@@ -30,65 +30,65 @@ export function pfnOfWords(lo: number, hi: number): number {
   return (hi & HI_PAGE) * 0x10_0000 + (lo >>> 12);
 }
 
-/** A question about a present entry's attributes, answered by `ask` once per attribute pattern. */
-export class AttrQuestion {
+/** A value worked out from an entry by `compute` once per attribute pattern (the last one asked about first). */
+class PerAttrs<T> {
   private lastKey = -1;
-  private lastAnswer = false;
-  private readonly answers = new Map<number, boolean>();
+  private last: T | undefined;
+  private readonly values = new Map<number, T>();
 
-  constructor(private readonly ask: (pte: bigint) => boolean) {}
+  constructor(private readonly compute: (pte: bigint) => T) {}
 
-  of(lo: number, hi: number): boolean {
+  of(lo: number, hi: number): T {
     const key = attrsOf(lo, hi);
-    if (key === this.lastKey) return this.lastAnswer;
-    let answer = this.answers.get(key);
-    if (answer === undefined) {
-      answer = this.ask(joinWords(lo, hi));
-      this.answers.set(key, answer);
+    if (key === this.lastKey) return this.last!;
+    let value = this.values.get(key);
+    if (value === undefined) {
+      value = this.compute(joinWords(lo, hi));
+      this.values.set(key, value);
     }
     this.lastKey = key;
-    this.lastAnswer = answer;
-    return answer;
+    this.last = value;
+    return value;
   }
+}
+
+/** A question about a present entry's attributes, answered by `ask` once per attribute pattern. */
+export class AttrQuestion extends PerAttrs<boolean> {}
+
+/** What a change makes of an entry's attributes: packed as attrsOf() packs them (-1: the change moves the page), and in place in each word. */
+interface Changed {
+  readonly attrs: number;
+  readonly lo: number;
+  readonly hi: number;
 }
 
 /** A change of a present entry's attributes, worked out by `change` once per attribute pattern. */
 export class AttrChange {
-  private lastKey = -1;
-  private lastAttrs = -1;
-  // the changed attributes' bits in place in each word
-  private lastLo = 0;
-  private lastHi = 0;
-  private readonly changed = new Map<number, number>();
+  private readonly changed: PerAttrs<Changed>;
 
-  constructor(private readonly change: (pte: bigint) => bigint) {}
+  constructor(change: (pte: bigint) => bigint) {
+    this.changed = new PerAttrs((pte) => {
+      const next = change(pte);
+      if (((next ^ pte) & PTE_ADDR_MASK) !== 0n) return { attrs: -1, lo: 0, hi: 0 };
+      const attrs = attrsOf(Number(next & 0xffff_ffffn), Number(next >> 32n));
+      return { attrs, lo: attrs & LO_ATTRS, hi: Math.floor(attrs / 0x1000) * 0x1_0000 };
+    });
+  }
 
   /** The changed entry's attributes, packed as attrsOf() packs them; -1 when the change moves the page. */
   attrsAfter(lo: number, hi: number): number {
-    const key = attrsOf(lo, hi);
-    if (key === this.lastKey) return this.lastAttrs;
-    let attrs = this.changed.get(key);
-    if (attrs === undefined) {
-      const pte = joinWords(lo, hi);
-      const next = this.change(pte);
-      attrs = ((next ^ pte) & PTE_ADDR_MASK) !== 0n ? -1 : attrsOf(Number(next & 0xffff_ffffn), Number(next >> 32n));
-      this.changed.set(key, attrs);
-    }
-    this.lastKey = key;
-    this.lastAttrs = attrs;
-    this.lastLo = attrs & LO_ATTRS;
-    this.lastHi = Math.floor(attrs / 0x1000) * 0x1_0000;
-    return attrs;
+    return this.changed.of(lo, hi).attrs;
   }
 
   /** Writes the changed entry over the words at w[at] (low) and w[at + 1]; false, with nothing written, when the change moves the page. */
   applyTo(w: Uint32Array, at: number): boolean {
     const lo = w[at]!;
     const hi = w[at + 1]!;
-    if (this.attrsAfter(lo, hi) < 0) return false;
+    const c = this.changed.of(lo, hi);
+    if (c.attrs < 0) return false;
     // a Uint32Array keeps the low 32 bits of what it is given
-    w[at] = (lo & LO_PAGE) | this.lastLo;
-    w[at + 1] = (hi & HI_PAGE) + this.lastHi;
+    w[at] = (lo & LO_PAGE) | c.lo;
+    w[at + 1] = (hi & HI_PAGE) + c.hi;
     return true;
   }
 }
