@@ -2,10 +2,12 @@
 // proc's calls in the order they were made (harness/target.ts), so a suite
 // can send the next call before the previous one has answered: to a real
 // kernel the pair is then one round trip, not two. Only for calls the C
-// makes unconditionally one after the other, where the later one only
-// reads (a load, a pagemap read): if the earlier one ends the program
-// (ksft_exit_fail_msg(), a fatal signal), the later one has run on the
-// target too, but changed nothing, and its outcome is never looked at.
+// makes unconditionally one after the other, where a later one reads, or
+// writes only what the program never looks at again if an earlier one
+// ends it (soft-dirty's map[0]++ after clear_softdirty(): the page is
+// freed unread): if an earlier call ends the program (ksft_exit_fail_msg(),
+// a fatal signal), the later ones have run on the target too, but nothing
+// the program reports depends on them, and their outcome is never looked at.
 
 type Results<T extends readonly unknown[]> = { -readonly [K in keyof T]: Awaited<T[K]> };
 

@@ -24,7 +24,7 @@ import { inOrder } from '../../harness/in-order.ts';
 import { thpIsEnabled } from '../../harness/hugepage-settings.ts';
 import type { Ksft } from '../../harness/ksft.ts';
 import type { Selftest, Suite } from '../../harness/suite.ts';
-import { loadByte, store, storeByte } from '../../harness/user-memory.ts';
+import { increment, store, storeByte } from '../../harness/user-memory.ts';
 import {
   checkHugeAnon,
   clearSoftdirty,
@@ -43,8 +43,8 @@ async function testSimple(t: Selftest, pagesize: bigint): Promise<void> {
   const map = await proc.alignedAlloc(pagesize, pagesize);
   if (isErr(map)) ksft.exitFailMsg('mmap failed');
 
-  // Calls go out in pairs (harness/in-order.ts): each clear_softdirty() with the pagemap read or
-  // load after it, and the store of map[0]++ with the pagemap read after it.
+  // Calls go out together (harness/in-order.ts) from one test of the dirty bit to the next: each
+  // clear_softdirty() with the pagemap reads after it, and the next with map[0]++ and the reads.
   let cleared = clearSoftdirty(t);
 
   for (i = 0; i < TEST_ITERATIONS; i++) {
@@ -57,8 +57,7 @@ async function testSimple(t: Selftest, pagesize: bigint): Promise<void> {
     // clear_softdirty();
     // Write something to the page to get the dirty bit enabled on the page
     // map[0]++;
-    const [, old] = await inOrder(clearSoftdirty(t), loadByte(proc, map));
-    const [, dirty] = await inOrder(storeByte(proc, map, old + 1), pagemapIsSoftdirty(t, map));
+    const [, , dirty] = await inOrder(clearSoftdirty(t), increment(proc, [map]), pagemapIsSoftdirty(t, map));
 
     if (!dirty) {
       ksft.printMsg(`dirty bit was 0, but should be 1 (i=${i})`);
@@ -124,8 +123,7 @@ async function testHugepage(t: Selftest): Promise<void> {
   if (await checkHugeAnon(t, map, 1, hpageLen)) {
     ksft.testResultPass('Test test_hugepage huge page allocation');
 
-    // Calls go out in pairs (harness/in-order.ts): each clear_softdirty() with the pagemap read or
-    // load after it, and the store of map[0]++ with the pagemap read after it.
+    // Calls go out together as in test_simple (harness/in-order.ts).
     let cleared = clearSoftdirty(t);
     for (i = 0; i < TEST_ITERATIONS; i++) {
       const [, wasDirty] = await inOrder(cleared, pagemapIsSoftdirty(t, map));
@@ -137,8 +135,7 @@ async function testHugepage(t: Selftest): Promise<void> {
       // clear_softdirty();
       // Write something to the page to get the dirty bit enabled on the page
       // map[0]++;
-      const [, old] = await inOrder(clearSoftdirty(t), loadByte(proc, map));
-      const [, dirty] = await inOrder(storeByte(proc, map, old + 1), pagemapIsSoftdirty(t, map));
+      const [, , dirty] = await inOrder(clearSoftdirty(t), increment(proc, [map]), pagemapIsSoftdirty(t, map));
 
       if (!dirty) {
         ksft.printMsg(`dirty bit was 0, but should be 1 (i=${i})`);
