@@ -21,7 +21,7 @@ export async function inOrder<T extends readonly Promise<unknown>[]>(...calls: T
 }
 
 /** How many reads a ReadAhead keeps sent and unanswered. */
-export const READ_AHEAD_WINDOW = 64;
+export const READ_AHEAD_WINDOW = 256;
 
 /**
  * A loop of reads the C makes one after the other, a step apart, until an
