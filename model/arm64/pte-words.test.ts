@@ -80,6 +80,7 @@ for (const layout of BUILTIN_LAYOUTS.values()) {
       const changes: [string, (p: Pte) => Pte, () => AttrChange][] = [
         ['pte_mkuffd_wp()', ...committed((p) => pg.pteMkuffdWp(p))],
         ['pte_clear_uffd_wp()', ...committed((p) => pg.pteClearUffdWp(p))],
+        ['pte_clear_soft_dirty(pte_wrprotect())', ...committed((p) => pg.pteClearSoftDirty(pg.pteWrprotect(p)))],
         ...prots.map((prot, i): [string, (p: Pte) => Pte, () => AttrChange] => [`pte_modify(protection_map[${i}])`, ...committed((p) => pg.pteModify(p, prot))]),
         ['pte_mkold(pte_mkclean())', (p) => pg.pteMkold(pg.pteMkclean(p)), () => new AttrChange((p) => pg.pteMkold(pg.pteMkclean(p)))],
       ];

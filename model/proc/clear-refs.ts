@@ -60,15 +60,37 @@ function clearRefsRange(mm: Mm, start: bigint, end: bigint, softDirty: boolean):
     }
   }
   const arch = mm.arch;
+  if (softDirty) return clearSoftDirtyPtes(mm, start, end);
   mm.pt.forEachPteSlot(start, end, (_, slot) => {
     const pte = arch.ptepGet(slot);
-    if (softDirty) return clearSoftDirty(mm, slot, pte);
     // the accessed bit, and the folio's referenced bit (vm_normal_folio(): not the zero page)
     const f = pg.ptePresent(pte) ? mm.vmNormalFolio(pte) : null;
     if (!f) return;
     arch.testAndClearYoungPtes(slot, 1);
     f.referenced = false;
   });
+}
+
+/**
+ * clear_soft_dirty() of each pte of [start, end): a present entry that is
+ * not contiguous on its table's words, its change worked out once per
+ * attribute pattern (arm64/pte-words.ts), any other through the helpers.
+ */
+function clearSoftDirtyPtes(mm: Mm, start: bigint, end: bigint): void {
+  const pg = mm.pg;
+  if (!pg.hasSoftDirty) return;
+  const arch = mm.arch;
+  const plain = arch.plainPresent();
+  const change = arch.protChange((p) => pg.pteClearSoftDirty(pg.pteWrprotect(p)));
+  for (const r of mm.pt.pteTableRuns(start, end)) {
+    const w = mm.pt.mem.pteTableWords(r.slot);
+    const total = Number((r.end - r.addr) >> 12n);
+    for (let i = 0, slot = r.slot, at = (r.slot % 4096) / 4; i < total; i++, slot += 8, at += 2) {
+      if (w[at] === 0 && w[at + 1] === 0) continue; // pte_none()
+      if (plain.of(w[at]!, w[at + 1]!) && arch.modifyProtWords(w, at, slot, change)) continue;
+      clearSoftDirty(mm, slot, arch.ptepGet(slot));
+    }
+  }
 }
 
 // clear_soft_dirty(): write-protect as well, so the next write faults and marks it again
