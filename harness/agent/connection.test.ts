@@ -3,7 +3,7 @@
 // gone, out of step) ends in one-line Errors rather than a hang or a crash.
 
 import { Duplex } from 'node:stream';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import { AgentConnection } from './connection.ts';
 
 /** A stream whose other end is the test: it sees each request line and pushes replies. */
@@ -129,6 +129,38 @@ describe('a broken agent fails the connection: every pending and later call reje
     expect(performance.now() - start).toBeLessThan(2000);
     await expect(conn.request('hello')).rejects.toThrow('no reply to mmap');
     expect(conn.failed?.message).toContain('no reply to mmap');
+  });
+
+  test('the timeout runs from each request\'s own send: one answered in time leaves the next its full wait', async () => {
+    const agent = fakeAgent();
+    const conn = new AgentConnection(agent.stream, { timeoutMs: 80 });
+    const start = performance.now();
+    const first = conn.request('hello');
+    await turnEnds();
+    agent.reply(`{"id":${idOf(agent.sent[0])},"ok":true}\n`);
+    await first;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const second = conn.request('mmap');
+    await expect(second).rejects.toThrow('no reply to mmap');
+    // 50 ms in before it was sent, then its own 80
+    expect(performance.now() - start).toBeGreaterThanOrEqual(125);
+  });
+
+  test('with nothing pending, a connection holds no timer (it would keep the process alive)', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const agent = fakeAgent();
+      const conn = new AgentConnection(agent.stream);
+      const call = conn.request('hello');
+      await turnEnds();
+      expect(vi.getTimerCount()).toBe(1);
+      agent.reply(`{"id":${idOf(agent.sent[0])},"ok":true}\n`);
+      await call;
+      expect(vi.getTimerCount()).toBe(0);
+      conn.close();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   test('closed: the stream ends with calls pending, and the owner says why', async () => {

@@ -188,6 +188,11 @@ export class AgentConnection {
       return this.fail(new Error(`agent: ${clip(error)}`));
     }
     this.pending.delete(id);
+    // nothing left to watch: a timer armed with nothing pending would hold the process open
+    if (this.pending.size === 0 && this.watchdog) {
+      clearTimeout(this.watchdog);
+      this.watchdog = null;
+    }
     if (typeof reply['error'] === 'string') pending.reject(new Error(`agent: ${pending.op}: ${clip(reply['error'])}`));
     else if (typeof reply['ok'] !== 'boolean') pending.reject(new Error(`agent: ${pending.op}: reply without "ok": ${clip(line)}`));
     else pending.resolve(reply);
