@@ -11,34 +11,8 @@ import { BUILTIN_LAYOUTS } from './layout.ts';
 import { pgtable, type Pte } from './pgtable.ts';
 import { protectionMap } from './prot.ts';
 import { AttrChange, AttrQuestion, attrsOf, joinWords, pfnOfWords, setPtesWords } from './pte-words.ts';
+import { arbEntries, arbPte, expectKeptPerPattern, hi, lo, withPage } from './pte-words.testing.ts';
 import { KERNELS } from '../kernel.ts';
-
-const arbPte = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n });
-const arbPage = fc.bigInt({ min: 0n, max: (1n << 36n) - 1n });
-const withPage = (p: Pte, pfn: bigint): Pte => (p & ~PTE_ADDR_MASK) | (pfn << 12n);
-const HIGH_ATTRS = 0xffffn << 48n;
-const LOW_ATTRS = 0xfffn;
-/**
- * Entries asked about one after the other: unrelated ones, and ones like an
- * earlier one but for their page, or for only the high or the low attributes.
- */
-const arbEntries = fc.array(fc.tuple(arbPte, arbPage, fc.nat()), { minLength: 1, maxLength: 24 }).map((xs) =>
-  xs.reduce<Pte[]>((out, [p, page, k]) => {
-    const earlier = out[k % Math.max(out.length, 1)];
-    if (earlier === undefined || k % 4 === 0) return [...out, p];
-    if (k % 4 === 1) return [...out, withPage(earlier, page)];
-    const mask = k % 4 === 2 ? HIGH_ATTRS : LOW_ATTRS;
-    return [...out, (earlier & ~mask) | (p & mask)];
-  }, []),
-);
-const lo = (p: Pte) => Number(p & 0xffff_ffffn);
-const hi = (p: Pte) => Number(p >> 32n);
-
-/** The entry the change writes over `p`'s words. */
-function changed(change: AttrChange, p: Pte): Pte | null {
-  const w = Uint32Array.of(lo(p), hi(p));
-  return change.applyTo(w, 0) ? joinWords(w[0]!, w[1]!) : null;
-}
 
 test('__set_ptes() on words: the page advances, carrying into the high word', () => {
   fc.assert(
@@ -97,17 +71,7 @@ for (const layout of BUILTIN_LAYOUTS.values()) {
       });
 
       test.each(changes)('%s: remembered per attribute pattern, whatever the page', (_, f, make) => {
-        fc.assert(
-          fc.property(arbEntries, (entries) => {
-            const change = make();
-            for (const p of entries.filter((e) => pg.ptePresent(e))) {
-              const expected = f(p);
-              // the change never moves the page: were it to, the bulk path would take the full path
-              expect(changed(change, p)).toBe((expected ^ p) & PTE_ADDR_MASK ? null : expected);
-            }
-          }),
-          { numRuns: 200 },
-        );
+        expectKeptPerPattern(make, f, (p) => pg.ptePresent(p));
       });
     });
   }

@@ -1,7 +1,13 @@
 // Faults as the kernels take them, where the modelled versions differ.
-import { expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { referenceTarget } from '../../harness/targets/reference.ts';
 import * as U from '../../uapi/linux.ts';
+import { BUILTIN_LAYOUTS } from '../arm64/layout.ts';
+import { pgtable } from '../arm64/pgtable.ts';
+import { AttrChange } from '../arm64/pte-words.ts';
+import { expectKeptPerPattern } from '../arm64/pte-words.testing.ts';
+import { KERNELS } from '../kernel.ts';
+import { wpReuseEntry } from './fault.ts';
 
 const A = 0x5000_0000_0000n;
 const THP_SIZE = 2n << 20n;
@@ -37,3 +43,20 @@ test('reference:rfc: a dirty THP split after clear_refs: its ptes soft-dirty', a
   const pm = (await p.pagemap(A + THP_SIZE, 512)) as BigUint64Array;
   expect([...pm].every((e) => (e & U.PM_PRESENT) !== 0n && (e & U.PM_SOFT_DIRTY) !== 0n)).toBe(true);
 });
+
+// do_wp_page()'s reuse on a table's words keeps its change per attribute pattern (arm64/pte-words.ts):
+// it must change attributes only, on every layout and kernel, in each kind of area.
+describe.each([...BUILTIN_LAYOUTS.values()].flatMap((layout) => Object.entries(KERNELS).map(([k, b]) => [`${layout.name} @${k}`, pgtable(layout, { kernel: b })] as const)))(
+  '%s: wp_page_reuse() as kept per pattern',
+  (_, pg) => {
+    test.each([
+      [false, false],
+      [false, true],
+      [true, false],
+      [true, true],
+    ])('registered for uffd-wp: %s, writable: %s', (uffdArea, writable) => {
+      const f = wpReuseEntry(pg, uffdArea, writable);
+      expectKeptPerPattern(() => new AttrChange(f), f, (p) => pg.ptePresent(p));
+    });
+  },
+);

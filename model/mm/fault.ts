@@ -3,7 +3,9 @@
 // entry installed is built with the layout's helpers, so soft-dirty and
 // uffd-wp end up exactly where the kernel's code puts them.
 
-import type { Pte } from '../arm64/pgtable.ts';
+import type { Pgtable, Pte } from '../arm64/pgtable.ts';
+import { AttrChange, AttrQuestion, pfnOfWords } from '../arm64/pte-words.ts';
+import { normalPlainPresent } from './internal.ts';
 import { isGuardMarkerEntry } from '../arm64/swapops.ts';
 import { splitHugePmd } from './huge-memory.ts';
 import type { Mm } from './mm.ts';
@@ -213,6 +215,7 @@ function doFaultAround(mm: Mm, vma: Vma, addr: bigint): void {
 
 // do_wp_page()
 function doWpPage(mm: Mm, vma: Vma, slot: number, orig: Pte): VmFault {
+  if (wpReuseWords(mm, vma, slot)) return 0;
   const pg = mm.pg;
   if (vma.flags & V.VM_UFFD_WP && pg.pteUffdWp(orig)) {
     uffdWpWrite(mm, vma);
@@ -236,6 +239,62 @@ function doWpPage(mm: Mm, vma: Vma, slot: number, orig: Pte): VmFault {
     }
   }
   return wpPageCopy(mm, vma, slot, orig, f);
+}
+
+/**
+ * What do_wp_page() makes of an entry it reuses as it is, in an area
+ * registered for uffd-wp (`uffdArea`) or not, writable or not: set_pte_at()
+ * without uffd-wp where the area resolves it, then wp_page_reuse()'s young,
+ * dirty and maybe_mkwrite() through __ptep_set_access_flags(). It changes
+ * attributes only (model/arm64/pte-words.test.ts holds it to that).
+ */
+export function wpReuseEntry(pg: Pgtable, uffdArea: boolean, writable: boolean): (orig: Pte) => Pte {
+  return (orig) => {
+    const q = uffdArea && pg.pteUffdWp(orig) ? pg.pteClearUffdWp(orig) : orig;
+    let entry = pg.pteMkdirty(pg.pteMkyoung(q));
+    if (writable) entry = pg.pteMkwrite(entry);
+    entry = pg.pteMknoncont(entry);
+    return pg.pteSame(q, entry) ? q : pg.ptepSetAccessFlags(q, entry);
+  };
+}
+
+/** wpReuseEntry()'s four changes of an mm's arch, each kept per attribute pattern, and the uffd-wp question */
+const reuseWords = new WeakMap<Mm['arch'], { changes: AttrChange[]; uffdWp: AttrQuestion }>();
+
+function wpReuseWordsOf(mm: Mm): { changes: AttrChange[]; uffdWp: AttrQuestion } {
+  let r = reuseWords.get(mm.arch);
+  if (r === undefined) {
+    const pg = mm.pg;
+    r = {
+      changes: [false, true].flatMap((uffdArea) => [false, true].map((writable) => new AttrChange(wpReuseEntry(pg, uffdArea, writable)))),
+      uffdWp: new AttrQuestion((p) => pg.pteUffdWp(p)),
+    };
+    reuseWords.set(mm.arch, r);
+  }
+  return r;
+}
+
+/**
+ * do_wp_page() on the table's words where it reuses the page as it is: a
+ * private area's entry that is not contiguous, of a small anonymous folio
+ * this mapping owns (PageAnonExclusive), with uffd-wp only where an async
+ * context resolves it. Its set_pte_at() folds nothing (the folio is small),
+ * so the entry's change is wpReuseEntry(). False, with nothing done, for
+ * any other entry, which takes the full path.
+ */
+function wpReuseWords(mm: Mm, vma: Vma, slot: number): boolean {
+  if (vma.flags & (V.VM_SHARED | V.VM_MAYSHARE)) return false;
+  const w = mm.pt.pteTableWords(slot);
+  const at = (slot % 4096) / 4;
+  const lo = w[at]!;
+  const hi = w[at + 1]!;
+  if (!normalPlainPresent(mm).of(lo, hi)) return false;
+  const words = wpReuseWordsOf(mm);
+  const uffdArea = (vma.flags & V.VM_UFFD_WP) !== 0;
+  if (uffdArea && words.uffdWp.of(lo, hi) && !mm.uffdWpAsync(vma)) return false;
+  const f = mm.sys.phys.folioAt(pfnOfWords(lo, hi));
+  if (f === null || !f.anon || f.nrPages !== 1 || f.anonExclusive[0] !== 1) return false;
+  return words.changes[(uffdArea ? 2 : 0) + (vma.flags & V.VM_WRITE ? 1 : 0)]!.applyTo(w, at);
 }
 
 // wp_page_reuse()

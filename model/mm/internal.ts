@@ -1,7 +1,9 @@
 // Helpers mm/internal.h gives the rest of mm: the pte batches of a large
 // folio that zap, mprotect, mremap and madvise step over in one go.
 
+import { PTE_CONT } from '../arm64/hwdef.ts';
 import type { Pte } from '../arm64/pgtable.ts';
+import { AttrQuestion } from '../arm64/pte-words.ts';
 import type { Mm } from './mm.ts';
 import type { Folio } from './physmem.ts';
 
@@ -42,4 +44,21 @@ export function folioPteBatch(mm: Mm, folio: Folio | null, slot: number, pte: Pt
     nr += n;
   }
   return nr < maxNr ? nr : maxNr;
+}
+
+const normalPlainQuestions = new WeakMap<Mm['arch'], AttrQuestion>();
+
+/**
+ * For bulk paths on a table's words (arm64/pte-words.ts): is the entry
+ * present, not contiguous (its ptep_get() is itself) and not special, so
+ * that vm_normal_folio() finds its folio by its pfn?
+ */
+export function normalPlainPresent(mm: Mm): AttrQuestion {
+  let q = normalPlainQuestions.get(mm.arch);
+  if (q === undefined) {
+    const pg = mm.pg;
+    q = new AttrQuestion((p) => pg.ptePresent(p) && (p & PTE_CONT) === 0n && !pg.pteSpecial(p));
+    normalPlainQuestions.set(mm.arch, q);
+  }
+  return q;
 }

@@ -6,7 +6,7 @@ import { AttrQuestion, pfnOfWords } from '../arm64/pte-words.ts';
 import { isGuardMarkerEntry, PTE_MARKER_UFFD_WP } from '../arm64/swapops.ts';
 import { freeHugeFolio } from './hugetlb.ts';
 import { splitHugePmd } from './huge-memory.ts';
-import { folioPteBatch } from './internal.ts';
+import { folioPteBatch, normalPlainPresent } from './internal.ts';
 import type { Mm } from './mm.ts';
 import { PAGE_SIZE, type Folio } from './physmem.ts';
 import { PMD_SIZE } from './pgtables.ts';
@@ -113,11 +113,7 @@ interface ZapWords {
 
 function zapWords(mm: Mm): ZapWords {
   const pg = mm.pg;
-  const plain = mm.arch.plainPresent();
-  return {
-    plainNormal: new AttrQuestion((p) => plain.of(Number(p & 0xffff_ffffn), Number(p >> 32n)) && !pg.pteSpecial(p)),
-    dirty: new AttrQuestion((p) => pg.pteDirty(p)),
-  };
+  return { plainNormal: normalPlainPresent(mm), dirty: new AttrQuestion((p) => pg.pteDirty(p)) };
 }
 
 /**
