@@ -374,12 +374,15 @@ function madvisePopulate(mm: Mm, start: bigint, end: bigint, write: boolean): Re
 
 // __get_user_pages(FOLL_MADV_POPULATE)
 function populateRange(mm: Mm, start: bigint, end: bigint, write: boolean): Ret<0> {
+  let v: Vma | null = null;
   for (let a = start; a < end; a += PAGE) {
-    const v = mm.vmas.lookup(a);
-    if (!v) return new Errno('ENOMEM', 'madvise');
-    // check_vma_flags()
-    if (v.flags & V.VM_PFNMAP) return einval();
-    if (write ? !(v.flags & V.VM_WRITE) : !(v.flags & V.VM_READ)) return einval();
+    // the first iteration or across an area's end: vma_lookup() and check_vma_flags()
+    if (v === null || a >= v.end) {
+      v = mm.vmas.lookup(a);
+      if (!v) return new Errno('ENOMEM', 'madvise');
+      if (v.flags & V.VM_PFNMAP) return einval();
+      if (write ? !(v.flags & V.VM_WRITE) : !(v.flags & V.VM_READ)) return einval();
+    }
     const r = faultinPage(mm, v, a, write);
     if (r === 'SIGSEGV' || r === 'SIGBUS') return new Errno('EFAULT', 'madvise');
     followTouch(mm, a, write);
