@@ -228,21 +228,28 @@ export class ContPte {
   }
 
   /**
+   * Whether set_ptes() of the entry at word `at` of its table's words, at
+   * slot, might fold its block (contpte_try_fold()'s candidates: the last
+   * pte of a block, mapping the last page of an aligned 16, of a folio
+   * large enough to cover the block). A bulk path on words leaves such an
+   * entry to the full path.
+   */
+  mayFold(w: Uint32Array, at: number, slot: number): boolean {
+    const lo = w[at]!;
+    if (indexInBlock(slot) !== CONT_PTES - 1 || ((lo >>> 12) & (CONT_PTES - 1)) !== CONT_PTES - 1) return false;
+    const folio = this.folioOf(BigInt(pfnOfWords(lo, w[at + 1]!)));
+    return folio !== null && folio.nrPages >= CONT_PTES;
+  }
+
+  /**
    * modify_prot_start_ptes() and _commit_ptes() of one present entry that
    * is not contiguous (plainPresent()), at word `at` of its table's words,
    * with its attributes changed as `change` says: false, with nothing done,
-   * where set_ptes() might fold the block (the last pte of a block mapping
-   * the last page of an aligned 16, of a folio that could cover the block)
-   * or the change moves the page. The caller then takes the full path.
+   * where set_ptes() might fold the block (mayFold()) or the change moves
+   * the page. The caller then takes the full path.
    */
   modifyProtWords(w: Uint32Array, at: number, slot: number, change: AttrChange): boolean {
-    const lo = w[at]!;
-    const hi = w[at + 1]!;
-    if (indexInBlock(slot) === CONT_PTES - 1 && ((lo >>> 12) & (CONT_PTES - 1)) === CONT_PTES - 1) {
-      const folio = this.folioOf(BigInt(pfnOfWords(lo, hi)));
-      if (folio !== null && folio.nrPages >= CONT_PTES) return false;
-    }
-    return change.applyTo(w, at);
+    return !this.mayFold(w, at, slot) && change.applyTo(w, at);
   }
 
   /** modify_prot_start_ptes() (arch/arm64/mm/mmu.c) */

@@ -276,11 +276,11 @@ function wpReuseWordsOf(mm: Mm): { changes: AttrChange[]; uffdWp: AttrQuestion }
 
 /**
  * do_wp_page() on the table's words where it reuses the page as it is: a
- * private area's entry that is not contiguous, of a small anonymous folio
- * this mapping owns (PageAnonExclusive), with uffd-wp only where an async
- * context resolves it. Its set_pte_at() folds nothing (the folio is small),
- * so the entry's change is wpReuseEntry(). False, with nothing done, for
- * any other entry, which takes the full path.
+ * private area's entry that is not contiguous, of an anonymous page this
+ * mapping owns (PageAnonExclusive), with uffd-wp only where an async
+ * context resolves it, and whose set_pte_at() folds nothing (not one of
+ * contpte's fold candidates), so that its change is wpReuseEntry(). False,
+ * with nothing done, for any other entry, which takes the full path.
  */
 function wpReuseWords(mm: Mm, vma: Vma, slot: number): boolean {
   if (vma.flags & (V.VM_SHARED | V.VM_MAYSHARE)) return false;
@@ -292,8 +292,9 @@ function wpReuseWords(mm: Mm, vma: Vma, slot: number): boolean {
   const words = wpReuseWordsOf(mm);
   const uffdArea = (vma.flags & V.VM_UFFD_WP) !== 0;
   if (uffdArea && words.uffdWp.of(lo, hi) && !mm.uffdWpAsync(vma)) return false;
-  const f = mm.sys.phys.folioAt(pfnOfWords(lo, hi));
-  if (f === null || !f.anon || f.nrPages !== 1 || f.anonExclusive[0] !== 1) return false;
+  const pfn = pfnOfWords(lo, hi);
+  const f = mm.sys.phys.folioAt(pfn);
+  if (f === null || !f.anon || f.anonExclusive[pfn - Number(f.pfn)] !== 1 || mm.arch.mayFold(w, at, slot)) return false;
   return words.changes[(uffdArea ? 2 : 0) + (vma.flags & V.VM_WRITE ? 1 : 0)]!.applyTo(w, at);
 }
 
