@@ -19,6 +19,7 @@ import {
   pagemapIsPopulated,
   pagemapIsSoftdirty,
   pagemapIsSwapped,
+  readEntriesAhead,
   readPmdPagesize,
   softdirtySupported,
 } from './vm-util.ts';
@@ -157,6 +158,23 @@ describe('page_entry_is(): pagemap read, cross-checked with PAGEMAP_SCAN', () =>
     });
     await inProgram(proc, async (t) => [await pagemapIsSoftdirty(t, 0n), await pagemapIsSoftdirty(t, 4096n)]);
     expect(probes).toEqual([true, false, false]);
+  });
+
+  test('reads in the C\'s order: the entry, the probe (once), the scan; a range read ahead, page after page', async () => {
+    const calls: string[] = [];
+    const proc = fakeProc({
+      pagemap: async (addr) => (calls.push(`pagemap ${addr}`), BigUint64Array.of(0n)),
+      pagemapScan: async (arg) => (calls.push(arg.badVec ? 'probe' : `scan ${arg.start}`), arg.badVec ? new Errno('EFAULT', 'ioctl') : { ret: 0, regions: [], walkEnd: arg.end }),
+    });
+    const { value } = await inProgram(proc, async (t) => {
+      const first = await pagemapIsPopulated(t, 0n);
+      const reads = readEntriesAhead(t, 4096n, 3n * 4096n);
+      const rest = [];
+      for (let a = 4096n; a < 4n * 4096n; a += 4096n) rest.push(await pagemapIsPopulated(t, a, reads.at(a)));
+      return [first, ...rest];
+    });
+    expect(value).toEqual([false, false, false, false]);
+    expect(calls).toEqual(['pagemap 0', 'probe', 'scan 0', 'pagemap 4096', 'scan 4096', 'pagemap 8192', 'scan 8192', 'pagemap 12288', 'scan 12288']);
   });
 
   test('the probe succeeding, the scan failing, the pagemap read failing: the C messages', async () => {
