@@ -110,7 +110,8 @@ int write_all(int fd, const void *p, size_t n);
 /* the most addresses one increment takes: 64Ki "0x..." strings, at most 1.3 MiB of request */
 #define MAX_ADDRS ((size_t)1 << 16)
 /* How an op ended: the dispatcher builds the response from it (ASYNC: a worker answers). */
-enum outcome { DONE, BAD, FAILED, ASYNC };
+/* DONE: o holds the reply's fields; ANSWERED: o holds the whole reply line; ASYNC: answered elsewhere */
+enum outcome { DONE, BAD, FAILED, ASYNC, ANSWERED };
 /* The process's own accesses to its memory: read, write, fill (memset), increment (p[0]++ at each address), a thread's atomic add. */
 enum access { LOAD, STORE, FILL, INCREMENT, ATOMIC_ADD };
 struct job;
@@ -122,7 +123,7 @@ const char *proc_op_name(size_t i);
 void child_main(int sock, int port, int ready) __attribute__((noreturn));
 void child_send(struct buf *b, bool has_id, int64_t id);
 int memory_start(void);
-enum outcome memory_submit(struct request *r, enum access kind);
+enum outcome memory_submit(struct request *r, enum access kind, struct buf *o);
 /* An access parsed from its request (NULL for a bad one); run on the calling thread, answered and freed; or freed unrun. */
 struct job *memory_job(struct request *r, enum access kind);
 void memory_answer(struct job *j, struct buf *o);

@@ -317,19 +317,20 @@ void memory_answer(struct job *j, struct buf *o)
 }
 
 /*
- * Runs an access of the process's serving thread now, or once the process
+ * Runs an access of the process's serving thread now, its reply line in o
+ * (ANSWERED: it goes out with the replies around it), or once the process
  * has a userfaultfd, queues it for a worker, starting one if all are busy.
  */
-enum outcome memory_submit(struct request *r, enum access kind)
+enum outcome memory_submit(struct request *r, enum access kind, struct buf *o)
 {
 	struct job *j = memory_job(r, kind);
 	if (!j)
 		return BAD;
 	if (!may_block) {
 		/* on the serving thread, as the C program's own main() would: a thread handoff less per access */
-		static struct buf out;
-		memory_answer(j, &out);
-		return ASYNC;
+		run(j, o);
+		memory_drop(j);
+		return ANSWERED;
 	}
 	pthread_mutex_lock(&lock);
 	if (tail)

@@ -435,26 +435,22 @@ static enum outcome op_free(struct request *r, struct buf *o)
 
 static enum outcome op_read(struct request *r, struct buf *o)
 {
-	(void)o;
-	return memory_submit(r, LOAD);
+	return memory_submit(r, LOAD, o);
 }
 
 static enum outcome op_write(struct request *r, struct buf *o)
 {
-	(void)o;
-	return memory_submit(r, STORE);
+	return memory_submit(r, STORE, o);
 }
 
 static enum outcome op_fill(struct request *r, struct buf *o)
 {
-	(void)o;
-	return memory_submit(r, FILL);
+	return memory_submit(r, FILL, o);
 }
 
 static enum outcome op_increment(struct request *r, struct buf *o)
 {
-	(void)o;
-	return memory_submit(r, INCREMENT);
+	return memory_submit(r, INCREMENT, o);
 }
 
 static enum outcome op_read_file(struct request *r, struct buf *o)
@@ -927,6 +923,11 @@ static void serve(const char *line, size_t len, struct buf *o)
 		}
 	}
 	if (how == ASYNC) {
+		req_done(&r);
+		return;
+	}
+	if (how == ANSWERED) {
+		child_queue(o, r.has_id, r.id);
 		req_done(&r);
 		return;
 	}
