@@ -12,7 +12,7 @@
 
 import { PTE_CONT } from './hwdef.ts';
 import type { Pgtable, Pte } from './pgtable.ts';
-import { AttrChange, AttrQuestion, attrsOf, pfnOfWords, setPtesWords } from './pte-words.ts';
+import { AttrChange, AttrQuestion, attrsOf, pfnOfWords, setPtesWords, wordAt } from './pte-words.ts';
 
 /** CONT_PTES: 16 ptes, 64 KiB with 4 KiB pages */
 export const CONT_PTES = 16;
@@ -27,9 +27,6 @@ export interface PteMemory {
   /** the 32-bit words of the pte table holding slot (its entry at word (slot % 4096) / 4, low word first) */
   pteTableWords(slot: number): Uint32Array;
 }
-
-/** slot's first word in its table's words */
-const wordAt = (slot: number) => (slot % 4096) / 4;
 
 /** The folio a pfn belongs to (page_folio(pfn_to_page())), null for none. */
 export type FolioOf = (pfn: bigint) => { readonly pfn: bigint; readonly nrPages: number } | null;
@@ -47,10 +44,13 @@ const advancePfn = (pte: Pte, nr: bigint) => pte + nr * PFN_STEP;
 
 export class ContPte {
   // what the block operations ask of entries they know present, on the table's words (pte-words.ts)
-  private readonly dirty: AttrQuestion;
+  /** pte_dirty(), for bulk paths on words too */
+  readonly dirty: AttrQuestion;
   private readonly young: AttrQuestion;
   private readonly valid: AttrQuestion;
   private readonly cleanOld: AttrChange;
+  /** For bulk paths on a table's words: is the entry present and not contiguous (its ptep_get() is itself)? */
+  readonly plain: AttrQuestion;
 
   constructor(
     private readonly mem: PteMemory,
@@ -61,6 +61,7 @@ export class ContPte {
     this.young = new AttrQuestion((p) => pg.pteYoung(p));
     this.valid = new AttrQuestion((p) => pg.pteValid(p));
     this.cleanOld = new AttrChange((p) => pg.pteMkold(pg.pteMkclean(p)));
+    this.plain = new AttrQuestion((p) => pg.ptePresent(p) && (p & PTE_CONT) === 0n);
   }
 
   private validCont(pte: Pte): boolean {
@@ -217,11 +218,6 @@ export class ContPte {
     return this.withGathered(pte, this.gather(slot + 8, nr - 1, true));
   }
 
-  /** A question for bulk paths over a table's words: is the entry present and not contiguous (its ptep_get() is itself)? */
-  plainPresent(): AttrQuestion {
-    return new AttrQuestion((p) => this.pg.ptePresent(p) && (p & PTE_CONT) === 0n);
-  }
-
   /** `change` as modifyProtWords() applies it: set_ptes() commits an entry without PTE_CONT. */
   protChange(change: (pte: Pte) => Pte): AttrChange {
     return new AttrChange((p) => this.pg.pteMknoncont(change(p)));
@@ -243,7 +239,7 @@ export class ContPte {
 
   /**
    * modify_prot_start_ptes() and _commit_ptes() of one present entry that
-   * is not contiguous (plainPresent()), at word `at` of its table's words,
+   * is not contiguous (`plain`), at word `at` of its table's words,
    * with its attributes changed as `change` says: false, with nothing done,
    * where set_ptes() might fold the block (mayFold()) or the change moves
    * the page. The caller then takes the full path.

@@ -42,7 +42,7 @@ for (const layout of BUILTIN_LAYOUTS.values()) {
       const arch = new ContPte({ read: () => 0n, write: () => {}, pteTableWords: () => new Uint32Array(1024) }, pg, () => null);
       const prots = protectionMap(layout, { epan: true });
       const questions: [string, () => AttrQuestion, (p: Pte) => boolean][] = [
-        ['present and not contiguous', () => arch.plainPresent(), (p) => pg.ptePresent(p) && (p & (1n << 52n)) === 0n],
+        ['present and not contiguous', () => arch.plain, (p) => pg.ptePresent(p) && (p & (1n << 52n)) === 0n],
         ['present, not contiguous, not special', () => new AttrQuestion((p) => pg.ptePresent(p) && (p & (1n << 52n)) === 0n && !pg.pteSpecial(p)), (p) => pg.ptePresent(p) && (p & (1n << 52n)) === 0n && !pg.pteSpecial(p)],
         ['pte_dirty()', () => new AttrQuestion((p) => pg.pteDirty(p)), (p) => pg.pteDirty(p)],
         ['pte_valid()', () => new AttrQuestion((p) => pg.pteValid(p)), (p) => pg.pteValid(p)],

@@ -15,6 +15,11 @@ const LO_PAGE = 0xffff_f000; // bits [31:12]
 const HI_PAGE = 0xffff; // bits [47:32]
 const HI_SHIFT = 16; // bits [63:48]
 
+/** A pte slot's first (low) word in its table's 32-bit words (PageTableMemory.pteTableWords()). */
+export function wordAt(slot: number): number {
+  return (slot % 4096) / 4;
+}
+
 /** The descriptor the two words make. */
 export function joinWords(lo: number, hi: number): bigint {
   return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);

@@ -4,8 +4,8 @@
 // uffd-wp end up exactly where the kernel's code puts them.
 
 import type { Pgtable, Pte } from '../arm64/pgtable.ts';
-import { AttrChange, AttrQuestion, pfnOfWords } from '../arm64/pte-words.ts';
-import { normalPlainPresent } from './internal.ts';
+import { AttrChange, AttrQuestion, pfnOfWords, wordAt } from '../arm64/pte-words.ts';
+import { keptFor, normalPlainPresent } from './internal.ts';
 import { isGuardMarkerEntry } from '../arm64/swapops.ts';
 import { splitHugePmd } from './huge-memory.ts';
 import type { Mm } from './mm.ts';
@@ -258,21 +258,11 @@ export function wpReuseEntry(pg: Pgtable, uffdArea: boolean, writable: boolean):
   };
 }
 
-/** wpReuseEntry()'s four changes of an mm's arch, each kept per attribute pattern, and the uffd-wp question */
-const reuseWords = new WeakMap<Mm['arch'], { changes: AttrChange[]; uffdWp: AttrQuestion }>();
-
-function wpReuseWordsOf(mm: Mm): { changes: AttrChange[]; uffdWp: AttrQuestion } {
-  let r = reuseWords.get(mm.arch);
-  if (r === undefined) {
-    const pg = mm.pg;
-    r = {
-      changes: [false, true].flatMap((uffdArea) => [false, true].map((writable) => new AttrChange(wpReuseEntry(pg, uffdArea, writable)))),
-      uffdWp: new AttrQuestion((p) => pg.pteUffdWp(p)),
-    };
-    reuseWords.set(mm.arch, r);
-  }
-  return r;
-}
+/** wpReuseEntry()'s four changes, each kept per attribute pattern (index: uffd-wp area 2, writable 1), and the uffd-wp question */
+const makeReuseWords = (mm: Mm) => ({
+  changes: [false, true].flatMap((uffdArea) => [false, true].map((writable) => new AttrChange(wpReuseEntry(mm.pg, uffdArea, writable)))),
+  uffdWp: new AttrQuestion((p) => mm.pg.pteUffdWp(p)),
+});
 
 /**
  * do_wp_page() on the table's words where it reuses the page as it is: a
@@ -285,11 +275,11 @@ function wpReuseWordsOf(mm: Mm): { changes: AttrChange[]; uffdWp: AttrQuestion }
 function wpReuseWords(mm: Mm, vma: Vma, slot: number): boolean {
   if (vma.flags & (V.VM_SHARED | V.VM_MAYSHARE)) return false;
   const w = mm.pt.pteTableWords(slot);
-  const at = (slot % 4096) / 4;
+  const at = wordAt(slot);
   const lo = w[at]!;
   const hi = w[at + 1]!;
   if (!normalPlainPresent(mm).of(lo, hi)) return false;
-  const words = wpReuseWordsOf(mm);
+  const words = keptFor(mm, makeReuseWords);
   const uffdArea = (vma.flags & V.VM_UFFD_WP) !== 0;
   if (uffdArea && words.uffdWp.of(lo, hi) && !mm.uffdWpAsync(vma)) return false;
   const pfn = pfnOfWords(lo, hi);

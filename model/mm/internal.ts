@@ -46,7 +46,21 @@ export function folioPteBatch(mm: Mm, folio: Folio | null, slot: number, pte: Pt
   return nr < maxNr ? nr : maxNr;
 }
 
-const normalPlainQuestions = new WeakMap<Mm['arch'], AttrQuestion>();
+const kept = new WeakMap<Mm['arch'], Map<(mm: Mm) => unknown, unknown>>();
+
+/**
+ * What `make` makes for an mm, made once per mm (its pte API): the bulk
+ * paths' word-level questions and changes (arm64/pte-words.ts), which
+ * remember their answers across calls.
+ */
+export function keptFor<T>(mm: Mm, make: (mm: Mm) => T): T {
+  let forArch = kept.get(mm.arch);
+  if (forArch === undefined) kept.set(mm.arch, (forArch = new Map()));
+  if (!forArch.has(make)) forArch.set(make, make(mm));
+  return forArch.get(make) as T;
+}
+
+const makeNormalPlain = (mm: Mm) => new AttrQuestion((p) => mm.pg.ptePresent(p) && (p & PTE_CONT) === 0n && !mm.pg.pteSpecial(p));
 
 /**
  * For bulk paths on a table's words (arm64/pte-words.ts): is the entry
@@ -54,11 +68,5 @@ const normalPlainQuestions = new WeakMap<Mm['arch'], AttrQuestion>();
  * that vm_normal_folio() finds its folio by its pfn?
  */
 export function normalPlainPresent(mm: Mm): AttrQuestion {
-  let q = normalPlainQuestions.get(mm.arch);
-  if (q === undefined) {
-    const pg = mm.pg;
-    q = new AttrQuestion((p) => pg.ptePresent(p) && (p & PTE_CONT) === 0n && !pg.pteSpecial(p));
-    normalPlainQuestions.set(mm.arch, q);
-  }
-  return q;
+  return keptFor(mm, makeNormalPlain);
 }

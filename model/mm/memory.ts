@@ -2,7 +2,7 @@
 // munmap() and MADV_DONTNEED, with the rmap and swap bookkeeping they do.
 
 import type { Pte } from '../arm64/pgtable.ts';
-import { AttrQuestion, pfnOfWords } from '../arm64/pte-words.ts';
+import { pfnOfWords, wordAt } from '../arm64/pte-words.ts';
 import { isGuardMarkerEntry, PTE_MARKER_UFFD_WP } from '../arm64/swapops.ts';
 import { freeHugeFolio } from './hugetlb.ts';
 import { splitHugePmd } from './huge-memory.ts';
@@ -51,14 +51,13 @@ export function zapRange(mm: Mm, start: bigint, end: bigint, dropMarkers: boolea
     run = null;
   };
   const pg = mm.pg;
-  const words = zapWords(mm);
   for (const r of mm.pt.pteTableRuns(start, end)) {
     const total = Number((r.end - r.addr) >> 12n);
     const w = mm.pt.mem.pteTableWords(r.slot);
-    for (let i = 0, nr = 1, at = (r.slot % 4096) / 4; i < total; i += nr, at += 2 * nr) {
+    for (let i = 0, nr = 1, at = wordAt(r.slot); i < total; i += nr, at += 2 * nr) {
       nr = 1;
       if (w[at] === 0 && w[at + 1] === 0) continue; // pte_none()
-      if (!keepUffdWp && zapSmallFolioPteWords(mm, w, at, words)) continue;
+      if (!keepUffdWp && zapSmallFolioPteWords(mm, w, at)) continue;
       const slot = r.slot + i * 8;
       const addr = r.addr + BigInt(i) * PAGE;
       const pte = mm.arch.ptepGet(slot);
@@ -104,34 +103,22 @@ function zapPresentPtes(mm: Mm, slot: number, pte: Pte, maxNr: number, keepUffdW
   return nr;
 }
 
-/** What the zap asks of a pte table's words (arm64/pte-words.ts). */
-interface ZapWords {
-  /** present, not contiguous, and not special: vm_normal_folio() finds its folio by pfn */
-  readonly plainNormal: AttrQuestion;
-  readonly dirty: AttrQuestion;
-}
-
-function zapWords(mm: Mm): ZapWords {
-  const pg = mm.pg;
-  return { plainNormal: normalPlainPresent(mm), dirty: new AttrQuestion((p) => pg.pteDirty(p)) };
-}
-
 /**
  * zap_present_ptes() of an entry of a small folio (a batch of one) that is
  * not contiguous, on the table's words; false, with nothing done, for any
  * other entry, which takes the full path.
  */
-function zapSmallFolioPteWords(mm: Mm, w: Uint32Array, at: number, words: ZapWords): boolean {
+function zapSmallFolioPteWords(mm: Mm, w: Uint32Array, at: number): boolean {
   const lo = w[at]!;
   const hi = w[at + 1]!;
-  if (!words.plainNormal.of(lo, hi)) return false;
+  if (!normalPlainPresent(mm).of(lo, hi)) return false;
   const f = mm.sys.phys.folioAt(pfnOfWords(lo, hi));
   if (f !== null && f.nrPages !== 1) return false;
   // get_and_clear_full_ptes() of one entry
   w[at] = 0;
   w[at + 1] = 0;
   if (f) {
-    if (!f.anon && words.dirty.of(lo, hi)) f.dirty = true;
+    if (!f.anon && mm.arch.dirty.of(lo, hi)) f.dirty = true;
     unmapFolio(mm, f, 0);
   }
   return true;

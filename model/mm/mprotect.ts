@@ -2,7 +2,7 @@
 // and change_protection(), which uffd-wp uses too.
 
 import type { Pte } from '../arm64/pgtable.ts';
-import { type AttrChange, type AttrQuestion, pfnOfWords } from '../arm64/pte-words.ts';
+import { type AttrChange, pfnOfWords, wordAt } from '../arm64/pte-words.ts';
 import { isGuardMarkerEntry, PTE_MARKER_UFFD_WP } from '../arm64/swapops.ts';
 import { Errno, type Ret } from '../../uapi/linux.ts';
 import * as U from '../../uapi/linux.ts';
@@ -93,7 +93,7 @@ export function changeProtection(mm: Mm, vma: Vma, start: bigint, end: bigint, t
     return next;
   };
   const markers = uffd === 'wp' && mm.uffdWpUseMarkers(vma);
-  const words = { plain: mm.arch.plainPresent(), change: mm.arch.protChange(modify) };
+  const change = mm.arch.protChange(modify);
   for (const { addr, slot, val } of [...mm.pt.pmdsIn(start, end)]) {
     if (mm.pt.pmdIsTable(val)) continue;
     if (addr < start || addr + PMD_SIZE > end) splitHugePmd(mm, addr);
@@ -104,7 +104,7 @@ export function changeProtection(mm: Mm, vma: Vma, start: bigint, end: bigint, t
   }
   // change_pmd_prepare(): markers need pte tables under the whole range
   if (markers) for (let a = start; a < end; a = (a & PMD_MASK) + PMD_SIZE) if (mm.pt.pmdVal(a) === 0n) mm.pt.pteSlot(a, true);
-  for (const run of mm.pt.pteTableRuns(start, end)) changePteRange(mm, vma, run, tryChangeWritable, uffd, markers, modify, words);
+  for (const run of mm.pt.pteTableRuns(start, end)) changePteRange(mm, vma, run, tryChangeWritable, uffd, markers, modify, change);
 }
 
 // change_pte_range(): 7.2 changes a large folio's ptes in batches (mprotect_folio_pte_batch()), 6.12 one by one
@@ -116,20 +116,20 @@ function changePteRange(
   uffd: 'wp' | 'resolve' | null,
   markers: boolean,
   modify: (pte: Pte) => Pte,
-  words: { plain: AttrQuestion; change: AttrChange },
+  change: AttrChange,
 ): void {
   const pg = mm.pg;
   const arch = mm.arch;
   const total = Number((run.end - run.addr) >> 12n);
   const w = mm.pt.mem.pteTableWords(run.slot);
   const batch = mm.sys.cfg.kernel.mprotectPteBatch;
-  for (let i = 0, nr = 1, at = (run.slot % 4096) / 4; i < total; i += nr, at += 2 * nr) {
+  for (let i = 0, nr = 1, at = wordAt(run.slot); i < total; i += nr, at += 2 * nr) {
     nr = 1;
     const slot = run.slot + i * 8;
     // a present, not contiguous entry of a small folio (or none), committed as it comes out: on the table's words
-    if (!tryChangeWritable && words.plain.of(w[at]!, w[at + 1]!)) {
+    if (!tryChangeWritable && arch.plain.of(w[at]!, w[at + 1]!)) {
       const folio = batch ? mm.sys.phys.folioAt(pfnOfWords(w[at]!, w[at + 1]!)) : null;
-      if ((folio === null || folio.nrPages === 1) && arch.modifyProtWords(w, at, slot, words.change)) continue;
+      if ((folio === null || folio.nrPages === 1) && arch.modifyProtWords(w, at, slot, change)) continue;
     }
     const oldpte = arch.ptepGet(slot);
     if (pg.ptePresent(oldpte)) {

@@ -1,6 +1,8 @@
 // /proc/PID/clear_refs (fs/proc/task_mmu.c clear_refs_write()).
 
 import { Errno, type Ret } from '../../uapi/linux.ts';
+import { wordAt } from '../arm64/pte-words.ts';
+import { keptFor } from '../mm/internal.ts';
 import type { Mm } from '../mm/mm.ts';
 import { VM_HUGETLB, VM_PFNMAP, VM_SOFTDIRTY } from '../mm/vma.ts';
 
@@ -71,6 +73,9 @@ function clearRefsRange(mm: Mm, start: bigint, end: bigint, softDirty: boolean):
   });
 }
 
+// clear_soft_dirty()'s change of a present entry, kept per attribute pattern
+const makeClearSoftDirty = (mm: Mm) => mm.arch.protChange((p) => mm.pg.pteClearSoftDirty(mm.pg.pteWrprotect(p)));
+
 /**
  * clear_soft_dirty() of each pte of [start, end): a present entry that is
  * not contiguous on its table's words, its change worked out once per
@@ -80,14 +85,13 @@ function clearSoftDirtyPtes(mm: Mm, start: bigint, end: bigint): void {
   const pg = mm.pg;
   if (!pg.hasSoftDirty) return;
   const arch = mm.arch;
-  const plain = arch.plainPresent();
-  const change = arch.protChange((p) => pg.pteClearSoftDirty(pg.pteWrprotect(p)));
+  const change = keptFor(mm, makeClearSoftDirty);
   for (const r of mm.pt.pteTableRuns(start, end)) {
     const w = mm.pt.mem.pteTableWords(r.slot);
     const total = Number((r.end - r.addr) >> 12n);
-    for (let i = 0, slot = r.slot, at = (r.slot % 4096) / 4; i < total; i++, slot += 8, at += 2) {
+    for (let i = 0, slot = r.slot, at = wordAt(r.slot); i < total; i++, slot += 8, at += 2) {
       if (w[at] === 0 && w[at + 1] === 0) continue; // pte_none()
-      if (plain.of(w[at]!, w[at + 1]!) && arch.modifyProtWords(w, at, slot, change)) continue;
+      if (arch.plain.of(w[at]!, w[at + 1]!) && arch.modifyProtWords(w, at, slot, change)) continue;
       clearSoftDirty(mm, slot, arch.ptepGet(slot));
     }
   }

@@ -9,10 +9,11 @@
 
 import * as U from '../../uapi/linux.ts';
 import { Errno, type Ret } from '../../uapi/linux.ts';
-import { type AttrChange, AttrQuestion } from '../arm64/pte-words.ts';
+import { type AttrChange, AttrQuestion, wordAt } from '../arm64/pte-words.ts';
 import type { Pte } from '../arm64/pgtable.ts';
 import { isGuardMarkerEntry, PTE_MARKER_UFFD_WP } from '../arm64/swapops.ts';
 import { splitHugePmd } from '../mm/huge-memory.ts';
+import { keptFor } from '../mm/internal.ts';
 import type { Mm } from '../mm/mm.ts';
 import { PMD_MASK, PMD_SIZE } from '../mm/pgtables.ts';
 import { uffdWpRange } from '../mm/userfaultfd.ts';
@@ -76,6 +77,26 @@ function checkArgs(mm: Mm, a: ScanArg): Errno | null {
 }
 
 /** struct pagemap_scan_private and the walk's callbacks over it. */
+/** What PAGEMAP_SCAN's fast paths ask of a pte table's words, and the change they make (arm64/pte-words.ts). */
+interface ScanWords {
+  /** asked of any entry: presence is in the attributes, and ptep_get() of a contiguous one adds only young and dirty */
+  readonly presentUffdWp: AttrQuestion;
+  readonly mkuffdWp: AttrChange;
+  /** the uffd-wp marker's words */
+  readonly markerLo: number;
+  readonly markerHi: number;
+}
+
+function makeScanWords(mm: Mm): ScanWords {
+  const marker = mm.pg.makePteMarker(PTE_MARKER_UFFD_WP);
+  return {
+    presentUffdWp: new AttrQuestion((p) => mm.pg.ptePresent(p) && mm.pg.pteUffdWp(p)),
+    mkuffdWp: mm.arch.protChange((p) => mm.pg.pteMkuffdWp(p)),
+    markerLo: Number(marker & 0xffff_ffffn),
+    markerHi: Number(marker >> 32n),
+  };
+}
+
 class PagemapScan {
   private readonly pg;
   private readonly wp: boolean;
@@ -91,22 +112,14 @@ class PagemapScan {
   /** what reached the user's vector */
   readonly out: ScanRegion[] = [];
   // what the fast paths ask of a pte table's words, and the change they make (arm64/pte-words.ts)
-  private readonly words: { plain: AttrQuestion; presentUffdWp: AttrQuestion; mkuffdWp: AttrChange; markerLo: number; markerHi: number };
+  private readonly words: ScanWords;
 
   constructor(
     private readonly mm: Mm,
     private readonly a: ScanArg,
   ) {
     this.pg = mm.pg;
-    const marker = mm.pg.makePteMarker(PTE_MARKER_UFFD_WP);
-    this.words = {
-      plain: mm.arch.plainPresent(),
-      // asked of any entry: presence is in the attributes, and ptep_get() of a contiguous one adds only young and dirty
-      presentUffdWp: new AttrQuestion((p) => mm.pg.ptePresent(p) && mm.pg.pteUffdWp(p)),
-      mkuffdWp: mm.arch.protChange((p) => mm.pg.pteMkuffdWp(p)),
-      markerLo: Number(marker & 0xffff_ffffn),
-      markerHi: Number(marker >> 32n),
-    };
+    this.words = keptFor(mm, makeScanWords);
     this.wp = (a.flags & U.PM_SCAN_WP_MATCHING) !== 0;
     this.maxPages = a.maxPages === 0n ? ULONG_MAX : a.maxPages;
     this.vecLen = a.vecLen;
@@ -253,7 +266,7 @@ class PagemapScan {
     const nr = Number((end - start) / PAGE);
     const addrOf = (i: number) => start + BigInt(i) * PAGE;
     const w = pt.mem.pteTableWords(first);
-    const base = (first % 4096) / 4;
+    const base = wordAt(first);
     if (this.wp && !this.vecBuf) {
       // fast path for performing exclusive WP: every pte not yet protected
       for (let i = 0, slot = first, at = base; i < nr; i++, slot += 8, at += 2) if (!this.protectedAt(w, at, slot)) this.protectWritten(w, at, slot);
@@ -404,7 +417,7 @@ class PagemapScan {
   private protectWritten(w: Uint32Array, at: number, slot: number): void {
     const lo = w[at]!;
     const hi = w[at + 1]!;
-    if (this.words.plain.of(lo, hi) && this.mm.arch.modifyProtWords(w, at, slot, this.words.mkuffdWp)) return;
+    if (this.mm.arch.plain.of(lo, hi) && this.mm.arch.modifyProtWords(w, at, slot, this.words.mkuffdWp)) return;
     // a none entry gets the marker, as set_pte_at() writes it (no block to unfold or fold)
     if (lo === 0 && hi === 0) {
       w[at] = this.words.markerLo;
@@ -421,7 +434,7 @@ class PagemapScan {
     const lo = w[at]!;
     const hi = w[at + 1]!;
     if (this.words.presentUffdWp.of(lo, hi) || (lo === this.words.markerLo && hi === this.words.markerHi)) return true;
-    if (this.words.plain.of(lo, hi) || (lo === 0 && hi === 0)) return false;
+    if (this.mm.arch.plain.of(lo, hi) || (lo === 0 && hi === 0)) return false;
     return this.uffdWpProtected(this.mm.arch.ptepGet(slot));
   }
 
