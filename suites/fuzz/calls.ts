@@ -139,6 +139,15 @@ const categories = fc.oneof(
   { weight: 20, arbitrary: fc.integer({ min: 0, max: CATEGORIES }).map((c) => c & CATEGORIES) },
   { weight: 1, arbitrary: fc.constantFrom(-1, 0xfff, 0x1000, 2 ** 40) },
 );
+/**
+ * The categories a scan asks for and returns: drawn, and now and then
+ * pagemap_ioctl.c's own question (PAGE_IS_WRITTEN alone, asked and
+ * returned), which takes the kernel's PAGE_IS_WRITTEN-only fast path.
+ */
+const scanQuestion = fc.oneof(
+  { weight: 3, arbitrary: fc.record({ inverted: categories, mask: categories, anyof: categories, ret: fc.oneof(fc.constant(CATEGORIES), categories) }) },
+  { weight: 1, arbitrary: fc.constant({ inverted: 0, mask: U.PAGE_IS_WRITTEN, anyof: 0, ret: U.PAGE_IS_WRITTEN }) },
+);
 const SCAN_FLAGS = [0, 0, U.PM_SCAN_WP_MATCHING, U.PM_SCAN_WP_MATCHING | U.PM_SCAN_CHECK_WPASYNC, U.PM_SCAN_CHECK_WPASYNC];
 /** pagemap_ioctl.c's wrong flags now and then: -1 (~0) and WP_MATCHING|CHECK_WPASYNC|0xFF */
 const scanFlags = fc.oneof({ weight: 15, arbitrary: fc.constantFrom(...SCAN_FLAGS) }, { weight: 1, arbitrary: fc.constantFrom(-1, U.PM_SCAN_WP_MATCHING | U.PM_SCAN_CHECK_WPASYNC | 0xff) });
@@ -193,19 +202,18 @@ function callArbitraries(offer: Offer): Record<Op, fc.Arbitrary<Call>> {
     shm: fc.record({ op: fc.constant('shm' as const), pages: pageCount.filter((n) => n > 0), hugetlb: offer.hugetlb ? fc.boolean() : fc.constant(false) }),
     write_fd: fc.record({ op: fc.constant('write_fd' as const), len: fc.constantFrom(1, 4096, 3 * 4096 + 5) }),
     pagemap: fc.record({ op: fc.constant('pagemap' as const), at: seen, pages: pageCount.filter((n) => n > 0) }),
-    scan: fc.record({
-      op: fc.constant('scan' as const),
-      at: seen,
-      pages: pageCount,
-      flags: scanFlags,
-      inverted: categories,
-      mask: categories,
-      anyof: categories,
-      ret: fc.oneof(fc.constant(CATEGORIES), categories),
-      maxPages: fc.constantFrom(0, 0, 1, 7, 512, -1),
-      vecLen: fc.constantFrom(0, 1, 3, 64, 64),
-      nullVec: fc.oneof({ weight: 15, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
-    }),
+    scan: fc
+      .record({
+        op: fc.constant('scan' as const),
+        at: seen,
+        pages: pageCount,
+        flags: scanFlags,
+        question: scanQuestion,
+        maxPages: fc.constantFrom(0, 0, 1, 7, 512, -1),
+        vecLen: fc.constantFrom(0, 1, 3, 64, 64),
+        nullVec: fc.oneof({ weight: 15, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
+      })
+      .map(({ question, ...call }) => ({ ...call, ...question })),
     smaps: fc.constant({ op: 'smaps' as const }),
     clear_refs: fc.record({ op: fc.constant('clear_refs' as const), data: fc.constantFrom('4', '4', '1', '5', '4\0', '1\0', '5\0', '4\n') }),
     ftruncate: fc.record({ op: fc.constant('ftruncate' as const), pages: fc.constantFrom(0, 1, 513, 2048, MEMFD_PAGES) }),
