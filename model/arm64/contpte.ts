@@ -90,9 +90,13 @@ export class ContPte {
     return { dirty, young };
   }
 
-  /** pte with the young and dirty bits gathered (pte_mkdirty() and pte_mkyoung() once each: both are idempotent) */
+  /**
+   * pte with the young and dirty bits gathered (once each: both are
+   * idempotent). The RFC's contpte helpers gather with __pte_mkdirty(), so
+   * that an unfold or a fold never makes a pte soft-dirty.
+   */
   private withGathered(pte: Pte, g: { dirty: boolean; young: boolean }): Pte {
-    if (g.dirty) pte = this.pg.pteMkdirty(pte);
+    if (g.dirty) pte = this.pg.__pteMkdirty(pte);
     return g.young ? this.pg.pteMkyoung(pte) : pte;
   }
 

@@ -57,6 +57,8 @@ export interface Pgtable {
   pteMkwrite(p: Pte): Pte;
   pteMkclean(p: Pte): Pte;
   pteMkdirty(p: Pte): Pte;
+  /** __pte_mkdirty(): dirty without soft-dirty, for code that only keeps hardware dirtiness (the RFC's contpte gather and fold); pte_mkdirty() where there is no soft-dirty */
+  __pteMkdirty(p: Pte): Pte;
   pteWrprotect(p: Pte): Pte;
   pteMkold(p: Pte): Pte;
   pteMkyoung(p: Pte): Pte;
@@ -305,6 +307,7 @@ export function pgtable(layout: Layout, opts: PgtableOptions = {}): Pgtable {
     pteMkwrite: pteMkwriteNovma,
     pteMkclean,
     pteMkdirty,
+    __pteMkdirty: pteMkdirtyHw,
     pteWrprotect,
     pteMkold: (p) => p & NOT_PTE_AF,
     pteMkyoung: (p) => p | PTE_AF,
