@@ -12,7 +12,7 @@
 
 import { PTE_CONT } from './hwdef.ts';
 import type { Pgtable, Pte } from './pgtable.ts';
-import { AttrChange, AttrQuestion, attrsOf, pfnOfWords, setPtesWords, wordAt } from './pte-words.ts';
+import { AttrChange, AttrQuestion, applyChanged, attrsOf, type Changed, changedTo, joinWords, PerAttrs, pfnOfWords, setPtesWords, wordAt } from './pte-words.ts';
 
 /** CONT_PTES: 16 ptes, 64 KiB with 4 KiB pages */
 export const CONT_PTES = 16;
@@ -28,8 +28,8 @@ export interface PteMemory {
   pteTableWords(slot: number): Uint32Array;
 }
 
-/** The folio a pfn belongs to (page_folio(pfn_to_page())), null for none. */
-export type FolioOf = (pfn: bigint) => { readonly pfn: bigint; readonly nrPages: number } | null;
+/** The folio a pfn (as a number) belongs to (page_folio(pfn_to_page())), null for none. */
+export type FolioOf = (pfn: number) => { readonly pfn: bigint; readonly nrPages: number } | null;
 
 /** clear_young_dirty_ptes()'s cydp_t */
 export interface Cydp {
@@ -51,6 +51,11 @@ export class ContPte {
   private readonly cleanOld: AttrChange;
   /** For bulk paths on a table's words: is the entry present and not contiguous (its ptep_get() is itself)? */
   readonly plain: AttrQuestion;
+  private readonly validContWords: AttrQuestion;
+  /** unfoldWords()'s change, by the first entry's attributes and the bits gathered (attrsOf() * 4 + dirty * 2 + young) */
+  private readonly unfolded = new Map<number, Changed>();
+  /** tryFoldWords()'s change of 16 entries alike, by their attributes: null where the fold refuses them */
+  private readonly folded: PerAttrs<Changed | null>;
 
   constructor(
     private readonly mem: PteMemory,
@@ -62,6 +67,11 @@ export class ContPte {
     this.valid = new AttrQuestion((p) => pg.pteValid(p));
     this.cleanOld = new AttrChange((p) => pg.pteMkold(pg.pteMkclean(p)));
     this.plain = new AttrQuestion((p) => pg.ptePresent(p) && (p & PTE_CONT) === 0n);
+    this.validContWords = new AttrQuestion((p) => this.validCont(p));
+    // contpte_try_fold()'s tests of the last entry, then contpte_convert() of 16 entries alike: young and dirty gathered from one
+    this.folded = new PerAttrs((p) =>
+      !pg.pteValid(p) || (p & PTE_CONT) !== 0n || pg.pteSpecial(p) ? null : changedTo(p, this.withGathered(pg.pteMkcont(p), { dirty: pg.pteDirty(p), young: pg.pteYoung(p) })),
+    );
   }
 
   private validCont(pte: Pte): boolean {
@@ -120,7 +130,7 @@ export class ContPte {
   private __contpteTryFold(slot: number, pte: Pte): void {
     const pg = this.pg;
     const pfn = pg.ptePfn(pte);
-    const folio = this.folioOf(pfn);
+    const folio = this.folioOf(Number(pfn));
     if (folio === null) return;
     const idx = BigInt(indexInBlock(slot));
     const offset = pfn - folio.pfn;
@@ -237,7 +247,7 @@ export class ContPte {
   mayFold(w: Uint32Array, at: number, slot: number): boolean {
     const lo = w[at]!;
     if (indexInBlock(slot) !== CONT_PTES - 1 || ((lo >>> 12) & (CONT_PTES - 1)) !== CONT_PTES - 1) return false;
-    const folio = this.folioOf(BigInt(pfnOfWords(lo, w[at + 1]!)));
+    const folio = this.folioOf(pfnOfWords(lo, w[at + 1]!));
     return folio !== null && folio.nrPages >= CONT_PTES;
   }
 
@@ -250,6 +260,80 @@ export class ContPte {
    */
   modifyProtWords(w: Uint32Array, at: number, slot: number, change: AttrChange): boolean {
     return !this.mayFold(w, at, slot) && change.applyTo(w, at);
+  }
+
+  /**
+   * modify_prot_start_ptes() and _commit_ptes() of each entry of a whole
+   * block in turn, from slot (its first), each changed as `change`
+   * (protChange()) says, on the table's words: a contiguous block is
+   * unfolded by the first, and the last may fold the block (again). False,
+   * with nothing done, where the block is neither all contiguous nor all
+   * present and not contiguous; the caller then takes the full path, entry
+   * by entry (after an unfold, which is that path's first step too).
+   */
+  modifyProtBlockWords(w: Uint32Array, at: number, slot: number, change: AttrChange): boolean {
+    const end = at + 2 * CONT_PTES;
+    if (this.validContWords.of(w[at]!, w[at + 1]!) && !this.unfoldWords(w, at, slot)) return false;
+    // entries alike in their attributes (as an unfold leaves them) take one change
+    const attrs = attrsOf(w[at]!, w[at + 1]!);
+    let alike = true;
+    for (let a = at + 2; alike && a < end; a += 2) alike = attrsOf(w[a]!, w[a + 1]!) === attrs;
+    if (alike) {
+      const c = change.changedOf(w[at]!, w[at + 1]!);
+      if (!this.plain.of(w[at]!, w[at + 1]!) || c.attrs < 0) return false;
+      for (let a = at; a < end; a += 2) applyChanged(w, a, c);
+    } else {
+      for (let a = at; a < end; a += 2) if (!this.plain.of(w[a]!, w[a + 1]!) || change.attrsAfter(w[a]!, w[a + 1]!) < 0) return false;
+      for (let a = at; a < end; a += 2) change.applyTo(w, a);
+    }
+    this.tryFoldWords(w, at, slot, alike);
+    return true;
+  }
+
+  /**
+   * contpte_convert() of a whole contiguous block to non-contiguous ptes
+   * (contpte_try_unfold()), on the table's words: every entry becomes the
+   * first's, young and dirty gathered, its page kept (a block maps an
+   * aligned 16). False, with nothing done, for a block that is not so.
+   */
+  private unfoldWords(w: Uint32Array, at: number, slot: number): boolean {
+    const pfn = pfnOfWords(w[at]!, w[at + 1]!);
+    if (pfn % CONT_PTES !== 0) return false;
+    for (let i = 0, a = at; i < CONT_PTES; i++, a += 2) if (!this.validContWords.of(w[a]!, w[a + 1]!) || pfnOfWords(w[a]!, w[a + 1]!) !== pfn + i) return false;
+    const g = this.gather(slot, CONT_PTES, false);
+    const key = attrsOf(w[at]!, w[at + 1]!) * 4 + (g.dirty ? 2 : 0) + (g.young ? 1 : 0);
+    let c = this.unfolded.get(key);
+    if (c === undefined) {
+      const first = joinWords(w[at]!, w[at + 1]!);
+      this.unfolded.set(key, (c = changedTo(first, this.withGathered(this.pg.pteMknoncont(first), g))));
+    }
+    for (let i = 0, a = at; i < CONT_PTES; i++, a += 2) applyChanged(w, a, c);
+    return true;
+  }
+
+  /**
+   * contpte_try_fold() of a block's last entry, from the block's first word
+   * and slot (`alike`: its entries are known to share their attributes).
+   * Where the 16 entries share their attributes and map an
+   * aligned 16 pages (as a bulk change leaves them), the fold's outcome is
+   * one change kept per attribute pattern, on the table's words; any other
+   * block takes the full path.
+   */
+  private tryFoldWords(w: Uint32Array, at: number, slot: number, alike: boolean): void {
+    const lo = w[at]!;
+    const hi = w[at + 1]!;
+    const pfn = pfnOfWords(lo, hi);
+    // __contpte_try_fold()'s folio test, which the attributes cannot answer: the last page's folio holds the first too
+    const folio = this.folioOf(pfn + CONT_PTES - 1);
+    if (folio === null || folio.nrPages < CONT_PTES || this.folioOf(pfn) !== folio) return;
+    const attrs = attrsOf(lo, hi);
+    let fold = pfn % CONT_PTES === 0;
+    for (let i = 1, a = at + 2; fold && i < CONT_PTES; i++, a += 2) fold = (alike || attrsOf(w[a]!, w[a + 1]!) === attrs) && pfnOfWords(w[a]!, w[a + 1]!) === pfn + i;
+    const last = slot + BLOCK_BYTES - 8;
+    if (!fold) return this.tryFold(last, this.mem.read(last));
+    const c = this.folded.of(lo, hi);
+    if (c === null) return;
+    for (let i = 0, a = at; i < CONT_PTES; i++, a += 2) applyChanged(w, a, c);
   }
 
   /** modify_prot_start_ptes() (arch/arm64/mm/mmu.c) */

@@ -36,7 +36,7 @@ export function pfnOfWords(lo: number, hi: number): number {
 }
 
 /** A value worked out from an entry by `compute` once per attribute pattern (the last one asked about first). */
-class PerAttrs<T> {
+export class PerAttrs<T> {
   private lastKey = -1;
   private last: T | undefined;
   private readonly values = new Map<number, T>();
@@ -61,23 +61,37 @@ class PerAttrs<T> {
 export class AttrQuestion extends PerAttrs<boolean> {}
 
 /** What a change makes of an entry's attributes: packed as attrsOf() packs them (-1: the change moves the page), and in place in each word. */
-interface Changed {
+export interface Changed {
   readonly attrs: number;
   readonly lo: number;
   readonly hi: number;
+}
+
+/** What `pte` became as `next`, as applyChanged() writes it. */
+export function changedTo(pte: bigint, next: bigint): Changed {
+  if (((next ^ pte) & PTE_ADDR_MASK) !== 0n) return { attrs: -1, lo: 0, hi: 0 };
+  const attrs = attrsOf(Number(next & 0xffff_ffffn), Number(next >> 32n));
+  return { attrs, lo: attrs & LO_ATTRS, hi: Math.floor(attrs / 0x1000) * 0x1_0000 };
+}
+
+/** Writes a changed entry's attributes over the words at w[at] (low) and w[at + 1], its page kept. */
+export function applyChanged(w: Uint32Array, at: number, c: Changed): void {
+  // a Uint32Array keeps the low 32 bits of what it is given
+  w[at] = (w[at]! & LO_PAGE) | c.lo;
+  w[at + 1] = (w[at + 1]! & HI_PAGE) + c.hi;
 }
 
 /** A change of a present entry's attributes, worked out by `change` once per attribute pattern. */
 export class AttrChange {
   private readonly changed: PerAttrs<Changed>;
 
-  constructor(change: (pte: bigint) => bigint) {
-    this.changed = new PerAttrs((pte) => {
-      const next = change(pte);
-      if (((next ^ pte) & PTE_ADDR_MASK) !== 0n) return { attrs: -1, lo: 0, hi: 0 };
-      const attrs = attrsOf(Number(next & 0xffff_ffffn), Number(next >> 32n));
-      return { attrs, lo: attrs & LO_ATTRS, hi: Math.floor(attrs / 0x1000) * 0x1_0000 };
-    });
+  constructor(readonly change: (pte: bigint) => bigint) {
+    this.changed = new PerAttrs((pte) => changedTo(pte, change(pte)));
+  }
+
+  /** What the change makes of an entry with these words' attributes (attrs -1: it moves the page). */
+  changedOf(lo: number, hi: number): Changed {
+    return this.changed.of(lo, hi);
   }
 
   /** The changed entry's attributes, packed as attrsOf() packs them; -1 when the change moves the page. */
@@ -87,13 +101,9 @@ export class AttrChange {
 
   /** Writes the changed entry over the words at w[at] (low) and w[at + 1]; false, with nothing written, when the change moves the page. */
   applyTo(w: Uint32Array, at: number): boolean {
-    const lo = w[at]!;
-    const hi = w[at + 1]!;
-    const c = this.changed.of(lo, hi);
+    const c = this.changed.of(w[at]!, w[at + 1]!);
     if (c.attrs < 0) return false;
-    // a Uint32Array keeps the low 32 bits of what it is given
-    w[at] = (lo & LO_PAGE) | c.lo;
-    w[at + 1] = (hi & HI_PAGE) + c.hi;
+    applyChanged(w, at, c);
     return true;
   }
 }

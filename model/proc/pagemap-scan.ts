@@ -9,7 +9,8 @@
 
 import * as U from '../../uapi/linux.ts';
 import { Errno, type Ret } from '../../uapi/linux.ts';
-import { type AttrChange, AttrQuestion, wordAt } from '../arm64/pte-words.ts';
+import { type AttrChange, AttrQuestion, attrsOf, wordAt } from '../arm64/pte-words.ts';
+import { CONT_PTES } from '../arm64/contpte.ts';
 import type { Pte } from '../arm64/pgtable.ts';
 import { isGuardMarkerEntry, PTE_MARKER_UFFD_WP } from '../arm64/swapops.ts';
 import { splitHugePmd } from '../mm/huge-memory.ts';
@@ -22,6 +23,8 @@ import { VM_HUGETLB, VM_PFNMAP, VM_SOFTDIRTY, VM_UFFD_WP, type Vma } from '../mm
 const PAGE = 4096n;
 const TASK_SIZE = 1n << 48n;
 const ULONG_MAX = (1n << 64n) - 1n;
+/** a contiguous block's bytes of pte slots */
+const CONT_BYTES = CONT_PTES * 8;
 /** PAGEMAP_WALK_SIZE >> PAGE_SHIFT: the bounce buffer's regions at most */
 const BOUNCE_REGIONS = Number(PMD_SIZE / PAGE);
 
@@ -81,6 +84,7 @@ function checkArgs(mm: Mm, a: ScanArg): Errno | null {
 interface ScanWords {
   /** asked of any entry: presence is in the attributes, and ptep_get() of a contiguous one adds only young and dirty */
   readonly presentUffdWp: AttrQuestion;
+  readonly present: AttrQuestion;
   readonly mkuffdWp: AttrChange;
   /** the uffd-wp marker's words */
   readonly markerLo: number;
@@ -91,6 +95,7 @@ function makeScanWords(mm: Mm): ScanWords {
   const marker = mm.pg.makePteMarker(PTE_MARKER_UFFD_WP);
   return {
     presentUffdWp: new AttrQuestion((p) => mm.pg.ptePresent(p) && mm.pg.pteUffdWp(p)),
+    present: new AttrQuestion((p) => mm.pg.ptePresent(p)),
     mkuffdWp: mm.arch.protChange((p) => mm.pg.pteMkuffdWp(p)),
     markerLo: Number(marker & 0xffff_ffffn),
     markerHi: Number(marker >> 32n),
@@ -275,14 +280,12 @@ class PagemapScan {
     const a = this.a;
     if (!a.categoryAnyofMask && !a.categoryInverted && a.categoryMask === U.PAGE_IS_WRITTEN && a.returnMask === U.PAGE_IS_WRITTEN) {
       // only PAGE_IS_WRITTEN asked for and returned: no page's other categories are worked out
-      const written = (i: number): boolean => !this.protectedAt(w, base + 2 * i, first + 8 * i);
       for (let i = 0; i < nr; ) {
-        if (!written(i)) {
-          i++;
+        const j = this.runEnd(w, base, first, i, nr, false);
+        if (j === i) {
+          i = this.runEnd(w, base, first, i, nr, true);
           continue;
         }
-        let j = i + 1;
-        while (j < nr && written(j)) j++;
         // The kernel outputs each written page in turn, then write-protects it. Output of the whole run at
         // once merges, cuts at max_pages and fails on a full buffer at the same page, and protecting a page
         // changes no neighbour's uffd-wp (an unfold or fold of its block rewrites only young, dirty and CONT).
@@ -290,7 +293,7 @@ class PagemapScan {
         const out = this.output(this.curVmaCategory | U.PAGE_IS_WRITTEN, addr, addrOf(j));
         ret = out.ret;
         const reported = Number((out.end - addr) / PAGE);
-        if (this.wp) for (let k = i; k < i + reported; k++) this.protectWritten(w, base + 2 * k, first + 8 * k);
+        if (this.wp) this.protectRun(w, base + 2 * i, first + 8 * i, reported);
         if (reported < j - i) break;
         i = j;
       }
@@ -413,6 +416,23 @@ class PagemapScan {
     return c;
   }
 
+  // make_uffd_wp_pte() of nr written entries in turn: a whole contiguous block at once, where one is whole in the run
+  private protectRun(w: Uint32Array, at: number, slot: number, nr: number): void {
+    const arch = this.mm.arch;
+    for (let k = 0; k < nr; ) {
+      if (slot % CONT_BYTES === 0 && nr - k >= CONT_PTES && arch.modifyProtBlockWords(w, at, slot, this.words.mkuffdWp)) {
+        k += CONT_PTES;
+        at += 2 * CONT_PTES;
+        slot += CONT_BYTES;
+        continue;
+      }
+      this.protectWritten(w, at, slot);
+      k++;
+      at += 2;
+      slot += 8;
+    }
+  }
+
   // make_uffd_wp_pte() of a written entry: on the table's words where it is a plain present one
   private protectWritten(w: Uint32Array, at: number, slot: number): void {
     const lo = w[at]!;
@@ -426,6 +446,22 @@ class PagemapScan {
   }
 
   /**
+   * The end of the run of entries from index i (of nr, from word base and
+   * slot first) that protectedAt() answers alike, `prot`: a present entry
+   * with the attributes of the present one before it answers as it did.
+   */
+  private runEnd(w: Uint32Array, base: number, first: number, i: number, nr: number, prot: boolean): number {
+    let known = -1; // the attributes of the last present entry asked about
+    for (let at = base + 2 * i; i < nr; i++, at += 2) {
+      const attrs = attrsOf(w[at]!, w[at + 1]!);
+      if (attrs === known) continue;
+      if (this.protectedAt(w, at, first + 8 * i) !== prot) break;
+      known = this.words.present.of(w[at]!, w[at + 1]!) ? attrs : -1;
+    }
+    return i;
+  }
+
+  /**
    * The fast paths' test, on the table's words where they tell: a present
    * entry by its attributes, and the uffd-wp marker by its value; ptep_get()
    * and the helpers for any other.
@@ -434,7 +470,8 @@ class PagemapScan {
     const lo = w[at]!;
     const hi = w[at + 1]!;
     if (this.words.presentUffdWp.of(lo, hi) || (lo === this.words.markerLo && hi === this.words.markerHi)) return true;
-    if (this.mm.arch.plain.of(lo, hi) || (lo === 0 && hi === 0)) return false;
+    // a present entry's uffd-wp is its own, contiguous or not
+    if (this.words.present.of(lo, hi) || (lo === 0 && hi === 0)) return false;
     return this.uffdWpProtected(this.mm.arch.ptepGet(slot));
   }
 
