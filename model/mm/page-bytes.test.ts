@@ -8,18 +8,35 @@ const PAGE = 4096;
 
 describe('PageBytes', () => {
   test('reads back what was written or filled, across lines, as a plain page would', () => {
-    // writes, and fills (memset) of a byte, zero half the time
+    // writes, and fills (memset) of a byte, zero half the time, of part of a page or all of it; drops and copies
     const arbStore = fc.record({
       pfn: fc.integer({ min: 0, max: 3 }),
       off: fc.integer({ min: 0, max: PAGE - 1 }),
       bytes: fc.uint8Array({ minLength: 1, maxLength: 600 }),
       fill: fc.option(fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 255 }))),
+      whole: fc.boolean(),
+      other: fc.option(fc.tuple(fc.constantFrom('drop', 'copy'), fc.integer({ min: 0, max: 3 })), { freq: 6 }),
     });
     fc.assert(
       fc.property(fc.array(arbStore, { maxLength: 20 }), (writes) => {
         const b = new PageBytes();
         const plain = Array.from({ length: 4 }, () => new Uint8Array(PAGE));
         for (const w of writes) {
+          if (w.other?.[0] === 'drop') {
+            b.drop(w.pfn);
+            plain[w.pfn]!.fill(0);
+            continue;
+          }
+          if (w.other?.[0] === 'copy') {
+            b.copy(w.pfn, w.other[1]);
+            plain[w.pfn]!.set(plain[w.other[1]]!);
+            continue;
+          }
+          if (w.fill !== null && w.whole) {
+            b.fill(w.pfn, 0, PAGE, w.fill);
+            plain[w.pfn]!.fill(w.fill);
+            continue;
+          }
           const bytes = w.bytes.subarray(0, PAGE - w.off);
           if (w.fill === null) {
             b.write(w.pfn, w.off, bytes);
@@ -34,6 +51,8 @@ describe('PageBytes', () => {
           b.read(pfn, 0, out);
           expect(Buffer.from(out).equals(plain[pfn]!)).toBe(true); // toEqual walks 4096 elements slowly
           expect(b.isZero(pfn)).toBe(plain[pfn]!.every((x) => x === 0));
+          const at = writes.length % PAGE;
+          expect(b.readByte(pfn, at)).toBe(plain[pfn]![at]);
         }
       }),
     );

@@ -2,13 +2,15 @@
 // a whole page when it allocates one; the model stores only the 256-byte
 // lines a process wrote, so a test that stores one byte per page costs a
 // line, not a page (touching 4 KiB per page costs the host as much as the
-// kernel's own populate). A line never written reads as zeroes.
+// kernel's own populate). A line never written reads as zeroes, and a page
+// filled whole (memset) stores its byte, no line.
 //
-// Lines and each page's line index live in slabs of typed arrays, reused
-// through free lists: a store allocates no object, and freeing a page
-// frees its lines.
+// Lines live in slabs of typed arrays, reused through a stack of free ids:
+// a store allocates no object. Each page's index of its lines is a record
+// found by pfn, as a struct page is in the vmemmap (sections of records in
+// pfn order), so freeing a folio reads its records in order.
 
-import { PfnMap } from './pfn-map.ts';
+import { SECTION, Sections } from './pfn-map.ts';
 
 const PAGE_SIZE = 4096;
 const LINE = 256;
@@ -63,143 +65,198 @@ class Pool<A extends Uint8Array | Int32Array> {
   }
 }
 
+/**
+ * A page's record is a word of meta (its fill byte + 1 in bits [8:0], 0 for
+ * no record; a bit per line stored from bit 9) and its line ids (0 where
+ * none is stored), apart: freeing pages reads their meta in pfn order and
+ * touches line ids only where a line is stored.
+ */
+const FILL_MASK = 0x1ff;
+const LINE_BIT = 9;
+
+interface RecordSection {
+  readonly meta: Int32Array;
+  readonly lineIds: Int32Array;
+  used: number;
+}
+
 export class PageBytes {
-  /** pfn -> the page's index record: one line id per line, 0 where never written */
-  private readonly pages = new PfnMap<number>();
-  private readonly index = new Pool(LINES_PER_PAGE, (n) => new Int32Array(n));
+  private readonly sections = new Sections<RecordSection>();
   private readonly lines = new Pool(LINE, (n) => new Uint8Array(n));
+  private count = 0;
 
   /** pages with bytes stored */
   get size(): number {
-    return this.pages.size;
+    return this.count;
   }
 
   has(pfn: number): boolean {
-    return this.pages.has(pfn);
+    return this.recordOf(pfn) !== undefined;
   }
 
   readByte(pfn: number, offset: number): number {
-    const page = this.pages.get(pfn);
-    if (page === undefined) return 0;
-    const line = this.index.slab(page)[this.index.offset(page) + Math.floor(offset / LINE)]!;
-    return line === 0 ? 0 : this.lines.slab(line)[this.lines.offset(line) + (offset % LINE)]!;
+    const s = this.recordOf(pfn);
+    if (s === undefined) return 0;
+    const line = s.lineIds[ids(pfn) + Math.floor(offset / LINE)]!;
+    return line === 0 ? fillOf(s, pfn) : this.lines.slab(line)[this.lines.offset(line) + (offset % LINE)]!;
   }
 
   writeByte(pfn: number, offset: number, value: number): void {
-    const line = this.lineFor(this.pageFor(pfn), Math.floor(offset / LINE));
+    const line = this.lineFor(this.recordFor(pfn), pfn, Math.floor(offset / LINE));
     this.lines.slab(line)[this.lines.offset(line) + (offset % LINE)] = value;
   }
 
   /** bytes [offset, offset + out.length) of the page into out */
   read(pfn: number, offset: number, out: Uint8Array): void {
-    const page = this.pages.get(pfn);
+    const s = this.recordOf(pfn);
     out.fill(0);
-    if (page === undefined) return;
-    const idx = this.index.slab(page);
-    const base = this.index.offset(page);
+    if (s === undefined) return;
+    const fill = fillOf(s, pfn);
     for (let done = 0; done < out.length; ) {
-      const at = offset + done;
-      const n = Math.min(out.length - done, LINE - (at % LINE));
-      const line = idx[base + Math.floor(at / LINE)]!;
+      const a = offset + done;
+      const n = Math.min(out.length - done, LINE - (a % LINE));
+      const line = s.lineIds[ids(pfn) + Math.floor(a / LINE)]!;
       if (line !== 0) {
-        const start = this.lines.offset(line) + (at % LINE);
+        const start = this.lines.offset(line) + (a % LINE);
         out.set(this.lines.slab(line).subarray(start, start + n), done);
-      }
+      } else if (fill !== 0) out.fill(fill, done, done + n);
       done += n;
     }
   }
 
   write(pfn: number, offset: number, bytes: Uint8Array): void {
-    const page = this.pageFor(pfn);
+    const s = this.recordFor(pfn);
     for (let done = 0; done < bytes.length; ) {
-      const at = offset + done;
-      const n = Math.min(bytes.length - done, LINE - (at % LINE));
-      const line = this.lineFor(page, Math.floor(at / LINE));
-      this.lines.slab(line).set(bytes.subarray(done, done + n), this.lines.offset(line) + (at % LINE));
+      const a = offset + done;
+      const n = Math.min(bytes.length - done, LINE - (a % LINE));
+      const line = this.lineFor(s, pfn, Math.floor(a / LINE));
+      this.lines.slab(line).set(bytes.subarray(done, done + n), this.lines.offset(line) + (a % LINE));
       done += n;
     }
   }
 
-  /** n bytes of the page from offset set to byte: a line never written that is to hold zeroes stays unstored */
+  /**
+   * n bytes of the page from offset set to byte (memset). A whole page
+   * becomes its fill byte with no line stored (and no record for zeroes),
+   * and a line not stored that is to hold the page's fill byte stays so.
+   */
   fill(pfn: number, offset: number, n: number, byte: number): void {
-    const page = byte === 0 ? this.pages.get(pfn) : this.pageFor(pfn);
-    if (page === undefined) return;
+    if (offset === 0 && n === PAGE_SIZE) {
+      this.drop(pfn);
+      if (byte !== 0) this.recordFor(pfn).meta[pfn % SECTION] = byte + 1;
+      return;
+    }
+    const s = byte === 0 ? this.recordOf(pfn) : this.recordFor(pfn);
+    if (s === undefined) return;
     for (let done = 0; done < n; ) {
-      const at = offset + done;
-      const len = Math.min(n - done, LINE - (at % LINE));
-      const i = Math.floor(at / LINE);
-      const line = byte === 0 ? this.index.slab(page)[this.index.offset(page) + i]! : this.lineFor(page, i);
-      if (line !== 0) {
-        const start = this.lines.offset(line) + (at % LINE);
+      const a = offset + done;
+      const len = Math.min(n - done, LINE - (a % LINE));
+      const i = Math.floor(a / LINE);
+      if (s.lineIds[ids(pfn) + i] !== 0 || byte !== fillOf(s, pfn)) {
+        const line = this.lineFor(s, pfn, i);
+        const start = this.lines.offset(line) + (a % LINE);
         this.lines.slab(line).fill(byte, start, start + len);
       }
       done += len;
     }
   }
 
-  /** Pages [pfn, pfn + nr) read as zeroes from now on. */
+  /** Pages [pfn, pfn + nr) read as zeroes from now on: their lines freed and their records cleared, in pfn order. */
   drop(pfn: number, nr = 1): void {
-    if (this.pages.size === 0) return;
-    for (let p = pfn; p < pfn + nr; p++) {
-      const page = this.pages.get(p);
-      if (page === undefined) continue;
-      const idx = this.index.slab(page);
-      const base = this.index.offset(page);
-      for (let i = 0; i < LINES_PER_PAGE; i++) if (idx[base + i] !== 0) this.lines.free(idx[base + i]!);
-      this.index.free(page);
+    if (this.count === 0) return;
+    for (let i = 0; i < nr; ) {
+      const first = pfn + i;
+      const nrSec = Math.floor(first / SECTION);
+      const n = Math.min(nr - i, SECTION - (first % SECTION));
+      i += n;
+      const s = this.sections.get(nrSec);
+      if (s === undefined) continue;
+      for (let k = first % SECTION, end = k + n; k < end; k++) {
+        const meta = s.meta[k]!;
+        if (meta === 0) continue;
+        for (let mask = meta >>> LINE_BIT, at = k * LINES_PER_PAGE; mask !== 0; mask >>>= 1, at++) {
+          if ((mask & 1) === 0) continue;
+          this.lines.free(s.lineIds[at]!);
+          s.lineIds[at] = 0;
+        }
+        s.meta[k] = 0;
+        s.used--;
+        this.count--;
+      }
+      if (s.used === 0) this.sections.delete(nrSec);
     }
-    this.pages.deleteRange(pfn, nr);
   }
 
   /** dst's bytes become a copy of src's */
   copy(dst: number, src: number): void {
+    if (dst === src) return;
     this.drop(dst);
-    const from = this.pages.get(src);
+    const from = this.recordOf(src);
     if (from === undefined) return;
-    const idx = this.index.slab(from);
-    const base = this.index.offset(from);
-    const page = this.pageFor(dst);
+    const to = this.recordFor(dst);
+    to.meta[dst % SECTION] = from.meta[src % SECTION]! & FILL_MASK;
     for (let i = 0; i < LINES_PER_PAGE; i++) {
-      const line = idx[base + i]!;
+      const line = from.lineIds[ids(src) + i]!;
       if (line === 0) continue;
-      const to = this.lineFor(page, i);
+      const copy = this.lineFor(to, dst, i);
       const start = this.lines.offset(line);
-      this.lines.slab(to).set(this.lines.slab(line).subarray(start, start + LINE), this.lines.offset(to));
+      this.lines.slab(copy).set(this.lines.slab(line).subarray(start, start + LINE), this.lines.offset(copy));
     }
   }
 
   /** pages_identical(page, ZERO_PAGE(0)) */
   isZero(pfn: number): boolean {
-    const page = this.pages.get(pfn);
-    if (page === undefined) return true;
-    const idx = this.index.slab(page);
-    const base = this.index.offset(page);
+    const s = this.recordOf(pfn);
+    if (s === undefined) return true;
     for (let i = 0; i < LINES_PER_PAGE; i++) {
-      const line = idx[base + i]!;
-      if (line === 0) continue;
+      const line = s.lineIds[ids(pfn) + i]!;
+      if (line === 0) {
+        if (fillOf(s, pfn) !== 0) return false;
+        continue;
+      }
       const slab = this.lines.slab(line);
       for (let k = this.lines.offset(line), end = k + LINE; k < end; k++) if (slab[k] !== 0) return false;
     }
     return true;
   }
 
-  private pageFor(pfn: number): number {
-    let page = this.pages.get(pfn);
-    if (page === undefined) {
-      page = this.index.alloc();
-      this.pages.set(pfn, page);
-    }
-    return page;
+  // pfn's section, where pfn has a record
+  private recordOf(pfn: number): RecordSection | undefined {
+    const s = this.sections.get(Math.floor(pfn / SECTION));
+    return s !== undefined && s.meta[pfn % SECTION] !== 0 ? s : undefined;
   }
 
-  private lineFor(page: number, i: number): number {
-    const idx = this.index.slab(page);
-    const at = this.index.offset(page) + i;
-    let line = idx[at]!;
+  // pfn's section, with a record for pfn made (no line, zeroes) where it had none
+  private recordFor(pfn: number): RecordSection {
+    const s = this.sections.getOrCreate(Math.floor(pfn / SECTION), () => ({ meta: new Int32Array(SECTION), lineIds: new Int32Array(SECTION * LINES_PER_PAGE), used: 0 }));
+    if (s.meta[pfn % SECTION] === 0) {
+      s.meta[pfn % SECTION] = 1;
+      s.used++;
+      this.count++;
+    }
+    return s;
+  }
+
+  // the line stored for line i of pfn's page: a new one holds the page's fill byte
+  private lineFor(s: RecordSection, pfn: number, i: number): number {
+    let line = s.lineIds[ids(pfn) + i]!;
     if (line === 0) {
       line = this.lines.alloc();
-      idx[at] = line;
+      s.lineIds[ids(pfn) + i] = line;
+      s.meta[pfn % SECTION]! |= 1 << (LINE_BIT + i);
+      const fill = fillOf(s, pfn);
+      if (fill !== 0) this.lines.slab(line).fill(fill, this.lines.offset(line), this.lines.offset(line) + LINE);
     }
     return line;
   }
+}
+
+/** where pfn's line ids start in its section's */
+function ids(pfn: number): number {
+  return (pfn % SECTION) * LINES_PER_PAGE;
+}
+
+/** the byte a line of pfn's page that is not stored reads as */
+function fillOf(s: RecordSection, pfn: number): number {
+  return (s.meta[pfn % SECTION]! & FILL_MASK) - 1;
 }

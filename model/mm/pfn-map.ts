@@ -3,7 +3,41 @@
 // that exists only while a frame in it is in use. A lookup is two array
 // loads, and a run of frames is set or cleared without hashing each one.
 
-const SECTION = 4096;
+/** frames per section */
+export const SECTION = 4096;
+
+/** Sections by number, the one reached last kept at hand: runs of nearby frames come back to it. */
+export class Sections<S> {
+  private readonly map = new Map<number, S>();
+  private lastNr = -1;
+  private last: S | undefined;
+
+  get(nr: number): S | undefined {
+    if (nr === this.lastNr) return this.last;
+    const s = this.map.get(nr);
+    if (s !== undefined) {
+      this.lastNr = nr;
+      this.last = s;
+    }
+    return s;
+  }
+
+  getOrCreate(nr: number, make: () => S): S {
+    let s = this.get(nr);
+    if (s === undefined) {
+      s = make();
+      this.map.set(nr, s);
+      this.lastNr = nr;
+      this.last = s;
+    }
+    return s;
+  }
+
+  delete(nr: number): void {
+    this.map.delete(nr);
+    if (this.lastNr === nr) this.lastNr = -1;
+  }
+}
 
 interface Section<T> {
   readonly slots: (T | undefined)[];
@@ -11,10 +45,7 @@ interface Section<T> {
 }
 
 export class PfnMap<T> {
-  private readonly sections = new Map<number, Section<T>>();
-  // the section reached last: runs of nearby frames come back to it
-  private lastNr = -1;
-  private last: Section<T> | undefined;
+  private readonly sections = new Sections<Section<T>>();
   private count = 0;
 
   get size(): number {
@@ -22,7 +53,7 @@ export class PfnMap<T> {
   }
 
   get(pfn: number): T | undefined {
-    return this.section(Math.floor(pfn / SECTION))?.slots[pfn % SECTION];
+    return this.sections.get(Math.floor(pfn / SECTION))?.slots[pfn % SECTION];
   }
 
   has(pfn: number): boolean {
@@ -33,14 +64,7 @@ export class PfnMap<T> {
   setRange(pfn: number, nr: number, value: T): void {
     for (let i = 0; i < nr; ) {
       const at = pfn + i;
-      const nrSec = Math.floor(at / SECTION);
-      let s = this.section(nrSec);
-      if (s === undefined) {
-        s = { slots: new Array<T | undefined>(SECTION).fill(undefined), used: 0 };
-        this.sections.set(nrSec, s);
-        this.lastNr = nrSec;
-        this.last = s;
-      }
+      const s = this.sections.getOrCreate(Math.floor(at / SECTION), () => ({ slots: new Array<T | undefined>(SECTION).fill(undefined), used: 0 }));
       const end = Math.min(nr - i, SECTION - (at % SECTION)) + (at % SECTION);
       for (let k = at % SECTION; k < end; k++, i++) {
         if (s.slots[k] === undefined) {
@@ -63,7 +87,7 @@ export class PfnMap<T> {
       const nrSec = Math.floor(at / SECTION);
       const n = Math.min(nr - i, SECTION - (at % SECTION));
       i += n;
-      const s = this.section(nrSec);
+      const s = this.sections.get(nrSec);
       if (s === undefined) continue;
       for (let k = at % SECTION, end = k + n; k < end; k++) {
         if (s.slots[k] === undefined) continue;
@@ -71,20 +95,7 @@ export class PfnMap<T> {
         s.used--;
         this.count--;
       }
-      if (s.used === 0) {
-        this.sections.delete(nrSec);
-        if (this.lastNr === nrSec) this.lastNr = -1;
-      }
+      if (s.used === 0) this.sections.delete(nrSec);
     }
-  }
-
-  private section(nr: number): Section<T> | undefined {
-    if (nr === this.lastNr) return this.last;
-    const s = this.sections.get(nr);
-    if (s !== undefined) {
-      this.lastNr = nr;
-      this.last = s;
-    }
-    return s;
   }
 }
