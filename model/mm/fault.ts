@@ -99,8 +99,8 @@ function doSwapPage(mm: Mm, vma: Vma, flags: number, slot: number, orig: Pte): V
   if (pg.pteSwpUffdWp(orig)) pte = pg.pteMkuffdWp(pte);
   let write = (flags & FAULT_FLAG_WRITE) !== 0;
   // the swap pte says exclusive (v6.12's swapcache bypass assumes it; the model's entries always say so)
-  f.anonExclusive[0] = pg.pteSwpExclusive(orig) ? 1 : 0;
-  if (f.anonExclusive[0]) {
+  f.setExclusive(0, pg.pteSwpExclusive(orig));
+  if (f.exclusive(0)) {
     const uffdWp = (vma.flags & V.VM_UFFD_WP) !== 0 && pg.pteUffdWp(pte);
     if (vma.flags & V.VM_WRITE && !uffdWp && !mm.pteNeedsSoftDirtyWp(vma, pte)) {
       pte = pg.pteMkwrite(pte);
@@ -121,7 +121,7 @@ function doSwapPage(mm: Mm, vma: Vma, flags: number, slot: number, orig: Pte): V
 function newAnonFolio(mm: Mm, vma: Vma, order: number): Folio {
   vma.anonVma ??= mm.sys.newAnonVma();
   const f = mm.sys.phys.alloc(order, true);
-  f.anonExclusive.fill(1);
+  f.setExclusive(0, true, f.nrPages);
   f.referenced = mm.sys.cfg.kernel.lruGenFaultReferenced;
   return f;
 }
@@ -232,8 +232,8 @@ function doWpPage(mm: Mm, vma: Vma, slot: number, orig: Pte): VmFault {
   if (f && f.anon) {
     const i = f.pageIndex(pg.ptePfn(orig));
     // PageAnonExclusive, or wp_can_reuse_anon_folio(): the only mapping of a small folio
-    if (f.anonExclusive[i] === 1 || (f.order === 0 && f.pageMapcount(f.pfn) === 1)) {
-      f.anonExclusive[i] = 1;
+    if (f.exclusive(i) || (f.order === 0 && f.pageMapcount(f.pfn) === 1)) {
+      f.setExclusive(i, true);
       wpPageReuse(mm, vma, slot, orig);
       return 0;
     }
@@ -284,7 +284,7 @@ function wpReuseWords(mm: Mm, vma: Vma, slot: number): boolean {
   if (uffdArea && words.uffdWp.of(lo, hi) && !mm.uffdWpAsync(vma)) return false;
   const pfn = pfnOfWords(lo, hi);
   const f = mm.sys.phys.folioAt(pfn);
-  if (f === null || !f.anon || f.anonExclusive[pfn - Number(f.pfn)] !== 1 || mm.arch.mayFold(w, at, slot)) return false;
+  if (f === null || !f.anon || !f.exclusive(pfn - Number(f.pfn)) || mm.arch.mayFold(w, at, slot)) return false;
   return words.changes[(uffdArea ? 2 : 0) + (vma.flags & V.VM_WRITE ? 1 : 0)]!.applyTo(w, at);
 }
 
@@ -370,7 +370,7 @@ function doHugePmdWpPage(mm: Mm, vma: Vma, addr: bigint, pmdSlot: number, orig: 
     return 0;
   }
   const f = mm.sys.phys.folioOf(pg.pmdPfn(orig));
-  if (f && f.anon && f.anonExclusive[0] === 1) {
+  if (f && f.anon && f.exclusive(0)) {
     let entry = pg.pteMkdirty(pg.pteMkyoung(orig));
     if (vma.flags & V.VM_WRITE) entry = pg.pteMkwrite(entry);
     mm.pt.write(pmdSlot, pg.ptepSetAccessFlags(orig, entry));

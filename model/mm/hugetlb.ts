@@ -196,7 +196,7 @@ function hugetlbNoPage(mm: Mm, vma: Vma, haddr: bigint, slot: number, write: boo
     if (shared) inode.pages.set(idx, f);
     else {
       vma.anonVma ??= mm.sys.newAnonVma();
-      f.anonExclusive.fill(1);
+      f.setExclusive(0, true, f.nrPages);
     }
   }
   f.pmdMapped++;

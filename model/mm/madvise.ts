@@ -308,13 +308,15 @@ function madviseFolioPteBatch(mm: Mm, folio: Folio, slot: number, pte: Pte, a: b
 
 /** folio_maybe_mapped_shared(): some page is mapped more than once */
 function folioMaybeMappedShared(f: Folio): boolean {
-  for (let i = 0; i < f.nrPages; i++) if (f.mapcount[i]! + f.pmdMapped > 1) return true;
+  for (let i = 0; i < f.nrPages; i++) if (f.mapcountOf(i) + f.pmdMapped > 1) return true;
   return false;
 }
 
 /** folio_mapcount() */
 function folioMapcount(f: Folio): number {
-  return f.mapcount.reduce((n, c) => n + c, 0) + f.pmdMapped * f.nrPages;
+  let n = f.pmdMapped * f.nrPages;
+  for (let i = 0; i < f.nrPages; i++) n += f.mapcountOf(i);
+  return n;
 }
 
 // is_valid_guard_vma(): not in special, hugetlb or (to install) locked areas

@@ -154,11 +154,11 @@ function changePresentPtes(mm: Mm, vma: Vma, slot: number, nr: number, folio: Fo
   // commit_anon_folio_batch(): runs of pages alike in PageAnonExclusive; the exclusive ones go writable
   const first = folio.pageIndex(pg.ptePfn(ptent));
   for (let i = 0; i < nr; ) {
-    const exclusive = folio.anonExclusive[first + i];
+    const exclusive = folio.exclusive(first + i);
     let len = 1;
-    while (i + len < nr && folio.anonExclusive[first + i + len] === exclusive) len++;
+    while (i + len < nr && folio.exclusive(first + i + len) === exclusive) len++;
     const pte = ptent + BigInt(i) * 4096n;
-    arch.modifyProtCommitPtes(slot + i * 8, exclusive === 1 ? pg.pteMkwrite(pte) : pte, len);
+    arch.modifyProtCommitPtes(slot + i * 8, exclusive ? pg.pteMkwrite(pte) : pte, len);
     i += len;
   }
 }
@@ -195,5 +195,5 @@ function canChangePteWritable(mm: Mm, vma: Vma, pte: Pte): boolean {
   if (vma.flags & V.VM_SHARED) return canChangeSharedPteWritable(mm, vma, pte);
   if (!maybeChangePteWritable(mm, vma, pte)) return false;
   const f = mm.vmNormalFolio(pte);
-  return f !== null && f.anon && f.anonExclusive[f.pageIndex(mm.pg.ptePfn(pte))] === 1;
+  return f !== null && f.anon && f.exclusive(f.pageIndex(mm.pg.ptePfn(pte)));
 }

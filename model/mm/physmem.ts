@@ -6,7 +6,7 @@
 
 import { PAGE_SHIFT } from '../arm64/hwdef.ts';
 import { PageBytes } from './page-bytes.ts';
-import { PfnMap } from './pfn-map.ts';
+import { PfnMap, SECTION, Sections } from './pfn-map.ts';
 
 export const PAGE_SIZE = 1 << Number(PAGE_SHIFT);
 export const HPAGE_PMD_ORDER = 9;
@@ -19,12 +19,24 @@ export interface Mapping {
   readonly shmem: boolean;
 }
 
+/**
+ * What struct page holds for each page frame (its mapcount, and
+ * PageAnonExclusive), in pfn-indexed sections as the vmemmap has them: a
+ * folio's pages are slots here, not arrays of its own, so allocating a
+ * page allocates no array (and the GC copies none).
+ */
+export interface PageSection {
+  readonly mapcount: Int32Array;
+  readonly exclusive: Uint8Array;
+  /** pages allocated in the section and not freed */
+  used: number;
+}
+
 export class Folio {
-  // per page of the folio: how many ptes map it; and how many pages have any (folio_mapped() asks per zap batch)
-  private readonly counts: number[];
+  // how many pages have any pte mapping them (folio_mapped() asks per zap batch)
   private mappedPages = 0;
-  /** per page: PageAnonExclusive */
-  readonly anonExclusive: number[];
+  /** the folio's first page's slot in its section (a folio never crosses one: both are aligned, a section the larger) */
+  private readonly at: number;
   /** mapped by a pmd, as a whole */
   pmdMapped = 0;
   dirty = false;
@@ -40,10 +52,10 @@ export class Folio {
     readonly anon: boolean,
     readonly mapping: Mapping | null,
     readonly index: bigint,
+    /** the section holding its pages */
+    readonly pages: PageSection,
   ) {
-    // plain arrays: a typed array per folio costs a backing store and GC work on every page a fault allocates
-    this.counts = new Array<number>(1 << order).fill(0);
-    this.anonExclusive = new Array<number>(1 << order).fill(0);
+    this.at = Number(pfn) % SECTION;
   }
   get nrPages(): number {
     return 1 << this.order;
@@ -52,27 +64,33 @@ export class Folio {
   pageIndex(pfn: bigint): number {
     return Number(pfn - this.pfn);
   }
-  /** per page of the folio: how many ptes map it */
-  get mapcount(): readonly number[] {
-    return this.counts;
+  /** how many ptes map page i of the folio */
+  mapcountOf(i: number): number {
+    return this.pages.mapcount[this.at + i]!;
   }
   /** adds delta to the pte mapcount of pages [i, i + nr) */
   addMapcount(i: number, delta: number, nr = 1): void {
-    for (const end = i + nr; i < end; i++) {
-      const before = this.counts[i]!;
+    const counts = this.pages.mapcount;
+    for (let k = this.at + i, end = k + nr; k < end; k++) {
+      const before = counts[k]!;
       const after = before + delta;
-      this.counts[i] = after;
+      counts[k] = after;
       if (before <= 0 && after > 0) this.mappedPages++;
       else if (before > 0 && after <= 0) this.mappedPages--;
     }
   }
   setMapcount(i: number, count: number): void {
-    this.addMapcount(i, count - this.counts[i]!);
+    this.addMapcount(i, count - this.mapcountOf(i));
   }
   /** no pte maps any page any more */
   clearMapcounts(): void {
-    this.counts.fill(0);
+    this.pages.mapcount.fill(0, this.at, this.at + this.nrPages);
     this.mappedPages = 0;
+  }
+  /** Counts the pages mapped afresh, for a folio whose slots another set (the folio it was split from). */
+  recountMapped(): void {
+    this.mappedPages = 0;
+    for (let k = this.at, end = k + this.nrPages; k < end; k++) if (this.pages.mapcount[k]! > 0) this.mappedPages++;
   }
   /** folio_mapped(): is any page mapped anywhere */
   mapped(): boolean {
@@ -80,7 +98,15 @@ export class Folio {
   }
   /** how many times a page is mapped, by ptes or through the folio's pmd */
   pageMapcount(pfn: bigint): number {
-    return (this.mapcount[this.pageIndex(pfn)] ?? 0) + this.pmdMapped;
+    return this.mapcountOf(this.pageIndex(pfn)) + this.pmdMapped;
+  }
+  /** PageAnonExclusive() of page i */
+  exclusive(i: number): boolean {
+    return this.pages.exclusive[this.at + i] === 1;
+  }
+  /** SetPageAnonExclusive() or ClearPageAnonExclusive() of pages [i, i + nr) */
+  setExclusive(i: number, exclusive: boolean, nr = 1): void {
+    for (let k = this.at + i, end = k + nr; k < end; k++) this.pages.exclusive[k] = exclusive ? 1 : 0;
   }
 }
 
@@ -88,10 +114,12 @@ export class Folio {
 const USER_PFN_BASE = 0x8_0000n;
 
 export class PhysMem {
-  private next = USER_PFN_BASE;
+  // a number: bigint arithmetic allocates on every folio allocated
+  private next = Number(USER_PFN_BASE);
   // keyed by the pfn as a number (pfns stay far below 2^53): bigint arithmetic allocates
   private readonly folios = new PfnMap<Folio>();
   private readonly bytes = new PageBytes();
+  private readonly pages = new Sections<PageSection>();
   /** the shared zero page, mapped read-only for reads of untouched anonymous memory */
   readonly zeroPfn: bigint;
   /** the huge zero folio (2 MiB of zeroes) */
@@ -103,15 +131,19 @@ export class PhysMem {
   }
 
   private bump(order: number): bigint {
-    const align = 1n << BigInt(order);
-    const pfn = (this.next + align - 1n) & ~(align - 1n);
+    const align = 2 ** order;
+    const pfn = Math.ceil(this.next / align) * align;
     this.next = pfn + align;
-    return pfn;
+    return BigInt(pfn);
   }
 
-  /** folio_alloc(): a new zero-filled folio */
+  /** folio_alloc(): a new zero-filled folio, its pages mapped nowhere and not exclusive */
   alloc(order: number, anon: boolean, mapping: Mapping | null = null, index = 0n): Folio {
-    const f = new Folio(this.bump(order), order, anon, mapping, index);
+    const pfn = this.bump(order);
+    // pfns are never handed out twice, so a new folio's slots hold zeroes
+    const pages = this.pages.getOrCreate(Math.floor(Number(pfn) / SECTION), () => ({ mapcount: new Int32Array(SECTION), exclusive: new Uint8Array(SECTION), used: 0 }));
+    pages.used += 1 << order;
+    const f = new Folio(pfn, order, anon, mapping, index, pages);
     this.folios.setRange(Number(f.pfn), f.nrPages, f);
     return f;
   }
@@ -132,6 +164,8 @@ export class PhysMem {
   /** Drops a folio nobody maps or caches any more. */
   free(f: Folio): void {
     this.folios.deleteRange(Number(f.pfn), f.nrPages);
+    f.pages.used -= f.nrPages;
+    if (f.pages.used === 0) this.pages.delete(Math.floor(Number(f.pfn) / SECTION));
     this.bytes.drop(Number(f.pfn), f.nrPages);
   }
 
@@ -189,9 +223,10 @@ export class PhysMem {
   splitFolio(f: Folio): Folio[] {
     const parts: Folio[] = [];
     for (let i = 0; i < f.nrPages; i++) {
-      const p = new Folio(f.pfn + BigInt(i), 0, f.anon, f.mapping, f.index + BigInt(i));
-      p.setMapcount(0, f.mapcount[i]! + f.pmdMapped);
-      p.anonExclusive[0] = f.anonExclusive[i]!;
+      // the page's slots are its own folio's now: its mapcount gains the pmd's, its exclusivity stays
+      const p = new Folio(f.pfn + BigInt(i), 0, f.anon, f.mapping, f.index + BigInt(i), f.pages);
+      p.recountMapped();
+      p.addMapcount(0, f.pmdMapped);
       p.dirty = f.dirty;
       p.referenced = f.referenced;
       p.swapbacked = f.swapbacked;

@@ -21,7 +21,7 @@ export function splitAnonFolio(mm: Mm, vma: Vma, base: bigint, folio: Folio): Fo
     const pfn = folio.pfn + BigInt(i);
     let e = pg.pteWrite(from)
       ? pg.makeWritableMigrationEntry(pfn)
-      : folio.anonExclusive[i]
+      : folio.exclusive(i)
         ? pg.makeReadableExclusiveMigrationEntry(pfn)
         : pg.makeReadableMigrationEntry(pfn);
     if (pg.pteYoung(from)) e = pg.makeMigrationEntryYoung(e);
@@ -66,7 +66,7 @@ export function splitAnonFolio(mm: Mm, vma: Vma, base: bigint, folio: Folio): Fo
     mm.arch.setPteAt(slot, removeMigrationPte(mm, vma, part, old));
     part.setMapcount(0, 1);
     // RMAP_EXCLUSIVE unless the entry was a plain readable one
-    part.anonExclusive[0] = pg.swpType(pg.pteToSwpEntry(old)) === SWP_MIGRATION_READ ? 0 : 1;
+    part.setExclusive(0, pg.swpType(pg.pteToSwpEntry(old)) !== SWP_MIGRATION_READ);
   }
   // pages nobody maps any more go back to the allocator
   for (const part of parts) if (!part.mapped()) mm.sys.phys.free(part);

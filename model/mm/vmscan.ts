@@ -50,7 +50,7 @@ function reclaimFolio(mm: Mm, vma: Vma, { folio, base }: Picked): void {
   for (let i = 0; i < folio.nrPages; i++) {
     const slot = mm.pt.pteSlot(base + BigInt(i) * PAGE, false)!;
     // ptep_clear_flush(), then set_pte_at() of the swap entry
-    mm.arch.setPteAt(slot, swapPte(mm, mm.arch.ptepGetAndClear(slot), folio.anonExclusive[i] === 1, offset + BigInt(i)));
+    mm.arch.setPteAt(slot, swapPte(mm, mm.arch.ptepGetAndClear(slot), folio.exclusive(i), offset + BigInt(i)));
     swap.write(offset + BigInt(i), mm.sys.phys.pageData(folio.pfn + BigInt(i)));
   }
   folio.clearMapcounts();
