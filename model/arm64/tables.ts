@@ -61,6 +61,11 @@ export class PageTableMemory {
   }
 
   /** The pte table a walk from root reached for 2 MiB region `region` (page number / 512), if no upper entry changed since; -1 if none. */
+  /** how many writes to upper-level tables there have been: a walk remembered before the last one may be stale */
+  get upperWriteCount(): number {
+    return this.upperWrites;
+  }
+
   cachedPteTable(root: number, region: number): number {
     return this.cacheWrites === this.upperWrites && this.cacheRoot === root && this.cacheRegion === region ? this.cacheFrame : -1;
   }

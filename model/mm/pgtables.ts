@@ -31,6 +31,9 @@ export class PageTables {
   private readonly rootFrame: number;
   /** what a new table entry carries besides its type and address */
   private readonly tableBits: bigint;
+  // the pmd and pte tables the kernel side's last walks reached, by the region each covers (vpn / 2^18,
+  // vpn / 512), while no upper-level table was written since
+  private readonly lastTable = [-1, -1, -1, -1].map(() => ({ region: -1, frame: -1, writes: -1 }));
   /** `tableAf`: the kernel sets AF in table entries too */
   constructor(tableAf: boolean) {
     this.root = createRoot(this.mem);
@@ -47,10 +50,8 @@ export class PageTables {
 
   /** The frame of the level-`level` table reaching page vpn, allocating missing ones if alloc; < 0 if none or a leaf is in the way. */
   private tableFor(vpn: number, level: number, alloc: boolean): number {
-    if (level === 3) {
-      const cached = this.mem.cachedPteTable(this.rootFrame, Math.floor(vpn / 512));
-      if (cached >= 0) return cached;
-    }
+    const cached = level === 3 ? this.cachedPteTable(vpn) : level === 2 ? this.cachedTable(vpn, 2) : -1;
+    if (cached >= 0) return cached;
     let frame = this.rootFrame;
     for (let l = 0; l < level; l++) {
       const i = tableIndex(vpn, l);
@@ -64,7 +65,25 @@ export class PageTables {
       }
       frame = next;
     }
+    if (level >= 2) {
+      const last = this.lastTable[level]!;
+      last.region = Math.floor(vpn / PAGES_PER_ENTRY[level - 1]!);
+      last.frame = frame;
+      last.writes = this.mem.upperWriteCount;
+    }
     return frame;
+  }
+
+  /** The level-`level` table reaching page vpn as this side's last walk to that level left it; -1 when not known fresh. */
+  private cachedTable(vpn: number, level: number): number {
+    const last = this.lastTable[level]!;
+    return Math.floor(vpn / PAGES_PER_ENTRY[level - 1]!) === last.region && last.writes === this.mem.upperWriteCount ? last.frame : -1;
+  }
+
+  /** The pte table reaching page vpn as a walk left it, this side's or the hardware's; -1 when neither is known fresh. */
+  private cachedPteTable(vpn: number): number {
+    const cached = this.cachedTable(vpn, 3);
+    return cached >= 0 ? cached : this.mem.cachedPteTable(this.rootFrame, Math.floor(vpn / 512));
   }
 
   /**
@@ -88,6 +107,8 @@ export class PageTables {
   /** The leaf entry mapping va and its level, in one walk: the huge pmd, or the pte (0 when none). */
   leaf(va: bigint): { level: 2 | 3; val: bigint } {
     const vpn = vpnOf(va);
+    const cached = this.cachedPteTable(vpn);
+    if (cached >= 0) return { level: 3, val: this.mem.readAt(slotPa(cached, vpn % 512)) };
     const pmdTable = this.tableFor(vpn, 2, false);
     if (pmdTable < 0) return { level: 3, val: 0n };
     const i = tableIndex(vpn, 2);
