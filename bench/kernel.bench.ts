@@ -5,7 +5,8 @@
 // stored to page by page (one async write fault each), scanned with
 // PM_SCAN_WP_MATCHING half written, and unmapped; with ptes and with THP.
 // The model runs it on the merged layout and on the RFC's (soft-dirty in
-// bit 63). Then clear_refs 4 and a pagemap read of 256 MiB on a soft-dirty layout,
+// bit 63). Each side makes one untimed pass before its timed ones. Then
+// clear_refs 4 and a pagemap read of 256 MiB on a soft-dirty layout,
 // which the host kernel lacks: against an x86_64 kernel in QEMU when
 // MMCONFORM_BENCH_QEMU names one (emulated: a bound, not a peer). And the
 // model's memory for a populated GiB. Ratios are each operation's median
@@ -87,10 +88,11 @@ async function samplesOf(targetName: string, thp: boolean): Promise<Record<Op, n
   const target = await resolveTarget(targetName);
   const out = Object.fromEntries(OPS.map((op) => [op, [] as number[]])) as Record<Op, number[]>;
   try {
-    for (let r = 0; r < RUNS; r++) {
+    // one untimed pass first, on each side alike: the model's first compiles its paths (V8), the kernel's warms its caches
+    for (let r = 0; r < RUNS + 1; r++) {
       const proc = await target.spawn();
       const t = await pass(proc, thp);
-      for (const op of OPS) out[op].push(t[op]);
+      if (r > 0) for (const op of OPS) out[op].push(t[op]);
       await proc.exit();
     }
   } finally {
