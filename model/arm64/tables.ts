@@ -142,6 +142,18 @@ export class PageTableMemory {
    * (slot % 4096) / 4, low word first): bulk paths read and write a pte
    * table in place, which needs no walk-cache bookkeeping at that level.
    */
+  /**
+   * The 32-bit words of the upper-level table holding slot, for a writer
+   * that changes the attributes of leaf entries (huge pmds) in place. Such
+   * a change adds or removes no table, so the walks remembered stay true;
+   * a table entry is written with writeAt() alone.
+   */
+  upperLeafWords(slot: number): Uint32Array {
+    const t = this.locate(slot);
+    if (t.level >= 3) throw new Error(`PA 0x${slot.toString(16)} is not in an upper-level table`);
+    return t.w;
+  }
+
   pteTableWords(slot: number): Uint32Array {
     const t = this.locate(slot);
     if (t.level !== 3) throw new Error(`PA 0x${slot.toString(16)} is not in a pte table`);

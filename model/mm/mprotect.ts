@@ -2,12 +2,12 @@
 // and change_protection(), which uffd-wp uses too.
 
 import type { Pte } from '../arm64/pgtable.ts';
-import { type AttrChange, pfnOfWords, wordAt } from '../arm64/pte-words.ts';
+import { AttrChange, AttrQuestion, pfnOfWords, wordAt } from '../arm64/pte-words.ts';
 import { isGuardMarkerEntry, PTE_MARKER_UFFD_WP } from '../arm64/swapops.ts';
 import { Errno, type Ret } from '../../uapi/linux.ts';
 import * as U from '../../uapi/linux.ts';
 import { splitHugePmd } from './huge-memory.ts';
-import { folioPteBatch } from './internal.ts';
+import { folioPteBatch, keptFor } from './internal.ts';
 import { pageAlign, pageAligned, type Mm } from './mm.ts';
 import type { Folio } from './physmem.ts';
 import { PMD_MASK, PMD_SIZE } from './pgtables.ts';
@@ -94,17 +94,38 @@ export function changeProtection(mm: Mm, vma: Vma, start: bigint, end: bigint, t
   };
   const markers = uffd === 'wp' && mm.uffdWpUseMarkers(vma);
   const change = mm.arch.protChange(modify);
-  for (const { addr, slot, val } of [...mm.pt.pmdsIn(start, end)]) {
-    if (mm.pt.pmdIsTable(val)) continue;
-    if (addr < start || addr + PMD_SIZE > end) splitHugePmd(mm, addr);
-    else if (pg.pmdPresent(val)) {
-      const next = modify(val);
-      mm.pt.write(slot, tryChangeWritable && !pg.pteWrite(next) && canChangePteWritable(mm, vma, next) ? pg.pteMkwrite(next) : next);
+  // change_huge_pmd()'s pmd_modify(), on the pmd table's words where it is all that changes
+  const pmdChange = new AttrChange(modify);
+  const pmdPresent = keptFor(mm, makePmdPresent);
+  // change_pmd_range(): each pmd of the range in turn
+  for (let addr = start; addr < end; ) {
+    const next = (addr & PMD_MASK) + PMD_SIZE < end ? (addr & PMD_MASK) + PMD_SIZE : end;
+    // change_prepare() and change_pmd_prepare(): markers need the tables down to a pte table
+    const slot = mm.pt.pmdSlot(addr, markers);
+    if (slot !== null && markers && mm.pt.read(slot) === 0n) mm.pt.pteSlot(addr, true);
+    const val = slot === null ? 0n : mm.pt.read(slot);
+    if (val !== 0n && !mm.pt.pmdIsTable(val)) {
+      if (next - (addr & PMD_MASK) < PMD_SIZE || addr !== (addr & PMD_MASK)) splitHugePmd(mm, addr & PMD_MASK);
+      else {
+        const w = mm.pt.mem.upperLeafWords(slot!);
+        const at = wordAt(slot!);
+        if (pmdPresent.of(w[at]!, w[at + 1]!)) changeHugePmd(mm, vma, slot!, val, tryChangeWritable, modify, w, at, pmdChange);
+      }
     }
+    const run = mm.pt.pteTableRun(addr, next);
+    if (run !== null) changePteRange(mm, vma, run, tryChangeWritable, uffd, markers, modify, change);
+    addr = next;
   }
-  // change_pmd_prepare(): markers need pte tables under the whole range
-  if (markers) for (let a = start; a < end; a = (a & PMD_MASK) + PMD_SIZE) if (mm.pt.pmdVal(a) === 0n) mm.pt.pteSlot(a, true);
-  for (const run of mm.pt.pteTableRuns(start, end)) changePteRange(mm, vma, run, tryChangeWritable, uffd, markers, modify, change);
+}
+
+const makePmdPresent = (mm: Mm) => new AttrQuestion((p) => mm.pg.pmdPresent(p));
+
+// change_huge_pmd() of a present huge pmd: the new entry on its words, made writable through the helpers where it may be
+function changeHugePmd(mm: Mm, vma: Vma, slot: number, val: Pte, tryChangeWritable: boolean, modify: (pte: Pte) => Pte, w: Uint32Array, at: number, change: AttrChange): void {
+  const pg = mm.pg;
+  if (!tryChangeWritable && change.applyTo(w, at)) return;
+  const next = modify(val);
+  mm.pt.write(slot, tryChangeWritable && !pg.pteWrite(next) && canChangePteWritable(mm, vma, next) ? pg.pteMkwrite(next) : next);
 }
 
 // change_pte_range(): 7.2 changes a large folio's ptes in batches (mprotect_folio_pte_batch()), 6.12 one by one

@@ -52,8 +52,10 @@ export class PageTables {
   private tableFor(vpn: number, level: number, alloc: boolean): number {
     const cached = level === 3 ? this.cachedPteTable(vpn) : level === 2 ? this.cachedTable(vpn, 2) : -1;
     if (cached >= 0) return cached;
-    let frame = this.rootFrame;
-    for (let l = 0; l < level; l++) {
+    // a pte table's walk starts from the pmd table where that is known
+    const pmdTable = level === 3 ? this.cachedTable(vpn, 2) : -1;
+    let frame = pmdTable >= 0 ? pmdTable : this.rootFrame;
+    for (let l = pmdTable >= 0 ? 2 : 0; l < level; l++) {
       const i = tableIndex(vpn, l);
       let next = this.mem.nextTable(frame, i);
       if (next < 0) {
@@ -231,6 +233,12 @@ export class PageTables {
       const hi = addr + PMD_SIZE < end ? addr + PMD_SIZE : end;
       yield { addr: lo, end: hi, slot: Number(val & PTE_ADDR_MASK) + Number((lo >> 12n) & 511n) * 8 };
     }
+  }
+
+  /** pteTableRuns() of a range within one pmd: its run, or null where no pte table is under the pmd. */
+  pteTableRun(start: bigint, end: bigint): { addr: bigint; end: bigint; slot: number } | null {
+    const slot = this.pteSlot(start, false);
+    return slot === null ? null : { addr: start, end, slot };
   }
 
   /**
