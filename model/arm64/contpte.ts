@@ -411,6 +411,11 @@ export class ContPte {
     }
   }
 
+  /** pte_batch_hint() of the entry at word `at` of its table's words, at slot */
+  batchHintWords(w: Uint32Array, at: number, slot: number): number {
+    return this.validContWords.of(w[at]!, w[at + 1]!) ? CONT_PTES - indexInBlock(slot) : 1;
+  }
+
   /** pte_batch_hint(): how many ptes to the end of a contiguous block */
   pteBatchHint(slot: number, pte: Pte): number {
     return this.validCont(pte) ? CONT_PTES - indexInBlock(slot) : 1;

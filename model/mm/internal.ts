@@ -3,45 +3,52 @@
 
 import { PTE_CONT } from '../arm64/hwdef.ts';
 import type { Pte } from '../arm64/pgtable.ts';
-import { AttrQuestion } from '../arm64/pte-words.ts';
+import { AttrChange, AttrQuestion, pfnOfWords, wordAt } from '../arm64/pte-words.ts';
 import type { Mm } from './mm.ts';
 import type { Folio } from './physmem.ts';
 
-/** fpb_t: what a batch must agree on besides the pfns */
+/** fpb_t: what a batch must agree on besides the pfns (never the dirty bits here: no caller respects them) */
 export interface Fpb {
-  respectDirty?: boolean;
   respectSoftDirty?: boolean;
   respectWrite?: boolean;
 }
 
-// __pte_batch_clear_ignored()
-function clearIgnored(mm: Mm, pte: Pte, flags: Fpb): Pte {
-  const pg = mm.pg;
-  if (!flags.respectDirty) pte = pg.pteMkclean(pte);
-  if (!flags.respectSoftDirty) pte = pg.pteClearSoftDirty(pte);
-  if (!flags.respectWrite) pte = pg.pteWrprotect(pte);
-  return pg.pteMkold(pte);
-}
+// __pte_batch_clear_ignored() for each fpb_t, kept per attribute pattern: [soft-dirty respected?][write respected?]
+const makeIgnored = (mm: Mm): AttrChange[] =>
+  [false, true].flatMap((respectSoftDirty) =>
+    [false, true].map(
+      (respectWrite) =>
+        new AttrChange((pte) => {
+          const pg = mm.pg;
+          pte = pg.pteMkclean(pte);
+          if (!respectSoftDirty) pte = pg.pteClearSoftDirty(pte);
+          if (!respectWrite) pte = pg.pteWrprotect(pte);
+          return pg.pteMkold(pte);
+        }),
+    ),
+  );
 
 /**
  * folio_pte_batch_flags(): how many ptes from slot (the first, pte, read
  * with ptep_get()) map consecutive pages of folio alike, at most maxNr;
- * 1 for a small folio or none.
+ * 1 for a small folio or none. On the table's words: what ptep_get() adds
+ * to a contiguous entry (its block's young and dirty bits) is what
+ * __pte_batch_clear_ignored() takes away, so the raw entries compare alike.
  */
 export function folioPteBatch(mm: Mm, folio: Folio | null, slot: number, pte: Pte, maxNr: number, flags: Fpb = {}): number {
   if (folio === null || folio.nrPages === 1) return 1;
-  const pg = mm.pg;
-  const left = Number(folio.pfn + BigInt(folio.nrPages) - pg.ptePfn(pte));
+  const left = Number(folio.pfn + BigInt(folio.nrPages) - mm.pg.ptePfn(pte));
   if (left < maxNr) maxNr = left;
-  let nr = mm.arch.pteBatchHint(slot, pte);
-  let expected = clearIgnored(mm, pte, flags) + BigInt(nr) * 4096n;
+  const ignored = keptFor(mm, makeIgnored)[(flags.respectSoftDirty ? 2 : 0) + (flags.respectWrite ? 1 : 0)]!;
+  const w = mm.pt.mem.pteTableWords(slot);
+  const at = wordAt(slot);
+  const want = ignored.attrsAfter(w[at]!, w[at + 1]!);
+  const pfn = pfnOfWords(w[at]!, w[at + 1]!);
+  let nr = mm.arch.batchHintWords(w, at, slot);
   while (nr < maxNr) {
-    const s = slot + nr * 8;
-    const next = mm.arch.ptepGet(s);
-    if (!pg.pteSame(clearIgnored(mm, next, flags), expected)) break;
-    const n = mm.arch.pteBatchHint(s, next);
-    expected += BigInt(n) * 4096n;
-    nr += n;
+    const a = at + 2 * nr;
+    if (ignored.attrsAfter(w[a]!, w[a + 1]!) !== want || pfnOfWords(w[a]!, w[a + 1]!) !== pfn + nr) break;
+    nr += mm.arch.batchHintWords(w, a, slot + 8 * nr);
   }
   return nr < maxNr ? nr : maxNr;
 }
