@@ -98,6 +98,28 @@ for (const layout of BUILTIN_LAYOUTS.values()) {
           { numRuns: 300 },
         );
       });
+      test('contpte_try_unfold() from any entry of a contiguous block: contpte_convert() through the helpers', () => {
+        fc.assert(
+          fc.property(fc.oneof(arbPte, fc.constantFrom(...prots)), fc.bigInt({ min: 1n << 10n, max: 1n << 20n }), arbTweaks, fc.nat(CONT_PTES - 1), (base, page, tweaks, k) => {
+            const { w, mem } = table();
+            const arch = new ContPte(mem, pg, () => null);
+            const slot = CONT_PTES * 8 * 5;
+            const pfn = page & ~15n;
+            arch.setPtes(slot, withPage(base | PTE_VALID, pfn), CONT_PTES);
+            for (let i = 0; i < CONT_PTES; i++) mem.write(slot + 8 * i, mem.read(slot + 8 * i) ^ tweaks[i]!);
+            const block = Array.from({ length: CONT_PTES }, (_, i) => mem.read(slot + 8 * i));
+            // contpte_convert(): the entry unfolded from, its page aligned down, the block's young and dirty gathered into each
+            let pte = withPage(pg.pteMknoncont(block[k]!), pfn);
+            if (block.some((p) => pg.pteDirty(p))) pte = pg.__pteMkdirty(pte);
+            if (block.some((p) => pg.pteYoung(p))) pte = pg.pteMkyoung(pte);
+            const expected = block.map((_, i) => (i === k ? 0n : pte + BigInt(i) * 4096n));
+            if (!block.every((p) => pg.pteValid(p) && (p & PTE_CONT) !== 0n)) return; // not a block to unfold
+            arch.pteClear(slot + 8 * k);
+            expect(Array.from({ length: CONT_PTES }, (_, i) => joinWords(w[(slot + 8 * i) / 4]!, w[(slot + 8 * i) / 4 + 1]!))).toEqual(expected);
+          }),
+          { numRuns: 300 },
+        );
+      });
     });
   }
 }

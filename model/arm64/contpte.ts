@@ -149,9 +149,11 @@ export class ContPte {
     this.convert(slot, pg.pteMkcont(pte));
   }
 
-  // contpte_try_unfold()
+  // contpte_try_unfold(): on the table's words where the block is whole
   private tryUnfold(slot: number, pte: Pte): void {
-    if (this.validCont(pte)) this.convert(slot, this.pg.pteMknoncont(pte));
+    if (!this.validCont(pte)) return;
+    const start = alignDown(slot);
+    if (!this.unfoldWords(this.mem.pteTableWords(start), wordAt(start), start, indexInBlock(slot))) this.convert(slot, this.pg.pteMknoncont(pte));
   }
 
   // contpte_try_unfold_partial(): a range that starts or ends inside a block unfolds that block
@@ -194,6 +196,8 @@ export class ContPte {
   // contpte_set_ptes(): every whole aligned block of the range goes in contiguous (the range was none)
   private contpteSetPtes(slot: number, pte: Pte, nr: number): void {
     const pg = this.pg;
+    // whole blocks only (a huge pmd split, a populate of a large folio): all of them at once
+    if (slot === alignDown(slot) && nr % CONT_PTES === 0 && (pg.ptePfn(pte) & (CONT - 1n)) === 0n) return this.rawSetPtes(slot, pg.pteMkcont(pte), nr);
     const end = slot + nr * 8;
     while (slot !== end) {
       const boundary = alignDown(slot) + BLOCK_BYTES;
@@ -273,7 +277,7 @@ export class ContPte {
    */
   modifyProtBlockWords(w: Uint32Array, at: number, slot: number, change: AttrChange): boolean {
     const end = at + 2 * CONT_PTES;
-    if (this.validContWords.of(w[at]!, w[at + 1]!) && !this.unfoldWords(w, at, slot)) return false;
+    if (this.validContWords.of(w[at]!, w[at + 1]!) && !this.unfoldWords(w, at, slot, 0)) return false;
     // entries alike in their attributes (as an unfold leaves them) take one change
     const attrs = attrsOf(w[at]!, w[at + 1]!);
     let alike = true;
@@ -292,20 +296,23 @@ export class ContPte {
 
   /**
    * contpte_convert() of a whole contiguous block to non-contiguous ptes
-   * (contpte_try_unfold()), on the table's words: every entry becomes the
-   * first's, young and dirty gathered, its page kept (a block maps an
-   * aligned 16). False, with nothing done, for a block that is not so.
+   * (contpte_try_unfold()) from its entry `from` (0-15), on the table's
+   * words: every entry becomes that one, young and dirty gathered, its
+   * page kept (a block maps an aligned 16). False, with nothing done, for
+   * a block that is not so.
    */
-  private unfoldWords(w: Uint32Array, at: number, slot: number): boolean {
+  private unfoldWords(w: Uint32Array, at: number, slot: number, from: number): boolean {
     const pfn = pfnOfWords(w[at]!, w[at + 1]!);
     if (pfn % CONT_PTES !== 0) return false;
     for (let i = 0, a = at; i < CONT_PTES; i++, a += 2) if (!this.validContWords.of(w[a]!, w[a + 1]!) || pfnOfWords(w[a]!, w[a + 1]!) !== pfn + i) return false;
     const g = this.gather(slot, CONT_PTES, false);
-    const key = attrsOf(w[at]!, w[at + 1]!) * 4 + (g.dirty ? 2 : 0) + (g.young ? 1 : 0);
+    const lo = w[at + 2 * from]!;
+    const hi = w[at + 2 * from + 1]!;
+    const key = attrsOf(lo, hi) * 4 + (g.dirty ? 2 : 0) + (g.young ? 1 : 0);
     let c = this.unfolded.get(key);
     if (c === undefined) {
-      const first = joinWords(w[at]!, w[at + 1]!);
-      this.unfolded.set(key, (c = changedTo(first, this.withGathered(this.pg.pteMknoncont(first), g))));
+      const pte = joinWords(lo, hi);
+      this.unfolded.set(key, (c = changedTo(pte, this.withGathered(this.pg.pteMknoncont(pte), g))));
     }
     for (let i = 0, a = at; i < CONT_PTES; i++, a += 2) applyChanged(w, a, c);
     return true;
