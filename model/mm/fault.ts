@@ -284,7 +284,7 @@ function wpReuseWords(mm: Mm, vma: Vma, slot: number): boolean {
   if (uffdArea && words.uffdWp.of(lo, hi) && !mm.uffdWpAsync(vma)) return false;
   const pfn = pfnOfWords(lo, hi);
   const f = mm.sys.phys.folioAt(pfn);
-  if (f === null || !f.anon || !f.exclusive(pfn - Number(f.pfn)) || mm.arch.mayFold(w, at, slot)) return false;
+  if (f === null || !f.anon || !f.exclusiveAt(pfn) || mm.arch.mayFold(w, at, slot)) return false;
   return words.changes[(uffdArea ? 2 : 0) + (vma.flags & V.VM_WRITE ? 1 : 0)]!.applyTo(w, at);
 }
 

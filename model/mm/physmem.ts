@@ -104,6 +104,10 @@ export class Folio {
   exclusive(i: number): boolean {
     return this.pages.exclusive[this.at + i] === 1;
   }
+  /** PageAnonExclusive() of the folio's page with this pfn, held as a number (bulk paths on a table's words) */
+  exclusiveAt(pfn: number): boolean {
+    return this.pages.exclusive[pfn % SECTION] === 1;
+  }
   /** SetPageAnonExclusive() or ClearPageAnonExclusive() of pages [i, i + nr) */
   setExclusive(i: number, exclusive: boolean, nr = 1): void {
     for (let k = this.at + i, end = k + nr; k < end; k++) this.pages.exclusive[k] = exclusive ? 1 : 0;
