@@ -68,8 +68,9 @@ for (const layout of BUILTIN_LAYOUTS.values()) {
               const folio = b.folio && { pfn: pfn + BigInt(b.folio[1]), nrPages: b.folio[0] };
               return { ...b, pfn, folio, first: withPage((b.base ?? shared) | PTE_VALID, pfn), slot: CONT_PTES * 8 * (2 * k + 1) };
             });
-            const folioOf = (p: number) => placed.find((b) => b.folio && BigInt(p) >= b.folio.pfn && BigInt(p) < b.folio.pfn + BigInt(b.folio.nrPages))?.folio ?? null;
-            const sides = [table(), table()].map((t) => ({ ...t, arch: new ContPte(t.mem, pg, folioOf) }));
+            const folioAt = (p: number) => placed.find((b) => b.folio && BigInt(p) >= b.folio.pfn && BigInt(p) < b.folio.pfn + BigInt(b.folio.nrPages))?.folio ?? null;
+            const folios = { folioAt, nrPagesAt: (p: number) => folioAt(p)?.nrPages ?? 0 };
+            const sides = [table(), table()].map((t) => ({ ...t, arch: new ContPte(t.mem, pg, folios) }));
             for (const { mem, arch } of sides) {
               for (const b of placed) {
                 if (b.kind === 'contiguous') arch.setPtes(b.slot, b.first, CONT_PTES);
@@ -102,7 +103,7 @@ for (const layout of BUILTIN_LAYOUTS.values()) {
         fc.assert(
           fc.property(fc.oneof(arbPte, fc.constantFrom(...prots)), fc.bigInt({ min: 1n << 10n, max: 1n << 20n }), arbTweaks, fc.nat(CONT_PTES - 1), (base, page, tweaks, k) => {
             const { w, mem } = table();
-            const arch = new ContPte(mem, pg, () => null);
+            const arch = new ContPte(mem, pg, { folioAt: () => null, nrPagesAt: () => 0 });
             const slot = CONT_PTES * 8 * 5;
             const pfn = page & ~15n;
             arch.setPtes(slot, withPage(base | PTE_VALID, pfn), CONT_PTES);

@@ -28,8 +28,13 @@ export interface PteMemory {
   pteTableWords(slot: number): Uint32Array;
 }
 
-/** The folio a pfn (as a number) belongs to (page_folio(pfn_to_page())), null for none. */
-export type FolioOf = (pfn: number) => { readonly pfn: bigint; readonly nrPages: number } | null;
+/** The folios pages belong to, as contpte asks after them (pfns as numbers). */
+export interface Folios {
+  /** page_folio(pfn_to_page(pfn)), null for none */
+  folioAt(pfn: number): { readonly pfn: bigint; readonly nrPages: number } | null;
+  /** folio_nr_pages() of the folio pfn belongs to, 0 for none: from the page's own slot, without the folio */
+  nrPagesAt(pfn: number): number;
+}
 
 /** clear_young_dirty_ptes()'s cydp_t */
 export interface Cydp {
@@ -60,7 +65,7 @@ export class ContPte {
   constructor(
     private readonly mem: PteMemory,
     private readonly pg: Pgtable,
-    private readonly folioOf: FolioOf,
+    private readonly folios: Folios,
   ) {
     this.dirty = new AttrQuestion((p) => pg.pteDirty(p));
     this.young = new AttrQuestion((p) => pg.pteYoung(p));
@@ -130,7 +135,7 @@ export class ContPte {
   private __contpteTryFold(slot: number, pte: Pte): void {
     const pg = this.pg;
     const pfn = pg.ptePfn(pte);
-    const folio = this.folioOf(Number(pfn));
+    const folio = this.folios.folioAt(Number(pfn));
     if (folio === null) return;
     const idx = BigInt(indexInBlock(slot));
     const offset = pfn - folio.pfn;
@@ -251,8 +256,7 @@ export class ContPte {
   mayFold(w: Uint32Array, at: number, slot: number): boolean {
     const lo = w[at]!;
     if (indexInBlock(slot) !== CONT_PTES - 1 || ((lo >>> 12) & (CONT_PTES - 1)) !== CONT_PTES - 1) return false;
-    const folio = this.folioOf(pfnOfWords(lo, w[at + 1]!));
-    return folio !== null && folio.nrPages >= CONT_PTES;
+    return this.folios.nrPagesAt(pfnOfWords(lo, w[at + 1]!)) >= CONT_PTES;
   }
 
   /**
@@ -331,8 +335,9 @@ export class ContPte {
     const hi = w[at + 1]!;
     const pfn = pfnOfWords(lo, hi);
     // __contpte_try_fold()'s folio test, which the attributes cannot answer: the last page's folio holds the first too
-    const folio = this.folioOf(pfn + CONT_PTES - 1);
-    if (folio === null || folio.nrPages < CONT_PTES || this.folioOf(pfn) !== folio) return;
+    if (this.folios.nrPagesAt(pfn + CONT_PTES - 1) < CONT_PTES) return;
+    const folio = this.folios.folioAt(pfn + CONT_PTES - 1);
+    if (folio === null || this.folios.folioAt(pfn) !== folio) return;
     const attrs = attrsOf(lo, hi);
     let fold = pfn % CONT_PTES === 0;
     for (let i = 1, a = at + 2; fold && i < CONT_PTES; i++, a += 2) fold = (alike || attrsOf(w[a]!, w[a + 1]!) === attrs) && pfnOfWords(w[a]!, w[a + 1]!) === pfn + i;

@@ -39,7 +39,7 @@ for (const layout of BUILTIN_LAYOUTS.values()) {
   for (const [kernel, behaviour] of Object.entries(KERNELS)) {
     describe(`${layout.name} @${kernel}`, () => {
       const pg = pgtable(layout, { kernel: behaviour });
-      const arch = new ContPte({ read: () => 0n, write: () => {}, pteTableWords: () => new Uint32Array(1024) }, pg, () => null);
+      const arch = new ContPte({ read: () => 0n, write: () => {}, pteTableWords: () => new Uint32Array(1024) }, pg, { folioAt: () => null, nrPagesAt: () => 0 });
       const prots = protectionMap(layout, { epan: true });
       const questions: [string, () => AttrQuestion, (p: Pte) => boolean][] = [
         ['present and not contiguous', () => arch.plain, (p) => pg.ptePresent(p) && (p & (1n << 52n)) === 0n],

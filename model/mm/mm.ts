@@ -41,7 +41,7 @@ export class Mm {
   constructor(readonly sys: System) {
     this.mmapBase = MMAP_BASE - (sys.cfg.mmapRnd ?? 0n) * PAGE;
     this.pt = new PageTables(sys.cfg.kernel.tableAf);
-    this.arch = new ContPte(this.pt, sys.pg, (pfn) => sys.phys.folioAt(pfn));
+    this.arch = new ContPte(this.pt, sys.pg, sys.phys);
     sys.mms.add(this);
     this.installSpecialMapping();
   }

@@ -28,6 +28,8 @@ export interface Mapping {
 export interface PageSection {
   readonly mapcount: Int32Array;
   readonly exclusive: Uint8Array;
+  /** the order of the folio holding the page, + 1 (0: no folio), as the folio's pages tell it (folio_nr_pages()) */
+  readonly order: Uint8Array;
   /** pages allocated in the section and not freed */
   used: number;
 }
@@ -87,6 +89,10 @@ export class Folio {
     this.pages.mapcount.fill(0, this.at, this.at + this.nrPages);
     this.mappedPages = 0;
   }
+  /** Records the folio's order in its pages' slots, which folio_nr_pages() of any of them reads. */
+  setOrderOfPages(): void {
+    this.pages.order.fill(this.order + 1, this.at, this.at + this.nrPages);
+  }
   /** Counts the pages mapped afresh, for a folio whose slots another set (the folio it was split from). */
   recountMapped(): void {
     this.mappedPages = 0;
@@ -145,11 +151,18 @@ export class PhysMem {
   alloc(order: number, anon: boolean, mapping: Mapping | null = null, index = 0n): Folio {
     const pfn = this.bump(order);
     // pfns are never handed out twice, so a new folio's slots hold zeroes
-    const pages = this.pages.getOrCreate(Math.floor(Number(pfn) / SECTION), () => ({ mapcount: new Int32Array(SECTION), exclusive: new Uint8Array(SECTION), used: 0 }));
+    const pages = this.pages.getOrCreate(Math.floor(Number(pfn) / SECTION), () => ({ mapcount: new Int32Array(SECTION), exclusive: new Uint8Array(SECTION), order: new Uint8Array(SECTION), used: 0 }));
     pages.used += 1 << order;
     const f = new Folio(pfn, order, anon, mapping, index, pages);
+    f.setOrderOfPages();
     this.folios.setRange(Number(f.pfn), f.nrPages, f);
     return f;
+  }
+
+  /** folio_nr_pages() of the folio pfn belongs to, 0 for none, from the page's own slot (ContPte's Folios) */
+  nrPagesAt(pfn: number): number {
+    const order = this.pages.get(Math.floor(pfn / SECTION))?.order[pfn % SECTION] ?? 0;
+    return order === 0 ? 0 : 1 << (order - 1);
   }
 
   folioOf(pfn: bigint): Folio | null {
@@ -168,6 +181,7 @@ export class PhysMem {
   /** Drops a folio nobody maps or caches any more. */
   free(f: Folio): void {
     this.folios.deleteRange(Number(f.pfn), f.nrPages);
+    f.pages.order.fill(0, Number(f.pfn) % SECTION, (Number(f.pfn) % SECTION) + f.nrPages);
     f.pages.used -= f.nrPages;
     if (f.pages.used === 0) this.pages.delete(Math.floor(Number(f.pfn) / SECTION));
     this.bytes.drop(Number(f.pfn), f.nrPages);
@@ -230,6 +244,7 @@ export class PhysMem {
       // the page's slots are its own folio's now: its mapcount gains the pmd's, its exclusivity stays
       const p = new Folio(f.pfn + BigInt(i), 0, f.anon, f.mapping, f.index + BigInt(i), f.pages);
       p.recountMapped();
+      p.setOrderOfPages();
       p.addMapcount(0, f.pmdMapped);
       p.dirty = f.dirty;
       p.referenced = f.referenced;
