@@ -282,9 +282,8 @@ function wpReuseWords(mm: Mm, vma: Vma, slot: number): boolean {
   const words = keptFor(mm, makeReuseWords);
   const uffdArea = (vma.flags & V.VM_UFFD_WP) !== 0;
   if (uffdArea && words.uffdWp.of(lo, hi) && !mm.uffdWpAsync(vma)) return false;
-  const pfn = pfnOfWords(lo, hi);
-  const f = mm.sys.phys.folioAt(pfn);
-  if (f === null || !f.anon || !f.exclusiveAt(pfn) || mm.arch.mayFold(w, at, slot)) return false;
+  // PageAnonExclusive() is set only on an anonymous folio's pages: the page's slot answers without the folio
+  if (!mm.sys.phys.exclusiveAt(pfnOfWords(lo, hi)) || mm.arch.mayFold(w, at, slot)) return false;
   return words.changes[(uffdArea ? 2 : 0) + (vma.flags & V.VM_WRITE ? 1 : 0)]!.applyTo(w, at);
 }
 

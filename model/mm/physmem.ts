@@ -110,10 +110,6 @@ export class Folio {
   exclusive(i: number): boolean {
     return this.pages.exclusive[this.at + i] === 1;
   }
-  /** PageAnonExclusive() of the folio's page with this pfn, held as a number (bulk paths on a table's words) */
-  exclusiveAt(pfn: number): boolean {
-    return this.pages.exclusive[pfn % SECTION] === 1;
-  }
   /** SetPageAnonExclusive() or ClearPageAnonExclusive() of pages [i, i + nr) */
   setExclusive(i: number, exclusive: boolean, nr = 1): void {
     for (let k = this.at + i, end = k + nr; k < end; k++) this.pages.exclusive[k] = exclusive ? 1 : 0;
@@ -165,6 +161,11 @@ export class PhysMem {
     return order === 0 ? 0 : 1 << (order - 1);
   }
 
+  /** PageAnonExclusive() of the page pfn, from its own slot: set only on pages of anonymous folios in use */
+  exclusiveAt(pfn: number): boolean {
+    return this.pages.get(Math.floor(pfn / SECTION))?.exclusive[pfn % SECTION] === 1;
+  }
+
   folioOf(pfn: bigint): Folio | null {
     return this.folioAt(Number(pfn));
   }
@@ -181,7 +182,9 @@ export class PhysMem {
   /** Drops a folio nobody maps or caches any more. */
   free(f: Folio): void {
     this.folios.deleteRange(Number(f.pfn), f.nrPages);
+    // a freed folio's pages say nothing: their slots are read by pfn alone (nrPagesAt(), exclusiveAt())
     f.pages.order.fill(0, Number(f.pfn) % SECTION, (Number(f.pfn) % SECTION) + f.nrPages);
+    f.pages.exclusive.fill(0, Number(f.pfn) % SECTION, (Number(f.pfn) % SECTION) + f.nrPages);
     f.pages.used -= f.nrPages;
     if (f.pages.used === 0) this.pages.delete(Math.floor(Number(f.pfn) / SECTION));
     this.bytes.drop(Number(f.pfn), f.nrPages);
