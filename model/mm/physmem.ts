@@ -86,12 +86,20 @@ export class Folio {
   }
   /** no pte maps any page any more */
   clearMapcounts(): void {
-    this.pages.mapcount.fill(0, this.at, this.at + this.nrPages);
+    for (let k = this.at, end = k + this.nrPages; k < end; k++) this.pages.mapcount[k] = 0;
     this.mappedPages = 0;
   }
   /** Records the folio's order in its pages' slots, which folio_nr_pages() of any of them reads. */
   setOrderOfPages(): void {
-    this.pages.order.fill(this.order + 1, this.at, this.at + this.nrPages);
+    // by hand: a TypedArray fill() is a call into the runtime, which every order-0 folio would pay
+    for (let k = this.at, end = k + this.nrPages; k < end; k++) this.pages.order[k] = this.order + 1;
+  }
+  /** Clears what the folio's pages' slots say of it, as it is freed. */
+  clearPageSlots(): void {
+    for (let k = this.at, end = k + this.nrPages; k < end; k++) {
+      this.pages.order[k] = 0;
+      this.pages.exclusive[k] = 0;
+    }
   }
   /** Counts the pages mapped afresh, for a folio whose slots another set (the folio it was split from). */
   recountMapped(): void {
@@ -183,8 +191,7 @@ export class PhysMem {
   free(f: Folio): void {
     this.folios.deleteRange(Number(f.pfn), f.nrPages);
     // a freed folio's pages say nothing: their slots are read by pfn alone (nrPagesAt(), exclusiveAt())
-    f.pages.order.fill(0, Number(f.pfn) % SECTION, (Number(f.pfn) % SECTION) + f.nrPages);
-    f.pages.exclusive.fill(0, Number(f.pfn) % SECTION, (Number(f.pfn) % SECTION) + f.nrPages);
+    f.clearPageSlots();
     f.pages.used -= f.nrPages;
     if (f.pages.used === 0) this.pages.delete(Math.floor(Number(f.pfn) / SECTION));
     this.bytes.drop(Number(f.pfn), f.nrPages);
