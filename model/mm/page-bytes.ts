@@ -164,14 +164,8 @@ export class PageBytes {
   /** Pages [pfn, pfn + nr) read as zeroes from now on: their lines freed and their records cleared, in pfn order. */
   drop(pfn: number, nr = 1): void {
     if (this.count === 0) return;
-    for (let i = 0; i < nr; ) {
-      const first = pfn + i;
-      const nrSec = Math.floor(first / SECTION);
-      const n = Math.min(nr - i, SECTION - (first % SECTION));
-      i += n;
-      const s = this.sections.get(nrSec);
-      if (s === undefined) continue;
-      for (let k = first % SECTION, end = k + n; k < end; k++) {
+    this.sections.eachIn(pfn, nr, (s, from, to) => {
+      for (let k = from; k < to; k++) {
         const meta = s.meta[k]!;
         if (meta === 0) continue;
         for (let mask = meta >>> LINE_BIT, at = k * LINES_PER_PAGE; mask !== 0; mask >>>= 1, at++) {
@@ -183,8 +177,7 @@ export class PageBytes {
         s.used--;
         this.count--;
       }
-      if (s.used === 0) this.sections.delete(nrSec);
-    }
+    });
   }
 
   /** dst's bytes become a copy of src's */

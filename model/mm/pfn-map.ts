@@ -7,7 +7,7 @@
 export const SECTION = 4096;
 
 /** Sections by number, the one reached last kept at hand: runs of nearby frames come back to it. */
-export class Sections<S> {
+export class Sections<S extends { used: number }> {
   private readonly map = new Map<number, S>();
   private lastNr = -1;
   private last: S | undefined;
@@ -36,6 +36,24 @@ export class Sections<S> {
   delete(nr: number): void {
     this.map.delete(nr);
     if (this.lastNr === nr) this.lastNr = -1;
+  }
+
+  /**
+   * Calls fn for each existing section that frames [pfn, pfn + nr) cross,
+   * with the slots [from, to) of theirs in it; a section fn leaves with no
+   * frame in use is dropped.
+   */
+  eachIn(pfn: number, nr: number, fn: (s: S, from: number, to: number) => void): void {
+    for (let i = 0; i < nr; ) {
+      const first = pfn + i;
+      const nrSec = Math.floor(first / SECTION);
+      const n = Math.min(nr - i, SECTION - (first % SECTION));
+      i += n;
+      const s = this.get(nrSec);
+      if (s === undefined) continue;
+      fn(s, first % SECTION, (first % SECTION) + n);
+      if (s.used === 0) this.delete(nrSec);
+    }
   }
 }
 
@@ -82,20 +100,13 @@ export class PfnMap<T> {
 
   /** frames [pfn, pfn + nr) map to nothing */
   deleteRange(pfn: number, nr: number): void {
-    for (let i = 0; i < nr; ) {
-      const at = pfn + i;
-      const nrSec = Math.floor(at / SECTION);
-      const n = Math.min(nr - i, SECTION - (at % SECTION));
-      i += n;
-      const s = this.sections.get(nrSec);
-      if (s === undefined) continue;
-      for (let k = at % SECTION, end = k + n; k < end; k++) {
+    this.sections.eachIn(pfn, nr, (s, from, to) => {
+      for (let k = from; k < to; k++) {
         if (s.slots[k] === undefined) continue;
         s.slots[k] = undefined;
         s.used--;
         this.count--;
       }
-      if (s.used === 0) this.sections.delete(nrSec);
-    }
+    });
   }
 }
