@@ -57,7 +57,7 @@ export class ContPte {
   /** For bulk paths on a table's words: is the entry present and not contiguous (its ptep_get() is itself)? */
   readonly plain: AttrQuestion;
   private readonly validContWords: AttrQuestion;
-  /** unfoldWords()'s change, by the first entry's attributes and the bits gathered (attrsOf() * 4 + dirty * 2 + young) */
+  /** unfoldWords()'s change, by the attributes of the entry unfolded from and the bits gathered (attrsOf() * 4 + dirty * 2 + young) */
   private readonly unfolded = new Map<number, Changed>();
   /** tryFoldWords()'s change of 16 entries alike, by their attributes: null where the fold refuses them */
   private readonly folded: PerAttrs<Changed | null>;

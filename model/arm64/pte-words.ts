@@ -85,7 +85,7 @@ export function applyChanged(w: Uint32Array, at: number, c: Changed): void {
 export class AttrChange {
   private readonly changed: PerAttrs<Changed>;
 
-  constructor(readonly change: (pte: bigint) => bigint) {
+  constructor(change: (pte: bigint) => bigint) {
     this.changed = new PerAttrs((pte) => changedTo(pte, change(pte)));
   }
 

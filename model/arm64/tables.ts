@@ -60,12 +60,12 @@ export class PageTableMemory {
     return pa;
   }
 
-  /** The pte table a walk from root reached for 2 MiB region `region` (page number / 512), if no upper entry changed since; -1 if none. */
   /** how many writes to upper-level tables there have been: a walk remembered before the last one may be stale */
   get upperWriteCount(): number {
     return this.upperWrites;
   }
 
+  /** The pte table a walk from root reached for 2 MiB region `region` (page number / 512), if no upper entry changed since; -1 if none. */
   cachedPteTable(root: number, region: number): number {
     return this.cacheWrites === this.upperWrites && this.cacheRoot === root && this.cacheRegion === region ? this.cacheFrame : -1;
   }
@@ -138,11 +138,6 @@ export class PageTableMemory {
   }
 
   /**
-   * The 32-bit words of the pte table holding slot (its entry is at word
-   * (slot % 4096) / 4, low word first): bulk paths read and write a pte
-   * table in place, which needs no walk-cache bookkeeping at that level.
-   */
-  /**
    * The 32-bit words of the upper-level table holding slot, for a writer
    * that changes the attributes of leaf entries (huge pmds) in place. Such
    * a change adds or removes no table, so the walks remembered stay true;
@@ -154,6 +149,11 @@ export class PageTableMemory {
     return t.w;
   }
 
+  /**
+   * The 32-bit words of the pte table holding slot (its entry is at word
+   * (slot % 4096) / 4, low word first): bulk paths read and write a pte
+   * table in place, which needs no walk-cache bookkeeping at that level.
+   */
   pteTableWords(slot: number): Uint32Array {
     const t = this.locate(slot);
     if (t.level !== 3) throw new Error(`PA 0x${slot.toString(16)} is not in a pte table`);

@@ -102,10 +102,13 @@ export function changeProtection(mm: Mm, vma: Vma, start: bigint, end: bigint, t
     const next = (addr & PMD_MASK) + PMD_SIZE < end ? (addr & PMD_MASK) + PMD_SIZE : end;
     // change_prepare() and change_pmd_prepare(): markers need the tables down to a pte table
     const slot = mm.pt.pmdSlot(addr, markers);
-    if (slot !== null && markers && mm.pt.read(slot) === 0n) mm.pt.pteSlot(addr, true);
-    const val = slot === null ? 0n : mm.pt.read(slot);
+    let val = slot === null ? 0n : mm.pt.read(slot);
+    if (markers && val === 0n) {
+      mm.pt.pteSlot(addr, true);
+      val = mm.pt.read(slot!);
+    }
     if (val !== 0n && !mm.pt.pmdIsTable(val)) {
-      if (next - (addr & PMD_MASK) < PMD_SIZE || addr !== (addr & PMD_MASK)) splitHugePmd(mm, addr & PMD_MASK);
+      if (next - addr !== PMD_SIZE) splitHugePmd(mm, addr & PMD_MASK);
       else {
         const w = mm.pt.mem.upperLeafWords(slot!);
         const at = wordAt(slot!);

@@ -20,8 +20,8 @@ export interface Mapping {
 }
 
 /**
- * What struct page holds for each page frame (its mapcount, and
- * PageAnonExclusive), in pfn-indexed sections as the vmemmap has them: a
+ * What struct page holds for each page frame (its mapcount,
+ * PageAnonExclusive, and its folio's order), in pfn-indexed sections as the vmemmap has them: a
  * folio's pages are slots here, not arrays of its own, so allocating a
  * page allocates no array (and the GC copies none).
  */
