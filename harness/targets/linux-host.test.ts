@@ -53,6 +53,28 @@ async function agentPid(proc: Proc): Promise<number> {
   return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
 }
 
+/** Whether `pid` is gone or a zombie: it answers nothing any more. */
+async function dead(pid: number): Promise<boolean> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] === 'Z';
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * SIGKILLs the agent a Proc runs under and waits for the proc to die too
+ * (PR_SET_PDEATHSIG, delivered a little later): a proc still alive answers
+ * a call on its own port, and the call would not see the agent's death.
+ */
+async function killAgent(proc: Proc): Promise<number> {
+  const agent = await agentPid(proc);
+  process.kill(agent, 'SIGKILL');
+  await vi.waitFor(async () => expect(await dead(proc.pid)).toBe(true), { timeout: 5000, interval: 5 });
+  return agent;
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -145,7 +167,7 @@ test('the agent runs in a private temporary directory of its own: a file a test 
   expect(existsSync(join(cwd, 'pagemap_ioctl.c.tmp0'))).toBe(true);
   expect(existsSync('pagemap_ioctl.c.tmp0')).toBe(false);
   // an agent that dies takes its directory with it; the next one gets another
-  process.kill(await agentPid(proc), 'SIGKILL');
+  await killAgent(proc);
   await expect(mmapPage(proc)).rejects.toThrow('connection closed');
   await vi.waitFor(() => expect(existsSync(cwd)).toBe(false));
   const fresh = await target.spawn();
@@ -240,8 +262,7 @@ test('a proc answers on its own port, past the agent: its calls go on while the 
 describe('an agent that dies or stops answering', { timeout: 30_000 }, () => {
   test('killed: every call on it rejects with why; the next spawn() starts a fresh agent', async () => {
     const proc = await target.spawn();
-    const first = await agentPid(proc);
-    process.kill(first, 'SIGKILL');
+    const first = await killAgent(proc);
     await expect(mmapPage(proc)).rejects.toThrow(/^agent: connection closed: the agent was killed by SIGKILL$/);
     await expect(proc.exit()).rejects.toThrow('connection closed');
 
@@ -273,7 +294,7 @@ describe('an agent that dies or stops answering', { timeout: 30_000 }, () => {
       async run(t) {
         t.ksft.printHeader();
         t.ksft.setPlan(1);
-        process.kill(await agentPid(t.proc), 'SIGKILL');
+        await killAgent(t.proc);
         await mmapPage(t.proc);
       },
     };
