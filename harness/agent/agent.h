@@ -75,6 +75,12 @@ int req_bool_opt(struct request *r, const char *key, bool *out);
 int req_string(struct request *r, const char *key, char **out);
 int req_bytes(struct request *r, const char *key, struct buf *out);
 int req_u64_list(struct request *r, const char *key, size_t max, struct buf *out);
+/* a span of a request line */
+struct span {
+	const char *p;
+	size_t len;
+};
+int req_objects(struct request *r, const char *key, struct span *out, size_t max, size_t *n);
 
 /* Response lines. */
 void jw_begin(struct buf *b, const struct request *r);
@@ -132,6 +138,8 @@ void memory_drop(struct job *j);
 int agent_thread(void *(*fn)(void *), void *arg, bool prefaulted);
 /* The process has a userfaultfd: from now on an access may block until its handler answers. */
 void memory_may_block(void);
+/* whether memory_may_block() has been called: a load or store then runs on a worker */
+bool memory_blocks(void);
 
 /* The test's own threads (thread.c): pthread_create(), and the calls queued for one ("thread": its tid). */
 enum outcome thread_create(struct request *r, struct buf *o);

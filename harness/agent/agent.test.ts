@@ -446,6 +446,55 @@ describe('fill and increment: memset() and p[0]++ in the process', () => {
   });
 });
 
+describe('repeat: a loop of requests run in the proc', () => {
+  /** The request line of a repeat: `expect` as the raw reply texts, so they compare as the agent compares them. */
+  function repeatLine(id: number, times: number, body: readonly Record<string, unknown>[], expect: readonly string[]): string {
+    const steps = body.map((b) => JSON.stringify({ id: 0, proc, ...b }));
+    return `{"id":${id},"op":"repeat","proc":${proc},"times":${times},"body":[${steps.join(',')}],"expect":[${expect.join(',')}]}`;
+  }
+
+  test('every round while each reply is the one expected; then the first that differs, where it came, and nothing after it', async () => {
+    const addr = await mapAnon(PAGE, PROT_READ | PROT_WRITE);
+    const body = [{ op: 'increment', addrs: [addr] }, { op: 'read', addr, len: 1 }, { op: 'increment', addrs: [plus(addr, 1)] }];
+    // the byte read is 1, 2, 3...: the third round reads 3 where 2 was expected
+    agent.send(repeatLine(90, 5, body, ['{"ok":true}', '{"ok":true,"data":"01"}', '{"ok":true}']));
+    expect(await agent.next()).toEqual({ id: 90, ok: true, done: 1, step: 1, reply: { id: 0, ok: true, data: '02' } });
+    // two increments of addr, one of addr + 1: the round stopped before its last request
+    expect(await agent.ask({ op: 'read', proc, addr, len: 2 })).toMatchObject({ data: '0201' });
+    agent.send(repeatLine(91, 300, [{ op: 'increment', addrs: [addr] }, { op: 'pagemap', addr, pages: 0 }], ['{"ok":true}', '{"ok":true,"entries":[]}']));
+    expect(await agent.next()).toEqual({ id: 91, ok: true, done: 300 });
+    expect(await agent.ask({ op: 'read', proc, addr, len: 1 })).toMatchObject({ data: '2e' }); // 2 + 300, mod 256
+  });
+
+  test('a request a loop may not repeat gets its error reply, which stops the loop; loads and stores once the process has a userfaultfd too', async (ctx) => {
+    agent.send(repeatLine(92, 3, [{ op: 'mmap', addr: '0x0', len: '0x1000', prot: PROT_READ, flags: MAP_ANON_PRIVATE, fd: -1, offset: '0x0' }], ['{"ok":true}']));
+    expect(await agent.next()).toEqual({ id: 92, ok: true, done: 0, step: 0, reply: { id: 0, error: 'mmap cannot be repeated' } });
+    const addr = await mapAnon(PAGE, PROT_READ | PROT_WRITE);
+    const fd = (await agent.ask({ op: 'userfaultfd', proc, flags: O_CLOEXEC | O_NONBLOCK }))['fd'];
+    if (typeof fd !== 'number') return ctx.skip('userfaultfd(2) is not permitted here');
+    agent.send(repeatLine(93, 3, [{ op: 'pagemap', addr, pages: 0 }, { op: 'fill', addr, len: '0x1', byte: 1 }], ['{"ok":true,"entries":[]}', '{"ok":true}']));
+    expect(await agent.next()).toEqual({
+      id: 93,
+      ok: true,
+      done: 0,
+      step: 1,
+      reply: { id: 0, error: 'fill cannot be repeated once the process has a userfaultfd' },
+    });
+    await serving();
+  });
+
+  test('a bad repeat is a bad request: one reply a request of the body, each an object, at most 64', async () => {
+    const pagemap = { op: 'pagemap', addr: '0x0', pages: 0 };
+    agent.send(repeatLine(94, 1, [pagemap], []));
+    expect(await agent.next()).toMatchObject({ error: 'fields "body" and "expect": one reply a request' });
+    agent.send(repeatLine(95, 1, [pagemap], ['"ok"']));
+    expect(await agent.next()).toMatchObject({ error: 'field "expect": expected a list of objects' });
+    agent.send(repeatLine(96, 1, Array(65).fill(pagemap), Array<string>(65).fill('{}')));
+    expect(await agent.next()).toMatchObject({ error: 'field "body": more than 64 objects' });
+    await serving();
+  });
+});
+
 describe('files, directories and System V shared memory', () => {
   let dir: string;
   beforeEach(async () => {

@@ -519,6 +519,35 @@ int req_u64_list(struct request *r, const char *key, size_t max, struct buf *out
 	}
 }
 
+/* A list of objects, each as its span of the line ({...}): at most max of them. */
+int req_objects(struct request *r, const char *key, struct span *out, size_t max, size_t *n)
+{
+	const struct jfield *f = need(r, key);
+	*n = 0;
+	if (!f)
+		return -1;
+	if (f->type != J_NESTED || f->raw[0] != '[')
+		return req_bad(r, "field \"%s\": expected a list of objects", key);
+	struct parser p = { f->raw + 1, f->raw + f->rawlen, f->raw, r };
+	skip_ws(&p);
+	if (p.s < p.end && *p.s == ']')
+		return 0;
+	for (;;) {
+		struct jfield item;
+		skip_ws(&p);
+		if (p.s >= p.end || *p.s != '{' || scan_value(&p, &item, 1))
+			return req_bad(r, "field \"%s\": expected a list of objects", key);
+		if (*n == max)
+			return req_bad(r, "field \"%s\": more than %zu objects", key, max);
+		out[(*n)++] = (struct span){ item.raw, item.rawlen };
+		skip_ws(&p);
+		if (p.s < p.end && *p.s == ']')
+			return 0;
+		if (p.s >= p.end || *p.s++ != ',')
+			return req_bad(r, "field \"%s\": expected a list of objects", key);
+	}
+}
+
 /* Bytes as a hex string, two digits a byte ("" for none), appended to out. */
 int req_bytes(struct request *r, const char *key, struct buf *out)
 {

@@ -237,6 +237,11 @@ void memory_may_block(void)
 	may_block = true;
 }
 
+bool memory_blocks(void)
+{
+	return may_block;
+}
+
 /* The job's fields from the request; -1 for a bad request. */
 static int parse_job(struct request *r, struct job *j)
 {

@@ -767,50 +767,57 @@ static enum outcome op_descriptors_of(struct request *r, struct buf *o)
 	return DONE;
 }
 
+/* What a repeat's body may hold: calls whose reply says all they did, and that leave the process as it was. */
+enum repeat { ONCE, REPEATS, REPEATS_UNLESS_BLOCKING };
+
+static enum outcome op_repeat(struct request *r, struct buf *o);
+
 static const struct op {
 	const char *name, *fields;
 	op_fn *run;
+	enum repeat repeat;
 } ops[] = {
-	{ "exit", "proc", op_exit },
-	{ "mmap", "proc addr len prot flags fd offset", op_mmap },
-	{ "munmap", "proc addr len", op_munmap },
-	{ "mprotect", "proc addr len prot", op_mprotect },
-	{ "mremap", "proc old_addr old_len new_len flags new_addr", op_mremap },
-	{ "madvise", "proc addr len advice", op_madvise },
-	{ "open", "proc path flags mode", op_open },
-	{ "close", "proc fd", op_close },
-	{ "unlink", "proc path", op_unlink },
-	{ "ftruncate", "proc fd len", op_ftruncate },
-	{ "memfd_create", "proc name flags", op_memfd_create },
-	{ "write_fd", "proc fd data", op_write_fd },
-	{ "stat", "proc path", op_stat },
-	{ "list_dir", "proc path", op_list_dir },
-	{ "shmget", "proc key size shmflg", op_shmget },
-	{ "shmat", "proc shmid addr shmflg", op_shmat },
-	{ "shmdt", "proc addr", op_shmdt },
-	{ "shmctl", "proc shmid cmd", op_shmctl },
-	{ "thread_create", "proc", op_thread_create },
-	{ "atomic_add", "proc thread addrs delta", op_atomic_add },
-	{ "minflt", "proc thread", op_minflt },
-	{ "aligned_alloc", "proc alignment size", op_aligned_alloc },
-	{ "free", "proc addr", op_free },
-	{ "read", "proc addr len", op_read },
-	{ "write", "proc addr data", op_write },
-	{ "fill", "proc addr len byte", op_fill },
-	{ "increment", "proc addrs", op_increment },
-	{ "read_file", "proc path", op_read_file },
-	{ "write_file", "proc path data", op_write_file },
-	{ "pagemap", "proc addr pages", op_pagemap },
+	{ "exit", "proc", op_exit, ONCE },
+	{ "mmap", "proc addr len prot flags fd offset", op_mmap, ONCE },
+	{ "munmap", "proc addr len", op_munmap, ONCE },
+	{ "mprotect", "proc addr len prot", op_mprotect, REPEATS },
+	{ "mremap", "proc old_addr old_len new_len flags new_addr", op_mremap, ONCE },
+	{ "madvise", "proc addr len advice", op_madvise, REPEATS },
+	{ "open", "proc path flags mode", op_open, ONCE },
+	{ "close", "proc fd", op_close, ONCE },
+	{ "unlink", "proc path", op_unlink, ONCE },
+	{ "ftruncate", "proc fd len", op_ftruncate, ONCE },
+	{ "memfd_create", "proc name flags", op_memfd_create, ONCE },
+	{ "write_fd", "proc fd data", op_write_fd, ONCE },
+	{ "stat", "proc path", op_stat, ONCE },
+	{ "list_dir", "proc path", op_list_dir, ONCE },
+	{ "shmget", "proc key size shmflg", op_shmget, ONCE },
+	{ "shmat", "proc shmid addr shmflg", op_shmat, ONCE },
+	{ "shmdt", "proc addr", op_shmdt, ONCE },
+	{ "shmctl", "proc shmid cmd", op_shmctl, ONCE },
+	{ "thread_create", "proc", op_thread_create, ONCE },
+	{ "atomic_add", "proc thread addrs delta", op_atomic_add, ONCE },
+	{ "minflt", "proc thread", op_minflt, ONCE },
+	{ "aligned_alloc", "proc alignment size", op_aligned_alloc, ONCE },
+	{ "free", "proc addr", op_free, ONCE },
+	{ "read", "proc addr len", op_read, REPEATS_UNLESS_BLOCKING },
+	{ "write", "proc addr data", op_write, REPEATS_UNLESS_BLOCKING },
+	{ "fill", "proc addr len byte", op_fill, REPEATS_UNLESS_BLOCKING },
+	{ "increment", "proc addrs", op_increment, REPEATS_UNLESS_BLOCKING },
+	{ "read_file", "proc path", op_read_file, REPEATS },
+	{ "write_file", "proc path data", op_write_file, REPEATS },
+	{ "pagemap", "proc addr pages", op_pagemap, REPEATS },
 	{ "pagemap_scan",
 	  "proc start end flags max_pages category_inverted category_mask category_anyof_mask return_mask vec_len bad_vec null_vec",
-	  op_pagemap_scan },
-	{ "userfaultfd", "proc flags", op_userfaultfd },
-	{ "uffdio_api", "proc fd api features", op_uffdio_api },
-	{ "uffdio_register", "proc fd start len mode", op_uffdio_register },
-	{ "uffdio_writeprotect", "proc fd start len mode", op_uffdio_writeprotect },
-	{ "uffdio_unregister", "proc fd start len", op_uffdio_unregister },
-	{ "descriptors", "proc addr", op_descriptors },
-	{ "descriptors_of", "proc addrs", op_descriptors_of },
+	  op_pagemap_scan, REPEATS },
+	{ "userfaultfd", "proc flags", op_userfaultfd, ONCE },
+	{ "uffdio_api", "proc fd api features", op_uffdio_api, ONCE },
+	{ "uffdio_register", "proc fd start len mode", op_uffdio_register, ONCE },
+	{ "uffdio_writeprotect", "proc fd start len mode", op_uffdio_writeprotect, REPEATS },
+	{ "uffdio_unregister", "proc fd start len", op_uffdio_unregister, ONCE },
+	{ "descriptors", "proc addr", op_descriptors, REPEATS },
+	{ "descriptors_of", "proc addrs", op_descriptors_of, ONCE },
+	{ "repeat", "proc times body expect", op_repeat, ONCE },
 };
 
 static const struct op *find_op(const struct jfield *f)
@@ -905,42 +912,99 @@ static void child_flush(void)
 	pthread_mutex_unlock(&send_lock);
 }
 
-static void serve(const char *line, size_t len, struct buf *o)
+/* A request line's whole reply line in o; ASYNC: a worker answers it. `repeating`: as a step of a repeat. */
+static enum outcome respond(const char *line, size_t len, struct request *r, struct buf *o, bool repeating)
 {
-	struct request r;
 	const struct op *op = NULL;
 	enum outcome how = BAD;
 	o->len = 0;
 	o->oom = false;
-	if (!req_parse(&r, line, len)) {
-		op = find_op(req_field(&r, "op"));
+	if (!req_parse(r, line, len)) {
+		op = find_op(req_field(r, "op"));
 		if (!op)
-			req_bad(&r, "unknown op");
-		else if (!req_check_fields(&r, op->fields)) {
-			jw_begin(o, &r);
+			req_bad(r, "unknown op");
+		else if (repeating && (op->repeat == ONCE || (op->repeat == REPEATS_UNLESS_BLOCKING && memory_blocks())))
+			req_bad(r, "%s cannot be repeated%s", op->name, op->repeat == ONCE ? "" : " once the process has a userfaultfd");
+		else if (!req_check_fields(r, op->fields)) {
+			jw_begin(o, r);
 			buf_puts(o, ",\"ok\":true");
-			how = op->run(&r, o);
+			how = op->run(r, o);
 		}
 	}
-	if (how == ASYNC) {
-		req_done(&r);
-		return;
-	}
-	if (how == ANSWERED) {
-		child_queue(o, r.has_id, r.id);
-		req_done(&r);
-		return;
-	}
+	if (how == ASYNC || how == ANSWERED)
+		return how;
 	if (how != DONE)
 		o->len = 0;
 	if (how == BAD)
-		jw_error(o, &r, r.err);
+		jw_error(o, r, r->err);
 	else if (how == FAILED)
-		jw_errno(o, &r);
+		jw_errno(o, r);
 	else
 		jw_end(o);
-	child_queue(o, r.has_id, r.id);
+	return how;
+}
+
+static void serve(const char *line, size_t len, struct buf *o)
+{
+	struct request r;
+	if (respond(line, len, &r, o, false) != ASYNC)
+		child_queue(o, r.has_id, r.id);
 	req_done(&r);
+}
+
+/* the most steps a repeat's body holds */
+#define MAX_STEPS 64
+
+/* Whether a step's reply line is `expect`, an object with the fields after the reply's id. */
+static bool same_reply(const struct buf *reply, struct span expect)
+{
+	const char *comma = memchr(reply->p, ',', reply->len);
+	if (!comma || reply->oom)
+		return false;
+	size_t n = reply->len - (size_t)(comma + 1 - reply->p) - 1; /* up to its newline */
+	return n == expect.len - 1 && !memcmp(comma + 1, expect.p + 1, n);
+}
+
+/*
+ * The body's requests, `times` rounds, while each answers as `expect`
+ * says (the replies the harness had when it made them once): a loop of
+ * the test's with no round trip a call. It stops at the first reply that
+ * differs, which is the harness's to judge, and says where.
+ */
+static enum outcome op_repeat(struct request *r, struct buf *o)
+{
+	struct span body[MAX_STEPS], expect[MAX_STEPS];
+	size_t n, nexpect;
+	int64_t times, done;
+	if (req_int(r, "times", 0, INT32_MAX, &times) || req_objects(r, "body", body, MAX_STEPS, &n) ||
+	    req_objects(r, "expect", expect, MAX_STEPS, &nexpect))
+		return BAD;
+	if (n != nexpect)
+		return req_bad(r, "fields \"body\" and \"expect\": one reply a request"), BAD;
+	struct buf reply = { 0 };
+	size_t step = 0;
+	for (done = 0; done < times; done++) {
+		for (step = 0; step < n; step++) {
+			struct request q;
+			enum outcome how = respond(body[step].p, body[step].len, &q, &reply, true);
+			req_done(&q);
+			if (how == ASYNC || !same_reply(&reply, expect[step]))
+				goto stop;
+		}
+	}
+stop:
+	jw_int(o, "done", done);
+	if (done < times) {
+		jw_int(o, "step", (int64_t)step);
+		buf_puts(o, ",\"reply\":");
+		if (reply.oom) {
+			buf_release(&reply);
+			return failed_with(r, "repeat", ENOMEM);
+		}
+		buf_append(o, reply.p, reply.len - 1);
+	}
+	buf_release(&reply);
+	return DONE;
 }
 
 /* Moves one of the agent's descriptors out of the way of the test's, which count up from 3. */
