@@ -186,6 +186,17 @@ export interface Proc {
   uffdioWriteprotect(fd: number, start: bigint, len: bigint, mode: bigint): Promise<Ret<0>>;
   /** ioctl(fd, UFFDIO_UNREGISTER) of [start, start + len) */
   uffdioUnregister(fd: number, start: bigint, len: bigint): Promise<Ret<0>>;
+  /**
+   * `for (i = 0; i < times; i++) if (!(await body(i))) break;`, resolving
+   * with i: a loop of the test's own. The body makes calls on this proc
+   * only and does nothing else but report why it breaks; the calls it
+   * makes depend on their results alone (i may only appear in what it
+   * reports). So a target may run a round without running body when the
+   * round would make the same calls with the same results as one before
+   * it (the agent runs such rounds where the kernel is, with no round
+   * trip). Optional: harness/repeat.ts loops where a target has none.
+   */
+  repeat?(times: number, body: (i: number) => Promise<boolean>): Promise<number>;
   /** the raw page-table walk of addr (targets whose capabilities say introspect) */
   descriptors?(addr: bigint): Promise<Ret<Descriptors>>;
   /** descriptors() of each address in turn, read together: each walk, or why it could not be read */

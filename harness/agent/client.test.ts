@@ -38,6 +38,7 @@ import type { Proc, Target } from '../target.ts';
 import { AGENT } from '../testing/agent.ts';
 import { startAgentProcess } from '../targets/linux-host.ts';
 import { inOrder } from '../in-order.ts';
+import { repeat } from '../repeat.ts';
 import { DESCRIPTORS_BATCH, INCREMENT_BATCH, agentTarget, archOf, type AgentLink } from './client.ts';
 
 const PAGE = 4096n;
@@ -273,6 +274,76 @@ describe('on the real agent', () => {
     expect(ok(await proc.readFile('/proc/self/status'))).toMatch(new RegExp(`^Pid:\\s+${proc.pid}$`, 'm'));
     // an address the kernel refuses is still sent whole: (u64)-4096 is not a user address
     expect(await proc.munmap(-PAGE, PAGE)).toEqual(new Errno('EINVAL', 'munmap'));
+  });
+
+  // Proc.repeat() (rounds.ts): a loop's rounds run in the proc give what running every round through
+  // the harness gives, each round's calls made once, in order; the round whose replies differ is
+  // judged by the loop's own code.
+  describe('repeat()', () => {
+    const byteAt = async (p: Proc, addr: bigint): Promise<number> => {
+      const r = await p.read(addr, 1);
+      if (!r.ok) throw new Error(`read faulted at 0x${addr.toString(16)}`);
+      return r.data[0]!;
+    };
+
+    test('5,000 rounds of a store and a pagemap read: every store made once, the body run only for the first rounds', async () => {
+      const addr = await anon(PAGE);
+      let ran = 0;
+      const i = await repeat(proc, 5000, async () => {
+        ran++;
+        const r = await proc.increment([addr]);
+        return r.ok && !isErr(await proc.pagemap(addr, 1));
+      });
+      expect(i).toBe(5000);
+      expect(await byteAt(proc, addr)).toBe(5000 % 256);
+      // two rounds to see the loop steady, then rounds in the proc
+      expect(ran).toBe(2);
+    });
+
+    test('a reply that changes mid-loop is judged by the loop: it breaks at that round, whose calls were each made once', async () => {
+      // a page another process writes to while the loop runs: the loop reads it every round
+      const file = `rounds-${process.pid}`;
+      const other = await target.spawn();
+      const map = async (p: Proc): Promise<bigint> => {
+        const fd = ok(await p.open(file, O_RDWR | O_CREAT, 0o600));
+        ok(await p.ftruncate(fd, PAGE));
+        return ok(await p.mmap(0n, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0n));
+      };
+      const [shared, theirs] = [await map(proc), await map(other)];
+      await proc.unlink(file);
+      const counter = await anon(PAGE);
+
+      let seen = -1;
+      const ended = repeat(proc, 1e9, async () => {
+        await proc.increment([counter]);
+        seen = await byteAt(proc, shared);
+        return seen === 0;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await other.fill(theirs, 1n, 7);
+      const i = await ended;
+      expect(seen).toBe(7);
+      expect(i).toBeGreaterThan(100);
+      // rounds 0 to i each incremented the counter once, the round that broke included
+      expect(await byteAt(proc, counter)).toBe((i + 1) % 256);
+      await other.exit();
+    });
+
+    test('a round with a call the proc may not repeat (mmap) runs through the harness every time, with the same result', async () => {
+      let ran = 0;
+      const i = await repeat(proc, 50, async () => {
+        ran++;
+        const a = await anon(PAGE);
+        return !isErr(await proc.munmap(a, PAGE));
+      });
+      expect([i, ran]).toEqual([50, 50]);
+    });
+
+    test('a loop that breaks in its first rounds, or runs none', async () => {
+      const addr = await anon(PAGE);
+      expect(await repeat(proc, 10, async () => (await byteAt(proc, addr)) !== 0)).toBe(0);
+      expect(await repeat(proc, 0, async () => true)).toBe(0);
+    });
   });
 });
 

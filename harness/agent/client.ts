@@ -50,6 +50,7 @@ import type {
   Thread,
 } from '../target.ts';
 import { AgentConnection, type Reply, type WireValue } from './connection.ts';
+import { repeatOn, type Interceptor, type RoundsHost } from './rounds.ts';
 
 const PROTOCOL_VERSION = 1;
 /** The most addresses one increment or atomic_add request carries (the agent's MAX_ADDRS); a longer list goes as several. */
@@ -254,6 +255,9 @@ export function archOf(machine: string): string {
 /** A process of the agent's: one child of the agent, with its own address space. */
 export class AgentProc implements Proc {
   private exited = false;
+  private mayBlock = false;
+  /** where the proc's requests go while repeat() writes a round down or answers one (rounds.ts) */
+  private interceptor: Interceptor | null = null;
   /** the proc's calls, its threads' included, reach the agent in the order made */
   private readonly order = new SendOrder();
 
@@ -263,7 +267,22 @@ export class AgentProc implements Proc {
   ) {}
 
   private send(op: string, fields: Readonly<Record<string, WireValue>>): Promise<Reply> {
+    // the agent runs loads and stores on workers from then on (memory.c), and repeats none
+    if (op === 'userfaultfd' || (op === 'open' && fields['path'] === '/dev/userfaultfd')) this.mayBlock = true;
+    if (this.interceptor) return this.interceptor(op, fields);
     return this.conn.request(op, { proc: this.pid, ...fields });
+  }
+
+  /** A loop of the test's, run where the kernel is (rounds.ts). */
+  repeat(times: number, body: (i: number) => Promise<boolean>): Promise<number> {
+    this.live('repeat');
+    const host: RoundsHost = {
+      pid: this.pid,
+      mayBlock: () => this.mayBlock,
+      requestLine: (op, fields, json) => this.conn.requestLine(op, fields, json),
+      intercept: (to) => void (this.interceptor = to),
+    };
+    return repeatOn(host, times, body);
   }
 
   /** Runs `sends` in the proc's turn: see SendOrder. */

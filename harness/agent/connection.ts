@@ -35,7 +35,8 @@ export const DEFAULT_TIMEOUT_MS = 60_000;
 
 interface Pending {
   readonly op: string;
-  readonly resolve: (reply: Reply) => void;
+  /** the reply, and its line as it came */
+  readonly resolve: (reply: Reply, line: string) => void;
   readonly reject: (error: Error) => void;
   /** when it was sent (performance.now()) */
   readonly sent: number;
@@ -83,18 +84,29 @@ export class AgentConnection {
 
   /** Sends `{id, op, ...fields}`; resolves with the reply ("ok" true or false), rejects on an "error" reply. */
   request(op: string, fields: Readonly<Record<string, WireValue>> = {}): Promise<Reply> {
-    if (this.failure) return Promise.reject(this.failure);
+    return new Promise<Reply>((resolve, reject) => this.enqueue(op, fields, '', resolve, reject));
+  }
+
+  /**
+   * request(), resolving with the reply's line as well; `json` holds more
+   * fields already in JSON (`,"key":value...`), which go after the others.
+   */
+  requestLine(op: string, fields: Readonly<Record<string, WireValue>>, json = ''): Promise<{ reply: Reply; line: string }> {
+    return new Promise((resolve, reject) => this.enqueue(op, fields, json, (reply, line) => resolve({ reply, line }), reject));
+  }
+
+  private enqueue(op: string, fields: Readonly<Record<string, WireValue>>, json: string, resolve: Pending['resolve'], reject: Pending['reject']): void {
+    if (this.failure) return reject(this.failure);
     const id = this.nextId++;
-    return new Promise<Reply>((resolve, reject) => {
-      this.pending.set(id, { op, resolve, reject, sent: performance.now() });
-      this.outgoing.push(`${JSON.stringify({ id, op, ...fields })}\n`);
-      this.watchdog ??= setTimeout(() => this.watch(), this.timeoutMs);
-      // once the caller has made the calls it makes together (this turn's synchronous code)
-      if (!this.flushQueued) {
-        this.flushQueued = true;
-        queueMicrotask(() => this.flush());
-      }
-    });
+    this.pending.set(id, { op, resolve, reject, sent: performance.now() });
+    const line = JSON.stringify({ id, op, ...fields });
+    this.outgoing.push(json ? `${line.slice(0, -1)}${json}}\n` : `${line}\n`);
+    this.watchdog ??= setTimeout(() => this.watch(), this.timeoutMs);
+    // once the caller has made the calls it makes together (this turn's synchronous code)
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(() => this.flush());
+    }
   }
 
   /** Writes this turn's requests at once, then waits for their replies as spin() does. */
@@ -193,8 +205,15 @@ export class AgentConnection {
       clearTimeout(this.watchdog);
       this.watchdog = null;
     }
-    if (typeof reply['error'] === 'string') pending.reject(new Error(`agent: ${pending.op}: ${clip(reply['error'])}`));
-    else if (typeof reply['ok'] !== 'boolean') pending.reject(new Error(`agent: ${pending.op}: reply without "ok": ${clip(line)}`));
-    else pending.resolve(reply);
+    const wrong = replyError(pending.op, reply, line);
+    if (wrong) pending.reject(wrong);
+    else pending.resolve(reply, line);
   }
+}
+
+/** Why a reply to `op` fails its call: an "error" reply, or one without "ok"; null for a reply. */
+export function replyError(op: string, reply: Reply, line: string): Error | null {
+  if (typeof reply['error'] === 'string') return new Error(`agent: ${op}: ${clip(reply['error'])}`);
+  if (typeof reply['ok'] !== 'boolean') return new Error(`agent: ${op}: reply without "ok": ${clip(line)}`);
+  return null;
 }
