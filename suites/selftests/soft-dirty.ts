@@ -20,7 +20,7 @@ import {
   PROT_WRITE,
   isErr,
 } from '../../uapi/linux.ts';
-import { inOrder } from '../../harness/in-order.ts';
+import { repeat } from '../../harness/repeat.ts';
 import { thpIsEnabled } from '../../harness/hugepage-settings.ts';
 import type { Ksft } from '../../harness/ksft.ts';
 import type { Selftest, Suite } from '../../harness/suite.ts';
@@ -43,30 +43,27 @@ async function testSimple(t: Selftest, pagesize: bigint): Promise<void> {
   const map = await proc.alignedAlloc(pagesize, pagesize);
   if (isErr(map)) ksft.exitFailMsg('mmap failed');
 
-  // Calls go out together (harness/in-order.ts) from one test of the dirty bit to the next: each
-  // clear_softdirty() with the pagemap reads after it, and the next with map[0]++ and the reads.
-  let cleared = clearSoftdirty(t);
+  await clearSoftdirty(t);
 
-  for (i = 0; i < TEST_ITERATIONS; i++) {
-    const [, wasDirty] = await inOrder(cleared, pagemapIsSoftdirty(t, map));
-    if (wasDirty) {
+  // for (i = 0; i < TEST_ITERATIONS; i++), run where the kernel is (harness/repeat.ts); false is break
+  i = await repeat(proc, TEST_ITERATIONS, async (i) => {
+    if (await pagemapIsSoftdirty(t, map)) {
       ksft.printMsg(`dirty bit was 1, but should be 0 (i=${i})`);
-      break;
+      return false;
     }
 
-    // clear_softdirty();
+    await clearSoftdirty(t);
     // Write something to the page to get the dirty bit enabled on the page
-    // map[0]++;
-    const [, , dirty] = await inOrder(clearSoftdirty(t), increment(proc, [map]), pagemapIsSoftdirty(t, map));
+    await increment(proc, [map]); // map[0]++;
 
-    if (!dirty) {
+    if (!(await pagemapIsSoftdirty(t, map))) {
       ksft.printMsg(`dirty bit was 0, but should be 1 (i=${i})`);
-      break;
+      return false;
     }
 
-    cleared = clearSoftdirty(t);
-  }
-  await cleared;
+    await clearSoftdirty(t);
+    return true;
+  });
   await proc.free(map);
 
   ksft.testResult(i === TEST_ITERATIONS, 'Test test_simple');
@@ -123,27 +120,25 @@ async function testHugepage(t: Selftest): Promise<void> {
   if (await checkHugeAnon(t, map, 1, hpageLen)) {
     ksft.testResultPass('Test test_hugepage huge page allocation');
 
-    // Calls go out together as in test_simple (harness/in-order.ts).
-    let cleared = clearSoftdirty(t);
-    for (i = 0; i < TEST_ITERATIONS; i++) {
-      const [, wasDirty] = await inOrder(cleared, pagemapIsSoftdirty(t, map));
-      if (wasDirty) {
+    await clearSoftdirty(t);
+    // as in test_simple
+    i = await repeat(proc, TEST_ITERATIONS, async (i) => {
+      if (await pagemapIsSoftdirty(t, map)) {
         ksft.printMsg(`dirty bit was 1, but should be 0 (i=${i})`);
-        break;
+        return false;
       }
 
-      // clear_softdirty();
+      await clearSoftdirty(t);
       // Write something to the page to get the dirty bit enabled on the page
-      // map[0]++;
-      const [, , dirty] = await inOrder(clearSoftdirty(t), increment(proc, [map]), pagemapIsSoftdirty(t, map));
+      await increment(proc, [map]); // map[0]++;
 
-      if (!dirty) {
+      if (!(await pagemapIsSoftdirty(t, map))) {
         ksft.printMsg(`dirty bit was 0, but should be 1 (i=${i})`);
-        break;
+        return false;
       }
-      cleared = clearSoftdirty(t);
-    }
-    await cleared;
+      await clearSoftdirty(t);
+      return true;
+    });
 
     ksft.testResult(i === TEST_ITERATIONS, 'Test test_hugepage huge page dirty bit');
   } else {
