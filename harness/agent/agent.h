@@ -27,11 +27,26 @@ struct buf {
 	char *p;
 	size_t len, cap;
 	bool oom; /* an append failed: the contents are incomplete */
+	bool borrowed; /* p is its owner's room (BUF_ON_STACK): never freed, left for the heap when it grows */
 };
+
+/*
+ * A buffer that starts in `size` bytes on the stack: a page the serving
+ * thread writes anyway, where a malloc'd block would be one more page for
+ * the process to fault on after each clear_refs.
+ */
+#define BUF_ON_STACK(name, size)  \
+	char name##_room[size];   \
+	struct buf name = { .p = name##_room, .cap = (size), .borrowed = true }
 
 int buf_reserve(struct buf *b, size_t extra);
 void buf_append(struct buf *b, const void *data, size_t n);
 void buf_puts(struct buf *b, const char *s);
+/* "0x" and v in lower-case hex, as printf's "0x%llx" writes it (printf is slow under TCG) */
+void buf_hex(struct buf *b, uint64_t v);
+/* v in decimal, as printf's "%lld" and "%llu" write it */
+void buf_dec(struct buf *b, int64_t v);
+void buf_udec(struct buf *b, uint64_t v);
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_release(struct buf *b);
 /* anonymous memory the agent owns, marked so it never merges with a test's */
@@ -54,8 +69,10 @@ struct request {
 	bool has_id;
 	int64_t id;
 	char err[200]; /* the bad-request message */
-	char *strings[MAX_STRINGS]; /* decoded strings, freed by req_done() */
+	char *strings[MAX_STRINGS]; /* decoded strings too long for room, freed by req_done() */
 	int nstrings;
+	char room[256]; /* decoded strings that fit, in turn */
+	size_t room_used;
 	/* a failed call: its name and errno */
 	const char *call;
 	int errnum;

@@ -131,6 +131,16 @@ static int move_to(void *at, size_t len, void *arg)
 static int grow(struct buf *b, size_t cap)
 {
 	char *p;
+	if (b->borrowed) {
+		struct buf heap = { 0 };
+		if (grow(&heap, cap))
+			return -1;
+		memcpy(heap.p, b->p, b->len);
+		b->p = heap.p;
+		b->cap = heap.cap;
+		b->borrowed = false;
+		return 0;
+	}
 	if (cap <= SMALL) {
 		p = realloc(b->p, cap);
 	} else if (b->cap <= SMALL) {
@@ -183,6 +193,43 @@ void buf_puts(struct buf *b, const char *s)
 	buf_append(b, s, strlen(s));
 }
 
+void buf_hex(struct buf *b, uint64_t v)
+{
+	char t[18];
+	size_t n = sizeof t;
+	do {
+		t[--n] = "0123456789abcdef"[v & 15];
+		v >>= 4;
+	} while (v);
+	t[--n] = 'x';
+	t[--n] = '0';
+	buf_append(b, t + n, sizeof t - n);
+}
+
+/* v in decimal, after a minus sign if `negative`, as printf's "%llu" writes it. */
+static void decimal(struct buf *b, uint64_t v, bool negative)
+{
+	char t[21];
+	size_t n = sizeof t;
+	do {
+		t[--n] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	if (negative)
+		t[--n] = '-';
+	buf_append(b, t + n, sizeof t - n);
+}
+
+void buf_dec(struct buf *b, int64_t v)
+{
+	decimal(b, v < 0 ? -(uint64_t)v : (uint64_t)v, v < 0);
+}
+
+void buf_udec(struct buf *b, uint64_t v)
+{
+	decimal(b, v, false);
+}
+
 void buf_printf(struct buf *b, const char *fmt, ...)
 {
 	char small[256];
@@ -208,7 +255,9 @@ void buf_printf(struct buf *b, const char *fmt, ...)
 
 void buf_release(struct buf *b)
 {
-	if (b->cap > SMALL)
+	if (b->borrowed)
+		;
+	else if (b->cap > SMALL)
 		agent_unmap(b->p, b->cap);
 	else
 		free(b->p);

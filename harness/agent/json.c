@@ -451,14 +451,18 @@ int req_string(struct request *r, const char *key, char **out)
 		return req_bad(r, "field \"%s\": expected a string", key);
 	if (f->rawlen > PATH_MAX * 6 || r->nstrings == MAX_STRINGS)
 		return req_bad(r, "field \"%s\": too long", key);
-	char *s = malloc(f->rawlen + 1);
+	bool fits = f->rawlen < sizeof r->room - r->room_used;
+	char *s = fits ? r->room + r->room_used : malloc(f->rawlen + 1);
 	if (!s)
 		return req_bad(r, "out of memory");
 	size_t n = f->escaped ? unescape(f->raw, f->rawlen, s) : f->rawlen;
 	if (!f->escaped)
 		memcpy(s, f->raw, n);
 	s[n] = '\0';
-	r->strings[r->nstrings++] = s;
+	if (fits)
+		r->room_used += n + 1;
+	else
+		r->strings[r->nstrings++] = s;
 	if (strlen(s) != n)
 		return req_bad(r, "field \"%s\": contains a NUL character", key);
 	if (n > PATH_MAX)
@@ -568,20 +572,28 @@ int req_bytes(struct request *r, const char *key, struct buf *out)
 
 void jw_begin(struct buf *b, const struct request *r)
 {
-	if (r && r->has_id)
-		buf_printf(b, "{\"id\":%lld", (long long)r->id);
-	else
+	if (r && r->has_id) {
+		buf_puts(b, "{\"id\":");
+		buf_dec(b, r->id);
+	} else
 		buf_puts(b, "{\"id\":null");
 }
 
 void jw_hex(struct buf *b, const char *key, uint64_t v)
 {
-	buf_printf(b, ",\"%s\":\"0x%llx\"", key, (unsigned long long)v);
+	buf_puts(b, ",\"");
+	buf_puts(b, key);
+	buf_puts(b, "\":\"");
+	buf_hex(b, v);
+	buf_append(b, "\"", 1);
 }
 
 void jw_int(struct buf *b, const char *key, int64_t v)
 {
-	buf_printf(b, ",\"%s\":%lld", key, (long long)v);
+	buf_puts(b, ",\"");
+	buf_puts(b, key);
+	buf_puts(b, "\":");
+	buf_dec(b, v);
 }
 
 /* Printable ASCII passes; anything else becomes '?' so the line is valid JSON and UTF-8. */

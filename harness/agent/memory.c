@@ -158,7 +158,9 @@ static void run(struct job *j, struct buf *o)
 		sig = guarded_atomic_add((const uint64_t *)(void *)j->data.p, j->len, j->delta);
 		break;
 	}
-	buf_printf(o, "{\"id\":%lld,\"ok\":true", (long long)j->id);
+	buf_puts(o, "{\"id\":");
+	buf_dec(o, j->id);
+	buf_puts(o, ",\"ok\":true");
 	if (sig) {
 		jw_str(o, "signal", signal_name(sig, scratch, sizeof scratch));
 		jw_hex(o, "addr", (uintptr_t)fault_addr);
@@ -328,15 +330,19 @@ void memory_answer(struct job *j, struct buf *o)
  */
 enum outcome memory_submit(struct request *r, enum access kind, struct buf *o)
 {
+	if (!may_block) {
+		/* on the serving thread, as the C program's own main() would: a thread handoff less per access */
+		BUF_ON_STACK(data, 256);
+		struct job j = { .kind = kind, .has_id = r->has_id, .id = r->id, .data = data };
+		enum outcome how = parse_job(r, &j) ? BAD : ANSWERED;
+		if (how == ANSWERED)
+			run(&j, o);
+		buf_release(&j.data);
+		return how;
+	}
 	struct job *j = memory_job(r, kind);
 	if (!j)
 		return BAD;
-	if (!may_block) {
-		/* on the serving thread, as the C program's own main() would: a thread handoff less per access */
-		run(j, o);
-		memory_drop(j);
-		return ANSWERED;
-	}
 	pthread_mutex_lock(&lock);
 	if (tail)
 		tail->next = j;

@@ -72,6 +72,7 @@ static int pagemap_fd = -1, pagemap_errno;
  * 0.9 -> 0.8 ms a call).
  */
 static int clear_refs_fd = -1;
+static char clear_refs_path[32]; /* "/proc/PID/clear_refs" */
 static pthread_mutex_t send_lock = PTHREAD_MUTEX_INITIALIZER;
 
 
@@ -484,14 +485,12 @@ static enum outcome op_read_file(struct request *r, struct buf *o)
 static enum outcome op_write_file(struct request *r, struct buf *o)
 {
 	char *path;
-	struct buf data = { 0 };
+	BUF_ON_STACK(data, 64);
 	if (req_string(r, "path", &path) || req_bytes(r, "data", &data)) {
 		buf_release(&data);
 		return BAD;
 	}
-	char own[64];
-	snprintf(own, sizeof own, "/proc/%d/clear_refs", (int)getpid());
-	bool held = clear_refs_fd >= 0 && (!strcmp(path, "/proc/self/clear_refs") || !strcmp(path, own));
+	bool held = clear_refs_fd >= 0 && (!strcmp(path, "/proc/self/clear_refs") || !strcmp(path, clear_refs_path));
 	int fd = held ? clear_refs_fd : open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0) {
 		buf_release(&data);
@@ -516,7 +515,7 @@ static enum outcome op_pagemap(struct request *r, struct buf *o)
 		return BAD;
 	if (pagemap_fd < 0)
 		return failed_with(r, "open", pagemap_errno);
-	struct buf b = { 0 };
+	BUF_ON_STACK(b, 512);
 	if (buf_reserve(&b, (size_t)pages * sizeof(uint64_t) + 1))
 		return failed_with(r, "pread", ENOMEM);
 	const uint64_t *entries = (const uint64_t *)(void *)b.p;
@@ -528,8 +527,11 @@ static enum outcome op_pagemap(struct request *r, struct buf *o)
 		return failed_with(r, "pread", e);
 	}
 	buf_puts(o, ",\"entries\":[");
-	for (size_t i = 0; i < (size_t)n / sizeof *entries; i++)
-		buf_printf(o, "%s\"0x%llx\"", i ? "," : "", (unsigned long long)entries[i]);
+	for (size_t i = 0; i < (size_t)n / sizeof *entries; i++) {
+		buf_puts(o, i ? ",\"" : "\"");
+		buf_hex(o, entries[i]);
+		buf_append(o, "\"", 1);
+	}
 	buf_puts(o, "]");
 	buf_release(&b);
 	return DONE;
@@ -552,7 +554,7 @@ static enum outcome op_pagemap_scan(struct request *r, struct buf *o)
 	}
 	if (pagemap_fd < 0)
 		return failed_with(r, "open", pagemap_errno);
-	struct buf b = { 0 };
+	BUF_ON_STACK(b, 256);
 	if (buf_reserve(&b, ((size_t)vec_len + 1) * sizeof(struct page_region)))
 		return failed_with(r, "ioctl", ENOMEM);
 	const struct page_region *vec = (const struct page_region *)(void *)b.p;
@@ -578,10 +580,15 @@ static enum outcome op_pagemap_scan(struct request *r, struct buf *o)
 	jw_int(o, "ret", ret);
 	jw_hex(o, "walk_end", arg.walk_end);
 	buf_puts(o, ",\"regions\":[");
-	for (int i = 0; i < ret && i < vec_len && !bad_vec && !null_vec; i++)
-		buf_printf(o, "%s{\"start\":\"0x%llx\",\"end\":\"0x%llx\",\"categories\":%llu}", i ? "," : "",
-			   (unsigned long long)vec[i].start, (unsigned long long)vec[i].end,
-			   (unsigned long long)vec[i].categories);
+	for (int i = 0; i < ret && i < vec_len && !bad_vec && !null_vec; i++) {
+		buf_puts(o, i ? ",{\"start\":\"" : "{\"start\":\"");
+		buf_hex(o, vec[i].start);
+		buf_puts(o, "\",\"end\":\"");
+		buf_hex(o, vec[i].end);
+		buf_puts(o, "\",\"categories\":");
+		buf_udec(o, vec[i].categories);
+		buf_append(o, "}", 1);
+	}
 	buf_puts(o, "]");
 	buf_release(&b);
 	return DONE;
@@ -912,24 +919,31 @@ static void child_flush(void)
 	pthread_mutex_unlock(&send_lock);
 }
 
-/* A request line's whole reply line in o; ASYNC: a worker answers it. `repeating`: as a step of a repeat. */
-static enum outcome respond(const char *line, size_t len, struct request *r, struct buf *o, bool repeating)
+/* A request line parsed and checked: its op, or NULL with r->err saying why. `repeating`: as a step of a repeat. */
+static const struct op *prepare(const char *line, size_t len, struct request *r, bool repeating)
 {
-	const struct op *op = NULL;
+	if (req_parse(r, line, len))
+		return NULL;
+	const struct op *op = find_op(req_field(r, "op"));
+	if (!op)
+		req_bad(r, "unknown op");
+	else if (repeating && (op->repeat == ONCE || (op->repeat == REPEATS_UNLESS_BLOCKING && memory_blocks())))
+		req_bad(r, "%s cannot be repeated%s", op->name, op->repeat == ONCE ? "" : " once the process has a userfaultfd");
+	else if (!req_check_fields(r, op->fields))
+		return op;
+	return NULL;
+}
+
+/* Runs a prepared request (op NULL: a bad one), its whole reply line in o; ASYNC: a worker answers it. */
+static enum outcome perform(const struct op *op, struct request *r, struct buf *o)
+{
 	enum outcome how = BAD;
 	o->len = 0;
 	o->oom = false;
-	if (!req_parse(r, line, len)) {
-		op = find_op(req_field(r, "op"));
-		if (!op)
-			req_bad(r, "unknown op");
-		else if (repeating && (op->repeat == ONCE || (op->repeat == REPEATS_UNLESS_BLOCKING && memory_blocks())))
-			req_bad(r, "%s cannot be repeated%s", op->name, op->repeat == ONCE ? "" : " once the process has a userfaultfd");
-		else if (!req_check_fields(r, op->fields)) {
-			jw_begin(o, r);
-			buf_puts(o, ",\"ok\":true");
-			how = op->run(r, o);
-		}
+	if (op) {
+		jw_begin(o, r);
+		buf_puts(o, ",\"ok\":true");
+		how = op->run(r, o);
 	}
 	if (how == ASYNC || how == ANSWERED)
 		return how;
@@ -947,7 +961,7 @@ static enum outcome respond(const char *line, size_t len, struct request *r, str
 static void serve(const char *line, size_t len, struct buf *o)
 {
 	struct request r;
-	if (respond(line, len, &r, o, false) != ASYNC)
+	if (perform(prepare(line, len, &r, false), &r, o) != ASYNC)
 		child_queue(o, r.has_id, r.id);
 	req_done(&r);
 }
@@ -971,28 +985,55 @@ static bool same_reply(const struct buf *reply, struct span expect)
  * the test's with no round trip a call. It stops at the first reply that
  * differs, which is the harness's to judge, and says where.
  */
+/* A request of a repeat's body: parsed once, run a round at a time. */
+struct step {
+	struct span line, expect;
+	const struct op *op;
+	struct request r;
+};
+
 static enum outcome op_repeat(struct request *r, struct buf *o)
 {
-	struct span body[MAX_STEPS], expect[MAX_STEPS];
-	size_t n, nexpect;
 	int64_t times, done;
-	if (req_int(r, "times", 0, INT32_MAX, &times) || req_objects(r, "body", body, MAX_STEPS, &n) ||
-	    req_objects(r, "expect", expect, MAX_STEPS, &nexpect))
-		return BAD;
-	if (n != nexpect)
-		return req_bad(r, "fields \"body\" and \"expect\": one reply a request"), BAD;
-	struct buf reply = { 0 };
+	size_t n, nexpect;
+	struct span *lines = calloc(2 * MAX_STEPS, sizeof *lines), *expect = lines + MAX_STEPS;
+	struct step *steps = calloc(MAX_STEPS, sizeof *steps);
+	enum outcome how = DONE;
+	if (!lines || !steps)
+		how = failed_with(r, "repeat", ENOMEM);
+	else if (req_int(r, "times", 0, INT32_MAX, &times) || req_objects(r, "body", lines, MAX_STEPS, &n) ||
+		 req_objects(r, "expect", expect, MAX_STEPS, &nexpect))
+		how = BAD;
+	else if (n != nexpect)
+		how = (req_bad(r, "fields \"body\" and \"expect\": one reply a request"), BAD);
+	if (how != DONE) {
+		free(lines);
+		free(steps);
+		return how;
+	}
+	for (size_t k = 0; k < n; k++) {
+		steps[k].line = lines[k];
+		steps[k].expect = expect[k];
+		steps[k].op = prepare(lines[k].p, lines[k].len, &steps[k].r, true);
+	}
+	free(lines);
+	/*
+	 * A round writes to the stack alone, on as few pages as it can: after
+	 * the clear_refs of a soft-dirty loop, each page written is a fault.
+	 */
+	BUF_ON_STACK(reply, 512);
 	size_t step = 0;
 	for (done = 0; done < times; done++) {
 		for (step = 0; step < n; step++) {
-			struct request q;
-			enum outcome how = respond(body[step].p, body[step].len, &q, &reply, true);
+			struct request q = steps[step].r;
+			enum outcome ran = perform(steps[step].op, &q, &reply);
 			req_done(&q);
-			if (how == ASYNC || !same_reply(&reply, expect[step]))
+			if (ran == ASYNC || !same_reply(&reply, steps[step].expect))
 				goto stop;
 		}
 	}
 stop:
+	free(steps);
 	jw_int(o, "done", done);
 	if (done < times) {
 		jw_int(o, "step", (int64_t)step);
@@ -1048,6 +1089,7 @@ void child_main(int fd, int port, int ready)
 	pagemap_errno = errno;
 	if (pagemap_fd >= 0)
 		pagemap_fd = move_high(pagemap_fd);
+	snprintf(clear_refs_path, sizeof clear_refs_path, "/proc/%d/clear_refs", (int)getpid());
 	clear_refs_fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
 	if (clear_refs_fd >= 0)
 		clear_refs_fd = move_high(clear_refs_fd);
