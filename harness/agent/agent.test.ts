@@ -293,6 +293,27 @@ describe('system calls', () => {
     expect(await agent.ask({ ...scan, ...masks, category_inverted: '0x10000000000', vec_len: 1 })).toMatchObject({ ok: false, errno: 'EINVAL' });
   });
 
+  test('pagemap_scan_until: an ioctl from each walk_end until the regions add up to the pages asked for; a failing one ends it', async () => {
+    // pages 0, 2, 4 and 6 of eight present: one region a page, two an ioctl
+    const addr = await mapAnon(8 * PAGE, PROT_READ | PROT_WRITE);
+    await agent.ask({ op: 'increment', proc, addrs: [0, 2, 4, 6].map((p) => plus(addr, p * PAGE)) });
+    const scan = { op: 'pagemap_scan_until', proc, start: addr, end: plus(addr, 8 * PAGE), flags: '0x0', max_pages: '0x0', vec_len: 2 };
+    const masks = { category_inverted: '0x0', category_mask: '0x8', category_anyof_mask: '0x0', return_mask: '0x8' };
+    const region = (p: number) => ({ start: plus(addr, p * PAGE), end: plus(addr, (p + 1) * PAGE), categories: 8 });
+    const reply = await agent.ask({ ...scan, ...masks, pages: '0x3' });
+    expect(reply['scans']).toEqual([
+      // a full vector: the walk ends where the next region starts
+      { ok: true, ret: 2, walk_end: plus(addr, 4 * PAGE), regions: [region(0), region(2)] },
+      { ok: true, ret: 2, walk_end: plus(addr, 8 * PAGE), regions: [region(4), region(6)] },
+    ]);
+    // an ioctl that ends at end ends the loop, found or not; so does a count of 0
+    expect(((await agent.ask({ ...scan, ...masks, pages: '0x64' }))['scans'] as unknown[]).length).toBe(2);
+    expect(await agent.ask({ ...scan, ...masks, pages: '0x0' })).toMatchObject({ scans: [] });
+    expect(await agent.ask({ ...scan, ...masks, flags: '0xffffffffffffffff', pages: '0x1' })).toMatchObject({
+      scans: [{ ok: false, errno: 'EINVAL', call: 'ioctl' }],
+    });
+  });
+
   test('descriptors where the kernel has no mmconform_pgwalk module (this machine): ENOTTY, and the agent serves on', async (ctx) => {
     if (existsSync('/dev/mmconform_pgwalk')) return ctx.skip('this kernel has the module loaded');
     const addr = await mapAnon(PAGE, PROT_READ | PROT_WRITE);

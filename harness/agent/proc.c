@@ -537,50 +537,30 @@ static enum outcome op_pagemap(struct request *r, struct buf *o)
 	return DONE;
 }
 
-static enum outcome op_pagemap_scan(struct request *r, struct buf *o)
+/* A request's struct pm_scan_arg, its vec left for the caller; -1 for a bad request. */
+static int scan_arg(struct request *r, struct pm_scan_arg *arg, int64_t *vec_len, bool *bad_vec, bool *null_vec)
 {
-	uint64_t start, end, flags, max_pages, inverted, mask, anyof, ret_mask;
-	int64_t vec_len;
-	bool bad_vec = false, null_vec = false;
-	if (req_u64(r, "start", &start) || req_u64(r, "end", &end) || req_u64(r, "flags", &flags) ||
-	    req_u64(r, "max_pages", &max_pages) || req_u64(r, "category_inverted", &inverted) ||
-	    req_u64(r, "category_mask", &mask) || req_u64(r, "category_anyof_mask", &anyof) ||
-	    req_u64(r, "return_mask", &ret_mask) || req_int(r, "vec_len", 0, MAX_VEC_LEN, &vec_len) ||
-	    req_bool_opt(r, "bad_vec", &bad_vec) || req_bool_opt(r, "null_vec", &null_vec))
-		return BAD;
-	if (bad_vec && null_vec) {
-		req_bad(r, "fields \"bad_vec\" and \"null_vec\": at most one of them");
-		return BAD;
-	}
-	if (pagemap_fd < 0)
-		return failed_with(r, "open", pagemap_errno);
-	BUF_ON_STACK(b, 256);
-	if (buf_reserve(&b, ((size_t)vec_len + 1) * sizeof(struct page_region)))
-		return failed_with(r, "ioctl", ENOMEM);
-	const struct page_region *vec = (const struct page_region *)(void *)b.p;
-	struct pm_scan_arg arg = {
-		.size = sizeof arg,
-		.flags = flags,
-		.start = start,
-		.end = end,
-		.vec = bad_vec ? BAD_VEC : null_vec ? 0 : (uintptr_t)vec,
-		.vec_len = (uint64_t)vec_len,
-		.max_pages = max_pages,
-		.category_inverted = inverted,
-		.category_mask = mask,
-		.category_anyof_mask = anyof,
-		.return_mask = ret_mask,
-	};
-	int ret = ioctl(pagemap_fd, PAGEMAP_SCAN, &arg);
-	if (ret < 0) {
-		int e = errno;
-		buf_release(&b);
-		return failed_with(r, "ioctl", e);
-	}
+	*arg = (struct pm_scan_arg){ .size = sizeof *arg };
+	*bad_vec = *null_vec = false;
+	if (req_u64(r, "start", &arg->start) || req_u64(r, "end", &arg->end) || req_u64(r, "flags", &arg->flags) ||
+	    req_u64(r, "max_pages", &arg->max_pages) || req_u64(r, "category_inverted", &arg->category_inverted) ||
+	    req_u64(r, "category_mask", &arg->category_mask) || req_u64(r, "category_anyof_mask", &arg->category_anyof_mask) ||
+	    req_u64(r, "return_mask", &arg->return_mask) || req_int(r, "vec_len", 0, MAX_VEC_LEN, vec_len) ||
+	    req_bool_opt(r, "bad_vec", bad_vec) || req_bool_opt(r, "null_vec", null_vec))
+		return -1;
+	if (*bad_vec && *null_vec)
+		return req_bad(r, "fields \"bad_vec\" and \"null_vec\": at most one of them");
+	arg->vec_len = (uint64_t)*vec_len;
+	return 0;
+}
+
+/* An ioctl's reply fields: "ret", "walk_end" and the regions it filled. */
+static void put_scan(struct buf *o, int ret, const struct pm_scan_arg *arg, const struct page_region *vec)
+{
 	jw_int(o, "ret", ret);
-	jw_hex(o, "walk_end", arg.walk_end);
+	jw_hex(o, "walk_end", arg->walk_end);
 	buf_puts(o, ",\"regions\":[");
-	for (int i = 0; i < ret && i < vec_len && !bad_vec && !null_vec; i++) {
+	for (int i = 0; vec && i < ret && (uint64_t)i < arg->vec_len; i++) {
 		buf_puts(o, i ? ",{\"start\":\"" : "{\"start\":\"");
 		buf_hex(o, vec[i].start);
 		buf_puts(o, "\",\"end\":\"");
@@ -588,6 +568,79 @@ static enum outcome op_pagemap_scan(struct request *r, struct buf *o)
 		buf_puts(o, "\",\"categories\":");
 		buf_udec(o, vec[i].categories);
 		buf_append(o, "}", 1);
+	}
+	buf_puts(o, "]");
+}
+
+static enum outcome op_pagemap_scan(struct request *r, struct buf *o)
+{
+	struct pm_scan_arg arg;
+	int64_t vec_len;
+	bool bad_vec, null_vec;
+	if (scan_arg(r, &arg, &vec_len, &bad_vec, &null_vec))
+		return BAD;
+	if (pagemap_fd < 0)
+		return failed_with(r, "open", pagemap_errno);
+	BUF_ON_STACK(b, 256);
+	if (buf_reserve(&b, ((size_t)vec_len + 1) * sizeof(struct page_region)))
+		return failed_with(r, "ioctl", ENOMEM);
+	const struct page_region *vec = (const struct page_region *)(void *)b.p;
+	arg.vec = bad_vec ? BAD_VEC : null_vec ? 0 : (uintptr_t)vec;
+	int ret = ioctl(pagemap_fd, PAGEMAP_SCAN, &arg);
+	if (ret < 0) {
+		int e = errno;
+		buf_release(&b);
+		return failed_with(r, "ioctl", e);
+	}
+	put_scan(o, ret, &arg, bad_vec || null_vec ? NULL : vec);
+	buf_release(&b);
+	return DONE;
+}
+
+/* the most ioctls one pagemap_scan_until makes */
+#define MAX_SCANS 1024
+
+/*
+ * PAGEMAP_SCAN from start, then from each one's walk_end to the same end,
+ * while the regions found add up to fewer than "pages" pages: a loop of
+ * the selftests' (and of CRIU's) with no round trip an ioctl. It stops
+ * too at an ioctl that fails, returns more than vec_len regions, or ends
+ * at end; and after MAX_SCANS ioctls (the caller goes on from there).
+ */
+static enum outcome op_pagemap_scan_until(struct request *r, struct buf *o)
+{
+	struct pm_scan_arg arg;
+	int64_t vec_len;
+	bool bad_vec, null_vec;
+	uint64_t pages, found = 0, page = (uint64_t)sysconf(_SC_PAGESIZE);
+	if (scan_arg(r, &arg, &vec_len, &bad_vec, &null_vec) || req_u64(r, "pages", &pages))
+		return BAD;
+	if (pagemap_fd < 0)
+		return failed_with(r, "open", pagemap_errno);
+	struct buf b = { 0 };
+	if (buf_reserve(&b, ((size_t)vec_len + 1) * sizeof(struct page_region)))
+		return failed_with(r, "ioctl", ENOMEM);
+	const struct page_region *vec = (const struct page_region *)(void *)b.p;
+	arg.vec = (uintptr_t)vec;
+	buf_puts(o, ",\"scans\":[");
+	for (int n = 0; n < MAX_SCANS && found < pages; n++) {
+		int ret = ioctl(pagemap_fd, PAGEMAP_SCAN, &arg);
+		if (ret < 0) {
+			char scratch[16];
+			buf_puts(o, n ? ",{\"ok\":false" : "{\"ok\":false");
+			jw_str(o, "errno", errno_name(errno, scratch, sizeof scratch));
+			jw_str(o, "call", "ioctl");
+			buf_append(o, "}", 1);
+			break;
+		}
+		buf_puts(o, n ? ",{\"ok\":true" : "{\"ok\":true");
+		put_scan(o, ret, &arg, vec);
+		buf_append(o, "}", 1);
+		if (ret > vec_len || arg.walk_end == arg.end)
+			break;
+		for (int i = 0; i < ret; i++)
+			found += (vec[i].end - vec[i].start) / page;
+		arg.start = arg.walk_end;
 	}
 	buf_puts(o, "]");
 	buf_release(&b);
@@ -817,6 +870,9 @@ static const struct op {
 	{ "pagemap_scan",
 	  "proc start end flags max_pages category_inverted category_mask category_anyof_mask return_mask vec_len bad_vec null_vec",
 	  op_pagemap_scan, REPEATS },
+	{ "pagemap_scan_until",
+	  "proc start end flags max_pages category_inverted category_mask category_anyof_mask return_mask vec_len pages",
+	  op_pagemap_scan_until, ONCE },
 	{ "userfaultfd", "proc flags", op_userfaultfd, ONCE },
 	{ "uffdio_api", "proc fd api features", op_uffdio_api, ONCE },
 	{ "uffdio_register", "proc fd start len mode", op_uffdio_register, ONCE },
