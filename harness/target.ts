@@ -176,6 +176,14 @@ export interface Proc {
   pagemap(addr: bigint, nPages: number): Promise<Ret<BigUint64Array>>;
   /** ioctl(pagemap_fd, PAGEMAP_SCAN, &arg) */
   pagemapScan(arg: PmScanArg): Promise<Ret<PmScanResult>>;
+  /**
+   * The ioctl from arg.start, then again from each one's walk_end to the same end, while the
+   * regions found add up to fewer than `pages` pages: each ioctl's result, in order. It stops too
+   * at one that fails, one that returns more than vecLen regions, or one that ends at arg.end,
+   * and may stop sooner (its caller goes on from the last walk_end). A loop of the selftests'
+   * (and CRIU's); optional: harness/scan-loop.ts makes the calls one by one where a target has none.
+   */
+  pagemapScanUntil?(arg: PmScanArg, pages: bigint): Promise<readonly Ret<PmScanResult>[]>;
   /** userfaultfd(2) */
   userfaultfd(flags: number): Promise<Ret<number>>;
   /** ioctl(fd, UFFDIO_API): the features and ioctls the kernel offers */

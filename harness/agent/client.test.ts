@@ -142,6 +142,26 @@ describe('on the real agent', () => {
     expect(await proc.pagemapScan({ ...arg, badVec: true })).toEqual(new Errno('EFAULT', 'ioctl'));
   });
 
+  test('pagemapScanUntil: what pagemapScan from each walk_end gives, up to the pages asked for; a failure of the whole is the first ioctl\'s', async () => {
+    const addr = await anon(6n * PAGE);
+    await proc.increment([addr, addr + 2n * PAGE, addr + 4n * PAGE]);
+    const arg = {
+      start: addr,
+      end: addr + 6n * PAGE,
+      flags: 0,
+      maxPages: 0n,
+      categoryInverted: 0,
+      categoryMask: PAGE_IS_PRESENT,
+      categoryAnyofMask: 0,
+      returnMask: PAGE_IS_PRESENT,
+      vecLen: 1,
+    };
+    const oneByOne = [ok(await proc.pagemapScan(arg))];
+    oneByOne.push(ok(await proc.pagemapScan({ ...arg, start: oneByOne[0]!.walkEnd })));
+    expect(await proc.pagemapScanUntil!(arg, 2n)).toEqual(oneByOne);
+    expect(await proc.pagemapScanUntil!({ ...arg, flags: -1 }, 2n)).toEqual([new Errno('EINVAL', 'ioctl')]);
+  });
+
   test('pagemapScan: a NULL vec, and flags and masks sign-extended as a C int -1 is', async () => {
     const addr = await anon(2n * PAGE);
     const arg = { start: addr, end: addr + 2n * PAGE, flags: 0, maxPages: 0n, categoryInverted: 0, categoryMask: 0, categoryAnyofMask: 0, returnMask: 0, vecLen: 500 };

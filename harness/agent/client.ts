@@ -247,6 +247,35 @@ async function inBatches(addrs: readonly bigint[], send: (batch: readonly string
   return r;
 }
 
+/** struct pm_scan_arg as pagemap_scan's fields. */
+function scanFields(arg: PmScanArg): Record<string, WireValue> {
+  return {
+    start: hex(arg.start),
+    end: hex(arg.end),
+    flags: hex(BigInt(arg.flags)),
+    max_pages: hex(arg.maxPages),
+    category_inverted: hex(BigInt(arg.categoryInverted)),
+    category_mask: hex(BigInt(arg.categoryMask)),
+    category_anyof_mask: hex(BigInt(arg.categoryAnyofMask)),
+    return_mask: hex(BigInt(arg.returnMask)),
+    vec_len: arg.vecLen,
+    ...(arg.badVec ? { bad_vec: true } : {}),
+    ...(arg.nullVec ? { null_vec: true } : {}),
+  };
+}
+
+/** A PAGEMAP_SCAN ioctl's reply as a PmScanResult. */
+function scanResultOf(r: Reply, op: string): PmScanResult {
+  return {
+    ret: int(r, op, 'ret'),
+    walkEnd: u64(r, op, 'walk_end'),
+    regions: list(r, op, 'regions').map((region): PageRegion => {
+      if (!isReply(region)) throw malformed(op, 'regions', 'a list of regions');
+      return { start: u64(region, op, 'start'), end: u64(region, op, 'end'), categories: int(region, op, 'categories') };
+    }),
+  };
+}
+
 /** uname's machine as TargetInfo.arch names it. */
 export function archOf(machine: string): string {
   return machine === 'aarch64' ? 'arm64' : machine;
@@ -431,31 +460,22 @@ export class AgentProc implements Proc {
     );
   }
   pagemapScan(arg: PmScanArg): Promise<Ret<PmScanResult>> {
-    const fields = {
-      start: hex(arg.start),
-      end: hex(arg.end),
-      flags: hex(BigInt(arg.flags)),
-      max_pages: hex(arg.maxPages),
-      category_inverted: hex(BigInt(arg.categoryInverted)),
-      category_mask: hex(BigInt(arg.categoryMask)),
-      category_anyof_mask: hex(BigInt(arg.categoryAnyofMask)),
-      return_mask: hex(BigInt(arg.returnMask)),
-      vec_len: arg.vecLen,
-      ...(arg.badVec ? { bad_vec: true } : {}),
-      ...(arg.nullVec ? { null_vec: true } : {}),
-    };
-    return this.call('pagemap_scan', fields, (r) => ({
-      ret: int(r, 'pagemap_scan', 'ret'),
-      walkEnd: u64(r, 'pagemap_scan', 'walk_end'),
-      regions: list(r, 'pagemap_scan', 'regions').map((region): PageRegion => {
-        if (!isReply(region)) throw malformed('pagemap_scan', 'regions', 'a list of regions');
-        return {
-          start: u64(region, 'pagemap_scan', 'start'),
-          end: u64(region, 'pagemap_scan', 'end'),
-          categories: int(region, 'pagemap_scan', 'categories'),
-        };
+    return this.call('pagemap_scan', scanFields(arg), (r) => scanResultOf(r, 'pagemap_scan'));
+  }
+  /**
+   * The ioctl from arg.start, then from each one's walk_end, while fewer than `pages` pages are
+   * found (the agent's pagemap_scan_until); a failure of the request as a whole is the first ioctl's.
+   */
+  async pagemapScanUntil(arg: PmScanArg, pages: bigint): Promise<readonly Ret<PmScanResult>[]> {
+    const op = 'pagemap_scan_until';
+    if (arg.badVec || arg.nullVec) throw new Error(`${op}: a loop scans into a vector`);
+    const scans = await this.call(op, { ...scanFields(arg), pages: hex(pages) }, (r) =>
+      list(r, op, 'scans').map((scan): Ret<PmScanResult> => {
+        if (!isReply(scan)) throw malformed(op, 'scans', 'a list of replies');
+        return scan['ok'] === false ? errnoOf(scan, op) : scanResultOf(scan, op);
       }),
-    }));
+    );
+    return isErr(scans) ? [scans] : scans;
   }
 
   /** The kernel module's walk (kmod/); ENOTTY where the kernel has none. */

@@ -57,6 +57,7 @@ import { GlibcRand } from '../../harness/glibc-rand.ts';
 import { defaultHugePageSize, hugetlbSetupDefault } from '../../harness/hugepage-settings.ts';
 import { inOrder } from '../../harness/in-order.ts';
 import type { Ksft } from '../../harness/ksft.ts';
+import { scanLoop } from '../../harness/scan-loop.ts';
 import { strerror } from '../../harness/strerror.ts';
 import type { Selftest, Suite } from '../../harness/suite.ts';
 import type { PageRegion, Proc, Thread } from '../../harness/target.ts';
@@ -489,8 +490,10 @@ async function sanityTestsSd(g: G): Promise<number> {
     }
     await increment(proc, writes);
 
+    // the loop's ioctls made where the kernel is, as many as it makes (harness/scan-loop.ts)
+    const scans = scanLoop(proc, totalWrites, pageSize);
     while (totalReads < totalWrites) {
-      const r = await pagemapIoc(g, walkEnd, memSize - (walkEnd - mem), vec, vecSize, WP, 0, PAGE_IS_WRITTEN, 0, 0, PAGE_IS_WRITTEN);
+      const r = await pagemapIoc({ ...g, proc: scans.proc }, walkEnd, memSize - (walkEnd - mem), vec, vecSize, WP, 0, PAGE_IS_WRITTEN, 0, 0, PAGE_IS_WRITTEN);
       walkEnd = r.walkEnd;
       ret = check(g, r.ret);
 
@@ -499,6 +502,7 @@ async function sanityTestsSd(g: G): Promise<number> {
       const reads = getReads(g, vec, ret);
       totalReads += reads;
     }
+    scans.end();
 
     if (totalReads !== totalWrites) break;
   }
