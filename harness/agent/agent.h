@@ -44,9 +44,10 @@ void buf_append(struct buf *b, const void *data, size_t n);
 void buf_puts(struct buf *b, const char *s);
 /* "0x" and v in lower-case hex, as printf's "0x%llx" writes it (printf is slow under TCG) */
 void buf_hex(struct buf *b, uint64_t v);
-/* v in decimal, as printf's "%lld" and "%llu" write it */
+/* v in 16 lower-case hex digits, no prefix: a packed field's */
+void buf_hex16(struct buf *b, uint64_t v);
+/* v in decimal, as printf's "%lld" writes it */
 void buf_dec(struct buf *b, int64_t v);
-void buf_udec(struct buf *b, uint64_t v);
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_release(struct buf *b);
 /* anonymous memory the agent owns, marked so it never merges with a test's */

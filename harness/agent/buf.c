@@ -206,28 +206,26 @@ void buf_hex(struct buf *b, uint64_t v)
 	buf_append(b, t + n, sizeof t - n);
 }
 
-/* v in decimal, after a minus sign if `negative`, as printf's "%llu" writes it. */
-static void decimal(struct buf *b, uint64_t v, bool negative)
+void buf_hex16(struct buf *b, uint64_t v)
 {
-	char t[21];
-	size_t n = sizeof t;
-	do {
-		t[--n] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	if (negative)
-		t[--n] = '-';
-	buf_append(b, t + n, sizeof t - n);
+	char t[16];
+	for (int i = 15; i >= 0; i--, v >>= 4)
+		t[i] = "0123456789abcdef"[v & 15];
+	buf_append(b, t, sizeof t);
 }
 
 void buf_dec(struct buf *b, int64_t v)
 {
-	decimal(b, v < 0 ? -(uint64_t)v : (uint64_t)v, v < 0);
-}
-
-void buf_udec(struct buf *b, uint64_t v)
-{
-	decimal(b, v, false);
+	char t[20];
+	size_t n = sizeof t;
+	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+	do {
+		t[--n] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		t[--n] = '-';
+	buf_append(b, t + n, sizeof t - n);
 }
 
 void buf_printf(struct buf *b, const char *fmt, ...)

@@ -421,6 +421,18 @@ describe('an agent that breaks the protocol: the call rejects with an Error', ()
   });
 
   test.each([
+    ['a list of objects', '"ok":true,"ret":0,"walk_end":"0x1000","regions":[]'],
+    ['a region cut short', '"ok":true,"ret":1,"walk_end":"0x1000","regions":"0000"'],
+    ['upper-case hex', `"ok":true,"ret":1,"walk_end":"0x1000","regions":"${'A'.repeat(48)}"`],
+  ])('pagemapScan with regions as %s', async (_what, body) => {
+    const target = await agentTarget({ name: 'fake', start: scripted(({ id }) => `{"id":${id},${body}}`) });
+    const proc = await target.spawn();
+    const arg = { start: 0n, end: PAGE, flags: 0, maxPages: 0n, categoryInverted: 0, categoryMask: 0, categoryAnyofMask: 8, returnMask: 8, vecLen: 1 };
+    await expect(proc.pagemapScan(arg)).rejects.toThrow('agent: pagemap_scan reply: "regions" is not regions in hex, 48 digits each');
+    await target.close();
+  });
+
+  test.each([
     ['a type it does not know', '"ok":true,"entries":[{"name":"61","type":"fifo"}]', 'agent: list_dir reply: "entries" is not a list of entries, each with its name and type'],
     ['a name that is not hex', '"ok":true,"entries":[{"name":"a","type":"file"}]', 'agent: list_dir reply: "name" is not bytes in hex'],
     ['no list', '"ok":true', 'agent: list_dir reply: "entries" is not a list'],

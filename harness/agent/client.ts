@@ -264,16 +264,21 @@ function scanFields(arg: PmScanArg): Record<string, WireValue> {
   };
 }
 
+/** "regions": 48 hex digits a region, its start, end and categories (PAGE_IS_* bits, under 2^53) as big-endian u64s. */
+function regionsOf(r: Reply, op: string): PageRegion[] {
+  const packed = r['regions'];
+  if (typeof packed !== 'string' || packed.length % 48 !== 0 || !/^[0-9a-f]*$/.test(packed))
+    throw malformed(op, 'regions', 'regions in hex, 48 digits each');
+  const b = Buffer.from(packed, 'hex');
+  const regions: PageRegion[] = [];
+  for (let i = 0; i < b.length; i += 24)
+    regions.push({ start: b.readBigUInt64BE(i), end: b.readBigUInt64BE(i + 8), categories: Number(b.readBigUInt64BE(i + 16)) });
+  return regions;
+}
+
 /** A PAGEMAP_SCAN ioctl's reply as a PmScanResult. */
 function scanResultOf(r: Reply, op: string): PmScanResult {
-  return {
-    ret: int(r, op, 'ret'),
-    walkEnd: u64(r, op, 'walk_end'),
-    regions: list(r, op, 'regions').map((region): PageRegion => {
-      if (!isReply(region)) throw malformed(op, 'regions', 'a list of regions');
-      return { start: u64(region, op, 'start'), end: u64(region, op, 'end'), categories: int(region, op, 'categories') };
-    }),
-  };
+  return { ret: int(r, op, 'ret'), walkEnd: u64(r, op, 'walk_end'), regions: regionsOf(r, op) };
 }
 
 /** uname's machine as TargetInfo.arch names it. */

@@ -554,22 +554,19 @@ static int scan_arg(struct request *r, struct pm_scan_arg *arg, int64_t *vec_len
 	return 0;
 }
 
-/* An ioctl's reply fields: "ret", "walk_end" and the regions it filled. */
+/* An ioctl's reply fields: "ret", "walk_end" and the regions it filled, each its start, end and categories in 16 hex digits. */
 static void put_scan(struct buf *o, int ret, const struct pm_scan_arg *arg, const struct page_region *vec)
 {
 	jw_int(o, "ret", ret);
 	jw_hex(o, "walk_end", arg->walk_end);
-	buf_puts(o, ",\"regions\":[");
+	/* packed: a list of objects cost the harness three times as much to read (16 us for 50 regions) */
+	buf_puts(o, ",\"regions\":\"");
 	for (int i = 0; vec && i < ret && (uint64_t)i < arg->vec_len; i++) {
-		buf_puts(o, i ? ",{\"start\":\"" : "{\"start\":\"");
-		buf_hex(o, vec[i].start);
-		buf_puts(o, "\",\"end\":\"");
-		buf_hex(o, vec[i].end);
-		buf_puts(o, "\",\"categories\":");
-		buf_udec(o, vec[i].categories);
-		buf_append(o, "}", 1);
+		buf_hex16(o, vec[i].start);
+		buf_hex16(o, vec[i].end);
+		buf_hex16(o, vec[i].categories);
 	}
-	buf_puts(o, "]");
+	buf_append(o, "\"", 1);
 }
 
 static enum outcome op_pagemap_scan(struct request *r, struct buf *o)
