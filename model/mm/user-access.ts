@@ -116,11 +116,13 @@ export function atomicAddUser(mm: Mm, addrs: readonly bigint[], delta: number, c
     if (typeof load !== 'number') return { signal: load, addr: a };
     const pfn = userAccess(mm, a, 'write', current);
     if (typeof pfn !== 'number') return { signal: pfn, addr: a };
+    // the little-endian int a byte at a time (aligned: within the page), with nothing allocated
     const off = Number(a & PAGE_OFFSET_MASK);
-    const old = new DataView(mm.sys.phys.read(BigInt(pfn), off, 4).buffer).getInt32(0, true);
-    const word = new Uint8Array(4);
-    new DataView(word.buffer).setInt32(0, (old + delta) | 0, true);
-    mm.sys.phys.write(BigInt(pfn), off, word);
+    const phys = mm.sys.phys;
+    let old = 0;
+    for (let k = 3; k >= 0; k--) old = (old << 8) | phys.readByte(pfn, off + k);
+    const sum = (old + delta) | 0;
+    for (let k = 0; k < 4; k++) phys.writeByte(pfn, off + k, (sum >>> (8 * k)) & 0xff);
   }
   return null;
 }

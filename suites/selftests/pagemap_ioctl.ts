@@ -481,10 +481,11 @@ async function sanityTestsSd(g: G): Promise<number> {
     let totalReads = 0n;
     let walkEnd = mem;
 
+    // i as a number: a million bigint steps a run cost more than the stores they choose
     const writes: bigint[] = [];
-    for (let i = 0n; i < memSize; i += pageSize) {
+    for (let i = 0; i < Number(memSize); i += Number(pageSize)) {
       if (random.rand() % 2) {
-        writes.push(mem + i);
+        writes.push(mem + BigInt(i));
         totalWrites++;
       }
     }
