@@ -359,6 +359,15 @@ describe('on the real agent', () => {
       expect([i, ran]).toEqual([50, 50]);
     });
 
+    test('exit() while the agent runs its rounds (a suite the runner cut short): the loop stops with why, and the proc exits', async () => {
+      const addr = await anon(PAGE);
+      const stopped = expect(repeat(proc, 1e9, async () => !isErr(await proc.pagemap(addr, 1)))).rejects.toThrow(`agent: repeat: proc ${proc.pid} has exited`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await proc.exit();
+      await stopped;
+      proc = await target.spawn(); // for the test's own exit
+    });
+
     test('a loop that breaks in its first rounds, or runs none', async () => {
       const addr = await anon(PAGE);
       expect(await repeat(proc, 10, async () => (await byteAt(proc, addr)) !== 0)).toBe(0);

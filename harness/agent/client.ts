@@ -313,7 +313,8 @@ export class AgentProc implements Proc {
     const host: RoundsHost = {
       pid: this.pid,
       mayBlock: () => this.mayBlock,
-      requestLine: (op, fields, json) => this.conn.requestLine(op, fields, json),
+      // a suite cut short by the runner stops here: its exit() is under way
+      requestLine: (op, fields, json) => (this.live(op), this.conn.requestLine(op, fields, json)),
       intercept: (to) => void (this.interceptor = to),
     };
     return repeatOn(host, times, body);
@@ -532,9 +533,11 @@ export class AgentProc implements Proc {
     return this.zero('uffdio_unregister', { fd, start: hex(start), len: hex(len) });
   }
 
+  /** Calls made once exit() is under way fail at once: the proc reads no request after it. */
   async exit(): Promise<void> {
-    await this.must('exit');
+    const exiting = this.must('exit');
     this.exited = true;
+    await exiting;
   }
 }
 
