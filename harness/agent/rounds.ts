@@ -22,7 +22,6 @@ const REPEAT_MS = 100;
 
 /** One request of a round: the line the agent repeats (id 0), and its reply once it came. */
 interface Step {
-  readonly op: string;
   readonly request: string;
   reply: Reply | null;
   /** the reply's line without its id: `{"ok":...}` */
@@ -49,7 +48,7 @@ async function recordRound(host: RoundsHost, body: () => Promise<boolean>): Prom
   let repeatable = true;
   host.intercept(async (op, fields) => {
     repeatable &&= steps.length < MAX_STEPS && fields['thread'] === undefined && (REPEATS.has(op) || (REPEATS_UNLESS_BLOCKING.has(op) && !host.mayBlock()));
-    const step: Step = { op, request: requestOf(host.pid, op, fields), reply: null, expect: null };
+    const step: Step = { request: requestOf(host.pid, op, fields), reply: null, expect: null };
     steps.push(step);
     const { reply, line } = await host.requestLine(op, { proc: host.pid, ...fields });
     step.reply = reply;
