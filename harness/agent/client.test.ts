@@ -34,7 +34,7 @@ import {
   isErr,
   type Ret,
 } from '../../uapi/linux.ts';
-import type { Proc, Target } from '../target.ts';
+import type { PmScanArg, Proc, Target } from '../target.ts';
 import { AGENT } from '../testing/agent.ts';
 import { startAgentProcess } from '../targets/linux-host.ts';
 import { inOrder } from '../in-order.ts';
@@ -67,6 +67,19 @@ describe('on the real agent', () => {
 
   const anon = async (len: bigint, prot = PROT_READ | PROT_WRITE): Promise<bigint> =>
     ok(await proc.mmap(0n, len, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n));
+  /** PAGEMAP_SCAN of `pages` pages from start: no flags, masks or vector but what `with_` gives */
+  const scanArg = (start: bigint, pages: bigint, with_: Partial<PmScanArg>): PmScanArg => ({
+    start,
+    end: start + pages * PAGE,
+    flags: 0,
+    maxPages: 0n,
+    categoryInverted: 0,
+    categoryMask: 0,
+    categoryAnyofMask: 0,
+    returnMask: 0,
+    vecLen: 0,
+    ...with_,
+  });
 
   test('mmap, write, read, pagemap, clear_refs: a round trip', async () => {
     const addr = await anon(2n * PAGE);
@@ -123,17 +136,7 @@ describe('on the real agent', () => {
   test('pagemapScan: regions, walkEnd, and EFAULT for a bad vector', async () => {
     const addr = await anon(2n * PAGE);
     await proc.write(addr + PAGE, Uint8Array.of(1));
-    const arg = {
-      start: addr,
-      end: addr + 2n * PAGE,
-      flags: 0,
-      maxPages: 0n,
-      categoryInverted: 0,
-      categoryMask: 0,
-      categoryAnyofMask: PAGE_IS_PRESENT,
-      returnMask: PAGE_IS_PRESENT,
-      vecLen: 8,
-    };
+    const arg = scanArg(addr, 2n, { categoryAnyofMask: PAGE_IS_PRESENT, returnMask: PAGE_IS_PRESENT, vecLen: 8 });
     expect(await proc.pagemapScan(arg)).toEqual({
       ret: 1,
       walkEnd: addr + 2n * PAGE,
@@ -145,17 +148,7 @@ describe('on the real agent', () => {
   test('pagemapScanUntil: what pagemapScan from each walk_end gives, up to the pages asked for; a failure of the whole is the first ioctl\'s', async () => {
     const addr = await anon(6n * PAGE);
     await proc.increment([addr, addr + 2n * PAGE, addr + 4n * PAGE]);
-    const arg = {
-      start: addr,
-      end: addr + 6n * PAGE,
-      flags: 0,
-      maxPages: 0n,
-      categoryInverted: 0,
-      categoryMask: PAGE_IS_PRESENT,
-      categoryAnyofMask: 0,
-      returnMask: PAGE_IS_PRESENT,
-      vecLen: 1,
-    };
+    const arg = scanArg(addr, 6n, { categoryMask: PAGE_IS_PRESENT, returnMask: PAGE_IS_PRESENT, vecLen: 1 });
     const oneByOne = [ok(await proc.pagemapScan(arg))];
     oneByOne.push(ok(await proc.pagemapScan({ ...arg, start: oneByOne[0]!.walkEnd })));
     expect(await proc.pagemapScanUntil!(arg, 2n)).toEqual(oneByOne);
