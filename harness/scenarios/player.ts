@@ -53,6 +53,25 @@ export class Player {
     this.lines.push(`${label}: ${lines.map((l) => l.replace(/\s+/g, ' ')).join(', ')} | ${sysfs.join(' ')}`);
   }
 
+  /**
+   * Waits, up to 5 s, for /proc/meminfo's Writeback to come to 0 kB, and
+   * writes nothing down. A page MADV_PAGEOUT sent to swap is under
+   * writeback for a while; an munmap meanwhile cannot take it out of the
+   * swap cache, so its slot stays used (free_swap_and_cache()), and what
+   * /proc/swaps shows then depends on how fast the guest's disk was (a
+   * guest under load kept two slots more). A target without the line
+   * (the model writes back at once) does not wait.
+   */
+  async writebackDone(): Promise<void> {
+    const deadline = performance.now() + 5000;
+    for (;;) {
+      const meminfo = await this.p.readFile('/proc/meminfo');
+      const kb = isErr(meminfo) ? undefined : /^Writeback:\s+(\d+) kB$/m.exec(meminfo)?.[1];
+      if (kb === undefined || kb === '0' || performance.now() > deadline) return;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
   /** /proc/swaps' device line: size, used, priority */
   async swaps(label: string): Promise<void> {
     const text = must(await this.p.readFile('/proc/swaps'), 'swaps');

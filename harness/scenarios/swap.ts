@@ -4,7 +4,8 @@
 // pages going to swap through the page cache, MADV_DONTNEED of a swap entry.
 // Each part unmaps what it swapped before its process exits: an exit's
 // teardown may finish after the next part has begun, and the swap slots it
-// frees decide where the next part's pages go.
+// frees decide where the next part's pages go. Each waits for swap
+// writeback to end before it unmaps (Player.writebackDone()).
 
 import { MADV_DONTNEED, MADV_HUGEPAGE, MADV_PAGEOUT, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE, must } from '../../uapi/linux.ts';
 import type { Target } from '../target.ts';
@@ -40,6 +41,7 @@ export function swapScenario(target: Target): Promise<string[]> {
       await s.p.writeFile(`/proc/${s.p.pid}/clear_refs`, '4');
       s.result('pageout after clear_refs', await s.p.madvise(a, 2n * PAGE, MADV_PAGEOUT));
       await s.pagemap('swapped again', a, 2);
+      await s.writebackDone();
       s.result('munmap', await s.p.munmap(a, 4n * PAGE));
       await s.swaps('swaps after munmap');
     },
@@ -49,6 +51,7 @@ export function swapScenario(target: Target): Promise<string[]> {
       s.result('pageout of 4 pages of a THP', await s.p.madvise(a, 4n * PAGE, MADV_PAGEOUT));
       await s.pagemap('split: the written page swapped, the rest the zero page', a, 6);
       await s.smaps('split THP smaps', a, FIELDS);
+      await s.writebackDone();
       s.result('munmap', await s.p.munmap(a, HPAGE));
     },
     async (s) => {
@@ -60,6 +63,7 @@ export function swapScenario(target: Target): Promise<string[]> {
       await s.smaps('THP swapped smaps', a, FIELDS);
       await s.readBack('page 1 read back', a + PAGE);
       await s.pagemap('page 1 swapped in alone', a, 3);
+      await s.writebackDone();
       s.result('munmap', await s.p.munmap(a, HPAGE));
     },
     async (s) => {
@@ -73,6 +77,7 @@ export function swapScenario(target: Target): Promise<string[]> {
       await s.readBack('page 2 read back', a + 2n * PAGE);
       await s.pagemap('page 2 back, page 0 still in swap', a, 4);
       await s.smaps('shmem smaps after', a, FIELDS);
+      await s.writebackDone();
       s.result('munmap', await s.p.munmap(a, 4n * PAGE));
       await s.swaps('swaps after the shmem object is gone');
     },
