@@ -46,7 +46,7 @@ export function scanLoop(proc: Proc, pages: bigint, pageSize: bigint): ScanLoop 
       throw new Error('scanLoop: the loop asked for an ioctl other than the one made for it: it is not the loop scanLoop makes');
     const r = ahead.shift()!;
     if (!isErr(r)) {
-      for (const region of r.regions.slice(0, r.ret)) found += (region.end - region.start) / pageSize;
+      for (const region of r.regions) found += (region.end - region.start) / pageSize;
       next = { ...arg, start: r.walkEnd };
     }
     return r;

@@ -1032,40 +1032,40 @@ static bool same_reply(const struct buf *reply, struct span expect)
 	return n == expect.len - 1 && !memcmp(comma + 1, expect.p + 1, n);
 }
 
+/* A request of a repeat's body: parsed once, run a round at a time. */
+struct step {
+	struct span expect;
+	const struct op *op;
+	struct request r;
+};
+
 /*
  * The body's requests, `times` rounds, while each answers as `expect`
  * says (the replies the harness had when it made them once): a loop of
  * the test's with no round trip a call. It stops at the first reply that
  * differs, which is the harness's to judge, and says where.
  */
-/* A request of a repeat's body: parsed once, run a round at a time. */
-struct step {
-	struct span line, expect;
-	const struct op *op;
-	struct request r;
-};
-
 static enum outcome op_repeat(struct request *r, struct buf *o)
 {
 	int64_t times, done;
 	size_t n, nexpect;
 	struct span *lines = calloc(2 * MAX_STEPS, sizeof *lines), *expect = lines + MAX_STEPS;
-	struct step *steps = calloc(MAX_STEPS, sizeof *steps);
+	struct step *steps = NULL;
 	enum outcome how = DONE;
-	if (!lines || !steps)
-		how = failed_with(r, "repeat", ENOMEM);
-	else if (req_int(r, "times", 0, INT32_MAX, &times) || req_objects(r, "body", lines, MAX_STEPS, &n) ||
-		 req_objects(r, "expect", expect, MAX_STEPS, &nexpect))
+	if (!lines)
+		return failed_with(r, "repeat", ENOMEM);
+	if (req_int(r, "times", 0, INT32_MAX, &times) || req_objects(r, "body", lines, MAX_STEPS, &n) ||
+	    req_objects(r, "expect", expect, MAX_STEPS, &nexpect))
 		how = BAD;
 	else if (n != nexpect)
 		how = (req_bad(r, "fields \"body\" and \"expect\": one reply a request"), BAD);
+	else if (!(steps = calloc(n ? n : 1, sizeof *steps)))
+		how = failed_with(r, "repeat", ENOMEM);
 	if (how != DONE) {
 		free(lines);
-		free(steps);
 		return how;
 	}
 	for (size_t k = 0; k < n; k++) {
-		steps[k].line = lines[k];
 		steps[k].expect = expect[k];
 		steps[k].op = prepare(lines[k].p, lines[k].len, &steps[k].r, true);
 	}
