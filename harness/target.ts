@@ -102,6 +102,32 @@ export interface Thread {
   minflt(): Promise<Ret<bigint>>;
 }
 
+/** struct uffd_msg, as read(2) of a userfaultfd gives it: its event, and that event's arguments */
+export type UffdMsg =
+  | {
+      readonly event: 'PAGEFAULT';
+      /** UFFD_PAGEFAULT_FLAG_* */
+      readonly flags: bigint;
+      readonly address: bigint;
+      /** the faulting thread's tid with UFFD_FEATURE_THREAD_ID, else 0 */
+      readonly ptid: number;
+    }
+  | { readonly event: 'FORK'; readonly ufd: number }
+  | { readonly event: 'REMAP'; readonly from: bigint; readonly to: bigint; readonly len: bigint }
+  | { readonly event: 'REMOVE' | 'UNMAP'; readonly start: bigint; readonly end: bigint };
+
+/**
+ * A userfaultfd ioctl that reports its progress in its own argument
+ * (uffdio_copy.copy, uffdio_zeropage.zeropage): the ioctl's failure (null
+ * when it returned 0), and that field as the kernel wrote it (bytes done,
+ * or a negative errno); null where the kernel failed before writing it,
+ * so the caller's own value is still there.
+ */
+export interface UffdioProgress {
+  readonly error: Errno | null;
+  readonly progress: bigint | null;
+}
+
 /** A page-table level as Linux names it; folded levels are not reported. */
 export type PgLevel = 'pgd' | 'p4d' | 'pud' | 'pmd' | 'pte';
 
@@ -194,6 +220,18 @@ export interface Proc {
   uffdioWriteprotect(fd: number, start: bigint, len: bigint, mode: bigint): Promise<Ret<0>>;
   /** ioctl(fd, UFFDIO_UNREGISTER) of [start, start + len) */
   uffdioUnregister(fd: number, start: bigint, len: bigint): Promise<Ret<0>>;
+  /** ioctl(fd, UFFDIO_COPY): len bytes from src (this process's memory) into the holes at dst; mode UFFDIO_COPY_MODE_* */
+  uffdioCopy(fd: number, dst: bigint, src: bigint, len: bigint, mode: bigint): Promise<UffdioProgress>;
+  /** ioctl(fd, UFFDIO_ZEROPAGE) of [start, start + len); mode UFFDIO_ZEROPAGE_MODE_DONTWAKE or 0 */
+  uffdioZeropage(fd: number, start: bigint, len: bigint, mode: bigint): Promise<UffdioProgress>;
+  /** ioctl(fd, UFFDIO_WAKE) of [start, start + len): threads waiting in faults there retry */
+  uffdioWake(fd: number, start: bigint, len: bigint): Promise<Ret<0>>;
+  /**
+   * read(2) of one struct uffd_msg: EAGAIN when none is pending and the
+   * descriptor is O_NONBLOCK; otherwise it waits for one (a pending call,
+   * while the process's other calls go on).
+   */
+  uffdRead(fd: number): Promise<Ret<UffdMsg>>;
   /**
    * `for (i = 0; i < times; i++) if (!(await body(i))) break;`, resolving
    * with i: a loop of the test's own. The body makes calls on this proc

@@ -109,6 +109,8 @@ void jw_bytes(struct buf *b, const char *key, const void *data, size_t n);
 void jw_end(struct buf *b);
 void jw_error(struct buf *b, const struct request *r, const char *msg);
 void jw_errno(struct buf *b, const struct request *r);
+/* jw_errno() but the line's end: an op's own fields may follow (a uffd ioctl's progress) */
+void jw_failed(struct buf *b, const struct request *r);
 const char *errno_name(int e, char *scratch, size_t len);
 const char *signal_name(int sig, char *scratch, size_t len);
 
@@ -136,8 +138,11 @@ int write_all(int fd, const void *p, size_t n);
 /* How an op ended: the dispatcher builds the response from it (ASYNC: a worker answers). */
 /* DONE: o holds the reply's fields; ANSWERED: o holds the whole reply line; ASYNC: answered elsewhere */
 enum outcome { DONE, BAD, FAILED, ASYNC, ANSWERED };
-/* The process's own accesses to its memory: read, write, fill (memset), increment (p[0]++ at each address), a thread's atomic add. */
-enum access { LOAD, STORE, FILL, INCREMENT, ATOMIC_ADD };
+/*
+ * The process's own accesses to its memory: read, write, fill (memset), increment (p[0]++ at each address), a thread's atomic add;
+ * and a read(2) of a userfaultfd, which may wait for a message as an access may wait in a fault.
+ */
+enum access { LOAD, STORE, FILL, INCREMENT, ATOMIC_ADD, UFFD_READ };
 struct job;
 
 bool proc_op_known(const char *name);
@@ -158,6 +163,8 @@ int agent_thread(void *(*fn)(void *), void *arg, bool prefaulted);
 void memory_may_block(void);
 /* whether memory_may_block() has been called: a load or store then runs on a worker */
 bool memory_blocks(void);
+/* read(2) of one struct uffd_msg from fd: the whole reply line to (has_id, id) in o, the message or the errno */
+void uffd_read_reply(int fd, bool has_id, int64_t id, struct buf *o);
 
 /* The test's own threads (thread.c): pthread_create(), and the calls queued for one ("thread": its tid). */
 enum outcome thread_create(struct request *r, struct buf *o);

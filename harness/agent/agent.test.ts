@@ -78,6 +78,23 @@ async function newThread(): Promise<number> {
   return reply['thread'] as number;
 }
 
+let nextId = 5000;
+/** Sends requests together, for replies that may come out of order: their ids. */
+function send(...requests: Readonly<Record<string, unknown>>[]): number[] {
+  return requests.map((r) => {
+    const id = nextId++;
+    agent.send(JSON.stringify({ id, ...r }));
+    return id;
+  });
+}
+
+/** The next n replies, in the order they came. */
+async function replies(n: number): Promise<Json[]> {
+  const got: Json[] = [];
+  while (got.length < n) got.push(await agent.next());
+  return got;
+}
+
 describe('hello', () => {
   test('names the kernel, the machine, the page size and every op the schema describes', async () => {
     const reply = await agent.ask({ op: 'hello' });
@@ -471,6 +488,73 @@ describe('fill and increment: memset() and p[0]++ in the process', () => {
   });
 });
 
+describe('userfaultfd: missing faults, resolved by the process itself', () => {
+  /** A userfaultfd with `flags`, past UFFDIO_API (no features), and two private anonymous pages registered MISSING; null where userfaultfd(2) is refused. */
+  async function missing(flags: number): Promise<{ fd: number; addr: string } | null> {
+    const fd = (await agent.ask({ op: 'userfaultfd', proc, flags }))['fd'];
+    if (typeof fd !== 'number') return null;
+    expect(await agent.ask({ op: 'uffdio_api', proc, fd, api: '0xaa', features: '0x0' })).toMatchObject({ ok: true });
+    const addr = await mapAnon(2 * PAGE, PROT_READ | PROT_WRITE);
+    expect(await agent.ask({ op: 'uffdio_register', proc, fd, start: addr, len: '0x2000', mode: '0x1' })).toMatchObject({ ok: true });
+    return { fd, addr };
+  }
+
+  test("uffdio_zeropage and uffdio_copy: the argument's progress field whether or not the ioctl failed, -EEXIST in two's complement", async (ctx) => {
+    const uffd = await missing(O_CLOEXEC | O_NONBLOCK);
+    if (!uffd) return ctx.skip('userfaultfd(2) is not permitted here');
+    const { fd, addr } = uffd;
+    const zeropage = { op: 'uffdio_zeropage', proc, fd, start: addr, len: '0x1000', mode: '0x0' };
+    expect(await agent.ask(zeropage)).toEqual({ id: expect.any(Number), ok: true, zeropage: '0x1000' });
+    expect(await agent.ask(zeropage)).toEqual({ id: expect.any(Number), ok: false, errno: 'EEXIST', call: 'ioctl', zeropage: '0xffffffffffffffef' });
+    const src = await mapAnon(PAGE, PROT_READ | PROT_WRITE);
+    const copy = { op: 'uffdio_copy', proc, fd, src, len: '0x1000', mode: '0x0' };
+    expect(await agent.ask({ ...copy, dst: plus(addr, PAGE) })).toEqual({ id: expect.any(Number), ok: true, copy: '0x1000' });
+    expect(await agent.ask({ ...copy, dst: addr })).toMatchObject({ ok: false, errno: 'EEXIST', copy: '0xffffffffffffffef' });
+    // a range the ioctl refuses before it copies: the kernel never wrote the field, so the reply has none
+    expect(await agent.ask({ ...copy, dst: plus(addr, 1) })).toEqual({ id: expect.any(Number), ok: false, errno: 'EINVAL', call: 'ioctl' });
+    expect(await agent.ask({ ...copy, dst: addr, fd: 12345 })).toEqual({ id: expect.any(Number), ok: false, errno: 'EBADF', call: 'ioctl' });
+    expect(await agent.ask({ op: 'uffdio_wake', proc, fd, start: addr, len: '0x2000' })).toEqual({ id: expect.any(Number), ok: true });
+  });
+
+  test('uffd_read: EAGAIN with nothing pending on an O_NONBLOCK descriptor; EINVAL for one that gives less than a message; EBADF for none', async (ctx) => {
+    const uffd = await missing(O_CLOEXEC | O_NONBLOCK);
+    if (!uffd) return ctx.skip('userfaultfd(2) is not permitted here');
+    expect(await agent.ask({ op: 'uffd_read', proc, fd: uffd.fd })).toEqual({ id: expect.any(Number), ok: false, errno: 'EAGAIN', call: 'read' });
+    const devnull = (await agent.ask({ op: 'open', proc, path: '/dev/null', flags: O_RDWR }))['fd'];
+    expect(await agent.ask({ op: 'uffd_read', proc, fd: devnull })).toMatchObject({ ok: false, errno: 'EINVAL', call: 'read' });
+    expect(await agent.ask({ op: 'uffd_read', proc, fd: 12345 })).toMatchObject({ ok: false, errno: 'EBADF', call: 'read' });
+  });
+
+  test('a blocking uffd_read is answered once a fault comes, the requests after it served meanwhile; uffdio_copy resolves the fault', async (ctx) => {
+    const uffd = await missing(O_CLOEXEC);
+    if (!uffd) return ctx.skip('userfaultfd(2) is not permitted here');
+    const { fd, addr } = uffd;
+    const src = await mapAnon(PAGE, PROT_READ | PROT_WRITE);
+    const [message, store] = send({ op: 'uffd_read', proc, fd }, { op: 'write', proc, addr: plus(src, 7), data: '5a' });
+    expect(await agent.next()).toEqual({ id: store, ok: true });
+    // a load of the missing page waits in its fault, which the read reports
+    const [load] = send({ op: 'read', proc, addr: plus(addr, PAGE + 7), len: 1 });
+    expect(await agent.next()).toEqual({ id: message, ok: true, event: 'PAGEFAULT', flags: '0x0', address: plus(addr, PAGE), ptid: 0 });
+    const [copy] = send({ op: 'uffdio_copy', proc, fd, dst: plus(addr, PAGE), src, len: '0x1000', mode: '0x0' });
+    expect(await replies(2)).toEqual(expect.arrayContaining([{ id: copy, ok: true, copy: '0x1000' }, { id: load, ok: true, data: '5a' }]));
+  });
+
+  test('none of them can be repeated', async (ctx) => {
+    const uffd = await missing(O_CLOEXEC | O_NONBLOCK);
+    if (!uffd) return ctx.skip('userfaultfd(2) is not permitted here');
+    const { fd, addr } = uffd;
+    for (const body of [
+      { op: 'uffdio_copy', fd, dst: addr, src: addr, len: '0x1000', mode: '0x0' },
+      { op: 'uffdio_zeropage', fd, start: addr, len: '0x1000', mode: '0x0' },
+      { op: 'uffdio_wake', fd, start: addr, len: '0x1000' },
+      { op: 'uffd_read', fd },
+    ]) {
+      agent.send(`{"id":97,"op":"repeat","proc":${proc},"times":2,"body":[${JSON.stringify({ id: 0, proc, ...body })}],"expect":[{"ok":true}]}`);
+      expect(await agent.next()).toEqual({ id: 97, ok: true, done: 0, step: 0, reply: { id: 0, error: `${body.op} cannot be repeated` } });
+    }
+  });
+});
+
 describe('repeat: a loop of requests run in the proc', () => {
   /** The request line of a repeat: `expect` as the raw reply texts, so they compare as the agent compares them. */
   function repeatLine(id: number, times: number, body: readonly Record<string, unknown>[], expect: readonly string[]): string {
@@ -584,22 +668,6 @@ describe('files, directories and System V shared memory', () => {
 });
 
 describe("a process's threads", () => {
-  let nextId = 5000;
-  /** Sends requests together: their ids. */
-  function send(...requests: Readonly<Record<string, unknown>>[]): number[] {
-    return requests.map((r) => {
-      const id = nextId++;
-      agent.send(JSON.stringify({ id, ...r }));
-      return id;
-    });
-  }
-  /** The next n replies, in the order they came. */
-  async function replies(n: number): Promise<Json[]> {
-    const got: Json[] = [];
-    while (got.length < n) got.push(await agent.next());
-    return got;
-  }
-
   test('thread_create: a thread of the process, named by its tid', async () => {
     const [t1, t2] = [await newThread(), await newThread()];
     expect(t1).not.toBe(t2);

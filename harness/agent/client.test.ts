@@ -13,6 +13,7 @@ import {
   Errno,
   IPC_CREAT,
   IPC_RMID,
+  MADV_DONTNEED,
   MAP_ANONYMOUS,
   MAP_FIXED,
   MAP_PRIVATE,
@@ -29,6 +30,10 @@ import {
   PROT_READ,
   PROT_WRITE,
   UFFD_API,
+  UFFD_FEATURE_EVENT_REMAP,
+  UFFD_FEATURE_EVENT_REMOVE,
+  UFFD_FEATURE_EVENT_UNMAP,
+  UFFDIO_REGISTER_MODE_MISSING,
   UFFDIO_REGISTER_MODE_WP,
   UFFDIO_WRITEPROTECT_MODE_WP,
   isErr,
@@ -46,6 +51,17 @@ const PAGE = 4096n;
 function ok<T>(r: Ret<T>): T {
   if (isErr(r)) throw new Error(`unexpected ${r}`);
   return r;
+}
+
+/** `p`, or a rejection saying what never came once `ms` have passed: a call that should come back does not hang the test. */
+async function within<T>(p: Promise<T>, what: string, ms = 3000): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms`)), ms)));
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 describe('on the real agent', () => {
@@ -275,6 +291,84 @@ describe('on the real agent', () => {
     expect(await proc.read(addr + PAGE, 1)).toEqual({ ok: true, data: Uint8Array.of(1) });
   });
 
+  describe('userfaultfd: missing faults resolved by the process itself', () => {
+    /** A userfaultfd with `flags`, past UFFDIO_API with no features, and two private anonymous pages registered MISSING; null where the kernel refuses one. */
+    const missing = async (flags: number): Promise<{ uffd: number; addr: bigint } | null> => {
+      const uffd = await proc.userfaultfd(flags);
+      if (isErr(uffd)) return null;
+      ok(await proc.uffdioApi(uffd, UFFD_API, 0n));
+      const addr = await anon(2n * PAGE);
+      ok(await proc.uffdioRegister(uffd, addr, 2n * PAGE, UFFDIO_REGISTER_MODE_MISSING));
+      return { uffd, addr };
+    };
+
+    test('uffdioZeropage fills a hole with the zero page; again, it fails with EEXIST and reports -EEXIST', async (ctx) => {
+      const u = await missing(O_CLOEXEC | O_NONBLOCK);
+      if (!u) return ctx.skip('userfaultfd(2) is refused here');
+      expect(await proc.uffdioZeropage(u.uffd, u.addr, PAGE, 0n)).toEqual({ error: null, progress: PAGE });
+      expect(await proc.uffdioZeropage(u.uffd, u.addr, PAGE, 0n)).toEqual({ error: new Errno('EEXIST', 'ioctl'), progress: -17n });
+      expect(await proc.read(u.addr, 2)).toEqual({ ok: true, data: new Uint8Array(2) }); // no fault: the page is there
+    });
+
+    test('uffdRead of an O_NONBLOCK userfaultfd with no message pending: EAGAIN', async (ctx) => {
+      const u = await missing(O_CLOEXEC | O_NONBLOCK);
+      if (!u) return ctx.skip('userfaultfd(2) is refused here');
+      expect(await proc.uffdRead(u.uffd)).toEqual(new Errno('EAGAIN', 'read'));
+    });
+
+    test('a blocking uffdRead waits for a fault while the process serves on; it reports a load waiting in a missing fault, which uffdioCopy resolves', async (ctx) => {
+      const u = await missing(O_CLOEXEC);
+      if (!u) return ctx.skip('userfaultfd(2) is refused here');
+      const page = u.addr + PAGE;
+      const message = proc.uffdRead(u.uffd);
+      const src = await anon(PAGE);
+      expect(await within(proc.write(src + 7n, Uint8Array.of(0x5a)), 'a store while the read waits')).toMatchObject({ ok: true });
+      const load = proc.read(page + 7n, 1);
+      // the page-aligned address: no UFFD_FEATURE_EXACT_ADDRESS; a load's fault, no tid asked for
+      expect(await within(message, 'uffdRead')).toEqual({ event: 'PAGEFAULT', flags: 0n, address: page, ptid: 0 });
+      expect(await proc.uffdioCopy(u.uffd, page, src, PAGE, 0n)).toEqual({ error: null, progress: PAGE });
+      expect(await within(load, 'the load')).toEqual({ ok: true, data: Uint8Array.of(0x5a) });
+      expect(await proc.uffdioCopy(u.uffd, page, src, PAGE, 0n)).toEqual({ error: new Errno('EEXIST', 'ioctl'), progress: -17n });
+    });
+
+    test('uffdioWake: a load waiting in a fault retries it, and faults again while the page is missing; uffdioZeropage then resolves it', async (ctx) => {
+      const u = await missing(O_CLOEXEC);
+      if (!u) return ctx.skip('userfaultfd(2) is refused here');
+      const load = proc.read(u.addr, 1);
+      const fault = { event: 'PAGEFAULT', flags: 0n, address: u.addr, ptid: 0 };
+      expect(await within(proc.uffdRead(u.uffd), 'the first fault')).toEqual(fault);
+      expect(await proc.uffdioWake(u.uffd, u.addr, 2n * PAGE)).toBe(0);
+      expect(await within(proc.uffdRead(u.uffd), 'the fault retried')).toEqual(fault);
+      expect(await proc.uffdioZeropage(u.uffd, u.addr, PAGE, 0n)).toEqual({ error: null, progress: PAGE });
+      expect(await within(load, 'the load')).toEqual({ ok: true, data: Uint8Array.of(0) });
+      expect(await proc.uffdioWake(u.uffd + 1000, u.addr, PAGE)).toEqual(new Errno('EBADF', 'ioctl'));
+    });
+
+    test('non-cooperative events: mremap, MADV_DONTNEED and munmap of a registered area each wait until uffdReads made before them read REMAP (and UNMAP of the old range), REMOVE, UNMAP', async (ctx) => {
+      const uffd = await proc.userfaultfd(O_CLOEXEC);
+      if (isErr(uffd)) return ctx.skip(`userfaultfd: ${uffd}`);
+      ok(await proc.uffdioApi(uffd, UFFD_API, UFFD_FEATURE_EVENT_REMAP | UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP));
+      const [addr, to] = [await anon(2n * PAGE), await anon(2n * PAGE)];
+      ok(await proc.uffdioRegister(uffd, addr, 2n * PAGE, UFFDIO_REGISTER_MODE_MISSING));
+      // each call waits in the kernel until its event is read: the read is made first, and waits on a worker
+      // two for mremap, read by whichever of two workers comes first
+      const moved = [proc.uffdRead(uffd), proc.uffdRead(uffd)];
+      expect(ok(await within(proc.mremap(addr, 2n * PAGE, 2n * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, to), 'mremap'))).toBe(to);
+      expect(await within(Promise.all(moved), 'REMAP and UNMAP')).toEqual(
+        expect.arrayContaining([
+          { event: 'REMAP', from: addr, to, len: 2n * PAGE },
+          { event: 'UNMAP', start: addr, end: addr + 2n * PAGE },
+        ]),
+      );
+      let message = proc.uffdRead(uffd);
+      expect(ok(await within(proc.madvise(to, PAGE, MADV_DONTNEED), 'madvise'))).toBe(0);
+      expect(await within(message, 'REMOVE')).toEqual({ event: 'REMOVE', start: to, end: to + PAGE });
+      message = proc.uffdRead(uffd);
+      expect(ok(await within(proc.munmap(to, 2n * PAGE), 'munmap'))).toBe(0);
+      expect(await within(message, 'UNMAP')).toEqual({ event: 'UNMAP', start: to, end: to + 2n * PAGE });
+    });
+  });
+
   test("a thread's calls after its process exited fail at once", async () => {
     const thread = ok(await proc.threadCreate());
     await proc.exit();
@@ -443,6 +537,30 @@ describe('an agent that breaks the protocol: the call rejects with an Error', ()
     const proc = await target.spawn();
     await expect(proc.listDir('/')).rejects.toThrow(message);
     await target.close();
+  });
+
+  test('uffdRead: a FORK names the new descriptor', async () => {
+    const target = await agentTarget({ name: 'fake', start: scripted(({ id }) => `{"id":${id},"ok":true,"event":"FORK","ufd":7}`) });
+    expect(await (await target.spawn()).uffdRead(3)).toEqual({ event: 'FORK', ufd: 7 });
+    await target.close();
+  });
+
+  test.each([
+    ['an event uapi/linux.ts does not name', '"ok":true,"event":"EVENT_0x17"', 'agent: uffd_read reply: "event" is not an event uapi/linux.ts names (UFFD_EVENT_*)'],
+    ['a fault without its address', '"ok":true,"event":"PAGEFAULT","flags":"0x0","ptid":0', 'agent: uffd_read reply: "address" is not a 64-bit hex string'],
+  ])('uffdRead with %s', async (_what, body, message) => {
+    const target = await agentTarget({ name: 'fake', start: scripted(({ id }) => `{"id":${id},${body}}`) });
+    await expect((await target.spawn()).uffdRead(3)).rejects.toThrow(message);
+    await target.close();
+  });
+
+  test('uffdioCopy: a success without "copy" is refused; a failure without it is one the kernel never wrote', async () => {
+    const refused = await agentTarget({ name: 'fake', start: scripted(({ id }) => `{"id":${id},"ok":true}`) });
+    await expect((await refused.spawn()).uffdioCopy(3, 0n, 0n, PAGE, 0n)).rejects.toThrow('agent: uffdio_copy reply: "copy" is not a 64-bit hex string');
+    await refused.close();
+    const early = await agentTarget({ name: 'fake', start: scripted(({ id }) => `{"id":${id},"ok":false,"errno":"EINVAL","call":"ioctl"}`) });
+    expect(await (await early.spawn()).uffdioCopy(3, 1n, 0n, PAGE, 0n)).toEqual({ error: expect.objectContaining({ name: 'EINVAL' }), progress: null });
+    await early.close();
   });
 
   test('a thread: its calls name it; a minflt that is not hex is refused', async () => {

@@ -48,6 +48,8 @@ import type {
   Target,
   TargetInfo,
   Thread,
+  UffdMsg,
+  UffdioProgress,
 } from '../target.ts';
 import { AgentConnection, type Reply, type WireValue } from './connection.ts';
 import { repeatOn, type Interceptor, type RoundsHost } from './rounds.ts';
@@ -196,6 +198,25 @@ function dirEntriesOf(reply: Reply): readonly DirEntry[] {
     if (!isReply(item) || type === undefined) throw malformed('list_dir', 'entries', 'a list of entries, each with its name and type');
     return { name: new TextDecoder().decode(bytes(item, 'list_dir', 'name')), type };
   });
+}
+
+/** A uffd_read reply's struct uffd_msg; an event uapi/linux.ts does not name is a broken reply. */
+function uffdMsgOf(reply: Reply): UffdMsg {
+  const op = 'uffd_read';
+  const event = reply['event'];
+  switch (event) {
+    case 'PAGEFAULT':
+      return { event, flags: u64(reply, op, 'flags'), address: u64(reply, op, 'address'), ptid: int(reply, op, 'ptid') };
+    case 'FORK':
+      return { event, ufd: int(reply, op, 'ufd') };
+    case 'REMAP':
+      return { event, from: u64(reply, op, 'from'), to: u64(reply, op, 'to'), len: u64(reply, op, 'len') };
+    case 'REMOVE':
+    case 'UNMAP':
+      return { event, start: u64(reply, op, 'start'), end: u64(reply, op, 'end') };
+    default:
+      throw malformed(op, 'event', 'an event uapi/linux.ts names (UFFD_EVENT_*)');
+  }
 }
 
 /** A load or store's reply as a MemResult. */
@@ -507,7 +528,7 @@ export class AgentProc implements Proc {
     });
   }
 
-  /** userfaultfd(2): not in the Target API yet; the capability probe uses it. */
+  /** userfaultfd(2) */
   userfaultfd(flags: number): Promise<Ret<number>> {
     return this.fd('userfaultfd', { flags });
   }
@@ -531,6 +552,35 @@ export class AgentProc implements Proc {
 
   uffdioUnregister(fd: number, start: bigint, len: bigint): Promise<Ret<0>> {
     return this.zero('uffdio_unregister', { fd, start: hex(start), len: hex(len) });
+  }
+
+  /** A uffd ioctl whose reply, failed or not, carries its argument's progress field `key` (an __s64). */
+  private async progress(op: string, fields: Readonly<Record<string, WireValue>>, key: string): Promise<UffdioProgress> {
+    this.live(op);
+    const reply = await this.inTurn(() => this.send(op, fields));
+    const error = reply['ok'] === false ? errnoOf(reply, op) : null;
+    // a failure before the kernel wrote the field leaves it out
+    const written = error === null || key in reply;
+    return { error, progress: written ? BigInt.asIntN(64, u64(reply, op, key)) : null };
+  }
+
+  /** ioctl(UFFDIO_COPY): the ioctl's failure, and uffdio_copy.copy either way */
+  uffdioCopy(fd: number, dst: bigint, src: bigint, len: bigint, mode: bigint): Promise<UffdioProgress> {
+    return this.progress('uffdio_copy', { fd, dst: hex(dst), src: hex(src), len: hex(len), mode: hex(mode) }, 'copy');
+  }
+
+  /** ioctl(UFFDIO_ZEROPAGE): the ioctl's failure, and uffdio_zeropage.zeropage either way */
+  uffdioZeropage(fd: number, start: bigint, len: bigint, mode: bigint): Promise<UffdioProgress> {
+    return this.progress('uffdio_zeropage', { fd, start: hex(start), len: hex(len), mode: hex(mode) }, 'zeropage');
+  }
+
+  uffdioWake(fd: number, start: bigint, len: bigint): Promise<Ret<0>> {
+    return this.zero('uffdio_wake', { fd, start: hex(start), len: hex(len) });
+  }
+
+  /** read(2) of a struct uffd_msg: on a blocking descriptor the agent answers once a message comes, serving the proc's later calls meanwhile */
+  uffdRead(fd: number): Promise<Ret<UffdMsg>> {
+    return this.call('uffd_read', { fd }, uffdMsgOf);
   }
 
   /** Calls made once exit() is under way fail at once: the proc reads no request after it. */

@@ -634,12 +634,17 @@ void jw_error(struct buf *b, const struct request *r, const char *msg)
 	jw_end(b);
 }
 
-void jw_errno(struct buf *b, const struct request *r)
+void jw_failed(struct buf *b, const struct request *r)
 {
 	char scratch[16];
 	jw_begin(b, r);
 	buf_puts(b, ",\"ok\":false");
 	jw_str(b, "errno", errno_name(r->errnum, scratch, sizeof scratch));
 	jw_str(b, "call", r->call);
+}
+
+void jw_errno(struct buf *b, const struct request *r)
+{
+	jw_failed(b, r);
 	jw_end(b);
 }

@@ -3,7 +3,8 @@
  * memset() and `map[i]++` would do them; once the process has a
  * userfaultfd, on worker threads: a store that blocks in a fault (a uffd-wp
  * write waiting for its handler) stays pending while the Proc goes on
- * serving. A test's own threads (thread.c) run their atomic adds here too.
+ * serving. A test's own threads (thread.c) run their atomic adds here too,
+ * and a read(2) of a blocking userfaultfd waits here for its message.
  * A fault the kernel answers with SIGSEGV or SIGBUS is caught on the
  * faulting thread and reported instead of killing the process.
  */
@@ -31,6 +32,7 @@ struct job {
 	size_t len; /* bytes; for INCREMENT and ATOMIC_ADD, addresses */
 	unsigned char byte; /* FILL's */
 	int delta; /* ATOMIC_ADD's */
+	int fd; /* UFFD_READ's */
 	struct buf data; /* STORE's bytes, LOAD's result, INCREMENT's and ATOMIC_ADD's addresses (uint64_t) */
 };
 
@@ -157,6 +159,9 @@ static void run(struct job *j, struct buf *o)
 	case ATOMIC_ADD:
 		sig = guarded_atomic_add((const uint64_t *)(void *)j->data.p, j->len, j->delta);
 		break;
+	case UFFD_READ:
+		uffd_read_reply(j->fd, j->has_id, j->id, o);
+		return;
 	}
 	buf_puts(o, "{\"id\":");
 	buf_dec(o, j->id);
@@ -284,14 +289,19 @@ static int parse_job(struct request *r, struct job *j)
 				return req_bad(r, "field \"addrs\": 0x%llx is not the address of an int (4-byte aligned)", (unsigned long long)a);
 		}
 		return 0;
+	case UFFD_READ:
+		if (req_int(r, "fd", INT_MIN, INT_MAX, &n))
+			return -1;
+		j->fd = (int)n;
+		return 0;
 	}
 	return req_bad(r, "unknown access");
 }
 
 /*
  * The access a read ("addr", "len"), write ("addr", "data"), fill ("addr",
- * "len", "byte"), increment ("addrs") or atomic add ("addrs", "delta")
- * asks for; NULL for a bad request.
+ * "len", "byte"), increment ("addrs"), atomic add ("addrs", "delta") or
+ * uffd read ("fd") asks for; NULL for a bad request.
  */
 struct job *memory_job(struct request *r, enum access kind)
 {
@@ -327,10 +337,12 @@ void memory_answer(struct job *j, struct buf *o)
  * Runs an access of the process's serving thread now, its reply line in o
  * (ANSWERED: it goes out with the replies around it), or once the process
  * has a userfaultfd, queues it for a worker, starting one if all are busy.
+ * A uffd read always goes to a worker: it comes here only when it may wait
+ * (op_uffd_read runs one of an O_NONBLOCK descriptor itself).
  */
 enum outcome memory_submit(struct request *r, enum access kind, struct buf *o)
 {
-	if (!may_block) {
+	if (!may_block && kind != UFFD_READ) {
 		/* on the serving thread, as the C program's own main() would: a thread handoff less per access */
 		BUF_ON_STACK(data, 256);
 		struct job j = { .kind = kind, .has_id = r->has_id, .id = r->id, .data = data };

@@ -733,6 +733,146 @@ static enum outcome op_uffdio_unregister(struct request *r, struct buf *o)
 	return DONE;
 }
 
+/* What a progress field holds until the kernel writes it: neither bytes done nor a negative errno. */
+#define UNWRITTEN INT64_MIN
+
+/*
+ * The reply of a uffd ioctl that reports its progress in its argument
+ * (uffdio_copy.copy, uffdio_zeropage.zeropage): the ioctl's errno e (0 for
+ * none), and that field where the kernel wrote it, bytes done or a
+ * negative errno (absent where it failed before writing it).
+ */
+static enum outcome uffd_progress(struct request *r, struct buf *o, int e, const char *key, int64_t progress)
+{
+	if (!e) {
+		jw_hex(o, key, (uint64_t)progress);
+		return DONE;
+	}
+	r->call = "ioctl";
+	r->errnum = e;
+	o->len = 0;
+	jw_failed(o, r);
+	if (progress != UNWRITTEN)
+		jw_hex(o, key, (uint64_t)progress);
+	jw_end(o);
+	return ANSWERED;
+}
+
+/* UFFDIO_COPY: len bytes from src into the missing pages at dst, waking the faults there unless DONTWAKE (WP: protected) */
+static enum outcome op_uffdio_copy(struct request *r, struct buf *o)
+{
+	struct uffdio_copy copy = { 0 };
+	int64_t fd;
+	uint64_t dst, src, len, mode;
+	if (INT_FIELD(r, "fd", &fd) || req_u64(r, "dst", &dst) || req_u64(r, "src", &src) || req_u64(r, "len", &len) ||
+	    req_u64(r, "mode", &mode))
+		return BAD;
+	if (agent_fd(fd))
+		return uffd_progress(r, o, EBADF, "copy", UNWRITTEN);
+	copy = (struct uffdio_copy){ .dst = dst, .src = src, .len = len, .mode = mode, .copy = UNWRITTEN };
+	int rc = ioctl((int)fd, UFFDIO_COPY, &copy);
+	return uffd_progress(r, o, rc ? errno : 0, "copy", copy.copy);
+}
+
+/* UFFDIO_ZEROPAGE: the zero page mapped at the range's missing pages, waking the faults there unless DONTWAKE */
+static enum outcome op_uffdio_zeropage(struct request *r, struct buf *o)
+{
+	struct uffdio_zeropage zp = { 0 };
+	int64_t fd;
+	uint64_t mode;
+	if (!uffd_range_request(r, &fd, &zp.range, &mode))
+		return BAD;
+	zp.mode = mode;
+	zp.zeropage = UNWRITTEN;
+	if (agent_fd(fd))
+		return uffd_progress(r, o, EBADF, "zeropage", UNWRITTEN);
+	int rc = ioctl((int)fd, UFFDIO_ZEROPAGE, &zp);
+	return uffd_progress(r, o, rc ? errno : 0, "zeropage", zp.zeropage);
+}
+
+/* UFFDIO_WAKE: the threads waiting in faults in the range retry them */
+static enum outcome op_uffdio_wake(struct request *r, struct buf *o)
+{
+	struct uffdio_range range;
+	int64_t fd;
+	(void)o;
+	if (!uffd_range_request(r, &fd, &range, NULL))
+		return BAD;
+	if (agent_fd(fd))
+		return failed_with(r, "ioctl", EBADF);
+	if (ioctl((int)fd, UFFDIO_WAKE, &range))
+		return failed(r, "ioctl");
+	return DONE;
+}
+
+void uffd_read_reply(int fd, bool has_id, int64_t id, struct buf *o)
+{
+	struct request r = { .has_id = has_id, .id = id, .call = "read" };
+	struct uffd_msg msg;
+	ssize_t n = read(fd, &msg, sizeof msg);
+	r.errnum = errno;
+	o->len = 0;
+	o->oom = false;
+	if (n != (ssize_t)sizeof msg) {
+		/* less than a message: no userfaultfd behind fd (read(2)'s EINVAL, an object unsuitable for reading) */
+		if (n >= 0)
+			r.errnum = EINVAL;
+		jw_errno(o, &r);
+		return;
+	}
+	jw_begin(o, &r);
+	buf_puts(o, ",\"ok\":true");
+	switch (msg.event) {
+	case UFFD_EVENT_PAGEFAULT:
+		jw_str(o, "event", "PAGEFAULT");
+		jw_hex(o, "flags", msg.arg.pagefault.flags);
+		jw_hex(o, "address", msg.arg.pagefault.address);
+		jw_int(o, "ptid", msg.arg.pagefault.feat.ptid);
+		break;
+	case UFFD_EVENT_FORK:
+		jw_str(o, "event", "FORK");
+		jw_int(o, "ufd", msg.arg.fork.ufd);
+		break;
+	case UFFD_EVENT_REMAP:
+		jw_str(o, "event", "REMAP");
+		jw_hex(o, "from", msg.arg.remap.from);
+		jw_hex(o, "to", msg.arg.remap.to);
+		jw_hex(o, "len", msg.arg.remap.len);
+		break;
+	case UFFD_EVENT_REMOVE:
+	case UFFD_EVENT_UNMAP:
+		jw_str(o, "event", msg.event == UFFD_EVENT_REMOVE ? "REMOVE" : "UNMAP");
+		jw_hex(o, "start", msg.arg.remove.start);
+		jw_hex(o, "end", msg.arg.remove.end);
+		break;
+	default:
+		/* one newer than this agent: named by its number, as an errno it cannot name is ERRNO_N */
+		buf_printf(o, ",\"event\":\"EVENT_0x%x\"", msg.event);
+	}
+	jw_end(o);
+}
+
+/*
+ * read(2) of one struct uffd_msg. A blocking descriptor's read waits for a
+ * message, on a worker (memory.c): the process serves on meanwhile, the
+ * call that resolves the fault the message reports among what it serves.
+ */
+static enum outcome op_uffd_read(struct request *r, struct buf *o)
+{
+	int64_t fd;
+	if (INT_FIELD(r, "fd", &fd))
+		return BAD;
+	if (agent_fd(fd))
+		return failed_with(r, "read", EBADF);
+	int flags = fcntl((int)fd, F_GETFL);
+	if (flags < 0)
+		return failed(r, "read"); /* EBADF, as the read would fail */
+	if (!(flags & O_NONBLOCK))
+		return memory_submit(r, UFFD_READ, o);
+	uffd_read_reply((int)fd, r->has_id, r->id, o);
+	return ANSWERED;
+}
+
 static const char *const level_names[MMCONFORM_LEVELS] = { "pgd", "p4d", "pud", "pmd", "pte" };
 
 /* The module's device, or -1 with errno ENOTTY where there is none (an ioctl the kernel does not know). */
@@ -875,6 +1015,10 @@ static const struct op {
 	{ "uffdio_register", "proc fd start len mode", op_uffdio_register, ONCE },
 	{ "uffdio_writeprotect", "proc fd start len mode", op_uffdio_writeprotect, REPEATS },
 	{ "uffdio_unregister", "proc fd start len", op_uffdio_unregister, ONCE },
+	{ "uffdio_copy", "proc fd dst src len mode", op_uffdio_copy, ONCE },
+	{ "uffdio_zeropage", "proc fd start len mode", op_uffdio_zeropage, ONCE },
+	{ "uffdio_wake", "proc fd start len", op_uffdio_wake, ONCE },
+	{ "uffd_read", "proc fd", op_uffd_read, ONCE },
 	{ "descriptors", "proc addr", op_descriptors, REPEATS },
 	{ "descriptors_of", "proc addrs", op_descriptors_of, ONCE },
 	{ "repeat", "proc times body expect", op_repeat, ONCE },

@@ -1,6 +1,8 @@
 import { describe, expect, test } from 'vitest';
 import * as U from '../../uapi/linux.ts';
 import { referenceTarget } from '../targets/reference.ts';
+import type { UffdMsg } from '../target.ts';
+import { fakeProc } from '../testing/fake-target.ts';
 import { pagemapEntry, runs } from './format.ts';
 import { CallNames } from './names.ts';
 import { CallRecorder } from './record.ts';
@@ -91,6 +93,48 @@ describe('a recorded process', () => {
     expect(recorder.lines.slice(1).map((l) => `${l.call} = ${l.outcome}`)).toEqual([
       'PAGEMAP_SCAN(M0+0x0..M0+0x2000, flags 0, inverted 0, mask 0, anyof 0, return WRITTEN, max_pages 0, vec_len 500, NULL vec) = -1 EINVAL',
       'PAGEMAP_SCAN(M0+0x0..M0+0x2000, flags WP_MATCHING|CHECK_WPASYNC|0xfffffffffffffffc, inverted 0, mask WPALLOWED|WRITTEN|FILE|PRESENT|SWAPPED|PFNZERO|HUGE|SOFT_DIRTY|GUARD|0xe00, anyof 0, return WRITTEN, max_pages 18446744073709551615, vec_len 0, NULL vec) = -1 EINVAL',
+    ]);
+  });
+});
+
+describe('a recorded userfaultfd', () => {
+  test('UFFDIO_COPY and UFFDIO_ZEROPAGE with their progress, failed or not; UFFDIO_WAKE; each message read as its event, a tid masked, a forked descriptor named', async () => {
+    const recorder = new CallRecorder();
+    const at = 0x7f0000000000n;
+    const messages: UffdMsg[] = [
+      { event: 'PAGEFAULT', flags: U.UFFD_PAGEFAULT_FLAG_WRITE, address: at + 0x1000n, ptid: 4242 },
+      { event: 'PAGEFAULT', flags: 0n, address: at, ptid: 0 },
+      { event: 'FORK', ufd: 9 },
+      { event: 'REMAP', from: at, to: at + 0x1000n, len: 0x1000n },
+      { event: 'UNMAP', start: at, end: at + 0x2000n },
+    ];
+    const proc = recorder.wrap(
+      fakeProc({
+        userfaultfd: async () => 5,
+        uffdioCopy: async () => ({ error: null, progress: 0x1000n }),
+        uffdioZeropage: async () => ({ error: new U.Errno('EEXIST', 'ioctl'), progress: -17n }),
+        uffdioWake: async () => 0,
+        uffdRead: async () => messages.shift() ?? new U.Errno('EAGAIN', 'read'),
+      }),
+      'test',
+    );
+    const fd = await proc.userfaultfd(0);
+    const addr = await proc.mmap(0n, 0x2000n, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS, -1, 0n);
+    if (U.isErr(addr) || U.isErr(fd) || addr !== at) throw new Error('setup');
+    await proc.uffdioCopy(fd, addr + 0x1000n, addr, 0x1000n, U.UFFDIO_COPY_MODE_DONTWAKE);
+    await proc.uffdioZeropage(fd, addr, 0x1000n, 0n);
+    await proc.uffdioWake(fd, addr, 0x2000n);
+    for (let i = 0; i < 6; i++) await proc.uffdRead(fd);
+    expect(recorder.lines.slice(2).map((l) => `${l.call} = ${l.outcome}`)).toEqual([
+      'UFFDIO_COPY(fd0, M0+0x1000, M0+0x0, 0x1000, 0x1) = copy 4096',
+      'UFFDIO_ZEROPAGE(fd0, M0+0x0, 0x1000, 0x0) = -1 EEXIST, zeropage -17',
+      'UFFDIO_WAKE(fd0, M0+0x0, 0x2000) = 0',
+      'read(fd0, struct uffd_msg) = PAGEFAULT M0+0x1000, flags 0x1, ptid set',
+      'read(fd0, struct uffd_msg) = PAGEFAULT M0+0x0, flags 0x0',
+      'read(fd0, struct uffd_msg) = FORK fd1',
+      'read(fd0, struct uffd_msg) = REMAP M0+0x0 -> M0+0x1000, 0x1000',
+      'read(fd0, struct uffd_msg) = UNMAP M0+0x0..M0+0x2000',
+      'read(fd0, struct uffd_msg) = -1 EAGAIN',
     ]);
   });
 });

@@ -6,7 +6,7 @@
 
 import { isErr, type Ret } from '../../uapi/linux.ts';
 import { IPC_RMID, MAP_ANONYMOUS, MAP_HUGETLB, SHM_HUGETLB } from '../../uapi/linux.ts';
-import type { DirEntry, MemResult, PmScanArg, Proc, Thread } from '../target.ts';
+import type { DirEntry, MemResult, PmScanArg, Proc, Thread, UffdMsg, UffdioProgress } from '../target.ts';
 import * as F from './format.ts';
 import { CallNames } from './names.ts';
 
@@ -83,6 +83,21 @@ export class CallRecorder {
     const plain = (r: Ret<unknown>) => F.errText(r) ?? String(r);
     const fdOut = (r: Ret<number>) => F.errText(r) ?? names.openedFd(r as number);
     const mem = (r: MemResult) => F.memText(r, names);
+    // the ioctl's failure, then its argument's own report: bytes done, or a negative errno
+    const progress = (field: string) => (r: UffdioProgress) => `${r.error ? `${F.errText(r.error)}, ` : ''}${field} ${r.progress ?? 'unwritten'}`;
+    // a tid is the target's to choose: only whether the kernel gave one compares
+    const uffdMsg = (m: UffdMsg) => {
+      switch (m.event) {
+        case 'PAGEFAULT':
+          return `PAGEFAULT ${A(m.address)}, flags ${hex(m.flags)}${m.ptid ? ', ptid set' : ''}`;
+        case 'FORK':
+          return `FORK ${names.openedFd(m.ufd)}`;
+        case 'REMAP':
+          return `REMAP ${A(m.from)} -> ${A(m.to)}, ${L(m.len)}`;
+        default:
+          return `${m.event} ${A(m.start)}..${names.end(m.end)}`;
+      }
+    };
 
     return {
       get pid() {
@@ -214,6 +229,12 @@ export class CallRecorder {
         log(proc.uffdioWriteprotect(fd, start, len, mode), () => `UFFDIO_WRITEPROTECT(${names.fd(fd)}, ${A(start)}, ${L(len)}, ${hex(mode)})`, plain),
       uffdioUnregister: (fd, start, len) =>
         log(proc.uffdioUnregister(fd, start, len), () => `UFFDIO_UNREGISTER(${names.fd(fd)}, ${A(start)}, ${L(len)})`, plain),
+      uffdioCopy: (fd, dst, src, len, mode) =>
+        log(proc.uffdioCopy(fd, dst, src, len, mode), () => `UFFDIO_COPY(${names.fd(fd)}, ${A(dst)}, ${A(src)}, ${L(len)}, ${hex(mode)})`, progress('copy')),
+      uffdioZeropage: (fd, start, len, mode) =>
+        log(proc.uffdioZeropage(fd, start, len, mode), () => `UFFDIO_ZEROPAGE(${names.fd(fd)}, ${A(start)}, ${L(len)}, ${hex(mode)})`, progress('zeropage')),
+      uffdioWake: (fd, start, len) => log(proc.uffdioWake(fd, start, len), () => `UFFDIO_WAKE(${names.fd(fd)}, ${A(start)}, ${L(len)})`, plain),
+      uffdRead: (fd) => log(proc.uffdRead(fd), () => `read(${names.fd(fd)}, struct uffd_msg)`, (r) => F.errText(r) ?? uffdMsg(r as UffdMsg)),
       ...(proc.descriptors ? { descriptors: proc.descriptors.bind(proc) } : {}),
       ...(proc.descriptorsOf ? { descriptorsOf: proc.descriptorsOf.bind(proc) } : {}),
       exit: () => proc.exit(),

@@ -286,6 +286,11 @@ export class DescriptorRecorder {
       uffdioRegister: (fd, start, len, mode) => after(proc.uffdioRegister(fd, start, len, mode), 'UFFDIO_REGISTER', () => ranged(start, len)),
       uffdioWriteprotect: (fd, start, len, mode) => after(proc.uffdioWriteprotect(fd, start, len, mode), `UFFDIO_WRITEPROTECT(${mode})`, () => ranged(start, len)),
       uffdioUnregister: (fd, start, len) => after(proc.uffdioUnregister(fd, start, len), 'UFFDIO_UNREGISTER', () => ranged(start, len)),
+      uffdioCopy: (fd, dst, src, len, mode) => after(proc.uffdioCopy(fd, dst, src, len, mode), `UFFDIO_COPY(${mode})`, () => ranged(dst, len)),
+      uffdioZeropage: (fd, start, len, mode) => after(proc.uffdioZeropage(fd, start, len, mode), `UFFDIO_ZEROPAGE(${mode})`, () => ranged(start, len)),
+      // a wake retries faults, and a read reports them: neither changes a page table
+      uffdioWake: (fd, start, len) => proc.uffdioWake(fd, start, len),
+      uffdRead: (fd) => proc.uffdRead(fd),
       descriptors: describe,
       ...(proc.descriptorsOf ? { descriptorsOf: proc.descriptorsOf.bind(proc) } : {}),
       exit: () => proc.exit(),

@@ -14,8 +14,10 @@ import { doMprotectPkey } from '../../model/mm/mprotect.ts';
 import { doMremap } from '../../model/mm/mremap.ts';
 import { System, type SystemConfig, type ThpSettings } from '../../model/mm/system.ts';
 import { Task } from '../../model/mm/task.ts';
-import { atomicAddUser, fillUser, incrementUser, readUser, writeUser, type FaultCounts, type Signalled } from '../../model/mm/user-access.ts';
-import { UffdCtx, uffdioApi, uffdioRegister, uffdioUnregister, uffdioWriteprotect } from '../../model/mm/userfaultfd.ts';
+import { atomicAddUser, fillUser, incrementUser, readUser, writeUser, type FaultCounts, type Signalled, type Waiting } from '../../model/mm/user-access.ts';
+import { UffdCtx, uffdioApi, uffdioRegister, uffdioUnregister, uffdioWake, uffdioWriteprotect, userfaultfdRead } from '../../model/mm/userfaultfd.ts';
+import { uffdioCopy, uffdioZeropage } from '../../model/mm/userfaultfd-fill.ts';
+import { vmFlagsValue } from '../../model/mm/vma.ts';
 import { pagemapRead } from '../../model/proc/pagemap.ts';
 import { pagemapScan } from '../../model/proc/pagemap-scan.ts';
 import { listProcDir, readProcFile, writeProcFile } from '../../model/proc/files.ts';
@@ -24,7 +26,7 @@ import * as U from '../../uapi/linux.ts';
 import { Errno, isErr, type Ret } from '../../uapi/linux.ts';
 import { resolveLayout } from '../layout-file.ts';
 import { DEFAULT_HUGETLB_PAGES, DEFAULT_SWAP_KIB, parseHugetlbPages, parseSwapKiB } from '../memory-options.ts';
-import type { Caps, Descriptors, MemResult, PgLevel, PmScanArg, PmScanResult, Proc, Target, TargetInfo, Thread } from '../target.ts';
+import type { Caps, Descriptors, MemResult, PgLevel, PmScanArg, PmScanResult, Proc, Target, TargetInfo, Thread, UffdioProgress, UffdMsg } from '../target.ts';
 
 const BOOL = { '0': false, '1': true } as const;
 const LEVEL_NAMES: readonly PgLevel[] = ['pgd', 'pud', 'pmd', 'pte'];
@@ -95,17 +97,61 @@ export async function referenceTarget(spec: string, mutate?: (pg: Pgtable) => Pg
   };
 }
 
-/** A store's outcome as the Target API gives it. */
-function stored(r: Signalled | null): MemResult {
-  return r === null ? { ok: true, data: new Uint8Array(0) } : { ok: false, ...r };
+/** A call waiting in the model: an access in a userfaultfd's handler, or a read of a userfaultfd with nothing pending. */
+interface Parked {
+  ready(): boolean;
+  resume(): void;
 }
+
+/** The bytes stored: nothing to return. */
+const NO_DATA = new Uint8Array(0);
 
 /** A modelled process behind the Proc interface; the heap is glibc's mmap path. */
 class ReferenceProc implements Proc {
   private exited = false;
   /** the C library's heap: each aligned_alloc()'s mapping, by the pointer returned */
   private readonly allocations = new Map<bigint, bigint>();
+  /** calls that wait, in the order they began to */
+  private parked: Parked[] = [];
   constructor(private readonly task: Task) {}
+
+  /** Resumes the waiting calls that can go on now, until none can (a resumed access may queue the message a read waits for). */
+  private settle(): void {
+    for (let again = true; again; ) {
+      again = false;
+      for (const p of this.parked) {
+        if (!p.ready()) continue;
+        this.parked = this.parked.filter((q) => q !== p);
+        p.resume();
+        again = true;
+        break;
+      }
+    }
+  }
+
+  /**
+   * A load or store, run from where it stopped each time: one that waits
+   * on a userfaultfd stays pending (the process's other calls go on) until
+   * a wake lets it retry.
+   */
+  private access(run: (from: number, value?: number) => null | Signalled | Waiting, data: () => Uint8Array): Promise<MemResult> {
+    return new Promise((resolve) => {
+      const attempt = (from: number, value?: number): void => {
+        const r = run(from, value);
+        if (r === null) resolve({ ok: true, data: data() });
+        else if ('signal' in r) resolve({ ok: false, signal: r.signal, addr: r.addr });
+        else this.parked.push({ ready: () => r.waiter.woken, resume: () => attempt(r.done, r.value) });
+      };
+      attempt(0);
+      this.settle();
+    });
+  }
+
+  /** A userfaultfd call that may wake waiters: they go on before it returns, as woken threads run on */
+  private waking<T>(r: T): T {
+    this.settle();
+    return r;
+  }
 
   get pid(): number {
     return this.task.pid;
@@ -140,7 +186,8 @@ class ReferenceProc implements Proc {
     return this.live.open(path, flags);
   }
   async close(fd: number) {
-    return this.live.close(fd);
+    // a userfaultfd's release wakes its waiters
+    return this.waking(this.live.close(fd));
   }
   async unlink(path: string) {
     return this.live.unlink(path);
@@ -177,7 +224,7 @@ class ReferenceProc implements Proc {
   async threadCreate(): Promise<Ret<Thread>> {
     const current: FaultCounts = { minFlt: 0 };
     return {
-      atomicAdd: async (addrs, delta) => stored(atomicAddUser(this.mm, addrs, delta, current)),
+      atomicAdd: (addrs, delta) => this.access((from) => atomicAddUser(this.mm, addrs, delta, current, from), () => NO_DATA),
       minflt: async () => BigInt(current.minFlt),
     };
   }
@@ -203,19 +250,19 @@ class ReferenceProc implements Proc {
     vmMunmap(this.mm, addr, len);
   }
 
-  async read(addr: bigint, length: number): Promise<MemResult> {
-    const r = readUser(this.mm, addr, length);
-    return r instanceof Uint8Array ? { ok: true, data: r } : { ok: false, ...r };
+  read(addr: bigint, length: number): Promise<MemResult> {
+    const out = new Uint8Array(length);
+    return this.access((from) => readUser(this.mm, addr, out, from), () => out);
   }
-  async write(addr: bigint, data: Uint8Array): Promise<MemResult> {
-    return stored(writeUser(this.mm, addr, data));
+  write(addr: bigint, data: Uint8Array): Promise<MemResult> {
+    return this.access((from) => writeUser(this.mm, addr, data, from), () => NO_DATA);
   }
   async fill(addr: bigint, length: bigint, byte: number): Promise<MemResult> {
     if (!Number.isInteger(byte) || byte < 0 || byte > 255) throw new Error(`fill: byte ${byte} is not in 0..255`);
-    return stored(fillUser(this.mm, addr, length, byte));
+    return this.access((from) => fillUser(this.mm, addr, length, byte, from), () => NO_DATA);
   }
-  async increment(addrs: readonly bigint[]): Promise<MemResult> {
-    return stored(incrementUser(this.mm, addrs));
+  increment(addrs: readonly bigint[]): Promise<MemResult> {
+    return this.access((from, value) => incrementUser(this.mm, addrs, from, value), () => NO_DATA);
   }
   async readFile(path: string) {
     return readProcFile(this.live, path);
@@ -247,11 +294,32 @@ class ReferenceProc implements Proc {
   }
   async uffdioWriteprotect(fd: number, start: bigint, len: bigint, mode: bigint) {
     const ctx = this.uffd(fd);
-    return isErr(ctx) ? ctx : uffdioWriteprotect(this.mm, ctx, start, len, mode);
+    return isErr(ctx) ? ctx : this.waking(uffdioWriteprotect(this.mm, ctx, start, len, mode));
   }
   async uffdioUnregister(fd: number, start: bigint, len: bigint) {
     const ctx = this.uffd(fd);
-    return isErr(ctx) ? ctx : uffdioUnregister(this.mm, ctx, start, len);
+    return isErr(ctx) ? ctx : this.waking(uffdioUnregister(this.mm, ctx, start, len));
+  }
+  async uffdioCopy(fd: number, dst: bigint, src: bigint, len: bigint, mode: bigint): Promise<UffdioProgress> {
+    const ctx = this.uffd(fd);
+    return isErr(ctx) ? { error: ctx, progress: null } : this.waking(uffdioCopy(this.mm, ctx, dst, src, len, mode));
+  }
+  async uffdioZeropage(fd: number, start: bigint, len: bigint, mode: bigint): Promise<UffdioProgress> {
+    const ctx = this.uffd(fd);
+    return isErr(ctx) ? { error: ctx, progress: null } : this.waking(uffdioZeropage(this.mm, ctx, start, len, mode));
+  }
+  async uffdioWake(fd: number, start: bigint, len: bigint) {
+    const ctx = this.uffd(fd);
+    return isErr(ctx) ? ctx : this.waking(uffdioWake(ctx, start, len));
+  }
+  // userfaultfd_read_iter(): a message, EAGAIN for a non-blocking descriptor, or a wait for one
+  uffdRead(fd: number): Promise<Ret<UffdMsg>> {
+    const ctx = this.live.uffd(fd);
+    if (!ctx) return Promise.resolve(new Errno(this.live.file(fd) ? 'EINVAL' : 'EBADF', 'read'));
+    const msg = userfaultfdRead(ctx);
+    if (msg) return Promise.resolve(msg);
+    if (ctx.flags & U.O_NONBLOCK) return Promise.resolve(new Errno('EAGAIN', 'read'));
+    return new Promise((resolve) => this.parked.push({ ready: () => ctx.waiters.some((w) => !w.read), resume: () => resolve(userfaultfdRead(ctx)!) }));
   }
   async descriptors(addr: bigint): Promise<Ret<Descriptors>> {
     return this.walk(addr);
@@ -264,7 +332,7 @@ class ReferenceProc implements Proc {
     const vma = this.mm.vmas.lookup(addr);
     return {
       entries: this.mm.pt.walk(addr).map((e) => ({ level: LEVEL_NAMES[e.level]!, value: e.value, phys: e.phys })),
-      vmFlags: vma ? BigInt(vma.flags) : null,
+      vmFlags: vma ? vmFlagsValue(vma.flags) : null,
       pageProt: vma ? vma.pageProt : null,
     };
   }

@@ -80,6 +80,10 @@ export function fakeProc(overrides: Partial<Proc> = {}, files: Readonly<Record<s
     uffdioRegister: async () => new Errno('EBADF', 'ioctl'),
     uffdioWriteprotect: async () => new Errno('EBADF', 'ioctl'),
     uffdioUnregister: async () => new Errno('EBADF', 'ioctl'),
+    uffdioCopy: async () => ({ error: new Errno('EBADF', 'ioctl'), progress: 0n }),
+    uffdioZeropage: async () => ({ error: new Errno('EBADF', 'ioctl'), progress: 0n }),
+    uffdioWake: async () => new Errno('EBADF', 'ioctl'),
+    uffdRead: async () => new Errno('EBADF', 'read'),
     exit: async () => {},
   };
   return { ...proc, ...overrides };

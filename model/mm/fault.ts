@@ -16,10 +16,11 @@ import { shmemGetFolio } from './shmem.ts';
 import { folioMarkAccessed } from './swap.ts';
 import * as V from './vma.ts';
 import type { Vma } from './vma.ts';
+import { handleUserfault, type UffdCtx, type UffdWaiter } from './userfaultfd.ts';
 
 export const FAULT_FLAG_WRITE = 1 << 0;
-/** 0: handled (retry the access); otherwise the signal the task gets */
-export type VmFault = 0 | 'SIGSEGV' | 'SIGBUS';
+/** 0: handled (retry the access); the signal the task gets; or a userfaultfd's waiter, the access waiting for a handler */
+export type VmFault = 0 | 'SIGSEGV' | 'SIGBUS' | UffdWaiter;
 
 const PAGE = 4096n;
 /** fault_around_bytes (64 KiB): read faults on files map the neighbours already cached */
@@ -31,7 +32,7 @@ export function handleMmFault(mm: Mm, vma: Vma, addr: bigint, flags: number): Vm
   const pmdSlot = mm.pt.pmdSlot(addr, true)!;
   const pmd = mm.pt.read(pmdSlot);
   if (pmd === 0n && thpEligible(mm, vma, addr)) {
-    const r = doHugePmdAnonymousPage(mm, vma, flags, pmdSlot);
+    const r = doHugePmdAnonymousPage(mm, vma, addr, flags, pmdSlot);
     if (r !== 'fallback') return r;
   } else if (pmd !== 0n && !mm.pt.pmdIsTable(pmd) && mm.pg.pmdPresent(pmd)) {
     if (flags & FAULT_FLAG_WRITE && !mm.pg.pteWrite(pmd)) {
@@ -68,12 +69,12 @@ function handlePteFault(mm: Mm, vma: Vma, addr: bigint, flags: number): VmFault 
       // do_pte_missing()
       return vma.isAnonymous ? doAnonymousPage(mm, vma, addr, flags, true) : doFault(mm, vma, addr, flags, true);
     }
-    return doSwapPage(mm, vma, flags, slot, orig);
+    return doSwapPage(mm, vma, addr, flags, slot, orig);
   }
   if (pg.pteProtnone(orig)) return 'SIGSEGV';
   let entry = orig;
   if (flags & FAULT_FLAG_WRITE) {
-    if (!pg.pteWrite(entry)) return doWpPage(mm, vma, slot, orig);
+    if (!pg.pteWrite(entry)) return doWpPage(mm, vma, addr, slot, orig);
     entry = pg.pteMkdirty(entry);
   }
   entry = pg.pteMkyoung(entry);
@@ -82,7 +83,7 @@ function handlePteFault(mm: Mm, vma: Vma, addr: bigint, flags: number): VmFault 
 }
 
 // do_swap_page() from a SWP_SYNCHRONOUS_IO device: read into a new folio, free the slot
-function doSwapPage(mm: Mm, vma: Vma, flags: number, slot: number, orig: Pte): VmFault {
+function doSwapPage(mm: Mm, vma: Vma, addr: bigint, flags: number, slot: number, orig: Pte): VmFault {
   const pg = mm.pg;
   const e = pg.pteToSwpEntry(orig);
   const swap = mm.sys.swap;
@@ -110,7 +111,7 @@ function doSwapPage(mm: Mm, vma: Vma, flags: number, slot: number, orig: Pte): V
   }
   f.setMapcount(0, 1);
   mm.arch.setPteAt(slot, pte);
-  return write ? doWpPage(mm, vma, slot, pte) : 0;
+  return write ? doWpPage(mm, vma, addr, slot, pte) : 0;
 }
 
 /**
@@ -118,7 +119,7 @@ function doSwapPage(mm: Mm, vma: Vma, flags: number, slot: number, orig: Pte): V
  * (folio_add_new_anon_rmap(RMAP_EXCLUSIVE)), and put on the LRU from a
  * fault (folio_add_lru_vma()), which marks it accessed under MGLRU.
  */
-function newAnonFolio(mm: Mm, vma: Vma, order: number): Folio {
+export function newAnonFolio(mm: Mm, vma: Vma, order: number): Folio {
   vma.anonVma ??= mm.sys.newAnonVma();
   const f = mm.sys.phys.alloc(order, true);
   f.setExclusive(0, true, f.nrPages);
@@ -134,8 +135,13 @@ function doAnonymousPage(mm: Mm, vma: Vma, addr: bigint, flags: number, uffdWp: 
   const slot = mm.pt.pteSlot(addr, true)!; // pte_alloc()
   let entry: Pte;
   if (!(flags & FAULT_FLAG_WRITE)) {
+    // deliver the fault to userland, with the pte table there already
+    if (vma.flags & V.VM_UFFD_MISSING) return handleUserfault(vma.uffdCtx as UffdCtx, addr, false, V.VM_UFFD_MISSING);
     entry = pg.pteMkspecial(pg.pfnPte(mm.sys.phys.zeroPfn, vma.pageProt));
   } else {
+    // vmf_anon_prepare() comes first: the area has its anon_vma even when userland gets the fault
+    vma.anonVma ??= mm.sys.newAnonVma();
+    if (vma.flags & V.VM_UFFD_MISSING) return handleUserfault(vma.uffdCtx as UffdCtx, addr, true, V.VM_UFFD_MISSING);
     // map_anon_folio_pte_pf()
     const f = newAnonFolio(mm, vma, 0);
     entry = pg.pfnPte(f.pfn, vma.pageProt);
@@ -147,13 +153,14 @@ function doAnonymousPage(mm: Mm, vma: Vma, addr: bigint, flags: number, uffdWp: 
   return 0;
 }
 
-/** A write to a uffd-wp entry: resolved here in async mode (it goes on as any write fault); a handler is not modelled. */
-export function uffdWpWrite(mm: Mm, vma: Vma): void {
-  if (!mm.uffdWpAsync(vma)) throw new Error('userfaultfd: this write waits for a handler to resolve it (sync mode is not modelled; use UFFD_FEATURE_WP_ASYNC)');
+/** A write to a uffd-wp entry: null where async mode resolves it here (it goes on as any write fault); otherwise handle_userfault(VM_UFFD_WP). */
+export function uffdWpWrite(mm: Mm, vma: Vma, addr: bigint): UffdWaiter | 'SIGBUS' | null {
+  return mm.uffdWpAsync(vma) ? null : handleUserfault(vma.uffdCtx as UffdCtx, addr, true, V.VM_UFFD_WP);
 }
 
 // do_fault(): do_read_fault(), do_cow_fault() or do_shared_fault(); `uffdWp`: over a uffd-wp marker (vmf_orig_pte_uffd_wp())
 function doFault(mm: Mm, vma: Vma, addr: bigint, flags: number, uffdWp: boolean): VmFault {
+  if (vma.flags & (V.VM_UFFD_MISSING | V.VM_UFFD_MINOR)) throw new Error('userfaultfd: missing and minor faults of file areas (shmem_get_folio_gfp()) are not modelled yet');
   const inode = vma.file!;
   const index = vma.pageIndex(addr);
   const write = (flags & FAULT_FLAG_WRITE) !== 0;
@@ -214,11 +221,12 @@ function doFaultAround(mm: Mm, vma: Vma, addr: bigint): void {
 }
 
 // do_wp_page()
-function doWpPage(mm: Mm, vma: Vma, slot: number, orig: Pte): VmFault {
+function doWpPage(mm: Mm, vma: Vma, addr: bigint, slot: number, orig: Pte): VmFault {
   if (wpReuseWords(mm, vma, slot)) return 0;
   const pg = mm.pg;
   if (vma.flags & V.VM_UFFD_WP && pg.pteUffdWp(orig)) {
-    uffdWpWrite(mm, vma);
+    const handler = uffdWpWrite(mm, vma, addr);
+    if (handler) return handler;
     orig = pg.pteClearUffdWp(orig);
     mm.arch.setPteAt(slot, orig);
   }
@@ -331,8 +339,11 @@ function thpEligible(mm: Mm, vma: Vma, addr: bigint): boolean {
 }
 
 // do_huge_pmd_anonymous_page()
-function doHugePmdAnonymousPage(mm: Mm, vma: Vma, flags: number, pmdSlot: number): VmFault | 'fallback' {
+function doHugePmdAnonymousPage(mm: Mm, vma: Vma, addr: bigint, flags: number, pmdSlot: number): VmFault | 'fallback' {
   const pg = mm.pg;
+  vma.anonVma ??= mm.sys.newAnonVma(); // vmf_anon_prepare()
+  // userland gets the fault: on the huge zero page path, or before a THP is allocated
+  if (vma.flags & V.VM_UFFD_MISSING) return handleUserfault(vma.uffdCtx as UffdCtx, addr, (flags & FAULT_FLAG_WRITE) !== 0, V.VM_UFFD_MISSING);
   if (!(flags & FAULT_FLAG_WRITE) && mm.sys.thp.useZeroPage) {
     // set_huge_zero_folio()
     const entry = pg.pmdMkhuge(pg.pfnPte(mm.sys.phys.hugeZeroPfn, vma.pageProt));
@@ -359,7 +370,8 @@ function doHugePmdWpPage(mm: Mm, vma: Vma, addr: bigint, pmdSlot: number, orig: 
   const pg = mm.pg;
   // wp_huge_pmd(): a uffd-wp THP is split, and each pte resolved as it is written
   if (vma.flags & V.VM_UFFD_WP && pg.pteUffdWp(orig)) {
-    uffdWpWrite(mm, vma);
+    const handler = uffdWpWrite(mm, vma, addr);
+    if (handler) return handler;
     splitHugePmd(mm, addr & PMD_MASK);
     return 'fallback';
   }

@@ -167,7 +167,8 @@ export function hugetlbFault(mm: Mm, vma: Vma, addr: bigint, write: boolean): Vm
   if (pte === 0n || pg.pteMarkerUffdWp(pte)) return hugetlbNoPage(mm, vma, haddr, slot, write, pte !== 0n);
   // userfault-wp first: resolved here in async mode, then on to the CoW path
   if (vma.flags & V.VM_UFFD_WP && pg.pteUffdWp(pte) && write && !pg.pteWrite(pte)) {
-    uffdWpWrite(mm, vma);
+    const handler = uffdWpWrite(mm, vma, addr);
+    if (handler) return handler;
     pte = pg.pteClearUffdWp(pte);
     mm.pt.write(slot, pte);
   }
@@ -181,6 +182,7 @@ export function hugetlbFault(mm: Mm, vma: Vma, addr: bigint, write: boolean): Vm
 
 // hugetlb_no_page(); `uffdWp`: over a uffd-wp marker
 function hugetlbNoPage(mm: Mm, vma: Vma, haddr: bigint, slot: number, write: boolean, uffdWp: boolean): VmFault {
+  if (vma.flags & (V.VM_UFFD_MISSING | V.VM_UFFD_MINOR)) throw new Error('userfaultfd: missing and minor faults of hugetlb areas are not modelled yet');
   const inode = vma.file!;
   const idx = hugeIndex(vma, haddr);
   const shared = (vma.flags & V.VM_MAYSHARE) !== 0;

@@ -60,7 +60,7 @@ export class Task {
   // userfaultfd(2): O_CLOEXEC, O_NONBLOCK and UFFD_USER_MODE_ONLY are all it takes
   userfaultfd(flags: number): Ret<number> {
     if (flags & ~(U.O_CLOEXEC | U.O_NONBLOCK | U.UFFD_USER_MODE_ONLY)) return new Errno('EINVAL', 'userfaultfd');
-    return this.installFd(new UffdCtx());
+    return this.installFd(new UffdCtx(flags));
   }
 
   /** path_lookupat() on tmpfs: relative paths resolve from "/", /proc/self/exe to the program */

@@ -116,3 +116,86 @@ test('UFFDIO_REGISTER cutting a THP and a huge zero pmd splits both', async () =
     [0x300000n, 0x400000n, W | P | Z],
   ]);
 });
+
+// A handler's side: sync faults, their messages and the ioctls that resolve them (as the host's 6.18 answers: harness/agent/client.test.ts).
+describe('a fault that waits for a handler', () => {
+  const PAGE = 0x1000n;
+  async function missing(features = 0n): Promise<{ p: Proc; fd: number }> {
+    const p = await (await referenceTarget('')).spawn();
+    await p.mmap(A, 0x10000n, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_FIXED, -1, 0n);
+    await p.mmap(B, 0x4000n, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_FIXED, -1, 0n);
+    const fd = (await p.userfaultfd(U.O_CLOEXEC)) as number;
+    await p.uffdioApi(fd, U.UFFD_API, features);
+    return { p, fd };
+  }
+
+  test('UFFDIO_REGISTER answers the ioctls of its modes; MINOR on anonymous memory and no mode are EINVAL', async () => {
+    const { p, fd } = await missing();
+    const bit = (n: bigint) => 1n << n;
+    const base = bit(U._UFFDIO_WAKE) | bit(U._UFFDIO_COPY) | bit(U._UFFDIO_ZEROPAGE) | bit(U._UFFDIO_MOVE) | bit(U._UFFDIO_POISON);
+    expect(await p.uffdioRegister(fd, A, PAGE, U.UFFDIO_REGISTER_MODE_MISSING)).toEqual({ ioctls: base });
+    expect(await p.uffdioRegister(fd, A, PAGE, U.UFFDIO_REGISTER_MODE_MISSING | U.UFFDIO_REGISTER_MODE_WP)).toEqual({ ioctls: base | bit(U._UFFDIO_WRITEPROTECT) });
+    expect(errno(await p.uffdioRegister(fd, A, PAGE, U.UFFDIO_REGISTER_MODE_MINOR))).toBe('EINVAL');
+    expect(errno(await p.uffdioRegister(fd, A, PAGE, 0n))).toBe('EINVAL');
+  });
+
+  test('a load of a missing page waits; its message names the page; UFFDIO_COPY fills it and the load goes on', async () => {
+    const { p, fd } = await missing();
+    await p.uffdioRegister(fd, A, 0x10000n, U.UFFDIO_REGISTER_MODE_MISSING);
+    let done = false;
+    const load = p.read(A + PAGE + 0x10n, 1).then((r) => ((done = true), r));
+    expect(await p.uffdRead(fd)).toEqual({ event: 'PAGEFAULT', flags: 0n, address: A + PAGE, ptid: 0 });
+    expect(done).toBe(false);
+    await p.write(B, new Uint8Array(0x20).fill(7));
+    expect(await p.uffdioCopy(fd, A + PAGE, B, PAGE, 0n)).toEqual({ error: null, progress: PAGE });
+    expect(await load).toEqual({ ok: true, data: new Uint8Array([7]) });
+    // the page is there now: a second copy finds it
+    const again = await p.uffdioCopy(fd, A + PAGE, B, PAGE, 0n);
+    expect([errno(again.error), again.progress]).toEqual(['EEXIST', -17n]);
+  });
+
+  test('a store waits with UFFD_PAGEFAULT_FLAG_WRITE; DONTWAKE leaves it waiting until UFFDIO_WAKE', async () => {
+    const { p, fd } = await missing();
+    await p.uffdioRegister(fd, A, 0x10000n, U.UFFDIO_REGISTER_MODE_MISSING);
+    let done = false;
+    const store = p.write(A, new Uint8Array([9])).then((r) => ((done = true), r));
+    expect(await p.uffdRead(fd)).toMatchObject({ event: 'PAGEFAULT', flags: U.UFFD_PAGEFAULT_FLAG_WRITE, address: A });
+    expect(await p.uffdioZeropage(fd, A, PAGE, U.UFFDIO_ZEROPAGE_MODE_DONTWAKE)).toEqual({ error: null, progress: PAGE });
+    await p.pagemap(A, 1);
+    expect(done).toBe(false);
+    expect(await p.uffdioWake(fd, A, PAGE)).toBe(0);
+    expect((await store).ok).toBe(true);
+    expect(await p.read(A, 1)).toEqual({ ok: true, data: new Uint8Array([9]) });
+  });
+
+  test('UFFD_FEATURE_SIGBUS: the fault is SIGBUS and no message is queued; O_NONBLOCK reads give EAGAIN', async () => {
+    const p = await (await referenceTarget('')).spawn();
+    await p.mmap(A, 0x10000n, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_FIXED, -1, 0n);
+    const fd = (await p.userfaultfd(U.O_CLOEXEC | U.O_NONBLOCK)) as number;
+    await p.uffdioApi(fd, U.UFFD_API, U.UFFD_FEATURE_SIGBUS);
+    await p.uffdioRegister(fd, A, 0x10000n, U.UFFDIO_REGISTER_MODE_MISSING);
+    expect(await p.read(A, 1)).toEqual({ ok: false, signal: 'SIGBUS', addr: A });
+    expect(errno(await p.uffdRead(fd))).toBe('EAGAIN');
+  });
+
+  test('UFFDIO_ZEROPAGE maps the zero page once; a second is EEXIST with -EEXIST in the field', async () => {
+    const { p, fd } = await missing();
+    await p.uffdioRegister(fd, A, PAGE, U.UFFDIO_REGISTER_MODE_MISSING);
+    expect(await p.uffdioZeropage(fd, A, PAGE, 0n)).toEqual({ error: null, progress: PAGE });
+    const again = await p.uffdioZeropage(fd, A, PAGE, 0n);
+    expect([errno(again.error), again.progress]).toEqual(['EEXIST', -17n]);
+    expect(await p.read(A, 4)).toEqual({ ok: true, data: new Uint8Array(4) });
+  });
+
+  test('a sync uffd-wp store waits with FLAG_WP; resolving the protection wakes it', async () => {
+    const { p, fd } = await missing(U.UFFD_FEATURE_PAGEFAULT_FLAG_WP);
+    await p.write(A, new Uint8Array([1]));
+    await p.uffdioRegister(fd, A, PAGE, U.UFFDIO_REGISTER_MODE_WP);
+    await p.uffdioWriteprotect(fd, A, PAGE, U.UFFDIO_WRITEPROTECT_MODE_WP);
+    const store = p.write(A, new Uint8Array([2]));
+    expect(await p.uffdRead(fd)).toMatchObject({ flags: U.UFFD_PAGEFAULT_FLAG_WRITE | U.UFFD_PAGEFAULT_FLAG_WP, address: A });
+    expect(await p.uffdioWriteprotect(fd, A, PAGE, 0n)).toBe(0);
+    expect((await store).ok).toBe(true);
+    expect(await p.read(A, 1)).toEqual({ ok: true, data: new Uint8Array([2]) });
+  });
+});

@@ -1,12 +1,16 @@
-// userfaultfd (fs/userfaultfd.c, mm/userfaultfd.c) in write-protect mode
-// over anonymous, shmem (shared and private) and hugetlb memory: UFFDIO_API,
-// UFFDIO_REGISTER with UFFDIO_REGISTER_MODE_WP, UFFDIO_WRITEPROTECT (markers in empty ptes with
-// UFFD_FEATURE_WP_UNPOPULATED) and the release of the descriptor. A write to
-// a write-protected page is resolved in the kernel when the context has
-// UFFD_FEATURE_WP_ASYNC. Areas are anonymous, shmem or hugetlb (where
-// markers are always used: vma_can_userfault() takes every shmem area). A
-// handler that reads fault messages (sync mode, MISSING and MINOR modes) is
-// not modelled: asking for one fails loudly rather than doing something else.
+// userfaultfd (mm/userfaultfd.c in 7.2; fs/userfaultfd.c and mm/userfaultfd.c
+// before): the context and its ioctls. UFFDIO_API; UFFDIO_REGISTER in
+// MISSING, WP and MINOR modes over anonymous, shmem and hugetlb areas, as
+// vma_can_userfault() allows them; UFFDIO_WRITEPROTECT (markers in empty
+// ptes with UFFD_FEATURE_WP_UNPOPULATED); UFFDIO_COPY and UFFDIO_ZEROPAGE
+// into anonymous areas; UFFDIO_WAKE; and the release of the descriptor. A
+// fault the context is to handle (handle_userfault()) queues a message and
+// leaves a waiter: the access waits until an ioctl wakes it, then retries.
+// A write to a write-protected page is resolved in the kernel instead when
+// the context has UFFD_FEATURE_WP_ASYNC. What is not modelled yet (faults
+// of shmem and hugetlb areas that a handler resolves, UFFDIO_CONTINUE,
+// MOVE, POISON, non-cooperative events) fails loudly rather than doing
+// something else.
 
 import { Errno, type Ret } from '../../uapi/linux.ts';
 import * as U from '../../uapi/linux.ts';
@@ -23,22 +27,50 @@ const TASK_SIZE = 1n << 48n;
 /** UFFD_API_FEATURES: measured (UFFDIO_API with no features) on Debian's 6.12 and 7.2 arm64 kernels */
 const UFFD_API_FEATURES = 0x1ffffn;
 /** the features that need the arch's uffd-wp bit (HAVE_ARCH_USERFAULTFD_WP) */
-const WP_FEATURES = U.UFFD_FEATURE_PAGEFAULT_FLAG_WP | (1n << 12n) /* WP_HUGETLBFS_SHMEM */ | U.UFFD_FEATURE_WP_UNPOPULATED | U.UFFD_FEATURE_WP_ASYNC;
+const WP_FEATURES = U.UFFD_FEATURE_PAGEFAULT_FLAG_WP | U.UFFD_FEATURE_WP_HUGETLBFS_SHMEM | U.UFFD_FEATURE_WP_UNPOPULATED | U.UFFD_FEATURE_WP_ASYNC;
+const bit = (n: bigint) => 1n << n;
 /** UFFD_API_IOCTLS: REGISTER, UNREGISTER, API */
-const UFFD_API_IOCTLS = (1n << 63n) | 3n;
-/** what UFFDIO_REGISTER answers for a write-protected anonymous range (WAKE, COPY, ZEROPAGE, MOVE, WRITEPROTECT, POISON; measured) */
-const UFFD_WP_RANGE_IOCTLS = 0x17cn;
-/** the same for a range with hugetlb in it: no ZEROPAGE or MOVE (measured) */
-const UFFD_WP_RANGE_IOCTLS_BASIC = 0x14cn;
-const UFFDIO_REGISTER_MODE_MISSING = 1n;
-const UFFDIO_REGISTER_MODE_MINOR = 4n;
-const UFFDIO_WRITEPROTECT_MODE_DONTWAKE = 2n;
+const UFFD_API_IOCTLS = bit(U._UFFDIO_API) | bit(U._UFFDIO_REGISTER) | bit(U._UFFDIO_UNREGISTER);
+/** UFFD_API_RANGE_IOCTLS_BASIC: a range with hugetlb in it has no ZEROPAGE or MOVE */
+const UFFD_API_RANGE_IOCTLS_BASIC =
+  bit(U._UFFDIO_WAKE) | bit(U._UFFDIO_COPY) | bit(U._UFFDIO_WRITEPROTECT) | bit(U._UFFDIO_CONTINUE) | bit(U._UFFDIO_POISON);
+const UFFD_API_RANGE_IOCTLS = UFFD_API_RANGE_IOCTLS_BASIC | bit(U._UFFDIO_ZEROPAGE) | bit(U._UFFDIO_MOVE);
+const UFFD_API_REGISTER_MODES = U.UFFDIO_REGISTER_MODE_MISSING | U.UFFDIO_REGISTER_MODE_WP | U.UFFDIO_REGISTER_MODE_MINOR;
+/** __VM_UFFD_FLAGS */
+export const VM_UFFD_FLAGS = V.VM_UFFD_MISSING | V.VM_UFFD_WP | V.VM_UFFD_MINOR;
+
+/** struct uffd_msg: a page fault to handle (the non-cooperative events are not modelled yet) */
+export interface UffdMsg {
+  readonly event: 'PAGEFAULT';
+  /** UFFD_PAGEFAULT_FLAG_* */
+  readonly flags: bigint;
+  readonly address: bigint;
+  readonly ptid: number;
+}
+
+/**
+ * struct userfaultfd_wait_queue: a thread waiting in handle_userfault()
+ * for its fault to be resolved. Its message is pending until a read takes
+ * it; an ioctl whose range holds the address wakes it, read or not.
+ */
+export class UffdWaiter {
+  read = false;
+  woken = false;
+  constructor(
+    readonly ctx: UffdCtx,
+    readonly msg: UffdMsg,
+  ) {}
+}
 
 /** struct userfaultfd_ctx */
 export class UffdCtx implements UffdContext {
   features = 0n;
   /** UFFDIO_API done: the context is usable */
   ready = false;
+  /** fault_pending_wqh and fault_wqh: the threads waiting for this context, in the order they came */
+  waiters: UffdWaiter[] = [];
+  /** userfaultfd(2)'s flags: O_NONBLOCK, UFFD_USER_MODE_ONLY */
+  constructor(readonly flags = 0) {}
 }
 
 // userfaultfd_api()
@@ -56,18 +88,39 @@ function badRange(start: bigint, len: bigint): boolean {
   return start % PAGE !== 0n || len % PAGE !== 0n || len === 0n || start + len > TASK_SIZE;
 }
 
-// userfaultfd_register(): WP mode only
+// vma_can_userfault(): whether an area may be registered in the modes of vm_flags
+function vmaCanUserfault(vma: Vma, vmFlags: number, wpAsync: boolean): boolean {
+  if (!(vma.flags & V.VM_HUGETLB) && vma.flags & (V.VM_PFNMAP | V.VM_MIXEDMAP)) return false; // VM_SPECIAL
+  vmFlags &= VM_UFFD_FLAGS;
+  // WP alone in an async context: any memory
+  if (wpAsync && vmFlags === V.VM_UFFD_WP) return true;
+  // vma_uffd_ops(): anonymous, shmem and hugetlb areas have them (the model has no other kind)
+  if (vma.name !== null) return false;
+  // anon_can_userfault(): no MINOR mode for anonymous memory
+  return !(vma.isAnonymous && vmFlags & V.VM_UFFD_MINOR);
+}
+
+// userfaultfd_register()
 export function uffdioRegister(mm: Mm, ctx: UffdCtx, start: bigint, len: bigint, mode: bigint): Ret<{ ioctls: bigint }> {
-  if (!ctx.ready || mode === 0n || mode & ~(UFFDIO_REGISTER_MODE_MISSING | U.UFFDIO_REGISTER_MODE_WP | UFFDIO_REGISTER_MODE_MINOR)) return new Errno('EINVAL', 'ioctl');
-  if (mode & U.UFFDIO_REGISTER_MODE_WP && !mm.pg.hasUffdWp) return new Errno('EINVAL', 'ioctl');
-  if (mode !== U.UFFDIO_REGISTER_MODE_WP) throw new Error('userfaultfd: only UFFDIO_REGISTER_MODE_WP is modelled (no MISSING or MINOR faults)');
+  if (!ctx.ready || mode === 0n || mode & ~UFFD_API_REGISTER_MODES) return new Errno('EINVAL', 'ioctl');
+  let vmFlags = 0;
+  if (mode & U.UFFDIO_REGISTER_MODE_MISSING) vmFlags |= V.VM_UFFD_MISSING;
+  if (mode & U.UFFDIO_REGISTER_MODE_WP) {
+    if (!mm.pg.hasUffdWp) return new Errno('EINVAL', 'ioctl');
+    vmFlags |= V.VM_UFFD_WP;
+  }
+  if (mode & U.UFFDIO_REGISTER_MODE_MINOR) vmFlags |= V.VM_UFFD_MINOR;
   if (badRange(start, len)) return new Errno('EINVAL', 'ioctl');
   const end = start + len;
   const areas = mm.vmas.overlapping(start, end);
   if (areas.length === 0) return new Errno('EINVAL', 'ioctl'); // measured: no area in the range
   // a hugetlb area from and to huge page boundaries (measured: EINVAL)
   if (areas[0]!.flags & V.VM_HUGETLB && start & (HPAGE_SIZE - 1n)) return new Errno('EINVAL', 'ioctl');
+  const wpAsync = (ctx.features & U.UFFD_FEATURE_WP_ASYNC) !== 0n;
   for (const v of areas) {
+    if (!vmaCanUserfault(v, vmFlags, wpAsync)) return new Errno('EINVAL', 'ioctl');
+    // UFFDIO_COPY fills holes even without PROT_WRITE: the process must be allowed to write
+    if (!(v.flags & V.VM_MAYWRITE)) return new Errno('EPERM', 'ioctl');
     if (v.flags & V.VM_HUGETLB && end <= v.end && end > v.start && end & (HPAGE_SIZE - 1n)) return new Errno('EINVAL', 'ioctl');
     // another context's area is busy
     if (v.uffdCtx && v.uffdCtx !== ctx) return new Errno('EBUSY', 'ioctl');
@@ -75,20 +128,24 @@ export function uffdioRegister(mm: Mm, ctx: UffdCtx, start: bigint, len: bigint,
   for (const v of areas) {
     const lo = v.start > start ? v.start : start;
     const hi = v.end < end ? v.end : end;
-    const area = modifyFlags(mm, v, lo, hi, v.flags | V.VM_UFFD_WP, ctx);
+    // userfaultfd_register_range(): the modes asked for replace those the area had
+    const area = modifyFlags(mm, v, lo, hi, (v.flags & ~VM_UFFD_FLAGS) | vmFlags, ctx);
     if (area instanceof Errno) return new Errno(area.name, 'ioctl');
     mm.vmaSetPageProt(area);
   }
-  // UFFD_API_RANGE_IOCTLS_BASIC where a hugetlb area is in the range
-  return { ioctls: areas.some((v) => v.flags & V.VM_HUGETLB) ? UFFD_WP_RANGE_IOCTLS_BASIC : UFFD_WP_RANGE_IOCTLS };
+  let ioctls = areas.some((v) => v.flags & V.VM_HUGETLB) ? UFFD_API_RANGE_IOCTLS_BASIC : UFFD_API_RANGE_IOCTLS;
+  // WRITEPROTECT only for WP ranges, CONTINUE only for MINOR ones
+  if (!(mode & U.UFFDIO_REGISTER_MODE_WP)) ioctls &= ~bit(U._UFFDIO_WRITEPROTECT);
+  if (!(mode & U.UFFDIO_REGISTER_MODE_MINOR)) ioctls &= ~bit(U._UFFDIO_CONTINUE);
+  return { ioctls };
 }
 
 // userfaultfd_writeprotect() -> mwriteprotect_range(): area by area, holes passed over; the first
 // area not registered for uffd-wp (or a hugetlb one cut off a huge page) ends it, with what came before done
 export function uffdioWriteprotect(mm: Mm, ctx: UffdCtx, start: bigint, len: bigint, mode: bigint): Ret<0> {
   if (!ctx.ready || badRange(start, len)) return new Errno('EINVAL', 'ioctl');
-  if (mode & ~(U.UFFDIO_WRITEPROTECT_MODE_WP | UFFDIO_WRITEPROTECT_MODE_DONTWAKE)) return new Errno('EINVAL', 'ioctl');
-  if (mode === (U.UFFDIO_WRITEPROTECT_MODE_WP | UFFDIO_WRITEPROTECT_MODE_DONTWAKE)) return new Errno('EINVAL', 'ioctl');
+  if (mode & ~(U.UFFDIO_WRITEPROTECT_MODE_WP | U.UFFDIO_WRITEPROTECT_MODE_DONTWAKE)) return new Errno('EINVAL', 'ioctl');
+  if (mode === (U.UFFDIO_WRITEPROTECT_MODE_WP | U.UFFDIO_WRITEPROTECT_MODE_DONTWAKE)) return new Errno('EINVAL', 'ioctl');
   const end = start + len;
   const areas = mm.vmas.overlapping(start, end);
   if (areas.length === 0) return new Errno('ENOENT', 'ioctl');
@@ -97,6 +154,8 @@ export function uffdioWriteprotect(mm: Mm, ctx: UffdCtx, start: bigint, len: big
     if (v.flags & V.VM_HUGETLB && (start | len) & (HPAGE_SIZE - 1n)) return new Errno('EINVAL', 'ioctl');
     uffdWpRange(mm, v, v.start > start ? v.start : start, v.end < end ? v.end : end, (mode & U.UFFDIO_WRITEPROTECT_MODE_WP) !== 0n);
   }
+  // resolving wakes the range's waiters unless told not to
+  if (!(mode & (U.UFFDIO_WRITEPROTECT_MODE_WP | U.UFFDIO_WRITEPROTECT_MODE_DONTWAKE))) wakeUserfault(ctx, start, len);
   return 0;
 }
 
@@ -110,7 +169,7 @@ export function uffdWpRange(mm: Mm, vma: Vma, start: bigint, end: bigint, enable
 // userfaultfd_clear_vma(): [start, end) of an area leaves its context, write protection reset first
 function clearVma(mm: Mm, v: Vma, start: bigint, end: bigint): Errno | null {
   if (v.flags & V.VM_UFFD_WP) uffdWpRange(mm, v, start, end, false);
-  const area = modifyFlags(mm, v, start, end, v.flags & ~V.VM_UFFD_WP, null);
+  const area = modifyFlags(mm, v, start, end, v.flags & ~VM_UFFD_FLAGS, null);
   if (area instanceof Errno) return area;
   mm.vmaSetPageProt(area);
   return null;
@@ -129,14 +188,65 @@ export function uffdioUnregister(mm: Mm, ctx: UffdCtx, start: bigint, len: bigin
   if (mm.sys.cfg.kernel.uffdUnregisterOwnCtxOnly && areas.some((v) => v.uffdCtx && v.uffdCtx !== ctx)) return new Errno('EINVAL', 'ioctl');
   for (const v of areas) {
     if (!v.uffdCtx) continue;
-    const err = clearVma(mm, v, v.start > start ? v.start : start, v.end < end ? v.end : end);
+    const lo = v.start > start ? v.start : start;
+    const hi = v.end < end ? v.end : end;
+    // a missing fault waiting there would otherwise wait for good
+    if (v.flags & V.VM_UFFD_MISSING && v.uffdCtx instanceof UffdCtx) wakeUserfault(v.uffdCtx, lo, hi - lo);
+    const err = clearVma(mm, v, lo, hi);
     if (err) return new Errno(err.name, 'ioctl');
   }
   return 0;
 }
 
-// userfaultfd_release(): every area of the context leaves it
+// userfaultfd_release(): every area of the context leaves it, and every waiter retries
 export function userfaultfdRelease(mm: Mm, ctx: UffdCtx): void {
   // the whole area: nothing to cut, so nothing fails
   for (const v of [...mm.vmas.all()].filter((x) => x.uffdCtx === ctx)) clearVma(mm, v, v.start, v.end);
+  wakeUserfault(ctx, 0n, 0n);
 }
+
+// --- faults the context handles, and the threads that wait in them -----------
+
+/**
+ * handle_userfault(): with UFFD_FEATURE_SIGBUS the fault is SIGBUS;
+ * otherwise the thread queues a message and waits (the waiter returned)
+ * until an ioctl wakes it, and then retries the access.
+ */
+export function handleUserfault(ctx: UffdCtx, addr: bigint, write: boolean, reason: number): UffdWaiter | 'SIGBUS' {
+  if (ctx.features & U.UFFD_FEATURE_SIGBUS) return 'SIGBUS';
+  let flags = write ? U.UFFD_PAGEFAULT_FLAG_WRITE : 0n;
+  if (reason & V.VM_UFFD_WP) flags |= U.UFFD_PAGEFAULT_FLAG_WP;
+  if (reason & V.VM_UFFD_MINOR) flags |= U.UFFD_PAGEFAULT_FLAG_MINOR;
+  // userfault_msg(): the page's address unless UFFD_FEATURE_EXACT_ADDRESS
+  const address = ctx.features & U.UFFD_FEATURE_EXACT_ADDRESS ? addr : addr & ~(PAGE - 1n);
+  if (ctx.features & U.UFFD_FEATURE_THREAD_ID) throw new Error('userfaultfd: UFFD_FEATURE_THREAD_ID (the faulting thread in the message) is not modelled yet');
+  const waiter = new UffdWaiter(ctx, { event: 'PAGEFAULT', flags, address, ptid: 0 });
+  ctx.waiters.push(waiter);
+  return waiter;
+}
+
+/**
+ * userfaultfd_ctx_read(): the oldest pending message, its waiter moved to
+ * fault_wqh; null when none is pending (EAGAIN, or a read that waits).
+ */
+export function userfaultfdRead(ctx: UffdCtx): UffdMsg | null {
+  const w = ctx.waiters.find((x) => !x.read);
+  if (!w) return null;
+  w.read = true;
+  return w.msg;
+}
+
+// wake_userfault() -> userfaultfd_wake_function(): the waiters whose address is in [start, start + len) (len 0: all)
+export function wakeUserfault(ctx: UffdCtx, start: bigint, len: bigint): void {
+  const woken = (w: UffdWaiter) => len === 0n || (w.msg.address >= start && w.msg.address < start + len);
+  for (const w of ctx.waiters) if (woken(w)) w.woken = true;
+  ctx.waiters = ctx.waiters.filter((w) => !w.woken);
+}
+
+// userfaultfd_wake()
+export function uffdioWake(ctx: UffdCtx, start: bigint, len: bigint): Ret<0> {
+  if (!ctx.ready || badRange(start, len)) return new Errno('EINVAL', 'ioctl');
+  wakeUserfault(ctx, start, len);
+  return 0;
+}
+

@@ -20,6 +20,13 @@ export const VM_PFNMAP = 1 << 10;
 export const VM_MAYBE_GUARD = 1 << 11;
 export const VM_UFFD_WP = 1 << 12;
 export const VM_LOCKED = 1 << 13;
+/**
+ * VM_UFFD_MINOR is bit 41 in the kernel, past what a number's bitwise
+ * operators reach: the model keeps it in bit 14 (VM_SEQ_READ, a hint it
+ * does not model), and vmFlagsValue() puts it back where it belongs.
+ */
+export const VM_UFFD_MINOR = 1 << 14;
+const VM_UFFD_MINOR_BIT = 41n;
 export const VM_DONTEXPAND = 1 << 18;
 export const VM_ACCOUNT = 1 << 20;
 export const VM_NORESERVE = 1 << 21;
@@ -54,7 +61,14 @@ export const VM_FLAG_MNEMONICS: readonly (readonly [number, string])[] = [
   [VM_MIXEDMAP, 'mm'],
   [VM_HUGEPAGE, 'hg'],
   [VM_NOHUGEPAGE, 'nh'],
+  [VM_UFFD_MINOR, 'ui'],
 ];
+
+/** vm_flags as the kernel holds them: VM_UFFD_MINOR at its own bit */
+export function vmFlagsValue(flags: number): bigint {
+  const minor = flags & VM_UFFD_MINOR ? 1n << VM_UFFD_MINOR_BIT : 0n;
+  return BigInt(flags & ~VM_UFFD_MINOR) | minor;
+}
 
 /** What an area registered with a userfaultfd needs of it: its features (UFFD_FEATURE_WP_ASYNC, ...). */
 export interface UffdContext {
