@@ -718,19 +718,25 @@ static enum outcome op_uffdio_writeprotect(struct request *r, struct buf *o)
 	return DONE;
 }
 
-/* UFFDIO_UNREGISTER: the range's areas leave the context, their write protection reset */
-static enum outcome op_uffdio_unregister(struct request *r, struct buf *o)
+/* A uffd ioctl whose argument is a struct uffdio_range alone. */
+static enum outcome uffd_range_ioctl(struct request *r, unsigned long cmd)
 {
 	struct uffdio_range range;
 	int64_t fd;
-	(void)o;
 	if (!uffd_range_request(r, &fd, &range, NULL))
 		return BAD;
 	if (agent_fd(fd))
 		return failed_with(r, "ioctl", EBADF);
-	if (ioctl((int)fd, UFFDIO_UNREGISTER, &range))
+	if (ioctl((int)fd, cmd, &range))
 		return failed(r, "ioctl");
 	return DONE;
+}
+
+/* UFFDIO_UNREGISTER: the range's areas leave the context, their write protection reset */
+static enum outcome op_uffdio_unregister(struct request *r, struct buf *o)
+{
+	(void)o;
+	return uffd_range_ioctl(r, UFFDIO_UNREGISTER);
 }
 
 /* What a progress field holds until the kernel writes it: neither bytes done nor a negative errno. */
@@ -793,16 +799,8 @@ static enum outcome op_uffdio_zeropage(struct request *r, struct buf *o)
 /* UFFDIO_WAKE: the threads waiting in faults in the range retry them */
 static enum outcome op_uffdio_wake(struct request *r, struct buf *o)
 {
-	struct uffdio_range range;
-	int64_t fd;
 	(void)o;
-	if (!uffd_range_request(r, &fd, &range, NULL))
-		return BAD;
-	if (agent_fd(fd))
-		return failed_with(r, "ioctl", EBADF);
-	if (ioctl((int)fd, UFFDIO_WAKE, &range))
-		return failed(r, "ioctl");
-	return DONE;
+	return uffd_range_ioctl(r, UFFDIO_WAKE);
 }
 
 void uffd_read_reply(int fd, bool has_id, int64_t id, struct buf *o)
