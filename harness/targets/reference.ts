@@ -112,20 +112,14 @@ class ReferenceProc implements Proc {
   /** the C library's heap: each aligned_alloc()'s mapping, by the pointer returned */
   private readonly allocations = new Map<bigint, bigint>();
   /** calls that wait, in the order they began to */
-  private parked: Parked[] = [];
+  private readonly parked: Parked[] = [];
   constructor(private readonly task: Task) {}
 
   /** Resumes the waiting calls that can go on now, until none can (a resumed access may queue the message a read waits for). */
   private settle(): void {
-    for (let again = true; again; ) {
-      again = false;
-      for (const p of this.parked) {
-        if (!p.ready()) continue;
-        this.parked = this.parked.filter((q) => q !== p);
-        p.resume();
-        again = true;
-        break;
-      }
+    for (let p = this.parked.find((q) => q.ready()); p; p = this.parked.find((q) => q.ready())) {
+      this.parked.splice(this.parked.indexOf(p), 1);
+      p.resume();
     }
   }
 

@@ -237,7 +237,7 @@ function copyVma(mm: Mm, vma: Vma, addr: bigint, len: bigint, pgoff: bigint, kee
 // mremap_userfaultfd_prep(): without UFFD_FEATURE_EVENT_REMAP the new area leaves its userfaultfd (userfaultfd_reset_ctx())
 function mremapUserfaultfdPrep(mm: Mm, v: Vma): void {
   if (!uffdWithoutEventRemap(v)) return;
-  v.flags &= ~(V.VM_UFFD_MISSING | V.VM_UFFD_WP);
+  v.flags &= ~V.VM_UFFD_FLAGS;
   v.uffdCtx = null;
   mm.vmaSetPageProt(v);
 }

@@ -10,12 +10,11 @@ import { newAnonFolio } from './fault.ts';
 import type { Mm } from './mm.ts';
 import { PAGE_SIZE } from './physmem.ts';
 import { readUser } from './user-access.ts';
-import { type UffdCtx, wakeUserfault } from './userfaultfd.ts';
+import { badRange, badUnalignedRange, type UffdCtx, wakeUserfault } from './userfaultfd.ts';
 import * as V from './vma.ts';
 import type { Vma } from './vma.ts';
 
 const PAGE = BigInt(PAGE_SIZE);
-const TASK_SIZE = 1n << 48n;
 
 /** The ioctl's failure (null: it returned 0), and the progress field (bytes done or -errno) where the kernel wrote it. */
 export interface FillResult {
@@ -24,16 +23,6 @@ export interface FillResult {
 }
 
 type Mode = 'copy' | 'zeropage';
-
-// validate_unaligned_range(): a source may start anywhere
-function badUnalignedRange(start: bigint, len: bigint): boolean {
-  return len % PAGE !== 0n || len === 0n || start >= TASK_SIZE || len > TASK_SIZE - start;
-}
-
-// validate_range()
-function badRange(start: bigint, len: bigint): boolean {
-  return start % PAGE !== 0n || badUnalignedRange(start, len);
-}
 
 // mfill_establish_pmd(): the pte table under dst, or EEXIST where a huge pmd maps it
 function establishPmd(mm: Mm, dst: bigint): number | Errno {

@@ -199,3 +199,18 @@ describe('a fault that waits for a handler', () => {
     expect(await p.read(A, 1)).toEqual({ ok: true, data: new Uint8Array([2]) });
   });
 });
+
+test('mremap without UFFD_FEATURE_EVENT_REMAP takes the new area out of its context in every mode (userfaultfd_reset_ctx())', async () => {
+  const p = await (await referenceTarget('')).spawn();
+  const memfd = (await p.memfdCreate('minor', 0)) as number;
+  await p.ftruncate(memfd, 0x4000n);
+  const map = (await p.mmap(0n, 0x4000n, U.PROT_READ | U.PROT_WRITE, U.MAP_SHARED, memfd, 0n)) as bigint;
+  const fd = (await p.userfaultfd(U.O_CLOEXEC)) as number;
+  await p.uffdioApi(fd, U.UFFD_API, 0n);
+  expect(U.isErr(await p.uffdioRegister(fd, map, 0x4000n, U.UFFDIO_REGISTER_MODE_MINOR | U.UFFDIO_REGISTER_MODE_MISSING))).toBe(false);
+  const UFFD_FLAGS = (1n << 9n) | (1n << 12n) | (1n << 41n); // VM_UFFD_MISSING, VM_UFFD_WP, VM_UFFD_MINOR
+  const flags = async (a: bigint) => ((await p.descriptors!(a)) as { vmFlags: bigint }).vmFlags & UFFD_FLAGS;
+  expect(await flags(map)).toBe((1n << 9n) | (1n << 41n));
+  expect(await p.mremap(map, 0x4000n, 0x4000n, U.MREMAP_MAYMOVE | U.MREMAP_FIXED, A)).toBe(A);
+  expect(await flags(A)).toBe(0n);
+});

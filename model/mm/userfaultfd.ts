@@ -36,8 +36,6 @@ const UFFD_API_RANGE_IOCTLS_BASIC =
   bit(U._UFFDIO_WAKE) | bit(U._UFFDIO_COPY) | bit(U._UFFDIO_WRITEPROTECT) | bit(U._UFFDIO_CONTINUE) | bit(U._UFFDIO_POISON);
 const UFFD_API_RANGE_IOCTLS = UFFD_API_RANGE_IOCTLS_BASIC | bit(U._UFFDIO_ZEROPAGE) | bit(U._UFFDIO_MOVE);
 const UFFD_API_REGISTER_MODES = U.UFFDIO_REGISTER_MODE_MISSING | U.UFFDIO_REGISTER_MODE_WP | U.UFFDIO_REGISTER_MODE_MINOR;
-/** __VM_UFFD_FLAGS */
-export const VM_UFFD_FLAGS = V.VM_UFFD_MISSING | V.VM_UFFD_WP | V.VM_UFFD_MINOR;
 
 /** struct uffd_msg: a page fault to handle (the non-cooperative events are not modelled yet) */
 export interface UffdMsg {
@@ -83,19 +81,23 @@ export function uffdioApi(mm: Mm, ctx: UffdCtx, api: bigint, features: bigint): 
   return { features: supported, ioctls: UFFD_API_IOCTLS };
 }
 
-/** validate_range(): page-aligned, not empty, inside the address space */
-function badRange(start: bigint, len: bigint): boolean {
-  return start % PAGE !== 0n || len % PAGE !== 0n || len === 0n || start + len > TASK_SIZE;
+/** validate_unaligned_range(): whole pages, not empty, inside the address space (a UFFDIO_COPY source may start anywhere) */
+export function badUnalignedRange(start: bigint, len: bigint): boolean {
+  return len % PAGE !== 0n || len === 0n || start >= TASK_SIZE || len > TASK_SIZE - start;
+}
+
+/** validate_range(): validate_unaligned_range() from a page boundary */
+export function badRange(start: bigint, len: bigint): boolean {
+  return start % PAGE !== 0n || badUnalignedRange(start, len);
 }
 
 // vma_can_userfault(): whether an area may be registered in the modes of vm_flags
 function vmaCanUserfault(vma: Vma, vmFlags: number, wpAsync: boolean): boolean {
   if (!(vma.flags & V.VM_HUGETLB) && vma.flags & (V.VM_PFNMAP | V.VM_MIXEDMAP)) return false; // VM_SPECIAL
-  vmFlags &= VM_UFFD_FLAGS;
+  vmFlags &= V.VM_UFFD_FLAGS;
   // WP alone in an async context: any memory
   if (wpAsync && vmFlags === V.VM_UFFD_WP) return true;
-  // vma_uffd_ops(): anonymous, shmem and hugetlb areas have them (the model has no other kind)
-  if (vma.name !== null) return false;
+  // vma_uffd_ops(): anonymous, shmem and hugetlb areas have them (the model has no other kind but the special ones above);
   // anon_can_userfault(): no MINOR mode for anonymous memory
   return !(vma.isAnonymous && vmFlags & V.VM_UFFD_MINOR);
 }
@@ -129,7 +131,7 @@ export function uffdioRegister(mm: Mm, ctx: UffdCtx, start: bigint, len: bigint,
     const lo = v.start > start ? v.start : start;
     const hi = v.end < end ? v.end : end;
     // userfaultfd_register_range(): the modes asked for replace those the area had
-    const area = modifyFlags(mm, v, lo, hi, (v.flags & ~VM_UFFD_FLAGS) | vmFlags, ctx);
+    const area = modifyFlags(mm, v, lo, hi, (v.flags & ~V.VM_UFFD_FLAGS) | vmFlags, ctx);
     if (area instanceof Errno) return new Errno(area.name, 'ioctl');
     mm.vmaSetPageProt(area);
   }
@@ -169,7 +171,7 @@ export function uffdWpRange(mm: Mm, vma: Vma, start: bigint, end: bigint, enable
 // userfaultfd_clear_vma(): [start, end) of an area leaves its context, write protection reset first
 function clearVma(mm: Mm, v: Vma, start: bigint, end: bigint): Errno | null {
   if (v.flags & V.VM_UFFD_WP) uffdWpRange(mm, v, start, end, false);
-  const area = modifyFlags(mm, v, start, end, v.flags & ~VM_UFFD_FLAGS, null);
+  const area = modifyFlags(mm, v, start, end, v.flags & ~V.VM_UFFD_FLAGS, null);
   if (area instanceof Errno) return area;
   mm.vmaSetPageProt(area);
   return null;

@@ -27,6 +27,8 @@ export const VM_LOCKED = 1 << 13;
  */
 export const VM_UFFD_MINOR = 1 << 14;
 const VM_UFFD_MINOR_BIT = 41n;
+/** __VM_UFFD_FLAGS: the modes an area is registered with a userfaultfd in */
+export const VM_UFFD_FLAGS = VM_UFFD_MISSING | VM_UFFD_WP | VM_UFFD_MINOR;
 export const VM_DONTEXPAND = 1 << 18;
 export const VM_ACCOUNT = 1 << 20;
 export const VM_NORESERVE = 1 << 21;
