@@ -306,7 +306,7 @@ class ReferenceProc implements Proc {
     const ctx = this.uffd(fd);
     return isErr(ctx) ? ctx : this.waking(uffdioWake(ctx, start, len));
   }
-  // userfaultfd_read_iter(): a message, EAGAIN for a non-blocking descriptor, or a wait for one
+  // userfaultfd_read_iter(): a message (or its failure), EAGAIN for a non-blocking descriptor, or a wait for one
   uffdRead(fd: number): Promise<Ret<UffdMsg>> {
     const ctx = this.live.uffd(fd);
     if (!ctx) return Promise.resolve(new Errno(this.live.file(fd) ? 'EINVAL' : 'EBADF', 'read'));

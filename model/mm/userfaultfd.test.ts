@@ -168,10 +168,11 @@ describe('a fault that waits for a handler', () => {
     expect(await p.read(A, 1)).toEqual({ ok: true, data: new Uint8Array([9]) });
   });
 
-  test('UFFD_FEATURE_SIGBUS: the fault is SIGBUS and no message is queued; O_NONBLOCK reads give EAGAIN', async () => {
+  test('UFFD_FEATURE_SIGBUS: the fault is SIGBUS and no message is queued; O_NONBLOCK reads give EAGAIN (EINVAL before UFFDIO_API)', async () => {
     const p = await (await referenceTarget('')).spawn();
     await p.mmap(A, 0x10000n, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_FIXED, -1, 0n);
     const fd = (await p.userfaultfd(U.O_CLOEXEC | U.O_NONBLOCK)) as number;
+    expect(errno(await p.uffdRead(fd))).toBe('EINVAL'); // before UFFDIO_API (as the host answered the fuzzer)
     await p.uffdioApi(fd, U.UFFD_API, U.UFFD_FEATURE_SIGBUS);
     await p.uffdioRegister(fd, A, 0x10000n, U.UFFDIO_REGISTER_MODE_MISSING);
     expect(await p.read(A, 1)).toEqual({ ok: false, signal: 'SIGBUS', addr: A });

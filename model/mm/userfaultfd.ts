@@ -228,10 +228,12 @@ export function handleUserfault(ctx: UffdCtx, addr: bigint, write: boolean, reas
 }
 
 /**
- * userfaultfd_ctx_read(): the oldest pending message, its waiter moved to
- * fault_wqh; null when none is pending (EAGAIN, or a read that waits).
+ * userfaultfd_read_iter() -> userfaultfd_ctx_read(): the oldest pending
+ * message, its waiter moved to fault_wqh; null when none is pending
+ * (EAGAIN, or a read that waits); EINVAL before UFFDIO_API.
  */
-export function userfaultfdRead(ctx: UffdCtx): UffdMsg | null {
+export function userfaultfdRead(ctx: UffdCtx): Ret<UffdMsg> | null {
+  if (!ctx.ready) return new Errno('EINVAL', 'read');
   const w = ctx.waiters.find((x) => !x.read);
   if (!w) return null;
   w.read = true;
