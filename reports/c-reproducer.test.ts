@@ -10,6 +10,7 @@ import { linuxHostTarget } from '../harness/targets/linux-host.ts';
 import { type Call, SLOTS, callSequence } from '../suites/fuzz/calls.ts';
 import { runSequence } from '../suites/fuzz/sequence.ts';
 import { cReproducer } from './c-reproducer.ts';
+import * as U from '../uapi/linux.ts';
 
 const run = promisify(execFile);
 
@@ -49,7 +50,21 @@ describe('the C reproducer', () => {
       { op: 'load', at: { base: 2, page: 3 }, offset: 4095, len: 1 },
     ];
     try {
-      for (const [i, calls] of [edges, batched, ...fc.sample(callSequence({ hugetlb: false, uffdWp: true, sameArch: true }), { seed: 11, numRuns: 8 })].entries()) {
+      // a userfaultfd's reads and wakes, which an asynchronous context answers with errors alone, and after its close
+      const uffd: Call[] = [
+        edges[0]!,
+        { op: 'userfaultfd', flags: U.O_CLOEXEC | U.O_NONBLOCK },
+        { op: 'uffd_read' },
+        { op: 'uffdio_api', features: U.UFFD_FEATURE_WP_ASYNC },
+        { op: 'uffdio_register', at: { base: 0, page: 0 }, pages: 4 },
+        { op: 'uffdio_wake', at: { base: 0, page: 1 }, pages: 2 },
+        { op: 'uffdio_wake', at: { base: 0, page: 1 }, pages: 0 },
+        { op: 'uffd_read' },
+        { op: 'close_uffd' },
+        { op: 'uffd_read' },
+        { op: 'uffdio_wake', at: { base: 0, page: 1 }, pages: 2 },
+      ];
+      for (const [i, calls] of [edges, batched, uffd, ...fc.sample(callSequence({ hugetlb: false, uffdWp: true, sameArch: true }), { seed: 11, numRuns: 8 })].entries()) {
         const src = join(dir, `r${i}.c`);
         await writeFile(src, cReproducer({ calls, target: 'reference', against: 'linux-host', seed: 11, difference: { line: 0, target: null, against: null } }));
         await run('cc', ['-O0', '-Wall', '-Werror', '-o', join(dir, `r${i}`), src]);

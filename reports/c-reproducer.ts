@@ -53,6 +53,7 @@ struct uffdio_writeprotect_ { struct uffdio_range_ range; uint64_t mode; };
 #define UFFDIO_API_ _IOWR(0xAA, 0x3F, struct uffdio_api_)
 #define UFFDIO_REGISTER_ _IOWR(0xAA, 0x00, struct uffdio_register_)
 #define UFFDIO_UNREGISTER_ _IOR(0xAA, 0x01, struct uffdio_range_)
+#define UFFDIO_WAKE_ _IOR(0xAA, 0x02, struct uffdio_range_)
 #define UFFDIO_WRITEPROTECT_ _IOWR(0xAA, 0x06, struct uffdio_writeprotect_)
 
 struct flag { uint64_t bit; const char *name; };
@@ -522,11 +523,19 @@ static void uffd_wp(uint64_t a, long pages, int wp)
 	printf("UFFDIO_WRITEPROTECT(%s, %s, 0x%llx, 0x%x) = ", F(uffd), A(a), (unsigned long long)(pages * PAGE), wp ? 1 : 0);
 	printf("%s\n", ret0(ioctl(uffd, UFFDIO_WRITEPROTECT_, &w)));
 }
-static void uffd_unregister(uint64_t a, long pages)
+/* UFFDIO_UNREGISTER or UFFDIO_WAKE: a range alone */
+static void uffd_range(const char *name, unsigned long cmd, uint64_t a, long pages)
 {
 	struct uffdio_range_ r = { a, pages * PAGE };
-	printf("UFFDIO_UNREGISTER(%s, %s, 0x%llx) = ", F(uffd), A(a), (unsigned long long)(pages * PAGE));
-	printf("%s\n", ret0(ioctl(uffd, UFFDIO_UNREGISTER_, &r)));
+	printf("%s(%s, %s, 0x%llx) = ", name, F(uffd), A(a), (unsigned long long)(pages * PAGE));
+	printf("%s\n", ret0(ioctl(uffd, cmd, &r)));
+}
+static void uffd_read(void)
+{
+	char msg[32]; /* struct uffd_msg */
+	printf("read(%s, struct uffd_msg) = ", F(uffd));
+	if (read(uffd, msg, sizeof msg) < 0) printf("%s\n", err());
+	else printf("a message (asynchronous faults queue none)\n");
 }
 static void uffd_close(void)
 {
@@ -620,7 +629,11 @@ function statement(c: Call, index: number): string {
     case 'uffdio_writeprotect':
       return `uffd_wp(${ref(c.at)}, ${c.pages}, ${c.wp ? 1 : 0});`;
     case 'uffdio_unregister':
-      return `uffd_unregister(${ref(c.at)}, ${c.pages});`;
+      return `uffd_range("UFFDIO_UNREGISTER", UFFDIO_UNREGISTER_, ${ref(c.at)}, ${c.pages});`;
+    case 'uffdio_wake':
+      return `uffd_range("UFFDIO_WAKE", UFFDIO_WAKE_, ${ref(c.at)}, ${c.pages});`;
+    case 'uffd_read':
+      return 'uffd_read();';
     case 'close_uffd':
       return 'uffd_close();';
   }

@@ -72,6 +72,10 @@ export type Call =
   | { readonly op: 'uffdio_register'; readonly at: Ref; readonly pages: number }
   | { readonly op: 'uffdio_writeprotect'; readonly at: Ref; readonly pages: number; readonly wp: boolean }
   | { readonly op: 'uffdio_unregister'; readonly at: Ref; readonly pages: number }
+  /** UFFDIO_WAKE: no fault waits in an async context, but the range is checked */
+  | { readonly op: 'uffdio_wake'; readonly at: Ref; readonly pages: number }
+  /** read(2) of the (O_NONBLOCK) userfaultfd: async faults queue no message */
+  | { readonly op: 'uffd_read' }
   | { readonly op: 'close_uffd' };
 
 export type Op = Call['op'];
@@ -113,6 +117,8 @@ export const DEFAULT_WEIGHTS: Readonly<Record<Op, number>> = {
   uffdio_register: 3,
   uffdio_writeprotect: 3,
   uffdio_unregister: 1,
+  uffdio_wake: 1,
+  uffd_read: 1,
   close_uffd: 1,
 };
 
@@ -222,6 +228,8 @@ function callArbitraries(offer: Offer): Record<Op, fc.Arbitrary<Call>> {
     uffdio_register: fc.record({ op: fc.constant('uffdio_register' as const), at: ref, pages: pageCount }),
     uffdio_writeprotect: fc.record({ op: fc.constant('uffdio_writeprotect' as const), at: ref, pages: pageCount, wp: fc.boolean() }),
     uffdio_unregister: fc.record({ op: fc.constant('uffdio_unregister' as const), at: ref, pages: pageCount }),
+    uffdio_wake: fc.record({ op: fc.constant('uffdio_wake' as const), at: ref, pages: pageCount }),
+    uffd_read: fc.constant({ op: 'uffd_read' as const }),
     close_uffd: fc.constant({ op: 'close_uffd' as const }),
   };
 }
@@ -229,7 +237,7 @@ function callArbitraries(offer: Offer): Record<Op, fc.Arbitrary<Call>> {
 /** Sequences of 1 to `maxCalls` calls, each drawn by its weight. */
 export function callSequence(offer: Offer, weights: Readonly<Record<Op, number>> = DEFAULT_WEIGHTS, maxCalls = 40): fc.Arbitrary<Call[]> {
   const arbs = callArbitraries(offer);
-  const uffd: readonly Op[] = ['userfaultfd', 'uffdio_api', 'uffdio_register', 'uffdio_writeprotect', 'uffdio_unregister', 'close_uffd'];
+  const uffd: readonly Op[] = ['userfaultfd', 'uffdio_api', 'uffdio_register', 'uffdio_writeprotect', 'uffdio_unregister', 'uffdio_wake', 'uffd_read', 'close_uffd'];
   const drawn = (Object.keys(arbs) as Op[])
     .filter((op) => weights[op] > 0 && (offer.uffdWp || !uffd.includes(op)) && (offer.sameArch || op !== 'atomic_add'))
     .map((op) => ({ weight: weights[op], arbitrary: arbs[op] }));

@@ -139,6 +139,10 @@ class Runner {
         return void (await p.uffdioWriteprotect(this.uffd, this.addr(c.at), bytes(c.pages), c.wp ? U.UFFDIO_WRITEPROTECT_MODE_WP : 0n));
       case 'uffdio_unregister':
         return void (await p.uffdioUnregister(this.uffd, this.addr(c.at), bytes(c.pages)));
+      case 'uffdio_wake':
+        return void (await p.uffdioWake(this.uffd, this.addr(c.at), bytes(c.pages)));
+      case 'uffd_read':
+        return void (await p.uffdRead(this.uffd));
       case 'close_uffd': {
         if (this.uffd < 0) return;
         await p.close(this.uffd);
