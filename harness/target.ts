@@ -96,6 +96,10 @@ export interface Stat {
  * other threads (on the model: in the order made, across all threads).
  */
 export interface Thread {
+  /** gettid() of the thread */
+  readonly tid: number;
+  /** madvise(2) from this thread: it may wait in the kernel (a non-cooperative event) while the process serves on */
+  madvise(addr: bigint, length: bigint, advice: number): Promise<Ret<0>>;
   /** `__atomic_add_fetch((int *)a, delta, __ATOMIC_SEQ_CST)` at each address in turn; stops at the first signal */
   atomicAdd(addrs: readonly bigint[], delta: number): Promise<MemResult>;
   /** getrusage(RUSAGE_THREAD): the minor faults the thread has taken */
@@ -126,6 +130,12 @@ export type UffdMsg =
 export interface UffdioProgress {
   readonly error: Errno | null;
   readonly progress: bigint | null;
+}
+
+/** struct pollfd without its revents: the descriptor and the events (POLLIN, ...) polled for */
+export interface PollFd {
+  readonly fd: number;
+  readonly events: number;
 }
 
 /** A page-table level as Linux names it; folded levels are not reported. */
@@ -178,6 +188,28 @@ export interface Proc {
   shmdt(addr: bigint): Promise<Ret<0>>;
   /** shmctl(2) with a command that takes no buffer (IPC_RMID) */
   shmctl(shmid: number, cmd: number): Promise<Ret<0>>;
+  /**
+   * fork(): the child, a process of its own with a copy of this one's
+   * address space and descriptors; its exit() ends it, as _exit() and the
+   * parent's waitpid() would. With a userfaultfd asking for
+   * UFFD_FEATURE_EVENT_FORK it returns once a read has taken the FORK
+   * message (a pending call while the process serves on).
+   */
+  fork(): Promise<Ret<Proc>>;
+  /** pipe2(2): the read end, then the write end */
+  pipe2(flags: number): Promise<Ret<readonly [number, number]>>;
+  /** read(2) of up to count bytes from a descriptor at its position (a pipe, a file): the bytes read */
+  readFd(fd: number, count: number): Promise<Ret<Uint8Array>>;
+  /**
+   * poll(2): each descriptor's revents, in order. With none ready it waits
+   * up to timeoutMs (-1: until one is), a pending call while the process
+   * serves on.
+   */
+  poll(fds: readonly PollFd[], timeoutMs: number): Promise<Ret<readonly number[]>>;
+  /** fcntl(2) with an int argument (F_GETFD, F_GETFL, F_SETFL): the call's return value */
+  fcntl(fd: number, cmd: number, arg: number): Promise<Ret<number>>;
+  /** fallocate(2) */
+  fallocate(fd: number, mode: number, offset: bigint, len: bigint): Promise<Ret<0>>;
   /** pthread_create(): a thread of this process that serves calls */
   threadCreate(): Promise<Ret<Thread>>;
   /**
@@ -224,6 +256,14 @@ export interface Proc {
   uffdioCopy(fd: number, dst: bigint, src: bigint, len: bigint, mode: bigint): Promise<UffdioProgress>;
   /** ioctl(fd, UFFDIO_ZEROPAGE) of [start, start + len); mode UFFDIO_ZEROPAGE_MODE_DONTWAKE or 0 */
   uffdioZeropage(fd: number, start: bigint, len: bigint, mode: bigint): Promise<UffdioProgress>;
+  /** ioctl(fd, USERFAULTFD_IOC_NEW, flags) on an open /dev/userfaultfd: a new userfaultfd */
+  userfaultfdIocNew(fd: number, flags: number): Promise<Ret<number>>;
+  /** ioctl(fd, UFFDIO_CONTINUE) of [start, start + len): map the page cache's pages there; mode UFFDIO_CONTINUE_MODE_*; progress is uffdio_continue.mapped */
+  uffdioContinue(fd: number, start: bigint, len: bigint, mode: bigint): Promise<UffdioProgress>;
+  /** ioctl(fd, UFFDIO_MOVE): len bytes of pages moved from src to dst; mode UFFDIO_MOVE_MODE_*; progress is uffdio_move.move */
+  uffdioMove(fd: number, dst: bigint, src: bigint, len: bigint, mode: bigint): Promise<UffdioProgress>;
+  /** ioctl(fd, UFFDIO_POISON) of [start, start + len); mode UFFDIO_POISON_MODE_DONTWAKE or 0; progress is uffdio_poison.updated */
+  uffdioPoison(fd: number, start: bigint, len: bigint, mode: bigint): Promise<UffdioProgress>;
   /** ioctl(fd, UFFDIO_WAKE) of [start, start + len): threads waiting in faults there retry */
   uffdioWake(fd: number, start: bigint, len: bigint): Promise<Ret<0>>;
   /**

@@ -26,12 +26,15 @@ export const MADV_NORMAL = 0;
 export const MADV_DONTNEED = 4;
 export const MADV_FREE = 8;
 export const MADV_REMOVE = 9;
+export const MADV_DONTFORK = 10;
+export const MADV_DOFORK = 11;
 export const MADV_HUGEPAGE = 14;
 export const MADV_NOHUGEPAGE = 15;
 export const MADV_COLD = 20;
 export const MADV_PAGEOUT = 21;
 export const MADV_POPULATE_READ = 22;
 export const MADV_POPULATE_WRITE = 23;
+export const MADV_COLLAPSE = 25;
 export const MADV_GUARD_INSTALL = 102;
 export const MADV_GUARD_REMOVE = 103;
 
@@ -193,6 +196,20 @@ export function must<T>(r: Ret<T>, what: string): T {
 // fcntl.h flags userfaultfd(2) takes (the same on arm64 and x86_64)
 export const O_NONBLOCK = 0o4000;
 export const O_CLOEXEC = 0o2000000;
+// fcntl(2) commands (asm-generic/fcntl.h: the same on arm64 and x86_64)
+export const F_GETFD = 1;
+export const F_SETFD = 2;
+export const F_GETFL = 3;
+export const F_SETFL = 4;
+export const FD_CLOEXEC = 1;
+// poll(2) events (asm-generic/poll.h)
+export const POLLIN = 0x1;
+export const POLLERR = 0x8;
+export const POLLHUP = 0x10;
+export const POLLNVAL = 0x20;
+// fallocate(2) modes (linux/falloc.h)
+export const FALLOC_FL_KEEP_SIZE = 0x01;
+export const FALLOC_FL_PUNCH_HOLE = 0x02;
 
 // include/uapi/linux/userfaultfd.h
 export const UFFD_USER_MODE_ONLY = 1;
@@ -222,6 +239,11 @@ export const UFFDIO_WRITEPROTECT_MODE_DONTWAKE = 2n;
 export const UFFDIO_COPY_MODE_DONTWAKE = 1n;
 export const UFFDIO_COPY_MODE_WP = 2n;
 export const UFFDIO_ZEROPAGE_MODE_DONTWAKE = 1n;
+export const UFFDIO_CONTINUE_MODE_DONTWAKE = 1n;
+export const UFFDIO_CONTINUE_MODE_WP = 2n;
+export const UFFDIO_MOVE_MODE_DONTWAKE = 1n;
+export const UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES = 2n;
+export const UFFDIO_POISON_MODE_DONTWAKE = 1n;
 // the ioctls' numbers within UFFDIO (bits of uffdio_api.ioctls and uffdio_register.ioctls)
 export const _UFFDIO_REGISTER = 0x00n;
 export const _UFFDIO_UNREGISTER = 0x01n;
