@@ -182,9 +182,27 @@ export async function hugetlbRestoreSettings(t: Selftest): Promise<void> {
  * restores on SIGTERM, SIGINT, SIGHUP and SIGQUIT through exit(); a port
  * is only ever stopped by its runner, which ends the target's process).
  */
-async function hugetlbSaveSettings(t: Selftest): Promise<void> {
+export async function hugetlbSaveSettings(t: Selftest): Promise<void> {
   await __hugetlbSaveSettings(t);
   t.ksft.atexit(async () => {
     if (settingsOf(t).saved) await hugetlbRestoreSettings(t);
   });
+}
+
+/** hugepage_settings.h's hugetlb_set_nr_default_pages(): nothing without a default size */
+export async function hugetlbSetNrDefaultPages(t: Selftest, nr: bigint): Promise<void> {
+  const size = await defaultHugePageSize(t);
+
+  if (!size) return;
+
+  await hugetlbSetNrPages(t, size, nr);
+}
+
+/** hugepage_settings.h's hugetlb_free_default_pages() */
+export async function hugetlbFreeDefaultPages(t: Selftest): Promise<bigint> {
+  const size = await defaultHugePageSize(t);
+
+  if (!size) return 0n;
+
+  return hugetlbFreePages(t, size);
 }

@@ -19,6 +19,9 @@ import {
   PM_SWAP,
   PROT_READ,
   PROT_WRITE,
+  UFFDIO_REGISTER_MODE_MINOR,
+  UFFDIO_REGISTER_MODE_MISSING,
+  UFFDIO_REGISTER_MODE_WP,
   isErr,
   type Errno,
   type Ret,
@@ -301,4 +304,37 @@ export function writeNum(t: Selftest, path: string, num: bigint): Promise<void> 
 
 export function writeNumIgnoreEinval(t: Selftest, path: string, num: bigint): Promise<void> {
   return __writeFile(t, path, num.toString(), true);
+}
+
+// The userfaultfd helpers (vm_util.c's uffd_register() and friends): the C's
+// int return, 0 or -errno.
+
+/** uffd_register_with_ioctls(): ioctls is the C's out parameter, left at 0 when the ioctl fails. */
+export async function uffdRegisterWithIoctls(
+  t: Selftest,
+  uffd: number,
+  addr: bigint,
+  len: bigint,
+  miss: boolean,
+  wp: boolean,
+  minor: boolean,
+): Promise<{ ret: number; ioctls: bigint }> {
+  let mode = 0n;
+
+  if (miss) mode |= UFFDIO_REGISTER_MODE_MISSING;
+  if (wp) mode |= UFFDIO_REGISTER_MODE_WP;
+  if (minor) mode |= UFFDIO_REGISTER_MODE_MINOR;
+
+  const r = await t.proc.uffdioRegister(uffd, addr, len, mode);
+  if (isErr(r)) return { ret: -r.code, ioctls: 0n };
+  return { ret: 0, ioctls: r.ioctls };
+}
+
+export async function uffdRegister(t: Selftest, uffd: number, addr: bigint, len: bigint, miss: boolean, wp: boolean, minor: boolean): Promise<number> {
+  return (await uffdRegisterWithIoctls(t, uffd, addr, len, miss, wp, minor)).ret;
+}
+
+export async function uffdUnregister(t: Selftest, uffd: number, addr: bigint, len: bigint): Promise<number> {
+  const r = await t.proc.uffdioUnregister(uffd, addr, len);
+  return isErr(r) ? -r.code : 0;
 }
