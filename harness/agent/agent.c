@@ -7,6 +7,10 @@
  * line. A child that dies turns its pending and later requests into error
  * responses; the router keeps serving. See protocol.schema.json.
  *
+ * A proc's fork() makes a child of the router too (clone(CLONE_PARENT)):
+ * the proc sends its socket over with a line naming it, and the router
+ * adopts it as a proc it spawned, reaping it likewise.
+ *
  * With --proc-port PATH (repeatable), a new Proc gets a console of its own
  * while one is free: it reads its requests from that port and answers there,
  * and the router only watches it end. That saves the router hop, two
@@ -50,6 +54,8 @@ struct child {
 	size_t out_off;
 	struct pending *pending;
 	size_t npending, cap;
+	int passed[4]; /* sockets of its forks, come with their lines */
+	size_t npassed;
 };
 
 static void child_gone(struct child *c);
@@ -447,30 +453,85 @@ static void child_gone(struct child *c)
 	free(c->pending);
 	c->pending = NULL;
 	c->npending = c->cap = 0;
+	while (c->npassed)
+		close(c->passed[--c->npassed]);
 	lines_release(&c->in);
 	buf_release(&c->out);
 	c->out_off = 0;
 }
 
-static void read_child(struct child *c)
+/* The pid of a proc's {"forked":PID} line; 0 for any other line. */
+static pid_t forked_pid(const char *line, size_t len)
+{
+	static const char prefix[] = "{\"forked\":";
+	size_t i = sizeof prefix - 1;
+	int64_t pid = 0;
+	if (len <= i || memcmp(line, prefix, i))
+		return 0;
+	for (; i < len && line[i] >= '0' && line[i] <= '9' && pid <= INT_MAX / 10; i++)
+		pid = pid * 10 + (line[i] - '0');
+	return i == len - 1 && line[i] == '}' && pid <= INT_MAX ? (pid_t)pid : 0;
+}
+
+/*
+ * children[i] forked: the child, the router's own (CLONE_PARENT), is served
+ * from now on over the socket that came with the line. A proc on a port of
+ * its own answers the fork there, once the router says (a byte) it has the
+ * child: until then the client could not name it.
+ */
+static void adopt(size_t i, pid_t pid)
+{
+	struct child *c = &children[i];
+	pid_t parent = c->pid;
+	int fd = c->npassed ? c->passed[0] : -1;
+	if (c->npassed)
+		memmove(c->passed, c->passed + 1, --c->npassed * sizeof *c->passed);
+	struct child *grown = fd >= 0 ? realloc(children, (nchildren + 1) * sizeof *children) : NULL;
+	if (!grown || fcntl(fd, F_SETFL, O_NONBLOCK)) {
+		fprintf(stderr, "mmconform-agent: proc %d forked %d, which cannot be served: %s\n", parent, pid,
+			fd < 0 ? "no socket came with it" : strerror(errno));
+		if (grown)
+			children = grown;
+		if (fd >= 0)
+			close(fd);
+		kill(pid, SIGKILL);
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	} else {
+		children = grown;
+		children[nchildren++] = (struct child){ .pid = pid, .fd = fd, .port = -1 };
+	}
+	c = &children[i];
+	if (c->port >= 0 && write(c->fd, "", 1) != 1)
+		fprintf(stderr, "mmconform-agent: proc %d: telling it of its fork: %s\n", c->pid, strerror(errno));
+}
+
+/* Reads what children[i] wrote; adopting a fork may move the array. */
+static void read_child(size_t i)
 {
 	const char *line;
 	size_t len;
 	enum line_kind k;
-	ssize_t n = lines_fill(&c->in, c->fd);
+	struct child *c = &children[i];
+	ssize_t n = lines_recv(&c->in, c->fd, c->passed, sizeof c->passed / sizeof *c->passed, &c->npassed);
 	if (n < 0 && errno == EAGAIN)
 		return;
-	while ((k = lines_next(&c->in, &line, &len)) != LINE_NONE) {
+	while ((k = lines_next(&children[i].in, &line, &len)) != LINE_NONE) {
 		int64_t id;
+		pid_t pid;
 		if (k != LINE_OK)
 			continue;
+		if ((pid = forked_pid(line, len))) {
+			adopt(i, pid);
+			continue;
+		}
 		if (response_id(line, len, &id))
-			settle(c, id);
+			settle(&children[i], id);
 		emit(line, len);
 		emit("\n", 1);
 	}
 	if (n <= 0)
-		child_gone(c);
+		child_gone(&children[i]);
 }
 
 /* Every line gets an answer, a blank one too: a client waiting on it must not wait for ever. */
@@ -551,11 +612,10 @@ static void serve(void)
 		}
 		/* children first: handling input may add children and move the array */
 		for (size_t i = 0; i < n - !eof; i++) {
-			struct child *c = &children[which[i]];
 			if (fds[i].revents & POLLOUT)
-				flush_child(c);
+				flush_child(&children[which[i]]);
 			if (fds[i].revents & (POLLIN | POLLHUP | POLLERR))
-				read_child(c);
+				read_child(which[i]);
 		}
 		if (!eof && fds[n - 1].revents) {
 			read_input(&eof);

@@ -93,6 +93,7 @@ int req_bool_opt(struct request *r, const char *key, bool *out);
 int req_string(struct request *r, const char *key, char **out);
 int req_bytes(struct request *r, const char *key, struct buf *out);
 int req_u64_list(struct request *r, const char *key, size_t max, struct buf *out);
+int req_int_list(struct request *r, const char *key, int64_t min, int64_t max, size_t max_n, struct buf *out);
 /* a span of a request line */
 struct span {
 	const char *p;
@@ -124,6 +125,7 @@ struct lines {
 enum line_kind { LINE_NONE, LINE_OK, LINE_TOO_LONG };
 
 ssize_t lines_fill(struct lines *l, int fd);
+ssize_t lines_recv(struct lines *l, int fd, int *fds, size_t max, size_t *nfds);
 enum line_kind lines_next(struct lines *l, const char **line, size_t *len);
 enum line_kind lines_rest(struct lines *l, const char **line, size_t *len);
 void lines_release(struct lines *l);
@@ -140,9 +142,10 @@ int write_all(int fd, const void *p, size_t n);
 enum outcome { DONE, BAD, FAILED, ASYNC, ANSWERED };
 /*
  * The process's own accesses to its memory: read, write, fill (memset), increment (p[0]++ at each address), a thread's atomic add;
- * and a read(2) of a userfaultfd, which may wait for a message as an access may wait in a fault.
+ * and the calls that may wait as an access may wait in a fault: a read(2) of a userfaultfd or of another descriptor
+ * (a pipe), poll(2), and a fork() the kernel holds until its userfaultfd's FORK message is read.
  */
-enum access { LOAD, STORE, FILL, INCREMENT, ATOMIC_ADD, UFFD_READ };
+enum access { LOAD, STORE, FILL, INCREMENT, ATOMIC_ADD, UFFD_READ, READ_FD, POLL, FORK };
 struct job;
 
 bool proc_op_known(const char *name);
@@ -153,6 +156,10 @@ void child_main(int sock, int port, int ready) __attribute__((noreturn));
 void child_send(struct buf *b, bool has_id, int64_t id);
 int memory_start(void);
 enum outcome memory_submit(struct request *r, enum access kind, struct buf *o);
+enum outcome memory_call(struct request *r, enum access kind, struct buf *o);
+enum outcome memory_fork(struct request *r, int sock, int peer);
+/* one of the agent's own descriptors, which behave as closed to the test */
+bool agent_fd(int64_t fd);
 /* An access parsed from its request (NULL for a bad one); run on the calling thread, answered and freed; or freed unrun. */
 struct job *memory_job(struct request *r, enum access kind);
 void memory_answer(struct job *j, struct buf *o);
@@ -165,11 +172,21 @@ void memory_may_block(void);
 bool memory_blocks(void);
 /* read(2) of one struct uffd_msg from fd: the whole reply line to (has_id, id) in o, the message or the errno */
 void uffd_read_reply(int fd, bool has_id, int64_t id, struct buf *o);
+/* read(2) of up to count bytes from fd: the whole reply line in o */
+void read_fd_reply(int fd, size_t count, bool has_id, int64_t id, struct buf *o);
+/* poll(2) of the n struct pollfd at fds: the whole reply line in o */
+void poll_reply(void *fds, size_t n, int timeout, bool has_id, int64_t id, struct buf *o);
+/* fork() with the new process's end of its socket (sock) and the router's (peer): the parent's whole reply line in o */
+void fork_reply(int sock, int peer, bool has_id, int64_t id, struct buf *o);
+/* In a new child of fork(): the workers started afresh, the parent's queue and threads left behind. */
+void memory_forked(void);
+void thread_forked(void);
 
 /* The test's own threads (thread.c): pthread_create(), and the calls queued for one ("thread": its tid). */
 enum outcome thread_create(struct request *r, struct buf *o);
 enum outcome thread_atomic_add(struct request *r);
 enum outcome thread_minflt(struct request *r);
+enum outcome thread_madvise(struct request *r);
 
 /* PID 1 in a guest (init.c). */
 void init_system(void);

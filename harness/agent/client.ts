@@ -43,6 +43,7 @@ import type {
   PgLevel,
   PmScanArg,
   PmScanResult,
+  PollFd,
   Proc,
   Stat,
   Target,
@@ -135,6 +136,14 @@ function list(reply: Reply, op: string, key: string): readonly unknown[] {
   const v = reply[key];
   if (!Array.isArray(v)) throw malformed(op, key, 'a list');
   return v;
+}
+
+/** A list of `length` integers (any length where none is given). */
+function ints(reply: Reply, op: string, key: string, length?: number): number[] {
+  const v = list(reply, op, key);
+  if ((length !== undefined && v.length !== length) || !v.every((n) => typeof n === 'number' && Number.isSafeInteger(n)))
+    throw malformed(op, key, length === undefined ? 'a list of integers' : `a list of ${length} integers`);
+  return v as number[];
 }
 
 /** A 64-bit hex string, or null. */
@@ -310,20 +319,26 @@ export function archOf(machine: string): string {
 /** A process of the agent's: one child of the agent, with its own address space. */
 export class AgentProc implements Proc {
   private exited = false;
-  private mayBlock = false;
   /** where the proc's requests go while repeat() writes a round down or answers one (rounds.ts) */
   private interceptor: Interceptor | null = null;
   /** the proc's calls, its threads' included, reach the agent in the order made */
   private readonly order = new SendOrder();
 
+  /**
+   * `conn` carries its requests (a port of its own, or the router's);
+   * `router` is the router's, which its forks are served on; `mayBlock`,
+   * whether its accesses may block (a fork's parent's userfaultfds are its).
+   */
   constructor(
     private readonly conn: AgentConnection,
     readonly pid: number,
+    private readonly router: AgentConnection = conn,
+    private mayBlock = false,
   ) {}
 
   private send(op: string, fields: Readonly<Record<string, WireValue>>): Promise<Reply> {
     // the agent runs loads and stores on workers from then on (memory.c), and repeats none
-    if (op === 'userfaultfd' || (op === 'open' && fields['path'] === '/dev/userfaultfd')) this.mayBlock = true;
+    if (op === 'userfaultfd' || op === 'userfaultfd_ioc_new' || (op === 'open' && fields['path'] === '/dev/userfaultfd')) this.mayBlock = true;
     if (this.interceptor) return this.interceptor(op, fields);
     return this.conn.request(op, { proc: this.pid, ...fields });
   }
@@ -442,6 +457,31 @@ export class AgentProc implements Proc {
   /** IPC_RMID only: the agent refuses any other command (a rejected call) */
   shmctl(shmid: number, cmd: number): Promise<Ret<0>> {
     return this.zero('shmctl', { shmid, cmd });
+  }
+  /** The child is served by the router (never a port of its own), by its pid as any proc. */
+  fork(): Promise<Ret<Proc>> {
+    return this.call('fork', {}, (r) => new AgentProc(this.router, int(r, 'fork', 'proc'), this.router, this.mayBlock));
+  }
+  pipe2(flags: number): Promise<Ret<readonly [number, number]>> {
+    return this.call('pipe2', { flags }, (r) => {
+      const [read, write] = ints(r, 'pipe2', 'fds', 2);
+      return [read!, write!] as const;
+    });
+  }
+  /** A blocking descriptor with nothing to read is read on a worker: the proc serves on meanwhile. */
+  readFd(fd: number, count: number): Promise<Ret<Uint8Array>> {
+    return this.call('read_fd', { fd, count }, (r) => bytes(r, 'read_fd', 'data'));
+  }
+  poll(fds: readonly PollFd[], timeoutMs: number): Promise<Ret<readonly number[]>> {
+    const fields = { fds: fds.map((p) => p.fd), events: fds.map((p) => p.events), timeout: timeoutMs };
+    return this.call('poll', fields, (r) => ints(r, 'poll', 'revents', fds.length));
+  }
+  /** Commands whose argument is an int: the agent refuses any other (a rejected call). */
+  fcntl(fd: number, cmd: number, arg: number): Promise<Ret<number>> {
+    return this.call('fcntl', { fd, cmd, arg }, (r) => int(r, 'fcntl', 'ret'));
+  }
+  fallocate(fd: number, mode: number, offset: bigint, len: bigint): Promise<Ret<0>> {
+    return this.zero('fallocate', { fd, mode, offset: hex(offset), len: hex(len) });
   }
   threadCreate(): Promise<Ret<Thread>> {
     return this.call('thread_create', {}, (r) => new AgentThread(this, int(r, 'thread_create', 'thread')));
@@ -574,6 +614,25 @@ export class AgentProc implements Proc {
     return this.progress('uffdio_zeropage', { fd, start: hex(start), len: hex(len), mode: hex(mode) }, 'zeropage');
   }
 
+  userfaultfdIocNew(fd: number, flags: number): Promise<Ret<number>> {
+    return this.fd('userfaultfd_ioc_new', { fd, flags });
+  }
+
+  /** ioctl(UFFDIO_CONTINUE): the ioctl's failure, and uffdio_continue.mapped either way */
+  uffdioContinue(fd: number, start: bigint, len: bigint, mode: bigint): Promise<UffdioProgress> {
+    return this.progress('uffdio_continue', { fd, start: hex(start), len: hex(len), mode: hex(mode) }, 'mapped');
+  }
+
+  /** ioctl(UFFDIO_MOVE): the ioctl's failure, and uffdio_move.move either way */
+  uffdioMove(fd: number, dst: bigint, src: bigint, len: bigint, mode: bigint): Promise<UffdioProgress> {
+    return this.progress('uffdio_move', { fd, dst: hex(dst), src: hex(src), len: hex(len), mode: hex(mode) }, 'move');
+  }
+
+  /** ioctl(UFFDIO_POISON): the ioctl's failure, and uffdio_poison.updated either way */
+  uffdioPoison(fd: number, start: bigint, len: bigint, mode: bigint): Promise<UffdioProgress> {
+    return this.progress('uffdio_poison', { fd, start: hex(start), len: hex(len), mode: hex(mode) }, 'updated');
+  }
+
   uffdioWake(fd: number, start: bigint, len: bigint): Promise<Ret<0>> {
     return this.zero('uffdio_wake', { fd, start: hex(start), len: hex(len) });
   }
@@ -621,6 +680,15 @@ class AgentThread implements Thread, ThreadTurn {
     return this.proc.threadCall(this, 'minflt', async (send) => {
       const reply = await send({});
       return reply['ok'] === false ? errnoOf(reply, 'minflt') : u64(reply, 'minflt', 'minflt');
+    });
+  }
+
+  /** Answered once the kernel returns: a madvise a non-cooperative userfaultfd holds holds up only this thread's later calls. */
+  madvise(addr: bigint, length: bigint, advice: number): Promise<Ret<0>> {
+    const op = 'thread_madvise';
+    return this.proc.threadCall(this, op, async (send) => {
+      const reply = await send({ addr: hex(addr), len: hex(length), advice });
+      return reply['ok'] === false ? errnoOf(reply, op) : (0 as const);
     });
   }
 }
@@ -740,7 +808,7 @@ export async function agentTarget(options: AgentTargetOptions): Promise<Target> 
     const s = await current();
     const reply = await s.conn.request('spawn');
     if (reply['ok'] !== true) throw new Error(`agent: spawn failed: ${errnoOf(reply, 'spawn')}`);
-    return new AgentProc(procConnection(s, options, reply), int(reply, 'spawn', 'proc'));
+    return new AgentProc(procConnection(s, options, reply), int(reply, 'spawn', 'proc'), s.conn);
   };
   const probe = async (): Promise<Caps> => {
     const proc = await spawn();

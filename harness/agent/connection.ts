@@ -11,8 +11,8 @@
 
 import type { Duplex } from 'node:stream';
 
-/** a request field's value: a list only of hex strings (increment's addresses) */
-export type WireValue = string | number | boolean | readonly string[];
+/** a request field's value: a list only of hex strings (increment's addresses) or of integers (poll's descriptors) */
+export type WireValue = string | number | boolean | readonly string[] | readonly number[];
 export type Reply = Readonly<Record<string, unknown>>;
 
 export interface ConnectionOptions {

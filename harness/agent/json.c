@@ -523,6 +523,49 @@ int req_u64_list(struct request *r, const char *key, size_t max, struct buf *out
 	}
 }
 
+/* A list of JSON integers, each in [min, max], at most max_n of them, appended to out as int64_t. */
+int req_int_list(struct request *r, const char *key, int64_t min, int64_t max, size_t max_n, struct buf *out)
+{
+	const struct jfield *f = need(r, key);
+	if (!f)
+		return -1;
+	if (f->type != J_NESTED || f->raw[0] != '[')
+		return req_bad(r, "field \"%s\": expected a list of integers", key);
+	struct parser p = { f->raw + 1, f->raw + f->rawlen, f->raw, r };
+	skip_ws(&p);
+	if (p.s < p.end && *p.s == ']')
+		return 0;
+	for (size_t n = 1;; n++) {
+		char tmp[24];
+		skip_ws(&p);
+		const char *from = p.s;
+		if (p.s < p.end && *p.s == '-')
+			p.s++;
+		while (p.s < p.end && *p.s >= '0' && *p.s <= '9')
+			p.s++;
+		size_t len = (size_t)(p.s - from);
+		if (!len || len >= sizeof tmp || (len == 1 && *from == '-'))
+			return req_bad(r, "field \"%s\": expected a list of integers", key);
+		if (n > max_n)
+			return req_bad(r, "field \"%s\": more than %zu values", key, max_n);
+		memcpy(tmp, from, len);
+		tmp[len] = '\0';
+		errno = 0;
+		long long v = strtoll(tmp, NULL, 10);
+		if (errno || v < min || v > max)
+			return req_bad(r, "field \"%s\": %s out of range [%lld, %lld]", key, tmp, (long long)min, (long long)max);
+		int64_t item = v;
+		buf_append(out, &item, sizeof item);
+		if (out->oom)
+			return req_bad(r, "out of memory");
+		skip_ws(&p);
+		if (p.s < p.end && *p.s == ']')
+			return 0;
+		if (p.s >= p.end || *p.s++ != ',')
+			return req_bad(r, "field \"%s\": expected a list of integers", key);
+	}
+}
+
 /* A list of objects, each as its span of the line ({...}): at most max of them. */
 int req_objects(struct request *r, const char *key, struct span *out, size_t max, size_t *n)
 {

@@ -3,12 +3,13 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define CHUNK ((size_t)256 << 10)
 
-/* One read(2) into l: >0 bytes read, 0 at end of file, -1 on error (errno). */
-ssize_t lines_fill(struct lines *l, int fd)
+/* Room for the next read, the lines already taken dropped: 0, or -1 (ENOMEM). */
+static int make_room(struct lines *l)
 {
 	struct buf *b = &l->b;
 	if (l->start) {
@@ -21,12 +22,59 @@ ssize_t lines_fill(struct lines *l, int fd)
 		errno = ENOMEM;
 		return -1;
 	}
+	return 0;
+}
+
+/* One read(2) into l: >0 bytes read, 0 at end of file, -1 on error (errno). */
+ssize_t lines_fill(struct lines *l, int fd)
+{
+	struct buf *b = &l->b;
+	if (make_room(l))
+		return -1;
 	ssize_t n;
 	do
 		n = read(fd, b->p + b->len, b->cap - b->len);
 	while (n < 0 && errno == EINTR);
 	if (n > 0)
 		b->len += (size_t)n;
+	return n;
+}
+
+/*
+ * lines_fill() of a socket by recvmsg(2): the descriptors that came with
+ * the bytes (SCM_RIGHTS) are added to fds[*nfds], up to max; any beyond
+ * are closed.
+ */
+ssize_t lines_recv(struct lines *l, int fd, int *fds, size_t max, size_t *nfds)
+{
+	struct buf *b = &l->b;
+	if (make_room(l))
+		return -1;
+	union {
+		struct cmsghdr align;
+		char room[CMSG_SPACE(4 * sizeof(int))];
+	} control;
+	struct iovec iov = { b->p + b->len, b->cap - b->len };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.room, .msg_controllen = sizeof control.room };
+	ssize_t n;
+	do
+		n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return n;
+	b->len += (size_t)n;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+			int passed;
+			memcpy(&passed, CMSG_DATA(cm) + i * sizeof(int), sizeof passed);
+			if (*nfds < max)
+				fds[(*nfds)++] = passed;
+			else
+				close(passed);
+		}
+	}
 	return n;
 }
 

@@ -3,18 +3,22 @@
  * memset() and `map[i]++` would do them; once the process has a
  * userfaultfd, on worker threads: a store that blocks in a fault (a uffd-wp
  * write waiting for its handler) stays pending while the Proc goes on
- * serving. A test's own threads (thread.c) run their atomic adds here too,
- * and a read(2) of a blocking userfaultfd waits here for its message.
+ * serving. A test's own threads (thread.c) run their atomic adds here too;
+ * the calls that may wait in the kernel wait here: a read(2) of a blocking
+ * userfaultfd or pipe, a poll(2), a fork() held until its FORK message is read.
  * A fault the kernel answers with SIGSEGV or SIGBUS is caught on the
  * faulting thread and reported instead of killing the process.
  */
 #include "agent.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -32,9 +36,15 @@ struct job {
 	size_t len; /* bytes; for INCREMENT and ATOMIC_ADD, addresses */
 	unsigned char byte; /* FILL's */
 	int delta; /* ATOMIC_ADD's */
-	int fd; /* UFFD_READ's */
-	struct buf data; /* STORE's bytes, LOAD's result, INCREMENT's and ATOMIC_ADD's addresses (uint64_t) */
+	int fd; /* UFFD_READ's, READ_FD's; FORK's: the new process's socket */
+	int peer; /* FORK's: the router's end of that socket */
+	int timeout; /* POLL's, in ms */
+	/* STORE's bytes, LOAD's result, INCREMENT's and ATOMIC_ADD's addresses (uint64_t), POLL's struct pollfd */
+	struct buf data;
 };
+
+/* the most descriptors one poll takes */
+#define MAX_POLL_FDS 1024
 
 /* Set once the process has a userfaultfd: only then can an access block on a handler, so only then do workers take them. */
 static bool may_block;
@@ -162,6 +172,15 @@ static void run(struct job *j, struct buf *o)
 	case UFFD_READ:
 		uffd_read_reply(j->fd, j->has_id, j->id, o);
 		return;
+	case READ_FD:
+		read_fd_reply(j->fd, j->len, j->has_id, j->id, o);
+		return;
+	case POLL:
+		poll_reply(j->data.p, j->len, j->timeout, j->has_id, j->id, o);
+		return;
+	case FORK:
+		fork_reply(j->fd, j->peer, j->has_id, j->id, o);
+		return;
 	}
 	buf_puts(o, "{\"id\":");
 	buf_dec(o, j->id);
@@ -229,6 +248,8 @@ static int start_worker(void)
 
 int memory_start(void)
 {
+	head = tail = NULL;
+	queued = idle = 0;
 	struct sigaction sa = { .sa_sigaction = on_fault, .sa_flags = SA_SIGINFO };
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGSEGV, &sa, NULL) || sigaction(SIGBUS, &sa, NULL))
@@ -239,6 +260,20 @@ int memory_start(void)
 	return 0;
 }
 
+/*
+ * The parent's workers are not in this process, and its queue was theirs:
+ * both start afresh, a lock some worker held at the fork freed.
+ */
+void memory_forked(void)
+{
+	pthread_mutex_init(&lock, NULL);
+	pthread_cond_init(&more, NULL);
+	if (memory_start()) {
+		perror("mmconform-agent: starting a forked proc's workers");
+		_exit(1);
+	}
+}
+
 void memory_may_block(void)
 {
 	may_block = true;
@@ -247,6 +282,41 @@ void memory_may_block(void)
 bool memory_blocks(void)
 {
 	return may_block;
+}
+
+/*
+ * poll's "fds" and "events", one each a descriptor, as struct pollfd, and
+ * "timeout". The agent's own descriptors behave as closed: poll finds no
+ * file at INT_MAX, so it reports POLLNVAL there, as for any closed one.
+ */
+static int parse_poll(struct request *r, struct job *j)
+{
+	struct buf fds = { 0 }, events = { 0 };
+	int64_t timeout;
+	int rc = -1;
+	if (req_int_list(r, "fds", INT_MIN, INT_MAX, MAX_POLL_FDS, &fds) || req_int_list(r, "events", 0, SHRT_MAX, MAX_POLL_FDS, &events) ||
+	    req_int(r, "timeout", INT_MIN, INT_MAX, &timeout))
+		goto out;
+	if (fds.len != events.len) {
+		req_bad(r, "fields \"fds\" and \"events\": one event mask a descriptor");
+		goto out;
+	}
+	j->len = fds.len / sizeof(int64_t);
+	j->timeout = (int)timeout;
+	if (buf_reserve(&j->data, j->len * sizeof(struct pollfd) + 1)) {
+		req_bad(r, "out of memory");
+		goto out;
+	}
+	struct pollfd *p = (struct pollfd *)(void *)j->data.p;
+	for (size_t i = 0; i < j->len; i++) {
+		int64_t fd = ((const int64_t *)(void *)fds.p)[i];
+		p[i] = (struct pollfd){ .fd = agent_fd(fd) ? INT_MAX : (int)fd, .events = (short)((const int64_t *)(void *)events.p)[i] };
+	}
+	rc = 0;
+out:
+	buf_release(&fds);
+	buf_release(&events);
+	return rc;
 }
 
 /* The job's fields from the request; -1 for a bad request. */
@@ -294,6 +364,18 @@ static int parse_job(struct request *r, struct job *j)
 			return -1;
 		j->fd = (int)n;
 		return 0;
+	case READ_FD:
+		if (req_int(r, "fd", INT_MIN, INT_MAX, &n))
+			return -1;
+		j->fd = (int)n;
+		if (req_int(r, "count", 0, (int64_t)MAX_IO, &n))
+			return -1;
+		j->len = (size_t)n;
+		return 0;
+	case POLL:
+		return parse_poll(r, j);
+	case FORK:
+		break;
 	}
 	return req_bad(r, "unknown access");
 }
@@ -340,6 +422,22 @@ void memory_answer(struct job *j, struct buf *o)
  * A uffd read always goes to a worker: it comes here only when it may wait
  * (op_uffd_read runs one of an O_NONBLOCK descriptor itself).
  */
+static enum outcome queue(struct job *j)
+{
+	pthread_mutex_lock(&lock);
+	if (tail)
+		tail->next = j;
+	else
+		head = j;
+	tail = j;
+	/* a worker blocked in a fault is not idle: whatever is queued beyond the idle ones gets a new one */
+	if (++queued > idle)
+		start_worker();
+	pthread_cond_signal(&more);
+	pthread_mutex_unlock(&lock);
+	return ASYNC;
+}
+
 enum outcome memory_submit(struct request *r, enum access kind, struct buf *o)
 {
 	if (!may_block && kind != UFFD_READ) {
@@ -353,18 +451,50 @@ enum outcome memory_submit(struct request *r, enum access kind, struct buf *o)
 		return how;
 	}
 	struct job *j = memory_job(r, kind);
+	return j ? queue(j) : BAD;
+}
+
+/* Whether the job's read or poll would wait: nothing ready now, and a descriptor or timeout that waits. */
+static bool would_wait(const struct job *j)
+{
+	if (j->kind == POLL)
+		return j->timeout != 0 && poll((struct pollfd *)(void *)j->data.p, j->len, 0) == 0;
+	int flags = fcntl(j->fd, F_GETFL);
+	struct pollfd p = { .fd = j->fd, .events = POLLIN };
+	return flags >= 0 && !(flags & O_NONBLOCK) && poll(&p, 1, 0) == 0;
+}
+
+/*
+ * A read(2) of a descriptor ("fd", "count") or a poll(2) ("fds", "events",
+ * "timeout"): answered now, its reply line in o (ANSWERED), where it would
+ * not wait; else a worker waits in it while the process serves on.
+ */
+enum outcome memory_call(struct request *r, enum access kind, struct buf *o)
+{
+	struct job *j = memory_job(r, kind);
 	if (!j)
 		return BAD;
-	pthread_mutex_lock(&lock);
-	if (tail)
-		tail->next = j;
-	else
-		head = j;
-	tail = j;
-	/* a worker blocked in a fault is not idle: whatever is queued beyond the idle ones gets a new one */
-	if (++queued > idle)
-		start_worker();
-	pthread_cond_signal(&more);
-	pthread_mutex_unlock(&lock);
-	return ASYNC;
+	if (kind == READ_FD && agent_fd(j->fd)) {
+		memory_drop(j);
+		r->call = "read";
+		r->errnum = EBADF;
+		return FAILED;
+	}
+	if (would_wait(j))
+		return queue(j);
+	run(j, o);
+	memory_drop(j);
+	return ANSWERED;
+}
+
+/* fork() on a worker, which the kernel may hold until the FORK message is read: sock and peer as fork_reply() takes them */
+enum outcome memory_fork(struct request *r, int sock, int peer)
+{
+	struct job *j = calloc(1, sizeof *j);
+	if (!j) {
+		req_bad(r, "out of memory");
+		return BAD;
+	}
+	*j = (struct job){ .kind = FORK, .has_id = r->has_id, .id = r->id, .fd = sock, .peer = peer };
+	return queue(j);
 }

@@ -4,6 +4,8 @@
  * calls in order on this thread, loads and stores of user memory on worker
  * threads (memory.c) so a store that blocks in a fault leaves the process
  * serving, and the calls of the test's own threads on those (thread.c).
+ * A Proc's fork() makes another child of the router (CLONE_PARENT), which
+ * the router adopts and serves as it serves those it spawned.
  */
 #include "agent.h"
 
@@ -12,6 +14,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <malloc.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,6 +25,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/shm.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -55,6 +59,29 @@ struct pm_scan_arg {
 #define PAGEMAP_SCAN _IOWR('f', 16, struct pm_scan_arg)
 #endif
 
+/* uapi newer than the build machine's headers (include/uapi/linux/userfaultfd.h: UFFDIO_POISON v6.6, UFFDIO_MOVE v6.8) */
+#ifndef UFFDIO_POISON
+struct uffdio_poison {
+	struct uffdio_range range;
+	uint64_t mode;
+	int64_t updated;
+};
+
+#define UFFDIO_POISON _IOWR(UFFDIO, 0x08, struct uffdio_poison)
+#endif
+
+#ifndef UFFDIO_MOVE
+struct uffdio_move {
+	uint64_t dst;
+	uint64_t src;
+	uint64_t len;
+	uint64_t mode;
+	int64_t move;
+};
+
+#define UFFDIO_MOVE _IOWR(UFFDIO, 0x05, struct uffdio_move)
+#endif
+
 #define MAX_PAGEMAP_PAGES ((int64_t)1 << 22)
 #define MAX_VEC_LEN ((int64_t)1 << 20)
 /* the vec the badVec probe passes: never mapped (~0UL, as vm_util does) */
@@ -74,7 +101,25 @@ static int pagemap_fd = -1, pagemap_errno;
 static int clear_refs_fd = -1;
 static char clear_refs_path[32]; /* "/proc/PID/clear_refs" */
 static pthread_mutex_t send_lock = PTHREAD_MUTEX_INITIALIZER;
+static pid_t router; /* the parent, which a forked child has too */
 
+/*
+ * The sockets of forks under way, both ends, until the router has one and
+ * the child the other: the agent's (a test cannot close them), and closed
+ * in any other fork's child, which must hold no end but its own.
+ */
+#define MAX_FORKS 4
+static int forking[2 * MAX_FORKS];
+static size_t nforking;
+static pthread_mutex_t fork_lock = PTHREAD_MUTEX_INITIALIZER;
+/* one handover at a time: on a port, each fork waits for the router's word on its own */
+static pthread_mutex_t handover_lock = PTHREAD_MUTEX_INITIALIZER;
+/* a userfaultfd asked for UFFD_FEATURE_EVENT_FORK: the kernel may hold a fork until its message is read */
+static bool fork_events;
+
+
+static struct buf queued;
+static void write_queued(void);
 
 static enum outcome failed(struct request *r, const char *call)
 {
@@ -90,9 +135,18 @@ static enum outcome failed_with(struct request *r, const char *call, int e)
 }
 
 /* The agent's own descriptors are not the test's to use: they behave as closed. */
-static bool agent_fd(int64_t fd)
+bool agent_fd(int64_t fd)
 {
-	return fd >= 0 && (fd == sock || fd == lifeline || fd == pagemap_fd || fd == clear_refs_fd);
+	if (fd < 0)
+		return false;
+	if (fd == sock || fd == lifeline || fd == pagemap_fd || fd == clear_refs_fd)
+		return true;
+	bool ours = false;
+	pthread_mutex_lock(&fork_lock);
+	for (size_t i = 0; i < nforking && !ours; i++)
+		ours = forking[i] == fd;
+	pthread_mutex_unlock(&fork_lock);
+	return ours;
 }
 
 #define INT_FIELD(r, key, out) req_int(r, key, INT_MIN, INT_MAX, out)
@@ -355,6 +409,295 @@ static enum outcome op_shmctl(struct request *r, struct buf *o)
 		return BAD;
 	}
 	return shmctl((int)id, IPC_RMID, NULL) ? failed(r, "shmctl") : DONE;
+}
+
+static enum outcome op_pipe2(struct request *r, struct buf *o)
+{
+	int64_t flags;
+	int fds[2];
+	if (INT_FIELD(r, "flags", &flags))
+		return BAD;
+	if (pipe2(fds, (int)flags))
+		return failed(r, "pipe2");
+	buf_printf(o, ",\"fds\":[%d,%d]", fds[0], fds[1]);
+	return DONE;
+}
+
+/* read(2) of a descriptor: at once where it would not wait (a file, a pipe with bytes or O_NONBLOCK), else on a worker */
+static enum outcome op_read_fd(struct request *r, struct buf *o)
+{
+	return memory_call(r, READ_FD, o);
+}
+
+void read_fd_reply(int fd, size_t count, bool has_id, int64_t id, struct buf *o)
+{
+	struct request r = { .has_id = has_id, .id = id, .call = "read" };
+	struct buf data = { 0 };
+	ssize_t n = -1;
+	o->len = 0;
+	o->oom = false;
+	if (buf_reserve(&data, count + 1))
+		errno = ENOMEM;
+	else
+		while ((n = read(fd, data.p, count)) < 0 && errno == EINTR)
+			;
+	r.errnum = errno;
+	if (n < 0) {
+		jw_errno(o, &r);
+	} else {
+		jw_begin(o, &r);
+		buf_puts(o, ",\"ok\":true");
+		jw_bytes(o, "data", data.p, (size_t)n);
+		jw_end(o);
+	}
+	buf_release(&data);
+}
+
+/* poll(2): at once where a descriptor is ready or the timeout is 0, else on a worker */
+static enum outcome op_poll(struct request *r, struct buf *o)
+{
+	return memory_call(r, POLL, o);
+}
+
+void poll_reply(void *fds, size_t n, int timeout, bool has_id, int64_t id, struct buf *o)
+{
+	struct request r = { .has_id = has_id, .id = id, .call = "poll" };
+	const struct pollfd *p = fds;
+	int rc;
+	/* a signal the agent takes (none it does not handle) is no reason for the test's poll to end: waited out as SA_RESTART would */
+	while ((rc = poll(fds, n, timeout)) < 0 && errno == EINTR)
+		;
+	r.errnum = errno;
+	o->len = 0;
+	o->oom = false;
+	if (rc < 0) {
+		jw_errno(o, &r);
+		return;
+	}
+	jw_begin(o, &r);
+	buf_puts(o, ",\"ok\":true,\"revents\":[");
+	for (size_t i = 0; i < n; i++) {
+		buf_puts(o, i ? "," : "");
+		buf_dec(o, (uint16_t)p[i].revents);
+	}
+	buf_puts(o, "]");
+	jw_end(o);
+}
+
+/* fcntl(2) with a command whose argument is an int (or none): any other would read or write through a pointer */
+static enum outcome op_fcntl(struct request *r, struct buf *o)
+{
+	static const int served[] = { F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_GETPIPE_SZ, F_SETPIPE_SZ, F_ADD_SEALS, F_GET_SEALS };
+	int64_t fd, cmd, arg;
+	bool known = false;
+	if (INT_FIELD(r, "fd", &fd) || INT_FIELD(r, "cmd", &cmd) || INT_FIELD(r, "arg", &arg))
+		return BAD;
+	for (size_t i = 0; i < sizeof served / sizeof *served; i++)
+		known |= served[i] == cmd;
+	if (!known) {
+		req_bad(r, "field \"cmd\": %lld is not a command whose argument is an int", (long long)cmd);
+		return BAD;
+	}
+	if (agent_fd(fd))
+		return failed_with(r, "fcntl", EBADF);
+	int rc = fcntl((int)fd, (int)cmd, (int)arg);
+	if (rc < 0)
+		return failed(r, "fcntl");
+	jw_int(o, "ret", rc);
+	return DONE;
+}
+
+static enum outcome op_fallocate(struct request *r, struct buf *o)
+{
+	int64_t fd, mode;
+	uint64_t offset, len;
+	(void)o;
+	if (INT_FIELD(r, "fd", &fd) || INT_FIELD(r, "mode", &mode) || req_u64(r, "offset", &offset) || req_u64(r, "len", &len))
+		return BAD;
+	if (agent_fd(fd))
+		return failed_with(r, "fallocate", EBADF);
+	return fallocate((int)fd, (int)mode, (off_t)offset, (off_t)len) ? failed(r, "fallocate") : DONE;
+}
+
+static int move_high(int fd);
+
+/* A fork's socket leaves the agent's hands: the router's end once sent, the child's once the child has it. */
+static void fork_done_with(int fd)
+{
+	pthread_mutex_lock(&fork_lock);
+	for (size_t i = 0; i < nforking; i++) {
+		if (forking[i] == fd) {
+			forking[i] = forking[--nforking];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&fork_lock);
+	close(fd);
+}
+
+/*
+ * fork(). The child's socket to the router is made here, on the serving
+ * thread, so it never takes a descriptor number the test's next call
+ * expects. Where no userfaultfd asked for FORK events the fork cannot wait:
+ * it runs here, in order with the calls around it. Else it runs on a
+ * worker, and the process serves on while the kernel holds it (the read
+ * of its FORK message among what it serves).
+ */
+static enum outcome op_fork(struct request *r, struct buf *o)
+{
+	int sv[2];
+	pthread_mutex_lock(&fork_lock);
+	if (nforking == 2 * MAX_FORKS) {
+		pthread_mutex_unlock(&fork_lock);
+		return failed_with(r, "fork", EAGAIN);
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) {
+		pthread_mutex_unlock(&fork_lock);
+		return failed(r, "socketpair");
+	}
+	forking[nforking++] = sv[0] = move_high(sv[0]);
+	forking[nforking++] = sv[1] = move_high(sv[1]);
+	pthread_mutex_unlock(&fork_lock);
+	if (!fork_events) {
+		fork_reply(sv[1], sv[0], r->has_id, r->id, o);
+		return ANSWERED;
+	}
+	enum outcome how = memory_fork(r, sv[1], sv[0]);
+	if (how != ASYNC) {
+		fork_done_with(sv[0]);
+		fork_done_with(sv[1]);
+	}
+	return how;
+}
+
+/*
+ * Gives the router the child's socket (SCM_RIGHTS) on a line that names the
+ * child, {"forked":PID}: the router adopts it as a proc. Routed, the fork's
+ * reply follows on the same socket, so the router has adopted the child
+ * before the client can name it; on a port, the reply goes elsewhere: it
+ * waits for the router's word (a byte on the lifeline). 0, or -1 (errno).
+ */
+static int hand_over(pid_t child, int peer)
+{
+	char line[32];
+	union {
+		struct cmsghdr align;
+		char room[CMSG_SPACE(sizeof(int))];
+	} control = { 0 };
+	int n = snprintf(line, sizeof line, "{\"forked\":%d}\n", (int)child);
+	struct iovec iov = { line, (size_t)n };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.room, .msg_controllen = sizeof control.room };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &peer, sizeof peer);
+	ssize_t sent;
+	int rc = 0;
+	pthread_mutex_lock(&handover_lock);
+	pthread_mutex_lock(&send_lock);
+	write_queued(); /* routed: the replies queued before it go first, whole */
+	while ((sent = sendmsg(lifeline >= 0 ? lifeline : sock, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+		;
+	pthread_mutex_unlock(&send_lock);
+	if (sent != n) {
+		rc = -1;
+		if (sent >= 0)
+			errno = EPIPE; /* a line cut short: the router is going */
+	} else if (lifeline >= 0) {
+		char word;
+		ssize_t got;
+		while ((got = read(lifeline, &word, 1)) < 0 && errno == EINTR)
+			;
+		if (got != 1) {
+			rc = -1;
+			if (got == 0)
+				errno = EPIPE;
+		}
+	}
+	pthread_mutex_unlock(&handover_lock);
+	return rc;
+}
+
+static void serve_requests(void) __attribute__((noreturn));
+static void open_own_files(void);
+
+/*
+ * The new process, on the thread that forked: a proc of its own, serving
+ * its socket. It keeps the parent's memory, the test's descriptors and the
+ * parent's record of them (aligned_alloc's blocks, whether a userfaultfd
+ * makes accesses block); not the parent's sockets, threads or workers, nor
+ * the locks some other thread held at the fork.
+ */
+static void __attribute__((noreturn)) forked(int fd)
+{
+	/* it dies with the router, as every proc does; a router gone already is gone for good */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != router)
+		_exit(1);
+	close(sock);
+	if (lifeline >= 0)
+		close(lifeline);
+	lifeline = -1;
+	if (pagemap_fd >= 0)
+		close(pagemap_fd);
+	if (clear_refs_fd >= 0)
+		close(clear_refs_fd);
+	for (size_t i = 0; i < nforking; i++)
+		if (forking[i] != fd)
+			close(forking[i]);
+	nforking = 0;
+	sock = fd;
+	pthread_mutex_init(&send_lock, NULL);
+	pthread_mutex_init(&fork_lock, NULL);
+	pthread_mutex_init(&handover_lock, NULL);
+	queued.len = 0; /* the parent's replies */
+	queued.oom = false;
+	open_own_files();
+	thread_forked();
+	memory_forked();
+	serve_requests();
+}
+
+void fork_reply(int fd, int peer, bool has_id, int64_t id, struct buf *o)
+{
+	struct request r = { .has_id = has_id, .id = id };
+	o->len = 0;
+	o->oom = false;
+	/*
+	 * The router the child's parent (CLONE_PARENT), as it is every proc's:
+	 * it reaps the child and learns how it ended as it does for the rest.
+	 * A raw clone, not fork(3): glibc's fork holds malloc's locks across
+	 * the system call, which the kernel may hold until the FORK message is
+	 * read, and the serving thread allocates while it serves that read.
+	 */
+	long pid = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0);
+	if (pid == 0)
+		forked(fd);
+	r.call = "fork";
+	r.errnum = errno;
+	fork_done_with(fd);
+	if (pid > 0 && hand_over((pid_t)pid, peer)) {
+		r.call = "sendmsg";
+		r.errnum = errno;
+		kill((pid_t)pid, SIGKILL); /* nobody can reach it */
+		pid = -1;
+	}
+	fork_done_with(peer);
+	if (pid < 0) {
+		jw_errno(o, &r);
+		return;
+	}
+	jw_begin(o, &r);
+	buf_puts(o, ",\"ok\":true");
+	jw_int(o, "proc", pid);
+	jw_end(o);
+}
+
+static enum outcome op_thread_madvise(struct request *r, struct buf *o)
+{
+	(void)o;
+	return thread_madvise(r);
 }
 
 static enum outcome op_thread_create(struct request *r, struct buf *o)
@@ -668,6 +1011,8 @@ static enum outcome op_uffdio_api(struct request *r, struct buf *o)
 		return failed_with(r, "ioctl", EBADF);
 	if (ioctl((int)fd, UFFDIO_API, &api))
 		return failed(r, "ioctl");
+	if (features & UFFD_FEATURE_EVENT_FORK)
+		fork_events = true;
 	jw_hex(o, "api", api.api);
 	jw_hex(o, "features", api.features);
 	jw_hex(o, "ioctls", api.ioctls);
@@ -794,6 +1139,69 @@ static enum outcome op_uffdio_zeropage(struct request *r, struct buf *o)
 		return uffd_progress(r, o, EBADF, "zeropage", UNWRITTEN);
 	int rc = ioctl((int)fd, UFFDIO_ZEROPAGE, &zp);
 	return uffd_progress(r, o, rc ? errno : 0, "zeropage", zp.zeropage);
+}
+
+/* USERFAULTFD_IOC_NEW on an open /dev/userfaultfd: a new userfaultfd, as userfaultfd(2) makes one */
+static enum outcome op_userfaultfd_ioc_new(struct request *r, struct buf *o)
+{
+	int64_t fd, flags;
+	if (INT_FIELD(r, "fd", &fd) || INT_FIELD(r, "flags", &flags))
+		return BAD;
+	if (agent_fd(fd))
+		return failed_with(r, "ioctl", EBADF);
+	int uffd = ioctl((int)fd, USERFAULTFD_IOC_NEW, (int)flags);
+	if (uffd < 0)
+		return failed(r, "ioctl");
+	memory_may_block();
+	jw_int(o, "fd", uffd);
+	return DONE;
+}
+
+/* UFFDIO_CONTINUE: the page cache's pages mapped at the range (MINOR faults resolved), waking the faults there unless DONTWAKE */
+static enum outcome op_uffdio_continue(struct request *r, struct buf *o)
+{
+	struct uffdio_continue cont = { 0 };
+	int64_t fd;
+	uint64_t mode;
+	if (!uffd_range_request(r, &fd, &cont.range, &mode))
+		return BAD;
+	cont.mode = mode;
+	cont.mapped = UNWRITTEN;
+	if (agent_fd(fd))
+		return uffd_progress(r, o, EBADF, "mapped", UNWRITTEN);
+	int rc = ioctl((int)fd, UFFDIO_CONTINUE, &cont);
+	return uffd_progress(r, o, rc ? errno : 0, "mapped", cont.mapped);
+}
+
+/* UFFDIO_MOVE: len bytes of pages moved from src to dst, waking the faults there unless DONTWAKE */
+static enum outcome op_uffdio_move(struct request *r, struct buf *o)
+{
+	int64_t fd;
+	uint64_t dst, src, len, mode;
+	if (INT_FIELD(r, "fd", &fd) || req_u64(r, "dst", &dst) || req_u64(r, "src", &src) || req_u64(r, "len", &len) ||
+	    req_u64(r, "mode", &mode))
+		return BAD;
+	if (agent_fd(fd))
+		return uffd_progress(r, o, EBADF, "move", UNWRITTEN);
+	struct uffdio_move move = { .dst = dst, .src = src, .len = len, .mode = mode, .move = UNWRITTEN };
+	int rc = ioctl((int)fd, UFFDIO_MOVE, &move);
+	return uffd_progress(r, o, rc ? errno : 0, "move", move.move);
+}
+
+/* UFFDIO_POISON: poison markers at the range (a later access SIGBUS), waking the faults there unless DONTWAKE */
+static enum outcome op_uffdio_poison(struct request *r, struct buf *o)
+{
+	struct uffdio_poison poison = { 0 };
+	int64_t fd;
+	uint64_t mode;
+	if (!uffd_range_request(r, &fd, &poison.range, &mode))
+		return BAD;
+	poison.mode = mode;
+	poison.updated = UNWRITTEN;
+	if (agent_fd(fd))
+		return uffd_progress(r, o, EBADF, "updated", UNWRITTEN);
+	int rc = ioctl((int)fd, UFFDIO_POISON, &poison);
+	return uffd_progress(r, o, rc ? errno : 0, "updated", poison.updated);
 }
 
 /* UFFDIO_WAKE: the threads waiting in faults in the range retry them */
@@ -990,9 +1398,16 @@ static const struct op {
 	{ "shmat", "proc shmid addr shmflg", op_shmat, ONCE },
 	{ "shmdt", "proc addr", op_shmdt, ONCE },
 	{ "shmctl", "proc shmid cmd", op_shmctl, ONCE },
+	{ "fork", "proc", op_fork, ONCE },
+	{ "pipe2", "proc flags", op_pipe2, ONCE },
+	{ "read_fd", "proc fd count", op_read_fd, ONCE },
+	{ "poll", "proc fds events timeout", op_poll, ONCE },
+	{ "fcntl", "proc fd cmd arg", op_fcntl, ONCE },
+	{ "fallocate", "proc fd mode offset len", op_fallocate, ONCE },
 	{ "thread_create", "proc", op_thread_create, ONCE },
 	{ "atomic_add", "proc thread addrs delta", op_atomic_add, ONCE },
 	{ "minflt", "proc thread", op_minflt, ONCE },
+	{ "thread_madvise", "proc thread addr len advice", op_thread_madvise, ONCE },
 	{ "aligned_alloc", "proc alignment size", op_aligned_alloc, ONCE },
 	{ "free", "proc addr", op_free, ONCE },
 	{ "read", "proc addr len", op_read, REPEATS_UNLESS_BLOCKING },
@@ -1015,6 +1430,10 @@ static const struct op {
 	{ "uffdio_unregister", "proc fd start len", op_uffdio_unregister, ONCE },
 	{ "uffdio_copy", "proc fd dst src len mode", op_uffdio_copy, ONCE },
 	{ "uffdio_zeropage", "proc fd start len mode", op_uffdio_zeropage, ONCE },
+	{ "userfaultfd_ioc_new", "proc fd flags", op_userfaultfd_ioc_new, ONCE },
+	{ "uffdio_continue", "proc fd start len mode", op_uffdio_continue, ONCE },
+	{ "uffdio_move", "proc fd dst src len mode", op_uffdio_move, ONCE },
+	{ "uffdio_poison", "proc fd start len mode", op_uffdio_poison, ONCE },
 	{ "uffdio_wake", "proc fd start len", op_uffdio_wake, ONCE },
 	{ "uffd_read", "proc fd", op_uffd_read, ONCE },
 	{ "descriptors", "proc addr", op_descriptors, REPEATS },
@@ -1048,7 +1467,6 @@ const char *proc_op_name(size_t i)
  * together once it has served them all: one write, not one a request
  * (under send_lock, as every write is).
  */
-static struct buf queued;
 #define QUEUED_MAX ((size_t)2 << 10)
 
 /* Writes the queued replies; send_lock held. */
@@ -1270,16 +1688,9 @@ static void tune_malloc(void)
 #endif
 }
 
-void child_main(int fd, int port, int ready)
+/* The process's own /proc files, held open (pagemap, clear_refs). */
+static void open_own_files(void)
 {
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	tune_malloc();
-	if (port >= 0) {
-		sock = move_high(port);
-		lifeline = move_high(fd);
-	} else {
-		sock = move_high(fd);
-	}
 	pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	pagemap_errno = errno;
 	if (pagemap_fd >= 0)
@@ -1288,13 +1699,11 @@ void child_main(int fd, int port, int ready)
 	clear_refs_fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
 	if (clear_refs_fd >= 0)
 		clear_refs_fd = move_high(clear_refs_fd);
-	if (memory_start()) {
-		perror("mmconform-agent: starting memory workers");
-		_exit(1);
-	}
-	if (write(ready, "", 1) != 1)
-		_exit(1);
-	close(ready);
+}
+
+/* Serves the socket's requests until the router closes it. */
+static void serve_requests(void)
+{
 	struct lines in = { 0 };
 	struct buf out = { 0 };
 	for (;;) {
@@ -1308,4 +1717,26 @@ void child_main(int fd, int port, int ready)
 		if (lines_fill(&in, sock) <= 0)
 			_exit(0); /* the router closed its end: it is gone or stopping */
 	}
+}
+
+void child_main(int fd, int port, int ready)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	router = getppid();
+	tune_malloc();
+	if (port >= 0) {
+		sock = move_high(port);
+		lifeline = move_high(fd);
+	} else {
+		sock = move_high(fd);
+	}
+	open_own_files();
+	if (memory_start()) {
+		perror("mmconform-agent: starting memory workers");
+		_exit(1);
+	}
+	if (write(ready, "", 1) != 1)
+		_exit(1);
+	close(ready);
+	serve_requests();
 }

@@ -12,14 +12,20 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/* One call queued for a thread: an atomic add, or (access NULL) getrusage()'s minor faults. */
+/* One call queued for a thread: an atomic add, getrusage()'s minor faults, or a madvise(). */
+enum call_kind { CALL_ACCESS, CALL_MINFLT, CALL_MADVISE };
+
 struct call {
 	struct call *next;
-	struct job *access;
+	enum call_kind kind;
+	struct job *access; /* CALL_ACCESS's */
+	uint64_t addr, len; /* CALL_MADVISE's */
+	int advice;
 	bool has_id;
 	int64_t id;
 };
@@ -55,6 +61,28 @@ static void answer_minflt(const struct call *c, struct buf *o)
 	child_send(o, c->has_id, c->id);
 }
 
+/*
+ * madvise(2) on this thread: a non-cooperative userfaultfd may hold it in
+ * the kernel (MADV_REMOVE, MADV_DONTNEED waiting until their event is read)
+ * while the process serves on.
+ */
+static void answer_madvise(const struct call *c, struct buf *o)
+{
+	struct request r = { .has_id = c->has_id, .id = c->id };
+	o->len = 0;
+	o->oom = false;
+	if (madvise((void *)(uintptr_t)c->addr, c->len, c->advice)) {
+		r.call = "madvise";
+		r.errnum = errno;
+		jw_errno(o, &r);
+	} else {
+		jw_begin(o, &r);
+		buf_puts(o, ",\"ok\":true");
+		jw_end(o);
+	}
+	child_send(o, c->has_id, c->id);
+}
+
 static void *serve_calls(void *arg)
 {
 	struct thread *t = arg;
@@ -78,10 +106,12 @@ static void *serve_calls(void *arg)
 		if (!t->head)
 			t->tail = NULL;
 		pthread_mutex_unlock(&t->lock);
-		if (c->access)
+		if (c->kind == CALL_ACCESS)
 			memory_answer(c->access, &out);
-		else
+		else if (c->kind == CALL_MINFLT)
 			answer_minflt(c, &out);
+		else
+			answer_madvise(c, &out);
 		free(c);
 		pthread_mutex_lock(&t->lock);
 	}
@@ -128,14 +158,17 @@ static struct thread *named_thread(struct request *r)
 	return NULL;
 }
 
-static enum outcome enqueue(struct request *r, struct thread *t, struct job *access)
+/* Queues the call made in c (its kind and arguments) for the thread, as the request's; c is freed once answered. */
+static enum outcome enqueue(struct request *r, struct thread *t, struct call c0)
 {
 	struct call *c = calloc(1, sizeof *c);
 	if (!c) {
 		req_bad(r, "out of memory");
 		return BAD;
 	}
-	*c = (struct call){ .access = access, .has_id = r->has_id, .id = r->id };
+	*c = c0;
+	c->has_id = r->has_id;
+	c->id = r->id;
 	pthread_mutex_lock(&t->lock);
 	if (t->tail)
 		t->tail->next = c;
@@ -154,7 +187,7 @@ enum outcome thread_atomic_add(struct request *r)
 	struct job *j = t ? memory_job(r, ATOMIC_ADD) : NULL;
 	if (!j)
 		return BAD;
-	enum outcome how = enqueue(r, t, j);
+	enum outcome how = enqueue(r, t, (struct call){ .kind = CALL_ACCESS, .access = j });
 	if (how == BAD)
 		memory_drop(j);
 	return how;
@@ -164,5 +197,22 @@ enum outcome thread_atomic_add(struct request *r)
 enum outcome thread_minflt(struct request *r)
 {
 	struct thread *t = named_thread(r);
-	return t ? enqueue(r, t, NULL) : BAD;
+	return t ? enqueue(r, t, (struct call){ .kind = CALL_MINFLT }) : BAD;
+}
+
+/* madvise(2) ("addr", "len", "advice") on the thread, in its turn; it answers. */
+enum outcome thread_madvise(struct request *r)
+{
+	struct thread *t = named_thread(r);
+	uint64_t addr, len;
+	int64_t advice;
+	if (!t || req_u64(r, "addr", &addr) || req_u64(r, "len", &len) || req_int(r, "advice", INT_MIN, INT_MAX, &advice))
+		return BAD;
+	return enqueue(r, t, (struct call){ .kind = CALL_MADVISE, .addr = addr, .len = len, .advice = (int)advice });
+}
+
+/* The parent's threads are not in a child of fork(): it starts with none. */
+void thread_forked(void)
+{
+	threads = NULL;
 }
