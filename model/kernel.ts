@@ -106,11 +106,18 @@ export interface KernelBehaviour {
   readonly mprotectPteBatch: boolean;
   /** move_ptes() moves a contiguous block's ptes as one batch (6.17's "optimize mremap() by PTE batching"); 6.12 one by one */
   readonly mremapPteBatch: boolean;
+  /**
+   * The userfaultfd ioctls reach shmem through vm_uffd_ops (7.x): UFFDIO_COPY
+   * and UFFDIO_ZEROPAGE past the end of a shared shmem file are ENOMEM (its
+   * alloc_folio() fails), UFFDIO_CONTINUE past it EFAULT (measured on 7.2
+   * x86_64); before, EFAULT and EINVAL (measured on the host's 6.18).
+   */
+  readonly uffdOps: boolean;
 }
 
 export const KERNELS: Readonly<Record<string, KernelBehaviour>> = {
-  '6.12': { version: '6.12', debugVmPgtableMkwriteNovma: false, vmaStickySoftDirty: false, pagemapScanGuard: false, swapNonfullFirst: false, swapDefaultPrio: -2, swapSlotsCache: true, tableAf: false, hugeZeroPmdSpecial: false, uffdUnregisterOwnCtxOnly: false, mremapEarlyChecks: false, mremapMultiVma: false, mergeIntoNoAnonVma: false, madviseGuard: false, lruGenFaultReferenced: false, ptReclaim: false, zapDrainsLru: true, swapinViaSwapCache: false, hugeZeroWpThp: false, mprotectPteBatch: false, mremapPteBatch: false },
-  '7.2': { version: '7.2', debugVmPgtableMkwriteNovma: true, vmaStickySoftDirty: true, pagemapScanGuard: true, swapNonfullFirst: true, swapDefaultPrio: -1, swapSlotsCache: false, tableAf: true, hugeZeroPmdSpecial: true, uffdUnregisterOwnCtxOnly: true, mremapEarlyChecks: true, mremapMultiVma: true, mergeIntoNoAnonVma: true, madviseGuard: true, lruGenFaultReferenced: true, ptReclaim: true, zapDrainsLru: false, swapinViaSwapCache: true, hugeZeroWpThp: true, mprotectPteBatch: true, mremapPteBatch: true },
+  '6.12': { version: '6.12', debugVmPgtableMkwriteNovma: false, vmaStickySoftDirty: false, pagemapScanGuard: false, swapNonfullFirst: false, swapDefaultPrio: -2, swapSlotsCache: true, tableAf: false, hugeZeroPmdSpecial: false, uffdUnregisterOwnCtxOnly: false, mremapEarlyChecks: false, mremapMultiVma: false, mergeIntoNoAnonVma: false, madviseGuard: false, lruGenFaultReferenced: false, ptReclaim: false, zapDrainsLru: true, swapinViaSwapCache: false, hugeZeroWpThp: false, mprotectPteBatch: false, mremapPteBatch: false, uffdOps: false },
+  '7.2': { version: '7.2', debugVmPgtableMkwriteNovma: true, vmaStickySoftDirty: true, pagemapScanGuard: true, swapNonfullFirst: true, swapDefaultPrio: -1, swapSlotsCache: false, tableAf: true, hugeZeroPmdSpecial: true, uffdUnregisterOwnCtxOnly: true, mremapEarlyChecks: true, mremapMultiVma: true, mergeIntoNoAnonVma: true, madviseGuard: true, lruGenFaultReferenced: true, ptReclaim: true, zapDrainsLru: false, swapinViaSwapCache: true, hugeZeroWpThp: true, mprotectPteBatch: true, mremapPteBatch: true, uffdOps: true },
 };
 
 export function kernelByName(name: string): KernelBehaviour {

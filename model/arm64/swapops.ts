@@ -85,3 +85,5 @@ export const isPteMarkerEntry = (e: SwpEntry): boolean => swpType(e) === SWP_PTE
 export const pteMarkerGet = (e: SwpEntry): bigint => swpOffset(e) & PTE_MARKER_MASK;
 // softleaf_is_guard_marker(): a guard region's page (MADV_GUARD_INSTALL)
 export const isGuardMarkerEntry = (e: SwpEntry): boolean => isPteMarkerEntry(e) && (pteMarkerGet(e) & PTE_MARKER_GUARD) !== 0n;
+// softleaf_is_poison_marker(): a page UFFDIO_POISON marked (PTE_MARKER_POISONED)
+export const isPoisonMarkerEntry = (e: SwpEntry): boolean => isPteMarkerEntry(e) && (pteMarkerGet(e) & PTE_MARKER_POISONED) !== 0n;

@@ -6,13 +6,13 @@
 import type { Pgtable, Pte } from '../arm64/pgtable.ts';
 import { AttrChange, AttrQuestion, pfnOfWords, wordAt } from '../arm64/pte-words.ts';
 import { keptFor, normalPlainPresent } from './internal.ts';
-import { isGuardMarkerEntry } from '../arm64/swapops.ts';
+import { isGuardMarkerEntry, isPoisonMarkerEntry } from '../arm64/swapops.ts';
 import { splitHugePmd } from './huge-memory.ts';
 import type { Mm } from './mm.ts';
 import { HPAGE_PMD_ORDER, type Folio } from './physmem.ts';
 import { PMD_MASK, PMD_SIZE } from './pgtables.ts';
 import { hugetlbFault } from './hugetlb.ts';
-import { shmemGetFolio } from './shmem.ts';
+import { shmemGetFolio, shmemUserfaultReason } from './shmem.ts';
 import { folioMarkAccessed } from './swap.ts';
 import * as V from './vma.ts';
 import type { Vma } from './vma.ts';
@@ -58,7 +58,9 @@ function handlePteFault(mm: Mm, vma: Vma, addr: bigint, flags: number): VmFault 
   // do_pte_missing()
   if (slot === null || pg.pteNone(orig)) return vma.isAnonymous ? doAnonymousPage(mm, vma, addr, flags, false) : doFault(mm, vma, addr, flags, false);
   if (!pg.ptePresent(orig)) {
-    // do_swap_page() -> handle_pte_marker(): hitting a guard page is always fatal
+    // do_swap_page() -> handle_pte_marker(): a poisoned page (UFFDIO_POISON) is VM_FAULT_HWPOISON, before all else;
+    // hitting a guard page is always fatal
+    if (isPoisonMarkerEntry(pg.pteToSwpEntry(orig))) return 'SIGBUS';
     if (isGuardMarkerEntry(pg.pteToSwpEntry(orig))) return 'SIGSEGV';
     if (pg.pteMarkerUffdWp(orig)) {
       // pte_marker_handle_uffd_wp(): a marker left after unregistering is just cleared
@@ -160,17 +162,20 @@ export function uffdWpWrite(mm: Mm, vma: Vma, addr: bigint): UffdWaiter | 'SIGBU
 
 // do_fault(): do_read_fault(), do_cow_fault() or do_shared_fault(); `uffdWp`: over a uffd-wp marker (vmf_orig_pte_uffd_wp())
 function doFault(mm: Mm, vma: Vma, addr: bigint, flags: number, uffdWp: boolean): VmFault {
-  if (vma.flags & (V.VM_UFFD_MISSING | V.VM_UFFD_MINOR)) throw new Error('userfaultfd: missing and minor faults of file areas (shmem_get_folio_gfp()) are not modelled yet');
   const inode = vma.file!;
   const index = vma.pageIndex(addr);
   const write = (flags & FAULT_FLAG_WRITE) !== 0;
   // do_read_fault() maps the cached neighbours before ->fault() looks the page up, even one past EOF;
   // should_fault_around(): not in areas registered for uffd-wp or minor faults (uffd_disable_fault_around())
-  if (!write && !(vma.flags & V.VM_UFFD_WP)) doFaultAround(mm, vma, addr);
+  if (!write && !(vma.flags & (V.VM_UFFD_WP | V.VM_UFFD_MINOR))) doFaultAround(mm, vma, addr);
   // do_cow_fault(): vmf_anon_prepare() gives the area its anon_vma before ->fault() can fail
   if (write && !(vma.flags & V.VM_SHARED)) vma.anonVma ??= mm.sys.newAnonVma();
   // shmem_fault(): SIGBUS past EOF, and no pte table for it
   if (index >= (inode.size + PAGE - 1n) / PAGE) return 'SIGBUS';
+  // shmem_get_folio_gfp(): a cached page to a MINOR context, a hole to a MISSING one (measured: a read
+  // of a cached page through a MISSING area maps it, and a read of a hole through a MINOR one allocates)
+  const reason = shmemUserfaultReason(vma, inode, index);
+  if (reason) return handleUserfault(vma.uffdCtx as UffdCtx, addr, write, reason);
   // a folio shmem_get_folio() allocates (or reads back from swap) goes on the LRU from this fault (newAnonFolio())
   const fresh = !inode.pages.has(index);
   const cache = shmemGetFolio(mm.sys, inode, index);

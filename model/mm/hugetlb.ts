@@ -6,6 +6,9 @@
 // anonymous. Only the default 2 MiB hstate is modelled.
 
 import type { Pte } from '../arm64/pgtable.ts';
+import { Errno } from '../../uapi/linux.ts';
+import * as U from '../../uapi/linux.ts';
+import { isPoisonMarkerEntry, PTE_MARKER_POISONED } from '../arm64/swapops.ts';
 import { uffdWpWrite, type VmFault } from './fault.ts';
 import type { Mm } from './mm.ts';
 import { type Folio, HPAGE_PMD_ORDER } from './physmem.ts';
@@ -13,6 +16,7 @@ import { PMD_MASK, PMD_SIZE } from './pgtables.ts';
 import type { Inode, ShmemBacking } from './shmem.ts';
 import * as V from './vma.ts';
 import type { Vma } from './vma.ts';
+import { handleUserfault, type UffdCtx } from './userfaultfd.ts';
 
 export const HPAGE_SIZE = PMD_SIZE;
 /** ALIGN(len, huge_page_size()) */
@@ -149,7 +153,7 @@ export function freeHugeFolio(mm: Mm, vma: Vma | null, addr: bigint, f: Folio): 
 }
 
 // make_huge_pte(): young, writable and dirty only when asked and allowed
-function makeHugePte(mm: Mm, vma: Vma, f: Folio, tryMkwrite: boolean): Pte {
+export function makeHugePte(mm: Mm, vma: Vma, f: Folio, tryMkwrite: boolean): Pte {
   const pg = mm.pg;
   let entry = pg.pfnPte(f.pfn, vma.pageProt);
   entry = tryMkwrite && vma.flags & V.VM_WRITE ? pg.pteMkwrite(pg.pteMkdirty(entry)) : pg.pteWrprotect(entry);
@@ -163,8 +167,9 @@ export function hugetlbFault(mm: Mm, vma: Vma, addr: bigint, write: boolean): Vm
   const haddr = addr & PMD_MASK;
   const slot = mm.pt.pmdSlot(haddr, true)!;
   let pte = mm.pt.read(slot);
-  // huge_pte_none_mostly(): a uffd-wp marker faults in as a missing page, which keeps the protection
-  if (pte === 0n || pg.pteMarkerUffdWp(pte)) return hugetlbNoPage(mm, vma, haddr, slot, write, pte !== 0n);
+  // a poisoned page (UFFDIO_POISON) is VM_FAULT_HWPOISON_LARGE; a uffd-wp marker faults in as a missing page, which keeps the protection
+  if (pte !== 0n && pg.isPteMarker(pte) && isPoisonMarkerEntry(pg.pteToSwpEntry(pte))) return 'SIGBUS';
+  if (pte === 0n || pg.pteMarkerUffdWp(pte)) return hugetlbNoPage(mm, vma, addr, slot, write, pte !== 0n);
   // userfault-wp first: resolved here in async mode, then on to the CoW path
   if (vma.flags & V.VM_UFFD_WP && pg.pteUffdWp(pte) && write && !pg.pteWrite(pte)) {
     const handler = uffdWpWrite(mm, vma, addr);
@@ -181,25 +186,24 @@ export function hugetlbFault(mm: Mm, vma: Vma, addr: bigint, write: boolean): Vm
 }
 
 // hugetlb_no_page(); `uffdWp`: over a uffd-wp marker
-function hugetlbNoPage(mm: Mm, vma: Vma, haddr: bigint, slot: number, write: boolean, uffdWp: boolean): VmFault {
-  if (vma.flags & (V.VM_UFFD_MISSING | V.VM_UFFD_MINOR)) throw new Error('userfaultfd: missing and minor faults of hugetlb areas are not modelled yet');
+function hugetlbNoPage(mm: Mm, vma: Vma, addr: bigint, slot: number, write: boolean, uffdWp: boolean): VmFault {
+  const haddr = addr & PMD_MASK;
   const inode = vma.file!;
   const idx = hugeIndex(vma, haddr);
   const shared = (vma.flags & V.VM_MAYSHARE) !== 0;
+  // filemap_lock_hugetlb_folio(): a page in the cache goes to a MINOR context, a hole to a MISSING one;
+  // the message names the huge page (vmf->address) unless the context asked for the exact address
+  const cached = inode.pages.has(idx);
+  const reason = vma.flags & (cached ? V.VM_UFFD_MINOR : V.VM_UFFD_MISSING);
+  if (reason) {
+    const ctx = vma.uffdCtx as UffdCtx;
+    return handleUserfault(ctx, ctx.features & U.UFFD_FEATURE_EXACT_ADDRESS ? addr : haddr, write, reason);
+  }
   let f = shared ? inode.pages.get(idx) : undefined;
   if (!f) {
-    // alloc_hugetlb_folio(): a page this mapping (or the file) reserved, else a free unreserved one
-    const resv = shared ? inode.hugetlbResv : vma.hugetlbResv;
-    const reserved = resv?.has(idx) ?? false;
-    if (!mm.sys.hugetlb.take(reserved)) return 'SIGBUS';
-    resv?.delete(idx);
-    f = mm.sys.phys.alloc(HPAGE_PMD_ORDER, !shared, shared ? inode : null, idx);
-    f.hugetlb = true;
-    if (shared) inode.pages.set(idx, f);
-    else {
-      vma.anonVma ??= mm.sys.newAnonVma();
-      f.setExclusive(0, true, f.nrPages);
-    }
+    const got = allocHugetlbFolio(mm, vma, idx);
+    if (!got) return 'SIGBUS';
+    f = got;
   }
   f.pmdMapped++;
   let entry = makeHugePte(mm, vma, f, (vma.flags & V.VM_SHARED) !== 0);
@@ -208,6 +212,29 @@ function hugetlbNoPage(mm: Mm, vma: Vma, haddr: bigint, slot: number, write: boo
   mm.pt.write(slot, entry);
   // the CoW without a second fault, but never for a uffd-wp page: the store faults again, to resolve it first
   return write && !shared && !uffdWp ? hugetlbWp(mm, slot, entry) : 0;
+}
+
+/**
+ * alloc_hugetlb_folio() for the huge page idx of vma: a page this mapping
+ * (or, shared, the file) reserved, else a free unreserved one; a shared
+ * mapping's page goes into the file's cache (hugetlb_add_to_page_cache()),
+ * a private one is a new anonymous page. null when the pool has none.
+ */
+export function allocHugetlbFolio(mm: Mm, vma: Vma, idx: bigint): Folio | null {
+  const shared = (vma.flags & V.VM_MAYSHARE) !== 0;
+  const inode = vma.file!;
+  const resv = shared ? inode.hugetlbResv : vma.hugetlbResv;
+  const reserved = resv?.has(idx) ?? false;
+  if (!mm.sys.hugetlb.take(reserved)) return null;
+  resv?.delete(idx);
+  const f = mm.sys.phys.alloc(HPAGE_PMD_ORDER, !shared, shared ? inode : null, idx);
+  f.hugetlb = true;
+  if (shared) inode.pages.set(idx, f);
+  else {
+    vma.anonVma ??= mm.sys.newAnonVma();
+    f.setExclusive(0, true, f.nrPages);
+  }
+  return f;
 }
 
 /**
@@ -225,4 +252,59 @@ function hugetlbWp(mm: Mm, slot: number, pte: Pte): VmFault {
 /** A split of a hugetlb area must fall on a huge page boundary (hugetlb_vm_op_split()). */
 export function hugetlbSplitOk(vma: Vma, addr: bigint): boolean {
   return !(vma.flags & V.VM_HUGETLB) || addr <= vma.start || addr >= vma.end || (addr & ~PMD_MASK) === 0n;
+}
+
+/**
+ * hugetlb_mfill_atomic_pte(): one huge page of UFFDIO_COPY, CONTINUE or
+ * POISON at the pmd slot of dst. `copy` reads the source (copy_folio_from_user()):
+ * each page's bytes (null: zeroes), or EFAULT where it faults. A copy into a shared area fills the file's cache
+ * (EEXIST where it holds the page already, EFAULT past its end); a copy into a
+ * private one makes an anonymous page; CONTINUE maps the cached page (EFAULT
+ * where there is none), read-only in a private area; an entry already there
+ * is EEXIST, but a uffd-wp or poison marker is overwritten.
+ */
+export function hugetlbMfillAtomicPte(mm: Mm, vma: Vma, slot: number, dst: bigint, mode: 'copy' | 'continue' | 'poison', wp: boolean, copy: () => readonly (Uint8Array | null)[] | Errno): Errno | null {
+  const pg = mm.pg;
+  const inode = vma.file!;
+  const idx = hugeIndex(vma, dst);
+  const shared = (vma.flags & V.VM_SHARED) !== 0;
+  const uffdMarker = (pte: Pte) => pg.isPteMarker(pte) && (pg.pteMarkerUffdWp(pte) || isPoisonMarkerEntry(pg.pteToSwpEntry(pte)));
+  if (mode === 'poison') {
+    // don't overwrite any existing entry, even a marker
+    if (mm.pt.read(slot) !== 0n) return new Errno('EEXIST');
+    mm.pt.write(slot, pg.makePteMarker(PTE_MARKER_POISONED));
+    return null;
+  }
+  let f: Folio;
+  if (mode === 'continue') {
+    const cached = inode.pages.get(idx);
+    if (!cached) return new Errno('EFAULT');
+    f = cached;
+  } else {
+    if (shared && inode.pages.has(idx)) return new Errno('EEXIST');
+    const data = copy();
+    if (data instanceof Errno) return data;
+    // the page cache add below: past the end of the file, EFAULT, with nothing taken from the pool
+    if (shared && idx >= inode.size >> BigInt(HUGE_PAGE_SHIFT)) return new Errno('EFAULT');
+    const got = allocHugetlbFolio(mm, vma, idx);
+    if (!got) return new Errno(mm.pt.read(slot) !== 0n ? 'EEXIST' : 'ENOMEM');
+    f = got;
+    data.forEach((page, i) => mm.sys.phys.setPageData(f.pfn + BigInt(i), page));
+  }
+  const orig = mm.pt.read(slot);
+  if (orig !== 0n && !uffdMarker(orig)) {
+    if (mode === 'copy') {
+      if (shared) inode.pages.delete(idx);
+      mm.sys.phys.free(f);
+      mm.sys.hugetlb.release();
+    }
+    return new Errno('EEXIST');
+  }
+  f.pmdMapped++;
+  // no write bit for CONTINUE into a private area, nor with MODE_WP; always dirty and young
+  let entry = makeHugePte(mm, vma, f, !wp && !(mode === 'continue' && !shared));
+  entry = pg.pteMkyoung(pg.pteMkdirty(entry));
+  if (wp) entry = pg.pteMkuffdWp(entry);
+  mm.pt.write(slot, entry);
+  return null;
 }

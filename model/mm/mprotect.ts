@@ -3,7 +3,7 @@
 
 import type { Pte } from '../arm64/pgtable.ts';
 import { AttrChange, AttrQuestion, pfnOfWords, wordAt } from '../arm64/pte-words.ts';
-import { isGuardMarkerEntry, PTE_MARKER_UFFD_WP } from '../arm64/swapops.ts';
+import { isGuardMarkerEntry, isPoisonMarkerEntry, PTE_MARKER_UFFD_WP } from '../arm64/swapops.ts';
 import { Errno, type Ret } from '../../uapi/linux.ts';
 import * as U from '../../uapi/linux.ts';
 import { splitHugePmd } from './huge-memory.ts';
@@ -76,7 +76,8 @@ export function changeProtection(mm: Mm, vma: Vma, start: bigint, end: bigint, t
       if (val === 0n) {
         if (uffd === 'wp') mm.pt.write(slot, pg.makePteMarker(PTE_MARKER_UFFD_WP));
       } else if (pg.isPteMarker(val)) {
-        if (uffd === 'resolve') mm.pt.write(slot, 0n);
+        // only a uffd-wp marker goes (a poison marker stays, measured: still SIGBUS after the range is unprotected)
+        if (uffd === 'resolve' && pg.pteMarkerUffdWp(val)) mm.pt.write(slot, 0n);
       } else if (pg.pmdPresent(val)) {
         let entry = pg.pmdMkhuge(pg.pteModify(val, prot));
         if (uffd === 'wp') entry = pg.pteMkuffdWp(entry);
@@ -187,10 +188,10 @@ function changePresentPtes(mm: Mm, vma: Vma, slot: number, nr: number, folio: Fo
   }
 }
 
-// change_softleaf_pte(): swap entries carry uffd-wp; a resolved uffd-wp marker goes, a guard marker stays as it is
+// change_softleaf_pte(): swap entries carry uffd-wp; a resolved uffd-wp marker goes, a guard or poison marker stays as it is
 function changeSoftleafPte(mm: Mm, slot: number, oldpte: Pte, uffd: 'wp' | 'resolve' | null): void {
   const pg = mm.pg;
-  if (isGuardMarkerEntry(pg.pteToSwpEntry(oldpte))) return;
+  if (isGuardMarkerEntry(pg.pteToSwpEntry(oldpte)) || isPoisonMarkerEntry(pg.pteToSwpEntry(oldpte))) return;
   if (pg.isPteMarker(oldpte)) {
     if (uffd === 'resolve') mm.arch.pteClear(slot);
     return;

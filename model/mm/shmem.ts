@@ -2,11 +2,14 @@
 // model. Pages live in the page cache, or in swap once reclaim wrote them
 // out (mm/shmem.c).
 
+import { Errno } from '../../uapi/linux.ts';
 import { unmapMappingRange } from './memory.ts';
 import type { Mm } from './mm.ts';
 import { PAGE_SIZE, type Folio, type Mapping, type PhysMem } from './physmem.ts';
 import { folioMarkAccessed, type LruBatches } from './swap.ts';
 import type { SwapDevice } from './swapfile.ts';
+import * as V from './vma.ts';
+import type { Vma } from './vma.ts';
 
 const PAGE = BigInt(PAGE_SIZE);
 
@@ -156,4 +159,47 @@ export function shmemWrite(sys: ShmemBacking, inode: Inode, pos: bigint, data: U
   }
   const end = pos + BigInt(data.length);
   if (end > inode.size) inode.size = end;
+}
+
+// --- userfaultfd (shmem_uffd_ops, and shmem_get_folio_gfp()'s handle_userfault()) ---
+
+/**
+ * shmem_get_folio_gfp() from a fault in vma: a page in the page cache (or
+ * in swap) goes to the area's context as a minor fault when the area is
+ * registered MINOR, a hole as a missing one when it is registered
+ * MISSING; 0 when the fault goes on in the kernel.
+ */
+export function shmemUserfaultReason(vma: Vma, inode: Inode, index: bigint): number {
+  const cached = inode.pages.has(index) || inode.swapped.has(index);
+  if (cached) return vma.flags & V.VM_UFFD_MINOR;
+  return vma.flags & V.VM_UFFD_MISSING;
+}
+
+/** shmem_mfill_folio_alloc(): a new page for index, not in the cache yet; null past the end of the file (the ioctl's ENOMEM) */
+export function shmemMfillFolioAlloc(sys: ShmemBacking, inode: Inode, index: bigint): Folio | null {
+  if (index >= (inode.size + PAGE - 1n) / PAGE) return null;
+  return sys.phys.alloc(0, false, inode, index);
+}
+
+/** shmem_mfill_filemap_add() -> shmem_add_to_page_cache(): EEXIST where the cache (or swap) holds the index already */
+export function shmemMfillFilemapAdd(inode: Inode, f: Folio): Errno | null {
+  if (inode.pages.has(f.index) || inode.swapped.has(f.index)) return new Errno('EEXIST');
+  inode.pages.set(f.index, f);
+  return null;
+}
+
+/** shmem_mfill_filemap_remove(): the page leaves the cache again (its install failed) */
+export function shmemMfillFilemapRemove(inode: Inode, f: Folio): void {
+  if (inode.pages.get(f.index) === f) inode.pages.delete(f.index);
+}
+
+/**
+ * shmem_get_folio_noalloc() -> shmem_get_folio(SGP_NOALLOC): the cached
+ * page, read back from swap if it must be; EINVAL past the end of the
+ * file, ENOENT for a hole.
+ */
+export function shmemGetFolioNoalloc(sys: ShmemBacking, inode: Inode, index: bigint): Folio | Errno {
+  if (index >= (inode.size + PAGE - 1n) / PAGE) return new Errno('EINVAL');
+  if (!inode.pages.has(index) && !inode.swapped.has(index)) return new Errno('ENOENT');
+  return shmemGetFolio(sys, inode, index);
 }
