@@ -10,11 +10,23 @@ import { machine, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import {
+  F_GETFL,
+  F_SETFL,
+  FALLOC_FL_KEEP_SIZE,
+  FALLOC_FL_PUNCH_HOLE,
+  MADV_DONTNEED,
   MAP_ANONYMOUS,
   MAP_PRIVATE,
   MAP_SHARED,
   O_CLOEXEC,
   O_NONBLOCK,
+  POLLIN,
+  POLLNVAL,
+  UFFD_FEATURE_EVENT_FORK,
+  UFFD_FEATURE_EVENT_REMOVE,
+  UFFD_FEATURE_MINOR_SHMEM,
+  UFFD_FEATURE_MOVE,
+  UFFD_FEATURE_POISON,
   PM_SOFT_DIRTY,
   PM_UFFD_WP,
   IPC_CREAT,
@@ -185,6 +197,14 @@ describe('bad requests get an error reply, and the agent serves on', () => {
     ['minflt of thread 0', () => ({ op: 'minflt', proc, thread: 0 }), 'field "thread": 0 out of range'],
     ['no proc', () => ({ op: 'munmap', addr: '0x0', len: '0x0' }), 'missing field "proc"'],
     ['a proc that never was', () => ({ op: 'munmap', proc: 1, addr: '0x0', len: '0x0' }), 'no proc 1'],
+    ['poll with more descriptors than event masks', () => ({ op: 'poll', proc, fds: [0, 1], events: [1], timeout: 0 }), 'fields "fds" and "events": one event mask a descriptor'],
+    ['poll descriptors as hex strings', () => ({ op: 'poll', proc, fds: ['0x0'], events: [1], timeout: 0 }), 'field "fds": expected a list of integers'],
+    ['a poll event mask beyond a short', () => ({ op: 'poll', proc, fds: [0], events: [65536], timeout: 0 }), 'field "events": 65536 out of range'],
+    ['a fractional poll descriptor', () => ({ op: 'poll', proc, fds: [0.5], events: [1], timeout: 0 }), 'field "fds": expected a list of integers'],
+    ['fcntl F_GETLK, which takes a pointer', () => ({ op: 'fcntl', proc, fd: 0, cmd: 5, arg: 0 }), 'field "cmd": 5 is not a command whose argument is an int'],
+    ['a read_fd count over 32 MiB', () => ({ op: 'read_fd', proc, fd: 0, count: 2 ** 25 + 1 }), 'field "count": 33554433 out of range'],
+    ['a thread_madvise on the process itself', () => ({ op: 'thread_madvise', proc, thread: proc, addr: '0x0', len: '0x0', advice: 0 }), () => `no thread ${proc} in proc ${proc}`],
+    ['a fork with arguments', () => ({ op: 'fork', proc, flags: 0 }), 'unknown field "flags"'],
     [
       'a PAGEMAP_SCAN vec both bad and NULL',
       () => {
@@ -753,6 +773,258 @@ describe("a process's threads", () => {
     await agent.ask({ op: 'uffdio_writeprotect', proc, fd: uffd, start: addr, len: '0x1000', mode: '0x1' });
     const [add, exit] = send({ op: 'atomic_add', proc, thread, addrs: [addr], delta: 1 }, { op: 'exit', proc });
     expect(await replies(2)).toEqual(expect.arrayContaining([{ id: add, error: `proc ${proc} exited with status 0` }, { id: exit, ok: true }]));
+  });
+});
+
+const hex = (v: bigint | number): string => `0x${v.toString(16)}`;
+
+/** A pipe of the proc's: its read end, then its write end. */
+async function pipe(flags = 0): Promise<[number, number]> {
+  const reply = await agent.ask({ op: 'pipe2', proc, flags });
+  expect(reply).toMatchObject({ ok: true, fds: [expect.any(Number), expect.any(Number)] });
+  return reply['fds'] as [number, number];
+}
+
+describe('pipes, poll, fcntl, fallocate', () => {
+  test('pipe2, write_fd, read_fd: the bytes through; EOF once the write end is closed; EAGAIN on an empty O_NONBLOCK one', async () => {
+    const [r, w] = await pipe();
+    expect(await agent.ask({ op: 'write_fd', proc, fd: w, data: '0102' })).toMatchObject({ ok: true, written: 2 });
+    expect(await agent.ask({ op: 'read_fd', proc, fd: r, count: 10 })).toEqual({ id: expect.any(Number), ok: true, data: '0102' });
+    await agent.ask({ op: 'close', proc, fd: w });
+    expect(await agent.ask({ op: 'read_fd', proc, fd: r, count: 10 })).toMatchObject({ ok: true, data: '' });
+    const [nr] = await pipe(O_NONBLOCK);
+    expect(await agent.ask({ op: 'read_fd', proc, fd: nr, count: 1 })).toMatchObject({ ok: false, errno: 'EAGAIN', call: 'read' });
+    expect(await agent.ask({ op: 'read_fd', proc, fd: 12345, count: 1 })).toMatchObject({ ok: false, errno: 'EBADF', call: 'read' });
+  });
+
+  test('a read_fd of an empty blocking pipe waits on a worker, the requests after it served meanwhile', async () => {
+    const [r, w] = await pipe();
+    const [read, served] = send({ op: 'read_fd', proc, fd: r, count: 4 }, { op: 'pagemap', proc, addr: '0x0', pages: 1 });
+    expect(await agent.next()).toMatchObject({ id: served, ok: true });
+    const [write] = send({ op: 'write_fd', proc, fd: w, data: 'aa' });
+    expect(await replies(2)).toEqual(expect.arrayContaining([{ id: write, ok: true, written: 1 }, { id: read, ok: true, data: 'aa' }]));
+  });
+
+  test('poll: revents in order at once where one is ready or the timeout is 0; a blocking one waits on a worker until a descriptor is ready', async () => {
+    const [r, w] = await pipe();
+    const POLLOUT = 4;
+    expect(await agent.ask({ op: 'poll', proc, fds: [r, w, -1], events: [POLLIN, POLLOUT, POLLIN], timeout: -1 })).toEqual({
+      id: expect.any(Number),
+      ok: true,
+      revents: [0, POLLOUT, 0],
+    });
+    expect(await agent.ask({ op: 'poll', proc, fds: [r], events: [POLLIN], timeout: 0 })).toMatchObject({ revents: [0] });
+    expect(await agent.ask({ op: 'poll', proc, fds: [r], events: [POLLIN], timeout: 30 })).toMatchObject({ revents: [0] });
+    expect(await agent.ask({ op: 'poll', proc, fds: [], events: [], timeout: 0 })).toMatchObject({ ok: true, revents: [] });
+    const [waits, served] = send({ op: 'poll', proc, fds: [r], events: [POLLIN], timeout: -1 }, { op: 'pagemap', proc, addr: '0x0', pages: 1 });
+    expect(await agent.next()).toMatchObject({ id: served, ok: true });
+    const [write] = send({ op: 'write_fd', proc, fd: w, data: '00' });
+    expect(await replies(2)).toEqual(expect.arrayContaining([{ id: write, ok: true, written: 1 }, { id: waits, ok: true, revents: [POLLIN] }]));
+  });
+
+  test("the agent's own descriptors behave as closed: poll finds POLLNVAL there, fcntl and fallocate EBADF", async () => {
+    // the agent keeps its own at the top of the first 1024 descriptors: its socket is one of those
+    const high = Array.from({ length: 16 }, (_, i) => 1008 + i);
+    const polled = await agent.ask({ op: 'poll', proc, fds: high, events: high.map(() => POLLIN), timeout: 0 });
+    expect(polled['revents']).toEqual(high.map(() => POLLNVAL));
+    for (const fd of high) {
+      expect(await agent.ask({ op: 'fcntl', proc, fd, cmd: F_GETFL, arg: 0 })).toMatchObject({ ok: false, errno: 'EBADF', call: 'fcntl' });
+      expect(await agent.ask({ op: 'fallocate', proc, fd, mode: 0, offset: '0x0', len: '0x1000' })).toMatchObject({ ok: false, errno: 'EBADF' });
+    }
+    await serving();
+  });
+
+  test('fcntl: F_GETFL and F_SETFL of O_NONBLOCK; fallocate: a memfd grows, a hole is punched, a mode refused', async () => {
+    const [r] = await pipe();
+    const flags = (await agent.ask({ op: 'fcntl', proc, fd: r, cmd: F_GETFL, arg: 0 }))['ret'] as number;
+    expect(flags & O_NONBLOCK).toBe(0);
+    expect(await agent.ask({ op: 'fcntl', proc, fd: r, cmd: F_SETFL, arg: flags | O_NONBLOCK })).toEqual({ id: expect.any(Number), ok: true, ret: 0 });
+    expect(await agent.ask({ op: 'read_fd', proc, fd: r, count: 1 })).toMatchObject({ ok: false, errno: 'EAGAIN' });
+    const fd = (await agent.ask({ op: 'memfd_create', proc, name: 'falloc', flags: 0 }))['fd'] as number;
+    expect(await agent.ask({ op: 'fallocate', proc, fd, mode: 0, offset: '0x0', len: '0x2000' })).toEqual({ id: expect.any(Number), ok: true });
+    expect(await agent.ask({ op: 'stat', proc, path: `/proc/self/fd/${fd}` })).toMatchObject({ size: '0x2000' });
+    expect(await agent.ask({ op: 'fallocate', proc, fd, mode: FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset: '0x0', len: '0x1000' })).toMatchObject({ ok: true });
+    // a hole punched must keep the size
+    expect(await agent.ask({ op: 'fallocate', proc, fd, mode: FALLOC_FL_PUNCH_HOLE, offset: '0x0', len: '0x1000' })).toMatchObject({
+      ok: false,
+      errno: 'EOPNOTSUPP',
+      call: 'fallocate',
+    });
+  });
+});
+
+/** A userfaultfd of the proc past UFFDIO_API with `features`; null where userfaultfd(2) is refused. */
+async function uffdWith(flags: number, features: bigint): Promise<number | null> {
+  const fd = (await agent.ask({ op: 'userfaultfd', proc, flags }))['fd'];
+  if (typeof fd !== 'number') return null;
+  expect(await agent.ask({ op: 'uffdio_api', proc, fd, api: '0xaa', features: hex(features) })).toMatchObject({ ok: true });
+  return fd;
+}
+
+/** uffd_read until a message comes (a blocking userfaultfd's waits for one, an O_NONBLOCK one's is read again). */
+async function nextMessage(fd: number): Promise<Json> {
+  for (;;) {
+    const reply = await agent.ask({ op: 'uffd_read', proc, fd });
+    if (reply['errno'] !== 'EAGAIN') return reply;
+  }
+}
+
+describe('fork', () => {
+  test('the child is a proc of its own: a copy of the memory and descriptors, its own threads and forks; exit reaps it', async () => {
+    const addr = await mapAnon(PAGE, PROT_READ | PROT_WRITE);
+    await agent.ask({ op: 'write', proc, addr, data: '41' });
+    const [r, w] = await pipe();
+    const fork = await agent.ask({ op: 'fork', proc });
+    expect(fork).toEqual({ id: expect.any(Number), ok: true, proc: expect.any(Number) });
+    const child = fork['proc'] as number;
+    const stat = Buffer.from((await agent.ask({ op: 'read_file', proc: child, path: '/proc/self/stat' }))['data'] as string, 'hex').toString();
+    // its own process, whose parent is the agent's router, as a spawned proc's is
+    expect(stat.split(' ').slice(0, 4)).toEqual([String(child), expect.any(String), expect.any(String), String(agent.child.pid)]);
+    expect(await agent.ask({ op: 'write', proc: child, addr, data: '42' })).toMatchObject({ ok: true });
+    expect(await agent.ask({ op: 'read', proc, addr, len: 1 })).toMatchObject({ data: '41' });
+    expect(await agent.ask({ op: 'read', proc: child, addr, len: 1 })).toMatchObject({ data: '42' });
+    // the pipe is the child's too: what it writes, the parent reads
+    expect(await agent.ask({ op: 'write_fd', proc: child, fd: w, data: '07' })).toMatchObject({ ok: true });
+    expect(await agent.ask({ op: 'read_fd', proc, fd: r, count: 1 })).toMatchObject({ data: '07' });
+    // its own pagemap, threads and forks
+    expect((await agent.ask({ op: 'pagemap', proc: child, addr, pages: 1 }))['entries']).toEqual([expect.stringMatching(/^0x8/)]);
+    const thread = (await agent.ask({ op: 'thread_create', proc: child }))['thread'] as number;
+    expect(await agent.ask({ op: 'atomic_add', proc: child, thread, addrs: [addr], delta: 1 })).toEqual({ id: expect.any(Number), ok: true });
+    expect(await agent.ask({ op: 'read', proc: child, addr, len: 1 })).toMatchObject({ data: '43' });
+    const grandchild = (await agent.ask({ op: 'fork', proc: child }))['proc'] as number;
+    expect(await agent.ask({ op: 'read', proc: grandchild, addr, len: 1 })).toMatchObject({ data: '43' });
+    expect(await agent.ask({ op: 'exit', proc: child })).toMatchObject({ ok: true });
+    expect((await agent.ask({ op: 'read', proc: child, addr, len: 1 }))['error']).toBe(`proc ${child} exited with status 0`);
+    expect(existsSync(`/proc/${child}`)).toBe(false); // reaped
+    expect(await agent.ask({ op: 'read', proc: grandchild, addr, len: 1 })).toMatchObject({ data: '43' });
+    expect(await agent.ask({ op: 'read', proc, addr, len: 1 })).toMatchObject({ data: '41' });
+  });
+
+  test("a child that dies: its pending and later requests are errors that say how; its parent's threads are not its", async () => {
+    const thread = await newThread();
+    const [r] = await pipe();
+    const child = (await agent.ask({ op: 'fork', proc }))['proc'] as number;
+    expect((await agent.ask({ op: 'minflt', proc: child, thread }))['error']).toBe(`no thread ${thread} in proc ${child}`);
+    const [read] = send({ op: 'read_fd', proc: child, fd: r, count: 1 });
+    process.kill(child, 'SIGKILL');
+    expect(await agent.next()).toEqual({ id: read, error: `proc ${child} was killed by SIGKILL` });
+    expect((await agent.ask({ op: 'pagemap', proc: child, addr: '0x0', pages: 1 }))['error']).toBe(`proc ${child} was killed by SIGKILL`);
+    expect(await agent.ask({ op: 'minflt', proc, thread })).toMatchObject({ ok: true });
+  });
+
+  test('with UFFD_FEATURE_EVENT_FORK the kernel holds the fork until a read takes its FORK message: a blocking read made before it, or O_NONBLOCK reads made after it', async (ctx) => {
+    for (const blocking of [true, false]) {
+      const fd = await uffdWith(O_CLOEXEC | (blocking ? 0 : O_NONBLOCK), UFFD_FEATURE_EVENT_FORK);
+      if (fd === null) return ctx.skip('userfaultfd(2) is not permitted here');
+      const addr = await mapAnon(PAGE, PROT_READ | PROT_WRITE);
+      await agent.ask({ op: 'uffdio_register', proc, fd, start: addr, len: '0x1000', mode: '0x1' });
+      let message: Json;
+      let fork: Json;
+      if (blocking) {
+        const [read, forking] = send({ op: 'uffd_read', proc, fd }, { op: 'fork', proc });
+        const got = await replies(2);
+        message = got.find((r) => r['id'] === read)!;
+        fork = got.find((r) => r['id'] === forking)!;
+      } else {
+        const [forking] = send({ op: 'fork', proc });
+        // the kernel holds the fork meanwhile: the proc serves reads until one takes the message (the fork's reply may come before that read's)
+        let forked: Json | undefined;
+        for (message = {}; message['event'] === undefined; ) {
+          const [read] = send({ op: 'uffd_read', proc, fd });
+          for (let reply = await agent.next(); ; reply = await agent.next()) {
+            if (reply['id'] === forking) forked = reply;
+            if (reply['id'] !== read) continue;
+            message = reply;
+            break;
+          }
+          if (message['event'] === undefined) expect(message).toMatchObject({ ok: false, errno: 'EAGAIN' });
+        }
+        fork = forked ?? (await agent.next());
+        expect(fork['id']).toBe(forking);
+      }
+      expect(message).toMatchObject({ ok: true, event: 'FORK', ufd: expect.any(Number) });
+      expect(fork).toMatchObject({ ok: true, proc: expect.any(Number) });
+      const child = fork['proc'] as number;
+      // the child's area is registered with the new userfaultfd: its missing fault waits for that one's handler
+      const [load] = send({ op: 'read', proc: child, addr, len: 1 });
+      const ufd = message['ufd'] as number;
+      expect(await nextMessage(ufd)).toMatchObject({ ok: true, event: 'PAGEFAULT', address: addr });
+      const [zeropage] = send({ op: 'uffdio_zeropage', proc, fd: ufd, start: addr, len: '0x1000', mode: '0x0' });
+      expect(await replies(2)).toEqual(expect.arrayContaining([{ id: zeropage, ok: true, zeropage: '0x1000' }, { id: load, ok: true, data: '00' }]));
+      expect(await agent.ask({ op: 'exit', proc: child })).toMatchObject({ ok: true });
+      // the next round's fork must not wait for a FORK message of this one's too
+      for (const close of [fd, ufd]) await agent.ask({ op: 'close', proc, fd: close });
+    }
+  });
+});
+
+describe('the rest of UFFDIO, and the other way to a userfaultfd', () => {
+  test('USERFAULTFD_IOC_NEW on /dev/userfaultfd: a userfaultfd; ENOTTY on another descriptor', async (ctx) => {
+    const dev = (await agent.ask({ op: 'open', proc, path: '/dev/userfaultfd', flags: O_RDWR | O_CLOEXEC }))['fd'];
+    if (typeof dev !== 'number') return ctx.skip('/dev/userfaultfd cannot be opened here');
+    const reply = await agent.ask({ op: 'userfaultfd_ioc_new', proc, fd: dev, flags: O_CLOEXEC | O_NONBLOCK });
+    expect(reply).toEqual({ id: expect.any(Number), ok: true, fd: expect.any(Number) });
+    expect(await agent.ask({ op: 'uffdio_api', proc, fd: reply['fd'], api: '0xaa', features: '0x0' })).toMatchObject({ ok: true });
+    const [r] = await pipe();
+    expect(await agent.ask({ op: 'userfaultfd_ioc_new', proc, fd: r, flags: 0 })).toMatchObject({ ok: false, errno: 'ENOTTY', call: 'ioctl' });
+  });
+
+  test("uffdio_move: a page moved into a hole, the bytes in move; onto a page that is there, EEXIST; a bad range's failure carries no move", async (ctx) => {
+    const fd = await uffdWith(O_CLOEXEC | O_NONBLOCK, UFFD_FEATURE_MOVE);
+    if (fd === null) return ctx.skip('userfaultfd(2) is not permitted here');
+    const dst = await mapAnon(PAGE, PROT_READ | PROT_WRITE);
+    const src = await mapAnon(2 * PAGE, PROT_READ | PROT_WRITE);
+    await agent.ask({ op: 'fill', proc, addr: src, len: '0x2000', byte: 0x5a });
+    await agent.ask({ op: 'uffdio_register', proc, fd, start: dst, len: '0x1000', mode: '0x1' });
+    const move = { op: 'uffdio_move', proc, fd, dst, src, len: '0x1000', mode: '0x0' };
+    expect(await agent.ask(move)).toEqual({ id: expect.any(Number), ok: true, move: '0x1000' });
+    expect(await agent.ask({ op: 'read', proc, addr: dst, len: 1 })).toMatchObject({ data: '5a' });
+    expect(await agent.ask({ ...move, src: plus(src, PAGE) })).toMatchObject({ ok: false, errno: 'EEXIST', call: 'ioctl' });
+    expect(await agent.ask({ ...move, dst: plus(dst, 1) })).toEqual({ id: expect.any(Number), ok: false, errno: 'EINVAL', call: 'ioctl' });
+  });
+
+  test('uffdio_poison: a missing page poisoned (a load of it then SIGBUS), the bytes in updated; again, EEXIST and -EEXIST', async (ctx) => {
+    const fd = await uffdWith(O_CLOEXEC | O_NONBLOCK, UFFD_FEATURE_POISON);
+    if (fd === null) return ctx.skip('userfaultfd(2) is not permitted here');
+    const addr = await mapAnon(PAGE, PROT_READ | PROT_WRITE);
+    await agent.ask({ op: 'uffdio_register', proc, fd, start: addr, len: '0x1000', mode: '0x1' });
+    const poison = { op: 'uffdio_poison', proc, fd, start: addr, len: '0x1000', mode: '0x0' };
+    expect(await agent.ask(poison)).toEqual({ id: expect.any(Number), ok: true, updated: '0x1000' });
+    expect(await agent.ask({ op: 'read', proc, addr, len: 1 })).toMatchObject({ ok: true, signal: 'SIGBUS', addr });
+    expect(await agent.ask(poison)).toEqual({ id: expect.any(Number), ok: false, errno: 'EEXIST', call: 'ioctl', updated: '0xffffffffffffffef' });
+  });
+
+  test('uffdio_continue: the page cache page mapped where a MINOR-registered alias had none; again, EEXIST and -EEXIST in mapped', async (ctx) => {
+    const fd = await uffdWith(O_CLOEXEC | O_NONBLOCK, UFFD_FEATURE_MINOR_SHMEM);
+    if (fd === null) return ctx.skip('userfaultfd(2) is not permitted here');
+    const memfd = (await agent.ask({ op: 'memfd_create', proc, name: 'minor', flags: 0 }))['fd'] as number;
+    await agent.ask({ op: 'ftruncate', proc, fd: memfd, len: '0x1000' });
+    const share = { op: 'mmap', proc, addr: '0x0', len: '0x1000', prot: PROT_READ | PROT_WRITE, flags: MAP_SHARED, fd: memfd, offset: '0x0' };
+    const alias = (await agent.ask(share))['addr'] as string;
+    const addr = (await agent.ask(share))['addr'] as string;
+    await agent.ask({ op: 'write', proc, addr: alias, data: '33' });
+    expect(await agent.ask({ op: 'uffdio_register', proc, fd, start: addr, len: '0x1000', mode: '0x4' })).toMatchObject({ ok: true });
+    const cont = { op: 'uffdio_continue', proc, fd, start: addr, len: '0x1000', mode: '0x0' };
+    expect(await agent.ask(cont)).toEqual({ id: expect.any(Number), ok: true, mapped: '0x1000' });
+    expect(await agent.ask({ op: 'read', proc, addr, len: 1 })).toMatchObject({ data: '33' });
+    expect(await agent.ask(cont)).toEqual({ id: expect.any(Number), ok: false, errno: 'EEXIST', call: 'ioctl', mapped: '0xffffffffffffffef' });
+  });
+
+  test('thread_madvise: MADV_DONTNEED of an area a userfaultfd with EVENT_REMOVE watches waits on that thread until REMOVE is read; the proc serves on', async (ctx) => {
+    const fd = await uffdWith(O_CLOEXEC | O_NONBLOCK, UFFD_FEATURE_EVENT_REMOVE);
+    if (fd === null) return ctx.skip('userfaultfd(2) is not permitted here');
+    const addr = await mapAnon(PAGE, PROT_READ | PROT_WRITE);
+    await agent.ask({ op: 'uffdio_register', proc, fd, start: addr, len: '0x1000', mode: '0x1' });
+    await agent.ask({ op: 'uffdio_zeropage', proc, fd, start: addr, len: '0x1000', mode: '0x0' });
+    const thread = await newThread();
+    const [madvise] = send({ op: 'thread_madvise', proc, thread, addr, len: '0x1000', advice: MADV_DONTNEED });
+    expect(await nextMessage(fd)).toMatchObject({ ok: true, event: 'REMOVE', start: addr, end: plus(addr, PAGE) });
+    expect(await agent.next()).toEqual({ id: madvise, ok: true });
+    expect(await agent.ask({ op: 'thread_madvise', proc, thread, addr: plus(addr, 1), len: '0x1000', advice: MADV_DONTNEED })).toMatchObject({
+      ok: false,
+      errno: 'EINVAL',
+      call: 'madvise',
+    });
   });
 });
 
