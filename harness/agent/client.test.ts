@@ -11,6 +11,9 @@ import { Duplex } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest';
 import {
   Errno,
+  F_GETFL,
+  F_SETFL,
+  FALLOC_FL_PUNCH_HOLE,
   IPC_CREAT,
   IPC_RMID,
   MADV_DONTNEED,
@@ -28,18 +31,25 @@ import {
   PM_PRESENT,
   PROT_NONE,
   PROT_READ,
+  POLLIN,
+  POLLNVAL,
   PROT_WRITE,
   UFFD_API,
+  UFFD_FEATURE_EVENT_FORK,
   UFFD_FEATURE_EVENT_REMAP,
   UFFD_FEATURE_EVENT_REMOVE,
   UFFD_FEATURE_EVENT_UNMAP,
+  UFFD_FEATURE_MINOR_SHMEM,
+  UFFD_FEATURE_MOVE,
+  UFFD_FEATURE_POISON,
+  UFFDIO_REGISTER_MODE_MINOR,
   UFFDIO_REGISTER_MODE_MISSING,
   UFFDIO_REGISTER_MODE_WP,
   UFFDIO_WRITEPROTECT_MODE_WP,
   isErr,
   type Ret,
 } from '../../uapi/linux.ts';
-import type { PmScanArg, Proc, Target } from '../target.ts';
+import type { PmScanArg, Proc, Target, UffdMsg } from '../target.ts';
 import { AGENT } from '../testing/agent.ts';
 import { startAgentProcess } from '../targets/linux-host.ts';
 import { inOrder } from '../in-order.ts';
@@ -369,6 +379,134 @@ describe('on the real agent', () => {
     });
   });
 
+  describe('fork, pipes and poll', () => {
+    test('fork: the child is a Proc of its own, with a copy of the memory and descriptors, threads and forks of its own; exit() reaps it', async () => {
+      const addr = await anon(PAGE);
+      ok(await proc.write(addr, Uint8Array.of(0x41)));
+      const [r, w] = ok(await proc.pipe2(O_CLOEXEC));
+      const child = ok(await proc.fork());
+      expect(child.pid).not.toBe(proc.pid);
+      expect(await child.read(addr, 1)).toEqual({ ok: true, data: Uint8Array.of(0x41) });
+      ok(await child.write(addr, Uint8Array.of(0x42)));
+      expect(await proc.read(addr, 1)).toEqual({ ok: true, data: Uint8Array.of(0x41) });
+      expect(ok(await child.writeFd(w, Uint8Array.of(7)))).toBe(1);
+      expect(await proc.readFd(r, 4)).toEqual(Uint8Array.of(7));
+      const thread = ok(await child.threadCreate());
+      expect(thread.tid).toBeGreaterThan(0);
+      expect(await thread.atomicAdd([addr], 1)).toEqual({ ok: true, data: new Uint8Array(0) });
+      const grandchild = ok(await child.fork());
+      expect(await grandchild.read(addr, 1)).toEqual({ ok: true, data: Uint8Array.of(0x43) });
+      await child.exit();
+      expect(existsSync(`/proc/${child.pid}`)).toBe(false);
+      await expect(child.read(addr, 1)).rejects.toThrow(`proc ${child.pid} exited with status 0`);
+      await grandchild.exit();
+      expect(await proc.read(addr, 1)).toEqual({ ok: true, data: Uint8Array.of(0x41) });
+    });
+
+    test('fork with UFFD_FEATURE_EVENT_FORK: pending until a uffdRead takes the FORK message, made before it or after it', async (ctx) => {
+      for (const flags of [O_CLOEXEC, O_CLOEXEC | O_NONBLOCK]) {
+        const uffd = await proc.userfaultfd(flags);
+        if (isErr(uffd)) return ctx.skip(`userfaultfd: ${uffd}`);
+        ok(await proc.uffdioApi(uffd, UFFD_API, UFFD_FEATURE_EVENT_FORK));
+        const addr = await anon(PAGE);
+        ok(await proc.uffdioRegister(uffd, addr, PAGE, UFFDIO_REGISTER_MODE_MISSING));
+        let message: Ret<UffdMsg>;
+        let forking: Promise<Ret<Proc>>;
+        if (flags & O_NONBLOCK) {
+          forking = proc.fork();
+          // as uffd-unit-tests' handler would, reading again until the message is there
+          do message = await within(proc.uffdRead(uffd), 'uffdRead');
+          while (isErr(message) && message.name === 'EAGAIN');
+        } else {
+          const reading = proc.uffdRead(uffd);
+          forking = proc.fork();
+          message = await within(reading, 'uffdRead');
+        }
+        const child = ok(await within(forking, 'fork'));
+        const fork = ok(message);
+        if (fork.event !== 'FORK') throw new Error(`not a FORK message: ${JSON.stringify(fork)}`);
+        // the child's missing fault is the child's userfaultfd's, resolved through it
+        const load = child.read(addr, 1);
+        expect(await within(proc.uffdRead(fork.ufd), 'the child fault')).toMatchObject({ event: 'PAGEFAULT', address: addr });
+        expect(await proc.uffdioZeropage(fork.ufd, addr, PAGE, 0n)).toEqual({ error: null, progress: PAGE });
+        expect(await within(load, 'the child load')).toEqual({ ok: true, data: Uint8Array.of(0) });
+        await child.exit();
+        for (const fd of [uffd, fork.ufd]) ok(await proc.close(fd));
+      }
+    });
+
+    test('pipe2, readFd, poll: a poll with nothing ready waits while the proc serves on; fcntl O_NONBLOCK; fallocate', async () => {
+      const [r, w] = ok(await proc.pipe2(0));
+      expect(await proc.poll([{ fd: r, events: POLLIN }, { fd: 12345, events: POLLIN }], 0)).toEqual([0, POLLNVAL]);
+      const polling = proc.poll([{ fd: r, events: POLLIN }, { fd: w, events: POLLIN }], -1);
+      expect(ok(await within(proc.writeFd(w, Uint8Array.of(1, 2)), 'a write while poll waits'))).toBe(2);
+      expect(await within(polling, 'poll')).toEqual([POLLIN, 0]);
+      expect(await proc.readFd(r, 8)).toEqual(Uint8Array.of(1, 2));
+      const reading = proc.readFd(r, 8);
+      expect(ok(await within(proc.writeFd(w, Uint8Array.of(3)), 'a write while readFd waits'))).toBe(1);
+      expect(await within(reading, 'readFd')).toEqual(Uint8Array.of(3));
+      const flags = ok(await proc.fcntl(r, F_GETFL, 0));
+      expect(ok(await proc.fcntl(r, F_SETFL, flags | O_NONBLOCK))).toBe(0);
+      expect(await proc.readFd(r, 1)).toEqual(new Errno('EAGAIN', 'read'));
+      await expect(proc.fcntl(r, 5, 0)).rejects.toThrow('field "cmd": 5 is not a command whose argument is an int');
+      const memfd = ok(await proc.memfdCreate('falloc', 0));
+      expect(await proc.fallocate(memfd, 0, 0n, 2n * PAGE)).toBe(0);
+      expect(await proc.fallocate(memfd, FALLOC_FL_PUNCH_HOLE, 0n, PAGE)).toEqual(new Errno('EOPNOTSUPP', 'fallocate'));
+    });
+  });
+
+  describe('the rest of UFFDIO', () => {
+    test('uffdioMove, uffdioPoison: their progress fields as the kernel wrote them', async (ctx) => {
+      const uffd = await proc.userfaultfd(O_CLOEXEC | O_NONBLOCK);
+      if (isErr(uffd)) return ctx.skip(`userfaultfd: ${uffd}`);
+      ok(await proc.uffdioApi(uffd, UFFD_API, UFFD_FEATURE_MOVE | UFFD_FEATURE_POISON));
+      const [dst, src] = [await anon(2n * PAGE), await anon(PAGE)];
+      ok(await proc.write(src, Uint8Array.of(9)));
+      ok(await proc.uffdioRegister(uffd, dst, 2n * PAGE, UFFDIO_REGISTER_MODE_MISSING));
+      expect(await proc.uffdioMove(uffd, dst, src, PAGE, 0n)).toEqual({ error: null, progress: PAGE });
+      expect(await proc.read(dst, 1)).toEqual({ ok: true, data: Uint8Array.of(9) });
+      expect(await proc.uffdioMove(uffd, dst + 1n, src, PAGE, 0n)).toEqual({ error: new Errno('EINVAL', 'ioctl'), progress: null });
+      expect(await proc.uffdioPoison(uffd, dst + PAGE, PAGE, 0n)).toEqual({ error: null, progress: PAGE });
+      expect(await proc.read(dst + PAGE, 1)).toEqual({ ok: false, signal: 'SIGBUS', addr: dst + PAGE });
+      expect(await proc.uffdioPoison(uffd, dst, PAGE, 0n)).toEqual({ error: new Errno('EEXIST', 'ioctl'), progress: -17n });
+    });
+
+    test('userfaultfdIocNew and uffdioContinue: a MINOR fault of shmem resolved from the page cache', async (ctx) => {
+      const dev = await proc.open('/dev/userfaultfd', O_RDWR | O_CLOEXEC);
+      if (isErr(dev)) return ctx.skip(`/dev/userfaultfd: ${dev}`);
+      const uffd = ok(await proc.userfaultfdIocNew(dev, O_CLOEXEC));
+      ok(await proc.uffdioApi(uffd, UFFD_API, UFFD_FEATURE_MINOR_SHMEM));
+      const memfd = ok(await proc.memfdCreate('minor', 0));
+      ok(await proc.ftruncate(memfd, PAGE));
+      const share = async () => ok(await proc.mmap(0n, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0n));
+      const [alias, addr] = [await share(), await share()];
+      ok(await proc.write(alias, Uint8Array.of(0x33)));
+      ok(await proc.uffdioRegister(uffd, addr, PAGE, UFFDIO_REGISTER_MODE_MINOR));
+      const load = proc.read(addr, 1);
+      expect(await within(proc.uffdRead(uffd), 'the minor fault')).toMatchObject({ event: 'PAGEFAULT', address: addr });
+      expect(await proc.uffdioContinue(uffd, addr, PAGE, 0n)).toEqual({ error: null, progress: PAGE });
+      expect(await within(load, 'the load')).toEqual({ ok: true, data: Uint8Array.of(0x33) });
+      expect(await proc.uffdioContinue(uffd, addr, PAGE, 0n)).toEqual({ error: new Errno('EEXIST', 'ioctl'), progress: -17n });
+    });
+
+    test("a thread's madvise waits in the kernel until its REMOVE message is read, while the proc serves on", async (ctx) => {
+      const uffd = await proc.userfaultfd(O_CLOEXEC | O_NONBLOCK);
+      if (isErr(uffd)) return ctx.skip(`userfaultfd: ${uffd}`);
+      ok(await proc.uffdioApi(uffd, UFFD_API, UFFD_FEATURE_EVENT_REMOVE));
+      const addr = await anon(PAGE);
+      ok(await proc.uffdioRegister(uffd, addr, PAGE, UFFDIO_REGISTER_MODE_MISSING));
+      expect(await proc.uffdioZeropage(uffd, addr, PAGE, 0n)).toEqual({ error: null, progress: PAGE });
+      const thread = ok(await proc.threadCreate());
+      const advised = thread.madvise(addr, PAGE, MADV_DONTNEED);
+      let message: Ret<UffdMsg>;
+      do message = await within(proc.uffdRead(uffd), 'uffdRead');
+      while (isErr(message) && message.name === 'EAGAIN');
+      expect(message).toEqual({ event: 'REMOVE', start: addr, end: addr + PAGE });
+      expect(await within(advised, 'madvise')).toBe(0);
+      expect(await thread.madvise(addr + 1n, PAGE, MADV_DONTNEED)).toEqual(new Errno('EINVAL', 'madvise'));
+    });
+  });
+
   test("a thread's calls after its process exited fail at once", async () => {
     const thread = ok(await proc.threadCreate());
     await proc.exit();
@@ -536,6 +674,18 @@ describe('an agent that breaks the protocol: the call rejects with an Error', ()
     const target = await agentTarget({ name: 'fake', start: scripted(({ id }) => `{"id":${id},${body}}`) });
     const proc = await target.spawn();
     await expect(proc.listDir('/')).rejects.toThrow(message);
+    await target.close();
+  });
+
+  test.each([
+    ['fork', '"ok":true', (p: Proc) => p.fork(), 'agent: fork reply: "proc" is not an integer'],
+    ['pipe2', '"ok":true,"fds":[3]', (p: Proc) => p.pipe2(0), 'agent: pipe2 reply: "fds" is not a list of 2 integers'],
+    ['poll', '"ok":true,"revents":[1,1]', (p: Proc) => p.poll([{ fd: 3, events: 1 }], 0), 'agent: poll reply: "revents" is not a list of 1 integers'],
+    ['readFd', '"ok":true,"data":"0"', (p: Proc) => p.readFd(3, 1), 'agent: read_fd reply: "data" is not bytes in hex'],
+    ['uffdioMove', '"ok":true', (p: Proc) => p.uffdioMove(3, 0n, 0n, PAGE, 0n), 'agent: uffdio_move reply: "move" is not a 64-bit hex string'],
+  ])('%s with a reply that breaks its shape', async (_op, body, call, message) => {
+    const target = await agentTarget({ name: 'fake', start: scripted(({ id }) => `{"id":${id},${body}}`) });
+    await expect(call(await target.spawn())).rejects.toThrow(message);
     await target.close();
   });
 
