@@ -1,7 +1,10 @@
-// madvise() (mm/madvise.c): MADV_DONTNEED, MADV_FREE, MADV_COLD,
-// MADV_PAGEOUT (reclaim in vmscan.ts), MADV_HUGEPAGE, MADV_NOHUGEPAGE,
-// MADV_POPULATE_(READ|WRITE), and the guard regions (MADV_GUARD_INSTALL,
-// MADV_GUARD_REMOVE).
+// madvise() (mm/madvise.c): MADV_DONTNEED, MADV_FREE, MADV_REMOVE,
+// MADV_COLD, MADV_PAGEOUT (reclaim in vmscan.ts), MADV_HUGEPAGE,
+// MADV_NOHUGEPAGE, MADV_DONTFORK, MADV_DOFORK, MADV_POPULATE_(READ|WRITE),
+// and the guard regions (MADV_GUARD_INSTALL, MADV_GUARD_REMOVE). A
+// userfaultfd with UFFD_FEATURE_EVENT_REMOVE holds DONTNEED, FREE and
+// REMOVE until its handler has read of them (userfaultfd_remove()): the
+// walk then goes on from where it was.
 
 import type { Pte } from '../arm64/pgtable.ts';
 import { isGuardMarkerEntry, PTE_MARKER_GUARD } from '../arm64/swapops.ts';
@@ -19,6 +22,8 @@ import * as V from './vma.ts';
 import type { Vma } from './vma.ts';
 import { modifyFlags } from './vma-ops.ts';
 import { reclaimPages, type Picked } from './vmscan.ts';
+import { punchHole } from './falloc.ts';
+import { afterEvents, type Blocking, EventWait, userfaultfdRemove } from './userfaultfd.ts';
 
 const PAGE = BigInt(PAGE_SIZE);
 const SIZE_MAX = (1n << 64n) - 1n;
@@ -29,13 +34,13 @@ const einval = () => new Errno('EINVAL', 'madvise');
 
 // madvise_behavior_valid(), with the guard regions only where the kernel has them
 function madviseBehaviorValid(mm: Mm, advice: number): boolean {
-  const known = [U.MADV_NORMAL, U.MADV_DONTNEED, U.MADV_FREE, U.MADV_COLD, U.MADV_PAGEOUT, U.MADV_HUGEPAGE, U.MADV_NOHUGEPAGE, U.MADV_POPULATE_READ, U.MADV_POPULATE_WRITE];
+  const known = [U.MADV_NORMAL, U.MADV_DONTNEED, U.MADV_FREE, U.MADV_REMOVE, U.MADV_DONTFORK, U.MADV_DOFORK, U.MADV_COLD, U.MADV_PAGEOUT, U.MADV_HUGEPAGE, U.MADV_NOHUGEPAGE, U.MADV_POPULATE_READ, U.MADV_POPULATE_WRITE];
   if (known.includes(advice)) return true;
   return mm.sys.cfg.kernel.madviseGuard && (advice === U.MADV_GUARD_INSTALL || advice === U.MADV_GUARD_REMOVE);
 }
 
 // do_madvise()
-export function doMadvise(mm: Mm, addr: bigint, lenIn: bigint, advice: number): Ret<0> {
+export function doMadvise(mm: Mm, addr: bigint, lenIn: bigint, advice: number): Blocking<Ret<0>> {
   if (!madviseBehaviorValid(mm, advice)) return einval();
   // check_input_range(): PAGE_ALIGN() may wrap a size_t to 0
   if (addr & (PAGE - 1n)) return einval();
@@ -44,12 +49,16 @@ export function doMadvise(mm: Mm, addr: bigint, lenIn: bigint, advice: number): 
   if (addr + len > SIZE_MAX) return einval();
   if (lenIn === 0n) return 0;
   if (advice === U.MADV_POPULATE_READ || advice === U.MADV_POPULATE_WRITE) return madvisePopulate(mm, addr, addr + len, advice === U.MADV_POPULATE_WRITE);
-  return madviseWalkVmas(mm, addr, addr + len, advice);
+  return madviseWalkVmas(mm, addr, addr + len, advice, false);
 }
 
-// madvise_walk_vmas(): each area in turn; a hole means ENOMEM once the rest is done, an error stops the walk
-function madviseWalkVmas(mm: Mm, start: bigint, lastEnd: bigint, advice: number): Ret<0> {
-  let unmapped = false;
+/**
+ * madvise_walk_vmas(): each area in turn; a hole means ENOMEM once the rest
+ * is done, an error stops the walk. An area's behaviour that dropped the
+ * lock (to wait for a userfaultfd event, or MADV_REMOVE) says where its
+ * range ended, and the walk goes on from there without the area.
+ */
+function madviseWalkVmas(mm: Mm, start: bigint, lastEnd: bigint, advice: number, unmapped: boolean): Blocking<Ret<0>> {
   let vma = mm.vmas.find(start);
   for (;;) {
     if (!vma) return new Errno('ENOMEM', 'madvise');
@@ -61,6 +70,14 @@ function madviseWalkVmas(mm: Mm, start: bigint, lastEnd: bigint, advice: number)
     let end = vma.end < lastEnd ? vma.end : lastEnd;
     const r = madviseVmaBehavior(mm, vma, start, end, advice);
     if (r instanceof Errno) return r;
+    if (r instanceof EventWait || typeof r === 'bigint') {
+      const goOn = (rangeEnd: Errno | bigint): Blocking<Ret<0>> => {
+        if (rangeEnd instanceof Errno) return rangeEnd;
+        if (rangeEnd >= lastEnd) return unmapped ? new Errno('ENOMEM', 'madvise') : 0;
+        return madviseWalkVmas(mm, rangeEnd, lastEnd, advice, unmapped);
+      };
+      return r instanceof EventWait ? afterEvents(r, goOn) : goOn(r);
+    }
     vma = r;
     if (end < vma.end) end = vma.end;
     if (end >= lastEnd) break;
@@ -70,15 +87,28 @@ function madviseWalkVmas(mm: Mm, start: bigint, lastEnd: bigint, advice: number)
   return unmapped ? new Errno('ENOMEM', 'madvise') : 0;
 }
 
-/** madvise_vma_behavior() over [start, end) of vma: the area the walk goes on from, or the error. */
-function madviseVmaBehavior(mm: Mm, vma: Vma, start: bigint, end: bigint, advice: number): Vma | Errno {
+/**
+ * madvise_vma_behavior() over [start, end) of vma: the area the walk goes on
+ * from, or the error; where it dropped the lock, the end of the range it
+ * did, now or once the events it waits on are read.
+ */
+function madviseVmaBehavior(mm: Mm, vma: Vma, start: bigint, end: bigint, advice: number): Vma | Errno | bigint | EventWait<Errno | bigint> {
   switch (advice) {
+    case U.MADV_REMOVE:
+      return madviseRemove(mm, vma, start, end);
+    case U.MADV_DONTFORK:
+      return madviseUpdateVma(mm, vma, start, end, vma.flags | V.VM_DONTCOPY);
+    case U.MADV_DOFORK:
+      // (no area here is VM_IO, which would be EINVAL)
+      return madviseUpdateVma(mm, vma, start, end, vma.flags & ~V.VM_DONTCOPY);
     case U.MADV_COLD:
     case U.MADV_PAGEOUT:
       return madviseColdOrPageout(mm, vma, start, end, advice === U.MADV_PAGEOUT) ?? vma;
     case U.MADV_DONTNEED:
-    case U.MADV_FREE:
-      return madviseDontneedFree(mm, vma, start, end, advice) ?? vma;
+    case U.MADV_FREE: {
+      const r = madviseDontneedFree(mm, vma, start, end, advice);
+      return r === null ? vma : r;
+    }
     case U.MADV_GUARD_INSTALL:
       return madviseGuardInstall(mm, vma, start, end) ?? vma;
     case U.MADV_GUARD_REMOVE:
@@ -99,14 +129,38 @@ function madviseUpdateVma(mm: Mm, vma: Vma, start: bigint, end: bigint, flags: n
   return r instanceof Errno ? new Errno(r.name, 'madvise') : r;
 }
 
-// madvise_dontneed_free()
-function madviseDontneedFree(mm: Mm, vma: Vma, start: bigint, end: bigint, advice: number): Errno | null {
-  // madvise_dontneed_free_valid_vma(): hugetlb only for MADV_DONTNEED, from a huge page boundary, whole huge pages
+// madvise_dontneed_free_valid_vma(): hugetlb only for MADV_DONTNEED, from a huge page boundary, whole huge pages (the end it rounds down to)
+function dontneedFreeValidVma(vma: Vma, start: bigint, end: bigint, advice: number): bigint | Errno {
   if (vma.flags & V.VM_HUGETLB) {
     if (advice !== U.MADV_DONTNEED || start & (HPAGE_SIZE - 1n)) return einval();
-    end &= ~(HPAGE_SIZE - 1n);
-  } else if (vma.flags & (V.VM_LOCKED | V.VM_PFNMAP)) return einval();
+    return end & ~(HPAGE_SIZE - 1n);
+  }
+  return vma.flags & (V.VM_LOCKED | V.VM_PFNMAP) ? einval() : end;
+}
+
+/**
+ * madvise_dontneed_free(): with a REMOVE event to wait on, the area is
+ * looked up again once it is read, and the range done is cut to it.
+ */
+function madviseDontneedFree(mm: Mm, vma: Vma, start: bigint, endIn: bigint, advice: number): Errno | null | EventWait<Errno | bigint> {
+  const end = dontneedFreeValidVma(vma, start, endIn, advice);
+  if (end instanceof Errno) return end;
   if (start === end) return null;
+  const ev = userfaultfdRemove(vma, start, end);
+  if (!ev) return dontneedFreeSingleVma(mm, vma, start, end, advice);
+  return new EventWait([ev], () => {
+    const again = mm.vmas.lookup(start);
+    if (!again) return new Errno('ENOMEM', 'madvise');
+    let rangeEnd = dontneedFreeValidVma(again, start, end, advice);
+    if (rangeEnd instanceof Errno) return rangeEnd;
+    if (rangeEnd > again.end) rangeEnd = again.end;
+    if (start === rangeEnd) return rangeEnd;
+    return dontneedFreeSingleVma(mm, again, start, rangeEnd, advice) ?? rangeEnd;
+  });
+}
+
+// madvise_dontneed_single_vma(), madvise_free_single_vma()
+function dontneedFreeSingleVma(mm: Mm, vma: Vma, start: bigint, end: bigint, advice: number): Errno | null {
   if (advice === U.MADV_DONTNEED) {
     zapRange(mm, start, end, false);
     if (mm.sys.cfg.kernel.ptReclaim) reclaimEmptyPteTables(mm, start, end);
@@ -119,6 +173,25 @@ function madviseDontneedFree(mm: Mm, vma: Vma, start: bigint, end: bigint, advic
     madviseFreePteRange(mm, vma, haddr > start ? haddr : start, haddr + PMD_SIZE < end ? haddr + PMD_SIZE : end);
   }
   return null;
+}
+
+/**
+ * madvise_remove(): a hole punched in the file under a shared writable
+ * area (vfs_fallocate()); the lock is dropped for it, and, with a REMOVE
+ * event, until the event is read.
+ */
+function madviseRemove(mm: Mm, vma: Vma, start: bigint, end: bigint): Errno | bigint | EventWait<Errno | bigint> {
+  if (vma.flags & V.VM_LOCKED || !vma.file) return einval();
+  // vma_is_shared_maywrite()
+  if ((vma.flags & (V.VM_SHARED | V.VM_MAYWRITE)) !== (V.VM_SHARED | V.VM_MAYWRITE)) return new Errno('EACCES', 'madvise');
+  const file = vma.file;
+  const offset = (start - vma.start) + vma.pgoff * PAGE;
+  const punch = (): bigint => {
+    punchHole(mm.sys, file, offset, end - start);
+    return end;
+  };
+  const ev = userfaultfdRemove(vma, start, end);
+  return ev ? new EventWait([ev], punch) : punch();
 }
 
 /**

@@ -38,12 +38,16 @@ export class Mm {
   /** mmap_base: where top-down allocation starts, arch_mmap_rnd() pages below MMAP_BASE */
   readonly mmapBase: bigint;
 
-  constructor(readonly sys: System) {
+  /** `exec`: a process's first mm, with the special mappings exec sets up; fork() copies its parent's instead */
+  constructor(
+    readonly sys: System,
+    exec = true,
+  ) {
     this.mmapBase = MMAP_BASE - (sys.cfg.mmapRnd ?? 0n) * PAGE;
     this.pt = new PageTables(sys.cfg.kernel.tableAf);
     this.arch = new ContPte(this.pt, sys.pg, sys.phys);
     sys.mms.add(this);
-    this.installSpecialMapping();
+    if (exec) this.installSpecialMapping();
   }
 
   /**

@@ -16,6 +16,7 @@ import { PMD_MASK, PMD_SIZE } from './pgtables.ts';
 import * as V from './vma.ts';
 import { Vma } from './vma.ts';
 import { doMunmap, mergeExtend, mergeNew } from './vma-ops.ts';
+import { type Blocking, EventWait, type UffdCtx, userfaultfdEvent } from './userfaultfd.ts';
 
 const PAGE = BigInt(PAGE_SIZE);
 const PUD_SIZE = 1n << 30n;
@@ -30,14 +31,30 @@ interface Remap {
   newLen: bigint;
   readonly flags: number;
   newAddr: bigint;
+  /** vrm->uf: the context a moved area keeps, to be told of the move (UFFD_FEATURE_EVENT_REMAP) */
+  uf?: UffdCtx;
 }
 
 // mremap() -> do_mremap()
-export function doMremap(mm: Mm, addr: bigint, oldLen: bigint, newLen: bigint, flags: number, newAddr: bigint): Ret<bigint> {
-  const k = mm.sys.cfg.kernel;
+export function doMremap(mm: Mm, addr: bigint, oldLen: bigint, newLen: bigint, flags: number, newAddr: bigint): Blocking<Ret<bigint>> {
   const r: Remap = { addr, oldLen: pageAlign(oldLen), newLen: pageAlign(newLen), flags, newAddr };
+  const res = mremapLocked(mm, r, oldLen !== newLen);
+  return mremapUserfaultfdComplete(r, res);
+}
+
+// mremap_userfaultfd_complete(): the REMAP event, once the move is done and the lock dropped
+function mremapUserfaultfdComplete(r: Remap, res: Ret<bigint>): Blocking<Ret<bigint>> {
+  if (!r.uf) return res;
+  const ev = userfaultfdEvent(r.uf, { event: 'REMAP', from: r.addr, to: res as bigint, len: r.oldLen });
+  return new EventWait([ev], () => res);
+}
+
+// do_mremap() under the mmap lock
+function mremapLocked(mm: Mm, r: Remap, lengthsGivenDiffer: boolean): Ret<bigint> {
+  const k = mm.sys.cfg.kernel;
+  const { addr, flags } = r;
   // 6.12 compares MREMAP_DONTUNMAP's lengths as given
-  const bad = checkMremapParams(mm, r, k.mremapEarlyChecks ? r.oldLen !== r.newLen : oldLen !== newLen);
+  const bad = checkMremapParams(mm, r, k.mremapEarlyChecks ? r.oldLen !== r.newLen : lengthsGivenDiffer);
   if (bad) return bad;
   // vrm_move_only()
   if (k.mremapMultiVma && flags & U.MREMAP_FIXED && r.oldLen === r.newLen) return remapMove(mm, r);
@@ -127,6 +144,7 @@ function remapMove(mm: Mm, r: Remap): Ret<bigint> {
     const err = vmaToResize(part, vma);
     if (err) return err;
     const moved = mremapTo(mm, part);
+    if (part.uf) r.uf = part.uf;
     if (moved instanceof Errno) return moved;
     if (!seen) res = moved;
     seen = true;
@@ -205,7 +223,7 @@ function moveVma(mm: Mm, r: Remap, vma: Vma): bigint {
   const dontUnmap = (r.flags & U.MREMAP_DONTUNMAP) !== 0;
   const copy = copyVma(mm, vma, r.newAddr, r.newLen, vma.pgoff + ((r.addr - vma.start) >> 12n), dontUnmap);
   movePageTables(mm, { old: vma, new: copy, oldAddr: r.addr, newAddr: r.newAddr, oldEnd: r.addr + r.oldLen, lenIn: r.oldLen });
-  mremapUserfaultfdPrep(mm, copy);
+  if (mremapUserfaultfdPrep(mm, copy)) r.uf = copy.uffdCtx as UffdCtx;
   // fixup_hugetlb_reservations(): the whole old area lets go of them, unreleased; what it still maps is left unreserved
   vma.hugetlbResv = null;
   if (dontUnmap) {
@@ -234,19 +252,24 @@ function copyVma(mm: Mm, vma: Vma, addr: bigint, len: bigint, pgoff: bigint, kee
   return mergeNew(mm, copy, unfaulted && keepSource ? vma : null);
 }
 
-// mremap_userfaultfd_prep(): without UFFD_FEATURE_EVENT_REMAP the new area leaves its userfaultfd (userfaultfd_reset_ctx())
-function mremapUserfaultfdPrep(mm: Mm, v: Vma): void {
-  if (!uffdWithoutEventRemap(v)) return;
+/**
+ * mremap_userfaultfd_prep(): a context with UFFD_FEATURE_EVENT_REMAP keeps
+ * the new area and is to be told (true; its mmap_changing raised until the
+ * event is read); without it the new area leaves its userfaultfd
+ * (userfaultfd_reset_ctx()).
+ */
+function mremapUserfaultfdPrep(mm: Mm, v: Vma): boolean {
+  if (!v.uffdCtx) return false;
+  if (!uffdWithoutEventRemap(v)) return true;
   v.flags &= ~V.VM_UFFD_FLAGS;
   v.uffdCtx = null;
   mm.vmaSetPageProt(v);
+  return false;
 }
 
-// vma_has_uffd_without_event_remap(); a context that wants remap events needs a handler, which is not modelled
+// vma_has_uffd_without_event_remap()
 function uffdWithoutEventRemap(vma: Vma): boolean {
-  if (!vma.uffdCtx) return false;
-  if (vma.uffdCtx.features & U.UFFD_FEATURE_EVENT_REMAP) throw new Error('userfaultfd: mremap with UFFD_FEATURE_EVENT_REMAP sends an event to a handler, which is not modelled');
-  return true;
+  return vma.uffdCtx !== null && !(vma.uffdCtx.features & U.UFFD_FEATURE_EVENT_REMAP);
 }
 
 /** struct pagetable_move_control */

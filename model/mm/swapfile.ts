@@ -48,6 +48,8 @@ export class SwapDevice {
   private next: bigint | null = null;
 
   private readonly cache: SlotsCache | null;
+  /** swap_map's counts above one: the references fork() added to a slot */
+  private readonly dups = new Map<bigint, number>();
 
   /** `nonfullFirst`: the kernel prefers partly used clusters for single pages; `slotsCache`: it has mm/swap_slots.c */
   constructor(
@@ -161,10 +163,24 @@ export class SwapDevice {
     return this.used.get(offset) ?? null;
   }
 
-  /** swap_free(): the slot's last reference is gone; free_swap_slot() holds it back in a batch first. */
+  /** swap_dup_entry_direct(): one more pte refers to the slot (fork()) */
+  dup(offset: bigint): void {
+    this.dups.set(offset, (this.dups.get(offset) ?? 0) + 1);
+  }
+
+  /** One reference to the slot goes: true when it was the last. */
+  private put(offset: bigint): boolean {
+    const n = this.dups.get(offset);
+    if (n === undefined) return true;
+    if (n === 1) this.dups.delete(offset);
+    else this.dups.set(offset, n - 1);
+    return false;
+  }
+
+  /** swap_free(): a reference to the slot goes; once the last has, free_swap_slot() holds it back in a batch first. */
   free(offset: bigint): void {
     const cache = this.cache;
-    if (!this.used.has(offset)) return;
+    if (!this.used.has(offset) || !this.put(offset)) return;
     if (cache?.active) {
       this.used.set(offset, null);
       cache.ret.push(offset);
@@ -180,7 +196,8 @@ export class SwapDevice {
    * than one within a cluster goes straight back (__swap_entries_free()),
    * bypassing the slots cache; a single entry is freed as any other.
    */
-  freeEntries(offsets: readonly bigint[]): void {
+  freeEntries(all: readonly bigint[]): void {
+    const offsets = all.filter((o) => this.put(o));
     const first = offsets[0];
     if (first === undefined) return;
     const oneCluster = first / CLUSTER === offsets.at(-1)! / CLUSTER;

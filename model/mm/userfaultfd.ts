@@ -37,14 +37,22 @@ const UFFD_API_RANGE_IOCTLS_BASIC =
 const UFFD_API_RANGE_IOCTLS = UFFD_API_RANGE_IOCTLS_BASIC | bit(U._UFFDIO_ZEROPAGE) | bit(U._UFFDIO_MOVE);
 const UFFD_API_REGISTER_MODES = U.UFFDIO_REGISTER_MODE_MISSING | U.UFFDIO_REGISTER_MODE_WP | U.UFFDIO_REGISTER_MODE_MINOR;
 
-/** struct uffd_msg: a page fault to handle (the non-cooperative events are not modelled yet) */
-export interface UffdMsg {
+/** struct uffd_msg of a page fault to handle */
+export interface UffdFaultMsg {
   readonly event: 'PAGEFAULT';
   /** UFFD_PAGEFAULT_FLAG_* */
   readonly flags: bigint;
   readonly address: bigint;
   readonly ptid: number;
 }
+
+/** struct uffd_msg of a non-cooperative event; a FORK names the child's new context, which the read makes a descriptor */
+export type UffdEventMsg =
+  | { readonly event: 'FORK'; readonly ctx: UffdCtx }
+  | { readonly event: 'REMAP'; readonly from: bigint; readonly to: bigint; readonly len: bigint }
+  | { readonly event: 'REMOVE' | 'UNMAP'; readonly start: bigint; readonly end: bigint };
+
+export type UffdMsg = UffdFaultMsg | UffdEventMsg;
 
 /**
  * struct userfaultfd_wait_queue: a thread waiting in handle_userfault()
@@ -56,8 +64,39 @@ export class UffdWaiter {
   woken = false;
   constructor(
     readonly ctx: UffdCtx,
-    readonly msg: UffdMsg,
+    readonly msg: UffdFaultMsg,
   ) {}
+}
+
+/** struct userfaultfd_wait_queue on event_wqh: an event whose system call waits until a read takes it (or the context goes) */
+export class UffdEvent {
+  done = false;
+  constructor(
+    readonly ctx: UffdCtx,
+    readonly msg: UffdEventMsg,
+  ) {}
+}
+
+/**
+ * A system call held in userfaultfd_event_wait_completion(): once every
+ * one of `events` is done, it goes on with `resume`, which may wait again.
+ */
+export class EventWait<T> {
+  constructor(
+    readonly events: readonly UffdEvent[],
+    readonly resume: () => Blocking<T>,
+  ) {}
+}
+
+/** A system call's outcome where a non-cooperative event may hold it */
+export type Blocking<T> = T | EventWait<T>;
+
+/** `then` of what a held call resumes with, once its events are read */
+export function afterEvents<T, R>(w: EventWait<T>, then: (t: T) => Blocking<R>): EventWait<R> {
+  return new EventWait(w.events, () => {
+    const r = w.resume();
+    return r instanceof EventWait ? afterEvents(r, then) : then(r);
+  });
 }
 
 /** struct userfaultfd_ctx */
@@ -67,8 +106,35 @@ export class UffdCtx implements UffdContext {
   ready = false;
   /** fault_pending_wqh and fault_wqh: the threads waiting for this context, in the order they came */
   waiters: UffdWaiter[] = [];
-  /** userfaultfd(2)'s flags: O_NONBLOCK, UFFD_USER_MODE_ONLY */
-  constructor(readonly flags = 0) {}
+  /** event_wqh: the non-cooperative events not yet read, in the order they came */
+  events: UffdEvent[] = [];
+  /** events raised and not yet completed (or about to be raised): the filling ioctls say EAGAIN meanwhile */
+  mmapChanging = 0;
+  /** the descriptor's last reference went: its areas have left it */
+  released = false;
+  /**
+   * @param mm the address space whose faults it handles (ctx->mm)
+   * @param flags userfaultfd(2)'s flags: O_NONBLOCK, UFFD_USER_MODE_ONLY
+   */
+  constructor(
+    readonly mm: Mm,
+    readonly flags = 0,
+  ) {}
+}
+
+// userfaultfd_event_wait_completion(): the event goes on event_wqh for a read to take
+export function userfaultfdEvent(ctx: UffdCtx, msg: UffdEventMsg): UffdEvent {
+  const ev = new UffdEvent(ctx, msg);
+  ctx.mmapChanging++;
+  ctx.events.push(ev);
+  return ev;
+}
+
+// userfaultfd_event_complete(): the system call that raised it goes on
+function eventComplete(ev: UffdEvent): void {
+  ev.done = true;
+  ev.ctx.mmapChanging--;
+  ev.ctx.events = ev.ctx.events.filter((e) => e !== ev);
 }
 
 // userfaultfd_api()
@@ -200,11 +266,17 @@ export function uffdioUnregister(mm: Mm, ctx: UffdCtx, start: bigint, len: bigin
   return 0;
 }
 
-// userfaultfd_release(): every area of the context leaves it, and every waiter retries
-export function userfaultfdRelease(mm: Mm, ctx: UffdCtx): void {
+// userfaultfd_release(): every area of the context leaves it, every waiter retries, and every event's system call goes on
+export function userfaultfdRelease(ctx: UffdCtx): void {
+  ctx.released = true;
   // the whole area: nothing to cut, so nothing fails
-  for (const v of [...mm.vmas.all()].filter((x) => x.uffdCtx === ctx)) clearVma(mm, v, v.start, v.end);
+  for (const v of [...ctx.mm.vmas.all()].filter((x) => x.uffdCtx === ctx)) clearVma(ctx.mm, v, v.start, v.end);
   wakeUserfault(ctx, 0n, 0n);
+  for (const ev of [...ctx.events]) {
+    eventComplete(ev);
+    // userfaultfd_release_new(): a fork nobody will hear of drops the child's context too
+    if (ev.msg.event === 'FORK') userfaultfdRelease(ev.msg.ctx);
+  }
 }
 
 // --- faults the context handles, and the threads that wait in them -----------
@@ -229,15 +301,69 @@ export function handleUserfault(ctx: UffdCtx, addr: bigint, write: boolean, reas
 
 /**
  * userfaultfd_read_iter() -> userfaultfd_ctx_read(): the oldest pending
- * message, its waiter moved to fault_wqh; null when none is pending
- * (EAGAIN, or a read that waits); EINVAL before UFFDIO_API.
+ * fault's message, its waiter moved to fault_wqh; else the oldest event's,
+ * its system call let go; null when none is pending (EAGAIN, or a read
+ * that waits); EINVAL before UFFDIO_API. A FORK's new context is the
+ * caller's to install (resolve_userfault_fork()).
  */
 export function userfaultfdRead(ctx: UffdCtx): Ret<UffdMsg> | null {
   if (!ctx.ready) return new Errno('EINVAL', 'read');
   const w = ctx.waiters.find((x) => !x.read);
-  if (!w) return null;
-  w.read = true;
-  return w.msg;
+  if (w) {
+    w.read = true;
+    return w.msg;
+  }
+  const ev = ctx.events[0];
+  if (!ev) return null;
+  eventComplete(ev);
+  return ev.msg;
+}
+
+// userfaultfd_poll(): EPOLLERR before UFFDIO_API or on a blocking descriptor, else EPOLLIN with a fault or event pending
+export function userfaultfdPoll(ctx: UffdCtx, nonblock: boolean): number {
+  if (!ctx.ready || !nonblock) return U.POLLERR;
+  return ctx.waiters.some((w) => !w.read) || ctx.events.length > 0 ? U.POLLIN : 0;
+}
+
+/**
+ * dup_userfaultfd() for an area of a forked mm: without
+ * UFFD_FEATURE_EVENT_FORK it leaves its context (userfaultfd_reset_ctx());
+ * with it, it joins the child's context for its parent's one, made once a
+ * fork (`fcs`, orig to new).
+ */
+export function dupUserfaultfd(vma: Vma, mm: Mm, fcs: Map<UffdCtx, UffdCtx>): void {
+  const octx = vma.uffdCtx as UffdCtx | null;
+  if (!octx) return;
+  if (!(octx.features & U.UFFD_FEATURE_EVENT_FORK)) {
+    vma.flags &= ~V.VM_UFFD_FLAGS;
+    vma.uffdCtx = null;
+    mm.vmaSetPageProt(vma);
+    return;
+  }
+  let ctx = fcs.get(octx);
+  if (!ctx) {
+    ctx = new UffdCtx(mm, octx.flags);
+    ctx.features = octx.features;
+    ctx.ready = true;
+    octx.mmapChanging++;
+    fcs.set(octx, ctx);
+  }
+  vma.uffdCtx = ctx;
+}
+
+// dup_userfaultfd_complete() -> dup_fctx(): a FORK event on each parent context (its mmap_changing already raised by dup_userfaultfd())
+export function dupUserfaultfdComplete(fcs: Map<UffdCtx, UffdCtx>): UffdEvent[] {
+  return [...fcs].map(([octx, ctx]) => {
+    octx.mmapChanging--;
+    return userfaultfdEvent(octx, { event: 'FORK', ctx });
+  });
+}
+
+// userfaultfd_remove(): with UFFD_FEATURE_EVENT_REMOVE, a REMOVE event the caller waits on before it zaps
+export function userfaultfdRemove(vma: Vma, start: bigint, end: bigint): UffdEvent | null {
+  const ctx = vma.uffdCtx as UffdCtx | null;
+  if (!ctx || !(ctx.features & U.UFFD_FEATURE_EVENT_REMOVE)) return null;
+  return userfaultfdEvent(ctx, { event: 'REMOVE', start, end });
 }
 
 // wake_userfault() -> userfaultfd_wake_function(): the waiters whose address is in [start, start + len) (len 0: all)

@@ -29,6 +29,8 @@ export const VM_UFFD_MINOR = 1 << 14;
 const VM_UFFD_MINOR_BIT = 41n;
 /** __VM_UFFD_FLAGS: the modes an area is registered with a userfaultfd in */
 export const VM_UFFD_FLAGS = VM_UFFD_MISSING | VM_UFFD_WP | VM_UFFD_MINOR;
+/** MADV_DONTFORK: fork() leaves the area out of the child */
+export const VM_DONTCOPY = 1 << 17;
 export const VM_DONTEXPAND = 1 << 18;
 export const VM_ACCOUNT = 1 << 20;
 export const VM_NORESERVE = 1 << 21;
@@ -55,6 +57,7 @@ export const VM_FLAG_MNEMONICS: readonly (readonly [number, string])[] = [
   [VM_MAYBE_GUARD, 'gu'],
   [VM_UFFD_WP, 'uw'],
   [VM_LOCKED, 'lo'],
+  [VM_DONTCOPY, 'dc'],
   [VM_DONTEXPAND, 'de'],
   [VM_ACCOUNT, 'ac'],
   [VM_NORESERVE, 'nr'],

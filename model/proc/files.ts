@@ -67,9 +67,26 @@ export function readProcFile(task: Task, path: string): Ret<string> {
       return `${sys.hugetlb.resv}\n`;
     case `${HUGEPAGES}/surplus_hugepages`:
       return `${sys.hugetlb.surplus}\n`;
-    default:
+    default: {
+      const status = /^\/proc\/(\d+)\/status$/.exec(path);
+      if (status) return procStatus(task, Number(status[1]));
       return EMPTY_HSTATE.test(path) ? '0\n' : new Errno('ENOENT', 'open');
+    }
   }
+}
+
+/** get_task_state()'s letters, with the words /proc prints after them */
+const STATE_NAMES = { R: 'R (running)', S: 'S (sleeping)', D: 'D (disk sleep)' } as const;
+
+/**
+ * proc_pid_status() of the process or one of its threads: the identity and
+ * state lines only (the rest of the file is not modelled). A thread waits
+ * in 'S' between calls, as the agent's do.
+ */
+function procStatus(task: Task, tid: number): Ret<string> {
+  const state = tid === task.pid ? 'R' : task.threads.get(tid);
+  if (state === undefined) return new Errno('ENOENT', 'open');
+  return `Name:\tmmconform-agent\nState:\t${STATE_NAMES[state]}\nTgid:\t${task.pid}\nPid:\t${tid}\n`;
 }
 
 /** A directory entry as readdir() gives it */
