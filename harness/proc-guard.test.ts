@@ -9,8 +9,10 @@ import type { Thread } from './target.ts';
 import { fakeProc } from './testing/fake-target.ts';
 
 const thread = (): Thread => ({
+  tid: 2,
   atomicAdd: async () => ({ ok: true, data: new Uint8Array(0) }),
   minflt: async () => 7n,
+  madvise: async () => 0,
 });
 
 describe('the guard', () => {
@@ -23,6 +25,18 @@ describe('the guard', () => {
     await expect(th.minflt()).rejects.toThrow(SuiteCancelled);
     await expect(th.atomicAdd([0n], 1)).rejects.toThrow(SuiteCancelled);
     await expect(proc.munmap(0n, 4096n)).rejects.toThrow(SuiteCancelled);
+  });
+
+  test("a forked child's calls, and its threads', go through it too", async () => {
+    const { proc, cancel } = guardProc(fakeProc({ fork: async () => fakeProc({ threadCreate: async () => thread() }) }));
+    const child = await proc.fork();
+    if (child instanceof Errno) throw new Error(String(child));
+    const th = await child.threadCreate();
+    if (th instanceof Errno) throw new Error(String(th));
+    expect(await child.munmap(0n, 4096n)).toBe(0);
+    cancel();
+    await expect(child.munmap(0n, 4096n)).rejects.toThrow(SuiteCancelled);
+    await expect(th.minflt()).rejects.toThrow(SuiteCancelled);
   });
 
   test('a failed threadCreate is its Errno, unwrapped', async () => {

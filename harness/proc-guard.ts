@@ -6,8 +6,8 @@
 // so the abandoned suite stops instead of running on unobserved. A call made
 // while the guard yields waits for the same turn, so calls a suite makes
 // together still reach the target in the order it made them. The threads a
-// proc creates are guarded with it: their calls count, wait for the same
-// turn, and fail once the suite is cancelled.
+// proc creates, and the children it forks, are guarded with it: their calls
+// count, wait for the same turn, and fail once the suite is cancelled.
 
 import { isErr } from '../uapi/linux.ts';
 import type { Proc, Thread } from './target.ts';
@@ -47,9 +47,15 @@ export function guardProc(proc: Proc): GuardedProc {
         };
       },
     });
-  const guarded = guard(proc, (key, result) => (key === 'threadCreate' && !isErr(result) ? guard(result as Thread) : result));
+  // a proc's threads and the children it forks are the suite's too
+  const guardProcAndKin = (p: Proc): Proc =>
+    guard(p, (key, result) => {
+      if (isErr(result)) return result;
+      if (key === 'threadCreate') return guard(result as Thread);
+      return key === 'fork' ? guardProcAndKin(result as Proc) : result;
+    });
   return {
-    proc: guarded,
+    proc: guardProcAndKin(proc),
     cancel() {
       cancelled = true;
     },

@@ -78,6 +78,8 @@ export class CallRecorder {
       atomicAdd: (addrs, delta) => onThread(name, th.atomicAdd(addrs, delta), () => `atomic_add([${F.addressList(addrs, A)}], ${delta})`, mem),
       // the count includes the faults a write retakes when a reset lands between its fault and its retry
       minflt: () => onThread(name, th.minflt(), () => 'getrusage(RUSAGE_THREAD)', (r) => F.errText(r) ?? 'ru_minflt'),
+      tid: th.tid,
+      madvise: (addr, length, advice) => onThread(name, th.madvise(addr, length, advice), () => `madvise(${A(addr)}, ${L(length)}, ${advice})`, plain),
     });
     const shmSizes = new Map<number, bigint>();
     const plain = (r: Ret<unknown>) => F.errText(r) ?? String(r);
@@ -235,6 +237,24 @@ export class CallRecorder {
         log(proc.uffdioZeropage(fd, start, len, mode), () => `UFFDIO_ZEROPAGE(${names.fd(fd)}, ${A(start)}, ${L(len)}, ${hex(mode)})`, progress('zeropage')),
       uffdioWake: (fd, start, len) => log(proc.uffdioWake(fd, start, len), () => `UFFDIO_WAKE(${names.fd(fd)}, ${A(start)}, ${L(len)})`, plain),
       uffdRead: (fd) => log(proc.uffdRead(fd), () => `read(${names.fd(fd)}, struct uffd_msg)`, (r) => F.errText(r) ?? uffdMsg(r as UffdMsg)),
+      // the child's calls are written down too, under names of their own
+      fork: async () => {
+        const child = await log(proc.fork(), () => 'fork()', (r) => F.errText(r) ?? 'child');
+        return isErr(child) ? child : this.wrap(child, suite, resultsSoFar);
+      },
+      pipe2: (flags) => log(proc.pipe2(flags), () => `pipe2(${hex(flags)})`, (r) => F.errText(r) ?? (r as readonly number[]).map((fd) => names.openedFd(fd)).join(', ')),
+      readFd: (fd, count) => log(proc.readFd(fd, count), () => `read(${names.fd(fd)}, ${count})`, (r) => F.errText(r) ?? `${(r as Uint8Array).length} bytes`),
+      poll: (fds, timeoutMs) =>
+        log(proc.poll(fds, timeoutMs), () => `poll([${fds.map((p) => `${names.fd(p.fd)} ${hex(p.events)}`).join(', ')}], ${timeoutMs})`, (r) => F.errText(r) ?? (r as readonly number[]).map(hex).join(', ')),
+      fcntl: (fd, cmd, arg) => log(proc.fcntl(fd, cmd, arg), () => `fcntl(${names.fd(fd)}, ${cmd}, ${hex(arg)})`, (r) => F.errText(r) ?? hex(r as number)),
+      fallocate: (fd, mode, offset, len) => log(proc.fallocate(fd, mode, offset, len), () => `fallocate(${names.fd(fd)}, ${hex(mode)}, ${L(offset)}, ${L(len)})`, plain),
+      userfaultfdIocNew: (fd, flags) => log(proc.userfaultfdIocNew(fd, flags), () => `ioctl(${names.fd(fd)}, USERFAULTFD_IOC_NEW, ${hex(flags)})`, fdOut),
+      uffdioContinue: (fd, start, len, mode) =>
+        log(proc.uffdioContinue(fd, start, len, mode), () => `UFFDIO_CONTINUE(${names.fd(fd)}, ${A(start)}, ${L(len)}, ${hex(mode)})`, progress('mapped')),
+      uffdioMove: (fd, dst, src, len, mode) =>
+        log(proc.uffdioMove(fd, dst, src, len, mode), () => `UFFDIO_MOVE(${names.fd(fd)}, ${A(dst)}, ${A(src)}, ${L(len)}, ${hex(mode)})`, progress('move')),
+      uffdioPoison: (fd, start, len, mode) =>
+        log(proc.uffdioPoison(fd, start, len, mode), () => `UFFDIO_POISON(${names.fd(fd)}, ${A(start)}, ${L(len)}, ${hex(mode)})`, progress('updated')),
       ...(proc.descriptors ? { descriptors: proc.descriptors.bind(proc) } : {}),
       ...(proc.descriptorsOf ? { descriptorsOf: proc.descriptorsOf.bind(proc) } : {}),
       exit: () => proc.exit(),

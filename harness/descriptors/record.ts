@@ -237,6 +237,11 @@ export class DescriptorRecorder {
         threadCallsInFlight++;
         return th.minflt().finally(() => threadCallsInFlight--);
       },
+      tid: th.tid,
+      madvise: (addr, length, advice) => {
+        threadCallsInFlight++;
+        return after(th.madvise(addr, length, advice).finally(() => threadCallsInFlight--), `madvise(${advice})`, () => ranged(addr, length));
+      },
     });
 
     return {
@@ -291,6 +296,21 @@ export class DescriptorRecorder {
       // a wake retries faults, and a read reports them: neither changes a page table
       uffdioWake: (fd, start, len) => proc.uffdioWake(fd, start, len),
       uffdRead: (fd) => proc.uffdRead(fd),
+      // the child's page tables are recorded as steps of their own
+      fork: async () => {
+        const child = await after(proc.fork(), 'fork', () => 'all');
+        return isErr(child) ? child : this.wrap(child, suite, resultsSoFar);
+      },
+      pipe2: (flags) => proc.pipe2(flags),
+      readFd: (fd, count) => proc.readFd(fd, count),
+      poll: (fds, timeoutMs) => proc.poll(fds, timeoutMs),
+      fcntl: (fd, cmd, arg) => proc.fcntl(fd, cmd, arg),
+      // a punched hole zaps every mapping of the file
+      fallocate: (fd, mode, offset, len) => after(proc.fallocate(fd, mode, offset, len), 'fallocate', () => 'all'),
+      userfaultfdIocNew: (fd, flags) => proc.userfaultfdIocNew(fd, flags),
+      uffdioContinue: (fd, start, len, mode) => after(proc.uffdioContinue(fd, start, len, mode), `UFFDIO_CONTINUE(${mode})`, () => ranged(start, len)),
+      uffdioMove: (fd, dst, src, len, mode) => after(proc.uffdioMove(fd, dst, src, len, mode), `UFFDIO_MOVE(${mode})`, () => 'all'),
+      uffdioPoison: (fd, start, len, mode) => after(proc.uffdioPoison(fd, start, len, mode), `UFFDIO_POISON(${mode})`, () => ranged(start, len)),
       descriptors: describe,
       ...(proc.descriptorsOf ? { descriptorsOf: proc.descriptorsOf.bind(proc) } : {}),
       exit: () => proc.exit(),

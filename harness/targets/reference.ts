@@ -15,8 +15,9 @@ import { doMremap } from '../../model/mm/mremap.ts';
 import { System, type SystemConfig, type ThpSettings } from '../../model/mm/system.ts';
 import { Task } from '../../model/mm/task.ts';
 import { atomicAddUser, fillUser, incrementUser, readUser, writeUser, type FaultCounts, type Signalled, type Waiting } from '../../model/mm/user-access.ts';
-import { UffdCtx, uffdioApi, uffdioRegister, uffdioUnregister, uffdioWake, uffdioWriteprotect, userfaultfdRead } from '../../model/mm/userfaultfd.ts';
-import { uffdioCopy, uffdioZeropage } from '../../model/mm/userfaultfd-fill.ts';
+import { type Blocking, EventWait, UffdCtx, uffdioApi, uffdioRegister, uffdioUnregister, uffdioWake, uffdioWriteprotect } from '../../model/mm/userfaultfd.ts';
+import { uffdioContinue, uffdioCopy, uffdioPoison, uffdioZeropage } from '../../model/mm/userfaultfd-fill.ts';
+import { uffdioMove } from '../../model/mm/userfaultfd-move.ts';
 import { vmFlagsValue } from '../../model/mm/vma.ts';
 import { pagemapRead } from '../../model/proc/pagemap.ts';
 import { pagemapScan } from '../../model/proc/pagemap-scan.ts';
@@ -26,7 +27,7 @@ import * as U from '../../uapi/linux.ts';
 import { Errno, isErr, type Ret } from '../../uapi/linux.ts';
 import { resolveLayout } from '../layout-file.ts';
 import { DEFAULT_HUGETLB_PAGES, DEFAULT_SWAP_KIB, parseHugetlbPages, parseSwapKiB } from '../memory-options.ts';
-import type { Caps, Descriptors, MemResult, PgLevel, PmScanArg, PmScanResult, Proc, Target, TargetInfo, Thread, UffdioProgress, UffdMsg } from '../target.ts';
+import type { Caps, Descriptors, MemResult, PgLevel, PmScanArg, PmScanResult, PollFd, Proc, Target, TargetInfo, Thread, UffdioProgress, UffdMsg } from '../target.ts';
 
 const BOOL = { '0': false, '1': true } as const;
 const LEVEL_NAMES: readonly PgLevel[] = ['pgd', 'pud', 'pmd', 'pte'];
@@ -80,6 +81,7 @@ export async function referenceConfig(spec: string): Promise<SystemConfig> {
 export async function referenceTarget(spec: string, mutate?: (pg: Pgtable) => Pgtable): Promise<Target> {
   const cfg = { ...(await referenceConfig(spec)), ...(mutate ? { mutate } : {}) };
   const sys = new System(cfg);
+  const waits = new Waits();
   const name = `reference${spec}`;
   return {
     info: async (): Promise<TargetInfo> => ({ name, arch: 'arm64', layout: cfg.layout.name, kernel: cfg.kernel.version, pageSize: 4096 }),
@@ -92,15 +94,37 @@ export async function referenceTarget(spec: string, mutate?: (pg: Pgtable) => Pg
       swap: cfg.swapBytes > 0n,
       introspect: true,
     }),
-    spawn: async () => new ReferenceProc(new Task(sys)),
+    spawn: async () => new ReferenceProc(new Task(sys), waits),
     close: async () => {},
   };
 }
 
-/** A call waiting in the model: an access in a userfaultfd's handler, or a read of a userfaultfd with nothing pending. */
+/**
+ * A call waiting in the model: an access in a userfaultfd's handler, a
+ * read or poll with nothing to take, a system call held by an event.
+ */
 interface Parked {
   ready(): boolean;
   resume(): void;
+}
+
+/**
+ * The calls waiting in one modelled system, in the order they began to: a
+ * call of one process (a read of a userfaultfd) may let another's go on
+ * (a child's mremap held by its REMAP event).
+ */
+class Waits {
+  private readonly parked: Parked[] = [];
+  park(p: Parked): void {
+    this.parked.push(p);
+  }
+  /** Resumes the waiting calls that can go on now, until none can (a resumed call may let another go on). */
+  settle(): void {
+    for (let p = this.parked.find((q) => q.ready()); p; p = this.parked.find((q) => q.ready())) {
+      this.parked.splice(this.parked.indexOf(p), 1);
+      p.resume();
+    }
+  }
 }
 
 /** The bytes stored: nothing to return. */
@@ -111,16 +135,34 @@ class ReferenceProc implements Proc {
   private exited = false;
   /** the C library's heap: each aligned_alloc()'s mapping, by the pointer returned */
   private readonly allocations = new Map<bigint, bigint>();
-  /** calls that wait, in the order they began to */
-  private readonly parked: Parked[] = [];
-  constructor(private readonly task: Task) {}
+  constructor(
+    private readonly task: Task,
+    private readonly waits: Waits,
+  ) {}
 
-  /** Resumes the waiting calls that can go on now, until none can (a resumed access may queue the message a read waits for). */
   private settle(): void {
-    for (let p = this.parked.find((q) => q.ready()); p; p = this.parked.find((q) => q.ready())) {
-      this.parked.splice(this.parked.indexOf(p), 1);
-      p.resume();
-    }
+    this.waits.settle();
+  }
+
+  /**
+   * A system call a non-cooperative userfaultfd event may hold: it returns
+   * once a read has taken each event it raised, going on in between as the
+   * kernel does. `waiting` says when it starts and stops waiting.
+   */
+  private blocking<T>(r: Blocking<T>, waiting?: (on: boolean) => void): Promise<T> {
+    return new Promise((resolve) => {
+      const step = (x: Blocking<T>): void => {
+        if (!(x instanceof EventWait)) {
+          waiting?.(false);
+          resolve(x);
+          return;
+        }
+        waiting?.(true);
+        this.waits.park({ ready: () => x.events.every((e) => e.done), resume: () => step(x.resume()) });
+      };
+      step(r);
+      this.settle();
+    });
   }
 
   /**
@@ -134,7 +176,7 @@ class ReferenceProc implements Proc {
         const r = run(from, value);
         if (r === null) resolve({ ok: true, data: data() });
         else if ('signal' in r) resolve({ ok: false, signal: r.signal, addr: r.addr });
-        else this.parked.push({ ready: () => r.waiter.woken, resume: () => attempt(r.done, r.value) });
+        else this.waits.park({ ready: () => r.waiter.woken, resume: () => attempt(r.done, r.value) });
       };
       attempt(0);
       this.settle();
@@ -170,11 +212,11 @@ class ReferenceProc implements Proc {
   async mprotect(addr: bigint, length: bigint, prot: number) {
     return doMprotectPkey(this.mm, addr, length, prot);
   }
-  async mremap(oldAddr: bigint, oldSize: bigint, newSize: bigint, flags: number, newAddr = 0n) {
-    return doMremap(this.mm, oldAddr, oldSize, newSize, flags, newAddr);
+  mremap(oldAddr: bigint, oldSize: bigint, newSize: bigint, flags: number, newAddr = 0n): Promise<Ret<bigint>> {
+    return this.blocking(doMremap(this.mm, oldAddr, oldSize, newSize, flags, newAddr));
   }
-  async madvise(addr: bigint, length: bigint, advice: number) {
-    return doMadvise(this.mm, addr, length, advice);
+  madvise(addr: bigint, length: bigint, advice: number): Promise<Ret<0>> {
+    return this.blocking(doMadvise(this.mm, addr, length, advice));
   }
   async open(path: string, flags: number) {
     return this.live.open(path, flags);
@@ -192,8 +234,9 @@ class ReferenceProc implements Proc {
   async memfdCreate(name: string, flags: number) {
     return this.live.memfdCreate(name, flags);
   }
+  // a pipe's reader or poller may go on
   async writeFd(fd: number, data: Uint8Array) {
-    return this.live.writeFd(fd, data);
+    return this.waking(this.live.writeFd(fd, data));
   }
   async stat(path: string) {
     return this.live.stat(path);
@@ -217,10 +260,51 @@ class ReferenceProc implements Proc {
   // a thread shares the mm; the model serves every thread's calls in the order they were made
   async threadCreate(): Promise<Ret<Thread>> {
     const current: FaultCounts = { minFlt: 0 };
+    const task = this.live;
+    const tid = task.newThread();
     return {
+      tid,
       atomicAdd: (addrs, delta) => this.access((from) => atomicAddUser(this.mm, addrs, delta, current, from), () => NO_DATA),
       minflt: async () => BigInt(current.minFlt),
+      // an event wait is TASK_KILLABLE: /proc shows the thread in 'D' meanwhile
+      madvise: (addr, length, advice) => this.blocking(doMadvise(this.mm, addr, length, advice), (on) => task.threads.set(tid, on ? 'D' : 'S')),
     };
+  }
+
+  // fork(): the child, once the parent's userfaultfds have read of it where they asked to
+  fork(): Promise<Ret<Proc>> {
+    const { child, events } = this.live.fork();
+    const proc: Proc = new ReferenceProc(child, this.waits);
+    return this.blocking(events.length > 0 ? new EventWait(events, () => proc) : proc);
+  }
+  async pipe2(flags: number) {
+    return this.live.pipe2(flags);
+  }
+  // a blocking read of an empty pipe waits for a writer
+  readFd(fd: number, count: number): Promise<Ret<Uint8Array>> {
+    const r = this.live.readFd(fd, count);
+    if (r !== null) return Promise.resolve(r);
+    return new Promise((resolve) => this.waits.park({ ready: () => this.live.readFd(fd, 0) !== null, resume: () => resolve(this.live.readFd(fd, count)!) }));
+  }
+  /**
+   * do_sys_poll(): the model's clock does not run while calls wait, so a
+   * poll with a timeout that finds nothing ready times out at once; one
+   * without (-1) waits for a descriptor to become ready.
+   */
+  poll(fds: readonly PollFd[], timeoutMs: number): Promise<Ret<readonly number[]>> {
+    const revents = () => fds.map((p) => this.live.pollFd(p.fd, p.events));
+    const now = revents();
+    if (timeoutMs >= 0 || now.some((r) => r !== 0)) return Promise.resolve(now);
+    return new Promise((resolve) => this.waits.park({ ready: () => revents().some((r) => r !== 0), resume: () => resolve(revents()) }));
+  }
+  async fcntl(fd: number, cmd: number, arg: number) {
+    return this.live.fcntl(fd, cmd, arg);
+  }
+  async fallocate(fd: number, mode: number, offset: bigint, len: bigint) {
+    return this.live.fallocate(fd, mode, offset, len);
+  }
+  async userfaultfdIocNew(fd: number, flags: number) {
+    return this.live.userfaultfdIocNew(fd, flags);
   }
 
   // aligned_alloc()/memalign(): glibc maps size + alignment and trims the slop
@@ -276,7 +360,7 @@ class ReferenceProc implements Proc {
   }
   /** The fd's userfaultfd context, or EBADF (EINVAL for another kind of file, as ioctl() answers) */
   private uffd(fd: number): UffdCtx | Errno {
-    return this.live.uffd(fd) ?? new Errno(this.live.file(fd) ? 'EINVAL' : 'EBADF', 'ioctl');
+    return this.live.uffd(fd) ?? this.live.notA(fd, 'ioctl');
   }
   async uffdioApi(fd: number, api: bigint, features: bigint) {
     const ctx = this.uffd(fd);
@@ -302,18 +386,33 @@ class ReferenceProc implements Proc {
     const ctx = this.uffd(fd);
     return isErr(ctx) ? { error: ctx, progress: null } : this.waking(uffdioZeropage(this.mm, ctx, start, len, mode));
   }
+  async uffdioContinue(fd: number, start: bigint, len: bigint, mode: bigint): Promise<UffdioProgress> {
+    const ctx = this.uffd(fd);
+    return isErr(ctx) ? { error: ctx, progress: null } : this.waking(uffdioContinue(this.mm, ctx, start, len, mode));
+  }
+  async uffdioMove(fd: number, dst: bigint, src: bigint, len: bigint, mode: bigint): Promise<UffdioProgress> {
+    const ctx = this.uffd(fd);
+    return isErr(ctx) ? { error: ctx, progress: null } : this.waking(uffdioMove(this.mm, ctx, dst, src, len, mode));
+  }
+  async uffdioPoison(fd: number, start: bigint, len: bigint, mode: bigint): Promise<UffdioProgress> {
+    const ctx = this.uffd(fd);
+    return isErr(ctx) ? { error: ctx, progress: null } : this.waking(uffdioPoison(this.mm, ctx, start, len, mode));
+  }
   async uffdioWake(fd: number, start: bigint, len: bigint) {
     const ctx = this.uffd(fd);
     return isErr(ctx) ? ctx : this.waking(uffdioWake(ctx, start, len));
   }
   // userfaultfd_read_iter(): a message (or its failure), EAGAIN for a non-blocking descriptor, or a wait for one
   uffdRead(fd: number): Promise<Ret<UffdMsg>> {
-    const ctx = this.live.uffd(fd);
-    if (!ctx) return Promise.resolve(new Errno(this.live.file(fd) ? 'EINVAL' : 'EBADF', 'read'));
-    const msg = userfaultfdRead(ctx);
+    const task = this.live;
+    // a read lets the call that raised an event go on
+    const msg = this.waking(task.uffdRead(fd));
     if (msg) return Promise.resolve(msg);
-    if (ctx.flags & U.O_NONBLOCK) return Promise.resolve(new Errno('EAGAIN', 'read'));
-    return new Promise((resolve) => this.parked.push({ ready: () => ctx.waiters.some((w) => !w.read), resume: () => resolve(userfaultfdRead(ctx)!) }));
+    if (task.nonblocking(fd)) return Promise.resolve(new Errno('EAGAIN', 'read'));
+    const ctx = task.uffd(fd)!;
+    return new Promise((resolve) =>
+      this.waits.park({ ready: () => ctx.waiters.some((w) => !w.read) || ctx.events.length > 0, resume: () => resolve(this.waking(task.uffdRead(fd))!) }),
+    );
   }
   async descriptors(addr: bigint): Promise<Ret<Descriptors>> {
     return this.walk(addr);

@@ -84,6 +84,16 @@ export function fakeProc(overrides: Partial<Proc> = {}, files: Readonly<Record<s
     uffdioZeropage: async () => ({ error: new Errno('EBADF', 'ioctl'), progress: 0n }),
     uffdioWake: async () => new Errno('EBADF', 'ioctl'),
     uffdRead: async () => new Errno('EBADF', 'read'),
+    fork: async () => new Errno('EAGAIN', 'fork'),
+    pipe2: async () => new Errno('EMFILE', 'pipe2'),
+    readFd: async () => new Errno('EBADF', 'read'),
+    poll: async (fds) => fds.map(() => 0x20), // POLLNVAL
+    fcntl: async () => new Errno('EBADF', 'fcntl'),
+    fallocate: async () => new Errno('EBADF', 'fallocate'),
+    userfaultfdIocNew: async () => new Errno('EBADF', 'ioctl'),
+    uffdioContinue: async () => ({ error: new Errno('EBADF', 'ioctl'), progress: null }),
+    uffdioMove: async () => ({ error: new Errno('EBADF', 'ioctl'), progress: null }),
+    uffdioPoison: async () => ({ error: new Errno('EBADF', 'ioctl'), progress: null }),
     exit: async () => {},
   };
   return { ...proc, ...overrides };
