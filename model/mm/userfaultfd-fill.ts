@@ -222,6 +222,8 @@ const MODES: Record<Mode, { dontwake: bigint; wp: bigint }> = {
 function fill(mm: Mm, ctx: UffdCtx, mode: Mode, dst: bigint, src: bigint, len: bigint, flags: bigint): FillResult {
   const fail = (name: U.ErrnoName) => ({ error: new Errno(name, 'ioctl'), progress: null });
   if (!ctx.ready) return fail('EINVAL');
+  // a non-cooperative event not yet read: retry later, the argument's field says so too
+  if (ctx.mmapChanging) return { error: new Errno('EAGAIN', 'ioctl'), progress: -BigInt(new Errno('EAGAIN').code) };
   if (mode === 'copy' && badUnalignedRange(src, len)) return fail('EINVAL');
   if (badRange(dst, len)) return fail('EINVAL');
   const { dontwake, wp } = MODES[mode];

@@ -223,7 +223,10 @@ function movePages(mm: Mm, ctx: UffdCtx, dstStart: bigint, srcStart: bigint, len
 /** userfaultfd_move(): move_pages(), then a wake of what was moved unless DONTWAKE */
 export function uffdioMove(mm: Mm, ctx: UffdCtx, dst: bigint, src: bigint, len: bigint, mode: bigint): FillResult {
   const fail = (name: U.ErrnoName) => ({ error: new Errno(name, 'ioctl'), progress: null });
-  if (!ctx.ready || badRange(dst, len) || badRange(src, len)) return fail('EINVAL');
+  if (!ctx.ready) return fail('EINVAL');
+  // a non-cooperative event not yet read: retry later, the argument's field says so too
+  if (ctx.mmapChanging) return { error: new Errno('EAGAIN', 'ioctl'), progress: -BigInt(new Errno('EAGAIN').code) };
+  if (badRange(dst, len) || badRange(src, len)) return fail('EINVAL');
   if (mode & ~(U.UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES | U.UFFDIO_MOVE_MODE_DONTWAKE)) return fail('EINVAL');
   const r = movePages(mm, ctx, dst, src, len, mode);
   if (r instanceof Errno) return { error: new Errno(r.name, 'ioctl'), progress: -BigInt(r.code) };

@@ -211,7 +211,9 @@ export function uffdioRegister(mm: Mm, ctx: UffdCtx, start: bigint, len: bigint,
 // userfaultfd_writeprotect() -> mwriteprotect_range(): area by area, holes passed over; the first
 // area not registered for uffd-wp (or a hugetlb one cut off a huge page) ends it, with what came before done
 export function uffdioWriteprotect(mm: Mm, ctx: UffdCtx, start: bigint, len: bigint, mode: bigint): Ret<0> {
-  if (!ctx.ready || badRange(start, len)) return new Errno('EINVAL', 'ioctl');
+  if (!ctx.ready) return new Errno('EINVAL', 'ioctl');
+  if (ctx.mmapChanging) return new Errno('EAGAIN', 'ioctl');
+  if (badRange(start, len)) return new Errno('EINVAL', 'ioctl');
   if (mode & ~(U.UFFDIO_WRITEPROTECT_MODE_WP | U.UFFDIO_WRITEPROTECT_MODE_DONTWAKE)) return new Errno('EINVAL', 'ioctl');
   if (mode === (U.UFFDIO_WRITEPROTECT_MODE_WP | U.UFFDIO_WRITEPROTECT_MODE_DONTWAKE)) return new Errno('EINVAL', 'ioctl');
   const end = start + len;
