@@ -379,6 +379,14 @@ describe('on the real agent', () => {
     });
   });
 
+  /** uffdRead until a message comes: again while an O_NONBLOCK userfaultfd has none (EAGAIN), as uffd-unit-tests' handler reads */
+  const nextMessage = async (uffd: number): Promise<Ret<UffdMsg>> => {
+    let message: Ret<UffdMsg>;
+    do message = await within(proc.uffdRead(uffd), 'uffdRead');
+    while (isErr(message) && message.name === 'EAGAIN');
+    return message;
+  };
+
   describe('fork, pipes and poll', () => {
     test('fork: the child is a Proc of its own, with a copy of the memory and descriptors, threads and forks of its own; exit() reaps it', async () => {
       const addr = await anon(PAGE);
@@ -414,9 +422,7 @@ describe('on the real agent', () => {
         let forking: Promise<Ret<Proc>>;
         if (flags & O_NONBLOCK) {
           forking = proc.fork();
-          // as uffd-unit-tests' handler would, reading again until the message is there
-          do message = await within(proc.uffdRead(uffd), 'uffdRead');
-          while (isErr(message) && message.name === 'EAGAIN');
+          message = await nextMessage(uffd);
         } else {
           const reading = proc.uffdRead(uffd);
           forking = proc.fork();
@@ -427,7 +433,7 @@ describe('on the real agent', () => {
         if (fork.event !== 'FORK') throw new Error(`not a FORK message: ${JSON.stringify(fork)}`);
         // the child's missing fault is the child's userfaultfd's, resolved through it
         const load = child.read(addr, 1);
-        expect(await within(proc.uffdRead(fork.ufd), 'the child fault')).toMatchObject({ event: 'PAGEFAULT', address: addr });
+        expect(await nextMessage(fork.ufd)).toMatchObject({ event: 'PAGEFAULT', address: addr });
         expect(await proc.uffdioZeropage(fork.ufd, addr, PAGE, 0n)).toEqual({ error: null, progress: PAGE });
         expect(await within(load, 'the child load')).toEqual({ ok: true, data: Uint8Array.of(0) });
         await child.exit();
@@ -498,10 +504,7 @@ describe('on the real agent', () => {
       expect(await proc.uffdioZeropage(uffd, addr, PAGE, 0n)).toEqual({ error: null, progress: PAGE });
       const thread = ok(await proc.threadCreate());
       const advised = thread.madvise(addr, PAGE, MADV_DONTNEED);
-      let message: Ret<UffdMsg>;
-      do message = await within(proc.uffdRead(uffd), 'uffdRead');
-      while (isErr(message) && message.name === 'EAGAIN');
-      expect(message).toEqual({ event: 'REMOVE', start: addr, end: addr + PAGE });
+      expect(await nextMessage(uffd)).toEqual({ event: 'REMOVE', start: addr, end: addr + PAGE });
       expect(await within(advised, 'madvise')).toBe(0);
       expect(await thread.madvise(addr + 1n, PAGE, MADV_DONTNEED)).toEqual(new Errno('EINVAL', 'madvise'));
     });

@@ -670,6 +670,9 @@ void fork_reply(int fd, int peer, bool has_id, int64_t id, struct buf *o)
 	 * A raw clone, not fork(3): glibc's fork holds malloc's locks across
 	 * the system call, which the kernel may hold until the FORK message is
 	 * read, and the serving thread allocates while it serves that read.
+	 * The cost: a lock another thread held at the copy stays held in the
+	 * child. forked() starts the agent's own afresh; malloc's is held only
+	 * within a call, a window of microseconds against a test's fork.
 	 */
 	long pid = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0);
 	if (pid == 0)
