@@ -869,6 +869,22 @@ async function nextMessage(fd: number): Promise<Json> {
   }
 }
 
+/**
+ * uffd_read of an O_NONBLOCK userfaultfd until one takes a message, while
+ * the request `waiting` waits in the kernel for that message to be read:
+ * the message, and that request's reply (which may come before the read's).
+ */
+async function readWhileWaiting(fd: number, waiting: number): Promise<{ message: Json; waited: Json }> {
+  let waited: Json | undefined;
+  for (;;) {
+    const [read] = send({ op: 'uffd_read', proc, fd });
+    let reply: Json;
+    while ((reply = await agent.next())['id'] !== read) if (reply['id'] === waiting) waited = reply;
+    if (reply['errno'] === 'EAGAIN') continue;
+    return { message: reply, waited: waited ?? (await agent.next()) };
+  }
+}
+
 describe('fork', () => {
   test('the child is a proc of its own: a copy of the memory and descriptors, its own threads and forks; exit reaps it', async () => {
     const addr = await mapAnon(PAGE, PROT_READ | PROT_WRITE);
@@ -927,19 +943,7 @@ describe('fork', () => {
         fork = got.find((r) => r['id'] === forking)!;
       } else {
         const [forking] = send({ op: 'fork', proc });
-        // the kernel holds the fork meanwhile: the proc serves reads until one takes the message (the fork's reply may come before that read's)
-        let forked: Json | undefined;
-        for (message = {}; message['event'] === undefined; ) {
-          const [read] = send({ op: 'uffd_read', proc, fd });
-          for (let reply = await agent.next(); ; reply = await agent.next()) {
-            if (reply['id'] === forking) forked = reply;
-            if (reply['id'] !== read) continue;
-            message = reply;
-            break;
-          }
-          if (message['event'] === undefined) expect(message).toMatchObject({ ok: false, errno: 'EAGAIN' });
-        }
-        fork = forked ?? (await agent.next());
+        ({ message, waited: fork } = await readWhileWaiting(fd, forking!));
         expect(fork['id']).toBe(forking);
       }
       expect(message).toMatchObject({ ok: true, event: 'FORK', ufd: expect.any(Number) });
@@ -1018,8 +1022,9 @@ describe('the rest of UFFDIO, and the other way to a userfaultfd', () => {
     await agent.ask({ op: 'uffdio_zeropage', proc, fd, start: addr, len: '0x1000', mode: '0x0' });
     const thread = await newThread();
     const [madvise] = send({ op: 'thread_madvise', proc, thread, addr, len: '0x1000', advice: MADV_DONTNEED });
-    expect(await nextMessage(fd)).toMatchObject({ ok: true, event: 'REMOVE', start: addr, end: plus(addr, PAGE) });
-    expect(await agent.next()).toEqual({ id: madvise, ok: true });
+    const { message, waited } = await readWhileWaiting(fd, madvise!);
+    expect(message).toMatchObject({ ok: true, event: 'REMOVE', start: addr, end: plus(addr, PAGE) });
+    expect(waited).toEqual({ id: madvise, ok: true });
     expect(await agent.ask({ op: 'thread_madvise', proc, thread, addr: plus(addr, 1), len: '0x1000', advice: MADV_DONTNEED })).toMatchObject({
       ok: false,
       errno: 'EINVAL',
