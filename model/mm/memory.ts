@@ -154,9 +154,8 @@ function zapPmd(mm: Mm, addr: bigint, slot: number, pmd: bigint, dropMarkers: bo
   const f = mm.sys.phys.folioOf(mm.pg.pmdPfn(pmd));
   if (!f || mm.sys.phys.isZeroPfn(f.pfn)) return;
   if (f.hugetlb && f.anon) {
-    // __unmap_hugepage_range(): a private huge page goes back to the pool
-    f.pmdMapped--;
-    freeHugeFolio(mm, vma, addr, f);
+    // __unmap_hugepage_range(): a private huge page goes back to the pool once no process maps it (fork() shares it)
+    if (--f.pmdMapped === 0) freeHugeFolio(mm, vma, addr, f);
     return;
   }
   unmapFolio(mm, f, null);
