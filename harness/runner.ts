@@ -208,7 +208,7 @@ async function runOne(
     guarded = guardProc(proc);
     // recorders see the calls as the suite makes them: those it makes together arrive together,
     // whenever the guard lets the event loop turn
-    const t = { proc: wrapProc ? wrapProc(guarded.proc, suite.name, () => ksft.results.length) : guarded.proc, ksft, pagesize: BigInt(info.pageSize) };
+    const t = { proc: wrapProc ? wrapProc(guarded.proc, suite.name, () => ksft.results.length) : guarded.proc, ksft, pagesize: BigInt(info.pageSize), arch: info.arch };
     return { kind: 'exit', code: await ksft.runMain(() => suite.run(t)) };
   })().catch(endingOf);
 

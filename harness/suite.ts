@@ -9,6 +9,8 @@ export interface Selftest {
   readonly ksft: Ksft;
   /** getpagesize() (vm_util's psize()), from the target's info */
   readonly pagesize: bigint;
+  /** the target's arch, as its info() names it ("arm64", "x86_64"): what a C program's sizeof()s depend on */
+  readonly arch?: string;
 }
 
 export interface Suite {

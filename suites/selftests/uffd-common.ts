@@ -237,17 +237,25 @@ export function u64Bytes(v: bigint): Uint8Array {
   return b;
 }
 
-/** sizeof(pthread_mutex_t) in glibc, from the kernel's machine name (uname -m) */
+/**
+ * sizeof(pthread_mutex_t) in glibc on the target's arch (the runner's
+ * info().arch; else the kernel's machine name, uname -m)
+ */
 export async function pthreadMutexSize(t: Selftest): Promise<bigint> {
-  const machine = await t.proc.readFile('/proc/sys/kernel/arch');
-  if (isErr(machine)) throw new Error(`/proc/sys/kernel/arch: ${machine} (sizeof(pthread_mutex_t) depends on the arch)`);
-  switch (machine.trim()) {
+  let arch = t.arch;
+  if (arch === undefined) {
+    const machine = await t.proc.readFile('/proc/sys/kernel/arch');
+    if (isErr(machine)) throw new Error(`/proc/sys/kernel/arch: ${machine} (sizeof(pthread_mutex_t) depends on the arch)`);
+    arch = machine.trim();
+  }
+  switch (arch) {
     case 'x86_64':
       return 40n;
+    case 'arm64':
     case 'aarch64':
       return 48n;
     default:
-      throw new Error(`sizeof(pthread_mutex_t) on ${machine.trim()}: unknown`);
+      throw new Error(`sizeof(pthread_mutex_t) on ${arch}: unknown`);
   }
 }
 

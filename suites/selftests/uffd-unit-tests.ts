@@ -309,7 +309,7 @@ function forkKsft(parent: Ksft): Ksft {
  */
 async function runChild(u: UffdSelftest, childProc: Proc, child: (c: UffdSelftest) => Promise<number>): Promise<number> {
   const ksft = forkKsft(u.ksft);
-  const c: UffdSelftest = { proc: childProc, ksft, pagesize: u.pagesize, program: u.program, current: { ...u.current } };
+  const c: UffdSelftest = { ...u, proc: childProc, ksft, current: { ...u.current } };
   let status: number;
   try {
     status = await ksft.runMain(async () => ksft.exit(await child(c)));
@@ -994,9 +994,17 @@ async function uffdMovePmdHandleFault(u: Selftest, gopts: UffdGlobalTestOpts, ms
   return uffdMoveHandleFaultCommon(u, gopts, msg, args, await readPmdPagesize(u));
 }
 
-/** `*area_count(area, nr)` */
-async function countAt(u: UffdSelftest, gopts: UffdGlobalTestOpts, area: bigint, nr: bigint): Promise<bigint> {
-  return u64Of(await load(u.proc, areaCount(area, nr, gopts), 8));
+/**
+ * `*area_count(area, nr + i)` for i in [0, n), loaded in that order: one
+ * load from the first count to the last, which takes the same faults (the
+ * first count's page first) and reads the counts between them in order.
+ */
+async function countsAt(u: UffdSelftest, gopts: UffdGlobalTestOpts, area: bigint, nr: bigint, n: bigint): Promise<bigint[]> {
+  const first = areaCount(area, nr, gopts);
+  const data = await load(u.proc, first, Number(areaCount(area, nr + n - 1n, gopts) - first + 8n));
+  const counts: bigint[] = [];
+  for (let i = 0n; i < n; i++) counts.push(u64Of(data.subarray(Number(i * gopts.pageSize))));
+  return counts;
 }
 
 async function uffdMoveTestCommon(u: UffdSelftest, gopts: UffdGlobalTestOpts, chunkSize: bigint, handleFault: NonNullable<UffdArgs['handleFault']>): Promise<void> {
@@ -1044,21 +1052,24 @@ async function uffdMoveTestCommon(u: UffdSelftest, gopts: UffdGlobalTestOpts, ch
    */
   for (let nr = 0n; nr < stepCount * stepSize; nr += stepSize) {
     /* Check area_src content */
+    let counts = await countsAt(u, gopts, gopts.areaSrc, nr, stepSize);
     for (let i = 0n; i < stepSize; i++) {
-      const count = await countAt(u, gopts, gopts.areaSrc, nr + i);
+      const count = counts[Number(i)]!;
       if (count !== verify(srcOffs + nr + i))
         err(u, `nr ${nr + i} source memory invalid ${count} ${verify(srcOffs + nr + i)}\n`, 'uffd-unit-tests.c:1160');
     }
 
     /* Faulting into area_dst should move the page or the huge page */
+    counts = await countsAt(u, gopts, gopts.areaDst, nr, stepSize);
     for (let i = 0n; i < stepSize; i++) {
-      const count = await countAt(u, gopts, gopts.areaDst, nr + i);
+      const count = counts[Number(i)]!;
       if (count !== verify(dstOffs + nr + i)) err(u, `nr ${nr} memory corruption ${count} ${verify(dstOffs + nr + i)}\n`, 'uffd-unit-tests.c:1168');
     }
 
     /* Re-check area_src content which should be empty */
+    counts = await countsAt(u, gopts, gopts.areaSrc, nr, stepSize);
     for (let i = 0n; i < stepSize; i++) {
-      const count = await countAt(u, gopts, gopts.areaSrc, nr + i);
+      const count = counts[Number(i)]!;
       if (count !== 0n) err(u, `nr ${nr} move failed ${count} ${verify(srcOffs + nr + i)}\n`, 'uffd-unit-tests.c:1176');
     }
   }
@@ -1489,7 +1500,7 @@ async function uffdSetupHugetlb(t: Selftest): Promise<bigint> {
 /** main(argc, argv) with `-f TESTNAME` given as testFilter (-l and -h list and print usage: not ported) */
 async function main(t: Selftest, testFilter: string | null): Promise<void> {
   const program = new Program();
-  const u: UffdSelftest = { proc: program.proc(t.proc), ksft: t.ksft, pagesize: t.pagesize, program, current: { test: '' } };
+  const u: UffdSelftest = { ...t, proc: program.proc(t.proc), program, current: { test: '' } };
   const mutexSize = await pthreadMutexSize(u);
 
   try {
