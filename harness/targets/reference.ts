@@ -368,35 +368,35 @@ class ReferenceProc implements Proc {
   }
   async uffdioRegister(fd: number, start: bigint, len: bigint, mode: bigint) {
     const ctx = this.uffd(fd);
-    return isErr(ctx) ? ctx : uffdioRegister(this.mm, ctx, start, len, mode);
+    return isErr(ctx) ? ctx : uffdioRegister(ctx.mm, ctx, start, len, mode);
   }
   async uffdioWriteprotect(fd: number, start: bigint, len: bigint, mode: bigint) {
     const ctx = this.uffd(fd);
-    return isErr(ctx) ? ctx : this.waking(uffdioWriteprotect(this.mm, ctx, start, len, mode));
+    return isErr(ctx) ? ctx : this.waking(uffdioWriteprotect(ctx.mm, ctx, start, len, mode));
   }
   async uffdioUnregister(fd: number, start: bigint, len: bigint) {
     const ctx = this.uffd(fd);
-    return isErr(ctx) ? ctx : this.waking(uffdioUnregister(this.mm, ctx, start, len));
+    return isErr(ctx) ? ctx : this.waking(uffdioUnregister(ctx.mm, ctx, start, len));
   }
   async uffdioCopy(fd: number, dst: bigint, src: bigint, len: bigint, mode: bigint): Promise<UffdioProgress> {
     const ctx = this.uffd(fd);
-    return isErr(ctx) ? { error: ctx, progress: null } : this.waking(uffdioCopy(this.mm, ctx, dst, src, len, mode));
+    return isErr(ctx) ? { error: ctx, progress: null } : this.waking(uffdioCopy(ctx.mm, this.mm, ctx, dst, src, len, mode));
   }
   async uffdioZeropage(fd: number, start: bigint, len: bigint, mode: bigint): Promise<UffdioProgress> {
     const ctx = this.uffd(fd);
-    return isErr(ctx) ? { error: ctx, progress: null } : this.waking(uffdioZeropage(this.mm, ctx, start, len, mode));
+    return isErr(ctx) ? { error: ctx, progress: null } : this.waking(uffdioZeropage(ctx.mm, ctx, start, len, mode));
   }
   async uffdioContinue(fd: number, start: bigint, len: bigint, mode: bigint): Promise<UffdioProgress> {
     const ctx = this.uffd(fd);
-    return isErr(ctx) ? { error: ctx, progress: null } : this.waking(uffdioContinue(this.mm, ctx, start, len, mode));
+    return isErr(ctx) ? { error: ctx, progress: null } : this.waking(uffdioContinue(ctx.mm, ctx, start, len, mode));
   }
   async uffdioMove(fd: number, dst: bigint, src: bigint, len: bigint, mode: bigint): Promise<UffdioProgress> {
     const ctx = this.uffd(fd);
-    return isErr(ctx) ? { error: ctx, progress: null } : this.waking(uffdioMove(this.mm, ctx, dst, src, len, mode));
+    return isErr(ctx) ? { error: ctx, progress: null } : this.waking(uffdioMove(ctx.mm, ctx, dst, src, len, mode));
   }
   async uffdioPoison(fd: number, start: bigint, len: bigint, mode: bigint): Promise<UffdioProgress> {
     const ctx = this.uffd(fd);
-    return isErr(ctx) ? { error: ctx, progress: null } : this.waking(uffdioPoison(this.mm, ctx, start, len, mode));
+    return isErr(ctx) ? { error: ctx, progress: null } : this.waking(uffdioPoison(ctx.mm, ctx, start, len, mode));
   }
   async uffdioWake(fd: number, start: bigint, len: bigint) {
     const ctx = this.uffd(fd);

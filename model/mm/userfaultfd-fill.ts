@@ -112,10 +112,10 @@ function mfillShmem(mm: Mm, vma: Vma, slot: number, dst: bigint, data: (() => Ui
 }
 
 // mfill_atomic_pte_copy(): a private file area is filled with anonymous memory, as its fault's COW would
-function mfillAtomicPteCopy(mm: Mm, vma: Vma, slot: number, dst: bigint, src: bigint, wp: boolean): Errno | null {
-  if (vma.flags & V.VM_SHARED) return mfillShmem(mm, vma, slot, dst, () => copyPage(mm, src), wp);
+function mfillAtomicPteCopy(mm: Mm, srcMm: Mm, vma: Vma, slot: number, dst: bigint, src: bigint, wp: boolean): Errno | null {
+  if (vma.flags & V.VM_SHARED) return mfillShmem(mm, vma, slot, dst, () => copyPage(srcMm, src), wp);
   // anon_uffd_ops: the page, the copy, then the install's checks (made here before allocating: the same errors)
-  const data = copyPage(mm, src);
+  const data = copyPage(srcMm, src);
   if (data instanceof Errno) return data;
   if (fileOverSize(vma, dst)) return new Errno('EFAULT');
   const orig = mm.pt.read(slot);
@@ -150,7 +150,7 @@ function mfillAtomicPtePoison(mm: Mm, vma: Vma, slot: number, dst: bigint): Errn
 }
 
 // mfill_atomic_hugetlb(): whole huge pages (EINVAL otherwise, and for ZEROPAGE)
-function mfillAtomicHugetlb(mm: Mm, vma: Vma, dst: bigint, src: bigint, len: bigint, mode: Mode, wp: boolean): bigint | Errno {
+function mfillAtomicHugetlb(mm: Mm, srcMm: Mm, vma: Vma, dst: bigint, src: bigint, len: bigint, mode: Mode, wp: boolean): bigint | Errno {
   if (mode === 'zeropage') return new Errno('EINVAL');
   if ((dst | len) & (HPAGE_SIZE - 1n)) return new Errno('EINVAL');
   let done = 0n;
@@ -168,7 +168,7 @@ function mfillAtomicHugetlb(mm: Mm, vma: Vma, dst: bigint, src: bigint, len: big
       const copy = (): (Uint8Array | null)[] | Errno => {
         const pages: (Uint8Array | null)[] = [];
         for (let i = 0n; i < HPAGE_SIZE / PAGE; i++) {
-          const p = copyPage(mm, from + i * PAGE);
+          const p = copyPage(srcMm, from + i * PAGE);
           if (p instanceof Errno) return p;
           pages.push(p.some((b) => b !== 0) ? p : null);
         }
@@ -183,7 +183,7 @@ function mfillAtomicHugetlb(mm: Mm, vma: Vma, dst: bigint, src: bigint, len: big
 }
 
 // mfill_atomic(): bytes filled, or the error the first page met
-function mfillAtomic(mm: Mm, dst: bigint, src: bigint, len: bigint, mode: Mode, wp: boolean): bigint | Errno {
+function mfillAtomic(mm: Mm, srcMm: Mm, dst: bigint, src: bigint, len: bigint, mode: Mode, wp: boolean): bigint | Errno {
   // mfill_get_vma() -> uffd_mfill_lock(): the area holding dst, registered, holding the whole range; a private one gets its anon_vma
   const vma = mm.vmas.lookup(dst);
   if (!vma) return new Errno('ENOENT');
@@ -191,7 +191,7 @@ function mfillAtomic(mm: Mm, dst: bigint, src: bigint, len: bigint, mode: Mode, 
   if (dst + len > vma.end || !vma.uffdCtx) return new Errno('ENOENT');
   // a write-protected fill needs an area registered for uffd-wp
   if (wp && !(vma.flags & V.VM_UFFD_WP)) return new Errno('EINVAL');
-  if (vma.flags & V.VM_HUGETLB) return mfillAtomicHugetlb(mm, vma, dst, src, len, mode, wp);
+  if (vma.flags & V.VM_HUGETLB) return mfillAtomicHugetlb(mm, srcMm, vma, dst, src, len, mode, wp);
   // anon_uffd_ops has no get_folio_noalloc(): no UFFDIO_CONTINUE into anonymous memory
   if (mode === 'continue' && vma.isAnonymous) return new Errno('EINVAL');
   let done = 0n;
@@ -200,7 +200,7 @@ function mfillAtomic(mm: Mm, dst: bigint, src: bigint, len: bigint, mode: Mode, 
     const slot = establishPmd(mm, at);
     let err: Errno | null;
     if (slot instanceof Errno) err = slot;
-    else if (mode === 'copy') err = mfillAtomicPteCopy(mm, vma, slot, at, src + done, wp);
+    else if (mode === 'copy') err = mfillAtomicPteCopy(mm, srcMm, vma, slot, at, src + done, wp);
     else if (mode === 'zeropage') err = mfillAtomicPteZeropage(mm, vma, slot, at);
     else if (mode === 'continue') err = mfillAtomicPteContinue(mm, vma, slot, at, wp);
     else err = mfillAtomicPtePoison(mm, vma, slot, at);
@@ -219,7 +219,7 @@ const MODES: Record<Mode, { dontwake: bigint; wp: bigint }> = {
 };
 
 /** userfaultfd_copy(), _zeropage(), _continue() and _poison(): mfill_atomic(), then a wake of what was filled unless DONTWAKE */
-function fill(mm: Mm, ctx: UffdCtx, mode: Mode, dst: bigint, src: bigint, len: bigint, flags: bigint): FillResult {
+function fill(mm: Mm, srcMm: Mm, ctx: UffdCtx, mode: Mode, dst: bigint, src: bigint, len: bigint, flags: bigint): FillResult {
   const fail = (name: U.ErrnoName) => ({ error: new Errno(name, 'ioctl'), progress: null });
   if (!ctx.ready) return fail('EINVAL');
   // a non-cooperative event not yet read: retry later, the argument's field says so too
@@ -228,28 +228,28 @@ function fill(mm: Mm, ctx: UffdCtx, mode: Mode, dst: bigint, src: bigint, len: b
   if (badRange(dst, len)) return fail('EINVAL');
   const { dontwake, wp } = MODES[mode];
   if (flags & ~(dontwake | wp)) return fail('EINVAL');
-  const r = mfillAtomic(mm, dst, src, len, mode, wp !== 0n && (flags & wp) !== 0n);
+  const r = mfillAtomic(mm, srcMm, dst, src, len, mode, wp !== 0n && (flags & wp) !== 0n);
   if (r instanceof Errno) return { error: new Errno(r.name, 'ioctl'), progress: -BigInt(r.code) };
   if (!(flags & dontwake)) wakeUserfault(ctx, dst, r);
   return { error: r === len ? null : new Errno('EAGAIN', 'ioctl'), progress: r };
 }
 
-// userfaultfd_copy()
-export function uffdioCopy(mm: Mm, ctx: UffdCtx, dst: bigint, src: bigint, len: bigint, mode: bigint): FillResult {
-  return fill(mm, ctx, 'copy', dst, src, len, mode);
+// userfaultfd_copy(): into ctx->mm (`mm`), from the calling process's memory (`srcMm`: copy_from_user())
+export function uffdioCopy(mm: Mm, srcMm: Mm, ctx: UffdCtx, dst: bigint, src: bigint, len: bigint, mode: bigint): FillResult {
+  return fill(mm, srcMm, ctx, 'copy', dst, src, len, mode);
 }
 
 // userfaultfd_zeropage()
 export function uffdioZeropage(mm: Mm, ctx: UffdCtx, start: bigint, len: bigint, mode: bigint): FillResult {
-  return fill(mm, ctx, 'zeropage', start, 0n, len, mode);
+  return fill(mm, mm, ctx, 'zeropage', start, 0n, len, mode);
 }
 
 // userfaultfd_continue()
 export function uffdioContinue(mm: Mm, ctx: UffdCtx, start: bigint, len: bigint, mode: bigint): FillResult {
-  return fill(mm, ctx, 'continue', start, 0n, len, mode);
+  return fill(mm, mm, ctx, 'continue', start, 0n, len, mode);
 }
 
 // userfaultfd_poison()
 export function uffdioPoison(mm: Mm, ctx: UffdCtx, start: bigint, len: bigint, mode: bigint): FillResult {
-  return fill(mm, ctx, 'poison', start, 0n, len, mode);
+  return fill(mm, mm, ctx, 'poison', start, 0n, len, mode);
 }
