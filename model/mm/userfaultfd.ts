@@ -2,15 +2,18 @@
 // before): the context and its ioctls. UFFDIO_API; UFFDIO_REGISTER in
 // MISSING, WP and MINOR modes over anonymous, shmem and hugetlb areas, as
 // vma_can_userfault() allows them; UFFDIO_WRITEPROTECT (markers in empty
-// ptes with UFFD_FEATURE_WP_UNPOPULATED); UFFDIO_COPY and UFFDIO_ZEROPAGE
-// into anonymous areas; UFFDIO_WAKE; and the release of the descriptor. A
-// fault the context is to handle (handle_userfault()) queues a message and
-// leaves a waiter: the access waits until an ioctl wakes it, then retries.
-// A write to a write-protected page is resolved in the kernel instead when
-// the context has UFFD_FEATURE_WP_ASYNC. What is not modelled yet (faults
-// of shmem and hugetlb areas that a handler resolves, UFFDIO_CONTINUE,
-// MOVE, POISON, non-cooperative events) fails loudly rather than doing
-// something else.
+// ptes with UFFD_FEATURE_WP_UNPOPULATED); UFFDIO_WAKE; the non-cooperative
+// events fork(), mremap() and MADV_DONTNEED raise (FORK, REMAP, REMOVE) and
+// the calls they hold until a read; and the release of the descriptor. The
+// ioctls that fill holes (COPY, ZEROPAGE, CONTINUE, POISON) are in
+// userfaultfd-fill.ts, UFFDIO_MOVE in userfaultfd-move.ts. A fault the
+// context is to handle (handle_userfault(): a missing page of an anonymous,
+// shmem or hugetlb area, a minor fault of a cached page not mapped yet, a
+// store to a uffd-wp page) queues a message and leaves a waiter: the access
+// waits until an ioctl wakes it, then retries. A write to a write-protected
+// page is resolved in the kernel instead when the context has
+// UFFD_FEATURE_WP_ASYNC. What is not modelled yet (UFFD_FEATURE_THREAD_ID,
+// the UNMAP event) fails loudly or is left out.
 
 import { Errno, type Ret } from '../../uapi/linux.ts';
 import * as U from '../../uapi/linux.ts';
