@@ -136,6 +136,17 @@ describe('shmem', () => {
     expect(await p.read(sh, 1)).toEqual({ ok: true, data: new Uint8Array([2]) });
   });
 
+  test('COPY with MODE_WP: the page goes in write-protected, and a store waits for the protection', async () => {
+    const { p, fd, sh, src } = await shmem(4n, U.UFFD_FEATURE_PAGEFAULT_FLAG_WP);
+    await p.uffdioRegister(fd, sh, 4n * PAGE, U.UFFDIO_REGISTER_MODE_MISSING | U.UFFDIO_REGISTER_MODE_WP);
+    expect(res(await p.uffdioCopy(fd, sh, src, PAGE, U.UFFDIO_COPY_MODE_WP))).toEqual([null, PAGE]);
+    expect(((await p.pagemap(sh, 1)) as BigUint64Array)[0]! & U.PM_UFFD_WP).toBe(U.PM_UFFD_WP);
+    const store = p.write(sh, new Uint8Array([1]));
+    expect(await p.uffdRead(fd)).toMatchObject({ flags: U.UFFD_PAGEFAULT_FLAG_WP | U.UFFD_PAGEFAULT_FLAG_WRITE, address: sh });
+    await p.uffdioWriteprotect(fd, sh, PAGE, 0n);
+    expect((await store).ok).toBe(true);
+  });
+
   test('UFFDIO_CONTINUE: EEXIST where mapped, EFAULT for a hole, a partial range EAGAIN with its bytes, WP needs a WP area', async () => {
     const { p, fd, sh, al, pr, cache } = await shmem(16n);
     await p.uffdioRegister(fd, al, 16n * PAGE, U.UFFDIO_REGISTER_MODE_MINOR);
@@ -209,6 +220,8 @@ describe('UFFDIO_POISON', () => {
     await p.uffdioZeropage(fd, sh, PAGE, 0n);
     expect(res(await p.uffdioPoison(fd, sh + 6n * PAGE, PAGE, 0n))).toEqual([null, PAGE]);
     expect(await pm(p, sh + 6n * PAGE)).toBe(S);
+    // the frame is swp_type | swp_offset << 5: SWP_PTE_MARKER (31 on x86 and on Debian's arm64 alike), PTE_MARKER_POISONED
+    expect(((await p.pagemap(sh + 6n * PAGE, 1)) as BigUint64Array)[0]! & U.PM_PFRAME_MASK).toBe(0x5fn);
     expect(await p.read(sh + 6n * PAGE, 1)).toEqual(sigbus(sh + 6n * PAGE));
     expect(await p.write(sh + 6n * PAGE + 8n, new Uint8Array([1]))).toEqual(sigbus(sh + 6n * PAGE + 8n));
     // the file's page is not poisoned: the alias reads it
@@ -329,6 +342,19 @@ describe('hugetlb', () => {
     expect(await pm(p, ha)).toBe(P | F);
     expect(res(await p.uffdioContinue(fd, ha, HPAGE, 0n))).toEqual(['EEXIST', -17n]);
     expect(res(await p.uffdioContinue(fd, ha + HPAGE, HPAGE, 0n))).toEqual(['EFAULT', -14n]);
+  });
+
+  test('COPY with MODE_WP of a huge page: write-protected; a store waits with FLAG_WP', async () => {
+    const { p, fd, hp, src } = await huge(U.UFFD_FEATURE_PAGEFAULT_FLAG_WP);
+    await p.uffdioRegister(fd, hp, 4n * HPAGE, U.UFFDIO_REGISTER_MODE_MISSING | U.UFFDIO_REGISTER_MODE_WP);
+    expect(res(await p.uffdioCopy(fd, hp, src, HPAGE, U.UFFDIO_COPY_MODE_WP))).toEqual([null, HPAGE]);
+    expect(((await p.pagemap(hp, 1)) as BigUint64Array)[0]! & U.PM_UFFD_WP).toBe(U.PM_UFFD_WP);
+    const store = p.write(hp + 0x3000n, new Uint8Array([1]));
+    // the huge page's address, as for missing faults (measured on the host's 6.18)
+    expect(await p.uffdRead(fd)).toMatchObject({ flags: U.UFFD_PAGEFAULT_FLAG_WP | U.UFFD_PAGEFAULT_FLAG_WRITE, address: hp });
+    await p.uffdioWriteprotect(fd, hp, HPAGE, 0n);
+    expect((await store).ok).toBe(true);
+    expect(await p.read(hp, 1)).toEqual({ ok: true, data: new Uint8Array([0x33]) });
   });
 
   test('POISON of a huge page: SIGBUS; pagemap reads nothing, PAGEMAP_SCAN HUGE|SWAPPED|WRITTEN', async () => {
