@@ -186,7 +186,7 @@ export function hugetlbFault(mm: Mm, vma: Vma, addr: bigint, write: boolean): Vm
     pte = pg.pteClearUffdWp(pte);
     mm.pt.write(slot, pte);
   }
-  if (write && !pg.pteWrite(pte)) return hugetlbWp(mm, slot, pte);
+  if (write && !pg.pteWrite(pte)) return hugetlbWp(mm, vma, addr, slot, pte);
   // huge_ptep_set_access_flags()
   let entry = pg.pteMkyoung(pte);
   if (write) entry = pg.pteMkdirty(entry);
@@ -216,7 +216,7 @@ function hugetlbNoPage(mm: Mm, vma: Vma, addr: bigint, slot: number, write: bool
   if (uffdWp) entry = mm.pg.pteMkuffdWp(entry);
   mm.pt.write(slot, entry);
   // the CoW without a second fault, but never for a uffd-wp page: the store faults again, to resolve it first
-  return write && !shared && !uffdWp ? hugetlbWp(mm, slot, entry) : 0;
+  return write && !shared && !uffdWp ? hugetlbWp(mm, vma, haddr, slot, entry) : 0;
 }
 
 /**
@@ -243,14 +243,31 @@ export function allocHugetlbFolio(mm: Mm, vma: Vma, idx: bigint): Folio | null {
 }
 
 /**
- * hugetlb_wp(): a shared page, or a private one mapped only here (without
- * fork() every private hugetlb page is), becomes writable in place.
+ * hugetlb_wp(): a shared area's page, or a private area's anonymous page
+ * mapped only here, becomes writable in place; any other page of a private
+ * area (one fork() shares, or the file's page UFFDIO_CONTINUE mapped) is
+ * copied into a new anonymous huge page (SIGBUS when the pool has none),
+ * which keeps the entry's uffd-wp bit.
  */
-function hugetlbWp(mm: Mm, slot: number, pte: Pte): VmFault {
+function hugetlbWp(mm: Mm, vma: Vma, addr: bigint, slot: number, pte: Pte): VmFault {
   const pg = mm.pg;
-  // set_huge_ptep_writable()
-  const entry = pg.pteMkwrite(pg.pteMkdirty(pte));
-  mm.pt.write(slot, pg.ptepSetAccessFlags(pte, entry));
+  const old = mm.sys.phys.folioOf(pg.pmdPfn(pte));
+  if (vma.flags & V.VM_MAYSHARE || !old || (old.anon && old.pmdMapped === 1)) {
+    if (old?.anon) old.setExclusive(0, true, old.nrPages);
+    // set_huge_ptep_writable()
+    const entry = pg.pteMkwrite(pg.pteMkdirty(pte));
+    mm.pt.write(slot, pg.ptepSetAccessFlags(pte, entry));
+    return 0;
+  }
+  const f = allocHugetlbFolio(mm, vma, hugeIndex(vma, addr & PMD_MASK));
+  if (!f) return 'SIGBUS';
+  for (let i = 0n; i < BigInt(f.nrPages); i++) mm.sys.phys.setPageData(f.pfn + i, mm.sys.phys.pageData(old.pfn + i));
+  f.pmdMapped = 1;
+  let entry = makeHugePte(mm, vma, f, true);
+  if (pg.pteUffdWp(pte)) entry = pg.pteMkuffdWp(entry);
+  mm.pt.write(slot, entry);
+  // hugetlb_remove_rmap() of the old page, which another mapping (or the cache) still holds
+  old.pmdMapped--;
   return 0;
 }
 
