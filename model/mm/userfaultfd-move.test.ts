@@ -172,3 +172,14 @@ describe('UFFDIO_MOVE of THPs', () => {
     expect(res(await p.uffdioMove(fd, td + 3n * HPAGE, ts + 3n * HPAGE, HPAGE, HOLES))).toEqual([null, HPAGE]);
   });
 });
+
+// From move_swap_pte(): not measured (the host has no swap device)
+test('a page out in swap moves as its swap entry, soft-dirty where the layout has it; a load brings it back at the destination', async () => {
+  const { p, s, d, fd } = await setup();
+  await p.write(s, new Uint8Array([0x61]));
+  expect(await p.madvise(s, PAGE, U.MADV_PAGEOUT)).toBe(0);
+  expect(await pm(p, s)).toBe(U.PM_SWAP);
+  expect(res(await p.uffdioMove(fd, d, s, PAGE, 0n))).toEqual([null, PAGE]);
+  expect([await pm(p, d), await pm(p, s)]).toEqual([U.PM_SWAP, 0n]);
+  expect(await p.read(d, 1)).toEqual({ ok: true, data: new Uint8Array([0x61]) });
+});
