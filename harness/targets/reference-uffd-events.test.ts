@@ -79,6 +79,22 @@ describe('fork() and uffd-wp (pagemap_test_fork() of uffd-unit-tests.c)', () => 
     expect(await p.read(a, 1)).toEqual({ ok: true, data: new Uint8Array([7]) });
   });
 
+  test.each([
+    ['a page', false],
+    ['a huge page', true],
+  ])('a poison marker on %s is copied to the child even without the userfaultfd (copy_pte_marker())', async (_what, huge) => {
+    const p = await (await referenceTarget('')).spawn();
+    const size = huge ? 2n << 20n : PAGE;
+    const a = huge
+      ? must(await p.mmap(0n, size, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_HUGETLB, -1, 0n), 'mmap')
+      : await anonArea(p, size);
+    const uffd = await uffdWith(p, U.UFFD_FEATURE_POISON);
+    must(await p.uffdioRegister(uffd, a, size, U.UFFDIO_REGISTER_MODE_MISSING), 'register');
+    expect(await p.uffdioPoison(uffd, a, size, 0n)).toEqual({ error: null, progress: size });
+    const child = must(await p.fork(), 'fork');
+    expect(await child.read(a, 1)).toEqual({ ok: false, signal: 'SIGBUS', addr: a });
+  });
+
   test('MADV_DONTFORK leaves the area out of the child', async () => {
     const p = await (await referenceTarget('')).spawn();
     const a = await anonArea(p, PAGE);

@@ -8,7 +8,7 @@
 // (the early COW) are not modelled: nothing here pins.
 
 import type { Pte } from '../arm64/pgtable.ts';
-import { PTE_MARKER_UFFD_WP } from '../arm64/swapops.ts';
+import { isPteMarkerEntry, PTE_MARKER_GUARD, PTE_MARKER_POISONED, PTE_MARKER_UFFD_WP, pteMarkerGet } from '../arm64/swapops.ts';
 import { folioPteBatch } from './internal.ts';
 import type { Mm } from './mm.ts';
 import { PAGE_SIZE } from './physmem.ts';
@@ -119,15 +119,12 @@ function copyPresentPtesTo(dst: Vma, src: Vma, dstMm: Mm, srcMm: Mm, dstSlot: nu
 function copyNonpresentPte(dst: Vma, dstMm: Mm, srcMm: Mm, dstSlot: number, slot: number, orig: Pte): void {
   const pg = srcMm.pg;
   const entry = pg.pteToSwpEntry(orig);
-  if (pg.pteMarkerUffdWp(orig)) {
-    if (dst.flags & V.VM_UFFD_WP) dstMm.pt.write(dstSlot, pg.makePteMarker(PTE_MARKER_UFFD_WP));
+  if (isPteMarkerEntry(entry)) {
+    const marker = copyPteMarker(entry, dst);
+    if (marker) dstMm.pt.write(dstSlot, pg.makePteMarker(marker));
     return;
   }
-  if (!pg.isSwapEntry(entry)) {
-    // a guard marker: always copied (PTE_MARKER_GUARD)
-    dstMm.pt.write(dstSlot, orig);
-    return;
-  }
+  if (!pg.isSwapEntry(entry)) throw new Error('fork: a migration or device entry is not modelled');
   srcMm.sys.swap!.dup(pg.swpOffset(entry));
   let pte = orig;
   if (pg.pteSwpExclusive(orig)) {
@@ -136,6 +133,14 @@ function copyNonpresentPte(dst: Vma, dstMm: Mm, srcMm: Mm, dstSlot: number, slot
   }
   if (!(dst.flags & V.VM_UFFD_WP)) pte = pg.pteSwpClearUffdWp(pte);
   dstMm.pt.write(dstSlot, pte);
+}
+
+// copy_pte_marker(): poison and guard always, uffd-wp only to an area registered for it
+function copyPteMarker(entry: bigint, dst: Vma): bigint {
+  const srcm = pteMarkerGet(entry);
+  let dstm = srcm & (PTE_MARKER_POISONED | PTE_MARKER_GUARD);
+  if (srcm & PTE_MARKER_UFFD_WP && dst.flags & V.VM_UFFD_WP) dstm |= PTE_MARKER_UFFD_WP;
+  return dstm;
 }
 
 /**
@@ -173,11 +178,13 @@ function copyHugetlbPageRange(dst: Vma, src: Vma, dstMm: Mm, srcMm: Mm): void {
     if (slot === null) continue;
     const entry = srcMm.pt.read(slot);
     if (pg.pteNone(entry)) continue;
-    if (pg.pteMarkerUffdWp(entry)) {
-      if (dst.flags & V.VM_UFFD_WP) dstMm.pt.write(dstMm.pt.pmdSlot(addr, true)!, entry);
+    const leaf = pg.pteToSwpEntry(entry);
+    if (!pg.pmdPresent(entry) && isPteMarkerEntry(leaf)) {
+      const marker = copyPteMarker(leaf, dst);
+      if (marker) dstMm.pt.write(dstMm.pt.pmdSlot(addr, true)!, pg.makePteMarker(marker));
       continue;
     }
-    if (!pg.pmdPresent(entry)) throw new Error('fork: a hugetlb swap or migration entry is not modelled');
+    if (!pg.pmdPresent(entry)) throw new Error('fork: a hugetlb migration entry is not modelled');
     let copy = entry;
     const f = srcMm.sys.phys.folioOf(pg.pmdPfn(entry))!;
     f.pmdMapped++;
