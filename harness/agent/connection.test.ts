@@ -107,6 +107,28 @@ describe('readNow: replies read while the caller waits, not in the event loop', 
     conn.close();
   });
 
+  test('a call still waiting (a parked poll) holds no later one: the spin stops once the replies to those just sent are in', async () => {
+    const agent = fakeAgent();
+    const queued: string[] = [];
+    let reads = 0;
+    const conn = new AgentConnection(agent.stream, {
+      readNow: () => {
+        reads++;
+        const next = queued.shift();
+        return next === undefined ? null : Buffer.from(next);
+      },
+    });
+    const parked = conn.request('poll');
+    await turnEnds();
+    queued.push('{"id":2,"ok":true}\n');
+    reads = 0;
+    await expect(conn.request('pagemap')).resolves.toEqual({ id: 2, ok: true });
+    expect(reads).toBe(1); // its reply was the first read: no spinning on for the poll
+    agent.reply('{"id":1,"ok":true,"revents":[1]}\n');
+    await expect(parked).resolves.toMatchObject({ id: 1 });
+    conn.close();
+  });
+
   test('a reply slower than the spin still arrives through the stream', async () => {
     const agent = fakeAgent();
     const conn = new AgentConnection(agent.stream, { readNow: () => null });
