@@ -439,8 +439,7 @@ void read_fd_reply(int fd, size_t count, bool has_id, int64_t id, struct buf *o)
 	if (buf_reserve(&data, count + 1))
 		errno = ENOMEM;
 	else
-		while ((n = read(fd, data.p, count)) < 0 && errno == EINTR)
-			;
+		n = read(fd, data.p, count);
 	r.errnum = errno;
 	if (n < 0) {
 		jw_errno(o, &r);
@@ -463,10 +462,7 @@ void poll_reply(void *fds, size_t n, int timeout, bool has_id, int64_t id, struc
 {
 	struct request r = { .has_id = has_id, .id = id, .call = "poll" };
 	const struct pollfd *p = fds;
-	int rc;
-	/* a signal the agent takes (none it does not handle) is no reason for the test's poll to end: waited out as SA_RESTART would */
-	while ((rc = poll(fds, n, timeout)) < 0 && errno == EINTR)
-		;
+	int rc = poll(fds, n, timeout);
 	r.errnum = errno;
 	o->len = 0;
 	o->oom = false;
