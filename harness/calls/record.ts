@@ -7,6 +7,7 @@
 import { isErr, type Ret } from '../../uapi/linux.ts';
 import { IPC_RMID, MAP_ANONYMOUS, MAP_HUGETLB, SHM_HUGETLB } from '../../uapi/linux.ts';
 import type { DirEntry, MemResult, PmScanArg, Proc, Thread, UffdMsg, UffdioProgress } from '../target.ts';
+import { unlessBehindAWait } from '../recorded-order.ts';
 import * as F from './format.ts';
 import { CallNames } from './names.ts';
 
@@ -51,7 +52,8 @@ export class CallRecorder {
     let threadCallsInFlight = 0;
     const log = <T>(result: Promise<T>, call: () => string, outcome: (r: T) => string, racing = threadCallsInFlight > 0): Promise<T> => {
       result.catch(() => {});
-      const done = written.then(async () => {
+      const before = written;
+      const done = before.then(async () => {
         const resultsBefore = resultsSoFar();
         const text = call();
         try {
@@ -65,7 +67,8 @@ export class CallRecorder {
         }
       });
       written = done.catch(() => {});
-      return done;
+      // its line is still written in its place, once the call it waited behind is done
+      return unlessBehindAWait(before, result, done, () => {});
     };
     /** A thread's call: under way until it settles, logged under the thread's name. */
     const onThread = <T>(name: string, result: Promise<T>, call: () => string, outcome: (r: T) => string): Promise<T> => {

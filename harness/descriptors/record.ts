@@ -11,6 +11,7 @@
 // A step's walks are read together (descriptorsOf(), one round trip to a
 // real kernel for thousands of pages) where the target can.
 
+import { unlessBehindAWait } from '../recorded-order.ts';
 import type { Descriptors, MemResult, PgLevel, PmScanArg, PmScanResult, Proc, Ret, Thread } from '../target.ts';
 import { isErr } from '../../uapi/linux.ts';
 import { PAGE_IS_HUGE, PM_SCAN_WP_MATCHING } from '../../uapi/linux.ts';
@@ -213,16 +214,19 @@ export class DescriptorRecorder {
       }
       const afterRace = raced;
       raced = false;
-      const done = recorded.then(async () => {
+      // a call that answers while an earlier one still waits in a fault ran past that one's step
+      let behindAWait = false;
+      const before = recorded;
+      const done = before.then(async () => {
         const r = await result;
-        if (await racing) {
+        if (behindAWait || (await racing)) {
           raced = true;
           touch(accessed);
         } else await record(call, afterRace ? 'all' : reach(r), accessed);
         return r;
       });
       recorded = done.catch(() => {});
-      return done;
+      return unlessBehindAWait(before, result, done, () => (behindAWait = true));
     };
     const wrapThread = (th: Thread): Thread => ({
       atomicAdd: (addrs, delta) => {
