@@ -128,7 +128,20 @@ export function errText(r: Ret<unknown>): string | null {
 
 export function memText(r: MemResult, names: CallNames): string {
   if (!r.ok) return `${r.signal} at ${names.addr(r.addr)}`;
-  return r.data.length ? `ok [${runs([...r.data].map((b) => hex(b)))}]` : 'ok';
+  return r.data.length ? `ok [${byteRuns(r.data)}]` : 'ok';
+}
+
+/** runs() of the bytes' hex, counted on the bytes themselves: a load of megabytes makes no string per byte */
+function byteRuns(data: Uint8Array): string {
+  const out: string[] = [];
+  for (let i = 0; i < data.length; ) {
+    const b = data[i]!;
+    let j = i + 1;
+    while (j < data.length && data[j] === b) j++;
+    out.push(j - i > 1 ? `${hex(b)} x${j - i}` : hex(b));
+    i = j;
+  }
+  return out.join(', ');
 }
 
 export function scanArgText(a: PmScanArg, names: CallNames): string {
