@@ -118,9 +118,12 @@ export class Program {
         const value: unknown = Reflect.get(target, key);
         if (typeof value !== 'function') return value;
         return (...args: unknown[]): Promise<unknown> => {
+          // a thread of a program that has exited makes no more calls
+          if (this.ended) return this.exited;
           const call = Promise.resolve((value as (...a: unknown[]) => unknown).apply(target, args));
           call.catch(() => {});
-          const raced = Promise.race([call, this.exited]);
+          // the exit first: it wins over a call that has answered by then
+          const raced = Promise.race([this.exited, call]);
           if (key === 'threadCreate' || key === 'fork')
             return raced.then((r) => (r !== null && typeof r === 'object' && !isErr(r) ? this.proc(r as Thread | Proc) : r));
           return raced;
