@@ -317,7 +317,7 @@ async function runChild(u: UffdSelftest, childProc: Proc, child: (c: UffdSelftes
     status = FATAL_SIGNALS[e.signal].number;
   }
   await childProc.exit();
-  return status === 0 ? 0 : status;
+  return status;
 }
 
 async function forkOrDie(u: UffdSelftest, at: string): Promise<Proc> {
