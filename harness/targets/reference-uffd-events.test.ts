@@ -134,6 +134,18 @@ describe('non-cooperative events hold the call that raised them until a read tak
     expect(await released).toBe(0);
   });
 
+  test('munmap() of a registered area: one UNMAP of the whole range, once the areas are gone', async () => {
+    const p = await (await referenceTarget('')).spawn();
+    const a = await anonArea(p, 4n * PAGE);
+    const uffd = await uffdWith(p, U.UFFD_FEATURE_EVENT_UNMAP);
+    must(await p.uffdioRegister(uffd, a + PAGE, PAGE, U.UFFDIO_REGISTER_MODE_MISSING), 'register');
+    must(await p.uffdioRegister(uffd, a + 3n * PAGE, PAGE, U.UFFDIO_REGISTER_MODE_MISSING), 'register');
+    const unmapped = p.munmap(a, 4n * PAGE);
+    expect(await readMsg(p, uffd)).toEqual({ event: 'UNMAP', start: a, end: a + 4n * PAGE });
+    expect(await unmapped).toBe(0);
+    expect(await p.uffdRead(uffd)).toEqual(new U.Errno('EAGAIN', 'read'));
+  });
+
   test("a thread held in MADV_REMOVE by its event is in 'D' until the event is read", async () => {
     const p = await (await referenceTarget('')).spawn();
     const fd = must(await p.memfdCreate('uffd-test', 0), 'memfd_create');

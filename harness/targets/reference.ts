@@ -206,8 +206,8 @@ class ReferenceProc implements Proc {
     if (!(flags & U.MAP_ANONYMOUS) && !file) return new Errno('EBADF', 'mmap');
     return doMmap(this.mm, addr, length, prot, flags, file, offset);
   }
-  async munmap(addr: bigint, length: bigint) {
-    return vmMunmap(this.mm, addr, length);
+  munmap(addr: bigint, length: bigint): Promise<Ret<0>> {
+    return this.blocking(vmMunmap(this.mm, addr, length));
   }
   async mprotect(addr: bigint, length: bigint, prot: number) {
     return doMprotectPkey(this.mm, addr, length, prot);
@@ -325,7 +325,7 @@ class ReferenceProc implements Proc {
     const len = this.allocations.get(addr);
     if (len === undefined) throw new Error(`free(0x${addr.toString(16)}): not a pointer aligned_alloc() returned`);
     this.allocations.delete(addr);
-    vmMunmap(this.mm, addr, len);
+    await this.blocking(vmMunmap(this.mm, addr, len));
   }
 
   read(addr: bigint, length: number): Promise<MemResult> {

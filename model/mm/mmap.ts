@@ -3,6 +3,7 @@
 // munmap(), and the teardown at exit.
 
 import { Errno, type Ret } from '../../uapi/linux.ts';
+import { type Blocking, EventWait, userfaultfdUnmapComplete, userfaultfdUnmapPrep } from './userfaultfd.ts';
 import * as U from '../../uapi/linux.ts';
 import { faultinPage, followTouch } from './fault.ts';
 import { HPAGE_SIZE, hugeAlign, hugetlbReserve, hugetlbSizeOk } from './hugetlb.ts';
@@ -164,9 +165,14 @@ function populateVmaPageRange(mm: Mm, v: Vma, start: bigint, end: bigint): void 
 }
 
 // munmap() -> __vm_munmap(): do_vmi_munmap()'s checks of the range, then the unmap
-export function vmMunmap(mm: Mm, addr: bigint, len: bigint): Ret<0> {
+export function vmMunmap(mm: Mm, addr: bigint, len: bigint): Blocking<Ret<0>> {
   if (!pageAligned(addr) || len === 0n || addr > TASK_SIZE || len > TASK_SIZE - addr) return new Errno('EINVAL', 'munmap');
-  return doMunmap(mm, addr, pageAlign(len)) ?? 0;
+  const end = addr + pageAlign(len);
+  const uf = userfaultfdUnmapPrep(mm.vmas.overlapping(addr, end));
+  const err = doMunmap(mm, addr, end - addr);
+  if (err) return err;
+  const events = userfaultfdUnmapComplete(uf, addr, end);
+  return events.length ? new EventWait(events, () => 0) : 0;
 }
 
 // exit_mmap()

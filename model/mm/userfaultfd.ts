@@ -364,6 +364,21 @@ export function dupUserfaultfdComplete(fcs: Map<UffdCtx, UffdCtx>): UffdEvent[] 
   });
 }
 
+// userfaultfd_unmap_prep(): the contexts asking for UNMAP events of areas in the range, each once
+export function userfaultfdUnmapPrep(vmas: readonly Vma[]): UffdCtx[] {
+  const ctxs = new Set<UffdCtx>();
+  for (const v of vmas) {
+    const ctx = v.uffdCtx as UffdCtx | null;
+    if (ctx && ctx.features & U.UFFD_FEATURE_EVENT_UNMAP) ctxs.add(ctx);
+  }
+  return [...ctxs];
+}
+
+// userfaultfd_unmap_complete(): an UNMAP event of the whole range on each, once the areas are gone
+export function userfaultfdUnmapComplete(ctxs: readonly UffdCtx[], start: bigint, end: bigint): UffdEvent[] {
+  return ctxs.map((ctx) => userfaultfdEvent(ctx, { event: 'UNMAP', start, end }));
+}
+
 // userfaultfd_remove(): with UFFD_FEATURE_EVENT_REMOVE, a REMOVE event the caller waits on before it zaps
 export function userfaultfdRemove(vma: Vma, start: bigint, end: bigint): UffdEvent | null {
   const ctx = vma.uffdCtx as UffdCtx | null;
