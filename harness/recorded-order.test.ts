@@ -2,7 +2,7 @@
 // an earlier call still waits: that one comes back at once.
 
 import { describe, expect, test } from 'vitest';
-import { unlessBehindAWait } from './recorded-order.ts';
+import { Answers, unlessBehindAWait } from './recorded-order.ts';
 
 describe('unlessBehindAWait', () => {
   test('behind records already taken, the caller waits for its own record', async () => {
@@ -26,5 +26,21 @@ describe('unlessBehindAWait', () => {
     const waiting = new Promise<void>(() => {});
     const failed = Promise.reject(new Error('agent died'));
     await expect(unlessBehindAWait(waiting, failed, waiting.then(() => 0), () => {})).rejects.toThrow('agent died');
+  });
+
+  test('Answers: a call is behind a wait only while one made before it has not answered', async () => {
+    const answers = new Answers();
+    let answer!: () => void;
+    const waiting = new Promise<void>((resolve) => (answer = resolve));
+    answers.add(Promise.resolve());
+    const behindNothing = answers.add(waiting);
+    const behindTheWait = answers.add(Promise.resolve());
+    let settled = false;
+    void behindTheWait.then(() => (settled = true));
+    await behindNothing;
+    await Promise.resolve();
+    expect(settled).toBe(false);
+    answer();
+    await behindTheWait;
   });
 });

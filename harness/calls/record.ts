@@ -7,7 +7,7 @@
 import { isErr, type Ret } from '../../uapi/linux.ts';
 import { IPC_RMID, MAP_ANONYMOUS, MAP_HUGETLB, SHM_HUGETLB } from '../../uapi/linux.ts';
 import type { DirEntry, MemResult, PmScanArg, Proc, Thread, UffdMsg, UffdioProgress } from '../target.ts';
-import { unlessBehindAWait } from '../recorded-order.ts';
+import { Answers, unlessBehindAWait } from '../recorded-order.ts';
 import * as F from './format.ts';
 import { CallNames } from './names.ts';
 
@@ -47,13 +47,14 @@ export class CallRecorder {
     // Lines are written one call at a time, in the order the calls were made (harness/in-order.ts
     // sends calls together), each formatted once the calls before it have named what they returned.
     let written: Promise<unknown> = Promise.resolve();
+    const answers = new Answers();
     // A call made while another thread's call is under way races with it on a real kernel: its
     // outcome depends on how the threads were scheduled, so only that it was made is compared.
     let threadCallsInFlight = 0;
     const log = <T>(result: Promise<T>, call: () => string, outcome: (r: T) => string, racing = threadCallsInFlight > 0): Promise<T> => {
       result.catch(() => {});
-      const before = written;
-      const done = before.then(async () => {
+      const earlier = answers.add(result);
+      const done = written.then(async () => {
         const resultsBefore = resultsSoFar();
         const text = call();
         try {
@@ -68,7 +69,7 @@ export class CallRecorder {
       });
       written = done.catch(() => {});
       // its line is still written in its place, once the call it waited behind is done
-      return unlessBehindAWait(before, result, done, () => {});
+      return unlessBehindAWait(earlier, result, done, () => {});
     };
     /** A thread's call: under way until it settles, logged under the thread's name. */
     const onThread = <T>(name: string, result: Promise<T>, call: () => string, outcome: (r: T) => string): Promise<T> => {

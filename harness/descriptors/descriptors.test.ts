@@ -41,8 +41,12 @@ const BOOT_TIMEOUT_MS = 300_000;
 const layout = builtinLayout('v6.10');
 const namer = bitNamer(layout, pgtable(layout));
 
-/** The suites but pagemap_ioctl, which alone takes 23 s a model run: for the tests of the recorder and of a mutant on the model only. */
-const QUICK = SUITES.filter((s) => s.name !== 'pagemap_ioctl');
+/**
+ * The suites but pagemap_ioctl and uffd-unit-tests, which take 23 s and
+ * minutes a model run under the recorder: for the tests of the recorder and
+ * of a mutant on the model only.
+ */
+const QUICK = SUITES.filter((s) => s.name !== 'pagemap_ioctl' && s.name !== 'uffd-unit-tests');
 
 /** Runs suites on a target with a recorder; returns the report and the recording. */
 async function recorded(target: Target, suites = SUITES): Promise<{ report: RunReport; observations: Observation[] }> {

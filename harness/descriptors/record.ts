@@ -11,7 +11,7 @@
 // A step's walks are read together (descriptorsOf(), one round trip to a
 // real kernel for thousands of pages) where the target can.
 
-import { unlessBehindAWait } from '../recorded-order.ts';
+import { Answers, unlessBehindAWait } from '../recorded-order.ts';
 import type { Descriptors, MemResult, PgLevel, PmScanArg, PmScanResult, Proc, Ret, Thread } from '../target.ts';
 import { isErr } from '../../uapi/linux.ts';
 import { PAGE_IS_HUGE, PM_SCAN_WP_MATCHING } from '../../uapi/linux.ts';
@@ -190,6 +190,7 @@ export class DescriptorRecorder {
     // Records are taken one call at a time, in the order the calls were made: calls a suite makes
     // together (harness/in-order.ts) then give the same steps whenever each target answers.
     let recorded: Promise<unknown> = Promise.resolve();
+    const answers = new Answers();
     // A call made while another thread's call is under way races with it on a real kernel, and so
     // does the thread's call when calls were made while it was under way (the calls a test makes
     // between two barriers): neither is a step, and the next step reads every touched page.
@@ -216,8 +217,8 @@ export class DescriptorRecorder {
       raced = false;
       // a call that answers while an earlier one still waits in a fault ran past that one's step
       let behindAWait = false;
-      const before = recorded;
-      const done = before.then(async () => {
+      const earlier = answers.add(result);
+      const done = recorded.then(async () => {
         const r = await result;
         if (behindAWait || (await racing)) {
           raced = true;
@@ -226,7 +227,7 @@ export class DescriptorRecorder {
         return r;
       });
       recorded = done.catch(() => {});
-      return unlessBehindAWait(before, result, done, () => (behindAWait = true));
+      return unlessBehindAWait(earlier, result, done, () => (behindAWait = true));
     };
     const wrapThread = (th: Thread): Thread => ({
       atomicAdd: (addrs, delta) => {
