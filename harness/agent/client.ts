@@ -52,7 +52,7 @@ import type {
   UffdMsg,
   UffdioProgress,
 } from '../target.ts';
-import { AgentConnection, type Reply, type WireValue } from './connection.ts';
+import { AgentConnection, ParkedRequests, type Reply, type WireValue } from './connection.ts';
 import { repeatOn, type Interceptor, type RoundsHost } from './rounds.ts';
 
 const PROTOCOL_VERSION = 1;
@@ -340,7 +340,7 @@ export class AgentProc implements Proc {
     // the agent runs loads and stores on workers from then on (memory.c), and repeats none
     if (op === 'userfaultfd' || op === 'userfaultfd_ioc_new' || (op === 'open' && fields['path'] === '/dev/userfaultfd')) this.mayBlock = true;
     if (this.interceptor) return this.interceptor(op, fields);
-    return this.conn.request(op, { proc: this.pid, ...fields });
+    return this.conn.request(op, { proc: this.pid, ...fields }, parks(op, fields));
   }
 
   /** A loop of the test's, run where the kernel is (rounds.ts). */
@@ -745,16 +745,25 @@ export async function probeCaps(proc: AgentProc, pageSize: bigint): Promise<Caps
   };
 }
 
+/** Requests that may wait in the agent for another one: see ParkedRequests. */
+function parks(op: string, fields: Readonly<Record<string, WireValue>>): boolean {
+  if (op === 'poll') return fields['timeout'] !== 0;
+  return op === 'uffd_read' || op === 'read_fd' || op === 'fork' || op === 'thread_madvise';
+}
+
 interface Session {
   readonly link: AgentLink;
   readonly conn: AgentConnection;
   readonly hello: AgentHello;
   /** connections on link.procStreams, made when a spawn first names the port */
   readonly ports: (AgentConnection | undefined)[];
+  /** shared by all its connections */
+  readonly parked: ParkedRequests;
 }
 
-function connect(stream: Duplex, options: AgentTargetOptions, link: AgentLink): AgentConnection {
+function connect(stream: Duplex, options: AgentTargetOptions, link: AgentLink, parked: ParkedRequests): AgentConnection {
   return new AgentConnection(stream, {
+    parked,
     ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
     ...(link.describeEnd ? { describeEnd: link.describeEnd } : {}),
     ...(link.readNow ? { readNow: () => link.readNow!(stream) } : {}),
@@ -767,7 +776,7 @@ function procConnection(s: Session, options: AgentTargetOptions, reply: Reply): 
   if (port === undefined) return s.conn;
   const stream = typeof port === 'number' ? s.link.procStreams?.[port] : undefined;
   if (stream === undefined || typeof port !== 'number') throw malformed('spawn', 'port', 'the index of a proc port');
-  return (s.ports[port] ??= connect(stream, options, s.link));
+  return (s.ports[port] ??= connect(stream, options, s.link, s.parked));
 }
 
 /** Usable: neither the agent's connection nor any proc port's has failed (a proc that died on its port leaves that port unreadable). */
@@ -778,9 +787,10 @@ function healthy(s: Session): boolean {
 /** Connects to an agent and says hello; the link is closed again if that fails. */
 async function openSession(options: AgentTargetOptions): Promise<Session> {
   const link = await options.start();
-  const conn = connect(link.stream, options, link);
+  const parked = new ParkedRequests();
+  const conn = connect(link.stream, options, link, parked);
   try {
-    return { link, conn, hello: helloOf(await conn.request('hello')), ports: [] };
+    return { link, conn, hello: helloOf(await conn.request('hello')), ports: [], parked };
   } catch (e) {
     conn.close();
     await link.kill();

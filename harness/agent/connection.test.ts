@@ -4,7 +4,7 @@
 
 import { Duplex } from 'node:stream';
 import { describe, expect, test, vi } from 'vitest';
-import { AgentConnection } from './connection.ts';
+import { AgentConnection, ParkedRequests } from './connection.ts';
 
 /** A stream whose other end is the test: it sees each request line and pushes replies. */
 function fakeAgent(): { stream: Duplex; sent: string[]; reply: (text: string) => void; end: () => void } {
@@ -127,6 +127,29 @@ describe('readNow: replies read while the caller waits, not in the event loop', 
     agent.reply('{"id":1,"ok":true,"revents":[1]}\n');
     await expect(parked).resolves.toMatchObject({ id: 1 });
     conn.close();
+  });
+
+  test("while a request parks on one connection, a request on another does not spin: the parked one's reply may come first", async () => {
+    const parked = new ParkedRequests();
+    const handler = fakeAgent();
+    const child = fakeAgent();
+    const handlerConn = new AgentConnection(handler.stream, { parked, readNow: () => null });
+    let reads = 0;
+    const childConn = new AgentConnection(child.stream, { parked, readNow: () => (reads++, null) });
+    const poll = handlerConn.request('poll', {}, true);
+    await turnEnds();
+    expect(parked.count).toBe(1);
+    // a load that waits in a fault until the handler's poll has been answered and acted on
+    const load = childConn.request('read');
+    await turnEnds();
+    expect(reads).toBe(0);
+    handler.reply('{"id":1,"ok":true,"revents":[1]}\n');
+    await expect(poll).resolves.toMatchObject({ id: 1 });
+    expect(parked.count).toBe(0);
+    child.reply('{"id":1,"ok":true,"data":""}\n');
+    await expect(load).resolves.toMatchObject({ id: 1 });
+    handlerConn.close();
+    childConn.close();
   });
 
   test('a reply slower than the spin still arrives through the stream', async () => {

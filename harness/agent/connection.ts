@@ -26,6 +26,19 @@ export interface ConnectionOptions {
    * sleeping in the event loop (AgentConnection's spin).
    */
   readonly readNow?: () => Buffer | null;
+  /** the requests parked in the agent over every connection to it (shared): none spins while one is */
+  readonly parked?: ParkedRequests;
+}
+
+/**
+ * Requests that may wait in the agent for something another request does
+ * (a poll, a read of a userfaultfd or pipe, a fork held by its FORK event),
+ * over all connections to one agent. While one is out its reply may come
+ * on any connection at any moment, and the test's code that reacts to it
+ * must be free to run: no request spins meanwhile.
+ */
+export class ParkedRequests {
+  count = 0;
 }
 
 /** How long requests wait for their replies by reading the stream directly, before they sleep in the event loop. */
@@ -40,6 +53,8 @@ interface Pending {
   readonly reject: (error: Error) => void;
   /** when it was sent (performance.now()) */
   readonly sent: number;
+  /** it may wait in the agent (ParkedRequests) */
+  readonly parks: boolean;
 }
 
 const NEWLINE = 0x0a;
@@ -84,9 +99,12 @@ export class AgentConnection {
     return this.failure;
   }
 
-  /** Sends `{id, op, ...fields}`; resolves with the reply ("ok" true or false), rejects on an "error" reply. */
-  request(op: string, fields: Readonly<Record<string, WireValue>> = {}): Promise<Reply> {
-    return new Promise<Reply>((resolve, reject) => this.enqueue(op, fields, '', resolve, reject));
+  /**
+   * Sends `{id, op, ...fields}`; resolves with the reply ("ok" true or false), rejects on an "error" reply.
+   * `parks`: it may wait in the agent for another request (ParkedRequests).
+   */
+  request(op: string, fields: Readonly<Record<string, WireValue>> = {}, parks = false): Promise<Reply> {
+    return new Promise<Reply>((resolve, reject) => this.enqueue(op, fields, '', resolve, reject, parks));
   }
 
   /**
@@ -97,13 +115,14 @@ export class AgentConnection {
     return new Promise((resolve, reject) => this.enqueue(op, fields, json, (reply, line) => resolve({ reply, line }), reject));
   }
 
-  private enqueue(op: string, fields: Readonly<Record<string, WireValue>>, json: string, resolve: Pending['resolve'], reject: Pending['reject']): void {
+  private enqueue(op: string, fields: Readonly<Record<string, WireValue>>, json: string, resolve: Pending['resolve'], reject: Pending['reject'], parks = false): void {
     if (this.failure) return reject(this.failure);
     const id = this.nextId++;
-    this.pending.set(id, { op, resolve, reject, sent: performance.now() });
+    this.pending.set(id, { op, resolve, reject, sent: performance.now(), parks });
+    if (parks && this.options.parked) this.options.parked.count++;
     const line = JSON.stringify({ id, op, ...fields });
     this.outgoing.push(json ? `${line.slice(0, -1)}${json}}\n` : `${line}\n`);
-    this.outgoingIds.push(id);
+    if (!parks) this.outgoingIds.push(id);
     this.watchdog ??= setTimeout(() => this.watch(), this.timeoutMs);
     // once the caller has made the calls it makes together (this turn's synchronous code)
     if (!this.flushQueued) {
@@ -145,7 +164,8 @@ export class AgentConnection {
     const deadline = performance.now() + SPIN_MS;
     // only for the requests just sent: one parked in the agent (a poll, a store in a fault) would hold every later one for the whole spin
     const waiting = () => sent.some((id) => this.pending.has(id));
-    while (waiting() && !this.failure && performance.now() < deadline) {
+    const parked = this.options.parked;
+    while (waiting() && !this.failure && (!parked || parked.count === 0) && performance.now() < deadline) {
       const chunk = readNow();
       if (chunk) this.onData(chunk);
     }
@@ -156,7 +176,10 @@ export class AgentConnection {
     if (this.failure) return;
     this.failure = error;
     if (this.watchdog) clearTimeout(this.watchdog);
-    for (const p of this.pending.values()) p.reject(error);
+    for (const p of this.pending.values()) {
+      this.unpark(p);
+      p.reject(error);
+    }
     this.pending.clear();
     this.partial = [];
     this.outgoing = [];
@@ -192,6 +215,10 @@ export class AgentConnection {
     if (!this.failure && from < chunk.length) this.partial.push(chunk.subarray(from));
   }
 
+  private unpark(p: Pending): void {
+    if (p.parks && this.options.parked) this.options.parked.count--;
+  }
+
   private onLine(line: string): void {
     let reply: unknown;
     try {
@@ -208,6 +235,7 @@ export class AgentConnection {
       return this.fail(new Error(`agent: ${clip(error)}`));
     }
     this.pending.delete(id);
+    this.unpark(pending);
     // nothing left to watch: a timer armed with nothing pending would hold the process open
     if (this.pending.size === 0 && this.watchdog) {
       clearTimeout(this.watchdog);
