@@ -41,15 +41,20 @@ const BOOT_TIMEOUT_MS = 300_000;
 const layout = builtinLayout('v6.10');
 const namer = bitNamer(layout, pgtable(layout));
 
+
 /**
- * The suites but pagemap_ioctl and uffd-unit-tests, which take 23 s and
- * minutes a model run under the recorder: for the tests of the recorder and
- * of a mutant on the model only.
+ * The suites whose walks are held to the real arm64 kernels'. Not yet
+ * uffd-unit-tests: its minor-collapse test needs MADV_COLLAPSE of shmem,
+ * which the model lacks, and a recording of its 32 MiB areas under TCG is
+ * not measured yet.
  */
-const QUICK = SUITES.filter((s) => s.name !== 'pagemap_ioctl' && s.name !== 'uffd-unit-tests');
+const DESCRIBED = SUITES.filter((s) => s.name !== 'uffd-unit-tests');
+
+/** Those but pagemap_ioctl, which alone takes 23 s a model run: for the tests of the recorder and of a mutant on the model only. */
+const QUICK = DESCRIBED.filter((s) => s.name !== 'pagemap_ioctl');
 
 /** Runs suites on a target with a recorder; returns the report and the recording. */
-async function recorded(target: Target, suites = SUITES): Promise<{ report: RunReport; observations: Observation[] }> {
+async function recorded(target: Target, suites = DESCRIBED): Promise<{ report: RunReport; observations: Observation[] }> {
   const recorder = new DescriptorRecorder();
   const report = await runSuites(target, 'target', suites, { stdout: () => {}, stderr: () => {}, wrapProc: recorder.wrap.bind(recorder) });
   return { report, observations: recorder.observations };
