@@ -17,18 +17,8 @@ async function statuses(targetName: string, mutate?: (pg: Pgtable) => Pgtable): 
 
 const allPass = (name: string) => ['pass', ...SUITES.find((s) => s.name === name)!.tests.map((t) => `pass: ${t}`)];
 
-/**
- * uffd-unit-tests where uffd-wp is: what the kernel skips (no gup_test), and MADV_COLLAPSE of
- * shmem, which the model does not do (EINVAL), so the C skips its test (the kernels pass it)
- */
-const uffdUnitTests = () =>
-  allPass('uffd-unit-tests').map((r) =>
-    r.endsWith('(Possibly CONFIG_GUP_TEST missing or unprivileged)')
-      ? r.replace(/^pass/, 'skip')
-      : r === 'pass: minor-collapse on shmem'
-        ? 'skip: minor-collapse on shmem (MADV_COLLAPSE failed)'
-        : r,
-  );
+/** uffd-unit-tests where uffd-wp is: all pass but what the kernels skip too (no gup_test) */
+const uffdUnitTests = () => allPass('uffd-unit-tests').map((r) => (r.endsWith('(Possibly CONFIG_GUP_TEST missing or unprivileged)') ? r.replace(/^pass/, 'skip') : r));
 
 describe('reference targets', { timeout: 120_000 }, () => {
   test('rfc (soft-dirty in bit 63): everything passes', async () => {

@@ -63,6 +63,7 @@ function unmapFileRange(mm: Mm, inode: Inode, first: bigint, end: bigint): void 
 // shmem_undo_range() / remove_inode_hugepages() of one page: freed, with its swap slot or reservation
 function removePage(sys: System, inode: Inode, index: bigint): void {
   const f = inode.pages.get(index);
+  if (f && f.nrPages > 1 && !inode.hugetlb) throw new Error('fallocate: punching a hole in a huge shmem folio (a split) is not modelled');
   if (f) {
     inode.pages.delete(index);
     sys.phys.free(f);

@@ -220,6 +220,7 @@ function doFaultAround(mm: Mm, vma: Vma, addr: bigint): void {
   for (let a = lo; a < hi; a += PAGE) {
     const f = vma.file!.pages.get(vma.pageIndex(a));
     if (!f) continue;
+    if (f.nrPages > 1) throw new Error('fault-around: a huge shmem folio mapped by ptes is not modelled');
     const slot = mm.pt.pteSlot(a, true)!;
     if (mm.pt.read(slot) === 0n) setPteRange(mm, vma, slot, f, false, a !== (addr & ~(PAGE - 1n)));
   }

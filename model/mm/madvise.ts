@@ -1,6 +1,7 @@
 // madvise() (mm/madvise.c): MADV_DONTNEED, MADV_FREE, MADV_REMOVE,
 // MADV_COLD, MADV_PAGEOUT (reclaim in vmscan.ts), MADV_HUGEPAGE,
-// MADV_NOHUGEPAGE, MADV_DONTFORK, MADV_DOFORK, MADV_POPULATE_(READ|WRITE),
+// MADV_NOHUGEPAGE, MADV_COLLAPSE of shmem (khugepaged.ts), MADV_DONTFORK,
+// MADV_DOFORK, MADV_POPULATE_(READ|WRITE),
 // and the guard regions (MADV_GUARD_INSTALL, MADV_GUARD_REMOVE). A
 // userfaultfd with UFFD_FEATURE_EVENT_REMOVE holds DONTNEED, FREE and
 // REMOVE until its handler has read of them (userfaultfd_remove()): the
@@ -23,6 +24,7 @@ import type { Vma } from './vma.ts';
 import { modifyFlags } from './vma-ops.ts';
 import { reclaimPages, type Picked } from './vmscan.ts';
 import { punchHole } from './falloc.ts';
+import { madviseCollapse } from './khugepaged.ts';
 import { afterEvents, type Blocking, EventWait, userfaultfdRemove } from './userfaultfd.ts';
 
 const PAGE = BigInt(PAGE_SIZE);
@@ -34,7 +36,7 @@ const einval = () => new Errno('EINVAL', 'madvise');
 
 // madvise_behavior_valid(), with the guard regions only where the kernel has them
 function madviseBehaviorValid(mm: Mm, advice: number): boolean {
-  const known = [U.MADV_NORMAL, U.MADV_DONTNEED, U.MADV_FREE, U.MADV_REMOVE, U.MADV_DONTFORK, U.MADV_DOFORK, U.MADV_COLD, U.MADV_PAGEOUT, U.MADV_HUGEPAGE, U.MADV_NOHUGEPAGE, U.MADV_POPULATE_READ, U.MADV_POPULATE_WRITE];
+  const known = [U.MADV_NORMAL, U.MADV_DONTNEED, U.MADV_FREE, U.MADV_REMOVE, U.MADV_DONTFORK, U.MADV_DOFORK, U.MADV_COLD, U.MADV_PAGEOUT, U.MADV_HUGEPAGE, U.MADV_NOHUGEPAGE, U.MADV_POPULATE_READ, U.MADV_POPULATE_WRITE, U.MADV_COLLAPSE];
   if (known.includes(advice)) return true;
   return mm.sys.cfg.kernel.madviseGuard && (advice === U.MADV_GUARD_INSTALL || advice === U.MADV_GUARD_REMOVE);
 }
@@ -96,6 +98,9 @@ function madviseVmaBehavior(mm: Mm, vma: Vma, start: bigint, end: bigint, advice
   switch (advice) {
     case U.MADV_REMOVE:
       return madviseRemove(mm, vma, start, end);
+    case U.MADV_COLLAPSE:
+      // madvise_collapse() drops the lock
+      return madviseCollapse(mm, vma, start, end) ?? end;
     case U.MADV_DONTFORK:
       return madviseUpdateVma(mm, vma, start, end, vma.flags | V.VM_DONTCOPY);
     case U.MADV_DOFORK:

@@ -77,6 +77,8 @@ export class Tmpfs {
  */
 export function shmemGetFolio(sys: ShmemBacking, inode: Inode, index: bigint): Folio {
   let f = inode.pages.get(index);
+  // only MADV_COLLAPSE makes one, and its pages are mapped by pmd
+  if (f && f.nrPages > 1 && !inode.hugetlb) throw new Error('shmem: a page of a huge shmem folio through a pte is not modelled');
   if (f) return f;
   f = sys.phys.alloc(0, false, inode, index);
   const offset = inode.swapped.get(index);
@@ -122,8 +124,10 @@ function shmemTruncateRange(sys: ShmemBacking, inode: Inode, lstart: bigint): vo
   let released = false;
   for (const [index, f] of [...inode.pages]) {
     if (index < keep) continue;
+    if (f.index < keep) throw new Error('shmem: truncating inside a huge shmem folio (a split) is not modelled');
     inode.pages.delete(index);
-    sys.phys.free(f);
+    // a huge folio holds many indices: freed with its first
+    if (index === f.index) sys.phys.free(f);
     released = true;
   }
   // folio_batch_release() of the pages taken out drains the LRU batches
