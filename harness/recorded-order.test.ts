@@ -9,7 +9,7 @@ describe('unlessBehindAWait', () => {
     let blocked = false;
     let recordTaken = false;
     const recorded = Promise.resolve().then(() => ((recordTaken = true), 7));
-    expect(await unlessBehindAWait(Promise.resolve(), Promise.resolve(7), recorded, () => (blocked = true))).toBe(7);
+    expect(await unlessBehindAWait(() => false, Promise.resolve(7), recorded, () => (blocked = true))).toBe(7);
     expect(recordTaken).toBe(true);
     expect(blocked).toBe(false);
   });
@@ -18,14 +18,14 @@ describe('unlessBehindAWait', () => {
     let blocked = false;
     const waiting = new Promise<void>(() => {}); // a store the handler has not resolved
     const recorded = waiting.then(() => 7);
-    expect(await unlessBehindAWait(waiting, Promise.resolve(7), recorded, () => (blocked = true))).toBe(7);
+    expect(await unlessBehindAWait(() => true, Promise.resolve(7), recorded, () => (blocked = true))).toBe(7);
     expect(blocked).toBe(true);
   });
 
   test('a failure behind a call that waits comes back at once too', async () => {
     const waiting = new Promise<void>(() => {});
     const failed = Promise.reject(new Error('agent died'));
-    await expect(unlessBehindAWait(waiting, failed, waiting.then(() => 0), () => {})).rejects.toThrow('agent died');
+    await expect(unlessBehindAWait(() => true, failed, waiting.then(() => 0), () => {})).rejects.toThrow('agent died');
   });
 
   test('Answers: a call is behind a wait only while one made before it has not answered', async () => {
@@ -33,14 +33,28 @@ describe('unlessBehindAWait', () => {
     let answer!: () => void;
     const waiting = new Promise<void>((resolve) => (answer = resolve));
     answers.add(Promise.resolve());
-    const behindNothing = answers.add(waiting);
-    const behindTheWait = answers.add(Promise.resolve());
-    let settled = false;
-    void behindTheWait.then(() => (settled = true));
-    await behindNothing;
+    const firstBehind = answers.add(waiting);
+    const secondBehind = answers.add(Promise.resolve());
     await Promise.resolve();
-    expect(settled).toBe(false);
+    expect(firstBehind()).toBe(false);
+    expect(secondBehind()).toBe(true);
     answer();
-    await behindTheWait;
+    await waiting;
+    expect(secondBehind()).toBe(false);
+  });
+
+  test('calls answered together, in order: the later one, looked at as it answers, is behind nothing', async () => {
+    const answers = new Answers();
+    let answerBoth!: () => void;
+    const both = new Promise<void>((resolve) => (answerBoth = resolve));
+    const first = both.then(() => 1);
+    const second = both.then(() => 2);
+    answers.add(first);
+    const behind = answers.add(second);
+    let seen: boolean | null = null;
+    void second.then(() => (seen = behind()));
+    answerBoth();
+    await second;
+    expect(seen).toBe(false);
   });
 });

@@ -8,30 +8,37 @@
 // merely sent together (harness/in-order.ts) are not behind a wait: their
 // results all come, and their records follow.
 
-/** Tracks the results of a recorder's calls: whether every call made before one has answered. */
+/**
+ * Tracks the results of a recorder's calls: whether every call made before
+ * one has answered. Kept by the calls' own reactions, registered as each is
+ * made, so an earlier call that answered first is seen as answered by the
+ * time a later one's answer is looked at.
+ */
 export class Answers {
-  private all: Promise<unknown> = Promise.resolve();
-  /** Adds a call's result; returns what settles once every call made before it has answered. */
-  add(result: Promise<unknown>): Promise<unknown> {
-    const earlier = this.all;
-    const ignore = () => {};
-    this.all = Promise.all([earlier, result.then(ignore, ignore)]);
-    return earlier;
+  private next = 0;
+  private readonly unanswered = new Set<number>();
+  /** Adds a call's result; returns whether, when asked, a call made before it has not answered yet. */
+  add(result: Promise<unknown>): () => boolean {
+    const n = this.next++;
+    this.unanswered.add(n);
+    const answered = () => void this.unanswered.delete(n);
+    result.then(answered, answered);
+    return () => {
+      for (const m of this.unanswered) if (m < n) return true;
+      return false;
+    };
   }
 }
 
 /**
  * `recorded`, or `result` itself when it comes while a call made before it
- * has not answered yet (`earlier` from Answers.add()); `blocked` is called then.
+ * has not answered yet (`behind`, from Answers.add()); `blocked` is called then.
  */
-export function unlessBehindAWait<T>(earlier: Promise<unknown>, result: Promise<T>, recorded: Promise<T>, blocked: () => void): Promise<T> {
-  let beforeDone = false;
-  const mark = () => (beforeDone = true);
-  earlier.then(mark, mark);
+export function unlessBehindAWait<T>(behind: () => boolean, result: Promise<T>, recorded: Promise<T>, blocked: () => void): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     recorded.then(resolve, reject);
     const early = (settle: () => void) => {
-      if (beforeDone) return;
+      if (!behind()) return;
       blocked();
       settle();
     };
