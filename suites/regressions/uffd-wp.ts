@@ -1,16 +1,16 @@
 // Historical uffd-wp and PAGEMAP_SCAN bugs (shared/reference/bugs.md,
-// areas G and H) that asynchronous uffd-wp can show, each as the minimal
+// areas F, G and H) that asynchronous uffd-wp can show, each as the minimal
 // scenario: one result per bug id. A kernel that has the bug fails that
-// result; the model must not. G4 (mremap-uffd-clear) is a pte-states step.
+// result; the model must not. E1, E2, F1 and F2 (uffd-wp across fork()) are
+// uffd-unit-tests' wp-fork* results. G4 (mremap-uffd-clear) is a pte-states step.
 // G5 (zap-marker-nopage) needs a uffd-wp pte with no struct page in a file
 // area (pfn or DAX mappings): a zap of anonymous memory drops uffd-wp zero
 // pages and markers alike ("Zap on anonymous always means dropping
 // everything", zap_install_uffd_wp_if_needed(), measured on the host, 6.12
 // arm64 and the model), and tmpfs maps page cache pages. The rest need
-// fork, migration, hole punching or concurrency, which the model does not
-// have.
+// migration, pinning or concurrency, which the model does not have.
 
-import { MADV_PAGEOUT, PM_PRESENT, PM_SWAP, PM_UFFD_WP, UFFDIO_REGISTER_MODE_WP, UFFDIO_WRITEPROTECT_MODE_WP, isErr } from '../../uapi/linux.ts';
+import { MADV_PAGEOUT, MADV_REMOVE, MAP_ANONYMOUS, MAP_HUGETLB, MAP_SHARED, PM_PRESENT, PM_SWAP, PM_UFFD_WP, PROT_READ, PROT_WRITE, UFFDIO_REGISTER_MODE_WP, UFFDIO_WRITEPROTECT_MODE_WP, isErr } from '../../uapi/linux.ts';
 import type { Ksft } from '../../harness/ksft.ts';
 import type { Selftest, Suite } from '../../harness/suite.ts';
 import { storeByte } from '../../harness/user-memory.ts';
@@ -20,6 +20,7 @@ const NAMES = {
   unregReset: 'uffd-unreg-reset: UFFDIO_UNREGISTER resets write protection, and a new registration finds none',
   wpFastpath: 'pmscan-wp-fastpath: PAGEMAP_SCAN without a vector or PM_SCAN_WP_MATCHING protects nothing',
   swpUffd: 'pmscan-swp-uffd: protected swap entries are not written; the one written back is',
+  hugetlbCpMarker: 'hugetlb-cp-marker: a hugetlb marker protected again stays one; resolved or unregistered it goes; the hole punched after is clean',
 };
 
 /** `pages` private anonymous pages registered for async uffd-wp. */
@@ -81,15 +82,37 @@ async function swpUffd(t: Selftest, uffd: number, swap: boolean): Promise<void> 
   await t.proc.munmap(map, pages * t.pagesize);
 }
 
+// F4 (v6.2, 0e678153f5be): hugetlb_change_protection() let a marker fall into the present-pte path, a garbage entry a hole punch then met
+async function hugetlbCpMarker(t: Selftest, uffd: number): Promise<void> {
+  const { proc, ksft } = t;
+  const hpage = 2n << 20n;
+  const map = await proc.mmap(0n, hpage, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0n);
+  if (isErr(map)) {
+    ksft.printMsg(`no free hugetlb page: ${map.name}`);
+    return ksft.testResultSkip(NAMES.hugetlbCpMarker);
+  }
+  const wp = (mode: bigint) => proc.uffdioWriteprotect(uffd, map, hpage, mode);
+  await proc.uffdioRegister(uffd, map, hpage, UFFDIO_REGISTER_MODE_WP);
+  await wp(UFFDIO_WRITEPROTECT_MODE_WP);
+  const marker = (await pmState(t, map)) === PM_UFFD_WP;
+  const again = (await wp(UFFDIO_WRITEPROTECT_MODE_WP)) === 0 && (await pmState(t, map)) === PM_UFFD_WP;
+  const resolved = (await wp(0n)) === 0 && (await pmState(t, map)) === 0n;
+  await wp(UFFDIO_WRITEPROTECT_MODE_WP);
+  const unregistered = (await proc.uffdioUnregister(uffd, map, hpage)) === 0 && (await pmState(t, map)) === 0n;
+  const punched = (await proc.madvise(map, hpage, MADV_REMOVE)) === 0 && (await pmState(t, map)) === 0n;
+  ksft.testResult(marker && again && resolved && unregistered && punched && (await proc.munmap(map, hpage)) === 0, NAMES.hugetlbCpMarker);
+}
+
 async function main(t: Selftest): Promise<void> {
   const ksft: Ksft = t.ksft;
   ksft.printHeader();
-  ksft.setPlan(3);
+  ksft.setPlan(Object.keys(NAMES).length);
   const uffd = await asyncUffdOrSkip(t, Object.values(NAMES));
   if (uffd !== null) {
     await unregReset(t, uffd);
     await wpFastpath(t, uffd);
     await swpUffd(t, uffd, await haveSwap(t));
+    await hugetlbCpMarker(t, uffd);
     await t.proc.close(uffd);
   }
   ksft.finished();
@@ -97,7 +120,7 @@ async function main(t: Selftest): Promise<void> {
 
 export const uffdWpRegressions: Suite = {
   name: 'regressions-uffd-wp',
-  source: 'shared/reference/bugs.md: G2 H2 H3',
+  source: 'shared/reference/bugs.md: G2 H2 H3 F4',
   tests: Object.values(NAMES),
   run: main,
 };
