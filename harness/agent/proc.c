@@ -17,6 +17,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1108,36 +1109,70 @@ static enum outcome uffd_progress(struct request *r, struct buf *o, int e, const
 	return ANSWERED;
 }
 
+/*
+ * UFFDIO_COPY and UFFDIO_MOVE take one layout (dst, src, len, mode, then the
+ * field the kernel reports its progress in); UFFDIO_ZEROPAGE, _CONTINUE and
+ * _POISON another (a range, a mode, the progress field).
+ */
+struct uffdio_pair_progress {
+	uint64_t dst, src, len, mode;
+	int64_t progress;
+};
+struct uffdio_range_progress {
+	struct uffdio_range range;
+	uint64_t mode;
+	int64_t progress;
+};
+_Static_assert(sizeof(struct uffdio_copy) == sizeof(struct uffdio_pair_progress) &&
+		       offsetof(struct uffdio_copy, copy) == offsetof(struct uffdio_pair_progress, progress) &&
+		       sizeof(struct uffdio_move) == sizeof(struct uffdio_pair_progress) &&
+		       offsetof(struct uffdio_move, move) == offsetof(struct uffdio_pair_progress, progress),
+	       "uffdio_copy and uffdio_move share a layout");
+_Static_assert(sizeof(struct uffdio_zeropage) == sizeof(struct uffdio_range_progress) &&
+		       offsetof(struct uffdio_zeropage, zeropage) == offsetof(struct uffdio_range_progress, progress) &&
+		       sizeof(struct uffdio_continue) == sizeof(struct uffdio_range_progress) &&
+		       offsetof(struct uffdio_continue, mapped) == offsetof(struct uffdio_range_progress, progress) &&
+		       sizeof(struct uffdio_poison) == sizeof(struct uffdio_range_progress) &&
+		       offsetof(struct uffdio_poison, updated) == offsetof(struct uffdio_range_progress, progress),
+	       "uffdio_zeropage, uffdio_continue and uffdio_poison share a layout");
+
+/* COPY or MOVE ("dst", "src", "len", "mode"): the progress field as `key` */
+static enum outcome uffd_pair_progress_ioctl(struct request *r, struct buf *o, unsigned long cmd, const char *key)
+{
+	struct uffdio_pair_progress arg = { .progress = UNWRITTEN };
+	int64_t fd;
+	if (INT_FIELD(r, "fd", &fd) || req_u64(r, "dst", &arg.dst) || req_u64(r, "src", &arg.src) || req_u64(r, "len", &arg.len) ||
+	    req_u64(r, "mode", &arg.mode))
+		return BAD;
+	if (agent_fd(fd))
+		return uffd_progress(r, o, EBADF, key, UNWRITTEN);
+	int rc = ioctl((int)fd, cmd, &arg);
+	return uffd_progress(r, o, rc ? errno : 0, key, arg.progress);
+}
+
+/* ZEROPAGE, CONTINUE or POISON ("start", "len", "mode"): the progress field as `key` */
+static enum outcome uffd_range_progress_ioctl(struct request *r, struct buf *o, unsigned long cmd, const char *key)
+{
+	struct uffdio_range_progress arg = { .progress = UNWRITTEN };
+	int64_t fd;
+	if (!uffd_range_request(r, &fd, &arg.range, &arg.mode))
+		return BAD;
+	if (agent_fd(fd))
+		return uffd_progress(r, o, EBADF, key, UNWRITTEN);
+	int rc = ioctl((int)fd, cmd, &arg);
+	return uffd_progress(r, o, rc ? errno : 0, key, arg.progress);
+}
+
 /* UFFDIO_COPY: len bytes from src into the missing pages at dst, waking the faults there unless DONTWAKE (WP: protected) */
 static enum outcome op_uffdio_copy(struct request *r, struct buf *o)
 {
-	struct uffdio_copy copy = { 0 };
-	int64_t fd;
-	uint64_t dst, src, len, mode;
-	if (INT_FIELD(r, "fd", &fd) || req_u64(r, "dst", &dst) || req_u64(r, "src", &src) || req_u64(r, "len", &len) ||
-	    req_u64(r, "mode", &mode))
-		return BAD;
-	if (agent_fd(fd))
-		return uffd_progress(r, o, EBADF, "copy", UNWRITTEN);
-	copy = (struct uffdio_copy){ .dst = dst, .src = src, .len = len, .mode = mode, .copy = UNWRITTEN };
-	int rc = ioctl((int)fd, UFFDIO_COPY, &copy);
-	return uffd_progress(r, o, rc ? errno : 0, "copy", copy.copy);
+	return uffd_pair_progress_ioctl(r, o, UFFDIO_COPY, "copy");
 }
 
 /* UFFDIO_ZEROPAGE: the zero page mapped at the range's missing pages, waking the faults there unless DONTWAKE */
 static enum outcome op_uffdio_zeropage(struct request *r, struct buf *o)
 {
-	struct uffdio_zeropage zp = { 0 };
-	int64_t fd;
-	uint64_t mode;
-	if (!uffd_range_request(r, &fd, &zp.range, &mode))
-		return BAD;
-	zp.mode = mode;
-	zp.zeropage = UNWRITTEN;
-	if (agent_fd(fd))
-		return uffd_progress(r, o, EBADF, "zeropage", UNWRITTEN);
-	int rc = ioctl((int)fd, UFFDIO_ZEROPAGE, &zp);
-	return uffd_progress(r, o, rc ? errno : 0, "zeropage", zp.zeropage);
+	return uffd_range_progress_ioctl(r, o, UFFDIO_ZEROPAGE, "zeropage");
 }
 
 /* USERFAULTFD_IOC_NEW on an open /dev/userfaultfd: a new userfaultfd, as userfaultfd(2) makes one */
@@ -1159,48 +1194,19 @@ static enum outcome op_userfaultfd_ioc_new(struct request *r, struct buf *o)
 /* UFFDIO_CONTINUE: the page cache's pages mapped at the range (MINOR faults resolved), waking the faults there unless DONTWAKE */
 static enum outcome op_uffdio_continue(struct request *r, struct buf *o)
 {
-	struct uffdio_continue cont = { 0 };
-	int64_t fd;
-	uint64_t mode;
-	if (!uffd_range_request(r, &fd, &cont.range, &mode))
-		return BAD;
-	cont.mode = mode;
-	cont.mapped = UNWRITTEN;
-	if (agent_fd(fd))
-		return uffd_progress(r, o, EBADF, "mapped", UNWRITTEN);
-	int rc = ioctl((int)fd, UFFDIO_CONTINUE, &cont);
-	return uffd_progress(r, o, rc ? errno : 0, "mapped", cont.mapped);
+	return uffd_range_progress_ioctl(r, o, UFFDIO_CONTINUE, "mapped");
 }
 
 /* UFFDIO_MOVE: len bytes of pages moved from src to dst, waking the faults there unless DONTWAKE */
 static enum outcome op_uffdio_move(struct request *r, struct buf *o)
 {
-	int64_t fd;
-	uint64_t dst, src, len, mode;
-	if (INT_FIELD(r, "fd", &fd) || req_u64(r, "dst", &dst) || req_u64(r, "src", &src) || req_u64(r, "len", &len) ||
-	    req_u64(r, "mode", &mode))
-		return BAD;
-	if (agent_fd(fd))
-		return uffd_progress(r, o, EBADF, "move", UNWRITTEN);
-	struct uffdio_move move = { .dst = dst, .src = src, .len = len, .mode = mode, .move = UNWRITTEN };
-	int rc = ioctl((int)fd, UFFDIO_MOVE, &move);
-	return uffd_progress(r, o, rc ? errno : 0, "move", move.move);
+	return uffd_pair_progress_ioctl(r, o, UFFDIO_MOVE, "move");
 }
 
 /* UFFDIO_POISON: poison markers at the range (a later access SIGBUS), waking the faults there unless DONTWAKE */
 static enum outcome op_uffdio_poison(struct request *r, struct buf *o)
 {
-	struct uffdio_poison poison = { 0 };
-	int64_t fd;
-	uint64_t mode;
-	if (!uffd_range_request(r, &fd, &poison.range, &mode))
-		return BAD;
-	poison.mode = mode;
-	poison.updated = UNWRITTEN;
-	if (agent_fd(fd))
-		return uffd_progress(r, o, EBADF, "updated", UNWRITTEN);
-	int rc = ioctl((int)fd, UFFDIO_POISON, &poison);
-	return uffd_progress(r, o, rc ? errno : 0, "updated", poison.updated);
+	return uffd_range_progress_ioctl(r, o, UFFDIO_POISON, "updated");
 }
 
 /* UFFDIO_WAKE: the threads waiting in faults in the range retry them */
