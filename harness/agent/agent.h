@@ -143,9 +143,10 @@ enum outcome { DONE, BAD, FAILED, ASYNC, ANSWERED };
 /*
  * The process's own accesses to its memory: read, write, fill (memset), increment (p[0]++ at each address), a thread's atomic add;
  * and the calls that may wait as an access may wait in a fault: a read(2) of a userfaultfd or of another descriptor
- * (a pipe), poll(2), and a fork() the kernel holds until its userfaultfd's FORK message is read.
+ * (a pipe), poll(2), a fork() the kernel holds until its userfaultfd's FORK message is read, and an mmap(2),
+ * munmap(2), mremap(2) or madvise(2) it holds until a REMAP, REMOVE or UNMAP message is read (SYSCALL).
  */
-enum access { LOAD, STORE, FILL, INCREMENT, ATOMIC_ADD, UFFD_READ, READ_FD, POLL, FORK };
+enum access { LOAD, STORE, FILL, INCREMENT, ATOMIC_ADD, UFFD_READ, READ_FD, POLL, FORK, SYSCALL };
 struct job;
 
 bool proc_op_known(const char *name);
@@ -158,6 +159,8 @@ int memory_start(void);
 enum outcome memory_submit(struct request *r, enum access kind, struct buf *o);
 enum outcome memory_call(struct request *r, enum access kind, struct buf *o);
 enum outcome memory_fork(struct request *r, int sock, int peer);
+/* syscall(nr, args...) on a worker, answered as `call` fails or with its "addr" (returns_addr) */
+enum outcome memory_syscall(struct request *r, long nr, const uint64_t args[6], const char *call, bool returns_addr);
 /* one of the agent's own descriptors, which behave as closed to the test */
 bool agent_fd(int64_t fd);
 /* An access parsed from its request (NULL for a bad one); run on the calling thread, answered and freed; or freed unrun. */

@@ -377,6 +377,33 @@ describe('on the real agent', () => {
       expect(ok(await within(proc.munmap(to, 2n * PAGE), 'munmap'))).toBe(0);
       expect(await within(message, 'UNMAP')).toEqual({ event: 'UNMAP', start: to, end: to + 2n * PAGE });
     });
+    test('non-cooperative events: an mremap, MADV_DONTNEED, munmap or mmap(MAP_FIXED) made first waits on a worker while a later uffdRead reads its event', async (ctx) => {
+      const uffd = await proc.userfaultfd(O_CLOEXEC | O_NONBLOCK);
+      if (isErr(uffd)) return ctx.skip(`userfaultfd: ${uffd}`);
+      ok(await proc.uffdioApi(uffd, UFFD_API, UFFD_FEATURE_EVENT_REMAP | UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP));
+      const [addr, to] = [await anon(2n * PAGE), await anon(2n * PAGE)];
+      ok(await proc.uffdioRegister(uffd, addr, 2n * PAGE, UFFDIO_REGISTER_MODE_MISSING));
+      const moved = proc.mremap(addr, 2n * PAGE, 2n * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+      expect([await nextMessage(uffd), await nextMessage(uffd)]).toEqual(
+        expect.arrayContaining([
+          { event: 'REMAP', from: addr, to, len: 2n * PAGE },
+          { event: 'UNMAP', start: addr, end: addr + 2n * PAGE },
+        ]),
+      );
+      expect(ok(await within(moved, 'mremap'))).toBe(to);
+      const advised = proc.madvise(to, PAGE, MADV_DONTNEED);
+      expect(await nextMessage(uffd)).toEqual({ event: 'REMOVE', start: to, end: to + PAGE });
+      expect(ok(await within(advised, 'madvise'))).toBe(0);
+      const mapped = proc.mmap(to, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0n);
+      expect(await nextMessage(uffd)).toEqual({ event: 'UNMAP', start: to, end: to + PAGE });
+      expect(ok(await within(mapped, 'mmap'))).toBe(to);
+      const unmapped = proc.munmap(to, 2n * PAGE);
+      expect(await nextMessage(uffd)).toEqual({ event: 'UNMAP', start: to, end: to + 2n * PAGE });
+      expect(ok(await within(unmapped, 'munmap'))).toBe(0);
+      // what fails still says why, from the worker
+      expect(await proc.munmap(to + 1n, PAGE)).toEqual(new Errno('EINVAL', 'munmap'));
+      expect(await proc.mremap(to, PAGE, PAGE, 0x80, 0n)).toEqual(new Errno('EINVAL', 'mremap'));
+    });
   });
 
   /** uffdRead until a message comes: again while an O_NONBLOCK userfaultfd has none (EAGAIN), as uffd-unit-tests' handler reads */

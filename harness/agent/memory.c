@@ -39,6 +39,10 @@ struct job {
 	int fd; /* UFFD_READ's, READ_FD's; FORK's: the new process's socket */
 	int peer; /* FORK's: the router's end of that socket */
 	int timeout; /* POLL's, in ms */
+	long nr; /* SYSCALL's: the call, its arguments, its name, and whether it returns an address */
+	uint64_t args[6];
+	const char *call;
+	bool returns_addr;
 	/* STORE's bytes, LOAD's result, INCREMENT's and ATOMIC_ADD's addresses (uint64_t), POLL's struct pollfd */
 	struct buf data;
 };
@@ -142,6 +146,22 @@ static int guarded_atomic_add(const uint64_t *addrs, size_t n, int delta)
 	return 0;
 }
 
+static void syscall_reply(const struct job *j, struct buf *o)
+{
+	struct request r = { .has_id = j->has_id, .id = j->id, .call = j->call };
+	long rc = syscall(j->nr, j->args[0], j->args[1], j->args[2], j->args[3], j->args[4], j->args[5]);
+	r.errnum = errno;
+	if (rc == -1) {
+		jw_errno(o, &r);
+		return;
+	}
+	jw_begin(o, &r);
+	buf_puts(o, ",\"ok\":true");
+	if (j->returns_addr)
+		jw_hex(o, "addr", (uint64_t)rc);
+	jw_end(o);
+}
+
 static void run(struct job *j, struct buf *o)
 {
 	char scratch[16];
@@ -180,6 +200,9 @@ static void run(struct job *j, struct buf *o)
 		return;
 	case FORK:
 		fork_reply(j->fd, j->peer, j->has_id, j->id, o);
+		return;
+	case SYSCALL:
+		syscall_reply(j, o);
 		return;
 	}
 	buf_puts(o, "{\"id\":");
@@ -375,6 +398,7 @@ static int parse_job(struct request *r, struct job *j)
 	case POLL:
 		return parse_poll(r, j);
 	case FORK:
+	case SYSCALL:
 		break;
 	}
 	return req_bad(r, "unknown access");
@@ -496,5 +520,22 @@ enum outcome memory_fork(struct request *r, int sock, int peer)
 		return BAD;
 	}
 	*j = (struct job){ .kind = FORK, .has_id = r->has_id, .id = r->id, .fd = sock, .peer = peer };
+	return queue(j);
+}
+
+/*
+ * A call a non-cooperative userfaultfd may hold until its message is read
+ * (mremap: REMAP; madvise: REMOVE; munmap, or an mmap or mremap that
+ * unmaps: UNMAP), on a worker, so that the process serves the read.
+ */
+enum outcome memory_syscall(struct request *r, long nr, const uint64_t args[6], const char *call, bool returns_addr)
+{
+	struct job *j = calloc(1, sizeof *j);
+	if (!j) {
+		req_bad(r, "out of memory");
+		return BAD;
+	}
+	*j = (struct job){ .kind = SYSCALL, .has_id = r->has_id, .id = r->id, .nr = nr, .call = call, .returns_addr = returns_addr };
+	memcpy(j->args, args, sizeof j->args);
 	return queue(j);
 }

@@ -117,6 +117,8 @@ static pthread_mutex_t fork_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t handover_lock = PTHREAD_MUTEX_INITIALIZER;
 /* a userfaultfd asked for UFFD_FEATURE_EVENT_FORK: the kernel may hold a fork until its message is read */
 static bool fork_events;
+/* one asked for REMAP, REMOVE or UNMAP: mmap, munmap, mremap and madvise run on workers (memory_syscall()) */
+static bool mm_events;
 
 
 static struct buf queued;
@@ -174,6 +176,8 @@ static enum outcome op_mmap(struct request *r, struct buf *o)
 		return BAD;
 	if (!(flags & MAP_ANONYMOUS) && agent_fd(fd))
 		return failed_with(r, "mmap", EBADF);
+	if (mm_events)
+		return memory_syscall(r, SYS_mmap, (uint64_t[6]){ addr, len, (uint64_t)prot, (uint64_t)flags, (uint64_t)fd, offset }, "mmap", true);
 	void *p = mmap((void *)(uintptr_t)addr, len, (int)prot, (int)flags, (int)fd, (off_t)offset);
 	if (p == MAP_FAILED)
 		return failed(r, "mmap");
@@ -187,6 +191,8 @@ static enum outcome op_munmap(struct request *r, struct buf *o)
 	(void)o;
 	if (req_u64(r, "addr", &addr) || req_u64(r, "len", &len))
 		return BAD;
+	if (mm_events)
+		return memory_syscall(r, SYS_munmap, (uint64_t[6]){ addr, len }, "munmap", false);
 	return munmap((void *)(uintptr_t)addr, len) ? failed(r, "munmap") : DONE;
 }
 
@@ -207,6 +213,8 @@ static enum outcome op_mremap(struct request *r, struct buf *o)
 	if (req_u64(r, "old_addr", &old_addr) || req_u64(r, "old_len", &old_len) || req_u64(r, "new_len", &new_len) ||
 	    INT_FIELD(r, "flags", &flags) || req_u64_opt(r, "new_addr", &new_addr))
 		return BAD;
+	if (mm_events)
+		return memory_syscall(r, SYS_mremap, (uint64_t[6]){ old_addr, old_len, new_len, (uint64_t)flags, new_addr }, "mremap", true);
 	void *p = mremap((void *)(uintptr_t)old_addr, old_len, new_len, (int)flags, (void *)(uintptr_t)new_addr);
 	if (p == MAP_FAILED)
 		return failed(r, "mremap");
@@ -221,6 +229,8 @@ static enum outcome op_madvise(struct request *r, struct buf *o)
 	(void)o;
 	if (req_u64(r, "addr", &addr) || req_u64(r, "len", &len) || INT_FIELD(r, "advice", &advice))
 		return BAD;
+	if (mm_events)
+		return memory_syscall(r, SYS_madvise, (uint64_t[6]){ addr, len, (uint64_t)advice }, "madvise", false);
 	return madvise((void *)(uintptr_t)addr, len, (int)advice) ? failed(r, "madvise") : DONE;
 }
 
@@ -1013,6 +1023,8 @@ static enum outcome op_uffdio_api(struct request *r, struct buf *o)
 		return failed(r, "ioctl");
 	if (features & UFFD_FEATURE_EVENT_FORK)
 		fork_events = true;
+	if (features & (UFFD_FEATURE_EVENT_REMAP | UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP))
+		mm_events = true;
 	jw_hex(o, "api", api.api);
 	jw_hex(o, "features", api.features);
 	jw_hex(o, "ioctls", api.ioctls);
