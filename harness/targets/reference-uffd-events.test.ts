@@ -146,6 +146,27 @@ describe('non-cooperative events hold the call that raised them until a read tak
     expect(await p.uffdRead(uffd)).toEqual(new U.Errno('EAGAIN', 'read'));
   });
 
+  test('mremap() moving a registered area onto another, shrunk: the destination\'s UNMAP, REMAP, then the shrink\'s and the source\'s, each read before the next (as on linux-host 6.18)', async () => {
+    const p = await (await referenceTarget('')).spawn();
+    const a = await anonArea(p, 8n * PAGE);
+    const uffd = await uffdWith(p, U.UFFD_FEATURE_EVENT_REMAP | U.UFFD_FEATURE_EVENT_UNMAP);
+    must(await p.uffdioRegister(uffd, a, 2n * PAGE, U.UFFDIO_REGISTER_MODE_MISSING), 'register');
+    must(await p.uffdioRegister(uffd, a + 4n * PAGE, 2n * PAGE, U.UFFDIO_REGISTER_MODE_MISSING), 'register');
+    const moved = p.mremap(a, 2n * PAGE, PAGE, U.MREMAP_MAYMOVE | U.MREMAP_FIXED, a + 4n * PAGE);
+    const dest = { event: 'UNMAP', start: a + 4n * PAGE, end: a + 5n * PAGE };
+    expect(await readMsg(p, uffd)).toEqual(dest);
+    // each is posted once the one before is read; until the last is, the ioctls say EAGAIN
+    expect(await p.uffdRead(uffd)).toEqual({ event: 'REMAP', from: a, to: a + 4n * PAGE, len: PAGE });
+    expect(await p.uffdRead(uffd)).toEqual({ event: 'UNMAP', start: a + PAGE, end: a + 2n * PAGE });
+    expect(await p.uffdioCopy(uffd, a + 6n * PAGE, a, PAGE, 0n)).toEqual({ error: new U.Errno('EAGAIN', 'ioctl'), progress: -11n });
+    expect(await p.uffdRead(uffd)).toEqual({ event: 'UNMAP', start: a, end: a + PAGE });
+    expect(await moved).toBe(a + 4n * PAGE);
+    // mmap(MAP_FIXED) over a registered area unmaps it: UNMAP too
+    const mapped = p.mmap(a + 4n * PAGE, PAGE, U.PROT_READ, U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_FIXED, -1, 0n);
+    expect(await readMsg(p, uffd)).toEqual({ event: 'UNMAP', start: a + 4n * PAGE, end: a + 5n * PAGE });
+    expect(await mapped).toBe(a + 4n * PAGE);
+  });
+
   test("a thread held in MADV_REMOVE by its event is in 'D' until the event is read", async () => {
     const p = await (await referenceTarget('')).spawn();
     const fd = must(await p.memfdCreate('uffd-test', 0), 'memfd_create');

@@ -9,7 +9,7 @@ import { DEFAULT_LAYOUT } from '../../model/arm64/layout.ts';
 import type { Pgtable } from '../../model/arm64/pgtable.ts';
 import { DEFAULT_KERNEL, kernelByName } from '../../model/kernel.ts';
 import { doMadvise } from '../../model/mm/madvise.ts';
-import { doMmap, vmMunmap } from '../../model/mm/mmap.ts';
+import { doMmap, vmMmapPgoff, vmMunmap } from '../../model/mm/mmap.ts';
 import { doMprotectPkey } from '../../model/mm/mprotect.ts';
 import { doMremap } from '../../model/mm/mremap.ts';
 import { System, type SystemConfig, type ThpSettings } from '../../model/mm/system.ts';
@@ -204,7 +204,7 @@ class ReferenceProc implements Proc {
   async mmap(addr: bigint, length: bigint, prot: number, flags: number, fd: number, offset: bigint): Promise<Ret<bigint>> {
     const file = flags & U.MAP_ANONYMOUS ? null : this.live.file(fd);
     if (!(flags & U.MAP_ANONYMOUS) && !file) return new Errno('EBADF', 'mmap');
-    return doMmap(this.mm, addr, length, prot, flags, file, offset);
+    return this.blocking(vmMmapPgoff(this.mm, addr, length, prot, flags, file, offset));
   }
   munmap(addr: bigint, length: bigint): Promise<Ret<0>> {
     return this.blocking(vmMunmap(this.mm, addr, length));

@@ -3,7 +3,7 @@
 // munmap(), and the teardown at exit.
 
 import { Errno, type Ret } from '../../uapi/linux.ts';
-import { type Blocking, EventWait, userfaultfdUnmapComplete, userfaultfdUnmapPrep } from './userfaultfd.ts';
+import { type Blocking, UnmapList } from './userfaultfd.ts';
 import * as U from '../../uapi/linux.ts';
 import { faultinPage, followTouch } from './fault.ts';
 import { HPAGE_SIZE, hugeAlign, hugetlbReserve, hugetlbSizeOk } from './hugetlb.ts';
@@ -57,8 +57,15 @@ export function getUnmappedArea(mm: Mm, addr: bigint, len: bigint, anon: boolean
   return unmappedArea(mm, len, align) ?? new Errno('ENOMEM', 'mmap');
 }
 
-// do_mmap() + mmap_region()
-export function doMmap(mm: Mm, addr: bigint, len: bigint, prot: number, flags: number, file: MappedFile | null, offset: bigint): Ret<bigint> {
+// vm_mmap_pgoff(): do_mmap(), then the UNMAP events of the areas a MAP_FIXED mapping replaced
+export function vmMmapPgoff(mm: Mm, addr: bigint, len: bigint, prot: number, flags: number, file: MappedFile | null, offset: bigint): Blocking<Ret<bigint>> {
+  const uf = new UnmapList();
+  const r = doMmap(mm, addr, len, prot, flags, file, offset, uf);
+  return uf.complete(() => r);
+}
+
+// do_mmap() + mmap_region(); `uf` gathers the UNMAP events owed by the areas it replaces
+export function doMmap(mm: Mm, addr: bigint, len: bigint, prot: number, flags: number, file: MappedFile | null, offset: bigint, uf?: UnmapList): Ret<bigint> {
   if (len === 0n) return new Errno('EINVAL', 'mmap');
   if (!pageAligned(offset)) return new Errno('EINVAL', 'mmap');
   len = pageAlign(len);
@@ -117,7 +124,7 @@ export function doMmap(mm: Mm, addr: bigint, len: bigint, prot: number, flags: n
     hugetlbResv = r;
     if (vmFlags & V.VM_WRITE && inode!.size < len + pgoff * PAGE) inode!.size = len + pgoff * PAGE;
   }
-  doMunmap(mm, start, len);
+  doMunmap(mm, start, len, uf);
 
   if (anonymous && !hugetlb) {
     if (type === U.MAP_SHARED) {
@@ -168,11 +175,9 @@ function populateVmaPageRange(mm: Mm, v: Vma, start: bigint, end: bigint): void 
 export function vmMunmap(mm: Mm, addr: bigint, len: bigint): Blocking<Ret<0>> {
   if (!pageAligned(addr) || len === 0n || addr > TASK_SIZE || len > TASK_SIZE - addr) return new Errno('EINVAL', 'munmap');
   const end = addr + pageAlign(len);
-  const uf = userfaultfdUnmapPrep(mm.vmas.overlapping(addr, end));
-  const err = doMunmap(mm, addr, end - addr);
-  if (err) return err;
-  const events = userfaultfdUnmapComplete(uf, addr, end);
-  return events.length ? new EventWait(events, () => 0) : 0;
+  const uf = new UnmapList();
+  const err = doMunmap(mm, addr, end - addr, uf);
+  return uf.complete(() => err ?? 0);
 }
 
 // exit_mmap()

@@ -16,7 +16,7 @@ import { PMD_MASK, PMD_SIZE } from './pgtables.ts';
 import * as V from './vma.ts';
 import { Vma } from './vma.ts';
 import { doMunmap, mergeExtend, mergeNew } from './vma-ops.ts';
-import { type Blocking, EventWait, type UffdCtx, userfaultfdEvent } from './userfaultfd.ts';
+import { type Blocking, EventWait, type UffdCtx, UnmapList, userfaultfdEvent } from './userfaultfd.ts';
 
 const PAGE = BigInt(PAGE_SIZE);
 const PUD_SIZE = 1n << 30n;
@@ -33,20 +33,26 @@ interface Remap {
   newAddr: bigint;
   /** vrm->uf: the context a moved area keeps, to be told of the move (UFFD_FEATURE_EVENT_REMAP) */
   uf?: UffdCtx;
+  /** vrm->uf_unmap_early: UNMAP events owed by the destination MREMAP_FIXED clears */
+  readonly ufUnmapEarly: UnmapList;
+  /** vrm->uf_unmap: those owed by a shrink and by the source a move leaves */
+  readonly ufUnmap: UnmapList;
 }
 
 // mremap() -> do_mremap()
 export function doMremap(mm: Mm, addr: bigint, oldLen: bigint, newLen: bigint, flags: number, newAddr: bigint): Blocking<Ret<bigint>> {
-  const r: Remap = { addr, oldLen: pageAlign(oldLen), newLen: pageAlign(newLen), flags, newAddr };
+  const r: Remap = { addr, oldLen: pageAlign(oldLen), newLen: pageAlign(newLen), flags, newAddr, ufUnmapEarly: new UnmapList(), ufUnmap: new UnmapList() };
   const res = mremapLocked(mm, r, oldLen !== newLen);
-  return mremapUserfaultfdComplete(r, res);
+  return notifyUffd(r, res);
 }
 
-// mremap_userfaultfd_complete(): the REMAP event, once the move is done and the lock dropped
-function mremapUserfaultfdComplete(r: Remap, res: Ret<bigint>): Blocking<Ret<bigint>> {
-  if (!r.uf) return res;
-  const ev = userfaultfdEvent(r.uf, { event: 'REMAP', from: r.addr, to: res as bigint, len: r.oldLen });
-  return new EventWait([ev], () => res);
+// notify_uffd(): once the lock is dropped, the early UNMAP events, the REMAP event of a move (mremap_userfaultfd_complete()), then the other UNMAP events, each waited for
+function notifyUffd(r: Remap, res: Ret<bigint>): Blocking<Ret<bigint>> {
+  const late = () => r.ufUnmap.complete(() => res);
+  return r.ufUnmapEarly.complete(() => {
+    if (!r.uf) return late();
+    return new EventWait([userfaultfdEvent(r.uf, { event: 'REMAP', from: r.addr, to: res as bigint, len: r.oldLen })], late);
+  });
 }
 
 // do_mremap() under the mmap lock
@@ -137,7 +143,7 @@ function remapMove(mm: Mm, r: Remap): Ret<bigint> {
     lastEnd = vma.end;
     const addr = vma.start > start ? vma.start : start;
     const len = (end < vma.end ? end : vma.end) - addr;
-    const part: Remap = { addr, oldLen: len, newLen: len, flags: r.flags, newAddr: target + offset };
+    const part: Remap = { addr, oldLen: len, newLen: len, flags: r.flags, newAddr: target + offset, ufUnmapEarly: r.ufUnmapEarly, ufUnmap: r.ufUnmap };
     // vma_multi_allowed(): an area armed with a userfaultfd moves alone (its notification drops the lock)
     if (vma.flags & (V.VM_UFFD_MISSING | V.VM_UFFD_WP) && (seen || vma.end < end)) return efault();
     if (vma.flags & V.VM_HUGETLB && !alignHugetlb(part)) return einval();
@@ -162,11 +168,11 @@ function mremapTo(mm: Mm, r: Remap): Ret<bigint> {
   const bad = early ? null : checkNewAddr(r);
   if (bad) return bad;
   if (r.flags & U.MREMAP_FIXED) {
-    const err = doMunmap(mm, r.newAddr, r.newLen);
+    const err = doMunmap(mm, r.newAddr, r.newLen, r.ufUnmapEarly);
     if (err) return failed(err);
   }
   if (r.newLen < r.oldLen) {
-    const err = doMunmap(mm, r.addr + r.newLen, r.oldLen - r.newLen);
+    const err = doMunmap(mm, r.addr + r.newLen, r.oldLen - r.newLen, r.ufUnmap);
     if (err) return failed(err);
     r.oldLen = r.newLen;
   }
@@ -183,7 +189,7 @@ function mremapAt(mm: Mm, r: Remap, vma: Vma): Ret<bigint> {
   if (r.newLen === r.oldLen) return r.addr;
   if (r.newLen < r.oldLen) {
     // shrink_vma(): the tail is unmapped, whatever areas it crosses
-    const err = doMunmap(mm, r.addr + r.newLen, r.oldLen - r.newLen);
+    const err = doMunmap(mm, r.addr + r.newLen, r.oldLen - r.newLen, r.ufUnmap);
     return err ? failed(err) : r.addr;
   }
   // expand_vma(): in place when [addr, addr + old_len) ends the area and the room after it is free
@@ -234,7 +240,7 @@ function moveVma(mm: Mm, r: Remap, vma: Vma): bigint {
     }
   } else if (r.oldLen > 0n) {
     // (duplicating a shared area with a zero old_len unmaps nothing: do_vmi_munmap() refuses the length)
-    doMunmap(mm, r.addr, r.oldLen);
+    doMunmap(mm, r.addr, r.oldLen, r.ufUnmap);
   }
   return r.newAddr;
 }

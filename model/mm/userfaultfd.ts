@@ -126,9 +126,10 @@ export class UffdCtx implements UffdContext {
 }
 
 // userfaultfd_event_wait_completion(): the event goes on event_wqh for a read to take
-export function userfaultfdEvent(ctx: UffdCtx, msg: UffdEventMsg): UffdEvent {
+export function userfaultfdEvent(ctx: UffdCtx, msg: UffdEventMsg, changing = false): UffdEvent {
   const ev = new UffdEvent(ctx, msg);
-  ctx.mmapChanging++;
+  // (`changing`: its mmap_changing was raised already, by userfaultfd_unmap_prep())
+  if (!changing) ctx.mmapChanging++;
   ctx.events.push(ev);
   return ev;
 }
@@ -364,19 +365,29 @@ export function dupUserfaultfdComplete(fcs: Map<UffdCtx, UffdCtx>): UffdEvent[] 
   });
 }
 
-// userfaultfd_unmap_prep(): the contexts asking for UNMAP events of areas in the range, each once
-export function userfaultfdUnmapPrep(vmas: readonly Vma[]): UffdCtx[] {
-  const ctxs = new Set<UffdCtx>();
-  for (const v of vmas) {
-    const ctx = v.uffdCtx as UffdCtx | null;
-    if (ctx && ctx.features & U.UFFD_FEATURE_EVENT_UNMAP) ctxs.add(ctx);
-  }
-  return [...ctxs];
-}
+/**
+ * A list of struct userfaultfd_unmap_ctx: the UNMAP events of [start, end)
+ * that contexts are owed by an unmap (do_vmi_munmap()'s `uf`).
+ */
+export class UnmapList {
+  private readonly owed: { readonly ctx: UffdCtx; readonly start: bigint; readonly end: bigint }[] = [];
 
-// userfaultfd_unmap_complete(): an UNMAP event of the whole range on each, once the areas are gone
-export function userfaultfdUnmapComplete(ctxs: readonly UffdCtx[], start: bigint, end: bigint): UffdEvent[] {
-  return ctxs.map((ctx) => userfaultfdEvent(ctx, { event: 'UNMAP', start, end }));
+  // userfaultfd_unmap_prep(): an area's context, if it asks for UNMAP events, is owed one of the range (once); mmap_changing raised from now
+  prep(vma: Vma, start: bigint, end: bigint): void {
+    const ctx = vma.uffdCtx as UffdCtx | null;
+    if (!ctx || !(ctx.features & U.UFFD_FEATURE_EVENT_UNMAP)) return;
+    if (this.owed.some((u) => u.ctx === ctx && u.start === start && u.end === end)) return;
+    ctx.mmapChanging++;
+    this.owed.push({ ctx, start, end });
+  }
+
+  // userfaultfd_unmap_complete(): once the areas are gone, each UNMAP event in turn, the call held until it is read; then `then`
+  complete<T>(then: () => Blocking<T>, from = 0): Blocking<T> {
+    const u = this.owed[from];
+    if (!u) return then();
+    const ev = userfaultfdEvent(u.ctx, { event: 'UNMAP', start: u.start, end: u.end }, true);
+    return new EventWait([ev], () => this.complete(then, from + 1));
+  }
 }
 
 // userfaultfd_remove(): with UFFD_FEATURE_EVENT_REMOVE, a REMOVE event the caller waits on before it zaps

@@ -9,6 +9,7 @@ import { hugetlbSplitOk, hugetlbVmaClose } from './hugetlb.ts';
 import { splitHugePmdIfNeeded } from './huge-memory.ts';
 import { freePgtables, zapRange } from './memory.ts';
 import type { Mm } from './mm.ts';
+import type { UnmapList } from './userfaultfd.ts';
 import * as V from './vma.ts';
 import { canMerge, VM_MAYBE_GUARD, type UffdContext, type Vma } from './vma.ts';
 
@@ -129,12 +130,15 @@ export function splitEdges(mm: Mm, start: bigint, end: bigint): Errno | null {
   return null;
 }
 
-// do_vmi_munmap(): split at the edges, zap, drop the areas and their tables
-export function doMunmap(mm: Mm, start: bigint, len: bigint): Errno | null {
+// do_vmi_munmap(): split at the edges, zap, drop the areas and their tables; `uf` gathers the UNMAP events owed
+export function doMunmap(mm: Mm, start: bigint, len: bigint, uf?: UnmapList): Errno | null {
   const end = start + len;
   const cut = splitEdges(mm, start, end);
   if (cut) return new Errno(cut.name, 'munmap');
-  for (const cur of mm.vmas.overlapping(start, end)) {
+  const vmas = mm.vmas.overlapping(start, end);
+  // vms_gather_munmap_vmas()
+  if (uf) for (const cur of vmas) uf.prep(cur, start, end);
+  for (const cur of vmas) {
     zapRange(mm, cur.start, cur.end, true);
     hugetlbVmaClose(mm, cur, cur.start, cur.end);
     mm.vmas.remove(cur);
