@@ -111,3 +111,18 @@ export async function writeOutputFiles(command: string, outputs: readonly (reado
   }
   if (failed.length) throw new UsageError(failed.join('\nmmconform: '));
 }
+
+/** The most --override-timeout takes: a day */
+const MAX_TIMEOUT_SECONDS = 86_400;
+
+/**
+ * --override-timeout SEC (run_kselftest.sh's -o): each suite's timeout in
+ * place of the tree's settings file's; a one-line Error for anything but
+ * whole seconds from 1 to a day.
+ */
+export function parseTimeoutSeconds(command: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!(n >= 1 && n <= MAX_TIMEOUT_SECONDS)) throw new UsageError(`${command}: --override-timeout ${value}: expected whole seconds from 1 to ${MAX_TIMEOUT_SECONDS}`);
+  return n;
+}

@@ -15,6 +15,7 @@ import { FATAL_SIGNALS, KilledBySignal, type FatalSignal } from './user-memory.t
 
 /** tools/testing/selftests/mm/settings: timeout=900 */
 const DEFAULT_TIMEOUT_SECONDS = 900;
+
 /** runner.sh's timeout_rc: what timeout(1) exits with */
 const TIMEOUT_RC = 124;
 

@@ -4,7 +4,7 @@
 
 import { allAgree, compareHtml, compareJson, compareMatrix, compareText, type CompareSections } from '../../reports/compare.ts';
 import { SUITES } from '../../suites/index.ts';
-import { UsageError, oneLineMessage, parseCommandArgs, type Command } from '../command.ts';
+import { UsageError, oneLineMessage, parseCommandArgs, parseTimeoutSeconds, type Command } from '../command.ts';
 import { planReports, REPORT_OPTIONS, REPORT_USAGE } from '../report-outputs.ts';
 import { runSuites, type RunReport } from '../runner.ts';
 import type { Target } from '../target.ts';
@@ -47,7 +47,7 @@ export const compareCommand: Command = {
   name: 'compare',
   summary: 'run the suites on several targets and show, result by result, where they disagree',
   usage: [
-    'mmconform compare --targets A,B[,...] [--suite NAME]... [--format text|json|html] [--output FILE] [--json FILE] [--html FILE] [--descriptors] [--calls]',
+    'mmconform compare --targets A,B[,...] [--suite NAME]... [--format text|json|html] [--output FILE] [--json FILE] [--html FILE] [--descriptors] [--calls] [--override-timeout SEC]',
     '  --targets      two or more targets, comma-separated (see mmconform targets)',
     '  --suite        one suite; repeat for several; default all',
     ...REPORT_USAGE,
@@ -58,6 +58,7 @@ export const compareCommand: Command = {
     '  --calls        also compare every call a test makes and what it returned (errnos, signals, data,',
     '                 pagemap flags, PAGEMAP_SCAN regions, smaps of its own areas; addresses, descriptors,',
     '                 frame numbers and swap slots named or masked), and print where each suite first differs',
+    "  --override-timeout SEC  each suite's timeout, as run's",
     '  exit status: 0 all agree, 1 a disagreement, 2 bad input',
   ].join('\n'),
 
@@ -69,10 +70,12 @@ export const compareCommand: Command = {
         ...REPORT_OPTIONS,
         descriptors: { type: 'boolean', default: false },
         calls: { type: 'boolean', default: false },
+        'override-timeout': { type: 'string' },
       },
       strict: true,
       allowPositionals: false,
     });
+    const timeoutSeconds = parseTimeoutSeconds('compare', values['override-timeout']);
     const plan = await planReports('compare', values);
     const names = (values.targets ?? '').split(',').filter(Boolean);
     if (names.length < 2) throw new UsageError('compare: --targets needs two or more targets, comma-separated');
@@ -99,7 +102,7 @@ export const compareCommand: Command = {
         const wraps = [...(values.descriptors ? [recorder.wrap.bind(recorder)] : []), ...(values.calls ? [calls.wrap.bind(calls)] : [])];
         const wrapProc = wraps.length ? (p: Proc, suite: string, n: () => number) => wraps.reduce((q, w) => w(q, suite, n), p) : undefined;
         // the matrix is the output; each run's KTAP is not
-        reports.push(await runSuites(target, names[i]!, suites, { stdout: () => {}, stderr: io.stderr, ...(wrapProc ? { wrapProc } : {}) }));
+        reports.push(await runSuites(target, names[i]!, suites, { stdout: () => {}, stderr: io.stderr, ...(wrapProc ? { wrapProc } : {}), ...(timeoutSeconds ? { timeoutSeconds } : {}) }));
       }
     } finally {
       for (const [i, target] of targets.entries())

@@ -7,7 +7,7 @@
 import { resultsJsonText } from '../../reports/results-json.ts';
 import { junitXml } from '../../reports/junit.ts';
 import { SUITES } from '../../suites/index.ts';
-import { UsageError, checkOutputFiles, oneLineMessage, parseCommandArgs, writeOutputFiles, type Command } from '../command.ts';
+import { UsageError, checkOutputFiles, oneLineMessage, parseCommandArgs, parseTimeoutSeconds, writeOutputFiles, type Command } from '../command.ts';
 import { onInterrupt, runExitStatus, runSuites, type RunReport } from '../runner.ts';
 import { findSuite, openTarget } from './select.ts';
 
@@ -25,7 +25,7 @@ export const runCommand: Command = {
   name: 'run',
   summary: 'run the ported selftests on a target: KTAP on stdout, JSON and JUnit on request',
   usage: [
-    'mmconform run [--target NAME] [--suite NAME]... [--test PATTERN]... [--json FILE] [--junit FILE]',
+    'mmconform run [--target NAME] [--suite NAME]... [--test PATTERN]... [--json FILE] [--junit FILE] [--override-timeout SEC]',
     '  --target   what to run on (default reference; see mmconform targets)',
     `  --suite    one suite (${SUITES.map((s) => s.name).join(', ')}); repeat for several; default all`,
     "  --test     only the results whose name contains PATTERN ('*' matches anything; repeat for several): their",
@@ -33,6 +33,9 @@ export const runCommand: Command = {
     '             suite\'s KTAP holds the chosen results, renumbered',
     '  --json     write the results as JSON to FILE',
     '  --junit    write the results as JUnit XML to FILE',
+    "  --override-timeout  each suite's timeout in seconds, in place of the selftests' settings (900), as",
+    "             run_kselftest.sh's -o: a port makes a call at a time, and under QEMU's emulation it may",
+    '             need longer than the C program it ports',
     '  exit status: 0 all passed or skipped, 1 a failure or error, 128+N stopped by signal N (SIGHUP, SIGINT,',
     '               SIGTERM; SIGPIPE when stdout is closed), the results so far written; 2 bad input',
   ].join('\n'),
@@ -45,10 +48,12 @@ export const runCommand: Command = {
         json: { type: 'string' },
         junit: { type: 'string' },
         test: { type: 'string', multiple: true },
+        'override-timeout': { type: 'string' },
       },
       strict: true,
       allowPositionals: false,
     });
+    const timeoutSeconds = parseTimeoutSeconds('run', values['override-timeout']);
     let suites = (values.suite ?? SUITES.map((s) => s.name)).map((n) => findSuite('run', n));
     if (values.test?.some((p) => p === '')) throw new UsageError('run: --test: an empty pattern (it would choose every result)');
     const select = values.test ? testSelector(values.test) : undefined;
@@ -67,7 +72,7 @@ export const runCommand: Command = {
     const stopListening = onInterrupt((signal) => interrupt.abort(signal));
     let report: RunReport;
     try {
-      report = await runSuites(target, values.target, suites, { stdout: io.stdout, stderr: io.stderr, colour: io.colourStderr === true, signal: interrupt.signal, ...(select ? { select } : {}) });
+      report = await runSuites(target, values.target, suites, { stdout: io.stdout, stderr: io.stderr, colour: io.colourStderr === true, signal: interrupt.signal, ...(select ? { select } : {}), ...(timeoutSeconds ? { timeoutSeconds } : {}) });
     } finally {
       stopListening();
       await target.close().catch((e: unknown) => io.stderr(`mmconform: closing ${values.target}: ${oneLineMessage(e)}\n`));
