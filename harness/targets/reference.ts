@@ -3,7 +3,8 @@
 // name or a layout file, KERNEL a modelled kernel version ("7.2", the
 // default, or "6.12"), options thp=always|madvise|never, thp_zero=0|1,
 // hwaf=0|1, hwdbm=0|1 (FEAT_HAFDBS), epan=0|1, swap=SIZE, hugetlb=N,
-// mmap_rnd=N (pages mmap_base sits lower, as ASLR would put it).
+// mmap_rnd=N (pages mmap_base sits lower, as ASLR would put it), zero_page=0|1
+// (0: anonymous read faults allocate, as under pvm_no_zero_page=1).
 
 import { DEFAULT_LAYOUT } from '../../model/arm64/layout.ts';
 import type { Pgtable } from '../../model/arm64/pgtable.ts';
@@ -61,6 +62,7 @@ export async function referenceConfig(spec: string): Promise<SystemConfig> {
   let swapKiB = DEFAULT_SWAP_KIB;
   let hugetlbPages = DEFAULT_HUGETLB_PAGES;
   let mmapRnd = 0n;
+  let readFaultZeroPage = true;
   for (const o of opts) {
     const [key = '', value = ''] = o.split('=');
     if (key === 'thp') thp = { ...thp, enabled: option(key, value, { always: 'always', madvise: 'madvise', never: 'never' } as const) };
@@ -71,10 +73,11 @@ export async function referenceConfig(spec: string): Promise<SystemConfig> {
     else if (key === 'swap') swapKiB = parseSwapKiB(value, 'reference target');
     else if (key === 'hugetlb') hugetlbPages = parseHugetlbPages(value, 'reference target');
     else if (key === 'mmap_rnd') mmapRnd = parseMmapRnd(value);
-    else throw new Error(`unknown reference target option "${o}" (known: thp, thp_zero, hwaf, hwdbm, epan, swap, hugetlb, mmap_rnd)`);
+    else if (key === 'zero_page') readFaultZeroPage = option(key, value, BOOL);
+    else throw new Error(`unknown reference target option "${o}" (known: thp, thp_zero, hwaf, hwdbm, epan, swap, hugetlb, mmap_rnd, zero_page)`);
   }
   if (hw.hwDBM && !hw.hwAF) throw new Error('reference target: hwdbm=1 needs hwaf=1 (TCR.HD requires TCR.HA)');
-  return { layout, kernel, hw, epan, thp, showPfn: true, swapBytes: BigInt(swapKiB) << 10n, hugetlbPages, mmapRnd };
+  return { layout, kernel, hw, epan, thp, showPfn: true, swapBytes: BigInt(swapKiB) << 10n, hugetlbPages, mmapRnd, readFaultZeroPage };
 }
 
 /** `mutate` swaps in wrong helpers, to show a check catching them. */

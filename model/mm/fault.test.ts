@@ -60,3 +60,25 @@ describe.each([...BUILTIN_LAYOUTS.values()].flatMap((layout) => Object.entries(K
     });
   },
 );
+
+// Measured on the host's 6.18.44-fc, booted with pvm_no_zero_page=1: a read fault allocates a
+// page of its own (exclusively mapped, in Rss) at pte and THP level, MADV_POPULATE_READ too,
+// while UFFDIO_ZEROPAGE still maps the zero page.
+test.each([
+  ['', '0 kB', 0n],
+  ['+zero_page=0', '4 kB', U.PM_MMAP_EXCLUSIVE],
+])('reference%s: a read fault of anonymous memory', async (spec, rss, exclusive) => {
+  const p = await (await referenceTarget(`+thp=madvise${spec}`)).spawn();
+  await p.mmap(A, 4n * THP_SIZE, U.PROT_READ | U.PROT_WRITE, U.MAP_PRIVATE | U.MAP_ANONYMOUS | U.MAP_FIXED, -1, 0n);
+  expect(await p.read(A, 1)).toEqual({ ok: true, data: Uint8Array.of(0) });
+  expect(U.must(await p.pagemap(A, 1), 'pagemap')[0]! & U.PM_MMAP_EXCLUSIVE).toBe(exclusive);
+  expect(await p.readFile('/proc/self/smaps')).toContain(`Rss:                   ${rss}`);
+  await p.madvise(A + THP_SIZE, THP_SIZE, U.MADV_HUGEPAGE);
+  await p.read(A + THP_SIZE, 1);
+  expect(await p.readFile('/proc/self/smaps')).toMatch(new RegExp(`AnonHugePages: +${exclusive ? 2048 : 0} kB`));
+  const uffd = U.must(await p.userfaultfd(U.O_CLOEXEC | U.O_NONBLOCK), 'userfaultfd');
+  U.must(await p.uffdioApi(uffd, U.UFFD_API, 0n), 'UFFDIO_API');
+  U.must(await p.uffdioRegister(uffd, A + 3n * THP_SIZE, THP_SIZE, U.UFFDIO_REGISTER_MODE_MISSING), 'UFFDIO_REGISTER');
+  expect(await p.uffdioZeropage(uffd, A + 3n * THP_SIZE, 0x1000n, 0n)).toEqual({ error: null, progress: 0x1000n });
+  expect(U.must(await p.pagemap(A + 3n * THP_SIZE, 1), 'pagemap')[0]! & U.PM_MMAP_EXCLUSIVE).toBe(0n);
+});

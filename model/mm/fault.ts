@@ -139,6 +139,8 @@ function doAnonymousPage(mm: Mm, vma: Vma, addr: bigint, flags: number, uffdWp: 
   if (!(flags & FAULT_FLAG_WRITE)) {
     // deliver the fault to userland, with the pte table there already
     if (vma.flags & V.VM_UFFD_MISSING) return handleUserfault(vma.uffdCtx as UffdCtx, addr, false, V.VM_UFFD_MISSING);
+  }
+  if (!(flags & FAULT_FLAG_WRITE) && mm.sys.cfg.readFaultZeroPage !== false) {
     entry = pg.pteMkspecial(pg.pfnPte(mm.sys.phys.zeroPfn, vma.pageProt));
   } else {
     // vmf_anon_prepare() comes first: the area has its anon_vma even when userland gets the fault
@@ -350,7 +352,7 @@ function doHugePmdAnonymousPage(mm: Mm, vma: Vma, addr: bigint, flags: number, p
   vma.anonVma ??= mm.sys.newAnonVma(); // vmf_anon_prepare()
   // userland gets the fault: on the huge zero page path, or before a THP is allocated
   if (vma.flags & V.VM_UFFD_MISSING) return handleUserfault(vma.uffdCtx as UffdCtx, addr, (flags & FAULT_FLAG_WRITE) !== 0, V.VM_UFFD_MISSING);
-  if (!(flags & FAULT_FLAG_WRITE) && mm.sys.thp.useZeroPage) {
+  if (!(flags & FAULT_FLAG_WRITE) && mm.sys.thp.useZeroPage && mm.sys.cfg.readFaultZeroPage !== false) {
     // set_huge_zero_folio()
     const entry = pg.pmdMkhuge(pg.pfnPte(mm.sys.phys.hugeZeroPfn, vma.pageProt));
     mm.pt.write(pmdSlot, mm.sys.cfg.kernel.hugeZeroPmdSpecial ? pg.pteMkspecial(entry) : entry);

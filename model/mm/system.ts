@@ -38,6 +38,14 @@ export interface SystemConfig {
   readonly hugetlbPages: number;
   /** arch_mmap_rnd(): pages mmap_base sits below its highest place (a kernel draws it at exec; 0 by default) */
   readonly mmapRnd?: bigint;
+  /**
+   * Whether a read fault of anonymous memory maps the shared zero page (or
+   * the huge zero page) as every upstream kernel does (true, the default), or
+   * a zeroed page of its own, as a kernel booted with the vendor parameter
+   * pvm_no_zero_page=1 does (measured on 6.18.44-fc: pte and THP faults and
+   * MADV_POPULATE_READ allocate; UFFDIO_ZEROPAGE still maps the zero page).
+   */
+  readonly readFaultZeroPage?: boolean;
 }
 
 /**

@@ -1,8 +1,10 @@
 // The model set up as the kernel it is compared with: THP mode and huge
-// zero page, swap size and hugetlb pool, read from the kernel itself, for
-// whichever of them the model's spec leaves unsaid.
+// zero page, swap size and hugetlb pool, read from the kernel itself, and
+// whether a read fault maps the zero page, tried on it; for whichever of
+// them the model's spec leaves unsaid.
 
 import type { Target } from '../../harness/target.ts';
+import * as U from '../../uapi/linux.ts';
 import { isErr } from '../../uapi/linux.ts';
 
 const THP = '/sys/kernel/mm/transparent_hugepage';
@@ -24,7 +26,12 @@ export async function matchingOptions(spec: string, kernel: Target): Promise<str
       .slice(1)
       .reduce((sum, line) => sum + Number(line.split(/\s+/)[2] ?? 0), 0);
     const hugetlb = (await read('/proc/sys/vm/nr_hugepages')).trim();
-    const options: Record<string, string> = { thp, thp_zero: zero, swap: swapKiB ? `${swapKiB}K` : '0', hugetlb };
+    // a page read in: the zero page, or one of its own (exclusively mapped) where the kernel has none for it
+    const page = U.must(await proc.mmap(0n, 4096n, U.PROT_READ, U.MAP_PRIVATE | U.MAP_ANONYMOUS, -1, 0n), 'mmap on the kernel');
+    await proc.read(page, 1);
+    const entry = U.must(await proc.pagemap(page, 1), 'pagemap on the kernel')[0] ?? 0n;
+    const zeroPage = entry & U.PM_MMAP_EXCLUSIVE ? '0' : '1';
+    const options: Record<string, string> = { thp, thp_zero: zero, swap: swapKiB ? `${swapKiB}K` : '0', hugetlb, zero_page: zeroPage };
     const said = new Set(spec.split('+').slice(1).map((o) => o.split('=')[0]));
     return Object.entries(options)
       .filter(([k]) => !said.has(k))
