@@ -198,9 +198,11 @@ export function uffdioRegister(mm: Mm, ctx: UffdCtx, start: bigint, len: bigint,
     if (v.uffdCtx && v.uffdCtx !== ctx) return new Errno('EBUSY', 'ioctl');
   }
   for (const v of areas) {
+    // userfaultfd_register_range(): nothing to do where the area has this context and every mode asked for already
+    if (v.uffdCtx === ctx && (v.flags & vmFlags) === vmFlags) continue;
     const lo = v.start > start ? v.start : start;
     const hi = v.end < end ? v.end : end;
-    // userfaultfd_register_range(): the modes asked for replace those the area had
+    // the modes asked for replace those the area had
     const area = modifyFlags(mm, v, lo, hi, (v.flags & ~V.VM_UFFD_FLAGS) | vmFlags, ctx);
     if (area instanceof Errno) return new Errno(area.name, 'ioctl');
     mm.vmaSetPageProt(area);
