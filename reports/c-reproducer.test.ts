@@ -64,7 +64,36 @@ describe('the C reproducer', () => {
         { op: 'uffd_read' },
         { op: 'uffdio_wake', at: { base: 0, page: 1 }, pages: 2 },
       ];
-      for (const [i, calls] of [edges, batched, uffd, ...fc.sample(callSequence({ hugetlb: false, uffdWp: true, sameArch: true }), { seed: 11, numRuns: 8 })].entries()) {
+      // faults that raise SIGBUS, and the ioctls that fill, map, move and poison pages without one waiting
+      const M = (slot: number, shared: boolean, backing: 'anon' | 'memfd') =>
+        ({ op: 'mmap', at: { base: slot, page: 0 }, place: 'fixed', pages: 8, prot: 3, shared, backing, populate: false, noreserve: false, offPages: 0 }) as const;
+      const sync: Call[] = [
+        M(0, false, 'anon'),
+        M(1, false, 'anon'),
+        M(2, true, 'memfd'),
+        M(3, true, 'memfd'),
+        { op: 'fill', at: { base: 1, page: 0 }, pages: 4 },
+        { op: 'fill', at: { base: 3, page: 0 }, pages: 2 },
+        { op: 'userfaultfd', flags: U.O_CLOEXEC | U.O_NONBLOCK },
+        { op: 'uffdio_api', features: U.UFFD_FEATURE_SIGBUS | U.UFFD_FEATURE_PAGEFAULT_FLAG_WP },
+        { op: 'uffdio_register', at: { base: 0, page: 0 }, pages: 8, mode: Number(U.UFFDIO_REGISTER_MODE_MISSING | U.UFFDIO_REGISTER_MODE_WP) },
+        { op: 'uffdio_register', at: { base: 2, page: 0 }, pages: 8, mode: Number(U.UFFDIO_REGISTER_MODE_MINOR) },
+        { op: 'load', at: { base: 0, page: 0 }, offset: 0, len: 8 },
+        { op: 'uffdio_copy', at: { base: 0, page: 0 }, from: { base: 1, page: 0 }, pages: 2, mode: Number(U.UFFDIO_COPY_MODE_WP) },
+        { op: 'store', at: { base: 0, page: 1 }, offset: 0, len: 8 },
+        { op: 'uffdio_copy', at: { base: 0, page: 1 }, from: { base: 1, page: 0 }, pages: 2, mode: 0 },
+        { op: 'uffdio_zeropage', at: { base: 0, page: 2 }, pages: 2, mode: 0 },
+        { op: 'uffdio_poison', at: { base: 0, page: 4 }, pages: 1 },
+        { op: 'load', at: { base: 0, page: 4 }, offset: 0, len: 1 },
+        { op: 'uffdio_move', at: { base: 0, page: 6 }, from: { base: 1, page: 2 }, pages: 2, mode: 0 },
+        { op: 'uffdio_move', at: { base: 0, page: 5 }, from: { base: 1, page: 5 }, pages: 1, mode: Number(U.UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES) },
+        { op: 'load', at: { base: 2, page: 0 }, offset: 0, len: 1 },
+        { op: 'uffdio_continue', at: { base: 2, page: 0 }, pages: 2, mode: Number(U.UFFDIO_CONTINUE_MODE_WP) },
+        { op: 'uffdio_continue', at: { base: 2, page: 2 }, pages: 2, mode: 0 },
+        { op: 'load', at: { base: 2, page: 1 }, offset: 0, len: 8 },
+        { op: 'uffdio_copy', at: { base: 3, page: 0 }, from: { base: 1, page: 0 }, pages: 1, mode: 0 },
+      ];
+      for (const [i, calls] of [edges, batched, uffd, sync, ...fc.sample(callSequence({ hugetlb: false, uffdWp: true, sameArch: true }), { seed: 11, numRuns: 8 })].entries()) {
         const src = join(dir, `r${i}.c`);
         await writeFile(src, cReproducer({ calls, target: 'reference', against: 'linux-host', seed: 11, difference: { line: 0, target: null, against: null } }));
         await run('cc', ['-O0', '-Wall', '-Werror', '-o', join(dir, `r${i}`), src]);

@@ -55,6 +55,16 @@ struct uffdio_writeprotect_ { struct uffdio_range_ range; uint64_t mode; };
 #define UFFDIO_UNREGISTER_ _IOR(0xAA, 0x01, struct uffdio_range_)
 #define UFFDIO_WAKE_ _IOR(0xAA, 0x02, struct uffdio_range_)
 #define UFFDIO_WRITEPROTECT_ _IOWR(0xAA, 0x06, struct uffdio_writeprotect_)
+/* uffdio_copy and uffdio_move; uffdio_zeropage, uffdio_continue and uffdio_poison: each ends in its progress field */
+struct uffdio_pair_ { uint64_t dst, src, len, mode; int64_t progress; };
+struct uffdio_rprog_ { struct uffdio_range_ range; uint64_t mode; int64_t progress; };
+#define UFFDIO_COPY_ _IOWR(0xAA, 0x03, struct uffdio_pair_)
+#define UFFDIO_ZEROPAGE_ _IOWR(0xAA, 0x04, struct uffdio_rprog_)
+#define UFFDIO_MOVE_ _IOWR(0xAA, 0x05, struct uffdio_pair_)
+#define UFFDIO_CONTINUE_ _IOWR(0xAA, 0x07, struct uffdio_rprog_)
+#define UFFDIO_POISON_ _IOWR(0xAA, 0x08, struct uffdio_rprog_)
+/* what a progress field holds until the kernel writes it */
+#define UNWRITTEN INT64_MIN
 
 struct flag { uint64_t bit; const char *name; };
 static const struct flag PROTS[] = { { 1, "PROT_READ" }, { 2, "PROT_WRITE" }, { 4, "PROT_EXEC" }, { 0, 0 } };
@@ -64,7 +74,7 @@ static const struct flag MREMAPS[] = { { 1, "MREMAP_MAYMOVE" }, { 2, "MREMAP_FIX
 static const struct flag CATEGORIES[] = { { 1, "WPALLOWED" }, { 2, "WRITTEN" }, { 4, "FILE" }, { 8, "PRESENT" }, { 16, "SWAPPED" },
 	{ 32, "PFNZERO" }, { 64, "HUGE" }, { 128, "SOFT_DIRTY" }, { 256, "GUARD" }, { 0, 0 } };
 static const struct flag SCAN_FLAGS[] = { { 1, "WP_MATCHING" }, { 2, "CHECK_WPASYNC" }, { 0, 0 } };
-static const struct flag FEATURES[] = { { 1ULL << 0, "PAGEFAULT_FLAG_WP" }, { 1ULL << 1, "EVENT_REMAP" }, { 1ULL << 13, "WP_UNPOPULATED" }, { 1ULL << 15, "WP_ASYNC" }, { 0, 0 } };
+static const struct flag FEATURES[] = { { 1ULL << 0, "PAGEFAULT_FLAG_WP" }, { 1ULL << 1, "EVENT_REMAP" }, { 1ULL << 7, "SIGBUS" }, { 1ULL << 13, "WP_UNPOPULATED" }, { 1ULL << 15, "WP_ASYNC" }, { 0, 0 } };
 static const struct flag ADVICE[] = { { 0, "MADV_NORMAL" }, { 4, "MADV_DONTNEED" }, { 8, "MADV_FREE" }, { 9, "MADV_REMOVE" }, { 14, "MADV_HUGEPAGE" },
 	{ 15, "MADV_NOHUGEPAGE" }, { 20, "MADV_COLD" }, { 21, "MADV_PAGEOUT" }, { 22, "MADV_POPULATE_READ" }, { 23, "MADV_POPULATE_WRITE" },
 	{ 102, "MADV_GUARD_INSTALL" }, { 103, "MADV_GUARD_REMOVE" }, { 0, 0 } };
@@ -278,17 +288,29 @@ static void smaps(void)
 static struct { uint64_t start; long pages; } chosen[256];
 static int nchosen;
 static int memfd = -1, uffd = -1;
+/* the userfaultfd was given UFFD_FEATURE_SIGBUS */
+static int uffd_sigbus;
+/* the area the last uffd_setup mapped (base REGISTERED, -1), once there is one */
+static struct { uint64_t start; long pages; int set; } registered;
+static void setup_area(uint64_t start, long pages) { registered.start = start, registered.pages = pages, registered.set = 1; }
+/* the area a ref names a page of, where it is not a slot (NULL: a slot, or slot 0 while there is none) */
+static void *area(int base)
+{
+	if (base == -1) return registered.set ? (void *)&registered : NULL;
+	return base >= SLOTS && base - SLOTS < nchosen ? (void *)&chosen[base - SLOTS] : NULL;
+}
 static uint64_t ref(int base, long page)
 {
-	if (base >= SLOTS && base - SLOTS < nchosen)
-		return chosen[base - SLOTS].start + page % (chosen[base - SLOTS].pages > 0 ? chosen[base - SLOTS].pages : 1) * PAGE;
-	return ARENA + ((base % SLOTS) * SLOT_PAGES + page) * PAGE;
+	struct { uint64_t start; long pages; } *a = area(base);
+	if (a) return a->start + page % (a->pages > 0 ? a->pages : 1) * PAGE;
+	return ARENA + (((base < 0 ? 0 : base) % SLOTS) * SLOT_PAGES + page) * PAGE;
 }
-/* n units of unit bytes from ref(base, page), fewer where they would run past the end of a chosen area */
+/* n units of unit bytes from ref(base, page), fewer where they would run past the end of a chosen or registered area */
 static long fit(int base, long page, long n, long unit, long offset)
 {
-	if (base < SLOTS || base - SLOTS >= nchosen) return n;
-	long pages = chosen[base - SLOTS].pages > 0 ? chosen[base - SLOTS].pages : 1;
+	struct { uint64_t start; long pages; } *a = area(base);
+	if (!a) return n;
+	long pages = a->pages > 0 ? a->pages : 1;
 	long room = (pages - page % pages) * (long)PAGE - offset;
 	return n < room / unit ? n : room / unit;
 }
@@ -501,19 +523,26 @@ static void uffd_open(int fl)
 		return;
 	}
 	uffd = fd;
+	uffd_sigbus = 0;
 	printf("%s\n", opened(fd));
 }
 static void uffd_api(uint64_t features)
 {
 	struct uffdio_api_ api = { 0xaa, features, 0 };
 	printf("UFFDIO_API(%s, 0xaa, %s) = ", F(uffd), flags(features, FEATURES, "0"));
-	if (ioctl(uffd, UFFDIO_API_, &api) < 0) printf("%s\n", err());
-	else printf("features %s, ioctls 0x%llx\n", flags(api.features & features, FEATURES, "0"), (unsigned long long)api.ioctls);
+	if (ioctl(uffd, UFFDIO_API_, &api) < 0) {
+		printf("%s\n", err());
+		return;
+	}
+	uffd_sigbus = (features & (1ULL << 7)) != 0;
+	printf("features %s, ioctls 0x%llx\n", flags(api.features & features, FEATURES, "0"), (unsigned long long)api.ioctls);
 }
-static void uffd_register(uint64_t a, long pages)
+/* MISSING and MINOR modes only where a fault raises SIGBUS, as the fuzzer registers */
+static void uffd_register(uint64_t a, long pages, uint64_t mode)
 {
-	struct uffdio_register_ r = { { a, pages * PAGE }, 2, 0 };
-	printf("UFFDIO_REGISTER(%s, %s, 0x%llx, 0x2) = ", F(uffd), A(a), (unsigned long long)(pages * PAGE));
+	if (!uffd_sigbus) mode = 2;
+	struct uffdio_register_ r = { { a, pages * PAGE }, mode, 0 };
+	printf("UFFDIO_REGISTER(%s, %s, 0x%llx, 0x%llx) = ", F(uffd), A(a), (unsigned long long)(pages * PAGE), (unsigned long long)mode);
 	if (ioctl(uffd, UFFDIO_REGISTER_, &r) < 0) printf("%s\n", err());
 	else printf("ioctls 0x%llx\n", (unsigned long long)r.ioctls);
 }
@@ -522,6 +551,30 @@ static void uffd_wp(uint64_t a, long pages, int wp)
 	struct uffdio_writeprotect_ w = { { a, pages * PAGE }, wp ? 1 : 0 };
 	printf("UFFDIO_WRITEPROTECT(%s, %s, 0x%llx, 0x%x) = ", F(uffd), A(a), (unsigned long long)(pages * PAGE), wp ? 1 : 0);
 	printf("%s\n", ret0(ioctl(uffd, UFFDIO_WRITEPROTECT_, &w)));
+}
+/* The outcome of an ioctl that reports its progress in its argument */
+static void progress(long rc, const char *field, int64_t p)
+{
+	if (rc < 0) printf("%s, ", err());
+	if (p == UNWRITTEN) printf("%s unwritten\n", field);
+	else printf("%s %lld\n", field, (long long)p);
+}
+/* UFFDIO_COPY or UFFDIO_MOVE */
+static void uffd_pair(const char *name, unsigned long cmd, const char *field, uint64_t dst, uint64_t src, uint64_t len, uint64_t mode)
+{
+	struct uffdio_pair_ x = { dst, src, len, mode, UNWRITTEN };
+	printf("%s(%s, %s, ", name, F(uffd), A(dst));
+	printf("%s, 0x%llx, 0x%llx) = ", A(src), (unsigned long long)len, (unsigned long long)mode);
+	long rc = ioctl(uffd, cmd, &x);
+	progress(rc, field, x.progress);
+}
+/* UFFDIO_ZEROPAGE, UFFDIO_CONTINUE or UFFDIO_POISON */
+static void uffd_rprog(const char *name, unsigned long cmd, const char *field, uint64_t a, long pages, uint64_t mode)
+{
+	struct uffdio_rprog_ x = { { a, pages * PAGE }, mode, UNWRITTEN };
+	printf("%s(%s, %s, 0x%llx, 0x%llx) = ", name, F(uffd), A(a), (unsigned long long)(pages * PAGE), (unsigned long long)mode);
+	long rc = ioctl(uffd, cmd, &x);
+	progress(rc, field, x.progress);
 }
 /* UFFDIO_UNREGISTER or UFFDIO_WAKE: a range alone */
 static void uffd_range(const char *name, unsigned long cmd, uint64_t a, long pages)
@@ -625,7 +678,7 @@ function statement(c: Call, index: number): string {
     case 'uffdio_api':
       return `uffd_api(0x${c.features.toString(16)}ULL);`;
     case 'uffdio_register':
-      return `uffd_register(${ref(c.at)}, ${c.pages});`;
+      return `uffd_register(${ref(c.at)}, ${c.pages}, ${c.mode ?? 2});`;
     case 'uffdio_writeprotect':
       return `uffd_wp(${ref(c.at)}, ${c.pages}, ${c.wp ? 1 : 0});`;
     case 'uffdio_unregister':
@@ -636,6 +689,24 @@ function statement(c: Call, index: number): string {
       return 'uffd_read();';
     case 'close_uffd':
       return 'uffd_close();';
+    case 'uffd_setup':
+      return [
+        `setup_area(${ref(c.at)}, ${c.pages});`,
+        statement({ op: 'mmap', at: c.at, place: 'fixed', pages: c.pages, prot: 3, shared: c.shared, backing: c.backing, populate: false, noreserve: false, offPages: 0 }, index),
+        statement({ op: 'userfaultfd', flags: c.flags }, index),
+        statement({ op: 'uffdio_api', features: c.features }, index),
+        statement({ op: 'uffdio_register', at: c.at, pages: c.pages, mode: c.mode }, index),
+      ].join(' ');
+    case 'uffdio_copy':
+      return `uffd_pair("UFFDIO_COPY", UFFDIO_COPY_, "copy", ${ref(c.at)}, ${ref(c.from)}, ${fit(c.from, c.pages, 'PAGE')} * PAGE, ${c.mode});`;
+    case 'uffdio_zeropage':
+      return `uffd_rprog("UFFDIO_ZEROPAGE", UFFDIO_ZEROPAGE_, "zeropage", ${ref(c.at)}, ${c.pages}, ${c.mode});`;
+    case 'uffdio_continue':
+      return `uffd_rprog("UFFDIO_CONTINUE", UFFDIO_CONTINUE_, "mapped", ${ref(c.at)}, ${c.pages}, ${c.mode});`;
+    case 'uffdio_poison':
+      return `uffd_rprog("UFFDIO_POISON", UFFDIO_POISON_, "updated", ${ref(c.at)}, ${c.pages}, 0);`;
+    case 'uffdio_move':
+      return `uffd_pair("UFFDIO_MOVE", UFFDIO_MOVE_, "move", ${ref(c.at)}, ${ref(c.from)}, ${c.pages}ULL * PAGE, ${c.mode});`;
   }
 }
 

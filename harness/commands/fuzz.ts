@@ -13,7 +13,7 @@ import { differential, shrink, type Side, type Verdict } from '../../suites/fuzz
 import { differenceText } from '../calls/compare.ts';
 import { KNOWN_DIFFERENCES } from '../calls/known-differences.ts';
 import { parseReplay, replayText, type ReplayFile } from '../../suites/fuzz/replay.ts';
-import { matchingOptions } from '../../suites/fuzz/settings.ts';
+import { matchingSpec } from '../../suites/fuzz/settings.ts';
 import { cReproducer } from '../../reports/c-reproducer.ts';
 import { UsageError, oneLineMessage, parseCommandArgs, writeOutputFile, type Command, type Io } from '../command.ts';
 import { INTERRUPT_SIGNALS, onInterrupt, type InterruptSignal } from '../runner.ts';
@@ -30,8 +30,8 @@ async function openSides(io: Io, a: string, b: string): Promise<{ names: [string
   const against = await openTarget('fuzz', b);
   const targets: Target[] = [against];
   try {
-    // the model runs with the kernel's THP, swap and hugetlb settings, unless its spec says otherwise
-    const name = a.startsWith('reference') ? `${a}${await matchingOptions(a, against)}` : a;
+    // the model runs as the kernel's version, with its THP, swap and hugetlb settings, unless its spec says otherwise
+    const name = a.startsWith('reference') ? await matchingSpec(a, against) : a;
     if (name !== a) io.stderr(`fuzz: ${name} (settings read from ${b})\n`);
     const target = await openTarget('fuzz', name);
     targets.unshift(target);

@@ -20,11 +20,15 @@ export const slotRanges = (): (readonly [bigint, bigint])[] =>
   Array.from({ length: SLOTS }, (_, i) => [ARENA + BigInt(i * SLOT_PAGES) * PAGE, ARENA + BigInt((i + 1) * SLOT_PAGES) * PAGE] as const);
 
 /**
- * An address: a page of a slot (base < SLOTS) or of the (base - SLOTS)th area
- * a target chose. Only loads, stores and reads name chosen areas, within the
- * length they were chosen with: nothing the fuzzer does unmaps them, so
- * they never reach memory the agent maps for itself next to them.
+ * An address: a page of a slot (base < SLOTS), of the (base - SLOTS)th area
+ * a target chose, or of the area the last uffd_setup mapped (base
+ * REGISTERED, in a slot too). Only loads, stores and reads name chosen
+ * areas, within the length they were chosen with: nothing the fuzzer does
+ * unmaps them, so they never reach memory the agent maps for itself next
+ * to them.
  */
+export const REGISTERED = -1;
+
 export interface Ref {
   readonly base: number;
   readonly page: number;
@@ -69,14 +73,23 @@ export type Call =
   | { readonly op: 'ftruncate'; readonly pages: number }
   | { readonly op: 'userfaultfd'; readonly flags: number }
   | { readonly op: 'uffdio_api'; readonly features: bigint }
-  | { readonly op: 'uffdio_register'; readonly at: Ref; readonly pages: number }
+  /** `mode`: UFFDIO_REGISTER_MODE_* (WP where a replay file has none); MISSING and MINOR only with UFFD_FEATURE_SIGBUS (sequence.ts) */
+  | { readonly op: 'uffdio_register'; readonly at: Ref; readonly pages: number; readonly mode?: number }
   | { readonly op: 'uffdio_writeprotect'; readonly at: Ref; readonly pages: number; readonly wp: boolean }
   | { readonly op: 'uffdio_unregister'; readonly at: Ref; readonly pages: number }
   /** UFFDIO_WAKE: no fault waits in an async context, but the range is checked */
   | { readonly op: 'uffdio_wake'; readonly at: Ref; readonly pages: number }
   /** read(2) of the (O_NONBLOCK) userfaultfd: async faults queue no message */
   | { readonly op: 'uffd_read' }
-  | { readonly op: 'close_uffd' };
+  | { readonly op: 'close_uffd' }
+  /** mmap(MAP_FIXED), userfaultfd, UFFDIO_API and UFFDIO_REGISTER of the new area in a row: a registered area, which separate draws seldom make */
+  | { readonly op: 'uffd_setup'; readonly flags: number; readonly features: bigint; readonly at: Ref; readonly pages: number; readonly mode: number; readonly shared: boolean; readonly backing: Backing }
+  /** the resolving ioctls, `from` their source: with UFFD_FEATURE_SIGBUS no fault waits for them, so they fill, map and move what a load then finds */
+  | { readonly op: 'uffdio_copy'; readonly at: Ref; readonly from: Ref; readonly pages: number; readonly mode: number }
+  | { readonly op: 'uffdio_zeropage'; readonly at: Ref; readonly pages: number; readonly mode: number }
+  | { readonly op: 'uffdio_continue'; readonly at: Ref; readonly pages: number; readonly mode: number }
+  | { readonly op: 'uffdio_poison'; readonly at: Ref; readonly pages: number }
+  | { readonly op: 'uffdio_move'; readonly at: Ref; readonly from: Ref; readonly pages: number; readonly mode: number };
 
 export type Op = Call['op'];
 
@@ -120,6 +133,12 @@ export const DEFAULT_WEIGHTS: Readonly<Record<Op, number>> = {
   uffdio_wake: 1,
   uffd_read: 1,
   close_uffd: 1,
+  uffd_setup: 4,
+  uffdio_copy: 3,
+  uffdio_zeropage: 2,
+  uffdio_continue: 2,
+  uffdio_poison: 1,
+  uffdio_move: 2,
 };
 
 // Page counts around the sizes that matter: single pages, a PMD, a PMD and a bit
@@ -136,7 +155,18 @@ const pageIndex = fc.oneof(
 );
 const ref = fc.record({ base: fc.integer({ min: 0, max: SLOTS - 1 }), page: pageIndex });
 /** Mostly the slots, sometimes an area a target chose */
-const seen = fc.oneof({ weight: 5, arbitrary: ref }, { weight: 1, arbitrary: fc.record({ base: fc.integer({ min: SLOTS, max: SLOTS + 2 }), page: pageIndex }) });
+/** A page of the area the last uffd_setup registered */
+const registered = fc.record({ base: fc.constant(REGISTERED), page: fc.integer({ min: 0, max: 8 }) });
+/** Mostly the slots, sometimes an area a target chose or the registered one */
+const seen = fc.oneof(
+  { weight: 5, arbitrary: ref },
+  { weight: 1, arbitrary: fc.record({ base: fc.integer({ min: SLOTS, max: SLOTS + 2 }), page: pageIndex }) },
+  { weight: 1, arbitrary: registered },
+);
+/** Where a userfaultfd ioctl acts: mostly the registered area */
+const uffdRange = fc.oneof({ weight: 2, arbitrary: registered }, { weight: 1, arbitrary: ref });
+/** How much of it: mostly a few pages, which fit in it */
+const uffdPages = fc.oneof({ weight: 3, arbitrary: fc.integer({ min: 1, max: 4 }) }, { weight: 1, arbitrary: pageCount });
 const prot = fc.constantFrom(U.PROT_READ | U.PROT_WRITE, U.PROT_READ | U.PROT_WRITE, U.PROT_READ, U.PROT_NONE, U.PROT_WRITE);
 const CATEGORIES = U.PAGE_IS_WPALLOWED | U.PAGE_IS_WRITTEN | U.PAGE_IS_FILE | U.PAGE_IS_PRESENT | U.PAGE_IS_SWAPPED | U.PAGE_IS_PFNZERO | U.PAGE_IS_HUGE;
 /** Now and then bits PAGEMAP_SCAN refuses (EINVAL): all ones (a C long -1), pagemap_ioctl.c's 0xFFF and 0x1000, a high bit */
@@ -173,9 +203,14 @@ const ADVICE = [
 
 function callArbitraries(offer: Offer): Record<Op, fc.Arbitrary<Call>> {
   const backing: fc.Arbitrary<Backing> = offer.hugetlb ? fc.constantFrom('anon', 'anon', 'memfd', 'hugetlb') : fc.constantFrom('anon', 'anon', 'memfd');
+  // asynchronous uffd-wp, faults that raise SIGBUS instead of waiting for a handler, or both
   const features = fc
-    .record({ unpopulated: fc.boolean(), flagWp: fc.boolean() })
-    .map(({ unpopulated, flagWp }) => U.UFFD_FEATURE_WP_ASYNC | (unpopulated ? U.UFFD_FEATURE_WP_UNPOPULATED : 0n) | (flagWp ? U.UFFD_FEATURE_PAGEFAULT_FLAG_WP : 0n));
+    .record({ wp: fc.constantFrom(U.UFFD_FEATURE_WP_ASYNC, U.UFFD_FEATURE_SIGBUS, U.UFFD_FEATURE_WP_ASYNC | U.UFFD_FEATURE_SIGBUS), unpopulated: fc.boolean(), flagWp: fc.boolean() })
+    .map(({ wp, unpopulated, flagWp }) => wp | (unpopulated ? U.UFFD_FEATURE_WP_UNPOPULATED : 0n) | (flagWp ? U.UFFD_FEATURE_PAGEFAULT_FLAG_WP : 0n));
+  const W = U.UFFDIO_REGISTER_MODE_WP;
+  const registerMode = fc.constantFrom(...[W, W, W, U.UFFDIO_REGISTER_MODE_MISSING, U.UFFDIO_REGISTER_MODE_MINOR, U.UFFDIO_REGISTER_MODE_MISSING | W, U.UFFDIO_REGISTER_MODE_MINOR | W].map(Number));
+  const mode = (...modes: bigint[]) => fc.constantFrom(0, ...modes.map(Number));
+  const uffdFlags = fc.constantFrom(U.O_CLOEXEC | U.O_NONBLOCK, U.O_CLOEXEC | U.O_NONBLOCK | U.UFFD_USER_MODE_ONLY);
   return {
     mmap: fc.record({
       op: fc.constant('mmap' as const),
@@ -223,21 +258,42 @@ function callArbitraries(offer: Offer): Record<Op, fc.Arbitrary<Call>> {
     smaps: fc.constant({ op: 'smaps' as const }),
     clear_refs: fc.record({ op: fc.constant('clear_refs' as const), data: fc.constantFrom('4', '4', '1', '5', '4\0', '1\0', '5\0', '4\n') }),
     ftruncate: fc.record({ op: fc.constant('ftruncate' as const), pages: fc.constantFrom(0, 1, 513, 2048, MEMFD_PAGES) }),
-    userfaultfd: fc.record({ op: fc.constant('userfaultfd' as const), flags: fc.constantFrom(U.O_CLOEXEC | U.O_NONBLOCK, U.O_CLOEXEC | U.O_NONBLOCK | U.UFFD_USER_MODE_ONLY) }),
+    userfaultfd: fc.record({ op: fc.constant('userfaultfd' as const), flags: uffdFlags }),
     uffdio_api: fc.record({ op: fc.constant('uffdio_api' as const), features }),
-    uffdio_register: fc.record({ op: fc.constant('uffdio_register' as const), at: ref, pages: pageCount }),
-    uffdio_writeprotect: fc.record({ op: fc.constant('uffdio_writeprotect' as const), at: ref, pages: pageCount, wp: fc.boolean() }),
-    uffdio_unregister: fc.record({ op: fc.constant('uffdio_unregister' as const), at: ref, pages: pageCount }),
-    uffdio_wake: fc.record({ op: fc.constant('uffdio_wake' as const), at: ref, pages: pageCount }),
+    uffdio_register: fc.record({ op: fc.constant('uffdio_register' as const), at: ref, pages: pageCount, mode: registerMode }),
+    uffdio_writeprotect: fc.record({ op: fc.constant('uffdio_writeprotect' as const), at: uffdRange, pages: pageCount, wp: fc.boolean() }),
+    uffdio_unregister: fc.record({ op: fc.constant('uffdio_unregister' as const), at: uffdRange, pages: pageCount }),
+    uffdio_wake: fc.record({ op: fc.constant('uffdio_wake' as const), at: uffdRange, pages: pageCount }),
     uffd_read: fc.constant({ op: 'uffd_read' as const }),
     close_uffd: fc.constant({ op: 'close_uffd' as const }),
+    uffd_setup: fc.record({ op: fc.constant('uffd_setup' as const), flags: uffdFlags, features, at: ref, pages: pageCount, mode: registerMode, shared: fc.boolean(), backing }),
+    uffdio_copy: fc.record({ op: fc.constant('uffdio_copy' as const), at: uffdRange, from: seen, pages: uffdPages, mode: mode(U.UFFDIO_COPY_MODE_WP, U.UFFDIO_COPY_MODE_DONTWAKE) }),
+    uffdio_zeropage: fc.record({ op: fc.constant('uffdio_zeropage' as const), at: uffdRange, pages: uffdPages, mode: mode(U.UFFDIO_ZEROPAGE_MODE_DONTWAKE) }),
+    uffdio_continue: fc.record({ op: fc.constant('uffdio_continue' as const), at: uffdRange, pages: uffdPages, mode: mode(U.UFFDIO_CONTINUE_MODE_WP) }),
+    uffdio_poison: fc.record({ op: fc.constant('uffdio_poison' as const), at: uffdRange, pages: uffdPages }),
+    uffdio_move: fc.record({ op: fc.constant('uffdio_move' as const), at: uffdRange, from: uffdRange, pages: uffdPages, mode: mode(U.UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES) }),
   };
 }
 
 /** Sequences of 1 to `maxCalls` calls, each drawn by its weight. */
 export function callSequence(offer: Offer, weights: Readonly<Record<Op, number>> = DEFAULT_WEIGHTS, maxCalls = 40): fc.Arbitrary<Call[]> {
   const arbs = callArbitraries(offer);
-  const uffd: readonly Op[] = ['userfaultfd', 'uffdio_api', 'uffdio_register', 'uffdio_writeprotect', 'uffdio_unregister', 'uffdio_wake', 'uffd_read', 'close_uffd'];
+  const uffd: readonly Op[] = [
+    'userfaultfd',
+    'uffdio_api',
+    'uffdio_register',
+    'uffdio_writeprotect',
+    'uffdio_unregister',
+    'uffdio_wake',
+    'uffd_read',
+    'close_uffd',
+    'uffd_setup',
+    'uffdio_copy',
+    'uffdio_zeropage',
+    'uffdio_continue',
+    'uffdio_poison',
+    'uffdio_move',
+  ];
   const drawn = (Object.keys(arbs) as Op[])
     .filter((op) => weights[op] > 0 && (offer.uffdWp || !uffd.includes(op)) && (offer.sameArch || op !== 'atomic_add'))
     .map((op) => ({ weight: weights[op], arbitrary: arbs[op] }));

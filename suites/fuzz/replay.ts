@@ -36,7 +36,7 @@ export function parseReplay(text: string): ReplayFile {
   const calls = r.calls.map((c: unknown, i) => {
     const call = c as Record<string, unknown> | null;
     if (!call || typeof call.op !== 'string' || !OPS.has(call.op)) throw new Error(`call ${i}: unknown op ${JSON.stringify(call?.op)}`);
-    return (call.op === 'uffdio_api' ? { ...call, features: BigInt(String(call.features)) } : call) as unknown as Call;
+    return (call.op === 'uffdio_api' || call.op === 'uffd_setup' ? { ...call, features: BigInt(String(call.features)) } : call) as unknown as Call;
   });
   return { ...(r as ReplayFile), calls };
 }

@@ -6,7 +6,7 @@ import { CallRecorder, type CallLine } from '../../harness/calls/record.ts';
 import type { Proc, Target, Thread } from '../../harness/target.ts';
 import * as U from '../../uapi/linux.ts';
 import { isErr } from '../../uapi/linux.ts';
-import { ARENA, MEMFD_PAGES, PAGE, SLOT_PAGES, SLOTS, slotRanges, type Call, type Ref } from './calls.ts';
+import { ARENA, MEMFD_PAGES, PAGE, REGISTERED, SLOT_PAGES, SLOTS, slotRanges, type Call, type Ref } from './calls.ts';
 
 /** How much of an area a target chose the closing pagemap reads. */
 const CHOSEN_PAGES = 1024;
@@ -21,25 +21,34 @@ export const storeByte = (index: number) => (index % 255) + 1;
 
 class Runner {
   private uffd = -1;
+  /** the features the userfaultfd was given: without UFFD_FEATURE_SIGBUS a missing or minor fault would wait for a handler */
+  private sigbus = false;
   private readonly threads: Thread[] = [];
   /** the areas the target chose, in order: start and pages */
   private readonly chosen: (readonly [bigint, number])[] = [];
+  /** the area the last uffd_setup mapped (REGISTERED): start and pages */
+  private registered: readonly [bigint, number] | undefined;
 
   constructor(
     private readonly proc: Proc,
     private readonly memfd: number,
   ) {}
 
-  /** A slot's page, or a page within an area the target chose (a slot's while it has chosen none). */
+  /** The area a ref names a page of, where it is not a slot: one the target chose, or the registered one. */
+  private area(r: Ref): readonly [bigint, number] | undefined {
+    return r.base === REGISTERED ? this.registered : this.chosen[r.base - SLOTS];
+  }
+
+  /** A slot's page, or a page within an area the target chose or uffd_setup mapped (slot 0's while there is none). */
   addr(r: Ref): bigint {
-    const chosen = this.chosen[r.base - SLOTS];
+    const chosen = this.area(r);
     if (chosen) return chosen[0] + bytes(r.page % Math.max(1, chosen[1]));
-    return ARENA + bytes((r.base % SLOTS) * SLOT_PAGES + r.page);
+    return ARENA + bytes((Math.max(r.base, 0) % SLOTS) * SLOT_PAGES + r.page);
   }
 
   /** `n` units of `unit` bytes from `r`, fewer where they would run past the end of an area the target chose. */
   fit(r: Ref, n: number, unit: number, offset = 0): number {
-    const chosen = this.chosen[r.base - SLOTS];
+    const chosen = this.area(r);
     if (!chosen) return n;
     const room = Math.max(1, chosen[1]) * Number(PAGE) - (r.page % Math.max(1, chosen[1])) * Number(PAGE) - offset;
     return Math.min(n, Math.floor(room / unit));
@@ -128,13 +137,19 @@ class Runner {
         return void (await p.ftruncate(this.memfd, bytes(c.pages)));
       case 'userfaultfd': {
         const fd = await p.userfaultfd(c.flags);
-        if (!isErr(fd)) this.uffd = fd;
+        if (!isErr(fd)) [this.uffd, this.sigbus] = [fd, false];
         return;
       }
-      case 'uffdio_api':
-        return void (await p.uffdioApi(this.uffd, U.UFFD_API, c.features));
-      case 'uffdio_register':
-        return void (await p.uffdioRegister(this.uffd, this.addr(c.at), bytes(c.pages), U.UFFDIO_REGISTER_MODE_WP));
+      case 'uffdio_api': {
+        const r = await p.uffdioApi(this.uffd, U.UFFD_API, c.features);
+        if (!isErr(r)) this.sigbus = (c.features & U.UFFD_FEATURE_SIGBUS) !== 0n;
+        return;
+      }
+      case 'uffdio_register': {
+        // MISSING and MINOR only where a fault raises SIGBUS: one waiting for a handler would wait for ever
+        const mode = this.sigbus ? BigInt(c.mode ?? U.UFFDIO_REGISTER_MODE_WP) : U.UFFDIO_REGISTER_MODE_WP;
+        return void (await p.uffdioRegister(this.uffd, this.addr(c.at), bytes(c.pages), mode));
+      }
       case 'uffdio_writeprotect':
         return void (await p.uffdioWriteprotect(this.uffd, this.addr(c.at), bytes(c.pages), c.wp ? U.UFFDIO_WRITEPROTECT_MODE_WP : 0n));
       case 'uffdio_unregister':
@@ -143,6 +158,22 @@ class Runner {
         return void (await p.uffdioWake(this.uffd, this.addr(c.at), bytes(c.pages)));
       case 'uffd_read':
         return void (await p.uffdRead(this.uffd));
+      case 'uffdio_copy':
+        return void (await p.uffdioCopy(this.uffd, this.addr(c.at), this.addr(c.from), bytes(this.fit(c.from, c.pages, Number(PAGE))), BigInt(c.mode)));
+      case 'uffdio_zeropage':
+        return void (await p.uffdioZeropage(this.uffd, this.addr(c.at), bytes(c.pages), BigInt(c.mode)));
+      case 'uffdio_continue':
+        return void (await p.uffdioContinue(this.uffd, this.addr(c.at), bytes(c.pages), BigInt(c.mode)));
+      case 'uffdio_poison':
+        return void (await p.uffdioPoison(this.uffd, this.addr(c.at), bytes(c.pages), 0n));
+      case 'uffdio_move':
+        return void (await p.uffdioMove(this.uffd, this.addr(c.at), this.addr(c.from), bytes(c.pages), BigInt(c.mode)));
+      case 'uffd_setup':
+        this.registered = [this.addr(c.at), c.pages];
+        await this.run({ op: 'mmap', at: c.at, place: 'fixed', pages: c.pages, prot: U.PROT_READ | U.PROT_WRITE, shared: c.shared, backing: c.backing, populate: false, noreserve: false, offPages: 0 }, index);
+        await this.run({ op: 'userfaultfd', flags: c.flags }, index);
+        await this.run({ op: 'uffdio_api', features: c.features }, index);
+        return this.run({ op: 'uffdio_register', at: c.at, pages: c.pages, mode: c.mode }, index);
       case 'close_uffd': {
         if (this.uffd < 0) return;
         await p.close(this.uffd);

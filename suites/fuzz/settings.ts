@@ -4,13 +4,35 @@
 // them the model's spec leaves unsaid.
 
 import type { Target } from '../../harness/target.ts';
+import { KERNELS } from '../../model/kernel.ts';
 import * as U from '../../uapi/linux.ts';
 import { isErr } from '../../uapi/linux.ts';
 
 const THP = '/sys/kernel/mm/transparent_hugepage';
 
-/** "+thp=...+thp_zero=...+swap=...+hugetlb=..." as `kernel` runs, less the options `spec` sets. */
-export async function matchingOptions(spec: string, kernel: Target): Promise<string> {
+/**
+ * The modelled kernel version for a release: the newest modelled one not
+ * after it ("6.18.44-fc" -> "6.18"), the oldest for one before them all.
+ */
+export function modelledVersion(release: string): string {
+  const key = (v: string) => v.split('.').slice(0, 2).reduce((n, p) => n * 1000 + Number.parseInt(p, 10), 0);
+  const versions = Object.keys(KERNELS).sort((a, b) => key(a) - key(b));
+  return versions.filter((v) => key(v) <= key(release)).at(-1) ?? versions[0]!;
+}
+
+/**
+ * `spec` (a reference target's, "reference[:LAYOUT][@KERNEL][+OPTION]...")
+ * with the kernel version and the options `kernel` runs with, where `spec`
+ * leaves them unsaid: "+thp=...+thp_zero=...+swap=...+hugetlb=...+zero_page=...".
+ */
+export async function matchingSpec(spec: string, kernel: Target): Promise<string> {
+  const [head = '', ...opts] = spec.split('+');
+  const version = head.includes('@') ? '' : `@${modelledVersion((await kernel.info()).kernel)}`;
+  return `${[head + version, ...opts].join('+')}${await matchingOptions(spec, kernel)}`;
+}
+
+/** "+thp=...+thp_zero=...+swap=...+hugetlb=...+zero_page=..." as `kernel` runs, less the options `spec` sets. */
+async function matchingOptions(spec: string, kernel: Target): Promise<string> {
   const proc = await kernel.spawn();
   try {
     const read = async (path: string) => {
