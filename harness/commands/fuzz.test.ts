@@ -39,7 +39,7 @@ describe('mmconform fuzz', () => {
     const dir = await mkdtemp(join(tmpdir(), 'mmconform-fuzz-'));
     try {
       // the target's spec sets THP, so it is not taken from the other side
-      const argv = ['fuzz', '--target', 'reference+thp=always', '--against', 'reference+thp=never', '--runs', '6', '--seed', '7', '--out', dir];
+      const argv = ['fuzz', '--target', 'reference+thp=always', '--against', 'reference+thp=never', '--runs', '20', '--seed', '7', '--out', dir];
       const strict = await mmconform(...argv);
       expect(strict.code).toBe(1);
       expect(strict.stdout).toMatch(/^not ok \d+ sequence \d+ .*# differs at line \d+$/m);
