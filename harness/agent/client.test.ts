@@ -39,6 +39,7 @@ import {
   UFFD_FEATURE_EVENT_REMAP,
   UFFD_FEATURE_EVENT_REMOVE,
   UFFD_FEATURE_EVENT_UNMAP,
+  UFFD_FEATURE_THREAD_ID,
   UFFD_FEATURE_MINOR_SHMEM,
   UFFD_FEATURE_MOVE,
   UFFD_FEATURE_POISON,
@@ -311,6 +312,25 @@ describe('on the real agent', () => {
       ok(await proc.uffdioRegister(uffd, addr, 2n * PAGE, UFFDIO_REGISTER_MODE_MISSING));
       return { uffd, addr };
     };
+
+    test("UFFD_FEATURE_THREAD_ID: a thread's fault names its tid (the proc's own accesses run on the agent's workers: a tid of theirs)", async (ctx) => {
+      const uffd = await proc.userfaultfd(O_CLOEXEC);
+      if (isErr(uffd)) return ctx.skip(`userfaultfd: ${uffd}`);
+      ok(await proc.uffdioApi(uffd, UFFD_API, UFFD_FEATURE_THREAD_ID));
+      const addr = await anon(2n * PAGE);
+      ok(await proc.uffdioRegister(uffd, addr, 2n * PAGE, UFFDIO_REGISTER_MODE_MISSING));
+      const thread = ok(await proc.threadCreate());
+      const add = thread.atomicAdd([addr], 1);
+      // (flags: WRITE on x86_64, whose LOCK XADD faults for writing at once; arm64 faults for reading first)
+      expect(await within(proc.uffdRead(uffd), 'the fault')).toMatchObject({ event: 'PAGEFAULT', address: addr, ptid: thread.tid });
+      const load = proc.read(addr + PAGE, 1);
+      const fault = await within(proc.uffdRead(uffd), 'the load');
+      expect(fault).toMatchObject({ event: 'PAGEFAULT', address: addr + PAGE });
+      expect(isErr(fault) || fault.event !== 'PAGEFAULT' ? 0 : fault.ptid).toBeGreaterThan(0);
+      expect(await proc.uffdioZeropage(uffd, addr, 2n * PAGE, 0n)).toEqual({ error: null, progress: 2n * PAGE });
+      expect(await within(load, 'the load')).toEqual({ ok: true, data: Uint8Array.of(0) });
+      expect((await within(add, 'the add')).ok).toBe(true);
+    });
 
     test('uffdioZeropage fills a hole with the zero page; again, it fails with EEXIST and reports -EEXIST', async (ctx) => {
       const u = await missing(O_CLOEXEC | O_NONBLOCK);

@@ -15,7 +15,7 @@ import { doMprotectPkey } from '../../model/mm/mprotect.ts';
 import { doMremap } from '../../model/mm/mremap.ts';
 import { System, type SystemConfig, type ThpSettings } from '../../model/mm/system.ts';
 import { Task } from '../../model/mm/task.ts';
-import { atomicAddUser, fillUser, incrementUser, readUser, writeUser, type FaultCounts, type Signalled, type Waiting } from '../../model/mm/user-access.ts';
+import { atomicAddUser, fillUser, incrementUser, readUser, writeUser, type Current, type Signalled, type Waiting } from '../../model/mm/user-access.ts';
 import { type Blocking, EventWait, UffdCtx, uffdioApi, uffdioRegister, uffdioUnregister, uffdioWake, uffdioWriteprotect } from '../../model/mm/userfaultfd.ts';
 import { uffdioContinue, uffdioCopy, uffdioPoison, uffdioZeropage } from '../../model/mm/userfaultfd-fill.ts';
 import { uffdioMove } from '../../model/mm/userfaultfd-move.ts';
@@ -262,9 +262,9 @@ class ReferenceProc implements Proc {
   }
   // a thread shares the mm; the model serves every thread's calls in the order they were made
   async threadCreate(): Promise<Ret<Thread>> {
-    const current: FaultCounts = { minFlt: 0 };
     const task = this.live;
     const tid = task.newThread();
+    const current: Current = { tid, minFlt: 0 };
     return {
       tid,
       atomicAdd: (addrs, delta) => this.access((from) => atomicAddUser(this.mm, addrs, delta, current, from), () => NO_DATA),

@@ -38,6 +38,9 @@ export class Mm {
   /** mmap_base: where top-down allocation starts, arch_mmap_rnd() pages below MMAP_BASE */
   readonly mmapBase: bigint;
 
+  /** task_pid_vnr(current): the thread whose call runs now (the process's own pid but while another thread's access faults) */
+  currentTid = 0;
+
   /** `exec`: a process's first mm, with the special mappings exec sets up; fork() copies its parent's instead */
   constructor(
     readonly sys: System,

@@ -107,6 +107,7 @@ export class Task {
   ) {
     this.pid = sys.newPid();
     this.mm = new Mm(sys, parent === undefined);
+    this.mm.currentTid = this.pid;
     // copy_files(): the same open files, one more reference each
     for (const [fd, slot] of parent?.fds ?? []) {
       slot.file.count++;

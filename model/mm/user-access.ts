@@ -17,11 +17,14 @@ const PAGE_OFFSET_MASK = BigInt(PAGE_SIZE) - 1n;
  * PAs are 48 bits), the signal, or the waiter of a userfaultfd the access
  * now waits on.
  */
-function userAccess(mm: Mm, addr: bigint, acc: Access, current?: FaultCounts): number | 'SIGSEGV' | 'SIGBUS' | UffdWaiter {
+function userAccess(mm: Mm, addr: bigint, acc: Access, current?: Current): number | 'SIGSEGV' | 'SIGBUS' | UffdWaiter {
   for (let attempt = 0; attempt < 8; attempt++) {
     const pa = accessPa(mm.pt.mem, mm.pt.root, addr, acc, mm.sys.cfg.hw);
     if (pa >= 0) return Math.floor(pa / PAGE_SIZE);
+    const main = mm.currentTid;
+    if (current) mm.currentTid = current.tid;
     const fault = doPageFault(mm, addr, acc);
+    mm.currentTid = main;
     if (fault !== 0) return fault;
     // mm_account_fault(): a fault handled without I/O is a minor one
     if (current) current.minFlt++;
@@ -41,8 +44,9 @@ function doPageFault(mm: Mm, addr: bigint, acc: Access): VmFault {
   return handleMmFault(mm, vma, addr, acc === 'write' ? FAULT_FLAG_WRITE : 0);
 }
 
-/** A thread's fault counters (task_struct's min_flt), as getrusage(RUSAGE_THREAD) reads them. */
-export interface FaultCounts {
+/** Another thread of the process (current): its tid, and its minor faults (min_flt) as getrusage(RUSAGE_THREAD) reads them. */
+export interface Current {
+  readonly tid: number;
   minFlt: number;
 }
 
@@ -137,7 +141,7 @@ export function incrementUser(mm: Mm, addrs: readonly bigint[], from = 0, value?
  * `from` (one instruction, or a loop that starts over: a retried add loads
  * again). null, the first signal, or the wait.
  */
-export function atomicAddUser(mm: Mm, addrs: readonly bigint[], delta: number, current: FaultCounts, from = 0): null | Signalled | Waiting {
+export function atomicAddUser(mm: Mm, addrs: readonly bigint[], delta: number, current: Current, from = 0): null | Signalled | Waiting {
   for (let i = from; i < addrs.length; i++) {
     const a = addrs[i]!;
     if (a & 3n) throw new Error(`atomic add at 0x${a.toString(16)}: an int is 4-byte aligned`);

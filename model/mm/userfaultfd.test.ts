@@ -168,6 +168,20 @@ describe('a fault that waits for a handler', () => {
     expect([errno(again.error), again.progress]).toEqual(['EEXIST', -17n]);
   });
 
+  test('UFFD_FEATURE_THREAD_ID: the message names the faulting thread, the process itself or another', async () => {
+    const { p, fd } = await missing(U.UFFD_FEATURE_THREAD_ID);
+    await p.uffdioRegister(fd, A, 0x10000n, U.UFFDIO_REGISTER_MODE_MISSING);
+    const load = p.read(A, 1);
+    expect(await p.uffdRead(fd)).toEqual({ event: 'PAGEFAULT', flags: 0n, address: A, ptid: p.pid });
+    const thread = U.must(await p.threadCreate(), 'pthread_create');
+    const add = thread.atomicAdd([A + PAGE], 1);
+    expect(await p.uffdRead(fd)).toEqual({ event: 'PAGEFAULT', flags: 0n, address: A + PAGE, ptid: thread.tid });
+    expect(await p.uffdioZeropage(fd, A, 2n * PAGE, 0n)).toEqual({ error: null, progress: 2n * PAGE });
+    expect(await load).toEqual({ ok: true, data: new Uint8Array([0]) });
+    // the add retries: the write fault of the zero page is the kernel's own, no message
+    expect((await add).ok).toBe(true);
+  });
+
   test('a store waits with UFFD_PAGEFAULT_FLAG_WRITE; DONTWAKE leaves it waiting until UFFDIO_WAKE', async () => {
     const { p, fd } = await missing();
     await p.uffdioRegister(fd, A, 0x10000n, U.UFFDIO_REGISTER_MODE_MISSING);

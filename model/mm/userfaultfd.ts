@@ -12,8 +12,7 @@
 // store to a uffd-wp page) queues a message and leaves a waiter: the access
 // waits until an ioctl wakes it, then retries. A write to a write-protected
 // page is resolved in the kernel instead when the context has
-// UFFD_FEATURE_WP_ASYNC. What is not modelled yet (UFFD_FEATURE_THREAD_ID,
-// the UNMAP event) fails loudly or is left out.
+// UFFD_FEATURE_WP_ASYNC.
 
 import { Errno, type Ret } from '../../uapi/linux.ts';
 import * as U from '../../uapi/linux.ts';
@@ -301,8 +300,9 @@ export function handleUserfault(ctx: UffdCtx, addr: bigint, write: boolean, reas
   if (reason & V.VM_UFFD_MINOR) flags |= U.UFFD_PAGEFAULT_FLAG_MINOR;
   // userfault_msg(): the page's address unless UFFD_FEATURE_EXACT_ADDRESS
   const address = ctx.features & U.UFFD_FEATURE_EXACT_ADDRESS ? addr : addr & ~(PAGE - 1n);
-  if (ctx.features & U.UFFD_FEATURE_THREAD_ID) throw new Error('userfaultfd: UFFD_FEATURE_THREAD_ID (the faulting thread in the message) is not modelled yet');
-  const waiter = new UffdWaiter(ctx, { event: 'PAGEFAULT', flags, address, ptid: 0 });
+  // UFFD_FEATURE_THREAD_ID: the faulting thread's tid
+  const ptid = ctx.features & U.UFFD_FEATURE_THREAD_ID ? ctx.mm.currentTid : 0;
+  const waiter = new UffdWaiter(ctx, { event: 'PAGEFAULT', flags, address, ptid });
   ctx.waiters.push(waiter);
   return waiter;
 }
