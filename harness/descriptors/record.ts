@@ -314,7 +314,15 @@ export class DescriptorRecorder {
       fallocate: (fd, mode, offset, len) => after(proc.fallocate(fd, mode, offset, len), 'fallocate', () => 'all'),
       userfaultfdIocNew: (fd, flags) => proc.userfaultfdIocNew(fd, flags),
       uffdioContinue: (fd, start, len, mode) => after(proc.uffdioContinue(fd, start, len, mode), `UFFDIO_CONTINUE(${mode})`, () => ranged(start, len)),
-      uffdioMove: (fd, dst, src, len, mode) => after(proc.uffdioMove(fd, dst, src, len, mode), `UFFDIO_MOVE(${mode})`, () => 'all'),
+      // both ranges, and a THP split where either cuts one
+      uffdioMove: (fd, dst, src, len, mode) =>
+        after(proc.uffdioMove(fd, dst, src, len, mode), `UFFDIO_MOVE(${mode})`, () => ({
+          ranges: [
+            [pageOf(dst), dst + len],
+            [pageOf(src), src + len],
+          ],
+          blocks: [...partialBlocks(dst, dst + len), ...partialBlocks(src, src + len)],
+        })),
       uffdioPoison: (fd, start, len, mode) => after(proc.uffdioPoison(fd, start, len, mode), `UFFDIO_POISON(${mode})`, () => ranged(start, len)),
       descriptors: describe,
       ...(proc.descriptorsOf ? { descriptorsOf: proc.descriptorsOf.bind(proc) } : {}),
