@@ -57,15 +57,23 @@ export function getUnmappedArea(mm: Mm, addr: bigint, len: bigint, anon: boolean
   return unmappedArea(mm, len, align) ?? new Errno('ENOMEM', 'mmap');
 }
 
-// vm_mmap_pgoff(): do_mmap(), then the UNMAP events of the areas a MAP_FIXED mapping replaced
+// vm_mmap_pgoff(): do_mmap(), the UNMAP events of the areas a MAP_FIXED mapping replaced, then MAP_POPULATE's faults
 export function vmMmapPgoff(mm: Mm, addr: bigint, len: bigint, prot: number, flags: number, file: MappedFile | null, offset: bigint): Blocking<Ret<bigint>> {
   const uf = new UnmapList();
-  const r = doMmap(mm, addr, len, prot, flags, file, offset, uf);
-  return uf.complete(() => r);
+  const populate = { len: 0n };
+  const r = doMmap(mm, addr, len, prot, flags, file, offset, uf, populate);
+  return uf.complete(() => {
+    if (!(r instanceof Errno) && populate.len) mmPopulate(mm, r, r + populate.len);
+    return r;
+  });
 }
 
-// do_mmap() + mmap_region(); `uf` gathers the UNMAP events owed by the areas it replaces
-export function doMmap(mm: Mm, addr: bigint, len: bigint, prot: number, flags: number, file: MappedFile | null, offset: bigint, uf?: UnmapList): Ret<bigint> {
+/**
+ * do_mmap() + mmap_region(); `uf` gathers the UNMAP events owed by the
+ * areas it replaces, and `populate` is told how much MAP_POPULATE asks to
+ * fault in (the caller's to do, as vm_mmap_pgoff() does).
+ */
+export function doMmap(mm: Mm, addr: bigint, len: bigint, prot: number, flags: number, file: MappedFile | null, offset: bigint, uf?: UnmapList, populate?: { len: bigint }): Ret<bigint> {
   if (len === 0n) return new Errno('EINVAL', 'mmap');
   if (!pageAligned(offset)) return new Errno('EINVAL', 'mmap');
   len = pageAlign(len);
@@ -142,7 +150,7 @@ export function doMmap(mm: Mm, addr: bigint, len: bigint, prot: number, flags: n
   // vm_ops->close; hugetlb's VM_DONTEXPAND keeps it apart)
   const vma = mergeNew(mm, fresh);
   mm.vmaSetPageProt(vma);
-  if (flags & U.MAP_POPULATE) mmPopulate(mm, start, start + len);
+  if (flags & U.MAP_POPULATE && populate) populate.len = len;
   return start;
 }
 
