@@ -136,16 +136,16 @@ function doAnonymousPage(mm: Mm, vma: Vma, addr: bigint, flags: number, uffdWp: 
   if (vma.flags & V.VM_SHARED) return 'SIGBUS';
   const slot = mm.pt.pteSlot(addr, true)!; // pte_alloc()
   let entry: Pte;
-  if (!(flags & FAULT_FLAG_WRITE)) {
+  const write = (flags & FAULT_FLAG_WRITE) !== 0;
+  // the zero page for reads, where the kernel has one for them (SystemConfig.readFaultZeroPage)
+  if (!write && mm.sys.cfg.readFaultZeroPage !== false) {
     // deliver the fault to userland, with the pte table there already
     if (vma.flags & V.VM_UFFD_MISSING) return handleUserfault(vma.uffdCtx as UffdCtx, addr, false, V.VM_UFFD_MISSING);
-  }
-  if (!(flags & FAULT_FLAG_WRITE) && mm.sys.cfg.readFaultZeroPage !== false) {
     entry = pg.pteMkspecial(pg.pfnPte(mm.sys.phys.zeroPfn, vma.pageProt));
   } else {
     // vmf_anon_prepare() comes first: the area has its anon_vma even when userland gets the fault
     vma.anonVma ??= mm.sys.newAnonVma();
-    if (vma.flags & V.VM_UFFD_MISSING) return handleUserfault(vma.uffdCtx as UffdCtx, addr, true, V.VM_UFFD_MISSING);
+    if (vma.flags & V.VM_UFFD_MISSING) return handleUserfault(vma.uffdCtx as UffdCtx, addr, write, V.VM_UFFD_MISSING);
     // map_anon_folio_pte_pf()
     const f = newAnonFolio(mm, vma, 0);
     entry = pg.pfnPte(f.pfn, vma.pageProt);
