@@ -270,7 +270,7 @@ class ReferenceProc implements Proc {
       atomicAdd: (addrs, delta) => this.access((from) => atomicAddUser(this.mm, addrs, delta, current, from), () => NO_DATA),
       minflt: async () => BigInt(current.minFlt),
       // an event wait is TASK_KILLABLE: /proc shows the thread in 'D' meanwhile
-      madvise: (addr, length, advice) => this.blocking(doMadvise(this.mm, addr, length, advice), (on) => task.threads.set(tid, on ? 'D' : 'S')),
+      madvise: (addr, length, advice) => this.blocking(this.mm.asCurrent(tid, () => doMadvise(this.mm, addr, length, advice)), (on) => task.threads.set(tid, on ? 'D' : 'S')),
     };
   }
 

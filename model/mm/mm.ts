@@ -38,8 +38,19 @@ export class Mm {
   /** mmap_base: where top-down allocation starts, arch_mmap_rnd() pages below MMAP_BASE */
   readonly mmapBase: bigint;
 
-  /** task_pid_vnr(current): the thread whose call runs now (the process's own pid but while another thread's access faults) */
+  /** task_pid_vnr(current): the thread whose call runs now (the process's own pid but within asCurrent()) */
   currentTid = 0;
+
+  /** `fn` run as another thread of the process (current), the process's own thread again after */
+  asCurrent<T>(tid: number, fn: () => T): T {
+    const own = this.currentTid;
+    this.currentTid = tid;
+    try {
+      return fn();
+    } finally {
+      this.currentTid = own;
+    }
+  }
 
   /** `exec`: a process's first mm, with the special mappings exec sets up; fork() copies its parent's instead */
   constructor(

@@ -21,10 +21,7 @@ function userAccess(mm: Mm, addr: bigint, acc: Access, current?: Current): numbe
   for (let attempt = 0; attempt < 8; attempt++) {
     const pa = accessPa(mm.pt.mem, mm.pt.root, addr, acc, mm.sys.cfg.hw);
     if (pa >= 0) return Math.floor(pa / PAGE_SIZE);
-    const main = mm.currentTid;
-    if (current) mm.currentTid = current.tid;
-    const fault = doPageFault(mm, addr, acc);
-    mm.currentTid = main;
+    const fault = current ? mm.asCurrent(current.tid, () => doPageFault(mm, addr, acc)) : doPageFault(mm, addr, acc);
     if (fault !== 0) return fault;
     // mm_account_fault(): a fault handled without I/O is a minor one
     if (current) current.minFlt++;
