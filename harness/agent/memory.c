@@ -511,16 +511,22 @@ enum outcome memory_call(struct request *r, enum access kind, struct buf *o)
 	return ANSWERED;
 }
 
-/* fork() on a worker, which the kernel may hold until the FORK message is read: sock and peer as fork_reply() takes them */
-enum outcome memory_fork(struct request *r, int sock, int peer)
+/* A job made whole by its caller (no request to parse), queued for a worker. */
+static enum outcome queue_job(struct request *r, struct job job)
 {
-	struct job *j = calloc(1, sizeof *j);
+	struct job *j = malloc(sizeof *j);
 	if (!j) {
 		req_bad(r, "out of memory");
 		return BAD;
 	}
-	*j = (struct job){ .kind = FORK, .has_id = r->has_id, .id = r->id, .fd = sock, .peer = peer };
+	*j = job;
 	return queue(j);
+}
+
+/* fork() on a worker, which the kernel may hold until the FORK message is read: sock and peer as fork_reply() takes them */
+enum outcome memory_fork(struct request *r, int sock, int peer)
+{
+	return queue_job(r, (struct job){ .kind = FORK, .has_id = r->has_id, .id = r->id, .fd = sock, .peer = peer });
 }
 
 /*
@@ -530,12 +536,7 @@ enum outcome memory_fork(struct request *r, int sock, int peer)
  */
 enum outcome memory_syscall(struct request *r, long nr, const uint64_t args[6], const char *call, bool returns_addr)
 {
-	struct job *j = calloc(1, sizeof *j);
-	if (!j) {
-		req_bad(r, "out of memory");
-		return BAD;
-	}
-	*j = (struct job){ .kind = SYSCALL, .has_id = r->has_id, .id = r->id, .nr = nr, .call = call, .returns_addr = returns_addr };
-	memcpy(j->args, args, sizeof j->args);
-	return queue(j);
+	struct job j = { .kind = SYSCALL, .has_id = r->has_id, .id = r->id, .nr = nr, .call = call, .returns_addr = returns_addr };
+	memcpy(j.args, args, sizeof j.args);
+	return queue_job(r, j);
 }
