@@ -154,7 +154,6 @@ const pageIndex = fc.oneof(
   { weight: 2, arbitrary: fc.integer({ min: 0, max: 2047 }) },
 );
 const ref = fc.record({ base: fc.integer({ min: 0, max: SLOTS - 1 }), page: pageIndex });
-/** Mostly the slots, sometimes an area a target chose */
 /** A page of the area the last uffd_setup registered */
 const registered = fc.record({ base: fc.constant(REGISTERED), page: fc.integer({ min: 0, max: 8 }) });
 /** Mostly the slots, sometimes an area a target chose or the registered one */
