@@ -79,6 +79,8 @@ describe('the C reproducer', () => {
         { op: 'uffdio_register', at: { base: 0, page: 0 }, pages: 8, mode: Number(U.UFFDIO_REGISTER_MODE_MISSING | U.UFFDIO_REGISTER_MODE_WP) },
         { op: 'uffdio_register', at: { base: 2, page: 0 }, pages: 8, mode: Number(U.UFFDIO_REGISTER_MODE_MINOR) },
         { op: 'load', at: { base: 0, page: 0 }, offset: 0, len: 8 },
+        // not made once a range is registered for uffd-wp (on a marker the kernel restarts it for ever)
+        { op: 'madvise', at: { base: 0, page: 0 }, pages: 1, advice: U.MADV_GUARD_INSTALL },
         { op: 'uffdio_copy', at: { base: 0, page: 0 }, from: { base: 1, page: 0 }, pages: 2, mode: Number(U.UFFDIO_COPY_MODE_WP) },
         { op: 'store', at: { base: 0, page: 1 }, offset: 0, len: 8 },
         { op: 'uffdio_copy', at: { base: 0, page: 1 }, from: { base: 1, page: 0 }, pages: 2, mode: 0 },

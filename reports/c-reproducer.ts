@@ -7,6 +7,7 @@
 import type { Call } from '../suites/fuzz/calls.ts';
 import { ARENA, MEMFD_PAGES, SLOT_PAGES, SLOTS } from '../suites/fuzz/calls.ts';
 import { storeByte } from '../suites/fuzz/sequence.ts';
+import { MADV_GUARD_INSTALL } from '../uapi/linux.ts';
 
 export interface Reproducer {
   readonly calls: readonly Call[];
@@ -288,8 +289,8 @@ static void smaps(void)
 static struct { uint64_t start; long pages; } chosen[256];
 static int nchosen;
 static int memfd = -1, uffd = -1;
-/* the userfaultfd was given UFFD_FEATURE_SIGBUS */
-static int uffd_sigbus;
+/* the userfaultfd was given UFFD_FEATURE_SIGBUS; a range was registered for uffd-wp (MADV_GUARD_INSTALL is not made then) */
+static int uffd_sigbus, uffd_wp_registered;
 /* the area the last uffd_setup mapped (base REGISTERED, -1), once there is one */
 static struct { uint64_t start; long pages; int set; } registered;
 static void setup_area(uint64_t start, long pages) { registered.start = start, registered.pages = pages, registered.set = 1; }
@@ -543,8 +544,12 @@ static void uffd_register(uint64_t a, long pages, uint64_t mode)
 	if (!uffd_sigbus) mode = 2;
 	struct uffdio_register_ r = { { a, pages * PAGE }, mode, 0 };
 	printf("UFFDIO_REGISTER(%s, %s, 0x%llx, 0x%llx) = ", F(uffd), A(a), (unsigned long long)(pages * PAGE), (unsigned long long)mode);
-	if (ioctl(uffd, UFFDIO_REGISTER_, &r) < 0) printf("%s\n", err());
-	else printf("ioctls 0x%llx\n", (unsigned long long)r.ioctls);
+	if (ioctl(uffd, UFFDIO_REGISTER_, &r) < 0) {
+		printf("%s\n", err());
+		return;
+	}
+	uffd_wp_registered |= (mode & 2) != 0;
+	printf("ioctls 0x%llx\n", (unsigned long long)r.ioctls);
 }
 static void uffd_wp(uint64_t a, long pages, int wp)
 {
@@ -648,7 +653,7 @@ function statement(c: Call, index: number): string {
     case 'mremap':
       return `do_mremap(${ref(c.at)}, ${c.oldPages}, ${c.newPages}, ${c.flags}, ${c.flags & 2 ? ref(c.to) : '0'});`;
     case 'madvise':
-      return `do_range("madvise", madvise_, ${ref(c.at)}, ${c.pages}, ${c.advice}, advice(${c.advice}));`;
+      return `${c.advice === MADV_GUARD_INSTALL ? 'if (!uffd_wp_registered) ' : ''}do_range("madvise", madvise_, ${ref(c.at)}, ${c.pages}, ${c.advice}, advice(${c.advice}));`;
     case 'load':
       return `access_(${ref(c.at)} + ${c.offset}, ${fit(c.at, c.len, 1, c.offset)}, 0, 0);`;
     case 'store':

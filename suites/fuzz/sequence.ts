@@ -26,6 +26,13 @@ class Runner {
   private readonly threads: Thread[] = [];
   /** the areas the target chose, in order: start and pages */
   private readonly chosen: (readonly [bigint, number])[] = [];
+  /**
+   * A range was registered for uffd-wp: MADV_GUARD_INSTALL is not made from
+   * then on. Over a uffd-wp marker, which the zap it retries with leaves,
+   * the kernel restarts it for ever (madvise_guard_install(): measured on
+   * the host's 6.18; 7.2 has the same loop).
+   */
+  private wpRegistered = false;
   /** the area the last uffd_setup mapped (REGISTERED): start and pages */
   private registered: readonly [bigint, number] | undefined;
 
@@ -83,6 +90,7 @@ class Runner {
         return this.choose(await p.mremap(this.addr(c.at), bytes(c.oldPages), bytes(c.newPages), c.flags, fixed ? this.addr(c.to) : undefined), c.newPages);
       }
       case 'madvise':
+        if (c.advice === U.MADV_GUARD_INSTALL && this.wpRegistered) return;
         return void (await p.madvise(this.addr(c.at), bytes(c.pages), c.advice));
       case 'load':
         return void (await p.read(this.addr(c.at) + BigInt(c.offset), this.fit(c.at, c.len, 1, c.offset)));
@@ -148,7 +156,9 @@ class Runner {
       case 'uffdio_register': {
         // MISSING and MINOR only where a fault raises SIGBUS: one waiting for a handler would wait for ever
         const mode = this.sigbus ? BigInt(c.mode ?? U.UFFDIO_REGISTER_MODE_WP) : U.UFFDIO_REGISTER_MODE_WP;
-        return void (await p.uffdioRegister(this.uffd, this.addr(c.at), bytes(c.pages), mode));
+        const r = await p.uffdioRegister(this.uffd, this.addr(c.at), bytes(c.pages), mode);
+        if (!isErr(r) && mode & U.UFFDIO_REGISTER_MODE_WP) this.wpRegistered = true;
+        return;
       }
       case 'uffdio_writeprotect':
         return void (await p.uffdioWriteprotect(this.uffd, this.addr(c.at), bytes(c.pages), c.wp ? U.UFFDIO_WRITEPROTECT_MODE_WP : 0n));
