@@ -24,6 +24,7 @@ import type { Vma } from './vma.ts';
 import { modifyFlags } from './vma-ops.ts';
 import { reclaimPages, type Picked } from './vmscan.ts';
 import { punchHole } from './falloc.ts';
+import { isPoisonMarkerEntry } from '../arm64/swapops.ts';
 import { madviseCollapse } from './khugepaged.ts';
 import { afterEvents, type Blocking, EventWait, userfaultfdRemove } from './userfaultfd.ts';
 
@@ -234,9 +235,11 @@ function madviseFreePteRange(mm: Mm, vma: Vma, addr: bigint, end: bigint): void 
       continue;
     }
     if (!pg.ptePresent(pte)) {
-      // swap entries are freed (swap_pte_batch(): a run alike but for consecutive offsets at once); markers stay
+      // swap entries are freed (swap_pte_batch(): a run alike but for consecutive offsets at once),
+      // poison markers cleared; other markers (uffd-wp, guard) stay
       const e = pg.pteToSwpEntry(pte);
       a += PAGE;
+      if (isPoisonMarkerEntry(e)) mm.pt.write(slot, 0n);
       if (!pg.isSwapEntry(e)) continue;
       const offsets = [pg.swpOffset(e)];
       mm.pt.write(slot, 0n);

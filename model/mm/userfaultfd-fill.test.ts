@@ -259,6 +259,21 @@ describe('UFFDIO_POISON', () => {
     expect(await p.read(a + 3n * PAGE, 1)).toEqual(sigbus(a + 3n * PAGE));
   });
 
+  // the fuzzer's shrunk sequence on the host's 6.18 (madvise_free_pte_range(): 6.12 and 7.2 alike)
+  test('MADV_FREE clears a poison marker of anonymous memory; a uffd-wp marker stays', async () => {
+    const p = await (await referenceTarget('')).spawn();
+    const a = (await p.mmap(0n, 4n * PAGE, RW, U.MAP_PRIVATE | U.MAP_ANONYMOUS, -1, 0n)) as bigint;
+    const fd = (await p.userfaultfd(U.O_CLOEXEC | U.O_NONBLOCK)) as number;
+    await p.uffdioApi(fd, U.UFFD_API, U.UFFD_FEATURE_WP_ASYNC | U.UFFD_FEATURE_WP_UNPOPULATED);
+    await p.uffdioRegister(fd, a, 4n * PAGE, U.UFFDIO_REGISTER_MODE_WP);
+    expect(res(await p.uffdioPoison(fd, a, PAGE, 0n))).toEqual([null, PAGE]);
+    await p.uffdioWriteprotect(fd, a + PAGE, PAGE, U.UFFDIO_WRITEPROTECT_MODE_WP);
+    expect(await p.madvise(a, 2n * PAGE, U.MADV_FREE)).toBe(0);
+    expect(await pm(p, a)).toBe(0n);
+    expect(await pm(p, a + PAGE)).toBe(S);
+    expect(await p.read(a, 1)).toEqual({ ok: true, data: new Uint8Array([0]) });
+  });
+
   test('the selftest\'s poison: odd pages copied, even ones poisoned from the handler; a load of each waits, then reads or gets SIGBUS', async () => {
     const p = await (await referenceTarget('')).spawn();
     const a = (await p.mmap(0n, 4n * PAGE, RW, U.MAP_PRIVATE | U.MAP_ANONYMOUS, -1, 0n)) as bigint;
