@@ -20,7 +20,8 @@ import { handleUserfault, type UffdCtx, type UffdWaiter } from './userfaultfd.ts
 
 export const FAULT_FLAG_WRITE = 1 << 0;
 /** 0: handled (retry the access); the signal the task gets; or a userfaultfd's waiter, the access waiting for a handler */
-export type VmFault = 0 | 'SIGSEGV' | 'SIGBUS' | UffdWaiter;
+/** 0, or what the fault came to: VM_FAULT_SIGSEGV, _SIGBUS, _HWPOISON (a poisoned page), or a wait in a userfaultfd */
+export type VmFault = 0 | 'SIGSEGV' | 'SIGBUS' | 'HWPOISON' | UffdWaiter;
 
 const PAGE = 4096n;
 /** fault_around_bytes (64 KiB): read faults on files map the neighbours already cached */
@@ -60,7 +61,7 @@ function handlePteFault(mm: Mm, vma: Vma, addr: bigint, flags: number): VmFault 
   if (!pg.ptePresent(orig)) {
     // do_swap_page() -> handle_pte_marker(): a poisoned page (UFFDIO_POISON) is VM_FAULT_HWPOISON, before all else;
     // hitting a guard page is always fatal
-    if (isPoisonMarkerEntry(pg.pteToSwpEntry(orig))) return 'SIGBUS';
+    if (isPoisonMarkerEntry(pg.pteToSwpEntry(orig))) return 'HWPOISON';
     if (isGuardMarkerEntry(pg.pteToSwpEntry(orig))) return 'SIGSEGV';
     if (pg.pteMarkerUffdWp(orig)) {
       // pte_marker_handle_uffd_wp(): a marker left after unregistering is just cleared

@@ -177,7 +177,7 @@ export function hugetlbFault(mm: Mm, vma: Vma, addr: bigint, write: boolean): Vm
   const slot = mm.pt.pmdSlot(haddr, true)!;
   let pte = mm.pt.read(slot);
   // a poisoned page (UFFDIO_POISON) is VM_FAULT_HWPOISON_LARGE; a uffd-wp marker faults in as a missing page, which keeps the protection
-  if (pte !== 0n && pg.isPteMarker(pte) && isPoisonMarkerEntry(pg.pteToSwpEntry(pte))) return 'SIGBUS';
+  if (pte !== 0n && pg.isPteMarker(pte) && isPoisonMarkerEntry(pg.pteToSwpEntry(pte))) return 'HWPOISON';
   if (pte === 0n || pg.pteMarkerUffdWp(pte)) return hugetlbNoPage(mm, vma, addr, slot, write, pte !== 0n);
   // userfault-wp first: resolved here in async mode, then on to the CoW path
   if (vma.flags & V.VM_UFFD_WP && pg.pteUffdWp(pte) && write && !pg.pteWrite(pte)) {

@@ -467,6 +467,8 @@ function populateRange(mm: Mm, start: bigint, end: bigint, write: boolean): Ret<
       if (write ? !(v.flags & V.VM_WRITE) : !(v.flags & V.VM_READ)) return einval();
     }
     const r = faultinPage(mm, v, a, write);
+    // faultin_page_range() with FOLL_HWPOISON: a poisoned page is EHWPOISON, not EFAULT
+    if (r === 'HWPOISON') return new Errno('EHWPOISON', 'madvise');
     if (r === 'SIGSEGV' || r === 'SIGBUS') return new Errno('EFAULT', 'madvise');
     followTouch(mm, a, write);
   }

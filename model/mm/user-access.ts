@@ -29,8 +29,8 @@ function userAccess(mm: Mm, addr: bigint, acc: Access, current?: Current): numbe
   throw new Error(`model bug: access to 0x${addr.toString(16)} keeps faulting`);
 }
 
-// arch/arm64/mm/fault.c do_page_fault(): the area must allow the access
-function doPageFault(mm: Mm, addr: bigint, acc: Access): VmFault {
+// arch/arm64/mm/fault.c do_page_fault(): the area must allow the access; a poisoned page is SIGBUS (arm64_force_sig_mceerr())
+function doPageFault(mm: Mm, addr: bigint, acc: Access): Exclude<VmFault, 'HWPOISON'> {
   const vma = mm.vmas.lookup(addr);
   if (!vma) return 'SIGSEGV';
   let need: number;
@@ -38,7 +38,8 @@ function doPageFault(mm: Mm, addr: bigint, acc: Access): VmFault {
   else if (acc === 'write') need = V.VM_WRITE;
   else need = V.VM_READ | V.VM_WRITE | (mm.sys.cfg.epan ? 0 : V.VM_EXEC);
   if (!(vma.flags & need)) return 'SIGSEGV';
-  return handleMmFault(mm, vma, addr, acc === 'write' ? FAULT_FLAG_WRITE : 0);
+  const fault = handleMmFault(mm, vma, addr, acc === 'write' ? FAULT_FLAG_WRITE : 0);
+  return fault === 'HWPOISON' ? 'SIGBUS' : fault;
 }
 
 /** Another thread of the process (current): its tid, and its minor faults (min_flt) as getrusage(RUSAGE_THREAD) reads them. */

@@ -274,6 +274,19 @@ describe('UFFDIO_POISON', () => {
     expect(await p.read(a, 1)).toEqual({ ok: true, data: new Uint8Array([0]) });
   });
 
+  // the fuzzer's shrunk sequence on the host's 6.18 (faultin_page_range()'s FOLL_HWPOISON)
+  test('MADV_POPULATE_(READ|WRITE) over a poison marker: EHWPOISON; a load there is still SIGBUS', async () => {
+    const p = await (await referenceTarget('')).spawn();
+    const a = (await p.mmap(0n, 4n * PAGE, RW, U.MAP_PRIVATE | U.MAP_ANONYMOUS, -1, 0n)) as bigint;
+    const fd = (await p.userfaultfd(U.O_CLOEXEC | U.O_NONBLOCK)) as number;
+    await p.uffdioApi(fd, U.UFFD_API, U.UFFD_FEATURE_WP_ASYNC);
+    await p.uffdioRegister(fd, a, 4n * PAGE, U.UFFDIO_REGISTER_MODE_WP);
+    expect(res(await p.uffdioPoison(fd, a + 2n * PAGE, PAGE, 0n))).toEqual([null, PAGE]);
+    expect(await p.madvise(a, 4n * PAGE, U.MADV_POPULATE_READ)).toEqual(new U.Errno('EHWPOISON', 'madvise'));
+    expect(await p.madvise(a, 4n * PAGE, U.MADV_POPULATE_WRITE)).toEqual(new U.Errno('EHWPOISON', 'madvise'));
+    expect(await p.read(a + 2n * PAGE, 1)).toEqual(sigbus(a + 2n * PAGE));
+  });
+
   test('the selftest\'s poison: odd pages copied, even ones poisoned from the handler; a load of each waits, then reads or gets SIGBUS', async () => {
     const p = await (await referenceTarget('')).spawn();
     const a = (await p.mmap(0n, 4n * PAGE, RW, U.MAP_PRIVATE | U.MAP_ANONYMOUS, -1, 0n)) as bigint;
