@@ -87,16 +87,23 @@ function copyPage(mm: Mm, src: bigint): Uint8Array | Errno {
 }
 
 /**
- * __mfill_atomic_pte() with shmem_uffd_ops: a new page of the file's cache
- * (none past its end: ENOMEM in 7.2, EFAULT before), its content copied
- * (`data`) or zeroed (null), added to the cache (EEXIST where it holds the
- * index), then mapped; taken out of the cache again if that fails.
+ * __mfill_atomic_pte() with shmem_uffd_ops (7.2): a new page of the file's
+ * cache (none past its end: ENOMEM), its content copied (`data`) or zeroed
+ * (null), added to the cache (EEXIST where it holds the index), then
+ * mapped; taken out of the cache again if that fails. Before vm_uffd_ops,
+ * shmem_mfill_atomic_pte() copies first (faulting the source in) and finds
+ * the file's end after: EFAULT (measured on the host's 6.18: the source
+ * page is mapped after the failed copy).
  */
 function mfillShmem(mm: Mm, vma: Vma, slot: number, dst: bigint, data: (() => Uint8Array | Errno) | null, wp: boolean): Errno | null {
   const inode = vma.file!;
+  const uffdOps = mm.sys.cfg.kernel.uffdOps;
+  const copied = () => (data ? data() : null);
+  const early = uffdOps ? null : copied();
+  if (early instanceof Errno) return early;
   const f = shmemMfillFolioAlloc(mm.sys, inode, vma.pageIndex(dst));
-  if (!f) return new Errno(mm.sys.cfg.kernel.uffdOps ? 'ENOMEM' : 'EFAULT');
-  const bytes = data ? data() : null;
+  if (!f) return new Errno(uffdOps ? 'ENOMEM' : 'EFAULT');
+  const bytes = uffdOps ? copied() : early;
   if (bytes instanceof Errno) {
     mm.sys.phys.free(f);
     return bytes;
