@@ -58,7 +58,7 @@ struct child {
 	size_t npassed;
 };
 
-static void child_gone(struct child *c);
+static void child_gone(struct child *c, int err);
 
 static struct child *children;
 static size_t nchildren;
@@ -276,8 +276,9 @@ static void op_spawn(struct request *r)
 		port->owner = pid;
 	/* the router never blocks on one child: what it cannot take now waits for POLLOUT */
 	if (fcntl(sv[0], F_SETFL, O_NONBLOCK)) {
+		int err = errno;
 		answer_errno(r, "fcntl");
-		child_gone(&children[nchildren - 1]);
+		child_gone(&children[nchildren - 1], err);
 		return;
 	}
 	jw_begin(&reply, r);
@@ -415,19 +416,22 @@ static void settle(struct child *c, int64_t id)
 
 /*
  * Reaps a child whose socket closed (it only closes by exiting: the kill
- * changes no status already decided) or failed, and answers what it left
- * pending.
+ * changes no status already decided) or failed (err: the router ends the
+ * child, and says so), and answers what it left pending.
  */
-static void child_gone(struct child *c)
+static void child_gone(struct child *c, int err)
 {
-	char end[64], msg[96];
+	char end[64], msg[160];
 	close(c->fd);
 	c->fd = -1;
 	kill(c->pid, SIGKILL);
 	while (waitpid(c->pid, &c->status, 0) < 0 && errno == EINTR)
 		;
 	describe_end(c->status, end, sizeof end);
-	snprintf(msg, sizeof msg, "proc %d %s", c->pid, end);
+	if (err)
+		snprintf(msg, sizeof msg, "proc %d %s after its socket to the agent failed: %s", c->pid, end, strerror(err));
+	else
+		snprintf(msg, sizeof msg, "proc %d %s", c->pid, end);
 	if (c->port >= 0) {
 		/* an exit op answered for itself; any other end leaves requests there unanswered: say why, once */
 		if (!WIFEXITED(c->status) || WEXITSTATUS(c->status)) {
@@ -514,7 +518,9 @@ static void read_child(size_t i)
 	enum line_kind k;
 	struct child *c = &children[i];
 	ssize_t n = lines_recv(&c->in, c->fd, c->passed, sizeof c->passed / sizeof *c->passed, &c->npassed);
-	if (n < 0 && errno == EAGAIN)
+	/* ECONNRESET: the child closed its end with our requests unread, as it does when it dies */
+	int err = n < 0 && errno != ECONNRESET ? errno : 0;
+	if (err == EAGAIN)
 		return;
 	while ((k = lines_next(&children[i].in, &line, &len)) != LINE_NONE) {
 		int64_t id;
@@ -531,7 +537,7 @@ static void read_child(size_t i)
 		emit("\n", 1);
 	}
 	if (n <= 0)
-		child_gone(&children[i]);
+		child_gone(&children[i], err);
 }
 
 /* Every line gets an answer, a blank one too: a client waiting on it must not wait for ever. */
