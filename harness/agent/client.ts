@@ -68,6 +68,8 @@ export interface AgentLink {
   readonly procStreams?: readonly Duplex[];
   /** why the stream ended, once it has: an exit status, the agent's last words */
   readonly describeEnd?: () => string;
+  /** what is known of why one of its procs was killed (ConnectionOptions.describeKill) */
+  readonly describeKill?: (pid: number) => string | undefined;
   /** the bytes available now on one of its streams, without waiting (ConnectionOptions.readNow) */
   readonly readNow?: (stream: Duplex) => Buffer | null;
   /** ends the agent's input and waits for it to stop (killing it if it does not, soon) */
@@ -766,6 +768,7 @@ function connect(stream: Duplex, options: AgentTargetOptions, link: AgentLink, p
     parked,
     ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
     ...(link.describeEnd ? { describeEnd: link.describeEnd } : {}),
+    ...(link.describeKill ? { describeKill: link.describeKill } : {}),
     ...(link.readNow ? { readNow: () => link.readNow!(stream) } : {}),
   });
 }

@@ -217,6 +217,19 @@ describe('a broken agent fails the connection: every pending and later call reje
     await expect(conn.request('hello')).rejects.toThrow('connection closed');
   });
 
+  test('a proc killed by a signal: its call fails with what the owner knows of the kill', async () => {
+    const agent = fakeAgent();
+    const conn = new AgentConnection(agent.stream, { describeKill: (pid) => (pid === 133 ? 'kernel log: Out of memory: Killed process 133 (init)' : undefined) });
+    const killed = conn.request('read');
+    const other = conn.request('read');
+    await turnEnds();
+    agent.reply(`{"id":${idOf(agent.sent[0])},"error":"proc 133 was killed by SIGKILL"}\n`);
+    agent.reply(`{"id":${idOf(agent.sent[1])},"error":"proc 134 was killed by SIGSEGV"}\n`);
+    await expect(killed).rejects.toThrow(/^agent: read: proc 133 was killed by SIGKILL; kernel log: Out of memory: Killed process 133 \(init\)$/);
+    await expect(other).rejects.toThrow(/^agent: read: proc 134 was killed by SIGSEGV$/);
+    conn.close();
+  });
+
   test('a stream error fails it too', async () => {
     const agent = fakeAgent();
     const conn = new AgentConnection(agent.stream);

@@ -20,6 +20,8 @@ export interface ConnectionOptions {
   readonly timeoutMs?: number;
   /** why the stream ended, if the owner knows (an exit status, the agent's last stderr) */
   readonly describeEnd?: () => string;
+  /** what the owner knows of why a proc was killed (the kernel's log lines naming its pid), if anything */
+  readonly describeKill?: (pid: number) => string | undefined;
   /**
    * What the stream has to read right now, without waiting (null: nothing,
    * or it cannot tell): lets a caller wait for a short reply without
@@ -230,9 +232,9 @@ export class AgentConnection {
     const id = reply['id'];
     const pending = typeof id === 'number' ? this.pending.get(id) : undefined;
     if (typeof id !== 'number' || pending === undefined) {
-      // id null: the agent could not read a request of ours
-      const error = typeof reply['error'] === 'string' ? reply['error'] : `reply to no pending request: ${clip(line)}`;
-      return this.fail(new Error(`agent: ${clip(error)}`));
+      // id null: the agent could not read a request of ours, or a proc on a port of its own died
+      const error = typeof reply['error'] === 'string' ? `${clip(reply['error'])}${killedWhy(reply['error'], this.options.describeKill)}` : `reply to no pending request: ${clip(line)}`;
+      return this.fail(new Error(`agent: ${error}`));
     }
     this.pending.delete(id);
     this.unpark(pending);
@@ -241,15 +243,26 @@ export class AgentConnection {
       clearTimeout(this.watchdog);
       this.watchdog = null;
     }
-    const wrong = replyError(pending.op, reply, line);
+    const wrong = replyError(pending.op, reply, line, this.options.describeKill);
     if (wrong) pending.reject(wrong);
     else pending.resolve(reply, line);
   }
 }
 
+/** The agent's word for a proc that died by a signal (agent.c's child_gone()). */
+const KILLED = /^proc (\d+) was killed by SIG\w+/;
+
+/** "; " and what the owner knows of the kill an agent's error reports, or nothing. */
+function killedWhy(error: string, describeKill?: (pid: number) => string | undefined): string {
+  const pid = KILLED.exec(error)?.[1];
+  const why = pid !== undefined ? describeKill?.(Number(pid)) : undefined;
+  return why !== undefined ? `; ${why}` : '';
+}
+
 /** Why a reply to `op` fails its call: an "error" reply, or one without "ok"; null for a reply. */
-export function replyError(op: string, reply: Reply, line: string): Error | null {
-  if (typeof reply['error'] === 'string') return new Error(`agent: ${op}: ${clip(reply['error'])}`);
+export function replyError(op: string, reply: Reply, line: string, describeKill?: (pid: number) => string | undefined): Error | null {
+  const error = reply['error'];
+  if (typeof error === 'string') return new Error(`agent: ${op}: ${clip(error)}${killedWhy(error, describeKill)}`);
   if (typeof reply['ok'] !== 'boolean') return new Error(`agent: ${op}: reply without "ok": ${clip(line)}`);
   return null;
 }

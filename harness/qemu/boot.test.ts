@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { afterAll, describe, expect, test } from 'vitest';
-import { bootGuest, GUEST_CHANNEL, qemuBinary, type Guest } from './boot.ts';
+import { bootGuest, GUEST_CHANNEL, linesNamingPid, qemuBinary, type Guest } from './boot.ts';
 import { whichSync } from './exec.ts';
 import { buildInitramfs } from './initramfs.ts';
 import { cachedKernel, GENERATIONS, GUEST_ARCHES, kernelPath, missingKernel, SUITE, type CachedKernel, type GuestArch } from './kernel-cache.ts';
@@ -99,6 +99,18 @@ describe('booting each kernel with the test init as /init', () => {
       );
     }
   }
+});
+
+test('linesNamingPid: the kernel log lines naming a task, not those with the number elsewhere', () => {
+  const log = [
+    '[  700.1] init invoked oom-killer: gfp_mask=0x140dca(GFP_HIGHUSER_MOVABLE|__GFP_COMP|__GFP_ZERO), order=0',
+    '[  700.2] oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,global_oom,task_memcg=/,task=init,pid=133,uid=0',
+    '[  700.3] Out of memory: Killed process 133 (init) total-vm:1133kB, anon-rss:133kB',
+    '[  701.0] Memory failure: 0x1330: Sending SIGBUS to init:1330 due to hardware memory corruption',
+    '[  702.0] MCE: Killing init:133 due to hardware memory corruption fault at 7f0000133000',
+  ].join('\n');
+  expect(linesNamingPid(log, 133, 5).split(' | ').map((l) => l.slice(0, 10))).toEqual(['[  700.2] ', '[  700.3] ', '[  702.0] ']);
+  expect(linesNamingPid(log, 134, 2)).toBe('');
 });
 
 describe('boot failures are one line that names the cause', () => {

@@ -11,7 +11,7 @@
 //   end is a unix socket we listen on and QEMU connects to at start-up.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,6 +38,8 @@ export interface BootOptions {
   readonly readyTimeoutMs?: number;
   /** more virtio-serial ports, /dev/vport0p2 on (guestProcPort), for the agent's procs (default none) */
   readonly procPorts?: number;
+  /** a file the guest's console output is appended to as it comes (the kernel's log, the agent's stderr) */
+  readonly consoleLog?: string;
 }
 
 /** The guest's node for the `index`th (from 0) of BootOptions.procPorts. */
@@ -172,6 +174,7 @@ export async function bootGuest(options: BootOptions): Promise<Guest> {
   let notePanic: (message: string) => void = () => {};
   const panicked = new Promise<string>((resolve) => (notePanic = resolve));
   child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    if (options.consoleLog !== undefined) appendFileSync(options.consoleLog, d);
     log += d;
     if (log.length > LOG_LIMIT) log = log.slice(log.length - LOG_LIMIT);
     // A panic message may straddle chunks: look at this chunk and a little before it.
@@ -291,6 +294,12 @@ function logBeforePanic(log: string): string {
 }
 
 /** The last `n` non-empty lines of `text`, joined into one line. */
+/** The last n lines of a kernel log naming a task by its pid ("Killed process 133", "pid=133", "init:133"), joined with " | ". */
+export function linesNamingPid(text: string, pid: number, n: number): string {
+  const names = new RegExp(`(?:process |pid=|[\\w.-]:)${pid}\\b`);
+  return lastLines(text.split(/\r?\n/).filter((l) => names.test(l)).join('\n'), n);
+}
+
 export function lastLines(text: string, n: number): string {
   return text
     .split(/\r?\n/)

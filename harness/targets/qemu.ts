@@ -21,7 +21,7 @@ import { machine as hostMachine } from 'node:os';
 import { buildAgentFor, type AgentMachine } from '../agent/build.ts';
 import { agentTarget, type AgentLink } from '../agent/client.ts';
 import { readNowFrom } from '../agent/read-now.ts';
-import { bootGuest, GUEST_CHANNEL, guestProcPort, kernelPanic, lastLines, qemuBinary, type Guest } from '../qemu/boot.ts';
+import { bootGuest, GUEST_CHANNEL, guestProcPort, kernelPanic, lastLines, linesNamingPid, qemuBinary, type Guest } from '../qemu/boot.ts';
 import { whichSync } from '../qemu/exec.ts';
 import { buildInitramfs, type InitramfsFile } from '../qemu/initramfs.ts';
 import { cachedKernel, missingKernel, SUITE, type CachedKernel, type GuestArch, type KernelGeneration } from '../qemu/kernel-cache.ts';
@@ -100,6 +100,10 @@ function guestLink(guest: Guest): AgentLink {
     // the channels are QEMU's chardev sockets, read directly while a reply is awaited
     readNow: (from) => readNowFrom(from, [from], scratch),
     describeEnd: () => `${end() ?? 'the guest closed its channel'}; kernel log: ${lastLines(guest.log(), 2) || '(empty)'}`,
+    describeKill: (pid) => {
+      const lines = linesNamingPid(guest.log(), pid, 2);
+      return lines !== '' ? `kernel log: ${lines}` : undefined;
+    },
     // The agent powers the guest off at the end of its input.
     close: async () => {
       guest.channel.end();
@@ -148,6 +152,7 @@ export async function qemuTarget(name: string, options: { readonly timeoutMs?: n
     init: await readFile(await buildAgentFor(MACHINE[spec.arch])),
     files: [{ path: '/lib/modules/brd.ko.xz', mode: 0o644, data: await readFile(kernel.modules.brd) }, ...(await pgwalkFile(name, kernel))],
   });
+  const consoleLog = process.env['MMCONFORM_QEMU_CONSOLE'];
   const start = async (): Promise<AgentLink> => {
     process.stderr.write(`# ${name}: booting ${SUITE[spec.generation]} ${kernel.release} under QEMU (TCG)\n`);
     const guest = await bootGuest({
@@ -157,6 +162,7 @@ export async function qemuTarget(name: string, options: { readonly timeoutMs?: n
       kernelParams: spec.kernelParams,
       initArgs: ['--init', '--console', GUEST_CHANNEL, ...Array.from({ length: PROC_PORTS }, (_, i) => ['--proc-port', guestProcPort(i)]).flat()],
       procPorts: PROC_PORTS,
+      ...(consoleLog ? { consoleLog } : {}),
     });
     process.stderr.write(`# ${name}: ready in ${(guest.bootMs / 1000).toFixed(1)} s\n`);
     return guestLink(guest);
