@@ -14,6 +14,7 @@
 import { Answers, unlessBehindAWait } from '../recorded-order.ts';
 import type { Descriptors, MemResult, PgLevel, PmScanArg, PmScanResult, Proc, Ret, Thread } from '../target.ts';
 import { isErr } from '../../uapi/linux.ts';
+import { ObservationLog } from './observations.ts';
 import { PAGE_IS_HUGE, PM_SCAN_WP_MATCHING } from '../../uapi/linux.ts';
 
 const PAGE = 4096n;
@@ -57,8 +58,8 @@ export type Reach = 'all' | 'none' | { readonly ranges: readonly Range[]; readon
 
 /** Ranges sorted and merged, to be asked whether they meet a range. */
 class RangeSet {
-  private readonly starts: bigint[] = [];
-  private readonly ends: bigint[] = [];
+  readonly starts: bigint[] = [];
+  readonly ends: bigint[] = [];
   constructor(ranges: readonly Range[]) {
     for (const [s, e] of [...ranges].filter(([s, e]) => s < e).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
       const n = this.ends.length;
@@ -76,6 +77,10 @@ class RangeSet {
       else hi = mid;
     }
     return lo < this.ends.length && this.starts[lo]! < e;
+  }
+  /** how many pages the ranges hold */
+  pages(): bigint {
+    return this.starts.reduce((n, s, i) => n + (this.ends[i]! - s) / PAGE, 0n);
   }
 }
 
@@ -116,7 +121,12 @@ export interface RecorderOptions {
 }
 
 export class DescriptorRecorder {
-  readonly observations: Observation[] = [];
+  readonly log = new ObservationLog();
+
+  /** what was recorded, as objects (for a short recording: `log` keeps a long one compact) */
+  get observations(): Observation[] {
+    return this.log.toArray();
+  }
 
   constructor(private readonly options: RecorderOptions = {}) {}
 
@@ -131,6 +141,20 @@ export class DescriptorRecorder {
     let step = 0;
     const touch = (accessed: readonly bigint[]) => {
       for (const a of accessed) if (!touched.has(a)) touched.set(a, nextPage++);
+    };
+    /** the touched pages in `ranges`, page-aligned: looked up by address where they hold fewer pages than were touched, else found by a pass over all */
+    const touchedIn = (ranges: readonly Range[]): Map<bigint, number> => {
+      const out = new Map<bigint, number>();
+      const set = new RangeSet(ranges);
+      if (set.pages() <= BigInt(touched.size))
+        set.starts.forEach((s, i) => {
+          for (let a = s; a < set.ends[i]!; a += PAGE) {
+            const page = touched.get(a);
+            if (page !== undefined) out.set(a, page);
+          }
+        });
+      else for (const [a, page] of touched) if (set.meets(a, a + 1n)) out.set(a, page);
+      return out;
     };
     /** every walk of `addrs`, in their order: together where the target reads them so */
     const readAll = async (addrs: readonly bigint[]): Promise<readonly Ret<Descriptors>[]> => {
@@ -147,22 +171,25 @@ export class DescriptorRecorder {
       const resultsBefore = resultsSoFar();
       touch(accessed);
       // arm64's contpte: a call that changes one pte can unfold or fold its whole 64 KiB block
-      const hit = new Set(accessed.map(contOf));
-      const ranges = typeof reach === 'object' ? new RangeSet(reach.ranges.map(([s, e]) => [contOf(s), contOf(e + CONT_SIZE - 1n)])) : null;
-      const blocks = typeof reach === 'object' && reach.blocks?.length ? new RangeSet(reach.blocks) : null;
-      const inReach = (a: bigint) => reach === 'all' || hit.has(contOf(a)) || (ranges !== null && ranges.meets(a, a + 1n));
-      const pages: [bigint, number][] = [];
+      const reached =
+        reach === 'all'
+          ? new Map(touched)
+          : touchedIn([
+              ...[...new Set(accessed.map(contOf))].map((c): Range => [c, c + CONT_SIZE]),
+              ...(reach === 'none' ? [] : reach.ranges.map(([s, e]): Range => [contOf(s), contOf(e + CONT_SIZE - 1n)])),
+            ]);
       /** by block: the touched pages beyond the reach in blocks the call may have changed beyond it */
       const besides = new Map<bigint, [bigint, number][]>();
-      for (const [addr, page] of touched) {
-        const block = blockOf(addr);
-        if (inReach(addr)) pages.push([addr, page]);
-        else if (blocks?.meets(block, block + PMD_SIZE)) {
-          const inBlock = besides.get(block) ?? [];
-          besides.set(block, inBlock);
+      if (typeof reach === 'object' && reach.blocks?.length)
+        for (const [addr, page] of touchedIn(reach.blocks.map(([s, e]): Range => [blockOf(s), blockOf(e + PMD_SIZE - 1n)]))) {
+          if (reached.has(addr)) continue;
+          const inBlock = besides.get(blockOf(addr)) ?? [];
+          besides.set(blockOf(addr), inBlock);
           inBlock.push([addr, page]);
         }
-      }
+      const byPage = (x: readonly [bigint, number], y: readonly [bigint, number]) => x[1] - y[1];
+      const pages = [...reached].sort(byPage);
+      for (const b of besides.values()) b.sort(byPage);
       // the first of such a block's pages is read with the rest; its others only when that one changed
       const first = [...pages, ...[...besides.values()].map((b) => b[0]!)];
       const walks = new Map<number, { readonly addr: bigint; readonly walk: Ret<Descriptors> }>();
@@ -173,11 +200,15 @@ export class DescriptorRecorder {
       await take([...besides.values()].filter(changed).flatMap((b) => b.slice(1)));
       for (const [page, { addr, walk }] of [...walks].sort(([x], [y]) => x - y)) {
         const key = keyOf(walk);
-        if (!isErr(walk) && walk.vmFlags === null) touched.delete(addr);
-        if (last.get(page) === key) continue;
-        last.set(page, key);
+        // an unmapped page is never read again under its number
+        const gone = !isErr(walk) && walk.vmFlags === null;
+        if (gone) touched.delete(addr);
+        const same = last.get(page) === key;
+        if (gone) last.delete(page);
+        else last.set(page, key);
+        if (same) continue;
         const entries = isErr(walk) ? null : walk.entries.map((e) => ({ level: e.level, value: e.value }));
-        this.observations.push({ suite, resultsBefore, step, call, page, entries, ...(isErr(walk) ? { error: String(walk) } : {}) });
+        this.log.push({ suite, resultsBefore, step, call, page, entries, ...(isErr(walk) ? { error: String(walk) } : {}) });
       }
       step++;
     };
