@@ -3,20 +3,20 @@
 // targets disagree first. Text for a terminal, JSON, and an HTML table.
 
 import { callComparisonText, type CallComparison } from '../harness/calls/compare.ts';
-import { differenceKinds, differencesText, type DescriptorDifference } from '../harness/descriptors/compare.ts';
+import { differencesText, type DifferenceSummary } from '../harness/descriptors/compare.ts';
 import type { ResultStatus } from '../harness/ksft.ts';
 import type { RunReport, TargetSummary } from '../harness/runner.ts';
 import { escapeHtml } from './html.ts';
 
 /** What --descriptors and --calls found, each pairing of the first target with another. */
 export interface CompareSections {
-  readonly descriptors?: readonly { readonly against: readonly [string, string]; readonly differences: readonly DescriptorDifference[] }[];
+  readonly descriptors?: readonly { readonly against: readonly [string, string]; readonly differences: DifferenceSummary }[];
   readonly calls?: readonly { readonly against: readonly [string, string]; readonly comparison: CallComparison }[];
 }
 
 /** Every row, every walk and every call alike. */
 export function allAgree(m: CompareMatrix, sections: CompareSections): boolean {
-  return m.disagreements === 0 && (sections.descriptors ?? []).every((d) => d.differences.length === 0) && (sections.calls ?? []).every((c) => c.comparison.differences.length === 0);
+  return m.disagreements === 0 && (sections.descriptors ?? []).every((d) => d.differences.count === 0) && (sections.calls ?? []).every((c) => c.comparison.differences.length === 0);
 }
 
 /** A target that did not print a result at all (its program ended before it, or skipped as a whole). */
@@ -117,8 +117,8 @@ export function compareJson(m: CompareMatrix, sections: CompareSections = {}): s
   const rows = m.rows.map((r) => ({ suite: r.suite, name: r.name, occurrence: r.occurrence, agree: r.agree, status: Object.fromEntries(names.map((n, i) => [n, r.cells[i]])) }));
   const descriptors = sections.descriptors?.map((d) => ({
     against: d.against,
-    differences: d.differences.length,
-    kinds: differenceKinds(d.differences).map((k) => ({ level: k.level, bits: k.bits, walk: k.walk, count: k.count, first: k.first })),
+    differences: d.differences.count,
+    kinds: d.differences.kinds.map((k) => ({ level: k.level, bits: k.bits, walk: k.walk, count: k.count, first: k.first })),
   }));
   const calls = sections.calls?.map((c) => ({
     against: c.against,
@@ -140,12 +140,12 @@ export function compareHtml(m: CompareMatrix, sections: CompareSections = {}): s
     .join('\n');
   const rowsVerdict = m.disagreements === 0 ? `All ${m.rows.length} rows agree` : `${m.disagreements} of ${m.rows.length} rows disagree; they come first`;
   const others = [
-    ...(sections.descriptors ?? []).map((d) => (d.differences.length ? `${d.differences.length} descriptor difference(s), ${d.against.join('/')}` : `descriptors agree at every step, ${d.against.join('/')}`)),
+    ...(sections.descriptors ?? []).map((d) => (d.differences.count ? `${d.differences.count} descriptor difference(s), ${d.against.join('/')}` : `descriptors agree at every step, ${d.against.join('/')}`)),
     ...(sections.calls ?? []).map((c) => (c.comparison.differences.length ? `calls differ in ${c.comparison.differences.length} suite(s), ${c.against.join('/')}` : `all ${c.comparison.calls} calls equal, ${c.against.join('/')}`)),
   ];
   const verdict = `${[rowsVerdict, ...others].join('; ')}.`;
   const details = [
-    ...(sections.descriptors ?? []).filter((d) => d.differences.length).map((d) => `<h2>Descriptors, ${escapeHtml(d.against.join(' against '))}</h2>\n<pre>${escapeHtml(differencesText(d.differences, d.against))}</pre>`),
+    ...(sections.descriptors ?? []).filter((d) => d.differences.count).map((d) => `<h2>Descriptors, ${escapeHtml(d.against.join(' against '))}</h2>\n<pre>${escapeHtml(differencesText(d.differences, d.against))}</pre>`),
     ...(sections.calls ?? []).filter((c) => c.comparison.differences.length).map((c) => `<h2>Calls, ${escapeHtml(c.against.join(' against '))}</h2>\n<pre>${escapeHtml(callComparisonText(c.comparison, c.against))}</pre>`),
   ].join('\n');
   return `<!doctype html>

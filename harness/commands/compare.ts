@@ -10,7 +10,7 @@ import { runSuites, type RunReport } from '../runner.ts';
 import type { Target } from '../target.ts';
 import { findSuite, openTarget } from './select.ts';
 import { DescriptorRecorder } from '../descriptors/record.ts';
-import { bitNamer, compareRecordings } from '../descriptors/compare.ts';
+import { bitNamer, recordingDifferences, summarizeDifferences } from '../descriptors/compare.ts';
 import { resolveLayout } from '../layout-file.ts';
 import { DEFAULT_LAYOUT } from '../../model/arm64/layout.ts';
 import { pgtable } from '../../model/arm64/pgtable.ts';
@@ -115,7 +115,7 @@ export const compareCommand: Command = {
       const testName = (report: RunReport) => (suite: string, n: number) => report.suites.find((s) => s.name === suite)?.results[n]?.name ?? null;
       sections.descriptors = [];
       for (let i = 1; i < targets.length; i++) {
-        const differences = compareRecordings(recorders[0]!.observations, recorders[i]!.observations, namer, testName(reports[0]!));
+        const differences = summarizeDifferences(recordingDifferences(recorders[0]!.log, recorders[i]!.log, namer, testName(reports[0]!)));
         sections.descriptors.push({ against: [names[0]!, names[i]!], differences });
       }
     }

@@ -10,6 +10,7 @@ import { layoutReport, type EntryState } from '../../model/arm64/layout-states.t
 import type { Layout } from '../../model/arm64/layout.ts';
 import type { Pgtable } from '../../model/arm64/pgtable.ts';
 import type { PgLevel } from '../target.ts';
+import type { Observations } from './observations.ts';
 import type { Observation } from './record.ts';
 
 /** Output-address bits [49:12] of a 4 KiB-granule descriptor without LPA2 (OA[51:48] in 15:12 never set here). */
@@ -58,42 +59,64 @@ const hex = (v: bigint) => `0x${v.toString(16).padStart(16, '0')}`;
  * names the suite's n-th result (0-based), or returns null past the last.
  */
 export function compareRecordings(
-  a: readonly Observation[],
-  b: readonly Observation[],
+  a: Observations,
+  b: Observations,
   name: (value: bigint, bit: number, leaf: boolean) => string,
   testName: (suite: string, n: number) => string | null,
 ): DescriptorDifference[] {
-  const out: DescriptorDifference[] = [];
-  const suites = [...new Set([...a, ...b].map((o) => o.suite))];
-  for (const suite of suites) {
-    const xs = a.filter((o) => o.suite === suite);
-    const ys = b.filter((o) => o.suite === suite);
-    const nowX = new Map<number, Observation>();
-    const nowY = new Map<number, Observation>();
-    const order = (o: Observation) => o.step * 1e6 + o.page;
+  return [...recordingDifferences(a, b, name, testName)];
+}
+
+/** compareRecordings() one difference at a time: a long suite against a kernel of another version gives millions. */
+export function* recordingDifferences(
+  a: Observations,
+  b: Observations,
+  name: (value: bigint, bit: number, leaf: boolean) => string,
+  testName: (suite: string, n: number) => string | null,
+): Generator<DescriptorDifference> {
+  const xsBySuite = bySuite(a);
+  const ysBySuite = bySuite(b);
+  for (const suite of new Set([...xsBySuite.keys(), ...ysBySuite.keys()])) {
+    const xs = xsBySuite.get(suite) ?? [];
+    const ys = ysBySuite.get(suite) ?? [];
+    // each page's current walk on either side, by its index in the recording
+    const nowX = new Map<number, number>();
+    const nowY = new Map<number, number>();
+    const before = (o: Observation, p: Observation) => o.step < p.step || (o.step === p.step && o.page <= p.page);
     let i = 0;
     let j = 0;
     while (i < xs.length || j < ys.length) {
-      const kx = i < xs.length ? order(xs[i]!) : Infinity;
-      const ky = j < ys.length ? order(ys[j]!) : Infinity;
-      const x = kx <= ky ? xs[i++]! : undefined;
-      const y = ky <= kx ? ys[j++]! : undefined;
+      const ox = i < xs.length ? a.at(xs[i]!)! : undefined;
+      const oy = j < ys.length ? b.at(ys[j]!)! : undefined;
+      const x = ox && (!oy || before(ox, oy)) ? ox : undefined;
+      const y = oy && (!ox || before(oy, ox)) ? oy : undefined;
       const at = (x ?? y)!;
       const where = { suite, test: testName(suite, at.resultsBefore) ?? '(after the last result)', step: at.step, call: at.call, page: at.page };
       if (x && y && x.call !== y.call) {
-        out.push({ ...where, level: 'walk', bits: [], detail: `the recordings part: ${x.call} against ${y.call}` });
+        yield { ...where, level: 'walk', bits: [], detail: `the recordings part: ${x.call} against ${y.call}` };
         break;
       }
-      if (x) nowX.set(x.page, x);
-      if (y) nowY.set(y.page, y);
+      if (x) nowX.set(x.page, xs[i++]!);
+      if (y) nowY.set(y.page, ys[j++]!);
       const px = nowX.get(at.page);
       const py = nowY.get(at.page);
-      if (!px || !py) {
-        out.push({ ...where, level: 'walk', bits: [], detail: `the page is first read on one side only (${px ? 'first' : 'second'})` });
+      if (px === undefined || py === undefined) {
+        yield { ...where, level: 'walk', bits: [], detail: `the page is first read on one side only (${px !== undefined ? 'first' : 'second'})` };
         continue;
       }
-      out.push(...walkDifferences(px, py, where, name));
+      yield* walkDifferences(x ?? a.at(px)!, y ?? b.at(py)!, where, name);
     }
+  }
+}
+
+/** Each suite's observations, as indices into the recording, in order. */
+function bySuite(os: Observations): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  for (let i = 0; i < os.length; i++) {
+    const suite = os.at(i)!.suite;
+    const list = out.get(suite) ?? [];
+    out.set(suite, list);
+    list.push(i);
   }
   return out;
 }
@@ -148,30 +171,39 @@ export interface DifferenceKind {
 
 const bitsText = (bits: readonly BitDifference[]) => bits.map((b) => `${b.name} (bit ${b.bit}) ${b.values[0]}/${b.values[1]}`).join(', ');
 
+/** How many differences there were, and of which kinds. */
+export interface DifferenceSummary {
+  readonly count: number;
+  readonly kinds: readonly DifferenceKind[];
+}
+
 /** The differences grouped by kind, the commonest first (ties in the order they came). */
-export function differenceKinds(diffs: readonly DescriptorDifference[]): DifferenceKind[] {
+export function summarizeDifferences(diffs: Iterable<DescriptorDifference>): DifferenceSummary {
   const kinds = new Map<string, { first: DescriptorDifference; count: number }>();
+  let count = 0;
   for (const d of diffs) {
+    count++;
     const key = `${d.level}\u0000${d.level === 'walk' ? d.detail : bitsText(d.bits)}`;
     const k = kinds.get(key);
     if (k) k.count++;
     else kinds.set(key, { first: d, count: 1 });
   }
-  return [...kinds.values()]
+  const sorted = [...kinds.values()]
     .map(({ first, count }) => ({ level: first.level, bits: first.bits, walk: first.level === 'walk' ? first.detail : '', count, first }))
     .sort((a, b) => b.count - a.count);
+  return { count, kinds: sorted };
 }
 
 const whereText = (d: DescriptorDifference) => `${d.suite}: ${d.test}: step ${d.step} ${d.call}, page ${d.page}`;
 
 /** What `compare --descriptors` prints: each kind of difference once, with its count and where it came first. */
-export function differencesText(diffs: readonly DescriptorDifference[], labels: readonly [string, string]): string {
-  if (diffs.length === 0) return `descriptors: ${labels[0]} and ${labels[1]} agree at every step\n`;
-  const kinds = differenceKinds(diffs);
+export function differencesText(summary: DifferenceSummary, labels: readonly [string, string]): string {
+  if (summary.count === 0) return `descriptors: ${labels[0]} and ${labels[1]} agree at every step\n`;
+  const { kinds } = summary;
   const lines = kinds.map((k) => {
     const what = k.level === 'walk' ? `walk: ${k.walk}` : `${k.level}: ${bitsText(k.bits)}`;
     const example = k.level === 'walk' ? '' : ` (${k.first.detail})`;
     return `  ${String(k.count).padStart(6)} x ${what}\n           first at ${whereText(k.first)}${example}`;
   });
-  return `descriptors: ${diffs.length} difference(s) of ${kinds.length} kind(s), ${labels[0]}/${labels[1]}\n${lines.join('\n')}\n`;
+  return `descriptors: ${summary.count} difference(s) of ${kinds.length} kind(s), ${labels[0]}/${labels[1]}\n${lines.join('\n')}\n`;
 }

@@ -34,7 +34,8 @@ import { runSuites, type RunReport } from '../runner.ts';
 import type { PmScanArg, Proc, Target } from '../target.ts';
 import { descriptorsUnavailable, parseQemuSpec, qemuTarget } from '../targets/qemu.ts';
 import { referenceTarget } from '../targets/reference.ts';
-import { bitNamer, compareRecordings, differencesText, type DescriptorDifference } from './compare.ts';
+import { bitNamer, compareRecordings, differencesText, summarizeDifferences, type DescriptorDifference } from './compare.ts';
+import { ObservationLog } from './observations.ts';
 import { DescriptorRecorder, wpScanReach, type Observation } from './record.ts';
 
 const BOOT_TIMEOUT_MS = 300_000;
@@ -82,7 +83,7 @@ describe('compareRecordings', () => {
     const b = [obs(0, 0, [table | 0x7000n, table, table, 0x00e0000000002f43n])];
     const d = compareRecordings(a, b, namer, test1);
     expect(d.map((x) => [x.level, x.bits.map((bit) => `${bit.name} ${bit.bit} ${bit.values.join('/')}`)])).toEqual([['pte', ['PTE_DBM (PTE_WRITE) 51 1/0']]]);
-    expect(differencesText(d, ['model', 'kernel'])).toBe(
+    expect(differencesText(summarizeDifferences(d), ['model', 'kernel'])).toBe(
       'descriptors: 1 difference(s) of 1 kind(s), model/kernel\n' +
         '       1 x pte: PTE_DBM (PTE_WRITE) (bit 51) 1/0\n' +
         '           first at s: test 1: step 0 store, page 0 (0x00e8000000001f43 against 0x00e0000000002f43)\n',
@@ -93,9 +94,26 @@ describe('compareRecordings', () => {
     const pages = [0, 1, 2];
     const a = [...pages.map((p) => obs(0, p, [table, table, table, 0x00f0000000001f43n])), obs(1, 3, [table, table, table, 0x00e8000000001f43n])];
     const b = [...pages.map((p) => obs(0, p, [table, table, table, 0x00e0000000001f43n])), obs(1, 3, [table, table, table, 0x00e0000000001f43n])];
-    const text = differencesText(compareRecordings(a, b, namer, test1), ['model', 'kernel']);
+    const text = differencesText(summarizeDifferences(compareRecordings(a, b, namer, test1)), ['model', 'kernel']);
     expect(text.split('\n').filter((l) => / x /.test(l))).toEqual(['       3 x pte: PTE_CONT (bit 52) 1/0', '       1 x pte: PTE_DBM (PTE_WRITE) (bit 51) 1/0']);
     expect(text).toContain('first at s: test 1: step 0 store, page 0 (0x00f0000000001f43 against 0x00e0000000001f43)');
+  });
+
+  test('steps are ordered before pages, whatever the page numbers: a long suite numbers over a million pages', () => {
+    const leaf = [table, table, table, 0x00e8000000001f43n];
+    const a = [obs(0, 1_000_001, leaf, 'mmap'), obs(1, 0, leaf)];
+    const b = [obs(1, 0, leaf)];
+    expect(compareRecordings(a, b, namer, test1).map((x) => `${x.step} ${x.page} ${x.detail}`)).toEqual(['0 1000001 the page is first read on one side only (first)']);
+  });
+
+  test('an ObservationLog gives back what it was given, and compares as the array would', () => {
+    const os = [obs(0, 0, [table, table, 0x00e8000000000f41n]), { ...obs(1, 7, []), entries: null, error: 'ENOTTY' }, obs(2, 3, [table, 0n], 'load')];
+    const log = new ObservationLog();
+    for (const o of os) log.push(o);
+    expect(log.toArray()).toEqual(os);
+    expect(log.at(-1)).toEqual(os[2]);
+    const other = [obs(0, 0, [table, table, 0x00e0000000000f41n])];
+    expect(compareRecordings(log, other, namer, test1)).toEqual(compareRecordings(os, other, namer, test1));
   });
 
   test('two walks that end at an empty entry agree whatever the level: a real process has tables of its own', () => {
@@ -372,7 +390,7 @@ for (const [reference, qemu] of [
         // (numbers in names masked: transact_test's count of raced pages is the scheduler's)
         const statuses = (r: RunReport) => r.suites.map((s) => [s.name, s.exit.status, ...s.results.map((x) => `${x.status}: ${x.name.replace(/\d+(\.\d+)?/g, '#')}`)]);
         expect(statuses(model.report)).toEqual(statuses(kernel.report));
-        expect(differencesText(differences(model, kernel), ['model', qemu])).toBe(`descriptors: model and ${qemu} agree at every step\n`);
+        expect(differencesText(summarizeDifferences(differences(model, kernel)), ['model', qemu])).toBe(`descriptors: model and ${qemu} agree at every step\n`);
         const mutant = await recorded(await referenceTarget(reference, keepsDbm));
         const first = differences(mutant, kernel)[0];
         // over every suite it first acts in pagemap_ioctl, the third suite, before pte-states' mprotect()
