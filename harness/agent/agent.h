@@ -49,6 +49,8 @@ void buf_hex16(struct buf *b, uint64_t v);
 /* v in decimal, as printf's "%lld" writes it */
 void buf_dec(struct buf *b, int64_t v);
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* empties b, giving back its memory if it had grown a mapping of its own */
+void buf_shrink(struct buf *b);
 void buf_release(struct buf *b);
 /* anonymous memory the agent owns, marked so it never merges with a test's */
 void *agent_map(size_t len);

@@ -508,6 +508,31 @@ describe('fill and increment: memset() and p[0]++ in the process', () => {
   });
 });
 
+describe("workers: a process with a userfaultfd does not grow without end", () => {
+  /** mappings in the agent's own region (buf.c's AGENT_REGION) of at least `min` bytes */
+  const agentMappings = async (min: number) =>
+    (await readFile(`/proc/${proc}/maps`, 'utf8'))
+      .split('\n')
+      .map((l) => l.split(' ')[0]!.split('-').map((a) => BigInt(`0x${a || '0'}`)))
+      .filter(([s = 0n, e = 0n]) => s >= 0x600000000000n && s < 0x700000000000n && e - s >= BigInt(min));
+
+  test('a burst of stores runs on the workers it finds free, not on a new thread each', async (ctx) => {
+    if (typeof (await agent.ask({ op: 'userfaultfd', proc, flags: O_CLOEXEC | O_NONBLOCK }))['fd'] !== 'number') return ctx.skip('userfaultfd(2) is not permitted here');
+    const addr = await mapAnon(64 * PAGE, PROT_READ | PROT_WRITE);
+    const ids = send(...Array.from({ length: 64 }, (_, i) => ({ op: 'write', proc, addr: plus(addr, i * PAGE), data: '01' })));
+    expect(await replies(ids.length)).toHaveLength(64);
+    // the serving thread and the two workers it starts with; one more at most, started as a free one was on its way back
+    expect((await readdir(`/proc/${proc}/task`)).length).toBeLessThanOrEqual(4);
+  });
+
+  test('a worker gives back the buffer a large reply grew', async (ctx) => {
+    if (typeof (await agent.ask({ op: 'userfaultfd', proc, flags: O_CLOEXEC | O_NONBLOCK }))['fd'] !== 'number') return ctx.skip('userfaultfd(2) is not permitted here');
+    const addr = await mapAnon(1024 * PAGE, PROT_READ | PROT_WRITE);
+    expect(((await agent.ask({ op: 'read', proc, addr, len: 1024 * PAGE }))['data'] as string).length).toBe(2 * 1024 * PAGE);
+    expect(await agentMappings(1 << 20)).toEqual([]);
+  });
+});
+
 describe('userfaultfd: missing faults, resolved by the process itself', () => {
   /** A userfaultfd with `flags`, past UFFDIO_API (no features), and two private anonymous pages registered MISSING; null where userfaultfd(2) is refused. */
   async function missing(flags: number): Promise<{ fd: number; addr: string } | null> {

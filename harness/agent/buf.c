@@ -251,6 +251,14 @@ void buf_printf(struct buf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
+void buf_shrink(struct buf *b)
+{
+	if (!b->borrowed && b->cap > SMALL)
+		buf_release(b);
+	b->len = 0;
+	b->oom = false;
+}
+
 void buf_release(struct buf *b)
 {
 	if (b->borrowed)

@@ -56,7 +56,8 @@ static bool may_block;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t more = PTHREAD_COND_INITIALIZER;
 static struct job *head, *tail;
-static size_t queued, idle;
+/* workers started, and those running a job (not about to take one) */
+static size_t workers, busy;
 
 static _Thread_local sigjmp_buf fault_env;
 static _Thread_local volatile sig_atomic_t armed;
@@ -217,24 +218,40 @@ static void run(struct job *j, struct buf *o)
 	jw_end(o);
 }
 
+static int start_worker(void);
+
+/* Sends a job's reply and frees the job; a reply buffer grown past small is given back, not kept by an idle thread. */
+static void finish(struct job *j, struct buf *o)
+{
+	child_send(o, j->has_id, j->id);
+	memory_drop(j);
+	buf_shrink(o);
+}
+
 static void *worker(void *unused)
 {
 	struct buf out = { 0 };
 	(void)unused;
 	for (;;) {
 		pthread_mutex_lock(&lock);
-		idle++;
 		while (!head)
 			pthread_cond_wait(&more, &lock);
-		idle--;
 		struct job *j = head;
 		head = j->next;
 		if (!head)
 			tail = NULL;
-		queued--;
+		busy++;
+		/* this job may block in a fault: one behind it (its handler's read) must have a worker free */
+		if (head && workers == busy)
+			start_worker();
 		pthread_mutex_unlock(&lock);
 
-		memory_answer(j, &out);
+		run(j, &out);
+		/* free again before its reply goes: the next request, sent on that reply, must not start a worker */
+		pthread_mutex_lock(&lock);
+		busy--;
+		pthread_mutex_unlock(&lock);
+		finish(j, &out);
 	}
 	return NULL;
 }
@@ -266,13 +283,16 @@ int agent_thread(void *(*fn)(void *), void *arg, bool prefaulted)
 
 static int start_worker(void)
 {
-	return agent_thread(worker, NULL, false) ? -1 : 0;
+	if (agent_thread(worker, NULL, false))
+		return -1;
+	workers++;
+	return 0;
 }
 
 int memory_start(void)
 {
 	head = tail = NULL;
-	queued = idle = 0;
+	workers = busy = 0;
 	struct sigaction sa = { .sa_sigaction = on_fault, .sa_flags = SA_SIGINFO };
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGSEGV, &sa, NULL) || sigaction(SIGBUS, &sa, NULL))
@@ -435,8 +455,7 @@ void memory_drop(struct job *j)
 void memory_answer(struct job *j, struct buf *o)
 {
 	run(j, o);
-	child_send(o, j->has_id, j->id);
-	memory_drop(j);
+	finish(j, o);
 }
 
 /*
@@ -454,8 +473,14 @@ static enum outcome queue(struct job *j)
 	else
 		head = j;
 	tail = j;
-	/* a worker blocked in a fault is not idle: whatever is queued beyond the idle ones gets a new one */
-	if (++queued > idle)
+	/*
+	 * Queued jobs always have a worker free to take them in turn: one is
+	 * started when every worker is busy (blocked in a fault, perhaps), here
+	 * or as a worker takes a job with others queued behind it. So a burst of
+	 * stores runs in order on one worker, not on a thread each: workers
+	 * never end, and each costs a stack.
+	 */
+	if (workers == busy)
 		start_worker();
 	pthread_cond_signal(&more);
 	pthread_mutex_unlock(&lock);
