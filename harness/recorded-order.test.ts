@@ -57,4 +57,23 @@ describe('unlessBehindAWait', () => {
     await second;
     expect(seen).toBe(false);
   });
+
+  test('Answers.waiting: a call races with one that may wait only when made in a later turn, before that one answered', async () => {
+    const answers = new Answers();
+    let answer!: () => void;
+    const store = new Promise<void>((resolve) => (answer = resolve)); // a store a handler has yet to resolve
+    const pagemap = new Promise<void>(() => {}); // a read that never waits on the test, however slow
+    answers.add(pagemap, false);
+    expect(answers.waiting()).toBe(false);
+    answers.add(store, true);
+    // sent together (one turn): the stores of a loop, whatever order they answer in
+    expect(answers.waiting()).toBe(false);
+    answers.add(Promise.resolve(), true);
+    await Promise.resolve();
+    // a later turn: a handler's call, made while the store waits
+    expect(answers.waiting()).toBe(true);
+    answer();
+    await store;
+    expect(answers.waiting()).toBe(false);
+  });
 });

@@ -13,18 +13,47 @@
  * one has answered. Kept by the calls' own reactions, registered as each is
  * made, so an earlier call that answered first is seen as answered by the
  * time a later one's answer is looked at.
+ *
+ * It also tells a call that races with one still waiting from calls merely
+ * sent together. Calls made in one turn (no await between them: a loop of
+ * stores, harness/in-order.ts) are one flow's, whatever order they answer
+ * in (a real kernel's agent runs loads and stores on threads of its own). A
+ * call made in a later turn while one that may wait on the test (a fault, a
+ * non-cooperative event) has not answered is another flow's reaction to it:
+ * a handler's, which the C makes on a thread of its own.
  */
 export class Answers {
   private next = 0;
-  private readonly unanswered = new Set<number>();
+  /** each unanswered call's turn, and whether it may wait on the test */
+  private readonly unanswered = new Map<number, { readonly turn: number; readonly mayWait: boolean }>();
+  private turn = 0;
+  private turnOpen = false;
+
+  /** The turn a call made now belongs to: a new one after every await. */
+  private currentTurn(): number {
+    if (!this.turnOpen) {
+      this.turnOpen = true;
+      this.turn++;
+      queueMicrotask(() => (this.turnOpen = false));
+    }
+    return this.turn;
+  }
+
+  /** Whether a call made now races with one that may wait: made in an earlier turn, not answered yet. */
+  waiting(): boolean {
+    const turn = this.currentTurn();
+    for (const c of this.unanswered.values()) if (c.mayWait && c.turn < turn) return true;
+    return false;
+  }
+
   /** Adds a call's result; returns whether, when asked, a call made before it has not answered yet. */
-  add(result: Promise<unknown>): () => boolean {
+  add(result: Promise<unknown>, mayWait = false): () => boolean {
     const n = this.next++;
-    this.unanswered.add(n);
+    this.unanswered.set(n, { turn: this.currentTurn(), mayWait });
     const answered = () => void this.unanswered.delete(n);
     result.then(answered, answered);
     return () => {
-      for (const m of this.unanswered) if (m < n) return true;
+      for (const m of this.unanswered.keys()) if (m < n) return true;
       return false;
     };
   }

@@ -24,6 +24,7 @@ import {
   UFFD_API,
   UFFD_FEATURE_WP_ASYNC,
   UFFD_FEATURE_WP_UNPOPULATED,
+  UFFDIO_REGISTER_MODE_MISSING,
   UFFDIO_REGISTER_MODE_WP,
   UFFDIO_WRITEPROTECT_MODE_WP,
   Errno,
@@ -291,7 +292,7 @@ describe('DescriptorRecorder', () => {
     ]);
   });
 
-  test("calls made while a thread's call is under way race with it: none of them is a step, and the next step reads every touched page", async () => {
+  test("calls made while a thread's call is under way race with it: none of them records at its own step, and the next step reads every page they reached", async () => {
     const { proc, recorder } = await recordedProc();
     const a = ok(await proc.mmap(0n, 4n * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n));
     await proc.madvise(a, 4n * PAGE, MADV_NOHUGEPAGE);
@@ -300,7 +301,32 @@ describe('DescriptorRecorder', () => {
     // between two barriers: both threads' adds and the main thread's store, all at once
     await Promise.all([t0.atomicAdd([a], 1), t1.atomicAdd([a + PAGE], 1), proc.write(a + 2n * PAGE, Uint8Array.of(1))]);
     await proc.madvise(a + 3n * PAGE, PAGE, MADV_NOHUGEPAGE);
-    expect(recorder.observations.map((o) => `${o.step} ${o.call} page ${o.page}`)).toEqual(['2 pagemap page 0', '3 madvise(15) page 1', '3 madvise(15) page 2', '3 madvise(15) page 3']);
+    expect(recorder.observations.map((o) => `${o.step} ${o.call} page ${o.page}`)).toEqual(['2 pagemap page 0', '6 madvise(15) page 1', '6 madvise(15) page 2', '6 madvise(15) page 3']);
+  });
+
+  test("a handler's calls, made while a store waits in its fault, record nothing at their own steps: the store's step reads what they changed, and no other page", async () => {
+    const { proc, recorder, reads } = await recordedProc();
+    const src = ok(await proc.mmap(0n, 32n * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n));
+    const dst = ok(await proc.mmap(0n, 32n * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n));
+    await proc.madvise(src, 32n * PAGE, MADV_NOHUGEPAGE);
+    await proc.madvise(dst, 32n * PAGE, MADV_NOHUGEPAGE);
+    await proc.fill(src, 32n * PAGE, 1); // pages 0-31, none of them the handler's to change
+    const uffd = ok(await proc.userfaultfd(O_CLOEXEC));
+    ok(await proc.uffdioApi(uffd, UFFD_API, 0n));
+    ok(await proc.uffdioRegister(uffd, dst, 32n * PAGE, UFFDIO_REGISTER_MODE_MISSING));
+    const step = recorder.observations.at(-1)!.step + 2;
+    const before = reads();
+    const store = proc.write(dst + 20n * PAGE, Uint8Array.of(2)); // waits in a missing fault
+    const msg = ok(await proc.uffdRead(uffd));
+    if (msg.event !== 'PAGEFAULT') throw new Error(`a ${msg.event} message`);
+    const copied = await proc.uffdioCopy(uffd, msg.address & ~(PAGE - 1n), src + 3n * PAGE, PAGE, 0n);
+    expect(copied.error).toBeNull();
+    await store;
+    const read = reads() - before;
+    await proc.mprotect(src + 31n * PAGE, PAGE, PROT_READ);
+    // the page stored to (page 32), the one touched page of its contpte block and of the copy's range; the copy's own step
+    // (step + 1) nothing; then page 31
+    expect([read, pagesAt(recorder, step), pagesAt(recorder, step + 1), pagesAt(recorder, step + 2)]).toEqual([1, [32], [], [31]]);
   });
 
   test('a target without descriptorsOf is read a walk at a time', async () => {

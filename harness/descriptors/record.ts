@@ -25,6 +25,8 @@ const CONT_SIZE = 16n * PAGE;
 const pageOf = (a: bigint) => a & ~(PAGE - 1n);
 const blockOf = (a: bigint) => a & ~(PMD_SIZE - 1n);
 const contOf = (a: bigint) => a & ~(CONT_SIZE - 1n);
+/** Calls a userfaultfd can hold until the test answers: a fault (loads and stores) or a non-cooperative event (fork, remap, remove, unmap). */
+const MAY_WAIT = /^(load|store|memset|increment|atomic_add|fork|mmap|munmap|mremap|shmdt|madvise\()/;
 /** PTE_AF: what a kernel's background aging clears on its own (the comparison forgives it) */
 const AF = 1n << 10n;
 
@@ -55,6 +57,17 @@ type Range = readonly [bigint, bigint];
  * ranges there, or nothing did).
  */
 export type Reach = 'all' | 'none' | { readonly ranges: readonly Range[]; readonly blocks?: readonly Range[] };
+
+/** What two calls may change together. */
+function bothReach(a: Reach, b: Reach): Reach {
+  if (a === 'all' || b === 'all') return 'all';
+  if (a === 'none') return b;
+  if (b === 'none') return a;
+  return { ranges: [...a.ranges, ...b.ranges], blocks: [...(a.blocks ?? []), ...(b.blocks ?? [])] };
+}
+
+/** A call's reach with the pages it loaded from or stored to. */
+const withAccessed = (reach: Reach, accessed: readonly bigint[]): Reach => bothReach(reach, { ranges: accessed.map((a): Range => [a, a + PAGE]) });
 
 /** Ranges sorted and merged, to be asked whether they meet a range. */
 class RangeSet {
@@ -138,7 +151,8 @@ export class DescriptorRecorder {
     /** each page's last walk, as a key, to keep only changes */
     const last = new Map<number, string>();
     let nextPage = 0;
-    let step = 0;
+    /** the calls made so far: a step's index is its call's, raced calls counted, so both sides' steps line up whichever calls raced */
+    let calls = 0;
     const touch = (accessed: readonly bigint[]) => {
       for (const a of accessed) if (!touched.has(a)) touched.set(a, nextPage++);
     };
@@ -167,7 +181,7 @@ export class DescriptorRecorder {
     const keyOf = (d: Ret<Descriptors>) => (isErr(d) ? String(d) : d.entries.map((e) => e.value.toString(16)).join(' '));
     // a leaf's AF aside: a block's others are read when its first changed, on every side alike, not when a kernel aged it
     const unaged = (key: string | undefined) => key?.replace(/[0-9a-f]+$/, (v) => (BigInt(`0x${v}`) & ~AF).toString(16));
-    const record = async (call: string, reach: Reach, accessed: readonly bigint[] = []) => {
+    const record = async (step: number, call: string, reach: Reach, accessed: readonly bigint[] = []) => {
       const resultsBefore = resultsSoFar();
       touch(accessed);
       // arm64's contpte: a call that changes one pte can unfold or fold its whole 64 KiB block
@@ -210,7 +224,6 @@ export class DescriptorRecorder {
         const entries = isErr(walk) ? null : walk.entries.map((e) => ({ level: e.level, value: e.value }));
         this.log.push({ suite, resultsBefore, step, call, page, entries, ...(isErr(walk) ? { error: String(walk) } : {}) });
       }
-      step++;
     };
     const span = (addr: bigint, len: number): bigint[] => {
       const out: bigint[] = [];
@@ -224,41 +237,58 @@ export class DescriptorRecorder {
     const answers = new Answers();
     // A call made while another thread's call is under way races with it on a real kernel, and so
     // does the thread's call when calls were made while it was under way (the calls a test makes
-    // between two barriers): neither is a step, and the next step reads every touched page.
+    // between two barriers), and so does a call made while one may be waiting on the test (a
+    // handler's, Answers.waiting()): none of them is a step, and the next step reads every page
+    // they may have changed.
     let threadCallsInFlight = 0;
     /** calls made while a thread's call was under way */
     let racingCalls = 0;
-    /** a call raced since the last step was made */
-    let raced = false;
+    /** what the calls that raced since the last step may have changed */
+    let raced: Reach = 'none';
+    /** racing calls not answered yet that cannot wait on the test: the next step waits for them */
+    const racingAnswers = new Set<Promise<unknown>>();
+    /** racing calls not answered yet that may wait on the test: what they change is not known yet, so the next step reads every touched page */
+    let racingWaits = 0;
+    const race = (reach: Reach) => (raced = bothReach(raced, reach));
     const after = <T>(
       result: Promise<T>,
       call: string,
       reach: (r: T) => Reach,
       accessed: readonly bigint[] = [],
-      racing: boolean | Promise<boolean> = threadCallsInFlight > 0,
+      racing: boolean | Promise<boolean> = threadCallsInFlight > 0 || answers.waiting(),
     ): Promise<T> => {
       result.catch(() => {}); // its failure reaches the suite through `done`, once the records before it are taken
+      const step = calls++;
       if (racing === true) {
         racingCalls++;
-        raced = true;
         touch(accessed);
+        const mayWait = MAY_WAIT.test(call);
+        if (mayWait) racingWaits++;
+        const answered = result
+          .then(
+            (r) => race(withAccessed(reach(r), accessed)),
+            () => race('all'),
+          )
+          .finally(() => (mayWait ? racingWaits-- : racingAnswers.delete(answered)));
+        if (!mayWait) racingAnswers.add(answered);
         return result;
       }
-      const afterRace = raced;
-      raced = false;
-      // a call that answers while an earlier one still waits in a fault ran past that one's step
-      let behindAWait = false;
-      const earlier = answers.add(result);
+      const earlier = answers.add(result, MAY_WAIT.test(call));
       const done = recorded.then(async () => {
         const r = await result;
-        if (behindAWait || (await racing)) {
-          raced = true;
+        if (await racing) {
           touch(accessed);
-        } else await record(call, afterRace ? 'all' : reach(r), accessed);
+          race(withAccessed(reach(r), accessed));
+        } else {
+          await Promise.all(racingAnswers);
+          const racedToo = racingWaits > 0 ? 'all' : raced;
+          raced = 'none';
+          await record(step, call, bothReach(reach(r), racedToo), accessed);
+        }
         return r;
       });
       recorded = done.catch(() => {});
-      return unlessBehindAWait(earlier, result, done, () => (behindAWait = true));
+      return unlessBehindAWait(earlier, result, done, () => {});
     };
     const wrapThread = (th: Thread): Thread => ({
       atomicAdd: (addrs, delta) => {
