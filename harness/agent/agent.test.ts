@@ -518,11 +518,13 @@ describe("workers: a process with a userfaultfd does not grow without end", () =
 
   test('a burst of stores runs on the workers it finds free, not on a new thread each', async (ctx) => {
     if (typeof (await agent.ask({ op: 'userfaultfd', proc, flags: O_CLOEXEC | O_NONBLOCK }))['fd'] !== 'number') return ctx.skip('userfaultfd(2) is not permitted here');
-    const addr = await mapAnon(64 * PAGE, PROT_READ | PROT_WRITE);
-    const ids = send(...Array.from({ length: 64 }, (_, i) => ({ op: 'write', proc, addr: plus(addr, i * PAGE), data: '01' })));
-    expect(await replies(ids.length)).toHaveLength(64);
-    // the serving thread and the two workers it starts with; one more at most, started as a free one was on its way back
-    expect((await readdir(`/proc/${proc}/task`)).length).toBeLessThanOrEqual(4);
+    const addr = await mapAnon(256 * PAGE, PROT_READ | PROT_WRITE);
+    const ids = send(...Array.from({ length: 256 }, (_, i) => ({ op: 'write', proc, addr: plus(addr, i * PAGE), data: '01' })));
+    expect(await replies(ids.length)).toHaveLength(256);
+    // The serving thread, the two workers it starts with, and one more each time every worker was
+    // mid-store at once (how often is the scheduler's: 3 to 6 threads in all, measured idle and on
+    // loaded cores). A new thread for each store queued beyond the idle workers made 17 to 36.
+    expect((await readdir(`/proc/${proc}/task`)).length).toBeLessThanOrEqual(8);
   });
 
   test('a worker gives back the buffer a large reply grew', async (ctx) => {
