@@ -4,9 +4,10 @@
 // while an earlier one waits in a fault (a store to a page a userfaultfd
 // handles) must not wait for that one's record: the test's own handler
 // resolves the fault with the calls that follow, and would wait forever.
-// Such a call's result comes back at once, and its recorder is told. Calls
-// merely sent together (harness/in-order.ts) are not behind a wait: their
-// results all come, and their records follow.
+// Such a call's result comes back at once, its record still taken in its
+// place. Whether it raced with the call it came back before is another
+// question, Answers.waiting()'s: calls merely sent together
+// (harness/in-order.ts) may answer out of order without racing.
 
 /**
  * Tracks the results of a recorder's calls: whether every call made before
@@ -61,15 +62,13 @@ export class Answers {
 
 /**
  * `recorded`, or `result` itself when it comes while a call made before it
- * has not answered yet (`behind`, from Answers.add()); `blocked` is called then.
+ * has not answered yet (`behind`, from Answers.add()).
  */
-export function unlessBehindAWait<T>(behind: () => boolean, result: Promise<T>, recorded: Promise<T>, blocked: () => void): Promise<T> {
+export function unlessBehindAWait<T>(behind: () => boolean, result: Promise<T>, recorded: Promise<T>): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     recorded.then(resolve, reject);
     const early = (settle: () => void) => {
-      if (!behind()) return;
-      blocked();
-      settle();
+      if (behind()) settle();
     };
     result.then(
       (r) => early(() => resolve(r)),

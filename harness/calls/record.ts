@@ -69,7 +69,7 @@ export class CallRecorder {
       });
       written = done.catch(() => {});
       // its line is still written in its place, once the call it waited behind is done
-      return unlessBehindAWait(earlier, result, done, () => {});
+      return unlessBehindAWait(earlier, result, done);
     };
     /** A thread's call: under way until it settles, logged under the thread's name. */
     const onThread = <T>(name: string, result: Promise<T>, call: () => string, outcome: (r: T) => string): Promise<T> => {

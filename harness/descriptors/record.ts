@@ -238,8 +238,8 @@ export class DescriptorRecorder {
     // A call made while another thread's call is under way races with it on a real kernel, and so
     // does the thread's call when calls were made while it was under way (the calls a test makes
     // between two barriers), and so does a call made while one may be waiting on the test (a
-    // handler's, Answers.waiting()): none of them is a step, and the next step reads every page
-    // they may have changed.
+    // handler's, Answers.waiting()): none of them records at its own step, and the next step reads
+    // every page they may have changed.
     let threadCallsInFlight = 0;
     /** calls made while a thread's call was under way */
     let racingCalls = 0;
@@ -259,10 +259,10 @@ export class DescriptorRecorder {
     ): Promise<T> => {
       result.catch(() => {}); // its failure reaches the suite through `done`, once the records before it are taken
       const step = calls++;
+      const mayWait = MAY_WAIT.test(call);
       if (racing === true) {
         racingCalls++;
         touch(accessed);
-        const mayWait = MAY_WAIT.test(call);
         if (mayWait) racingWaits++;
         const answered = result
           .then(
@@ -273,7 +273,7 @@ export class DescriptorRecorder {
         if (!mayWait) racingAnswers.add(answered);
         return result;
       }
-      const earlier = answers.add(result, MAY_WAIT.test(call));
+      const earlier = answers.add(result, mayWait);
       const done = recorded.then(async () => {
         const r = await result;
         if (await racing) {
@@ -288,7 +288,7 @@ export class DescriptorRecorder {
         return r;
       });
       recorded = done.catch(() => {});
-      return unlessBehindAWait(earlier, result, done, () => {});
+      return unlessBehindAWait(earlier, result, done);
     };
     const wrapThread = (th: Thread): Thread => ({
       atomicAdd: (addrs, delta) => {
