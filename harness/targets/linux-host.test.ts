@@ -177,7 +177,7 @@ test('the agent runs in a private temporary directory of its own: a file a test 
   expect(existsSync(next)).toBe(false);
 });
 
-test('threads: six add to their pages under async uffd-wp while the process scans them with PM_SCAN_WP_MATCHING; each page is reported written once', { timeout: 30_000 }, async (ctx) => {
+test('threads: six add to their pages under async uffd-wp while the process scans them with PM_SCAN_WP_MATCHING; each page is reported written, no other', { timeout: 30_000 }, async (ctx) => {
   const PAGE = 4096n;
   const [nthreads, pagesPerThread, adds] = [6, 32n, 8];
   const proc = await target.spawn();
@@ -209,9 +209,10 @@ test('threads: six add to their pages under async uffd-wp while the process scan
       returnMask: PAGE_IS_WRITTEN,
       vecLen: nthreads * adds,
     });
-  const pages = (r: Awaited<ReturnType<typeof scan>>): bigint => {
+  /** the pages a scan reported, each region's pages in turn */
+  const pages = (r: Awaited<ReturnType<typeof scan>>): bigint[] => {
     if (isErr(r)) throw new Error(String(r));
-    return r.regions.reduce((n, x) => n + (x.end - x.start) / PAGE, 0n);
+    return r.regions.flatMap((x) => Array.from({ length: Number((x.end - x.start) / PAGE) }, (_, k) => x.start + BigInt(k) * PAGE));
   };
   // the adds and the scans all in flight at once: the scans are served on the process's own thread meanwhile
   const [added, ...scanned] = await Promise.all([
@@ -222,7 +223,13 @@ test('threads: six add to their pages under async uffd-wp while the process scan
   expect(added).toEqual(threads.map(() => ({ ok: true, data: new Uint8Array(0) })));
   const after = await Promise.all(threads.map((th) => th.minflt()));
   for (const [i, n] of after.entries()) expect(isErr(n) ? n : n - (before[i] as bigint)).toBeGreaterThanOrEqual(BigInt(adds));
-  expect(scanned.map(pages).reduce((a, b) => a + b) + pages(await scan())).toBe(BigInt(nthreads * adds));
+  // A page may be reported twice: a scan can protect it again after its fault made it writable and
+  // before the store was retried, which then faults again (pagemap_ioctl.c's transact_test counts
+  // these as "extra pages"). No update is lost, and nothing unwritten is reported.
+  const reported = [...scanned.flatMap(pages), ...pages(await scan())];
+  const written = threads.flatMap((_, i) => Array.from({ length: adds }, (_, p) => mem + (BigInt(i) * pagesPerThread + BigInt(p)) * PAGE));
+  expect([...new Set(reported)].sort((a, b) => (a < b ? -1 : 1))).toEqual(written);
+  expect(reported.length).toBeGreaterThanOrEqual(written.length);
   expect(await proc.read(mem + pagesPerThread * PAGE, 4)).toEqual({ ok: true, data: Uint8Array.of(1, 0, 0, 0) });
   await proc.exit();
 });
