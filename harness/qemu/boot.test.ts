@@ -101,6 +101,37 @@ describe('booting each kernel with the test init as /init', () => {
   }
 });
 
+test(
+  'the kernel log arrives whole, every byte of a 120 KB boot log',
+  async (ctx) => {
+    // x86's 16550 UART is the one that dropped bytes (file-tail.ts); arm64's PL011 waits.
+    const arch: GuestArch = 'x86_64';
+    const kernel = GENERATIONS.map((g) => cachedKernel(arch, g)).find((k) => k !== undefined);
+    const missing = missingTool(arch) ?? (kernel === undefined ? missingKernel(arch, 'stable') : undefined);
+    if (missing !== undefined || kernel === undefined) return ctx.skip(missing);
+    const initramfs = await testInitramfs(arch);
+    // initcall_debug and ignore_loglevel make the kernel say 120 KB, two lines per initcall.
+    const guest = await bootGuest({ arch, kernel: kernel.vmlinuz, initramfs, kernelParams: ['initcall_debug', 'ignore_loglevel'], initArgs: ['--console', GUEST_CHANNEL] });
+    try {
+      const log = guest.log();
+      expect(log).toContain(`Linux version ${kernel.release}`);
+      expect(log).toMatch(/Kernel command line: console=ttyS0 panic=-1 initcall_debug ignore_loglevel -- --console \/dev\/vport0p1\r?\n/);
+      expect(log).toMatch(/Run \/init as init process\r?\n/);
+      // Every line whole: a timestamp, then text, and no second timestamp run into it.
+      const lines = log.split(/\r?\n/).filter((l) => l.startsWith('['));
+      for (const line of lines) expect(line).toMatch(/^\[ *\d+\.\d{6}\] (?:(?!\[ *\d+\.\d{6}\]).)*$/);
+      // initcall_debug names each initcall twice, as it starts and as it returns.
+      const called = lines.flatMap((l) => /\] calling {2}(\S+) @ \d+$/.exec(l)?.[1] ?? []);
+      const returned = lines.flatMap((l) => /\] initcall (\S+) returned -?\d+ after \d+ usecs$/.exec(l)?.[1] ?? []);
+      expect(called.length).toBeGreaterThan(500);
+      expect(returned.sort()).toEqual(called.sort());
+    } finally {
+      await guest.kill();
+    }
+  },
+  BOOT_TEST_TIMEOUT_MS,
+);
+
 test('linesNamingPid: the kernel log lines naming a task, not those with the number elsewhere', () => {
   const log = [
     '[  700.1] init invoked oom-killer: gfp_mask=0x140dca(GFP_HIGHUSER_MOVABLE|__GFP_COMP|__GFP_ZERO), order=0',

@@ -2,8 +2,9 @@
 // back the channel it serves once it has printed its ready line.
 //
 // Two channels, kept apart so neither corrupts the other:
-// - the kernel log on the board's serial port (ttyAMA0, ttyS0), on QEMU's
-//   stdout, so a panic or an init's last words are visible;
+// - the kernel log on the board's serial port (ttyAMA0, ttyS0), into a file
+//   we follow (file-tail.ts says why not a pipe), so a panic or an init's
+//   last words are visible;
 // - the protocol on a virtio-serial port (virtio-serial-pci: Debian's cloud
 //   kernels build virtio-pci and the virtio console driver in, and
 //   virtio-mmio only as a module), which the guest sees as /dev/vport0p1: a
@@ -17,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { whichSync } from './exec.ts';
+import { tailFile } from './file-tail.ts';
 import type { GuestArch } from './kernel-cache.ts';
 
 /** The protocol channel inside the guest; /init must mount devtmpfs on /dev to see it. */
@@ -121,6 +123,8 @@ export async function bootGuest(options: BootOptions): Promise<Guest> {
   const procPortPaths = Array.from({ length: options.procPorts ?? 0 }, (_, i) => join(dir, `proc${i}.sock`));
   const initrdPath = join(dir, 'initramfs.cpio');
   writeFileSync(initrdPath, options.initramfs);
+  const consolePath = join(dir, 'console.log');
+  writeFileSync(consolePath, '');
   const append = [
     `console=${spec.console}`,
     'panic=-1',
@@ -135,7 +139,7 @@ export async function bootGuest(options: BootOptions): Promise<Guest> {
     '-accel', 'tcg',
     // Nothing but what we ask for: no NIC, VGA or monitor to emulate or probe.
     '-nodefaults', '-no-user-config', '-display', 'none',
-    '-serial', 'stdio',
+    '-serial', `file:${consolePath}`,
     // A panic (panic=-1) or init's exit reboots, and -no-reboot turns that into QEMU's exit.
     '-no-reboot',
     '-kernel', options.kernel,
@@ -167,13 +171,13 @@ export async function bootGuest(options: BootOptions): Promise<Guest> {
   const started = Date.now();
   // setpriv's parent-death signal kills QEMU even when this process dies by a
   // signal, which skips the exit handler above.
-  const child = spawn('setpriv', ['--pdeathsig', 'SIGKILL', '--', qemuPath, ...command.slice(1)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('setpriv', ['--pdeathsig', 'SIGKILL', '--', qemuPath, ...command.slice(1)], { stdio: ['ignore', 'ignore', 'pipe'] });
   running.add(child);
   let log = '';
   let stderr = '';
   let notePanic: (message: string) => void = () => {};
   const panicked = new Promise<string>((resolve) => (notePanic = resolve));
-  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+  const consoleTail = tailFile(consolePath, (d) => {
     if (options.consoleLog !== undefined) appendFileSync(options.consoleLog, d);
     log += d;
     if (log.length > LOG_LIMIT) log = log.slice(log.length - LOG_LIMIT);
@@ -185,6 +189,7 @@ export async function bootGuest(options: BootOptions): Promise<Guest> {
   const exited = new Promise<GuestExit>((resolve) => {
     child.on('close', (code, signal) => {
       running.delete(child);
+      consoleTail.stop();
       server.close(); // in case QEMU never connected
       for (const s of procServers) s.close();
       rmSync(dir, { recursive: true, force: true });
@@ -198,7 +203,7 @@ export async function bootGuest(options: BootOptions): Promise<Guest> {
 
   try {
     const channel = await waitForReady(server, child, exited, panicked, options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS);
-    return { channel, procChannels: await procChannels, bootMs: Date.now() - started, command, log: () => log, exited, kill };
+    return { channel, procChannels: await procChannels, bootMs: Date.now() - started, command, log: () => (consoleTail.drain(), log), exited, kill };
   } catch (e) {
     await kill();
     const reason = e instanceof ReadyFailure ? e.message : String(e);
@@ -293,13 +298,13 @@ function logBeforePanic(log: string): string {
   return at < 0 ? log : log.slice(0, log.lastIndexOf('\n', at) + 1);
 }
 
-/** The last `n` non-empty lines of `text`, joined into one line. */
 /** The last n lines of a kernel log naming a task by its pid ("Killed process 133", "pid=133", "init:133"), joined with " | ". */
 export function linesNamingPid(text: string, pid: number, n: number): string {
   const names = new RegExp(`(?:process |pid=|[\\w.-]:)${pid}\\b`);
   return lastLines(text.split(/\r?\n/).filter((l) => names.test(l)).join('\n'), n);
 }
 
+/** The last `n` non-empty lines of `text`, joined into one line. */
 export function lastLines(text: string, n: number): string {
   return text
     .split(/\r?\n/)
