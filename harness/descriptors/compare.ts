@@ -28,6 +28,8 @@ export interface BitDifference {
 
 export interface DescriptorDifference {
   readonly suite: string;
+  /** which of the suite's processes (Observation.process) */
+  readonly process: string;
   /** the test the step belongs to (the result reported next), or "(after the last result)" */
   readonly test: string;
   readonly step: number;
@@ -74,11 +76,12 @@ export function* recordingDifferences(
   name: (value: bigint, bit: number, leaf: boolean) => string,
   testName: (suite: string, n: number) => string | null,
 ): Generator<DescriptorDifference> {
-  const xsBySuite = bySuite(a);
-  const ysBySuite = bySuite(b);
-  for (const suite of new Set([...xsBySuite.keys(), ...ysBySuite.keys()])) {
-    const xs = xsBySuite.get(suite) ?? [];
-    const ys = ysBySuite.get(suite) ?? [];
+  const xsByProcess = byProcess(a);
+  const ysByProcess = byProcess(b);
+  for (const key of new Set([...xsByProcess.keys(), ...ysByProcess.keys()])) {
+    const xs = xsByProcess.get(key) ?? [];
+    const ys = ysByProcess.get(key) ?? [];
+    const { suite, process } = (xs.length > 0 ? a.at(xs[0]!) : b.at(ys[0]!))!;
     // each page's current walk on either side, by its index in the recording
     const nowX = new Map<number, number>();
     const nowY = new Map<number, number>();
@@ -91,7 +94,7 @@ export function* recordingDifferences(
       const x = ox && (!oy || before(ox, oy)) ? ox : undefined;
       const y = oy && (!ox || before(oy, ox)) ? oy : undefined;
       const at = (x ?? y)!;
-      const where = { suite, test: testName(suite, at.resultsBefore) ?? '(after the last result)', step: at.step, call: at.call, page: at.page };
+      const where = { suite, process, test: testName(suite, at.resultsBefore) ?? '(after the last result)', step: at.step, call: at.call, page: at.page };
       if (x && y && x.call !== y.call) {
         yield { ...where, level: 'walk', bits: [], detail: `the recordings part: ${x.call} against ${y.call}` };
         break;
@@ -109,13 +112,18 @@ export function* recordingDifferences(
   }
 }
 
-/** Each suite's observations, as indices into the recording, in order. */
-function bySuite(os: Observations): Map<string, number[]> {
+/**
+ * Each process's observations, as indices into the recording, in order: a
+ * forked child numbers its steps from 0 and runs beside its parent, so the
+ * two are compared apart.
+ */
+function byProcess(os: Observations): Map<string, number[]> {
   const out = new Map<string, number[]>();
   for (let i = 0; i < os.length; i++) {
-    const suite = os.at(i)!.suite;
-    const list = out.get(suite) ?? [];
-    out.set(suite, list);
+    const o = os.at(i)!;
+    const key = `${o.suite}\u0000${o.process}`;
+    const list = out.get(key) ?? [];
+    out.set(key, list);
     list.push(i);
   }
   return out;
@@ -194,7 +202,7 @@ export function summarizeDifferences(diffs: Iterable<DescriptorDifference>): Dif
   return { count, kinds: sorted };
 }
 
-const whereText = (d: DescriptorDifference) => `${d.suite}: ${d.test}: step ${d.step} ${d.call}, page ${d.page}`;
+const whereText = (d: DescriptorDifference) => `${d.suite}: ${d.test}: ${d.process === '' ? '' : `child ${d.process}: `}step ${d.step} ${d.call}, page ${d.page}`;
 
 /** What `compare --descriptors` prints: each kind of difference once, with its count and where it came first. */
 export function differencesText(summary: DifferenceSummary, labels: readonly [string, string]): string {

@@ -66,8 +66,9 @@ function differences(a: Awaited<ReturnType<typeof recorded>>, b: Awaited<ReturnT
   return compareRecordings(a.observations, b.observations, namer, (suite, n) => a.report.suites.find((s) => s.name === suite)?.results[n]?.name ?? null);
 }
 
-const obs = (step: number, page: number, values: readonly bigint[], call = 'store'): Observation => ({
+const obs = (step: number, page: number, values: readonly bigint[], call = 'store', process = ''): Observation => ({
   suite: 's',
+  process,
   resultsBefore: 0,
   step,
   call,
@@ -132,6 +133,17 @@ describe('compareRecordings', () => {
     const a = [obs(0, 0, [table, table, table, 0x00e8000000001f43n]), obs(1, 0, [table, table, table, 0x00e8000000001fc3n])];
     const b = [obs(0, 0, [table, table, table, 0x00e8000000001f43n])];
     expect(compareRecordings(a, b, namer, test1).map((x) => x.bits.map((bit) => bit.bit))).toEqual([[7]]);
+  });
+
+  test("a forked child's steps are held to the other side's child's, whichever order the two processes' observations came in", () => {
+    const [ro, rw] = [0x00e8000000001fc3n, 0x0068000000001f43n];
+    const parent = [obs(0, 0, [table, table, table, rw]), obs(1, 0, [table, table, table, ro], 'fork'), obs(2, 0, [table, table, table, rw])];
+    const child = [obs(0, 0, [table, table, table, ro], 'load', '1'), obs(1, 0, [table, table, table, rw], 'store', '1')];
+    const a = [parent[0]!, parent[1]!, child[0]!, parent[2]!, child[1]!];
+    const b = [parent[0]!, parent[1]!, parent[2]!, child[0]!, child[1]!];
+    expect(compareRecordings(a, b, namer, test1)).toEqual([]);
+    const [d] = compareRecordings(a, [...b.slice(0, 4), { ...child[1]!, entries: child[0]!.entries }], namer, test1);
+    expect(d && differencesText(summarizeDifferences([d]), ['a', 'b'])).toContain('first at s: test 1: child 1: step 1 store, page 0');
   });
 
   test('recordings that part are reported once, where they part', () => {
@@ -327,6 +339,21 @@ describe('DescriptorRecorder', () => {
     // the page stored to (page 32), the one touched page of its contpte block and of the copy's range; the copy's own step
     // (step + 1) nothing; then page 31
     expect([read, pagesAt(recorder, step), pagesAt(recorder, step + 1), pagesAt(recorder, step + 2)]).toEqual([1, [32], [], [31]]);
+  });
+
+  test("a forked child's observations name it by lineage, its steps counted from 0: '1', its own child '1.1', the parent's next '2'", async () => {
+    const { proc, recorder } = await recordedProc();
+    const a = ok(await proc.mmap(0n, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n));
+    await proc.write(a, Uint8Array.of(1));
+    const child = ok(await proc.fork());
+    await child.write(a, Uint8Array.of(2));
+    const grandchild = ok(await child.fork());
+    await grandchild.write(a, Uint8Array.of(3));
+    const second = ok(await proc.fork());
+    await second.write(a, Uint8Array.of(4));
+    const seen = recorder.observations.map((o) => `${o.process || '-'} ${o.step} ${o.call}`);
+    // (the mmap touches no page, and the second fork finds the parent's already write-protected)
+    expect([...new Set(seen)]).toEqual(['- 1 store', '- 2 fork', '1 0 store', '1 1 fork', '1.1 0 store', '2 0 store']);
   });
 
   test('a target without descriptorsOf is read a walk at a time', async () => {

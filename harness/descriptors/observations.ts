@@ -14,8 +14,8 @@ export interface Observations {
 
 const LEVELS: readonly PgLevel[] = ['pgd', 'p4d', 'pud', 'pmd', 'pte'];
 const LEVEL_INDEX = new Map(LEVELS.map((l, i) => [l, i]));
-/** numbers per observation: suite, resultsBefore, step, call, page, first entry, entry count (-1: an error, named by the next) */
-const WIDTH = 8;
+/** numbers per observation: suite, resultsBefore, step, call, page, first entry, entry count (-1: an error, named by the next), process */
+const WIDTH = 9;
 
 /** Strings stored once each, named by their index. */
 class Strings {
@@ -45,7 +45,7 @@ export class ObservationLog implements Observations {
       this.levels = grown(this.levels, size);
     }
     const r = this.length * WIDTH;
-    this.rows.set([this.strings.of(o.suite), o.resultsBefore, o.step, this.strings.of(o.call), o.page, this.nEntries, o.entries ? entries.length : -1, this.strings.of(o.error ?? '')], r);
+    this.rows.set([this.strings.of(o.suite), o.resultsBefore, o.step, this.strings.of(o.call), o.page, this.nEntries, o.entries ? entries.length : -1, this.strings.of(o.error ?? ''), this.strings.of(o.process)], r);
     for (const e of entries) {
       this.values[this.nEntries] = e.value;
       this.levels[this.nEntries++] = LEVEL_INDEX.get(e.level)!;
@@ -59,7 +59,7 @@ export class ObservationLog implements Observations {
     const col = (k: number) => this.rows[i * WIDTH + k]!;
     const [first, count] = [col(5), col(6)];
     const entries = count < 0 ? null : Array.from({ length: count }, (_, k) => ({ level: LEVELS[this.levels[first + k]!]!, value: this.values[first + k]! }));
-    const o = { suite: this.strings.list[col(0)]!, resultsBefore: col(1), step: col(2), call: this.strings.list[col(3)]!, page: col(4), entries };
+    const o = { suite: this.strings.list[col(0)]!, process: this.strings.list[col(8)]!, resultsBefore: col(1), step: col(2), call: this.strings.list[col(3)]!, page: col(4), entries };
     return entries ? o : { ...o, error: this.strings.list[col(7)]! };
   }
 

@@ -33,6 +33,8 @@ const AF = 1n << 10n;
 /** One page's walk after one step of one suite, where it changed. */
 export interface Observation {
   readonly suite: string;
+  /** which of the suite's processes, by fork lineage: '' the suite's own, '1' its first child, '1.2' that child's second */
+  readonly process: string;
   /** results the suite had reported before the step: the step belongs to the test reported next */
   readonly resultsBefore: number;
   /** the step's index among the suite's calls */
@@ -143,8 +145,11 @@ export class DescriptorRecorder {
 
   constructor(private readonly options: RecorderOptions = {}) {}
 
-  /** Wraps a suite's process; `resultsSoFar` says how many results the suite has reported. */
-  wrap(proc: Proc, suite: string, resultsSoFar: () => number): Proc {
+  /**
+   * Wraps a suite's process; `resultsSoFar` says how many results the suite has reported.
+   * A forked child is wrapped too, as `process` plus its place among the forks.
+   */
+  wrap(proc: Proc, suite: string, resultsSoFar: () => number, process = ''): Proc {
     const describe = proc.descriptors?.bind(proc);
     if (!describe) throw new Error('descriptors: the target cannot read page tables (its capabilities say introspect: false)');
     const touched = new Map<bigint, number>();
@@ -153,6 +158,8 @@ export class DescriptorRecorder {
     let nextPage = 0;
     /** the calls made so far: a step's index is its call's, raced calls counted, so both sides' steps line up whichever calls raced */
     let calls = 0;
+    /** the forks made so far, naming each child */
+    let forks = 0;
     const touch = (accessed: readonly bigint[]) => {
       for (const a of accessed) if (!touched.has(a)) touched.set(a, nextPage++);
     };
@@ -222,7 +229,7 @@ export class DescriptorRecorder {
         else last.set(page, key);
         if (same) continue;
         const entries = isErr(walk) ? null : walk.entries.map((e) => ({ level: e.level, value: e.value }));
-        this.log.push({ suite, resultsBefore, step, call, page, entries, ...(isErr(walk) ? { error: String(walk) } : {}) });
+        this.log.push({ suite, process, resultsBefore, step, call, page, entries, ...(isErr(walk) ? { error: String(walk) } : {}) });
       }
     };
     const span = (addr: bigint, len: number): bigint[] => {
@@ -362,10 +369,11 @@ export class DescriptorRecorder {
       // a wake retries faults, and a read reports them: neither changes a page table
       uffdioWake: (fd, start, len) => proc.uffdioWake(fd, start, len),
       uffdRead: (fd) => proc.uffdRead(fd),
-      // the child's page tables are recorded as steps of their own
+      // the child's page tables are recorded as steps of their own, apart from the parent's
       fork: async () => {
+        const nth = ++forks;
         const child = await after(proc.fork(), 'fork', () => 'all');
-        return isErr(child) ? child : this.wrap(child, suite, resultsSoFar);
+        return isErr(child) ? child : this.wrap(child, suite, resultsSoFar, process === '' ? `${nth}` : `${process}.${nth}`);
       },
       pipe2: (flags) => proc.pipe2(flags),
       readFd: (fd, count) => proc.readFd(fd, count),
