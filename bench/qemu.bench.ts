@@ -15,7 +15,7 @@ const CLI = new URL('../bin/mmconform.js', import.meta.url).pathname;
 const SUITES = ['--suite', 'soft-dirty', '--suite', 'madv_populate'];
 const GOAL_MS = 60_000;
 
-/** Each QEMU target with the reference target that gives the same KTAP (README: real kernels). */
+/** Each QEMU target with the reference target that gives the same KTAP (docs/real-kernels.md). */
 const PAIRS = [
   { reference: 'reference@6.12', target: 'qemu-arm64' },
   { reference: 'reference:rfc@6.12', target: 'qemu-x86_64' },

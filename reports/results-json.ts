@@ -1,5 +1,5 @@
-// `mmconform run --json`: the run's results in one stable shape (README,
-// "Results as JSON"): the target, every suite with its plan, exit and
+// `mmconform run --json`: the run's results in one stable shape (docs/run.md):
+// the target, every suite with its plan, exit and
 // results as printed, and totals over all results.
 
 import type { ResultStatus } from '../harness/ksft.ts';
