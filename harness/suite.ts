@@ -25,4 +25,6 @@ export interface Suite {
   readonly tests: readonly string[];
   /** main(): ends through one of ksft's exit calls, as the C does */
   run(t: Selftest): Promise<void>;
+  /** the suite as its C program runs with a test-name filter (uffd-unit-tests' -f), where it takes one */
+  readonly filtered?: (filter: string) => Suite;
 }

@@ -3,12 +3,11 @@
 // when any disagrees, 2 on bad input.
 
 import { allAgree, compareHtml, compareJson, compareMatrix, compareText, type CompareSections } from '../../reports/compare.ts';
-import { SUITES } from '../../suites/index.ts';
 import { UsageError, oneLineMessage, parseCommandArgs, parseTimeoutSeconds, type Command } from '../command.ts';
 import { planReports, REPORT_OPTIONS, REPORT_USAGE } from '../report-outputs.ts';
 import { runSuites, type RunReport } from '../runner.ts';
 import type { Target } from '../target.ts';
-import { findSuite, openTarget } from './select.ts';
+import { chooseSuites, openTarget } from './select.ts';
 import { DescriptorRecorder } from '../descriptors/record.ts';
 import { bitNamer, recordingDifferences, summarizeDifferences } from '../descriptors/compare.ts';
 import { resolveLayout } from '../layout-file.ts';
@@ -47,7 +46,7 @@ export const compareCommand: Command = {
   name: 'compare',
   summary: 'run the suites on several targets and show, result by result, where they disagree',
   usage: [
-    'mmconform compare --targets A,B[,...] [--suite NAME]... [--format text|json|html] [--output FILE] [--json FILE] [--html FILE] [--descriptors] [--calls] [--override-timeout SEC]',
+    'mmconform compare --targets A,B[,...] [--suite NAME]... [--format text|json|html] [--output FILE] [--json FILE] [--html FILE] [--descriptors] [--calls] [--filter TEXT] [--override-timeout SEC]',
     '  --targets      two or more targets, comma-separated (see mmconform targets)',
     '  --suite        one suite; repeat for several; default all',
     ...REPORT_USAGE,
@@ -58,6 +57,7 @@ export const compareCommand: Command = {
     '  --calls        also compare every call a test makes and what it returned (errnos, signals, data,',
     '                 pagemap flags, PAGEMAP_SCAN regions, smaps of its own areas; addresses, descriptors,',
     '                 frame numbers and swap slots named or masked), and print where each suite first differs',
+    "  --filter TEXT  as run's: uffd-unit-tests' own -f",
     "  --override-timeout SEC  each suite's timeout, as run's",
     '  exit status: 0 all agree, 1 a disagreement, 2 bad input',
   ].join('\n'),
@@ -70,6 +70,7 @@ export const compareCommand: Command = {
         ...REPORT_OPTIONS,
         descriptors: { type: 'boolean', default: false },
         calls: { type: 'boolean', default: false },
+        filter: { type: 'string' },
         'override-timeout': { type: 'string' },
       },
       strict: true,
@@ -79,7 +80,7 @@ export const compareCommand: Command = {
     const plan = await planReports('compare', values);
     const names = (values.targets ?? '').split(',').filter(Boolean);
     if (names.length < 2) throw new UsageError('compare: --targets needs two or more targets, comma-separated');
-    const suites = (values.suite ?? SUITES.map((s) => s.name)).map((n) => findSuite('compare', n));
+    const suites = chooseSuites('compare', values.suite, values.filter);
 
     // every name checked before anything runs: a typo in the last one must not cost a run of the first
     const targets: Target[] = [];

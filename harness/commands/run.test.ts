@@ -177,3 +177,18 @@ test('--test that matches nothing, or an empty one: one line, exit 2, nothing ru
   await expectUsageError(['run', '--test', 'no such result'], 'run: --test no such result matches no result of the suites asked for (see mmconform list)');
   await expectUsageError(['run', '--test', ''], 'run: --test: an empty pattern (it would choose every result)');
 });
+
+test('--filter TEXT: uffd-unit-tests as its C program runs with -f TEXT, only the tests whose name holds it', async () => {
+  const { code, stdout } = await mmconform('run', '--suite', 'uffd-unit-tests', '--filter', 'move-pmd');
+  expect(code).toBe(0);
+  const results = [...stdout.matchAll(/^# (ok|not ok) \d+ (.*)$/gm)].map((m) => m[2]);
+  expect(stdout).toContain(`# 1..${results.length}\n`);
+  expect(results.length).toBeGreaterThan(0);
+  for (const name of results) expect(name).toContain('move-pmd');
+}, 60_000);
+
+test('--filter for suites that take none, or an empty one: one line, exit 2, nothing run', async () => {
+  await expectUsageError(['run', '--filter', 'move'], 'run: --filter: soft-dirty takes no test filter (those that do: uffd-unit-tests; name them with --suite)');
+  await expectUsageError(['compare', '--targets', 'reference,reference@6.12', '--suite', 'pte-states', '--filter', 'move'], 'compare: --filter: pte-states takes no test filter (those that do: uffd-unit-tests)');
+  await expectUsageError(['run', '--suite', 'uffd-unit-tests', '--filter', ''], 'run: --filter: an empty filter (it would choose every test)');
+});

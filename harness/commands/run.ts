@@ -9,7 +9,7 @@ import { junitXml } from '../../reports/junit.ts';
 import { SUITES } from '../../suites/index.ts';
 import { UsageError, checkOutputFiles, oneLineMessage, parseCommandArgs, parseTimeoutSeconds, writeOutputFiles, type Command } from '../command.ts';
 import { onInterrupt, runExitStatus, runSuites, type RunReport } from '../runner.ts';
-import { findSuite, openTarget } from './select.ts';
+import { chooseSuites, openTarget } from './select.ts';
 
 /**
  * --test PATTERN: a result name containing PATTERN, where `*` stands for
@@ -25,7 +25,7 @@ export const runCommand: Command = {
   name: 'run',
   summary: 'run the ported selftests on a target: KTAP on stdout, JSON and JUnit on request',
   usage: [
-    'mmconform run [--target NAME] [--suite NAME]... [--test PATTERN]... [--json FILE] [--junit FILE] [--override-timeout SEC]',
+    'mmconform run [--target NAME] [--suite NAME]... [--test PATTERN]... [--filter TEXT] [--json FILE] [--junit FILE] [--override-timeout SEC]',
     '  --target   what to run on (default reference; see mmconform targets)',
     `  --suite    one suite (${SUITES.map((s) => s.name).join(', ')}); repeat for several; default all`,
     "  --test     only the results whose name contains PATTERN ('*' matches anything; repeat for several): their",
@@ -33,6 +33,7 @@ export const runCommand: Command = {
     '             suite\'s KTAP holds the chosen results, renumbered',
     '  --json     write the results as JSON to FILE',
     '  --junit    write the results as JUnit XML to FILE',
+    "  --filter   uffd-unit-tests' own -f: only its tests whose name holds TEXT, under a plan of their own",
     "  --override-timeout  each suite's timeout in seconds, in place of the selftests' settings (900), as",
     "             run_kselftest.sh's -o: a port makes a call at a time, and under QEMU's emulation it may",
     '             need longer than the C program it ports',
@@ -48,13 +49,14 @@ export const runCommand: Command = {
         json: { type: 'string' },
         junit: { type: 'string' },
         test: { type: 'string', multiple: true },
+        filter: { type: 'string' },
         'override-timeout': { type: 'string' },
       },
       strict: true,
       allowPositionals: false,
     });
     const timeoutSeconds = parseTimeoutSeconds('run', values['override-timeout']);
-    let suites = (values.suite ?? SUITES.map((s) => s.name)).map((n) => findSuite('run', n));
+    let suites = chooseSuites('run', values.suite, values.filter);
     if (values.test?.some((p) => p === '')) throw new UsageError('run: --test: an empty pattern (it would choose every result)');
     const select = values.test ? testSelector(values.test) : undefined;
     if (select) {

@@ -13,6 +13,21 @@ export function findSuite(command: string, name: string): Suite {
   return suite;
 }
 
+/**
+ * The suites named (every suite when none is), each as its C program runs
+ * with `filter` given (uffd-unit-tests' -f): a suite that takes no filter is
+ * refused by name.
+ */
+export function chooseSuites(command: string, names: readonly string[] | undefined, filter: string | undefined): Suite[] {
+  const suites = (names ?? SUITES.map((s) => s.name)).map((n) => findSuite(command, n));
+  if (filter === undefined) return suites;
+  if (filter === '') throw new UsageError(`${command}: --filter: an empty filter (it would choose every test)`);
+  return suites.map((s) => {
+    if (!s.filtered) throw new UsageError(`${command}: --filter: ${s.name} takes no test filter (those that do: ${SUITES.filter((x) => x.filtered).map((x) => x.name).join(', ')}${names === undefined ? '; name them with --suite' : ''})`);
+    return s.filtered(filter);
+  });
+}
+
 export async function openTarget(command: string, name: string): Promise<Target> {
   try {
     return await resolveTarget(name);

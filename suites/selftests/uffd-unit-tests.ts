@@ -1616,6 +1616,7 @@ export function uffdUnitTestsSuite(testFilter: string | null = null): Suite {
     source: 'tools/testing/selftests/mm/uffd-unit-tests.c',
     tests: testNames(testFilter),
     run: (t) => main(t, testFilter),
+    filtered: (filter) => uffdUnitTestsSuite(filter),
   };
 }
 
