@@ -43,12 +43,11 @@ const BOOT_TIMEOUT_MS = 300_000;
 const layout = builtinLayout('v6.10');
 const namer = bitNamer(layout, pgtable(layout));
 
-
 /**
- * The suites whose walks are held to the real arm64 kernels'. Not yet
- * uffd-unit-tests: it alone took over 8 minutes in a TCG guest unrecorded,
- * and a recording of its 32 MiB areas is some 200,000 steps a test on the
- * model (wp-fork).
+ * The suites whose walks are held to the real arm64 kernels' here. Not
+ * uffd-unit-tests: recorded, it takes some 28 minutes a kernel in a TCG
+ * guest, so it is compared by hand (docs/real-kernels.md, Comparing
+ * descriptors with the model).
  */
 const DESCRIBED = SUITES.filter((s) => s.name !== 'uffd-unit-tests');
 
