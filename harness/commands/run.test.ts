@@ -187,8 +187,8 @@ test('--filter TEXT: uffd-unit-tests as its C program runs with -f TEXT, only th
   for (const name of results) expect(name).toContain('move-pmd');
 }, 60_000);
 
-test('--filter for suites that take none, or an empty one: one line, exit 2, nothing run', async () => {
-  await expectUsageError(['run', '--filter', 'move'], 'run: --filter: soft-dirty takes no test filter (those that do: uffd-unit-tests; name them with --suite)');
+test('--filter without --suite, for suites that take none, or an empty one: one line, exit 2, nothing run', async () => {
+  await expectUsageError(['run', '--filter', 'move'], 'run: --filter needs --suite, naming suites that take a test filter (uffd-unit-tests)');
   await expectUsageError(['compare', '--targets', 'reference,reference@6.12', '--suite', 'pte-states', '--filter', 'move'], 'compare: --filter: pte-states takes no test filter (those that do: uffd-unit-tests)');
   await expectUsageError(['run', '--suite', 'uffd-unit-tests', '--filter', ''], 'run: --filter: an empty filter (it would choose every test)');
 });

@@ -21,9 +21,11 @@ export function findSuite(command: string, name: string): Suite {
 export function chooseSuites(command: string, names: readonly string[] | undefined, filter: string | undefined): Suite[] {
   const suites = (names ?? SUITES.map((s) => s.name)).map((n) => findSuite(command, n));
   if (filter === undefined) return suites;
+  const takers = SUITES.filter((s) => s.filtered).map((s) => s.name).join(', ');
   if (filter === '') throw new UsageError(`${command}: --filter: an empty filter (it would choose every test)`);
+  if (names === undefined) throw new UsageError(`${command}: --filter needs --suite, naming suites that take a test filter (${takers})`);
   return suites.map((s) => {
-    if (!s.filtered) throw new UsageError(`${command}: --filter: ${s.name} takes no test filter (those that do: ${SUITES.filter((x) => x.filtered).map((x) => x.name).join(', ')}${names === undefined ? '; name them with --suite' : ''})`);
+    if (!s.filtered) throw new UsageError(`${command}: --filter: ${s.name} takes no test filter (those that do: ${takers})`);
     return s.filtered(filter);
   });
 }

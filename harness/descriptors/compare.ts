@@ -81,7 +81,7 @@ export function* recordingDifferences(
   for (const key of new Set([...xsByProcess.keys(), ...ysByProcess.keys()])) {
     const xs = xsByProcess.get(key) ?? [];
     const ys = ysByProcess.get(key) ?? [];
-    const { suite, process } = (xs.length > 0 ? a.at(xs[0]!) : b.at(ys[0]!))!;
+    const [suite = '', process = ''] = key.split(PROCESS_KEY_SEPARATOR);
     // each page's current walk on either side, by its index in the recording
     const nowX = new Map<number, number>();
     const nowY = new Map<number, number>();
@@ -117,11 +117,12 @@ export function* recordingDifferences(
  * forked child numbers its steps from 0 and runs beside its parent, so the
  * two are compared apart.
  */
+const PROCESS_KEY_SEPARATOR = '\u0000';
 function byProcess(os: Observations): Map<string, number[]> {
   const out = new Map<string, number[]>();
   for (let i = 0; i < os.length; i++) {
     const o = os.at(i)!;
-    const key = `${o.suite}\u0000${o.process}`;
+    const key = `${o.suite}${PROCESS_KEY_SEPARATOR}${o.process}`;
     const list = out.get(key) ?? [];
     out.set(key, list);
     list.push(i);
