@@ -168,6 +168,8 @@ bool agent_fd(int64_t fd);
 /* An access parsed from its request (NULL for a bad one); run on the calling thread, answered and freed; or freed unrun. */
 struct job *memory_job(struct request *r, enum access kind);
 void memory_answer(struct job *j, struct buf *o);
+/* Runs an access on the calling thread, waiting there where it waits: its whole reply line in o; frees it. */
+void memory_run(struct job *j, struct buf *o);
 void memory_drop(struct job *j);
 /* A detached thread on a stack in the agent's own region (faulted in first if `prefaulted`): 0, or pthread_create()'s error. */
 int agent_thread(void *(*fn)(void *), void *arg, bool prefaulted);
@@ -186,6 +188,13 @@ void fork_reply(int sock, int peer, bool has_id, int64_t id, struct buf *o);
 /* In a new child of fork(): the workers started afresh, the parent's queue and threads left behind. */
 void memory_forked(void);
 void thread_forked(void);
+void uffd_serve_forked(void);
+
+/* A request run on the calling thread, waiting there where it waits: its whole reply line in o (a uffd server's step). */
+void proc_run_here(const char *line, size_t len, struct buf *o);
+/* The uffd handler thread run in the agent (uffd-serve.c): uffd_serve starts it for `proc`, uffd_serve_steps takes what it did. */
+enum outcome uffd_serve(struct request *r, int64_t proc);
+enum outcome uffd_serve_steps(struct request *r);
 
 /* The test's own threads (thread.c): pthread_create(), and the calls queued for one ("thread": its tid). */
 enum outcome thread_create(struct request *r, struct buf *o);

@@ -124,11 +124,13 @@ describe('the schema and the agent agree on every field', () => {
   /** a value of the field's type that no op turns into a crash of its process (nor into removing a segment someone else has: shmid -1) */
   function sample(key: string, field: { readonly $ref?: string; readonly type?: string }): unknown {
     if (key === 'shmid') return -1;
+    if (key === 'page_size' || key === 'move_len') return '0x1000'; // powers of two
     if (field.$ref === '#/$defs/thread') return thread;
     if (field.$ref === '#/$defs/hex64') return '0x0';
     if (field.$ref === '#/$defs/bytes') return '';
     if (field.$ref === '#/$defs/string') return '/nonexistent';
     if (field.$ref === '#/$defs/proc') return proc;
+    if ('enum' in field && Array.isArray(field.enum)) return field.enum[0];
     if (field.type === 'boolean') return false;
     if (field.type === 'array') return [];
     return 0;
@@ -584,6 +586,58 @@ describe('userfaultfd: missing faults, resolved by the process itself', () => {
     expect(await agent.next()).toEqual({ id: message, ok: true, event: 'PAGEFAULT', flags: '0x0', address: plus(addr, PAGE), ptid: 0 });
     const [copy] = send({ op: 'uffdio_copy', proc, fd, dst: plus(addr, PAGE), src, len: '0x1000', mode: '0x0' });
     expect(await replies(2)).toEqual(expect.arrayContaining([{ id: copy, ok: true, copy: '0x1000' }, { id: load, ok: true, data: '5a' }]));
+  });
+
+  test('uffd_serve: the handler thread in the proc resolves each fault as the port would, writes each call down as a step, and stops at the pipe', async (ctx) => {
+    const uffd = await missing(O_CLOEXEC | O_NONBLOCK);
+    if (!uffd) return ctx.skip('userfaultfd(2) is not permitted here');
+    const { fd, addr } = uffd;
+    const src = await mapAnon(2 * PAGE, PROT_READ | PROT_WRITE);
+    expect(await agent.ask({ op: 'write', proc, addr: plus(src, PAGE + 3), data: '77' })).toEqual({ id: expect.any(Number), ok: true });
+    const [pipe, wr] = (await agent.ask({ op: 'pipe2', proc, flags: O_CLOEXEC | O_NONBLOCK }))['fds'] as [number, number];
+    const serve = { op: 'uffd_serve', proc, fd, pipe, page_size: '0x1000', dst: addr, src, dst_alias: '0x0', size: '0x2000', missing: 'copy', move_len: '0x1000' };
+    expect(await agent.ask(serve)).toEqual({ id: expect.any(Number), ok: true });
+    expect(await agent.ask(serve)).toMatchObject({ ok: false, errno: 'EBUSY', call: 'uffd_serve' });
+    // a load of the missing page waits in its fault until the handler has copied the page in
+    expect(await agent.ask({ op: 'read', proc, addr: plus(addr, PAGE + 3), len: 1 })).toEqual({ id: expect.any(Number), ok: true, data: '77' });
+    expect(await agent.ask({ op: 'write_fd', proc, fd: wr, data: '01' })).toMatchObject({ ok: true });
+    const steps: Json[] = [];
+    for (let ended = false; !ended; ) {
+      const reply = await agent.ask({ op: 'uffd_serve_steps', proc });
+      steps.push(...(reply['steps'] as Json[]));
+      ended = reply['ended'] === true;
+    }
+    const poll = { req: { op: 'poll', fds: [fd, pipe], events: [1, 1], timeout: -1 } };
+    expect(steps).toEqual([
+      { ...poll, rep: { ok: true, revents: [1, 0] } },
+      { req: { op: 'uffd_read', fd }, rep: { ok: true, event: 'PAGEFAULT', flags: '0x0', address: plus(addr, PAGE), ptid: 0 } },
+      { req: { op: 'uffdio_copy', fd, dst: plus(addr, PAGE), src: plus(src, PAGE), len: '0x1000', mode: '0x0' }, rep: { ok: true, copy: '0x1000' } },
+      { ...poll, rep: { ok: true, revents: [0, 1] } },
+      { req: { op: 'read_fd', fd: pipe, count: 1 }, rep: { ok: true, data: '01' } },
+    ]);
+    // stopped and told: another may start
+    expect(await agent.ask({ op: 'uffd_serve_steps', proc })).toEqual({ id: expect.any(Number), ok: true, ended: true, steps: [] });
+  });
+
+  test('uffd_serve stops after a reply the port is to judge: a fault past the area is left to it', async (ctx) => {
+    const uffd = await missing(O_CLOEXEC | O_NONBLOCK);
+    if (!uffd) return ctx.skip('userfaultfd(2) is not permitted here');
+    const { fd, addr } = uffd;
+    const [pipe] = (await agent.ask({ op: 'pipe2', proc, flags: O_CLOEXEC | O_NONBLOCK }))['fds'] as [number, number];
+    const serve = { op: 'uffd_serve', proc, fd, pipe, page_size: '0x1000', dst: addr, src: addr, dst_alias: '0x0', size: '0x1000', missing: 'copy', move_len: '0x1000' };
+    expect(await agent.ask(serve)).toEqual({ id: expect.any(Number), ok: true });
+    const [load] = send({ op: 'read', proc, addr: plus(addr, PAGE), len: 1 });
+    const steps: Json[] = [];
+    for (let ended = false; !ended; ) {
+      const reply = await agent.ask({ op: 'uffd_serve_steps', proc });
+      steps.push(...(reply['steps'] as Json[]));
+      ended = reply['ended'] === true;
+    }
+    expect(steps.map((s) => (s['req'] as Json)['op'])).toEqual(['poll', 'uffd_read']);
+    expect(steps[1]!['rep']).toMatchObject({ event: 'PAGEFAULT', address: plus(addr, PAGE) });
+    // the load waits on: the port's own code resolves it
+    const [zeropage] = send({ op: 'uffdio_zeropage', proc, fd, start: plus(addr, PAGE), len: '0x1000', mode: '0x0' });
+    expect(await replies(2)).toEqual(expect.arrayContaining([{ id: zeropage, ok: true, zeropage: '0x1000' }, { id: load, ok: true, data: '00' }]));
   });
 
   test('none of them can be repeated', async (ctx) => {

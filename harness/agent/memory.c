@@ -458,6 +458,12 @@ void memory_answer(struct job *j, struct buf *o)
 	finish(j, o);
 }
 
+void memory_run(struct job *j, struct buf *o)
+{
+	run(j, o);
+	memory_drop(j);
+}
+
 /*
  * Runs an access of the process's serving thread now, its reply line in o
  * (ANSWERED: it goes out with the replies around it), or once the process

@@ -663,6 +663,7 @@ static void __attribute__((noreturn)) forked(int fd)
 	open_own_files();
 	thread_forked();
 	memory_forked();
+	uffd_serve_forked();
 	serve_requests();
 }
 
@@ -1296,6 +1297,24 @@ static enum outcome op_uffd_read(struct request *r, struct buf *o)
 	return ANSWERED;
 }
 
+/* uffd_serve: the test's userfaultfd handler thread, run here (uffd-serve.c) */
+static enum outcome op_uffd_serve(struct request *r, struct buf *o)
+{
+	int64_t proc, fd, pipe;
+	(void)o;
+	if (INT_FIELD(r, "proc", &proc) || INT_FIELD(r, "fd", &fd) || INT_FIELD(r, "pipe", &pipe))
+		return BAD;
+	if (agent_fd(fd) || agent_fd(pipe))
+		return failed_with(r, "uffd_serve", EBADF);
+	return uffd_serve(r, proc);
+}
+
+static enum outcome op_uffd_serve_steps(struct request *r, struct buf *o)
+{
+	(void)o;
+	return uffd_serve_steps(r);
+}
+
 static const char *const level_names[MMCONFORM_LEVELS] = { "pgd", "p4d", "pud", "pmd", "pte" };
 
 /* The module's device, or -1 with errno ENOTTY where there is none (an ioctl the kernel does not know). */
@@ -1456,6 +1475,8 @@ static const struct op {
 	{ "descriptors", "proc addr", op_descriptors, REPEATS },
 	{ "descriptors_of", "proc addrs", op_descriptors_of, ONCE },
 	{ "repeat", "proc times body expect", op_repeat, ONCE },
+	{ "uffd_serve", "proc fd pipe page_size dst src dst_alias size missing move_len apply_wp", op_uffd_serve, ONCE },
+	{ "uffd_serve_steps", "proc", op_uffd_serve_steps, ONCE },
 };
 
 static const struct op *find_op(const struct jfield *f)
@@ -1586,6 +1607,40 @@ static enum outcome perform(const struct op *op, struct request *r, struct buf *
 	else
 		jw_end(o);
 	return how;
+}
+
+/* Whether op is an access or a wait, which a uffd server's step makes on the server's own thread (as *kind). */
+static bool runs_here(const struct op *op, enum access *kind)
+{
+	static const struct {
+		op_fn *run;
+		enum access kind;
+	} here[] = { { op_poll, POLL }, { op_read_fd, READ_FD }, { op_uffd_read, UFFD_READ }, { op_read, LOAD }, { op_write, STORE } };
+	for (size_t i = 0; op && i < sizeof here / sizeof *here; i++)
+		if (here[i].run == op->run)
+			return (*kind = here[i].kind, true);
+	return false;
+}
+
+void proc_run_here(const char *line, size_t len, struct buf *o)
+{
+	struct request r;
+	const struct op *op = prepare(line, len, &r, false);
+	enum access kind;
+	o->len = 0;
+	o->oom = false;
+	if (runs_here(op, &kind)) {
+		struct job *j = memory_job(&r, kind);
+		if (j)
+			memory_run(j, o);
+		else
+			jw_error(o, &r, r.err);
+	} else if (perform(op, &r, o) == ASYNC) {
+		/* a call that would be answered elsewhere is not one a server makes */
+		o->len = 0;
+		jw_error(o, &r, "not a call a uffd server makes");
+	}
+	req_done(&r);
 }
 
 static void serve(const char *line, size_t len, struct buf *o)
