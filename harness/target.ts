@@ -138,6 +138,33 @@ export interface PollFd {
   readonly events: number;
 }
 
+/**
+ * The selftests' userfaultfd handler thread: uffd-common.c's
+ * uffd_poll_thread() polling the userfaultfd and a pipe, with the fault
+ * handler `missing` names, over uffd_global_test_opts' areas.
+ */
+export interface UffdServer {
+  readonly uffd: number;
+  /** the pipe's read end: its byte stops the thread */
+  readonly pipe: number;
+  readonly pageSize: bigint;
+  /** area_dst (a REMAP message moves it), area_src, area_dst_alias, and nr_pages * page_size */
+  readonly dst: bigint;
+  readonly src: bigint;
+  readonly dstAlias: bigint;
+  readonly size: bigint;
+  /**
+   * A missing fault: UFFDIO_COPY of its page (uffd_handle_page_fault(), which
+   * also lifts a WP fault and bit-flips a MINOR one), UFFDIO_MOVE of the
+   * moveLen bytes around it (uffd_move_handle_fault()), or a copy of an odd
+   * page and UFFDIO_POISON of an even one (uffd_poison_handle_fault())
+   */
+  readonly missing: 'copy' | 'move' | 'poison';
+  readonly moveLen: bigint;
+  /** args->apply_wp: pages copied or continued write-protected */
+  readonly applyWp: boolean;
+}
+
 /** A page-table level as Linux names it; folded levels are not reported. */
 export type PgLevel = 'pgd' | 'p4d' | 'pud' | 'pmd' | 'pte';
 
@@ -283,6 +310,18 @@ export interface Proc {
    * trip). Optional: harness/repeat.ts loops where a target has none.
    */
   repeat?(times: number, body: (i: number) => Promise<boolean>): Promise<number>;
+  /**
+   * Runs the handler thread `server` describes where the kernel is, and
+   * resolves to the Proc the port's own thread makes its calls through:
+   * each is answered with what that handler did, and must be the call it
+   * made (it rejects where not: `server` does not describe the thread's
+   * code). Once the handler has stopped (at the pipe's byte, or after a
+   * reply the port's code is to judge) and every call it made has been
+   * asked for, calls go to this proc. The kernel sees the calls the C's
+   * thread makes, without a round trip each. Optional: where a target has
+   * none, the port's thread makes its calls itself.
+   */
+  serveUffd?(server: UffdServer): Promise<Proc>;
   /** the raw page-table walk of addr (targets whose capabilities say introspect) */
   descriptors?(addr: bigint): Promise<Ret<Descriptors>>;
   /** descriptors() of each address in turn, read together: each walk, or why it could not be read */

@@ -332,6 +332,28 @@ describe('on the real agent', () => {
       expect((await within(add, 'the add')).ok).toBe(true);
     });
 
+    test("serveUffd: the handler runs in the agent; the thread's calls are answered from what it did, then go live once it has stopped", async (ctx) => {
+      const u = await missing(O_CLOEXEC | O_NONBLOCK);
+      if (!u) return ctx.skip('userfaultfd(2) is refused here');
+      const src = await anon(2n * PAGE);
+      ok(await proc.write(src + PAGE, Uint8Array.of(9)));
+      const [pipe, wr] = ok(await proc.pipe2(O_CLOEXEC | O_NONBLOCK));
+      const view = await proc.serveUffd!({ uffd: u.uffd, pipe, pageSize: PAGE, dst: u.addr, src, dstAlias: 0n, size: 2n * PAGE, missing: 'copy', moveLen: PAGE, applyWp: false });
+      expect(view).not.toBe(proc);
+      // resolved by the agent's handler while the port's thread has asked for nothing yet
+      expect(await within(proc.read(u.addr + PAGE, 1), 'the load')).toEqual({ ok: true, data: Uint8Array.of(9) });
+      const fds = [{ fd: u.uffd, events: 1 }, { fd: pipe, events: 1 }];
+      expect(await view.poll(fds, -1)).toEqual([1, 0]);
+      expect(await view.uffdRead(u.uffd)).toMatchObject({ event: 'PAGEFAULT', address: u.addr + PAGE });
+      // a call other than the one the handler made is the port's thread and the server disagreeing: it rejects
+      await expect(view.uffdioCopy(u.uffd, u.addr + PAGE, src, PAGE, 0n)).rejects.toThrow(/the thread asked for uffdio_copy .* where the handler made .*uffdio_copy/);
+      ok(await proc.writeFd(wr, Uint8Array.of(1)));
+      expect(await view.poll(fds, -1)).toEqual([0, 1]);
+      expect(await view.readFd(pipe, 1)).toEqual(Uint8Array.of(1));
+      // the handler has stopped: the view's calls go to the proc
+      expect(await view.uffdRead(u.uffd)).toEqual(new Errno('EAGAIN', 'read'));
+    });
+
     test('uffdioZeropage fills a hole with the zero page; again, it fails with EEXIST and reports -EEXIST', async (ctx) => {
       const u = await missing(O_CLOEXEC | O_NONBLOCK);
       if (!u) return ctx.skip('userfaultfd(2) is refused here');

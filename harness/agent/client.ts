@@ -50,9 +50,10 @@ import type {
   TargetInfo,
   Thread,
   UffdMsg,
+  UffdServer,
   UffdioProgress,
 } from '../target.ts';
-import { AgentConnection, ParkedRequests, type Reply, type WireValue } from './connection.ts';
+import { AgentConnection, ParkedRequests, replyError, type Reply, type WireValue } from './connection.ts';
 import { repeatOn, type Interceptor, type RoundsHost } from './rounds.ts';
 
 const PROTOCOL_VERSION = 1;
@@ -324,25 +325,56 @@ export class AgentProc implements Proc {
   /** where the proc's requests go while repeat() writes a round down or answers one (rounds.ts) */
   private interceptor: Interceptor | null = null;
   /** the proc's calls, its threads' included, reach the agent in the order made */
-  private readonly order = new SendOrder();
+  private readonly order: SendOrder;
+  /** a view of serveUffd()'s: what answers its calls while the agent's handler has answers */
+  private readonly served: Interceptor | null;
 
   /**
    * `conn` carries its requests (a port of its own, or the router's);
    * `router` is the router's, which its forks are served on; `mayBlock`,
-   * whether its accesses may block (a fork's parent's userfaultfds are its).
+   * whether its accesses may block (a fork's parent's userfaultfds are its);
+   * `view`, for serveUffd(): the proc's turn, and what answers the calls.
    */
   constructor(
     private readonly conn: AgentConnection,
     readonly pid: number,
     private readonly router: AgentConnection = conn,
     private mayBlock = false,
-  ) {}
+    view?: { readonly order: SendOrder; readonly served: Interceptor },
+  ) {
+    this.order = view?.order ?? new SendOrder();
+    this.served = view?.served ?? null;
+  }
 
   private send(op: string, fields: Readonly<Record<string, WireValue>>): Promise<Reply> {
     // the agent runs loads and stores on workers from then on (memory.c), and repeats none
     if (op === 'userfaultfd' || op === 'userfaultfd_ioc_new' || (op === 'open' && fields['path'] === '/dev/userfaultfd')) this.mayBlock = true;
     if (this.interceptor) return this.interceptor(op, fields);
+    if (this.served) return this.served(op, fields);
     return this.conn.request(op, { proc: this.pid, ...fields }, parks(op, fields));
+  }
+
+  /** The handler thread run in the agent (uffd-serve.c); where it cannot start, the port's thread runs as usual. */
+  async serveUffd(server: UffdServer): Promise<Proc> {
+    const started = await this.call(
+      'uffd_serve',
+      {
+        fd: server.uffd,
+        pipe: server.pipe,
+        page_size: hex(server.pageSize),
+        dst: hex(server.dst),
+        src: hex(server.src),
+        dst_alias: hex(server.dstAlias),
+        size: hex(server.size),
+        missing: server.missing,
+        move_len: hex(server.moveLen),
+        apply_wp: server.applyWp,
+      },
+      () => null,
+    );
+    if (isErr(started)) return this;
+    const view = new AgentProc(this.conn, this.pid, this.router, this.mayBlock, { order: this.order, served: servedSteps(this.conn, this.pid) });
+    return view;
   }
 
   /** A loop of the test's, run where the kernel is (rounds.ts). */
@@ -750,7 +782,58 @@ export async function probeCaps(proc: AgentProc, pageSize: bigint): Promise<Caps
 /** Requests that may wait in the agent for another one: see ParkedRequests. */
 function parks(op: string, fields: Readonly<Record<string, WireValue>>): boolean {
   if (op === 'poll') return fields['timeout'] !== 0;
-  return op === 'uffd_read' || op === 'read_fd' || op === 'fork' || op === 'thread_madvise';
+  return op === 'uffd_read' || op === 'read_fd' || op === 'fork' || op === 'thread_madvise' || op === 'uffd_serve_steps';
+}
+
+/** A call and its reply as the agent's uffd server made them. */
+interface ServedStep {
+  readonly req: Reply;
+  readonly rep: Reply;
+}
+
+/** Whether the call (op, fields) is the step's request. */
+function isStepOf(step: ServedStep, op: string, fields: Readonly<Record<string, WireValue>>): boolean {
+  const keys = Object.keys(fields);
+  return (
+    step.req['op'] === op &&
+    Object.keys(step.req).length === keys.length + 1 &&
+    keys.every((k) => JSON.stringify(fields[k]) === JSON.stringify(step.req[k]))
+  );
+}
+
+/**
+ * The calls of serveUffd()'s view, answered in turn from the steps of the
+ * agent's server (uffd_serve_steps), each checked to be the step's call;
+ * once it has stopped and its steps are taken, sent as usual.
+ */
+function servedSteps(conn: AgentConnection, pid: number): Interceptor {
+  const op = 'uffd_serve_steps';
+  const steps: ServedStep[] = [];
+  let ended = false;
+  const next = async (call: string, fields: Readonly<Record<string, WireValue>>): Promise<Reply> => {
+    while (steps.length === 0 && !ended) {
+      const r = await conn.request(op, { proc: pid }, true);
+      ended = r['ended'] === true;
+      for (const s of list(r, op, 'steps')) {
+        if (!isReply(s) || !isReply(s['req']) || !isReply(s['rep'])) throw malformed(op, 'steps', 'a list of steps, each its request and reply');
+        steps.push({ req: s['req'], rep: s['rep'] });
+      }
+    }
+    const step = steps.shift();
+    if (step === undefined) return conn.request(call, { proc: pid, ...fields }, parks(call, fields));
+    if (!isStepOf(step, call, fields))
+      throw new Error(`agent: uffd_serve: the thread asked for ${call} ${JSON.stringify(fields)} where the handler made ${JSON.stringify(step.req)}: the server does not describe the thread`);
+    const wrong = replyError(call, step.rep, JSON.stringify(step.rep));
+    if (wrong) throw wrong;
+    return step.rep;
+  };
+  // one call at a time, as the thread makes them
+  let last: Promise<unknown> = Promise.resolve();
+  return (call, fields) => {
+    const answer = last.then(() => next(call, fields));
+    last = answer.catch(() => {});
+    return answer;
+  };
 }
 
 interface Session {

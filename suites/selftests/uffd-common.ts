@@ -47,7 +47,7 @@ import {
   type Errno,
 } from '../../uapi/linux.ts';
 import type { Selftest } from '../../harness/suite.ts';
-import type { Proc, Thread, UffdMsg } from '../../harness/target.ts';
+import type { Proc, Thread, UffdMsg, UffdServer } from '../../harness/target.ts';
 import { load, store } from '../../harness/user-memory.ts';
 import { checkHugeShmem, readPmdPagesize } from '../../harness/vm-util.ts';
 
@@ -148,7 +148,7 @@ export class Program {
           if (this.ended) return this.exited;
           // exit() rejects it at once: the exit wins over a call whose answer is still to be taken
           const raced = this.race(Promise.resolve((value as (...a: unknown[]) => unknown).apply(target, args)));
-          if (key === 'threadCreate' || key === 'fork')
+          if (key === 'threadCreate' || key === 'fork' || key === 'serveUffd')
             return raced.then((r) => (r !== null && typeof r === 'object' && !isErr(r) ? this.proc(r as Thread | Proc) : r));
           return raced;
         };
@@ -687,6 +687,16 @@ export async function uffdHandlePageFault(t: Selftest, gopts: UffdGlobalTestOpts
   }
 }
 
+/** The fault handlers a target may run where the kernel is (Proc.serveUffd), as UffdServer names them. */
+const SERVED = new Map<NonNullable<UffdArgs['handleFault']>, UffdServer['missing']>();
+
+/** `handler` is the one UffdServer's `missing` names (its calls are checked against that as it runs). */
+export function servedAs(handler: NonNullable<UffdArgs['handleFault']>, missing: UffdServer['missing']): void {
+  SERVED.set(handler, missing);
+}
+
+servedAs(uffdHandlePageFault, 'copy');
+
 /** uffd_poll_thread(): start it with Program.thread(); it returns NULL */
 export async function uffdPollThread(t: Selftest, args: UffdArgs): Promise<null> {
   const gopts = args.gopts;
@@ -701,6 +711,24 @@ export async function uffdPollThread(t: Selftest, args: UffdArgs): Promise<null>
   ];
 
   gopts.readyForFork = true;
+
+  // where the target can, this thread's loop runs where the kernel is, its calls answered from what it did
+  const missing = SERVED.get(handleFault);
+  if (missing !== undefined && t.proc.serveUffd) {
+    const proc = await t.proc.serveUffd({
+      uffd: gopts.uffd,
+      pipe: pipeRead,
+      pageSize: gopts.pageSize,
+      dst: gopts.areaDst,
+      src: gopts.areaSrc,
+      dstAlias: gopts.areaDstAlias,
+      size: gopts.nrPages * gopts.pageSize,
+      missing,
+      moveLen: gopts.pageSize,
+      applyWp: args.applyWp,
+    });
+    t = { ...t, proc };
+  }
 
   for (;;) {
     const revents = await t.proc.poll(pollfd, -1);

@@ -92,6 +92,7 @@ import {
   uffdOpenDev,
   uffdOpenSys,
   uffdPollThread,
+  servedAs,
   uffdReadMsg,
   uffdTestCtxClear,
   uffdTestCtxInit,
@@ -924,6 +925,8 @@ async function uffdPoisonHandleFault(u: Selftest, gopts: UffdGlobalTestOpts, msg
   else await doUffdioPoison(u as UffdSelftest, gopts, offset);
 }
 
+servedAs(uffdPoisonHandleFault, 'poison');
+
 /* Make sure to cover odd/even, and minimum duplications */
 const UFFD_POISON_TEST_NPAGES = 4n;
 
@@ -995,6 +998,8 @@ async function uffdMoveHandleFaultCommon(u: Selftest, gopts: UffdGlobalTestOpts,
 function uffdMoveHandleFault(u: Selftest, gopts: UffdGlobalTestOpts, msg: UffdMsg, args: UffdArgs): Promise<void> {
   return uffdMoveHandleFaultCommon(u, gopts, msg, args, gopts.pageSize);
 }
+
+servedAs(uffdMoveHandleFault, 'move');
 
 async function uffdMovePmdHandleFault(u: Selftest, gopts: UffdGlobalTestOpts, msg: UffdMsg, args: UffdArgs): Promise<void> {
   return uffdMoveHandleFaultCommon(u, gopts, msg, args, await readPmdPagesize(u));
