@@ -253,6 +253,12 @@ export interface Proc {
   fill(addr: bigint, length: bigint, byte: number): Promise<MemResult>;
   /** `((volatile char *)a)[0]++` at each address in turn (a load, then a store); stops at the first signal */
   increment(addrs: readonly bigint[]): Promise<MemResult>;
+  /**
+   * write(a, data) at each address in turn, as a loop of the program's own
+   * stores; stops at the first signal. Optional: harness/user-memory.ts's
+   * storeEach() makes the writes one by one where a target has none.
+   */
+  storeEach?(addrs: readonly bigint[], data: Uint8Array): Promise<MemResult>;
   /** the text of a /proc or /sys file (smaps, transparent_hugepage/enabled, ...) */
   readFile(path: string): Promise<Ret<string>>;
   /** write(2) to a /proc or /sys file (clear_refs, ...): bytes written */

@@ -34,6 +34,26 @@ export async function store(proc: Proc, addr: bigint, data: Uint8Array): Promise
   if (!r.ok) throw new KilledBySignal(r.signal, r.addr);
 }
 
+/** How many of storeEach()'s writes go out together where the target has no Proc.storeEach. */
+const STORES_AHEAD = 256;
+
+/** `memcpy(a, data, n)` at each address in turn, a loop of the program's own: in one call where the target has Proc.storeEach. */
+export async function storeEach(proc: Proc, addrs: readonly bigint[], data: Uint8Array): Promise<void> {
+  if (proc.storeEach) {
+    const r = await proc.storeEach(addrs, data);
+    if (!r.ok) throw new KilledBySignal(r.signal, r.addr);
+    return;
+  }
+  const stores: Promise<void>[] = [];
+  for (const a of addrs) {
+    const s = store(proc, a, data);
+    s.catch(() => {});
+    stores.push(s);
+    if (stores.length >= STORES_AHEAD) for (const p of stores.splice(0)) await p;
+  }
+  for (const p of stores) await p;
+}
+
 /** `*(char *)addr` */
 export async function loadByte(proc: Proc, addr: bigint): Promise<number> {
   return (await load(proc, addr, 1))[0] ?? 0;

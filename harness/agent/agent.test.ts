@@ -510,6 +510,20 @@ describe('fill and increment: memset() and p[0]++ in the process', () => {
   });
 });
 
+describe('write_each: a loop of the program\'s stores in one request', () => {
+  test('the bytes at each address in turn, then the first fault, which names its address and ends the loop', async () => {
+    const addr = await mapAnon(3 * PAGE, PROT_READ | PROT_WRITE);
+    expect(await agent.ask({ op: 'mprotect', proc, addr: plus(addr, 2 * PAGE), len: '0x1000', prot: PROT_READ })).toMatchObject({ ok: true });
+    const each = { op: 'write_each', proc, addrs: [plus(addr, 5), plus(addr, PAGE + 5)], data: 'a1b2' };
+    expect(await agent.ask(each)).toEqual({ id: expect.any(Number), ok: true });
+    const read = async (at: string) => (await agent.ask({ op: 'read', proc, addr: at, len: 2 }))['data'];
+    expect([await read(plus(addr, 5)), await read(plus(addr, PAGE + 5))]).toEqual(['a1b2', 'a1b2']);
+    const faulting = { ...each, addrs: [plus(addr, 9), plus(addr, 2 * PAGE + 1), plus(addr, PAGE + 9)], data: 'c3' };
+    expect(await agent.ask(faulting)).toEqual({ id: expect.any(Number), ok: true, signal: 'SIGSEGV', addr: plus(addr, 2 * PAGE + 1) });
+    expect([await read(plus(addr, 8)), await read(plus(addr, PAGE + 8))]).toEqual(['00c3', '0000']);
+  });
+});
+
 describe("workers: a process with a userfaultfd does not grow without end", () => {
   /** mappings in the agent's own region (buf.c's AGENT_REGION) of at least `min` bytes */
   const agentMappings = async (min: number) =>

@@ -549,6 +549,13 @@ export class AgentProc implements Proc {
     return this.inTurn(() => inBatches(addrs, (batch) => this.access('increment', { addrs: batch }, false)), true);
   }
 
+  /** INCREMENT_BATCH addresses a request; a batch that faults ends the call. */
+  storeEach(addrs: readonly bigint[], data: Uint8Array): Promise<MemResult> {
+    const bytes = bytesHex(data);
+    if (addrs.length <= INCREMENT_BATCH) return this.memory('write_each', { addrs: addrs.map(hex), data: bytes }, false);
+    return this.inTurn(() => inBatches(addrs, (batch) => this.access('write_each', { addrs: batch, data: bytes }, false)), true);
+  }
+
   readFile(path: string): Promise<Ret<string>> {
     return this.call('read_file', { path }, (r) => new TextDecoder().decode(bytes(r, 'read_file', 'data')));
   }

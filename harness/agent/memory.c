@@ -33,7 +33,7 @@ struct job {
 	bool has_id;
 	int64_t id;
 	uint64_t addr;
-	size_t len; /* bytes; for INCREMENT and ATOMIC_ADD, addresses */
+	size_t len; /* bytes; for INCREMENT, ATOMIC_ADD and STORE_EACH, addresses */
 	unsigned char byte; /* FILL's */
 	int delta; /* ATOMIC_ADD's */
 	int fd; /* UFFD_READ's, READ_FD's; FORK's: the new process's socket */
@@ -43,8 +43,9 @@ struct job {
 	uint64_t args[6];
 	const char *call;
 	bool returns_addr;
-	/* STORE's bytes, LOAD's result, INCREMENT's and ATOMIC_ADD's addresses (uint64_t), POLL's struct pollfd */
+	/* STORE's bytes, LOAD's result, INCREMENT's, ATOMIC_ADD's and STORE_EACH's addresses (uint64_t), POLL's struct pollfd */
 	struct buf data;
+	struct buf bytes; /* STORE_EACH's */
 };
 
 /* the most descriptors one poll takes */
@@ -128,6 +129,17 @@ static int guarded_increment(const uint64_t *addrs, size_t n)
 	return 0;
 }
 
+/* The same bytes stored at each address in turn, each store byte by byte in address order; 0, or the signal the first fault raised. */
+static int guarded_store_each(const uint64_t *addrs, size_t n, const unsigned char *bytes, size_t len)
+{
+	for (size_t i = 0; i < n; i++) {
+		int sig = guarded_copy((unsigned char *)(uintptr_t)addrs[i], bytes, len);
+		if (sig)
+			return sig;
+	}
+	return 0;
+}
+
 /*
  * `__atomic_add_fetch((int *)a, delta, __ATOMIC_SEQ_CST)` at each (aligned)
  * address in turn; 0, or the signal the first fault raised, named at the
@@ -186,6 +198,9 @@ static void run(struct job *j, struct buf *o)
 		break;
 	case INCREMENT:
 		sig = guarded_increment((const uint64_t *)(void *)j->data.p, j->len);
+		break;
+	case STORE_EACH:
+		sig = guarded_store_each((const uint64_t *)(void *)j->data.p, j->len, (const unsigned char *)j->bytes.p, j->bytes.len);
 		break;
 	case ATOMIC_ADD:
 		sig = guarded_atomic_add((const uint64_t *)(void *)j->data.p, j->len, j->delta);
@@ -391,6 +406,13 @@ static int parse_job(struct request *r, struct job *j)
 			return -1;
 		j->len = j->data.len / sizeof(uint64_t);
 		return 0;
+	case STORE_EACH:
+		if (req_u64_list(r, "addrs", MAX_ADDRS, &j->data) || req_bytes(r, "data", &j->bytes))
+			return -1;
+		if (j->bytes.len > MAX_IO)
+			return req_bad(r, "field \"data\": more than %zu bytes", MAX_IO);
+		j->len = j->data.len / sizeof(uint64_t);
+		return 0;
 	case ATOMIC_ADD:
 		if (req_u64_list(r, "addrs", MAX_ADDRS, &j->data) || req_int(r, "delta", INT_MIN, INT_MAX, &n))
 			return -1;
@@ -449,6 +471,7 @@ struct job *memory_job(struct request *r, enum access kind)
 void memory_drop(struct job *j)
 {
 	buf_release(&j->data);
+	buf_release(&j->bytes);
 	free(j);
 }
 
@@ -503,6 +526,7 @@ enum outcome memory_submit(struct request *r, enum access kind, struct buf *o)
 		if (how == ANSWERED)
 			run(&j, o);
 		buf_release(&j.data);
+		buf_release(&j.bytes);
 		return how;
 	}
 	struct job *j = memory_job(r, kind);

@@ -808,6 +808,12 @@ static enum outcome op_increment(struct request *r, struct buf *o)
 	return memory_submit(r, INCREMENT, o);
 }
 
+/* A loop of the program's own `*p = v` over many addresses, in one request. */
+static enum outcome op_write_each(struct request *r, struct buf *o)
+{
+	return memory_submit(r, STORE_EACH, o);
+}
+
 static enum outcome op_read_file(struct request *r, struct buf *o)
 {
 	char *path;
@@ -1450,6 +1456,7 @@ static const struct op {
 	{ "write", "proc addr data", op_write, REPEATS_UNLESS_BLOCKING },
 	{ "fill", "proc addr len byte", op_fill, REPEATS_UNLESS_BLOCKING },
 	{ "increment", "proc addrs", op_increment, REPEATS_UNLESS_BLOCKING },
+	{ "write_each", "proc addrs data", op_write_each, REPEATS_UNLESS_BLOCKING },
 	{ "read_file", "proc path", op_read_file, REPEATS },
 	{ "write_file", "proc path data", op_write_file, REPEATS },
 	{ "pagemap", "proc addr pages", op_pagemap, REPEATS },

@@ -25,6 +25,7 @@ import {
   UFFD_API,
   UFFD_FEATURE_WP_ASYNC,
   UFFD_FEATURE_WP_UNPOPULATED,
+  UFFDIO_REGISTER_MODE_MISSING,
   UFFDIO_REGISTER_MODE_WP,
   UFFDIO_WRITEPROTECT_MODE_WP,
   isErr,
@@ -225,6 +226,25 @@ describe('fill and increment: stores through the model’s own user-access path'
     expect(await proc.increment([a + 3n])).toEqual({ ok: true, data: new Uint8Array(0) });
     expect(await proc.read(a + 3n, 1)).toEqual({ ok: true, data: Uint8Array.of(0) }); // a char wraps
     await expect(proc.fill(a, 1n, 256)).rejects.toThrow('fill: byte 256 is not in 0..255');
+  });
+
+  test('storeEach: each address in turn; a store waiting in a missing fault goes on from there once resolved; a signal ends it', async () => {
+    const proc = await (await referenceTarget('')).spawn();
+    const a = (await proc.mmap(0n, 4n * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n)) as bigint;
+    const fd = (await proc.userfaultfd(O_CLOEXEC | O_NONBLOCK)) as number;
+    await proc.uffdioApi(fd, UFFD_API, 0n);
+    await proc.uffdioRegister(fd, a + PAGE, PAGE, UFFDIO_REGISTER_MODE_MISSING);
+    const data = Uint8Array.of(1, 2, 3);
+    const stores = proc.storeEach!([a + 10n, a + PAGE - 1n, a + 3n * PAGE], data);
+    // the second store's first byte is in place; its second waits in the fault of the missing page
+    expect(await proc.uffdRead(fd)).toMatchObject({ event: 'PAGEFAULT', address: a + PAGE });
+    expect(await proc.read(a + PAGE - 1n, 1)).toEqual({ ok: true, data: Uint8Array.of(1) });
+    await proc.uffdioZeropage(fd, a + PAGE, PAGE, 0n);
+    expect(await stores).toEqual({ ok: true, data: new Uint8Array(0) });
+    for (const at of [a + 10n, a + PAGE - 1n, a + 3n * PAGE]) expect(await proc.read(at, 3)).toEqual({ ok: true, data });
+    await proc.mprotect(a + 2n * PAGE, PAGE, PROT_READ);
+    expect(await proc.storeEach!([a, a + 2n * PAGE + 4n, a + 3n * PAGE + 8n], Uint8Array.of(9))).toEqual({ ok: false, signal: 'SIGSEGV', addr: a + 2n * PAGE + 4n });
+    expect(await proc.read(a + 3n * PAGE + 8n, 1)).toEqual({ ok: true, data: Uint8Array.of(0) });
   });
 
   test('a 20 MiB fill is stored a page at a time, reusing one page of bytes', async () => {

@@ -15,7 +15,7 @@ import { doMprotectPkey } from '../../model/mm/mprotect.ts';
 import { doMremap } from '../../model/mm/mremap.ts';
 import { System, type SystemConfig, type ThpSettings } from '../../model/mm/system.ts';
 import { Task } from '../../model/mm/task.ts';
-import { atomicAddUser, fillUser, incrementUser, readUser, writeUser, type Current, type Signalled, type Waiting } from '../../model/mm/user-access.ts';
+import { atomicAddUser, fillUser, incrementUser, readUser, writeEachUser, writeUser, type Current, type Signalled, type Waiting } from '../../model/mm/user-access.ts';
 import { type Blocking, EventWait, UffdCtx, uffdioApi, uffdioRegister, uffdioUnregister, uffdioWake, uffdioWriteprotect } from '../../model/mm/userfaultfd.ts';
 import { uffdioContinue, uffdioCopy, uffdioPoison, uffdioZeropage } from '../../model/mm/userfaultfd-fill.ts';
 import { uffdioMove } from '../../model/mm/userfaultfd-move.ts';
@@ -344,6 +344,9 @@ class ReferenceProc implements Proc {
   }
   increment(addrs: readonly bigint[]): Promise<MemResult> {
     return this.access((from, value) => incrementUser(this.mm, addrs, from, value), () => NO_DATA);
+  }
+  storeEach(addrs: readonly bigint[], data: Uint8Array): Promise<MemResult> {
+    return this.access((from) => writeEachUser(this.mm, addrs, data, from), () => NO_DATA);
   }
   async readFile(path: string) {
     return readProcFile(this.live, path);

@@ -101,6 +101,22 @@ export function writeUser(mm: Mm, addr: bigint, data: Uint8Array, from = 0): nul
   return storeUser(mm, addr, data.length, from, (pfn, off, done, n) => mm.sys.phys.write(BigInt(pfn), off, data.subarray(done, done + n)));
 }
 
+/**
+ * data written at each address in turn by the process (a loop of its own
+ * stores), from byte `from` of them all (address i's are the bytes from
+ * i * data.length): null, the first signal and its address, or the wait.
+ */
+export function writeEachUser(mm: Mm, addrs: readonly bigint[], data: Uint8Array, from = 0): null | Signalled | Waiting {
+  const len = data.length;
+  if (len === 0) return null;
+  const first = Math.floor(from / len);
+  for (let i = first; i < addrs.length; i++) {
+    const r = writeUser(mm, addrs[i]!, data, i === first ? from % len : 0);
+    if (r !== null) return 'signal' in r ? r : { waiter: r.waiter, done: i * len + r.done };
+  }
+  return null;
+}
+
 /** memset(addr, byte, len) by the process, in address order, from byte `from`: null, the signal and the address it came at, or the wait. */
 export function fillUser(mm: Mm, addr: bigint, len: bigint, byte: number, from = 0): null | Signalled | Waiting {
   return storeUser(mm, addr, Number(len), from, (pfn, off, _done, n) => mm.sys.phys.fill(pfn, off, n, byte));

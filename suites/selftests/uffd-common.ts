@@ -48,7 +48,7 @@ import {
 } from '../../uapi/linux.ts';
 import type { Selftest } from '../../harness/suite.ts';
 import type { Proc, Thread, UffdMsg, UffdServer } from '../../harness/target.ts';
-import { load, store } from '../../harness/user-memory.ts';
+import { load, store, storeEach } from '../../harness/user-memory.ts';
 import { checkHugeShmem, readPmdPagesize } from '../../harness/vm-util.ts';
 
 /** -EEXIST as uffdio_*.copy/mapped/move hold it */
@@ -504,9 +504,6 @@ export async function uffdTestCtxClear(t: Selftest, gopts: UffdGlobalTestOpts): 
   await munmapArea(t, gopts, 'areaRemap');
 }
 
-/** How many stores of the set-up loop go out before their answers are awaited. */
-const STORES_AHEAD = 256;
-
 export async function uffdTestCtxInit(t: Selftest, gopts: UffdGlobalTestOpts, features: bigint, errmsg: { msg: string | null }): Promise<number> {
   gopts.areaSrcAlias = 0n;
   gopts.areaDstAlias = 0n;
@@ -539,7 +536,7 @@ export async function uffdTestCtxInit(t: Selftest, gopts: UffdGlobalTestOpts, fe
   gopts.countVerify = [];
 
   // `*area_mutex() = PTHREAD_MUTEX_INITIALIZER` (all zero bytes), `*area_count() = 1`
-  // and the placeholder after it: one store a page, the pages' stores sent together
+  // and the placeholder after it: one store a page, the pages' stores made together
   const init = new Uint8Array(Number(gopts.mutexSize) + 16);
   const view = new DataView(init.buffer);
   const countAt = Number(areaCount(0n, 0n, gopts));
@@ -552,15 +549,12 @@ export async function uffdTestCtxInit(t: Selftest, gopts: UffdGlobalTestOpts, fe
    * positives.
    */
   view.setBigUint64(countAt + 8, 1n, true);
-  const stores: Promise<void>[] = [];
+  const pages: bigint[] = [];
   for (let nr = 0n; nr < gopts.nrPages; nr++) {
     gopts.countVerify.push(1n);
-    const s = store(t.proc, areaMutex(gopts.areaSrc, nr, gopts), init.subarray(0, countAt + 16));
-    s.catch(() => {});
-    stores.push(s);
-    if (stores.length >= STORES_AHEAD) for (const p of stores.splice(0)) await p;
+    pages.push(areaMutex(gopts.areaSrc, nr, gopts));
   }
-  for (const p of stores.splice(0)) await p;
+  await storeEach(t.proc, pages, init.subarray(0, countAt + 16));
 
   /*
    * After initialization of area_src, we must explicitly release pages
