@@ -38,7 +38,7 @@ import {
   UFFD_FEATURE_WP_ASYNC,
   UFFD_FEATURE_WP_UNPOPULATED,
 } from '../../uapi/linux.ts';
-import { AGENT, RawAgent, type Json } from '../testing/agent.ts';
+import { AGENT, RawAgent, hexBytes, type Json } from '../testing/agent.ts';
 
 const PAGE = 4096;
 const MAP_ANON_PRIVATE = MAP_PRIVATE | MAP_ANONYMOUS;
@@ -372,7 +372,7 @@ describe('system calls', () => {
   });
 
   test('aligned_alloc maps a block of its own, aligned, even a small one; free unmaps it whole', async () => {
-    const readSelfMaps = async () => Buffer.from((await agent.ask({ op: 'read_file', proc, path: '/proc/self/maps' }))['data'] as string, 'hex').toString().trim().split('\n');
+    const readSelfMaps = async () => hexBytes((await agent.ask({ op: 'read_file', proc, path: '/proc/self/maps' }))['data']).toString().trim().split('\n');
     const holds = (l: string, addr: bigint) => {
       const [lo, hi] = l.split(/[- ]/);
       return BigInt(`0x${lo}`) <= addr && addr < BigInt(`0x${hi}`);
@@ -395,7 +395,7 @@ describe('system calls', () => {
     expect(await agent.ask({ op: 'write', proc, addr: big, data: '11'.repeat(4 << 20) })).toMatchObject({ ok: true });
     expect(await agent.ask({ op: 'read', proc, addr: big, len: 4 << 20 })).toMatchObject({ ok: true });
     const after = await mapAnon(PAGE, PROT_READ | PROT_WRITE);
-    const smaps = Buffer.from((await agent.ask({ op: 'read_file', proc, path: '/proc/self/smaps' }))['data'] as string, 'hex').toString();
+    const smaps = hexBytes((await agent.ask({ op: 'read_file', proc, path: '/proc/self/smaps' }))['data']).toString();
     const ours = [small, big, after].map((a) => BigInt(a));
     const blocks = [...smaps.matchAll(/^([0-9a-f]+)-([0-9a-f]+) [^\n]*\n(?:[^\n]*\n)*?VmFlags: ([^\n]*)/gm)].map((m) => ({
       start: BigInt(`0x${m[1]}`),
@@ -447,7 +447,7 @@ describe('fill and increment: memset() and p[0]++ in the process', () => {
   test('fill: every byte of the range, none beyond; white space in the lists the JSON allows', async () => {
     const addr = await mapAnon(3 * PAGE, PROT_READ | PROT_WRITE);
     expect(await agent.ask({ op: 'fill', proc, addr: plus(addr, 5), len: `0x${(2 * PAGE).toString(16)}`, byte: 0xab })).toEqual({ id: expect.any(Number), ok: true });
-    const data = Buffer.from((await agent.ask({ op: 'read', proc, addr, len: 3 * PAGE }))['data'] as string, 'hex');
+    const data = hexBytes((await agent.ask({ op: 'read', proc, addr, len: 3 * PAGE }))['data']);
     expect([data[4], data[5], data[2 * PAGE + 4], data[2 * PAGE + 5]]).toEqual([0, 0xab, 0xab, 0]);
     expect(data.subarray(5, 2 * PAGE + 5).every((b) => b === 0xab)).toBe(true);
     expect(await agent.ask({ op: 'fill', proc, addr, len: '0x0', byte: 1 })).toEqual({ id: expect.any(Number), ok: true });
@@ -546,6 +546,9 @@ describe("workers: a process with a userfaultfd does not grow without end", () =
   test('a worker gives back the buffer a large reply grew', async (ctx) => {
     if (typeof (await agent.ask({ op: 'userfaultfd', proc, flags: O_CLOEXEC | O_NONBLOCK }))['fd'] !== 'number') return ctx.skip('userfaultfd(2) is not permitted here');
     const addr = await mapAnon(1024 * PAGE, PROT_READ | PROT_WRITE);
+    // bytes no two alike in a row, so the reply is all hex digits, not runs
+    const bytes = Buffer.from(Array.from({ length: 16 * PAGE }, (_, i) => (i * 7) & 0xff)).toString('hex');
+    for (let at = 0; at < 1024; at += 16) expect(await agent.ask({ op: 'write', proc, addr: plus(addr, at * PAGE), data: bytes })).toMatchObject({ ok: true });
     expect(((await agent.ask({ op: 'read', proc, addr, len: 1024 * PAGE }))['data'] as string).length).toBe(2 * 1024 * PAGE);
     expect(await agentMappings(1 << 20)).toEqual([]);
   });
@@ -753,7 +756,7 @@ describe('files, directories and System V shared memory', () => {
     const names: string[] = [];
     for await (const e of await opendir(dir)) names.push(e.name);
     const reply = await agent.ask({ op: 'list_dir', proc, path: dir });
-    const entries = (reply['entries'] as { name: string; type: string }[]).map((e) => ({ name: Buffer.from(e.name, 'hex').toString(), type: e.type }));
+    const entries = (reply['entries'] as { name: string; type: string }[]).map((e) => ({ name: hexBytes(e.name).toString(), type: e.type }));
     expect(entries.map((e) => e.name)).toEqual(names);
     expect(Object.fromEntries(entries.map((e) => [e.name, e.type]))).toEqual({ 'a file': 'file', sub: 'dir', link: 'symlink', ünï: 'file' });
     const dev = (await agent.ask({ op: 'list_dir', proc, path: '/dev/' }))['entries'] as { name: string; type: string }[];
@@ -814,7 +817,7 @@ describe("a process's threads", () => {
       addr: plus(addr, PAGE + 8),
     });
     expect(await agent.ask({ op: 'atomic_add', proc, thread, addrs: ['0x10'], delta: 1 })).toMatchObject({ signal: 'SIGSEGV', addr: '0x10' });
-    expect(await agent.ask({ op: 'read', proc, addr, len: 8 })).toMatchObject({ data: '0500000000000000' });
+    expect(hexBytes((await agent.ask({ op: 'read', proc, addr, len: 8 }))['data'])).toEqual(Buffer.from('0500000000000000', 'hex'));
     expect(await agent.ask({ op: 'atomic_add', proc, thread, addrs: [plus(addr, 4)], delta: 1 })).toEqual({ id: expect.any(Number), ok: true });
   });
 
@@ -988,7 +991,7 @@ describe('fork', () => {
     const fork = await agent.ask({ op: 'fork', proc });
     expect(fork).toEqual({ id: expect.any(Number), ok: true, proc: expect.any(Number) });
     const child = fork['proc'] as number;
-    const stat = Buffer.from((await agent.ask({ op: 'read_file', proc: child, path: '/proc/self/stat' }))['data'] as string, 'hex').toString();
+    const stat = hexBytes((await agent.ask({ op: 'read_file', proc: child, path: '/proc/self/stat' }))['data']).toString();
     // its own process, whose parent is the agent's router, as a spawned proc's is
     expect(stat.split(' ').slice(0, 4)).toEqual([String(child), expect.any(String), expect.any(String), String(agent.child.pid)]);
     expect(await agent.ask({ op: 'write', proc: child, addr, data: '42' })).toMatchObject({ ok: true });
@@ -1196,7 +1199,7 @@ describe('--init, as PID 1', () => {
     const { proc: inner } = (await raw.next()) as { proc: number };
     expect(inner).toBe(2); // PID 1 is the agent; /proc is this namespace's
     raw.send(`{"id": 2, "op": "read_file", "proc": ${inner}, "path": "/proc/self/stat"}`);
-    const stat = Buffer.from((await raw.next())['data'] as string, 'hex').toString();
+    const stat = hexBytes((await raw.next())['data']).toString();
     expect(stat).toMatch(/^2 \(/);
     expect(await raw.close()).toMatchObject({ signal: 'SIGINT' });
   });

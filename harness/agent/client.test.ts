@@ -718,11 +718,20 @@ describe('an agent that breaks the protocol: the call rejects with an Error', ()
   test.each([
     ['a signal it does not know', '"ok":true,"signal":"SIGILL","addr":"0x0"', 'agent: read reply: "signal" is not SIGSEGV or SIGBUS'],
     ['data that is not hex', '"ok":true,"data":"zz"', 'agent: read reply: "data" is not bytes in hex'],
+    ['a run without its end', '"ok":true,"data":"01*0010"', 'agent: read reply: "data" is not bytes in hex'],
+    ['a run of no bytes', '"ok":true,"data":"*000;"', 'agent: read reply: "data" is not bytes in hex'],
     ['no "ok"', '"data":"00"', 'agent: read: reply without "ok"'],
   ])('a read with %s', async (_what, body, message) => {
     const target = await agentTarget({ name: 'fake', start: scripted(({ id }) => `{"id":${id},${body}}`) });
     const proc = await target.spawn();
     await expect(proc.read(0n, 1)).rejects.toThrow(message);
+    await target.close();
+  });
+
+  test('a read whose bytes come with runs ("*XXcount;"): each run as that many of its byte, in place', async () => {
+    const target = await agentTarget({ name: 'fake', start: scripted(({ id }) => `{"id":${id},"ok":true,"data":"01*ab5;02*0012;0304"}`) });
+    const proc = await target.spawn();
+    expect(await proc.read(0n, 21)).toEqual({ ok: true, data: Uint8Array.from([1, ...Array(5).fill(0xab), 2, ...Array(12).fill(0), 3, 4]) });
     await target.close();
   });
 

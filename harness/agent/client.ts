@@ -129,10 +129,48 @@ function str(reply: Reply, op: string, key: string): string {
   return v;
 }
 
+/** A run of equal bytes in a bytes field: "*", the byte's two hex digits, the count, ";" (json.c's jw_bytes()). */
+const RUN = /\*([0-9a-f]{2})([1-9][0-9]*);/y;
+const HEX = /(?:[0-9a-f]{2})*/y;
+
 function bytes(reply: Reply, op: string, key: string): Uint8Array {
   const v = reply[key];
-  if (typeof v !== 'string' || !/^(?:[0-9a-f]{2})*$/.test(v)) throw malformed(op, key, 'bytes in hex');
-  return new Uint8Array(Buffer.from(v, 'hex'));
+  if (typeof v !== 'string') throw malformed(op, key, 'bytes in hex');
+  if (!v.includes('*')) {
+    if (!/^(?:[0-9a-f]{2})*$/.test(v)) throw malformed(op, key, 'bytes in hex');
+    return new Uint8Array(Buffer.from(v, 'hex'));
+  }
+  // hex with runs: each piece, then the bytes in one buffer
+  const pieces: (string | { byte: number; count: number })[] = [];
+  let total = 0;
+  for (let at = 0; at < v.length; ) {
+    RUN.lastIndex = at;
+    const run = RUN.exec(v);
+    if (run) {
+      const count = Number(run[2]);
+      if (!Number.isSafeInteger(count)) throw malformed(op, key, 'bytes in hex');
+      pieces.push({ byte: parseInt(run[1]!, 16), count });
+      total += count;
+      at = RUN.lastIndex;
+      continue;
+    }
+    HEX.lastIndex = at;
+    const hex = HEX.exec(v)![0];
+    if (hex.length === 0) throw malformed(op, key, 'bytes in hex');
+    pieces.push(hex);
+    total += hex.length / 2;
+    at += hex.length;
+  }
+  const out = new Uint8Array(total);
+  let n = 0;
+  for (const p of pieces) {
+    if (typeof p === 'string') n += Buffer.from(out.buffer, n).write(p, 'hex');
+    else {
+      out.fill(p.byte, n, n + p.count);
+      n += p.count;
+    }
+  }
+  return out;
 }
 
 function list(reply: Reply, op: string, key: string): readonly unknown[] {

@@ -9,6 +9,12 @@ import { buildAgent, NoCompilerError } from '../agent/build.ts';
 
 export type Json = Readonly<Record<string, unknown>>;
 
+/** A reply's bytes field as bytes: hex, with runs written "*XXcount;" (json.c's jw_bytes()). */
+export function hexBytes(data: unknown): Buffer {
+  if (typeof data !== 'string') throw new Error(`not a bytes field: ${String(data)}`);
+  return Buffer.from(data.replace(/\*([0-9a-f]{2})(\d+);/g, (_, byte: string, count: string) => byte.repeat(Number(count))), 'hex');
+}
+
 /** The agent binary, or why the tests that need it skip (no C compiler here). */
 export const AGENT: { readonly path: string; readonly skip: null } | { readonly path: null; readonly skip: string } = await buildAgent().then(
   (path) => ({ path, skip: null }),
