@@ -3,7 +3,7 @@
 // port with KilledBySignal, which the runner reports as kselftest's runner
 // reports a test binary killed by that signal.
 
-import type { Proc } from './target.ts';
+import type { MemResult, Proc, RewriteResult } from './target.ts';
 
 /** Each signal's number, and what the shell prints when it kills a job (strsignal()). */
 export const FATAL_SIGNALS = {
@@ -53,6 +53,50 @@ export async function storeEach(proc: Proc, addrs: readonly bigint[], data: Uint
   }
   for (const p of stores) await p;
 }
+
+/** One address of a rewriteLoop(): the value its load found (stored back if it was the one expected), or the signal of the load or the store. */
+export type Rewrite = { readonly ok: true; readonly value: bigint } | Extract<MemResult, { ok: false }>;
+
+/**
+ * A loop's `v = *(u64 *)addrs[i]; if (v != expect[i]) ...; *(u64 *)addrs[i] = v;`,
+ * each address's outcome asked for in turn with at(i) (again after a
+ * signal: the loop retries it). Where the target has Proc.rewriteEach, the
+ * addresses from i on go in one call, which stops where the loop's code is
+ * to judge (a value other than expected, a signal); else each load and
+ * store is a call of its own.
+ */
+export function rewriteLoop(proc: Proc, addrs: readonly bigint[], expect: readonly bigint[]): { at(i: number): Promise<Rewrite> } {
+  /** the last call, made for the addresses from `from` on */
+  let made: { from: number; result: RewriteResult } | null = null;
+  /** how many addresses the next call takes: doubled while calls go through whole, small again after a stop (a loop that stops at every address sends each few) */
+  let window = FIRST_WINDOW;
+  const one = async (i: number): Promise<Rewrite> => {
+    const r = await proc.read(addrs[i]!, 8);
+    if (!r.ok) return r;
+    const value = new DataView(r.data.buffer, r.data.byteOffset, 8).getBigUint64(0, true);
+    if (value !== expect[i]) return { ok: true, value };
+    const w = await proc.write(addrs[i]!, r.data);
+    return w.ok ? { ok: true, value } : w;
+  };
+  return {
+    async at(i) {
+      if (!proc.rewriteEach) return one(i);
+      if (made === null || i < made.from || i >= made.from + made.result.done + (made.result.stop ? 1 : 0)) {
+        const to = Math.min(addrs.length, i + window);
+        made = { from: i, result: await proc.rewriteEach(addrs.slice(i, to), expect.slice(i, to)) };
+        window = made.result.stop ? FIRST_WINDOW : window * 2;
+      }
+      const { from, result } = made;
+      if (i < from + result.done) return { ok: true, value: expect[i]! };
+      made = null;
+      const stop = result.stop!;
+      return 'value' in stop ? { ok: true, value: stop.value } : { ok: false, signal: stop.signal, addr: stop.addr };
+    },
+  };
+}
+
+/** rewriteLoop()'s first call: 16 addresses */
+const FIRST_WINDOW = 16;
 
 /** `*(char *)addr` */
 export async function loadByte(proc: Proc, addr: bigint): Promise<number> {

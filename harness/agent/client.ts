@@ -45,6 +45,7 @@ import type {
   PmScanResult,
   PollFd,
   Proc,
+  RewriteResult,
   Stat,
   Target,
   TargetInfo,
@@ -592,6 +593,27 @@ export class AgentProc implements Proc {
     const bytes = bytesHex(data);
     if (addrs.length <= INCREMENT_BATCH) return this.memory('write_each', { addrs: addrs.map(hex), data: bytes }, false);
     return this.inTurn(() => inBatches(addrs, (batch) => this.access('write_each', { addrs: batch, data: bytes }, false)), true);
+  }
+
+  /** INCREMENT_BATCH addresses a request; a batch that stops ends the call. */
+  rewriteEach(addrs: readonly bigint[], expect: readonly bigint[]): Promise<RewriteResult> {
+    const op = 'rewrite_each';
+    const batch = async (from: number): Promise<RewriteResult> => {
+      const to = Math.min(addrs.length, from + INCREMENT_BATCH);
+      const r = await this.send(op, { addrs: addrs.slice(from, to).map(hex), expect: expect.slice(from, to).map(hex) });
+      const done = from + int(r, op, 'done');
+      if (done > to) throw malformed(op, 'done', `at most ${to - from}`);
+      if (r['signal'] !== undefined) {
+        const m = memResultOf(r, op, false);
+        if (m.ok) throw malformed(op, 'signal', 'SIGSEGV or SIGBUS');
+        return { done, stop: { signal: m.signal, addr: m.addr } };
+      }
+      if (r['value'] !== undefined) return { done, stop: { value: u64(r, op, 'value') } };
+      if (done !== to) throw malformed(op, 'done', `${to - from}, with neither value nor signal`);
+      return to < addrs.length ? batch(to) : { done, stop: null };
+    };
+    if (addrs.length !== expect.length) throw new Error(`rewriteEach: ${addrs.length} addresses, ${expect.length} values`);
+    return this.inTurn(() => batch(0), addrs.length > INCREMENT_BATCH);
   }
 
   readFile(path: string): Promise<Ret<string>> {

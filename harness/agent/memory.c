@@ -45,7 +45,7 @@ struct job {
 	bool returns_addr;
 	/* STORE's bytes, LOAD's result, INCREMENT's, ATOMIC_ADD's and STORE_EACH's addresses (uint64_t), POLL's struct pollfd */
 	struct buf data;
-	struct buf bytes; /* STORE_EACH's */
+	struct buf bytes; /* STORE_EACH's; REWRITE_EACH's expected values (uint64_t) */
 };
 
 /* the most descriptors one poll takes */
@@ -141,6 +141,34 @@ static int guarded_store_each(const uint64_t *addrs, size_t n, const unsigned ch
 }
 
 /*
+ * `v = *(u64 *)a; if (v != expect) break; *(u64 *)a = v;` at each address in
+ * turn: the addresses done; *sig the signal a load or store raised, or 0
+ * with *differs set where a load found another value (in *value).
+ */
+static size_t guarded_rewrite_each(const uint64_t *addrs, const uint64_t *expect, size_t n, int *sig, bool *differs, uint64_t *value)
+{
+	volatile size_t i = 0;
+	*sig = 0;
+	*differs = false;
+	if (sigsetjmp(fault_env, 1)) {
+		*sig = fault_signal;
+		return i;
+	}
+	armed = 1;
+	for (; i < n; i++) {
+		uint64_t v = *(volatile uint64_t *)(uintptr_t)addrs[i];
+		if (v != expect[i]) {
+			*differs = true;
+			*value = v;
+			break;
+		}
+		*(volatile uint64_t *)(uintptr_t)addrs[i] = v;
+	}
+	armed = 0;
+	return i;
+}
+
+/*
  * `__atomic_add_fetch((int *)a, delta, __ATOMIC_SEQ_CST)` at each (aligned)
  * address in turn; 0, or the signal the first fault raised, named at the
  * address of the int it came in.
@@ -202,6 +230,23 @@ static void run(struct job *j, struct buf *o)
 	case STORE_EACH:
 		sig = guarded_store_each((const uint64_t *)(void *)j->data.p, j->len, (const unsigned char *)j->bytes.p, j->bytes.len);
 		break;
+	case REWRITE_EACH: {
+		bool differs;
+		uint64_t value = 0;
+		size_t done = guarded_rewrite_each((const uint64_t *)(void *)j->data.p, (const uint64_t *)(void *)j->bytes.p, j->len, &sig, &differs, &value);
+		buf_puts(o, "{\"id\":");
+		buf_dec(o, j->id);
+		buf_puts(o, ",\"ok\":true");
+		jw_int(o, "done", (int64_t)done);
+		if (sig) {
+			jw_str(o, "signal", signal_name(sig, scratch, sizeof scratch));
+			jw_hex(o, "addr", (uintptr_t)fault_addr);
+		} else if (differs) {
+			jw_hex(o, "value", value);
+		}
+		jw_end(o);
+		return;
+	}
 	case ATOMIC_ADD:
 		sig = guarded_atomic_add((const uint64_t *)(void *)j->data.p, j->len, j->delta);
 		break;
@@ -404,6 +449,13 @@ static int parse_job(struct request *r, struct job *j)
 	case INCREMENT:
 		if (req_u64_list(r, "addrs", MAX_ADDRS, &j->data))
 			return -1;
+		j->len = j->data.len / sizeof(uint64_t);
+		return 0;
+	case REWRITE_EACH:
+		if (req_u64_list(r, "addrs", MAX_ADDRS, &j->data) || req_u64_list(r, "expect", MAX_ADDRS, &j->bytes))
+			return -1;
+		if (j->bytes.len != j->data.len)
+			return req_bad(r, "fields \"addrs\" and \"expect\": one value an address");
 		j->len = j->data.len / sizeof(uint64_t);
 		return 0;
 	case STORE_EACH:
