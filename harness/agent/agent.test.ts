@@ -510,6 +510,16 @@ describe('fill and increment: memset() and p[0]++ in the process', () => {
   });
 });
 
+describe('bytes with runs: "*XXcount;" for a run of equal bytes, both ways', () => {
+  test('a write takes runs; a read writes a run of four or more equal bytes so; a run past 32 MiB, or of none, is a bad request', async () => {
+    const addr = await mapAnon(PAGE, PROT_READ | PROT_WRITE);
+    expect(await agent.ask({ op: 'write', proc, addr, data: '01*ab3;02*cd5;' })).toEqual({ id: expect.any(Number), ok: true });
+    expect(await agent.ask({ op: 'read', proc, addr, len: 12 })).toEqual({ id: expect.any(Number), ok: true, data: '01ababab02*cd5;0000' });
+    expect((await agent.ask({ op: 'write', proc, addr, data: '*0033554433;' }))['error']).toBe('field "data": more than 33554432 bytes');
+    expect((await agent.ask({ op: 'write', proc, addr, data: '*000;' }))['error']).toMatch(/^field "data": expected bytes as a hex string/);
+  });
+});
+
 describe('write_each: a loop of the program\'s stores in one request', () => {
   test('the bytes at each address in turn, then the first fault, which names its address and ends the loop', async () => {
     const addr = await mapAnon(3 * PAGE, PROT_READ | PROT_WRITE);

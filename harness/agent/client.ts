@@ -103,7 +103,25 @@ const SCAN_CATEGORIES =
   PAGE_IS_WPALLOWED | PAGE_IS_WRITTEN | PAGE_IS_FILE | PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_PFNZERO | PAGE_IS_HUGE;
 
 const hex = (v: bigint): string => `0x${BigInt.asUintN(64, v).toString(16)}`;
-const bytesHex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+/** The fewest equal bytes in a row written as a run (json.c's RUN_MIN). */
+const RUN_MIN = 4;
+
+/** Bytes as the agent writes them (json.c's jw_bytes()): two hex digits each, a run of RUN_MIN or more equal bytes as "*XXcount;". */
+function bytesHex(b: Uint8Array): string {
+  const hex = (from: number, to: number) => Buffer.from(b.buffer, b.byteOffset + from, to - from).toString('hex');
+  let out = '';
+  let plain = 0;
+  for (let i = 0; i < b.length; ) {
+    let k = i + 1;
+    while (k < b.length && b[k] === b[i]) k++;
+    if (k - i >= RUN_MIN) {
+      out += `${hex(plain, i)}*${hex(i, i + 1)}${k - i};`;
+      plain = k;
+    }
+    i = k;
+  }
+  return out + hex(plain, b.length);
+}
 
 function malformed(op: string, key: string, what: string): Error {
   return new Error(`agent: ${op} reply: "${key}" is not ${what}`);

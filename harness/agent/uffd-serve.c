@@ -279,16 +279,11 @@ static bool minor(const struct server *s, struct buf *b, uint64_t address)
 	bool ok = ok_of(&rep) && !req_field(&rep.r, "signal") && !req_bytes(&rep.r, "data", &data) && data.len == s->page;
 	done(&rep);
 	if (ok) {
+		for (size_t i = 0; i < data.len; i++)
+			data.p[i] = (char)~data.p[i];
 		op(b, "write");
 		field_hex(b, "addr", area);
-		buf_puts(b, ",\"data\":\"");
-		static const char digits[] = "0123456789abcdef";
-		for (size_t i = 0; i < data.len; i++) {
-			unsigned char c = (unsigned char)~data.p[i];
-			char pair[2] = { digits[c >> 4], digits[c & 15] };
-			buf_append(b, pair, 2);
-		}
-		buf_puts(b, "\"");
+		jw_bytes(b, "data", data.p, data.len);
 		ok = !b->oom && call(s, b, &rep) && ok_of(&rep) && !req_field(&rep.r, "signal");
 		done(&rep);
 	}
