@@ -385,6 +385,8 @@ export class AgentProc implements Proc {
   private readonly order: SendOrder;
   /** a view of serveUffd()'s: what answers its calls while the agent's handler has answers */
   private readonly served: Interceptor | null;
+  /** handlers serveUffd() runs in the agent: while one does, a load or store may wait for it, and parks */
+  private serving = 0;
 
   /**
    * `conn` carries its requests (a port of its own, or the router's);
@@ -408,7 +410,7 @@ export class AgentProc implements Proc {
     if (op === 'userfaultfd' || op === 'userfaultfd_ioc_new' || (op === 'open' && fields['path'] === '/dev/userfaultfd')) this.mayBlock = true;
     if (this.interceptor) return this.interceptor(op, fields);
     if (this.served) return this.served(op, fields);
-    return this.conn.request(op, { proc: this.pid, ...fields }, parks(op, fields));
+    return this.conn.request(op, { proc: this.pid, ...fields }, parks(op, fields) || (this.serving > 0 && ACCESSES.has(op)));
   }
 
   /** The handler thread run in the agent (uffd-serve.c); where it cannot start, the port's thread runs as usual. */
@@ -430,7 +432,9 @@ export class AgentProc implements Proc {
       () => null,
     );
     if (isErr(started)) return this;
-    const view = new AgentProc(this.conn, this.pid, this.router, this.mayBlock, { order: this.order, served: servedSteps(this.conn, this.pid) });
+    this.serving++;
+    const served = servedSteps(this.conn, this.pid, () => this.serving--);
+    const view = new AgentProc(this.conn, this.pid, this.router, this.mayBlock, { order: this.order, served });
     return view;
   }
 
@@ -870,6 +874,9 @@ function parks(op: string, fields: Readonly<Record<string, WireValue>>): boolean
   return op === 'uffd_read' || op === 'read_fd' || op === 'fork' || op === 'thread_madvise' || op === 'uffd_serve_steps';
 }
 
+/** The ops of the process's own loads and stores, which may wait in a fault. */
+const ACCESSES = new Set(['read', 'write', 'fill', 'increment', 'write_each', 'rewrite_each']);
+
 /** A call and its reply as the agent's uffd server made them. */
 interface ServedStep {
   readonly req: Reply;
@@ -891,7 +898,7 @@ function isStepOf(step: ServedStep, op: string, fields: Readonly<Record<string, 
  * agent's server (uffd_serve_steps), each checked to be the step's call;
  * once it has stopped and its steps are taken, sent as usual.
  */
-function servedSteps(conn: AgentConnection, pid: number): Interceptor {
+function servedSteps(conn: AgentConnection, pid: number, onEnd: () => void): Interceptor {
   const op = 'uffd_serve_steps';
   const steps: ServedStep[] = [];
   let ended = false;
@@ -899,6 +906,7 @@ function servedSteps(conn: AgentConnection, pid: number): Interceptor {
     while (steps.length === 0 && !ended) {
       const r = await conn.request(op, { proc: pid }, true);
       ended = r['ended'] === true;
+      if (ended) onEnd();
       for (const s of list(r, op, 'steps')) {
         if (!isReply(s) || !isReply(s['req']) || !isReply(s['rep'])) throw malformed(op, 'steps', 'a list of steps, each its request and reply');
         steps.push({ req: s['req'], rep: s['rep'] });
