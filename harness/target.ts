@@ -43,8 +43,8 @@ export type MemResult =
   | { readonly ok: true; readonly data: Uint8Array }
   | { readonly ok: false; readonly signal: 'SIGSEGV' | 'SIGBUS'; readonly addr: bigint };
 
-/** What Proc.rewriteEach() did: how many addresses it went through, and why it stopped before the end. */
-export interface RewriteResult {
+/** What Proc.checkEach() did: how many addresses it went through, and why it stopped before the end. */
+export interface CheckResult {
   readonly done: number;
   /** null: every address; else the value a load found where another was expected, or the signal of a load or store */
   readonly stop: null | { readonly value: bigint } | { readonly signal: 'SIGSEGV' | 'SIGBUS'; readonly addr: bigint };
@@ -267,12 +267,13 @@ export interface Proc {
    */
   storeEach?(addrs: readonly bigint[], data: Uint8Array): Promise<MemResult>;
   /**
-   * `v = *(u64 *)a; if (v != expect[i]) break; *(u64 *)a = v;` at each
-   * address in turn: a test's check of each page's counter and its write
-   * back, in one call. Optional: harness/user-memory.ts's rewriteLoop()
-   * makes the loads and stores one by one where a target has none.
+   * `v = *(u64 *)a; if (v != expect[i]) break;` and with storeBack
+   * `*(u64 *)a = v;` at each address in turn: a test's check of each
+   * page's counter (and its write back), in one call. Optional:
+   * harness/user-memory.ts's checkLoop() makes the loads and stores one by
+   * one where a target has none.
    */
-  rewriteEach?(addrs: readonly bigint[], expect: readonly bigint[]): Promise<RewriteResult>;
+  checkEach?(addrs: readonly bigint[], expect: readonly bigint[], storeBack: boolean): Promise<CheckResult>;
   /** the text of a /proc or /sys file (smaps, transparent_hugepage/enabled, ...) */
   readFile(path: string): Promise<Ret<string>>;
   /** write(2) to a /proc or /sys file (clear_refs, ...): bytes written */

@@ -3,7 +3,7 @@
 // port with KilledBySignal, which the runner reports as kselftest's runner
 // reports a test binary killed by that signal.
 
-import type { MemResult, Proc, RewriteResult } from './target.ts';
+import type { MemResult, Proc, CheckResult } from './target.ts';
 
 /** Each signal's number, and what the shell prints when it kills a job (strsignal()). */
 export const FATAL_SIGNALS = {
@@ -54,36 +54,37 @@ export async function storeEach(proc: Proc, addrs: readonly bigint[], data: Uint
   for (const p of stores) await p;
 }
 
-/** One address of a rewriteLoop(): the value its load found (stored back if it was the one expected), or the signal of the load or the store. */
-export type Rewrite = { readonly ok: true; readonly value: bigint } | Extract<MemResult, { ok: false }>;
+/** One address of a checkLoop(): the value its load found (stored back, if asked, where it was the one expected), or the signal of the load or the store. */
+export type Check = { readonly ok: true; readonly value: bigint } | Extract<MemResult, { ok: false }>;
 
 /**
- * A loop's `v = *(u64 *)addrs[i]; if (v != expect[i]) ...; *(u64 *)addrs[i] = v;`,
- * each address's outcome asked for in turn with at(i) (again after a
- * signal: the loop retries it). Where the target has Proc.rewriteEach, the
+ * A loop's `v = *(u64 *)addrs[i]; if (v != expect[i]) ...;`, with storeBack
+ * then `*(u64 *)addrs[i] = v;`, each address's outcome asked for in turn
+ * with at(i) (again after a
+ * signal: the loop retries it). Where the target has Proc.checkEach, the
  * addresses from i on go in one call, which stops where the loop's code is
  * to judge (a value other than expected, a signal); else each load and
  * store is a call of its own.
  */
-export function rewriteLoop(proc: Proc, addrs: readonly bigint[], expect: readonly bigint[]): { at(i: number): Promise<Rewrite> } {
+export function checkLoop(proc: Proc, addrs: readonly bigint[], expect: readonly bigint[], storeBack: boolean): { at(i: number): Promise<Check> } {
   /** the last call, made for the addresses from `from` on */
-  let made: { from: number; result: RewriteResult } | null = null;
+  let made: { from: number; result: CheckResult } | null = null;
   /** how many addresses the next call takes: doubled while calls go through whole, small again after a stop (a loop that stops at every address sends each few) */
   let window = FIRST_WINDOW;
-  const one = async (i: number): Promise<Rewrite> => {
+  const one = async (i: number): Promise<Check> => {
     const r = await proc.read(addrs[i]!, 8);
     if (!r.ok) return r;
     const value = new DataView(r.data.buffer, r.data.byteOffset, 8).getBigUint64(0, true);
-    if (value !== expect[i]) return { ok: true, value };
+    if (value !== expect[i] || !storeBack) return { ok: true, value };
     const w = await proc.write(addrs[i]!, r.data);
     return w.ok ? { ok: true, value } : w;
   };
   return {
     async at(i) {
-      if (!proc.rewriteEach) return one(i);
+      if (!proc.checkEach) return one(i);
       if (made === null || i < made.from || i >= made.from + made.result.done + (made.result.stop ? 1 : 0)) {
         const to = Math.min(addrs.length, i + window);
-        made = { from: i, result: await proc.rewriteEach(addrs.slice(i, to), expect.slice(i, to)) };
+        made = { from: i, result: await proc.checkEach(addrs.slice(i, to), expect.slice(i, to), storeBack) };
         window = made.result.stop ? FIRST_WINDOW : window * 2;
       }
       const { from, result } = made;
@@ -95,7 +96,7 @@ export function rewriteLoop(proc: Proc, addrs: readonly bigint[], expect: readon
   };
 }
 
-/** rewriteLoop()'s first call: 16 addresses */
+/** checkLoop()'s first call: 16 addresses */
 const FIRST_WINDOW = 16;
 
 /** `*(char *)addr` */

@@ -534,17 +534,19 @@ describe('write_each: a loop of the program\'s stores in one request', () => {
   });
 });
 
-describe('rewrite_each: a loop of checks of a u64 and its write back, in one request', () => {
+describe('check_each: a loop of checks of a u64, and its write back, in one request', () => {
   test('each address in turn while its value is the one expected; a value other than expected, or a fault, ends it there', async () => {
     const addr = await mapAnon(3 * PAGE, PROT_READ | PROT_WRITE);
     expect(await agent.ask({ op: 'write', proc, addr: plus(addr, PAGE), data: '0700000000000000' })).toMatchObject({ ok: true });
-    const each = (addrs: string[], expect: string[]) => agent.ask({ op: 'rewrite_each', proc, addrs, expect });
+    const each = (addrs: string[], expect: string[]) => agent.ask({ op: 'check_each', proc, addrs, expect });
     expect(await each([addr, plus(addr, PAGE)], ['0x0', '0x7'])).toEqual({ id: expect.any(Number), ok: true, done: 2 });
     expect(await each([addr, plus(addr, PAGE), plus(addr, 2 * PAGE)], ['0x0', '0x8', '0x0'])).toEqual({ id: expect.any(Number), ok: true, done: 1, value: '0x7' });
     // the store back is a write: a read-only page faults there, its load made
     expect(await agent.ask({ op: 'mprotect', proc, addr: plus(addr, 2 * PAGE), len: '0x1000', prot: PROT_READ })).toMatchObject({ ok: true });
     expect(await each([addr, plus(addr, 2 * PAGE + 8)], ['0x0', '0x0'])).toEqual({ id: expect.any(Number), ok: true, done: 1, signal: 'SIGSEGV', addr: plus(addr, 2 * PAGE + 8) });
     expect((await each([addr], []))['error']).toBe('fields "addrs" and "expect": one value an address');
+    // without store_back, loads alone: the read-only page gives its value
+    expect(await agent.ask({ op: 'check_each', proc, addrs: [plus(addr, 2 * PAGE + 8)], expect: ['0x0'], store_back: false })).toEqual({ id: expect.any(Number), ok: true, done: 1 });
   });
 });
 

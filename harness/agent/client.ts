@@ -45,7 +45,7 @@ import type {
   PmScanResult,
   PollFd,
   Proc,
-  RewriteResult,
+  CheckResult,
   Stat,
   Target,
   TargetInfo,
@@ -618,11 +618,11 @@ export class AgentProc implements Proc {
   }
 
   /** INCREMENT_BATCH addresses a request; a batch that stops ends the call. */
-  rewriteEach(addrs: readonly bigint[], expect: readonly bigint[]): Promise<RewriteResult> {
-    const op = 'rewrite_each';
-    const batch = async (from: number): Promise<RewriteResult> => {
+  checkEach(addrs: readonly bigint[], expect: readonly bigint[], storeBack: boolean): Promise<CheckResult> {
+    const op = 'check_each';
+    const batch = async (from: number): Promise<CheckResult> => {
       const to = Math.min(addrs.length, from + INCREMENT_BATCH);
-      const r = await this.send(op, { addrs: addrs.slice(from, to).map(hex), expect: expect.slice(from, to).map(hex) });
+      const r = await this.send(op, { addrs: addrs.slice(from, to).map(hex), expect: expect.slice(from, to).map(hex), store_back: storeBack });
       const done = from + int(r, op, 'done');
       if (done > to) throw malformed(op, 'done', `at most ${to - from}`);
       if (r['signal'] !== undefined) {
@@ -634,7 +634,7 @@ export class AgentProc implements Proc {
       if (done !== to) throw malformed(op, 'done', `${to - from}, with neither value nor signal`);
       return to < addrs.length ? batch(to) : { done, stop: null };
     };
-    if (addrs.length !== expect.length) throw new Error(`rewriteEach: ${addrs.length} addresses, ${expect.length} values`);
+    if (addrs.length !== expect.length) throw new Error(`checkEach: ${addrs.length} addresses, ${expect.length} values`);
     return this.inTurn(() => batch(0), addrs.length > INCREMENT_BATCH);
   }
 
@@ -875,7 +875,7 @@ function parks(op: string, fields: Readonly<Record<string, WireValue>>): boolean
 }
 
 /** The ops of the process's own loads and stores, which may wait in a fault. */
-const ACCESSES = new Set(['read', 'write', 'fill', 'increment', 'write_each', 'rewrite_each']);
+const ACCESSES = new Set(['read', 'write', 'fill', 'increment', 'write_each', 'check_each']);
 
 /** A call and its reply as the agent's uffd server made them. */
 interface ServedStep {

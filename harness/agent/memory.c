@@ -45,7 +45,8 @@ struct job {
 	bool returns_addr;
 	/* STORE's bytes, LOAD's result, INCREMENT's, ATOMIC_ADD's and STORE_EACH's addresses (uint64_t), POLL's struct pollfd */
 	struct buf data;
-	struct buf bytes; /* STORE_EACH's; REWRITE_EACH's expected values (uint64_t) */
+	struct buf bytes; /* STORE_EACH's; CHECK_EACH's expected values (uint64_t) */
+	bool store_back; /* CHECK_EACH's */
 };
 
 /* the most descriptors one poll takes */
@@ -141,11 +142,12 @@ static int guarded_store_each(const uint64_t *addrs, size_t n, const unsigned ch
 }
 
 /*
- * `v = *(u64 *)a; if (v != expect) break; *(u64 *)a = v;` at each address in
- * turn: the addresses done; *sig the signal a load or store raised, or 0
- * with *differs set where a load found another value (in *value).
+ * `v = *(u64 *)a; if (v != expect) break;` and with store_back `*(u64 *)a = v;`
+ * at each address in turn: the addresses done; *sig the signal a load or
+ * store raised, or 0 with *differs set where a load found another value (in
+ * *value).
  */
-static size_t guarded_rewrite_each(const uint64_t *addrs, const uint64_t *expect, size_t n, int *sig, bool *differs, uint64_t *value)
+static size_t guarded_check_each(const uint64_t *addrs, const uint64_t *expect, size_t n, bool store_back, int *sig, bool *differs, uint64_t *value)
 {
 	volatile size_t i = 0;
 	*sig = 0;
@@ -162,7 +164,8 @@ static size_t guarded_rewrite_each(const uint64_t *addrs, const uint64_t *expect
 			*value = v;
 			break;
 		}
-		*(volatile uint64_t *)(uintptr_t)addrs[i] = v;
+		if (store_back)
+			*(volatile uint64_t *)(uintptr_t)addrs[i] = v;
 	}
 	armed = 0;
 	return i;
@@ -230,10 +233,10 @@ static void run(struct job *j, struct buf *o)
 	case STORE_EACH:
 		sig = guarded_store_each((const uint64_t *)(void *)j->data.p, j->len, (const unsigned char *)j->bytes.p, j->bytes.len);
 		break;
-	case REWRITE_EACH: {
+	case CHECK_EACH: {
 		bool differs;
 		uint64_t value = 0;
-		size_t done = guarded_rewrite_each((const uint64_t *)(void *)j->data.p, (const uint64_t *)(void *)j->bytes.p, j->len, &sig, &differs, &value);
+		size_t done = guarded_check_each((const uint64_t *)(void *)j->data.p, (const uint64_t *)(void *)j->bytes.p, j->len, j->store_back, &sig, &differs, &value);
 		buf_puts(o, "{\"id\":");
 		buf_dec(o, j->id);
 		buf_puts(o, ",\"ok\":true");
@@ -451,8 +454,10 @@ static int parse_job(struct request *r, struct job *j)
 			return -1;
 		j->len = j->data.len / sizeof(uint64_t);
 		return 0;
-	case REWRITE_EACH:
-		if (req_u64_list(r, "addrs", MAX_ADDRS, &j->data) || req_u64_list(r, "expect", MAX_ADDRS, &j->bytes))
+	case CHECK_EACH:
+		j->store_back = true;
+		if (req_u64_list(r, "addrs", MAX_ADDRS, &j->data) || req_u64_list(r, "expect", MAX_ADDRS, &j->bytes) ||
+		    req_bool_opt(r, "store_back", &j->store_back))
 			return -1;
 		if (j->bytes.len != j->data.len)
 			return req_bad(r, "fields \"addrs\" and \"expect\": one value an address");

@@ -814,10 +814,10 @@ static enum outcome op_write_each(struct request *r, struct buf *o)
 	return memory_submit(r, STORE_EACH, o);
 }
 
-/* A loop of the program's `v = *p; if (v != expect) ...; *p = v;` over many addresses, in one request. */
-static enum outcome op_rewrite_each(struct request *r, struct buf *o)
+/* A loop of the program's `v = *p; if (v != expect) ...;` (and `*p = v;`) over many addresses, in one request. */
+static enum outcome op_check_each(struct request *r, struct buf *o)
 {
-	return memory_submit(r, REWRITE_EACH, o);
+	return memory_submit(r, CHECK_EACH, o);
 }
 
 static enum outcome op_read_file(struct request *r, struct buf *o)
@@ -1463,7 +1463,7 @@ static const struct op {
 	{ "fill", "proc addr len byte", op_fill, REPEATS_UNLESS_BLOCKING },
 	{ "increment", "proc addrs", op_increment, REPEATS_UNLESS_BLOCKING },
 	{ "write_each", "proc addrs data", op_write_each, REPEATS_UNLESS_BLOCKING },
-	{ "rewrite_each", "proc addrs expect", op_rewrite_each, REPEATS_UNLESS_BLOCKING },
+	{ "check_each", "proc addrs expect store_back", op_check_each, REPEATS_UNLESS_BLOCKING },
 	{ "read_file", "proc path", op_read_file, REPEATS },
 	{ "write_file", "proc path data", op_write_file, REPEATS },
 	{ "pagemap", "proc addr pages", op_pagemap, REPEATS },

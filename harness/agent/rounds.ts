@@ -14,7 +14,7 @@ import { replyError, type Reply, type WireValue } from './connection.ts';
 
 /** Ops a round may repeat: the agent's (proc.c, ops[]); loads and stores only while none can block in a fault. */
 const REPEATS = new Set(['mprotect', 'madvise', 'read_file', 'write_file', 'pagemap', 'pagemap_scan', 'uffdio_writeprotect', 'descriptors']);
-const REPEATS_UNLESS_BLOCKING = new Set(['read', 'write', 'fill', 'increment', 'write_each', 'rewrite_each']);
+const REPEATS_UNLESS_BLOCKING = new Set(['read', 'write', 'fill', 'increment', 'write_each', 'check_each']);
 /** The most requests a round may hold (the agent's MAX_STEPS). */
 const MAX_STEPS = 64;
 /** How long one repeat request should take: the runner's timeout and an interrupt wait no longer than this for it. */

@@ -69,7 +69,7 @@ import {
 } from '../../harness/hugepage-settings.ts';
 import type { Selftest, Suite } from '../../harness/suite.ts';
 import type { MemResult, Proc, UffdMsg } from '../../harness/target.ts';
-import { FATAL_SIGNALS, KilledBySignal, load, loadByte, memset, rewriteLoop, storeByte } from '../../harness/user-memory.ts';
+import { FATAL_SIGNALS, KilledBySignal, load, loadByte, memset, checkLoop, storeByte } from '../../harness/user-memory.ts';
 import { pagemapGetEntry, readPmdPagesize, uffdRegister, uffdRegisterWithIoctls, uffdUnregister } from '../../harness/vm-util.ts';
 import {
   Program,
@@ -85,7 +85,6 @@ import {
   ptr,
   s64,
   shmemUffdTestOps,
-  u64Of,
   uffdArgs,
   uffdGetFeatures,
   uffdOpenDev,
@@ -692,11 +691,11 @@ async function faultingProcess(u: UffdSelftest, gopts: UffdGlobalTestOpts, signa
   }
 
   // `count = *area_count(); if (count != count_verify[nr]) err(); *area_count() = count;`
-  // for each page: the pages after one in the same call where the target can (rewriteLoop)
+  // for each page: the pages after one in the same call where the target can (checkLoop)
   const countsOf = (from: bigint, to: bigint) => {
     const at: bigint[] = [];
     for (let n = from; n < to; n++) at.push(areaCount(gopts.areaDst, n, gopts));
-    return rewriteLoop(proc, at, gopts.countVerify?.slice(Number(from), Number(to)) ?? []);
+    return checkLoop(proc, at, gopts.countVerify?.slice(Number(from), Number(to)) ?? [], true);
   };
   const corrupted = (nr: bigint, count: bigint, at: string) => err(u, `nr ${nr} memory corruption ${count} ${gopts.countVerify?.[Number(nr)] ?? 0n}\n`, at);
 
@@ -1015,19 +1014,6 @@ async function uffdMovePmdHandleFault(u: Selftest, gopts: UffdGlobalTestOpts, ms
   return uffdMoveHandleFaultCommon(u, gopts, msg, args, await readPmdPagesize(u));
 }
 
-/**
- * `*area_count(area, nr + i)` for i in [0, n), loaded in that order: one
- * load from the first count to the last, which takes the same faults (the
- * first count's page first) and reads the counts between them in order.
- */
-async function countsAt(u: UffdSelftest, gopts: UffdGlobalTestOpts, area: bigint, nr: bigint, n: bigint): Promise<bigint[]> {
-  const first = areaCount(area, nr, gopts);
-  const data = await load(u.proc, first, Number(areaCount(area, nr + n - 1n, gopts) - first + 8n));
-  const counts: bigint[] = [];
-  for (let i = 0n; i < n; i++) counts.push(u64Of(data.subarray(Number(i * gopts.pageSize))));
-  return counts;
-}
-
 async function uffdMoveTestCommon(u: UffdSelftest, gopts: UffdGlobalTestOpts, chunkSize: bigint, handleFault: NonNullable<UffdArgs['handleFault']>): Promise<void> {
   const args = uffdArgs(gopts);
   let origAreaSrc = 0n;
@@ -1065,6 +1051,24 @@ async function uffdMoveTestCommon(u: UffdSelftest, gopts: UffdGlobalTestOpts, ch
 
   const verify = (i: bigint): bigint => gopts.countVerify?.[Number(i)] ?? 0n;
 
+  // The loop's loads of the counts, in its order, with the values it checks them against: in one
+  // call where the target can, stopping where one is not (harness/user-memory.ts's checkLoop())
+  const addrs: bigint[] = [];
+  const expected: bigint[] = [];
+  for (let nr = 0n; nr < stepCount * stepSize; nr += stepSize) {
+    for (let i = 0n; i < stepSize; i++) addrs.push(areaCount(gopts.areaSrc, nr + i, gopts)), expected.push(verify(srcOffs + nr + i));
+    for (let i = 0n; i < stepSize; i++) addrs.push(areaCount(gopts.areaDst, nr + i, gopts)), expected.push(verify(dstOffs + nr + i));
+    for (let i = 0n; i < stepSize; i++) addrs.push(areaCount(gopts.areaSrc, nr + i, gopts)), expected.push(0n);
+  }
+  const loads = checkLoop(u.proc, addrs, expected, false);
+  let next = 0;
+  /** `*area_count(area, nr + i)`, the loop's next load */
+  const count = async (): Promise<bigint> => {
+    const r = await loads.at(next++);
+    if (!r.ok) throw new KilledBySignal(r.signal, r.addr);
+    return r.value;
+  };
+
   /*
    * Read each of the pages back using the UFFD-registered mapping. We
    * expect that the first time we touch a page, it will result in a missing
@@ -1073,25 +1077,22 @@ async function uffdMoveTestCommon(u: UffdSelftest, gopts: UffdGlobalTestOpts, ch
    */
   for (let nr = 0n; nr < stepCount * stepSize; nr += stepSize) {
     /* Check area_src content */
-    let counts = await countsAt(u, gopts, gopts.areaSrc, nr, stepSize);
     for (let i = 0n; i < stepSize; i++) {
-      const count = counts[Number(i)]!;
-      if (count !== verify(srcOffs + nr + i))
-        err(u, `nr ${nr + i} source memory invalid ${count} ${verify(srcOffs + nr + i)}\n`, 'uffd-unit-tests.c:1160');
+      const c = await count();
+      if (c !== verify(srcOffs + nr + i))
+        err(u, `nr ${nr + i} source memory invalid ${c} ${verify(srcOffs + nr + i)}\n`, 'uffd-unit-tests.c:1160');
     }
 
     /* Faulting into area_dst should move the page or the huge page */
-    counts = await countsAt(u, gopts, gopts.areaDst, nr, stepSize);
     for (let i = 0n; i < stepSize; i++) {
-      const count = counts[Number(i)]!;
-      if (count !== verify(dstOffs + nr + i)) err(u, `nr ${nr} memory corruption ${count} ${verify(dstOffs + nr + i)}\n`, 'uffd-unit-tests.c:1168');
+      const c = await count();
+      if (c !== verify(dstOffs + nr + i)) err(u, `nr ${nr} memory corruption ${c} ${verify(dstOffs + nr + i)}\n`, 'uffd-unit-tests.c:1168');
     }
 
     /* Re-check area_src content which should be empty */
-    counts = await countsAt(u, gopts, gopts.areaSrc, nr, stepSize);
     for (let i = 0n; i < stepSize; i++) {
-      const count = counts[Number(i)]!;
-      if (count !== 0n) err(u, `nr ${nr} move failed ${count} ${verify(srcOffs + nr + i)}\n`, 'uffd-unit-tests.c:1176');
+      const c = await count();
+      if (c !== 0n) err(u, `nr ${nr} move failed ${c} ${verify(srcOffs + nr + i)}\n`, 'uffd-unit-tests.c:1176');
     }
   }
   if (chunkSize > gopts.pageSize) {
