@@ -15,8 +15,8 @@
 
 #include <errno.h>
 #include <poll.h>
-#include <stdio.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -105,7 +105,7 @@ static void record(const struct buf *body, const struct buf *reply)
 	pthread_mutex_unlock(&lock);
 }
 
-/* The steps so far to a waiting uffd_serve_steps: the server is about to wait. */
+/* The steps so far to a waiting uffd_serve_steps: the server has been idle IDLE_MS. */
 static void hand_over_steps(void)
 {
 	pthread_mutex_lock(&lock);
