@@ -253,17 +253,6 @@ export function areaCount(area: bigint, nr: bigint, gopts: UffdGlobalTestOpts): 
   return (area + nr * gopts.pageSize + gopts.mutexSize + 8n - 1n) & ~(8n - 1n);
 }
 
-/** `*area_count(...)`: an unsigned long long load */
-export function u64Of(data: Uint8Array): bigint {
-  return new DataView(data.buffer, data.byteOffset, 8).getBigUint64(0, true);
-}
-
-export function u64Bytes(v: bigint): Uint8Array {
-  const b = new Uint8Array(8);
-  new DataView(b.buffer).setBigUint64(0, BigInt.asUintN(64, v), true);
-  return b;
-}
-
 /**
  * sizeof(pthread_mutex_t) in glibc on the target's arch (the runner's
  * info().arch; else the kernel's machine name, uname -m)
