@@ -43,11 +43,41 @@ export type MemResult =
   | { readonly ok: true; readonly data: Uint8Array }
   | { readonly ok: false; readonly signal: 'SIGSEGV' | 'SIGBUS'; readonly addr: bigint };
 
-/** What Proc.checkEach() did: how many addresses it went through, and why it stopped before the end. */
+/**
+ * What Proc.checkEach() did: how many addresses it went through, and why it
+ * stopped before the end; with an OnSignal, the signals it handled.
+ */
 export interface CheckResult {
   readonly done: number;
-  /** null: every address; else the value a load found where another was expected, or the signal of a load or store */
-  readonly stop: null | { readonly value: bigint } | { readonly signal: 'SIGSEGV' | 'SIGBUS'; readonly addr: bigint };
+  /**
+   * null: every address; else the value a load found where another was expected, the signal of a
+   * load or store, or (handler) the calls of the last event, at addrs[done], where one did not go through whole
+   */
+  readonly stop: null | { readonly value: bigint } | { readonly signal: 'SIGSEGV' | 'SIGBUS'; readonly addr: bigint } | { readonly handler: true };
+  /** the signals handled as OnSignal says, in order: at addrs[i], skipped, or its calls made (then the address again) */
+  readonly events?: readonly { readonly i: number; readonly signal: 'SIGSEGV' | 'SIGBUS'; readonly addr: bigint; readonly skip: boolean }[];
+}
+
+/** A field of a LoopCall for the loop's address i: base + i * stride. */
+export interface Strided {
+  readonly base: bigint;
+  readonly stride: bigint;
+}
+
+/** A Proc call a loop's signal handler makes for the loop's address i. */
+export type LoopCall =
+  | { readonly call: 'uffdioCopy'; readonly fd: number; readonly dst: Strided; readonly src: Strided; readonly len: bigint; readonly mode: bigint }
+  | { readonly call: 'uffdioWriteprotect'; readonly fd: number; readonly start: Strided; readonly len: bigint; readonly mode: bigint };
+
+/**
+ * A test's signal handler in a loop of checkEach(), as data: the k-th signal
+ * at one address takes then[k], 'skip' (on to the next address, nothing
+ * stored back: the C loop's `continue` from its sigsetjmp()) or calls made in
+ * turn, then the address again. Past the list, or after a call that did not
+ * go through whole (failed, or a uffd ioctl short of its len), the loop stops.
+ */
+export interface OnSignal {
+  readonly then: readonly ('skip' | readonly LoopCall[])[];
 }
 
 /**
@@ -271,9 +301,11 @@ export interface Proc {
    * `*(u64 *)a = v;` at each address in turn: a test's check of each
    * page's counter (and its write back), in one call. Optional:
    * harness/user-memory.ts's checkLoop() makes the loads and stores one by
-   * one where a target has none.
+   * one where a target has none. With onSignal, a signal is handled as it
+   * says; the calls of each event are then the proc's next calls, in order,
+   * answered with what they did (another call in their place is an error).
    */
-  checkEach?(addrs: readonly bigint[], expect: readonly bigint[], storeBack: boolean): Promise<CheckResult>;
+  checkEach?(addrs: readonly bigint[], expect: readonly bigint[], storeBack: boolean, onSignal?: OnSignal): Promise<CheckResult>;
   /** the text of a /proc or /sys file (smaps, transparent_hugepage/enabled, ...) */
   readFile(path: string): Promise<Ret<string>>;
   /** write(2) to a /proc or /sys file (clear_refs, ...): bytes written */

@@ -3,7 +3,7 @@
 // port with KilledBySignal, which the runner reports as kselftest's runner
 // reports a test binary killed by that signal.
 
-import type { MemResult, Proc, CheckResult } from './target.ts';
+import type { CheckResult, LoopCall, MemResult, OnSignal, Proc, Strided } from './target.ts';
 
 /** Each signal's number, and what the shell prints when it kills a job (strsignal()). */
 export const FATAL_SIGNALS = {
@@ -60,15 +60,24 @@ export type Check = { readonly ok: true; readonly value: bigint } | Extract<MemR
 /**
  * A loop's `v = *(u64 *)addrs[i]; if (v != expect[i]) ...;`, with storeBack
  * then `*(u64 *)addrs[i] = v;`, each address's outcome asked for in turn
- * with at(i) (again after a
- * signal: the loop retries it). Where the target has Proc.checkEach, the
- * addresses from i on go in one call, which stops where the loop's code is
- * to judge (a value other than expected, a signal); else each load and
- * store is a call of its own.
+ * with at(i) (again after a signal: the loop retries it). Where the target
+ * has Proc.checkEach, the addresses from i on go in one call, which stops
+ * where the loop's code is to judge (a value other than expected, a
+ * signal); else each load and store is a call of its own. onSignal says
+ * what the loop's code does at a signal, where it is that simple: the call
+ * then goes on past the signals it handles, and the loop's code, asking
+ * for the outcomes in the order they came, makes the calls that were made
+ * for it (Proc.checkEach).
  */
-export function checkLoop(proc: Proc, addrs: readonly bigint[], expect: readonly bigint[], storeBack: boolean): { at(i: number): Promise<Check> } {
-  /** the last call, made for the addresses from `from` on */
-  let made: { from: number; result: CheckResult } | null = null;
+export function checkLoop(
+  proc: Proc,
+  addrs: readonly bigint[],
+  expect: readonly bigint[],
+  storeBack: boolean,
+  onSignal?: OnSignal,
+): { at(i: number): Promise<Check> } {
+  /** the outcomes of the last call not yet asked for, in the order the loop meets them */
+  let made: Outcomes | null = null;
   /** how many addresses the next call takes: doubled while calls go through whole, small again after a stop (a loop that stops at every address sends each few) */
   let window = FIRST_WINDOW;
   const one = async (i: number): Promise<Check> => {
@@ -82,18 +91,74 @@ export function checkLoop(proc: Proc, addrs: readonly bigint[], expect: readonly
   return {
     async at(i) {
       if (!proc.checkEach) return one(i);
-      if (made === null || i < made.from || i >= made.from + made.result.done + (made.result.stop ? 1 : 0)) {
+      if (made?.next()?.i !== i) {
+        if (made?.ahead()) throw new Error(`checkLoop: the loop went to address ${i} where its OnSignal had it go on at ${made.next()?.i}: the OnSignal does not describe the loop`);
         const to = Math.min(addrs.length, i + window);
-        made = { from: i, result: await proc.checkEach(addrs.slice(i, to), expect.slice(i, to), storeBack) };
-        window = made.result.stop ? FIRST_WINDOW : window * 2;
+        const result = await proc.checkEach(addrs.slice(i, to), expect.slice(i, to), storeBack, onSignal && shifted(onSignal, i));
+        made = new Outcomes(i, result, expect);
+        window = result.stop ? FIRST_WINDOW : window * 2;
       }
-      const { from, result } = made;
-      if (i < from + result.done) return { ok: true, value: expect[i]! };
-      made = null;
-      const stop = result.stop!;
-      return 'value' in stop ? { ok: true, value: stop.value } : { ok: false, signal: stop.signal, addr: stop.addr };
+      return made.take();
     },
   };
+}
+
+/** onSignal for a call from address `from`: its address 0 there. */
+function shifted(h: OnSignal, from: number): OnSignal {
+  const at = (s: Strided): Strided => ({ base: s.base + BigInt(from) * s.stride, stride: s.stride });
+  return {
+    then: h.then.map((a) =>
+      a === 'skip' ? a : a.map((c): LoopCall => (c.call === 'uffdioCopy' ? { ...c, dst: at(c.dst), src: at(c.src) } : { ...c, start: at(c.start) })),
+    ),
+  };
+}
+
+/** A checkEach() call's outcomes from address `from`, in the loop's order: each address's handled signals, then its value (a skipped one has none). */
+class Outcomes {
+  /** the address of the next outcome, and the next event */
+  private i: number;
+  private e = 0;
+  /** the last outcome taken was an event whose calls were made, and the address tried again */
+  private retry = false;
+
+  constructor(
+    private readonly from: number,
+    private readonly result: CheckResult,
+    private readonly expect: readonly bigint[],
+  ) {
+    this.i = from;
+  }
+
+  /** the next outcome, null past the last */
+  next(): { readonly i: number; readonly check: Check } | null {
+    const event = this.result.events?.[this.e];
+    if (event && this.from + event.i === this.i) return { i: this.i, check: { ok: false, signal: event.signal, addr: event.addr } };
+    const end = this.from + this.result.done;
+    if (this.i < end) return { i: this.i, check: { ok: true, value: this.expect[this.i]! } };
+    const stop = this.result.stop;
+    if (this.i > end || stop === null || 'handler' in stop) return null;
+    return { i: this.i, check: 'value' in stop ? { ok: true, value: stop.value } : { ok: false, signal: stop.signal, addr: stop.addr } };
+  }
+
+  take(): Check {
+    const { check } = this.next()!;
+    const events = this.result.events ?? [];
+    const event = events[this.e];
+    if (event && this.from + event.i === this.i) {
+      this.e++;
+      this.retry = !event.skip && !(this.e === events.length && this.result.stop !== null && 'handler' in this.result.stop);
+      if (event.skip) this.i++;
+    } else {
+      this.retry = false;
+      this.i++;
+    }
+    return check;
+  }
+
+  /** whether the agent has gone ahead of the loop: events not taken, or the address tried again after calls */
+  ahead(): boolean {
+    return this.retry || this.e < (this.result.events?.length ?? 0);
+  }
 }
 
 /** checkLoop()'s first call: 16 addresses */

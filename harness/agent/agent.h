@@ -82,6 +82,8 @@ struct request {
 };
 
 int req_parse(struct request *r, const char *line, size_t len);
+/* an object within a request (no id): its fields, as req_parse() gives a line's */
+int req_parse_object(struct request *r, const char *text, size_t len);
 void req_done(struct request *r);
 int req_bad(struct request *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 const struct jfield *req_field(const struct request *r, const char *key);
@@ -110,6 +112,8 @@ void jw_int(struct buf *b, const char *key, int64_t v);
 void jw_str(struct buf *b, const char *key, const char *s);
 void jw_bytes(struct buf *b, const char *key, const void *data, size_t n);
 void jw_end(struct buf *b);
+/* A call made for the harness, written down: {"req":{body},"rep":{the reply line's fields after its id}} */
+void jw_step(struct buf *b, const struct buf *body, const struct buf *reply);
 void jw_error(struct buf *b, const struct request *r, const char *msg);
 void jw_errno(struct buf *b, const struct request *r);
 /* jw_errno() but the line's end: an op's own fields may follow (a uffd ioctl's progress) */
@@ -193,6 +197,17 @@ void uffd_serve_forked(void);
 
 /* A request run on the calling thread, waiting there where it waits: its whole reply line in o (a uffd server's step). */
 void proc_run_here(const char *line, size_t len, struct buf *o);
+/*
+ * A check_each's "on_signal" (on-signal.c): parsed from the request (*out NULL without one; -1 for a bad one); the
+ * action for the k-th signal at an address; its calls for address i run here, written down as a list of steps in
+ * `steps`: false where one did not go through whole.
+ */
+struct on_signal;
+enum loop_next { LOOP_STOP, LOOP_SKIP, LOOP_CALLS };
+int on_signal_parse(struct request *r, struct on_signal **out);
+void on_signal_free(struct on_signal *h);
+enum loop_next on_signal_action(const struct on_signal *h, size_t k);
+bool on_signal_calls(const struct on_signal *h, size_t k, uint64_t i, struct buf *steps);
 /* The uffd handler thread run in the agent (uffd-serve.c): uffd_serve starts it for `proc`, uffd_serve_steps takes what it did. */
 enum outcome uffd_serve(struct request *r, int64_t proc);
 enum outcome uffd_serve_steps(struct request *r);

@@ -35,6 +35,7 @@ import {
   O_RDWR,
   PROT_READ,
   PROT_WRITE,
+  UFFD_FEATURE_SIGBUS,
   UFFD_FEATURE_WP_ASYNC,
   UFFD_FEATURE_WP_UNPOPULATED,
 } from '../../uapi/linux.ts';
@@ -681,6 +682,52 @@ describe('userfaultfd: missing faults, resolved by the process itself', () => {
     // the load waits on: the port's own code resolves it
     const [zeropage] = send({ op: 'uffdio_zeropage', proc, fd, start: plus(addr, PAGE), len: '0x1000', mode: '0x0' });
     expect(await replies(2)).toEqual(expect.arrayContaining([{ id: zeropage, ok: true, zeropage: '0x1000' }, { id: load, ok: true, data: '00' }]));
+  });
+
+  test("check_each's on_signal: a SIGBUS handled as the test's handler says, its calls strided by address; skipped; past the actions, or after a call short of its len, the loop stops", async (ctx) => {
+    const fd = (await agent.ask({ op: 'userfaultfd', proc, flags: O_CLOEXEC | O_NONBLOCK }))['fd'];
+    if (typeof fd !== 'number') return ctx.skip('userfaultfd(2) is not permitted here');
+    expect(await agent.ask({ op: 'uffdio_api', proc, fd, api: '0xaa', features: `0x${UFFD_FEATURE_SIGBUS.toString(16)}` })).toMatchObject({ ok: true });
+    const addr = await mapAnon(4 * PAGE, PROT_READ | PROT_WRITE);
+    expect(await agent.ask({ op: 'uffdio_register', proc, fd, start: addr, len: '0x4000', mode: '0x1' })).toMatchObject({ ok: true });
+    const src = await mapAnon(4 * PAGE, PROT_READ | PROT_WRITE);
+    for (let i = 0; i < 4; i++) expect(await agent.ask({ op: 'write', proc, addr: plus(src, i * PAGE + 8), data: '07' })).toMatchObject({ ok: true });
+    const count = (i: number) => plus(addr, i * PAGE + 8);
+    const copy = (dst: string, from: string, stride: string) => ({ op: 'uffdio_copy', fd, dst, src: from, len: '0x1000', mode: '0x0', stride: { dst: stride, src: stride } });
+    const each = (first: number, n: number, onSignal: Json[]) =>
+      agent.ask({ op: 'check_each', proc, addrs: Array.from({ length: n }, (_, i) => count(first + i)), expect: Array(n).fill('0x7'), on_signal: onSignal });
+    const copied = (i: number, dst: string, rep: Json) => ({ req: { op: 'uffdio_copy', fd, dst, src: plus(src, i * PAGE), len: '0x1000', mode: '0x0' }, rep });
+    // pages 0 and 1: each copied in at its SIGBUS, then checked (and stored back)
+    expect(await each(0, 2, [{ calls: [copy(addr, src, '0x1000')] }])).toEqual({
+      id: expect.any(Number),
+      ok: true,
+      done: 2,
+      events: [0, 1].map((i) => ({ i, signal: 'SIGBUS', addr: count(i), steps: [copied(i, plus(addr, i * PAGE), { ok: true, copy: '0x1000' })] })),
+    });
+    // skipped: on to the next address, here the end
+    expect(await each(2, 1, [{ skip: true }])).toEqual({ id: expect.any(Number), ok: true, done: 1, events: [{ i: 0, signal: 'SIGBUS', addr: count(2), skip: true }] });
+    // a copy elsewhere leaves page 2 missing: its second SIGBUS is past the actions, and ends the loop there
+    const elsewhere = [{ calls: [copy(plus(addr, 3 * PAGE), plus(src, 2 * PAGE), '0x0')] }];
+    const once = { i: 0, signal: 'SIGBUS', addr: count(2) };
+    expect(await each(2, 1, elsewhere)).toEqual({
+      id: expect.any(Number),
+      ok: true,
+      done: 0,
+      signal: 'SIGBUS',
+      addr: count(2),
+      events: [{ ...once, steps: [copied(2, plus(addr, 3 * PAGE), { ok: true, copy: '0x1000' })] }],
+    });
+    // the same copy again fails (EEXIST): the loop stops after it, for the port's code to judge
+    expect(await each(2, 1, elsewhere)).toEqual({
+      id: expect.any(Number),
+      ok: true,
+      done: 0,
+      handler_stop: true,
+      events: [{ ...once, steps: [copied(2, plus(addr, 3 * PAGE), { ok: false, errno: 'EEXIST', call: 'ioctl', copy: '0xffffffffffffffef' })] }],
+    });
+    expect((await each(2, 1, [{ calls: [] }]))['error']).toMatch(/on_signal.*an action/);
+    expect((await each(2, 1, [{ calls: [{ op: 'no_such_op' }] }]))['error']).toMatch(/on_signal.*"op"/);
+    expect((await each(2, 1, [{ calls: [{ op: 'uffdio_copy', stride: { dst: '0x1000' } }] }]))['error']).toMatch(/on_signal.*stride of "dst"/);
   });
 
   test('none of them can be repeated', async (ctx) => {

@@ -46,6 +46,9 @@ import type {
   PollFd,
   Proc,
   CheckResult,
+  LoopCall,
+  OnSignal,
+  Strided,
   Stat,
   Target,
   TargetInfo,
@@ -387,6 +390,8 @@ export class AgentProc implements Proc {
   private readonly served: Interceptor | null;
   /** handlers serveUffd() runs in the agent: while one does, a load or store may wait for it, and parks */
   private serving = 0;
+  /** the calls a checkEach() made for its OnSignal, with their replies: the proc's next calls */
+  private readonly handled: ServedStep[] = [];
 
   /**
    * `conn` carries its requests (a port of its own, or the router's);
@@ -408,9 +413,20 @@ export class AgentProc implements Proc {
   private send(op: string, fields: Readonly<Record<string, WireValue>>): Promise<Reply> {
     // the agent runs loads and stores on workers from then on (memory.c), and repeats none
     if (op === 'userfaultfd' || op === 'userfaultfd_ioc_new' || (op === 'open' && fields['path'] === '/dev/userfaultfd')) this.mayBlock = true;
+    if (this.handled.length) return Promise.resolve(this.answerHandled(op, fields));
     if (this.interceptor) return this.interceptor(op, fields);
     if (this.served) return this.served(op, fields);
     return this.conn.request(op, { proc: this.pid, ...fields }, parks(op, fields) || (this.serving > 0 && ACCESSES.has(op)));
+  }
+
+  /** A call a checkEach()'s handler made: answered with its reply, once checked to be that call. */
+  private answerHandled(op: string, fields: Readonly<Record<string, WireValue>>): Reply {
+    const step = this.handled.shift()!;
+    if (op === 'check_each' || !isStepOf(step, op, fields)) {
+      this.handled.length = 0;
+      throw new Error(`agent: check_each: the loop asked for ${op} ${JSON.stringify(fields)} where its on_signal made ${JSON.stringify(step.req)}: the OnSignal does not describe the loop`);
+    }
+    return answerOf(step, op);
   }
 
   /** The handler thread run in the agent (uffd-serve.c); where it cannot start, the port's thread runs as usual. */
@@ -618,21 +634,35 @@ export class AgentProc implements Proc {
   }
 
   /** INCREMENT_BATCH addresses a request; a batch that stops ends the call. */
-  checkEach(addrs: readonly bigint[], expect: readonly bigint[], storeBack: boolean): Promise<CheckResult> {
+  checkEach(addrs: readonly bigint[], expect: readonly bigint[], storeBack: boolean, onSignal?: OnSignal): Promise<CheckResult> {
     const op = 'check_each';
+    const events: Event[] = [];
     const batch = async (from: number): Promise<CheckResult> => {
       const to = Math.min(addrs.length, from + INCREMENT_BATCH);
-      const r = await this.send(op, { addrs: addrs.slice(from, to).map(hex), expect: expect.slice(from, to).map(hex), store_back: storeBack });
+      const fields = { addrs: addrs.slice(from, to).map(hex), expect: expect.slice(from, to).map(hex), store_back: storeBack };
+      const r = await this.send(op, onSignal ? { ...fields, on_signal: onSignalWire(onSignal, from) } : fields);
       const done = from + int(r, op, 'done');
       if (done > to) throw malformed(op, 'done', `at most ${to - from}`);
+      if (r['events'] !== undefined) {
+        for (const e of list(r, op, 'events')) {
+          const { event, steps } = eventOf(e, from, done);
+          events.push(event);
+          this.handled.push(...steps);
+        }
+      }
+      const result = (stop: CheckResult['stop']): CheckResult => ({ done, stop, ...(events.length ? { events } : {}) });
+      if (r['handler_stop'] === true) {
+        if (events.at(-1)?.i !== done || events.at(-1)?.skip) throw malformed(op, 'handler_stop', 'after an event of calls at done');
+        return result({ handler: true });
+      }
       if (r['signal'] !== undefined) {
         const m = memResultOf(r, op, false);
         if (m.ok) throw malformed(op, 'signal', 'SIGSEGV or SIGBUS');
-        return { done, stop: { signal: m.signal, addr: m.addr } };
+        return result({ signal: m.signal, addr: m.addr });
       }
-      if (r['value'] !== undefined) return { done, stop: { value: u64(r, op, 'value') } };
+      if (r['value'] !== undefined) return result({ value: u64(r, op, 'value') });
       if (done !== to) throw malformed(op, 'done', `${to - from}, with neither value nor signal`);
-      return to < addrs.length ? batch(to) : { done, stop: null };
+      return to < addrs.length ? batch(to) : result(null);
     };
     if (addrs.length !== expect.length) throw new Error(`checkEach: ${addrs.length} addresses, ${expect.length} values`);
     return this.inTurn(() => batch(0), addrs.length > INCREMENT_BATCH);
@@ -710,7 +740,7 @@ export class AgentProc implements Proc {
 
   /** ioctl(UFFDIO_WRITEPROTECT): mode UFFDIO_WRITEPROTECT_MODE_WP protects, 0 resolves */
   uffdioWriteprotect(fd: number, start: bigint, len: bigint, mode: bigint): Promise<Ret<0>> {
-    return this.zero('uffdio_writeprotect', { fd, start: hex(start), len: hex(len), mode: hex(mode) });
+    return this.zero('uffdio_writeprotect', rangeFields(fd, start, len, mode));
   }
 
   uffdioUnregister(fd: number, start: bigint, len: bigint): Promise<Ret<0>> {
@@ -729,7 +759,7 @@ export class AgentProc implements Proc {
 
   /** ioctl(UFFDIO_COPY): the ioctl's failure, and uffdio_copy.copy either way */
   uffdioCopy(fd: number, dst: bigint, src: bigint, len: bigint, mode: bigint): Promise<UffdioProgress> {
-    return this.progress('uffdio_copy', { fd, dst: hex(dst), src: hex(src), len: hex(len), mode: hex(mode) }, 'copy');
+    return this.progress('uffdio_copy', copyFields(fd, dst, src, len, mode), 'copy');
   }
 
   /** ioctl(UFFDIO_ZEROPAGE): the ioctl's failure, and uffdio_zeropage.zeropage either way */
@@ -883,6 +913,51 @@ interface ServedStep {
   readonly rep: Reply;
 }
 
+/** A check_each event, its index in the whole list, and the calls it made. */
+type Event = NonNullable<CheckResult['events']>[number];
+
+function eventOf(e: unknown, from: number, done: number): { event: Event; steps: ServedStep[] } {
+  const op = 'check_each';
+  if (!isReply(e)) throw malformed(op, 'events', 'a list of events');
+  const i = from + int(e, op, 'i');
+  if (i > done) throw malformed(op, 'events', `events at most at done (${done - from})`);
+  const m = memResultOf({ ...e, ok: true }, op, false);
+  if (m.ok) throw malformed(op, 'events', 'events of a signal');
+  const skip = e['skip'] === true;
+  const steps = skip ? [] : list(e, op, 'steps').map((s) => stepOf(s, op));
+  return { event: { i, signal: m.signal, addr: m.addr, skip }, steps };
+}
+
+/** The fields of ioctl(UFFDIO_COPY)'s request, and of UFFDIO_WRITEPROTECT's (and the other ioctls on a range). */
+const copyFields = (fd: number, dst: bigint, src: bigint, len: bigint, mode: bigint) => ({ fd, dst: hex(dst), src: hex(src), len: hex(len), mode: hex(mode) });
+const rangeFields = (fd: number, start: bigint, len: bigint, mode: bigint) => ({ fd, start: hex(start), len: hex(len), mode: hex(mode) });
+
+/** check_each's on_signal for the addresses from `from` on: each strided field at address `from`, with its step. */
+function onSignalWire(h: OnSignal, from: number): WireValue {
+  const at = (s: Strided) => s.base + BigInt(from) * s.stride;
+  const wire = (c: LoopCall): Record<string, WireValue> => {
+    switch (c.call) {
+      case 'uffdioCopy':
+        return { op: 'uffdio_copy', ...copyFields(c.fd, at(c.dst), at(c.src), c.len, c.mode), stride: { dst: hex(c.dst.stride), src: hex(c.src.stride) } };
+      case 'uffdioWriteprotect':
+        return { op: 'uffdio_writeprotect', ...rangeFields(c.fd, at(c.start), c.len, c.mode), stride: { start: hex(c.start.stride) } };
+    }
+  };
+  return h.then.map((a) => (a === 'skip' ? { skip: true } : { calls: a.map(wire) }));
+}
+
+function stepOf(s: unknown, op: string): ServedStep {
+  if (!isReply(s) || !isReply(s['req']) || !isReply(s['rep'])) throw malformed(op, 'steps', 'a list of steps, each its request and reply');
+  return { req: s['req'], rep: s['rep'] };
+}
+
+/** A step's reply as the answer to its call: an error reply thrown as any call's would be. */
+function answerOf(step: ServedStep, call: string): Reply {
+  const wrong = replyError(call, step.rep, JSON.stringify(step.rep));
+  if (wrong) throw wrong;
+  return step.rep;
+}
+
 /** Whether the call (op, fields) is the step's request. */
 function isStepOf(step: ServedStep, op: string, fields: Readonly<Record<string, WireValue>>): boolean {
   const keys = Object.keys(fields);
@@ -907,18 +982,13 @@ function servedSteps(conn: AgentConnection, pid: number, onEnd: () => void): Int
       const r = await conn.request(op, { proc: pid }, true);
       ended = r['ended'] === true;
       if (ended) onEnd();
-      for (const s of list(r, op, 'steps')) {
-        if (!isReply(s) || !isReply(s['req']) || !isReply(s['rep'])) throw malformed(op, 'steps', 'a list of steps, each its request and reply');
-        steps.push({ req: s['req'], rep: s['rep'] });
-      }
+      for (const s of list(r, op, 'steps')) steps.push(stepOf(s, op));
     }
     const step = steps.shift();
     if (step === undefined) return conn.request(call, { proc: pid, ...fields }, parks(call, fields));
     if (!isStepOf(step, call, fields))
       throw new Error(`agent: uffd_serve: the thread asked for ${call} ${JSON.stringify(fields)} where the handler made ${JSON.stringify(step.req)}: the server does not describe the thread`);
-    const wrong = replyError(call, step.rep, JSON.stringify(step.rep));
-    if (wrong) throw wrong;
-    return step.rep;
+    return answerOf(step, call);
   };
   // one call at a time, as the thread makes them
   let last: Promise<unknown> = Promise.resolve();

@@ -12,7 +12,11 @@
 import type { Duplex } from 'node:stream';
 
 /** a request field's value: a list only of hex strings (increment's addresses) or of integers (poll's descriptors) */
-export type WireValue = string | number | boolean | readonly string[] | readonly number[];
+export type WireValue = string | number | boolean | readonly string[] | readonly number[] | WireObject | readonly WireObject[];
+/** A nested object of a request (check_each's on_signal) */
+export interface WireObject {
+  readonly [key: string]: WireValue;
+}
 export type Reply = Readonly<Record<string, unknown>>;
 
 export interface ConnectionOptions {

@@ -317,11 +317,16 @@ static int parse_object(struct parser *p)
 	return p->s == p->end ? 0 : malformed(p, "text after the object");
 }
 
-int req_parse(struct request *r, const char *line, size_t len)
+int req_parse_object(struct request *r, const char *text, size_t len)
 {
 	*r = (struct request){ 0 };
-	struct parser p = { line, line + len, line, r };
-	if (parse_object(&p))
+	struct parser p = { text, text + len, text, r };
+	return parse_object(&p);
+}
+
+int req_parse(struct request *r, const char *line, size_t len)
+{
+	if (req_parse_object(r, line, len))
 		return -1;
 	if (!req_field(r, "id"))
 		return req_bad(r, "missing field \"id\"");
@@ -726,6 +731,19 @@ void jw_bytes(struct buf *b, const char *key, const void *data, size_t n)
 		i = k;
 	}
 	b->p[b->len++] = '"';
+}
+
+void jw_step(struct buf *b, const struct buf *body, const struct buf *reply)
+{
+	const char *comma = memchr(reply->p, ',', reply->len);
+	buf_puts(b, "{\"req\":{");
+	buf_append(b, body->p, body->len);
+	buf_puts(b, "},\"rep\":{");
+	if (comma && !reply->oom)
+		buf_append(b, comma + 1, reply->len - (size_t)(comma + 1 - reply->p) - 1); /* its fields and brace, up to its newline */
+	else
+		buf_puts(b, "\"error\":\"out of memory\"}");
+	buf_puts(b, "}");
 }
 
 void jw_end(struct buf *b)

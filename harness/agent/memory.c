@@ -46,7 +46,8 @@ struct job {
 	/* STORE's bytes, LOAD's result, INCREMENT's, ATOMIC_ADD's and STORE_EACH's addresses (uint64_t), POLL's struct pollfd */
 	struct buf data;
 	struct buf bytes; /* STORE_EACH's; CHECK_EACH's expected values (uint64_t) */
-	bool store_back; /* CHECK_EACH's */
+	bool store_back; /* CHECK_EACH's, and what its loop does at a signal (NULL: stops) */
+	struct on_signal *on_signal;
 };
 
 /* the most descriptors one poll takes */
@@ -204,6 +205,67 @@ static int guarded_atomic_add(const uint64_t *addrs, size_t n, int delta)
 	return 0;
 }
 
+/*
+ * check_each: guarded_check_each() from the first address, and at each
+ * signal what on_signal says (each signal it handled an event of the
+ * reply's): the whole reply line in o.
+ */
+static void check_each_reply(const struct job *j, struct buf *o)
+{
+	const uint64_t *addrs = (const uint64_t *)(void *)j->data.p, *expect = (const uint64_t *)(void *)j->bytes.p;
+	char scratch[16];
+	struct buf events = { 0 };
+	size_t at = 0, k = 0; /* the address the loop is at, and the signals it has had there */
+	int sig;
+	bool differs, stopped = false;
+	uint64_t value = 0;
+	for (;;) {
+		size_t done = at + guarded_check_each(addrs + at, expect + at, j->len - at, j->store_back, &sig, &differs, &value);
+		if (done != at)
+			k = 0;
+		at = done;
+		enum loop_next next = sig ? on_signal_action(j->on_signal, k) : LOOP_STOP;
+		if (next == LOOP_STOP)
+			break;
+		buf_puts(&events, events.len ? ",{\"i\":" : "{\"i\":");
+		buf_dec(&events, (int64_t)at);
+		jw_str(&events, "signal", signal_name(sig, scratch, sizeof scratch));
+		jw_hex(&events, "addr", (uintptr_t)fault_addr);
+		if (next == LOOP_SKIP) {
+			buf_puts(&events, ",\"skip\":true}");
+			at++;
+			k = 0;
+			continue;
+		}
+		buf_puts(&events, ",\"steps\":");
+		stopped = !on_signal_calls(j->on_signal, k++, at, &events);
+		buf_puts(&events, "}");
+		if (stopped)
+			break;
+	}
+	buf_puts(o, "{\"id\":");
+	buf_dec(o, j->id);
+	buf_puts(o, ",\"ok\":true");
+	jw_int(o, "done", (int64_t)at);
+	if (stopped) {
+		buf_puts(o, ",\"handler_stop\":true");
+	} else if (sig) {
+		jw_str(o, "signal", signal_name(sig, scratch, sizeof scratch));
+		jw_hex(o, "addr", (uintptr_t)fault_addr);
+	} else if (differs) {
+		jw_hex(o, "value", value);
+	}
+	if (events.len) {
+		buf_puts(o, ",\"events\":[");
+		buf_append(o, events.p, events.len);
+		buf_puts(o, "]");
+	}
+	if (events.oom)
+		o->oom = true;
+	buf_release(&events);
+	jw_end(o);
+}
+
 static void syscall_reply(const struct job *j, struct buf *o)
 {
 	struct request r = { .has_id = j->has_id, .id = j->id, .call = j->call };
@@ -247,23 +309,9 @@ static void run(struct job *j, struct buf *o)
 	case STORE_EACH:
 		sig = guarded_store_each((const uint64_t *)(void *)j->data.p, j->len, (const unsigned char *)j->bytes.p, j->bytes.len);
 		break;
-	case CHECK_EACH: {
-		bool differs;
-		uint64_t value = 0;
-		size_t done = guarded_check_each((const uint64_t *)(void *)j->data.p, (const uint64_t *)(void *)j->bytes.p, j->len, j->store_back, &sig, &differs, &value);
-		buf_puts(o, "{\"id\":");
-		buf_dec(o, j->id);
-		buf_puts(o, ",\"ok\":true");
-		jw_int(o, "done", (int64_t)done);
-		if (sig) {
-			jw_str(o, "signal", signal_name(sig, scratch, sizeof scratch));
-			jw_hex(o, "addr", (uintptr_t)fault_addr);
-		} else if (differs) {
-			jw_hex(o, "value", value);
-		}
-		jw_end(o);
+	case CHECK_EACH:
+		check_each_reply(j, o);
 		return;
-	}
 	case ATOMIC_ADD:
 		sig = guarded_atomic_add((const uint64_t *)(void *)j->data.p, j->len, j->delta);
 		break;
@@ -476,7 +524,7 @@ static int parse_job(struct request *r, struct job *j)
 		if (j->bytes.len != j->data.len)
 			return req_bad(r, "fields \"addrs\" and \"expect\": one value an address");
 		j->len = j->data.len / sizeof(uint64_t);
-		return 0;
+		return on_signal_parse(r, &j->on_signal);
 	case STORE_EACH:
 		if (req_u64_list(r, "addrs", MAX_ADDRS, &j->data) || req_bytes(r, "data", &j->bytes))
 			return -1;
@@ -543,6 +591,7 @@ void memory_drop(struct job *j)
 {
 	buf_release(&j->data);
 	buf_release(&j->bytes);
+	on_signal_free(j->on_signal);
 	free(j);
 }
 
@@ -598,6 +647,7 @@ enum outcome memory_submit(struct request *r, enum access kind, struct buf *o)
 			run(&j, o);
 		buf_release(&j.data);
 		buf_release(&j.bytes);
+		on_signal_free(j.on_signal);
 		return how;
 	}
 	struct job *j = memory_job(r, kind);

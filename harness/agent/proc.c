@@ -1463,7 +1463,7 @@ static const struct op {
 	{ "fill", "proc addr len byte", op_fill, REPEATS_UNLESS_BLOCKING },
 	{ "increment", "proc addrs", op_increment, REPEATS_UNLESS_BLOCKING },
 	{ "write_each", "proc addrs data", op_write_each, REPEATS_UNLESS_BLOCKING },
-	{ "check_each", "proc addrs expect store_back", op_check_each, REPEATS_UNLESS_BLOCKING },
+	{ "check_each", "proc addrs expect store_back on_signal", op_check_each, REPEATS_UNLESS_BLOCKING },
 	{ "read_file", "proc path", op_read_file, REPEATS },
 	{ "write_file", "proc path data", op_write_file, REPEATS },
 	{ "pagemap", "proc addr pages", op_pagemap, REPEATS },

@@ -88,16 +88,10 @@ static void answer_steps(bool has_id, int64_t id)
 /* A step written down: `body` the request's fields after its id (op first), `reply` its whole line. */
 static void record(const struct buf *body, const struct buf *reply)
 {
-	const char *comma = memchr(reply->p, ',', reply->len);
 	pthread_mutex_lock(&lock);
-	buf_puts(&steps, steps.len ? ",{\"req\":{" : "{\"req\":{");
-	buf_append(&steps, body->p, body->len);
-	buf_puts(&steps, "},\"rep\":{");
-	if (comma && !reply->oom)
-		buf_append(&steps, comma + 1, reply->len - (size_t)(comma + 1 - reply->p) - 1); /* its fields and brace, up to its newline */
-	else
-		buf_puts(&steps, "\"error\":\"out of memory\"}");
-	buf_puts(&steps, "}");
+	if (steps.len)
+		buf_puts(&steps, ",");
+	jw_step(&steps, body, reply);
 	if (waiter && steps.len >= BATCH_BYTES) {
 		waiter = false;
 		answer_steps(true, waiter_id);

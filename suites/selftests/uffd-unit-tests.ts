@@ -50,6 +50,7 @@ import {
   UFFD_PAGEFAULT_FLAG_MINOR,
   UFFD_PAGEFAULT_FLAG_WP,
   UFFD_PAGEFAULT_FLAG_WRITE,
+  UFFDIO_COPY_MODE_WP,
   _UFFDIO_CONTINUE,
   _UFFDIO_COPY,
   _UFFDIO_POISON,
@@ -68,7 +69,7 @@ import {
   hugetlbSetNrDefaultPages,
 } from '../../harness/hugepage-settings.ts';
 import type { Selftest, Suite } from '../../harness/suite.ts';
-import type { MemResult, Proc, UffdMsg } from '../../harness/target.ts';
+import type { LoopCall, MemResult, OnSignal, Proc, Strided, UffdMsg } from '../../harness/target.ts';
 import { FATAL_SIGNALS, KilledBySignal, load, loadByte, memset, checkLoop, storeByte } from '../../harness/user-memory.ts';
 import { pagemapGetEntry, readPmdPagesize, uffdRegister, uffdRegisterWithIoctls, uffdUnregister } from '../../harness/vm-util.ts';
 import {
@@ -692,15 +693,20 @@ async function faultingProcess(u: UffdSelftest, gopts: UffdGlobalTestOpts, signa
 
   // `count = *area_count(); if (count != count_verify[nr]) err(); *area_count() = count;`
   // for each page: the pages after one in the same call where the target can (checkLoop)
-  const countsOf = (from: bigint, to: bigint) => {
+  const countsOf = (from: bigint, to: bigint, onSignal?: OnSignal) => {
     const at: bigint[] = [];
     for (let n = from; n < to; n++) at.push(areaCount(gopts.areaDst, n, gopts));
-    return checkLoop(proc, at, gopts.countVerify?.slice(Number(from), Number(to)) ?? [], true);
+    return checkLoop(proc, at, gopts.countVerify?.slice(Number(from), Number(to)) ?? [], true, onSignal);
   };
+  // what sighndl()'s jump back to sigsetjmp() leads the loop below to do at page nr, for checkLoop
+  const page = (base: bigint): Strided => ({ base, stride: gopts.pageSize });
+  const copy: LoopCall = { call: 'uffdioCopy', fd: gopts.uffd, dst: page(gopts.areaDst), src: page(gopts.areaSrc), len: gopts.pageSize, mode: wp ? UFFDIO_COPY_MODE_WP : 0n };
+  const unprotect: LoopCall = { call: 'uffdioWriteprotect', fd: gopts.uffd, start: page(gopts.areaDst), len: gopts.pageSize, mode: 0n };
+  const onSignal: OnSignal | undefined = signalTest === 1 ? { then: [[copy], [unprotect]] } : signalTest === 2 ? { then: ['skip'] } : undefined;
   const corrupted = (nr: bigint, count: bigint, at: string) => err(u, `nr ${nr} memory corruption ${count} ${gopts.countVerify?.[Number(nr)] ?? 0n}\n`, at);
 
   let nr = 0n;
-  const firstHalf = countsOf(0n, splitNrPages);
+  const firstHalf = countsOf(0n, splitNrPages, onSignal);
   pages: for (; nr < splitNrPages; nr++) {
     let steps = 1;
     const offset = nr * gopts.pageSize;
