@@ -58,6 +58,13 @@ export interface CheckResult {
   readonly events?: readonly { readonly i: number; readonly signal: 'SIGSEGV' | 'SIGBUS'; readonly addr: bigint; readonly skip: boolean }[];
 }
 
+/** What Proc.checkFill() did: how many addresses' bytes all matched, and why it stopped before the end. */
+export interface FillCheck {
+  readonly done: number;
+  /** null: every address; else the first other byte (its offset from addrs[done], and the byte found), or the signal of a load */
+  readonly stop: null | { readonly offset: bigint; readonly value: number } | { readonly signal: 'SIGSEGV' | 'SIGBUS'; readonly addr: bigint };
+}
+
 /** A field of a LoopCall for the loop's address i: base + i * stride. */
 export interface Strided {
   readonly base: bigint;
@@ -306,6 +313,20 @@ export interface Proc {
    * answered with what they did (another call in their place is an error).
    */
   checkEach?(addrs: readonly bigint[], expect: readonly bigint[], storeBack: boolean, onSignal?: OnSignal): Promise<CheckResult>;
+  /**
+   * fill(addrs[i], length, bytes[i]) for each address in turn, as a loop of
+   * the program's own memsets; stops at the first signal. Optional:
+   * harness/user-memory.ts's fillEach() makes the fills one by one where a
+   * target has none.
+   */
+  fillEach?(addrs: readonly bigint[], length: bigint, bytes: Uint8Array): Promise<MemResult>;
+  /**
+   * `if (p[k] != bytes[i]) ...` over the length bytes at each address in
+   * turn, a loop of the program's own loads, stopping at the first byte
+   * other than its address's. Optional: harness/user-memory.ts's
+   * checkFill() loads the bytes where a target has none.
+   */
+  checkFill?(addrs: readonly bigint[], length: bigint, bytes: Uint8Array): Promise<FillCheck>;
   /** the text of a /proc or /sys file (smaps, transparent_hugepage/enabled, ...) */
   readFile(path: string): Promise<Ret<string>>;
   /** write(2) to a /proc or /sys file (clear_refs, ...): bytes written */

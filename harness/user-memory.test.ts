@@ -5,7 +5,7 @@
 import { expect, test } from 'vitest';
 import type { CheckResult, OnSignal } from './target.ts';
 import { fakeProc } from './testing/fake-target.ts';
-import { checkLoop, type Check } from './user-memory.ts';
+import { KilledBySignal, checkFill, checkLoop, fillEach, type Check } from './user-memory.ts';
 
 const addrs = [0x1000n, 0x2000n, 0x3000n, 0x4000n];
 const expect5 = addrs.map(() => 5n);
@@ -75,4 +75,38 @@ test('without checkEach, a load and a store back of each address the loop asks f
     { ok: true, value: 6n },
   ]);
   expect(made).toEqual(['load 4096', 'store 4096', 'load 8192']);
+});
+
+test('checkFill without the call: loads of the pages that follow each other, the first other byte by its page and offset', async () => {
+  const reads: [bigint, number][] = [];
+  const proc = fakeProc({
+    read: async (a, n) => {
+      reads.push([a, n]);
+      const data = new Uint8Array(n).fill(9);
+      if (a <= 0x3010n && 0x3010n < a + BigInt(n)) data[Number(0x3010n - a)] = 4;
+      return { ok: true, data };
+    },
+  });
+  // three pages in a row, then one apart
+  const r = await checkFill(proc, [0x1000n, 0x2000n, 0x3000n, 0x9000n], 0x1000n, Uint8Array.of(9, 9, 9, 9));
+  expect(r).toEqual({ done: 2, stop: { offset: 0x10n, value: 4 } });
+  expect(reads).toEqual([[0x1000n, 0x3000]]);
+  expect(await checkFill(proc, [0x1000n, 0x9000n], 0x1000n, Uint8Array.of(9, 9))).toEqual({ done: 2, stop: null });
+  expect(reads.slice(1)).toEqual([
+    [0x1000n, 0x1000],
+    [0x9000n, 0x1000],
+  ]);
+});
+
+test('fillEach without the call: a memset at each address with its byte, the first signal killing the program', async () => {
+  const fills: [bigint, bigint, number][] = [];
+  const proc = fakeProc({
+    fill: async (a, n, b) => (fills.push([a, n, b]), a === 0x3000n ? { ok: false, signal: 'SIGSEGV', addr: a } : { ok: true, data: new Uint8Array(0) }),
+  });
+  await fillEach(proc, [0x1000n, 0x2000n], 0x1000n, Uint8Array.of(1, 2));
+  expect(fills).toEqual([
+    [0x1000n, 0x1000n, 1],
+    [0x2000n, 0x1000n, 2],
+  ]);
+  await expect(fillEach(proc, [0x3000n], 0x1000n, Uint8Array.of(3))).rejects.toThrow(KilledBySignal);
 });

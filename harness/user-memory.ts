@@ -3,7 +3,7 @@
 // port with KilledBySignal, which the runner reports as kselftest's runner
 // reports a test binary killed by that signal.
 
-import type { CheckResult, LoopCall, MemResult, OnSignal, Proc, Strided } from './target.ts';
+import type { CheckResult, FillCheck, LoopCall, MemResult, OnSignal, Proc, Strided } from './target.ts';
 
 /** Each signal's number, and what the shell prints when it kills a job (strsignal()). */
 export const FATAL_SIGNALS = {
@@ -34,25 +34,66 @@ export async function store(proc: Proc, addr: bigint, data: Uint8Array): Promise
   if (!r.ok) throw new KilledBySignal(r.signal, r.addr);
 }
 
-/** How many of storeEach()'s writes go out together where the target has no Proc.storeEach. */
+/** How many of a loop's stores or fills go out together where the target has no call for the whole loop. */
 const STORES_AHEAD = 256;
+
+/** call(i) for i below n, STORES_AHEAD of them sent before their answers are awaited */
+async function ahead(n: number, call: (i: number) => Promise<void>): Promise<void> {
+  const calls: Promise<void>[] = [];
+  for (let i = 0; i < n; i++) {
+    const c = call(i);
+    c.catch(() => {});
+    calls.push(c);
+    if (calls.length >= STORES_AHEAD) for (const p of calls.splice(0)) await p;
+  }
+  for (const p of calls) await p;
+}
 
 /** `memcpy(a, data, n)` at each address in turn, a loop of the program's own: in one call where the target has Proc.storeEach. */
 export async function storeEach(proc: Proc, addrs: readonly bigint[], data: Uint8Array): Promise<void> {
-  if (proc.storeEach) {
-    const r = await proc.storeEach(addrs, data);
-    if (!r.ok) throw new KilledBySignal(r.signal, r.addr);
-    return;
-  }
-  const stores: Promise<void>[] = [];
-  for (const a of addrs) {
-    const s = store(proc, a, data);
-    s.catch(() => {});
-    stores.push(s);
-    if (stores.length >= STORES_AHEAD) for (const p of stores.splice(0)) await p;
-  }
-  for (const p of stores) await p;
+  if (!proc.storeEach) return ahead(addrs.length, (i) => store(proc, addrs[i]!, data));
+  const r = await proc.storeEach(addrs, data);
+  if (!r.ok) throw new KilledBySignal(r.signal, r.addr);
 }
+
+/** `memset(addrs[i], bytes[i], length)` for each address in turn, a loop of the program's own: in one call where the target has Proc.fillEach. */
+export async function fillEach(proc: Proc, addrs: readonly bigint[], length: bigint, bytes: Uint8Array): Promise<void> {
+  if (!proc.fillEach) return ahead(addrs.length, (i) => memset(proc, addrs[i]!, bytes[i]!, length));
+  const r = await proc.fillEach(addrs, length, bytes);
+  if (!r.ok) throw new KilledBySignal(r.signal, r.addr);
+}
+
+/**
+ * The byte loops that check the length bytes at each address against its
+ * byte, in turn: where the target has no Proc.checkFill, loads of up to
+ * LOAD_CHUNK bytes where the addresses follow each other (a load goes
+ * through its bytes in order, so it takes the same faults in the same
+ * order, each page's at its first byte).
+ */
+export async function checkFill(proc: Proc, addrs: readonly bigint[], length: bigint, bytes: Uint8Array): Promise<FillCheck> {
+  if (proc.checkFill) return proc.checkFill(addrs, length, bytes);
+  const perLoad = Math.max(1, Number(LOAD_CHUNK / (length || 1n)));
+  const filled: Uint8Array[] = [];
+  for (let first = 0; first < addrs.length; ) {
+    let n = 1;
+    while (n < perLoad && first + n < addrs.length && addrs[first + n] === addrs[first]! + BigInt(n) * length) n++;
+    const r = await proc.read(addrs[first]!, Number(BigInt(n) * length));
+    if (!r.ok) return { done: first + Number((r.addr - addrs[first]!) / (length || 1n)), stop: r };
+    for (let i = 0; i < n; i++) {
+      const piece = r.data.subarray(i * Number(length), (i + 1) * Number(length));
+      const byte = bytes[first + i]!;
+      // the byte loop's answer: a memcmp() with the byte's fill first, as most pages hold it
+      if (Buffer.compare(piece, (filled[byte] ??= new Uint8Array(piece.length).fill(byte))) === 0) continue;
+      const k = piece.findIndex((b) => b !== byte);
+      return { done: first + i, stop: { offset: BigInt(k), value: piece[k]! } };
+    }
+    first += n;
+  }
+  return { done: addrs.length, stop: null };
+}
+
+/** checkFill()'s largest load */
+const LOAD_CHUNK = 4n << 20n;
 
 /** One address of a checkLoop(): the value its load found (stored back, if asked, where it was the one expected), or the signal of the load or the store. */
 export type Check = { readonly ok: true; readonly value: bigint } | Extract<MemResult, { ok: false }>;

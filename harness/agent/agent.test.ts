@@ -551,6 +551,29 @@ describe('check_each: a loop of checks of a u64, and its write back, in one requ
   });
 });
 
+describe("fill_each and check_fill: a loop of memsets, each address its byte, and the byte loop that checks them", () => {
+  test('each address filled in turn, then checked: the first other byte (its offset, the value), or a fault at its page, ends the check there', async () => {
+    const addr = await mapAnon(3 * PAGE, PROT_READ | PROT_WRITE);
+    const pages = [addr, plus(addr, PAGE), plus(addr, 2 * PAGE)];
+    expect(await agent.ask({ op: 'fill_each', proc, addrs: pages.slice(0, 2), len: '0x1000', bytes: '0a0b' })).toEqual({ id: expect.any(Number), ok: true });
+    const check = (addrs: string[], bytes: string) => agent.ask({ op: 'check_fill', proc, addrs, len: '0x1000', bytes });
+    expect(await check(pages.slice(0, 2), '0a0b')).toEqual({ id: expect.any(Number), ok: true, done: 2 });
+    expect(await agent.ask({ op: 'write', proc, addr: plus(addr, PAGE + 0x123), data: '07' })).toMatchObject({ ok: true });
+    expect(await check(pages, '0a0b00')).toEqual({ id: expect.any(Number), ok: true, done: 1, offset: '0x123', value: 7 });
+    expect(await agent.ask({ op: 'mprotect', proc, addr: pages[2], len: '0x1000', prot: 0 })).toMatchObject({ ok: true });
+    expect(await check([pages[0]!, pages[2]!], '0a00')).toEqual({ id: expect.any(Number), ok: true, done: 1, signal: 'SIGSEGV', addr: pages[2] });
+    // a fill that faults names its page's first byte; the pages before it are filled
+    expect(await agent.ask({ op: 'fill_each', proc, addrs: [pages[0], plus(addr, 2 * PAGE + 8)], len: '0x10', bytes: '0c0d' })).toEqual({
+      id: expect.any(Number),
+      ok: true,
+      signal: 'SIGSEGV',
+      addr: plus(addr, 2 * PAGE + 8),
+    });
+    expect(await agent.ask({ op: 'read', proc, addr, len: 17 })).toMatchObject({ data: '*0c16;0a' });
+    expect((await check(pages, '0a'))['error']).toBe('fields "addrs" and "bytes": one byte an address');
+  });
+});
+
 describe("workers: a process with a userfaultfd does not grow without end", () => {
   /** mappings in the agent's own region (buf.c's AGENT_REGION) of at least `min` bytes */
   const agentMappings = async (min: number) =>

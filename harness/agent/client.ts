@@ -46,6 +46,7 @@ import type {
   PollFd,
   Proc,
   CheckResult,
+  FillCheck,
   LoopCall,
   OnSignal,
   Strided,
@@ -334,9 +335,9 @@ class SendOrder {
  * Sends `addrs` in batches of INCREMENT_BATCH, one after the other, until
  * one faults: that result, or the last one's.
  */
-async function inBatches(addrs: readonly bigint[], send: (batch: readonly string[]) => Promise<MemResult>): Promise<MemResult> {
+async function inBatches(addrs: readonly bigint[], send: (batch: readonly string[], from: number) => Promise<MemResult>): Promise<MemResult> {
   let r: MemResult = { ok: true, data: new Uint8Array(0) };
-  for (let from = 0; from < addrs.length && r.ok; from += INCREMENT_BATCH) r = await send(addrs.slice(from, from + INCREMENT_BATCH).map(hex));
+  for (let from = 0; from < addrs.length && r.ok; from += INCREMENT_BATCH) r = await send(addrs.slice(from, from + INCREMENT_BATCH).map(hex), from);
   return r;
 }
 
@@ -633,6 +634,40 @@ export class AgentProc implements Proc {
     return this.inTurn(() => inBatches(addrs, (batch) => this.access('write_each', { addrs: batch, data: bytes }, false)), true);
   }
 
+  /** INCREMENT_BATCH addresses a request; a batch that faults ends the call. */
+  fillEach(addrs: readonly bigint[], length: bigint, bytes: Uint8Array): Promise<MemResult> {
+    if (addrs.length !== bytes.length) throw new Error(`fillEach: ${addrs.length} addresses, ${bytes.length} bytes`);
+    const fields = (from: number) => ({ len: hex(length), bytes: bytesHex(bytes.subarray(from, from + INCREMENT_BATCH)) });
+    if (addrs.length <= INCREMENT_BATCH) return this.memory('fill_each', { addrs: addrs.map(hex), ...fields(0) }, false);
+    return this.inTurn(() => inBatches(addrs, (batch, from) => this.access('fill_each', { addrs: batch, ...fields(from) }, false)), true);
+  }
+
+  /** INCREMENT_BATCH addresses a request; a batch that stops ends the call. */
+  checkFill(addrs: readonly bigint[], length: bigint, bytes: Uint8Array): Promise<FillCheck> {
+    const op = 'check_fill';
+    if (addrs.length !== bytes.length) throw new Error(`checkFill: ${addrs.length} addresses, ${bytes.length} bytes`);
+    const batch = async (from: number): Promise<FillCheck> => {
+      const to = Math.min(addrs.length, from + INCREMENT_BATCH);
+      const r = await this.send(op, { addrs: addrs.slice(from, to).map(hex), len: hex(length), bytes: bytesHex(bytes.subarray(from, to)) });
+      const done = from + int(r, op, 'done');
+      if (done > to) throw malformed(op, 'done', `at most ${to - from}`);
+      if (r['signal'] !== undefined) {
+        const m = memResultOf(r, op, false);
+        if (m.ok) throw malformed(op, 'signal', 'SIGSEGV or SIGBUS');
+        return { done, stop: { signal: m.signal, addr: m.addr } };
+      }
+      if (r['offset'] !== undefined) {
+        const offset = u64(r, op, 'offset');
+        const value = int(r, op, 'value');
+        if (offset >= length || value < 0 || value > 255) throw malformed(op, 'offset', 'within len, with a byte');
+        return { done, stop: { offset, value } };
+      }
+      if (done !== to) throw malformed(op, 'done', `${to - from}, with neither offset nor signal`);
+      return to < addrs.length ? batch(to) : { done, stop: null };
+    };
+    return this.inTurn(() => batch(0), addrs.length > INCREMENT_BATCH);
+  }
+
   /** INCREMENT_BATCH addresses a request; a batch that stops ends the call. */
   checkEach(addrs: readonly bigint[], expect: readonly bigint[], storeBack: boolean, onSignal?: OnSignal): Promise<CheckResult> {
     const op = 'check_each';
@@ -905,7 +940,7 @@ function parks(op: string, fields: Readonly<Record<string, WireValue>>): boolean
 }
 
 /** The ops of the process's own loads and stores, which may wait in a fault. */
-const ACCESSES = new Set(['read', 'write', 'fill', 'increment', 'write_each', 'check_each']);
+const ACCESSES = new Set(['read', 'write', 'fill', 'increment', 'write_each', 'check_each', 'fill_each', 'check_fill']);
 
 /** A call and its reply as the agent's uffd server made them. */
 interface ServedStep {

@@ -35,6 +35,7 @@ struct job {
 	uint64_t addr;
 	size_t len; /* bytes; for INCREMENT, ATOMIC_ADD and STORE_EACH, addresses */
 	unsigned char byte; /* FILL's */
+	uint64_t each; /* FILL_EACH's and CHECK_FILL's bytes an address */
 	int delta; /* ATOMIC_ADD's */
 	int fd; /* UFFD_READ's, READ_FD's; FORK's: the new process's socket */
 	int peer; /* FORK's: the router's end of that socket */
@@ -45,7 +46,7 @@ struct job {
 	bool returns_addr;
 	/* STORE's bytes, LOAD's result, INCREMENT's, ATOMIC_ADD's and STORE_EACH's addresses (uint64_t), POLL's struct pollfd */
 	struct buf data;
-	struct buf bytes; /* STORE_EACH's; CHECK_EACH's expected values (uint64_t) */
+	struct buf bytes; /* STORE_EACH's; CHECK_EACH's expected values (uint64_t); FILL_EACH's and CHECK_FILL's byte an address */
 	bool store_back; /* CHECK_EACH's, and what its loop does at a signal (NULL: stops) */
 	struct on_signal *on_signal;
 };
@@ -131,6 +132,92 @@ static int guarded_fill(uintptr_t addr, size_t len, unsigned char byte)
 	}
 	armed = 0;
 	return 0;
+}
+
+/* guarded_fill() of each address's `len` bytes with its byte, in turn; 0, or the signal the first fault raised. */
+static int guarded_fill_each(const uint64_t *addrs, size_t n, size_t len, const unsigned char *bytes)
+{
+	for (size_t i = 0; i < n; i++) {
+		int sig = guarded_fill((uintptr_t)addrs[i], len, bytes[i]);
+		if (sig)
+			return sig;
+	}
+	return 0;
+}
+
+/* The offset of the first of n bytes at p other than `byte` (n if none): a byte loop's answer, a word at a time. */
+static size_t first_other(const unsigned char *p, size_t n, unsigned char byte)
+{
+	const uint64_t all = byte * 0x0101010101010101ull;
+	size_t i = 0;
+	for (; i < n && ((uintptr_t)(p + i) & 7); i++)
+		if (p[i] != byte)
+			return i;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+		memcpy(&w, p + i, sizeof w);
+		if (w != all)
+			break;
+	}
+	for (; i < n; i++)
+		if (p[i] != byte)
+			return i;
+	return n;
+}
+
+/*
+ * `if (p[k] != byte) break;` for each of the len bytes at addr in turn, a
+ * page at a time (a fault named at its page's first byte, as for a load):
+ * the offset of the first other byte, len if none; *sig the signal a load
+ * raised, at the offset returned.
+ */
+static size_t guarded_find_other(uintptr_t addr, size_t len, unsigned char byte, int *sig)
+{
+	const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	volatile size_t done = 0;
+	*sig = 0;
+	if (sigsetjmp(fault_env, 1)) {
+		fault_addr = (void *)(addr + done);
+		*sig = fault_signal;
+		return done;
+	}
+	armed = 1;
+	while (done < len) {
+		uintptr_t at = addr + done, next = (at | (page - 1)) + 1;
+		size_t piece = next - at < len - done ? next - at : len - done;
+		size_t k = first_other((const unsigned char *)at, piece, byte);
+		if (k < piece) {
+			armed = 0;
+			return done + k;
+		}
+		done += piece;
+	}
+	armed = 0;
+	return len;
+}
+
+/* check_fill: each address's `each` bytes checked against its byte, in turn, until one differs or faults: the whole reply line in o. */
+static void check_fill_reply(const struct job *j, struct buf *o)
+{
+	const uint64_t *addrs = (const uint64_t *)(void *)j->data.p;
+	char scratch[16];
+	size_t i = 0, at = j->each;
+	int sig = 0;
+	for (; i < j->len; i++)
+		if ((at = guarded_find_other((uintptr_t)addrs[i], j->each, (unsigned char)j->bytes.p[i], &sig)) < j->each)
+			break;
+	buf_puts(o, "{\"id\":");
+	buf_dec(o, j->id);
+	buf_puts(o, ",\"ok\":true");
+	jw_int(o, "done", (int64_t)i);
+	if (sig) {
+		jw_str(o, "signal", signal_name(sig, scratch, sizeof scratch));
+		jw_hex(o, "addr", (uintptr_t)fault_addr);
+	} else if (i < j->len) {
+		jw_hex(o, "offset", at);
+		jw_int(o, "value", ((const unsigned char *)(uintptr_t)addrs[i])[at]);
+	}
+	jw_end(o);
 }
 
 /* `((volatile char *)a)[0]++` at each address in turn: a load, then a store; 0, or the signal the first fault raised. */
@@ -309,6 +396,12 @@ static void run(struct job *j, struct buf *o)
 	case STORE_EACH:
 		sig = guarded_store_each((const uint64_t *)(void *)j->data.p, j->len, (const unsigned char *)j->bytes.p, j->bytes.len);
 		break;
+	case FILL_EACH:
+		sig = guarded_fill_each((const uint64_t *)(void *)j->data.p, j->len, j->each, (const unsigned char *)j->bytes.p);
+		break;
+	case CHECK_FILL:
+		check_fill_reply(j, o);
+		return;
 	case CHECK_EACH:
 		check_each_reply(j, o);
 		return;
@@ -531,6 +624,19 @@ static int parse_job(struct request *r, struct job *j)
 		if (j->bytes.len > MAX_IO)
 			return req_bad(r, "field \"data\": more than %zu bytes", MAX_IO);
 		j->len = j->data.len / sizeof(uint64_t);
+		return 0;
+	case FILL_EACH:
+	case CHECK_FILL:
+		if (req_u64_list(r, "addrs", MAX_ADDRS, &j->data) || req_u64(r, "len", &j->each) || req_bytes(r, "bytes", &j->bytes))
+			return -1;
+		j->len = j->data.len / sizeof(uint64_t);
+		if (j->bytes.len != j->len)
+			return req_bad(r, "fields \"addrs\" and \"bytes\": one byte an address");
+		for (size_t i = 0; i < j->len; i++) {
+			uint64_t a = ((const uint64_t *)(void *)j->data.p)[i];
+			if (j->each && a + j->each <= a)
+				return req_bad(r, "fields \"addrs\" and \"len\": a range wraps around the address space");
+		}
 		return 0;
 	case ATOMIC_ADD:
 		if (req_u64_list(r, "addrs", MAX_ADDRS, &j->data) || req_int(r, "delta", INT_MIN, INT_MAX, &n))

@@ -814,6 +814,18 @@ static enum outcome op_write_each(struct request *r, struct buf *o)
 	return memory_submit(r, STORE_EACH, o);
 }
 
+/* A loop of the program's memset()s, one at each address, with its own byte, in one request. */
+static enum outcome op_fill_each(struct request *r, struct buf *o)
+{
+	return memory_submit(r, FILL_EACH, o);
+}
+
+/* A loop of the program's `if (p[k] != byte) ...` over each address's bytes, in one request. */
+static enum outcome op_check_fill(struct request *r, struct buf *o)
+{
+	return memory_submit(r, CHECK_FILL, o);
+}
+
 /* A loop of the program's `v = *p; if (v != expect) ...;` (and `*p = v;`) over many addresses, in one request. */
 static enum outcome op_check_each(struct request *r, struct buf *o)
 {
@@ -1463,6 +1475,8 @@ static const struct op {
 	{ "fill", "proc addr len byte", op_fill, REPEATS_UNLESS_BLOCKING },
 	{ "increment", "proc addrs", op_increment, REPEATS_UNLESS_BLOCKING },
 	{ "write_each", "proc addrs data", op_write_each, REPEATS_UNLESS_BLOCKING },
+	{ "fill_each", "proc addrs len bytes", op_fill_each, REPEATS_UNLESS_BLOCKING },
+	{ "check_fill", "proc addrs len bytes", op_check_fill, REPEATS_UNLESS_BLOCKING },
 	{ "check_each", "proc addrs expect store_back on_signal", op_check_each, REPEATS_UNLESS_BLOCKING },
 	{ "read_file", "proc path", op_read_file, REPEATS },
 	{ "write_file", "proc path data", op_write_file, REPEATS },

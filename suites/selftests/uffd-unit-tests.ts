@@ -70,7 +70,7 @@ import {
 } from '../../harness/hugepage-settings.ts';
 import type { Selftest, Suite } from '../../harness/suite.ts';
 import type { LoopCall, MemResult, OnSignal, Proc, Strided, UffdMsg } from '../../harness/target.ts';
-import { FATAL_SIGNALS, KilledBySignal, load, loadByte, memset, checkLoop, storeByte } from '../../harness/user-memory.ts';
+import { FATAL_SIGNALS, KilledBySignal, checkFill, checkLoop, fillEach, load, loadByte, memset, storeByte } from '../../harness/user-memory.ts';
 import { pagemapGetEntry, readPmdPagesize, uffdRegister, uffdRegisterWithIoctls, uffdUnregister } from '../../harness/vm-util.ts';
 import {
   Program,
@@ -533,36 +533,22 @@ function uffdWpForkPinWithEventTest(u: UffdSelftest, gopts: UffdGlobalTestOpts, 
   return uffdWpForkPinTestCommon(u, gopts, args, true);
 }
 
-/**
- * The C's byte loops over whole pages, as loads of up to this many bytes:
- * a load goes through its bytes in order, so it takes the same faults in
- * the same order (each page's at its first byte).
- */
-const LOAD_CHUNK = 4n << 20n;
+/** The addresses of nrPages pages from p. */
+function pagesFrom(gopts: UffdGlobalTestOpts, p: bigint): bigint[] {
+  return Array.from({ length: Number(gopts.nrPages) }, (_, i) => p + BigInt(i) * gopts.pageSize);
+}
 
-/** nrPages pages from p, loaded in order a chunk at a time: each page's bytes to `check` */
-async function forEachPage(u: UffdSelftest, gopts: UffdGlobalTestOpts, p: bigint, check: (nr: bigint, page: Uint8Array) => void): Promise<void> {
-  const perLoad = LOAD_CHUNK / gopts.pageSize || 1n;
-  for (let first = 0n; first < gopts.nrPages; first += perLoad) {
-    const n = gopts.nrPages - first < perLoad ? gopts.nrPages - first : perLoad;
-    const data = await load(u.proc, p + first * gopts.pageSize, Number(n * gopts.pageSize));
-    for (let i = 0n; i < n; i++) check(first + i, data.subarray(Number(i * gopts.pageSize), Number((i + 1n) * gopts.pageSize)));
-  }
+/** The C's byte loop over nrPages pages from p, each checked against its byte: where it stops, or null. */
+async function pageOtherThan(u: UffdSelftest, gopts: UffdGlobalTestOpts, p: bigint, byteOf: (nr: number) => number): Promise<{ nr: number; offset: bigint } | null> {
+  const r = await checkFill(u.proc, pagesFrom(gopts, p), gopts.pageSize, Uint8Array.from({ length: Number(gopts.nrPages) }, (_, i) => byteOf(i)));
+  if (r.stop === null) return null;
+  if ('signal' in r.stop) throw new KilledBySignal(r.stop.signal, r.stop.addr);
+  return { nr: r.done, offset: r.stop.offset };
 }
 
 async function checkMemoryContents(u: UffdSelftest, gopts: UffdGlobalTestOpts, p: bigint): Promise<void> {
-  // the C's byte loop as one memcmp() with a page of the expected byte
-  const pages = new Map<number, Uint8Array>();
-  await forEachPage(u, gopts, p, (i, page) => {
-    const expectedByte = ~Number(i % 255n) & 0xff;
-    let expected = pages.get(expectedByte);
-    if (!expected) pages.set(expectedByte, (expected = new Uint8Array(page.length).fill(expectedByte)));
-    if (Buffer.compare(page, expected) !== 0) err(u, 'unexpected page contents', 'uffd-unit-tests.c:516');
-  });
+  if (await pageOtherThan(u, gopts, p, (i) => ~(i % 255) & 0xff)) err(u, 'unexpected page contents', 'uffd-unit-tests.c:516');
 }
-
-/** How many of the C's page-sized memsets go out before their answers are awaited. */
-const FILLS_AHEAD = 256;
 
 async function uffdMinorTestCommon(u: UffdSelftest, gopts: UffdGlobalTestOpts, testCollapse: boolean, testWp: boolean): Promise<void> {
   const args = uffdArgs(gopts);
@@ -591,14 +577,8 @@ async function uffdMinorTestCommon(u: UffdSelftest, gopts: UffdGlobalTestOpts, t
    * After registering with UFFD, populate the non-UFFD-registered side of
    * the shared mapping. This should *not* trigger any UFFD minor faults.
    */
-  const fills: Promise<void>[] = [];
-  for (let p = 0n; p < gopts.nrPages; ++p) {
-    const f = memset(u.proc, gopts.areaDst + p * gopts.pageSize, Number(p % 255n), gopts.pageSize);
-    f.catch(() => {});
-    fills.push(f);
-    if (fills.length >= FILLS_AHEAD) for (const x of fills.splice(0)) await x;
-  }
-  for (const x of fills.splice(0)) await x;
+  // for (p = 0; p < nr_pages; ++p) memset(area_dst + p * page_size, p % ((uint8_t)-1), page_size);
+  await fillEach(u.proc, pagesFrom(gopts, gopts.areaDst), gopts.pageSize, Uint8Array.from({ length: Number(gopts.nrPages) }, (_, p) => p % 255));
 
   args.applyWp = testWp;
   const uffdMon = u.program.thread(() => uffdPollThread(u, args));
@@ -768,12 +748,8 @@ async function faultingProcess(u: UffdSelftest, gopts: UffdGlobalTestOpts, signa
 
   await gopts.ops.releasePages(u, gopts, gopts.areaDst);
 
-  const zero = new Uint8Array(Number(gopts.pageSize));
-  await forEachPage(u, gopts, gopts.areaDst, (nr, page) => {
-    // the C's byte loop; memcmp() first, as a page of zeros needs no loop
-    const i = Buffer.compare(page, zero) === 0 ? -1 : page.findIndex((b) => b !== 0);
-    if (i >= 0) err(u, `page ${nr} offset ${i} is not zero`, 'uffd-unit-tests.c:730');
-  });
+  const other = await pageOtherThan(u, gopts, gopts.areaDst, () => 0);
+  if (other) err(u, `page ${other.nr} offset ${other.offset} is not zero`, 'uffd-unit-tests.c:730');
 
   return 0;
 }
