@@ -52,8 +52,11 @@ void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(print
 /* empties b, giving back its memory if it had grown a mapping of its own */
 void buf_shrink(struct buf *b);
 void buf_release(struct buf *b);
-/* anonymous memory the agent owns, marked so it never merges with a test's */
+/* anonymous memory the agent owns, marked so it never merges with a test's; and its unmapping */
 void *agent_map(size_t len);
+void agent_unmap(void *p, size_t len);
+/* The agent's malloc (heap.c) in a child of a proc's fork(): its lists and lock afresh. */
+void heap_forked(void);
 
 /* A parsed request: a flat JSON object, values kept as spans of the line. */
 enum jtype { J_NULL, J_BOOL, J_NUMBER, J_STRING, J_NESTED };

@@ -1110,6 +1110,23 @@ describe('fork', () => {
     expect(await agent.ask({ op: 'read', proc, addr, len: 1 })).toMatchObject({ data: '41' });
   });
 
+  test('forks while the proc allocates on its other threads: every child serves (a lock held at the copy is not the child\'s)', async (ctx) => {
+    // a userfaultfd puts the stores on worker threads, which allocate as they answer
+    if ((await uffdWith(O_CLOEXEC | O_NONBLOCK, 0)) === null) return ctx.skip('userfaultfd(2) is not permitted here');
+    const addr = await mapAnon(64 * PAGE, PROT_READ | PROT_WRITE);
+    const data = Buffer.from(Array.from({ length: 16 * PAGE }, (_, i) => (i * 7) & 0xff)).toString('hex');
+    const children: number[] = [];
+    for (let round = 0; round < 40; round++) {
+      // the fork first: the serving thread and the workers take the stores (and allocate) while it copies
+      const ids = send({ op: 'fork', proc }, ...Array.from({ length: 8 }, (_, i) => ({ op: 'write', proc, addr: plus(addr, (i % 4) * 16 * PAGE), data })));
+      const got = await replies(ids.length);
+      children.push(got.find((r) => r['id'] === ids[0])!['proc'] as number);
+    }
+    send(...children.map((child) => ({ op: 'read', proc: child, addr, len: 1 })));
+    const late = new Promise<'late'>((resolve) => setTimeout(() => resolve('late'), 10_000).unref());
+    expect(await Promise.race([replies(children.length), late])).toEqual(children.map(() => expect.objectContaining({ ok: true, data: '00' })));
+  });
+
   test("a child that dies: its pending and later requests are errors that say how; its parent's threads are not its", async () => {
     const thread = await newThread();
     const [r] = await pipe();

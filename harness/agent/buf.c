@@ -1,6 +1,6 @@
 /*
  * Growable buffers: every buffer the agent sizes by a request. Small ones
- * come from malloc (the brk heap, below its mmap threshold); large ones get
+ * come from malloc (heap.c, itself in the agent's region); large ones get
  * mappings of their own in a region kept for the agent (agent_map()).
  */
 #include "agent.h"
@@ -81,7 +81,7 @@ static void *agent_place(size_t len, int (*take)(void *, size_t, void *), void *
 }
 
 /* Unmaps what agent_place() gave, its guard pages with it. */
-static void agent_unmap(void *p, size_t len)
+void agent_unmap(void *p, size_t len)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	munmap((char *)p - page, page_round(len) + 2 * page);

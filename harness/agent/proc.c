@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -655,6 +654,7 @@ static void __attribute__((noreturn)) forked(int fd)
 			close(forking[i]);
 	nforking = 0;
 	sock = fd;
+	heap_forked();
 	pthread_mutex_init(&send_lock, NULL);
 	pthread_mutex_init(&fork_lock, NULL);
 	pthread_mutex_init(&handover_lock, NULL);
@@ -679,8 +679,8 @@ void fork_reply(int fd, int peer, bool has_id, int64_t id, struct buf *o)
 	 * the system call, which the kernel may hold until the FORK message is
 	 * read, and the serving thread allocates while it serves that read.
 	 * The cost: a lock another thread held at the copy stays held in the
-	 * child. forked() starts the agent's own afresh; malloc's is held only
-	 * within a call, a window of microseconds against a test's fork.
+	 * child. forked() starts the agent's own afresh, its malloc's
+	 * (heap.c) among them.
 	 */
 	long pid = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0);
 	if (pid == 0)
@@ -1773,21 +1773,6 @@ static int move_high(int fd)
 	return hi;
 }
 
-/*
- * The agent's own malloc: one arena (no per-thread heaps mapped mid-test),
- * and no mmap() for a large block (a request's decoded data): it grows the
- * brk heap instead, far below where a test's mappings land top-down.
- */
-static void tune_malloc(void)
-{
-#ifdef M_ARENA_MAX
-	mallopt(M_ARENA_MAX, 1);
-#endif
-#ifdef M_MMAP_MAX
-	mallopt(M_MMAP_MAX, 0);
-#endif
-}
-
 /* The process's own /proc files, held open (pagemap, clear_refs). */
 static void open_own_files(void)
 {
@@ -1823,7 +1808,6 @@ void child_main(int fd, int port, int ready)
 {
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	router = getppid();
-	tune_malloc();
 	if (port >= 0) {
 		sock = move_high(port);
 		lifeline = move_high(fd);
