@@ -80,6 +80,26 @@ describe('ReadAhead', () => {
     expect(unhandled).toEqual([]);
   });
 
+  test('readMany sends a refill of several pages at once; a single read, or none from it, goes one by one', async () => {
+    log.length = 0;
+    const batches: [bigint, number][] = [];
+    const readMany = (addr: bigint, n: number) => (batches.push([addr, n]), addr > 20n ? null : Array.from({ length: n }, (_, i) => Promise.resolve(`many ${addr + BigInt(i)}`)));
+    const ahead = new ReadAhead(read, 0n, 30n, 1n, 8, readMany);
+    await expect(ahead.at(0n)).resolves.toBe('read 0');
+    await expect(ahead.at(1n)).resolves.toBe('many 1');
+    for (let a = 2n; a < 30n; a++) await ahead.at(a);
+    // the window of 8 topped up by 4 at half; the last read, alone, is not asked for
+    expect(batches).toEqual([
+      [1n, 8],
+      [9n, 4],
+      [13n, 4],
+      [17n, 4],
+      [21n, 4],
+      [25n, 4],
+    ]);
+    expect(log).toEqual(['sent 0', ...Array.from({ length: 9 }, (_, i) => `sent ${21 + i}`)]);
+  });
+
   test('an address that is not the loop\'s next is a bug in the port', () => {
     const ahead = new ReadAhead(read, 0n, 2n, 1n);
     expect(() => ahead.at(1n)).toThrow('is not the loop\'s next address');

@@ -32,6 +32,7 @@ export const READ_AHEAD_WINDOW = 256;
  * never looked at. `read` only sends: judging an answer (and ending the
  * program over it) is the caller's, in the loop's order. The first read
  * goes alone, since it may learn what the later ones send (a C static).
+ * `readMany`, where it gives them, sends the reads of n pages at once.
  */
 export class ReadAhead<T> {
   private readonly ahead: Promise<T>[] = [];
@@ -45,6 +46,7 @@ export class ReadAhead<T> {
     private readonly end: bigint,
     private readonly step: bigint,
     private readonly window = READ_AHEAD_WINDOW,
+    private readonly readMany?: (addr: bigint, n: number) => Promise<T>[] | null,
   ) {
     this.expected = start;
     this.next = start;
@@ -56,8 +58,10 @@ export class ReadAhead<T> {
     this.expected += this.step;
     const room = this.first ? 1 : this.ahead.length <= this.window / 2 ? this.window - this.ahead.length : 0;
     this.first = false;
-    for (let i = 0; i < room && this.next < this.end; i++, this.next += this.step) {
-      const r = this.read(this.next);
+    const n = this.next < this.end ? Math.min(room, Number((this.end - this.next + this.step - 1n) / this.step)) : 0;
+    const many = n > 1 ? (this.readMany?.(this.next, n) ?? null) : null;
+    for (let i = 0; i < n; i++, this.next += this.step) {
+      const r = many ? many[i]! : this.read(this.next);
       r.catch(() => {}); // a read past the loop's end fails for nobody
       this.ahead.push(r);
     }

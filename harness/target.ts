@@ -65,6 +65,12 @@ export interface FillCheck {
   readonly stop: null | { readonly offset: bigint; readonly value: number } | { readonly signal: 'SIGSEGV' | 'SIGBUS'; readonly addr: bigint };
 }
 
+/** One page's reading by Proc.pageReadings(): its pagemap entry, and PAGEMAP_SCAN's result where asked. */
+export interface PageReading {
+  readonly entry: Ret<BigUint64Array>;
+  readonly scan: Ret<PmScanResult> | null;
+}
+
 /** A field of a LoopCall for the loop's address i: base + i * stride. */
 export interface Strided {
   readonly base: bigint;
@@ -335,6 +341,13 @@ export interface Proc {
   pagemap(addr: bigint, nPages: number): Promise<Ret<BigUint64Array>>;
   /** ioctl(pagemap_fd, PAGEMAP_SCAN, &arg) */
   pagemapScan(arg: PmScanArg): Promise<Ret<PmScanResult>>;
+  /**
+   * A range loop's reads of each of nPages pages from addr in turn: pagemap(page, 1), then with
+   * `scan` pagemapScan() of the page alone (scan's fields but start and end), as a loop of
+   * vm_util.c's page_entry_is() makes them. Optional: harness/vm-util.ts reads page by page
+   * where a target has none.
+   */
+  pageReadings?(addr: bigint, nPages: number, scan: Omit<PmScanArg, 'start' | 'end'> | null): Promise<readonly PageReading[]>;
   /**
    * The ioctl from arg.start, then again from each one's walk_end to the same end, while the
    * regions found add up to fewer than `pages` pages: each ioctl's result, in order. It stops too

@@ -26,11 +26,11 @@ import {
   type Errno,
   type Ret,
 } from '../uapi/linux.ts';
-import { inOrder, ReadAhead } from './in-order.ts';
+import { inOrder, READ_AHEAD_WINDOW, ReadAhead } from './in-order.ts';
 import { load } from './user-memory.ts';
 import { strerror } from './strerror.ts';
 import type { Selftest } from './suite.ts';
-import type { Proc, PmScanResult } from './target.ts';
+import type { PageReading, PmScanArg, PmScanResult, Proc } from './target.ts';
 
 const PMD_SIZE_FILE_PATH = '/sys/kernel/mm/transparent_hugepage/hpage_pmd_size';
 const SMAP_FILE_PATH = '/proc/self/smaps';
@@ -50,7 +50,8 @@ export async function pagemapGetEntry(t: Selftest, start: bigint): Promise<bigin
 }
 
 /** PAGEMAP_SCAN over one page, every category; `badVec` passes an unmapped vec (~0UL). */
-function __pagemapScanGetCategories(t: Selftest, start: bigint, badVec = false): Promise<PmScanResult | Errno> {
+/** __pagemap_scan_get_categories()'s struct pm_scan_arg, but its range */
+function categoriesScan(badVec = false): Omit<PmScanArg, 'start' | 'end'> {
   const categoryAnyofMask =
     PAGE_IS_WPALLOWED |
     PAGE_IS_WRITTEN |
@@ -60,18 +61,11 @@ function __pagemapScanGetCategories(t: Selftest, start: bigint, badVec = false):
     PAGE_IS_PFNZERO |
     PAGE_IS_HUGE |
     PAGE_IS_SOFT_DIRTY;
-  return t.proc.pagemapScan({
-    start,
-    end: start + t.pagesize,
-    vecLen: 1,
-    flags: 0,
-    maxPages: 0n,
-    categoryInverted: 0,
-    categoryMask: 0,
-    categoryAnyofMask,
-    returnMask: categoryAnyofMask,
-    ...(badVec ? { badVec } : {}),
-  });
+  return { vecLen: 1, flags: 0, maxPages: 0n, categoryInverted: 0, categoryMask: 0, categoryAnyofMask, returnMask: categoryAnyofMask, ...(badVec ? { badVec } : {}) };
+}
+
+function __pagemapScanGetCategories(t: Selftest, start: bigint, badVec = false): Promise<PmScanResult | Errno> {
+  return t.proc.pagemapScan({ start, end: start + t.pagesize, ...categoriesScan(badVec) });
 }
 
 /** pagemap_scan_get_categories()'s reading: the categories, or the failure it ends the program over. */
@@ -100,12 +94,6 @@ async function pagemapScanSupported(t: Selftest, start: bigint): Promise<boolean
   return supported;
 }
 
-/** What page_entry_is() reads of one page, in its order: the pagemap entry, then PAGEMAP_SCAN's categories where it works. */
-export interface PageReading {
-  readonly entry: Ret<BigUint64Array>;
-  readonly scan: PmScanResult | Errno | null;
-}
-
 /**
  * Sends page_entry_is()'s reads of one page and judges none of them: a
  * loop over a range reads ahead with these (ReadAhead). Once the C's static
@@ -122,9 +110,19 @@ export function readPageEntry(t: Selftest, start: bigint): Promise<PageReading> 
   }));
 }
 
-/** A range loop's reading of each page, sent ahead (ReadAhead over readPageEntry()). */
+/**
+ * A range loop's reading of each page, sent ahead (ReadAhead over
+ * readPageEntry()): a window's pages in one Proc.pageReadings() where the
+ * target has it, once the C's static is known.
+ */
 export function readEntriesAhead(t: Selftest, start: bigint, size: bigint): ReadAhead<PageReading> {
-  return new ReadAhead((addr) => readPageEntry(t, addr), start, start + size, t.pagesize);
+  const readMany = (addr: bigint, n: number): Promise<PageReading>[] | null => {
+    const known = scanSupported.get(t.proc);
+    if (!t.proc.pageReadings || known === undefined) return null;
+    const readings = t.proc.pageReadings(addr, n, known ? categoriesScan() : null);
+    return Array.from({ length: n }, (_, i) => readings.then((r) => r[i]!));
+  };
+  return new ReadAhead((addr) => readPageEntry(t, addr), start, start + size, t.pagesize, READ_AHEAD_WINDOW, readMany);
 }
 
 async function pageEntryIs(

@@ -80,6 +80,9 @@ async function mapAnon(len: number, prot: number, flags = MAP_ANON_PRIVATE): Pro
 
 const plus = (addr: string, n: number): string => `0x${(BigInt(addr) + BigInt(n)).toString(16)}`;
 
+/** A reply's fields but its id. */
+const withoutId = ({ id: _id, ...fields }: Json): Json => fields;
+
 /** PAGEMAP_SCAN's regions as a reply packs them: start, end and categories in 16 hex digits each. */
 const packed = (...regions: { start: string; end: string; categories: number }[]): string =>
   regions.map((r) => [BigInt(r.start), BigInt(r.end), BigInt(r.categories)].map((v) => v.toString(16).padStart(16, '0')).join('')).join('');
@@ -324,6 +327,21 @@ describe('system calls', () => {
       expect.objectContaining({ ok: true, ret: 1, walk_end: plus(addr, 2 * PAGE), regions: packed({ start: addr, end: plus(addr, PAGE), categories: 8 }) }),
     );
     expect(await agent.ask({ ...scan, ...masks, vec_len: 1, bad_vec: true })).toMatchObject({ ok: false, errno: 'EFAULT', call: 'ioctl' });
+  });
+
+  test("page_readings: each page's pagemap entry, then PAGEMAP_SCAN of the page alone, as pagemap and pagemap_scan answer them", async () => {
+    const addr = await mapAnon(2 * PAGE, PROT_READ | PROT_WRITE);
+    await agent.ask({ op: 'write', proc, addr, data: '01' });
+    const masks = { flags: '0x0', max_pages: '0x0', category_inverted: '0x0', category_mask: '0x0', category_anyof_mask: '0x8', return_mask: '0x8', vec_len: 1 };
+    const one = async (at: string) => ({
+      pagemap: withoutId(await agent.ask({ op: 'pagemap', proc, addr: at, pages: 1 })),
+      scan: withoutId(await agent.ask({ op: 'pagemap_scan', proc, start: at, end: plus(at, PAGE), ...masks })),
+    });
+    const expected = [await one(addr), await one(plus(addr, PAGE))];
+    expect(expected[0]!.scan).toMatchObject({ ret: 1 });
+    expect(expected[1]!.scan).toMatchObject({ ret: 0 });
+    expect(await agent.ask({ op: 'page_readings', proc, addr, pages: 2, scan: true, ...masks })).toEqual({ id: expect.any(Number), ok: true, readings: expected });
+    expect(await agent.ask({ op: 'page_readings', proc, addr, pages: 2 })).toEqual({ id: expect.any(Number), ok: true, readings: expected.map(({ pagemap }) => ({ pagemap })) });
   });
 
   test('PAGEMAP_SCAN: null_vec passes NULL (EINVAL with a vec_len, none without), flags and masks are whole u64s', async () => {
@@ -1112,7 +1130,7 @@ describe('fork', () => {
 
   test('forks while the proc allocates on its other threads: every child serves (a lock held at the copy is not the child\'s)', async (ctx) => {
     // a userfaultfd puts the stores on worker threads, which allocate as they answer
-    if ((await uffdWith(O_CLOEXEC | O_NONBLOCK, 0)) === null) return ctx.skip('userfaultfd(2) is not permitted here');
+    if ((await uffdWith(O_CLOEXEC | O_NONBLOCK, 0n)) === null) return ctx.skip('userfaultfd(2) is not permitted here');
     const addr = await mapAnon(64 * PAGE, PROT_READ | PROT_WRITE);
     const data = Buffer.from(Array.from({ length: 16 * PAGE }, (_, i) => (i * 7) & 0xff)).toString('hex');
     const children: number[] = [];

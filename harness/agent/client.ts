@@ -49,6 +49,7 @@ import type {
   FillCheck,
   LoopCall,
   OnSignal,
+  PageReading,
   Strided,
   Stat,
   Target,
@@ -371,6 +372,10 @@ function regionsOf(r: Reply, op: string): PageRegion[] {
 }
 
 /** A PAGEMAP_SCAN ioctl's reply as a PmScanResult. */
+function entriesOf(r: Reply, op: string): BigUint64Array {
+  return BigUint64Array.from(list(r, op, 'entries'), (e) => u64Of(e, op, 'entries'));
+}
+
 function scanResultOf(r: Reply, op: string): PmScanResult {
   return { ret: int(r, op, 'ret'), walkEnd: u64(r, op, 'walk_end'), regions: regionsOf(r, op) };
 }
@@ -710,12 +715,29 @@ export class AgentProc implements Proc {
     return this.call('write_file', { path, data: Buffer.from(data, 'utf8').toString('hex') }, (r) => int(r, 'write_file', 'written'));
   }
   pagemap(addr: bigint, nPages: number): Promise<Ret<BigUint64Array>> {
-    return this.call('pagemap', { addr: hex(addr), pages: nPages }, (r) =>
-      BigUint64Array.from(list(r, 'pagemap', 'entries'), (e) => u64Of(e, 'pagemap', 'entries')),
-    );
+    return this.call('pagemap', { addr: hex(addr), pages: nPages }, (r) => entriesOf(r, 'pagemap'));
   }
   pagemapScan(arg: PmScanArg): Promise<Ret<PmScanResult>> {
     return this.call('pagemap_scan', scanFields(arg), (r) => scanResultOf(r, 'pagemap_scan'));
+  }
+  /** A failure of the request as a whole (no pagemap to read) is each page's, as each read's would be. */
+  async pageReadings(addr: bigint, nPages: number, scan: Omit<PmScanArg, 'start' | 'end'> | null): Promise<readonly PageReading[]> {
+    const op = 'page_readings';
+    if (scan?.badVec || scan?.nullVec) throw new Error(`${op}: a reading scans into a vector`);
+    const { start: _s, end: _e, ...fields } = scan ? scanFields({ ...scan, start: 0n, end: 0n }) : {};
+    const readings = await this.call(op, { addr: hex(addr), pages: nPages, ...(scan ? { scan: true, ...fields } : {}) }, (r) =>
+      list(r, op, 'readings').map((reading): PageReading => {
+        if (!isReply(reading) || !isReply(reading['pagemap'])) throw malformed(op, 'readings', 'a list of readings');
+        const pm = reading['pagemap'];
+        const s = reading['scan'];
+        if (scan && !isReply(s)) throw malformed(op, 'readings', 'readings with their scans');
+        return {
+          entry: pm['ok'] === false ? errnoOf(pm, op) : entriesOf(pm, op),
+          scan: !isReply(s) ? null : s['ok'] === false ? errnoOf(s, op) : scanResultOf(s, op),
+        };
+      }),
+    );
+    return isErr(readings) ? Array.from({ length: nPages }, () => ({ entry: readings, scan: scan ? readings : null })) : readings;
   }
   /**
    * The ioctl from arg.start, then from each one's walk_end, while fewer than `pages` pages are

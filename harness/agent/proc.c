@@ -972,6 +972,77 @@ static enum outcome op_pagemap_scan(struct request *r, struct buf *o)
 	return DONE;
 }
 
+/*
+ * A range loop's reading of each page (vm_util.c's page_entry_is()): for
+ * each of "pages" pages from "addr" in turn, a pread() of its pagemap entry,
+ * then with "scan" PAGEMAP_SCAN of that page alone (the scan's fields but
+ * start and end, as pagemap_scan takes them); each reading as the two
+ * requests' replies would say it. The loop judges them in order, as it
+ * would have read them, and stops where the C stops: the pages after are
+ * read ahead, as reads go ahead in a window.
+ */
+static enum outcome op_page_readings(struct request *r, struct buf *o)
+{
+	uint64_t addr, page = (uint64_t)sysconf(_SC_PAGESIZE);
+	int64_t pages, vec_len = 0;
+	bool scan = false;
+	struct pm_scan_arg arg = { .size = sizeof arg };
+	char scratch[16];
+	if (req_u64(r, "addr", &addr) || req_int(r, "pages", 0, (int64_t)MAX_ADDRS, &pages) || req_bool_opt(r, "scan", &scan))
+		return BAD;
+	if (scan) {
+		/* the scan's own start and end are each page's */
+		if (req_u64(r, "flags", &arg.flags) || req_u64(r, "max_pages", &arg.max_pages) || req_u64(r, "category_inverted", &arg.category_inverted) ||
+		    req_u64(r, "category_mask", &arg.category_mask) || req_u64(r, "category_anyof_mask", &arg.category_anyof_mask) ||
+		    req_u64(r, "return_mask", &arg.return_mask) || req_int(r, "vec_len", 0, MAX_VEC_LEN, &vec_len))
+			return BAD;
+		arg.vec_len = (uint64_t)vec_len;
+	}
+	if (pagemap_fd < 0)
+		return failed_with(r, "open", pagemap_errno);
+	BUF_ON_STACK(b, 256);
+	if (buf_reserve(&b, ((size_t)vec_len + 1) * sizeof(struct page_region)))
+		return failed_with(r, "ioctl", ENOMEM);
+	const struct page_region *vec = (const struct page_region *)(void *)b.p;
+	buf_puts(o, ",\"readings\":[");
+	for (int64_t i = 0; i < pages; i++) {
+		uint64_t at = addr + (uint64_t)i * page, entry;
+		buf_puts(o, i ? ",{\"pagemap\":" : "{\"pagemap\":");
+		ssize_t n = pread(pagemap_fd, &entry, sizeof entry, (off_t)(at / page * sizeof entry));
+		if (n < 0) {
+			buf_puts(o, "{\"ok\":false");
+			jw_str(o, "errno", errno_name(errno, scratch, sizeof scratch));
+			jw_str(o, "call", "pread");
+		} else if (n < (ssize_t)sizeof entry) {
+			buf_puts(o, "{\"ok\":true,\"entries\":[]"); /* past the end: pagemap's reply would have none */
+		} else {
+			buf_puts(o, "{\"ok\":true,\"entries\":[\"");
+			buf_hex(o, entry);
+			buf_puts(o, "\"]");
+		}
+		buf_puts(o, "}");
+		if (scan) {
+			arg.start = at;
+			arg.end = at + page;
+			arg.vec = (uintptr_t)vec;
+			int ret = ioctl(pagemap_fd, PAGEMAP_SCAN, &arg);
+			if (ret < 0) {
+				buf_puts(o, ",\"scan\":{\"ok\":false");
+				jw_str(o, "errno", errno_name(errno, scratch, sizeof scratch));
+				jw_str(o, "call", "ioctl");
+			} else {
+				buf_puts(o, ",\"scan\":{\"ok\":true");
+				put_scan(o, ret, &arg, vec);
+			}
+			buf_puts(o, "}");
+		}
+		buf_puts(o, "}");
+	}
+	buf_puts(o, "]");
+	buf_release(&b);
+	return DONE;
+}
+
 /* the most ioctls one pagemap_scan_until makes */
 #define MAX_SCANS 1024
 
@@ -1487,6 +1558,8 @@ static const struct op {
 	{ "pagemap_scan_until",
 	  "proc start end flags max_pages category_inverted category_mask category_anyof_mask return_mask vec_len pages",
 	  op_pagemap_scan_until, ONCE },
+	{ "page_readings", "proc addr pages scan flags max_pages category_inverted category_mask category_anyof_mask return_mask vec_len",
+	  op_page_readings, REPEATS },
 	{ "userfaultfd", "proc flags", op_userfaultfd, ONCE },
 	{ "uffdio_api", "proc fd api features", op_uffdio_api, ONCE },
 	{ "uffdio_register", "proc fd start len mode", op_uffdio_register, ONCE },
