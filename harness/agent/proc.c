@@ -915,20 +915,27 @@ static enum outcome op_pagemap(struct request *r, struct buf *o)
 	return DONE;
 }
 
+/* A request's struct pm_scan_arg but its range and vec: flags, max_pages, the masks and vec_len; -1 for a bad request. */
+static int scan_masks(struct request *r, struct pm_scan_arg *arg, int64_t *vec_len)
+{
+	if (req_u64(r, "flags", &arg->flags) || req_u64(r, "max_pages", &arg->max_pages) || req_u64(r, "category_inverted", &arg->category_inverted) ||
+	    req_u64(r, "category_mask", &arg->category_mask) || req_u64(r, "category_anyof_mask", &arg->category_anyof_mask) ||
+	    req_u64(r, "return_mask", &arg->return_mask) || req_int(r, "vec_len", 0, MAX_VEC_LEN, vec_len))
+		return -1;
+	arg->vec_len = (uint64_t)*vec_len;
+	return 0;
+}
+
 /* A request's struct pm_scan_arg, its vec left for the caller; -1 for a bad request. */
 static int scan_arg(struct request *r, struct pm_scan_arg *arg, int64_t *vec_len, bool *bad_vec, bool *null_vec)
 {
 	*arg = (struct pm_scan_arg){ .size = sizeof *arg };
 	*bad_vec = *null_vec = false;
-	if (req_u64(r, "start", &arg->start) || req_u64(r, "end", &arg->end) || req_u64(r, "flags", &arg->flags) ||
-	    req_u64(r, "max_pages", &arg->max_pages) || req_u64(r, "category_inverted", &arg->category_inverted) ||
-	    req_u64(r, "category_mask", &arg->category_mask) || req_u64(r, "category_anyof_mask", &arg->category_anyof_mask) ||
-	    req_u64(r, "return_mask", &arg->return_mask) || req_int(r, "vec_len", 0, MAX_VEC_LEN, vec_len) ||
+	if (req_u64(r, "start", &arg->start) || req_u64(r, "end", &arg->end) || scan_masks(r, arg, vec_len) ||
 	    req_bool_opt(r, "bad_vec", bad_vec) || req_bool_opt(r, "null_vec", null_vec))
 		return -1;
 	if (*bad_vec && *null_vec)
 		return req_bad(r, "fields \"bad_vec\" and \"null_vec\": at most one of them");
-	arg->vec_len = (uint64_t)*vec_len;
 	return 0;
 }
 
@@ -990,14 +997,9 @@ static enum outcome op_page_readings(struct request *r, struct buf *o)
 	char scratch[16];
 	if (req_u64(r, "addr", &addr) || req_int(r, "pages", 0, (int64_t)MAX_ADDRS, &pages) || req_bool_opt(r, "scan", &scan))
 		return BAD;
-	if (scan) {
-		/* the scan's own start and end are each page's */
-		if (req_u64(r, "flags", &arg.flags) || req_u64(r, "max_pages", &arg.max_pages) || req_u64(r, "category_inverted", &arg.category_inverted) ||
-		    req_u64(r, "category_mask", &arg.category_mask) || req_u64(r, "category_anyof_mask", &arg.category_anyof_mask) ||
-		    req_u64(r, "return_mask", &arg.return_mask) || req_int(r, "vec_len", 0, MAX_VEC_LEN, &vec_len))
-			return BAD;
-		arg.vec_len = (uint64_t)vec_len;
-	}
+	/* the scan's own start and end are each page's */
+	if (scan && scan_masks(r, &arg, &vec_len))
+		return BAD;
 	if (pagemap_fd < 0)
 		return failed_with(r, "open", pagemap_errno);
 	BUF_ON_STACK(b, 256);
