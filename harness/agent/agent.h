@@ -190,8 +190,8 @@ bool memory_blocks(void);
 void uffd_read_reply(int fd, bool has_id, int64_t id, struct buf *o);
 /* read(2) of up to count bytes from fd: the whole reply line in o */
 void read_fd_reply(int fd, size_t count, bool has_id, int64_t id, struct buf *o);
-/* poll(2) of the n struct pollfd at fds: the whole reply line in o */
-void poll_reply(void *fds, size_t n, int timeout, bool has_id, int64_t id, struct buf *o);
+/* poll(2) of the n struct pollfd at fds: the whole reply line in o; poll()'s return */
+int poll_reply(void *fds, size_t n, int timeout, bool has_id, int64_t id, struct buf *o);
 /* fork() with the new process's end of its socket (sock) and the router's (peer): the parent's whole reply line in o */
 void fork_reply(int sock, int peer, bool has_id, int64_t id, struct buf *o);
 /* In a new child of fork(): the workers started afresh, the parent's queue and threads left behind. */

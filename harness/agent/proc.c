@@ -468,7 +468,7 @@ static enum outcome op_poll(struct request *r, struct buf *o)
 	return memory_call(r, POLL, o);
 }
 
-void poll_reply(void *fds, size_t n, int timeout, bool has_id, int64_t id, struct buf *o)
+int poll_reply(void *fds, size_t n, int timeout, bool has_id, int64_t id, struct buf *o)
 {
 	struct request r = { .has_id = has_id, .id = id, .call = "poll" };
 	const struct pollfd *p = fds;
@@ -478,7 +478,7 @@ void poll_reply(void *fds, size_t n, int timeout, bool has_id, int64_t id, struc
 	o->oom = false;
 	if (rc < 0) {
 		jw_errno(o, &r);
-		return;
+		return rc;
 	}
 	jw_begin(o, &r);
 	buf_puts(o, ",\"ok\":true,\"revents\":[");
@@ -488,6 +488,7 @@ void poll_reply(void *fds, size_t n, int timeout, bool has_id, int64_t id, struc
 	}
 	buf_puts(o, "]");
 	jw_end(o);
+	return rc;
 }
 
 /* fcntl(2) with a command whose argument is an int (or none): any other would read or write through a pointer */

@@ -325,6 +325,27 @@ static bool fault(const struct server *s, struct buf *b, uint64_t flags, uint64_
 	return false;
 }
 
+/*
+ * The loop's poll (its request in body), where a descriptor is ready within
+ * IDLE_MS (a loop's next fault, as a rule): what poll(-1) would answer
+ * then, its step written down, in one system call; false where none is,
+ * for the call that waits.
+ */
+static bool poll_ready(const struct server *s, struct buf *body, int64_t *r0, int64_t *r1)
+{
+	struct pollfd ready[2] = { { .fd = s->uffd, .events = POLLIN }, { .fd = s->pipe, .events = POLLIN } };
+	BUF_ON_STACK(line, 128);
+	bool now = poll_reply(ready, 2, IDLE_MS, true, 0, &line) > 0;
+	if (now) {
+		record(body, &line);
+		body->len = 0;
+		*r0 = ready[0].revents;
+		*r1 = ready[1].revents;
+	}
+	buf_release(&line);
+	return now;
+}
+
 /* uffd_poll_thread()'s loop, until the pipe has its byte or a step the port is to judge */
 static void serve(const struct server *arg)
 {
@@ -332,24 +353,28 @@ static void serve(const struct server *arg)
 	struct buf b = { 0 };
 	struct answer rep;
 	for (;;) {
-		struct buf revents = { 0 };
-		struct pollfd ready[2] = { { .fd = s.uffd, .events = POLLIN }, { .fd = s.pipe, .events = POLLIN } };
-		if (!poll(ready, 2, IDLE_MS))
-			hand_over_steps();
+		int64_t r0, r1;
+		bool ok;
 		op(&b, "poll");
 		buf_puts(&b, ",\"fds\":[");
 		buf_dec(&b, s.uffd);
 		buf_append(&b, ",", 1);
 		buf_dec(&b, s.pipe);
 		buf_puts(&b, "],\"events\":[1,1],\"timeout\":-1");
-		if (!call(&s, &b, &rep))
-			break;
-		bool ok = ok_of(&rep) && !req_int_list(&rep.r, "revents", 0, 0xffff, 2, &revents) && revents.len == 2 * sizeof(int64_t);
-		int64_t r0 = ok ? ((int64_t *)(void *)revents.p)[0] : 0, r1 = ok ? ((int64_t *)(void *)revents.p)[1] : 0;
-		buf_release(&revents);
-		done(&rep);
-		if (!ok)
-			break;
+		if (!poll_ready(&s, &b, &r0, &r1)) {
+			/* idle: the steps so far go to the harness before the wait */
+			hand_over_steps();
+			struct buf revents = { 0 };
+			if (!call(&s, &b, &rep))
+				break;
+			ok = ok_of(&rep) && !req_int_list(&rep.r, "revents", 0, 0xffff, 2, &revents) && revents.len == 2 * sizeof(int64_t);
+			r0 = ok ? ((int64_t *)(void *)revents.p)[0] : 0;
+			r1 = ok ? ((int64_t *)(void *)revents.p)[1] : 0;
+			buf_release(&revents);
+			done(&rep);
+			if (!ok)
+				break;
+		}
 		if (r1) {
 			if (r1 & POLLIN) {
 				op(&b, "read_fd");
