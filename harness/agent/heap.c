@@ -75,7 +75,7 @@ static void *take(unsigned class)
 	return h + 1;
 }
 
-/* A block of its own pages for n bytes, aligned to `align` (at most a page): its header at the end of the first page. */
+/* A block of its own pages for n bytes, page-aligned: its header at the end of the page mapped before it. */
 static void *take_large(size_t n)
 {
 	size_t page = page_size();
