@@ -371,11 +371,12 @@ function regionsOf(r: Reply, op: string): PageRegion[] {
   return regions;
 }
 
-/** A PAGEMAP_SCAN ioctl's reply as a PmScanResult. */
+/** A pagemap read's reply as its entries. */
 function entriesOf(r: Reply, op: string): BigUint64Array {
   return BigUint64Array.from(list(r, op, 'entries'), (e) => u64Of(e, op, 'entries'));
 }
 
+/** A PAGEMAP_SCAN ioctl's reply as a PmScanResult. */
 function scanResultOf(r: Reply, op: string): PmScanResult {
   return { ret: int(r, op, 'ret'), walkEnd: u64(r, op, 'walk_end'), regions: regionsOf(r, op) };
 }
@@ -1003,6 +1004,7 @@ function onSignalWire(h: OnSignal, from: number): WireValue {
   return h.then.map((a) => (a === 'skip' ? { skip: true } : { calls: a.map(wire) }));
 }
 
+/** A step as the agent wrote it down (uffd_serve_steps, check_each's events). */
 function stepOf(s: unknown, op: string): ServedStep {
   if (!isReply(s) || !isReply(s['req']) || !isReply(s['rep'])) throw malformed(op, 'steps', 'a list of steps, each its request and reply');
   return { req: s['req'], rep: s['rep'] };
