@@ -14,7 +14,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 /* blocks of 16 << k bytes for k below CLASSES (up to 64 KiB); larger ones map their own pages */
