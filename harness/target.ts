@@ -301,6 +301,13 @@ export interface Proc {
   write(addr: bigint, data: Uint8Array): Promise<MemResult>;
   /** memset(addr, byte, length), as the process itself would: stores in address order */
   fill(addr: bigint, length: bigint, byte: number): Promise<MemResult>;
+  /**
+   * `p[b] = ~p[b]` for each of the length bytes from addr (a load, then a
+   * store), a byte loop of the program's own. Optional:
+   * harness/user-memory.ts's invert() loads and stores the bytes where a
+   * target has none.
+   */
+  invert?(addr: bigint, length: bigint): Promise<MemResult>;
   /** `((volatile char *)a)[0]++` at each address in turn (a load, then a store); stops at the first signal */
   increment(addrs: readonly bigint[]): Promise<MemResult>;
   /**

@@ -5,7 +5,7 @@
 import { expect, test } from 'vitest';
 import type { CheckResult, OnSignal } from './target.ts';
 import { fakeProc } from './testing/fake-target.ts';
-import { KilledBySignal, checkFill, checkLoop, fillEach, type Check } from './user-memory.ts';
+import { KilledBySignal, checkFill, checkLoop, fillEach, invert, type Check } from './user-memory.ts';
 
 const addrs = [0x1000n, 0x2000n, 0x3000n, 0x4000n];
 const expect5 = addrs.map(() => 5n);
@@ -109,4 +109,15 @@ test('fillEach without the call: a memset at each address with its byte, the fir
     [0x2000n, 0x1000n, 2],
   ]);
   await expect(fillEach(proc, [0x3000n], 0x1000n, Uint8Array.of(3))).rejects.toThrow(KilledBySignal);
+});
+
+test('invert without the call: the bytes loaded, then stored inverted; a signal on either kills the program', async () => {
+  const writes: [bigint, number[]][] = [];
+  const proc = fakeProc({
+    read: async (a, n) => (a === 0x3000n ? { ok: false, signal: 'SIGSEGV', addr: a } : { ok: true, data: Uint8Array.from({ length: n }, (_, i) => i) }),
+    write: async (a, d) => (writes.push([a, [...d]]), { ok: true, data: new Uint8Array(0) }),
+  });
+  await invert(proc, 0x1000n, 3);
+  expect(writes).toEqual([[0x1000n, [0xff, 0xfe, 0xfd]]]);
+  await expect(invert(proc, 0x3000n, 3)).rejects.toThrow(KilledBySignal);
 });

@@ -34,6 +34,18 @@ export async function store(proc: Proc, addr: bigint, data: Uint8Array): Promise
   if (!r.ok) throw new KilledBySignal(r.signal, r.addr);
 }
 
+/** `p[b] = ~p[b]` for each of the length bytes from addr, a loop of the program's own: in one call where the target has Proc.invert. */
+export async function invert(proc: Proc, addr: bigint, length: number): Promise<void> {
+  if (proc.invert) {
+    const r = await proc.invert(addr, BigInt(length));
+    if (!r.ok) throw new KilledBySignal(r.signal, r.addr);
+    return;
+  }
+  const bytes = await load(proc, addr, length);
+  for (let b = 0; b < bytes.length; ++b) bytes[b] = ~bytes[b]! & 0xff;
+  await store(proc, addr, bytes);
+}
+
 /** How many of a loop's stores or fills go out together where the target has no call for the whole loop. */
 const STORES_AHEAD = 256;
 

@@ -150,14 +150,15 @@ int write_all(int fd, const void *p, size_t n);
 /* DONE: o holds the reply's fields; ANSWERED: o holds the whole reply line; ASYNC: answered elsewhere */
 enum outcome { DONE, BAD, FAILED, ASYNC, ANSWERED };
 /*
- * The process's own accesses to its memory: read, write, fill (memset), increment (p[0]++ at each address), write_each (the
- * same bytes at each address), check_each (a u64 checked, and stored back, at each address), fill_each (a memset at each
- * address, its byte each), check_fill (a byte loop checking each address's bytes against its byte), a thread's atomic add;
+ * The process's own accesses to its memory: read, write, fill (memset), invert (p[b] = ~p[b] over a range), increment
+ * (p[0]++ at each address), write_each (the same bytes at each address), check_each (a u64 checked, and stored back, at
+ * each address), fill_each (a memset at each address, its byte each), check_fill (a byte loop checking each address's
+ * bytes against its byte), a thread's atomic add;
  * and the calls that may wait as an access may wait in a fault: a read(2) of a userfaultfd or of another descriptor
  * (a pipe), poll(2), a fork() the kernel holds until its userfaultfd's FORK message is read, and an mmap(2),
  * munmap(2), mremap(2) or madvise(2) it holds until a REMAP, REMOVE or UNMAP message is read (SYSCALL).
  */
-enum access { LOAD, STORE, FILL, INCREMENT, STORE_EACH, CHECK_EACH, FILL_EACH, CHECK_FILL, ATOMIC_ADD, UFFD_READ, READ_FD, POLL, FORK, SYSCALL };
+enum access { LOAD, STORE, FILL, INVERT, INCREMENT, STORE_EACH, CHECK_EACH, FILL_EACH, CHECK_FILL, ATOMIC_ADD, UFFD_READ, READ_FD, POLL, FORK, SYSCALL };
 struct job;
 
 bool proc_op_known(const char *name);

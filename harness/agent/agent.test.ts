@@ -592,6 +592,19 @@ describe("fill_each and check_fill: a loop of memsets, each address its byte, an
   });
 });
 
+describe('invert: the byte loop `p[b] = ~p[b]` over a range', () => {
+  test('each byte inverted in place, unaligned ends too; a read-only page faults at its first byte, the pages before it inverted', async () => {
+    const addr = await mapAnon(2 * PAGE, PROT_READ | PROT_WRITE);
+    expect(await agent.ask({ op: 'write', proc, addr: plus(addr, 1), data: '00ff0f' })).toMatchObject({ ok: true });
+    expect(await agent.ask({ op: 'invert', proc, addr: plus(addr, 1), len: '0x3' })).toEqual({ id: expect.any(Number), ok: true });
+    expect(await agent.ask({ op: 'read', proc, addr, len: 5 })).toMatchObject({ data: '00ff00f000' });
+    expect(await agent.ask({ op: 'mprotect', proc, addr: plus(addr, PAGE), len: '0x1000', prot: PROT_READ })).toMatchObject({ ok: true });
+    expect(await agent.ask({ op: 'invert', proc, addr: plus(addr, 3), len: '0x1000' })).toEqual({ id: expect.any(Number), ok: true, signal: 'SIGSEGV', addr: plus(addr, PAGE) });
+    expect(await agent.ask({ op: 'read', proc, addr, len: 5 })).toMatchObject({ data: '00ff000fff' });
+    expect(await agent.ask({ op: 'read', proc, addr: plus(addr, PAGE - 1), len: 2 })).toMatchObject({ data: 'ff00' });
+  });
+});
+
 describe("workers: a process with a userfaultfd does not grow without end", () => {
   /** mappings in the agent's own region (buf.c's AGENT_REGION) of at least `min` bytes */
   const agentMappings = async (min: number) =>

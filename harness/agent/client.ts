@@ -627,6 +627,9 @@ export class AgentProc implements Proc {
   fill(addr: bigint, length: bigint, byte: number): Promise<MemResult> {
     return this.memory('fill', { addr: hex(addr), len: hex(length), byte }, false);
   }
+  invert(addr: bigint, length: bigint): Promise<MemResult> {
+    return this.memory('invert', { addr: hex(addr), len: hex(length) }, false);
+  }
   /** INCREMENT_BATCH addresses a request; a batch that faults ends the call. */
   increment(addrs: readonly bigint[]): Promise<MemResult> {
     if (addrs.length <= INCREMENT_BATCH) return this.memory('increment', { addrs: addrs.map(hex) }, false);
@@ -963,7 +966,7 @@ function parks(op: string, fields: Readonly<Record<string, WireValue>>): boolean
 }
 
 /** The ops of the process's own loads and stores, which may wait in a fault. */
-const ACCESSES = new Set(['read', 'write', 'fill', 'increment', 'write_each', 'check_each', 'fill_each', 'check_fill']);
+const ACCESSES = new Set(['read', 'write', 'fill', 'invert', 'increment', 'write_each', 'check_each', 'fill_each', 'check_fill']);
 
 /** A call and its reply as the agent's uffd server made them. */
 interface ServedStep {

@@ -34,7 +34,7 @@ struct job {
 	int64_t id;
 	uint64_t addr;
 	size_t len; /* bytes; for INCREMENT, ATOMIC_ADD and STORE_EACH, addresses */
-	unsigned char byte; /* FILL's */
+	unsigned char byte; /* FILL's (INVERT: the same range, no byte) */
 	uint64_t each; /* FILL_EACH's and CHECK_FILL's bytes an address */
 	int delta; /* ATOMIC_ADD's */
 	int fd; /* UFFD_READ's, READ_FD's; FORK's: the new process's socket */
@@ -110,28 +110,52 @@ static int guarded_copy(unsigned char *dst, const unsigned char *src, size_t n, 
 }
 
 /*
- * memset() a page at a time, in address order. Access is granted per page,
- * so a fault in a piece is one its first byte would have taken: the fault is
- * reported there, where the byte loop of a write would report it, whichever
- * store of its own memset() took it.
+ * piece(p, n, byte) over [addr, addr + len) a page at a time, in address
+ * order. Access is granted per page, so a fault in a piece is one its
+ * first byte would have taken: the fault is reported there, where the byte
+ * loop would report it, whichever byte of the piece took it.
  */
-static int guarded_fill(uintptr_t addr, size_t len, unsigned char byte)
+static int guarded_pieces(uintptr_t addr, size_t len, void (*piece)(unsigned char *, size_t, unsigned char), unsigned char byte)
 {
 	const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), end = addr + len;
-	volatile uintptr_t piece = addr;
+	volatile uintptr_t at = addr;
 	if (sigsetjmp(fault_env, 1)) {
-		fault_addr = (void *)piece;
+		fault_addr = (void *)at;
 		return fault_signal;
 	}
 	armed = 1;
-	while (piece < end) {
-		uintptr_t next = (piece | (page - 1)) + 1;
-		size_t n = (next > piece && next < end ? next : end) - piece;
-		memset((void *)piece, byte, n);
-		piece += n;
+	while (at < end) {
+		uintptr_t next = (at | (page - 1)) + 1;
+		size_t n = (next > at && next < end ? next : end) - at;
+		piece((unsigned char *)at, n, byte);
+		at += n;
 	}
 	armed = 0;
 	return 0;
+}
+
+static void fill_piece(unsigned char *p, size_t n, unsigned char byte)
+{
+	memset(p, byte, n);
+}
+
+/* `p[b] = ~p[b]`: each byte loaded, then stored inverted, a word at a time where aligned */
+static void invert_piece(unsigned char *p, size_t n, unsigned char unused)
+{
+	(void)unused;
+	size_t i = 0;
+	for (; i < n && ((uintptr_t)(p + i) & 7); i++)
+		p[i] = (unsigned char)~p[i];
+	for (; i + 8 <= n; i += 8)
+		*(uint64_t *)(void *)(p + i) = ~*(uint64_t *)(void *)(p + i);
+	for (; i < n; i++)
+		p[i] = (unsigned char)~p[i];
+}
+
+/* memset() a page at a time, in address order (a fault named as guarded_pieces() names it). */
+static int guarded_fill(uintptr_t addr, size_t len, unsigned char byte)
+{
+	return guarded_pieces(addr, len, fill_piece, byte);
 }
 
 /* guarded_fill() of each address's `len` bytes with its byte, in turn; 0, or the signal the first fault raised. */
@@ -390,6 +414,9 @@ static void run(struct job *j, struct buf *o)
 	case FILL:
 		sig = guarded_fill((uintptr_t)j->addr, j->len, j->byte);
 		break;
+	case INVERT:
+		sig = guarded_pieces((uintptr_t)j->addr, j->len, invert_piece, 0);
+		break;
 	case INCREMENT:
 		sig = guarded_increment((const uint64_t *)(void *)j->data.p, j->len);
 		break;
@@ -583,7 +610,7 @@ out:
 /* The job's fields from the request; -1 for a bad request. */
 static int parse_job(struct request *r, struct job *j)
 {
-	int64_t n;
+	int64_t n = 0;
 	uint64_t len;
 	switch (j->kind) {
 	case LOAD:
@@ -597,7 +624,8 @@ static int parse_job(struct request *r, struct job *j)
 		j->len = j->data.len;
 		return 0;
 	case FILL:
-		if (req_u64(r, "addr", &j->addr) || req_u64(r, "len", &len) || req_int(r, "byte", 0, 255, &n))
+	case INVERT:
+		if (req_u64(r, "addr", &j->addr) || req_u64(r, "len", &len) || (j->kind == FILL && req_int(r, "byte", 0, 255, &n)))
 			return -1;
 		if (len && j->addr + len <= j->addr)
 			return req_bad(r, "fields \"addr\" and \"len\": the range wraps around the address space");

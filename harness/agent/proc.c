@@ -804,6 +804,12 @@ static enum outcome op_fill(struct request *r, struct buf *o)
 	return memory_submit(r, FILL, o);
 }
 
+/* The program's `p[b] = ~p[b]` over a range (uffd's minor fault handler's bit flip), in one request. */
+static enum outcome op_invert(struct request *r, struct buf *o)
+{
+	return memory_submit(r, INVERT, o);
+}
+
 static enum outcome op_increment(struct request *r, struct buf *o)
 {
 	return memory_submit(r, INCREMENT, o);
@@ -1547,6 +1553,7 @@ static const struct op {
 	{ "read", "proc addr len", op_read, REPEATS_UNLESS_BLOCKING },
 	{ "write", "proc addr data", op_write, REPEATS_UNLESS_BLOCKING },
 	{ "fill", "proc addr len byte", op_fill, REPEATS_UNLESS_BLOCKING },
+	{ "invert", "proc addr len", op_invert, REPEATS_UNLESS_BLOCKING },
 	{ "increment", "proc addrs", op_increment, REPEATS_UNLESS_BLOCKING },
 	{ "write_each", "proc addrs data", op_write_each, REPEATS_UNLESS_BLOCKING },
 	{ "fill_each", "proc addrs len bytes", op_fill_each, REPEATS_UNLESS_BLOCKING },
@@ -1719,7 +1726,7 @@ static bool runs_here(const struct op *op, enum access *kind)
 	static const struct {
 		op_fn *run;
 		enum access kind;
-	} here[] = { { op_poll, POLL }, { op_read_fd, READ_FD }, { op_uffd_read, UFFD_READ }, { op_read, LOAD }, { op_write, STORE } };
+	} here[] = { { op_poll, POLL }, { op_read_fd, READ_FD }, { op_uffd_read, UFFD_READ }, { op_invert, INVERT } };
 	for (size_t i = 0; op && i < sizeof here / sizeof *here; i++)
 		if (here[i].run == op->run)
 			return (*kind = here[i].kind, true);

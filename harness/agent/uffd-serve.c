@@ -259,29 +259,15 @@ static bool continue_range(const struct server *s, struct buf *b, uint64_t start
 	return ok;
 }
 
-/* The minor fault's bit flip of the page at `area` (a load, then a store of its bytes inverted) and its CONTINUE. */
+/* The minor fault's bit flip of the page at `area` (`area[b] = ~area[b]`) and its CONTINUE. */
 static bool minor(const struct server *s, struct buf *b, uint64_t address)
 {
-	uint64_t area = s->dst + (address - s->dst_alias);
 	struct answer rep;
-	struct buf data = { 0 };
-	op(b, "read");
-	field_hex(b, "addr", area);
-	field_int(b, "len", (int64_t)s->page);
-	if (!call(s, b, &rep))
-		return false;
-	bool ok = ok_of(&rep) && !req_field(&rep.r, "signal") && !req_bytes(&rep.r, "data", &data) && data.len == s->page;
+	op(b, "invert");
+	field_hex(b, "addr", s->dst + (address - s->dst_alias));
+	field_hex(b, "len", s->page);
+	bool ok = call(s, b, &rep) && ok_of(&rep) && !req_field(&rep.r, "signal");
 	done(&rep);
-	if (ok) {
-		for (size_t i = 0; i < data.len; i++)
-			data.p[i] = (char)~data.p[i];
-		op(b, "write");
-		field_hex(b, "addr", area);
-		jw_bytes(b, "data", data.p, data.len);
-		ok = !b->oom && call(s, b, &rep) && ok_of(&rep) && !req_field(&rep.r, "signal");
-		done(&rep);
-	}
-	buf_release(&data);
 	return ok && continue_range(s, b, address);
 }
 

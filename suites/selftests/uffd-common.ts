@@ -48,7 +48,7 @@ import {
 } from '../../uapi/linux.ts';
 import type { Selftest } from '../../harness/suite.ts';
 import type { Proc, Thread, UffdMsg, UffdServer } from '../../harness/target.ts';
-import { load, store, storeEach } from '../../harness/user-memory.ts';
+import { invert, storeEach } from '../../harness/user-memory.ts';
 import { checkHugeShmem, readPmdPagesize } from '../../harness/vm-util.ts';
 
 /** -EEXIST as uffdio_*.copy/mapped/move hold it */
@@ -634,9 +634,7 @@ export async function uffdHandlePageFault(t: Selftest, gopts: UffdGlobalTestOpts
      * (UFFD-registered).
      */
     const area = gopts.areaDst + (msg.address - gopts.areaDstAlias);
-    const bytes = await load(t.proc, area, Number(gopts.pageSize));
-    for (let b = 0; b < bytes.length; ++b) bytes[b] = ~(bytes[b] ?? 0) & 0xff;
-    await store(t.proc, area, bytes);
+    await invert(t.proc, area, Number(gopts.pageSize));
     await continueRange(t, gopts.uffd, msg.address, gopts.pageSize, args.applyWp);
     args.minorFaults++;
   } else {
