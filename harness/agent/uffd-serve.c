@@ -59,11 +59,18 @@ static bool running;
 static bool waiter;
 static int64_t waiter_id;
 
-/* Answers uffd_serve_steps (has_id, id): the steps so far, taken, and whether the server has stopped; lock held. */
+/*
+ * Answers uffd_serve_steps (has_id, id): the steps so far, taken, and whether
+ * the server has stopped; lock held. The steps and the reply keep their room
+ * while the server runs: a batch a fresh mapping, its pages faulted in,
+ * cost more than the steps' own work under TCG.
+ */
 static void answer_steps(bool has_id, int64_t id)
 {
+	static struct buf o;
 	struct request r = { .has_id = has_id, .id = id };
-	BUF_ON_STACK(o, 128);
+	o.len = 0;
+	o.oom = steps.oom; /* a step lost: child_send() answers "out of memory" */
 	jw_begin(&o, &r);
 	buf_puts(&o, ",\"ok\":true,\"ended\":");
 	buf_puts(&o, running ? "false" : "true");
@@ -72,8 +79,12 @@ static void answer_steps(bool has_id, int64_t id)
 	buf_puts(&o, "]");
 	jw_end(&o);
 	child_send(&o, has_id, id);
-	buf_release(&o);
-	buf_shrink(&steps);
+	steps.len = 0;
+	steps.oom = false;
+	if (!running) {
+		buf_shrink(&o);
+		buf_shrink(&steps);
+	}
 }
 
 /*
