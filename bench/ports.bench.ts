@@ -4,7 +4,8 @@
 // interleaved. On linux-host always; in QEMU guests named in
 // MMCONFORM_BENCH_QEMU (comma-separated targets, e.g. qemu-x86_64@current),
 // where the C program's time is measured in the guest and neither counts
-// the boot. Each side runs once untimed first. Issue 14's bar: a port
+// the boot; MMCONFORM_BENCH_SUITES (comma-separated suite names) times
+// those alone. Each side runs once untimed first. Issue 14's bar: a port
 // within 2x of the C (or within 50 ms of a program that takes less than
 // 50 ms).
 
@@ -31,12 +32,19 @@ function machineOf(target: string): Machine {
   return parseMachine(`${m[2] === 'current' ? 'sid' : 'trixie'}-${m[1] === 'arm64' ? 'arm64' : 'amd64'}`);
 }
 
+/** The suites MMCONFORM_BENCH_SUITES names, every one by default; an unknown name is an error. */
+function suites(): typeof SUITES {
+  const names = (process.env['MMCONFORM_BENCH_SUITES'] ?? '').split(',').filter(Boolean);
+  for (const n of names) if (!SUITES.some((s) => s.name === n)) throw new Error(`MMCONFORM_BENCH_SUITES: no suite "${n}" (known: ${SUITES.map((s) => s.name).join(', ')})`);
+  return names.length ? SUITES.filter((s) => names.includes(s.name)) : SUITES;
+}
+
 async function samplesOn(targetName: string, dir: string): Promise<BenchResult[]> {
   const machine = machineOf(targetName);
   const target = await resolveTarget(targetName);
   const results: BenchResult[] = [];
   try {
-    for (const suite of SUITES) {
+    for (const suite of suites()) {
       const c = C_SOURCE.exec(suite.source)?.[1];
       if (c === undefined) continue;
       const binary = await buildSelftest(linuxTree(TREE), c, machine.arch, dir);

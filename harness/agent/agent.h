@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 #define PROTOCOL_VERSION 1
@@ -40,8 +41,21 @@ struct buf {
 	struct buf name = { .p = name##_room, .cap = (size), .borrowed = true }
 
 int buf_reserve(struct buf *b, size_t extra);
-void buf_append(struct buf *b, const void *data, size_t n);
-void buf_puts(struct buf *b, const char *s);
+void buf_append_grow(struct buf *b, const void *data, size_t n);
+/* Inline, so that the JSON a request's reply is made of costs a copy a piece: most fit, and a literal's length is known. */
+static inline void buf_append(struct buf *b, const void *data, size_t n)
+{
+	if (b->oom || n > b->cap - b->len) {
+		buf_append_grow(b, data, n);
+		return;
+	}
+	memcpy(b->p + b->len, data, n);
+	b->len += n;
+}
+static inline void buf_puts(struct buf *b, const char *s)
+{
+	buf_append(b, s, strlen(s));
+}
 /* "0x" and v in lower-case hex, as printf's "0x%llx" writes it (printf is slow under TCG) */
 void buf_hex(struct buf *b, uint64_t v);
 /* v in 16 lower-case hex digits, no prefix: a packed field's */

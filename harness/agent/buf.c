@@ -180,17 +180,12 @@ int buf_reserve(struct buf *b, size_t extra)
 	return 0;
 }
 
-void buf_append(struct buf *b, const void *data, size_t n)
+void buf_append_grow(struct buf *b, const void *data, size_t n)
 {
 	if (buf_reserve(b, n))
 		return;
 	memcpy(b->p + b->len, data, n);
 	b->len += n;
-}
-
-void buf_puts(struct buf *b, const char *s)
-{
-	buf_append(b, s, strlen(s));
 }
 
 void buf_hex(struct buf *b, uint64_t v)

@@ -1592,8 +1592,9 @@ static const struct op {
 
 static const struct op *find_op(const struct jfield *f)
 {
+	/* the first letter first: a request's op is looked up among a hundred */
 	for (size_t i = 0; i < sizeof ops / sizeof *ops; i++)
-		if (req_is(f, ops[i].name))
+		if (f && f->rawlen && ops[i].name[0] == f->raw[0] && req_is(f, ops[i].name))
 			return &ops[i];
 	return NULL;
 }
