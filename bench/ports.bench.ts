@@ -2,7 +2,7 @@
 // side by side: the C binary built from the 7.2 tree and run as kselftest
 // runs it, and the port run through the Target API, three runs each,
 // interleaved. On linux-host always; in QEMU guests named in
-// MMCONFORM_BENCH_QEMU (comma-separated targets, e.g. qemu-x86_64@current),
+// MMCONFORM_BENCH_QEMU (comma-separated targets, e.g. qemu-x86_64@current,qemu-arm64@stable),
 // where the C program's time is measured in the guest and neither counts
 // the boot; MMCONFORM_BENCH_SUITES (comma-separated suite names) times
 // those alone. Each side runs once untimed first. Issue 14's bar: a port
@@ -16,7 +16,9 @@ import { buildSelftest, linuxTree, parseMachine, runInGuest, runOnHost, type Mac
 import { runSuites } from '../harness/runner.ts';
 import { resolveTarget } from '../harness/targets/index.ts';
 import { SUITES } from '../suites/index.ts';
-import { fromSamples, progress, type BenchResult } from './run.ts';
+import { DEBIAN_ARCH, SUITE } from '../harness/qemu/kernel-cache.ts';
+import { parseQemuSpec } from '../harness/targets/qemu.ts';
+import { BenchUsageError, fromSamples, progress, type BenchResult } from './run.ts';
 
 export const name = 'ports';
 const RUNS = 3;
@@ -24,27 +26,29 @@ const TREE = '7.2';
 const TIMEOUT_MS = 600_000;
 const C_SOURCE = /^tools\/testing\/selftests\/mm\/([\w-]+)\.c$/;
 
-/** A QEMU target's name as c-selftest.ts names the same guest ("qemu-x86_64@current" -> "sid-amd64"). */
+/** A target's machine as c-selftest.ts names it ("qemu-x86_64@current" -> "sid-amd64"); a one-line error for another name. */
 function machineOf(target: string): Machine {
   if (target === 'linux-host') return parseMachine('host');
-  const m = /^qemu-(arm64|x86_64)(?:@(current|6\.12))?$/.exec(target);
-  if (!m) throw new Error(`MMCONFORM_BENCH_QEMU: "${target}" is not a QEMU target (qemu-arm64, qemu-x86_64, each with @current)`);
-  return parseMachine(`${m[2] === 'current' ? 'sid' : 'trixie'}-${m[1] === 'arm64' ? 'arm64' : 'amd64'}`);
+  try {
+    const spec = parseQemuSpec(target);
+    return parseMachine(`${SUITE[spec.generation]}-${DEBIAN_ARCH[spec.arch]}`);
+  } catch (e) {
+    throw new BenchUsageError(`MMCONFORM_BENCH_QEMU: ${e instanceof Error ? e.message : String(e)}`);
+  }
 }
 
 /** The suites MMCONFORM_BENCH_SUITES names, every one by default; an unknown name is an error. */
 function suites(): typeof SUITES {
   const names = (process.env['MMCONFORM_BENCH_SUITES'] ?? '').split(',').filter(Boolean);
-  for (const n of names) if (!SUITES.some((s) => s.name === n)) throw new Error(`MMCONFORM_BENCH_SUITES: no suite "${n}" (known: ${SUITES.map((s) => s.name).join(', ')})`);
+  for (const n of names) if (!SUITES.some((s) => s.name === n)) throw new BenchUsageError(`MMCONFORM_BENCH_SUITES: no suite "${n}" (known: ${SUITES.map((s) => s.name).join(', ')})`);
   return names.length ? SUITES.filter((s) => names.includes(s.name)) : SUITES;
 }
 
-async function samplesOn(targetName: string, dir: string): Promise<BenchResult[]> {
-  const machine = machineOf(targetName);
+async function samplesOn(targetName: string, machine: Machine, timed: typeof SUITES, dir: string): Promise<BenchResult[]> {
   const target = await resolveTarget(targetName);
   const results: BenchResult[] = [];
   try {
-    for (const suite of suites()) {
+    for (const suite of timed) {
       const c = C_SOURCE.exec(suite.source)?.[1];
       if (c === undefined) continue;
       const binary = await buildSelftest(linuxTree(TREE), c, machine.arch, dir);
@@ -72,10 +76,13 @@ async function samplesOn(targetName: string, dir: string): Promise<BenchResult[]
 
 export async function run(): Promise<BenchResult[]> {
   const targets = ['linux-host', ...(process.env['MMCONFORM_BENCH_QEMU'] ?? '').split(',').filter(Boolean)];
+  // every name checked before the first run: a typo costs a line, not the host's runs
+  const machines = targets.map(machineOf);
+  const timed = suites();
   const dir = mkdtempSync(join(tmpdir(), 'mmconform-bench-ports-'));
   try {
     const results: BenchResult[] = [];
-    for (const t of targets) results.push(...(await samplesOn(t, dir)));
+    for (const [i, t] of targets.entries()) results.push(...(await samplesOn(t, machines[i]!, timed, dir)));
     return results;
   } finally {
     rmSync(dir, { recursive: true, force: true });

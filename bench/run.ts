@@ -262,8 +262,8 @@ function parseArgs(argv: readonly string[]): { json: string | null; filters: str
   return { json, filters };
 }
 
-/** A name or option on the command line that the runner cannot take. */
-class BenchUsageError extends Error {}
+/** A name or option on the command line (or in the environment) that the runner or a module cannot take. */
+export class BenchUsageError extends Error {}
 
 async function main(): Promise<void> {
   const { json, filters } = parseArgs(process.argv.slice(2));
