@@ -181,6 +181,9 @@ const char *proc_op_name(size_t i);
 /* serves a proc's requests; writes a byte to ready (then closes it) once it can */
 void child_main(int sock, int port, int ready) __attribute__((noreturn));
 void child_send(struct buf *b, bool has_id, int64_t id);
+/* a reply a thread owes the serving loop's current read (its round), and the thread's reply to it */
+unsigned child_owe(void);
+void child_pay(struct buf *b, bool has_id, int64_t id, unsigned round);
 int memory_start(void);
 enum outcome memory_submit(struct request *r, enum access kind, struct buf *o);
 enum outcome memory_call(struct request *r, enum access kind, struct buf *o);
@@ -189,9 +192,8 @@ enum outcome memory_fork(struct request *r, int sock, int peer);
 enum outcome memory_syscall(struct request *r, long nr, const uint64_t args[6], const char *call, bool returns_addr);
 /* one of the agent's own descriptors, which behave as closed to the test */
 bool agent_fd(int64_t fd);
-/* An access parsed from its request (NULL for a bad one); run on the calling thread, answered and freed; or freed unrun. */
+/* An access parsed from its request (NULL for a bad one); run on the calling thread and freed; or freed unrun. */
 struct job *memory_job(struct request *r, enum access kind);
-void memory_answer(struct job *j, struct buf *o);
 /* Runs an access on the calling thread, waiting there where it waits: its whole reply line in o; frees it. */
 void memory_run(struct job *j, struct buf *o);
 void memory_drop(struct job *j);

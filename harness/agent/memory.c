@@ -730,12 +730,6 @@ void memory_drop(struct job *j)
 	free(j);
 }
 
-void memory_answer(struct job *j, struct buf *o)
-{
-	run(j, o);
-	finish(j, o);
-}
-
 void memory_run(struct job *j, struct buf *o)
 {
 	run(j, o);
@@ -766,8 +760,8 @@ static enum outcome queue(struct job *j)
 	 */
 	if (workers == busy)
 		start_worker();
-	pthread_cond_signal(&more);
 	pthread_mutex_unlock(&lock);
+	pthread_cond_signal(&more); /* after the unlock, as thread.c's enqueue() */
 	return ASYNC;
 }
 

@@ -28,6 +28,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/userfaultfd.h>
 
@@ -101,6 +102,10 @@ static int pagemap_fd = -1, pagemap_errno;
 static int clear_refs_fd = -1;
 static char clear_refs_path[32]; /* "/proc/PID/clear_refs" */
 static pthread_mutex_t send_lock = PTHREAD_MUTEX_INITIALIZER;
+/* the serving loop's read (gather_round) and the threads' replies owed to it (child_gather()) */
+static unsigned gather_round;
+static size_t owed;
+static pthread_cond_t paid = PTHREAD_COND_INITIALIZER;
 static pid_t router; /* the parent, which a forked child has too */
 
 /*
@@ -657,6 +662,8 @@ static void __attribute__((noreturn)) forked(int fd)
 	sock = fd;
 	heap_forked();
 	pthread_mutex_init(&send_lock, NULL);
+	pthread_cond_init(&paid, NULL);
+	owed = 0;
 	pthread_mutex_init(&fork_lock, NULL);
 	pthread_mutex_init(&handover_lock, NULL);
 	queued.len = 0; /* the parent's replies */
@@ -1682,6 +1689,73 @@ static void child_flush(void)
 	pthread_mutex_unlock(&send_lock);
 }
 
+/*
+ * A read's calls for the test's threads (a pthread_barrier's worth: each
+ * thread's atomic adds and the main thread's scan, say) are answered in the
+ * serving loop's one write with the rest: it waits up to GATHER_MS for the
+ * threads' replies before it writes, and they queue theirs meanwhile: under
+ * TCG each write is a trip through QEMU's device and a wakeup of the
+ * harness. A call still running then (one that waits
+ * in a fault for a later request) answers alone, as before: the round moves
+ * on, so its reply is owed to nobody.
+ */
+#define GATHER_MS 2
+
+unsigned child_owe(void)
+{
+	pthread_mutex_lock(&send_lock);
+	owed++;
+	unsigned r = gather_round;
+	pthread_mutex_unlock(&send_lock);
+	return r;
+}
+
+/*
+ * A thread's reply to a call child_owe() counted in round `r`: queued while
+ * its round lasts (the serving loop writes it with the rest at its
+ * child_gather()), else written now.
+ */
+void child_pay(struct buf *b, bool has_id, int64_t id, unsigned r)
+{
+	pthread_mutex_lock(&send_lock);
+	bool gathered = r == gather_round;
+	bool last = gathered && owed && !--owed;
+	if (gathered) {
+		char small[96];
+		size_t n;
+		const char *p = reply_line(b, has_id, id, small, &n);
+		buf_append(&queued, p, n);
+		gathered = !queued.oom;
+		queued.oom = false;
+	}
+	pthread_mutex_unlock(&send_lock);
+	if (last)
+		pthread_cond_signal(&paid); /* after the unlock, as thread.c's enqueue() */
+	if (!gathered)
+		child_send(b, has_id, id);
+}
+
+/* child_flush() once the threads' replies owed are in, or GATHER_MS has passed. */
+static void child_gather(void)
+{
+	pthread_mutex_lock(&send_lock);
+	if (owed) {
+		struct timespec until;
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_nsec += GATHER_MS * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		while (owed && pthread_cond_clockwait(&paid, &send_lock, CLOCK_MONOTONIC, &until) != ETIMEDOUT)
+			;
+		owed = 0;
+		gather_round++;
+	}
+	write_queued();
+	pthread_mutex_unlock(&send_lock);
+}
+
 /* A request line parsed and checked: its op, or NULL with r->err saying why. `repeating`: as a step of a repeat. */
 static const struct op *prepare(const char *line, size_t len, struct request *r, bool repeating)
 {
@@ -1882,7 +1956,10 @@ static void serve_requests(void)
 		while ((k = lines_next(&in, &line, &len)) != LINE_NONE)
 			if (k == LINE_OK)
 				serve(line, len, &out);
-		child_flush();
+		/* the rest of a round's requests, come in a later read, are served before its replies are waited for */
+		struct pollfd more = { .fd = sock, .events = POLLIN };
+		if (poll(&more, 1, 0) <= 0)
+			child_gather();
 		if (lines_fill(&in, sock) <= 0)
 			_exit(0); /* the router closed its end: it is gone or stopping */
 	}

@@ -28,6 +28,7 @@ struct call {
 	int advice;
 	bool has_id;
 	int64_t id;
+	unsigned round; /* the serving loop's, which its reply is owed to (child_owe()) */
 };
 
 struct thread {
@@ -58,7 +59,7 @@ static void answer_minflt(const struct call *c, struct buf *o)
 		jw_hex(o, "minflt", (uint64_t)ru.ru_minflt);
 		jw_end(o);
 	}
-	child_send(o, c->has_id, c->id);
+	child_pay(o, c->has_id, c->id, c->round);
 }
 
 /*
@@ -80,7 +81,7 @@ static void answer_madvise(const struct call *c, struct buf *o)
 		buf_puts(o, ",\"ok\":true");
 		jw_end(o);
 	}
-	child_send(o, c->has_id, c->id);
+	child_pay(o, c->has_id, c->id, c->round);
 }
 
 static void *serve_calls(void *arg)
@@ -106,9 +107,11 @@ static void *serve_calls(void *arg)
 		if (!t->head)
 			t->tail = NULL;
 		pthread_mutex_unlock(&t->lock);
-		if (c->kind == CALL_ACCESS)
-			memory_answer(c->access, &out);
-		else if (c->kind == CALL_MINFLT)
+		if (c->kind == CALL_ACCESS) {
+			memory_run(c->access, &out);
+			child_pay(&out, c->has_id, c->id, c->round);
+			buf_shrink(&out);
+		} else if (c->kind == CALL_MINFLT)
 			answer_minflt(c, &out);
 		else
 			answer_madvise(c, &out);
@@ -169,14 +172,16 @@ static enum outcome enqueue(struct request *r, struct thread *t, struct call c0)
 	*c = c0;
 	c->has_id = r->has_id;
 	c->id = r->id;
+	c->round = child_owe();
 	pthread_mutex_lock(&t->lock);
 	if (t->tail)
 		t->tail->next = c;
 	else
 		t->head = c;
 	t->tail = c;
-	pthread_cond_signal(&t->more);
 	pthread_mutex_unlock(&t->lock);
+	/* after the unlock: on one CPU the thread woken may run at once, and would only wait for the lock */
+	pthread_cond_signal(&t->more);
 	return ASYNC;
 }
 
