@@ -419,21 +419,26 @@ export function faultinPage(mm: Mm, vma: Vma, addr: bigint, write: boolean): VmF
 /**
  * FOLL_TOUCH once GUP follows the page: a huge pmd is made young (and
  * dirty) (touch_pmd()); a pte stays as it is, its folio marked accessed
- * (and dirty) instead (follow_page_pte()).
+ * (and dirty) instead (follow_page_pte()). Returns __get_user_pages()'s
+ * page_increm: a huge pmd's follow sets page_mask, so the loop steps to
+ * the end of the huge page at once.
  */
-export function followTouch(mm: Mm, addr: bigint, write: boolean): void {
+export function followTouch(mm: Mm, addr: bigint, write: boolean): number {
   const pg = mm.pg;
   const { level, val } = mm.leaf(addr);
-  if (level === 2 ? !pg.pmdPresent(val) : !pg.ptePresent(val)) return;
+  if (level === 2 ? !pg.pmdPresent(val) : !pg.ptePresent(val)) return 1;
   if (level === 2) {
     let entry = pg.pteMkyoung(val);
     if (write) entry = pg.pteMkdirty(entry);
     const slot = mm.pt.pmdSlot(addr, false)!;
     mm.pt.write(slot, pg.ptepSetAccessFlags(val, entry));
-    return;
+    // page_increm = 1 + (~(start >> PAGE_SHIFT) & (HPAGE_PMD_NR - 1))
+    return Number(((addr | (PMD_SIZE - 1n)) + 1n - addr) >> 12n);
   }
   const f = mm.vmNormalFolio(val);
-  if (!f) return;
-  if (write && !pg.pteDirty(val)) f.dirty = true;
-  folioMarkAccessed(f);
+  if (f) {
+    if (write && !pg.pteDirty(val)) f.dirty = true;
+    folioMarkAccessed(f);
+  }
+  return 1;
 }

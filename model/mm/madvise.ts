@@ -458,7 +458,7 @@ function madvisePopulate(mm: Mm, start: bigint, end: bigint, write: boolean): Re
 // __get_user_pages(FOLL_MADV_POPULATE)
 function populateRange(mm: Mm, start: bigint, end: bigint, write: boolean): Ret<0> {
   let v: Vma | null = null;
-  for (let a = start; a < end; a += PAGE) {
+  for (let a = start, increm = 1n; a < end; a += increm * PAGE) {
     // the first iteration or across an area's end: vma_lookup() and check_vma_flags()
     if (v === null || a >= v.end) {
       v = mm.vmas.lookup(a);
@@ -470,7 +470,7 @@ function populateRange(mm: Mm, start: bigint, end: bigint, write: boolean): Ret<
     // faultin_page_range() with FOLL_HWPOISON: a poisoned page is EHWPOISON, not EFAULT
     if (r === 'HWPOISON') return new Errno('EHWPOISON', 'madvise');
     if (r === 'SIGSEGV' || r === 'SIGBUS') return new Errno('EFAULT', 'madvise');
-    followTouch(mm, a, write);
+    increm = BigInt(followTouch(mm, a, write));
   }
   return 0;
 }

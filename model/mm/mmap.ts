@@ -172,9 +172,9 @@ function mmPopulate(mm: Mm, start: bigint, end: bigint): void {
 function populateVmaPageRange(mm: Mm, v: Vma, start: bigint, end: bigint): void {
   if (!(v.flags & V.VM_ACCESS_FLAGS)) return;
   const write = (v.flags & (V.VM_WRITE | V.VM_SHARED)) === V.VM_WRITE;
-  for (let a = start; a < end; a += PAGE) {
+  for (let a = start, increm = 1n; a < end; a += increm * PAGE) {
     if (faultinPage(mm, v, a, write) !== 0) break;
-    followTouch(mm, a, write);
+    increm = BigInt(followTouch(mm, a, write));
   }
   mm.sys.lru.drain();
 }
