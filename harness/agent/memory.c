@@ -34,7 +34,7 @@ struct job {
 	int64_t id;
 	uint64_t addr;
 	size_t len; /* bytes; for INCREMENT, ATOMIC_ADD and STORE_EACH, addresses */
-	unsigned char byte; /* FILL's (INVERT: the same range, no byte) */
+	unsigned char byte; /* FILL's */
 	uint64_t each; /* FILL_EACH's and CHECK_FILL's bytes an address */
 	int delta; /* ATOMIC_ADD's */
 	int fd; /* UFFD_READ's, READ_FD's; FORK's: the new process's socket */

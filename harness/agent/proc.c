@@ -1735,11 +1735,16 @@ void child_pay(struct buf *b, bool has_id, int64_t id, unsigned r)
 		child_send(b, has_id, id);
 }
 
-/* child_flush() once the threads' replies owed are in, or GATHER_MS has passed. */
+/*
+ * child_flush() once the threads' replies owed are in, or GATHER_MS has
+ * passed; at once where more requests are waiting (the rest of the round,
+ * come in a later read: served first, their replies gathered then).
+ */
 static void child_gather(void)
 {
 	pthread_mutex_lock(&send_lock);
-	if (owed) {
+	struct pollfd more = { .fd = sock, .events = POLLIN };
+	if (owed && poll(&more, 1, 0) == 0) {
 		struct timespec until;
 		clock_gettime(CLOCK_MONOTONIC, &until);
 		until.tv_nsec += GATHER_MS * 1000000L;
@@ -1956,10 +1961,7 @@ static void serve_requests(void)
 		while ((k = lines_next(&in, &line, &len)) != LINE_NONE)
 			if (k == LINE_OK)
 				serve(line, len, &out);
-		/* the rest of a round's requests, come in a later read, are served before its replies are waited for */
-		struct pollfd more = { .fd = sock, .events = POLLIN };
-		if (poll(&more, 1, 0) <= 0)
-			child_gather();
+		child_gather();
 		if (lines_fill(&in, sock) <= 0)
 			_exit(0); /* the router closed its end: it is gone or stopping */
 	}

@@ -54,7 +54,7 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t stopped = PTHREAD_COND_INITIALIZER, more = PTHREAD_COND_INITIALIZER;
 static struct server *next;
 static bool started;
-static struct buf steps;
+static struct buf steps, answer; /* answer: answer_steps()'s reply */
 static bool running;
 static bool waiter;
 static int64_t waiter_id;
@@ -67,22 +67,22 @@ static int64_t waiter_id;
  */
 static void answer_steps(bool has_id, int64_t id)
 {
-	static struct buf o;
+	struct buf *o = &answer;
 	struct request r = { .has_id = has_id, .id = id };
-	o.len = 0;
-	o.oom = steps.oom; /* a step lost: child_send() answers "out of memory" */
-	jw_begin(&o, &r);
-	buf_puts(&o, ",\"ok\":true,\"ended\":");
-	buf_puts(&o, running ? "false" : "true");
-	buf_puts(&o, ",\"steps\":[");
-	buf_append(&o, steps.p, steps.len);
-	buf_puts(&o, "]");
-	jw_end(&o);
-	child_send(&o, has_id, id);
+	o->len = 0;
+	o->oom = steps.oom; /* a step lost: child_send() answers "out of memory" */
+	jw_begin(o, &r);
+	buf_puts(o, ",\"ok\":true,\"ended\":");
+	buf_puts(o, running ? "false" : "true");
+	buf_puts(o, ",\"steps\":[");
+	buf_append(o, steps.p, steps.len);
+	buf_puts(o, "]");
+	jw_end(o);
+	child_send(o, has_id, id);
 	steps.len = 0;
 	steps.oom = false;
 	if (!running) {
-		buf_shrink(&o);
+		buf_shrink(o);
 		buf_shrink(&steps);
 	}
 }
@@ -565,7 +565,7 @@ void uffd_serve_forked(void)
 	pthread_mutex_init(&lock, NULL);
 	pthread_cond_init(&stopped, NULL);
 	pthread_cond_init(&more, NULL);
-	steps = (struct buf){ 0 };
+	steps = answer = (struct buf){ 0 };
 	next = NULL;
 	running = waiter = started = false;
 }
