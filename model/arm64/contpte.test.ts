@@ -64,12 +64,12 @@ for (const layout of BUILTIN_LAYOUTS.values()) {
           // blocks in one table, changed one after the other: what one remembers must hold for the next
           fc.property(fc.array(arbBlock, { minLength: 1, maxLength: 6 }), fc.oneof(arbPte, fc.constantFrom(...prots)), fc.nat(changes.length - 1), (blocks, shared, change) => {
             // folios never overlap (a page is in one folio): a block's is dropped where it would overlap an earlier one
-            const folioList: { pfn: bigint; nrPages: number }[] = [];
+            const folioList: { pfn: bigint; pfnNr: number; nrPages: number }[] = [];
             const disjoint = (f: { pfn: bigint; nrPages: number }) =>
               folioList.every((g) => f.pfn + BigInt(f.nrPages) <= g.pfn || g.pfn + BigInt(g.nrPages) <= f.pfn);
             const placed = blocks.map((b, k) => {
               const pfn = b.kind === 'mixed' && b.misaligned ? b.pfn : b.pfn & ~15n;
-              const wanted = b.folio && { pfn: pfn + BigInt(b.folio[1]), nrPages: b.folio[0] };
+              const wanted = b.folio && { pfn: pfn + BigInt(b.folio[1]), pfnNr: Number(pfn) + b.folio[1], nrPages: b.folio[0] };
               const folio = wanted && disjoint(wanted) ? wanted : null;
               if (folio) folioList.push(folio);
               return { ...b, pfn, folio, first: withPage((b.base ?? shared) | PTE_VALID, pfn), slot: CONT_PTES * 8 * (2 * k + 1) };

@@ -31,7 +31,7 @@ export interface PteMemory {
 /** The folios pages belong to, as contpte asks after them (pfns as numbers). */
 export interface Folios {
   /** page_folio(pfn_to_page(pfn)), null for none */
-  folioAt(pfn: number): { readonly pfn: bigint; readonly nrPages: number } | null;
+  folioAt(pfn: number): { readonly pfn: bigint; readonly pfnNr: number; readonly nrPages: number } | null;
   /** folio_nr_pages() of the folio pfn belongs to, 0 for none: from the page's own slot, without the folio */
   nrPagesAt(pfn: number): number;
 }
@@ -337,7 +337,7 @@ export class ContPte {
     // __contpte_try_fold()'s folio test, which the attributes cannot answer: the last page's folio holds the first too
     if (this.folios.nrPagesAt(pfn + CONT_PTES - 1) < CONT_PTES) return;
     const folio = this.folios.folioAt(pfn + CONT_PTES - 1);
-    if (folio === null || this.folios.folioAt(pfn) !== folio) return;
+    if (folio === null || this.folios.folioAt(pfn)?.pfnNr !== folio.pfnNr) return;
     const attrs = attrsOf(lo, hi);
     let fold = pfn % CONT_PTES === 0;
     for (let i = 1, a = at + 2; fold && i < CONT_PTES; i++, a += 2) fold = (alike || attrsOf(w[a]!, w[a + 1]!) === attrs) && pfnOfWords(w[a]!, w[a + 1]!) === pfn + i;

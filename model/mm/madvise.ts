@@ -372,7 +372,7 @@ function coldOrPageoutPmd(mm: Mm, vma: Vma, lo: bigint, hi: bigint, pageout: boo
       }
     }
     // mapped here only, every page once; a folio already picked is not on the LRU any more
-    if (folioMapcount(folio) === folio.nrPages && !picked.some((p) => p.folio === folio)) {
+    if (folioMapcount(folio) === folio.nrPages && !picked.some((p) => p.folio.same(folio))) {
       if (!pageout) {
         mm.arch.clearYoungDirtyPtes(slot!, nr, { young: true, dirty: false });
       }

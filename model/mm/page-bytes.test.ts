@@ -1,8 +1,7 @@
-// Page content stored by the line, and the pfn-indexed sections under it.
+// Page content stored by the line.
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { PageBytes } from './page-bytes.ts';
-import { PfnMap } from './pfn-map.ts';
 
 const PAGE = 4096;
 
@@ -82,23 +81,5 @@ describe('PageBytes', () => {
     expect(b.readByte(2, 4002)).toBe(3);
     b.copy(2, 3); // a page never written copies as zeroes
     expect(b.has(2)).toBe(false);
-  });
-});
-
-describe('PfnMap', () => {
-  test('ranges across sections set, count and clear', () => {
-    const m = new PfnMap<string>();
-    m.setRange(4090, 20, 'a');
-    expect(m.size).toBe(20);
-    expect(m.get(4095)).toBe('a');
-    expect(m.get(4109)).toBe('a');
-    expect(m.get(4110)).toBeUndefined();
-    m.deleteRange(4095, 2);
-    expect(m.size).toBe(18);
-    expect(m.has(4096)).toBe(false);
-    m.deleteRange(0, 10000);
-    expect(m.size).toBe(0);
-    m.set(2 ** 40, 'far');
-    expect(m.get(2 ** 40)).toBe('far');
   });
 });

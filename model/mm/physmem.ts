@@ -1,12 +1,17 @@
 // Physical memory: folios (pages and 2 MiB huge pages) with their content,
 // how often each page is mapped, and whether an anonymous page is known to
-// be exclusive to one process (PageAnonExclusive). Memory grows with the
+// be exclusive to one process (PageAnonExclusive). What the kernel keeps in
+// struct page lives here as it does there, in pfn-indexed sections of the
+// vmemmap (SPARSEMEM), and a Folio is a handle on its head page: a page
+// allocated is slots in typed arrays, never an object that outlives the
+// call (V8 copies every object that survives its young generation, and one
+// per page cost more than the kernel's whole fault). Memory grows with the
 // pages allocated, and page content only with the bytes written
 // (page-bytes.ts).
 
 import { PAGE_SHIFT } from '../arm64/hwdef.ts';
 import { PageBytes } from './page-bytes.ts';
-import { PfnMap, SECTION, Sections } from './pfn-map.ts';
+import { SECTION, Sections } from './pfn-map.ts';
 
 export const PAGE_SIZE = 1 << Number(PAGE_SHIFT);
 export const HPAGE_PMD_ORDER = 9;
@@ -19,52 +24,132 @@ export interface Mapping {
   readonly shmem: boolean;
 }
 
+// a folio's flags, in its head page's slot (page-flags.h)
+const PG_ANON = 1;
+const PG_DIRTY = 2;
+const PG_REFERENCED = 4;
+const PG_SWAPBACKED = 8;
+const PG_HUGETLB = 16;
+
 /**
- * What struct page holds for each page frame (its mapcount,
- * PageAnonExclusive, and its folio's order), in pfn-indexed sections as the vmemmap has them: a
- * folio's pages are slots here, not arrays of its own, so allocating a
- * page allocates no array (and the GC copies none).
+ * What struct page holds for each page frame of a section: the page's own
+ * mapcount, PageAnonExclusive and its folio's order, and in a head page's
+ * slot what its folio has (flags, entire mapcount, mapping and index).
  */
 export interface PageSection {
   readonly mapcount: Int32Array;
   readonly exclusive: Uint8Array;
   /** the order of the folio holding the page, + 1 (0: no folio), as the folio's pages tell it (folio_nr_pages()) */
   readonly order: Uint8Array;
+  /** head pages: PG_* */
+  readonly flags: Uint8Array;
+  /** head pages: mapped by a pmd, as a whole (_entire_mapcount) */
+  readonly pmdMapped: Int32Array;
+  /** head pages: how many of the folio's pages any pte maps (folio_mapped() asks per zap batch) */
+  readonly mappedPages: Int32Array;
+  /** head pages of file folios: the page cache and index they sit at; made for the first one */
+  mapping: (Mapping | null)[] | null;
+  index: Float64Array | null;
   /** pages allocated in the section and not freed */
   used: number;
 }
 
+/** A section's slots, in one buffer: one allocation, not one per array. */
+function newSection(): PageSection {
+  const buf = new ArrayBuffer(SECTION * 15);
+  return {
+    mapcount: new Int32Array(buf, 0, SECTION),
+    pmdMapped: new Int32Array(buf, SECTION * 4, SECTION),
+    mappedPages: new Int32Array(buf, SECTION * 8, SECTION),
+    exclusive: new Uint8Array(buf, SECTION * 12, SECTION),
+    order: new Uint8Array(buf, SECTION * 13, SECTION),
+    flags: new Uint8Array(buf, SECTION * 14, SECTION),
+    mapping: null,
+    index: null,
+    used: 0,
+  };
+}
+
+/**
+ * A folio: a handle on its head page's slots. Two handles on one folio are
+ * the same folio (same()), as two pointers to one struct folio are; a
+ * handle kept past folio_put() reads what the folio had when freed.
+ */
 export class Folio {
-  // how many pages have any pte mapping them (folio_mapped() asks per zap batch)
-  private mappedPages = 0;
   /** the folio's first page's slot in its section (a folio never crosses one: both are aligned, a section the larger) */
   private readonly at: number;
-  /** mapped by a pmd, as a whole */
-  pmdMapped = 0;
-  dirty = false;
-  /** PG_referenced: accessed other than through a pte's access flag (smaps Referenced counts it) */
-  referenced = false;
-  /** PG_swapbacked: cleared when MADV_FREE makes an anonymous folio lazyfree */
-  swapbacked = true;
-  /** from the hugetlb pool: freeing it returns it there */
-  hugetlb = false;
   constructor(
-    readonly pfn: bigint,
+    /** the head page's frame number */
+    readonly pfnNr: number,
     readonly order: number,
-    readonly anon: boolean,
-    readonly mapping: Mapping | null,
-    readonly index: bigint,
     /** the section holding its pages */
     readonly pages: PageSection,
   ) {
-    this.at = Number(pfn) % SECTION;
+    this.at = pfnNr % SECTION;
+  }
+  /** folio_pfn() */
+  get pfn(): bigint {
+    return BigInt(this.pfnNr);
+  }
+  /** the same folio as other (folio pointers compared) */
+  same(other: Folio | null | undefined): boolean {
+    return other !== null && other !== undefined && other.pfnNr === this.pfnNr;
   }
   get nrPages(): number {
     return 1 << this.order;
   }
+  get anon(): boolean {
+    return (this.pages.flags[this.at]! & PG_ANON) !== 0;
+  }
+  get mapping(): Mapping | null {
+    return this.pages.mapping?.[this.at] ?? null;
+  }
+  get index(): bigint {
+    return this.pages.index === null ? 0n : BigInt(this.pages.index[this.at]!);
+  }
+  get pmdMapped(): number {
+    return this.pages.pmdMapped[this.at]!;
+  }
+  set pmdMapped(n: number) {
+    this.pages.pmdMapped[this.at] = n;
+  }
+  get dirty(): boolean {
+    return this.flag(PG_DIRTY);
+  }
+  set dirty(on: boolean) {
+    this.setFlag(PG_DIRTY, on);
+  }
+  /** PG_referenced: accessed other than through a pte's access flag (smaps Referenced counts it) */
+  get referenced(): boolean {
+    return this.flag(PG_REFERENCED);
+  }
+  set referenced(on: boolean) {
+    this.setFlag(PG_REFERENCED, on);
+  }
+  /** PG_swapbacked: cleared when MADV_FREE makes an anonymous folio lazyfree */
+  get swapbacked(): boolean {
+    return this.flag(PG_SWAPBACKED);
+  }
+  set swapbacked(on: boolean) {
+    this.setFlag(PG_SWAPBACKED, on);
+  }
+  /** from the hugetlb pool: freeing it returns it there */
+  get hugetlb(): boolean {
+    return this.flag(PG_HUGETLB);
+  }
+  set hugetlb(on: boolean) {
+    this.setFlag(PG_HUGETLB, on);
+  }
+  private flag(bit: number): boolean {
+    return (this.pages.flags[this.at]! & bit) !== 0;
+  }
+  private setFlag(bit: number, on: boolean): void {
+    const flags = this.pages.flags;
+    flags[this.at] = on ? flags[this.at]! | bit : flags[this.at]! & ~bit;
+  }
   /** the page's index within this folio */
   pageIndex(pfn: bigint): number {
-    return Number(pfn - this.pfn);
+    return Number(pfn) - this.pfnNr;
   }
   /** how many ptes map page i of the folio */
   mapcountOf(i: number): number {
@@ -73,13 +158,15 @@ export class Folio {
   /** adds delta to the pte mapcount of pages [i, i + nr) */
   addMapcount(i: number, delta: number, nr = 1): void {
     const counts = this.pages.mapcount;
+    let mapped = 0;
     for (let k = this.at + i, end = k + nr; k < end; k++) {
       const before = counts[k]!;
       const after = before + delta;
       counts[k] = after;
-      if (before <= 0 && after > 0) this.mappedPages++;
-      else if (before > 0 && after <= 0) this.mappedPages--;
+      if (before <= 0 && after > 0) mapped++;
+      else if (before > 0 && after <= 0) mapped--;
     }
+    this.pages.mappedPages[this.at] = this.pages.mappedPages[this.at]! + mapped;
   }
   setMapcount(i: number, count: number): void {
     this.addMapcount(i, count - this.mapcountOf(i));
@@ -87,28 +174,11 @@ export class Folio {
   /** no pte maps any page any more */
   clearMapcounts(): void {
     for (let k = this.at, end = k + this.nrPages; k < end; k++) this.pages.mapcount[k] = 0;
-    this.mappedPages = 0;
-  }
-  /** Records the folio's order in its pages' slots, which folio_nr_pages() of any of them reads. */
-  setOrderOfPages(): void {
-    // by hand: a TypedArray fill() is a call into the runtime, which every order-0 folio would pay
-    for (let k = this.at, end = k + this.nrPages; k < end; k++) this.pages.order[k] = this.order + 1;
-  }
-  /** Clears what the folio's pages' slots say of it, as it is freed. */
-  clearPageSlots(): void {
-    for (let k = this.at, end = k + this.nrPages; k < end; k++) {
-      this.pages.order[k] = 0;
-      this.pages.exclusive[k] = 0;
-    }
-  }
-  /** Counts the pages mapped afresh, for a folio whose slots another set (the folio it was split from). */
-  recountMapped(): void {
-    this.mappedPages = 0;
-    for (let k = this.at, end = k + this.nrPages; k < end; k++) if (this.pages.mapcount[k]! > 0) this.mappedPages++;
+    this.pages.mappedPages[this.at] = 0;
   }
   /** folio_mapped(): is any page mapped anywhere */
   mapped(): boolean {
-    return this.pmdMapped > 0 || this.mappedPages > 0;
+    return this.pages.pmdMapped[this.at]! > 0 || this.pages.mappedPages[this.at]! > 0;
   }
   /** how many times a page is mapped, by ptes or through the folio's pmd */
   pageMapcount(pfn: bigint): number {
@@ -125,13 +195,17 @@ export class Folio {
 }
 
 /** PFNs of user pages start above the page-table pool (arm64/tables.ts). */
-const USER_PFN_BASE = 0x8_0000n;
+const USER_PFN_BASE = 0x8_0000;
+
+/** Records where a file folio sits in its section's head slot. */
+function setCacheSlot(s: PageSection, at: number, mapping: Mapping | null, index: bigint): void {
+  (s.mapping ??= new Array<Mapping | null>(SECTION).fill(null))[at] = mapping;
+  (s.index ??= new Float64Array(SECTION))[at] = Number(index);
+}
 
 export class PhysMem {
   // a number: bigint arithmetic allocates on every folio allocated
-  private next = Number(USER_PFN_BASE);
-  // keyed by the pfn as a number (pfns stay far below 2^53): bigint arithmetic allocates
-  private readonly folios = new PfnMap<Folio>();
+  private next = USER_PFN_BASE;
   private readonly bytes = new PageBytes();
   private readonly pages = new Sections<PageSection>();
   /** the shared zero page, mapped read-only for reads of untouched anonymous memory */
@@ -140,27 +214,31 @@ export class PhysMem {
   readonly hugeZeroPfn: bigint;
 
   constructor() {
-    this.zeroPfn = this.bump(0);
-    this.hugeZeroPfn = this.bump(HPAGE_PMD_ORDER);
+    this.zeroPfn = BigInt(this.bump(0));
+    this.hugeZeroPfn = BigInt(this.bump(HPAGE_PMD_ORDER));
   }
 
-  private bump(order: number): bigint {
+  /** the next free frames, aligned to their size as the buddy allocator hands them out */
+  private bump(order: number): number {
     const align = 2 ** order;
     const pfn = Math.ceil(this.next / align) * align;
     this.next = pfn + align;
-    return BigInt(pfn);
+    return pfn;
   }
 
   /** folio_alloc(): a new zero-filled folio, its pages mapped nowhere and not exclusive */
   alloc(order: number, anon: boolean, mapping: Mapping | null = null, index = 0n): Folio {
     const pfn = this.bump(order);
     // pfns are never handed out twice, so a new folio's slots hold zeroes
-    const pages = this.pages.getOrCreate(Math.floor(Number(pfn) / SECTION), () => ({ mapcount: new Int32Array(SECTION), exclusive: new Uint8Array(SECTION), order: new Uint8Array(SECTION), used: 0 }));
-    pages.used += 1 << order;
-    const f = new Folio(pfn, order, anon, mapping, index, pages);
-    f.setOrderOfPages();
-    this.folios.setRange(Number(f.pfn), f.nrPages, f);
-    return f;
+    const pages = this.pages.getOrCreate(Math.floor(pfn / SECTION), newSection);
+    const at = pfn % SECTION;
+    const nr = 1 << order;
+    pages.used += nr;
+    // by hand: a TypedArray fill() is a call into the runtime, which every order-0 folio would pay
+    for (let k = at, end = at + nr; k < end; k++) pages.order[k] = order + 1;
+    pages.flags[at] = (anon ? PG_ANON : 0) | PG_SWAPBACKED;
+    if (mapping !== null || index !== 0n) setCacheSlot(pages, at, mapping, index);
+    return new Folio(pfn, order, pages);
   }
 
   /** folio_nr_pages() of the folio pfn belongs to, 0 for none, from the page's own slot (ContPte's Folios) */
@@ -178,9 +256,13 @@ export class PhysMem {
     return this.folioAt(Number(pfn));
   }
 
-  /** folioOf() of a pfn held as a number, as bulk paths over a table's words have it */
+  /** page_folio() of a pfn held as a number, as bulk paths over a table's words have it */
   folioAt(pfn: number): Folio | null {
-    return this.folios.get(pfn) ?? null;
+    const s = this.pages.get(Math.floor(pfn / SECTION));
+    const order = s === undefined ? 0 : s.order[pfn % SECTION]!;
+    if (order === 0) return null;
+    // a folio is aligned to its size, so its head is the page's frame rounded down
+    return new Folio(pfn - (pfn % (1 << (order - 1))), order - 1, s!);
   }
 
   isZeroPfn(pfn: bigint): boolean {
@@ -189,12 +271,15 @@ export class PhysMem {
 
   /** Drops a folio nobody maps or caches any more. */
   free(f: Folio): void {
-    this.folios.deleteRange(Number(f.pfn), f.nrPages);
-    // a freed folio's pages say nothing: their slots are read by pfn alone (nrPagesAt(), exclusiveAt())
-    f.clearPageSlots();
-    f.pages.used -= f.nrPages;
-    if (f.pages.used === 0) this.pages.delete(Math.floor(Number(f.pfn) / SECTION));
-    this.bytes.drop(Number(f.pfn), f.nrPages);
+    const s = f.pages;
+    // a freed folio's pages say nothing: their slots are read by pfn alone (folioAt(), nrPagesAt(), exclusiveAt())
+    for (let k = f.pfnNr % SECTION, end = k + f.nrPages; k < end; k++) {
+      s.order[k] = 0;
+      s.exclusive[k] = 0;
+    }
+    s.used -= f.nrPages;
+    if (s.used === 0) this.pages.delete(Math.floor(f.pfnNr / SECTION));
+    this.bytes.drop(f.pfnNr, f.nrPages);
   }
 
   read(pfn: bigint, offset: number, length: number): Uint8Array {
@@ -249,18 +334,22 @@ export class PhysMem {
    * swapbacked flags.
    */
   splitFolio(f: Folio): Folio[] {
+    const s = f.pages;
+    const head = f.pfnNr % SECTION;
+    const flags = s.flags[head]! & ~PG_HUGETLB;
+    const entire = f.pmdMapped;
+    const { mapping, index } = f;
     const parts: Folio[] = [];
     for (let i = 0; i < f.nrPages; i++) {
       // the page's slots are its own folio's now: its mapcount gains the pmd's, its exclusivity stays
-      const p = new Folio(f.pfn + BigInt(i), 0, f.anon, f.mapping, f.index + BigInt(i), f.pages);
-      p.recountMapped();
-      p.setOrderOfPages();
-      p.addMapcount(0, f.pmdMapped);
-      p.dirty = f.dirty;
-      p.referenced = f.referenced;
-      p.swapbacked = f.swapbacked;
-      this.folios.set(Number(p.pfn), p);
-      parts.push(p);
+      const at = head + i;
+      s.order[at] = 1;
+      s.flags[at] = flags;
+      s.pmdMapped[at] = 0;
+      s.mapcount[at] = s.mapcount[at]! + entire;
+      s.mappedPages[at] = s.mapcount[at]! > 0 ? 1 : 0;
+      if (mapping !== null || index !== 0n || i !== 0) setCacheSlot(s, at, mapping, index + BigInt(i));
+      parts.push(new Folio(f.pfnNr + i, 0, s));
     }
     return parts;
   }

@@ -194,7 +194,7 @@ export function shmemMfillFilemapAdd(inode: Inode, f: Folio): Errno | null {
 
 /** shmem_mfill_filemap_remove(): the page leaves the cache again (its install failed) */
 export function shmemMfillFilemapRemove(inode: Inode, f: Folio): void {
-  if (inode.pages.get(f.index) === f) inode.pages.delete(f.index);
+  if (f.same(inode.pages.get(f.index))) inode.pages.delete(f.index);
 }
 
 /**
