@@ -1,7 +1,7 @@
 // Page faults (mm/memory.c handle_mm_fault() and friends, mm/huge_memory.c
-// for PMD-mapped THP), and the fault-in GUP does for MADV_POPULATE_*. Every
-// entry installed is built with the layout's helpers, so soft-dirty and
-// uffd-wp end up exactly where the kernel's code puts them.
+// for PMD-mapped THP). Every entry installed is built with the layout's
+// helpers, so soft-dirty and uffd-wp end up exactly where the kernel's code
+// puts them.
 
 import type { Pgtable, Pte } from '../arm64/pgtable.ts';
 import { AttrChange, AttrQuestion, pfnOfWords, wordAt } from '../arm64/pte-words.ts';
@@ -13,7 +13,6 @@ import { HPAGE_PMD_ORDER, type Folio } from './physmem.ts';
 import { PMD_MASK, PMD_SIZE } from './pgtables.ts';
 import { hugetlbFault } from './hugetlb.ts';
 import { shmemGetFolio, shmemUserfaultReason } from './shmem.ts';
-import { folioMarkAccessed } from './swap.ts';
 import * as V from './vma.ts';
 import type { Vma } from './vma.ts';
 import { handleUserfault, type UffdCtx, type UffdWaiter } from './userfaultfd.ts';
@@ -47,17 +46,17 @@ export function handleMmFault(mm: Mm, vma: Vma, addr: bigint, flags: number): Vm
       return 0;
     }
   }
-  return handlePteFault(mm, vma, addr, flags);
+  return handlePteFault(mm, vma, addr, flags, pmdSlot);
 }
 
-// handle_pte_fault()
-function handlePteFault(mm: Mm, vma: Vma, addr: bigint, flags: number): VmFault {
+// handle_pte_fault(), under the pmd at pmdSlot (vmf->pmd)
+function handlePteFault(mm: Mm, vma: Vma, addr: bigint, flags: number, pmdSlot: number): VmFault {
   const pg = mm.pg;
   // no pte table is allocated here: only a handler that installs an entry makes one (a fault that fails leaves none)
-  const slot = mm.pt.pteSlot(addr, false);
+  const slot = mm.pt.pteSlotUnder(pmdSlot, addr);
   const orig = slot === null ? 0n : mm.arch.ptepGet(slot);
   // do_pte_missing()
-  if (slot === null || pg.pteNone(orig)) return vma.isAnonymous ? doAnonymousPage(mm, vma, addr, flags, false) : doFault(mm, vma, addr, flags, false);
+  if (slot === null || pg.pteNone(orig)) return vma.isAnonymous ? doAnonymousPage(mm, vma, addr, flags, false, slot) : doFault(mm, vma, addr, flags, false);
   if (!pg.ptePresent(orig)) {
     // do_swap_page() -> handle_pte_marker(): a poisoned page (UFFDIO_POISON) is VM_FAULT_HWPOISON, before all else;
     // hitting a guard page is always fatal
@@ -70,7 +69,7 @@ function handlePteFault(mm: Mm, vma: Vma, addr: bigint, flags: number): VmFault 
         return 0;
       }
       // do_pte_missing()
-      return vma.isAnonymous ? doAnonymousPage(mm, vma, addr, flags, true) : doFault(mm, vma, addr, flags, true);
+      return vma.isAnonymous ? doAnonymousPage(mm, vma, addr, flags, true, slot) : doFault(mm, vma, addr, flags, true);
     }
     return doSwapPage(mm, vma, addr, flags, slot, orig);
   }
@@ -131,11 +130,11 @@ export function newAnonFolio(mm: Mm, vma: Vma, order: number): Folio {
 }
 
 // do_anonymous_page()
-/** `uffdWp`: the pte was a uffd-wp marker (vmf_orig_pte_uffd_wp()), which the new entry keeps */
-function doAnonymousPage(mm: Mm, vma: Vma, addr: bigint, flags: number, uffdWp: boolean): VmFault {
+/** `uffdWp`: the pte was a uffd-wp marker (vmf_orig_pte_uffd_wp()), which the new entry keeps; `ptep`: the pte's slot, null before pte_alloc() */
+function doAnonymousPage(mm: Mm, vma: Vma, addr: bigint, flags: number, uffdWp: boolean, ptep: number | null): VmFault {
   const pg = mm.pg;
   if (vma.flags & V.VM_SHARED) return 'SIGBUS';
-  const slot = mm.pt.pteSlot(addr, true)!; // pte_alloc()
+  const slot = ptep ?? mm.pt.pteSlot(addr, true)!; // pte_alloc()
   let entry: Pte;
   const write = (flags & FAULT_FLAG_WRITE) !== 0;
   // the zero page for reads, where the kernel has one for them (SystemConfig.readFaultZeroPage)
@@ -398,47 +397,4 @@ function doHugePmdWpPage(mm: Mm, vma: Vma, addr: bigint, pmdSlot: number, orig: 
   }
   splitHugePmd(mm, addr & PMD_MASK);
   return 'fallback';
-}
-
-/**
- * faultin_page() as GUP drives it: fault until the page is mapped with the
- * access asked for (follow_page_pte() would find it), at most a few rounds.
- */
-export function faultinPage(mm: Mm, vma: Vma, addr: bigint, write: boolean): VmFault {
-  const pg = mm.pg;
-  for (let round = 0; round < 4; round++) {
-    const { val } = mm.leaf(addr);
-    const mapped = val !== 0n && pg.ptePresent(val) && !pg.pteProtnone(val);
-    if (mapped && (!write || pg.pteWrite(val))) return 0;
-    const r = handleMmFault(mm, vma, addr, write ? FAULT_FLAG_WRITE : 0);
-    if (r !== 0) return r;
-  }
-  return 0;
-}
-
-/**
- * FOLL_TOUCH once GUP follows the page: a huge pmd is made young (and
- * dirty) (touch_pmd()); a pte stays as it is, its folio marked accessed
- * (and dirty) instead (follow_page_pte()). Returns __get_user_pages()'s
- * page_increm: a huge pmd's follow sets page_mask, so the loop steps to
- * the end of the huge page at once.
- */
-export function followTouch(mm: Mm, addr: bigint, write: boolean): number {
-  const pg = mm.pg;
-  const { level, val } = mm.leaf(addr);
-  if (level === 2 ? !pg.pmdPresent(val) : !pg.ptePresent(val)) return 1;
-  if (level === 2) {
-    let entry = pg.pteMkyoung(val);
-    if (write) entry = pg.pteMkdirty(entry);
-    const slot = mm.pt.pmdSlot(addr, false)!;
-    mm.pt.write(slot, pg.ptepSetAccessFlags(val, entry));
-    // page_increm = 1 + (~(start >> PAGE_SHIFT) & (HPAGE_PMD_NR - 1))
-    return Number(((addr | (PMD_SIZE - 1n)) + 1n - addr) >> 12n);
-  }
-  const f = mm.vmNormalFolio(val);
-  if (f) {
-    if (write && !pg.pteDirty(val)) f.dirty = true;
-    folioMarkAccessed(f);
-  }
-  return 1;
 }

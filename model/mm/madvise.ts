@@ -11,8 +11,8 @@ import type { Pte } from '../arm64/pgtable.ts';
 import { isGuardMarkerEntry, PTE_MARKER_GUARD } from '../arm64/swapops.ts';
 import { Errno, type Ret } from '../../uapi/linux.ts';
 import * as U from '../../uapi/linux.ts';
-import { faultinPage, followTouch } from './fault.ts';
 import { HPAGE_SIZE } from './hugetlb.ts';
+import { getUserPage } from './gup.ts';
 import { swapPteLike, zapRange } from './memory.ts';
 import { folioPteBatch } from './internal.ts';
 import type { Mm } from './mm.ts';
@@ -466,11 +466,11 @@ function populateRange(mm: Mm, start: bigint, end: bigint, write: boolean): Ret<
       if (v.flags & V.VM_PFNMAP) return einval();
       if (write ? !(v.flags & V.VM_WRITE) : !(v.flags & V.VM_READ)) return einval();
     }
-    const r = faultinPage(mm, v, a, write);
+    const r = getUserPage(mm, v, a, write);
     // faultin_page_range() with FOLL_HWPOISON: a poisoned page is EHWPOISON, not EFAULT
     if (r === 'HWPOISON') return new Errno('EHWPOISON', 'madvise');
     if (r === 'SIGSEGV' || r === 'SIGBUS') return new Errno('EFAULT', 'madvise');
-    increm = BigInt(followTouch(mm, a, write));
+    increm = typeof r === 'number' ? BigInt(r) : 1n;
   }
   return 0;
 }

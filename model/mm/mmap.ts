@@ -5,7 +5,7 @@
 import { Errno, type Ret } from '../../uapi/linux.ts';
 import { type Blocking, UnmapList } from './userfaultfd.ts';
 import * as U from '../../uapi/linux.ts';
-import { faultinPage, followTouch } from './fault.ts';
+import { getUserPage } from './gup.ts';
 import { HPAGE_SIZE, hugeAlign, hugetlbReserve, hugetlbSizeOk } from './hugetlb.ts';
 import { TASK_SIZE, pageAlign, pageAligned, type Mm } from './mm.ts';
 import { PAGE_SIZE } from './physmem.ts';
@@ -173,8 +173,9 @@ function populateVmaPageRange(mm: Mm, v: Vma, start: bigint, end: bigint): void 
   if (!(v.flags & V.VM_ACCESS_FLAGS)) return;
   const write = (v.flags & (V.VM_WRITE | V.VM_SHARED)) === V.VM_WRITE;
   for (let a = start, increm = 1n; a < end; a += increm * PAGE) {
-    if (faultinPage(mm, v, a, write) !== 0) break;
-    increm = BigInt(followTouch(mm, a, write));
+    const r = getUserPage(mm, v, a, write);
+    if (typeof r !== 'number') break;
+    increm = BigInt(r);
   }
   mm.sys.lru.drain();
 }

@@ -21,9 +21,15 @@ const index = (va: bigint, level: number) => (va >> levelShift(level)) & (PTRS -
 /** pages per entry at each level: a walk indexes with the page number as a number, not the VA as a bigint */
 const PAGES_PER_ENTRY = [2 ** 27, 2 ** 18, 2 ** 9, 1];
 const tableIndex = (vpn: number, level: number) => Math.floor(vpn / PAGES_PER_ENTRY[level]!) % 512;
-const NUMBER_EXACT = 1n << 53n;
-/** va's page number: a user VA is below 2^48, and as a number it costs no bigint arithmetic */
-const vpnOf = (va: bigint) => (va < NUMBER_EXACT ? Math.floor(Number(va) / 4096) : Number(va >> 12n));
+/**
+ * va's page number: a user VA is below 2^48, and as a number it costs no
+ * bigint arithmetic (one below 2^53 converts exactly, and one above rounds
+ * to at least 2^53, so the number itself tells which it was).
+ */
+function vpnOf(va: bigint): number {
+  const n = Number(va);
+  return n < 2 ** 53 ? Math.floor(n / 4096) : Number(va >> 12n);
+}
 
 export class PageTables {
   readonly mem = new PageTableMemory();
@@ -128,6 +134,12 @@ export class PageTables {
   /** The pte slot of va: null when the pmd is none, a huge leaf, or !alloc and missing. */
   pteSlot(va: bigint, alloc: boolean): number | null {
     return this.slot(va, 3, alloc);
+  }
+
+  /** pte_offset_map(): the pte slot of va under the pmd at pmdSlot; null when that pmd holds no pte table */
+  pteSlotUnder(pmdSlot: number, va: bigint): number | null {
+    const table = this.mem.nextTable(Math.floor(pmdSlot / 4096), (pmdSlot % 4096) / 8);
+    return table < 0 ? null : slotPa(table, tableIndex(vpnOf(va), 3));
   }
 
   read(slot: number): bigint {
