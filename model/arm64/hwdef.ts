@@ -21,6 +21,16 @@ export function levelShift(level: number): bigint {
   return shift;
 }
 
+/**
+ * The index of page vpn's entry in its level-`level` table (VA bits
+ * [47:39], [38:30], [29:21] or [20:12]), with the page number as a number.
+ * Below level 0 the index lies within the number's low 32 bits, which bit
+ * operations keep: `%` of a number past 2^31 is a call into V8's runtime.
+ */
+export function tableIndex(vpn: number, level: number): number {
+  return level === 0 ? Math.floor(vpn / 2 ** 27) & 511 : (vpn >>> (27 - 9 * level)) & 511;
+}
+
 export const bit = (n: number): bigint => 1n << BigInt(n);
 /** GENMASK(hi, lo) */
 export const genmask = (hi: number, lo: number): bigint => ((1n << BigInt(hi - lo + 1)) - 1n) << BigInt(lo);

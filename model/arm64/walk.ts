@@ -18,6 +18,7 @@ import {
   PTE_UXN,
   PTE_VALID,
   PTRS_PER_TABLE,
+  tableIndex,
   PUD_ADDR_MASK,
   TABLE_AP_NO_EL0,
   TABLE_AP_RDONLY,
@@ -108,8 +109,6 @@ function leafAddrMask(level: number): bigint {
   return PTE_ADDR_MASK;
 }
 
-/** pages per entry at each level: the walk indexes with the page number as a number */
-const PAGES_PER_ENTRY = [2 ** 27, 2 ** 18, 2 ** 9, 1];
 const VPN_MASK = genmask(Number(VA_BITS) - 13, 0);
 // a table descriptor's attribute bits, within its upper 32-bit word
 const high = (b: bigint) => Number(b >> 32n);
@@ -170,7 +169,7 @@ function walkLeaf(mem: PageTableMemory, ttbr: bigint, va: bigint): number {
     frame = lastRoot;
     attrs = 0;
     for (level = 0; level < 3; level++) {
-      const i = Math.floor(vpn / PAGES_PER_ENTRY[level]!) % PTRS_PER_TABLE;
+      const i = tableIndex(vpn, level);
       const next = mem.nextTable(frame, i);
       if (next < 0) {
         W.level = level;
@@ -186,7 +185,7 @@ function walkLeaf(mem: PageTableMemory, ttbr: bigint, va: bigint): number {
     }
     if (level === 3) mem.rememberPteTable(lastRoot, region, frame, attrs);
   }
-  const i = Math.floor(vpn / PAGES_PER_ENTRY[level]!) % PTRS_PER_TABLE;
+  const i = tableIndex(vpn, level);
   const lo = mem.low(frame, i);
   W.level = level;
   // Invalid, or 0b01 at L3, which is reserved.

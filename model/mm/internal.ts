@@ -61,11 +61,17 @@ const kept = new WeakMap<Mm['arch'], Map<(mm: Mm) => unknown, unknown>>();
  * remember their answers across calls.
  */
 export function keptFor<T>(mm: Mm, make: (mm: Mm) => T): T {
-  let forArch = kept.get(mm.arch);
+  // hot paths ask per page, nearly always of the mm asked about last: its map at hand, no WeakMap lookup
+  let forArch = mm.arch === lastArch ? lastKept : kept.get(mm.arch);
   if (forArch === undefined) kept.set(mm.arch, (forArch = new Map()));
-  if (!forArch.has(make)) forArch.set(make, make(mm));
-  return forArch.get(make) as T;
+  lastArch = mm.arch;
+  lastKept = forArch;
+  let value = forArch.get(make);
+  if (value === undefined) forArch.set(make, (value = make(mm)));
+  return value as T;
 }
+let lastArch: Mm['arch'] | undefined;
+let lastKept: Map<(mm: Mm) => unknown, unknown> | undefined;
 
 const makeNormalPlain = (mm: Mm) => new AttrQuestion((p) => mm.pg.ptePresent(p) && (p & PTE_CONT) === 0n && !mm.pg.pteSpecial(p));
 

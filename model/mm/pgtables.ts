@@ -8,7 +8,7 @@
 // descriptor held as a number (PAs are 48 bits): slot arithmetic over a
 // table's entries is then number arithmetic, which allocates nothing.
 
-import { PMD_TYPE_MASK, PMD_TYPE_TABLE, PTE_ADDR_MASK, TABLE_AF, TABLE_PXN, levelShift } from '../arm64/hwdef.ts';
+import { PMD_TYPE_MASK, PMD_TYPE_TABLE, PTE_ADDR_MASK, TABLE_AF, TABLE_PXN, levelShift, tableIndex } from '../arm64/hwdef.ts';
 import { DESC_NONE, DESC_NOT_TABLE, PageTableMemory } from '../arm64/tables.ts';
 import { createRoot } from '../arm64/walk.ts';
 
@@ -20,7 +20,6 @@ const isTable = (desc: bigint) => (desc & PMD_TYPE_MASK) === PMD_TYPE_TABLE;
 const index = (va: bigint, level: number) => (va >> levelShift(level)) & (PTRS - 1n);
 /** pages per entry at each level: a walk indexes with the page number as a number, not the VA as a bigint */
 const PAGES_PER_ENTRY = [2 ** 27, 2 ** 18, 2 ** 9, 1];
-const tableIndex = (vpn: number, level: number) => Math.floor(vpn / PAGES_PER_ENTRY[level]!) % 512;
 /**
  * va's page number: a user VA is below 2^48, and as a number it costs no
  * bigint arithmetic (one below 2^53 converts exactly, and one above rounds
