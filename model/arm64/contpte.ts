@@ -44,6 +44,8 @@ export interface Cydp {
 
 const alignDown = (slot: number) => slot - (slot % BLOCK_BYTES);
 const indexInBlock = (slot: number) => (slot % BLOCK_BYTES) / 8;
+/** PTE_CONT in an entry's high word */
+const PTE_CONT_HI = Number(PTE_CONT >> 32n);
 // pte_advance_pfn()
 const advancePfn = (pte: Pte, nr: bigint) => pte + nr * PFN_STEP;
 
@@ -196,6 +198,17 @@ export class ContPte {
   /** set_pte_at() */
   setPteAt(slot: number, pte: Pte): void {
     this.setPtes(slot, pte, 1);
+  }
+
+  /** set_pte_at() of an entry built on its words (lo, hi), which makes no bigint unless a block is to fold or unfold */
+  setPteAtWords(slot: number, lo: number, hi: number): void {
+    const w = this.mem.pteTableWords(slot);
+    const at = wordAt(slot);
+    // set_ptes() strips PTE_CONT from the entry, and a contiguous block under it unfolds: the bigint path's business
+    if ((hi & PTE_CONT_HI) !== 0 || this.validContWords.of(w[at]!, w[at + 1]!)) return this.setPteAt(slot, joinWords(lo, hi));
+    w[at] = lo;
+    w[at + 1] = hi;
+    if (indexInBlock(slot) === CONT_PTES - 1) this.tryFold(slot, joinWords(lo, hi));
   }
 
   // contpte_set_ptes(): every whole aligned block of the range goes in contiguous (the range was none)

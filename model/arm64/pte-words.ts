@@ -108,6 +108,30 @@ export class AttrChange {
   }
 }
 
+/** A pgprot as two words, for entries built on words: the last one asked about is kept. */
+export class ProtWords {
+  private last: bigint | null = null;
+  lo = 0;
+  hi = 0;
+
+  /** prot's words, now in lo and hi */
+  of(prot: bigint): this {
+    if (prot !== this.last) {
+      this.last = prot;
+      this.lo = Number(prot & 0xffff_ffffn);
+      this.hi = Number(prot >> 32n);
+    }
+    return this;
+  }
+}
+
+/** pfn_pte() into w[at] (low) and w[at + 1]: the frame in bits [47:12], with the protection's bits. */
+export function pfnPteWords(w: Uint32Array, at: number, pfn: number, prot: ProtWords): void {
+  // a Uint32Array keeps the low 32 bits of what it is given
+  w[at] = ((pfn % 0x10_0000) * 0x1000) | prot.lo;
+  w[at + 1] = (Math.floor(pfn / 0x10_0000) & HI_PAGE) | prot.hi;
+}
+
 /** Writes nr entries from w[at]: the words of `pte`, its page advancing by one each (__set_ptes()'s pte_advance_pfn()). */
 export function setPtesWords(w: Uint32Array, at: number, pte: bigint, nr: number): void {
   let lo = Number(pte & 0xffff_ffffn);

@@ -4,7 +4,7 @@
 // puts them.
 
 import type { Pgtable, Pte } from '../arm64/pgtable.ts';
-import { AttrChange, AttrQuestion, pfnOfWords, wordAt } from '../arm64/pte-words.ts';
+import { AttrChange, AttrQuestion, joinWords, pfnOfWords, pfnPteWords, ProtWords, wordAt } from '../arm64/pte-words.ts';
 import { keptFor, normalPlainPresent } from './internal.ts';
 import { isGuardMarkerEntry, isPoisonMarkerEntry } from '../arm64/swapops.ts';
 import { splitHugePmd } from './huge-memory.ts';
@@ -30,33 +30,38 @@ const FAULT_AROUND_PAGES = 16n;
 export function handleMmFault(mm: Mm, vma: Vma, addr: bigint, flags: number): VmFault {
   if (vma.flags & V.VM_HUGETLB) return hugetlbFault(mm, vma, addr, (flags & FAULT_FLAG_WRITE) !== 0);
   const pmdSlot = mm.pt.pmdSlot(addr, true)!;
-  const pmd = mm.pt.read(pmdSlot);
-  if (pmd === 0n && thpEligible(mm, vma, addr)) {
-    const r = doHugePmdAnonymousPage(mm, vma, addr, flags, pmdSlot);
-    if (r !== 'fallback') return r;
-  } else if (pmd !== 0n && !mm.pt.pmdIsTable(pmd) && mm.pg.pmdPresent(pmd)) {
-    if (flags & FAULT_FLAG_WRITE && !mm.pg.pteWrite(pmd)) {
-      const r = doHugePmdWpPage(mm, vma, addr, pmdSlot, pmd);
+  // a pte table under the pmd: neither pmd_none() nor huge, so on to the pte
+  let ptep = mm.pt.pteSlotUnder(pmdSlot, addr);
+  if (ptep === null) {
+    const pmd = mm.pt.read(pmdSlot);
+    if (pmd === 0n && thpEligible(mm, vma, addr)) {
+      const r = doHugePmdAnonymousPage(mm, vma, addr, flags, pmdSlot);
       if (r !== 'fallback') return r;
-    } else {
-      // huge_pmd_set_accessed()
-      let entry = mm.pg.pteMkyoung(pmd);
-      if (flags & FAULT_FLAG_WRITE) entry = mm.pg.pteMkdirty(entry);
-      mm.pt.write(pmdSlot, mm.pg.ptepSetAccessFlags(pmd, entry));
-      return 0;
+    } else if (pmd !== 0n && mm.pg.pmdPresent(pmd)) {
+      if (flags & FAULT_FLAG_WRITE && !mm.pg.pteWrite(pmd)) {
+        const r = doHugePmdWpPage(mm, vma, addr, pmdSlot, pmd);
+        if (r !== 'fallback') return r;
+      } else {
+        // huge_pmd_set_accessed()
+        let entry = mm.pg.pteMkyoung(pmd);
+        if (flags & FAULT_FLAG_WRITE) entry = mm.pg.pteMkdirty(entry);
+        mm.pt.write(pmdSlot, mm.pg.ptepSetAccessFlags(pmd, entry));
+        return 0;
+      }
     }
+    // a huge pmd split on the way has a pte table now
+    ptep = mm.pt.pteSlotUnder(pmdSlot, addr);
   }
-  return handlePteFault(mm, vma, addr, flags, pmdSlot);
+  // no pte table is allocated here: only a handler that installs an entry makes one (a fault that fails leaves none)
+  return handlePteFault(mm, vma, addr, flags, ptep);
 }
 
-// handle_pte_fault(), under the pmd at pmdSlot (vmf->pmd)
-function handlePteFault(mm: Mm, vma: Vma, addr: bigint, flags: number, pmdSlot: number): VmFault {
+// handle_pte_fault(): `slot` is vmf->pte, null where the pmd has no pte table
+function handlePteFault(mm: Mm, vma: Vma, addr: bigint, flags: number, slot: number | null): VmFault {
   const pg = mm.pg;
-  // no pte table is allocated here: only a handler that installs an entry makes one (a fault that fails leaves none)
-  const slot = mm.pt.pteSlotUnder(pmdSlot, addr);
-  const orig = slot === null ? 0n : mm.arch.ptepGet(slot);
   // do_pte_missing()
-  if (slot === null || pg.pteNone(orig)) return vma.isAnonymous ? doAnonymousPage(mm, vma, addr, flags, false, slot) : doFault(mm, vma, addr, flags, false);
+  if (slot === null || mm.pt.noneAt(slot)) return vma.isAnonymous ? doAnonymousPage(mm, vma, addr, flags, false, slot) : doFault(mm, vma, addr, flags, false);
+  const orig = mm.arch.ptepGet(slot);
   if (!pg.ptePresent(orig)) {
     // do_swap_page() -> handle_pte_marker(): a poisoned page (UFFDIO_POISON) is VM_FAULT_HWPOISON, before all else;
     // hitting a guard page is always fatal
@@ -129,6 +134,11 @@ export function newAnonFolio(mm: Mm, vma: Vma, order: number): Folio {
   return f;
 }
 
+// an entry built on words before it is set
+const scratch = new Uint32Array(2);
+// a new anonymous page's entry in a writable area: pte_mkwrite(pte_mkdirty(mk_pte()))
+const makeAnonPte = (mm: Mm) => ({ prot: new ProtWords(), writable: new AttrChange((p) => mm.pg.pteMkwrite(mm.pg.pteMkdirty(p))) });
+
 // do_anonymous_page()
 /** `uffdWp`: the pte was a uffd-wp marker (vmf_orig_pte_uffd_wp()), which the new entry keeps; `ptep`: the pte's slot, null before pte_alloc() */
 function doAnonymousPage(mm: Mm, vma: Vma, addr: bigint, flags: number, uffdWp: boolean, ptep: number | null): VmFault {
@@ -146,11 +156,18 @@ function doAnonymousPage(mm: Mm, vma: Vma, addr: bigint, flags: number, uffdWp: 
     // vmf_anon_prepare() comes first: the area has its anon_vma even when userland gets the fault
     vma.anonVma ??= mm.sys.newAnonVma();
     if (vma.flags & V.VM_UFFD_MISSING) return handleUserfault(vma.uffdCtx as UffdCtx, addr, write, V.VM_UFFD_MISSING);
-    // map_anon_folio_pte_pf()
+    // map_anon_folio_pte_pf(), on words: the helpers' change worked out once per protection
     const f = newAnonFolio(mm, vma, 0);
-    entry = pg.pfnPte(f.pfn, vma.pageProt);
-    if (vma.flags & V.VM_WRITE) entry = pg.pteMkwrite(pg.pteMkdirty(entry));
     f.setMapcount(0, 1);
+    const anon = keptFor(mm, makeAnonPte);
+    pfnPteWords(scratch, 0, f.pfnNr, anon.prot.of(vma.pageProt));
+    if (!(vma.flags & V.VM_WRITE) || anon.writable.applyTo(scratch, 0)) {
+      if (!uffdWp) {
+        mm.arch.setPteAtWords(slot, scratch[0]!, scratch[1]!);
+        return 0;
+      }
+      entry = joinWords(scratch[0]!, scratch[1]!);
+    } else entry = pg.pteMkwrite(pg.pteMkdirty(pg.pfnPte(f.pfn, vma.pageProt)));
   }
   if (uffdWp) entry = pg.pteMkuffdWp(entry);
   mm.arch.setPteAt(slot, entry);

@@ -141,6 +141,13 @@ export class PageTables {
     return table < 0 ? null : slotPa(table, tableIndex(vpnOf(va), 3));
   }
 
+  /** pte_none() of the entry at slot, on its words */
+  noneAt(slot: number): boolean {
+    const w = this.mem.pteTableWords(slot);
+    const at = (slot % 4096) / 4;
+    return w[at] === 0 && w[at + 1] === 0;
+  }
+
   read(slot: number): bigint {
     return this.mem.readAt(slot);
   }
