@@ -10,7 +10,7 @@ import { splitHugePmd } from './huge-memory.ts';
 import { folioPteBatch, keptFor } from './internal.ts';
 import { pageAlign, pageAligned, type Mm } from './mm.ts';
 import type { Folio } from './physmem.ts';
-import { PMD_MASK, PMD_SIZE } from './pgtables.ts';
+import { PMD_MASK, PMD_SHIFT, PMD_SIZE, PUD_MASK, PUD_SIZE } from './pgtables.ts';
 import * as V from './vma.ts';
 import type { Vma } from './vma.ts';
 import { modifyFlags } from './vma-ops.ts';
@@ -98,37 +98,69 @@ export function changeProtection(mm: Mm, vma: Vma, start: bigint, end: bigint, t
   // change_huge_pmd()'s pmd_modify(), on the pmd table's words where it is all that changes
   const pmdChange = new AttrChange(modify);
   const pmdPresent = keptFor(mm, makePmdPresent);
-  // change_pmd_range(): each pmd of the range in turn
+  // change_pud_range(): each pmd table the range crosses
   for (let addr = start; addr < end; ) {
-    const next = (addr & PMD_MASK) + PMD_SIZE < end ? (addr & PMD_MASK) + PMD_SIZE : end;
+    const tableEnd = (addr & PUD_MASK) + PUD_SIZE < end ? (addr & PUD_MASK) + PUD_SIZE : end;
     // change_prepare() and change_pmd_prepare(): markers need the tables down to a pte table
-    const slot = mm.pt.pmdSlot(addr, markers);
-    let val = slot === null ? 0n : mm.pt.read(slot);
-    if (markers && val === 0n) {
-      mm.pt.pteSlot(addr, true);
-      val = mm.pt.read(slot!);
+    const first = mm.pt.pmdSlot(addr, markers);
+    if (first !== null) changePmdRange(mm, vma, addr, tableEnd, first, tryChangeWritable, uffd, markers, modify, change, pmdChange, pmdPresent);
+    addr = tableEnd;
+  }
+}
+
+/**
+ * change_pmd_range() over [addr, end), within one pmd table whose first
+ * entry is at slot `first`: each pmd in turn (pmd++), on the table's words,
+ * so a huge pmd costs no bigint; an address is made only for a pmd that
+ * needs one (a pte table under it, a split, a marker's table).
+ */
+function changePmdRange(
+  mm: Mm,
+  vma: Vma,
+  addr: bigint,
+  end: bigint,
+  first: number,
+  tryChangeWritable: boolean,
+  uffd: 'wp' | 'resolve' | null,
+  markers: boolean,
+  modify: (pte: Pte) => Pte,
+  change: AttrChange,
+  pmdChange: AttrChange,
+  pmdPresent: AttrQuestion,
+): void {
+  const w = mm.pt.mem.upperLeafWords(first);
+  const base = addr & PMD_MASK;
+  const n = Number((end - base + PMD_SIZE - 1n) >> PMD_SHIFT);
+  // the first pmd covers its whole 2 MiB when addr is aligned and end past it, the last when end is aligned
+  const headWhole = addr === base && base + PMD_SIZE <= end;
+  const tailWhole = (end & ~PMD_MASK) === 0n;
+  const pmdAddr = (i: number): bigint => (i === 0 ? addr : base + BigInt(i) * PMD_SIZE);
+  for (let i = 0, at = wordAt(first); i < n; i++, at += 2) {
+    const slot = first + 8 * i;
+    if (w[at] === 0 && w[at + 1] === 0) {
+      if (!markers) continue;
+      mm.pt.pteSlot(pmdAddr(i), true);
     }
-    if (val !== 0n && !mm.pt.pmdIsTable(val)) {
-      if (next - addr !== PMD_SIZE) splitHugePmd(mm, addr & PMD_MASK);
-      else {
-        const w = mm.pt.mem.upperLeafWords(slot!);
-        const at = wordAt(slot!);
-        if (pmdPresent.of(w[at]!, w[at + 1]!)) changeHugePmd(mm, vma, slot!, val, tryChangeWritable, modify, w, at, pmdChange);
+    // a huge pmd (pmd_is_huge()): changed whole, or split where the range takes part of it
+    if ((w[at]! & 3) !== 3) {
+      if ((i > 0 || headWhole) && (i < n - 1 || tailWhole)) {
+        if (pmdPresent.of(w[at]!, w[at + 1]!)) changeHugePmd(mm, vma, slot, tryChangeWritable, modify, w, at, pmdChange);
+        continue;
       }
+      splitHugePmd(mm, base + BigInt(i) * PMD_SIZE);
     }
-    const run = mm.pt.pteTableRun(addr, next);
+    const run = mm.pt.pteTableRun(pmdAddr(i), i < n - 1 ? pmdAddr(i + 1) : end);
     if (run !== null) changePteRange(mm, vma, run, tryChangeWritable, uffd, markers, modify, change);
-    addr = next;
   }
 }
 
 const makePmdPresent = (mm: Mm) => new AttrQuestion((p) => mm.pg.pmdPresent(p));
 
 // change_huge_pmd() of a present huge pmd: the new entry on its words, made writable through the helpers where it may be
-function changeHugePmd(mm: Mm, vma: Vma, slot: number, val: Pte, tryChangeWritable: boolean, modify: (pte: Pte) => Pte, w: Uint32Array, at: number, change: AttrChange): void {
+function changeHugePmd(mm: Mm, vma: Vma, slot: number, tryChangeWritable: boolean, modify: (pte: Pte) => Pte, w: Uint32Array, at: number, change: AttrChange): void {
   const pg = mm.pg;
   if (!tryChangeWritable && change.applyTo(w, at)) return;
-  const next = modify(val);
+  const next = modify(mm.pt.read(slot));
   mm.pt.write(slot, tryChangeWritable && !pg.pteWrite(next) && canChangePteWritable(mm, vma, next) ? pg.pteMkwrite(next) : next);
 }
 

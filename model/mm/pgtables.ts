@@ -12,8 +12,11 @@ import { PMD_TYPE_MASK, PMD_TYPE_TABLE, PTE_ADDR_MASK, TABLE_AF, TABLE_PXN, leve
 import { DESC_NONE, DESC_NOT_TABLE, PageTableMemory } from '../arm64/tables.ts';
 import { createRoot } from '../arm64/walk.ts';
 
-export const PMD_SIZE = 1n << 21n;
+export const PMD_SHIFT = 21n;
+export const PMD_SIZE = 1n << PMD_SHIFT;
 export const PMD_MASK = ~(PMD_SIZE - 1n);
+export const PUD_SIZE = 1n << 30n;
+export const PUD_MASK = ~(PUD_SIZE - 1n);
 const PTRS = 512n;
 
 const isTable = (desc: bigint) => (desc & PMD_TYPE_MASK) === PMD_TYPE_TABLE;
