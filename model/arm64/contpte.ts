@@ -56,6 +56,7 @@ export class ContPte {
   private readonly young: AttrQuestion;
   private readonly valid: AttrQuestion;
   private readonly cleanOld: AttrChange;
+  private readonly wrprotect: AttrChange;
   /** For bulk paths on a table's words: is the entry present and not contiguous (its ptep_get() is itself)? */
   readonly plain: AttrQuestion;
   private readonly validContWords: AttrQuestion;
@@ -73,6 +74,7 @@ export class ContPte {
     this.young = new AttrQuestion((p) => pg.pteYoung(p));
     this.valid = new AttrQuestion((p) => pg.pteValid(p));
     this.cleanOld = new AttrChange((p) => pg.pteMkold(pg.pteMkclean(p)));
+    this.wrprotect = new AttrChange((p) => pg.pteWrprotect(p));
     this.plain = new AttrQuestion((p) => pg.ptePresent(p) && (p & PTE_CONT) === 0n);
     this.validContWords = new AttrQuestion((p) => this.validCont(p));
     // contpte_try_fold()'s tests of the last entry, then contpte_convert() of 16 entries alike: young and dirty gathered from one
@@ -198,6 +200,21 @@ export class ContPte {
   /** set_pte_at() */
   setPteAt(slot: number, pte: Pte): void {
     this.setPtes(slot, pte, 1);
+  }
+
+  /**
+   * wrprotect_ptes(): ___ptep_set_wrprotect() of each raw entry, on the
+   * table's words. One entry leaves its block, unfolded and not folded
+   * again; a run keeps the blocks it covers whole contiguous, and unfolds
+   * only a block it takes part of (contpte_wrprotect_ptes()).
+   */
+  wrprotectPtes(slot: number, nr: number): void {
+    if (nr === 1) this.tryUnfold(slot, this.mem.read(slot));
+    else this.tryUnfoldPartial(slot, nr);
+    const w = this.mem.pteTableWords(slot);
+    for (let i = 0, at = wordAt(slot); i < nr; i++, at += 2) {
+      if (!this.wrprotect.applyTo(w, at)) this.mem.write(slot + 8 * i, this.pg.pteWrprotect(this.mem.read(slot + 8 * i)));
+    }
   }
 
   /** set_pte_at() of an entry built on its words (lo, hi), which makes no bigint unless a block is to fold or unfold */

@@ -8,8 +8,9 @@
 // (the early COW) are not modelled: nothing here pins.
 
 import type { Pte } from '../arm64/pgtable.ts';
+import { applyChanged, type Changed, changedTo, PerAttrs, pfnOfWords, wordAt } from '../arm64/pte-words.ts';
 import { isPteMarkerEntry, PTE_MARKER_GUARD, PTE_MARKER_POISONED, PTE_MARKER_UFFD_WP, pteMarkerGet } from '../arm64/swapops.ts';
-import { folioPteBatch } from './internal.ts';
+import { folioPteBatch, isNormalPlainPresent } from './internal.ts';
 import type { Mm } from './mm.ts';
 import { PAGE_SIZE } from './physmem.ts';
 import { PMD_SIZE } from './pgtables.ts';
@@ -52,32 +53,84 @@ function vmaNeedsCopy(dst: Vma, src: Vma): boolean {
   return (dst.flags & VM_COPY_ON_FORK) !== 0 || src.anonVma !== null;
 }
 
+/**
+ * __copy_present_ptes()'s entries from a parent's present one: the
+ * parent's keeps it (COW write protection), the child's also clean in a
+ * shared area, old, and uffd-wp only where the child keeps it. For a
+ * plain entry, both also as changes of a table's words, worked out once
+ * per attribute pattern.
+ */
+function copyEntries(mm: Mm, dst: Vma, src: Vma) {
+  const pg = mm.pg;
+  const cow = isCowMapping(src.flags);
+  const parent = (p: Pte): Pte => (cow && pg.pteWrite(p) ? pg.pteWrprotect(p) : p);
+  const child = (p: Pte): Pte => {
+    p = parent(p);
+    if (src.flags & V.VM_SHARED) p = pg.pteMkclean(p);
+    p = pg.pteMkold(p);
+    return dst.flags & V.VM_UFFD_WP ? p : pg.pteClearUffdWp(p);
+  };
+  // a plain present entry (not contiguous, not special: its folio found by its pfn): both changes at once
+  const plainWords = new PerAttrs((p) =>
+    isNormalPlainPresent(mm, p) ? { parent: changedTo(p, parent(p)), child: changedTo(p, child(p)) } : null,
+  );
+  return { cow, child, plainWords };
+}
+type CopyEntries = ReturnType<typeof copyEntries>;
+
 // copy_page_range()
 function copyPageRange(dst: Vma, src: Vma, dstMm: Mm, srcMm: Mm): void {
   if (!vmaNeedsCopy(dst, src)) return;
   if (src.flags & V.VM_HUGETLB) return copyHugetlbPageRange(dst, src, dstMm, srcMm);
+  const entries = copyEntries(srcMm, dst, src);
   for (const { addr, val } of [...srcMm.pt.pmdsIn(src.start, src.end)]) {
-    if (srcMm.pt.pmdIsTable(val)) copyPteRange(dst, src, dstMm, srcMm, addr < src.start ? src.start : addr, addr + PMD_SIZE > src.end ? src.end : addr + PMD_SIZE);
+    if (srcMm.pt.pmdIsTable(val)) copyPteRange(dst, dstMm, srcMm, addr < src.start ? src.start : addr, addr + PMD_SIZE > src.end ? src.end : addr + PMD_SIZE, entries);
     else copyHugePmd(dst, dstMm, srcMm, addr, val);
   }
 }
 
-// copy_pte_range(): each entry of one pte table over [start, end)
-function copyPteRange(dst: Vma, src: Vma, dstMm: Mm, srcMm: Mm, start: bigint, end: bigint): void {
+// copy_pte_range(): each entry of one pte table over [start, end), into the child's table (made at the first entry to copy)
+function copyPteRange(dst: Vma, dstMm: Mm, srcMm: Mm, start: bigint, end: bigint, entries: CopyEntries): void {
   const pg = srcMm.pg;
   const srcSlot = srcMm.pt.pteSlot(start, false);
   if (srcSlot === null) return;
   const total = Number((end - start) / PAGE);
-  for (let i = 0, nr = 1; i < total; i += nr) {
+  const w = srcMm.pt.pteTableWords(srcSlot);
+  let dstFirst = -1;
+  let dw = w;
+  for (let i = 0, nr = 1, at = wordAt(srcSlot); i < total; i += nr, at += 2 * nr) {
     nr = 1;
+    const lo = w[at]!;
+    const hi = w[at + 1]!;
+    if (lo === 0 && hi === 0) continue;
+    if (dstFirst < 0) {
+      dstFirst = dstMm.pt.pteSlot(start + BigInt(i) * PAGE, true)! - i * 8;
+      dw = dstMm.pt.pteTableWords(dstFirst);
+    }
+    const plain = entries.plainWords.of(lo, hi);
+    if (plain !== null && copySmallPteWords(srcMm, w, at, dw, wordAt(dstFirst) + 2 * i, plain, entries.cow)) continue;
     const slot = srcSlot + i * 8;
     const pte = srcMm.arch.ptepGet(slot);
-    if (pg.pteNone(pte)) continue;
-    const addr = start + BigInt(i) * PAGE;
-    const dstSlot = dstMm.pt.pteSlot(addr, true)!;
-    if (pg.ptePresent(pte)) nr = copyPresentPtes(dst, src, dstMm, srcMm, dstSlot, slot, pte, total - i);
-    else copyNonpresentPte(dst, dstMm, srcMm, dstSlot, slot, pte);
+    if (pg.ptePresent(pte)) nr = copyPresentPtes(dstMm, srcMm, dstFirst + i * 8, slot, pte, total - i, entries);
+    else copyNonpresentPte(dst, dstMm, srcMm, dstFirst + i * 8, slot, pte);
   }
+}
+
+/**
+ * copy_present_ptes() of a plain pte mapping a small folio, on the tables'
+ * words (w[at] the parent's, dw[dat] the child's): nothing to batch, and
+ * no contiguous block to unfold (the child's entry was none) or fold (that
+ * takes a folio of 16 pages) in either table. False, with nothing done,
+ * where it is not that, or a change would move the page: the caller takes
+ * its full path.
+ */
+function copySmallPteWords(srcMm: Mm, w: Uint32Array, at: number, dw: Uint32Array, dat: number, change: { parent: Changed; child: Changed }, cow: boolean): boolean {
+  if (change.child.attrs < 0 || change.parent.attrs < 0 || !srcMm.sys.phys.dupSmallRmapAt(pfnOfWords(w[at]!, w[at + 1]!))) return false;
+  dw[dat] = w[at]!;
+  dw[dat + 1] = w[at + 1]!;
+  applyChanged(dw, dat, change.child);
+  if (cow) applyChanged(w, at, change.parent);
+  return true;
 }
 
 /**
@@ -85,7 +138,7 @@ function copyPteRange(dst: Vma, src: Vma, dstMm: Mm, srcMm: Mm, start: bigint, e
  * anonymous folio's pages are shared from now on
  * (folio_try_dup_anon_rmap_ptes() clears PageAnonExclusive).
  */
-function copyPresentPtes(dst: Vma, src: Vma, dstMm: Mm, srcMm: Mm, dstSlot: number, slot: number, pte: Pte, maxNr: number): number {
+function copyPresentPtes(dstMm: Mm, srcMm: Mm, dstSlot: number, slot: number, pte: Pte, maxNr: number, entries: CopyEntries): number {
   const f = srcMm.vmNormalFolio(pte);
   const nr = folioPteBatch(srcMm, f, slot, pte, maxNr);
   if (f) {
@@ -93,22 +146,10 @@ function copyPresentPtes(dst: Vma, src: Vma, dstMm: Mm, srcMm: Mm, dstSlot: numb
     f.addMapcount(page, 1, nr);
     if (f.anon) f.setExclusive(page, false, nr);
   }
-  copyPresentPtesTo(dst, src, dstMm, srcMm, dstSlot, slot, pte, nr);
+  // __copy_present_ptes(): wrprotect_ptes() over the batch where its first entry is writable
+  if (entries.cow && srcMm.pg.pteWrite(pte)) srcMm.arch.wrprotectPtes(slot, nr);
+  dstMm.arch.setPtes(dstSlot, entries.child(pte), nr);
   return nr;
-}
-
-// __copy_present_ptes(): COW write protection in both, clean in a shared child, old, uffd-wp only where the child keeps it
-function copyPresentPtesTo(dst: Vma, src: Vma, dstMm: Mm, srcMm: Mm, dstSlot: number, slot: number, pte: Pte, nr: number): void {
-  const pg = srcMm.pg;
-  if (isCowMapping(src.flags) && pg.pteWrite(pte)) {
-    // wrprotect_ptes()
-    for (let k = 0; k < nr; k++) srcMm.arch.setPteAt(slot + k * 8, pg.pteWrprotect(srcMm.arch.ptepGet(slot + k * 8)));
-    pte = pg.pteWrprotect(pte);
-  }
-  if (src.flags & V.VM_SHARED) pte = pg.pteMkclean(pte);
-  pte = pg.pteMkold(pte);
-  if (!(dst.flags & V.VM_UFFD_WP)) pte = pg.pteClearUffdWp(pte);
-  dstMm.arch.setPtes(dstSlot, pte, nr);
 }
 
 /**

@@ -73,7 +73,10 @@ export function keptFor<T>(mm: Mm, make: (mm: Mm) => T): T {
 let lastArch: Mm['arch'] | undefined;
 let lastKept: Map<(mm: Mm) => unknown, unknown> | undefined;
 
-const makeNormalPlain = (mm: Mm) => new AttrQuestion((p) => mm.pg.ptePresent(p) && (p & PTE_CONT) === 0n && !mm.pg.pteSpecial(p));
+/** present, not contiguous (its ptep_get() is itself) and not special: vm_normal_folio() finds its folio by its pfn */
+export const isNormalPlainPresent = (mm: Mm, p: Pte): boolean => mm.pg.ptePresent(p) && (p & PTE_CONT) === 0n && !mm.pg.pteSpecial(p);
+
+const makeNormalPlain = (mm: Mm) => new AttrQuestion((p) => isNormalPlainPresent(mm, p));
 
 /**
  * For bulk paths on a table's words (arm64/pte-words.ts): is the entry

@@ -265,6 +265,23 @@ export class PhysMem {
     return new Folio(pfn - (pfn % (1 << (order - 1))), order - 1, s!);
   }
 
+  /**
+   * folio_try_dup_anon_rmap_pte() or folio_dup_file_rmap_pte() of a small
+   * folio's page, from its slots (no handle): mapped once more, and an
+   * anonymous page no longer exclusive. False, with nothing done, where pfn
+   * is not a small folio's.
+   */
+  dupSmallRmapAt(pfn: number): boolean {
+    const s = this.pages.get(Math.floor(pfn / SECTION));
+    const at = pfn % SECTION;
+    if (s === undefined || s.order[at] !== 1) return false;
+    const before = s.mapcount[at]!;
+    s.mapcount[at] = before + 1;
+    if (before === 0) s.mappedPages[at] = s.mappedPages[at]! + 1;
+    if (s.flags[at]! & PG_ANON) s.exclusive[at] = 0;
+    return true;
+  }
+
   isZeroPfn(pfn: bigint): boolean {
     return pfn === this.zeroPfn || (pfn >= this.hugeZeroPfn && pfn < this.hugeZeroPfn + BigInt(HPAGE_PMD_NR));
   }
