@@ -3,7 +3,8 @@
 // a test makes them): 1 GiB of anonymous memory (262,144 pages) populated,
 // read through pagemap, mprotect()ed, write-protected with async uffd-wp,
 // stored to page by page (one async write fault each), scanned with
-// PM_SCAN_WP_MATCHING half written, and unmapped; with ptes and with THP.
+// PM_SCAN_WP_MATCHING half written, forked, and unmapped; with ptes and
+// with THP.
 // The model runs it on the merged layout and on the RFC's (soft-dirty in
 // bit 63). Each side makes one untimed pass before its timed ones. Then
 // clear_refs 4 and a pagemap read of 256 MiB on a soft-dirty layout,
@@ -39,6 +40,7 @@ const OPS = [
   'UFFDIO_WRITEPROTECT of the GiB',
   'a store on every protected page (async uffd-wp faults)',
   'PAGEMAP_SCAN(PM_SCAN_WP_MATCHING), half written',
+  'fork of the populated GiB',
   'munmap of the GiB',
 ] as const;
 type Op = (typeof OPS)[number];
@@ -80,6 +82,9 @@ async function pass(proc: Proc, thp: boolean): Promise<Record<Op, number>> {
   const got = must(await timed('PAGEMAP_SCAN(PM_SCAN_WP_MATCHING), half written', () => scan(proc, addr)), 'PAGEMAP_SCAN');
   if (got.ret !== 1 || got.regions[0]?.end !== addr + GIB / 2n) throw new Error(`the scan found ${got.ret} regions, not the written half`);
   must(await proc.close(uffd), 'close');
+  // last but the unmap, as it leaves the parent's ptes write-protected for COW; the child's exit is not timed
+  const child = must(await timed('fork of the populated GiB', () => proc.fork()), 'fork');
+  await child.exit();
   must(await timed('munmap of the GiB', () => proc.munmap(raw, GIB + (2n << 20n))), 'munmap');
   return t as Record<Op, number>;
 }
