@@ -29,9 +29,15 @@ const PAGES_PER_ENTRY = [2 ** 27, 2 ** 18, 2 ** 9, 1];
  * to at least 2^53, so the number itself tells which it was).
  */
 function vpnOf(va: bigint): number {
+  // a fault and GUP's follows ask after one address several times in a row: a bigint compare is cheaper than a conversion
+  if (va === lastVa) return lastVpn;
   const n = Number(va);
-  return n < 2 ** 53 ? Math.floor(n / 4096) : Number(va >> 12n);
+  lastVa = va;
+  lastVpn = n < 2 ** 53 ? Math.floor(n / 4096) : Number(va >> 12n);
+  return lastVpn;
 }
+let lastVa = -1n;
+let lastVpn = 0;
 
 export class PageTables {
   readonly mem = new PageTableMemory();
