@@ -164,20 +164,31 @@ export class PageBytes {
   /** Pages [pfn, pfn + nr) read as zeroes from now on: their lines freed and their records cleared, in pfn order. */
   drop(pfn: number, nr = 1): void {
     if (this.count === 0) return;
+    if (nr === 1) {
+      // a small folio freed, as each page of a munmap is: its section at hand, no closure
+      const s = this.sections.get(Math.floor(pfn / SECTION));
+      if (s === undefined) return;
+      this.dropRecord(s, pfn % SECTION);
+      if (s.used === 0) this.sections.delete(Math.floor(pfn / SECTION));
+      return;
+    }
     this.sections.eachIn(pfn, nr, (s, from, to) => {
-      for (let k = from; k < to; k++) {
-        const meta = s.meta[k]!;
-        if (meta === 0) continue;
-        for (let mask = meta >>> LINE_BIT, at = k * LINES_PER_PAGE; mask !== 0; mask >>>= 1, at++) {
-          if ((mask & 1) === 0) continue;
-          this.lines.free(s.lineIds[at]!);
-          s.lineIds[at] = 0;
-        }
-        s.meta[k] = 0;
-        s.used--;
-        this.count--;
-      }
+      for (let k = from; k < to; k++) this.dropRecord(s, k);
     });
+  }
+
+  // the record in slot k of section s, if any, and its lines
+  private dropRecord(s: RecordSection, k: number): void {
+    const meta = s.meta[k]!;
+    if (meta === 0) return;
+    for (let mask = meta >>> LINE_BIT, at = k * LINES_PER_PAGE; mask !== 0; mask >>>= 1, at++) {
+      if ((mask & 1) === 0) continue;
+      this.lines.free(s.lineIds[at]!);
+      s.lineIds[at] = 0;
+    }
+    s.meta[k] = 0;
+    s.used--;
+    this.count--;
   }
 
   /** dst's bytes become a copy of src's */
