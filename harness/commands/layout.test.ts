@@ -38,12 +38,23 @@ const sd4Json = tempFile('sd4.json', JSON.stringify(SOFT_DIRTY_4));
 const sd61Module = tempFile('sd61.ts', `const layout: Record<string, unknown> = ${JSON.stringify(SOFT_DIRTY_61)};\nexport default layout;\n`);
 
 describe('mmconform layout --format json', () => {
-  test('v6.10 (the default): uffd-wp in 58 and swap 3, bit 63 free, no collision', async () => {
+  test('v6.10 (6.12): uffd-wp in 58 and swap 3, devmap in 57, bit 63 free, no collision', async () => {
     const { code, json } = await layoutJson('--layout', 'v6.10');
     expect(code).toBe(0);
     expect(json.layout).toBe('v6.10');
     expect(json.states.present?.['58']).toBe('PTE_UFFD_WP');
-    expect(json.free.present).toContain(63);
+    expect(json.states.present?.['57']).toBe('PTE_DEVMAP');
+    expect(json.free.present).toEqual([63]);
+    expect(json.states.swap?.['3']).toBe('PTE_SWP_UFFD_WP');
+    expect(json.collisions).toEqual([]);
+  });
+
+  test("v6.17 (the default, today's kernels): v6.10's without PTE_DEVMAP, so bits 57 and 63 are free", async () => {
+    const { code, json } = await layoutJson('--layout', 'v6.17');
+    expect(code).toBe(0);
+    expect(json.layout).toBe('v6.17');
+    expect(json.states.present?.['58']).toBe('PTE_UFFD_WP');
+    expect(json.free.present).toEqual([57, 63]);
     expect(json.states.swap?.['3']).toBe('PTE_SWP_UFFD_WP');
     expect(json.collisions).toEqual([]);
     expect((await layoutJson()).json).toEqual(json);
@@ -94,7 +105,7 @@ describe('mmconform layout (text)', () => {
     expect(code).toBe(0);
     expect(stdout).toMatch(/^ {4}61\.\.12 +swap offset\[0\.\.49\]$/m);
     expect(stdout).toMatch(/^ {4}47\.\.12 +OA\[12\.\.47\]$/m);
-    expect(lastLine(stdout)).toBe('verdict: v6.10 is clean: bit 63 is free in present entries; swap entries have 4 free bits');
+    expect(lastLine(stdout)).toBe('verdict: v6.17 is clean: bits 57 and 63 are free in present entries; swap entries have 4 free bits');
   });
 
   test('rfc has no free present bit left', async () => {
@@ -172,8 +183,8 @@ describe('bad input: exit 2 and one line on stderr', () => {
     try {
       const { code, stdout } = await mmconform('layout', '--json', join(dir, 'l.json'));
       expect(code).toBe(0);
-      expect(stdout).toMatch(/^layout v6\.10: /);
-      expect((JSON.parse(readFileSync(join(dir, 'l.json'), 'utf8')) as { layout: string }).layout).toBe('v6.10');
+      expect(stdout).toMatch(/^layout v6\.17: /);
+      expect((JSON.parse(readFileSync(join(dir, 'l.json'), 'utf8')) as { layout: string }).layout).toBe('v6.17');
       await mmconform('layout', '--output', join(dir, 'l.html'));
       expect(readFileSync(join(dir, 'l.html'), 'utf8')).toMatch(/^<!DOCTYPE html>/);
     } finally {

@@ -16,7 +16,7 @@ export const SCENARIOS: Readonly<Record<string, (target: Target) => Promise<stri
 /** The real kernels the scenarios are recorded on (harness/fixtures/scenario-NAME-KERNEL.txt), and the reference target with their features. */
 export const SCENARIO_KERNELS = [
   { kernel: 'trixie-arm64', reference: ':v6.10@6.12', qemu: 'qemu-arm64' },
-  { kernel: 'sid-arm64', reference: ':v6.10@7.2', qemu: 'qemu-arm64@current' },
+  { kernel: 'sid-arm64', reference: ':v6.17@7.2', qemu: 'qemu-arm64@current' },
   { kernel: 'trixie-amd64', reference: ':rfc@6.12', qemu: 'qemu-x86_64' },
   { kernel: 'sid-amd64', reference: ':rfc@7.2', qemu: 'qemu-x86_64@current' },
 ] as const;

@@ -13,7 +13,7 @@ export interface KnownTarget {
 export const KNOWN_TARGETS: readonly KnownTarget[] = [
   {
     name: 'reference',
-    description: `the reference model of arm64 Linux mm, layout ${DEFAULT_LAYOUT.name}: ${DEFAULT_LAYOUT.description}; @6.12 or @7.2 (the default) for the kernel version, +thp=..., +thp_zero=..., +hwaf=..., +hwdbm=..., +epan=..., +swap=SIZE, +hugetlb=N, +mmap_rnd=N (pages of ASLR below mmap_base), +zero_page=0 (read faults allocate, as under pvm_no_zero_page=1)`,
+    description: `the reference model of arm64 Linux mm, layout ${DEFAULT_LAYOUT.name}: ${DEFAULT_LAYOUT.description}; @6.12 (layout v6.10, with PTE_DEVMAP) or @7.2 (the default) for the kernel version, +thp=..., +thp_zero=..., +hwaf=..., +hwdbm=..., +epan=..., +swap=SIZE, +hugetlb=N, +mmap_rnd=N (pages of ASLR below mmap_base), +zero_page=0 (read faults allocate, as under pvm_no_zero_page=1)`,
   },
   ...[...BUILTIN_LAYOUTS.values()]
     .filter((layout) => layout !== DEFAULT_LAYOUT)

@@ -273,3 +273,15 @@ describe('memory options bound to what the kernel takes', () => {
     expect(String(await proc.readFile('/proc/swaps'))).toContain('/dev/ram0                               partition\t17179869180\t');
   });
 });
+
+describe("each kernel's layout", () => {
+  test('reference takes its kernel\'s layout unless one is named: v6.10 (with PTE_DEVMAP) at 6.12, v6.17 (without) at 6.18 and 7.2', async () => {
+    const layoutOf = async (spec: string) => (await (await referenceTarget(spec)).info()).layout;
+    expect(await layoutOf('')).toBe('v6.17');
+    expect(await layoutOf('@7.2')).toBe('v6.17');
+    expect(await layoutOf('@6.18')).toBe('v6.17');
+    expect(await layoutOf('@6.12')).toBe('v6.10');
+    expect(await layoutOf(':v6.10@7.2')).toBe('v6.10');
+    expect(await layoutOf(':rfc@6.12')).toBe('rfc');
+  });
+});

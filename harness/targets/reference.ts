@@ -6,7 +6,7 @@
 // mmap_rnd=N (pages mmap_base sits lower, as ASLR would put it), zero_page=0|1
 // (0: anonymous read faults allocate, as under pvm_no_zero_page=1).
 
-import { DEFAULT_LAYOUT } from '../../model/arm64/layout.ts';
+import { kernelLayout } from '../../model/arm64/layout.ts';
 import type { Pgtable } from '../../model/arm64/pgtable.ts';
 import { DEFAULT_KERNEL, kernelByName } from '../../model/kernel.ts';
 import { doMadvise } from '../../model/mm/madvise.ts';
@@ -53,8 +53,8 @@ export async function referenceConfig(spec: string): Promise<SystemConfig> {
   const [head = '', ...opts] = spec.split('+');
   const m = /^(?::([^@]+))?(?:@(.+))?$/.exec(head);
   if (!m) throw new Error(`bad reference target "reference${spec}": use reference[:LAYOUT][@KERNEL][+OPTION=VALUE]...`);
-  const layout = m[1] ? await resolveLayout(m[1]) : DEFAULT_LAYOUT;
   const kernel = m[2] ? kernelByName(m[2]) : DEFAULT_KERNEL;
+  const layout = m[1] ? await resolveLayout(m[1]) : kernelLayout(kernel.version);
   // QEMU -cpu max: FEAT_HAFDBS and FEAT_EPAN; THP as Debian's kernels ship it
   let thp: ThpSettings = { enabled: 'always', useZeroPage: true };
   let hw = { hwAF: true, hwDBM: true };

@@ -1,6 +1,7 @@
 // A layout is data: which descriptor bits Linux gives to each software
-// meaning, in present entries and in swap entries. The three built-in ones
-// follow the 2024 series (shared/seeds): before it, as posted, as merged.
+// meaning, in present entries and in swap entries. Three built-in ones
+// follow the 2024 series (shared/seeds): before it, as posted, as merged;
+// the fourth is today's kernels', the merged one without PTE_DEVMAP.
 
 export interface SwapFormat {
   /** PTE_SWP_EXCLUSIVE */
@@ -92,8 +93,29 @@ const v610: Layout = {
   poIndex: true,
 };
 
-export const BUILTIN_LAYOUTS: ReadonlyMap<string, Layout> = new Map([v69, rfc, v610].map((l) => [l.name, l]));
-export const DEFAULT_LAYOUT = v610;
+const v617: Layout = {
+  ...v610,
+  name: 'v6.17',
+  description:
+    "today's kernels (Debian's 7.2; since about v6.17): v6.10's, with PTE_DEVMAP gone, so bits 57 and 63 are free",
+  devmap: null,
+};
+
+export const BUILTIN_LAYOUTS: ReadonlyMap<string, Layout> = new Map([v69, rfc, v610, v617].map((l) => [l.name, l]));
+
+/**
+ * The layout a kernel version runs (KernelBehaviour.version, "6.12"): bit
+ * 57 is PTE_DEVMAP until upstream removed the devmap bits, around v6.17;
+ * Debian's 6.12 defines it, its 7.2 headers have none (the model's
+ * kernels, 6.12, 6.18 and 7.2, all lie clear of the boundary).
+ */
+export function kernelLayout(version: string): Layout {
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  return major > 6 || (major === 6 && minor >= 17) ? v617 : v610;
+}
+
+/** The layout of the model's default kernel (7.2). */
+export const DEFAULT_LAYOUT = v617;
 
 /** A built-in layout by name, or an Error that lists the names. */
 export function builtinLayout(name: string): Layout {
