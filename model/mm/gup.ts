@@ -51,9 +51,8 @@ function followHugePmd(mm: Mm, addr: bigint, write: boolean): number {
   const pg = mm.pg;
   const slot = mm.pt.pmdSlot(addr, false);
   const pmd = slot === null ? 0n : mm.pt.read(slot);
-  if (pmd === 0n || !pg.ptePresent(pmd) || pg.pteProtnone(pmd) || (write && !pg.pteWrite(pmd))) return 0;
-  if (!pg.pmdPresent(pmd)) return 1;
-  // touch_pmd()
+  if (pmd === 0n || !pg.pmdPresent(pmd) || pg.pteProtnone(pmd) || (write && !pg.pteWrite(pmd))) return 0;
+  // touch_pmd(): arm64's pmd_trans_huge() holds for any present block, a hugetlb page's too (checked in 7.2)
   let entry = pg.pteMkyoung(pmd);
   if (write) entry = pg.pteMkdirty(entry);
   mm.pt.write(slot!, pg.ptepSetAccessFlags(pmd, entry));
