@@ -290,10 +290,9 @@ export class PhysMem {
   free(f: Folio): void {
     const s = f.pages;
     // a freed folio's pages say nothing: their slots are read by pfn alone (folioAt(), nrPagesAt(), exclusiveAt())
-    for (let k = f.pfnNr % SECTION, end = k + f.nrPages; k < end; k++) {
-      s.order[k] = 0;
-      s.exclusive[k] = 0;
-    }
+    const k = f.pfnNr % SECTION;
+    s.order.fill(0, k, k + f.nrPages);
+    s.exclusive.fill(0, k, k + f.nrPages);
     s.used -= f.nrPages;
     if (s.used === 0) this.pages.delete(Math.floor(f.pfnNr / SECTION));
     this.bytes.drop(f.pfnNr, f.nrPages);
@@ -314,12 +313,12 @@ export class PhysMem {
     this.bytes.write(Number(pfn), offset, bytes);
   }
 
-  /** One byte of a page (a store of a char). */
   /** memset() of n bytes of a page from offset */
   fill(pfn: number, offset: number, n: number, byte: number): void {
     this.bytes.fill(pfn, offset, n, byte);
   }
 
+  /** One byte of a page (a store of a char). */
   writeByte(pfn: number, offset: number, value: number): void {
     this.bytes.writeByte(pfn, offset, value);
   }
