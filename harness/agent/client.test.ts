@@ -3,7 +3,7 @@
 // against a scripted fake agent, replies that break the protocol's promises
 // (each such call rejects with an Error; nothing crashes).
 
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -673,8 +673,11 @@ describe('on the real agent', () => {
   });
 });
 
-/** A scripted agent: answers hello and spawn, then whatever `answer` says to each request. */
-function scripted(answer: (request: { id: number; op: string }) => string): () => Promise<AgentLink> {
+/** Every op of the protocol, as the native agent's hello lists them. */
+const ALL_OPS = Object.keys((JSON.parse(readFileSync(new URL('./protocol.schema.json', import.meta.url), 'utf8')) as { $defs: { ops: object } }).$defs.ops);
+
+/** A scripted agent serving `ops`: answers hello and spawn, then whatever `answer` says to each request. */
+function scripted(answer: (request: { id: number; op: string }) => string, ops = ALL_OPS): () => Promise<AgentLink> {
   return async () => {
     const stream: Duplex = new Duplex({
       read() {},
@@ -683,7 +686,7 @@ function scripted(answer: (request: { id: number; op: string }) => string): () =
           const request = JSON.parse(line) as { id: number; op: string };
           const reply =
             request.op === 'hello'
-              ? { id: request.id, ok: true, protocol: 1, release: '7.2.0', machine: 'aarch64', page_size: 4096, ops: [] }
+              ? { id: request.id, ok: true, protocol: 1, release: '7.2.0', machine: 'aarch64', page_size: 4096, ops }
               : request.op === 'spawn'
                 ? { id: request.id, ok: true, proc: 42 }
                 : null;
@@ -844,6 +847,33 @@ describe('an agent that breaks the protocol: the call rejects with an Error', ()
       return { stream, close: async () => {}, kill: async () => {} };
     };
     await expect(agentTarget({ name: 'fake', start })).rejects.toThrow('agent speaks protocol 2; this harness speaks 1');
+  });
+});
+
+describe("the ops an agent's hello lists", () => {
+  const few = ['hello', 'spawn', 'exit', 'mmap', 'munmap'];
+  const answerMmap = ({ id, op }: { id: number; op: string }) => JSON.stringify(op === 'mmap' ? { id, ok: true, addr: '0x7f0000000000' } : { id, ok: true });
+
+  test('a hello without spawn or exit is refused, naming them', async () => {
+    await expect(agentTarget({ name: 'fake', start: scripted(answerMmap, ['hello', 'mmap']) })).rejects.toThrow('agent: hello: "ops" lacks "spawn", "exit"');
+  });
+
+  test('a call of an op not listed rejects without being sent; an optional call is absent', async () => {
+    const sent: string[] = [];
+    const target = await agentTarget({ name: 'fake', start: scripted((r) => (sent.push(r.op), answerMmap(r)), few) });
+    const proc = await target.spawn();
+    await expect(proc.mremap(0x1000n, 0x1000n, 0x2000n, 0)).rejects.toThrow('agent: does not serve "mremap" (its hello lists the ops it serves)');
+    expect(proc.pageReadings).toBeUndefined();
+    expect(proc.descriptors).toBeUndefined();
+    expect(proc.checkEach).toBeUndefined();
+    expect(sent).not.toContain('mremap');
+    await target.close();
+  });
+
+  test("the capabilities an agent has no ops for are absent, as on a kernel without them", async () => {
+    const target = await agentTarget({ name: 'fake', start: scripted(answerMmap, few) });
+    expect(await target.capabilities()).toEqual({ softDirty: false, uffdWp: false, pagemapScan: false, thp: false, hugetlb: false, swap: false, introspect: false });
+    await target.close();
   });
 });
 

@@ -59,7 +59,7 @@ import type {
   UffdServer,
   UffdioProgress,
 } from '../target.ts';
-import { AgentConnection, ParkedRequests, replyError, type Reply, type WireValue } from './connection.ts';
+import { AgentConnection, NotServedError, ParkedRequests, replyError, type Reply, type WireValue } from './connection.ts';
 import { repeatOn, type Interceptor, type RoundsHost } from './rounds.ts';
 
 const PROTOCOL_VERSION = 1;
@@ -99,6 +99,8 @@ interface AgentHello {
   readonly release: string;
   readonly machine: string;
   readonly pageSize: number;
+  /** every op it serves */
+  readonly ops: ReadonlySet<string>;
 }
 
 
@@ -239,7 +241,47 @@ function helloOf(reply: Reply): AgentHello {
     release: str(reply, 'hello', 'release'),
     machine: str(reply, 'hello', 'machine'),
     pageSize: int(reply, 'hello', 'page_size'),
+    ops: opsOf(reply),
   };
+}
+
+/** The ops without which there is no process to test. */
+const REQUIRED_OPS = ['hello', 'spawn', 'exit'];
+
+function opsOf(reply: Reply): ReadonlySet<string> {
+  const ops = list(reply, 'hello', 'ops');
+  if (!ops.every((op) => typeof op === 'string')) throw malformed('hello', 'ops', 'a list of op names');
+  const served = new Set(ops as readonly string[]);
+  const missing = REQUIRED_OPS.filter((op) => !served.has(op));
+  if (missing.length) throw new Error(`agent: hello: "ops" lacks ${missing.map((op) => `"${op}"`).join(', ')}`);
+  return served;
+}
+
+/**
+ * The optional Proc calls (accelerators a test asks for before using) and
+ * the op each needs: an agent that does not serve the op has no such call,
+ * and the test takes its plain path.
+ */
+const OPTIONAL_CALLS: Readonly<Record<string, string>> = {
+  invert: 'invert',
+  storeEach: 'write_each',
+  checkEach: 'check_each',
+  fillEach: 'fill_each',
+  checkFill: 'check_fill',
+  pageReadings: 'page_readings',
+  pagemapScanUntil: 'pagemap_scan_until',
+  repeat: 'repeat',
+  serveUffd: 'uffd_serve',
+  descriptors: 'descriptors',
+  descriptorsOf: 'descriptors_of',
+};
+
+/** A probe's answer, or `absent` where the agent does not serve the op it needs. */
+function unlessUnserved<T>(probe: Promise<T>, absent: T): Promise<T> {
+  return probe.catch((e: unknown) => {
+    if (e instanceof NotServedError) return absent;
+    throw e;
+  });
 }
 
 /** The levels a "descriptors" reply lists, in its order. */
@@ -415,6 +457,7 @@ export class AgentProc implements Proc {
   ) {
     this.order = view?.order ?? new SendOrder();
     this.served = view?.served ?? null;
+    for (const [call, op] of Object.entries(OPTIONAL_CALLS)) if (conn.served && !conn.served.has(op)) Object.defineProperty(this, call, { value: undefined });
   }
 
   private send(op: string, fields: Readonly<Record<string, WireValue>>): Promise<Reply> {
@@ -915,7 +958,7 @@ function vmFlags(smaps: string, addr: bigint): readonly string[] {
   return flags?.slice('VmFlags:'.length).trim().split(/\s+/) ?? [];
 }
 
-async function uffdWpSupported(proc: AgentProc): Promise<boolean> {
+async function uffdWpSupported(proc: Proc): Promise<boolean> {
   let fd = await proc.userfaultfd(O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
   if (isErr(fd) && fd.name === 'EINVAL') fd = await proc.userfaultfd(O_CLOEXEC | O_NONBLOCK); // before v5.11
   if (isErr(fd)) return false;
@@ -925,16 +968,19 @@ async function uffdWpSupported(proc: AgentProc): Promise<boolean> {
 }
 
 /** What the kernel offers, probed in a process of its own as the selftests probe it. */
-export async function probeCaps(proc: AgentProc, pageSize: bigint): Promise<Caps> {
+export async function probeCaps(proc: Proc, pageSize: bigint): Promise<Caps> {
   const addr = await proc.mmap(0n, pageSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n);
   if (isErr(addr)) throw new Error(`capability probe: mmap failed: ${addr}`);
-  const smaps = await proc.readFile('/proc/self/smaps');
+  // a file or ioctl an agent does not serve is one the kernel does not have
+  const ENOENT = new Errno('ENOENT', 'open');
+  const readFile = (path: string) => unlessUnserved(proc.readFile(path), ENOENT);
+  const smaps = await readFile('/proc/self/smaps');
   // New areas carry VM_SOFTDIRTY ("sd") where soft-dirty is supported (vm_util's softdirty_supported()).
   const softDirty = !isErr(smaps) && vmFlags(smaps, addr).includes('sd');
   // Raw descriptors where the guest loaded the harness's module (kmod/).
-  const introspect = !isErr(await proc.descriptors(addr));
+  const introspect = proc.descriptors !== undefined && !isErr(await proc.descriptors(addr));
   // An unmapped output vector makes a kernel with the ioctl fail with EFAULT (vm_util's probe).
-  const scan = await proc.pagemapScan({
+  const scan = await unlessUnserved(proc.pagemapScan({
     start: addr,
     end: addr + pageSize,
     flags: 0,
@@ -945,15 +991,15 @@ export async function probeCaps(proc: AgentProc, pageSize: bigint): Promise<Caps
     returnMask: SCAN_CATEGORIES,
     vecLen: 1,
     badVec: true,
-  });
+  }), new Errno('ENOTTY', 'ioctl'));
   await proc.munmap(addr, pageSize);
-  const swaps = await proc.readFile('/proc/swaps');
+  const swaps = await readFile('/proc/swaps');
   return {
     softDirty,
-    uffdWp: await uffdWpSupported(proc),
+    uffdWp: await unlessUnserved(uffdWpSupported(proc), false),
     pagemapScan: isErr(scan) && scan.name === 'EFAULT',
-    thp: !isErr(await proc.readFile(THP_ENABLED)),
-    hugetlb: !isErr(await proc.readFile('/proc/sys/vm/nr_hugepages')),
+    thp: !isErr(await readFile(THP_ENABLED)),
+    hugetlb: !isErr(await readFile('/proc/sys/vm/nr_hugepages')),
     swap: !isErr(swaps) && swaps.trim().split('\n').length > 1,
     introspect,
   };
@@ -1087,7 +1133,11 @@ function procConnection(s: Session, options: AgentTargetOptions, reply: Reply): 
   if (port === undefined) return s.conn;
   const stream = typeof port === 'number' ? s.link.procStreams?.[port] : undefined;
   if (stream === undefined || typeof port !== 'number') throw malformed('spawn', 'port', 'the index of a proc port');
-  return (s.ports[port] ??= connect(stream, options, s.link, s.parked));
+  if (s.ports[port] === undefined) {
+    s.ports[port] = connect(stream, options, s.link, s.parked);
+    s.ports[port].served = s.hello.ops;
+  }
+  return s.ports[port];
 }
 
 /** Usable: neither the agent's connection nor any proc port's has failed (a proc that died on its port leaves that port unreadable). */
@@ -1101,7 +1151,9 @@ async function openSession(options: AgentTargetOptions): Promise<Session> {
   const parked = new ParkedRequests();
   const conn = connect(link.stream, options, link, parked);
   try {
-    return { link, conn, hello: helloOf(await conn.request('hello')), ports: [], parked };
+    const hello = helloOf(await conn.request('hello'));
+    conn.served = hello.ops;
+    return { link, conn, hello, ports: [], parked };
   } catch (e) {
     conn.close();
     await link.kill();

@@ -75,7 +75,16 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** A request for an op the agent's hello did not list: it is never sent. */
+export class NotServedError extends Error {
+  constructor(readonly op: string) {
+    super(`agent: does not serve "${op}" (its hello lists the ops it serves)`);
+  }
+}
+
 export class AgentConnection {
+  /** the ops the agent serves, once its hello has said (null: any) */
+  served: ReadonlySet<string> | null = null;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private partial: Buffer[] = [];
@@ -123,6 +132,7 @@ export class AgentConnection {
 
   private enqueue(op: string, fields: Readonly<Record<string, WireValue>>, json: string, resolve: Pending['resolve'], reject: Pending['reject'], parks = false): void {
     if (this.failure) return reject(this.failure);
+    if (this.served && !this.served.has(op)) return reject(new NotServedError(op));
     const id = this.nextId++;
     this.pending.set(id, { op, resolve, reject, sent: performance.now(), parks });
     if (parks && this.options.parked) this.options.parked.count++;
