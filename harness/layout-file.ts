@@ -4,9 +4,9 @@
 
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { extname, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { extname } from 'node:path';
 import { oneLineMessage } from './command.ts';
+import { importDefault } from './import-default.ts';
 import { BUILTIN_LAYOUTS, LayoutError, builtinLayout, parseLayout, type Layout } from '../model/arm64/layout.ts';
 
 const MODULE_EXTENSIONS = ['.ts', '.js', '.mjs'];
@@ -22,7 +22,7 @@ export async function resolveLayout(spec: string): Promise<Layout> {
     throw new LayoutError(`layout file ${spec} not found`);
   }
   if (ext === '.json') return parseLayout(await readJson(spec), spec);
-  if (MODULE_EXTENSIONS.includes(ext)) return parseLayout(await importDefault(spec), spec);
+  if (MODULE_EXTENSIONS.includes(ext)) return parseLayout(await importDefault(spec, 'the layout object', (why) => new LayoutError(`layout file ${spec}: ${why}`)), spec);
   throw new LayoutError(`layout file ${spec}: expected a ${FILE_EXTENSIONS.join(', ')} file`);
 }
 
@@ -38,25 +38,4 @@ async function readJson(file: string): Promise<unknown> {
   } catch (e) {
     throw new LayoutError(`layout file ${file}: invalid JSON: ${oneLineMessage(e)}`);
   }
-}
-
-/** How long a layout module's top-level code may take: one that never settles would otherwise end Node silently (exit 13). */
-const IMPORT_TIMEOUT_MS = 10_000;
-
-async function importDefault(file: string): Promise<unknown> {
-  let mod: { default?: unknown };
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const stuck = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new LayoutError(`layout file ${file}: its top-level code did not finish in ${IMPORT_TIMEOUT_MS / 1000} s`)), IMPORT_TIMEOUT_MS);
-  });
-  try {
-    mod = (await Promise.race([import(pathToFileURL(resolve(file)).href), stuck])) as { default?: unknown };
-  } catch (e) {
-    if (e instanceof LayoutError) throw e;
-    throw new LayoutError(`layout file ${file}: import failed: ${oneLineMessage(e)}`);
-  } finally {
-    clearTimeout(timer);
-  }
-  if (mod.default === undefined) throw new LayoutError(`layout file ${file}: no default export (export default the layout object)`);
-  return mod.default;
 }

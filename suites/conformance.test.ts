@@ -10,7 +10,7 @@ import { referenceTarget } from '../harness/targets/reference.ts';
 import { SUITES } from './index.ts';
 
 async function statuses(targetName: string, mutate?: (pg: Pgtable) => Pgtable): Promise<Record<string, string[]>> {
-  const target = mutate ? await referenceTarget(targetName.replace(/^reference/, ''), mutate) : await resolveTarget(targetName);
+  const target = mutate ? await referenceTarget(targetName.replace(/^reference/, ''), { mutate }) : await resolveTarget(targetName);
   const report = await runSuites(target, targetName, SUITES, { stdout: () => {}, stderr: () => {} });
   return Object.fromEntries(report.suites.map((s) => [s.name, [s.exit.status, ...s.results.map((r) => `${r.status}: ${r.name}`)]]));
 }

@@ -52,7 +52,7 @@ import {
 } from '../../uapi/linux.ts';
 import type { PmScanArg, Proc, Target, UffdMsg } from '../target.ts';
 import { AGENT } from '../testing/agent.ts';
-import { startAgentProcess } from '../targets/linux-host.ts';
+import { startAgentProcess } from './child.ts';
 import { inOrder } from '../in-order.ts';
 import { repeat } from '../repeat.ts';
 import { DESCRIPTORS_BATCH, INCREMENT_BATCH, agentTarget, archOf, type AgentLink } from './client.ts';
@@ -81,7 +81,7 @@ describe('on the real agent', () => {
 
   beforeAll(async () => {
     const { path } = AGENT;
-    if (path !== null) target = await agentTarget({ name: 'linux-host', start: async () => startAgentProcess(path) });
+    if (path !== null) target = await agentTarget({ name: 'linux-host', start: async () => startAgentProcess(path, [], { procPorts: true }) });
   });
   afterAll(async () => {
     await target?.close();
@@ -829,7 +829,7 @@ describe('an agent that breaks the protocol: the call rejects with an Error', ()
   });
 
   test('an agent that cannot run: opening the target fails, saying why', async () => {
-    await expect(agentTarget({ name: 'fake', start: async () => startAgentProcess('/nonexistent/mmconform-agent') })).rejects.toThrow(
+    await expect(agentTarget({ name: 'fake', start: async () => startAgentProcess('/nonexistent/mmconform-agent', []) })).rejects.toThrow(
       'agent: connection closed: the agent could not run: spawn /nonexistent/mmconform-agent ENOENT',
     );
   });

@@ -382,7 +382,7 @@ const FIRST_WRITE_PROTECT = 'mprotect(PROT_READ): a store faults';
 
 test('a wrong helper in the model is caught at the first step that write-protects a page', async () => {
   const model = await recorded(await referenceTarget('@6.12'), QUICK);
-  const mutant = await recorded(await referenceTarget('@6.12', keepsDbm), QUICK);
+  const mutant = await recorded(await referenceTarget('@6.12', { mutate: keepsDbm }), QUICK);
   const first = differences(model, mutant)[0];
   expect(first && { suite: first.suite, test: first.test, call: first.call, level: first.level, bits: first.bits.map((b) => b.name) }).toEqual({
     suite: 'pte-states',
@@ -410,7 +410,7 @@ function firstDisagreement(a: RunReport, b: RunReport): string | null {
 test('pte_wrprotect() leaving DBM set is caught at the first test that write-protects a page: soft-dirty clear_refs in test_simple', { timeout: 60_000 }, async () => {
   const suites = SUITES.filter((s) => s.name === 'soft-dirty');
   const model = await runSuites(await referenceTarget(':rfc@6.12'), 'model', suites, quiet);
-  const mutant = await runSuites(await referenceTarget(':rfc@6.12', wrprotectKeepsDbm), 'mutant', suites, quiet);
+  const mutant = await runSuites(await referenceTarget(':rfc@6.12', { mutate: wrprotectKeepsDbm }), 'mutant', suites, quiet);
   expect(firstDisagreement(mutant, model)).toBe('soft-dirty: Test test_simple: fail');
 });
 
@@ -420,7 +420,7 @@ test.skipIf(x86 !== undefined)(`... and against the real x86_64 kernel, which pa
   const target = await qemuTarget('qemu-x86_64');
   try {
     const kernel = await runSuites(target, 'qemu-x86_64', suites, quiet);
-    const mutant = await runSuites(await referenceTarget(':rfc@6.12', wrprotectKeepsDbm), 'mutant', suites, quiet);
+    const mutant = await runSuites(await referenceTarget(':rfc@6.12', { mutate: wrprotectKeepsDbm }), 'mutant', suites, quiet);
     expect(firstDisagreement(mutant, kernel)).toBe('soft-dirty: Test test_simple: fail');
   } finally {
     await target.close();
@@ -443,7 +443,7 @@ for (const [reference, qemu] of [
         const statuses = (r: RunReport) => r.suites.map((s) => [s.name, s.exit.status, ...s.results.map((x) => `${x.status}: ${x.name.replace(/\d+(\.\d+)?/g, '#')}`)]);
         expect(statuses(model.report)).toEqual(statuses(kernel.report));
         expect(differencesText(summarizeDifferences(differences(model, kernel)), ['model', qemu])).toBe(`descriptors: model and ${qemu} agree at every step\n`);
-        const mutant = await recorded(await referenceTarget(reference, keepsDbm));
+        const mutant = await recorded(await referenceTarget(reference, { mutate: keepsDbm }));
         const first = differences(mutant, kernel)[0];
         // over every suite it first acts in pagemap_ioctl, the third suite, before pte-states' mprotect()
         expect(first && [first.suite, first.test, first.level, first.bits.map((b) => `${b.name} ${b.values.join('/')}`)]).toEqual([

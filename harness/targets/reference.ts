@@ -8,8 +8,9 @@
 
 import { kernelLayout } from '../../model/arm64/layout.ts';
 import type { Pgtable } from '../../model/arm64/pgtable.ts';
-import { DEFAULT_KERNEL, kernelByName } from '../../model/kernel.ts';
+import { DEFAULT_KERNEL, kernelByName, type KernelBehaviour } from '../../model/kernel.ts';
 import { doMadvise } from '../../model/mm/madvise.ts';
+import type { MmOverrides } from '../../model/mm/mm.ts';
 import { doMmap, vmMmapPgoff, vmMunmap } from '../../model/mm/mmap.ts';
 import { doMprotectPkey } from '../../model/mm/mprotect.ts';
 import { doMremap } from '../../model/mm/mremap.ts';
@@ -80,12 +81,29 @@ export async function referenceConfig(spec: string): Promise<SystemConfig> {
   return { layout, kernel, hw, epan, thp, showPfn: true, swapBytes: BigInt(swapKiB) << 10n, hugetlbPages, mmapRnd, readFaultZeroPage };
 }
 
-/** `mutate` swaps in wrong helpers, to show a check catching them. */
-export async function referenceTarget(spec: string, mutate?: (pg: Pgtable) => Pgtable): Promise<Target> {
-  const cfg = { ...(await referenceConfig(spec)), ...(mutate ? { mutate } : {}) };
+/** What a variant of the reference changes (harness/plugin.ts builds these from a Variant). */
+export interface ReferenceChanges {
+  /** TargetInfo.name, in place of "reference" and the spec */
+  readonly name?: string;
+  /** the page-table helpers, replaced */
+  readonly mutate?: (pg: Pgtable) => Pgtable;
+  /** kernel behaviour switches, changed */
+  readonly kernel?: Partial<Omit<KernelBehaviour, 'version'>>;
+  /** kernel functions of each mm, replaced */
+  readonly mm?: MmOverrides;
+}
+
+export async function referenceTarget(spec: string, changes: ReferenceChanges = {}): Promise<Target> {
+  const base = await referenceConfig(spec);
+  const cfg: SystemConfig = {
+    ...base,
+    kernel: { ...base.kernel, ...changes.kernel },
+    ...(changes.mutate ? { mutate: changes.mutate } : {}),
+    ...(changes.mm ? { mmOverrides: changes.mm } : {}),
+  };
   const sys = new System(cfg);
   const waits = new Waits();
-  const name = `reference${spec}`;
+  const name = changes.name ?? `reference${spec}`;
   return {
     info: async (): Promise<TargetInfo> => ({ name, arch: 'arm64', layout: cfg.layout.name, kernel: cfg.kernel.version, pageSize: 4096 }),
     capabilities: async (): Promise<Caps> => ({

@@ -29,6 +29,12 @@ export const pageAligned = (x: bigint) => (x & (PAGE - 1n)) === 0n;
 /** PAGE_ALIGN() */
 export const pageAlign = (x: bigint) => (x + PAGE - 1n) & PAGE_MASK;
 
+/** The kernel functions an Mm holds that a variant of the model may replace (harness/plugin.ts: a variant's `mm`). */
+export const MM_FUNCTIONS = ['vmaSoftDirtyEnabled', 'pteNeedsSoftDirtyWp', 'vmaWantsWritenotify', 'vmaWantsManualPteWriteUpgrade', 'vmNormalFolio', 'uffdWpUseMarkers', 'uffdWpAsync'] as const;
+export type MmFunction = (typeof MM_FUNCTIONS)[number];
+/** Replacements for some of MM_FUNCTIONS: each is made from the model's own (bound to the mm) and the mm. */
+export type MmOverrides = { readonly [K in MmFunction]?: (original: Mm[K], mm: Mm) => Mm[K] };
+
 export class Mm {
   readonly vmas = new VmaList();
   readonly pt: PageTables;
@@ -57,11 +63,21 @@ export class Mm {
     readonly sys: System,
     exec = true,
   ) {
+    if (sys.cfg.mmOverrides) this.override(sys.cfg.mmOverrides);
     this.mmapBase = MMAP_BASE - (sys.cfg.mmapRnd ?? 0n) * PAGE;
     this.pt = new PageTables(sys.cfg.kernel.tableAf);
     this.arch = new ContPte(this.pt, sys.pg, sys.phys);
     sys.mms.add(this);
     if (exec) this.installSpecialMapping();
+  }
+
+  /** A variant's kernel functions in place of the model's, on this mm alone. */
+  private override(overrides: MmOverrides): void {
+    const own = this as Record<MmFunction, unknown>;
+    for (const name of MM_FUNCTIONS) {
+      const make = overrides[name] as ((original: unknown, mm: Mm) => unknown) | undefined;
+      if (make) own[name] = make(Mm.prototype[name].bind(this), this);
+    }
   }
 
   /**

@@ -8,7 +8,7 @@ import { protectionMap } from '../arm64/prot.ts';
 import type { HwFeatures } from '../arm64/walk.ts';
 import type { KernelBehaviour } from '../kernel.ts';
 import { HugetlbPool } from './hugetlb.ts';
-import type { Mm } from './mm.ts';
+import type { Mm, MmOverrides } from './mm.ts';
 import { PhysMem } from './physmem.ts';
 import { type Inode, Tmpfs } from './shmem.ts';
 import { LruBatches } from './swap.ts';
@@ -30,8 +30,10 @@ export interface SystemConfig {
   readonly thp: ThpSettings;
   /** pagemap shows PFNs (the reader has CAP_SYS_ADMIN) */
   readonly showPfn: boolean;
-  /** a deliberately wrong helper or two, for showing that a check catches them (tests only) */
+  /** page-table helpers of a variant (harness/plugin.ts) in place of the layout's own */
   readonly mutate?: (pg: Pgtable) => Pgtable;
+  /** kernel functions of a variant in place of each mm's own */
+  readonly mmOverrides?: MmOverrides;
   /** the swap device's size in bytes; 0 for no swap */
   readonly swapBytes: bigint;
   /** 2 MiB hugetlb pages reserved at boot (hugepages=N) */
