@@ -6,8 +6,9 @@
 //
 //   npx mmconform run --target module:examples/variants/sd-mprotect.ts --suite soft-dirty
 //
-// soft-dirty.c's "Test test_mprotect-anon soft-dirty after rewritten" fails
-// on it; every other result is the reference's. (The shared-file case stays
+// soft-dirty.c's "Test test_mprotect-anon soft-dirty after rewritten" and
+// the regression named after the bug (suites/regressions) fail on it; every
+// other result is the reference's. (The shared-file case stays
 // right: a pte clear_refs cleaned is not dirty, and a shared area upgrades
 // only dirty ptes.)
 
