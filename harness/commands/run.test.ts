@@ -54,7 +54,7 @@ test('list: each suite, its C source, the results it prints', async () => {
 test('targets: a line per name --target takes', async () => {
   const { code, stdout } = await mmconform('targets');
   expect(code).toBe(0);
-  expect(stdout.split('\n').map((line) => line.split(' ')[0])).toEqual(['reference', 'reference:v6.9', 'reference:rfc', 'reference:v6.10', 'reference:FILE', 'linux-host', 'qemu-arm64', 'qemu-x86_64', '']);
+  expect(stdout.split('\n').map((line) => line.split(' ')[0])).toEqual(['reference', 'reference:v6.9', 'reference:rfc', 'reference:v6.10', 'reference:FILE', 'linux-host', 'exec:CMD', 'module:PATH', 'qemu-arm64', 'qemu-x86_64', '']);
 });
 
 test('targets: one this machine cannot run says why', async () => {

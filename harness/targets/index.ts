@@ -21,7 +21,7 @@ export const KNOWN_TARGETS: readonly KnownTarget[] = [
   { name: 'reference:FILE', description: 'the reference model with the layout a .json/.ts/.js file describes (see mmconform layout)' },
   { name: 'linux-host', description: "this machine's kernel, through the native agent (harness/agent, built with cc on first use)" },
   { name: 'exec:CMD', description: "a program speaking the agent's JSON-lines protocol on stdin and stdout (harness/agent/protocol.schema.json), run with /bin/sh -c CMD: another model, in any language" },
-  { name: 'module:PATH', description: 'a TypeScript or JavaScript module whose default export makes a Target (a model of your own, or a variant of the reference: docs/plugins.md)' },
+  { name: 'module:PATH', description: 'a TypeScript or JavaScript module whose default export is a variant of the reference, or makes a Target of its own (docs/plugins.md)' },
   { name: 'qemu-arm64', description: "Debian trixie's arm64 cloud kernel (6.12) under QEMU; @current for sid's; +thp=..., +thp_zero=..., +swap=SIZE, +hugetlb=N (npm run setup:kernels)" },
   { name: 'qemu-x86_64', description: "Debian trixie's amd64 cloud kernel (6.12) under QEMU; @current for sid's; +thp=..., +thp_zero=..., +swap=SIZE, +hugetlb=N (npm run setup:kernels)" },
 ];
