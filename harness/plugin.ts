@@ -8,6 +8,7 @@
 import { DEFAULT_KERNEL, type KernelBehaviour } from '../model/kernel.ts';
 import { pgtable, type Pgtable } from '../model/arm64/pgtable.ts';
 import { DEFAULT_LAYOUT } from '../model/arm64/layout.ts';
+import { KERNEL_FUNCTIONS, type KernelFunctionOverrides } from '../model/mm/kernel-functions.ts';
 import { MM_FUNCTIONS, type MmOverrides } from '../model/mm/mm.ts';
 import { referenceTarget } from './targets/reference.ts';
 import type { Target } from './target.ts';
@@ -16,6 +17,7 @@ export type * from './target.ts';
 export type { Pgtable, Pte } from '../model/arm64/pgtable.ts';
 export type { KernelBehaviour } from '../model/kernel.ts';
 export type { Mm, MmFunction, MmOverrides } from '../model/mm/mm.ts';
+export type { KernelFunction, KernelFunctionOverrides, KernelFunctions } from '../model/mm/kernel-functions.ts';
 
 /** The page-table helpers (model/arm64/pgtable.ts, the kernel's names in camelCase). */
 export type PgtableHelper = { [K in keyof Pgtable]-?: Pgtable[K] extends (...args: never[]) => unknown ? K : never }[keyof Pgtable];
@@ -38,12 +40,14 @@ export interface Variant {
   readonly kernel?: KernelSwitches;
   /** kernel functions each mm holds, replaced (MM_FUNCTIONS lists them) */
   readonly mm?: MmOverrides;
+  /** other kernel functions, replaced (KERNEL_FUNCTIONS lists them) */
+  readonly functions?: KernelFunctionOverrides;
 }
 
 /** What a module: target's default export may be instead of a Variant: a maker of a Target of its own. */
 export type TargetFactory = (context: { readonly name: string }) => Target | Promise<Target>;
 
-const VARIANT_KEYS = ['name', 'base', 'helpers', 'kernel', 'mm'];
+const VARIANT_KEYS = ['name', 'base', 'helpers', 'kernel', 'mm', 'functions'];
 
 /** Checks a variant as a JavaScript author may have written it: one line naming the first thing wrong. */
 function checkVariant(v: Variant): void {
@@ -59,6 +63,7 @@ function checkVariant(v: Variant): void {
     ['helper', v.helpers, helpers],
     ['kernel switch', v.kernel, switches],
     ['mm function', v.mm, MM_FUNCTIONS],
+    ['kernel function', v.functions, Object.keys(KERNEL_FUNCTIONS)],
   ];
   for (const [what, table, known] of tables) {
     for (const [name, value] of Object.entries(table ?? {})) {
@@ -87,5 +92,6 @@ export async function deriveReference(variant: Variant, name?: string): Promise<
     ...(variant.helpers ? { mutate: replaceHelpers(variant.helpers) } : {}),
     ...(variant.kernel ? { kernel: variant.kernel } : {}),
     ...(variant.mm ? { mm: variant.mm } : {}),
+    ...(variant.functions ? { functions: variant.functions } : {}),
   });
 }

@@ -10,6 +10,7 @@ import { kernelLayout } from '../../model/arm64/layout.ts';
 import type { Pgtable } from '../../model/arm64/pgtable.ts';
 import { DEFAULT_KERNEL, kernelByName, type KernelBehaviour } from '../../model/kernel.ts';
 import { doMadvise } from '../../model/mm/madvise.ts';
+import type { KernelFunctionOverrides } from '../../model/mm/kernel-functions.ts';
 import type { MmOverrides } from '../../model/mm/mm.ts';
 import { doMmap, vmMmapPgoff, vmMunmap } from '../../model/mm/mmap.ts';
 import { doMprotectPkey } from '../../model/mm/mprotect.ts';
@@ -91,6 +92,8 @@ export interface ReferenceChanges {
   readonly kernel?: Partial<Omit<KernelBehaviour, 'version'>>;
   /** kernel functions of each mm, replaced */
   readonly mm?: MmOverrides;
+  /** the kernel functions of model/mm/kernel-functions.ts, replaced */
+  readonly functions?: KernelFunctionOverrides;
 }
 
 export async function referenceTarget(spec: string, changes: ReferenceChanges = {}): Promise<Target> {
@@ -100,6 +103,7 @@ export async function referenceTarget(spec: string, changes: ReferenceChanges = 
     kernel: { ...base.kernel, ...changes.kernel },
     ...(changes.mutate ? { mutate: changes.mutate } : {}),
     ...(changes.mm ? { mmOverrides: changes.mm } : {}),
+    ...(changes.functions ? { functions: changes.functions } : {}),
   };
   const sys = new System(cfg);
   const waits = new Waits();

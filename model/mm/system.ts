@@ -8,6 +8,7 @@ import { protectionMap } from '../arm64/prot.ts';
 import type { HwFeatures } from '../arm64/walk.ts';
 import type { KernelBehaviour } from '../kernel.ts';
 import { HugetlbPool } from './hugetlb.ts';
+import { kernelFunctions, type KernelFunctionOverrides, type KernelFunctions } from './kernel-functions.ts';
 import type { Mm, MmOverrides } from './mm.ts';
 import { PhysMem } from './physmem.ts';
 import { type Inode, Tmpfs } from './shmem.ts';
@@ -34,6 +35,8 @@ export interface SystemConfig {
   readonly mutate?: (pg: Pgtable) => Pgtable;
   /** kernel functions of a variant in place of each mm's own */
   readonly mmOverrides?: MmOverrides;
+  /** kernel functions of a variant in place of the model's (kernel-functions.ts) */
+  readonly functions?: KernelFunctionOverrides;
   /** the swap device's size in bytes; 0 for no swap */
   readonly swapBytes: bigint;
   /** 2 MiB hugetlb pages reserved at boot (hugepages=N) */
@@ -61,6 +64,8 @@ export class System {
   readonly phys = new PhysMem();
   readonly tmpfs = new Tmpfs();
   readonly pg: Pgtable;
+  /** the kernel functions a variant may replace, called through here */
+  readonly fn: KernelFunctions;
   /** swapon'ed device, if any */
   readonly swap: SwapDevice | null;
   readonly hugetlb: HugetlbPool;
@@ -79,6 +84,7 @@ export class System {
   constructor(readonly cfg: SystemConfig) {
     const pg = pgtable(cfg.layout, { kernel: cfg.kernel });
     this.pg = cfg.mutate ? cfg.mutate(pg) : pg;
+    this.fn = kernelFunctions(cfg.functions);
     this.prots = protectionMap(cfg.layout, { epan: cfg.epan });
     this.thp = cfg.thp;
     this.swap = cfg.swapBytes > 0n ? new SwapDevice(cfg.swapBytes, cfg.kernel.swapNonfullFirst, cfg.kernel.swapSlotsCache) : null;

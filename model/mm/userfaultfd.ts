@@ -241,8 +241,8 @@ export function uffdWpRange(mm: Mm, vma: Vma, start: bigint, end: bigint, enable
   changeProtection(mm, vma, start, end, tryChangeWritable, enable ? 'wp' : 'resolve', prot);
 }
 
-// userfaultfd_clear_vma(): [start, end) of an area leaves its context, write protection reset first
-function clearVma(mm: Mm, v: Vma, start: bigint, end: bigint): Errno | null {
+// userfaultfd_clear_vma(): [start, end) of an area leaves its context, write protection reset first (called through mm.sys.fn)
+export function userfaultfdClearVma(mm: Mm, v: Vma, start: bigint, end: bigint): Errno | null {
   if (v.flags & V.VM_UFFD_WP) uffdWpRange(mm, v, start, end, false);
   const area = modifyFlags(mm, v, start, end, v.flags & ~V.VM_UFFD_FLAGS, null);
   if (area instanceof Errno) return area;
@@ -267,7 +267,7 @@ export function uffdioUnregister(mm: Mm, ctx: UffdCtx, start: bigint, len: bigin
     const hi = v.end < end ? v.end : end;
     // a missing fault waiting there would otherwise wait for good
     if (v.flags & V.VM_UFFD_MISSING && v.uffdCtx instanceof UffdCtx) wakeUserfault(v.uffdCtx, lo, hi - lo);
-    const err = clearVma(mm, v, lo, hi);
+    const err = mm.sys.fn.userfaultfdClearVma(mm, v, lo, hi);
     if (err) return new Errno(err.name, 'ioctl');
   }
   return 0;
@@ -277,7 +277,7 @@ export function uffdioUnregister(mm: Mm, ctx: UffdCtx, start: bigint, len: bigin
 export function userfaultfdRelease(ctx: UffdCtx): void {
   ctx.released = true;
   // the whole area: nothing to cut, so nothing fails
-  for (const v of [...ctx.mm.vmas.all()].filter((x) => x.uffdCtx === ctx)) clearVma(ctx.mm, v, v.start, v.end);
+  for (const v of [...ctx.mm.vmas.all()].filter((x) => x.uffdCtx === ctx)) ctx.mm.sys.fn.userfaultfdClearVma(ctx.mm, v, v.start, v.end);
   wakeUserfault(ctx, 0n, 0n);
   for (const ev of [...ctx.events]) {
     eventComplete(ev);

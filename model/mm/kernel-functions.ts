@@ -1,0 +1,25 @@
+// The kernel functions a variant of the model may replace (harness/plugin.ts:
+// a variant's `functions`), each called through its System's table so that
+// the variant's version runs in the model's place. Each is one function of
+// the kernel's, at the grain its historical fixes changed it
+// (shared/reference/bugs.md): a mutant is that function as it was before
+// the fix. The kernel functions an mm holds are MM_FUNCTIONS (mm.ts).
+
+import { userfaultfdClearVma } from './userfaultfd.ts';
+
+export const KERNEL_FUNCTIONS = {
+  userfaultfdClearVma,
+};
+
+export type KernelFunctions = typeof KERNEL_FUNCTIONS;
+export type KernelFunction = keyof KernelFunctions;
+/** Replacements for some kernel functions: each is made from the model's own. */
+export type KernelFunctionOverrides = { readonly [K in KernelFunction]?: (original: KernelFunctions[K]) => KernelFunctions[K] };
+
+/** The table a System calls through: the model's functions, with `overrides` in place of some. */
+export function kernelFunctions(overrides: KernelFunctionOverrides | undefined): KernelFunctions {
+  if (!overrides) return KERNEL_FUNCTIONS;
+  const table: Record<string, unknown> = { ...KERNEL_FUNCTIONS };
+  for (const [name, make] of Object.entries(overrides)) if (make) table[name] = (make as (original: unknown) => unknown)(table[name]);
+  return table as KernelFunctions;
+}
