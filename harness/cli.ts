@@ -10,10 +10,11 @@ import { compareCommand } from './commands/compare.ts';
 import { fuzzCommand } from './commands/fuzz.ts';
 import { layoutCommand } from './commands/layout.ts';
 import { listCommand } from './commands/list.ts';
+import { mutantsCommand } from './commands/mutants.ts';
 import { runCommand } from './commands/run.ts';
 import { targetsCommand } from './commands/targets.ts';
 
-const COMMANDS: readonly Command[] = [layoutCommand, runCommand, compareCommand, fuzzCommand, listCommand, targetsCommand];
+const COMMANDS: readonly Command[] = [layoutCommand, runCommand, compareCommand, fuzzCommand, mutantsCommand, listCommand, targetsCommand];
 
 const processIo: Io = {
   stdout: (text) => process.stdout.write(text),

@@ -248,7 +248,8 @@ function endingOf(e: unknown): Ending {
   return { kind: 'error', reason: oneLineMessage(e) };
 }
 
-function interruptSignal(signal: AbortSignal): InterruptSignal {
+/** The signal an aborted run was stopped by. */
+export function interruptSignal(signal: AbortSignal): InterruptSignal {
   return typeof signal.reason === 'string' && signal.reason in INTERRUPT_SIGNALS ? (signal.reason as InterruptSignal) : 'SIGINT';
 }
 

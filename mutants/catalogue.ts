@@ -1,0 +1,135 @@
+// The kernel's bug history as mutants: each bug of
+// shared/reference/bugs.md the model can express, put back into the
+// reference as a Variant (harness/plugin.ts) named by the bug's id, and
+// each it cannot yet, with what it would need. `mmconform mutants` runs the
+// suites on each and names the results that kill it.
+
+import type { Variant } from '../harness/plugin.ts';
+import { Errno } from '../uapi/linux.ts';
+import { modifyFlags } from '../model/mm/vma-ops.ts';
+import { VM_HUGETLB, VM_SHARED, VM_SOFTDIRTY, VM_UFFD_FLAGS, VM_UFFD_WP, VM_WRITE } from '../model/mm/vma.ts';
+
+/** A bug of bugs.md, by its id and its place there. */
+export interface Bug {
+  /** its id in bugs.md: "sd-mprotect" */
+  readonly id: string;
+  /** its heading there: "A2" */
+  readonly ref: string;
+  /** the fix's subject line */
+  readonly fix: string;
+}
+
+/** A bug put back: the variant of the reference that has it. */
+export interface Mutant extends Bug {
+  /** what the variant changes, in a line */
+  readonly planted: string;
+  readonly variant: Variant;
+}
+
+/** A bug the model cannot express yet (or ever): what it would take. */
+export interface Unexpressed extends Bug {
+  readonly needs: string;
+  /** true where no model of this kind could express it: a race with hardware or another CPU, device memory, fault injection */
+  readonly never?: boolean;
+}
+
+const SD = 'reference:rfc'; // a layout with soft-dirty (bit 63, the RFC's)
+
+export const MUTANTS: readonly Mutant[] = [
+  {
+    id: 'sd-writenotify',
+    ref: 'A1',
+    fix: 'mm: softdirty: enable write notifications on VMAs after VM_SOFTDIRTY cleared',
+    planted: 'vma_wants_writenotify() ignores soft-dirty tracking',
+    variant: {
+      name: 'sd-writenotify',
+      base: SD,
+      mm: {
+        vmaWantsWritenotify: (_original, mm) => (vma, prot) => {
+          if ((vma.flags & (VM_WRITE | VM_SHARED)) !== (VM_WRITE | VM_SHARED)) return false;
+          if (prot !== mm.pageProtFor(vma.flags)) return false;
+          return (vma.flags & VM_UFFD_WP) !== 0;
+        },
+      },
+    },
+  },
+  {
+    id: 'sd-mprotect',
+    ref: 'A2',
+    fix: 'mm/mprotect: fix soft-dirty check in can_change_pte_writable()',
+    planted: "the soft-dirty check before mprotect() makes a pte writable tests VM_SOFTDIRTY in the opposite sense",
+    variant: {
+      name: 'sd-mprotect',
+      base: SD,
+      mm: { pteNeedsSoftDirtyWp: (_original, mm) => (vma, pte) => (vma.flags & VM_SOFTDIRTY) !== 0 && !mm.pg.pteSoftDirty(pte) },
+    },
+  },
+  {
+    id: 'sd-vma-merge',
+    ref: 'A4',
+    fix: 'mm: propagate VM_SOFTDIRTY on merge',
+    planted: "a merged area takes the surviving area's VM_SOFTDIRTY, not the OR of both (the kernel before v6.19)",
+    variant: { name: 'sd-vma-merge', base: SD, kernel: { vmaStickySoftDirty: false } },
+  },
+  {
+    id: 'hugetlb-sd-writenotify',
+    ref: 'F7',
+    fix: 'mm/hugetlb: fix hugetlb not supporting softdirty tracking',
+    planted: 'vma_wants_writenotify() applies soft-dirty tracking to hugetlb areas',
+    variant: {
+      name: 'hugetlb-sd-writenotify',
+      base: SD,
+      mm: {
+        vmaWantsWritenotify: (original, mm) => (vma, prot) =>
+          original(vma, prot) || ((vma.flags & VM_HUGETLB) !== 0 && (vma.flags & (VM_WRITE | VM_SHARED)) === (VM_WRITE | VM_SHARED) && prot === mm.pageProtFor(vma.flags) && mm.vmaSoftDirtyEnabled(vma)),
+      },
+    },
+  },
+  {
+    id: 'uffd-unreg-reset',
+    ref: 'G2',
+    fix: 'mm/uffd: reset write protection when unregister with wp-mode',
+    planted: 'userfaultfd_clear_vma() drops the registration without the unprotect pass (uffd_wp_range(..., false))',
+    variant: {
+      name: 'uffd-unreg-reset',
+      functions: {
+        userfaultfdClearVma: () => (mm, v, start, end) => {
+          const area = modifyFlags(mm, v, start, end, v.flags & ~VM_UFFD_FLAGS, null);
+          if (area instanceof Errno) return area;
+          mm.vmaSetPageProt(area);
+          return null;
+        },
+      },
+    },
+  },
+];
+
+const MIGRATION = 'page migration (move_pages or mbind): migration entries at pte and pmd level carrying soft-dirty, uffd-wp and exclusivity (issue 16, item 4)';
+
+export const UNEXPRESSED: readonly Unexpressed[] = [
+  { id: 'ksm-unmerge-uffdwp', ref: 'A6', fix: 'mm/ksm: fix KSM COW breaking with userfaultfd-wp via FAULT_FLAG_UNSHARE', needs: 'KSM: MADV_MERGEABLE, merging by ksmd, MADV_UNMERGEABLE as an unshare fault' },
+  { id: 'sd-hole-vmflag', ref: 'B1', fix: 'mm: softdirty: respect VM_SOFTDIRTY in PTE holes', needs: "pagemap's walk to tell a range with no page table from a none pte, as pagemap_pte_hole() does, and that function replaceable" },
+  { id: 'sd-hole-before', ref: 'B2', fix: "mm: softdirty: addresses before VMAs in PTE holes aren't softdirty", needs: 'pagemap_pte_hole() as the kernel walks it, replaceable (as B1)' },
+  { id: 'pagemap-pmd-swpoff', ref: 'B5', fix: 'mm, pagemap: fix swap offset value for PMD migration entry', needs: MIGRATION },
+  { id: 'sd-migration', ref: 'C2', fix: 'mm: migration: do not lose soft dirty bit if page is in migration state', needs: MIGRATION },
+  { id: 'devpriv-swp-bits', ref: 'C4', fix: 'mm/rmap: fixup copying of soft dirty and uffd ptes (and two more)', needs: 'device-private memory (HMM): user space reaches it only through a test driver', never: true },
+  { id: 'thp-split-migr-flags', ref: 'D1', fix: 'mm: thp: fix flags for pmd migration when split', needs: `${MIGRATION}, and the split of a migration pmd` },
+  { id: 'thp-pmd-uffd-bits', ref: 'D2', fix: 'mm/userfaultfd: fix a few thp pmd missing uffd-wp bit', needs: MIGRATION },
+  { id: 'khugepaged-uffdwp', ref: 'D4', fix: "mm/khugepaged: don't recycle vma pgtable if uffd-wp registered", needs: 'MADV_COLLAPSE, and what khugepaged must refuse on uffd-wp areas (issue 16, item 4)' },
+  { id: 'fork-special', ref: 'E1', fix: 'mm/userfaultfd: fix uffd-wp special cases for fork()', needs: 'copy_present_pte() and copy_nonpresent_pte() replaceable' },
+  { id: 'fork-marker', ref: 'E2', fix: 'mm/uffd: fix pte marker when fork() without fork event', needs: 'copy_nonpresent_pte() replaceable' },
+  { id: 'hugetlb-fork', ref: 'F1', fix: 'mm/hugetlb: fix uffd-wp during fork()', needs: 'copy_hugetlb_page_range() replaceable' },
+  { id: 'hugetlb-unshare', ref: 'F2', fix: 'mm/hugetlb: fix uffd-wp bit lost when unsharing happens', needs: 'a read-only long-term pin (FOLL_PIN, gup_test), which none of the kernels here offers to user space' },
+  { id: 'hugetlb-cp-marker', ref: 'F4', fix: 'mm/hugetlb: fix PTE marker handling in hugetlb_change_protection()', needs: 'hugetlb_change_protection() replaceable' },
+  { id: 'hugetlb-cp-migr', ref: 'F5', fix: 'mm/hugetlb: fix uffd-wp handling for migration entries in hugetlb_change_protection()', needs: `${MIGRATION}, of hugetlb pages` },
+  { id: 'mremap-uffd-clear', ref: 'G4', fix: 'mm: clear uffd-wp PTE/PMD state on mremap()', needs: 'move_ptes() and move_huge_pmd() replaceable' },
+  { id: 'mremap-uffd-followup', ref: 'G4b', fix: 'mm/mremap: fix WARN with uffd that has remap events disabled', needs: "a page-table allocation that fails in mremap's move, and a WARN to see", never: true },
+  { id: 'zap-marker-nopage', ref: 'G5', fix: 'mm/memory: fix missing pte marker for !page on pte zaps', needs: 'zap_present_ptes() replaceable; what the selftest sees is a WARN under CONFIG_DEBUG_VM' },
+  { id: 'uffd-tlb-race', ref: 'G6', fix: 'mm/userfaultfd: fix memory corruption due to writeprotect', needs: 'a TLB holding stale entries while another CPU writes', never: true },
+  { id: 'pmscan-wp-fastpath', ref: 'H2', fix: 'mm/pagemap: fix wr-protect even if PM_SCAN_WP_MATCHING not set', needs: "PAGEMAP_SCAN's pmd_entry fast path replaceable" },
+  { id: 'pmscan-swp-uffd', ref: 'H3', fix: 'fs/proc/task_mmu: fix uffd-wp confusion in pagemap_scan_pmd_entry()', needs: "PAGEMAP_SCAN's pmd_entry fast path replaceable" },
+  { id: 'pmscan-young-dirty', ref: 'H4', fix: 'fs/proc/task_mmu: fix loss of young/dirty bits during pagemap scan', needs: "a hardware update of young or dirty between the scan's read and its write", never: true },
+  { id: 'split-pmd-invalidate-core', ref: 'I2', fix: 'mm: fix race between __split_huge_pmd_locked() and GUP-fast', needs: 'GUP-fast on another CPU during a split', never: true },
+  { id: 'x86-swp-sd-bit7', ref: 'I3', fix: 'mm: x86: move _PAGE_SWP_SOFT_DIRTY from bit 7 to bit 1', needs: 'the x86-64 model (issue 16, item 6), and page migration' },
+  { id: 'arm32-swp-type', ref: 'I4', fix: 'arm/mm: fix swp type masking in __swp_entry()', needs: 'a second swap device, so that an entry carries a swap type above 0' },
+];
