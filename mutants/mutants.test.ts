@@ -1,0 +1,61 @@
+// Each mutant of the catalogue is killed, and by the results named here:
+// a change to the model or the suites that lets one survive, or kills it
+// for another reason, shows. (Each runs only the suites that kill it; the
+// command runs them all.)
+import { describe, expect, test } from 'vitest';
+import { findSuite } from '../harness/commands/select.ts';
+import { MUTANTS, UNEXPRESSED } from './catalogue.ts';
+import { runMutants } from './run.ts';
+
+const KILLS: Readonly<Record<string, readonly string[]>> = {
+  'sd-writenotify': [
+    'soft-dirty: (exit)',
+    'soft-dirty: Test test_mprotect-file soft-dirty after rewritten',
+    'regressions-soft-dirty: (exit)',
+    'regressions-soft-dirty: sd-writenotify: shared page read-faulted after clear_refs is soft-dirty once written',
+  ],
+  'sd-mprotect': [
+    'soft-dirty: (exit)',
+    'soft-dirty: Test test_mprotect-anon soft-dirty after rewritten',
+    'regressions-soft-dirty: (exit)',
+    'regressions-soft-dirty: sd-mprotect: mprotect(RO) then mprotect(RW) after clear_refs keeps write faults for soft-dirty',
+  ],
+  'sd-vma-merge': [
+    'soft-dirty: (exit)',
+    'soft-dirty: Test test_merge-anon soft-dirty after remap merge 1st pg',
+    'soft-dirty: Test test_merge-anon soft-dirty after remap merge 2nd pg',
+    'soft-dirty: Test test_merge-anon soft-dirty after mprotect merge 1st pg',
+    'soft-dirty: Test test_merge-anon soft-dirty after mprotect merge 2nd pg',
+    'regressions-soft-dirty: (exit)',
+    'regressions-soft-dirty: sd-vma-merge: a clean area merged with a new soft-dirty one is soft-dirty',
+  ],
+  'hugetlb-sd-writenotify': [
+    'regressions-soft-dirty: (exit)',
+    'regressions-soft-dirty: hugetlb-sd-writenotify: a shared hugetlb page written after mprotect and clear_refs stays the shared page, writable',
+  ],
+  'uffd-unreg-reset': [
+    'regressions-uffd-wp: (exit)',
+    'regressions-uffd-wp: uffd-unreg-reset: UFFDIO_UNREGISTER resets write protection, and a new registration finds none',
+    'regressions-uffd-wp: hugetlb-cp-marker: a hugetlb marker protected again stays one; resolved or unregistered it goes; the hole punched after is clean',
+    'pte-states: (exit)',
+    'pte-states: close(userfaultfd): write protection released',
+    'pte-states: shmem close(userfaultfd): markers gone, write protection released',
+    'pte-states: hugetlb close(userfaultfd): markers gone, write protection released',
+  ],
+};
+
+test('the catalogue: every bug of shared/reference/bugs.md once, expressed or not, at most 5 never expressible', () => {
+  const ids = [...MUTANTS, ...UNEXPRESSED].map((b) => b.id);
+  expect(new Set(ids).size).toBe(ids.length);
+  expect(ids.length).toBe(30);
+  expect(UNEXPRESSED.filter((u) => u.never).length).toBeLessThanOrEqual(5);
+  expect(Object.keys(KILLS).sort()).toEqual(MUTANTS.map((m) => m.id).sort());
+});
+
+describe('each mutant is killed, by these results', { timeout: 60_000 }, () => {
+  test.each(MUTANTS.map((m) => [m.ref, m.id, m] as const))('%s %s', async (_ref, id, mutant) => {
+    const suites = [...new Set(KILLS[id]!.map((k) => k.slice(0, k.indexOf(': '))))].map((n) => findSuite('test', n));
+    const report = await runMutants([mutant], [], suites, { progress: () => {} });
+    expect(report.outcomes[0]!.kills.map((k) => `${k.suite}: ${k.name}`)).toEqual(KILLS[id]);
+  });
+});
