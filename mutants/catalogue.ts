@@ -5,6 +5,7 @@
 // suites on each and names the results that kill it.
 
 import type { Variant } from '../harness/plugin.ts';
+import { pteMarkerGet } from '../model/arm64/swapops.ts';
 import { Errno } from '../uapi/linux.ts';
 import { modifyFlags } from '../model/mm/vma-ops.ts';
 import { VM_HUGETLB, VM_SHARED, VM_SOFTDIRTY, VM_UFFD_FLAGS, VM_UFFD_WP, VM_WRITE } from '../model/mm/vma.ts';
@@ -86,6 +87,20 @@ export const MUTANTS: readonly Mutant[] = [
     },
   },
   {
+    id: 'fork-special',
+    ref: 'E1',
+    fix: 'mm/userfaultfd: fix uffd-wp special cases for fork()',
+    planted: "the fork copy keeps a present pte's uffd-wp by the parent's area, not the child's (sub-bug a of five)",
+    variant: { name: 'fork-special', functions: { copyEntries: (original) => (mm, _dst, src) => original(mm, src, src) } },
+  },
+  {
+    id: 'fork-marker',
+    ref: 'E2',
+    fix: 'mm/uffd: fix pte marker when fork() without fork event',
+    planted: 'copy_pte_marker() copies a uffd-wp marker whether or not the child keeps uffd-wp',
+    variant: { name: 'fork-marker', functions: { copyPteMarker: () => (entry) => pteMarkerGet(entry) } },
+  },
+  {
     id: 'uffd-unreg-reset',
     ref: 'G2',
     fix: 'mm/uffd: reset write protection when unregister with wp-mode',
@@ -116,8 +131,6 @@ export const UNEXPRESSED: readonly Unexpressed[] = [
   { id: 'thp-split-migr-flags', ref: 'D1', fix: 'mm: thp: fix flags for pmd migration when split', needs: `${MIGRATION}, and the split of a migration pmd` },
   { id: 'thp-pmd-uffd-bits', ref: 'D2', fix: 'mm/userfaultfd: fix a few thp pmd missing uffd-wp bit', needs: MIGRATION },
   { id: 'khugepaged-uffdwp', ref: 'D4', fix: "mm/khugepaged: don't recycle vma pgtable if uffd-wp registered", needs: 'MADV_COLLAPSE, and what khugepaged must refuse on uffd-wp areas (issue 16, item 4)' },
-  { id: 'fork-special', ref: 'E1', fix: 'mm/userfaultfd: fix uffd-wp special cases for fork()', needs: 'copy_present_pte() and copy_nonpresent_pte() replaceable' },
-  { id: 'fork-marker', ref: 'E2', fix: 'mm/uffd: fix pte marker when fork() without fork event', needs: 'copy_nonpresent_pte() replaceable' },
   { id: 'hugetlb-fork', ref: 'F1', fix: 'mm/hugetlb: fix uffd-wp during fork()', needs: 'copy_hugetlb_page_range() replaceable' },
   { id: 'hugetlb-unshare', ref: 'F2', fix: 'mm/hugetlb: fix uffd-wp bit lost when unsharing happens', needs: 'a read-only long-term pin (FOLL_PIN, gup_test), which none of the kernels here offers to user space' },
   { id: 'hugetlb-cp-marker', ref: 'F4', fix: 'mm/hugetlb: fix PTE marker handling in hugetlb_change_protection()', needs: 'hugetlb_change_protection() replaceable' },

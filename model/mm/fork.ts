@@ -54,13 +54,13 @@ function vmaNeedsCopy(dst: Vma, src: Vma): boolean {
 }
 
 /**
- * __copy_present_ptes()'s entries from a parent's present one: the
+ * __copy_present_ptes()'s entries from a parent's present one (called through sys.fn): the
  * parent's keeps it (COW write protection), the child's also clean in a
  * shared area, old, and uffd-wp only where the child keeps it. For a
  * plain entry, both also as changes of a table's words, worked out once
  * per attribute pattern.
  */
-function copyEntries(mm: Mm, dst: Vma, src: Vma) {
+export function copyEntries(mm: Mm, dst: Vma, src: Vma) {
   const pg = mm.pg;
   const cow = isCowMapping(src.flags);
   const parent = (p: Pte): Pte => (cow && pg.pteWrite(p) ? pg.pteWrprotect(p) : p);
@@ -82,7 +82,7 @@ type CopyEntries = ReturnType<typeof copyEntries>;
 function copyPageRange(dst: Vma, src: Vma, dstMm: Mm, srcMm: Mm): void {
   if (!vmaNeedsCopy(dst, src)) return;
   if (src.flags & V.VM_HUGETLB) return copyHugetlbPageRange(dst, src, dstMm, srcMm);
-  const entries = copyEntries(srcMm, dst, src);
+  const entries = srcMm.sys.fn.copyEntries(srcMm, dst, src);
   for (const { addr, val } of [...srcMm.pt.pmdsIn(src.start, src.end)]) {
     if (srcMm.pt.pmdIsTable(val)) copyPteRange(dst, dstMm, srcMm, addr < src.start ? src.start : addr, addr + PMD_SIZE > src.end ? src.end : addr + PMD_SIZE, entries);
     else copyHugePmd(dst, dstMm, srcMm, addr, val);
@@ -161,7 +161,7 @@ function copyNonpresentPte(dst: Vma, dstMm: Mm, srcMm: Mm, dstSlot: number, slot
   const pg = srcMm.pg;
   const entry = pg.pteToSwpEntry(orig);
   if (isPteMarkerEntry(entry)) {
-    const marker = copyPteMarker(entry, dst);
+    const marker = dstMm.sys.fn.copyPteMarker(entry, dst);
     if (marker) dstMm.pt.write(dstSlot, pg.makePteMarker(marker));
     return;
   }
@@ -176,8 +176,8 @@ function copyNonpresentPte(dst: Vma, dstMm: Mm, srcMm: Mm, dstSlot: number, slot
   dstMm.pt.write(dstSlot, pte);
 }
 
-// copy_pte_marker(): poison and guard always, uffd-wp only to an area registered for it
-function copyPteMarker(entry: bigint, dst: Vma): bigint {
+// copy_pte_marker(): poison and guard always, uffd-wp only to an area registered for it (called through sys.fn)
+export function copyPteMarker(entry: bigint, dst: Vma): bigint {
   const srcm = pteMarkerGet(entry);
   let dstm = srcm & (PTE_MARKER_POISONED | PTE_MARKER_GUARD);
   if (srcm & PTE_MARKER_UFFD_WP && dst.flags & V.VM_UFFD_WP) dstm |= PTE_MARKER_UFFD_WP;
@@ -221,7 +221,7 @@ function copyHugetlbPageRange(dst: Vma, src: Vma, dstMm: Mm, srcMm: Mm): void {
     if (pg.pteNone(entry)) continue;
     const leaf = pg.pteToSwpEntry(entry);
     if (!pg.pmdPresent(entry) && isPteMarkerEntry(leaf)) {
-      const marker = copyPteMarker(leaf, dst);
+      const marker = dstMm.sys.fn.copyPteMarker(leaf, dst);
       if (marker) dstMm.pt.write(dstMm.pt.pmdSlot(addr, true)!, pg.makePteMarker(marker));
       continue;
     }

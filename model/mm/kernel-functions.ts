@@ -5,9 +5,14 @@
 // (shared/reference/bugs.md): a mutant is that function as it was before
 // the fix. The kernel functions an mm holds are MM_FUNCTIONS (mm.ts).
 
+import { copyEntries, copyPteMarker } from './fork.ts';
 import { userfaultfdClearVma } from './userfaultfd.ts';
 
 export const KERNEL_FUNCTIONS = {
+  // fork.ts: __copy_present_ptes()'s entries, copy_pte_marker()
+  copyEntries,
+  copyPteMarker,
+  // userfaultfd.ts: userfaultfd_clear_vma()
   userfaultfdClearVma,
 };
 

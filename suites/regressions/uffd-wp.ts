@@ -1,8 +1,9 @@
 // Historical uffd-wp and PAGEMAP_SCAN bugs (shared/reference/bugs.md,
 // areas F, G and H) that asynchronous uffd-wp can show, each as the minimal
 // scenario: one result per bug id. A kernel that has the bug fails that
-// result; the model must not. E1, E2, F1 and F2 (uffd-wp across fork()) are
-// uffd-unit-tests' wp-fork* results. G4 (mremap-uffd-clear) is a pte-states step.
+// result; the model must not. E1, F1 and F2 (uffd-wp across fork()) are
+// uffd-unit-tests' wp-fork* results; E2 is here, since wp-fork puts its
+// markers in shmem, whose page tables a child without uffd-wp does not get. G4 (mremap-uffd-clear) is a pte-states step.
 // G5 (zap-marker-nopage) needs a uffd-wp pte with no struct page in a file
 // area (pfn or DAX mappings): a zap of anonymous memory drops uffd-wp zero
 // pages and markers alike ("Zap on anonymous always means dropping
@@ -18,6 +19,7 @@ import { WP_MATCHING, asyncUffdOrSkip, haveSwap, mapPages, pagesOf, pmState, sca
 
 const NAMES = {
   unregReset: 'uffd-unreg-reset: UFFDIO_UNREGISTER resets write protection, and a new registration finds none',
+  forkMarker: 'fork-marker: a child without UFFD_FEATURE_EVENT_FORK gets no uffd-wp marker, the parent keeps its own',
   wpFastpath: 'pmscan-wp-fastpath: PAGEMAP_SCAN without a vector or PM_SCAN_WP_MATCHING protects nothing',
   swpUffd: 'pmscan-swp-uffd: protected swap entries are not written; the one written back is',
   hugetlbCpMarker: 'hugetlb-cp-marker: a hugetlb marker protected again stays one; resolved or unregistered it goes; the hole punched after is clean',
@@ -44,6 +46,24 @@ async function unregReset(t: Selftest, uffd: number): Promise<void> {
   await t.proc.uffdioRegister(uffd, map, pages * t.pagesize, UFFDIO_REGISTER_MODE_WP);
   const written = pagesOf(await scanWritten(t, map, map + pages * t.pagesize, 0), map, t.pagesize);
   t.ksft.testResult(protectedFirst && unregistered === 0 && reset && written === '0-1', NAMES.unregReset);
+  await t.proc.munmap(map, pages * t.pagesize);
+}
+
+// E2 (v6.2, 49d6d7fb6313): fork() gave a uffd-wp marker to a child that does not keep uffd-wp (no UFFD_FEATURE_EVENT_FORK)
+async function forkMarker(t: Selftest, uffd: number): Promise<void> {
+  const pages = 2n;
+  const map = await wpArea(t, uffd, pages);
+  // a written page: the area has an anon_vma, so fork() copies its page tables
+  await storeByte(t.proc, map, 1);
+  await t.proc.uffdioWriteprotect(uffd, map, pages * t.pagesize, UFFDIO_WRITEPROTECT_MODE_WP);
+  const child = await t.proc.fork();
+  if (isErr(child)) t.ksft.exitFailMsg(`fork failed: ${child}`);
+  const entries = await child.pagemap(map, Number(pages));
+  await child.exit();
+  const state = (e: bigint | undefined) => (e ?? -1n) & (PM_PRESENT | PM_SWAP | PM_UFFD_WP);
+  const inChild = isErr(entries) ? [] : [state(entries[0]), state(entries[1])];
+  const inParent = [await pmState(t, map), await pmState(t, map + t.pagesize)];
+  t.ksft.testResult(inChild.join() === [PM_PRESENT, 0n].join() && inParent.join() === [PM_PRESENT | PM_UFFD_WP, PM_SWAP | PM_UFFD_WP].join(), NAMES.forkMarker);
   await t.proc.munmap(map, pages * t.pagesize);
 }
 
@@ -110,6 +130,7 @@ async function main(t: Selftest): Promise<void> {
   const uffd = await asyncUffdOrSkip(t, Object.values(NAMES));
   if (uffd !== null) {
     await unregReset(t, uffd);
+    await forkMarker(t, uffd);
     await wpFastpath(t, uffd);
     await swpUffd(t, uffd, await haveSwap(t));
     await hugetlbCpMarker(t, uffd);
@@ -120,7 +141,7 @@ async function main(t: Selftest): Promise<void> {
 
 export const uffdWpRegressions: Suite = {
   name: 'regressions-uffd-wp',
-  source: 'shared/reference/bugs.md: G2 H2 H3 F4',
+  source: 'shared/reference/bugs.md: G2 E2 H2 H3 F4',
   tests: Object.values(NAMES),
   run: main,
 };
