@@ -5,7 +5,8 @@
 // suites on each and names the results that kill it.
 
 import type { Variant } from '../harness/plugin.ts';
-import { pteMarkerGet } from '../model/arm64/swapops.ts';
+import { PTE_MARKER_UFFD_WP, pteMarkerGet } from '../model/arm64/swapops.ts';
+import { PMD_MASK, PMD_SIZE } from '../model/mm/pgtables.ts';
 import { Errno } from '../uapi/linux.ts';
 import { modifyFlags } from '../model/mm/vma-ops.ts';
 import { VM_HUGETLB, VM_SHARED, VM_SOFTDIRTY, VM_UFFD_FLAGS, VM_UFFD_WP, VM_WRITE } from '../model/mm/vma.ts';
@@ -117,6 +118,41 @@ export const MUTANTS: readonly Mutant[] = [
       },
     },
   },
+  {
+    id: 'hugetlb-cp-marker',
+    ref: 'F4',
+    fix: 'mm/hugetlb: fix PTE marker handling in hugetlb_change_protection()',
+    planted: 'hugetlb_change_protection() takes any entry but none down the present path, a marker too (no branch of its own)',
+    variant: {
+      name: 'hugetlb-cp-marker',
+      functions: {
+        hugetlbChangeProtection: () => (mm, start, end, uffd, prot) => {
+          const pg = mm.pg;
+          for (let addr = start & PMD_MASK; addr < end; addr += PMD_SIZE) {
+            const slot = mm.pt.pmdSlot(addr, uffd === 'wp');
+            if (slot === null) continue;
+            const val = mm.pt.read(slot);
+            if (val === 0n) {
+              if (uffd === 'wp') mm.pt.write(slot, pg.makePteMarker(PTE_MARKER_UFFD_WP));
+              continue;
+            }
+            // !huge_pte_none(): huge_pte_modify() of whatever is there
+            let entry = pg.pmdMkhuge(pg.pteModify(val, prot));
+            if (uffd === 'wp') entry = pg.pteMkuffdWp(entry);
+            else if (uffd === 'resolve') entry = pg.pteClearUffdWp(entry);
+            mm.pt.write(slot, entry);
+          }
+        },
+      },
+    },
+  },
+  {
+    id: 'mremap-uffd-clear',
+    ref: 'G4',
+    fix: 'mm: clear uffd-wp PTE/PMD state on mremap()',
+    planted: 'move_ptes() keeps uffd-wp (and markers) where the new area is not registered for it',
+    variant: { name: 'mremap-uffd-clear', functions: { movePtes: (original) => (mm, oldAddr, newAddr, extent) => original(mm, oldAddr, newAddr, extent, false) } },
+  },
 ];
 
 const MIGRATION = 'page migration (move_pages or mbind): migration entries at pte and pmd level carrying soft-dirty, uffd-wp and exclusivity (issue 16, item 4)';
@@ -133,9 +169,7 @@ export const UNEXPRESSED: readonly Unexpressed[] = [
   { id: 'khugepaged-uffdwp', ref: 'D4', fix: "mm/khugepaged: don't recycle vma pgtable if uffd-wp registered", needs: 'MADV_COLLAPSE, and what khugepaged must refuse on uffd-wp areas (issue 16, item 4)' },
   { id: 'hugetlb-fork', ref: 'F1', fix: 'mm/hugetlb: fix uffd-wp during fork()', needs: 'copy_hugetlb_page_range() replaceable' },
   { id: 'hugetlb-unshare', ref: 'F2', fix: 'mm/hugetlb: fix uffd-wp bit lost when unsharing happens', needs: 'a read-only long-term pin (FOLL_PIN, gup_test), which none of the kernels here offers to user space' },
-  { id: 'hugetlb-cp-marker', ref: 'F4', fix: 'mm/hugetlb: fix PTE marker handling in hugetlb_change_protection()', needs: 'hugetlb_change_protection() replaceable' },
   { id: 'hugetlb-cp-migr', ref: 'F5', fix: 'mm/hugetlb: fix uffd-wp handling for migration entries in hugetlb_change_protection()', needs: `${MIGRATION}, of hugetlb pages` },
-  { id: 'mremap-uffd-clear', ref: 'G4', fix: 'mm: clear uffd-wp PTE/PMD state on mremap()', needs: 'move_ptes() and move_huge_pmd() replaceable' },
   { id: 'mremap-uffd-followup', ref: 'G4b', fix: 'mm/mremap: fix WARN with uffd that has remap events disabled', needs: "a page-table allocation that fails in mremap's move, and a WARN to see", never: true },
   { id: 'zap-marker-nopage', ref: 'G5', fix: 'mm/memory: fix missing pte marker for !page on pte zaps', needs: 'zap_present_ptes() replaceable; what the selftest sees is a WARN under CONFIG_DEBUG_VM' },
   { id: 'uffd-tlb-race', ref: 'G6', fix: 'mm/userfaultfd: fix memory corruption due to writeprotect', needs: 'a TLB holding stale entries while another CPU writes', never: true },

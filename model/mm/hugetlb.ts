@@ -8,7 +8,7 @@
 import type { Pte } from '../arm64/pgtable.ts';
 import { Errno } from '../../uapi/linux.ts';
 import * as U from '../../uapi/linux.ts';
-import { isPoisonMarkerEntry, PTE_MARKER_POISONED } from '../arm64/swapops.ts';
+import { isPoisonMarkerEntry, PTE_MARKER_POISONED, PTE_MARKER_UFFD_WP } from '../arm64/swapops.ts';
 import { uffdWpWrite, type VmFault } from './fault.ts';
 import type { Mm } from './mm.ts';
 import { type Folio, HPAGE_PMD_ORDER } from './physmem.ts';
@@ -329,4 +329,30 @@ export function hugetlbMfillAtomicPte(mm: Mm, vma: Vma, slot: number, dst: bigin
   if (wp) entry = pg.pteMkuffdWp(entry);
   mm.pt.write(slot, entry);
   return null;
+}
+
+/**
+ * hugetlb_change_protection(): every huge page of [start, end) to `prot`,
+ * with uffd-wp set or cleared where `uffd` says; no write upgrade (the next
+ * store faults). uffd-wp puts markers in none entries (allocating the
+ * table) and resolving takes them away. Called through sys.fn.
+ */
+export function hugetlbChangeProtection(mm: Mm, start: bigint, end: bigint, uffd: 'wp' | 'resolve' | null, prot: bigint): void {
+  const pg = mm.pg;
+  for (let addr = start & PMD_MASK; addr < end; addr += PMD_SIZE) {
+    const slot = mm.pt.pmdSlot(addr, uffd === 'wp');
+    if (slot === null) continue;
+    const val = mm.pt.read(slot);
+    if (val === 0n) {
+      if (uffd === 'wp') mm.pt.write(slot, pg.makePteMarker(PTE_MARKER_UFFD_WP));
+    } else if (pg.isPteMarker(val)) {
+      // only a uffd-wp marker goes (a poison marker stays, measured: still SIGBUS after the range is unprotected)
+      if (uffd === 'resolve' && pg.pteMarkerUffdWp(val)) mm.pt.write(slot, 0n);
+    } else if (pg.pmdPresent(val)) {
+      let entry = pg.pmdMkhuge(pg.pteModify(val, prot));
+      if (uffd === 'wp') entry = pg.pteMkuffdWp(entry);
+      else if (uffd === 'resolve') entry = pg.pteClearUffdWp(entry);
+      mm.pt.write(slot, entry);
+    }
+  }
 }

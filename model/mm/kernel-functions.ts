@@ -6,12 +6,18 @@
 // the fix. The kernel functions an mm holds are MM_FUNCTIONS (mm.ts).
 
 import { copyEntries, copyPteMarker } from './fork.ts';
+import { hugetlbChangeProtection } from './hugetlb.ts';
+import { movePtes } from './mremap.ts';
 import { userfaultfdClearVma } from './userfaultfd.ts';
 
 export const KERNEL_FUNCTIONS = {
   // fork.ts: __copy_present_ptes()'s entries, copy_pte_marker()
   copyEntries,
   copyPteMarker,
+  // hugetlb.ts: hugetlb_change_protection()
+  hugetlbChangeProtection,
+  // mremap.ts: move_ptes()
+  movePtes,
   // userfaultfd.ts: userfaultfd_clear_vma()
   userfaultfdClearVma,
 };

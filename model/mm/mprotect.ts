@@ -66,27 +66,7 @@ function mprotectFixup(mm: Mm, v: Vma, start: bigint, end: bigint, newflags: num
  */
 export function changeProtection(mm: Mm, vma: Vma, start: bigint, end: bigint, tryChangeWritable: boolean, uffd: 'wp' | 'resolve' | null = null, prot = vma.pageProt): void {
   const pg = mm.pg;
-  if (vma.flags & V.VM_HUGETLB) {
-    // hugetlb_change_protection(): no write upgrade, the next store faults; uffd-wp puts markers
-    // in none entries (allocating the table) and resolving takes them away
-    for (let addr = start & PMD_MASK; addr < end; addr += PMD_SIZE) {
-      const slot = mm.pt.pmdSlot(addr, uffd === 'wp');
-      if (slot === null) continue;
-      const val = mm.pt.read(slot);
-      if (val === 0n) {
-        if (uffd === 'wp') mm.pt.write(slot, pg.makePteMarker(PTE_MARKER_UFFD_WP));
-      } else if (pg.isPteMarker(val)) {
-        // only a uffd-wp marker goes (a poison marker stays, measured: still SIGBUS after the range is unprotected)
-        if (uffd === 'resolve' && pg.pteMarkerUffdWp(val)) mm.pt.write(slot, 0n);
-      } else if (pg.pmdPresent(val)) {
-        let entry = pg.pmdMkhuge(pg.pteModify(val, prot));
-        if (uffd === 'wp') entry = pg.pteMkuffdWp(entry);
-        else if (uffd === 'resolve') entry = pg.pteClearUffdWp(entry);
-        mm.pt.write(slot, entry);
-      }
-    }
-    return;
-  }
+  if (vma.flags & V.VM_HUGETLB) return mm.sys.fn.hugetlbChangeProtection(mm, start, end, uffd, prot);
   const modify = (entry: Pte): Pte => {
     let next = pg.pteModify(entry, prot);
     if (uffd === 'wp') next = pg.pteMkuffdWp(next);

@@ -324,7 +324,7 @@ function movePageTables(mm: Mm, pmc: MoveControl): void {
     // a split file THP leaves no table
     if (!pt.pmdIsTable(pt.read(oldPmd))) continue;
     pt.pteSlot(pmc.newAddr, true); // pte_alloc()
-    movePtes(mm, pmc.oldAddr, pmc.newAddr, extent, clearUffdWp);
+    mm.sys.fn.movePtes(mm, pmc.oldAddr, pmc.newAddr, extent, clearUffdWp);
   }
 }
 
@@ -374,8 +374,8 @@ function moveHugePmd(mm: Mm, oldSlot: number, newSlot: number, clearUffdWp: bool
 }
 
 // move_ptes(): entries become soft-dirty (move_soft_dirty_pte()); without the userfaultfd they lose uffd-wp, markers dropped (0cef0bb836e3).
-// 7.2 moves a contiguous block's batch in one go (mremap_folio_pte_batch()); set_ptes() refolds what lands aligned
-function movePtes(mm: Mm, oldAddr: bigint, newAddr: bigint, extent: bigint, clearUffdWp: boolean): void {
+// 7.2 moves a contiguous block's batch in one go (mremap_folio_pte_batch()); set_ptes() refolds what lands aligned. Called through sys.fn.
+export function movePtes(mm: Mm, oldAddr: bigint, newAddr: bigint, extent: bigint, clearUffdWp: boolean): void {
   const pg = mm.pg;
   const arch = mm.arch;
   const total = Number(extent / PAGE);
