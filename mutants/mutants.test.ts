@@ -33,6 +33,26 @@ const KILLS: Readonly<Record<string, readonly string[]>> = {
     'regressions-soft-dirty: (exit)',
     'regressions-soft-dirty: hugetlb-sd-writenotify: a shared hugetlb page written after mprotect and clear_refs stays the shared page, writable',
   ],
+  'fork-special': [
+    'uffd-unit-tests: (exit)',
+    'uffd-unit-tests: wp-fork on anon',
+    'regressions-uffd-wp: (exit)',
+    'regressions-uffd-wp: fork-marker: a child without UFFD_FEATURE_EVENT_FORK gets no uffd-wp marker, the parent keeps its own',
+  ],
+  'fork-marker': [
+    'regressions-uffd-wp: (exit)',
+    'regressions-uffd-wp: fork-marker: a child without UFFD_FEATURE_EVENT_FORK gets no uffd-wp marker, the parent keeps its own',
+  ],
+  'hugetlb-cp-marker': [
+    'regressions-uffd-wp: (exit)',
+    'regressions-uffd-wp: hugetlb-cp-marker: a hugetlb marker protected again stays one; resolved or unregistered it goes; the hole punched after is clean',
+    'pte-states: (exit)',
+    'pte-states: hugetlb close(userfaultfd): markers gone, write protection released',
+  ],
+  'mremap-uffd-clear': [
+    'pte-states: (exit)',
+    'pte-states: mremap of uffd-wp pages (no EVENT_REMAP): uffd-wp and markers dropped',
+  ],
   'uffd-unreg-reset': [
     'regressions-uffd-wp: (exit)',
     'regressions-uffd-wp: uffd-unreg-reset: UFFDIO_UNREGISTER resets write protection, and a new registration finds none',
