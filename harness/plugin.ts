@@ -8,7 +8,7 @@
 import { DEFAULT_KERNEL, type KernelBehaviour } from '../model/kernel.ts';
 import { pgtable, type Pgtable } from '../model/arm64/pgtable.ts';
 import { DEFAULT_LAYOUT } from '../model/arm64/layout.ts';
-import { KERNEL_FUNCTIONS, type KernelFunctionOverrides } from '../model/mm/kernel-functions.ts';
+import { KERNEL_FUNCTIONS, type KernelFunctionOverrides } from '../model/kernel-functions.ts';
 import { MM_FUNCTIONS, type MmOverrides } from '../model/mm/mm.ts';
 import { referenceTarget } from './targets/reference.ts';
 import type { Target } from './target.ts';
@@ -17,7 +17,7 @@ export type * from './target.ts';
 export type { Pgtable, Pte } from '../model/arm64/pgtable.ts';
 export type { KernelBehaviour } from '../model/kernel.ts';
 export type { Mm, MmFunction, MmOverrides } from '../model/mm/mm.ts';
-export type { KernelFunction, KernelFunctionOverrides, KernelFunctions } from '../model/mm/kernel-functions.ts';
+export type { KernelFunction, KernelFunctionOverrides, KernelFunctions } from '../model/kernel-functions.ts';
 
 /** The page-table helpers (model/arm64/pgtable.ts, the kernel's names in camelCase). */
 export type PgtableHelper = { [K in keyof Pgtable]-?: Pgtable[K] extends (...args: never[]) => unknown ? K : never }[keyof Pgtable];

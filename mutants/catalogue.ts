@@ -153,6 +153,20 @@ export const MUTANTS: readonly Mutant[] = [
     planted: 'move_ptes() keeps uffd-wp (and markers) where the new area is not registered for it',
     variant: { name: 'mremap-uffd-clear', functions: { movePtes: (original) => (mm, oldAddr, newAddr, extent) => original(mm, oldAddr, newAddr, extent, false) } },
   },
+  {
+    id: 'pmscan-wp-fastpath',
+    ref: 'H2',
+    fix: 'mm/pagemap: fix wr-protect even if PM_SCAN_WP_MATCHING not set',
+    planted: "PAGEMAP_SCAN's exclusive-WP fast path is taken for no output vector alone, PM_SCAN_WP_MATCHING or not",
+    variant: { name: 'pmscan-wp-fastpath', functions: { pagemapScanFastWp: () => (_wpMatching, vecOut) => !vecOut } },
+  },
+  {
+    id: 'pmscan-swp-uffd',
+    ref: 'H3',
+    fix: 'fs/proc/task_mmu: fix uffd-wp confusion in pagemap_scan_pmd_entry()',
+    planted: "PAGEMAP_SCAN's fast paths test uffd-wp with the present pte's accessor on any entry (arm64 keeps a swap entry's elsewhere)",
+    variant: { name: 'pmscan-swp-uffd', functions: { pagemapScanPteWp: () => (pg, pte) => pg.pteUffdWp(pte) } },
+  },
 ];
 
 const MIGRATION = 'page migration (move_pages or mbind): migration entries at pte and pmd level carrying soft-dirty, uffd-wp and exclusivity (issue 16, item 4)';
@@ -173,8 +187,6 @@ export const UNEXPRESSED: readonly Unexpressed[] = [
   { id: 'mremap-uffd-followup', ref: 'G4b', fix: 'mm/mremap: fix WARN with uffd that has remap events disabled', needs: "a page-table allocation that fails in mremap's move, and a WARN to see", never: true },
   { id: 'zap-marker-nopage', ref: 'G5', fix: 'mm/memory: fix missing pte marker for !page on pte zaps', needs: 'zap_present_ptes() replaceable; what the selftest sees is a WARN under CONFIG_DEBUG_VM' },
   { id: 'uffd-tlb-race', ref: 'G6', fix: 'mm/userfaultfd: fix memory corruption due to writeprotect', needs: 'a TLB holding stale entries while another CPU writes', never: true },
-  { id: 'pmscan-wp-fastpath', ref: 'H2', fix: 'mm/pagemap: fix wr-protect even if PM_SCAN_WP_MATCHING not set', needs: "PAGEMAP_SCAN's pmd_entry fast path replaceable" },
-  { id: 'pmscan-swp-uffd', ref: 'H3', fix: 'fs/proc/task_mmu: fix uffd-wp confusion in pagemap_scan_pmd_entry()', needs: "PAGEMAP_SCAN's pmd_entry fast path replaceable" },
   { id: 'pmscan-young-dirty', ref: 'H4', fix: 'fs/proc/task_mmu: fix loss of young/dirty bits during pagemap scan', needs: "a hardware update of young or dirty between the scan's read and its write", never: true },
   { id: 'split-pmd-invalidate-core', ref: 'I2', fix: 'mm: fix race between __split_huge_pmd_locked() and GUP-fast', needs: 'GUP-fast on another CPU during a split', never: true },
   { id: 'x86-swp-sd-bit7', ref: 'I3', fix: 'mm: x86: move _PAGE_SWP_SOFT_DIRTY from bit 7 to bit 1', needs: 'the x86-64 model (issue 16, item 6), and page migration' },

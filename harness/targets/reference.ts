@@ -10,7 +10,7 @@ import { kernelLayout } from '../../model/arm64/layout.ts';
 import type { Pgtable } from '../../model/arm64/pgtable.ts';
 import { DEFAULT_KERNEL, kernelByName, type KernelBehaviour } from '../../model/kernel.ts';
 import { doMadvise } from '../../model/mm/madvise.ts';
-import type { KernelFunctionOverrides } from '../../model/mm/kernel-functions.ts';
+import type { KernelFunctionOverrides } from '../../model/kernel-functions.ts';
 import type { MmOverrides } from '../../model/mm/mm.ts';
 import { doMmap, vmMmapPgoff, vmMunmap } from '../../model/mm/mmap.ts';
 import { doMprotectPkey } from '../../model/mm/mprotect.ts';
@@ -92,7 +92,7 @@ export interface ReferenceChanges {
   readonly kernel?: Partial<Omit<KernelBehaviour, 'version'>>;
   /** kernel functions of each mm, replaced */
   readonly mm?: MmOverrides;
-  /** the kernel functions of model/mm/kernel-functions.ts, replaced */
+  /** the kernel functions of model/kernel-functions.ts, replaced */
   readonly functions?: KernelFunctionOverrides;
 }
 

@@ -8,7 +8,7 @@ import { protectionMap } from '../arm64/prot.ts';
 import type { HwFeatures } from '../arm64/walk.ts';
 import type { KernelBehaviour } from '../kernel.ts';
 import { HugetlbPool } from './hugetlb.ts';
-import { kernelFunctions, type KernelFunctionOverrides, type KernelFunctions } from './kernel-functions.ts';
+import { kernelFunctions, type KernelFunctionOverrides, type KernelFunctions } from '../kernel-functions.ts';
 import type { Mm, MmOverrides } from './mm.ts';
 import { PhysMem } from './physmem.ts';
 import { type Inode, Tmpfs } from './shmem.ts';

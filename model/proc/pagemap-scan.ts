@@ -11,7 +11,7 @@ import * as U from '../../uapi/linux.ts';
 import { Errno, type Ret } from '../../uapi/linux.ts';
 import { type AttrChange, AttrQuestion, attrsOf, wordAt } from '../arm64/pte-words.ts';
 import { CONT_PTES } from '../arm64/contpte.ts';
-import type { Pte } from '../arm64/pgtable.ts';
+import type { Pgtable, Pte } from '../arm64/pgtable.ts';
 import { isGuardMarkerEntry, PTE_MARKER_UFFD_WP } from '../arm64/swapops.ts';
 import { splitHugePmd } from '../mm/huge-memory.ts';
 import { keptFor } from '../mm/internal.ts';
@@ -81,24 +81,46 @@ function checkArgs(mm: Mm, a: ScanArg): Errno | null {
 
 /** struct pagemap_scan_private and the walk's callbacks over it. */
 /** What PAGEMAP_SCAN's fast paths ask of a pte table's words, and the change they make (arm64/pte-words.ts). */
+/**
+ * pagemap_scan_pmd_entry()'s gate to its fast path for exclusive WP:
+ * PM_SCAN_WP_MATCHING, and no output vector (H2's fix added the flag).
+ * Called through sys.fn.
+ */
+export function pagemapScanFastWp(wpMatching: boolean, vecOut: boolean): boolean {
+  return wpMatching && !vecOut;
+}
+
+/**
+ * The fast paths' test of pagemap_scan_pmd_entry() that a pte is protected
+ * already: a present pte's uffd-wp, or a swap entry's or marker's (H3's fix
+ * split it so). Called through sys.fn.
+ */
+export function pagemapScanPteWp(pg: Pgtable, pte: Pte): boolean {
+  return (pg.ptePresent(pte) && pg.pteUffdWp(pte)) || pg.pteSwpUffdWpAny(pte);
+}
+
 interface ScanWords {
   /** asked of any entry: presence is in the attributes, and ptep_get() of a contiguous one adds only young and dirty */
   readonly presentUffdWp: AttrQuestion;
   readonly present: AttrQuestion;
   readonly mkuffdWp: AttrChange;
-  /** the uffd-wp marker's words */
+  /** the uffd-wp marker's words, and the fast paths' answer for it */
   readonly markerLo: number;
   readonly markerHi: number;
+  readonly markerWp: boolean;
 }
 
 function makeScanWords(mm: Mm): ScanWords {
-  const marker = mm.pg.makePteMarker(PTE_MARKER_UFFD_WP);
+  const pg = mm.pg;
+  const marker = pg.makePteMarker(PTE_MARKER_UFFD_WP);
+  const isWp = mm.sys.fn.pagemapScanPteWp;
   return {
-    presentUffdWp: new AttrQuestion((p) => mm.pg.ptePresent(p) && mm.pg.pteUffdWp(p)),
-    present: new AttrQuestion((p) => mm.pg.ptePresent(p)),
-    mkuffdWp: mm.arch.protChange((p) => mm.pg.pteMkuffdWp(p)),
+    presentUffdWp: new AttrQuestion((p) => pg.ptePresent(p) && isWp(pg, p)),
+    present: new AttrQuestion((p) => pg.ptePresent(p)),
+    mkuffdWp: mm.arch.protChange((p) => pg.pteMkuffdWp(p)),
     markerLo: Number(marker & 0xffff_ffffn),
     markerHi: Number(marker >> 32n),
+    markerWp: isWp(pg, marker),
   };
 }
 
@@ -272,7 +294,7 @@ class PagemapScan {
     const addrOf = (i: number) => start + BigInt(i) * PAGE;
     const w = pt.mem.pteTableWords(first);
     const base = wordAt(first);
-    if (this.wp && !this.vecBuf) {
+    if (this.mm.sys.fn.pagemapScanFastWp(this.wp, this.vecBuf !== null)) {
       // fast path for performing exclusive WP: every pte not yet protected
       for (let i = 0, slot = first, at = base; i < nr; i++, slot += 8, at += 2) if (!this.protectedAt(w, at, slot)) this.protectWritten(w, at, slot);
       return 0;
@@ -470,15 +492,11 @@ class PagemapScan {
   private protectedAt(w: Uint32Array, at: number, slot: number): boolean {
     const lo = w[at]!;
     const hi = w[at + 1]!;
-    if (this.words.presentUffdWp.of(lo, hi) || (lo === this.words.markerLo && hi === this.words.markerHi)) return true;
+    if (lo === this.words.markerLo && hi === this.words.markerHi) return this.words.markerWp;
+    if (this.words.presentUffdWp.of(lo, hi)) return true;
     // a present entry's uffd-wp is its own, contiguous or not
     if (this.words.present.of(lo, hi) || (lo === 0 && hi === 0)) return false;
-    return this.uffdWpProtected(this.mm.arch.ptepGet(slot));
-  }
-
-  // the fast paths' test: a present pte with uffd-wp, or a swap entry or marker carrying it
-  private uffdWpProtected(pte: Pte): boolean {
-    return (this.pg.ptePresent(pte) && this.pg.pteUffdWp(pte)) || this.pg.pteSwpUffdWpAny(pte);
+    return this.mm.sys.fn.pagemapScanPteWp(this.pg, this.mm.arch.ptepGet(slot));
   }
 
   // make_uffd_wp_pte()

@@ -3,12 +3,13 @@
 // the variant's version runs in the model's place. Each is one function of
 // the kernel's, at the grain its historical fixes changed it
 // (shared/reference/bugs.md): a mutant is that function as it was before
-// the fix. The kernel functions an mm holds are MM_FUNCTIONS (mm.ts).
+// the fix. The kernel functions an mm holds are MM_FUNCTIONS (mm/mm.ts).
 
-import { copyEntries, copyPteMarker } from './fork.ts';
-import { hugetlbChangeProtection } from './hugetlb.ts';
-import { movePtes } from './mremap.ts';
-import { userfaultfdClearVma } from './userfaultfd.ts';
+import { copyEntries, copyPteMarker } from './mm/fork.ts';
+import { hugetlbChangeProtection } from './mm/hugetlb.ts';
+import { movePtes } from './mm/mremap.ts';
+import { userfaultfdClearVma } from './mm/userfaultfd.ts';
+import { pagemapScanFastWp, pagemapScanPteWp } from './proc/pagemap-scan.ts';
 
 export const KERNEL_FUNCTIONS = {
   // fork.ts: __copy_present_ptes()'s entries, copy_pte_marker()
@@ -20,6 +21,9 @@ export const KERNEL_FUNCTIONS = {
   movePtes,
   // userfaultfd.ts: userfaultfd_clear_vma()
   userfaultfdClearVma,
+  // proc/pagemap-scan.ts: the tests pagemap_scan_pmd_entry() makes inline, where H2's and H3's fixes changed it
+  pagemapScanFastWp,
+  pagemapScanPteWp,
 };
 
 export type KernelFunctions = typeof KERNEL_FUNCTIONS;
