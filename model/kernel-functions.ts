@@ -5,21 +5,22 @@
 // (shared/reference/bugs.md): a mutant is that function as it was before
 // the fix. The kernel functions an mm holds are MM_FUNCTIONS (mm/mm.ts).
 
-import { copyEntries, copyPteMarker } from './mm/fork.ts';
+import { copyEntries, copyHugetlbPageRange, copyPteMarker } from './mm/fork.ts';
 import { hugetlbChangeProtection } from './mm/hugetlb.ts';
 import { movePtes } from './mm/mremap.ts';
 import { userfaultfdClearVma } from './mm/userfaultfd.ts';
 import { pagemapScanFastWp, pagemapScanPteWp } from './proc/pagemap-scan.ts';
 
 export const KERNEL_FUNCTIONS = {
-  // fork.ts: __copy_present_ptes()'s entries, copy_pte_marker()
+  // mm/fork.ts: __copy_present_ptes()'s entries, copy_pte_marker(), copy_hugetlb_page_range()
   copyEntries,
   copyPteMarker,
-  // hugetlb.ts: hugetlb_change_protection()
+  copyHugetlbPageRange,
+  // mm/hugetlb.ts: hugetlb_change_protection()
   hugetlbChangeProtection,
-  // mremap.ts: move_ptes()
+  // mm/mremap.ts: move_ptes()
   movePtes,
-  // userfaultfd.ts: userfaultfd_clear_vma()
+  // mm/userfaultfd.ts: userfaultfd_clear_vma()
   userfaultfdClearVma,
   // proc/pagemap-scan.ts: the tests pagemap_scan_pmd_entry() makes inline, where H2's and H3's fixes changed it
   pagemapScanFastWp,

@@ -119,6 +119,13 @@ export const MUTANTS: readonly Mutant[] = [
     },
   },
   {
+    id: 'hugetlb-fork',
+    ref: 'F1',
+    fix: 'mm/hugetlb: fix uffd-wp during fork()',
+    planted: "copy_hugetlb_page_range() keeps uffd-wp, in entries and markers, by the parent's area, not the child's",
+    variant: { name: 'hugetlb-fork', functions: { copyHugetlbPageRange: (original) => (_dst, src, dstMm, srcMm) => original(src, src, dstMm, srcMm) } },
+  },
+  {
     id: 'hugetlb-cp-marker',
     ref: 'F4',
     fix: 'mm/hugetlb: fix PTE marker handling in hugetlb_change_protection()',
@@ -181,7 +188,6 @@ export const UNEXPRESSED: readonly Unexpressed[] = [
   { id: 'thp-split-migr-flags', ref: 'D1', fix: 'mm: thp: fix flags for pmd migration when split', needs: `${MIGRATION}, and the split of a migration pmd` },
   { id: 'thp-pmd-uffd-bits', ref: 'D2', fix: 'mm/userfaultfd: fix a few thp pmd missing uffd-wp bit', needs: MIGRATION },
   { id: 'khugepaged-uffdwp', ref: 'D4', fix: "mm/khugepaged: don't recycle vma pgtable if uffd-wp registered", needs: 'MADV_COLLAPSE, and what khugepaged must refuse on uffd-wp areas (issue 16, item 4)' },
-  { id: 'hugetlb-fork', ref: 'F1', fix: 'mm/hugetlb: fix uffd-wp during fork()', needs: 'copy_hugetlb_page_range() replaceable' },
   { id: 'hugetlb-unshare', ref: 'F2', fix: 'mm/hugetlb: fix uffd-wp bit lost when unsharing happens', needs: 'a read-only long-term pin (FOLL_PIN, gup_test), which none of the kernels here offers to user space' },
   { id: 'hugetlb-cp-migr', ref: 'F5', fix: 'mm/hugetlb: fix uffd-wp handling for migration entries in hugetlb_change_protection()', needs: `${MIGRATION}, of hugetlb pages` },
   { id: 'mremap-uffd-followup', ref: 'G4b', fix: 'mm/mremap: fix WARN with uffd that has remap events disabled', needs: "a page-table allocation that fails in mremap's move, and a WARN to see", never: true },

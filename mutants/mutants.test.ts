@@ -43,6 +43,7 @@ const KILLS: Readonly<Record<string, readonly string[]>> = {
     'regressions-uffd-wp: (exit)',
     'regressions-uffd-wp: fork-marker: a child without UFFD_FEATURE_EVENT_FORK gets no uffd-wp marker, the parent keeps its own',
   ],
+  'hugetlb-fork': ['uffd-unit-tests: (exit)', 'uffd-unit-tests: wp-fork on hugetlb-private'],
   'hugetlb-cp-marker': [
     'regressions-uffd-wp: (exit)',
     'regressions-uffd-wp: hugetlb-cp-marker: a hugetlb marker protected again stays one; resolved or unregistered it goes; the hole punched after is clean',

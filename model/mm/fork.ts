@@ -81,7 +81,7 @@ type CopyEntries = ReturnType<typeof copyEntries>;
 // copy_page_range()
 function copyPageRange(dst: Vma, src: Vma, dstMm: Mm, srcMm: Mm): void {
   if (!vmaNeedsCopy(dst, src)) return;
-  if (src.flags & V.VM_HUGETLB) return copyHugetlbPageRange(dst, src, dstMm, srcMm);
+  if (src.flags & V.VM_HUGETLB) return srcMm.sys.fn.copyHugetlbPageRange(dst, src, dstMm, srcMm);
   const entries = srcMm.sys.fn.copyEntries(srcMm, dst, src);
   for (const { addr, val } of [...srcMm.pt.pmdsIn(src.start, src.end)]) {
     if (srcMm.pt.pmdIsTable(val)) copyPteRange(dst, dstMm, srcMm, addr < src.start ? src.start : addr, addr + PMD_SIZE > src.end ? src.end : addr + PMD_SIZE, entries);
@@ -209,9 +209,9 @@ function copyHugePmd(dst: Vma, dstMm: Mm, srcMm: Mm, addr: bigint, pmd: bigint):
 /**
  * copy_hugetlb_page_range(): a private area's huge pages are shared
  * write-protected, a shared area's mapped again as they are; uffd-wp, in
- * entries and markers, only where the child keeps it.
+ * entries and markers, only where the child keeps it. Called through sys.fn.
  */
-function copyHugetlbPageRange(dst: Vma, src: Vma, dstMm: Mm, srcMm: Mm): void {
+export function copyHugetlbPageRange(dst: Vma, src: Vma, dstMm: Mm, srcMm: Mm): void {
   const pg = srcMm.pg;
   const cow = isCowMapping(src.flags);
   for (let addr = src.start; addr < src.end; addr += PMD_SIZE) {
