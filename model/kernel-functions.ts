@@ -9,6 +9,7 @@ import { copyEntries, copyHugetlbPageRange, copyPteMarker } from './mm/fork.ts';
 import { hugetlbChangeProtection } from './mm/hugetlb.ts';
 import { movePtes } from './mm/mremap.ts';
 import { userfaultfdClearVma } from './mm/userfaultfd.ts';
+import { pagemapPteHole } from './proc/pagemap.ts';
 import { pagemapScanFastWp, pagemapScanPteWp } from './proc/pagemap-scan.ts';
 
 export const KERNEL_FUNCTIONS = {
@@ -22,6 +23,8 @@ export const KERNEL_FUNCTIONS = {
   movePtes,
   // mm/userfaultfd.ts: userfaultfd_clear_vma()
   userfaultfdClearVma,
+  // proc/pagemap.ts: pagemap_pte_hole()
+  pagemapPteHole,
   // proc/pagemap-scan.ts: the tests pagemap_scan_pmd_entry() makes inline, where H2's and H3's fixes changed it
   pagemapScanFastWp,
   pagemapScanPteWp,

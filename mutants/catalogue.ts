@@ -7,7 +7,7 @@
 import type { Variant } from '../harness/plugin.ts';
 import { PTE_MARKER_UFFD_WP, pteMarkerGet } from '../model/arm64/swapops.ts';
 import { PMD_MASK, PMD_SIZE } from '../model/mm/pgtables.ts';
-import { Errno } from '../uapi/linux.ts';
+import { Errno, PM_SOFT_DIRTY } from '../uapi/linux.ts';
 import { modifyFlags } from '../model/mm/vma-ops.ts';
 import { VM_HUGETLB, VM_SHARED, VM_SOFTDIRTY, VM_UFFD_FLAGS, VM_UFFD_WP, VM_WRITE } from '../model/mm/vma.ts';
 
@@ -36,6 +36,7 @@ export interface Unexpressed extends Bug {
 }
 
 const SD = 'reference:rfc'; // a layout with soft-dirty (bit 63, the RFC's)
+const PAGE = 4096n;
 
 export const MUTANTS: readonly Mutant[] = [
   {
@@ -72,6 +73,39 @@ export const MUTANTS: readonly Mutant[] = [
     fix: 'mm: propagate VM_SOFTDIRTY on merge',
     planted: "a merged area takes the surviving area's VM_SOFTDIRTY, not the OR of both (the kernel before v6.19)",
     variant: { name: 'sd-vma-merge', base: SD, kernel: { vmaStickySoftDirty: false } },
+  },
+  {
+    id: 'sd-hole-vmflag',
+    ref: 'B1',
+    fix: 'mm: softdirty: respect VM_SOFTDIRTY in PTE holes',
+    planted: 'pagemap_pte_hole() reports every page of a hole not present, never soft-dirty',
+    variant: {
+      name: 'sd-hole-vmflag',
+      base: SD,
+      functions: {
+        pagemapPteHole: () => (_mm, start, end, put) => {
+          for (let addr = start; addr < end; addr += PAGE) put(addr, 0n);
+        },
+      },
+    },
+  },
+  {
+    id: 'sd-hole-before',
+    ref: 'B2',
+    fix: "mm: softdirty: addresses before VMAs in PTE holes aren't softdirty",
+    planted: "pagemap_pte_hole() gives the next area's VM_SOFTDIRTY to the hole before it as well",
+    variant: {
+      name: 'sd-hole-before',
+      base: SD,
+      functions: {
+        pagemapPteHole: () => (mm, start, end, put) => {
+          for (let addr = start; addr < end; addr += PAGE) {
+            const vma = mm.vmas.find(addr);
+            put(addr, vma && vma.flags & VM_SOFTDIRTY ? PM_SOFT_DIRTY : 0n);
+          }
+        },
+      },
+    },
   },
   {
     id: 'hugetlb-sd-writenotify',
@@ -180,8 +214,6 @@ const MIGRATION = 'page migration (move_pages or mbind): migration entries at pt
 
 export const UNEXPRESSED: readonly Unexpressed[] = [
   { id: 'ksm-unmerge-uffdwp', ref: 'A6', fix: 'mm/ksm: fix KSM COW breaking with userfaultfd-wp via FAULT_FLAG_UNSHARE', needs: 'KSM: MADV_MERGEABLE, merging by ksmd, MADV_UNMERGEABLE as an unshare fault' },
-  { id: 'sd-hole-vmflag', ref: 'B1', fix: 'mm: softdirty: respect VM_SOFTDIRTY in PTE holes', needs: "pagemap's walk to tell a range with no page table from a none pte, as pagemap_pte_hole() does, and that function replaceable" },
-  { id: 'sd-hole-before', ref: 'B2', fix: "mm: softdirty: addresses before VMAs in PTE holes aren't softdirty", needs: 'pagemap_pte_hole() as the kernel walks it, replaceable (as B1)' },
   { id: 'pagemap-pmd-swpoff', ref: 'B5', fix: 'mm, pagemap: fix swap offset value for PMD migration entry', needs: MIGRATION },
   { id: 'sd-migration', ref: 'C2', fix: 'mm: migration: do not lose soft dirty bit if page is in migration state', needs: MIGRATION },
   { id: 'devpriv-swp-bits', ref: 'C4', fix: 'mm/rmap: fixup copying of soft dirty and uffd ptes (and two more)', needs: 'device-private memory (HMM): user space reaches it only through a test driver', never: true },

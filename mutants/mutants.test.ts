@@ -29,6 +29,14 @@ const KILLS: Readonly<Record<string, readonly string[]>> = {
     'regressions-soft-dirty: (exit)',
     'regressions-soft-dirty: sd-vma-merge: a clean area merged with a new soft-dirty one is soft-dirty',
   ],
+  'sd-hole-vmflag': [
+    'regressions-soft-dirty: (exit)',
+    'regressions-soft-dirty: sd-hole-vmflag: an untouched new area with no page tables reads soft-dirty',
+    // the program bails out there (pagemap and PAGEMAP_SCAN disagree), as the C's vm_util does: the rest never run
+    'regressions-soft-dirty: sd-hole-before: an unmapped page before an area reads as 0',
+    'regressions-soft-dirty: hugetlb-sd-writenotify: a shared hugetlb page written after mprotect and clear_refs stays the shared page, writable',
+  ],
+  'sd-hole-before': ['regressions-soft-dirty: (exit)', 'regressions-soft-dirty: sd-hole-before: an unmapped page before an area reads as 0'],
   'hugetlb-sd-writenotify': [
     'regressions-soft-dirty: (exit)',
     'regressions-soft-dirty: hugetlb-sd-writenotify: a shared hugetlb page written after mprotect and clear_refs stays the shared page, writable',

@@ -4,30 +4,61 @@
 import * as U from '../../uapi/linux.ts';
 import type { Mm } from '../mm/mm.ts';
 import { isGuardMarkerEntry, MAX_SWAPFILES_SHIFT } from '../arm64/swapops.ts';
+import { PMD_MASK, PMD_SIZE } from '../mm/pgtables.ts';
 import { VM_HUGETLB, VM_SOFTDIRTY, type Vma } from '../mm/vma.ts';
 
 const PAGE = 4096n;
 
-/** The entries for nPages pages from addr, as pread() of the file returns them. */
+/**
+ * The entries for nPages pages from addr, as pread() of the file returns
+ * them: walk_page_range() with pagemap_ops, a page table's entries read
+ * one by one, the gaps between areas and the ranges with no page table
+ * handed to pagemap_pte_hole().
+ */
 export function pagemapRead(mm: Mm, addr: bigint, nPages: number): BigUint64Array {
-  const out = new BigUint64Array(nPages); // holes outside any area read as 0
+  const out = new BigUint64Array(nPages);
   const start = addr & ~(PAGE - 1n);
   const end = start + BigInt(nPages) * PAGE;
+  const put = (a: bigint, pme: bigint) => {
+    out[Number((a - start) >> 12n)] = pme;
+  };
+  const hole = mm.sys.fn.pagemapPteHole;
+  let at = start;
   for (const vma of mm.vmas.overlapping(start, end)) {
-    const lo = vma.start > start ? vma.start : start;
-    const hi = vma.end < end ? vma.end : end;
-    mm.pt.forEachPage(lo, hi, (a, val, huge) => {
-      out[Number((a - start) >> 12n)] = pagemapEntryOf(mm, vma, a, val, huge);
-    });
+    if (at < vma.start) hole(mm, at, vma.start, put);
+    at = vma.end < end ? vma.end : end;
+    // walk_pmd_range(): a none pmd is a hole; a table's ptes, or a huge pmd's pages, are entries
+    for (let a = vma.start > start ? vma.start : start; a < at; ) {
+      const stop = (a & PMD_MASK) + PMD_SIZE < at ? (a & PMD_MASK) + PMD_SIZE : at;
+      if (mm.pt.pmdVal(a) === 0n) hole(mm, a, stop, put);
+      else mm.pt.forEachPage(a, stop, (x, val, huge) => put(x, pagemapEntryOf(mm, vma, x, val, huge)));
+      a = stop;
+    }
   }
+  if (at < end) hole(mm, at, end, put);
   return out;
 }
 
+/**
+ * pagemap_pte_hole(): [start, end) has no page table: a page outside any
+ * area reads as 0, one inside as its area's VM_SOFTDIRTY. Called through
+ * sys.fn (B1's and B2's fixes are here).
+ */
+export function pagemapPteHole(mm: Mm, start: bigint, end: bigint, put: (addr: bigint, pme: bigint) => void): void {
+  let addr = start;
+  while (addr < end) {
+    const vma = mm.vmas.find(addr);
+    const holeEnd = vma && vma.start < end ? vma.start : end;
+    for (; addr < holeEnd; addr += PAGE) put(addr, 0n);
+    if (!vma) break;
+    const pme = vma.flags & VM_SOFTDIRTY ? U.PM_SOFT_DIRTY : 0n;
+    for (; addr < (vma.end < end ? vma.end : end); addr += PAGE) put(addr, pme);
+  }
+}
+
+/** One page's entry. */
 export function pagemapEntry(mm: Mm, addr: bigint): bigint {
-  const vma = mm.vmas.lookup(addr);
-  if (!vma) return 0n;
-  const { level, val } = mm.leaf(addr);
-  return pagemapEntryOf(mm, vma, addr, val, level === 2);
+  return pagemapRead(mm, addr, 1)[0]!;
 }
 
 // pte_to_pagemap_entry(), pagemap_pmd_range_thp(), pagemap_hugetlb_range(), pagemap_pte_hole() for one page
