@@ -47,13 +47,16 @@ export interface Variant {
 /** What a module: target's default export may be instead of a Variant: a maker of a Target of its own. */
 export type TargetFactory = (context: { readonly name: string }) => Target | Promise<Target>;
 
-const VARIANT_KEYS = ['name', 'base', 'helpers', 'kernel', 'mm', 'functions'];
+const CHANGES = ['helpers', 'kernel', 'mm', 'functions'] as const;
+const VARIANT_KEYS = ['name', 'base', ...CHANGES];
 
 /** Checks a variant as a JavaScript author may have written it: one line naming the first thing wrong. */
 function checkVariant(v: Variant): void {
   const where = `variant${v.name ? ` "${v.name}"` : ''}`;
   const unknown = (what: string, name: string, known: readonly string[]) => new Error(`${where}: no ${what} "${name}" (known: ${known.join(', ')})`);
   for (const key of Object.keys(v)) if (!VARIANT_KEYS.includes(key)) throw unknown('field', key, VARIANT_KEYS);
+  // an empty module (a CommonJS file exporting nothing reads as {}) is a mistake, not the reference
+  if (!CHANGES.some((key) => v[key] !== undefined)) throw new Error(`${where}: changes nothing (give ${CHANGES.join(', ')}; the reference itself is --target ${v.base ?? 'reference'})`);
   if (v.base !== undefined && !/^reference($|[:@+])/.test(v.base)) throw new Error(`${where}: base "${v.base}" is not a reference target (reference[:LAYOUT][@KERNEL][+OPTION=VALUE]...)`);
   const sample = pgtable(DEFAULT_LAYOUT) as unknown as Readonly<Record<string, unknown>>;
   const helpers = Object.keys(sample).filter((k) => typeof sample[k] === 'function');

@@ -5,7 +5,7 @@
 // suites on each and names the results that kill it.
 
 import type { Variant } from '../harness/plugin.ts';
-import { PTE_MARKER_UFFD_WP, pteMarkerGet } from '../model/arm64/swapops.ts';
+import { makePteMarkerEntry, PTE_MARKER_UFFD_WP, pteMarkerGet, swpEntry, swpOffset, swpType } from '../model/arm64/swapops.ts';
 import { PMD_MASK, PMD_SIZE } from '../model/mm/pgtables.ts';
 import { Errno, PM_SOFT_DIRTY } from '../uapi/linux.ts';
 import { modifyFlags } from '../model/mm/vma-ops.ts';
@@ -37,6 +37,8 @@ export interface Unexpressed extends Bug {
 
 const SD = 'reference:rfc'; // a layout with soft-dirty (bit 63, the RFC's)
 const PAGE = 4096n;
+/** I4's __swp_entry(): the type masked with __SWP_TYPE_BITS (5), not __SWP_TYPE_MASK */
+const typeMasked = (e: bigint) => swpEntry(swpType(e) & 5, swpOffset(e));
 
 export const MUTANTS: readonly Mutant[] = [
   {
@@ -208,6 +210,20 @@ export const MUTANTS: readonly Mutant[] = [
     planted: "PAGEMAP_SCAN's fast paths test uffd-wp with the present pte's accessor on any entry (arm64 keeps a swap entry's elsewhere)",
     variant: { name: 'pmscan-swp-uffd', functions: { pagemapScanPteWp: () => (pg, pte) => pg.pteUffdWp(pte) } },
   },
+  {
+    id: 'arm32-swp-type',
+    ref: 'I4',
+    fix: 'arm/mm: fix swp type masking in __swp_entry()',
+    planted: "__swp_entry() masks the type with the number of type bits (5) instead of the type mask (31), as arm's did: in swp_entry_to_pte() (and _pmd()) and make_pte_marker(), arm64's callers of it",
+    variant: {
+      name: 'arm32-swp-type',
+      helpers: {
+        swpEntryToPte: (original) => (e) => original(typeMasked(e)),
+        swpEntryToPmd: (original) => (e) => original(typeMasked(e)),
+        makePteMarker: (_original, pg) => (marker) => pg.swpEntryToPte(typeMasked(makePteMarkerEntry(marker))),
+      },
+    },
+  },
 ];
 
 const MIGRATION = 'page migration (move_pages or mbind): migration entries at pte and pmd level carrying soft-dirty, uffd-wp and exclusivity (issue 16, item 4)';
@@ -228,5 +244,4 @@ export const UNEXPRESSED: readonly Unexpressed[] = [
   { id: 'pmscan-young-dirty', ref: 'H4', fix: 'fs/proc/task_mmu: fix loss of young/dirty bits during pagemap scan', needs: "a hardware update of young or dirty between the scan's read and its write", never: true },
   { id: 'split-pmd-invalidate-core', ref: 'I2', fix: 'mm: fix race between __split_huge_pmd_locked() and GUP-fast', needs: 'GUP-fast on another CPU during a split', never: true },
   { id: 'x86-swp-sd-bit7', ref: 'I3', fix: 'mm: x86: move _PAGE_SWP_SOFT_DIRTY from bit 7 to bit 1', needs: 'the x86-64 model (issue 16, item 6), and page migration' },
-  { id: 'arm32-swp-type', ref: 'I4', fix: 'arm/mm: fix swp type masking in __swp_entry()', needs: 'a second swap device, so that an entry carries a swap type above 0' },
 ];

@@ -33,11 +33,12 @@ describe('a module that does not make a Target is refused at load, in one line',
     ],
     ['spawn.js', 'export default () => ({ info() {}, capabilities() {}, close() {}, spawn: async () => { throw new Error("out of pids"); } });', 'its spawn() failed: out of pids'],
     ['field.js', 'export default { base: "reference", helper: {} };', 'variant: no field "helper" (known: name, base, helpers, kernel, mm, functions)'],
-    ['base.js', 'export default { base: "linux-host" };', 'variant: base "linux-host" is not a reference target (reference[:LAYOUT][@KERNEL][+OPTION=VALUE]...)'],
+    ['empty.js', 'module.exports = {};', 'variant: changes nothing (give helpers, kernel, mm, functions; the reference itself is --target reference)'],
+    ['base.js', 'export default { base: "linux-host", kernel: { madviseGuard: false } };', 'variant: base "linux-host" is not a reference target (reference[:LAYOUT][@KERNEL][+OPTION=VALUE]...)'],
     ['helper.js', 'export default { name: "x", helpers: { pteMkFoo: (o) => o } };', /^variant "x": no helper "pteMkFoo" \(known: pteNone, pteValid, .*\)$/],
     ['switch.js', 'export default { kernel: { madviseGuard: "no" } };', 'variant: kernel switch "madviseGuard" is a string, not a boolean'],
     ['mm.js', 'export default { mm: { vmaSoftDirtyEnabled: true } };', 'variant: mm function "vmaSoftDirtyEnabled" is a boolean, not a function'],
-    ['layout.js', 'export default { base: "reference:v9" };', /^unknown layout "v9"/],
+    ['layout.js', 'export default { base: "reference:v9", kernel: { madviseGuard: false } };', /^unknown layout "v9"/],
   ])('%s', async (name, text, why) => {
     await expect(resolveTarget(`module:${file(name, text)}`)).rejects.toThrow(why);
   });

@@ -62,7 +62,7 @@ export function fakeProc(overrides: Partial<Proc> = {}, files: Readonly<Record<s
     shmat: async () => allocate(PAGE, PAGE),
     shmdt: async () => 0,
     shmctl: async () => 0,
-    threadCreate: async () => new Errno('EAGAIN', 'pthread_create'),
+    threadCreate: async () => ({ tid: 2, madvise: async () => 0, atomicAdd: async () => ({ ok: true, data: new Uint8Array(0) }), minflt: async () => 0n }),
     alignedAlloc: async (alignment, size) => allocate(alignment, size),
     free: async () => {},
     read: async (_addr, length) => ({ ok: true, data: new Uint8Array(length) }),
