@@ -7,6 +7,7 @@
 
 import { copyEntries, copyHugetlbPageRange, copyPteMarker } from './mm/fork.ts';
 import { hugetlbChangeProtection } from './mm/hugetlb.ts';
+import { fileBackedVmaIsRetractable } from './mm/khugepaged.ts';
 import { movePtes } from './mm/mremap.ts';
 import { userfaultfdClearVma } from './mm/userfaultfd.ts';
 import { pagemapPteHole } from './proc/pagemap.ts';
@@ -19,6 +20,8 @@ export const KERNEL_FUNCTIONS = {
   copyHugetlbPageRange,
   // mm/hugetlb.ts: hugetlb_change_protection()
   hugetlbChangeProtection,
+  // mm/khugepaged.ts: file_backed_vma_is_retractable()
+  fileBackedVmaIsRetractable,
   // mm/mremap.ts: move_ptes()
   movePtes,
   // mm/userfaultfd.ts: userfaultfd_clear_vma()

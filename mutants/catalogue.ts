@@ -9,7 +9,7 @@ import { makePteMarkerEntry, PTE_MARKER_UFFD_WP, pteMarkerGet, swpEntry, swpOffs
 import { PMD_MASK, PMD_SIZE } from '../model/mm/pgtables.ts';
 import { Errno, PM_SOFT_DIRTY } from '../uapi/linux.ts';
 import { modifyFlags } from '../model/mm/vma-ops.ts';
-import { VM_HUGETLB, VM_SHARED, VM_SOFTDIRTY, VM_UFFD_FLAGS, VM_UFFD_WP, VM_WRITE } from '../model/mm/vma.ts';
+import { VM_HUGETLB, VM_MAYBE_GUARD, VM_SHARED, VM_SOFTDIRTY, VM_UFFD_FLAGS, VM_UFFD_WP, VM_WRITE } from '../model/mm/vma.ts';
 
 /** A bug of bugs.md, by its id and its place there. */
 export interface Bug {
@@ -155,6 +155,13 @@ export const MUTANTS: readonly Mutant[] = [
     },
   },
   {
+    id: 'khugepaged-uffdwp',
+    ref: 'D4',
+    fix: "mm/khugepaged: don't recycle vma pgtable if uffd-wp registered",
+    planted: "file_backed_vma_is_retractable() without its uffd-wp check: MADV_COLLAPSE retracts a registered area's pte table, markers and all",
+    variant: { name: 'khugepaged-uffdwp', functions: { fileBackedVmaIsRetractable: () => (vma) => vma.anonVma === null && !(vma.flags & VM_MAYBE_GUARD) } },
+  },
+  {
     id: 'hugetlb-fork',
     ref: 'F1',
     fix: 'mm/hugetlb: fix uffd-wp during fork()',
@@ -235,7 +242,6 @@ export const UNEXPRESSED: readonly Unexpressed[] = [
   { id: 'devpriv-swp-bits', ref: 'C4', fix: 'mm/rmap: fixup copying of soft dirty and uffd ptes (and two more)', needs: 'device-private memory (HMM): user space reaches it only through a test driver', never: true },
   { id: 'thp-split-migr-flags', ref: 'D1', fix: 'mm: thp: fix flags for pmd migration when split', needs: `${MIGRATION}, and the split of a migration pmd` },
   { id: 'thp-pmd-uffd-bits', ref: 'D2', fix: 'mm/userfaultfd: fix a few thp pmd missing uffd-wp bit', needs: MIGRATION },
-  { id: 'khugepaged-uffdwp', ref: 'D4', fix: "mm/khugepaged: don't recycle vma pgtable if uffd-wp registered", needs: 'MADV_COLLAPSE, and what khugepaged must refuse on uffd-wp areas (issue 16, item 4)' },
   { id: 'hugetlb-unshare', ref: 'F2', fix: 'mm/hugetlb: fix uffd-wp bit lost when unsharing happens', needs: 'a read-only long-term pin (FOLL_PIN, gup_test), which none of the kernels here offers to user space' },
   { id: 'hugetlb-cp-migr', ref: 'F5', fix: 'mm/hugetlb: fix uffd-wp handling for migration entries in hugetlb_change_protection()', needs: `${MIGRATION}, of hugetlb pages` },
   { id: 'mremap-uffd-followup', ref: 'G4b', fix: 'mm/mremap: fix WARN with uffd that has remap events disabled', needs: "a page-table allocation that fails in mremap's move, and a WARN to see", never: true },

@@ -51,6 +51,10 @@ const KILLS: Readonly<Record<string, readonly string[]>> = {
     'regressions-uffd-wp: (exit)',
     'regressions-uffd-wp: fork-marker: a child without UFFD_FEATURE_EVENT_FORK gets no uffd-wp marker, the parent keeps its own',
   ],
+  'khugepaged-uffdwp': [
+    'regressions-uffd-wp: (exit)',
+    'regressions-uffd-wp: khugepaged-uffdwp: MADV_COLLAPSE of shmem registered for uffd-wp fails (EINVAL), the protected page a marker still',
+  ],
   'hugetlb-fork': ['uffd-unit-tests: (exit)', 'uffd-unit-tests: wp-fork on hugetlb-private'],
   'hugetlb-cp-marker': [
     'regressions-uffd-wp: (exit)',

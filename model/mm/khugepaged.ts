@@ -3,7 +3,8 @@
 // each PMD-sized, PMD-aligned run of a file's small pages is copied into one
 // huge folio that takes their place in the page cache; the small pages leave
 // every mapping, the page tables left empty go, and the calling area maps
-// the folio by pmd. What the model does not have yet fails loudly: the
+// the folio by pmd. An area registered for uffd-wp keeps its pte table and
+// the markers its protected ptes leave, and the call fails (EINVAL). What the model does not have yet fails loudly: the
 // collapse of anonymous memory, and holes or swapped-out pages in a run.
 
 import { Errno } from '../../uapi/linux.ts';
@@ -40,7 +41,8 @@ export function madviseCollapse(mm: Mm, vma: Vma, start: bigint, end: bigint): E
       continue;
     }
     const folio = collapseFile(mm.sys, inode, vma.pageIndex(haddr));
-    tryCollapsePteMappedThp(mm, vma, haddr, folio);
+    // SCAN_PTE_UFFD_WP, one of the results madvise_collapse() goes on after, is EINVAL at the end
+    if (tryCollapsePteMappedThp(mm, vma, haddr, folio) === 'SCAN_PTE_UFFD_WP') failed = new Errno('EINVAL', 'madvise');
   }
   return failed;
 }
@@ -62,10 +64,9 @@ function collapseFile(sys: System, inode: Inode, index: bigint): Folio {
   for (const mm of sys.mms) {
     for (const v of [...mm.vmas.all()]) {
       if (v.file !== inode || v.pageIndex(v.end) <= index || v.pgoff >= index + HPAGE_PMD_NR) continue;
-      if (v.flags & V.VM_UFFD_WP) throw new Error('madvise(MADV_COLLAPSE): a file area registered for uffd-wp is not modelled');
       const lo = v.pgoff > index ? v.start : v.start + (index - v.pgoff) * PAGE;
       const hi = v.pageIndex(v.end) < index + HPAGE_PMD_NR ? v.end : v.start + (index + HPAGE_PMD_NR - v.pgoff) * PAGE;
-      // try_to_unmap() of the small pages
+      // try_to_unmap() of the small pages: a uffd-wp pte of an area registered for it leaves a marker (pte_install_uffd_wp_if_needed())
       zapRange(mm, lo, hi, false);
       retractPageTable(mm, v, lo);
     }
@@ -80,11 +81,18 @@ function collapseFile(sys: System, inode: Inode, index: bigint): Folio {
   return folio;
 }
 
-// retract_page_tables() for one area: a pte table the huge page's range covers whole, empty now, goes (not under uffd-wp, an anon_vma or guards)
+// file_backed_vma_is_retractable(): no anon_vma (a written private area), no uffd-wp (its markers live in the pte table), no guards. Called through sys.fn.
+export function fileBackedVmaIsRetractable(vma: Vma): boolean {
+  return vma.anonVma === null && !(vma.flags & (V.VM_UFFD_WP | V.VM_MAYBE_GUARD));
+}
+
+// retract_page_tables() for one area: the pte table the huge page's range covers whole goes, whatever it holds (the
+// unmap has emptied it, but for what a retractable area cannot have)
 function retractPageTable(mm: Mm, vma: Vma, addr: bigint): void {
   const haddr = addr & PMD_MASK;
-  if (!suitable(vma, haddr) || vma.anonVma !== null || vma.flags & (V.VM_UFFD_WP | V.VM_MAYBE_GUARD)) return;
-  freeEmptyPteTable(mm, haddr);
+  if (!suitable(vma, haddr) || !mm.sys.fn.fileBackedVmaIsRetractable(vma)) return;
+  const pmdSlot = mm.pt.pmdSlot(haddr, false);
+  if (pmdSlot !== null && mm.pt.pmdIsTable(mm.pt.read(pmdSlot))) mm.pt.freePteTable(pmdSlot);
 }
 
 // pmd_clear() and pte_free() of an empty pte table under haddr
@@ -99,12 +107,16 @@ function freeEmptyPteTable(mm: Mm, haddr: bigint): void {
 /**
  * try_collapse_pte_mapped_thp(install_pmd) -> set_huge_pmd(): the calling
  * area maps the folio by a read-only pmd (do_set_pmd() of a read fault)
- * where its pte table is gone or empty.
+ * where its pte table is gone or empty; an area registered for uffd-wp
+ * keeps its pte table, and its markers (SCAN_PTE_UFFD_WP).
  */
-function tryCollapsePteMappedThp(mm: Mm, vma: Vma, haddr: bigint, folio: Folio): void {
+function tryCollapsePteMappedThp(mm: Mm, vma: Vma, haddr: bigint, folio: Folio): 'SCAN_PTE_UFFD_WP' | null {
+  // userfaultfd_wp()
+  if (vma.flags & V.VM_UFFD_WP) return 'SCAN_PTE_UFFD_WP';
   freeEmptyPteTable(mm, haddr);
   const pmdSlot = mm.pt.pmdSlot(haddr, true)!;
-  if (mm.pt.read(pmdSlot) !== 0n) return;
+  if (mm.pt.read(pmdSlot) !== 0n) return null;
   mm.pt.write(pmdSlot, mm.pg.pmdMkhuge(mm.pg.pfnPte(folio.pfn, vma.pageProt)));
   folio.pmdMapped++;
+  return null;
 }

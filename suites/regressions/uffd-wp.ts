@@ -3,7 +3,8 @@
 // scenario: one result per bug id. A kernel that has the bug fails that
 // result; the model must not. E1, F1 and F2 (uffd-wp across fork()) are
 // uffd-unit-tests' wp-fork* results; E2 is here, since wp-fork puts its
-// markers in shmem, whose page tables a child without uffd-wp does not get. G4 (mremap-uffd-clear) is a pte-states step.
+// markers in shmem, whose page tables a child without uffd-wp does not get,
+// and so is D4, which no selftest tries (MADV_COLLAPSE under uffd-wp). G4 (mremap-uffd-clear) is a pte-states step.
 // G5 (zap-marker-nopage) needs a uffd-wp pte with no struct page in a file
 // area (pfn or DAX mappings): a zap of anonymous memory drops uffd-wp zero
 // pages and markers alike ("Zap on anonymous always means dropping
@@ -11,7 +12,7 @@
 // arm64 and the model), and tmpfs maps page cache pages. The rest need
 // migration, pinning or concurrency, which the model does not have.
 
-import { MADV_PAGEOUT, MADV_REMOVE, MAP_ANONYMOUS, MAP_HUGETLB, MAP_SHARED, PM_PRESENT, PM_SWAP, PM_UFFD_WP, PROT_READ, PROT_WRITE, UFFDIO_REGISTER_MODE_WP, UFFDIO_WRITEPROTECT_MODE_WP, isErr } from '../../uapi/linux.ts';
+import { MADV_COLLAPSE, MADV_PAGEOUT, MADV_REMOVE, MAP_ANONYMOUS, MAP_FIXED, MAP_HUGETLB, MAP_PRIVATE, MAP_SHARED, PM_PRESENT, PM_SWAP, PM_UFFD_WP, PROT_NONE, PROT_READ, PROT_WRITE, UFFDIO_REGISTER_MODE_WP, UFFDIO_WRITEPROTECT_MODE_WP, isErr } from '../../uapi/linux.ts';
 import type { Ksft } from '../../harness/ksft.ts';
 import type { Selftest, Suite } from '../../harness/suite.ts';
 import { storeByte } from '../../harness/user-memory.ts';
@@ -20,6 +21,7 @@ import { WP_MATCHING, asyncUffdOrSkip, haveSwap, mapPages, pagesOf, pmState, sca
 const NAMES = {
   unregReset: 'uffd-unreg-reset: UFFDIO_UNREGISTER resets write protection, and a new registration finds none',
   forkMarker: 'fork-marker: a child without UFFD_FEATURE_EVENT_FORK gets no uffd-wp marker, the parent keeps its own',
+  khugepagedUffdwp: 'khugepaged-uffdwp: MADV_COLLAPSE of shmem registered for uffd-wp fails (EINVAL), the protected page a marker still',
   wpFastpath: 'pmscan-wp-fastpath: PAGEMAP_SCAN without a vector or PM_SCAN_WP_MATCHING protects nothing',
   swpUffd: 'pmscan-swp-uffd: protected swap entries are not written; the one written back is',
   hugetlbCpMarker: 'hugetlb-cp-marker: a hugetlb marker protected again stays one; resolved or unregistered it goes; the hole punched after is clean',
@@ -65,6 +67,31 @@ async function forkMarker(t: Selftest, uffd: number): Promise<void> {
   const inParent = [await pmState(t, map), await pmState(t, map + t.pagesize)];
   t.ksft.testResult(inChild.join() === [PM_PRESENT, 0n].join() && inParent.join() === [PM_PRESENT | PM_UFFD_WP, PM_SWAP | PM_UFFD_WP].join(), NAMES.forkMarker);
   await t.proc.munmap(map, pages * t.pagesize);
+}
+
+// D4 (v5.19, deb4c93a9871): MADV_COLLAPSE must keep the pte table of a shmem area registered for uffd-wp, where the
+// markers of its protected pages are: the page cache collapses, the area keeps its small mappings, and the call fails
+async function khugepagedUffdwp(t: Selftest, uffd: number): Promise<void> {
+  const { proc, pagesize } = t;
+  const ksft: Ksft = t.ksft;
+  const hpage = 2n << 20n;
+  const fd = await proc.memfdCreate('khugepaged-uffdwp', 0);
+  if (isErr(fd)) ksft.exitFailMsg(`memfd_create failed: ${fd}`);
+  await proc.ftruncate(fd, hpage);
+  // a place a huge page fits: the file mapped over the aligned half of a reservation twice its size
+  const resv = await proc.mmap(0n, 2n * hpage, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n);
+  if (isErr(resv)) ksft.exitFailMsg(`mmap failed: ${resv}`);
+  const map = (resv + hpage - 1n) & ~(hpage - 1n);
+  if (isErr(await proc.mmap(map, hpage, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0n))) ksft.exitFailMsg('mmap of the memfd failed');
+  await proc.fill(map, hpage, 1);
+  await proc.uffdioRegister(uffd, map, hpage, UFFDIO_REGISTER_MODE_WP);
+  await proc.uffdioWriteprotect(uffd, map, pagesize, UFFDIO_WRITEPROTECT_MODE_WP);
+  const collapse = await proc.madvise(map, hpage, MADV_COLLAPSE);
+  const states = [await pmState(t, map), await pmState(t, map + pagesize)];
+  if (!isErr(collapse) || collapse.name !== 'EINVAL') ksft.printMsg(`MADV_COLLAPSE under uffd-wp: ${isErr(collapse) ? collapse.name : 'done'}`);
+  ksft.testResult(isErr(collapse) && collapse.name === 'EINVAL' && states.join() === [PM_SWAP | PM_UFFD_WP, 0n].join(), NAMES.khugepagedUffdwp);
+  await proc.munmap(resv, 2n * hpage);
+  await proc.close(fd);
 }
 
 // H2 (v6.7-rc3): the no-vector fast path write-protected even without PM_SCAN_WP_MATCHING
@@ -131,6 +158,7 @@ async function main(t: Selftest): Promise<void> {
   if (uffd !== null) {
     await unregReset(t, uffd);
     await forkMarker(t, uffd);
+    await khugepagedUffdwp(t, uffd);
     await wpFastpath(t, uffd);
     await swpUffd(t, uffd, await haveSwap(t));
     await hugetlbCpMarker(t, uffd);
@@ -141,7 +169,7 @@ async function main(t: Selftest): Promise<void> {
 
 export const uffdWpRegressions: Suite = {
   name: 'regressions-uffd-wp',
-  source: 'shared/reference/bugs.md: G2 E2 H2 H3 F4',
+  source: 'shared/reference/bugs.md: G2 E2 D4 H2 H3 F4',
   tests: Object.values(NAMES),
   run: main,
 };
