@@ -97,6 +97,7 @@ const KILLS: Readonly<Record<string, readonly string[]>> = {
     'regressions-uffd-wp: (exit)',
     'regressions-uffd-wp: uffd-unreg-reset: UFFDIO_UNREGISTER resets write protection, and a new registration finds none',
     'regressions-uffd-wp: fork-marker: a child without UFFD_FEATURE_EVENT_FORK gets no uffd-wp marker, the parent keeps its own',
+    'regressions-uffd-wp: khugepaged-uffdwp: MADV_COLLAPSE of shmem registered for uffd-wp fails (EINVAL), the protected page a marker still',
     'regressions-uffd-wp: hugetlb-cp-marker: a hugetlb marker protected again stays one; resolved or unregistered it goes; the hole punched after is clean',
     'pte-states: (exit)',
     'pte-states: UFFDIO_WRITEPROTECT of an empty page: a uffd-wp marker',
