@@ -33,6 +33,8 @@ export interface Unexpressed extends Bug {
   readonly needs: string;
   /** true where no model of this kind could express it: a race with hardware or another CPU, device memory, fault injection */
   readonly never?: boolean;
+  /** the bug whose fix this one's follows up (bugs.md counts it with that one) */
+  readonly followUpOf?: string;
 }
 
 const SD = 'reference:rfc'; // a layout with soft-dirty (bit 63, the RFC's)
@@ -244,8 +246,8 @@ export const UNEXPRESSED: readonly Unexpressed[] = [
   { id: 'thp-pmd-uffd-bits', ref: 'D2', fix: 'mm/userfaultfd: fix a few thp pmd missing uffd-wp bit', needs: MIGRATION },
   { id: 'hugetlb-unshare', ref: 'F2', fix: 'mm/hugetlb: fix uffd-wp bit lost when unsharing happens', needs: 'a read-only long-term pin (FOLL_PIN, gup_test), which none of the kernels here offers to user space' },
   { id: 'hugetlb-cp-migr', ref: 'F5', fix: 'mm/hugetlb: fix uffd-wp handling for migration entries in hugetlb_change_protection()', needs: `${MIGRATION}, of hugetlb pages` },
-  { id: 'mremap-uffd-followup', ref: 'G4b', fix: 'mm/mremap: fix WARN with uffd that has remap events disabled', needs: "a page-table allocation that fails in mremap's move, and a WARN to see", never: true },
-  { id: 'zap-marker-nopage', ref: 'G5', fix: 'mm/memory: fix missing pte marker for !page on pte zaps', needs: 'zap_present_ptes() replaceable; what the selftest sees is a WARN under CONFIG_DEBUG_VM' },
+  { id: 'mremap-uffd-followup', ref: 'G4b', fix: 'mm/mremap: fix WARN with uffd that has remap events disabled', needs: "a page-table allocation that fails in mremap's move, and a WARN to see", never: true, followUpOf: 'G4' },
+  { id: 'zap-marker-nopage', ref: 'G5', fix: 'mm/memory: fix missing pte marker for !page on pte zaps', needs: 'a uffd-wp pte with no struct page in a file area (DAX, or a pfn mapping userfaultfd could register): a zap of anonymous memory drops every marker, and no such file area is reachable, so the bug is invisible to user space here', never: true },
   { id: 'uffd-tlb-race', ref: 'G6', fix: 'mm/userfaultfd: fix memory corruption due to writeprotect', needs: 'a TLB holding stale entries while another CPU writes', never: true },
   { id: 'pmscan-young-dirty', ref: 'H4', fix: 'fs/proc/task_mmu: fix loss of young/dirty bits during pagemap scan', needs: "a hardware update of young or dirty between the scan's read and its write", never: true },
   { id: 'split-pmd-invalidate-core', ref: 'I2', fix: 'mm: fix race between __split_huge_pmd_locked() and GUP-fast', needs: 'GUP-fast on another CPU during a split', never: true },

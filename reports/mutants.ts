@@ -9,7 +9,7 @@ function counts(r: MutantsReport): { killed: number; run: number; never: number 
   return {
     killed: r.outcomes.filter((o) => o.kills.length > 0).length,
     run: r.outcomes.length,
-    never: r.unexpressed.filter((u) => u.never).length,
+    never: r.unexpressed.filter((u) => u.never && !u.followUpOf).length,
   };
 }
 
@@ -18,7 +18,10 @@ export function mutantsSummary(r: MutantsReport): string {
   const { killed, run, never } = counts(r);
   const rate = run ? ` (${Math.round((100 * killed) / run)}%)` : '';
   const stopped = r.interrupted ? `; stopped by ${r.interrupted} after ${run} of ${r.planned}` : '';
-  return `${killed} of ${run} mutants killed${rate} by ${r.suites.join(', ')}${stopped}; ${r.unexpressed.length} bugs not expressed, ${never} of them never expressible`;
+  const bugs = r.unexpressed.filter((u) => !u.followUpOf).length;
+  const followUps = r.unexpressed.length - bugs;
+  const more = followUps ? ` (and ${followUps} follow-up fix${followUps > 1 ? 'es' : ''})` : '';
+  return `${killed} of ${run} mutants killed${rate} by ${r.suites.join(', ')}${stopped}; ${bugs} bugs not expressed${more}, ${never} of them never expressible`;
 }
 
 export function mutantsText(r: MutantsReport): string {
@@ -32,7 +35,7 @@ export function mutantsText(r: MutantsReport): string {
   }
   if (r.unexpressed.length) {
     lines.push('', 'not expressed:');
-    for (const u of r.unexpressed) lines.push(`  ${u.ref} ${u.id}${u.never ? ' (never)' : ''}: needs ${u.needs}`);
+    for (const u of r.unexpressed) lines.push(`  ${u.ref} ${u.id}${u.followUpOf ? ` (follow-up of ${u.followUpOf})` : ''}${u.never ? ' (never)' : ''}: needs ${u.needs}`);
   }
   lines.push('', mutantsSummary(r));
   return `${lines.join('\n')}\n`;
@@ -57,7 +60,7 @@ export function mutantsJson(r: MutantsReport): string {
         kills: o.kills,
         seconds: Number(o.seconds.toFixed(2)),
       })),
-      unexpressed: r.unexpressed.map((u) => ({ id: u.id, ref: u.ref, fix: u.fix, needs: u.needs, never: u.never === true })),
+      unexpressed: r.unexpressed.map((u) => ({ id: u.id, ref: u.ref, fix: u.fix, needs: u.needs, never: u.never === true, ...(u.followUpOf ? { followUpOf: u.followUpOf } : {}) })),
     },
     null,
     2,
