@@ -9,7 +9,7 @@ afterAll(() => rm(dir, { recursive: true, force: true }));
 
 describe('mmconform mutants', { timeout: 60_000 }, () => {
   test.each([
-    ['a bug not expressed yet', ['mutants', '--only', 'D4'], 'mutants: --only D4: D4 khugepaged-uffdwp is not expressed yet: it needs MADV_COLLAPSE'],
+    ['a bug not expressed yet', ['mutants', '--only', 'A6'], 'mutants: --only A6: A6 ksm-unmerge-uffdwp is not expressed yet: it needs KSM'],
     ['a bug never expressible', ['mutants', '--only', 'uffd-tlb-race'], 'mutants: --only uffd-tlb-race: G6 uffd-tlb-race is not expressed: it needs a TLB'],
     ['no such bug', ['mutants', '--only', 'nope'], 'mutants: --only nope: no such bug (known: sd-writenotify, sd-mprotect'],
     ['an unknown suite', ['mutants', '--suite', 'x'], 'mutants: unknown suite "x"'],
