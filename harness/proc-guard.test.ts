@@ -40,7 +40,7 @@ describe('the guard', () => {
   });
 
   test('a failed threadCreate is its Errno, unwrapped', async () => {
-    const { proc } = guardProc(fakeProc());
+    const { proc } = guardProc(fakeProc({ threadCreate: async () => new Errno('EAGAIN', 'pthread_create') }));
     expect(await proc.threadCreate()).toEqual(new Errno('EAGAIN', 'pthread_create'));
   });
 
