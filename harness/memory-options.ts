@@ -38,3 +38,14 @@ export function parseHugetlbPages(value: string, who: string): number {
   if (n > MAX_HUGETLB_PAGES) throw new Error(`${who} option hugetlb=${value}: at most ${MAX_HUGETLB_PAGES} (768 MiB of the QEMU guests' 1 GiB; more leaves the kernel no memory to boot with)`);
   return n;
 }
+
+/** numa=N: nodes the memory is split over, the CPU on the first (so first-touch allocations land there), the rest memory alone */
+export const DEFAULT_NUMA_NODES = 2;
+/** the QEMU guests' 1 GiB split four ways leaves 256 MiB a node */
+const MAX_NUMA_NODES = 4;
+
+export function parseNumaNodes(value: string, who: string): number {
+  const n = /^\d$/.test(value) ? Number(value) : 0;
+  if (n < 1 || n > MAX_NUMA_NODES) throw new Error(`${who} option numa=${value}: expected a number of nodes from 1 to ${MAX_NUMA_NODES}`);
+  return n;
+}

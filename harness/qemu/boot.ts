@@ -32,6 +32,8 @@ export interface BootOptions {
   readonly kernel: string;
   /** the initramfs (initramfs.ts: buildInitramfs) */
   readonly initramfs: Uint8Array;
+  /** NUMA nodes the guest's 1 GiB is split over, its CPU on node 0 (default 1) */
+  readonly numaNodes?: number;
   /** more kernel command-line parameters (e.g. the agent's mmconform.KEY=VALUE settings) */
   readonly kernelParams?: readonly string[];
   /** arguments for /init (the kernel passes what follows "--" on its command line) */
@@ -108,6 +110,16 @@ process.on('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
 
+/** QEMU's arguments for the guest's RAM split evenly over `nodes` nodes, the CPU on the first. */
+function numaArgs(nodes: number): string[] {
+  if (nodes === 1) return [];
+  const size = `${1024 / nodes}M`;
+  return Array.from({ length: nodes }, (_, i) => [
+    '-object', `memory-backend-ram,id=mem${i},size=${size}`,
+    '-numa', `node,nodeid=${i},memdev=mem${i}${i === 0 ? ',cpus=0' : ''}`,
+  ]).flat();
+}
+
 /**
  * Boot and wait for the ready line. Rejects with a one-line Error naming the
  * cause (QEMU missing or refusing its arguments, a kernel panic, no ready
@@ -135,6 +147,7 @@ export async function bootGuest(options: BootOptions): Promise<Guest> {
     spec.qemu,
     ...spec.machine,
     '-m', '1G',
+    ...numaArgs(options.numaNodes ?? 1),
     // Emulated even where KVM exists, so a guest behaves the same on every host.
     '-accel', 'tcg',
     // Nothing but what we ask for: no NIC, VGA or monitor to emulate or probe.

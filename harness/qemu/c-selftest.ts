@@ -237,6 +237,7 @@ export async function runInGuest(machine: Extract<Machine, { kind: 'guest' }>, b
       kernel: machine.kernel.vmlinuz,
       initramfs,
       kernelParams: machine.spec.kernelParams,
+      numaNodes: machine.spec.numaNodes,
       initArgs: ['--console', GUEST_CHANNEL, '--status', guestProcPort(0), '--cwd', '/', `./${name}`],
       procPorts: 1,
     });

@@ -30,19 +30,28 @@ async function mmconform(args: readonly string[], env: NodeJS.ProcessEnv = proce
 
 describe('the spec', () => {
   test('arch, kernel generation and settings', () => {
-    expect(parseQemuSpec('qemu-arm64')).toEqual({ arch: 'arm64', generation: 'stable', kernelParams: ['mmconform.swap=65536', 'hugepages=16', 'mmconform.khugepaged=asleep'] });
+    expect(parseQemuSpec('qemu-arm64')).toEqual({
+      arch: 'arm64',
+      generation: 'stable',
+      kernelParams: ['mmconform.swap=65536', 'hugepages=16', 'mmconform.khugepaged=asleep'],
+      numaNodes: 2,
+    });
     expect(parseQemuSpec('qemu-x86_64@current+thp=never+thp_zero=0+swap=1G+hugetlb=0')).toEqual({
       arch: 'x86_64',
       generation: 'current',
       kernelParams: ['mmconform.thp=never', 'mmconform.thp_zero=0', 'mmconform.swap=1048576', 'mmconform.khugepaged=asleep'],
+      numaNodes: 2,
     });
+    expect(parseQemuSpec('qemu-arm64+numa=1').numaNodes).toBe(1);
     expect(parseQemuSpec('qemu-arm64+swap=0+hugetlb=4+khugepaged=awake').kernelParams).toEqual(['hugepages=4']);
   });
 
   test.each([
     ['qemu-riscv64', 'unknown QEMU target "qemu-riscv64" (known: qemu-arm64, qemu-x86_64)'],
     ['qemu-arm64@6.12', 'bad QEMU target "qemu-arm64@6.12": the kernel is @stable (trixie) or @current (sid)'],
-    ['qemu-arm64+zswap=1G', 'unknown QEMU target option "zswap=1G" (known: thp, thp_zero, swap, hugetlb, khugepaged)'],
+    ['qemu-arm64+zswap=1G', 'unknown QEMU target option "zswap=1G" (known: thp, thp_zero, swap, hugetlb, numa, khugepaged)'],
+    ['qemu-arm64+numa=0', 'QEMU target option numa=0: expected a number of nodes from 1 to 4'],
+    ['qemu-arm64+numa=two', 'QEMU target option numa=two: expected a number of nodes from 1 to 4'],
     ['qemu-arm64+khugepaged=off', 'QEMU target option khugepaged=off: expected one of asleep, awake'],
     ['qemu-arm64+swap=lots', 'QEMU target option swap=lots: expected a size such as 64M (K, M or G), or 0'],
     ['qemu-arm64+hugetlb=-1', 'QEMU target option hugetlb=-1: expected a number of 2 MiB pages'],

@@ -10,7 +10,9 @@
 // writes to sysfs before it serves (mmconform.KEY=VALUE kernel parameters);
 // swap=SIZE (K, M or G; 0 for none; default 64M), a RAM disk (the kernel's
 // own brd module) the agent's init swaps to; hugetlb=N (default 16), 2 MiB
-// hugetlb pages the kernel reserves at boot (its hugepages=N).
+// hugetlb pages the kernel reserves at boot (its hugepages=N); numa=N
+// (default 2), the 1 GiB split over N nodes, the CPU on node 0, so that
+// move_pages() has somewhere to move a page to.
 //
 // The guest also loads kmod/ (mmconform_pgwalk), built for its kernel
 // against the headers setup unpacked, which gives Proc.descriptors(); where
@@ -26,13 +28,13 @@ import { whichSync } from '../qemu/exec.ts';
 import { buildInitramfs, type InitramfsFile } from '../qemu/initramfs.ts';
 import { cachedKernel, missingKernel, SUITE, type CachedKernel, type GuestArch, type KernelGeneration } from '../qemu/kernel-cache.ts';
 import { buildPgwalk } from '../qemu/kmod-build.ts';
-import { DEFAULT_HUGETLB_PAGES, DEFAULT_SWAP_KIB, parseHugetlbPages, parseSwapKiB } from '../memory-options.ts';
+import { DEFAULT_HUGETLB_PAGES, DEFAULT_NUMA_NODES, DEFAULT_SWAP_KIB, parseHugetlbPages, parseNumaNodes, parseSwapKiB } from '../memory-options.ts';
 import type { Target } from '../target.ts';
 
 export const QEMU_ARCHES: Readonly<Record<string, GuestArch>> = { 'qemu-arm64': 'arm64', 'qemu-x86_64': 'x86_64' };
 const MACHINE: Readonly<Record<GuestArch, AgentMachine>> = { arm64: 'aarch64', x86_64: 'x86_64' };
 const SYSFS_OPTIONS: Readonly<Record<string, readonly string[]>> = { thp: ['always', 'madvise', 'never'], thp_zero: ['0', '1'] };
-const OPTION_NAMES = [...Object.keys(SYSFS_OPTIONS), 'swap', 'hugetlb', 'khugepaged'];
+const OPTION_NAMES = [...Object.keys(SYSFS_OPTIONS), 'swap', 'hugetlb', 'numa', 'khugepaged'];
 /** khugepaged=asleep (the default): kept from collapsing at moments no model can follow (harness/agent/init.c) */
 const KHUGEPAGED = ['asleep', 'awake'];
 
@@ -47,6 +49,7 @@ export interface QemuSpec {
   readonly generation: KernelGeneration;
   /** mmconform.KEY=VALUE kernel parameters */
   readonly kernelParams: readonly string[];
+  readonly numaNodes: number;
 }
 
 /** Parses "qemu-ARCH[@GENERATION][+OPTION=VALUE]..."; a one-line Error for anything else. */
@@ -60,11 +63,13 @@ export function parseQemuSpec(name: string): QemuSpec {
   let swapKiB = DEFAULT_SWAP_KIB;
   let hugetlb = DEFAULT_HUGETLB_PAGES;
   let khugepaged = 'asleep';
+  let numaNodes = DEFAULT_NUMA_NODES;
   const kernelParams: string[] = [];
   for (const o of opts) {
     const [key = '', value = ''] = o.split('=');
     if (key === 'swap') swapKiB = parseSwapKiB(value, 'QEMU target');
     else if (key === 'hugetlb') hugetlb = parseHugetlbPages(value, 'QEMU target');
+    else if (key === 'numa') numaNodes = parseNumaNodes(value, 'QEMU target');
     else if (key === 'khugepaged') {
       if (!KHUGEPAGED.includes(value)) throw new Error(`QEMU target option khugepaged=${value}: expected one of ${KHUGEPAGED.join(', ')}`);
       khugepaged = value;
@@ -79,7 +84,7 @@ export function parseQemuSpec(name: string): QemuSpec {
   if (hugetlb > 0) kernelParams.push(`hugepages=${hugetlb}`);
   // after the THP setting: init applies them in order, and khugepaged runs only with THP on
   if (khugepaged === 'asleep') kernelParams.push('mmconform.khugepaged=asleep');
-  return { arch, generation, kernelParams };
+  return { arch, generation, kernelParams, numaNodes };
 }
 
 /** A booted guest as the link agentTarget talks through. */
@@ -160,6 +165,7 @@ export async function qemuTarget(name: string, options: { readonly timeoutMs?: n
       kernel: kernel.vmlinuz,
       initramfs,
       kernelParams: spec.kernelParams,
+      numaNodes: spec.numaNodes,
       initArgs: ['--init', '--console', GUEST_CHANNEL, ...Array.from({ length: PROC_PORTS }, (_, i) => ['--proc-port', guestProcPort(i)]).flat()],
       procPorts: PROC_PORTS,
       ...(consoleLog ? { consoleLog } : {}),
