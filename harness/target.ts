@@ -65,6 +65,12 @@ export interface FillCheck {
   readonly stop: null | { readonly offset: bigint; readonly value: number } | { readonly signal: 'SIGSEGV' | 'SIGBUS'; readonly addr: bigint };
 }
 
+/** What move_pages(2) returned, and the status array it filled. */
+export interface MovePages {
+  readonly ret: number;
+  readonly status: readonly number[];
+}
+
 /** One page's reading by Proc.pageReadings(): its pagemap entry, and PAGEMAP_SCAN's result where asked. */
 export interface PageReading {
   readonly entry: Ret<BigUint64Array>;
@@ -287,6 +293,13 @@ export interface Proc {
   fcntl(fd: number, cmd: number, arg: number): Promise<Ret<number>>;
   /** fallocate(2) */
   fallocate(fd: number, mode: number, offset: bigint, len: bigint): Promise<Ret<0>>;
+  /**
+   * move_pages(2) of this process's pages: each to nodes[i], or, with nodes
+   * null, where each one is. ret is the pages not migrated; status[i] is
+   * page i's node, or a negated errno (-ENOENT: no page; -EFAULT: no area,
+   * or the zero page; -EACCES: shared without MPOL_MF_MOVE_ALL)
+   */
+  movePages(addrs: readonly bigint[], nodes: readonly number[] | null, flags: number): Promise<Ret<MovePages>>;
   /** pthread_create(): a thread of this process that serves calls */
   threadCreate(): Promise<Ret<Thread>>;
   /**

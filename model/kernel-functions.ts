@@ -6,8 +6,10 @@
 // the fix. The kernel functions an mm holds are MM_FUNCTIONS (mm/mm.ts).
 
 import { copyEntries, copyHugetlbPageRange, copyPteMarker } from './mm/fork.ts';
+import { removeMigrationPmd } from './mm/huge-memory.ts';
 import { hugetlbChangeProtection } from './mm/hugetlb.ts';
 import { fileBackedVmaIsRetractable } from './mm/khugepaged.ts';
+import { removeMigrationPte } from './mm/migrate.ts';
 import { movePtes } from './mm/mremap.ts';
 import { userfaultfdClearVma } from './mm/userfaultfd.ts';
 import { pagemapPteHole } from './proc/pagemap.ts';
@@ -18,6 +20,10 @@ export const KERNEL_FUNCTIONS = {
   copyEntries,
   copyPteMarker,
   copyHugetlbPageRange,
+  // mm/huge-memory.ts: remove_migration_pmd()
+  removeMigrationPmd,
+  // mm/migrate.ts: remove_migration_pte()
+  removeMigrationPte,
   // mm/hugetlb.ts: hugetlb_change_protection()
   hugetlbChangeProtection,
   // mm/khugepaged.ts: file_backed_vma_is_retractable()

@@ -21,6 +21,9 @@ export const MAP_FAILED = -1n;
 export const MREMAP_MAYMOVE = 1;
 export const MREMAP_FIXED = 2;
 export const MREMAP_DONTUNMAP = 4;
+/** move_pages(2), mbind(2) (uapi/linux/mempolicy.h) */
+export const MPOL_MF_MOVE = 1 << 1;
+export const MPOL_MF_MOVE_ALL = 1 << 2;
 
 export const MADV_NORMAL = 0;
 export const MADV_DONTNEED = 4;

@@ -39,6 +39,7 @@ import type {
   Descriptors,
   DirEntry,
   MemResult,
+  MovePages,
   PageRegion,
   PgLevel,
   PmScanArg,
@@ -643,6 +644,13 @@ export class AgentProc implements Proc {
   }
   fallocate(fd: number, mode: number, offset: bigint, len: bigint): Promise<Ret<0>> {
     return this.zero('fallocate', { fd, mode, offset: hex(offset), len: hex(len) });
+  }
+  movePages(addrs: readonly bigint[], nodes: readonly number[] | null, flags: number): Promise<Ret<MovePages>> {
+    if (nodes !== null && nodes.length !== addrs.length) throw new Error(`movePages: ${nodes.length} nodes for ${addrs.length} addresses`);
+    return this.call('move_pages', { addrs: addrs.map(hex), ...(nodes === null ? {} : { nodes }), flags }, (r) => ({
+      ret: int(r, 'move_pages', 'ret'),
+      status: ints(r, 'move_pages', 'status', addrs.length),
+    }));
   }
   threadCreate(): Promise<Ret<Thread>> {
     return this.call('thread_create', {}, (r) => new AgentThread(this, int(r, 'thread_create', 'thread')));

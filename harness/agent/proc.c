@@ -1478,6 +1478,65 @@ static enum outcome op_descriptors(struct request *r, struct buf *o)
 }
 
 /*
+ * move_pages(2) of this process's pages: to nodes[i] each, or, with no
+ * "nodes", nodes NULL, which asks where each page is. The syscall itself
+ * (glibc has no wrapper; libnuma's is not on the guests): its return and
+ * the status it wrote, a node or a negated errno per page.
+ */
+static enum outcome op_move_pages(struct request *r, struct buf *o)
+{
+	struct buf addrs = { 0 }, nodes = { 0 };
+	int64_t flags;
+	bool have_nodes = req_field(r, "nodes") != NULL;
+	if (req_u64_list(r, "addrs", MAX_ADDRS, &addrs) || (have_nodes && req_int_list(r, "nodes", INT_MIN, INT_MAX, MAX_ADDRS, &nodes)) ||
+	    INT_FIELD(r, "flags", &flags)) {
+		buf_release(&addrs);
+		buf_release(&nodes);
+		return BAD;
+	}
+	size_t n = addrs.len / sizeof(uint64_t);
+	if (have_nodes && nodes.len / sizeof(int64_t) != n) {
+		buf_release(&addrs);
+		buf_release(&nodes);
+		req_bad(r, "field \"nodes\": %zu nodes for %zu addrs", nodes.len / sizeof(int64_t), n);
+		return BAD;
+	}
+	void **pages = calloc(n + 1, sizeof *pages);
+	int *node_of = calloc(n + 1, sizeof *node_of), *status = calloc(n + 1, sizeof *status);
+	enum outcome out = DONE;
+	if (!pages || !node_of || !status) {
+		out = failed_with(r, "move_pages", ENOMEM);
+		goto done;
+	}
+	for (size_t i = 0; i < n; i++) {
+		pages[i] = (void *)(uintptr_t)((const uint64_t *)(void *)addrs.p)[i];
+		if (have_nodes)
+			node_of[i] = (int)((const int64_t *)(void *)nodes.p)[i];
+		status[i] = INT_MIN; /* what the kernel left unwritten reads as such */
+	}
+	long rc = syscall(SYS_move_pages, 0, (unsigned long)n, pages, have_nodes ? node_of : NULL, status, (int)flags);
+	if (rc < 0) {
+		out = failed(r, "move_pages");
+		goto done;
+	}
+	jw_int(o, "ret", rc);
+	buf_puts(o, ",\"status\":[");
+	char num[24];
+	for (size_t i = 0; i < n; i++) {
+		snprintf(num, sizeof num, i ? ",%d" : "%d", status[i]);
+		buf_puts(o, num);
+	}
+	buf_puts(o, "]");
+done:
+	free(pages);
+	free(node_of);
+	free(status);
+	buf_release(&addrs);
+	buf_release(&nodes);
+	return out;
+}
+
+/*
  * descriptors of each address in turn, on one open of the device: a list
  * of replies as descriptors gives them (less the id), each walk or the
  * errno its ioctl failed with.
@@ -1590,6 +1649,7 @@ static const struct op {
 	{ "uffdio_poison", "proc fd start len mode", op_uffdio_poison, ONCE },
 	{ "uffdio_wake", "proc fd start len", op_uffdio_wake, ONCE },
 	{ "uffd_read", "proc fd", op_uffd_read, ONCE },
+	{ "move_pages", "proc addrs nodes flags", op_move_pages, ONCE },
 	{ "descriptors", "proc addr", op_descriptors, REPEATS },
 	{ "descriptors_of", "proc addrs", op_descriptors_of, ONCE },
 	{ "repeat", "proc times body expect", op_repeat, ONCE },

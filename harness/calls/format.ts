@@ -40,6 +40,7 @@ export const mapFlagNames = (f: number) =>
     [U.MAP_FIXED_NOREPLACE, 'MAP_FIXED_NOREPLACE'],
   ]);
 
+export const mpolFlagNames = (f: number) => flagNames(f, [[U.MPOL_MF_MOVE, 'MPOL_MF_MOVE'], [U.MPOL_MF_MOVE_ALL, 'MPOL_MF_MOVE_ALL']]);
 export const mremapFlagNames = (f: number) =>
   flagNames(f, [[U.MREMAP_MAYMOVE, 'MREMAP_MAYMOVE'], [U.MREMAP_FIXED, 'MREMAP_FIXED'], [U.MREMAP_DONTUNMAP, 'MREMAP_DONTUNMAP']]);
 

@@ -6,7 +6,7 @@
 
 import { isErr, type Ret } from '../../uapi/linux.ts';
 import { IPC_RMID, MAP_ANONYMOUS, MAP_HUGETLB, SHM_HUGETLB } from '../../uapi/linux.ts';
-import type { DirEntry, MemResult, PmScanArg, Proc, Thread, UffdMsg, UffdioProgress } from '../target.ts';
+import type { DirEntry, MemResult, MovePages, PmScanArg, Proc, Thread, UffdMsg, UffdioProgress } from '../target.ts';
 import { Answers, unlessBehindAWait } from '../recorded-order.ts';
 import * as F from './format.ts';
 import { CallNames } from './names.ts';
@@ -246,6 +246,12 @@ export class CallRecorder {
         const child = await log(proc.fork(), () => 'fork()', (r) => F.errText(r) ?? 'child');
         return isErr(child) ? child : this.wrap(child, suite, resultsSoFar);
       },
+      movePages: (addrs, nodes, flags) =>
+        log(
+          proc.movePages(addrs, nodes, flags),
+          () => `move_pages(0, ${addrs.length}, [${F.addressList(addrs, A)}], ${nodes === null ? 'NULL' : `[${nodes.join(', ')}]`}, ${F.mpolFlagNames(flags)})`,
+          (r) => F.errText(r) ?? `${(r as MovePages).ret}, status [${(r as MovePages).status.join(', ')}]`,
+        ),
       pipe2: (flags) => log(proc.pipe2(flags), () => `pipe2(${hex(flags)})`, (r) => F.errText(r) ?? (r as readonly number[]).map((fd) => names.openedFd(fd)).join(', ')),
       readFd: (fd, count) => log(proc.readFd(fd, count), () => `read(${names.fd(fd)}, ${count})`, (r) => F.errText(r) ?? `${(r as Uint8Array).length} bytes`),
       poll: (fds, timeoutMs) =>

@@ -375,6 +375,8 @@ export class DescriptorRecorder {
         const child = await after(proc.fork(), 'fork', () => 'all');
         return isErr(child) ? child : this.wrap(child, suite, resultsSoFar, process === '' ? `${nth}` : `${process}.${nth}`);
       },
+      // a page of a large folio moves with the whole folio
+      movePages: (addrs, nodes, flags) => (nodes === null ? proc.movePages(addrs, nodes, flags) : after(proc.movePages(addrs, nodes, flags), 'move_pages', () => 'all')),
       pipe2: (flags) => proc.pipe2(flags),
       readFd: (fd, count) => proc.readFd(fd, count),
       poll: (fds, timeoutMs) => proc.poll(fds, timeoutMs),

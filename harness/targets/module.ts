@@ -14,7 +14,7 @@ type RequiredKeys<T> = { [K in keyof T]-?: undefined extends T[K] ? never : K }[
 const PROC_CALLS: Readonly<Record<Exclude<RequiredKeys<Proc>, 'pid'>, true>> = {
   mmap: true, munmap: true, mprotect: true, mremap: true, madvise: true, open: true, close: true, unlink: true, ftruncate: true,
   memfdCreate: true, writeFd: true, stat: true, listDir: true, shmget: true, shmat: true, shmdt: true, shmctl: true, fork: true,
-  pipe2: true, readFd: true, poll: true, fcntl: true, fallocate: true, threadCreate: true, alignedAlloc: true, free: true, read: true,
+  pipe2: true, readFd: true, poll: true, fcntl: true, fallocate: true, movePages: true, threadCreate: true, alignedAlloc: true, free: true, read: true,
   write: true, fill: true, increment: true, readFile: true, writeFile: true, pagemap: true, pagemapScan: true, userfaultfd: true,
   uffdioApi: true, uffdioRegister: true, uffdioWriteprotect: true, uffdioUnregister: true, uffdioCopy: true, uffdioZeropage: true,
   userfaultfdIocNew: true, uffdioContinue: true, uffdioMove: true, uffdioPoison: true, uffdioWake: true, uffdRead: true, exit: true,

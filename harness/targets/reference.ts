@@ -3,13 +3,14 @@
 // name or a layout file, KERNEL a modelled kernel version ("7.2", the
 // default, or "6.12"), options thp=always|madvise|never, thp_zero=0|1,
 // hwaf=0|1, hwdbm=0|1 (FEAT_HAFDBS), epan=0|1, swap=SIZE, hugetlb=N,
-// mmap_rnd=N (pages mmap_base sits lower, as ASLR would put it), zero_page=0|1
+// numa=N (nodes with memory, default 2 as the QEMU guests), mmap_rnd=N (pages mmap_base sits lower, as ASLR would put it), zero_page=0|1
 // (0: anonymous read faults allocate, as under pvm_no_zero_page=1).
 
 import { kernelLayout } from '../../model/arm64/layout.ts';
 import type { Pgtable } from '../../model/arm64/pgtable.ts';
 import { DEFAULT_KERNEL, kernelByName, type KernelBehaviour } from '../../model/kernel.ts';
 import { doMadvise } from '../../model/mm/madvise.ts';
+import { kernelMovePages } from '../../model/mm/migrate.ts';
 import type { KernelFunctionOverrides } from '../../model/kernel-functions.ts';
 import type { MmOverrides } from '../../model/mm/mm.ts';
 import { doMmap, vmMmapPgoff, vmMunmap } from '../../model/mm/mmap.ts';
@@ -29,8 +30,8 @@ import { doShmat, doShmdt } from '../../model/ipc/shm.ts';
 import * as U from '../../uapi/linux.ts';
 import { Errno, isErr, type Ret } from '../../uapi/linux.ts';
 import { resolveLayout } from '../layout-file.ts';
-import { DEFAULT_HUGETLB_PAGES, DEFAULT_SWAP_KIB, parseHugetlbPages, parseSwapKiB } from '../memory-options.ts';
-import type { Caps, Descriptors, MemResult, PgLevel, PmScanArg, PmScanResult, PollFd, Proc, Target, TargetInfo, Thread, UffdioProgress, UffdMsg } from '../target.ts';
+import { DEFAULT_HUGETLB_PAGES, DEFAULT_NUMA_NODES, DEFAULT_SWAP_KIB, parseHugetlbPages, parseNumaNodes, parseSwapKiB } from '../memory-options.ts';
+import type { Caps, Descriptors, MemResult, MovePages, PgLevel, PmScanArg, PmScanResult, PollFd, Proc, Target, TargetInfo, Thread, UffdioProgress, UffdMsg } from '../target.ts';
 
 const BOOL = { '0': false, '1': true } as const;
 const LEVEL_NAMES: readonly PgLevel[] = ['pgd', 'pud', 'pmd', 'pte'];
@@ -63,6 +64,7 @@ export async function referenceConfig(spec: string): Promise<SystemConfig> {
   let epan = true;
   let swapKiB = DEFAULT_SWAP_KIB;
   let hugetlbPages = DEFAULT_HUGETLB_PAGES;
+  let numaNodes = DEFAULT_NUMA_NODES;
   let mmapRnd = 0n;
   let readFaultZeroPage = true;
   for (const o of opts) {
@@ -74,12 +76,13 @@ export async function referenceConfig(spec: string): Promise<SystemConfig> {
     else if (key === 'epan') epan = option(key, value, BOOL);
     else if (key === 'swap') swapKiB = parseSwapKiB(value, 'reference target');
     else if (key === 'hugetlb') hugetlbPages = parseHugetlbPages(value, 'reference target');
+    else if (key === 'numa') numaNodes = parseNumaNodes(value, 'reference target');
     else if (key === 'mmap_rnd') mmapRnd = parseMmapRnd(value);
     else if (key === 'zero_page') readFaultZeroPage = option(key, value, BOOL);
-    else throw new Error(`unknown reference target option "${o}" (known: thp, thp_zero, hwaf, hwdbm, epan, swap, hugetlb, mmap_rnd, zero_page)`);
+    else throw new Error(`unknown reference target option "${o}" (known: thp, thp_zero, hwaf, hwdbm, epan, swap, hugetlb, numa, mmap_rnd, zero_page)`);
   }
   if (hw.hwDBM && !hw.hwAF) throw new Error('reference target: hwdbm=1 needs hwaf=1 (TCR.HD requires TCR.HA)');
-  return { layout, kernel, hw, epan, thp, showPfn: true, swapBytes: BigInt(swapKiB) << 10n, hugetlbPages, mmapRnd, readFaultZeroPage };
+  return { layout, kernel, hw, epan, thp, showPfn: true, swapBytes: BigInt(swapKiB) << 10n, hugetlbPages, numaNodes, mmapRnd, readFaultZeroPage };
 }
 
 /** What a variant of the reference changes (harness/plugin.ts builds these from a Variant). */
@@ -321,6 +324,10 @@ class ReferenceProc implements Proc {
     const now = revents();
     if (timeoutMs >= 0 || now.some((r) => r !== 0)) return Promise.resolve(now);
     return new Promise((resolve) => this.waits.park({ ready: () => revents().some((r) => r !== 0), resume: () => resolve(revents()) }));
+  }
+  async movePages(addrs: readonly bigint[], nodes: readonly number[] | null, flags: number): Promise<Ret<MovePages>> {
+    if (nodes !== null && nodes.length !== addrs.length) throw new Error(`movePages: ${nodes.length} nodes for ${addrs.length} addresses`);
+    return kernelMovePages(this.mm, addrs, nodes, flags);
   }
   async fcntl(fd: number, cmd: number, arg: number) {
     return this.live.fcntl(fd, cmd, arg);

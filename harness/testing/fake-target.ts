@@ -85,6 +85,7 @@ export function fakeProc(overrides: Partial<Proc> = {}, files: Readonly<Record<s
     uffdioWake: async () => new Errno('EBADF', 'ioctl'),
     uffdRead: async () => new Errno('EBADF', 'read'),
     fork: async () => new Errno('EAGAIN', 'fork'),
+    movePages: async () => new Errno('ENOSYS', 'move_pages'),
     pipe2: async () => new Errno('EMFILE', 'pipe2'),
     readFd: async () => new Errno('EBADF', 'read'),
     poll: async (fds) => fds.map(() => 0x20), // POLLNVAL

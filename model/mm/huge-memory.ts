@@ -1,7 +1,11 @@
 // PMD-mapped THP (mm/huge_memory.c): the split of a huge pmd into a pte
-// table. The huge pmd faults are in fault.ts.
+// table, and a huge pmd's migration entry. The huge pmd faults are in
+// fault.ts.
 
+import type { Pmd } from '../arm64/pgtable.ts';
+import { SWP_MIGRATION_READ } from '../arm64/swapops.ts';
 import type { Mm } from './mm.ts';
+import type { Folio } from './physmem.ts';
 import { PMD_MASK, PMD_SIZE } from './pgtables.ts';
 import type { Vma } from './vma.ts';
 
@@ -55,4 +59,53 @@ export function splitHugePmd(mm: Mm, haddr: bigint): void {
 export function splitHugePmdIfNeeded(mm: Mm, vma: Vma, addr: bigint): void {
   const haddr = addr & PMD_MASK;
   if (haddr !== addr && haddr >= vma.start && haddr + PMD_SIZE <= vma.end) splitHugePmd(mm, haddr);
+}
+
+/**
+ * set_pmd_migration_entry() of a present huge pmd mapping the folio: a pmd
+ * migration entry in its place, writable, readable-exclusive or readable,
+ * with young, dirty, soft-dirty and uffd-wp carried; returns it.
+ */
+export function setPmdMigrationEntry(mm: Mm, slot: number, folio: Folio): Pmd {
+  const pg = mm.pg;
+  const pmdval = mm.pt.read(slot);
+  // pmdp_invalidate()
+  mm.pt.write(slot, pg.pmdMkinvalid(pmdval));
+  let e = pg.pteWrite(pmdval)
+    ? pg.makeWritableMigrationEntry(folio.pfn)
+    : folio.anon && folio.exclusive(0)
+      ? pg.makeReadableExclusiveMigrationEntry(folio.pfn)
+      : pg.makeReadableMigrationEntry(folio.pfn);
+  if (pg.pteYoung(pmdval)) e = pg.makeMigrationEntryYoung(e);
+  if (pg.pteDirty(pmdval)) {
+    folio.dirty = true;
+    e = pg.makeMigrationEntryDirty(e);
+  }
+  // pmd_swp_mksoft_dirty(), pmd_swp_mkuffd_wp(): arm64's are the pte ones
+  let pmdswp = pg.swpEntryToPmd(e);
+  if (pg.pteSoftDirty(pmdval)) pmdswp = pg.pteSwpMksoftDirty(pmdswp);
+  if (pg.pteUffdWp(pmdval)) pmdswp = pg.pteSwpMkuffdWp(pmdswp);
+  mm.pt.write(slot, pmdswp);
+  return pmdswp;
+}
+
+/**
+ * remove_migration_pmd(): a huge pmd of the new folio in place of a pmd
+ * migration entry, soft-dirty, writable and uffd-wp as the entry says, old
+ * unless it says young, dirty where it and the folio say so; the folio
+ * mapped by it, exclusively unless the entry was plain readable. Called
+ * through sys.fn.
+ */
+export function removeMigrationPmd(mm: Mm, vma: Vma, slot: number, folio: Folio, old: Pmd): void {
+  const pg = mm.pg;
+  const e = pg.pmdToSwpEntry(old);
+  let pmde = pg.pmdMkhuge(pg.pfnPte(folio.pfn, vma.pageProt));
+  if (pg.pteSwpSoftDirty(old)) pmde = pg.pteMksoftDirty(pmde);
+  if (pg.isWritableMigrationEntry(e)) pmde = pg.pteMkwrite(pmde);
+  if (pg.pteSwpUffdWp(old)) pmde = pg.pteMkuffdWp(pmde);
+  if (!pg.isMigrationEntryYoung(e)) pmde = pg.pteMkold(pmde);
+  if (folio.dirty && pg.isMigrationEntryDirty(e)) pmde = pg.pteMkdirty(pmde);
+  folio.pmdMapped++;
+  if (folio.anon) folio.setExclusive(0, pg.swpType(e) !== SWP_MIGRATION_READ, folio.nrPages);
+  mm.pt.write(slot, pmde);
 }

@@ -196,6 +196,8 @@ export class Folio {
 
 /** PFNs of user pages start above the page-table pool (arm64/tables.ts). */
 const USER_PFN_BASE = 0x8_0000;
+/** node N's frames start at N * NODE_PFNS (node 0's above the pool): 32 TiB a node, four within a 48-bit output address */
+const NODE_PFNS = 2 ** 33;
 
 /** Records where a file folio sits in its section's head slot. */
 function setCacheSlot(s: PageSection, at: number, mapping: Mapping | null, index: bigint): void {
@@ -204,8 +206,8 @@ function setCacheSlot(s: PageSection, at: number, mapping: Mapping | null, index
 }
 
 export class PhysMem {
-  // a number: bigint arithmetic allocates on every folio allocated
-  private next = USER_PFN_BASE;
+  // numbers: bigint arithmetic allocates on every folio allocated; node N's next free frame at [N]
+  private readonly next: number[] = [USER_PFN_BASE];
   private readonly bytes = new PageBytes();
   private readonly pages = new Sections<PageSection>();
   /** the shared zero page, mapped read-only for reads of untouched anonymous memory */
@@ -218,17 +220,17 @@ export class PhysMem {
     this.hugeZeroPfn = BigInt(this.bump(HPAGE_PMD_ORDER));
   }
 
-  /** the next free frames, aligned to their size as the buddy allocator hands them out */
-  private bump(order: number): number {
+  /** the next free frames of a node, aligned to their size as the buddy allocator hands them out */
+  private bump(order: number, nid = 0): number {
     const align = 2 ** order;
-    const pfn = Math.ceil(this.next / align) * align;
-    this.next = pfn + align;
+    const pfn = Math.ceil((this.next[nid] ?? nid * NODE_PFNS) / align) * align;
+    this.next[nid] = pfn + align;
     return pfn;
   }
 
-  /** folio_alloc(): a new zero-filled folio, its pages mapped nowhere and not exclusive */
-  alloc(order: number, anon: boolean, mapping: Mapping | null = null, index = 0n): Folio {
-    const pfn = this.bump(order);
+  /** folio_alloc() (on node nid, __GFP_THISNODE): a new zero-filled folio, its pages mapped nowhere and not exclusive */
+  alloc(order: number, anon: boolean, mapping: Mapping | null = null, index = 0n, nid = 0): Folio {
+    const pfn = this.bump(order, nid);
     // pfns are never handed out twice, so a new folio's slots hold zeroes
     const pages = this.pages.getOrCreate(Math.floor(pfn / SECTION), newSection);
     const at = pfn % SECTION;
@@ -239,6 +241,11 @@ export class PhysMem {
     pages.flags[at] = (anon ? PG_ANON : 0) | PG_SWAPBACKED;
     if (mapping !== null || index !== 0n) setCacheSlot(pages, at, mapping, index);
     return new Folio(pfn, order, pages);
+  }
+
+  /** pfn_to_nid() */
+  nidOf(pfn: bigint): number {
+    return Math.floor(Number(pfn) / NODE_PFNS);
   }
 
   /** folio_nr_pages() of the folio pfn belongs to, 0 for none, from the page's own slot (ContPte's Folios) */

@@ -8,6 +8,7 @@ import type { Pte } from '../arm64/pgtable.ts';
 import { SWP_MIGRATION_READ } from '../arm64/swapops.ts';
 import type { Mm } from './mm.ts';
 import { type Folio, PAGE_SIZE } from './physmem.ts';
+import { migrationPte } from './rmap.ts';
 import type { Vma } from './vma.ts';
 
 const PAGE = BigInt(PAGE_SIZE);
@@ -16,36 +17,18 @@ const PAGE = BigInt(PAGE_SIZE);
 export function splitAnonFolio(mm: Mm, vma: Vma, base: bigint, folio: Folio): Folio[] {
   const pg = mm.pg;
   const frozen = new Map<number, Pte>();
-  // the migration entry try_to_migrate_one() or __split_huge_pmd_locked(freeze) makes
-  const migrationPte = (i: number, from: Pte): Pte => {
-    const pfn = folio.pfn + BigInt(i);
-    let e = pg.pteWrite(from)
-      ? pg.makeWritableMigrationEntry(pfn)
-      : folio.exclusive(i)
-        ? pg.makeReadableExclusiveMigrationEntry(pfn)
-        : pg.makeReadableMigrationEntry(pfn);
-    if (pg.pteYoung(from)) e = pg.makeMigrationEntryYoung(e);
-    if (pg.pteDirty(from)) {
-      e = pg.makeMigrationEntryDirty(e);
-      folio.dirty = true;
-    }
-    let swp = pg.swpEntryToPte(e);
-    if (pg.pteSoftDirty(from)) swp = pg.pteSwpMksoftDirty(swp);
-    if (pg.pteUffdWp(from)) swp = pg.pteSwpMkuffdWp(swp);
-    return swp;
-  };
 
   if (folio.pmdMapped) {
     const slot = mm.pt.pmdSlot(base, false)!;
     const pmd = mm.pt.read(slot);
     mm.pt.write(slot, 0n);
-    for (let i = 0; i < folio.nrPages; i++) frozen.set(i, migrationPte(i, pmd));
+    for (let i = 0; i < folio.nrPages; i++) frozen.set(i, migrationPte(mm, folio, i, pmd));
   } else {
     for (let i = 0; i < folio.nrPages; i++) {
       const slot = mm.pt.pteSlot(base + BigInt(i) * PAGE, false);
       const pte = slot === null ? 0n : mm.pt.read(slot);
       // try_to_migrate_one(): ptep_clear_flush() unfolds a contiguous block, its young and dirty bits shared out first
-      if (pte !== 0n && pg.ptePresent(pte) && pg.ptePfn(pte) === folio.pfn + BigInt(i)) frozen.set(i, migrationPte(i, mm.arch.ptepGetAndClear(slot!)));
+      if (pte !== 0n && pg.ptePresent(pte) && pg.ptePfn(pte) === folio.pfn + BigInt(i)) frozen.set(i, migrationPte(mm, folio, i, mm.arch.ptepGetAndClear(slot!)));
     }
   }
   folio.pmdMapped = 0;
@@ -63,7 +46,7 @@ export function splitAnonFolio(mm: Mm, vma: Vma, base: bigint, folio: Folio): Fo
       mm.arch.setPteAt(slot, pte);
       continue;
     }
-    mm.arch.setPteAt(slot, removeMigrationPte(mm, vma, part, old));
+    mm.arch.setPteAt(slot, mm.sys.fn.removeMigrationPte(mm, vma, part, 0, old));
     part.setMapcount(0, 1);
     // RMAP_EXCLUSIVE unless the entry was a plain readable one
     part.setExclusive(0, pg.swpType(pg.pteToSwpEntry(old)) !== SWP_MIGRATION_READ);
@@ -71,17 +54,4 @@ export function splitAnonFolio(mm: Mm, vma: Vma, base: bigint, folio: Folio): Fo
   // pages nobody maps any more go back to the allocator
   for (const part of parts) if (!part.mapped()) mm.sys.phys.free(part);
   return parts;
-}
-
-// remove_migration_pte()
-function removeMigrationPte(mm: Mm, vma: Vma, part: Folio, old: Pte): Pte {
-  const pg = mm.pg;
-  const e = pg.pteToSwpEntry(old);
-  let pte = pg.pfnPte(part.pfn, vma.pageProt);
-  if (!pg.isMigrationEntryYoung(e)) pte = pg.pteMkold(pte);
-  if (part.dirty && pg.isMigrationEntryDirty(e)) pte = pg.pteMkdirty(pte);
-  pte = pg.pteSwpSoftDirty(old) ? pg.pteMksoftDirty(pte) : pg.pteClearSoftDirty(pte);
-  if (pg.isWritableMigrationEntry(e)) pte = pg.pteMkwrite(pte);
-  else if (pg.pteSwpUffdWp(old)) pte = pg.pteMkuffdWp(pte);
-  return pte;
 }

@@ -41,6 +41,8 @@ export interface SystemConfig {
   readonly swapBytes: bigint;
   /** 2 MiB hugetlb pages reserved at boot (hugepages=N) */
   readonly hugetlbPages: number;
+  /** NUMA nodes with memory, the CPU on node 0 (default 1) */
+  readonly numaNodes?: number;
   /** arch_mmap_rnd(): pages mmap_base sits below its highest place (a kernel draws it at exec; 0 by default) */
   readonly mmapRnd?: bigint;
   /**

@@ -67,6 +67,14 @@ export function readProcFile(task: Task, path: string): Ret<string> {
       return `${sys.hugetlb.resv}\n`;
     case `${HUGEPAGES}/surplus_hugepages`:
       return `${sys.hugetlb.surplus}\n`;
+    // node_read_nodemask(): the nodes online and with memory, as a range list ("0", "0-1")
+    case '/sys/devices/system/node/online':
+    case '/sys/devices/system/node/has_memory': {
+      const nodes = sys.cfg.numaNodes ?? 1;
+      return nodes === 1 ? '0\n' : `0-${nodes - 1}\n`;
+    }
+    case '/sys/devices/system/node/has_cpu':
+      return '0\n';
     default: {
       const status = /^\/proc\/(\d+)\/status$/.exec(path);
       if (status) return procStatus(task, Number(status[1]));
