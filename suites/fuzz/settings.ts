@@ -1,5 +1,5 @@
 // The model set up as the kernel it is compared with: THP mode and huge
-// zero page, swap size and hugetlb pool, read from the kernel itself, and
+// zero page, swap size, hugetlb pool and NUMA nodes, read from the kernel itself, and
 // whether a read fault maps the zero page, tried on it; for whichever of
 // them the model's spec leaves unsaid.
 
@@ -7,6 +7,7 @@ import type { Target } from '../../harness/target.ts';
 import { KERNELS } from '../../model/kernel.ts';
 import * as U from '../../uapi/linux.ts';
 import { isErr } from '../../uapi/linux.ts';
+import { HAS_MEMORY, parseNodeList } from '../numa.ts';
 
 const THP = '/sys/kernel/mm/transparent_hugepage';
 
@@ -31,7 +32,7 @@ export async function matchingSpec(spec: string, kernel: Target): Promise<string
   return `${[head + version, ...opts].join('+')}${await matchingOptions(spec, kernel)}`;
 }
 
-/** "+thp=...+thp_zero=...+swap=...+hugetlb=...+zero_page=..." as `kernel` runs, less the options `spec` sets. */
+/** "+thp=...+thp_zero=...+swap=...+hugetlb=...+numa=...+zero_page=..." as `kernel` runs, less the options `spec` sets. */
 async function matchingOptions(spec: string, kernel: Target): Promise<string> {
   const proc = await kernel.spawn();
   try {
@@ -53,7 +54,10 @@ async function matchingOptions(spec: string, kernel: Target): Promise<string> {
     await proc.read(page, 1);
     const entry = U.must(await proc.pagemap(page, 1), 'pagemap on the kernel')[0] ?? 0n;
     const zeroPage = entry & U.PM_MMAP_EXCLUSIVE ? '0' : '1';
-    const options: Record<string, string> = { thp, thp_zero: zero, swap: swapKiB ? `${swapKiB}K` : '0', hugetlb, zero_page: zeroPage };
+    // a kernel without CONFIG_NUMA has one node and no such file
+    const nodes = await proc.readFile(HAS_MEMORY);
+    const numa = isErr(nodes) ? 1 : parseNodeList(nodes).length;
+    const options: Record<string, string> = { thp, thp_zero: zero, swap: swapKiB ? `${swapKiB}K` : '0', hugetlb, numa: String(numa), zero_page: zeroPage };
     const said = new Set(spec.split('+').slice(1).map((o) => o.split('=')[0]));
     return Object.entries(options)
       .filter(([k]) => !said.has(k))

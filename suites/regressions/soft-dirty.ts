@@ -1,5 +1,5 @@
 // Historical soft-dirty and pagemap-reporting bugs (shared/reference/bugs.md,
-// areas A and B, and F7 where soft-dirty meets hugetlb), each as the minimal scenario that shows it: one result per
+// areas A and B, C2 where soft-dirty meets migration, and F7 where it meets hugetlb), each as the minimal scenario that shows it: one result per
 // bug id. A kernel that has the bug fails that result; the model must not.
 // The mutant catalogue will put each bug back into the model and expect this
 // suite to catch it.
@@ -9,6 +9,7 @@ import type { Ksft } from '../../harness/ksft.ts';
 import type { Selftest, Suite } from '../../harness/suite.ts';
 import { loadByte, storeByte } from '../../harness/user-memory.ts';
 import { clearSoftdirty, pagemapGetEntry, pagemapIsSoftdirty, softdirtySupported } from '../../harness/vm-util.ts';
+import { NOT_ENOUGH_NODES, movePagesTo, otherNode } from '../numa.ts';
 
 const HPAGE = 2n << 20n;
 const NO_SOFT_DIRTY = 'soft-dirty is not supported';
@@ -20,6 +21,7 @@ const NAMES = {
   holeVmflag: 'sd-hole-vmflag: an untouched new area with no page tables reads soft-dirty',
   holeBefore: 'sd-hole-before: an unmapped page before an area reads as 0',
   hugetlbWritenotify: 'hugetlb-sd-writenotify: a shared hugetlb page written after mprotect and clear_refs stays the shared page, writable',
+  migration: 'sd-migration: a page written since clear_refs is soft-dirty after move_pages, one not written is clean until written',
 };
 
 async function mapAnon(t: Selftest, len: bigint, prot: number, flags: number, addr = 0n): Promise<bigint> {
@@ -121,10 +123,33 @@ async function hugetlbSdWritenotify(t: Selftest, sd: boolean): Promise<void> {
   await t.proc.munmap(map, HPAGE);
 }
 
+// C2 (v3.12, c3d16e16522f): remove_migration_pte() rebuilt the pte without its soft-dirty bit
+async function sdMigration(t: Selftest, sd: boolean): Promise<void> {
+  const ksft: Ksft = t.ksft;
+  if (!sd) return ksft.testResultSkip(NAMES.migration);
+  const map = await mapAnon(t, 2n * t.pagesize, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+  const pages = [map, map + t.pagesize];
+  for (const page of pages) await storeByte(t.proc, page, 1);
+  await clearSoftdirty(t);
+  await storeByte(t.proc, map, 2);
+  const node = await otherNode(t, map);
+  if (node === null) {
+    ksft.printMsg(NOT_ENOUGH_NODES);
+    ksft.testResultSkip(NAMES.migration);
+  } else {
+    const moved = await movePagesTo(t, pages, node);
+    const kept = (await pagemapIsSoftdirty(t, map)) && !(await pagemapIsSoftdirty(t, map + t.pagesize));
+    const data = (await loadByte(t.proc, map)) === 2 && (await loadByte(t.proc, map + t.pagesize)) === 1;
+    await storeByte(t.proc, map + t.pagesize, 3);
+    ksft.testResult(moved && kept && data && (await pagemapIsSoftdirty(t, map + t.pagesize)), NAMES.migration);
+  }
+  await t.proc.munmap(map, 2n * t.pagesize);
+}
+
 async function main(t: Selftest): Promise<void> {
   const ksft: Ksft = t.ksft;
   ksft.printHeader();
-  ksft.setPlan(6);
+  ksft.setPlan(Object.keys(NAMES).length);
   const sd = await softdirtySupported(t);
   if (!sd) ksft.printMsg(NO_SOFT_DIRTY);
   await sdWritenotify(t, sd);
@@ -133,12 +158,13 @@ async function main(t: Selftest): Promise<void> {
   await sdHoleVmflag(t, sd);
   await sdHoleBefore(t);
   await hugetlbSdWritenotify(t, sd);
+  await sdMigration(t, sd);
   ksft.finished();
 }
 
 export const softDirtyRegressions: Suite = {
   name: 'regressions-soft-dirty',
-  source: 'shared/reference/bugs.md: A1 A2 A4 B1 B2 F7',
-  tests: [NAMES.writenotify, NAMES.mprotect, NAMES.merge, NAMES.holeVmflag, NAMES.holeBefore, NAMES.hugetlbWritenotify],
+  source: 'shared/reference/bugs.md: A1 A2 A4 B1 B2 F7 C2',
+  tests: Object.values(NAMES),
   run: main,
 };

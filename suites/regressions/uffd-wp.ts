@@ -9,13 +9,16 @@
 // area (pfn or DAX mappings): a zap of anonymous memory drops uffd-wp zero
 // pages and markers alike ("Zap on anonymous always means dropping
 // everything", zap_install_uffd_wp_if_needed(), measured on the host, 6.12
-// arm64 and the model), and tmpfs maps page cache pages. The rest need
-// migration, pinning or concurrency, which the model does not have.
+// arm64 and the model), and tmpfs maps page cache pages. D2 is a THP moved
+// by move_pages(). The rest need a migration entry seen in flight, pinning
+// or concurrency, which the model does not have.
 
-import { MADV_COLLAPSE, MADV_PAGEOUT, MADV_REMOVE, MAP_ANONYMOUS, MAP_FIXED, MAP_HUGETLB, MAP_PRIVATE, MAP_SHARED, PM_PRESENT, PM_SWAP, PM_UFFD_WP, PROT_NONE, PROT_READ, PROT_WRITE, UFFDIO_REGISTER_MODE_WP, UFFDIO_WRITEPROTECT_MODE_WP, isErr } from '../../uapi/linux.ts';
+import { MADV_COLLAPSE, MADV_HUGEPAGE, MADV_PAGEOUT, MADV_REMOVE, MAP_ANONYMOUS, MAP_FIXED, MAP_HUGETLB, MAP_PRIVATE, MAP_SHARED, PM_PRESENT, PM_SWAP, PM_UFFD_WP, PROT_NONE, PROT_READ, PROT_WRITE, UFFDIO_REGISTER_MODE_WP, UFFDIO_WRITEPROTECT_MODE_WP, isErr } from '../../uapi/linux.ts';
 import type { Ksft } from '../../harness/ksft.ts';
 import type { Selftest, Suite } from '../../harness/suite.ts';
 import { storeByte } from '../../harness/user-memory.ts';
+import { checkHugeAnon, readPmdPagesize } from '../../harness/vm-util.ts';
+import { NOT_ENOUGH_NODES, movePagesTo, otherNode } from '../numa.ts';
 import { WP_MATCHING, asyncUffdOrSkip, haveSwap, mapPages, pagesOf, pmState, scanWritten } from '../uffd-async.ts';
 
 const NAMES = {
@@ -25,6 +28,7 @@ const NAMES = {
   wpFastpath: 'pmscan-wp-fastpath: PAGEMAP_SCAN without a vector or PM_SCAN_WP_MATCHING protects nothing',
   swpUffd: 'pmscan-swp-uffd: protected swap entries are not written; the one written back is',
   hugetlbCpMarker: 'hugetlb-cp-marker: a hugetlb marker protected again stays one; resolved or unregistered it goes; the hole punched after is clean',
+  thpPmdUffdBits: 'thp-pmd-uffd-bits: a uffd-wp THP moved by move_pages is a block still, uffd-wp on every page; a store is recorded for its page alone',
 };
 
 /** `pages` private anonymous pages registered for async uffd-wp. */
@@ -150,6 +154,37 @@ async function hugetlbCpMarker(t: Selftest, uffd: number): Promise<void> {
   ksft.testResult(marker && again && resolved && unregistered && punched && (await proc.munmap(map, hpage)) === 0, NAMES.hugetlbCpMarker);
 }
 
+// D2 (v5.14, 8f34f1eac382): remove_migration_pmd() dropped uffd-wp, so a protected THP came back writable from migration
+async function thpPmdUffdBits(t: Selftest, uffd: number): Promise<void> {
+  const { proc, pagesize } = t;
+  const ksft: Ksft = t.ksft;
+  const hpage = await readPmdPagesize(t);
+  const raw = await proc.mmap(0n, 2n * hpage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n);
+  if (isErr(raw)) ksft.exitFailMsg(`mmap failed: ${raw}`);
+  const map = (raw + hpage - 1n) & ~(hpage - 1n);
+  await proc.madvise(map, hpage, MADV_HUGEPAGE);
+  await proc.fill(map, hpage, 1);
+  const node = await otherNode(t, map);
+  if (hpage === 0n || !(await checkHugeAnon(t, map, 1, hpage))) {
+    ksft.printMsg('no THP');
+    ksft.testResultSkip(NAMES.thpPmdUffdBits);
+  } else if (node === null) {
+    ksft.printMsg(NOT_ENOUGH_NODES);
+    ksft.testResultSkip(NAMES.thpPmdUffdBits);
+  } else {
+    await proc.uffdioRegister(uffd, map, hpage, UFFDIO_REGISTER_MODE_WP);
+    await proc.uffdioWriteprotect(uffd, map, hpage, UFFDIO_WRITEPROTECT_MODE_WP);
+    const moved = (await movePagesTo(t, [map], node)) && (await checkHugeAnon(t, map, 1, hpage));
+    const entries = await proc.pagemap(map, Number(hpage / pagesize));
+    const allWp = !isErr(entries) && entries.every((e) => (e & (PM_PRESENT | PM_SWAP | PM_UFFD_WP)) === (PM_PRESENT | PM_UFFD_WP));
+    await storeByte(proc, map + 5n * pagesize, 2);
+    const written = pagesOf(await scanWritten(t, map, map + hpage, 0), map, pagesize);
+    if (written !== '5-5') ksft.printMsg(`written after the store: ${written || 'none'}`);
+    ksft.testResult(moved && allWp && written === '5-5', NAMES.thpPmdUffdBits);
+  }
+  await proc.munmap(raw, 2n * hpage);
+}
+
 async function main(t: Selftest): Promise<void> {
   const ksft: Ksft = t.ksft;
   ksft.printHeader();
@@ -162,6 +197,7 @@ async function main(t: Selftest): Promise<void> {
     await wpFastpath(t, uffd);
     await swpUffd(t, uffd, await haveSwap(t));
     await hugetlbCpMarker(t, uffd);
+    await thpPmdUffdBits(t, uffd);
     await t.proc.close(uffd);
   }
   ksft.finished();
@@ -169,7 +205,7 @@ async function main(t: Selftest): Promise<void> {
 
 export const uffdWpRegressions: Suite = {
   name: 'regressions-uffd-wp',
-  source: 'shared/reference/bugs.md: G2 E2 D4 H2 H3 F4',
+  source: 'shared/reference/bugs.md: G2 E2 D4 H2 H3 F4 D2',
   tests: Object.values(NAMES),
   run: main,
 };

@@ -8,7 +8,9 @@
 // what it reports (PM_SCAN_WP_MATCHING): written, swapped and zapped pages,
 // cut short by max_pages, without a vector, a whole THP block and part of
 // one; and uffd-wp on shmem and hugetlb, where markers are kept by zaps
-// (and reclaim).
+// (and reclaim); and move_pages() of a written page, a read-only one, a
+// uffd-wp one and a THP block to another node and back, the entries
+// rebuilt from their migration entries.
 // Each step checks what userspace sees
 // (pagemap, signals); run under `mmconform compare --descriptors` it is the
 // descriptor scenario: every state's raw entry held against a real kernel's.
@@ -24,6 +26,7 @@ import {
   MAP_PRIVATE,
   MAP_SHARED,
   PM_FILE,
+  PM_MMAP_EXCLUSIVE,
   PM_PRESENT,
   PM_SWAP,
   PM_UFFD_WP,
@@ -37,6 +40,7 @@ import {
 import type { Selftest, Suite } from '../../harness/suite.ts';
 import { thpIsEnabled } from '../../harness/hugepage-settings.ts';
 import { checkHugeAnon, checkVmflag, pagemapGetEntry, pagemapIsSwapped, readPmdPagesize } from '../../harness/vm-util.ts';
+import { NOT_ENOUGH_NODES, movePagesTo, otherNode } from '../numa.ts';
 import { WP_MATCHING, asyncUffd, asyncUffdOrSkip, haveSwap, mapPages, pagesOf, pmState, scanWritten } from '../uffd-async.ts';
 
 const RW = PROT_READ | PROT_WRITE;
@@ -85,6 +89,10 @@ const NAMES = [
   'hugetlb MADV_DONTNEED of a uffd-wp page: a marker stays',
   'hugetlb PAGEMAP_SCAN(PM_SCAN_WP_MATCHING) of part of a huge page: nothing, walk_end at its start',
   'hugetlb close(userfaultfd): markers gone, write protection released',
+  'move_pages: a written page on the other node, exclusive, its data kept; the zero page EFAULT',
+  'move_pages of a read-only page: moved back read-only, a store faults',
+  'move_pages of a uffd-wp page: uffd-wp still, a store resolved in the kernel (async)',
+  'THP move_pages of one page: the whole block on the other node, a block still',
 ] as const;
 
 /** A load or store that must fault (the test goes on: the C would catch it with a SIGSEGV handler). */
@@ -419,6 +427,57 @@ async function hugetlbUffdWp(t: Selftest): Promise<void> {
   await proc.munmap(map, 2n * hpage);
 }
 
+// page migration by move_pages(2): try_to_migrate_one() (set_pmd_migration_entry()), then remove_migration_pte() (_pmd())
+async function migration(t: Selftest): Promise<void> {
+  const { proc, ksft, pagesize } = t;
+  const MIGRATION_NAMES = NAMES.slice(43, 47);
+  const map = await proc.mmap(0n, 2n * pagesize, RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n);
+  if (isErr(map)) return ksft.exitFailMsg(`mmap failed: ${map}`);
+  await proc.write(map, new Uint8Array([7]));
+  await ok(t, map + pagesize, false);
+  const home = await proc.movePages([map], null, 0);
+  const there = await otherNode(t, map);
+  if (there === null || isErr(home)) {
+    ksft.printMsg(NOT_ENOUGH_NODES);
+    for (const name of MIGRATION_NAMES) ksft.testResultSkip(name);
+    return void (await proc.munmap(map, 2n * pagesize));
+  }
+  const back = home.status[0]!;
+  const state = async (addr: bigint) => (await pagemapGetEntry(t, addr)) & (PM_PRESENT | PM_SWAP | PM_UFFD_WP | PM_MMAP_EXCLUSIVE);
+  const moved = await proc.movePages([map, map + pagesize], [there, there], 0);
+  const data = await proc.read(map, 1);
+  ksft.testResult(
+    !isErr(moved) && moved.status.join() === [there, -14].join() && (await state(map)) === (PM_PRESENT | PM_MMAP_EXCLUSIVE) && data.ok && data.data[0] === 7,
+    MIGRATION_NAMES[0]!,
+  );
+  await proc.mprotect(map, pagesize, PROT_READ);
+  const readOnly = (await movePagesTo(t, [map], back)) && (await faults(t, map, true));
+  await proc.mprotect(map, pagesize, RW);
+  ksft.testResult(readOnly && (await ok(t, map, true)), MIGRATION_NAMES[1]!);
+  const uffd = await asyncUffd(t);
+  if (typeof uffd === 'string') {
+    ksft.printMsg(uffd);
+    ksft.testResultSkip(MIGRATION_NAMES[2]!);
+  } else {
+    await proc.uffdioRegister(uffd, map, 2n * pagesize, UFFDIO_REGISTER_MODE_WP);
+    await proc.uffdioWriteprotect(uffd, map, pagesize, UFFDIO_WRITEPROTECT_MODE_WP);
+    const wp = (await movePagesTo(t, [map], there)) && (await state(map)) === (PM_PRESENT | PM_UFFD_WP | PM_MMAP_EXCLUSIVE);
+    const resolved = (await ok(t, map, true)) && pagesOf(await scanWritten(t, map, map + pagesize, 0), map, pagesize) === '0-0';
+    ksft.testResult(wp && resolved && (await state(map)) === (PM_PRESENT | PM_MMAP_EXCLUSIVE), MIGRATION_NAMES[2]!);
+    await proc.close(uffd);
+  }
+  await proc.munmap(map, 2n * pagesize);
+  const hpage = await readPmdPagesize(t);
+  const area = hpage === 0n ? null : await hugeArea(t, hpage);
+  const huge = area !== null && (await ok(t, area.map, true)) && (await checkHugeAnon(t, area.map, 1, hpage));
+  if ((await thpSteps(t, hpage, huge, MIGRATION_NAMES.slice(3))) === 'run' && area !== null) {
+    const moved = await movePagesTo(t, [area.map + 5n * pagesize], there);
+    const where = await proc.movePages([area.map, area.map + hpage - pagesize], null, 0);
+    ksft.testResult(moved && !isErr(where) && where.status.join() === [there, there].join() && (await checkHugeAnon(t, area.map, 1, hpage)), MIGRATION_NAMES[3]!);
+  }
+  if (area) await proc.munmap(area.raw, 2n * hpage);
+}
+
 async function main(t: Selftest): Promise<void> {
   t.ksft.printHeader();
   t.ksft.setPlan(NAMES.length);
@@ -431,6 +490,7 @@ async function main(t: Selftest): Promise<void> {
   await thpScanWp(t);
   await shmemUffdWp(t, await haveSwap(t));
   await hugetlbUffdWp(t);
+  await migration(t);
   t.ksft.finished();
 }
 
