@@ -38,6 +38,8 @@ export interface Unexpressed extends Bug {
 }
 
 const SD = 'reference:rfc'; // a layout with soft-dirty (bit 63, the RFC's)
+/** I3's arm64 analogue: the RFC's PTE_PROT_NONE (bit 54), pte_present()'s other bit */
+const SWP_SD_ON_PROT_NONE = 1n << 54n;
 const PAGE = 4096n;
 /** I4's __swp_entry(): the type masked with __SWP_TYPE_BITS (5), not __SWP_TYPE_MASK */
 const typeMasked = (e: bigint) => swpEntry(swpType(e) & 5, swpOffset(e));
@@ -123,6 +125,27 @@ export const MUTANTS: readonly Mutant[] = [
         vmaWantsWritenotify: (original, mm) => (vma, prot) =>
           original(vma, prot) || ((vma.flags & VM_HUGETLB) !== 0 && (vma.flags & (VM_WRITE | VM_SHARED)) === (VM_WRITE | VM_SHARED) && prot === mm.pageProtFor(vma.flags) && mm.vmaSoftDirtyEnabled(vma)),
       },
+    },
+  },
+  {
+    id: 'sd-migration',
+    ref: 'C2',
+    fix: 'mm: migration: do not lose soft dirty bit if page is in migration state',
+    planted: "remove_migration_pte() rebuilds the pte without the migration entry's soft-dirty bit",
+    variant: {
+      name: 'sd-migration',
+      base: SD,
+      functions: { removeMigrationPte: (original) => (mm, vma, folio, i, old) => mm.pg.pteClearSoftDirty(original(mm, vma, folio, i, old)) },
+    },
+  },
+  {
+    id: 'thp-pmd-uffd-bits',
+    ref: 'D2',
+    fix: 'mm/userfaultfd: fix a few thp pmd missing uffd-wp bit',
+    planted: "remove_migration_pmd() rebuilds the huge pmd without the migration entry's uffd-wp bit",
+    variant: {
+      name: 'thp-pmd-uffd-bits',
+      functions: { removeMigrationPmd: (original) => (mm, vma, slot, folio, old) => original(mm, vma, slot, folio, mm.pg.pteSwpClearUffdWp(old)) },
     },
   },
   {
@@ -220,6 +243,22 @@ export const MUTANTS: readonly Mutant[] = [
     variant: { name: 'pmscan-swp-uffd', functions: { pagemapScanPteWp: () => (pg, pte) => pg.pteUffdWp(pte) } },
   },
   {
+    id: 'x86-swp-sd-bit7',
+    ref: 'I3',
+    fix: 'mm: x86: move _PAGE_SWP_SOFT_DIRTY from bit 7 to bit 1',
+    planted:
+      "the arm64 analogue bugs.md gives: the swap soft-dirty bit on PTE_PROT_NONE (54), which pte_present() accepts, as x86's was on _PAGE_PSE, which pmd_present() accepts (the x86 original waits for the x86-64 model)",
+    variant: {
+      name: 'x86-swp-sd-bit7',
+      base: SD,
+      helpers: {
+        pteSwpSoftDirty: () => (p) => (p & SWP_SD_ON_PROT_NONE) !== 0n,
+        pteSwpMksoftDirty: () => (p) => p | SWP_SD_ON_PROT_NONE,
+        pteSwpClearSoftDirty: () => (p) => p & ~SWP_SD_ON_PROT_NONE,
+      },
+    },
+  },
+  {
     id: 'arm32-swp-type',
     ref: 'I4',
     fix: 'arm/mm: fix swp type masking in __swp_entry()',
@@ -235,21 +274,19 @@ export const MUTANTS: readonly Mutant[] = [
   },
 ];
 
-const MIGRATION = 'page migration (move_pages or mbind): migration entries at pte and pmd level carrying soft-dirty, uffd-wp and exclusivity (issue 16, item 4)';
+const IN_FLIGHT =
+  'a migration entry seen while its migration is in flight: user space meets one only by racing move_pages() with another thread (as migration.c does), which the model, whose move_pages() finishes each migration before it returns, does not interleave';
 
 export const UNEXPRESSED: readonly Unexpressed[] = [
   { id: 'ksm-unmerge-uffdwp', ref: 'A6', fix: 'mm/ksm: fix KSM COW breaking with userfaultfd-wp via FAULT_FLAG_UNSHARE', needs: 'KSM: MADV_MERGEABLE, merging by ksmd, MADV_UNMERGEABLE as an unshare fault' },
-  { id: 'pagemap-pmd-swpoff', ref: 'B5', fix: 'mm, pagemap: fix swap offset value for PMD migration entry', needs: MIGRATION },
-  { id: 'sd-migration', ref: 'C2', fix: 'mm: migration: do not lose soft dirty bit if page is in migration state', needs: MIGRATION },
+  { id: 'pagemap-pmd-swpoff', ref: 'B5', fix: 'mm, pagemap: fix swap offset value for PMD migration entry', needs: `${IN_FLIGHT}: pagemap of a pmd migration entry` },
   { id: 'devpriv-swp-bits', ref: 'C4', fix: 'mm/rmap: fixup copying of soft dirty and uffd ptes (and two more)', needs: 'device-private memory (HMM): user space reaches it only through a test driver', never: true },
-  { id: 'thp-split-migr-flags', ref: 'D1', fix: 'mm: thp: fix flags for pmd migration when split', needs: `${MIGRATION}, and the split of a migration pmd` },
-  { id: 'thp-pmd-uffd-bits', ref: 'D2', fix: 'mm/userfaultfd: fix a few thp pmd missing uffd-wp bit', needs: MIGRATION },
+  { id: 'thp-split-migr-flags', ref: 'D1', fix: 'mm: thp: fix flags for pmd migration when split', needs: `${IN_FLIGHT}: the split of a migration pmd` },
   { id: 'hugetlb-unshare', ref: 'F2', fix: 'mm/hugetlb: fix uffd-wp bit lost when unsharing happens', needs: 'a read-only long-term pin (FOLL_PIN, gup_test), which none of the kernels here offers to user space' },
-  { id: 'hugetlb-cp-migr', ref: 'F5', fix: 'mm/hugetlb: fix uffd-wp handling for migration entries in hugetlb_change_protection()', needs: `${MIGRATION}, of hugetlb pages` },
+  { id: 'hugetlb-cp-migr', ref: 'F5', fix: 'mm/hugetlb: fix uffd-wp handling for migration entries in hugetlb_change_protection()', needs: `${IN_FLIGHT}: UFFDIO_WRITEPROTECT of a hugetlb migration entry` },
   { id: 'mremap-uffd-followup', ref: 'G4b', fix: 'mm/mremap: fix WARN with uffd that has remap events disabled', needs: "a page-table allocation that fails in mremap's move, and a WARN to see", never: true, followUpOf: 'G4' },
   { id: 'zap-marker-nopage', ref: 'G5', fix: 'mm/memory: fix missing pte marker for !page on pte zaps', needs: 'a uffd-wp pte with no struct page in a file area (DAX, or a pfn mapping userfaultfd could register): a zap of anonymous memory drops every marker, and no such file area is reachable, so the bug is invisible to user space here', never: true },
   { id: 'uffd-tlb-race', ref: 'G6', fix: 'mm/userfaultfd: fix memory corruption due to writeprotect', needs: 'a TLB holding stale entries while another CPU writes', never: true },
   { id: 'pmscan-young-dirty', ref: 'H4', fix: 'fs/proc/task_mmu: fix loss of young/dirty bits during pagemap scan', needs: "a hardware update of young or dirty between the scan's read and its write", never: true },
   { id: 'split-pmd-invalidate-core', ref: 'I2', fix: 'mm: fix race between __split_huge_pmd_locked() and GUP-fast', needs: 'GUP-fast on another CPU during a split', never: true },
-  { id: 'x86-swp-sd-bit7', ref: 'I3', fix: 'mm: x86: move _PAGE_SWP_SOFT_DIRTY from bit 7 to bit 1', needs: 'the x86-64 model (issue 16, item 6), and page migration' },
 ];

@@ -35,6 +35,15 @@ const KILLS: Readonly<Record<string, readonly string[]>> = {
     // the program bails out there (pagemap and PAGEMAP_SCAN disagree), as the C's vm_util does: the rest never run
     'regressions-soft-dirty: sd-hole-before: an unmapped page before an area reads as 0',
     'regressions-soft-dirty: hugetlb-sd-writenotify: a shared hugetlb page written after mprotect and clear_refs stays the shared page, writable',
+    'regressions-soft-dirty: sd-migration: a page written since clear_refs is soft-dirty after move_pages, one not written is clean until written',
+  ],
+  'sd-migration': [
+    'regressions-soft-dirty: (exit)',
+    'regressions-soft-dirty: sd-migration: a page written since clear_refs is soft-dirty after move_pages, one not written is clean until written',
+  ],
+  'thp-pmd-uffd-bits': [
+    'regressions-uffd-wp: (exit)',
+    'regressions-uffd-wp: thp-pmd-uffd-bits: a uffd-wp THP moved by move_pages is a block still, uffd-wp on every page; a store is recorded for its page alone',
   ],
   'sd-hole-before': ['regressions-soft-dirty: (exit)', 'regressions-soft-dirty: sd-hole-before: an unmapped page before an area reads as 0'],
   'hugetlb-sd-writenotify': [
@@ -92,6 +101,23 @@ const KILLS: Readonly<Record<string, readonly string[]>> = {
     'pte-states: PAGEMAP_SCAN(PM_SCAN_WP_MATCHING) without a vector: every page write-protected',
     'pte-states: shmem PAGEMAP_SCAN(PM_SCAN_WP_MATCHING): a zapped page written, given a marker',
   ],
+  // every swapped-out soft-dirty page looks present; more results in uffd-unit-tests; here, those of the two quick suites
+  'x86-swp-sd-bit7': [
+    'regressions-uffd-wp: (exit)',
+    'regressions-uffd-wp: pmscan-swp-uffd: protected swap entries are not written; the one written back is',
+    'regressions-uffd-wp: hugetlb-cp-marker: a hugetlb marker protected again stays one; resolved or unregistered it goes; the hole punched after is clean',
+    'regressions-uffd-wp: thp-pmd-uffd-bits: a uffd-wp THP moved by move_pages is a block still, uffd-wp on every page; a store is recorded for its page alone',
+    'pte-states: (exit)',
+    'pte-states: MADV_PAGEOUT: a swap entry',
+    'pte-states: load: swapped back in',
+    'pte-states: store: swapped back in',
+    'pte-states: MADV_PAGEOUT of a uffd-wp page: a swap entry with uffd-wp',
+    'pte-states: load: swapped back in, still uffd-wp',
+    'pte-states: mremap of uffd-wp pages (no EVENT_REMAP): uffd-wp and markers dropped',
+    'pte-states: PAGEMAP_SCAN(PM_SCAN_WP_MATCHING): the written pages, write-protected again',
+    // the program's own error line: killed by SIGSEGV, a store to a swapped-out page whose soft-dirty entry reads as a PROT_NONE pte
+    'regressions-uffd-wp: selftests: mmconform: regressions-uffd-wp',
+  ],
   // 150 results in all (pagemap_ioctl and uffd-unit-tests too); here, those of the two quick suites
   'arm32-swp-type': [
     'regressions-uffd-wp: (exit)',
@@ -117,6 +143,10 @@ const KILLS: Readonly<Record<string, readonly string[]>> = {
     'pte-states: hugetlb MADV_DONTNEED of a uffd-wp page: a marker stays',
     'pte-states: hugetlb PAGEMAP_SCAN(PM_SCAN_WP_MATCHING) of part of a huge page: nothing, walk_end at its start',
     'pte-states: hugetlb close(userfaultfd): markers gone, write protection released',
+    'pte-states: move_pages: a written page on the other node, exclusive, its data kept; the zero page EFAULT',
+    'pte-states: move_pages of a read-only page: moved back read-only, a store faults',
+    'pte-states: move_pages of a uffd-wp page: uffd-wp still, a store resolved in the kernel (async)',
+    'pte-states: THP move_pages of one page: the whole block on the other node, a block still',
     // the suite's own error line: a marker decoded as swap device 5's entry, which no swapon made
     'pte-states: selftests: mmconform: pte-states',
   ],
