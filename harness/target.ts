@@ -257,6 +257,10 @@ export interface Proc {
   open(path: string, flags: number, mode?: number): Promise<Ret<number>>;
   close(fd: number): Promise<Ret<0>>;
   unlink(path: string): Promise<Ret<0>>;
+  /** swapoff(2): every page on the swap device read back in, then the device unused */
+  swapoff(path: string): Promise<Ret<0>>;
+  /** swapon(2) */
+  swapon(path: string, flags: number): Promise<Ret<0>>;
   ftruncate(fd: number, length: bigint): Promise<Ret<0>>;
   memfdCreate(name: string, flags: number): Promise<Ret<number>>;
   /** write(2) to a descriptor at its file position: the bytes written */

@@ -592,6 +592,12 @@ export class AgentProc implements Proc {
   unlink(path: string): Promise<Ret<0>> {
     return this.zero('unlink', { path });
   }
+  swapoff(path: string): Promise<Ret<0>> {
+    return this.zero('swapoff', { path });
+  }
+  swapon(path: string, flags: number): Promise<Ret<0>> {
+    return this.zero('swapon', { path, flags });
+  }
   ftruncate(fd: number, length: bigint): Promise<Ret<0>> {
     return this.zero('ftruncate', { fd, len: hex(length) });
   }

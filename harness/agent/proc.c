@@ -27,6 +27,7 @@
 #include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/swap.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -271,6 +272,26 @@ static enum outcome op_unlink(struct request *r, struct buf *o)
 	if (req_string(r, "path", &path))
 		return BAD;
 	return unlink(path) ? failed(r, "unlink") : DONE;
+}
+
+/* swapoff(2) of a swap device or file: every page on it read back first */
+static enum outcome op_swapoff(struct request *r, struct buf *o)
+{
+	char *path;
+	(void)o;
+	if (req_string(r, "path", &path))
+		return BAD;
+	return swapoff(path) ? failed(r, "swapoff") : DONE;
+}
+
+static enum outcome op_swapon(struct request *r, struct buf *o)
+{
+	char *path;
+	int64_t flags;
+	(void)o;
+	if (req_string(r, "path", &path) || INT_FIELD(r, "flags", &flags))
+		return BAD;
+	return swapon(path, (int)flags) ? failed(r, "swapon") : DONE;
 }
 
 static enum outcome op_ftruncate(struct request *r, struct buf *o)
@@ -1595,6 +1616,8 @@ static const struct op {
 	{ "open", "proc path flags mode", op_open, ONCE },
 	{ "close", "proc fd", op_close, ONCE },
 	{ "unlink", "proc path", op_unlink, ONCE },
+	{ "swapoff", "proc path", op_swapoff, ONCE },
+	{ "swapon", "proc path flags", op_swapon, ONCE },
 	{ "ftruncate", "proc fd len", op_ftruncate, ONCE },
 	{ "memfd_create", "proc name flags", op_memfd_create, ONCE },
 	{ "write_fd", "proc fd data", op_write_fd, ONCE },

@@ -156,6 +156,8 @@ export class CallRecorder {
           },
         ),
       unlink: (path) => log(proc.unlink(path), () => `unlink("${path}")`, plain),
+      swapoff: (path) => log(proc.swapoff(path), () => `swapoff("${path}")`, plain),
+      swapon: (path, flags) => log(proc.swapon(path, flags), () => `swapon("${path}", ${hex(flags)})`, plain),
       ftruncate: (fd, length) => log(proc.ftruncate(fd, length), () => `ftruncate(${names.fd(fd)}, ${L(length)})`, plain),
       memfdCreate: (name, flags) => log(proc.memfdCreate(name, flags), () => `memfd_create("${name}", ${hex(flags)})`, fdOut),
       writeFd: (fd, data) => log(proc.writeFd(fd, data), () => `write(${names.fd(fd)}, [${F.runs([...data].map((b) => hex(b)))}])`, plain),

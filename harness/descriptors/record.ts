@@ -331,6 +331,9 @@ export class DescriptorRecorder {
       // closing a userfaultfd resolves what it protected
       close: (fd) => after(proc.close(fd), 'close', () => 'all'),
       unlink: (path) => proc.unlink(path),
+      // every process's swap entries on the device become ptes
+      swapoff: (path) => after(proc.swapoff(path), 'swapoff', () => 'all'),
+      swapon: (path, flags) => proc.swapon(path, flags),
       // truncation zaps mappings past the new end
       ftruncate: (fd, length) => after(proc.ftruncate(fd, length), 'ftruncate', () => 'all'),
       memfdCreate: (name, flags) => proc.memfdCreate(name, flags),

@@ -12,7 +12,7 @@ import type { Proc, Target } from '../target.ts';
 /** Every call a Proc must have (the optional ones are accelerators): the type keeps the list whole. */
 type RequiredKeys<T> = { [K in keyof T]-?: undefined extends T[K] ? never : K }[keyof T];
 const PROC_CALLS: Readonly<Record<Exclude<RequiredKeys<Proc>, 'pid'>, true>> = {
-  mmap: true, munmap: true, mprotect: true, mremap: true, madvise: true, open: true, close: true, unlink: true, ftruncate: true,
+  mmap: true, munmap: true, mprotect: true, mremap: true, madvise: true, open: true, close: true, unlink: true, swapoff: true, swapon: true, ftruncate: true,
   memfdCreate: true, writeFd: true, stat: true, listDir: true, shmget: true, shmat: true, shmdt: true, shmctl: true, fork: true,
   pipe2: true, readFd: true, poll: true, fcntl: true, fallocate: true, movePages: true, threadCreate: true, alignedAlloc: true, free: true, read: true,
   write: true, fill: true, increment: true, readFile: true, writeFile: true, pagemap: true, pagemapScan: true, userfaultfd: true,

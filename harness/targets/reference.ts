@@ -11,6 +11,7 @@ import type { Pgtable } from '../../model/arm64/pgtable.ts';
 import { DEFAULT_KERNEL, kernelByName, type KernelBehaviour } from '../../model/kernel.ts';
 import { doMadvise } from '../../model/mm/madvise.ts';
 import { kernelMovePages } from '../../model/mm/migrate.ts';
+import { swapoff, swapon } from '../../model/mm/swapfile.ts';
 import type { KernelFunctionOverrides } from '../../model/kernel-functions.ts';
 import type { MmOverrides } from '../../model/mm/mm.ts';
 import { doMmap, vmMmapPgoff, vmMunmap } from '../../model/mm/mmap.ts';
@@ -255,6 +256,12 @@ class ReferenceProc implements Proc {
   }
   async unlink(path: string) {
     return this.live.unlink(path);
+  }
+  async swapoff(path: string) {
+    return swapoff(this.live.sys, path);
+  }
+  async swapon(path: string, flags: number) {
+    return swapon(this.live.sys, path, flags);
   }
   async ftruncate(fd: number, length: bigint) {
     return this.live.ftruncate(fd, length);

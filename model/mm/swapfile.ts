@@ -9,8 +9,18 @@
 // from a batch of 64 allocated at once, and freed slots wait in a batch of
 // 64 before they go back; both count as used. brd is SWP_SYNCHRONOUS_IO, so
 // a swap-in frees its slot at once and nothing lingers in the swap cache.
+// swapoff(2) brings every swapped page back (try_to_unuse()), and swapon(2)
+// sets the device up again.
 
-import { HPAGE_PMD_NR, PAGE_SIZE } from './physmem.ts';
+import { Errno, type Ret } from '../../uapi/linux.ts';
+import type { Mm } from './mm.ts';
+import { type Folio, HPAGE_PMD_NR, PAGE_SIZE } from './physmem.ts';
+import type { Inode } from './shmem.ts';
+import type { System } from './system.ts';
+import { VM_HUGETLB } from './vma.ts';
+
+/** The device the model swaps to: the QEMU guests' RAM disk, the one block device it has. */
+export const SWAP_DEVICE = '/dev/ram0';
 
 /** SWAPFILE_CLUSTER: HPAGE_PMD_NR on THP kernels */
 export const SWAPFILE_CLUSTER = HPAGE_PMD_NR;
@@ -51,11 +61,12 @@ export class SwapDevice {
   /** swap_map's counts above one: the references fork() added to a slot */
   private readonly dups = new Map<bigint, number>();
 
-  /** `nonfullFirst`: the kernel prefers partly used clusters for single pages; `slotsCache`: it has mm/swap_slots.c */
+  /** `nonfullFirst`: the kernel prefers partly used clusters for single pages; `slotsCache`: it has mm/swap_slots.c; `prio`: /proc/swaps' Priority */
   constructor(
     bytes: bigint,
     private readonly nonfullFirst: boolean,
     slotsCache: boolean,
+    readonly prio: number,
   ) {
     this.cache = slotsCache ? { slots: [], ret: [], active: false } : null;
     const pages = bytes / BigInt(PAGE_SIZE);
@@ -213,4 +224,87 @@ export class SwapDevice {
     this.clusterUse.set(c, use);
     if (use === 0) this.emptied.push(c);
   }
+}
+
+// sys_swapoff(): every page on the device read back (try_to_unuse()), then the device gone
+export function swapoff(sys: System, path: string): Ret<0> {
+  if (path !== SWAP_DEVICE) return new Errno(sys.tmpfs.lookup(path) ? 'EINVAL' : 'ENOENT', 'swapoff');
+  const swap = sys.swap;
+  if (!swap) return new Errno('EINVAL', 'swapoff');
+  tryToUnuse(sys, swap);
+  sys.swap = null;
+  return 0;
+}
+
+/** swapon(2)'s flags: a priority of the caller's choosing */
+const SWAP_FLAG_PREFER = 0x8000;
+const SWAP_FLAG_PRIO_MASK = 0x7fff;
+
+/** The device as swapon() sets it up: its priority the one asked for, else the kernel's first (swapoff gave it back). */
+export function swapDevice(sys: Pick<System, 'cfg'>, flags = 0): SwapDevice {
+  const { swapBytes, kernel } = sys.cfg;
+  return new SwapDevice(swapBytes, kernel.swapNonfullFirst, kernel.swapSlotsCache, flags & SWAP_FLAG_PREFER ? flags & SWAP_FLAG_PRIO_MASK : kernel.swapDefaultPrio);
+}
+
+// sys_swapon() of the RAM disk, its swap header as init wrote it: the device as it was at boot, empty
+export function swapon(sys: System, path: string, flags: number): Ret<0> {
+  if (path !== SWAP_DEVICE || sys.cfg.swapBytes === 0n) return new Errno(sys.tmpfs.lookup(path) ? 'EINVAL' : 'ENOENT', 'swapon');
+  if (sys.swap) return new Errno('EBUSY', 'swapon');
+  sys.swap = swapDevice(sys, flags);
+  return 0;
+}
+
+/**
+ * try_to_unuse(): shmem's swapped pages back into their files
+ * (shmem_unuse()), then every swap pte of every process's areas mapped
+ * again (unuse_mm()), a slot's page read once into the swap cache and
+ * shared by all the ptes that name it; what the cache held is dirty once
+ * it leaves it (folio_free_swap()).
+ */
+function tryToUnuse(sys: System, swap: SwapDevice): void {
+  for (const inode of sys.shmemSwaplist) shmemUnuse(sys, swap, inode);
+  sys.shmemSwaplist.clear();
+  const cache = new Map<bigint, Folio>();
+  for (const mm of sys.mms) for (const vma of mm.vmas.all()) if (!(vma.flags & VM_HUGETLB)) unuseVma(mm, swap, vma.start, vma.end, vma.pageProt, cache);
+  for (const folio of cache.values()) folio.dirty = true;
+}
+
+// shmem_unuse() of one file: shmem_swapin_folio() of each swapped page, into the page cache, dirty
+function shmemUnuse(sys: System, swap: SwapDevice, inode: Inode): void {
+  for (const [index, offset] of inode.swapped) {
+    const f = sys.phys.alloc(0, false, inode, index);
+    sys.phys.setPageData(f.pfn, swap.read(offset));
+    swap.free(offset);
+    f.dirty = true;
+    inode.pages.set(index, f);
+  }
+  inode.swapped.clear();
+}
+
+// unuse_vma() down to unuse_pte() for each swap pte of the device
+function unuseVma(mm: Mm, swap: SwapDevice, start: bigint, end: bigint, prot: bigint, cache: Map<bigint, Folio>): void {
+  const pg = mm.pg;
+  const phys = mm.sys.phys;
+  mm.pt.forEachPteSlot(start, end, (_, slot, pte) => {
+    if (pte === 0n || pg.ptePresent(pte)) return;
+    const e = pg.pteToSwpEntry(pte);
+    if (!pg.isSwapEntry(e) || pg.swpType(e) !== swap.type) return;
+    const offset = pg.swpOffset(e);
+    let folio = cache.get(offset);
+    if (!folio) {
+      // read_swap_cache_async()
+      folio = phys.alloc(0, true);
+      phys.setPageData(folio.pfn, swap.read(offset));
+      cache.set(offset, folio);
+    }
+    // folio_add_anon_rmap_pte(), RMAP_EXCLUSIVE where the swap pte says so
+    folio.addMapcount(0, 1);
+    folio.setExclusive(0, pg.pteSwpExclusive(pte));
+    let entry = pg.pteMkold(pg.pfnPte(folio.pfn, prot));
+    if (pg.pteSwpSoftDirty(pte)) entry = pg.pteMksoftDirty(entry);
+    if (pg.pteSwpUffdWp(pte)) entry = pg.pteMkuffdWp(entry);
+    mm.arch.setPteAt(slot, entry);
+    // folio_put_swap()
+    swap.free(offset);
+  });
 }

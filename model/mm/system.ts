@@ -13,7 +13,7 @@ import type { Mm, MmOverrides } from './mm.ts';
 import { PhysMem } from './physmem.ts';
 import { type Inode, Tmpfs } from './shmem.ts';
 import { LruBatches } from './swap.ts';
-import { SwapDevice } from './swapfile.ts';
+import { type SwapDevice, swapDevice } from './swapfile.ts';
 
 /** /sys/kernel/mm/transparent_hugepage */
 export interface ThpSettings {
@@ -69,7 +69,9 @@ export class System {
   /** the kernel functions a variant may replace, called through here */
   readonly fn: KernelFunctions;
   /** swapon'ed device, if any */
-  readonly swap: SwapDevice | null;
+  swap: SwapDevice | null;
+  /** shmem_swaplist: the files with pages on swap, for swapoff's shmem_unuse() */
+  readonly shmemSwaplist = new Set<Inode>();
   readonly hugetlb: HugetlbPool;
   readonly prots: readonly bigint[];
   /** the LRU's per-CPU batches (one CPU) */
@@ -89,7 +91,7 @@ export class System {
     this.fn = kernelFunctions(cfg.functions);
     this.prots = protectionMap(cfg.layout, { epan: cfg.epan });
     this.thp = cfg.thp;
-    this.swap = cfg.swapBytes > 0n ? new SwapDevice(cfg.swapBytes, cfg.kernel.swapNonfullFirst, cfg.kernel.swapSlotsCache) : null;
+    this.swap = cfg.swapBytes > 0n ? swapDevice(this) : null;
     this.hugetlb = new HugetlbPool(cfg.hugetlbPages);
     this.lru = new LruBatches(cfg.kernel);
     this.exe = this.tmpfs.create('/init');

@@ -106,6 +106,7 @@ function reclaimShmemFolio(mm: Mm, vma: Vma, base: bigint, folio: Folio): void {
     if (offset === null) return; // redirty: it stays in the page cache
     swap!.write(offset, mm.sys.phys.pageData(folio.pfn));
     inode.swapped.set(folio.index, offset);
+    mm.sys.shmemSwaplist.add(inode);
   }
   inode.pages.delete(folio.index);
   mm.sys.phys.free(folio);

@@ -3,7 +3,7 @@
 import { Errno, type Ret } from '../../uapi/linux.ts';
 import { vmaThpAllowed } from '../mm/fault.ts';
 import type { HugetlbPool } from '../mm/hugetlb.ts';
-import type { SwapDevice } from '../mm/swapfile.ts';
+import { SWAP_DEVICE, type SwapDevice } from '../mm/swapfile.ts';
 import type { Task } from '../mm/task.ts';
 import { clearRefsWrite } from './clear-refs.ts';
 import { smapsText } from './smaps.ts';
@@ -34,13 +34,13 @@ function selfPath(task: Task, path: string): string {
 }
 
 // swap_show(): the RAM disk the QEMU guests swap to, as their /proc/swaps lists it
-function procSwaps(swap: SwapDevice | null, prio: number): string {
+function procSwaps(swap: SwapDevice | null): string {
   const head = 'Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n';
   if (!swap) return head;
   const size = swap.slots * 4n;
   const used = BigInt(swap.inuse) * 4n;
   const tab = (n: bigint) => (n < 10_000_000n ? '\t' : '');
-  return `${head}${'/dev/ram0'.padEnd(40)}partition\t${size}\t${tab(size)}${used}\t${tab(used)}${prio}\n`;
+  return `${head}${SWAP_DEVICE.padEnd(40)}partition\t${size}\t${tab(size)}${used}\t${tab(used)}${swap.prio}\n`;
 }
 
 export function readProcFile(task: Task, path: string): Ret<string> {
@@ -55,7 +55,7 @@ export function readProcFile(task: Task, path: string): Ret<string> {
     case `${THP}/hpage_pmd_size`:
       return '2097152\n';
     case '/proc/swaps':
-      return procSwaps(sys.swap, sys.cfg.kernel.swapDefaultPrio);
+      return procSwaps(sys.swap);
     case '/proc/meminfo':
       return meminfo(sys.hugetlb);
     case `${HUGEPAGES}/nr_hugepages`:
