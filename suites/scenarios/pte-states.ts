@@ -10,7 +10,8 @@
 // one; and uffd-wp on shmem and hugetlb, where markers are kept by zaps
 // (and reclaim); and move_pages() of a written page, a read-only one, a
 // uffd-wp one and a THP block to another node and back, the entries
-// rebuilt from their migration entries.
+// rebuilt from their migration entries; swapoff() bringing swapped pages
+// back (a child's shared slot too), and swapon().
 // Each step checks what userspace sees
 // (pagemap, signals); run under `mmconform compare --descriptors` it is the
 // descriptor scenario: every state's raw entry held against a real kernel's.
@@ -38,8 +39,9 @@ import {
   isErr,
 } from '../../uapi/linux.ts';
 import type { Selftest, Suite } from '../../harness/suite.ts';
+import type { Proc } from '../../harness/target.ts';
 import { thpIsEnabled } from '../../harness/hugepage-settings.ts';
-import { checkHugeAnon, checkVmflag, pagemapGetEntry, pagemapIsSwapped, readPmdPagesize } from '../../harness/vm-util.ts';
+import { checkHugeAnon, checkVmflag, pagemapGetEntry, pagemapGetPfn, pagemapIsSwapped, readPmdPagesize } from '../../harness/vm-util.ts';
 import { NOT_ENOUGH_NODES, movePagesTo, otherNode } from '../numa.ts';
 import { WP_MATCHING, asyncUffd, asyncUffdOrSkip, haveSwap, mapPages, pagesOf, pmState, scanWritten } from '../uffd-async.ts';
 
@@ -93,6 +95,9 @@ const NAMES = [
   'move_pages of a read-only page: moved back read-only, a store faults',
   'move_pages of a uffd-wp page: uffd-wp still, a store resolved in the kernel (async)',
   'THP move_pages of one page: the whole block on the other node, a block still',
+  'swapoff: swapped pages mapped again read-only, uffd-wp and data kept; a store reuses an exclusive one',
+  'swapoff of a slot a child shares: one page mapped in both, exclusive in neither',
+  'swapon: the device back, empty',
 ] as const;
 
 /** A load or store that must fault (the test goes on: the C would catch it with a SIGSEGV handler). */
@@ -478,6 +483,55 @@ async function migration(t: Selftest): Promise<void> {
   if (area) await proc.munmap(area.raw, 2n * hpage);
 }
 
+// swapoff(2): try_to_unuse() down to unuse_pte(); then swapon(2) of the same device
+async function swapoffSwapon(t: Selftest): Promise<void> {
+  const { proc, ksft, pagesize } = t;
+  const SWAPOFF_NAMES = NAMES.slice(47, 50);
+  const swaps = await proc.readFile('/proc/swaps');
+  const device = isErr(swaps) ? undefined : swaps.split('\n')[1]?.split(/\s+/)[0];
+  const uffd = device ? await asyncUffd(t) : 'no swap';
+  if (!device || typeof uffd === 'string') {
+    ksft.printMsg(device ? String(uffd) : 'no swap');
+    for (const name of SWAPOFF_NAMES) ksft.testResultSkip(name);
+    return;
+  }
+  const { map, page } = await mapPages(t, 3);
+  for (let i = 0; i < 3; i++) await proc.fill(page(i), pagesize, i + 1);
+  await proc.uffdioRegister(uffd, map, 2n * pagesize, UFFDIO_REGISTER_MODE_WP);
+  await proc.uffdioWriteprotect(uffd, page(1), pagesize, UFFDIO_WRITEPROTECT_MODE_WP);
+  await proc.madvise(map, 2n * pagesize, MADV_PAGEOUT);
+  const state = async (p: Proc, addr: bigint) => {
+    const e = await p.pagemap(addr, 1);
+    return isErr(e) ? -1n : e[0]! & (PM_PRESENT | PM_SWAP | PM_UFFD_WP | PM_MMAP_EXCLUSIVE);
+  };
+  const swapped = (await state(proc, page(0))) === PM_SWAP && (await state(proc, page(1))) === (PM_SWAP | PM_UFFD_WP);
+  const off = await proc.swapoff(device);
+  const back = [await state(proc, page(0)), await state(proc, page(1))].join() === [PM_PRESENT | PM_MMAP_EXCLUSIVE, PM_PRESENT | PM_UFFD_WP | PM_MMAP_EXCLUSIVE].join();
+  const byte = async (i: number) => {
+    const r = await proc.read(page(i), 1);
+    return r.ok ? r.data[0] : -1;
+  };
+  const data = (await byte(0)) === 1 && (await byte(1)) === 2;
+  const pfn = await pagemapGetPfn(t, page(0));
+  const reused = (await ok(t, page(0), true)) && (await pagemapGetPfn(t, page(0))) === pfn;
+  ksft.testResult(swapped && off === 0 && back && data && reused && pagesOf(await scanWritten(t, map, page(2), 0), map, pagesize) === '0-0', SWAPOFF_NAMES[0]!);
+  await proc.close(uffd);
+  // a slot the child's pte names too: swap_duplicate() at fork, one folio for both at swapoff
+  await proc.swapon(device, 0);
+  await proc.madvise(page(2), pagesize, MADV_PAGEOUT);
+  const child = await proc.fork();
+  if (isErr(child)) return ksft.exitFailMsg(`fork failed: ${child}`);
+  const shared = (await proc.swapoff(device)) === 0 && (await state(proc, page(2))) === PM_PRESENT && (await state(child, page(2))) === PM_PRESENT;
+  const childPfn = await child.pagemap(page(2), 1);
+  ksft.testResult(shared && !isErr(childPfn) && (childPfn[0]! & 0x007fffffffffffffn) === (await pagemapGetPfn(t, page(2))), SWAPOFF_NAMES[1]!);
+  await child.exit();
+  const on = await proc.swapon(device, 0);
+  const listed = await proc.readFile('/proc/swaps');
+  const line = isErr(listed) ? [] : (listed.split('\n')[1]?.split(/\s+/) ?? []);
+  ksft.testResult(on === 0 && line[0] === device && line[3] === '0', SWAPOFF_NAMES[2]!);
+  await proc.munmap(map, 3n * pagesize);
+}
+
 async function main(t: Selftest): Promise<void> {
   t.ksft.printHeader();
   t.ksft.setPlan(NAMES.length);
@@ -491,6 +545,7 @@ async function main(t: Selftest): Promise<void> {
   await shmemUffdWp(t, await haveSwap(t));
   await hugetlbUffdWp(t);
   await migration(t);
+  await swapoffSwapon(t);
   t.ksft.finished();
 }
 
