@@ -33,7 +33,7 @@ describe('the C reproducer', () => {
       { ...scan, maxPages: -1 },
       { ...scan, pages: 0, nullVec: true },
     ];
-    // the batched memory calls, a thread's add, a SysV segment and write(2), with their faults
+    // the batched memory calls, a thread's add, a SysV segment and write(2), with their faults; move_pages(2)
     const batched: Call[] = [
       { op: 'mmap', at: { base: 1, page: 0 }, place: 'fixed', pages: 8, prot: 3, shared: false, backing: 'anon', populate: false, noreserve: false, offPages: 0 },
       { op: 'mprotect', at: { base: 1, page: 4 }, pages: 1, prot: 1 },
@@ -48,6 +48,11 @@ describe('the C reproducer', () => {
       { op: 'write_fd', len: 4096 * 3 + 5 },
       { op: 'mmap', at: { base: 2, page: 0 }, place: 'fixed', pages: 4, prot: 3, shared: true, backing: 'memfd', populate: false, noreserve: false, offPages: 0 },
       { op: 'load', at: { base: 2, page: 3 }, offset: 4095, len: 1 },
+      // move_pages(2): where each page is, a move (to node 0, the one every kernel has) and the errors
+      { op: 'move_pages', at: { base: 1, page: 6 }, pages: 4, node: 0, flags: U.MPOL_MF_MOVE, stat: true },
+      { op: 'move_pages', at: { base: 1, page: 0 }, pages: 2, node: 0, flags: U.MPOL_MF_MOVE_ALL, stat: false },
+      { op: 'move_pages', at: { base: 1, page: 0 }, pages: 1, node: 2, flags: 0, stat: false },
+      { op: 'move_pages', at: { base: 1, page: 0 }, pages: 1, node: 0, flags: 1, stat: false },
     ];
     try {
       // a userfaultfd's reads and wakes, which an asynchronous context answers with errors alone, and after its close

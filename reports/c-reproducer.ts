@@ -74,6 +74,7 @@ static const struct flag MAPS[] = { { 0x01, "MAP_SHARED" }, { 0x02, "MAP_PRIVATE
 static const struct flag MREMAPS[] = { { 1, "MREMAP_MAYMOVE" }, { 2, "MREMAP_FIXED" }, { 4, "MREMAP_DONTUNMAP" }, { 0, 0 } };
 static const struct flag CATEGORIES[] = { { 1, "WPALLOWED" }, { 2, "WRITTEN" }, { 4, "FILE" }, { 8, "PRESENT" }, { 16, "SWAPPED" },
 	{ 32, "PFNZERO" }, { 64, "HUGE" }, { 128, "SOFT_DIRTY" }, { 256, "GUARD" }, { 0, 0 } };
+static const struct flag MPOLS[] = { { 2, "MPOL_MF_MOVE" }, { 4, "MPOL_MF_MOVE_ALL" }, { 0, 0 } };
 static const struct flag SCAN_FLAGS[] = { { 1, "WP_MATCHING" }, { 2, "CHECK_WPASYNC" }, { 0, 0 } };
 static const struct flag FEATURES[] = { { 1ULL << 0, "PAGEFAULT_FLAG_WP" }, { 1ULL << 1, "EVENT_REMAP" }, { 1ULL << 7, "SIGBUS" }, { 1ULL << 13, "WP_UNPOPULATED" }, { 1ULL << 15, "WP_ASYNC" }, { 0, 0 } };
 static const struct flag ADVICE[] = { { 0, "MADV_NORMAL" }, { 4, "MADV_DONTNEED" }, { 8, "MADV_FREE" }, { 9, "MADV_REMOVE" }, { 14, "MADV_HUGEPAGE" },
@@ -602,6 +603,33 @@ static void uffd_close(void)
 	if (uffd < 4096) fdname[uffd] = 0;
 	uffd = -1;
 }
+/* move_pages(2) of n pages from a: each to node, or (stat) where each is */
+static void move_pages_(uint64_t a, int n, int node, int fl, int stat)
+{
+	void *pages[4];
+	int nodes[4], status[4];
+	printf("move_pages(0, %d, [", n);
+	for (int i = 0; i < n; i++) {
+		pages[i] = (void *)(a + i * PAGE);
+		nodes[i] = node;
+		status[i] = INT32_MIN;
+		printf("%s%s", i ? ", " : "", A(a + i * PAGE));
+	}
+	printf("], ");
+	if (stat) printf("NULL");
+	else
+		for (int i = 0; i < n; i++) printf("%s%d%s", i ? ", " : "[", node, i == n - 1 ? "]" : "");
+	long r = syscall(SYS_move_pages, 0, (unsigned long)n, pages, stat ? NULL : nodes, status, fl);
+	int e = errno;
+	printf(", %s) = ", flags(fl, MPOLS, "0"));
+	errno = e;
+	if (r < 0) printf("%s\n", err());
+	else {
+		printf("%ld, status [", r);
+		for (int i = 0; i < n; i++) printf("%s%d", i ? ", " : "", status[i]);
+		printf("]\n");
+	}
+}
 static void truncate_(long pages)
 {
 	printf("ftruncate(%s, 0x%llx) = %s\n", F(memfd), (unsigned long long)(pages * PAGE), ret0(ftruncate(memfd, pages * PAGE)));
@@ -670,6 +698,8 @@ function statement(c: Call, index: number): string {
       return `write_fd(${c.len}, ${storeByte(index)});`;
     case 'pagemap':
       return `pagemap(${ref(c.at)}, ${fit(c.at, c.pages, 'PAGE')});`;
+    case 'move_pages':
+      return `move_pages_(${ref(c.at)}, ${c.pages}, ${c.node}, ${c.flags}, ${c.stat ? 1 : 0});`;
     case 'scan':
       return `scan(${ref(c.at)}, ${fit(c.at, c.pages, 'PAGE')}, ${c.flags}, ${c.inverted}, ${c.mask}, ${c.anyof}, ${c.ret}, ${c.maxPages}, ${c.vecLen}, ${c.nullVec ? 1 : 0});`;
     case 'smaps':

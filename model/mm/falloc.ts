@@ -67,7 +67,7 @@ function removePage(sys: System, inode: Inode, index: bigint): void {
   if (f) {
     inode.pages.delete(index);
     sys.phys.free(f);
-    if (inode.hugetlb) sys.hugetlb.release();
+    if (inode.hugetlb) sys.hugetlb.release(sys.phys.nidOf(f.pfn));
   }
   const offset = inode.swapped.get(index);
   if (offset !== undefined) {

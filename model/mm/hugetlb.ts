@@ -28,12 +28,41 @@ const MAP_HUGE_MASK = 0x3f;
 
 /** struct hstate counters for the 2 MiB size: HugePages_Total, _Free, _Rsvd, _Surp */
 export class HugetlbPool {
-  free: number;
   resv = 0;
   /** pages beyond nr_hugepages, kept only while in use or reserved */
   surplus = 0;
-  constructor(public total: number) {
-    this.free = total;
+  /** h->free_huge_pages_node[]: the boot-time pages are spread over the nodes, node 0 first */
+  private readonly freeOn: number[];
+  /** h->next_nid_to_alloc and next_nid_to_free: where the pool grows and shrinks next, round robin */
+  private nextAlloc = 0;
+  private nextFree = 0;
+  constructor(
+    public total: number,
+    nodes = 1,
+  ) {
+    this.freeOn = Array.from({ length: nodes }, () => 0);
+    this.grow(total);
+  }
+
+  get free(): number {
+    return this.freeOn.reduce((a, b) => a + b, 0);
+  }
+
+  // alloc_pool_huge_folio() n times, round robin over the nodes
+  private grow(n: number): void {
+    for (let i = 0; i < n; i++) {
+      this.freeOn[this.nextAlloc]!++;
+      this.nextAlloc = (this.nextAlloc + 1) % this.freeOn.length;
+    }
+  }
+
+  // remove_pool_hugetlb_folio() n times: a free page of the next node that has one
+  private shrink(n: number): void {
+    for (let i = 0; i < n && this.free > 0; i++) {
+      while (this.freeOn[this.nextFree] === 0) this.nextFree = (this.nextFree + 1) % this.freeOn.length;
+      this.freeOn[this.nextFree]!--;
+      this.nextFree = (this.nextFree + 1) % this.freeOn.length;
+    }
   }
 
   // set_max_huge_pages(): free unreserved pages go; what is in use or reserved stays, as surplus
@@ -44,31 +73,44 @@ export class HugetlbPool {
       this.surplus -= adopted;
       const added = count - persistent - adopted;
       this.total += added;
-      this.free += added;
+      this.grow(added);
       return;
     }
     const freed = Math.min(persistent - count, this.free - this.resv);
     this.total -= freed;
-    this.free -= freed;
+    this.shrink(freed);
     this.surplus += persistent - freed - count;
   }
 
-  // free_huge_folio(): a surplus page leaves the pool, any other waits in it
-  release(): void {
+  // free_huge_folio() of a page of node nid: a surplus page leaves the pool, any other waits in it
+  release(nid: number): void {
     if (this.surplus > 0) {
       this.surplus--;
       this.total--;
     } else {
-      this.free++;
+      this.freeOn[nid]!++;
     }
   }
 
-  // dequeue_hugetlb_folio_vma(): a reserved page, else a free one nobody reserved
-  take(reserved: boolean): boolean {
+  // dequeue_hugetlb_folio_vma(): a reserved page, else a free one nobody reserved, from the nearest node (0, where the CPU is); its node, or null
+  take(reserved: boolean): number | null {
     if (reserved) this.resv--;
-    else if (this.free - this.resv <= 0) return false;
-    this.free--;
-    return true;
+    else if (this.free - this.resv <= 0) return null;
+    const nid = this.freeOn.findIndex((n) => n > 0);
+    this.freeOn[nid]!--;
+    return nid;
+  }
+
+  /**
+   * alloc_hugetlb_folio_nodemask(__GFP_THISNODE) for a page migrating from
+   * node `from` to `to`: a free page of `to` is taken and the old page freed
+   * to `from`; where `to` has none, a fresh page takes the old one's place
+   * in the pool (move_hugetlb_state()), which leaves the free counts alone.
+   */
+  migrate(from: number, to: number): void {
+    if (this.freeOn[to] === 0) return;
+    this.freeOn[to]!--;
+    this.freeOn[from]!++;
   }
 
   // hugetlb_acct_memory(-n) -> return_unused_surplus_pages(): reservations dropped take surplus pages with them
@@ -77,7 +119,7 @@ export class HugetlbPool {
     const gone = Math.min(pages, this.surplus);
     this.surplus -= gone;
     this.total -= gone;
-    this.free -= gone;
+    this.shrink(gone);
   }
 
   // hugetlb_acct_memory()
@@ -129,7 +171,7 @@ export function hugetlbEvictInode(sys: ShmemBacking & { readonly hugetlb: Hugetl
   const pool = sys.hugetlb;
   for (const f of inode.pages.values()) {
     sys.phys.free(f);
-    pool.release();
+    pool.release(sys.phys.nidOf(f.pfn));
   }
   inode.pages.clear();
   pool.unreserve(inode.hugetlbResv.size);
@@ -144,7 +186,7 @@ export function hugetlbEvictInode(sys: ShmemBacking & { readonly hugetlb: Hugetl
 export function freeHugeFolio(mm: Mm, vma: Vma | null, addr: bigint, f: Folio): void {
   const pool = mm.sys.hugetlb;
   mm.sys.phys.free(f);
-  pool.release();
+  pool.release(mm.sys.phys.nidOf(f.pfn));
   const resv = vma?.hugetlbResv;
   if (vma && resv && !resv.has(hugeIndex(vma, addr))) {
     resv.add(hugeIndex(vma, addr));
@@ -230,9 +272,10 @@ export function allocHugetlbFolio(mm: Mm, vma: Vma, idx: bigint): Folio | null {
   const inode = vma.file!;
   const resv = shared ? inode.hugetlbResv : vma.hugetlbResv;
   const reserved = resv?.has(idx) ?? false;
-  if (!mm.sys.hugetlb.take(reserved)) return null;
+  const nid = mm.sys.hugetlb.take(reserved);
+  if (nid === null) return null;
   resv?.delete(idx);
-  const f = mm.sys.phys.alloc(HPAGE_PMD_ORDER, !shared, shared ? inode : null, idx);
+  const f = mm.sys.phys.alloc(HPAGE_PMD_ORDER, !shared, shared ? inode : null, idx, nid);
   f.hugetlb = true;
   if (shared) inode.pages.set(idx, f);
   else {
@@ -318,7 +361,7 @@ export function hugetlbMfillAtomicPte(mm: Mm, vma: Vma, slot: number, dst: bigin
     if (mode === 'copy') {
       if (shared) inode.pages.delete(idx);
       mm.sys.phys.free(f);
-      mm.sys.hugetlb.release();
+      mm.sys.hugetlb.release(mm.sys.phys.nidOf(f.pfn));
     }
     return new Errno('EEXIST');
   }

@@ -156,6 +156,7 @@ function migrateFolio(sys: System, { folio, addr, index }: Queued, node: number)
   folio.clearMapcounts();
   folio.pmdMapped = 0;
   // migrate_folio(): folio_migrate_mapping(), folio_migrate_flags() and the copy
+  if (folio.hugetlb) sys.hugetlb.migrate(phys.nidOf(folio.pfn), node);
   const dst = phys.alloc(folio.order, folio.anon, folio.mapping, folio.index, node);
   dst.dirty = folio.dirty;
   dst.referenced = folio.referenced;

@@ -92,7 +92,7 @@ export class System {
     this.prots = protectionMap(cfg.layout, { epan: cfg.epan });
     this.thp = cfg.thp;
     this.swap = cfg.swapBytes > 0n ? swapDevice(this) : null;
-    this.hugetlb = new HugetlbPool(cfg.hugetlbPages);
+    this.hugetlb = new HugetlbPool(cfg.hugetlbPages, cfg.numaNodes ?? 1);
     this.lru = new LruBatches(cfg.kernel);
     this.exe = this.tmpfs.create('/init');
     this.exe.size = EXE_SIZE;

@@ -53,6 +53,8 @@ export type Call =
   /** write(2) to the memfd at its file position */
   | { readonly op: 'write_fd'; readonly len: number }
   | { readonly op: 'pagemap'; readonly at: Ref; readonly pages: number }
+  /** move_pages(2) of `pages` pages from a slot's page: each to `node`, or (stat) where each is */
+  | { readonly op: 'move_pages'; readonly at: Ref; readonly pages: number; readonly node: number; readonly flags: number; readonly stat: boolean }
   | {
       readonly op: 'scan';
       readonly at: Ref;
@@ -121,6 +123,7 @@ export const DEFAULT_WEIGHTS: Readonly<Record<Op, number>> = {
   shm: 2,
   write_fd: 1,
   pagemap: 6,
+  move_pages: 2,
   scan: 5,
   smaps: 2,
   clear_refs: 3,
@@ -242,6 +245,16 @@ function callArbitraries(offer: Offer): Record<Op, fc.Arbitrary<Call>> {
     shm: fc.record({ op: fc.constant('shm' as const), pages: pageCount.filter((n) => n > 0), hugetlb: offer.hugetlb ? fc.boolean() : fc.constant(false) }),
     write_fd: fc.record({ op: fc.constant('write_fd' as const), len: fc.constantFrom(1, 4096, 3 * 4096 + 5) }),
     pagemap: fc.record({ op: fc.constant('pagemap' as const), at: seen, pages: pageCount.filter((n) => n > 0) }),
+    // slots alone: a page past a chosen area may be the agent's own, which a model does not have; nodes 0 and 1, and
+    // now and then one without memory (ENODEV) or flags move_pages refuses (EINVAL)
+    move_pages: fc.record({
+      op: fc.constant('move_pages' as const),
+      at: ref,
+      pages: fc.integer({ min: 1, max: 4 }),
+      node: fc.constantFrom(0, 1, 1, 1, 2, -1),
+      flags: fc.constantFrom(U.MPOL_MF_MOVE, U.MPOL_MF_MOVE, U.MPOL_MF_MOVE, 0, U.MPOL_MF_MOVE_ALL, 1),
+      stat: fc.integer({ min: 0, max: 3 }).map((n) => n === 0),
+    }),
     scan: fc
       .record({
         op: fc.constant('scan' as const),

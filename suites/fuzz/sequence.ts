@@ -122,6 +122,10 @@ class Runner {
         return void (await p.writeFd(this.memfd, new Uint8Array(c.len).fill(storeByte(index))));
       case 'pagemap':
         return void (await p.pagemap(this.addr(c.at), this.fit(c.at, c.pages, Number(PAGE))));
+      case 'move_pages': {
+        const addrs = Array.from({ length: c.pages }, (_, i) => this.addr(c.at) + BigInt(i) * PAGE);
+        return void (await p.movePages(addrs, c.stat ? null : addrs.map(() => c.node), c.flags));
+      }
       case 'scan': {
         const start = this.addr(c.at);
         return void (await p.pagemapScan({
