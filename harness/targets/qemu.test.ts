@@ -33,17 +33,18 @@ describe('the spec', () => {
     expect(parseQemuSpec('qemu-arm64')).toEqual({
       arch: 'arm64',
       generation: 'stable',
-      kernelParams: ['mmconform.swap=65536', 'hugepages=16', 'mmconform.khugepaged=asleep'],
+      kernelParams: ['mmconform.swap=65536', 'hugepages=16', 'mmconform.khugepaged=asleep', 'numa_balancing=disable'],
       numaNodes: 2,
     });
     expect(parseQemuSpec('qemu-x86_64@current+thp=never+thp_zero=0+swap=1G+hugetlb=0')).toEqual({
       arch: 'x86_64',
       generation: 'current',
-      kernelParams: ['mmconform.thp=never', 'mmconform.thp_zero=0', 'mmconform.swap=1048576', 'mmconform.khugepaged=asleep'],
+      kernelParams: ['mmconform.thp=never', 'mmconform.thp_zero=0', 'mmconform.swap=1048576', 'mmconform.khugepaged=asleep', 'numa_balancing=disable'],
       numaNodes: 2,
     });
     expect(parseQemuSpec('qemu-arm64+numa=1').numaNodes).toBe(1);
-    expect(parseQemuSpec('qemu-arm64+swap=0+hugetlb=4+khugepaged=awake').kernelParams).toEqual(['hugepages=4']);
+    expect(parseQemuSpec('qemu-arm64+swap=0+hugetlb=4+khugepaged=awake').kernelParams).toEqual(['hugepages=4', 'numa_balancing=disable']);
+    expect(parseQemuSpec('qemu-arm64+numa=1').kernelParams).not.toContain('numa_balancing=disable');
   });
 
   test.each([

@@ -12,7 +12,7 @@
 // own brd module) the agent's init swaps to; hugetlb=N (default 16), 2 MiB
 // hugetlb pages the kernel reserves at boot (its hugepages=N); numa=N
 // (default 2), the 1 GiB split over N nodes, the CPU on node 0, so that
-// move_pages() has somewhere to move a page to.
+// move_pages() has somewhere to move a page to (automatic NUMA balancing off).
 //
 // The guest also loads kmod/ (mmconform_pgwalk), built for its kernel
 // against the headers setup unpacked, which gives Proc.descriptors(); where
@@ -84,6 +84,8 @@ export function parseQemuSpec(name: string): QemuSpec {
   if (hugetlb > 0) kernelParams.push(`hugepages=${hugetlb}`);
   // after the THP setting: init applies them in order, and khugepaged runs only with THP on
   if (khugepaged === 'asleep') kernelParams.push('mmconform.khugepaged=asleep');
+  // automatic NUMA balancing, on by default with two nodes, turns ptes into PROT_NONE hints at moments no model can follow
+  if (numaNodes > 1) kernelParams.push('numa_balancing=disable');
   return { arch, generation, kernelParams, numaNodes };
 }
 
