@@ -115,6 +115,7 @@ const KILLS: Readonly<Record<string, readonly string[]>> = {
     'pte-states: load: swapped back in, still uffd-wp',
     'pte-states: mremap of uffd-wp pages (no EVENT_REMAP): uffd-wp and markers dropped',
     'pte-states: PAGEMAP_SCAN(PM_SCAN_WP_MATCHING): the written pages, write-protected again',
+    'pte-states: swapoff: swapped pages mapped again read-only, uffd-wp and data kept; a store reuses an exclusive one',
     // the program's own error line: killed by SIGSEGV, a store to a swapped-out page whose soft-dirty entry reads as a PROT_NONE pte
     'regressions-uffd-wp: selftests: mmconform: regressions-uffd-wp',
   ],
@@ -147,6 +148,9 @@ const KILLS: Readonly<Record<string, readonly string[]>> = {
     'pte-states: move_pages of a read-only page: moved back read-only, a store faults',
     'pte-states: move_pages of a uffd-wp page: uffd-wp still, a store resolved in the kernel (async)',
     'pte-states: THP move_pages of one page: the whole block on the other node, a block still',
+    'pte-states: swapoff: swapped pages mapped again read-only, uffd-wp and data kept; a store reuses an exclusive one',
+    'pte-states: swapoff of a slot a child shares: one page mapped in both, exclusive in neither',
+    'pte-states: swapon: the device back, empty',
     // the suite's own error line: a marker decoded as swap device 5's entry, which no swapon made
     'pte-states: selftests: mmconform: pte-states',
   ],
