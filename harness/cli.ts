@@ -7,6 +7,7 @@ import { LayoutError } from '../model/arm64/layout.ts';
 import { colourFor } from './colour.ts';
 import { UsageError, oneLineMessage, type Command, type Io } from './command.ts';
 import { compareCommand } from './commands/compare.ts';
+import { coverageCommand } from './commands/coverage.ts';
 import { fuzzCommand } from './commands/fuzz.ts';
 import { layoutCommand } from './commands/layout.ts';
 import { listCommand } from './commands/list.ts';
@@ -14,7 +15,7 @@ import { mutantsCommand } from './commands/mutants.ts';
 import { runCommand } from './commands/run.ts';
 import { targetsCommand } from './commands/targets.ts';
 
-const COMMANDS: readonly Command[] = [layoutCommand, runCommand, compareCommand, fuzzCommand, mutantsCommand, listCommand, targetsCommand];
+const COMMANDS: readonly Command[] = [layoutCommand, runCommand, compareCommand, fuzzCommand, mutantsCommand, coverageCommand, listCommand, targetsCommand];
 
 const processIo: Io = {
   stdout: (text) => process.stdout.write(text),
