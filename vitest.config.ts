@@ -8,7 +8,7 @@ process.stderr.write(`fast-check seed ${seed} (replay: MMCONFORM_SEED=${seed} np
 
 export default defineConfig({
   test: {
-    include: ['{model,harness,suites,reports,bench,uapi,examples,mutants}/**/*.test.ts'],
+    include: ['{model,harness,suites,reports,mutants,cli,bench,uapi,examples}/**/*.test.ts'],
     // Property files share fast-check; per-file isolation only costs start-up time.
     isolate: false,
     reporters: ['default'],

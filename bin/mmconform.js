@@ -21,7 +21,7 @@ process.stdout.on('error', (e) => {
 });
 register();
 registerCjs();
-const { main } = await import('../harness/cli.ts');
+const { main } = await import('../cli/main.ts');
 // Exit now rather than when the event loop drains: a suite cut short by a
 // timeout or a signal may still be running on an in-process target.
 // (stdout and stderr are synchronous on Linux, so nothing written is lost.)

@@ -3,7 +3,7 @@
 // for another reason, shows. (Each runs only the suites that kill it; the
 // command runs them all.)
 import { describe, expect, test } from 'vitest';
-import { findSuite } from '../harness/commands/select.ts';
+import { findSuite } from '../cli/commands/select.ts';
 import { MUTANTS, UNEXPRESSED } from './catalogue.ts';
 import { runMutants } from './run.ts';
 

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Ajv2020 from 'ajv/dist/2020.js';
 import { expect, test } from 'vitest';
-import { mmconform } from '../harness/testing/cli.ts';
+import { mmconform } from '../cli/testing.ts';
 
 const schema = async (name: string): Promise<object> => JSON.parse(await readFile(new URL(`./schemas/${name}`, import.meta.url), 'utf8')) as object;
 const ajv = new Ajv2020({ allErrors: true, strict: true });

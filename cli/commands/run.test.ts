@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, test } from 'vitest';
 import type { ResultsJson } from '../../reports/results-json.ts';
 import { SUITES } from '../../suites/index.ts';
-import { expectUsageError, mmconform } from '../testing/cli.ts';
+import { expectUsageError, mmconform } from '../testing.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'mmconform-run-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -2,7 +2,7 @@
 // a complete run prints (the suites' own lists, checked against runs).
 
 import { SUITES } from '../../suites/index.ts';
-import { parseCommandArgs, type Command } from '../command.ts';
+import { parseCommandArgs, type Command } from '../../harness/command.ts';
 
 export const listCommand: Command = {
   name: 'list',

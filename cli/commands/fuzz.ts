@@ -10,14 +10,14 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { callSequence, type Call } from '../../suites/fuzz/calls.ts';
 import { differential, shrink, type Side, type Verdict } from '../../suites/fuzz/differential.ts';
-import { differenceText } from '../calls/compare.ts';
-import { KNOWN_DIFFERENCES } from '../calls/known-differences.ts';
+import { differenceText } from '../../harness/calls/compare.ts';
+import { KNOWN_DIFFERENCES } from '../../harness/calls/known-differences.ts';
 import { parseReplay, replayText, type ReplayFile } from '../../suites/fuzz/replay.ts';
 import { matchingSpec } from '../../suites/fuzz/settings.ts';
 import { cReproducer } from '../../reports/c-reproducer.ts';
-import { UsageError, oneLineMessage, parseCommandArgs, writeOutputFile, type Command, type Io } from '../command.ts';
-import { INTERRUPT_SIGNALS, onInterrupt, type InterruptSignal } from '../runner.ts';
-import type { Target } from '../target.ts';
+import { UsageError, oneLineMessage, parseCommandArgs, writeOutputFile, type Command, type Io } from '../../harness/command.ts';
+import { INTERRUPT_SIGNALS, onInterrupt, type InterruptSignal } from '../../harness/runner.ts';
+import type { Target } from '../../harness/target.ts';
 import { openTarget } from './select.ts';
 
 const whole = (name: string, v: string | undefined, dflt: number, min = 1): number => {

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
-import { expectUsageError, mmconform } from '../testing/cli.ts';
+import { expectUsageError, mmconform } from '../testing.ts';
 
 const dir = await mkdtemp(join(tmpdir(), 'mmconform-mutants-'));
 afterAll(() => rm(dir, { recursive: true, force: true }));

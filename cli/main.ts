@@ -4,8 +4,8 @@
 
 import { readFileSync } from 'node:fs';
 import { LayoutError } from '../model/arm64/layout.ts';
-import { colourFor } from './colour.ts';
-import { UsageError, oneLineMessage, type Command, type Io } from './command.ts';
+import { colourFor } from '../harness/colour.ts';
+import { UsageError, oneLineMessage, type Command, type Io } from '../harness/command.ts';
 import { compareCommand } from './commands/compare.ts';
 import { coverageCommand } from './commands/coverage.ts';
 import { fuzzCommand } from './commands/fuzz.ts';

@@ -6,9 +6,9 @@
 // signal N stopped it (the suites done by then are still reported), 2 on bad
 // input.
 
-import { coverage, TOTAL, type CoverageSummary } from '../coverage.ts';
-import { UsageError, oneLineMessage, parseCommandArgs, type Command } from '../command.ts';
-import { INTERRUPT_SIGNALS, onInterrupt, type InterruptSignal } from '../runner.ts';
+import { coverage, TOTAL, type CoverageSummary } from '../../reports/coverage.ts';
+import { UsageError, oneLineMessage, parseCommandArgs, type Command } from '../../harness/command.ts';
+import { INTERRUPT_SIGNALS, onInterrupt, type InterruptSignal } from '../../harness/runner.ts';
 import { chooseSuites, openTarget } from './select.ts';
 
 const pct = (part: CoverageSummary['lines']) => `${part.pct.toFixed(1)}% (${part.covered}/${part.total})`;

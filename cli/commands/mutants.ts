@@ -9,9 +9,9 @@ import { MUTANTS, UNEXPRESSED, type Mutant } from '../../mutants/catalogue.ts';
 import { runMutants } from '../../mutants/run.ts';
 import { mutantsHtml, mutantsJson, mutantsSummary, mutantsText } from '../../reports/mutants.ts';
 import { SUITES } from '../../suites/index.ts';
-import { UsageError, parseCommandArgs, type Command } from '../command.ts';
+import { UsageError, parseCommandArgs, type Command } from '../../harness/command.ts';
 import { planReports, REPORT_OPTIONS, REPORT_USAGE } from '../report-outputs.ts';
-import { INTERRUPT_SIGNALS, onInterrupt } from '../runner.ts';
+import { INTERRUPT_SIGNALS, onInterrupt } from '../../harness/runner.ts';
 import { chooseSuites } from './select.ts';
 
 const FORMATS = { text: mutantsText, json: mutantsJson, html: mutantsHtml } as const;

@@ -7,7 +7,6 @@ import { spawn } from 'node:child_process';
 import { copyFile, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Report } from 'c8';
 
 /** the package's root: bin/mmconform.js and model/ are under it */
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -59,6 +58,10 @@ function runSuite(target: string, suite: string, dir: string, ktap: (chunk: stri
 
 /** c8's report of the raw coverage in `raw`, written to `dir`; its summary. */
 async function report(name: string, raw: string, dir: string, sources: readonly string[], exit: number | null): Promise<CoverageSummary> {
+  // loaded here: the other commands run where the package's dev dependencies are not installed
+  const { Report } = await import('c8').catch(() => {
+    throw new Error('c8 is not installed: npm ci installs it');
+  });
   await new Report({
     reporter: REPORTERS,
     reportsDirectory: dir,

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { describe, expect, test } from 'vitest';
-import { expectUsageError, mmconform } from '../testing/cli.ts';
+import { expectUsageError, mmconform } from '../testing.ts';
 
 describe('mmconform fuzz', () => {
   test.each([

@@ -1,10 +1,10 @@
 // `mmconform targets`: the names --target takes, a line each, and for those
 // this machine cannot run, why not (and what to run to make it able).
 
-import { parseCommandArgs, type Command } from '../command.ts';
-import { whichSync } from '../qemu/exec.ts';
-import { KNOWN_TARGETS } from '../targets/index.ts';
-import { parseQemuSpec, qemuUnavailable } from '../targets/qemu.ts';
+import { parseCommandArgs, type Command } from '../../harness/command.ts';
+import { whichSync } from '../../harness/qemu/exec.ts';
+import { KNOWN_TARGETS } from '../../harness/targets/index.ts';
+import { parseQemuSpec, qemuUnavailable } from '../../harness/targets/qemu.ts';
 
 /** Why a target cannot run on this machine, or null. */
 function unavailable(name: string): string | null {

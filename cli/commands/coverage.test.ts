@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
-import { expectUsageError, mmconform } from '../testing/cli.ts';
+import { expectUsageError, mmconform } from '../testing.ts';
 import { renumberedKtap } from './coverage.ts';
 
 const dir = await mkdtemp(join(tmpdir(), 'mmconform-coverage-'));

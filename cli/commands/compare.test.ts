@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { expectUsageError, mmconform } from '../testing/cli.ts';
+import { expectUsageError, mmconform } from '../testing.ts';
 
 describe('mmconform compare', () => {
   test.each([

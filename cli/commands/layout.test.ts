@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, test } from 'vitest';
-import { expectUsageError, mmconform, type Run } from '../testing/cli.ts';
+import { expectUsageError, mmconform, type Run } from '../testing.ts';
 
 interface LayoutJson {
   layout: string;

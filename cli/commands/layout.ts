@@ -8,9 +8,9 @@ import type { LayoutView } from '../../reports/layout-groups.ts';
 import { layoutsHtml } from '../../reports/layout-html.ts';
 import { layoutsJson } from '../../reports/layout-json.ts';
 import { layoutsText } from '../../reports/layout-text.ts';
-import { parseCommandArgs, type Command } from '../command.ts';
+import { parseCommandArgs, type Command } from '../../harness/command.ts';
 import { planReports, REPORT_OPTIONS, REPORT_USAGE, type ReportFormat } from '../report-outputs.ts';
-import { resolveLayout } from '../layout-file.ts';
+import { resolveLayout } from '../../harness/layout-file.ts';
 
 const FORMATS: Readonly<Record<ReportFormat, (views: readonly LayoutView[]) => string>> = { text: layoutsText, json: layoutsJson, html: layoutsHtml };
 

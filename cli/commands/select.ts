@@ -2,10 +2,10 @@
 // one-line errors bad names get.
 
 import { SUITES } from '../../suites/index.ts';
-import { UsageError, oneLineMessage } from '../command.ts';
-import type { Suite } from '../suite.ts';
-import type { Target } from '../target.ts';
-import { resolveTarget } from '../targets/index.ts';
+import { UsageError, oneLineMessage } from '../../harness/command.ts';
+import type { Suite } from '../../harness/suite.ts';
+import type { Target } from '../../harness/target.ts';
+import { resolveTarget } from '../../harness/targets/index.ts';
 
 export function findSuite(command: string, name: string): Suite {
   const suite = SUITES.find((s) => s.name === name);

@@ -3,19 +3,19 @@
 // when any disagrees, 2 on bad input.
 
 import { allAgree, compareHtml, compareJson, compareMatrix, compareText, type CompareSections } from '../../reports/compare.ts';
-import { UsageError, oneLineMessage, parseCommandArgs, parseTimeoutSeconds, type Command } from '../command.ts';
+import { UsageError, oneLineMessage, parseCommandArgs, parseTimeoutSeconds, type Command } from '../../harness/command.ts';
 import { planReports, REPORT_OPTIONS, REPORT_USAGE } from '../report-outputs.ts';
-import { runSuites, type RunReport } from '../runner.ts';
-import type { Target } from '../target.ts';
+import { runSuites, type RunReport } from '../../harness/runner.ts';
+import type { Target } from '../../harness/target.ts';
 import { chooseSuites, openTarget } from './select.ts';
-import { DescriptorRecorder } from '../descriptors/record.ts';
-import { bitNamer, recordingDifferences, summarizeDifferences } from '../descriptors/compare.ts';
-import { resolveLayout } from '../layout-file.ts';
+import { DescriptorRecorder } from '../../harness/descriptors/record.ts';
+import { bitNamer, recordingDifferences, summarizeDifferences } from '../../harness/descriptors/compare.ts';
+import { resolveLayout } from '../../harness/layout-file.ts';
 import { DEFAULT_LAYOUT } from '../../model/arm64/layout.ts';
 import { pgtable } from '../../model/arm64/pgtable.ts';
-import { CallRecorder } from '../calls/record.ts';
-import { compareCallLogs } from '../calls/compare.ts';
-import type { Proc } from '../target.ts';
+import { CallRecorder } from '../../harness/calls/record.ts';
+import { compareCallLogs } from '../../harness/calls/compare.ts';
+import type { Proc } from '../../harness/target.ts';
 
 /** Raw entries compare only within one architecture's format. */
 async function sameArch(names: readonly string[], targets: readonly Target[]): Promise<void> {

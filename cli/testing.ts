@@ -1,7 +1,7 @@
 // Runs `mmconform` in-process for tests, capturing what it writes.
 
 import { expect } from 'vitest';
-import { main } from '../cli.ts';
+import { main } from './main.ts';
 
 export interface Run {
   readonly code: number | null;

@@ -4,7 +4,7 @@
 // the --format report (text by default), unless --output FILE takes it
 // there (in --format, or as FILE ends: .json, .html).
 
-import { UsageError, checkOutputFiles, writeOutputFiles, type Io } from './command.ts';
+import { UsageError, checkOutputFiles, writeOutputFiles, type Io } from '../harness/command.ts';
 
 export type ReportFormat = 'text' | 'json' | 'html';
 const FORMATS: readonly ReportFormat[] = ['text', 'json', 'html'];

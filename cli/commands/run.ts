@@ -7,8 +7,8 @@
 import { resultsJsonText } from '../../reports/results-json.ts';
 import { junitXml } from '../../reports/junit.ts';
 import { SUITES } from '../../suites/index.ts';
-import { UsageError, checkOutputFiles, oneLineMessage, parseCommandArgs, parseTimeoutSeconds, writeOutputFiles, type Command } from '../command.ts';
-import { onInterrupt, runExitStatus, runSuites, type RunReport } from '../runner.ts';
+import { UsageError, checkOutputFiles, oneLineMessage, parseCommandArgs, parseTimeoutSeconds, writeOutputFiles, type Command } from '../../harness/command.ts';
+import { onInterrupt, runExitStatus, runSuites, type RunReport } from '../../harness/runner.ts';
 import { chooseSuites, openTarget } from './select.ts';
 
 /**
