@@ -18,7 +18,6 @@ import type { System } from './system.ts';
 import * as V from './vma.ts';
 import type { Vma } from './vma.ts';
 
-
 /** What move_pages(2) returns: the pages not migrated, and a node or negated errno per page. */
 export interface MovePages {
   readonly ret: number;
