@@ -8,7 +8,7 @@ import { expectUsageError, mmconform } from '../testing.ts';
 
 describe('mmconform fuzz', () => {
   test.each([
-    ['no --against', ['fuzz'], 'fuzz: --against names the target to compare with'],
+    ['--min-agreement without --against', ['fuzz', '--min-agreement', '90'], 'fuzz: --min-agreement needs --against: the oracles allow no broken promise'],
     ['runs of 0', ['fuzz', '--against', 'reference', '--runs', '0'], 'fuzz: --runs takes a whole number of 1 or more, got "0"'],
     ['runs and time', ['fuzz', '--against', 'reference', '--runs', '2', '--time', '2'], 'fuzz: give --runs or --time, not both'],
     ['an unknown target', ['fuzz', '--against', 'bogus'], 'fuzz: --target bogus: unknown target "bogus"'],
@@ -16,6 +16,22 @@ describe('mmconform fuzz', () => {
     ['a missing replay file', ['fuzz', '--replay', '/nonexistent/x.json'], 'fuzz: --replay /nonexistent/x.json: ENOENT'],
   ])('%s: exit 2, one line', async (_, argv, message) => {
     await expectUsageError(argv, message);
+  });
+
+  test('no --against: the model judged by the oracles alone, every promise kept, exit 0', async () => {
+    const { code, stdout, stderr } = await mmconform('fuzz', '--target', 'reference:rfc', '--runs', '20', '--seed', '1');
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^KTAP version 1\n1\.\.20\n(ok \d+ sequence \d+ \(seed \d+, \d+ calls\)\n){20}# Totals: pass:20 fail:0/);
+    expect(stderr).toContain('judged by the oracles: answers, soft-dirty-write, uffd-wp-write, pagemap-scan-agree');
+  });
+
+  test('a plug-in with bug A1: the broken promise shrunk, shown with the command that runs it again, exit 1', { timeout: 60_000 }, async () => {
+    const { code, stdout } = await mmconform('fuzz', '--target', 'module:cli/fixtures/sd-writenotify.ts', '--runs', '30', '--seed', '5000');
+    expect(code).toBe(1);
+    expect(stdout).toMatch(/^# soft-dirty-write: a page a store completed on reads soft-dirty/m);
+    expect(stdout).toMatch(/^# \d+ calls \(from \d+\); again: mmconform fuzz --target module:cli\/fixtures\/sd-writenotify\.ts --seed 5029 --runs 1 --max-calls 40$/m);
+    expect(stdout).toMatch(/^# broken after call \d+: page 0x[0-9a-f]+: pagemap 0x[0-9a-f]+, not soft-dirty after a store$/m);
+    expect(stdout).toMatch(/^not ok 30 sequence 29 \(seed 5029, 40 calls\) # soft-dirty-write$/m);
   });
 
   test('a replay file that is not one: exit 2, one line', async () => {

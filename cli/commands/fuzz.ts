@@ -1,8 +1,11 @@
 // `mmconform fuzz`: the differential fuzzer. Generated sequences of
 // everyday calls run on a target and on another it is held against, every
-// call's outcome compared (suites/fuzz/). KTAP on stdout, a line a
-// sequence; progress on stderr. A disagreement is shrunk and written out
-// as a replay file. Exit status 0 when no sequence disagreed, 1 when one
+// call's outcome compared (suites/fuzz/); or, with no target to hold it
+// against, on one target judged by what the features promise
+// (suites/fuzz/oracles.ts). KTAP on stdout, a line a sequence; progress on
+// stderr. A disagreement is shrunk and written out as a replay file; a
+// broken promise is shrunk and shown with the command that runs it again.
+// Exit status 0 when no sequence disagreed or broke a promise, 1 when one
 // did, 2 on bad input.
 
 import { mkdir, readFile } from 'node:fs/promises';
@@ -10,6 +13,8 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { callSequence, type Call } from '../../suites/fuzz/calls.ts';
 import { differential, shrink, type Side, type Verdict } from '../../suites/fuzz/differential.ts';
+import { ORACLES, shrinkViolation } from '../../suites/fuzz/oracles.ts';
+import { oracleJudge, runSequence } from '../../suites/fuzz/sequence.ts';
 import { differenceText } from '../../harness/calls/compare.ts';
 import { KNOWN_DIFFERENCES } from '../../harness/calls/known-differences.ts';
 import { parseReplay, replayText, type ReplayFile } from '../../suites/fuzz/replay.ts';
@@ -76,6 +81,7 @@ export const fuzzCommand: Command = {
   summary: 'run generated call sequences on two targets and compare every call, shrinking what disagrees',
   usage: [
     'mmconform fuzz --target A --against B [--runs N | --time S] [--seed N] [--max-calls N] [--out DIR] [--min-agreement P]',
+    'mmconform fuzz --target A [--runs N | --time S] [--seed N] [--max-calls N]   (no --against: judged by the oracles)',
     'mmconform fuzz --replay FILE [--target A] [--against B]',
     '  --target     the target judged (default reference, set up as B runs: THP, swap, hugetlb)',
     '  --against    the target it is held against, usually a real kernel (linux-host, qemu-arm64@current, ...)',
@@ -87,6 +93,7 @@ export const fuzzCommand: Command = {
     '  --replay     run the calls of a replay file again and compare',
     '  --min-agreement  pass when at least P percent of the sequences show no disagreement (default 100)',
     `  named differences (never counted as disagreements): ${KNOWN_DIFFERENCES.map((k) => k.name).join(', ')}`,
+    `  oracles, without --against: ${Object.keys(ORACLES).join(', ')}`,
     '  exit status: 0 no disagreement (or at least --min-agreement percent without), 1 otherwise, 2 bad input,',
     '               130/143 interrupted (the totals so far are printed)',
   ].join('\n'),
@@ -121,7 +128,6 @@ export const fuzzCommand: Command = {
     }
     const a = values.target ?? replay?.target ?? 'reference';
     const b = values.against ?? replay?.against;
-    if (b === undefined) throw new UsageError('fuzz: --against names the target to compare with (e.g. linux-host)');
     const runs = whole('runs', values.runs, 100);
     const seconds = values.time === undefined ? null : whole('time', values.time, 1);
     const maxCalls = whole('max-calls', values['max-calls'], 40);
@@ -129,6 +135,10 @@ export const fuzzCommand: Command = {
     if (!/^\d+(\.\d+)?$/.test(values['min-agreement'] ?? '100') || minAgreement > 100)
       throw new UsageError(`fuzz: --min-agreement takes a percentage from 0 to 100, got "${values['min-agreement']}"`);
     const seed = values.seed === undefined ? (Date.now() ^ (Math.random() * 0x7fffffff)) >>> 0 : whole('seed', values.seed, 0, 0);
+    if (b === undefined) {
+      if (values['min-agreement'] !== undefined) throw new UsageError('fuzz: --min-agreement needs --against: the oracles allow no broken promise');
+      return oracleCampaign(io, a, runs, seconds, maxCalls, seed);
+    }
 
     const { names, sides, targets } = await openSides(io, a, b);
     try {
@@ -211,3 +221,63 @@ export const fuzzCommand: Command = {
     }
   },
 };
+
+/**
+ * Sequences on one target, judged by the oracles: each broken promise
+ * shrunk once per oracle, the calls that show it and the command that runs
+ * the sequence again printed. Exit status 0 when none broke one.
+ */
+async function oracleCampaign(io: Io, name: string, runs: number, seconds: number | null, maxCalls: number, seed: number): Promise<number> {
+  const target = await openTarget('fuzz', name);
+  try {
+    const caps = await target.capabilities();
+    const info = await target.info();
+    const judge = await oracleJudge(target);
+    const arb = callSequence({ hugetlb: caps.hugetlb, uffdWp: caps.uffdWp, sameArch: true }, undefined, maxCalls);
+    io.stderr(`fuzz: seed ${seed} (replay: --seed ${seed}); ${name} (${info.arch}) judged by the oracles: ${Object.keys(ORACLES).join(', ')}\n`);
+    const started = Date.now();
+    const deadline = seconds === null ? Infinity : started + seconds * 1000;
+    const total = seconds === null ? runs : Infinity;
+    io.stdout(seconds === null ? `KTAP version 1\n1..${runs}\n` : 'KTAP version 1\n');
+    let broken = 0;
+    let calls = 0;
+    let n = 0;
+    const shrunk = new Set<string>();
+    let interrupted: InterruptSignal | null = null;
+    const stopListening = onInterrupt((signal) => void (interrupted ??= signal));
+    for (; n < total && Date.now() < deadline && interrupted === null; n++) {
+      await new Promise((resolve) => setImmediate(resolve));
+      const [seq] = fc.sample(arb, { seed: seed + n, numRuns: 1 }) as [Call[]];
+      calls += seq.length;
+      const violations = await judge(seq);
+      const first = violations[0];
+      if (first && !shrunk.has(first.oracle)) {
+        shrunk.add(first.oracle);
+        const small = await shrinkViolation(seq, judge, first.oracle);
+        io.stdout(`# ${first.oracle}: ${ORACLES[first.oracle]}\n`);
+        io.stdout(`# ${small.calls.length} calls (from ${seq.length}); again: mmconform fuzz --target ${name} --seed ${seed + n} --runs 1 --max-calls ${maxCalls}\n`);
+        // the log but the closing dump, which starts at its last smaps read
+        const log = await runSequence(target, small.calls);
+        const dump = log.map((l) => l.call).lastIndexOf('read("/proc/self/smaps")');
+        for (const l of log.slice(0, dump < 0 ? log.length : dump)) io.stdout(`#   ${l.call} = ${l.outcome.split('\n')[0]}\n`);
+        io.stdout(`# broken after call ${small.violation.call}: ${small.violation.detail}\n`);
+      }
+      if (first) broken++;
+      const why = first ? ` # ${[...new Set(violations.map((v) => v.oracle))].join(', ')}` : '';
+      io.stdout(`${first ? 'not ok' : 'ok'} ${n + 1} sequence ${n} (seed ${seed + n}, ${seq.length} calls)${why}\n`);
+      if ((n + 1) % 50 === 0) io.stderr(`fuzz: ${n + 1} sequences, ${broken} broke a promise\n`);
+    }
+    stopListening();
+    if (seconds !== null) io.stdout(`1..${n}\n`);
+    const secs = (Date.now() - started) / 1000;
+    io.stdout(`# Totals: pass:${n - broken} fail:${broken} xfail:0 xpass:0 skip:0 error:0\n`);
+    io.stderr(`fuzz: ${n} sequences, ${calls} calls in ${secs.toFixed(1)} s (${(n / secs).toFixed(1)} sequences/s); ${broken} broke a promise; seed ${seed}\n`);
+    if (interrupted !== null) {
+      io.stderr(`fuzz: interrupted by ${interrupted} after ${n} sequences\n`);
+      return 128 + INTERRUPT_SIGNALS[interrupted as InterruptSignal];
+    }
+    return broken ? 1 : 0;
+  } finally {
+    await target.close().catch((e: unknown) => io.stderr(`mmconform: closing ${name}: ${oneLineMessage(e)}\n`));
+  }
+}

@@ -7,6 +7,7 @@ import type { Proc, Target, Thread } from '../../harness/target.ts';
 import * as U from '../../uapi/linux.ts';
 import { isErr } from '../../uapi/linux.ts';
 import { ARENA, MEMFD_PAGES, PAGE, REGISTERED, SLOT_PAGES, SLOTS, slotRanges, type Call, type Ref } from './calls.ts';
+import { afterWrite, atEnd, type Judge, type OracleCaps, type Violation } from './oracles.ts';
 
 /** How much of an area a target chose the closing pagemap reads. */
 const CHOSEN_PAGES = 1024;
@@ -39,7 +40,15 @@ class Runner {
   constructor(
     private readonly proc: Proc,
     private readonly memfd: number,
+    /** told of the pages each store, fill, increment or atomic add wrote, once it completed */
+    private readonly wrote: (index: number, pages: readonly bigint[]) => Promise<void> = async () => {},
   ) {}
+
+  /** the pages of [start, start + len) */
+  private static pages(start: bigint, len: number): bigint[] {
+    const first = start & ~(PAGE - 1n);
+    return Array.from({ length: len > 0 ? Number((start + BigInt(len) - 1n - first) / PAGE) + 1 : 0 }, (_, i) => first + BigInt(i) * PAGE);
+  }
 
   /** The area a ref names a page of, where it is not a slot: one the target chose, or the registered one. */
   private area(r: Ref): readonly [bigint, number] | undefined {
@@ -94,14 +103,24 @@ class Runner {
         return void (await p.madvise(this.addr(c.at), bytes(c.pages), c.advice));
       case 'load':
         return void (await p.read(this.addr(c.at) + BigInt(c.offset), this.fit(c.at, c.len, 1, c.offset)));
-      case 'store':
-        return void (await p.write(this.addr(c.at) + BigInt(c.offset), new Uint8Array(this.fit(c.at, c.len, 1, c.offset)).fill(storeByte(index))));
-      case 'fill':
-        return void (await p.fill(this.addr(c.at), bytes(this.fit(c.at, c.pages, Number(PAGE))), storeByte(index)));
+      case 'store': {
+        const at = this.addr(c.at) + BigInt(c.offset);
+        const len = this.fit(c.at, c.len, 1, c.offset);
+        if ((await p.write(at, new Uint8Array(len).fill(storeByte(index)))).ok) await this.wrote(index, Runner.pages(at, len));
+        return;
+      }
+      case 'fill': {
+        const at = this.addr(c.at);
+        const len = bytes(this.fit(c.at, c.pages, Number(PAGE)));
+        if ((await p.fill(at, len, storeByte(index))).ok) await this.wrote(index, Runner.pages(at, Number(len)));
+        return;
+      }
       case 'increment': {
         const n = this.fit(c.at, c.pages, Number(PAGE));
         const start = this.addr(c.at);
-        return void (await p.increment(Array.from({ length: Math.ceil(n / c.step) }, (_, i) => start + bytes(i * c.step) + BigInt(i % 8))));
+        const addrs = Array.from({ length: Math.ceil(n / c.step) }, (_, i) => start + bytes(i * c.step) + BigInt(i % 8));
+        if ((await p.increment(addrs)).ok) await this.wrote(index, addrs);
+        return;
       }
       case 'atomic_add': {
         while (this.threads.length <= c.thread) {
@@ -109,7 +128,9 @@ class Runner {
           if (isErr(th)) return;
           this.threads.push(th);
         }
-        return void (await this.threads[c.thread]!.atomicAdd([this.addr(c.at) + 4n * BigInt(index % 1024)], 1));
+        const at = this.addr(c.at) + 4n * BigInt(index % 1024);
+        if ((await this.threads[c.thread]!.atomicAdd([at], 1)).ok) await this.wrote(index, [at]);
+        return;
       }
       case 'shm': {
         const id = await p.shmget(IPC_PRIVATE, bytes(c.pages), U.IPC_CREAT | U.SHM_R | U.SHM_W | (c.hugetlb ? U.SHM_HUGETLB : 0));
@@ -205,25 +226,53 @@ class Runner {
   }
 }
 
+/** A sequence's call log, and what the oracles found (none where they were not asked for). */
+export interface Judged {
+  readonly lines: CallLine[];
+  readonly violations: Violation[];
+}
+
 /**
- * The call log of `calls` run on `target`. A call the target fails to answer
- * (it throws) ends the log with a "fails: ..." line; only a target that
- * cannot start a process throws.
+ * The call log of `calls` run on `target`, judged by the oracles where
+ * `caps` is given. A call the target fails to answer (it throws) ends the
+ * log with a "fails: ..." line; only a target that cannot start a process
+ * throws.
  */
-export async function runSequence(target: Target, calls: readonly Call[]): Promise<CallLine[]> {
+export async function judgeSequence(target: Target, calls: readonly Call[], caps?: OracleCaps): Promise<Judged> {
   const recorder = new CallRecorder(slotRanges());
-  const proc = recorder.wrap(await target.spawn(), 'fuzz');
+  const raw = await target.spawn();
+  const proc = recorder.wrap(raw, 'fuzz');
+  const violations: Violation[] = [];
+  /** the call being made: where a failure to answer happened */
+  let at = 0;
   try {
     const memfd = await proc.memfdCreate('fuzz', 0);
     if (isErr(memfd)) throw new Error(`memfd_create: ${memfd.name}`);
     await proc.ftruncate(memfd, bytes(MEMFD_PAGES));
-    const runner = new Runner(proc, memfd);
-    for (const [i, c] of calls.entries()) await runner.run(c, i);
+    const wrote = caps ? async (i: number, pages: readonly bigint[]) => void violations.push(...(await afterWrite(raw, caps, i, pages))) : undefined;
+    const runner = new Runner(proc, memfd, wrote);
+    for (const c of calls) {
+      await runner.run(c, at);
+      at++;
+    }
+    if (caps) violations.push(...(await atEnd(raw, caps, calls.length)));
     await runner.dump();
-  } catch {
+  } catch (e) {
     // the failure is the log's last line
+    if (caps) violations.push({ oracle: 'answers', call: at, detail: e instanceof Error ? e.message.split('\n')[0]! : String(e) });
   } finally {
     await proc.exit().catch(() => {});
   }
-  return recorder.lines;
+  return { lines: recorder.lines, violations };
+}
+
+/** The call log of `calls` run on `target` (judgeSequence() without the oracles). */
+export async function runSequence(target: Target, calls: readonly Call[]): Promise<CallLine[]> {
+  return (await judgeSequence(target, calls)).lines;
+}
+
+/** The oracles' judge of sequences on one target. */
+export async function oracleJudge(target: Target): Promise<Judge> {
+  const caps = await target.capabilities();
+  return async (calls) => (await judgeSequence(target, calls, caps)).violations;
 }

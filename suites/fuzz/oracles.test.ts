@@ -1,0 +1,44 @@
+// Each oracle fires on a mutant of the catalogue that breaks its promise,
+// and stays quiet on the reference, for the same few calls.
+import { describe, expect, test } from 'vitest';
+import { deriveReference } from '../../harness/plugin.ts';
+import { referenceTarget } from '../../harness/targets/reference.ts';
+import type { Target } from '../../harness/target.ts';
+import { MUTANTS } from '../../mutants/catalogue.ts';
+import * as U from '../../uapi/linux.ts';
+import type { Call } from './calls.ts';
+import type { OracleName } from './oracles.ts';
+import { judgeSequence } from './sequence.ts';
+
+const slot0 = { base: 0, page: 0 };
+const anon = (pages: number): Call => ({ op: 'mmap', at: slot0, place: 'fixed', pages, prot: U.PROT_READ | U.PROT_WRITE, shared: false, backing: 'anon', populate: false, noreserve: false, offPages: 0 });
+const store: Call = { op: 'store', at: slot0, offset: 0, len: 8 };
+/** async uffd-wp over four pages of slot 0, the first written and protected */
+const protectedPage: Call[] = [
+  { op: 'uffd_setup', flags: U.O_CLOEXEC | U.O_NONBLOCK, features: U.UFFD_FEATURE_WP_ASYNC, at: slot0, pages: 4, mode: Number(U.UFFDIO_REGISTER_MODE_WP), shared: false, backing: 'anon' },
+  store,
+  { op: 'uffdio_writeprotect', at: slot0, pages: 1, wp: true },
+];
+
+async function fired(target: Target, calls: readonly Call[]): Promise<OracleName[]> {
+  const { violations } = await judgeSequence(target, calls, await target.capabilities());
+  return [...new Set(violations.map((v) => v.oracle))];
+}
+
+const mutant = (ref: string) => deriveReference(MUTANTS.find((m) => m.ref === ref)!.variant);
+
+describe('the fuzzer\'s oracles, each on a mutant that breaks its promise', () => {
+  test.each([
+    // A2: mprotect(PROT_READ|PROT_WRITE) after clear_refs makes the pte writable again, so the next store sets no soft-dirty
+    ['soft-dirty-write', 'A2', ':rfc', [anon(1), store, { op: 'clear_refs', data: '4' }, { op: 'mprotect', at: slot0, pages: 1, prot: U.PROT_READ }, { op: 'mprotect', at: slot0, pages: 1, prot: U.PROT_READ | U.PROT_WRITE }, store]],
+    // G2: UFFDIO_UNREGISTER leaves the uffd-wp bit behind, and a store to the unregistered page keeps it
+    ['uffd-wp-write', 'G2', '', [...protectedPage, { op: 'uffdio_unregister', at: slot0, pages: 4 }, store]],
+    // I4: a hugetlb marker's type masked to 5 is no marker to the fault, which comes back for ever (the model gives up and says so)
+    ['answers', 'I4', '', [{ ...protectedPage[0]!, pages: 512, backing: 'hugetlb' }, { op: 'uffdio_writeprotect', at: slot0, pages: 512, wp: true }, store]],
+    // H3: PAGEMAP_SCAN reads a swap entry's uffd-wp with the present accessor: a protected page swapped out counts as written
+    ['pagemap-scan-agree', 'H3', '', [...protectedPage, { op: 'madvise', at: slot0, pages: 1, advice: U.MADV_PAGEOUT }]],
+  ] as const)('%s fires on %s, not on the reference', async (oracle, ref, base, calls) => {
+    expect(await fired(await mutant(ref), calls)).toEqual([oracle]);
+    expect(await fired(await referenceTarget(base), calls)).toEqual([]);
+  });
+});
