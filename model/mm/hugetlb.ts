@@ -113,10 +113,10 @@ export class HugetlbPool {
     this.freeOn[from]!++;
   }
 
-  // hugetlb_acct_memory(-n) -> return_unused_surplus_pages(): reservations dropped take surplus pages with them
+  // hugetlb_acct_memory(-n) -> return_unused_surplus_pages(): reservations dropped take free surplus pages with them
   unreserve(pages: number): void {
     this.resv -= pages;
-    const gone = Math.min(pages, this.surplus);
+    const gone = Math.min(pages, this.surplus, this.free);
     this.surplus -= gone;
     this.total -= gone;
     this.shrink(gone);
