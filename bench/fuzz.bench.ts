@@ -2,14 +2,16 @@
 // sequences (a fixed seed) run one after the other through runSequence(),
 // on the reference model and on each real kernel at hand, side by side.
 // A fuzz campaign runs both sides of a pair, so its rate is about the
-// slower side's.
+// slower side's. Then the same sequences judged by the oracles on one
+// target (`mmconform fuzz --target T`): the model with soft-dirty, and
+// the host.
 
 import fc from 'fast-check';
 import { buildAgent } from '../harness/agent/build.ts';
 import { parseQemuSpec, qemuUnavailable } from '../harness/targets/qemu.ts';
 import { resolveTarget } from '../harness/targets/index.ts';
 import { callSequence } from '../suites/fuzz/calls.ts';
-import { runSequence } from '../suites/fuzz/sequence.ts';
+import { judgeSequence, runSequence } from '../suites/fuzz/sequence.ts';
 import { fromSamples, progress, type BenchResult } from './run.ts';
 
 export const name = 'fuzz';
@@ -51,11 +53,34 @@ export async function run(): Promise<BenchResult[]> {
       await t.close();
     }
   }
-  return fromSamples(name, `${SEQUENCES} generated sequences, run one after the other`, 'sequence', SEQUENCES, names.map((n) => ({ name: n })), samples);
+  const judged = ['reference:rfc', ...names.filter((n) => n === 'linux-host')];
+  const judgedSamples: number[][] = judged.map(() => []);
+  for (const [i, n] of judged.entries()) {
+    const t = await resolveTarget(n);
+    try {
+      const caps = await t.capabilities();
+      for (let r = 0; r < RUNS; r++) {
+        const t0 = performance.now();
+        for (const s of seqs) await judgeSequence(t, s, caps);
+        judgedSamples[i]!.push(performance.now() - t0);
+      }
+      progress(`${name}: ${n} judged by the oracles: ${(judgedSamples[i]![RUNS - 1]! / 1000).toFixed(2)} s for ${SEQUENCES} sequences`);
+    } finally {
+      await t.close();
+    }
+  }
+  return [
+    ...fromSamples(name, `${SEQUENCES} generated sequences, run one after the other`, 'sequence', SEQUENCES, names.map((n) => ({ name: n })), samples),
+    ...fromSamples(name, `${SEQUENCES} generated sequences judged by the oracles`, 'sequence', SEQUENCES, judged.map((n) => ({ name: n })), judgedSamples),
+  ];
 }
 
 export function summary(results: readonly BenchResult[]): string {
   return results
-    .map((r) => `${r.variant}: ${((r.ops * 1000) / r.medianMs).toFixed(1)} sequences/s, ${(((calls.get(r.variant) ?? 0) * 1000) / r.medianMs).toFixed(0)} calls/s`)
+    .map((r) =>
+      r.group.includes('oracles')
+        ? `${r.variant}, judged by the oracles: ${((r.ops * 1000) / r.medianMs).toFixed(1)} sequences/s`
+        : `${r.variant}: ${((r.ops * 1000) / r.medianMs).toFixed(1)} sequences/s, ${(((calls.get(r.variant) ?? 0) * 1000) / r.medianMs).toFixed(0)} calls/s`,
+    )
     .join('\n');
 }
