@@ -155,24 +155,10 @@ export const fuzzCommand: Command = {
       const offer = { hugetlb: caps.every((c) => c.hugetlb), uffdWp: caps.every((c) => c.uffdWp), sameArch: infos.every((i) => i.arch === infos[0]!.arch) };
       const arb = callSequence(offer, undefined, maxCalls);
       io.stderr(`fuzz: seed ${seed} (replay: --seed ${seed}); ${names[0]} against ${names[1]}\n`);
-      const started = Date.now();
-      const deadline = seconds === null ? Infinity : started + seconds * 1000;
-      const total = seconds === null ? runs : Infinity;
-      if (seconds === null) io.stdout(`KTAP version 1\n1..${runs}\n`);
-      else io.stdout('KTAP version 1\n');
       const counts = { agree: 0, named: 0, noise: 0, placement: 0, differ: 0 };
-      let calls = 0;
-      let n = 0;
       /** a disagreement already shrunk, by its signature: the replay file written for it */
       const seen = new Map<string, string>();
-      // an interrupt (SIGPIPE: stdout closed) ends the campaign after the sequence at hand, with the totals so far
-      let interrupted: InterruptSignal | null = null;
-      const stopListening = onInterrupt((signal) => void (interrupted ??= signal));
-      for (; n < total && Date.now() < deadline && interrupted === null; n++) {
-        // a model answers without I/O: give the signal handlers their turn
-        await new Promise((resolve) => setImmediate(resolve));
-        const [seq] = fc.sample(arb, { seed: seed + n, numRuns: 1 }) as [Call[]];
-        calls += seq.length;
+      const end = await campaign(io, arb, seed, runs, seconds, async (seq, n) => {
         const o = await differential(seq, sides);
         counts[o.verdict.kind]++;
         const sig = o.verdict.kind === 'differ' ? signature(o.verdict) : '';
@@ -203,19 +189,11 @@ export const fuzzCommand: Command = {
         }
         io.stdout(`${o.verdict.kind === 'differ' ? 'not ok' : 'ok'} ${n + 1} sequence ${n} (seed ${seed + n}, ${seq.length} calls)${describe(o.verdict)}\n`);
         if ((n + 1) % 50 === 0) io.stderr(`fuzz: ${n + 1} sequences, ${counts.differ} disagree\n`);
-      }
-      stopListening();
-      if (seconds !== null) io.stdout(`1..${n}\n`);
-      const secs = (Date.now() - started) / 1000;
+      });
+      const { n } = end;
       const agreement = n ? (100 * (n - counts.differ)) / n : 100;
       io.stdout(`# agree ${counts.agree}, named ${counts.named}, noise ${counts.noise}, placement ${counts.placement}, disagree ${counts.differ} of ${n}: ${agreement.toFixed(1)}% without a disagreement\n`);
-      io.stdout(`# Totals: pass:${n - counts.differ} fail:${counts.differ} xfail:0 xpass:0 skip:0 error:0\n`);
-      io.stderr(`fuzz: ${n} sequences, ${calls} calls in ${secs.toFixed(1)} s (${(n / secs).toFixed(1)} sequences/s); ${counts.differ} disagree; seed ${seed}\n`);
-      if (interrupted !== null) {
-        io.stderr(`fuzz: interrupted by ${interrupted} after ${n} sequences\n`);
-        return 128 + INTERRUPT_SIGNALS[interrupted as InterruptSignal];
-      }
-      return agreement >= minAgreement ? 0 : 1;
+      return campaignExit(io, end, seed, counts.differ, 'disagree', agreement >= minAgreement ? 0 : 1);
     } finally {
       for (const [i, t] of targets.entries()) await t.close().catch((e: unknown) => io.stderr(`mmconform: closing ${names[i]}: ${oneLineMessage(e)}\n`));
     }
@@ -235,20 +213,9 @@ async function oracleCampaign(io: Io, name: string, runs: number, seconds: numbe
     const judge = await oracleJudge(target);
     const arb = callSequence({ hugetlb: caps.hugetlb, uffdWp: caps.uffdWp, sameArch: true }, undefined, maxCalls);
     io.stderr(`fuzz: seed ${seed} (replay: --seed ${seed}); ${name} (${info.arch}) judged by the oracles: ${Object.keys(ORACLES).join(', ')}\n`);
-    const started = Date.now();
-    const deadline = seconds === null ? Infinity : started + seconds * 1000;
-    const total = seconds === null ? runs : Infinity;
-    io.stdout(seconds === null ? `KTAP version 1\n1..${runs}\n` : 'KTAP version 1\n');
     let broken = 0;
-    let calls = 0;
-    let n = 0;
     const shrunk = new Set<string>();
-    let interrupted: InterruptSignal | null = null;
-    const stopListening = onInterrupt((signal) => void (interrupted ??= signal));
-    for (; n < total && Date.now() < deadline && interrupted === null; n++) {
-      await new Promise((resolve) => setImmediate(resolve));
-      const [seq] = fc.sample(arb, { seed: seed + n, numRuns: 1 }) as [Call[]];
-      calls += seq.length;
+    const end = await campaign(io, arb, seed, runs, seconds, async (seq, n) => {
       const violations = await judge(seq);
       const first = violations[0];
       if (first && !shrunk.has(first.oracle)) {
@@ -266,18 +233,56 @@ async function oracleCampaign(io: Io, name: string, runs: number, seconds: numbe
       const why = first ? ` # ${[...new Set(violations.map((v) => v.oracle))].join(', ')}` : '';
       io.stdout(`${first ? 'not ok' : 'ok'} ${n + 1} sequence ${n} (seed ${seed + n}, ${seq.length} calls)${why}\n`);
       if ((n + 1) % 50 === 0) io.stderr(`fuzz: ${n + 1} sequences, ${broken} broke a promise\n`);
-    }
-    stopListening();
-    if (seconds !== null) io.stdout(`1..${n}\n`);
-    const secs = (Date.now() - started) / 1000;
-    io.stdout(`# Totals: pass:${n - broken} fail:${broken} xfail:0 xpass:0 skip:0 error:0\n`);
-    io.stderr(`fuzz: ${n} sequences, ${calls} calls in ${secs.toFixed(1)} s (${(n / secs).toFixed(1)} sequences/s); ${broken} broke a promise; seed ${seed}\n`);
-    if (interrupted !== null) {
-      io.stderr(`fuzz: interrupted by ${interrupted} after ${n} sequences\n`);
-      return 128 + INTERRUPT_SIGNALS[interrupted as InterruptSignal];
-    }
-    return broken ? 1 : 0;
+    });
+    return campaignExit(io, end, seed, broken, 'broke a promise', broken ? 1 : 0);
   } finally {
     await target.close().catch((e: unknown) => io.stderr(`mmconform: closing ${name}: ${oneLineMessage(e)}\n`));
   }
+}
+
+/** How a campaign ended: sequences run, calls made, seconds taken, and the signal that stopped it. */
+interface CampaignEnd {
+  readonly n: number;
+  readonly calls: number;
+  readonly secs: number;
+  readonly interrupted: InterruptSignal | null;
+}
+
+/**
+ * The loop both kinds of campaign share: sequence n drawn with seed + n,
+ * until `runs` ran or `seconds` passed, KTAP's plan around them. An
+ * interrupt (SIGPIPE: stdout closed) ends it after the sequence at hand.
+ */
+async function campaign(io: Io, arb: fc.Arbitrary<Call[]>, seed: number, runs: number, seconds: number | null, each: (seq: Call[], n: number) => Promise<void>): Promise<CampaignEnd> {
+  const started = Date.now();
+  const deadline = seconds === null ? Infinity : started + seconds * 1000;
+  const total = seconds === null ? runs : Infinity;
+  io.stdout(seconds === null ? `KTAP version 1\n1..${runs}\n` : 'KTAP version 1\n');
+  let calls = 0;
+  let n = 0;
+  let interrupted: InterruptSignal | null = null;
+  const stopListening = onInterrupt((signal) => void (interrupted ??= signal));
+  try {
+    for (; n < total && Date.now() < deadline && interrupted === null; n++) {
+      // a model answers without I/O: give the signal handlers their turn
+      await new Promise((resolve) => setImmediate(resolve));
+      const [seq] = fc.sample(arb, { seed: seed + n, numRuns: 1 }) as [Call[]];
+      calls += seq.length;
+      await each(seq, n);
+    }
+  } finally {
+    stopListening();
+  }
+  if (seconds !== null) io.stdout(`1..${n}\n`);
+  return { n, calls, secs: (Date.now() - started) / 1000, interrupted };
+}
+
+/** A campaign's totals (KTAP on stdout, the rate on stderr) and its exit status: 128+N when signal N stopped it, else `status`. */
+function campaignExit(io: Io, end: CampaignEnd, seed: number, failed: number, what: string, status: number): number {
+  const { n, calls, secs } = end;
+  io.stdout(`# Totals: pass:${n - failed} fail:${failed} xfail:0 xpass:0 skip:0 error:0\n`);
+  io.stderr(`fuzz: ${n} sequences, ${calls} calls in ${secs.toFixed(1)} s (${(n / secs).toFixed(1)} sequences/s); ${failed} ${what}; seed ${seed}\n`);
+  if (end.interrupted === null) return status;
+  io.stderr(`fuzz: interrupted by ${end.interrupted} after ${n} sequences\n`);
+  return 128 + INTERRUPT_SIGNALS[end.interrupted];
 }
