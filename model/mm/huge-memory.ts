@@ -6,6 +6,7 @@ import type { Pmd } from '../arm64/pgtable.ts';
 import { SWP_MIGRATION_READ } from '../arm64/swapops.ts';
 import type { Mm } from './mm.ts';
 import type { Folio } from './physmem.ts';
+import { migrationPte } from './rmap.ts';
 import { PMD_MASK, PMD_SIZE } from './pgtables.ts';
 import type { Vma } from './vma.ts';
 
@@ -63,28 +64,14 @@ export function splitHugePmdIfNeeded(mm: Mm, vma: Vma, addr: bigint): void {
 
 /**
  * set_pmd_migration_entry() of a present huge pmd mapping the folio: a pmd
- * migration entry in its place, writable, readable-exclusive or readable,
- * with young, dirty, soft-dirty and uffd-wp carried; returns it.
+ * migration entry in its place, made as try_to_migrate_one() makes a pte's
+ * (the head page's exclusivity decides); returns it.
  */
 export function setPmdMigrationEntry(mm: Mm, slot: number, folio: Folio): Pmd {
-  const pg = mm.pg;
   const pmdval = mm.pt.read(slot);
   // pmdp_invalidate()
-  mm.pt.write(slot, pg.pmdMkinvalid(pmdval));
-  let e = pg.pteWrite(pmdval)
-    ? pg.makeWritableMigrationEntry(folio.pfn)
-    : folio.anon && folio.exclusive(0)
-      ? pg.makeReadableExclusiveMigrationEntry(folio.pfn)
-      : pg.makeReadableMigrationEntry(folio.pfn);
-  if (pg.pteYoung(pmdval)) e = pg.makeMigrationEntryYoung(e);
-  if (pg.pteDirty(pmdval)) {
-    folio.dirty = true;
-    e = pg.makeMigrationEntryDirty(e);
-  }
-  // pmd_swp_mksoft_dirty(), pmd_swp_mkuffd_wp(): arm64's are the pte ones
-  let pmdswp = pg.swpEntryToPmd(e);
-  if (pg.pteSoftDirty(pmdval)) pmdswp = pg.pteSwpMksoftDirty(pmdswp);
-  if (pg.pteUffdWp(pmdval)) pmdswp = pg.pteSwpMkuffdWp(pmdswp);
+  mm.pt.write(slot, mm.pg.pmdMkinvalid(pmdval));
+  const pmdswp = migrationPte(mm, folio, 0, pmdval, mm.pg.swpEntryToPmd);
   mm.pt.write(slot, pmdswp);
   return pmdswp;
 }

@@ -3,6 +3,7 @@
 // the migration entry try_to_migrate_one() leaves in a pte it unmaps.
 
 import type { Pte } from '../arm64/pgtable.ts';
+import type { SwpEntry } from '../arm64/swapops.ts';
 import type { Mm } from './mm.ts';
 import { type Folio, PAGE_SIZE } from './physmem.ts';
 import { PMD_MASK } from './pgtables.ts';
@@ -79,11 +80,13 @@ function pageVmaMappedWalk(mm: Mm, vma: Vma, base: bigint, folio: Folio): FolioM
 }
 
 /**
- * try_to_migrate_one() for a present pte of page i: the migration entry in
- * its place, writable, readable-exclusive or readable, with young, dirty,
- * soft-dirty and uffd-wp carried (and the folio marked dirty for a dirty pte).
+ * try_to_migrate_one() for a present pte of page i (set_pmd_migration_entry()
+ * for a huge pmd, whose entry `toEntry` makes with swp_entry_to_pmd()): the
+ * migration entry in its place, writable, readable-exclusive or readable,
+ * with young, dirty, soft-dirty and uffd-wp carried (and the folio marked
+ * dirty for a dirty entry).
  */
-export function migrationPte(mm: Mm, folio: Folio, i: number, pteval: Pte): Pte {
+export function migrationPte(mm: Mm, folio: Folio, i: number, pteval: Pte, toEntry: (e: SwpEntry) => Pte = mm.pg.swpEntryToPte): Pte {
   const pg = mm.pg;
   const pfn = folio.pfn + BigInt(i);
   let e = pg.pteWrite(pteval)
@@ -96,7 +99,8 @@ export function migrationPte(mm: Mm, folio: Folio, i: number, pteval: Pte): Pte 
     e = pg.makeMigrationEntryDirty(e);
     folio.dirty = true;
   }
-  let swp = pg.swpEntryToPte(e);
+  // pmd_swp_mksoft_dirty() and pmd_swp_mkuffd_wp() are arm64's pte ones
+  let swp = toEntry(e);
   if (pg.pteSoftDirty(pteval)) swp = pg.pteSwpMksoftDirty(swp);
   if (pg.pteUffdWp(pteval)) swp = pg.pteSwpMkuffdWp(swp);
   return swp;

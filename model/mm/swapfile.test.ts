@@ -2,7 +2,8 @@
 // (measured 2026-12-07): swapped pages come back read-only and old, with
 // the soft-dirty and uffd-wp bits of their swap entries; a memfd's swapped
 // page goes back into the file, not into the page tables; a device swapped
-// off is EINVAL to swap off again, a missing path ENOENT, a second swapon
+// off is EINVAL to swap off again, a missing path ENOENT (the device too,
+// where there is no swap, as on linux-host), a second swapon
 // EBUSY, and SWAP_FLAG_PREFER's priority shows in /proc/swaps.
 import { describe, expect, test } from 'vitest';
 import { referenceTarget } from '../../harness/targets/reference.ts';
@@ -38,5 +39,11 @@ describe('swapoff', () => {
     expect(await p.swapon(SWAP_DEVICE, 0x8000 | 5)).toBe(0);
     expect(await p.swapon(SWAP_DEVICE, 0)).toEqual(new U.Errno('EBUSY', 'swapon'));
     expect(must(await p.readFile('/proc/swaps'), '/proc/swaps').split('\n')[1]).toMatch(/^\/dev\/ram0 +partition\t65532\t\t0\t\t5$/);
+  });
+
+  test('without swap there is no RAM disk: ENOENT both ways, as on linux-host', async () => {
+    const p = await (await referenceTarget('+swap=0')).spawn();
+    expect(await p.swapoff(SWAP_DEVICE)).toEqual(new U.Errno('ENOENT', 'swapoff'));
+    expect(await p.swapon(SWAP_DEVICE, 0)).toEqual(new U.Errno('ENOENT', 'swapon'));
   });
 });

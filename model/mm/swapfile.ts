@@ -228,7 +228,8 @@ export class SwapDevice {
 
 // sys_swapoff(): every page on the device read back (try_to_unuse()), then the device gone
 export function swapoff(sys: System, path: string): Ret<0> {
-  if (path !== SWAP_DEVICE) return new Errno(sys.tmpfs.lookup(path) ? 'EINVAL' : 'ENOENT', 'swapoff');
+  // without swap the RAM disk was never made (the guests load brd only to swap to it): no such path
+  if (path !== SWAP_DEVICE || sys.cfg.swapBytes === 0n) return new Errno(sys.tmpfs.lookup(path) ? 'EINVAL' : 'ENOENT', 'swapoff');
   const swap = sys.swap;
   if (!swap) return new Errno('EINVAL', 'swapoff');
   tryToUnuse(sys, swap);
