@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { debianMirror, machineAptSources, machineCodename } from './apt-sources.ts';
 import { dependencyNames, SuiteArchive } from './debian-archive.ts';
+import { ensurePackages } from '../apt-packages.ts';
 import { execTool } from './exec.ts';
 import { fetchHeaders, hostDebianArch } from './kernel-headers.ts';
 import { buildPgwalk } from './kmod-build.ts';
@@ -46,7 +47,7 @@ const TOOL_PACKAGES = ['qemu-system-arm', 'qemu-system-x86', 'gcc', 'libc6-dev',
 type Say = (line: string) => void;
 
 async function setupKernels(options: { readonly refresh: boolean }, say: Say): Promise<void> {
-  await ensureToolPackages(say);
+  await ensurePackages(TOOL_PACKAGES, say);
   const hostArch = await hostDebianArch();
   for (const generation of GENERATIONS) {
     const suite = SUITE[generation];
@@ -122,32 +123,6 @@ async function buildModule(arch: GuestArch, generation: KernelGeneration, say: S
 /** The one line that says a kernel will run without raw descriptors, and why. */
 function noDescriptors(arch: GuestArch, generation: KernelGeneration, e: unknown, say: Say): void {
   say(`${SUITE[generation]} ${DEBIAN_ARCH[arch]}: no raw descriptors on this kernel (it still boots): ${e instanceof Error ? e.message : String(e)}`);
-}
-
-/** Install missing tool packages (root only: apt-get update once, then install). */
-async function ensureToolPackages(say: Say): Promise<void> {
-  const missing: string[] = [];
-  for (const pkg of TOOL_PACKAGES) {
-    const status = await execTool('dpkg-query', ['-W', '-f=${Status}', pkg]).catch(() => '');
-    if (status !== 'install ok installed') missing.push(pkg);
-  }
-  if (missing.length === 0) {
-    say(`packages: ${TOOL_PACKAGES.join(' ')} installed`);
-    return;
-  }
-  if (process.getuid?.() !== 0) {
-    throw new Error(`missing packages ${missing.join(' ')}: run as root, or apt-get install --no-install-recommends ${missing.join(' ')}`);
-  }
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  // Another apt run on the machine holds the lock for a while: wait for it rather than fail.
-  const lock = ['-o', 'DPkg::Lock::Timeout=600'];
-  let t0 = Date.now();
-  say('packages: apt-get update ...');
-  await execTool('apt-get', [...lock, '-q', 'update'], { env });
-  say(`packages: updated in ${seconds(t0)}; installing ${missing.join(' ')} ...`);
-  t0 = Date.now();
-  await execTool('apt-get', [...lock, '-q', 'install', '-y', '--no-install-recommends', ...missing], { env });
-  say(`packages: installed in ${seconds(t0)}`);
 }
 
 /** Resolve the suite's current cloud kernel for `arch`, download, unpack, cache. */
