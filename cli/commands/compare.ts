@@ -8,6 +8,7 @@ import { planReports, REPORT_OPTIONS, REPORT_USAGE } from '../report-outputs.ts'
 import { runSuites, type RunReport } from '../../harness/runner.ts';
 import type { Target } from '../../harness/target.ts';
 import { chooseSuites, openTarget } from './select.ts';
+import { parseShard, shardOf, shardSuitesLine, SHARD_USAGE } from '../shard.ts';
 import { DescriptorRecorder } from '../../harness/descriptors/record.ts';
 import { bitNamer, recordingDifferences, summarizeDifferences } from '../../harness/descriptors/compare.ts';
 import { resolveLayout } from '../../harness/layout-file.ts';
@@ -46,9 +47,11 @@ export const compareCommand: Command = {
   name: 'compare',
   summary: 'run the suites on several targets and show, result by result, where they disagree',
   usage: [
-    'mmconform compare --targets A,B[,...] [--suite NAME]... [--format text|json|html] [--output FILE] [--json FILE] [--html FILE] [--descriptors] [--calls] [--filter TEXT] [--override-timeout SEC]',
+    'mmconform compare --targets A,B[,...] [--suite NAME]... [--shard i/n] [--format text|json|html] [--output FILE] [--json FILE] [--html FILE] [--descriptors] [--calls] [--filter TEXT] [--override-timeout SEC]',
     '  --targets      two or more targets, comma-separated (see mmconform targets)',
     '  --suite        one suite; repeat for several; default all',
+    SHARD_USAGE,
+    "                 of those chosen; merge the shards' --json files with mmconform report",
     ...REPORT_USAGE,
     '  --descriptors  also read the page-table walk of every page a test touched after every step it takes,',
     '                 on every target, and print each bit where a target differs from the first (named by',
@@ -72,6 +75,7 @@ export const compareCommand: Command = {
         calls: { type: 'boolean', default: false },
         filter: { type: 'string' },
         'override-timeout': { type: 'string' },
+        shard: { type: 'string' },
       },
       strict: true,
       allowPositionals: false,
@@ -80,7 +84,9 @@ export const compareCommand: Command = {
     const plan = await planReports('compare', values);
     const names = (values.targets ?? '').split(',').filter(Boolean);
     if (names.length < 2) throw new UsageError('compare: --targets needs two or more targets, comma-separated');
-    const suites = chooseSuites('compare', values.suite, values.filter);
+    const shard = parseShard('compare', values.shard);
+    const suites = shardOf(shard, chooseSuites('compare', values.suite, values.filter));
+    if (shard) io.stderr(shardSuitesLine('compare', shard, suites));
 
     // every name checked before anything runs: a typo in the last one must not cost a run of the first
     const targets: Target[] = [];
@@ -110,7 +116,7 @@ export const compareCommand: Command = {
         await target.close().catch((e: unknown) => io.stderr(`mmconform: closing ${names[i]}: ${oneLineMessage(e)}\n`));
     }
     const matrix = compareMatrix(reports);
-    const sections: { descriptors?: NonNullable<CompareSections['descriptors']>[number][]; calls?: NonNullable<CompareSections['calls']>[number][] } = {};
+    const sections: { runs: RunReport[]; descriptors?: NonNullable<CompareSections['descriptors']>[number][]; calls?: NonNullable<CompareSections['calls']>[number][] } = { runs: reports };
     if (values.descriptors) {
       const namer = await bitNamerFor(reports[0]!);
       const testName = (report: RunReport) => (suite: string, n: number) => report.suites.find((s) => s.name === suite)?.results[n]?.name ?? null;

@@ -24,6 +24,7 @@ import { UsageError, oneLineMessage, parseCommandArgs, writeOutputFile, type Com
 import { INTERRUPT_SIGNALS, onInterrupt, type InterruptSignal } from '../../harness/runner.ts';
 import type { Target } from '../../harness/target.ts';
 import { openTarget } from './select.ts';
+import { inShard, parseShard, SHARD_USAGE, type Shard } from '../shard.ts';
 
 const whole = (name: string, v: string | undefined, dflt: number, min = 1): number => {
   if (v === undefined) return dflt;
@@ -80,14 +81,16 @@ export const fuzzCommand: Command = {
   name: 'fuzz',
   summary: 'run generated call sequences on two targets and compare every call, shrinking what disagrees',
   usage: [
-    'mmconform fuzz --target A --against B [--runs N | --time S] [--seed N] [--max-calls N] [--out DIR] [--min-agreement P]',
-    'mmconform fuzz --target A [--runs N | --time S] [--seed N] [--max-calls N]   (no --against: judged by the oracles)',
+    'mmconform fuzz --target A --against B [--runs N | --time S] [--seed N] [--shard i/n] [--max-calls N] [--out DIR] [--min-agreement P]',
+    'mmconform fuzz --target A [--runs N | --time S] [--seed N] [--shard i/n] [--max-calls N]   (no --against: judged by the oracles)',
     'mmconform fuzz --replay FILE [--target A] [--against B]',
     '  --target     the target judged (default reference, set up as B runs: THP, swap, hugetlb)',
     '  --against    the target it is held against, usually a real kernel (linux-host, qemu-arm64@current, ...)',
     '  --runs       how many sequences (default 100)',
     '  --time       run sequences for S seconds instead',
     '  --seed       the generator seed (default random; printed on stderr)',
+    SHARD_USAGE,
+    '                 of the campaign, with the same --seed on every shard (sequence k is drawn with seed + k)',
     '  --max-calls  the longest sequence (default 40)',
     '  --out        where disagreements are written as replay files (default mmconform-fuzz/)',
     '  --replay     run the calls of a replay file again and compare',
@@ -110,6 +113,7 @@ export const fuzzCommand: Command = {
         out: { type: 'string', default: 'mmconform-fuzz' },
         replay: { type: 'string' },
         'min-agreement': { type: 'string' },
+        shard: { type: 'string' },
       },
       strict: true,
       allowPositionals: false,
@@ -134,10 +138,12 @@ export const fuzzCommand: Command = {
     const minAgreement = values['min-agreement'] === undefined ? 100 : Number(values['min-agreement']);
     if (!/^\d+(\.\d+)?$/.test(values['min-agreement'] ?? '100') || minAgreement > 100)
       throw new UsageError(`fuzz: --min-agreement takes a percentage from 0 to 100, got "${values['min-agreement']}"`);
+    const shard = parseShard('fuzz', values.shard);
+    if (shard && values.seed === undefined) throw new UsageError('fuzz: --shard needs --seed, the same on every shard, or the shards draw different campaigns');
     const seed = values.seed === undefined ? (Date.now() ^ (Math.random() * 0x7fffffff)) >>> 0 : whole('seed', values.seed, 0, 0);
     if (b === undefined) {
       if (values['min-agreement'] !== undefined) throw new UsageError('fuzz: --min-agreement needs --against: the oracles allow no broken promise');
-      return oracleCampaign(io, a, runs, seconds, maxCalls, seed);
+      return oracleCampaign(io, a, { runs, seconds, seed, shard }, maxCalls);
     }
 
     const { names, sides, targets } = await openSides(io, a, b);
@@ -158,7 +164,7 @@ export const fuzzCommand: Command = {
       const counts = { agree: 0, named: 0, noise: 0, placement: 0, differ: 0 };
       /** a disagreement already shrunk, by its signature: the replay file written for it */
       const seen = new Map<string, string>();
-      const end = await campaign(io, arb, seed, runs, seconds, async (seq, n) => {
+      const end = await campaign(io, arb, { runs, seconds, seed, shard }, async (seq, n, num) => {
         const o = await differential(seq, sides);
         counts[o.verdict.kind]++;
         const sig = o.verdict.kind === 'differ' ? signature(o.verdict) : '';
@@ -187,8 +193,8 @@ export const fuzzCommand: Command = {
           const shown = v.kind === 'differ' ? v : o.verdict;
           for (const l of differenceText(shown.a, shown.b, names)) io.stdout(`# ${l}\n`);
         }
-        io.stdout(`${o.verdict.kind === 'differ' ? 'not ok' : 'ok'} ${n + 1} sequence ${n} (seed ${seed + n}, ${seq.length} calls)${describe(o.verdict)}\n`);
-        if ((n + 1) % 50 === 0) io.stderr(`fuzz: ${n + 1} sequences, ${counts.differ} disagree\n`);
+        io.stdout(`${o.verdict.kind === 'differ' ? 'not ok' : 'ok'} ${num} sequence ${n} (seed ${seed + n}, ${seq.length} calls)${describe(o.verdict)}\n`);
+        if (num % 50 === 0) io.stderr(`fuzz: ${num} sequences, ${counts.differ} disagree\n`);
       });
       const { n } = end;
       const agreement = n ? (100 * (n - counts.differ)) / n : 100;
@@ -205,7 +211,8 @@ export const fuzzCommand: Command = {
  * shrunk once per oracle, the calls that show it and the command that runs
  * the sequence again printed. Exit status 0 when none broke one.
  */
-async function oracleCampaign(io: Io, name: string, runs: number, seconds: number | null, maxCalls: number, seed: number): Promise<number> {
+async function oracleCampaign(io: Io, name: string, plan: CampaignPlan, maxCalls: number): Promise<number> {
+  const { seed } = plan;
   const target = await openTarget('fuzz', name);
   try {
     const caps = await target.capabilities();
@@ -215,7 +222,7 @@ async function oracleCampaign(io: Io, name: string, runs: number, seconds: numbe
     io.stderr(`fuzz: seed ${seed} (replay: --seed ${seed}); ${name} (${info.arch}) judged by the oracles: ${Object.keys(ORACLES).join(', ')}\n`);
     let broken = 0;
     const shrunk = new Set<string>();
-    const end = await campaign(io, arb, seed, runs, seconds, async (seq, n) => {
+    const end = await campaign(io, arb, plan, async (seq, n, num) => {
       const violations = await judge(seq);
       const first = violations[0];
       if (first && !shrunk.has(first.oracle)) {
@@ -231,8 +238,8 @@ async function oracleCampaign(io: Io, name: string, runs: number, seconds: numbe
       }
       if (first) broken++;
       const why = first ? ` # ${[...new Set(violations.map((v) => v.oracle))].join(', ')}` : '';
-      io.stdout(`${first ? 'not ok' : 'ok'} ${n + 1} sequence ${n} (seed ${seed + n}, ${seq.length} calls)${why}\n`);
-      if ((n + 1) % 50 === 0) io.stderr(`fuzz: ${n + 1} sequences, ${broken} broke a promise\n`);
+      io.stdout(`${first ? 'not ok' : 'ok'} ${num} sequence ${n} (seed ${seed + n}, ${seq.length} calls)${why}\n`);
+      if (num % 50 === 0) io.stderr(`fuzz: ${num} sequences, ${broken} broke a promise\n`);
     });
     return campaignExit(io, end, seed, broken, 'broke a promise', broken ? 1 : 0);
   } finally {
@@ -248,27 +255,41 @@ interface CampaignEnd {
   readonly interrupted: InterruptSignal | null;
 }
 
+/** Which sequences a campaign runs: sequence k drawn with seed + k, k < runs (or until `seconds` passed), those of the shard. */
+interface CampaignPlan {
+  readonly runs: number;
+  readonly seconds: number | null;
+  readonly seed: number;
+  readonly shard: Shard | null;
+}
+
 /**
- * The loop both kinds of campaign share: sequence n drawn with seed + n,
- * until `runs` ran or `seconds` passed, KTAP's plan around them. An
+ * The loop both kinds of campaign share: sequence k drawn with seed + k,
+ * until `runs` ran or `seconds` passed, those of the shard only, KTAP's
+ * plan around them; `each` gets the sequence, k and its KTAP number. An
  * interrupt (SIGPIPE: stdout closed) ends it after the sequence at hand.
  */
-async function campaign(io: Io, arb: fc.Arbitrary<Call[]>, seed: number, runs: number, seconds: number | null, each: (seq: Call[], n: number) => Promise<void>): Promise<CampaignEnd> {
+async function campaign(io: Io, arb: fc.Arbitrary<Call[]>, plan: CampaignPlan, each: (seq: Call[], k: number, num: number) => Promise<void>): Promise<CampaignEnd> {
+  const { runs, seconds, seed, shard } = plan;
   const started = Date.now();
   const deadline = seconds === null ? Infinity : started + seconds * 1000;
   const total = seconds === null ? runs : Infinity;
-  io.stdout(seconds === null ? `KTAP version 1\n1..${runs}\n` : 'KTAP version 1\n');
+  const planned = shard === null ? runs : Math.max(0, Math.ceil((runs - shard.index + 1) / shard.count));
+  io.stdout(seconds === null ? `KTAP version 1\n1..${planned}\n` : 'KTAP version 1\n');
+  if (shard) io.stderr(`fuzz: shard ${shard.index}/${shard.count}: sequences ${shard.index - 1}, ${shard.index - 1 + shard.count}, ...${seconds === null ? ` (${planned} of ${runs})` : ''}\n`);
   let calls = 0;
   let n = 0;
   let interrupted: InterruptSignal | null = null;
   const stopListening = onInterrupt((signal) => void (interrupted ??= signal));
   try {
-    for (; n < total && Date.now() < deadline && interrupted === null; n++) {
+    for (let k = 0; k < total && Date.now() < deadline && interrupted === null; k++) {
+      if (!inShard(shard, k)) continue;
       // a model answers without I/O: give the signal handlers their turn
       await new Promise((resolve) => setImmediate(resolve));
-      const [seq] = fc.sample(arb, { seed: seed + n, numRuns: 1 }) as [Call[]];
+      const [seq] = fc.sample(arb, { seed: seed + k, numRuns: 1 }) as [Call[]];
       calls += seq.length;
-      await each(seq, n);
+      n++;
+      await each(seq, k, n);
     }
   } finally {
     stopListening();

@@ -10,6 +10,7 @@ import { SUITES } from '../../suites/index.ts';
 import { UsageError, checkOutputFiles, oneLineMessage, parseCommandArgs, parseTimeoutSeconds, writeOutputFiles, type Command } from '../../harness/command.ts';
 import { onInterrupt, runExitStatus, runSuites, type RunReport } from '../../harness/runner.ts';
 import { chooseSuites, openTarget } from './select.ts';
+import { parseShard, shardOf, shardSuitesLine, SHARD_USAGE } from '../shard.ts';
 
 /**
  * --test PATTERN: a result name containing PATTERN, where `*` stands for
@@ -25,12 +26,14 @@ export const runCommand: Command = {
   name: 'run',
   summary: 'run the ported selftests on a target: KTAP on stdout, JSON and JUnit on request',
   usage: [
-    'mmconform run [--target NAME] [--suite NAME]... [--test PATTERN]... [--filter TEXT] [--json FILE] [--junit FILE] [--override-timeout SEC]',
+    'mmconform run [--target NAME] [--suite NAME]... [--test PATTERN]... [--filter TEXT] [--shard i/n] [--json FILE] [--junit FILE] [--override-timeout SEC]',
     '  --target   what to run on (default reference; see mmconform targets)',
     `  --suite    one suite (${SUITES.map((s) => s.name).join(', ')}); repeat for several; default all`,
     "  --test     only the results whose name contains PATTERN ('*' matches anything; repeat for several): their",
     '             suites run whole (a C program\'s tests share its state), the others not at all, and each',
     '             suite\'s KTAP holds the chosen results, renumbered',
+    SHARD_USAGE,
+    '                 of those chosen; merge the shards\' --json files with mmconform report',
     '  --json     write the results as JSON to FILE',
     '  --junit    write the results as JUnit XML to FILE',
     "  --filter   uffd-unit-tests' own -f: only its tests whose name holds TEXT, under a plan of their own",
@@ -51,6 +54,7 @@ export const runCommand: Command = {
         test: { type: 'string', multiple: true },
         filter: { type: 'string' },
         'override-timeout': { type: 'string' },
+        shard: { type: 'string' },
       },
       strict: true,
       allowPositionals: false,
@@ -63,6 +67,11 @@ export const runCommand: Command = {
       // the suites with a chosen result run (whole); the others are not started
       suites = suites.filter((s) => s.tests.some(select));
       if (suites.length === 0) throw new UsageError(`run: --test ${values.test!.join(' --test ')} matches no result of the suites asked for (see mmconform list)`);
+    }
+    const shard = parseShard('run', values.shard);
+    if (shard) {
+      suites = shardOf(shard, suites);
+      io.stderr(shardSuitesLine('run', shard, suites));
     }
     await checkOutputFiles('run', [
       ['--json', values.json],
@@ -81,7 +90,7 @@ export const runCommand: Command = {
     }
     const written = writeOutputFiles('run', [
       [values.json, () => resultsJsonText(report)],
-      [values.junit, () => junitXml(report)],
+      [values.junit, () => junitXml([report])],
     ]);
     if (report.interrupted)
       io.stderr(
