@@ -12,10 +12,11 @@ import { fuzzCommand } from './commands/fuzz.ts';
 import { layoutCommand } from './commands/layout.ts';
 import { listCommand } from './commands/list.ts';
 import { mutantsCommand } from './commands/mutants.ts';
+import { reportCommand } from './commands/report.ts';
 import { runCommand } from './commands/run.ts';
 import { targetsCommand } from './commands/targets.ts';
 
-const COMMANDS: readonly Command[] = [layoutCommand, runCommand, compareCommand, fuzzCommand, mutantsCommand, coverageCommand, listCommand, targetsCommand];
+const COMMANDS: readonly Command[] = [layoutCommand, runCommand, compareCommand, fuzzCommand, mutantsCommand, coverageCommand, reportCommand, listCommand, targetsCommand];
 
 const processIo: Io = {
   stdout: (text) => process.stdout.write(text),

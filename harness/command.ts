@@ -34,7 +34,7 @@ export function oneLineMessage(e: unknown): string {
   return (e instanceof Error ? e.message : String(e)).trim().replace(/\s*\n\s*/g, ' ');
 }
 
-type StrictConfig = ParseArgsConfig & { strict: true; allowPositionals: false };
+type StrictConfig = ParseArgsConfig & { strict: true; allowPositionals: boolean };
 
 /**
  * node:util parseArgs in strict mode, with its errors turned into a short

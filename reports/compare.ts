@@ -4,12 +4,15 @@
 
 import { callComparisonText, type CallComparison } from '../harness/calls/compare.ts';
 import { differencesText, type DifferenceSummary } from '../harness/descriptors/compare.ts';
-import type { ResultStatus } from '../harness/ksft.ts';
-import type { RunReport, TargetSummary } from '../harness/runner.ts';
-import { escapeHtml } from './html.ts';
+import type { KsftResult, ResultStatus } from '../harness/ksft.ts';
+import type { RunReport, SuiteReport, TargetSummary } from '../harness/runner.ts';
+import { escapeHtml, TABLE_STYLE } from './html.ts';
+import { resultsJson } from './results-json.ts';
 
-/** What --descriptors and --calls found, each pairing of the first target with another. */
+/** What --descriptors and --calls found, each pairing of the first target with another; and the runs themselves. */
 export interface CompareSections {
+  /** each target's run whole (skip reasons, timings), in the JSON for mmconform report to merge */
+  readonly runs?: readonly RunReport[];
   readonly descriptors?: readonly { readonly against: readonly [string, string]; readonly differences: DifferenceSummary }[];
   readonly calls?: readonly { readonly against: readonly [string, string]; readonly comparison: CallComparison }[];
 }
@@ -59,7 +62,18 @@ function occurrences(results: readonly { readonly name: string }[]): number[] {
   });
 }
 
-export function compareMatrix(reports: readonly RunReport[]): CompareMatrix {
+/** A suite's result that a row stands for: its name (numbers masked) and which of that name it is. */
+export function rowResult(s: SuiteReport, name: string, occurrence: number): KsftResult | null {
+  const nth = occurrences(s.results);
+  return s.results.find((x, i) => nameKey(x.name) === nameKey(name) && nth[i] === occurrence) ?? null;
+}
+
+/**
+ * The rows of every result any target printed. With `onlyWhereRun`
+ * (merged runs of different suites), a row's agreement counts only the
+ * targets that ran its suite.
+ */
+export function compareMatrix(reports: readonly RunReport[], { onlyWhereRun = false } = {}): CompareMatrix {
   // Rows in the order they first appear in any target's run, named as that run printed them;
   // a name printed twice is two rows.
   const keys: [string, string, number][] = [];
@@ -81,12 +95,12 @@ export function compareMatrix(reports: readonly RunReport[]): CompareMatrix {
     const s = r.suites.find((x) => x.name === suite);
     if (!s) return 'absent';
     if (name === EXIT_ROW) return s.exit.status;
-    const nth = occurrences(s.results);
-    return s.results.find((x, i) => nameKey(x.name) === nameKey(name) && nth[i] === occurrence)?.status ?? 'absent';
+    return rowResult(s, name, occurrence)?.status ?? 'absent';
   };
   const rows = keys.map(([suite, name, occurrence]): CompareRow => {
     const cells = reports.map((r) => cell(r, suite, name, occurrence));
-    return { suite, name, occurrence, cells, agree: cells.every((c) => c === cells[0]) };
+    const counted = onlyWhereRun ? cells.filter((_, i) => reports[i]!.suites.some((s) => s.name === suite)) : cells;
+    return { suite, name, occurrence, cells, agree: counted.every((c) => c === counted[0]) };
   });
   const ordered = [...rows.filter((r) => !r.agree), ...rows.filter((r) => r.agree)];
   return { targets: reports.map((r) => r.target), rows: ordered, disagreements: ordered.filter((r) => !r.agree).length };
@@ -94,7 +108,7 @@ export function compareMatrix(reports: readonly RunReport[]): CompareMatrix {
 
 const label = (t: TargetSummary): string => t.name;
 /** A row's name as a reader tells it apart: the second of a name printed twice marked (2) */
-const rowName = (r: CompareRow): string => (r.occurrence ? `${r.name} (${r.occurrence + 1})` : r.name);
+export const rowName = (r: CompareRow): string => (r.occurrence ? `${r.name} (${r.occurrence + 1})` : r.name);
 
 export function compareText(m: CompareMatrix, sections: CompareSections = {}): string {
   const widths = m.targets.map((t) => Math.max(label(t).length, 6));
@@ -126,7 +140,8 @@ export function compareJson(m: CompareMatrix, sections: CompareSections = {}): s
     differences: c.comparison.differences,
     named: Object.fromEntries(c.comparison.named),
   }));
-  const doc = { targets: m.targets, agree: allAgree(m, sections), disagreements: m.disagreements, rows, ...(descriptors ? { descriptors } : {}), ...(calls ? { calls } : {}) };
+  const runs = sections.runs?.map(resultsJson);
+  const doc = { targets: m.targets, agree: allAgree(m, sections), disagreements: m.disagreements, rows, ...(descriptors ? { descriptors } : {}), ...(calls ? { calls } : {}), ...(runs ? { runs } : {}) };
   return `${JSON.stringify(doc, null, 2)}\n`;
 }
 
@@ -151,15 +166,7 @@ export function compareHtml(m: CompareMatrix, sections: CompareSections = {}): s
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>mmconform compare</title>
 <style>
-body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #1f2430; }
-table { border-collapse: collapse; }
-th, td { border: 1px solid #c9ced8; padding: 3px 8px; }
-th { background: #eef1f6; font-weight: 600; }
-td.name { font-family: ui-monospace, monospace; font-size: 12px; }
-tr.differ td.name { font-weight: 700; }
-.s-pass { background: #dcfce7; } .s-fail { background: #fecaca; } .s-error { background: #f87171; color: #fff; }
-.s-skip { background: #fef3c7; } .s-xfail { background: #e0e7ff; } .s-absent { background: #f3f4f6; color: #9ca3af; }
-</style></head><body>
+${TABLE_STYLE}</style></head><body>
 <h1>mmconform compare</h1>
 <p>${escapeHtml(verdict)}</p>
 ${details}

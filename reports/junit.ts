@@ -16,14 +16,14 @@ interface Case {
   readonly counts: 'failures' | 'errors' | 'skipped' | null;
 }
 
-export function junitXml(report: RunReport): string {
-  const target = report.target;
-  const suites = report.suites.map((suite) => ({ suite, cases: cases(suite) }));
+/** One document for the runs of one target or several (mmconform report merges them). */
+export function junitXml(reports: readonly RunReport[]): string {
+  const suites = reports.flatMap((report) => report.suites.map((suite) => ({ target: report.target, suite, cases: cases(suite) })));
   const all = suites.flatMap((s) => s.cases);
   const lines = [
     '<?xml version="1.0" encoding="UTF-8"?>',
     `<testsuites name="mmconform" ${countAttributes(all)}>`,
-    ...suites.flatMap(({ suite, cases }) => {
+    ...suites.flatMap(({ target, suite, cases }) => {
       const classname = `${target.name}.${suite.name}`;
       const properties: [string, string | number | null][] = [
         ['target', target.name],

@@ -74,7 +74,7 @@ function properties(source: string, plan: number, exit: number): string[] {
 
 describe('JUnit XML', () => {
   test('a testsuite per suite named with the target, a testcase per result, the exit where results do not show it', () => {
-    expect(junitXml(REPORT)).toBe(
+    expect(junitXml([REPORT])).toBe(
       [
         '<?xml version="1.0" encoding="UTF-8"?>',
         '<testsuites name="mmconform" tests="8" failures="2" errors="1" skipped="3" time="0.020">',
@@ -116,16 +116,18 @@ describe('JUnit XML', () => {
   test('the same suite on two targets gives two testsuite names', () => {
     const other: RunReport = { ...REPORT, target: { ...REPORT.target, name: 'reference:v6.9', layout: 'v6.9' } };
     const names = (xml: string): string[] => [...xml.matchAll(/<testsuite name="([^"]+)"/g)].map((m) => m[1] ?? '');
-    expect(new Set([...names(junitXml(REPORT)), ...names(junitXml(other))]).size).toBe(4);
+    expect(new Set([...names(junitXml([REPORT])), ...names(junitXml([other]))]).size).toBe(4);
   });
 
   test('escapes markup and line breaks, replaces characters XML cannot hold', () => {
     expect(attr(`a<b>&"c"'d'\ne\tf`)).toBe('a&#60;b&#62;&#38;&#34;c&#34;&#39;d&#39;&#10;e&#9;f');
     expect(attr('nul\u0000 bell\u0007 esc\u001b')).toBe('nul\ufffd bell\ufffd esc\ufffd');
-    const xml = junitXml({
-      ...REPORT,
-      suites: [{ ...REPORT.suites[2]!, results: [{ n: 1, name: 'a <b> & "c"', status: 'error', reason: 'garbage: \u0001', ms: 0 }] }],
-    });
+    const xml = junitXml([
+      {
+        ...REPORT,
+        suites: [{ ...REPORT.suites[2]!, results: [{ n: 1, name: 'a <b> & "c"', status: 'error', reason: 'garbage: \u0001', ms: 0 }] }],
+      },
+    ]);
     expect(xml).toContain('name="a &#60;b&#62; &#38; &#34;c&#34;"');
     expect(xml).toContain('<error message="garbage: \ufffd"/>');
   });

@@ -27,6 +27,13 @@ export interface CallComparison {
   readonly named: ReadonlyMap<string, number>;
 }
 
+/** Two comparisons of different suites as one (shards of one comparison). */
+export function mergeCallComparisons(a: CallComparison, b: CallComparison): CallComparison {
+  const named = new Map(a.named);
+  for (const [name, n] of b.named) named.set(name, (named.get(name) ?? 0) + n);
+  return { calls: a.calls + b.calls, differences: [...a.differences, ...b.differences], named };
+}
+
 const text = (l: CallLine | undefined) => (l ? `${l.call} = ${l.outcome}` : null);
 
 function bySuite(lines: readonly CallLine[]): Map<string, CallLine[]> {

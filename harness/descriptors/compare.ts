@@ -186,13 +186,25 @@ export interface DifferenceSummary {
   readonly kinds: readonly DifferenceKind[];
 }
 
+const kindKey = (d: DescriptorDifference): string => `${d.level}\u0000${d.level === 'walk' ? d.detail : bitsText(d.bits)}`;
+
+/** Two summaries as one (shards of one comparison): each kind's counts added, its first place the first summary's. */
+export function mergeSummaries(a: DifferenceSummary, b: DifferenceSummary): DifferenceSummary {
+  const kinds = new Map<string, DifferenceKind>();
+  for (const k of [...a.kinds, ...b.kinds]) {
+    const had = kinds.get(kindKey(k.first));
+    kinds.set(kindKey(k.first), had ? { ...had, count: had.count + k.count } : k);
+  }
+  return { count: a.count + b.count, kinds: [...kinds.values()].sort((x, y) => y.count - x.count) };
+}
+
 /** The differences grouped by kind, the commonest first (ties in the order they came). */
 export function summarizeDifferences(diffs: Iterable<DescriptorDifference>): DifferenceSummary {
   const kinds = new Map<string, { first: DescriptorDifference; count: number }>();
   let count = 0;
   for (const d of diffs) {
     count++;
-    const key = `${d.level}\u0000${d.level === 'walk' ? d.detail : bitsText(d.bits)}`;
+    const key = kindKey(d);
     const k = kinds.get(key);
     if (k) k.count++;
     else kinds.set(key, { first: d, count: 1 });
