@@ -34,6 +34,14 @@ describe('mmconform fuzz', () => {
     expect(stdout).toMatch(/^not ok 30 sequence 29 \(seed 5029, 40 calls\) # soft-dirty-write$/m);
   });
 
+  test('--against: the target judged by the oracles too, catching what no call it compares shows (bug A1), exit 1', { timeout: 60_000 }, async () => {
+    const { code, stdout } = await mmconform('fuzz', '--target', 'module:cli/fixtures/sd-writenotify.ts', '--against', 'reference:rfc', '--runs', '30', '--seed', '5000');
+    expect(code).toBe(1);
+    expect(stdout).toMatch(/^# soft-dirty-write: a page a store completed on reads soft-dirty/m);
+    expect(stdout).toMatch(/^not ok 30 sequence 29 \(seed 5029, 40 calls\) # broke soft-dirty-write$/m);
+    expect(stdout).toContain('disagree 0 of 30: 100.0% without a disagreement; 1 broke a promise');
+  });
+
   test('a replay file that is not one: exit 2, one line', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'mmconform-fuzz-'));
     try {
@@ -47,7 +55,7 @@ describe('mmconform fuzz', () => {
   test('a model against itself: KTAP, a line a sequence, every one agreeing, exit 0', async () => {
     const { code, stdout, stderr } = await mmconform('fuzz', '--target', 'reference', '--against', 'reference', '--runs', '5', '--seed', '1');
     expect(code).toBe(0);
-    expect(stdout).toMatch(/^KTAP version 1\n1\.\.5\n(ok \d sequence \d \(seed \d+, \d+ calls\)\n){5}# agree 5, named 0, noise 0, placement 0, disagree 0 of 5: 100\.0% without a disagreement\n# Totals: pass:5 fail:0/);
+    expect(stdout).toMatch(/^KTAP version 1\n1\.\.5\n(ok \d sequence \d \(seed \d+, \d+ calls\)\n){5}# agree 5, named 0, noise 0, placement 0, disagree 0 of 5: 100\.0% without a disagreement; 0 broke a promise\n# Totals: pass:5 fail:0/);
     expect(stderr).toContain('fuzz: seed 1 (replay: --seed 1)');
   });
 
@@ -85,6 +93,6 @@ describe('mmconform fuzz', () => {
     clearTimeout(timer);
     expect(code).toBe(130);
     expect(stdout).toMatch(/^1\.\.100000\n/m);
-    expect(stdout).toMatch(/\n# agree \d+, named 0, noise 0, placement 0, disagree 0 of \d+: 100\.0% without a disagreement\n# Totals: pass:\d+ fail:0/);
+    expect(stdout).toMatch(/\n# agree \d+, named 0, noise 0, placement 0, disagree 0 of \d+: 100\.0% without a disagreement; 0 broke a promise\n# Totals: pass:\d+ fail:0/);
   }, 60_000);
 });

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { callSequence, type Call } from '../../suites/fuzz/calls.ts';
 import { differential, shrink, type Side, type Verdict } from '../../suites/fuzz/differential.ts';
-import { ORACLES, shrinkViolation } from '../../suites/fuzz/oracles.ts';
+import { ORACLES, shrinkViolation, type Judge, type OracleName } from '../../suites/fuzz/oracles.ts';
 import { oracleJudge, runSequence } from '../../suites/fuzz/sequence.ts';
 import { differenceText } from '../../harness/calls/compare.ts';
 import { KNOWN_DIFFERENCES } from '../../harness/calls/known-differences.ts';
@@ -79,7 +79,7 @@ const describe = (v: Verdict) =>
 
 export const fuzzCommand: Command = {
   name: 'fuzz',
-  summary: 'run generated call sequences on two targets and compare every call, shrinking what disagrees',
+  summary: 'run generated call sequences on two targets and compare every call, the first judged by the oracles too',
   usage: [
     'mmconform fuzz --target A --against B [--runs N | --time S] [--seed N] [--shard i/n] [--max-calls N] [--out DIR] [--min-agreement P]',
     'mmconform fuzz --target A [--runs N | --time S] [--seed N] [--shard i/n] [--max-calls N]   (no --against: judged by the oracles)',
@@ -97,7 +97,8 @@ export const fuzzCommand: Command = {
     '  --min-agreement  pass when at least P percent of the sequences show no disagreement (default 100)',
     `  named differences (never counted as disagreements): ${KNOWN_DIFFERENCES.map((k) => k.name).join(', ')}`,
     `  oracles, without --against: ${Object.keys(ORACLES).join(', ')}`,
-    '  exit status: 0 no disagreement (or at least --min-agreement percent without), 1 otherwise, 2 bad input,',
+    '  exit status: 0 no disagreement (or at least --min-agreement percent without) and no broken promise,',
+    '               1 otherwise, 2 bad input,',
     '               130/143 interrupted (the totals so far are printed)',
   ].join('\n'),
 
@@ -160,8 +161,12 @@ export const fuzzCommand: Command = {
       const infos = await Promise.all(sides.map((s) => s.target.info()));
       const offer = { hugetlb: caps.every((c) => c.hugetlb), uffdWp: caps.every((c) => c.uffdWp), sameArch: infos.every((i) => i.arch === infos[0]!.arch) };
       const arb = callSequence(offer, undefined, maxCalls);
-      io.stderr(`fuzz: seed ${seed} (replay: --seed ${seed}); ${names[0]} against ${names[1]}\n`);
+      // the target judged by the oracles too, as without --against: a promise it breaks fails the sequence whatever the kernel did
+      const oracles = oracleReporter(io, sides[0].target, names[0], await oracleJudge(sides[0].target), seed, maxCalls);
+      io.stderr(`fuzz: seed ${seed} (replay: --seed ${seed}); ${names[0]} against ${names[1]}, and judged by the oracles: ${Object.keys(ORACLES).join(', ')}\n`);
       const counts = { agree: 0, named: 0, noise: 0, placement: 0, differ: 0 };
+      let broken = 0;
+      let failed = 0;
       /** a disagreement already shrunk, by its signature: the replay file written for it */
       const seen = new Map<string, string>();
       const end = await campaign(io, arb, { runs, seconds, seed, shard }, async (seq, n, num) => {
@@ -193,13 +198,17 @@ export const fuzzCommand: Command = {
           const shown = v.kind === 'differ' ? v : o.verdict;
           for (const l of differenceText(shown.a, shown.b, names)) io.stdout(`# ${l}\n`);
         }
-        io.stdout(`${o.verdict.kind === 'differ' ? 'not ok' : 'ok'} ${num} sequence ${n} (seed ${seed + n}, ${seq.length} calls)${describe(o.verdict)}\n`);
-        if (num % 50 === 0) io.stderr(`fuzz: ${num} sequences, ${counts.differ} disagree\n`);
+        const broke = await oracles(seq, n);
+        if (broke.length) broken++;
+        if (broke.length || o.verdict.kind === 'differ') failed++;
+        const why = broke.length ? ` # broke ${broke.join(', ')}` : '';
+        io.stdout(`${o.verdict.kind === 'differ' || broke.length ? 'not ok' : 'ok'} ${num} sequence ${n} (seed ${seed + n}, ${seq.length} calls)${describe(o.verdict)}${why}\n`);
+        if (num % 50 === 0) io.stderr(`fuzz: ${num} sequences, ${counts.differ} disagree, ${broken} broke a promise\n`);
       });
       const { n } = end;
       const agreement = n ? (100 * (n - counts.differ)) / n : 100;
-      io.stdout(`# agree ${counts.agree}, named ${counts.named}, noise ${counts.noise}, placement ${counts.placement}, disagree ${counts.differ} of ${n}: ${agreement.toFixed(1)}% without a disagreement\n`);
-      return campaignExit(io, end, seed, counts.differ, 'disagree', agreement >= minAgreement ? 0 : 1);
+      io.stdout(`# agree ${counts.agree}, named ${counts.named}, noise ${counts.noise}, placement ${counts.placement}, disagree ${counts.differ} of ${n}: ${agreement.toFixed(1)}% without a disagreement; ${broken} broke a promise\n`);
+      return campaignExit(io, end, seed, failed, 'disagree or broke a promise', agreement >= minAgreement && broken === 0 ? 0 : 1);
     } finally {
       for (const [i, t] of targets.entries()) await t.close().catch((e: unknown) => io.stderr(`mmconform: closing ${names[i]}: ${oneLineMessage(e)}\n`));
     }
@@ -221,30 +230,43 @@ async function oracleCampaign(io: Io, name: string, plan: CampaignPlan, maxCalls
     const arb = callSequence({ hugetlb: caps.hugetlb, uffdWp: caps.uffdWp, sameArch: true }, undefined, maxCalls);
     io.stderr(`fuzz: seed ${seed} (replay: --seed ${seed}); ${name} (${info.arch}) judged by the oracles: ${Object.keys(ORACLES).join(', ')}\n`);
     let broken = 0;
-    const shrunk = new Set<string>();
+    const oracles = oracleReporter(io, target, name, judge, seed, maxCalls);
     const end = await campaign(io, arb, plan, async (seq, n, num) => {
-      const violations = await judge(seq);
-      const first = violations[0];
-      if (first && !shrunk.has(first.oracle)) {
-        shrunk.add(first.oracle);
-        const small = await shrinkViolation(seq, judge, first.oracle);
-        io.stdout(`# ${first.oracle}: ${ORACLES[first.oracle]}\n`);
-        io.stdout(`# ${small.calls.length} calls (from ${seq.length}); again: mmconform fuzz --target ${name} --seed ${seed + n} --runs 1 --max-calls ${maxCalls}\n`);
-        // the log but the closing dump, which starts at its last smaps read
-        const log = await runSequence(target, small.calls);
-        const dump = log.map((l) => l.call).lastIndexOf('read("/proc/self/smaps")');
-        for (const l of log.slice(0, dump < 0 ? log.length : dump)) io.stdout(`#   ${l.call} = ${l.outcome.split('\n')[0]}\n`);
-        io.stdout(`# broken after call ${small.violation.call}: ${small.violation.detail}\n`);
-      }
-      if (first) broken++;
-      const why = first ? ` # ${[...new Set(violations.map((v) => v.oracle))].join(', ')}` : '';
-      io.stdout(`${first ? 'not ok' : 'ok'} ${num} sequence ${n} (seed ${seed + n}, ${seq.length} calls)${why}\n`);
+      const broke = await oracles(seq, n);
+      if (broke.length) broken++;
+      const why = broke.length ? ` # ${broke.join(', ')}` : '';
+      io.stdout(`${broke.length ? 'not ok' : 'ok'} ${num} sequence ${n} (seed ${seed + n}, ${seq.length} calls)${why}\n`);
       if (num % 50 === 0) io.stderr(`fuzz: ${num} sequences, ${broken} broke a promise\n`);
     });
     return campaignExit(io, end, seed, broken, 'broke a promise', broken ? 1 : 0);
   } finally {
     await target.close().catch((e: unknown) => io.stderr(`mmconform: closing ${name}: ${oneLineMessage(e)}\n`));
   }
+}
+
+/**
+ * Judges a sequence by the oracles on `target`: the promises it broke, by
+ * name. The first sequence to break each promise is shrunk and shown with
+ * its calls and the command that runs it again.
+ */
+function oracleReporter(io: Io, target: Target, name: string, judge: Judge, seed: number, maxCalls: number): (seq: Call[], n: number) => Promise<OracleName[]> {
+  const shrunk = new Set<string>();
+  return async (seq, n) => {
+    const violations = await judge(seq);
+    const first = violations[0];
+    if (first && !shrunk.has(first.oracle)) {
+      shrunk.add(first.oracle);
+      const small = await shrinkViolation(seq, judge, first.oracle);
+      io.stdout(`# ${first.oracle}: ${ORACLES[first.oracle]}\n`);
+      io.stdout(`# ${small.calls.length} calls (from ${seq.length}); again: mmconform fuzz --target ${name} --seed ${seed + n} --runs 1 --max-calls ${maxCalls}\n`);
+      // the log but the closing dump, which starts at its last smaps read
+      const log = await runSequence(target, small.calls);
+      const dump = log.map((l) => l.call).lastIndexOf('read("/proc/self/smaps")');
+      for (const l of log.slice(0, dump < 0 ? log.length : dump)) io.stdout(`#   ${l.call} = ${l.outcome.split('\n')[0]}\n`);
+      io.stdout(`# broken after call ${small.violation.call}: ${small.violation.detail}\n`);
+    }
+    return [...new Set(violations.map((v) => v.oracle))];
+  };
 }
 
 /** How a campaign ended: sequences run, calls made, seconds taken, and the signal that stopped it. */
