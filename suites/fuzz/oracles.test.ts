@@ -37,8 +37,19 @@ describe('the fuzzer\'s oracles, each on a mutant that breaks its promise', () =
     ['answers', 'I4', '', [{ ...protectedPage[0]!, pages: 512, backing: 'hugetlb' }, { op: 'uffdio_writeprotect', at: slot0, pages: 512, wp: true }, store]],
     // H3: PAGEMAP_SCAN reads a swap entry's uffd-wp with the present accessor: a protected page swapped out counts as written
     ['pagemap-scan-agree', 'H3', '', [...protectedPage, { op: 'madvise', at: slot0, pages: 1, advice: U.MADV_PAGEOUT }]],
+    // C2: remove_migration_pte() drops the soft-dirty a store set after clear_refs
+    ['bits-kept', 'C2', ':rfc', [anon(4), { op: 'clear_refs', data: '4' }, store, { op: 'move_pages', at: slot0, pages: 1, node: 1, flags: U.MPOL_MF_MOVE, stat: false }]],
+    // H2: a PAGEMAP_SCAN with no vector and no PM_SCAN_WP_MATCHING write-protects the written page all the same
+    ['scan-read-only', 'H2', '', [protectedPage[0]!, store, { op: 'scan', at: slot0, pages: 4, flags: 0, maxPages: 0, vecLen: 0, nullVec: true, inverted: 0, mask: U.PAGE_IS_WRITTEN, anyof: 0, ret: U.PAGE_IS_WRITTEN }]],
+    // G4: mremap() into an area not registered keeps the moved page's uffd-wp
+    ['no-stale-uffd-wp', 'G4', '', [...protectedPage, { op: 'mremap', at: slot0, oldPages: 4, newPages: 4, flags: U.MREMAP_MAYMOVE | U.MREMAP_FIXED, to: { base: 1, page: 0 } }]],
+    // A4: an area mapped after clear_refs, merged with the one before it, loses its VM_SOFTDIRTY
+    ['soft-dirty-new-area', 'A4', ':rfc', [anon(4), { op: 'clear_refs', data: '4' }, { ...anon(4), at: { base: 0, page: 4 } }]],
+    // B2: the hole before an area reads that area's soft-dirty
+    ['pagemap-hole', 'B2', ':rfc', [{ ...anon(4), at: { base: 0, page: 4 } }]],
   ] as const)('%s fires on %s, not on the reference', async (oracle, ref, base, calls) => {
-    expect(await fired(await mutant(ref), calls)).toEqual([oracle]);
+    // others may fire too (G2's unregister already leaves a stale bit before the store)
+    expect(await fired(await mutant(ref), calls)).toContain(oracle);
     expect(await fired(await referenceTarget(base), calls)).toEqual([]);
   });
 });

@@ -16,6 +16,13 @@ export const ORACLES = {
   'uffd-wp-write': 'a store that completed left its page without uffd-wp: asynchronous uffd-wp resolved it, recording it as written',
   'pagemap-scan-agree':
     "PAGEMAP_SCAN says of every present or swapped page what pagemap says: present, swapped, written (not uffd-wp); asked all categories, and asked only which pages are written (the question its fast paths answer)",
+  'bits-kept':
+    "move_pages(), mprotect() and MADV_PAGEOUT/MADV_COLD keep each private anonymous page's uffd-wp, and never clear its soft-dirty: migration entries, swap entries and protection changes carry them (a dirty THP they split may become soft-dirty, as on the kernel)",
+  'scan-read-only': 'a PAGEMAP_SCAN without PM_SCAN_WP_MATCHING changes nothing pagemap shows',
+  'no-stale-uffd-wp': "no page of an area not registered for uffd-wp (no uw in smaps' VmFlags) reads uffd-wp: unregistering, closing the userfaultfd and mremap() into such an area clear it",
+  'soft-dirty-new-area':
+    "every page of an area mapped since the last clear_refs 4 reads soft-dirty: a new area has VM_SOFTDIRTY, which pagemap adds to each of its pages, and keeps it through splits and merges",
+  'pagemap-hole': 'an address no area maps reads 0 from pagemap',
 } as const;
 export type OracleName = keyof typeof ORACLES;
 
@@ -36,16 +43,28 @@ export interface OracleCaps {
 const hex = (a: bigint) => `0x${a.toString(16)}`;
 const pageOf = (a: bigint) => a & ~(PAGE - 1n);
 
-/** Whether addr lies in a hugetlb area: smaps gives it a KernelPageSize other than 4 kB. */
-async function inHugetlb(proc: Proc, addr: bigint): Promise<boolean> {
-  const smaps = await proc.readFile('/proc/self/smaps');
-  if (isErr(smaps)) return false;
-  for (const block of smaps.split(/\n(?=[0-9a-f]+-[0-9a-f]+ )/)) {
-    const [start = '', end = ''] = block.slice(0, block.indexOf(' ')).split('-');
-    if (BigInt(`0x${start}`) <= addr && addr < BigInt(`0x${end}`)) return !/^KernelPageSize:\s+4 kB$/m.test(block);
-  }
-  return false;
+/** An area of smaps: its range, its VmFlags and whether it is hugetlb (a KernelPageSize other than 4 kB). */
+interface Area {
+  readonly start: bigint;
+  readonly end: bigint;
+  readonly flags: readonly string[];
+  readonly hugetlb: boolean;
 }
+
+async function smapsAreas(proc: Proc): Promise<Area[]> {
+  const smaps = await proc.readFile('/proc/self/smaps');
+  if (isErr(smaps)) return [];
+  return smaps
+    .split(/\n(?=[0-9a-f]+-[0-9a-f]+ )/)
+    .filter((b) => /^[0-9a-f]+-/.test(b))
+    .map((block) => {
+      const [start = '', end = ''] = block.slice(0, block.indexOf(' ')).split('-');
+      return { start: BigInt(`0x${start}`), end: BigInt(`0x${end}`), flags: (/^VmFlags:(.*)$/m.exec(block)?.[1] ?? '').trim().split(/\s+/), hugetlb: !/^KernelPageSize:\s+4 kB$/m.test(block) };
+    });
+}
+
+/** Whether addr lies in a hugetlb area. */
+const inHugetlb = async (proc: Proc, addr: bigint): Promise<boolean> => (await smapsAreas(proc)).some((a) => a.hugetlb && a.start <= addr && addr < a.end);
 
 /**
  * After call `call` completed stores to `pages`: each reads soft-dirty
@@ -119,6 +138,125 @@ export async function atEnd(proc: Proc, caps: OracleCaps, call: number): Promise
   }
   return out;
 }
+
+/** the most pages of one area an oracle reads */
+const MAX_PAGES = 1024;
+const ANON_PRESENT = U.PM_PRESENT | U.PM_SWAP;
+
+/** A call's range, where it has one: its first page and how many. */
+export type CallRange = readonly [start: bigint, pages: number] | null;
+
+/**
+ * The oracles that watch a sequence call by call: what some calls must
+ * keep (bits-kept, scan-read-only), what the areas must read after the
+ * calls that end a registration (no-stale-uffd-wp), and, at the end, the
+ * new areas' soft-dirty and the holes. Told of each call before and after
+ * it runs, of each area a call maps, and of each store.
+ */
+export class OracleWatch {
+  readonly violations: Violation[] = [];
+  /** the areas mapped since the last clear_refs 4: [start, end) */
+  private fresh: (readonly [bigint, bigint])[] = [];
+  /** pagemap of the call's range before it ran, for the calls that must keep it */
+  private before: BigUint64Array | null = null;
+
+  constructor(
+    private readonly proc: Proc,
+    private readonly caps: OracleCaps,
+  ) {}
+
+  async wrote(call: number, pages: readonly bigint[]): Promise<void> {
+    this.violations.push(...(await afterWrite(this.proc, this.caps, call, pages)));
+  }
+
+  /** a call mapped [start, start + pages): a new area, or one mremap() moved there (whose soft-dirty is its own) */
+  mapped(start: bigint, pages: number, moved: boolean): void {
+    const end = start + BigInt(pages) * PAGE;
+    this.fresh = this.fresh.filter(([s, e]) => e <= start || s >= end);
+    if (!moved) this.fresh.push([start, end]);
+  }
+
+  private static keeps(c: Call): boolean {
+    return c.op === 'move_pages' || c.op === 'mprotect' || (c.op === 'madvise' && (c.advice === U.MADV_PAGEOUT || c.advice === U.MADV_COLD));
+  }
+
+  private static readOnlyScan(c: Call): boolean {
+    return c.op === 'scan' && (c.flags & U.PM_SCAN_WP_MATCHING) === 0;
+  }
+
+  async beforeCall(c: Call, range: CallRange): Promise<void> {
+    this.before = null;
+    if (range === null || range[1] <= 0 || !(OracleWatch.keeps(c) || OracleWatch.readOnlyScan(c))) return;
+    const e = await this.proc.pagemap(range[0], Math.min(range[1], MAX_PAGES));
+    if (!isErr(e)) this.before = e;
+  }
+
+  async afterCall(c: Call, call: number, range: CallRange): Promise<void> {
+    if (c.op === 'clear_refs' && c.data.replace(/[\0\n]/g, '') === '4') this.fresh = [];
+    if (this.before && range) await this.kept(c, call, range[0], this.before);
+    this.before = null;
+    if (c.op === 'close_uffd' || c.op === 'uffdio_unregister' || c.op === 'mremap') await this.noStaleUffdWp(call);
+  }
+
+  private async kept(c: Call, call: number, start: bigint, before: BigUint64Array): Promise<void> {
+    const after = await this.proc.pagemap(start, before.length);
+    if (isErr(after)) return;
+    const scan = OracleWatch.readOnlyScan(c);
+    const hugetlb = scan ? [] : (await smapsAreas(this.proc)).filter((a) => a.hugetlb);
+    for (const [i, was] of before.entries()) {
+      const page = start + BigInt(i) * PAGE;
+      const now = after[i] ?? 0n;
+      if (scan) {
+        if (now !== was) this.violations.push({ oracle: 'scan-read-only', call, detail: `page ${hex(page)}: pagemap ${hex(was)} before the scan, ${hex(now)} after` });
+        continue;
+      }
+      // private anonymous pages only: a file page's bits live in the page cache's ptes, which pageout zaps
+      if (!(was & ANON_PRESENT) || was & U.PM_FILE || hugetlb.some((a) => a.start <= page && page < a.end)) continue;
+      // soft-dirty may be gained (a dirty THP split or migrated after clear_refs is soft-dirty again: pte_mkdirty()
+      // sets it on x86 and the RFC's layout), never lost; uffd-wp neither
+      const lost = was & U.PM_SOFT_DIRTY && !(now & U.PM_SOFT_DIRTY);
+      if (lost || (now & U.PM_UFFD_WP) !== (was & U.PM_UFFD_WP))
+        this.violations.push({ oracle: 'bits-kept', call, detail: `page ${hex(page)}: pagemap ${hex(was)} before ${c.op}, ${hex(now)} after: ${lost ? 'soft-dirty lost' : 'uffd-wp changed'}` });
+    }
+  }
+
+  private async noStaleUffdWp(call: number): Promise<void> {
+    for (const a of await smapsAreas(this.proc)) {
+      if (a.flags.includes('uw') || !inArenaRange(a)) continue;
+      const pages = Math.min(Number((a.end - a.start) / PAGE), MAX_PAGES);
+      const e = await this.proc.pagemap(a.start, pages);
+      if (isErr(e)) continue;
+      const i = e.findIndex((x) => (x & U.PM_UFFD_WP) !== 0n);
+      if (i >= 0) this.violations.push({ oracle: 'no-stale-uffd-wp', call, detail: `page ${hex(a.start + BigInt(i) * PAGE)}: pagemap ${hex(e[i]!)} reads uffd-wp in an area not registered for it (VmFlags: ${a.flags.join(' ')})` });
+    }
+  }
+
+  /** at the end of the sequence, after call `call` */
+  async end(call: number): Promise<void> {
+    this.violations.push(...(await atEnd(this.proc, this.caps, call)));
+    await this.noStaleUffdWp(call);
+    const areas = await smapsAreas(this.proc);
+    const mapped = (page: bigint) => areas.some((a) => a.start <= page && page < a.end);
+    if (this.caps.softDirty)
+      for (const [start, end] of this.fresh) {
+        const pages = Math.min(Number((end - start) / PAGE), MAX_PAGES);
+        const e = await this.proc.pagemap(start, pages);
+        if (isErr(e)) continue;
+        const i = e.findIndex((x, k) => !(x & U.PM_SOFT_DIRTY) && mapped(start + BigInt(k) * PAGE));
+        if (i >= 0) this.violations.push({ oracle: 'soft-dirty-new-area', call, detail: `page ${hex(start + BigInt(i) * PAGE)}: pagemap ${hex(e[i]!)}, not soft-dirty in an area mapped since the last clear_refs` });
+      }
+    for (const [start] of slotRanges()) {
+      const e = await this.proc.pagemap(start, SLOT_PAGES);
+      if (isErr(e)) continue;
+      const i = e.findIndex((x, k) => x !== 0n && !mapped(start + BigInt(k) * PAGE));
+      if (i >= 0) this.violations.push({ oracle: 'pagemap-hole', call, detail: `page ${hex(start + BigInt(i) * PAGE)}: pagemap ${hex(e[i]!)} where no area maps` });
+    }
+  }
+}
+
+const [ARENA_START, ARENA_END] = [slotRanges()[0]![0], slotRanges().at(-1)![1]];
+/** an area within the fuzzer's arena (not the agent's own) */
+const inArenaRange = (a: Area) => a.start < ARENA_END && a.end > ARENA_START;
 
 /** The oracles' verdict on a sequence (sequence.ts: oracleJudge()). */
 export type Judge = (calls: readonly Call[]) => Promise<readonly Violation[]>;

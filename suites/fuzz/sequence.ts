@@ -7,7 +7,7 @@ import type { Proc, Target, Thread } from '../../harness/target.ts';
 import * as U from '../../uapi/linux.ts';
 import { isErr } from '../../uapi/linux.ts';
 import { ARENA, MEMFD_PAGES, PAGE, REGISTERED, SLOT_PAGES, SLOTS, slotRanges, type Call, type Ref } from './calls.ts';
-import { afterWrite, atEnd, type Judge, type OracleCaps, type Violation } from './oracles.ts';
+import { OracleWatch, type CallRange, type Judge, type OracleCaps, type Violation } from './oracles.ts';
 
 /** How much of an area a target chose the closing pagemap reads. */
 const CHOSEN_PAGES = 1024;
@@ -40,9 +40,19 @@ class Runner {
   constructor(
     private readonly proc: Proc,
     private readonly memfd: number,
-    /** told of the pages each store, fill, increment or atomic add wrote, once it completed */
-    private readonly wrote: (index: number, pages: readonly bigint[]) => Promise<void> = async () => {},
+    /** told of the pages each store, fill, increment or atomic add wrote, once it completed, and of each area a call mapped */
+    private readonly watch?: Pick<OracleWatch, 'wrote' | 'mapped'>,
   ) {}
+
+  private async wrote(index: number, pages: readonly bigint[]): Promise<void> {
+    await this.watch?.wrote(index, pages);
+  }
+
+  /** A call's range: its first page and how many pages, for the calls that have one. */
+  rangeOf(c: Call): CallRange {
+    if (!('at' in c) || !('pages' in c) || typeof c.pages !== 'number') return null;
+    return [this.addr(c.at) & ~(PAGE - 1n), this.fit(c.at, c.pages, Number(PAGE))];
+  }
 
   /** the pages of [start, start + len) */
   private static pages(start: bigint, len: number): bigint[] {
@@ -70,8 +80,11 @@ class Runner {
     return Math.min(n, Math.floor(room / unit));
   }
 
-  private choose(r: bigint | U.Errno, pages: number): void {
-    if (!isErr(r) && !inArena(r)) this.chosen.push([r, pages]);
+  /** an area a call mapped at r (an errno: none), moved there by mremap() or new */
+  private choose(r: bigint | U.Errno, pages: number, moved = false): void {
+    if (isErr(r)) return;
+    this.watch?.mapped(r, pages, moved);
+    if (!inArena(r)) this.chosen.push([r, pages]);
   }
 
   async run(c: Call, index: number): Promise<void> {
@@ -96,7 +109,7 @@ class Runner {
         return void (await p.mprotect(this.addr(c.at), bytes(c.pages), c.prot));
       case 'mremap': {
         const fixed = (c.flags & U.MREMAP_FIXED) !== 0;
-        return this.choose(await p.mremap(this.addr(c.at), bytes(c.oldPages), bytes(c.newPages), c.flags, fixed ? this.addr(c.to) : undefined), c.newPages);
+        return this.choose(await p.mremap(this.addr(c.at), bytes(c.oldPages), bytes(c.newPages), c.flags, fixed ? this.addr(c.to) : undefined), c.newPages, true);
       }
       case 'madvise':
         if (c.advice === U.MADV_GUARD_INSTALL && this.wpRegistered) return;
@@ -242,28 +255,31 @@ export async function judgeSequence(target: Target, calls: readonly Call[], caps
   const recorder = new CallRecorder(slotRanges());
   const raw = await target.spawn();
   const proc = recorder.wrap(raw, 'fuzz');
-  const violations: Violation[] = [];
+  // the oracles read through the unrecorded proc: the call log stays the one a differential run compares
+  const watch = caps ? new OracleWatch(raw, caps) : undefined;
   /** the call being made: where a failure to answer happened */
   let at = 0;
   try {
     const memfd = await proc.memfdCreate('fuzz', 0);
     if (isErr(memfd)) throw new Error(`memfd_create: ${memfd.name}`);
     await proc.ftruncate(memfd, bytes(MEMFD_PAGES));
-    const wrote = caps ? async (i: number, pages: readonly bigint[]) => void violations.push(...(await afterWrite(raw, caps, i, pages))) : undefined;
-    const runner = new Runner(proc, memfd, wrote);
+    const runner = new Runner(proc, memfd, watch);
     for (const c of calls) {
+      const range = watch ? runner.rangeOf(c) : null;
+      await watch?.beforeCall(c, range);
       await runner.run(c, at);
+      await watch?.afterCall(c, at, range);
       at++;
     }
-    if (caps) violations.push(...(await atEnd(raw, caps, calls.length)));
+    await watch?.end(calls.length);
     await runner.dump();
   } catch (e) {
     // the failure is the log's last line
-    if (caps) violations.push({ oracle: 'answers', call: at, detail: e instanceof Error ? e.message.split('\n')[0]! : String(e) });
+    watch?.violations.push({ oracle: 'answers', call: at, detail: e instanceof Error ? e.message.split('\n')[0]! : String(e) });
   } finally {
     await proc.exit().catch(() => {});
   }
-  return { lines: recorder.lines, violations };
+  return { lines: recorder.lines, violations: watch?.violations ?? [] };
 }
 
 /** The call log of `calls` run on `target` (judgeSequence() without the oracles). */
