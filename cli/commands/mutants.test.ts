@@ -14,6 +14,8 @@ describe('mmconform mutants', { timeout: 60_000 }, () => {
     ['no such bug', ['mutants', '--only', 'nope'], 'mutants: --only nope: no such bug (known: sd-writenotify, sd-mprotect'],
     ['an unknown suite', ['mutants', '--suite', 'x'], 'mutants: unknown suite "x"'],
     ['a bad format', ['mutants', '--format', 'xml'], 'mutants: --format must be text|json|html'],
+    ['--runs without --fuzz', ['mutants', '--runs', '5'], 'mutants: --runs needs --fuzz'],
+    ['--fuzz with --suite', ['mutants', '--fuzz', '--suite', 'pte-states'], 'mutants: --fuzz kills with the fuzzer alone: no --suite'],
   ])('%s: exit 2, one line', async (_, argv, message) => {
     await expectUsageError(argv, message);
   });
@@ -38,5 +40,14 @@ describe('mmconform mutants', { timeout: 60_000 }, () => {
     expect(code).toBe(1);
     expect(stdout).toMatch(/^A2 sd-mprotect on reference:rfc: SURVIVED\n/);
     expect(stdout).toMatch(/\n0 of 1 mutants killed \(0%\) by madv_populate; 0 bugs not expressed, 0 of them never expressible\n$/);
+  });
+
+  test('--fuzz: the fuzzer alone, by the oracles: each kill names the promise and the sequence that broke it', async () => {
+    const { code, stdout, stderr } = await mmconform('mutants', '--fuzz', '--only', 'B2', '--only', 'C2', '--runs', '200', '--seed', '1');
+    expect(code).toBe(0);
+    expect(stderr).toContain('mutants: the fuzzer alone, seed 1 (again: --seed 1), 200 sequences a mutant');
+    expect(stderr).toMatch(/^\[1\/2\] sd-hole-before \(B2\): killed by pagemap-hole \(sequence \d+, seed \d+\) in [\d.]+ s$/m);
+    expect(stderr).toMatch(/^\[2\/2\] sd-migration \(C2\): killed by bits-kept \(sequence \d+, seed \d+\) in [\d.]+ s$/m);
+    expect(stdout).toMatch(/\n2 of 2 mutants killed \(100%\) by fuzz; /);
   });
 });
