@@ -82,6 +82,8 @@ interface Queued {
   readonly folio: Folio;
   readonly addr: bigint;
   readonly index: number;
+  /** the folio's first page's linear index (folio->index of an anonymous folio): vm_pgoff of the area it was found in, plus its offset there */
+  readonly linear: bigint;
 }
 
 /**
@@ -99,7 +101,7 @@ function addFolioForMigration(mm: Mm, addr: bigint, node: number, list: Queued[]
   if (folioMaybeMappedShared(folio) && !migrateAll) return -U.ERRNO.EACCES;
   // folio_isolate_lru(): a folio isolated once already is busy
   if (list.some((q) => q.folio.same(folio))) return -U.ERRNO.EBUSY;
-  list.push({ folio, addr, index: w.index });
+  list.push({ folio, addr, index: w.index, linear: vma.pageIndex(addr) - BigInt(w.index) });
   return 1;
 }
 
@@ -146,9 +148,9 @@ function doPagesMove(mm: Mm, addrs: readonly bigint[], nodes: readonly number[],
  * copied with its flags to a new folio there (which takes its place in the
  * page cache), and the new one mapped back where the old one was.
  */
-function migrateFolio(sys: System, { folio, addr, index }: Queued, node: number): void {
+function migrateFolio(sys: System, { folio, linear }: Queued, node: number): void {
   const phys = sys.phys;
-  const maps = rmapWalk(sys, folio, addr, index);
+  const maps = rmapWalk(sys, folio, linear);
   // try_to_migrate(): the entries each mapping leaves, in the order they are walked
   const entries = maps.map((m) => ({ m, old: tryToMigrate(m, folio) }));
   folio.clearMapcounts();

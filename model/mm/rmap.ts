@@ -24,16 +24,18 @@ export interface FolioMapping {
 
 /**
  * rmap_walk() with page_vma_mapped_walk(): every mapping of a folio. An
- * anonymous folio (the model keeps no anon_vma chains) is looked for in each
- * process at the address `addr` maps page `index` of it in the caller's; a
- * file folio in every area of its file (the i_mmap tree). Throws where the
- * mappings found do not add up to the folio's mapcounts: a mapping the
- * model does not look for is not modelled.
+ * anonymous folio (the model keeps no anon_vma chains) is looked for in
+ * every anonymous area of each process whose linear pages hold its
+ * `linear` index (folio->index), as rmap_walk_anon() finds it in the
+ * anon_vma's interval tree, mremap()ed or not; a file folio in every area
+ * of its file (the i_mmap tree). Throws where the mappings found do not add
+ * up to the folio's mapcounts: a mapping the model does not look for is
+ * not modelled.
  */
-export function rmapWalk(sys: System, folio: Folio, addr: bigint, index: number): FolioMapping[] {
+export function rmapWalk(sys: System, folio: Folio, linear: bigint): FolioMapping[] {
   const found: FolioMapping[] = [];
   for (const mm of sys.mms) {
-    for (const [vma, base] of candidates(mm, folio, addr - BigInt(index) * PAGE)) {
+    for (const [vma, base] of candidates(mm, folio, linear)) {
       const m = pageVmaMappedWalk(mm, vma, base, folio);
       if (m) found.push(m);
     }
@@ -48,11 +50,14 @@ export function rmapWalk(sys: System, folio: Folio, addr: bigint, index: number)
 
 // the areas rmap_walk_anon() or rmap_walk_file() visits, each with where the folio's first page would sit there (hugetlbfs
 // indexes its cache in huge pages, vm_pgoff is in small ones)
-function candidates(mm: Mm, folio: Folio, anonBase: bigint): [Vma, bigint][] {
+function candidates(mm: Mm, folio: Folio, linear: bigint): [Vma, bigint][] {
   const mapping = folio.mapping;
   if (folio.anon || mapping === null) {
-    const vma = mm.vmas.lookup(anonBase) ?? mm.vmas.lookup(anonBase + BigInt(folio.nrPages - 1) * PAGE);
-    return vma !== null && vma.anonVma !== null ? [[vma, anonBase]] : [];
+    const nr = BigInt(folio.nrPages);
+    return mm.vmas
+      .all()
+      .filter((v) => v.anonVma !== null && linear < v.pgoff + ((v.end - v.start) >> 12n) && linear + nr > v.pgoff)
+      .map((v): [Vma, bigint] => [v, v.start + (linear - v.pgoff) * PAGE]);
   }
   return mm.vmas
     .all()
