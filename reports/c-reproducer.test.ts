@@ -53,6 +53,8 @@ describe('the C reproducer', () => {
       { op: 'move_pages', at: { base: 1, page: 0 }, pages: 2, node: 0, flags: U.MPOL_MF_MOVE_ALL, stat: false },
       { op: 'move_pages', at: { base: 1, page: 0 }, pages: 1, node: 2, flags: 0, stat: false },
       { op: 'move_pages', at: { base: 1, page: 0 }, pages: 1, node: 0, flags: 1, stat: false },
+      // fork(2): the child's smaps and pagemap, written by the child
+      { op: 'fork' },
     ];
     try {
       // a userfaultfd's reads and wakes, which an asynchronous context answers with errors alone, and after its close
@@ -64,6 +66,7 @@ describe('the C reproducer', () => {
         { op: 'uffdio_register', at: { base: 0, page: 0 }, pages: 4 },
         { op: 'uffdio_wake', at: { base: 0, page: 1 }, pages: 2 },
         { op: 'uffdio_wake', at: { base: 0, page: 1 }, pages: 0 },
+        { op: 'fork' },
         { op: 'uffd_read' },
         { op: 'close_uffd' },
         { op: 'uffd_read' },

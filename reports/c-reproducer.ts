@@ -34,6 +34,7 @@ const RUNTIME = String.raw`#define _GNU_SOURCE
 #include <sys/mman.h>
 #include <sys/shm.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define PAGE 4096ULL
@@ -648,6 +649,31 @@ static void setup(void)
 	truncate_(MEMFD_PAGES);
 }
 
+/* fork(2): the child reads its smaps and every slot's pagemap, then exits */
+static void fork_(void)
+{
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid < 0) {
+		printf("fork() = %s\n", err());
+		return;
+	}
+	if (pid == 0) {
+		/* the log names a child's areas and descriptors afresh */
+		nnamed = 0;
+		nfds = 0;
+		memset(fdname, 0, sizeof fdname);
+		printf("fork() = child\n");
+		close(pagemap_fd);
+		pagemap_fd = open("/proc/self/pagemap", O_RDONLY);
+		smaps();
+		for (int i = 0; i < SLOTS; i++) pagemap(ARENA + (uint64_t)i * SLOT_PAGES * PAGE, SLOT_PAGES);
+		fflush(stdout);
+		_exit(0);
+	}
+	waitpid(pid, NULL, 0);
+}
+
 /* What every area ends up as */
 static void dump(void)
 {
@@ -742,6 +768,8 @@ function statement(c: Call, index: number): string {
       return `uffd_rprog("UFFDIO_POISON", UFFDIO_POISON_, "updated", ${ref(c.at)}, ${c.pages}, 0);`;
     case 'uffdio_move':
       return `uffd_pair("UFFDIO_MOVE", UFFDIO_MOVE_, "move", ${ref(c.at)}, ${ref(c.from)}, ${c.pages}ULL * PAGE, ${c.mode});`;
+    case 'fork':
+      return 'fork_();';
   }
 }
 

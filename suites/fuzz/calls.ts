@@ -84,6 +84,8 @@ export type Call =
   /** read(2) of the (O_NONBLOCK) userfaultfd: async faults queue no message */
   | { readonly op: 'uffd_read' }
   | { readonly op: 'close_uffd' }
+  /** fork(2): the child reads its smaps and every slot's pagemap, then exits */
+  | { readonly op: 'fork' }
   /** mmap(MAP_FIXED), userfaultfd, UFFDIO_API and UFFDIO_REGISTER of the new area in a row: a registered area, which separate draws seldom make */
   | { readonly op: 'uffd_setup'; readonly flags: number; readonly features: bigint; readonly at: Ref; readonly pages: number; readonly mode: number; readonly shared: boolean; readonly backing: Backing }
   /** the resolving ioctls, `from` their source: with UFFD_FEATURE_SIGBUS no fault waits for them, so they fill, map and move what a load then finds */
@@ -142,6 +144,7 @@ export const DEFAULT_WEIGHTS: Readonly<Record<Op, number>> = {
   uffdio_continue: 2,
   uffdio_poison: 1,
   uffdio_move: 2,
+  fork: 2,
 };
 
 // Page counts around the sizes that matter: single pages, a PMD, a PMD and a bit
@@ -278,6 +281,7 @@ function callArbitraries(offer: Offer): Record<Op, fc.Arbitrary<Call>> {
     uffdio_wake: fc.record({ op: fc.constant('uffdio_wake' as const), at: uffdRange, pages: pageCount }),
     uffd_read: fc.constant({ op: 'uffd_read' as const }),
     close_uffd: fc.constant({ op: 'close_uffd' as const }),
+    fork: fc.constant({ op: 'fork' as const }),
     uffd_setup: fc.record({ op: fc.constant('uffd_setup' as const), flags: uffdFlags, features, at: ref, pages: pageCount, mode: registerMode, shared: fc.boolean(), backing }),
     uffdio_copy: fc.record({ op: fc.constant('uffdio_copy' as const), at: uffdRange, from: seen, pages: uffdPages, mode: mode(U.UFFDIO_COPY_MODE_WP, U.UFFDIO_COPY_MODE_DONTWAKE) }),
     uffdio_zeropage: fc.record({ op: fc.constant('uffdio_zeropage' as const), at: uffdRange, pages: uffdPages, mode: mode(U.UFFDIO_ZEROPAGE_MODE_DONTWAKE) }),
@@ -287,13 +291,25 @@ function callArbitraries(offer: Offer): Record<Op, fc.Arbitrary<Call>> {
   };
 }
 
-/** A call on a slot's page moved to `at`; any other call as it was. */
-function onPage(c: Call, at: Ref): Call {
-  return 'at' in c && c.at.base >= 0 && c.at.base < SLOTS ? { ...c, at } : c;
+/**
+ * A call on a slot's page moved to `at`, or (`before`) to end where `at`
+ * starts, so that its area meets one there (a merge); any other call as it
+ * was.
+ */
+function onPage(c: Call, at: Ref, before: boolean): Call {
+  if (!('at' in c) || c.at.base < 0 || c.at.base >= SLOTS) return c;
+  const pages = 'pages' in c && typeof c.pages === 'number' ? c.pages : 1;
+  return { ...c, at: before && at.page >= pages ? { base: at.base, page: at.page - pages } : at };
 }
 
-/** Of ten calls, how many a focused sequence moves to its page */
+/** Of ten calls, how many a focused sequence moves onto its page, and how many of those to end where it starts */
 const FOCUSED = 6;
+const BEFORE = 2;
+/** A focused sequence's page: often far enough into its slot for an area to end there */
+const focusPage = fc.record({ base: fc.integer({ min: 0, max: SLOTS - 1 }), page: fc.oneof(pageIndex, fc.integer({ min: 8, max: 600 })) });
+
+/** How often a focused sequence draws each call: more of those that change what soft-dirty and uffd-wp track */
+export const FOCUSED_WEIGHTS: Readonly<Record<Op, number>> = { ...DEFAULT_WEIGHTS, mprotect: 10, store: 12, clear_refs: 6, move_pages: 4, fork: 3, uffdio_writeprotect: 5 };
 
 /**
  * Sequences of 1 to `maxCalls` calls, each drawn by its weight. Focused,
@@ -302,8 +318,9 @@ const FOCUSED = 6;
  * same pages (a store, clear_refs, then mprotect() or move_pages() of the
  * page stored to), which calls drawn each on its own seldom do.
  */
-export function callSequence(offer: Offer, weights: Readonly<Record<Op, number>> = DEFAULT_WEIGHTS, maxCalls = 40, focus = false): fc.Arbitrary<Call[]> {
+export function callSequence(offer: Offer, weights: Readonly<Record<Op, number>> | null = null, maxCalls = 40, focus = false): fc.Arbitrary<Call[]> {
   const arbs = callArbitraries(offer);
+  const w = weights ?? (focus ? FOCUSED_WEIGHTS : DEFAULT_WEIGHTS);
   const uffd: readonly Op[] = [
     'userfaultfd',
     'uffdio_api',
@@ -321,11 +338,11 @@ export function callSequence(offer: Offer, weights: Readonly<Record<Op, number>>
     'uffdio_move',
   ];
   const drawn = (Object.keys(arbs) as Op[])
-    .filter((op) => weights[op] > 0 && (offer.uffdWp || !uffd.includes(op)) && (offer.sameArch || op !== 'atomic_add'))
-    .map((op) => ({ weight: weights[op], arbitrary: arbs[op] }));
+    .filter((op) => w[op] > 0 && (offer.uffdWp || !uffd.includes(op)) && (offer.sameArch || op !== 'atomic_add'))
+    .map((op) => ({ weight: w[op], arbitrary: arbs[op] }));
   const call = fc.oneof(...drawn);
   if (!focus) return fc.array(call, { minLength: 1, maxLength: maxCalls, size: 'max' });
   return fc
-    .record({ at: ref, calls: fc.array(fc.tuple(call, fc.nat(9)), { minLength: 1, maxLength: maxCalls, size: 'max' }) })
-    .map(({ at, calls }) => calls.map(([c, r]) => (r < FOCUSED ? onPage(c, at) : c)));
+    .record({ at: focusPage, calls: fc.array(fc.tuple(call, fc.nat(9)), { minLength: 1, maxLength: maxCalls, size: 'max' }) })
+    .map(({ at, calls }) => calls.map(([c, r]) => (r < FOCUSED ? onPage(c, at, r < BEFORE) : c)));
 }

@@ -100,7 +100,7 @@ describe('the differential fuzzer', () => {
     const calls: Call[] = [mmap, { op: 'uffdio_api', features: U.UFFD_FEATURE_WP_ASYNC }];
     const file = { mmconformFuzz: 1, target: 'reference', against: 'linux-host', seed: 1, sequence: 0, calls, difference: { line: 2, target: 'a', against: 'b' } } as const;
     expect(parseReplay(replayText(file))).toEqual(file);
-    expect(() => parseReplay('{"mmconformFuzz":1,"target":"a","against":"b","calls":[{"op":"fork"}]}')).toThrow('call 0: unknown op "fork"');
+    expect(() => parseReplay('{"mmconformFuzz":1,"target":"a","against":"b","calls":[{"op":"vfork"}]}')).toThrow('call 0: unknown op "vfork"');
     expect(() => parseReplay('nope')).toThrow(/^not JSON/);
   });
 });

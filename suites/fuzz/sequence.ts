@@ -41,7 +41,7 @@ class Runner {
     private readonly proc: Proc,
     private readonly memfd: number,
     /** told of the pages each store, fill, increment or atomic add wrote, once it completed, and of each area a call mapped */
-    private readonly watch?: Pick<OracleWatch, 'wrote' | 'mapped'>,
+    private readonly watch?: Pick<OracleWatch, 'wrote' | 'mapped' | 'forked'>,
   ) {}
 
   private async wrote(index: number, pages: readonly bigint[]): Promise<void> {
@@ -222,6 +222,22 @@ class Runner {
         await this.run({ op: 'userfaultfd', flags: c.flags }, index);
         await this.run({ op: 'uffdio_api', features: c.features }, index);
         return this.run({ op: 'uffdio_register', at: c.at, pages: c.pages, mode: c.mode }, index);
+      case 'fork': {
+        const child = await p.fork();
+        if (isErr(child)) return;
+        try {
+          const smaps = await child.readFile('/proc/self/smaps');
+          const slots: (readonly [bigint, BigUint64Array])[] = [];
+          for (const [start] of slotRanges()) {
+            const e = await child.pagemap(start, SLOT_PAGES);
+            if (!isErr(e)) slots.push([start, e]);
+          }
+          if (!isErr(smaps)) this.watch?.forked(index, smaps, slots);
+        } finally {
+          await child.exit();
+        }
+        return;
+      }
       case 'close_uffd': {
         if (this.uffd < 0) return;
         await p.close(this.uffd);
