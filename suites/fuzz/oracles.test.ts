@@ -45,6 +45,20 @@ describe('the fuzzer\'s oracles, each on a mutant that breaks its promise', () =
     ['no-stale-uffd-wp', 'G4', '', [...protectedPage, { op: 'mremap', at: slot0, oldPages: 4, newPages: 4, flags: U.MREMAP_MAYMOVE | U.MREMAP_FIXED, to: { base: 1, page: 0 } }]],
     // A4: an area mapped after clear_refs, merged with the one before it, loses its VM_SOFTDIRTY
     ['soft-dirty-new-area', 'A4', ':rfc', [anon(4), { op: 'clear_refs', data: '4' }, { ...anon(4), at: { base: 0, page: 4 } }]],
+    // E2: fork() gives a uffd-wp marker to a child that keeps no registration (a page stored to first: an area with no
+    // anon_vma is not copied at all)
+    ['no-stale-uffd-wp', 'E2', '', [{ ...protectedPage[0]!, features: U.UFFD_FEATURE_WP_ASYNC | U.UFFD_FEATURE_WP_UNPOPULATED }, store, { op: 'uffdio_writeprotect', at: slot0, pages: 4, wp: true }, { op: 'fork' }]],
+    // F4: protecting a hugetlb marker again sends it down the present path: a page where none was
+    [
+      'wp-maps-nothing',
+      'F4',
+      '',
+      [
+        { ...protectedPage[0]!, features: U.UFFD_FEATURE_WP_ASYNC | U.UFFD_FEATURE_WP_UNPOPULATED, pages: 512, backing: 'hugetlb' },
+        { op: 'uffdio_writeprotect', at: slot0, pages: 512, wp: true },
+        { op: 'uffdio_writeprotect', at: slot0, pages: 512, wp: true },
+      ],
+    ],
     // B2: the hole before an area reads that area's soft-dirty
     ['pagemap-hole', 'B2', ':rfc', [{ ...anon(4), at: { base: 0, page: 4 } }]],
   ] as const)('%s fires on %s, not on the reference', async (oracle, ref, base, calls) => {

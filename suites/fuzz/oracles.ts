@@ -19,7 +19,9 @@ export const ORACLES = {
   'bits-kept':
     "move_pages(), mprotect() and MADV_PAGEOUT/MADV_COLD keep each private anonymous page's uffd-wp, and never clear its soft-dirty: migration entries, swap entries and protection changes carry them (a dirty THP they split may become soft-dirty, as on the kernel)",
   'scan-read-only': 'a PAGEMAP_SCAN without PM_SCAN_WP_MATCHING changes nothing pagemap shows',
-  'no-stale-uffd-wp': "no page of an area not registered for uffd-wp (no uw in smaps' VmFlags) reads uffd-wp: unregistering, closing the userfaultfd and mremap() into such an area clear it",
+  'wp-maps-nothing': 'UFFDIO_WRITEPROTECT, protecting or not, maps no page and unmaps none: what was present is, what was not is not',
+  'no-stale-uffd-wp':
+    "no page of an area no userfaultfd is registered on (none of uw, um, ui in smaps' VmFlags) reads uffd-wp: unregistering, closing the userfaultfd, mremap() into such an area and fork() into a child that does not keep the registration clear it",
   'soft-dirty-new-area':
     "every page of an area mapped since the last clear_refs 4 reads soft-dirty: a new area has VM_SOFTDIRTY, which pagemap adds to each of its pages, and keeps it through splits and merges",
   'pagemap-hole': 'an address no area maps reads 0 from pagemap',
@@ -53,7 +55,10 @@ interface Area {
 
 async function smapsAreas(proc: Proc): Promise<Area[]> {
   const smaps = await proc.readFile('/proc/self/smaps');
-  if (isErr(smaps)) return [];
+  return isErr(smaps) ? [] : parseAreas(smaps);
+}
+
+function parseAreas(smaps: string): Area[] {
   return smaps
     .split(/\n(?=[0-9a-f]+-[0-9a-f]+ )/)
     .filter((b) => /^[0-9a-f]+-/.test(b))
@@ -180,13 +185,17 @@ export class OracleWatch {
     return c.op === 'move_pages' || c.op === 'mprotect' || (c.op === 'madvise' && (c.advice === U.MADV_PAGEOUT || c.advice === U.MADV_COLD));
   }
 
+  private static protects(c: Call): boolean {
+    return c.op === 'uffdio_writeprotect';
+  }
+
   private static readOnlyScan(c: Call): boolean {
     return c.op === 'scan' && (c.flags & U.PM_SCAN_WP_MATCHING) === 0;
   }
 
   async beforeCall(c: Call, range: CallRange): Promise<void> {
     this.before = null;
-    if (range === null || range[1] <= 0 || !(OracleWatch.keeps(c) || OracleWatch.readOnlyScan(c))) return;
+    if (range === null || range[1] <= 0 || !(OracleWatch.keeps(c) || OracleWatch.readOnlyScan(c) || OracleWatch.protects(c))) return;
     const e = await this.proc.pagemap(range[0], Math.min(range[1], MAX_PAGES));
     if (!isErr(e)) this.before = e;
   }
@@ -206,6 +215,11 @@ export class OracleWatch {
     for (const [i, was] of before.entries()) {
       const page = start + BigInt(i) * PAGE;
       const now = after[i] ?? 0n;
+      if (OracleWatch.protects(c)) {
+        if ((now & U.PM_PRESENT) !== (was & U.PM_PRESENT))
+          this.violations.push({ oracle: 'wp-maps-nothing', call, detail: `page ${hex(page)}: pagemap ${hex(was)} before UFFDIO_WRITEPROTECT, ${hex(now)} after` });
+        continue;
+      }
       if (scan) {
         if (now !== was) this.violations.push({ oracle: 'scan-read-only', call, detail: `page ${hex(page)}: pagemap ${hex(was)} before the scan, ${hex(now)} after` });
         continue;
@@ -222,13 +236,23 @@ export class OracleWatch {
 
   private async noStaleUffdWp(call: number): Promise<void> {
     for (const a of await smapsAreas(this.proc)) {
-      if (a.flags.includes('uw') || !inArenaRange(a)) continue;
-      const pages = Math.min(Number((a.end - a.start) / PAGE), MAX_PAGES);
-      const e = await this.proc.pagemap(a.start, pages);
-      if (isErr(e)) continue;
-      const i = e.findIndex((x) => (x & U.PM_UFFD_WP) !== 0n);
-      if (i >= 0) this.violations.push({ oracle: 'no-stale-uffd-wp', call, detail: `page ${hex(a.start + BigInt(i) * PAGE)}: pagemap ${hex(e[i]!)} reads uffd-wp in an area not registered for it (VmFlags: ${a.flags.join(' ')})` });
+      if (registered(a) || !inArenaRange(a)) continue;
+      const e = await this.proc.pagemap(a.start, Math.min(Number((a.end - a.start) / PAGE), MAX_PAGES));
+      if (!isErr(e)) this.staleUffdWp(call, a, a.start, e, '');
     }
+  }
+
+  /** the first page of `a` in entries read from `start` that reads uffd-wp, where `a` is not registered for it */
+  private staleUffdWp(call: number, a: Area, start: bigint, entries: BigUint64Array, who: string): void {
+    if (registered(a)) return;
+    const i = entries.findIndex((x, k) => (x & U.PM_UFFD_WP) !== 0n && a.start <= start + BigInt(k) * PAGE && start + BigInt(k) * PAGE < a.end);
+    if (i >= 0)
+      this.violations.push({ oracle: 'no-stale-uffd-wp', call, detail: `${who}page ${hex(start + BigInt(i) * PAGE)}: pagemap ${hex(entries[i]!)} reads uffd-wp in an area not registered for it (VmFlags: ${a.flags.join(' ')})` });
+  }
+
+  /** a fork()'s child read its smaps and each slot's pagemap: its areas (none registered, without UFFD_FEATURE_EVENT_FORK) keep no uffd-wp */
+  forked(call: number, smaps: string, slots: readonly (readonly [bigint, BigUint64Array])[]): void {
+    for (const a of parseAreas(smaps)) for (const [start, e] of slots) this.staleUffdWp(call, a, start, e, 'the child\'s ');
   }
 
   /** at the end of the sequence, after call `call` */
@@ -253,6 +277,14 @@ export class OracleWatch {
     }
   }
 }
+
+/**
+ * Registered with a userfaultfd in any mode (uw, um, ui in VmFlags). Only an
+ * area registered with none promises no uffd-wp: registering a protected
+ * range again for missing faults alone takes the area's VM_UFFD_WP but
+ * leaves its ptes' bits, as userfaultfd_register() does.
+ */
+const registered = (a: Area) => a.flags.some((f) => f === 'uw' || f === 'um' || f === 'ui');
 
 const [ARENA_START, ARENA_END] = [slotRanges()[0]![0], slotRanges().at(-1)![1]];
 /** an area within the fuzzer's arena (not the agent's own) */
