@@ -293,20 +293,27 @@ function callArbitraries(offer: Offer): Record<Op, fc.Arbitrary<Call>> {
 
 /**
  * A call on a slot's page moved to `at`, or (`before`) to end where `at`
- * starts, so that its area meets one there (a merge); any other call as it
- * was.
+ * starts, so that its area meets one there (a merge); one on the registered
+ * area moved to its start (where a THP or a huge page begins); any other
+ * call as it was.
  */
 function onPage(c: Call, at: Ref, before: boolean): Call {
+  if ('at' in c && c.at.base === REGISTERED) return { ...c, at: { base: REGISTERED, page: 0 } };
   if (!('at' in c) || c.at.base < 0 || c.at.base >= SLOTS) return c;
   const pages = 'pages' in c && typeof c.pages === 'number' ? c.pages : 1;
   return { ...c, at: before && at.page >= pages ? { base: at.base, page: at.page - pages } : at };
 }
 
+/** A call over a range made a PMD's worth: a THP whole, the one length a hugetlb range takes */
+const wholePmd = (c: Call): Call => ('pages' in c && typeof c.pages === 'number' && c.op !== 'move_pages' ? { ...c, pages: 512 } : c);
+
 /** Of ten calls, how many a focused sequence moves onto its page, and how many of those to end where it starts */
 const FOCUSED = 6;
 const BEFORE = 2;
 /** A focused sequence's page: often far enough into its slot for an area to end there */
-const focusPage = fc.record({ base: fc.integer({ min: 0, max: SLOTS - 1 }), page: fc.oneof(pageIndex, fc.integer({ min: 8, max: 600 })) });
+const focusPage = fc.record({ base: fc.integer({ min: 0, max: SLOTS - 1 }), page: fc.oneof(pageIndex, fc.integer({ min: 8, max: 600 }), fc.constantFrom(0, 512, 1024)) });
+/** Of ten calls over a range, how many a focused sequence makes a PMD's worth */
+const WHOLE_PMD = 3;
 
 /** How often a focused sequence draws each call: more of those that change what soft-dirty and uffd-wp track */
 export const FOCUSED_WEIGHTS: Readonly<Record<Op, number>> = { ...DEFAULT_WEIGHTS, mprotect: 10, store: 12, clear_refs: 6, move_pages: 4, fork: 3, uffdio_writeprotect: 5 };
@@ -343,6 +350,6 @@ export function callSequence(offer: Offer, weights: Readonly<Record<Op, number>>
   const call = fc.oneof(...drawn);
   if (!focus) return fc.array(call, { minLength: 1, maxLength: maxCalls, size: 'max' });
   return fc
-    .record({ at: focusPage, calls: fc.array(fc.tuple(call, fc.nat(9)), { minLength: 1, maxLength: maxCalls, size: 'max' }) })
-    .map(({ at, calls }) => calls.map(([c, r]) => (r < FOCUSED ? onPage(c, at, r < BEFORE) : c)));
+    .record({ at: focusPage, calls: fc.array(fc.tuple(call, fc.nat(9), fc.nat(9)), { minLength: 1, maxLength: maxCalls, size: 'max' }) })
+    .map(({ at, calls }) => calls.map(([c, r, s]) => (r < FOCUSED ? onPage(s < WHOLE_PMD ? wholePmd(c) : c, at, r < BEFORE) : c)));
 }

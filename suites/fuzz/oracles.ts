@@ -162,6 +162,8 @@ export class OracleWatch {
   readonly violations: Violation[] = [];
   /** the areas mapped since the last clear_refs 4: [start, end) */
   private fresh: (readonly [bigint, bigint])[] = [];
+  /** the areas calls mapped where the target chose (outside the arena): an mremap() moves a registered area there */
+  private chosen: (readonly [bigint, bigint])[] = [];
   /** pagemap of the call's range before it ran, for the calls that must keep it */
   private before: BigUint64Array | null = null;
 
@@ -179,6 +181,7 @@ export class OracleWatch {
     const end = start + BigInt(pages) * PAGE;
     this.fresh = this.fresh.filter(([s, e]) => e <= start || s >= end);
     if (!moved) this.fresh.push([start, end]);
+    if (start >= ARENA_END || end <= ARENA_START) this.chosen.push([start, end]);
   }
 
   private static keeps(c: Call): boolean {
@@ -236,7 +239,7 @@ export class OracleWatch {
 
   private async noStaleUffdWp(call: number): Promise<void> {
     for (const a of await smapsAreas(this.proc)) {
-      if (registered(a) || !inArenaRange(a)) continue;
+      if (registered(a) || !(inArenaRange(a) || this.chosen.some(([s, e]) => a.start < e && a.end > s))) continue;
       const e = await this.proc.pagemap(a.start, Math.min(Number((a.end - a.start) / PAGE), MAX_PAGES));
       if (!isErr(e)) this.staleUffdWp(call, a, a.start, e, '');
     }
