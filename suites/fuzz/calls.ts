@@ -314,6 +314,8 @@ const BEFORE = 2;
 const focusPage = fc.record({ base: fc.integer({ min: 0, max: SLOTS - 1 }), page: fc.oneof(pageIndex, fc.integer({ min: 8, max: 600 }), fc.constantFrom(0, 512, 1024)) });
 /** Of ten calls over a range, how many a focused sequence makes a PMD's worth */
 const WHOLE_PMD = 3;
+/** Of ten focused mprotect() calls, those from this one on take turns at read-only and read-write */
+const TOGGLED = 5;
 
 /** How often a focused sequence draws each call: more of those that change what soft-dirty and uffd-wp track */
 export const FOCUSED_WEIGHTS: Readonly<Record<Op, number>> = { ...DEFAULT_WEIGHTS, mprotect: 10, store: 12, clear_refs: 6, move_pages: 4, fork: 3, uffdio_writeprotect: 5 };
@@ -351,5 +353,10 @@ export function callSequence(offer: Offer, weights: Readonly<Record<Op, number>>
   if (!focus) return fc.array(call, { minLength: 1, maxLength: maxCalls, size: 'max' });
   return fc
     .record({ at: focusPage, calls: fc.array(fc.tuple(call, fc.nat(9), fc.nat(9)), { minLength: 1, maxLength: maxCalls, size: 'max' }) })
-    .map(({ at, calls }) => calls.map(([c, r, s]) => (r < FOCUSED ? onPage(s < WHOLE_PMD ? wholePmd(c) : c, at, r < BEFORE) : c)));
+    .map(({ at, calls }) => {
+      // half the focused mprotect() calls take turns at read-only and read-write, as a write barrier does
+      let turn = 0;
+      const toggled = (c: Call, s: number): Call => (c.op === 'mprotect' && s >= TOGGLED ? { ...c, prot: turn++ % 2 ? U.PROT_READ | U.PROT_WRITE : U.PROT_READ } : c);
+      return calls.map(([c, r, s]) => (r < FOCUSED ? onPage(toggled(s < WHOLE_PMD ? wholePmd(c) : c, s), at, r < BEFORE) : c));
+    });
 }
