@@ -112,6 +112,13 @@ export async function writeOutputFiles(command: string, outputs: readonly (reado
   if (failed.length) throw new UsageError(failed.join('\nmmconform: '));
 }
 
+/** --NAME's whole number of at least `min`, `dflt` when not given; a one-line UsageError for anything else. */
+export function parseWhole(command: string, name: string, value: string | undefined, dflt: number, min = 1): number {
+  if (value === undefined) return dflt;
+  if (!/^\d+$/.test(value) || Number(value) < min || !Number.isSafeInteger(Number(value))) throw new UsageError(`${command}: --${name} takes a whole number of ${min} or more, got "${value}"`);
+  return Number(value);
+}
+
 /** The most --override-timeout takes: a day */
 const MAX_TIMEOUT_SECONDS = 86_400;
 

@@ -20,17 +20,13 @@ import { KNOWN_DIFFERENCES } from '../../harness/calls/known-differences.ts';
 import { parseReplay, replayText, type ReplayFile } from '../../suites/fuzz/replay.ts';
 import { matchingSpec } from '../../suites/fuzz/settings.ts';
 import { cReproducer } from '../../reports/c-reproducer.ts';
-import { UsageError, oneLineMessage, parseCommandArgs, writeOutputFile, type Command, type Io } from '../../harness/command.ts';
+import { UsageError, parseWhole, oneLineMessage, parseCommandArgs, writeOutputFile, type Command, type Io } from '../../harness/command.ts';
 import { INTERRUPT_SIGNALS, onInterrupt, type InterruptSignal } from '../../harness/runner.ts';
 import type { Target } from '../../harness/target.ts';
 import { openTarget } from './select.ts';
 import { inShard, parseShard, SHARD_USAGE, type Shard } from '../shard.ts';
 
-const whole = (name: string, v: string | undefined, dflt: number, min = 1): number => {
-  if (v === undefined) return dflt;
-  if (!/^\d+$/.test(v) || Number(v) < min || !Number.isSafeInteger(Number(v))) throw new UsageError(`fuzz: --${name} takes a whole number of ${min} or more, got "${v}"`);
-  return Number(v);
-};
+const whole = (name: string, v: string | undefined, dflt: number, min = 1): number => parseWhole('fuzz', name, v, dflt, min);
 
 async function openSides(io: Io, a: string, b: string): Promise<{ names: [string, string]; sides: [Side, Side]; targets: Target[] }> {
   const against = await openTarget('fuzz', b);

@@ -10,7 +10,7 @@ import { fuzzMutants, type FuzzBudget } from '../../mutants/fuzz.ts';
 import { runMutants } from '../../mutants/run.ts';
 import { mutantsHtml, mutantsJson, mutantsSummary, mutantsText } from '../../reports/mutants.ts';
 import { SUITES } from '../../suites/index.ts';
-import { UsageError, parseCommandArgs, type Command } from '../../harness/command.ts';
+import { UsageError, parseWhole, parseCommandArgs, type Command } from '../../harness/command.ts';
 import { planReports, REPORT_OPTIONS, REPORT_USAGE } from '../report-outputs.ts';
 import { INTERRUPT_SIGNALS, onInterrupt } from '../../harness/runner.ts';
 import { chooseSuites } from './select.ts';
@@ -28,11 +28,7 @@ function chooseMutants(ids: readonly string[] | undefined): Mutant[] {
   });
 }
 
-const whole = (name: string, v: string | undefined, dflt: number, min = 1): number => {
-  if (v === undefined) return dflt;
-  if (!/^\d+$/.test(v) || Number(v) < min || !Number.isSafeInteger(Number(v))) throw new UsageError(`mutants: --${name} takes a whole number of ${min} or more, got "${v}"`);
-  return Number(v);
-};
+const whole = (name: string, v: string | undefined, dflt: number, min = 1): number => parseWhole('mutants', name, v, dflt, min);
 
 /** --fuzz's budget, or null without --fuzz (where its options are refused) */
 function fuzzBudget(values: { fuzz?: boolean; runs?: string; time?: string; seed?: string; suite?: string[] }): FuzzBudget | null {

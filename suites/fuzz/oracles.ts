@@ -214,7 +214,8 @@ export class OracleWatch {
     const after = await this.proc.pagemap(start, before.length);
     if (isErr(after)) return;
     const scan = OracleWatch.readOnlyScan(c);
-    const hugetlb = scan ? [] : (await smapsAreas(this.proc)).filter((a) => a.hugetlb);
+    // smaps only where bits-kept must tell hugetlb apart
+    const hugetlb = OracleWatch.keeps(c) ? (await smapsAreas(this.proc)).filter((a) => a.hugetlb) : [];
     for (const [i, was] of before.entries()) {
       const page = start + BigInt(i) * PAGE;
       const now = after[i] ?? 0n;
